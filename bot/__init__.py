@@ -1,0 +1,3 @@
+"""Derivatives Pressure Score bot."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,116 @@
+"""Every weight, scale and threshold of the Derivatives Pressure Score, in one place.
+
+Units: all rates, changes and the basis are in **percent** (``0.01`` is 0.01 %), exactly
+as traders read them and as the seed dashboard prints them. Funding values are per 8 hours
+after normalisation. ``docs/scoring.md`` explains each default and how it was calibrated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class HorizonParams:
+    """How one open-interest horizon feeds the build and unwind measures.
+
+    Attributes:
+        hours: length of the horizon in hours.
+        scale_pct: the change (in %) at which this horizon is ~76 % saturated (tanh(1)).
+        weight: share of this horizon in the blended OI measure (renormalised over the
+            horizons that are present).
+    """
+
+    hours: int
+    scale_pct: float
+    weight: float
+
+
+def _default_horizons() -> tuple[HorizonParams, ...]:
+    return (
+        HorizonParams(hours=1, scale_pct=3.0, weight=0.2),
+        HorizonParams(hours=4, scale_pct=8.0, weight=0.3),
+        HorizonParams(hours=24, scale_pct=25.0, weight=0.5),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParams:
+    """The complete, documented configuration of the score.
+
+    Attributes:
+        funding_baseline_8h_pct: the exchange's neutral funding (Binance's interest
+            component, 0.01 % per 8h). Funding is measured as the excess over it.
+        funding_deadband_pct: excess funding (per 8h) smaller than this is noise and
+            counts as zero, so a symbol paying the baseline is neutral.
+        funding_scale_pct: excess funding per 8h at which the funding component reaches
+            tanh(1) ~ 0.76.
+        basis_deadband_pct: |basis| below this is ordinary mark/index jitter.
+        basis_scale_pct: basis beyond the deadband at which the basis component
+            reaches tanh(1).
+        funding_weight / basis_weight: shares of funding and basis in positioning
+            pressure (they are normalised to sum to 1).
+        horizons: the OI horizons (1h, 4h, 24h) with their scales and weights.
+        base_gain: stress from positioning alone (no OI change).
+        build_gain: how much OI building amplifies positioning pressure.
+        unwind_gain: how much OI falling amplifies positioning pressure.
+        oi_only_gain: stress from OI moves with no positioning lean; kept below the
+            lean band floor so OI alone never makes a symbol more than neutral.
+        band_floors: score at which lean, stretched and stressed begin (seed bands).
+        crowded_funding: minimum |funding component| for a crowded or squeeze regime.
+        crowded_basis: minimum |basis component| for crowded (same side) or squeeze
+            (opposite side) regimes.
+        building_threshold: minimum OI build measure for "rising OI".
+        unwind_threshold: minimum OI unwind measure for "OI falling fast".
+        annualisation_periods_8h: 8h periods per year, to show annualised funding.
+    """
+
+    funding_baseline_8h_pct: float = 0.01
+    funding_deadband_pct: float = 0.005
+    funding_scale_pct: float = 0.08
+    basis_deadband_pct: float = 0.05
+    basis_scale_pct: float = 0.6
+    funding_weight: float = 0.6
+    basis_weight: float = 0.4
+    horizons: tuple[HorizonParams, ...] = field(default_factory=_default_horizons)
+    base_gain: float = 0.5
+    build_gain: float = 2.0
+    unwind_gain: float = 0.8
+    oi_only_gain: float = 0.14
+    band_floors: tuple[int, int, int] = (15, 35, 60)
+    crowded_funding: float = 0.5
+    crowded_basis: float = 0.15
+    building_threshold: float = 0.12
+    unwind_threshold: float = 0.35
+    annualisation_periods_8h: float = 3 * 365
+
+    def __post_init__(self) -> None:
+        positive = {
+            "funding_scale_pct": self.funding_scale_pct,
+            "basis_scale_pct": self.basis_scale_pct,
+            "funding_weight + basis_weight": self.funding_weight + self.basis_weight,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"ScoringParams.{name} must be > 0, got {value!r}")
+        nonneg = {
+            "funding_deadband_pct": self.funding_deadband_pct,
+            "basis_deadband_pct": self.basis_deadband_pct,
+            "funding_weight": self.funding_weight,
+            "basis_weight": self.basis_weight,
+            "base_gain": self.base_gain,
+            "build_gain": self.build_gain,
+            "unwind_gain": self.unwind_gain,
+            "oi_only_gain": self.oi_only_gain,
+        }
+        for name, value in nonneg.items():
+            if not value >= 0:
+                raise ValueError(f"ScoringParams.{name} must be >= 0, got {value!r}")
+        if not self.horizons or any(h.scale_pct <= 0 or h.weight < 0 for h in self.horizons):
+            raise ValueError("ScoringParams.horizons need positive scales and weights >= 0")
+        lean, stretched, stressed = self.band_floors
+        if not 0 < lean < stretched < stressed <= 100:
+            raise ValueError(f"ScoringParams.band_floors must rise within 1..100: {self.band_floors}")
+
+
+DEFAULT_PARAMS = ScoringParams()

@@ -1,0 +1,56 @@
+"""The project's one error tree.
+
+    DpsError                         root: anything the bot raises on purpose
+    ├── ConfigError                  a setting is wrong; names the setting
+    ├── InputError                   bad user or file input; safe to show to a person
+    │   └── CsvFormatError           a malformed evaluate CSV; names line and column
+    ├── SourceError                  market data could not be fetched or understood
+    │   ├── SourceUnavailableError   transient: network, 5xx, rate limit (retry later)
+    │   └── SourceDataError          the payload was junk for one symbol or call
+    └── StorageError                 the database refused or failed
+"""
+
+from __future__ import annotations
+
+
+class DpsError(Exception):
+    """Root of every error the bot raises on purpose."""
+
+
+class ConfigError(DpsError):
+    """A setting is missing or invalid; the message names it."""
+
+
+class InputError(DpsError):
+    """Bad input from a person or a file; the message is safe to show."""
+
+
+class CsvFormatError(InputError):
+    """A malformed evaluate CSV.
+
+    Attributes:
+        line: 1-based line number in the file.
+        column: the column name (or None when the problem is the whole line).
+    """
+
+    def __init__(self, message: str, line: int, column: str | None = None) -> None:
+        where = f"line {line}" + (f", column {column!r}" if column else "")
+        super().__init__(f"{where}: {message}")
+        self.line = line
+        self.column = column
+
+
+class SourceError(DpsError):
+    """Market data could not be fetched or understood."""
+
+
+class SourceUnavailableError(SourceError):
+    """A transient source failure; retrying later may work."""
+
+
+class SourceDataError(SourceError):
+    """The source answered with data we cannot use."""
+
+
+class StorageError(DpsError):
+    """The database refused or failed."""
