@@ -41,8 +41,15 @@ def excess_over_baseline(rate_8h_pct: float, baseline_8h_pct: float, deadband_pc
     return math.copysign(max(abs(excess) - deadband_pct, 0.0), excess)
 
 
+# Real settlement intervals run from 1h to 8h; anything outside this window is junk data.
+MIN_INTERVAL_H = 0.25
+MAX_INTERVAL_H = 168.0
+
+
 def valid_interval(interval_h: float | None) -> float | None:
-    """Return the interval if it is a usable positive finite number of hours."""
-    if interval_h is None or not math.isfinite(interval_h) or interval_h <= 0:
+    """Return the interval if it is a plausible finite number of hours, else None."""
+    if interval_h is None or not math.isfinite(interval_h):
+        return None
+    if not MIN_INTERVAL_H <= interval_h <= MAX_INTERVAL_H:
         return None
     return float(interval_h)

@@ -72,8 +72,9 @@ def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tu
 
     funding_8h = excess = annualised = None
     f = 0.0
-    if funding_raw is not None and interval is not None:
-        funding_8h = to_8h_equivalent(funding_raw, interval)
+    rate_8h = to_8h_equivalent(funding_raw, interval) if funding_raw is not None and interval else None
+    if rate_8h is not None and math.isfinite(rate_8h * p.annualisation_periods_8h):
+        funding_8h = rate_8h
         annualised = annualise_8h(funding_8h, p.annualisation_periods_8h)
         excess = funding_8h - p.funding_baseline_8h_pct
         shrunk = excess_over_baseline(funding_8h, p.funding_baseline_8h_pct, p.funding_deadband_pct)

@@ -1,0 +1,105 @@
+"""The seed-style ranked table as plain text (console, CLI, and the body of chat tables)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.app.views import RankedRow, RankedTable, Summary
+from bot.core.models import ScoreInputs, ScoreResult
+from bot.render.numbers import funding_pct, pct
+
+HEADER = ("#", "Symbol", "Score", "Bias", "Regime", "OI 1h", "OI 4h", "OI 24h", "Funding", "Basis")
+PARTIAL_MARK = "*"
+
+
+def summary_line(summary: Summary) -> str:
+    """``Avg stress 16 · Long bias 22 · Short bias 14 · Neutral 32``."""
+    return (
+        f"Avg stress {summary.average:.0f} · Long bias {summary.long} · "
+        f"Short bias {summary.short} · Neutral {summary.neutral}"
+    )
+
+
+def _cells(row: RankedRow) -> tuple[str, ...]:
+    r, i = row.result, row.inputs
+    mark = PARTIAL_MARK if r.partial else ""
+    return (
+        str(row.rank),
+        row.symbol,
+        f"{r.score}{mark}",
+        r.bias.value,
+        r.label,
+        pct(i.oi_1h_pct, 2),
+        pct(i.oi_4h_pct, 1),
+        pct(i.oi_24h_pct, 1),
+        funding_pct(i.funding_pct, i.funding_interval_h),
+        pct(i.basis_pct, 2),
+    )
+
+
+def markdown_table(table: RankedTable) -> str:
+    """The full table in the seed's pipe format, with title, summary and footnotes."""
+    lines = ["Derivatives Pressure Score"]
+    if table.source_label:
+        lines.append(f"Source: {table.source_label}")
+    lines.append(summary_line(table.summary))
+    lines.append("| " + " | ".join(HEADER) + " |")
+    lines.append("|" + "---|" * len(HEADER))
+    lines.extend("| " + " | ".join(_cells(row)) + " |" for row in table.rows)
+    if any(row.result.partial for row in table.rows):
+        lines.append(f"{PARTIAL_MARK} partial: some inputs were missing; scored from what is there.")
+    return "\n".join(lines)
+
+
+def aligned_table(table: RankedTable, regime_width: int = 34) -> str:
+    """A compact fixed-width table for monospace chat blocks and terminals."""
+    header = ("#", "Symbol", "Score", "Bias", "Regime", "OI 1h", "OI 24h", "Funding", "Basis")
+    body = []
+    for row in table.rows:
+        c = _cells(row)
+        regime = c[4] if len(c[4]) <= regime_width else c[4][: regime_width - 1] + "…"
+        body.append((c[0], c[1], c[2], c[3], regime, c[5], c[7], c[8], c[9]))
+    widths = [max(len(h), *(len(r[k]) for r in body)) if body else len(h) for k, h in enumerate(header)]
+    right = {0, 2, 5, 6, 7, 8}
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths,
+                                                                                                   strict=True)))
+
+    lines = [fmt(header), *(fmt(r) for r in body)]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def score_json(symbol: str, inputs: ScoreInputs, result: ScoreResult) -> str:
+    """One JSON object (one line) with the score and everything behind it."""
+    c = result.components
+    payload: dict[str, Any] = {
+        "symbol": symbol,
+        "score": result.score,
+        "band": result.band.value,
+        "bias": result.bias.value,
+        "regime": result.regime.value,
+        "label": result.label,
+        "partial": result.partial,
+        "components": {
+            "funding_8h_pct": c.funding_8h_pct,
+            "funding_excess_pct": c.funding_excess_pct,
+            "funding_annualised_pct": c.funding_annualised_pct,
+            "funding": round(c.funding, 6),
+            "basis": round(c.basis, 6),
+            "oi_build": round(c.oi_build, 6),
+            "oi_unwind": round(c.oi_unwind, 6),
+            "positioning": round(c.positioning, 6),
+            "direction": round(c.direction, 6),
+        },
+        "inputs": {
+            "oi_1h_pct": inputs.oi_1h_pct,
+            "oi_4h_pct": inputs.oi_4h_pct,
+            "oi_24h_pct": inputs.oi_24h_pct,
+            "funding_pct": inputs.funding_pct,
+            "funding_interval_h": inputs.funding_interval_h,
+            "basis_pct": inputs.basis_pct,
+        },
+    }
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False)

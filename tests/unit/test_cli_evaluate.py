@@ -1,0 +1,68 @@
+"""``dps evaluate`` end to end, as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+SEED_ROWS = Path(__file__).parents[1] / "data" / "seed_rows.csv"
+
+
+def run_dps(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_json_prints_one_object_per_seed_row_with_the_contract_fields() -> None:
+    done = run_dps("evaluate", str(SEED_ROWS), "--json")
+    assert done.returncode == 0, done.stderr
+    objects = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(objects) == 68
+    for obj in objects:
+        assert {"symbol", "score", "band", "bias", "regime", "label", "partial", "components"} <= obj.keys()
+        assert obj["partial"] is True  # the seed has no 4h column
+    scores = [obj["score"] for obj in objects]
+    assert scores == sorted(scores, reverse=True)
+    assert 13 <= sum(scores) / len(scores) < 20  # calibrated: the average sits in the teens
+
+
+def test_seed_rows_land_mostly_in_neutral_and_lean() -> None:
+    done = run_dps("evaluate", str(SEED_ROWS), "--json")
+    bands = Counter(json.loads(line)["band"] for line in done.stdout.splitlines())
+    assert bands["neutral"] + bands["lean"] > 0.75 * 68
+    by_symbol = {json.loads(line)["symbol"]: json.loads(line) for line in done.stdout.splitlines()}
+    spk = by_symbol["SPKUSDT"]  # the most stressed book on the page, whatever the seed printed
+    assert spk["score"] == max(o["score"] for o in by_symbol.values())
+    assert (spk["band"], spk["bias"]) == ("stressed", "SHORT")
+
+
+def test_table_has_the_seed_look_and_summary_line() -> None:
+    done = run_dps("evaluate", str(SEED_ROWS))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Derivatives Pressure Score"
+    assert lines[1].startswith("Avg stress ") and "Long bias" in lines[1] and "Neutral" in lines[1]
+    assert lines[2] == "| # | Symbol | Score | Bias | Regime | OI 1h | OI 4h | OI 24h | Funding | Basis |"
+    assert lines[4].startswith("| 1 | SPKUSDT | 100* | SHORT |")
+    assert sum(line.startswith("| ") for line in lines) == 1 + 68
+
+
+def test_malformed_file_exits_2_naming_line_and_column_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("symbol,oi_1h,oi_4h,oi_24h,funding,basis\nBTCUSDT,1,2,3,0.01,0\nETHUSDT,1,2,oops,0.01,0\n")
+    done = run_dps("evaluate", str(bad))
+    assert done.returncode == 2
+    assert "line 3, column 'oi_24h'" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_missing_and_binary_files_exit_2(tmp_path: Path) -> None:
+    assert run_dps("evaluate", str(tmp_path / "nope.csv")).returncode == 2
+    binary = tmp_path / "junk.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage\x80")
+    done = run_dps("evaluate", str(binary))
+    assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -1,0 +1,174 @@
+"""Property-based tests of the scoring core (PRODUCT.md "Properties")."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from bot.core.bands import band_floor
+from bot.core.funding import valid_interval
+from bot.core.models import Band, Bias, Regime, ScoreInputs
+from bot.core.params import DEFAULT_PARAMS
+from bot.core.scoring import score
+from tests.strategies import any_inputs, basis, complete_inputs, funding, interval, maybe, oi_change
+
+BASELINE = DEFAULT_PARAMS.funding_baseline_8h_pct
+STRETCHED = band_floor(Band.STRETCHED, DEFAULT_PARAMS.band_floors)
+STRESSED = band_floor(Band.STRESSED, DEFAULT_PARAMS.band_floors)
+MIRRORED_REGIME = {
+    Regime.BALANCED: Regime.BALANCED,
+    Regime.LONG_BIAS: Regime.SHORT_BIAS,
+    Regime.SHORT_BIAS: Regime.LONG_BIAS,
+    Regime.LONG_CROWDED: Regime.SHORT_CROWDED,
+    Regime.SHORT_CROWDED: Regime.LONG_CROWDED,
+    Regime.LONG_SQUEEZE_RISK: Regime.SHORT_SQUEEZE_RISK,
+    Regime.SHORT_SQUEEZE_RISK: Regime.LONG_SQUEEZE_RISK,
+    Regime.LONG_UNWIND: Regime.SHORT_COVERING,
+    Regime.SHORT_COVERING: Regime.LONG_UNWIND,
+}
+
+
+def mirror(inputs: ScoreInputs) -> ScoreInputs:
+    """Flip the sign of funding (around its baseline) and of the basis."""
+    f = inputs.funding_pct
+    if f is not None and inputs.funding_interval_h:
+        # Reflect the 8h-equivalent around the baseline, then back to the symbol's interval.
+        per_interval_baseline = BASELINE * inputs.funding_interval_h / 8.0
+        f = 2 * per_interval_baseline - f
+    b = -inputs.basis_pct if inputs.basis_pct is not None else None
+    return dataclasses.replace(inputs, funding_pct=f, basis_pct=b)
+
+
+@given(any_inputs)
+def test_bounded_and_never_nan_for_any_input(inputs: ScoreInputs) -> None:
+    result = score(inputs)
+    assert 0 <= result.score <= 100
+    assert isinstance(result.score, int)
+    for value in dataclasses.astuple(result.components):
+        assert value is None or math.isfinite(value)
+
+
+@given(any_inputs)
+def test_missing_or_junk_inputs_are_flagged_partial(inputs: ScoreInputs) -> None:
+    def usable(v: float | None) -> bool:
+        return v is not None and math.isfinite(v)
+
+    interval_h = valid_interval(inputs.funding_interval_h)
+    funding_ok = (
+        usable(inputs.funding_pct)
+        and interval_h is not None
+        and math.isfinite((inputs.funding_pct or 0.0) * 8.0 / interval_h * 3 * 365)
+    )
+    oi_and_basis = (inputs.oi_1h_pct, inputs.oi_4h_pct, inputs.oi_24h_pct, inputs.basis_pct)
+    complete = funding_ok and all(usable(v) for v in oi_and_basis)
+    assert score(inputs).partial is (not complete)
+
+
+@given(complete_inputs)
+def test_deterministic(inputs: ScoreInputs) -> None:
+    assert score(inputs) == score(inputs)
+
+
+@given(complete_inputs)
+def test_mirror_symmetric(inputs: ScoreInputs) -> None:
+    original, flipped = score(inputs), score(mirror(inputs))
+    assert flipped.score == original.score
+    assert flipped.band is original.band
+    assert flipped.bias is original.bias.mirrored()
+    assert flipped.regime is MIRRORED_REGIME[original.regime]
+
+
+def _further(value: float, neutral: float, step: float) -> float:
+    """Move ``value`` ``step`` further away from ``neutral`` in the direction it already points."""
+    return value + step if value >= neutral else value - step
+
+
+@given(complete_inputs, st.floats(min_value=0.0, max_value=2.0))
+def test_monotone_in_funding(inputs: ScoreInputs, step: float) -> None:
+    assert inputs.funding_pct is not None and inputs.funding_interval_h is not None
+    neutral = BASELINE * inputs.funding_interval_h / 8.0
+    more = dataclasses.replace(inputs, funding_pct=_further(inputs.funding_pct, neutral, step))
+    assert score(more).score >= score(inputs).score
+
+
+@given(complete_inputs, st.floats(min_value=0.0, max_value=5.0))
+def test_monotone_in_basis(inputs: ScoreInputs, step: float) -> None:
+    assert inputs.basis_pct is not None
+    more = dataclasses.replace(inputs, basis_pct=_further(inputs.basis_pct, 0.0, step))
+    assert score(more).score >= score(inputs).score
+
+
+@given(complete_inputs, st.sampled_from(["oi_1h_pct", "oi_4h_pct", "oi_24h_pct"]), st.floats(0.0, 100.0))
+def test_monotone_in_each_oi_horizon(inputs: ScoreInputs, field: str, step: float) -> None:
+    value = getattr(inputs, field)
+    moved = _further(value, 0.0, step)
+    assume(moved > -100.0)  # OI cannot fall by more than all of it
+    more = dataclasses.replace(inputs, **{field: moved})
+    assert score(more).score >= score(inputs).score
+
+
+@given(
+    oi_1h=maybe(oi_change),
+    oi_4h=maybe(oi_change),
+    oi_24h=st.floats(min_value=33.34, max_value=500.0),
+    funding_8h=st.floats(min_value=0.1001, max_value=3.0),
+    basis_pct=st.floats(min_value=0.0, max_value=10.0),
+    interval_h=interval,
+    side=st.sampled_from([1, -1]),
+)
+def test_textbook_crowded_book_is_stressed_on_either_side(
+    oi_1h: float | None,
+    oi_4h: float | None,
+    oi_24h: float,
+    funding_8h: float,
+    basis_pct: float,
+    interval_h: float,
+    side: int,
+) -> None:
+    inputs = ScoreInputs(
+        oi_1h_pct=oi_1h,
+        oi_4h_pct=oi_4h,
+        oi_24h_pct=oi_24h,
+        funding_pct=side * funding_8h * interval_h / 8.0,
+        funding_interval_h=interval_h,
+        basis_pct=side * basis_pct,
+    )
+    result = score(inputs)
+    assert result.band is Band.STRESSED, result
+    assert result.bias is (Bias.LONG if side > 0 else Bias.SHORT)
+
+
+@given(any_inputs)
+def test_squeeze_risk_is_never_below_stretched(inputs: ScoreInputs) -> None:
+    result = score(inputs)
+    if result.regime.is_squeeze_risk:
+        assert result.score >= STRETCHED
+
+
+@given(any_inputs)
+def test_neutral_band_means_balanced_and_neutral_bias(inputs: ScoreInputs) -> None:
+    result = score(inputs)
+    assert (result.band is Band.NEUTRAL) == (result.bias is Bias.NEUTRAL)
+
+
+@given(oi=maybe(oi_change), b=maybe(basis))
+def test_half_basis_point_on_a_4h_symbol_is_baseline(oi: float | None, b: float | None) -> None:
+    on_4h = score(ScoreInputs(oi, oi, oi, funding_pct=0.005, funding_interval_h=4.0, basis_pct=b))
+    at_baseline = score(ScoreInputs(oi, oi, oi, funding_pct=0.01, funding_interval_h=8.0, basis_pct=b))
+    assert on_4h.components.funding == 0.0
+    assert on_4h.components.funding_8h_pct is not None
+    assert math.isclose(on_4h.components.funding_8h_pct, 0.01)
+    assert on_4h.score == at_baseline.score
+
+
+@given(funding)
+def test_funding_interval_normalisation_is_linear(rate: float) -> None:
+    per_1h = score(ScoreInputs(funding_pct=rate / 8.0, funding_interval_h=1.0))
+    per_8h = score(ScoreInputs(funding_pct=rate, funding_interval_h=8.0))
+    assert per_1h.components.funding_8h_pct is not None
+    assert per_8h.components.funding_8h_pct is not None
+    assert math.isclose(per_1h.components.funding_8h_pct, per_8h.components.funding_8h_pct, abs_tol=1e-12)
+    assert per_1h.score == per_8h.score
