@@ -78,10 +78,10 @@ def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tu
         annualised = annualise_8h(funding_8h, p.annualisation_periods_8h)
         excess = funding_8h - p.funding_baseline_8h_pct
         shrunk = excess_over_baseline(funding_8h, p.funding_baseline_8h_pct, p.funding_deadband_pct)
-        f = math.tanh(shrunk / p.funding_scale_pct)
+        f = math.tanh(shrunk / p.funding_scale_pct) + 0.0  # + 0.0 turns -0.0 into 0.0
     b = 0.0
     if basis_raw is not None:
-        b = math.tanh(_shrink(basis_raw, p.basis_deadband_pct) / p.basis_scale_pct)
+        b = math.tanh(_shrink(basis_raw, p.basis_deadband_pct) / p.basis_scale_pct) + 0.0
 
     weights = p.funding_weight + p.basis_weight
     positioning = (p.funding_weight * abs(f) + p.basis_weight * abs(b)) / weights
