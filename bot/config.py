@@ -57,7 +57,11 @@ class Settings(BaseSettings):
     """All runtime settings. Tokens are ``SecretStr`` so they never print."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", env_nested_delimiter="__", extra="ignore"
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="ignore",
     )
 
     database_url: str = DEFAULT_DATABASE_URL

@@ -1,0 +1,87 @@
+"""Settings: .env.example lists every setting, loads as the defaults, and errors name the setting."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.config import ScoringSettings, Settings, load_settings
+from bot.core.params import DEFAULT_PARAMS
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).parents[2]
+
+
+def _documented_names() -> set[str]:
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    return set(re.findall(r"^([A-Z0-9_]+)=", text, flags=re.MULTILINE))
+
+
+def _setting_names() -> set[str]:
+    names = {name.upper() for name in Settings.model_fields if name != "scoring"}
+    names |= {f"SCORING__{name.upper()}" for name in ScoringSettings.model_fields}
+    return names
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in _setting_names():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_env_example_lists_every_setting() -> None:
+    assert _documented_names() == _setting_names()
+
+
+def test_env_example_as_is_loads_the_defaults(clean_env: Path) -> None:
+    shutil.copy(ROOT / ".env.example", clean_env / ".env")
+    settings = load_settings()
+    assert settings.exchange == "binanceusdm"
+    assert settings.telegram_bot_token is None and settings.discord_bot_token is None
+    assert settings.scoring.to_params() == DEFAULT_PARAMS
+
+
+def test_lists_and_overrides_from_the_environment(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYMBOLS", "btcusdt, ethusdt,")
+    monkeypatch.setenv("ADMIN_IDS", "42,7")
+    monkeypatch.setenv("SCORING__FUNDING_SCALE_PCT", "0.1")
+    settings = load_settings()
+    assert settings.symbols == ["BTCUSDT", "ETHUSDT"]
+    assert settings.admin_ids == [42, 7]
+    assert settings.scoring.to_params().funding_scale_pct == 0.1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EXCHANGE", "kraken"),
+        ("COLLECT_INTERVAL", "5"),
+        ("DIGEST_TIMEZONE", "Mars/Olympus"),
+        ("ADMIN_IDS", "alice"),
+        ("EXCHANGE_API_URL", "ftp://x"),
+        ("DIGEST_TIME", "25:99"),
+    ],
+)
+def test_a_wrong_setting_is_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
+
+
+def test_bad_scoring_override_is_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCORING__FUNDING_SCALE_PCT", "0")
+    with pytest.raises(ConfigError, match="SCORING"):
+        load_settings().scoring.to_params()
+
+
+def test_tokens_never_print(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-TOKEN")
+    settings = load_settings()
+    assert "SECRET-TOKEN" not in repr(settings) and "SECRET-TOKEN" not in str(settings)
+    assert settings.telegram_bot_token is not None
+    assert settings.telegram_bot_token.get_secret_value() == "123456:SECRET-TOKEN"
