@@ -24,6 +24,7 @@ demo: venv ## Run the whole pipeline on the bundled (synthetic) replay market
 
 lint: venv ## ruff, mypy (strict on bot/) and the import-linter contracts
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

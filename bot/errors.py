@@ -1,13 +1,13 @@
 """The project's one error tree.
 
-    DpsError                         root: anything the bot raises on purpose
-    ├── ConfigError                  a setting is wrong; names the setting
-    ├── InputError                   bad user or file input; safe to show to a person
-    │   └── CsvFormatError           a malformed evaluate CSV; names line and column
-    ├── SourceError                  market data could not be fetched or understood
-    │   ├── SourceUnavailableError   transient: network, 5xx, rate limit (retry later)
-    │   └── SourceDataError          the payload was junk for one symbol or call
-    └── StorageError                 the database refused or failed
+DpsError                         root: anything the bot raises on purpose
+├── ConfigError                  a setting is wrong; names the setting
+├── InputError                   bad user or file input; safe to show to a person
+│   └── CsvFormatError           a malformed evaluate CSV; names line and column
+├── SourceError                  market data could not be fetched or understood
+│   ├── SourceUnavailableError   transient: network, 5xx, rate limit (retry later)
+│   └── SourceDataError          the payload was junk for one symbol or call
+└── StorageError                 the database refused or failed
 """
 
 from __future__ import annotations

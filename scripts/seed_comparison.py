@@ -43,10 +43,14 @@ def comparison_markdown() -> str:
     out += [
         "",
         f"- Average score: ours **{sum(r.score for r in ours) / len(ours):.1f}**, seed {seed_avg:.1f}.",
-        "- Bands: " + ", ".join(f"{b} {bands[b]}" for b in ("neutral", "lean", "stretched", "stressed")) + ".",
+        "- Bands: "
+        + ", ".join(f"{b} {bands[b]}" for b in ("neutral", "lean", "stretched", "stressed"))
+        + ".",
         f"- Bias: LONG {biases['LONG']}, SHORT {biases['SHORT']}, NEUTRAL {biases['NEUTRAL']} "
         f"(seed: LONG 22, SHORT 14, NEUTRAL 32).",
-        "- Regimes: " + ", ".join(f"`{k}` {v}" for k, v in sorted(regimes.items(), key=lambda kv: -kv[1])) + ".",
+        "- Regimes: "
+        + ", ".join(f"`{k}` {v}" for k, v in sorted(regimes.items(), key=lambda kv: -kv[1]))
+        + ".",
         f"- Same bias as the seed on {sum(r.bias.value == reference[w.symbol]['bias'] for w, r in scored)} "
         f"of {len(scored)} rows; within ±10 points on "
         f"{sum(abs(r.score - int(reference[w.symbol]['score'])) <= 10 for w, r in scored)}.",

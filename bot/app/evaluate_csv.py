@@ -83,8 +83,11 @@ def _row(names: list[str], cells: list[str], line: int) -> EvaluateRow:
     if interval is None:
         interval = DEFAULT_INTERVAL_H
     elif not MIN_INTERVAL_H <= interval <= MAX_INTERVAL_H:
-        raise CsvFormatError(f"funding interval must be {MIN_INTERVAL_H:g}-{MAX_INTERVAL_H:g} hours, got {interval:g}", line,
-                             "funding_interval_h")
+        raise CsvFormatError(
+            f"funding interval must be {MIN_INTERVAL_H:g}-{MAX_INTERVAL_H:g} hours, got {interval:g}",
+            line,
+            "funding_interval_h",
+        )
     inputs = ScoreInputs(
         oi_1h_pct=oi["1h"],
         oi_4h_pct=oi["4h"],
@@ -122,7 +125,9 @@ def parse_evaluate_csv(lines: Iterable[str]) -> list[EvaluateRow]:
                 continue
             parsed = _row(names, cells, line)
             if parsed.symbol in seen:
-                raise CsvFormatError(f"{parsed.symbol} already given on line {seen[parsed.symbol]}", line, "symbol")
+                raise CsvFormatError(
+                    f"{parsed.symbol} already given on line {seen[parsed.symbol]}", line, "symbol"
+                )
             seen[parsed.symbol] = line
             rows.append(parsed)
     except csv.Error as exc:

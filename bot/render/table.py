@@ -64,8 +64,10 @@ def aligned_table(table: RankedTable, regime_width: int = 34) -> str:
     right = {0, 2, 5, 6, 7, 8}
 
     def fmt(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths,
-                                                                                                   strict=True)))
+        return "  ".join(
+            c.rjust(w) if k in right else c.ljust(w)
+            for k, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     lines = [fmt(header), *(fmt(r) for r in body)]
     return "\n".join(line.rstrip() for line in lines)

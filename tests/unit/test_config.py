@@ -67,7 +67,9 @@ def test_lists_and_overrides_from_the_environment(clean_env: Path, monkeypatch: 
         ("DIGEST_TIME", "25:99"),
     ],
 )
-def test_a_wrong_setting_is_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_a_wrong_setting_is_named(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings()

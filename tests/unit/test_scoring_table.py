@@ -20,16 +20,33 @@ REGIME_CASES = [
     ("longs leaning", I(0.2, 0.5, 2.0, 0.04, 8, 0.3), Regime.LONG_BIAS, Bias.LONG),
     ("shorts leaning", I(0.2, 0.5, 2.0, -0.01, 8, -0.3), Regime.SHORT_BIAS, Bias.SHORT),
     ("high funding, premium, OI up", I(1.0, 4.0, 20.0, 0.08, 8, 0.3), Regime.LONG_CROWDED, Bias.LONG),
-    ("negative funding, discount, OI up", I(1.0, 4.0, 20.0, -0.06, 8, -0.3), Regime.SHORT_CROWDED, Bias.SHORT),
-    ("crowded longs, OI into a discount", I(1.0, 4.0, 20.0, 0.08, 8, -0.4), Regime.LONG_SQUEEZE_RISK, Bias.LONG),
-    ("crowded shorts, OI into a premium", I(1.0, 4.0, 20.0, -0.06, 8, 0.4), Regime.SHORT_SQUEEZE_RISK, Bias.SHORT),
+    (
+        "negative funding, discount, OI up",
+        I(1.0, 4.0, 20.0, -0.06, 8, -0.3),
+        Regime.SHORT_CROWDED,
+        Bias.SHORT,
+    ),
+    (
+        "crowded longs, OI into a discount",
+        I(1.0, 4.0, 20.0, 0.08, 8, -0.4),
+        Regime.LONG_SQUEEZE_RISK,
+        Bias.LONG,
+    ),
+    (
+        "crowded shorts, OI into a premium",
+        I(1.0, 4.0, 20.0, -0.06, 8, 0.4),
+        Regime.SHORT_SQUEEZE_RISK,
+        Bias.SHORT,
+    ),
     ("longs deleveraging", I(-3.0, -8.0, -20.0, 0.05, 8, 0.2), Regime.LONG_UNWIND, Bias.LONG),
     ("shorts covering", I(-3.0, -8.0, -20.0, -0.03, 8, -0.2), Regime.SHORT_COVERING, Bias.SHORT),
 ]
 
 
 @pytest.mark.parametrize(("name", "inputs", "regime", "bias"), REGIME_CASES, ids=[c[0] for c in REGIME_CASES])
-def test_each_regime_from_realistic_inputs(name: str, inputs: ScoreInputs, regime: Regime, bias: Bias) -> None:
+def test_each_regime_from_realistic_inputs(
+    name: str, inputs: ScoreInputs, regime: Regime, bias: Bias
+) -> None:
     result = score(inputs)
     assert (result.regime, result.bias) == (regime, bias), result
     assert result.label == REGIME_LABELS[regime]
@@ -42,8 +59,15 @@ def test_every_regime_is_covered_by_the_table() -> None:
 
 def _components(**kw: float) -> Components:
     base = dict(
-        funding_8h_pct=0.01, funding_excess_pct=0.0, funding_annualised_pct=10.95,
-        funding=0.0, basis=0.0, oi_build=0.0, oi_unwind=0.0, positioning=0.0, direction=0.0,
+        funding_8h_pct=0.01,
+        funding_excess_pct=0.0,
+        funding_annualised_pct=10.95,
+        funding=0.0,
+        basis=0.0,
+        oi_build=0.0,
+        oi_unwind=0.0,
+        positioning=0.0,
+        direction=0.0,
     )
     base.update(kw)
     return Components(**base)  # type: ignore[arg-type]
@@ -52,24 +76,66 @@ def _components(**kw: float) -> Components:
 P = DEFAULT_PARAMS
 RULE_CASES = [
     # squeeze needs: heavy funding, basis against it, OI building, score >= stretched
-    ("squeeze", dict(funding=0.6, basis=-0.2, oi_build=0.2, direction=0.3), 40, (Regime.LONG_SQUEEZE_RISK, Bias.LONG)),
-    ("squeeze below stretched is not called", dict(funding=0.6, basis=-0.2, oi_build=0.2, direction=0.3), 34,
-     (Regime.LONG_BIAS, Bias.LONG)),
-    ("squeeze needs material discount", dict(funding=0.6, basis=-0.1, oi_build=0.2, direction=0.3), 40,
-     (Regime.LONG_BIAS, Bias.LONG)),
-    ("squeeze needs OI building", dict(funding=0.6, basis=-0.2, oi_build=0.1, direction=0.3), 40,
-     (Regime.LONG_BIAS, Bias.LONG)),
-    ("crowded with flat basis", dict(funding=-0.6, basis=0.0, oi_build=0.2, direction=-0.36), 40,
-     (Regime.SHORT_CROWDED, Bias.SHORT)),
-    ("crowded needs heavy funding", dict(funding=-0.49, basis=-0.9, oi_build=0.5, direction=-0.65), 70,
-     (Regime.SHORT_BIAS, Bias.SHORT)),
-    ("unwind", dict(funding=0.3, basis=0.1, oi_unwind=0.4, direction=0.22), 30, (Regime.LONG_UNWIND, Bias.LONG)),
-    ("unwind must beat the build", dict(funding=0.3, oi_unwind=0.4, oi_build=0.4, direction=0.18), 30,
-     (Regime.LONG_BIAS, Bias.LONG)),
-    ("tie in direction goes to funding", dict(funding=0.4, basis=-0.6, direction=0.0), 20,
-     (Regime.LONG_BIAS, Bias.LONG)),
-    ("neutral band is balanced whatever the lean", dict(funding=0.9, direction=0.9), 14,
-     (Regime.BALANCED, Bias.NEUTRAL)),
+    (
+        "squeeze",
+        dict(funding=0.6, basis=-0.2, oi_build=0.2, direction=0.3),
+        40,
+        (Regime.LONG_SQUEEZE_RISK, Bias.LONG),
+    ),
+    (
+        "squeeze below stretched is not called",
+        dict(funding=0.6, basis=-0.2, oi_build=0.2, direction=0.3),
+        34,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "squeeze needs material discount",
+        dict(funding=0.6, basis=-0.1, oi_build=0.2, direction=0.3),
+        40,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "squeeze needs OI building",
+        dict(funding=0.6, basis=-0.2, oi_build=0.1, direction=0.3),
+        40,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "crowded with flat basis",
+        dict(funding=-0.6, basis=0.0, oi_build=0.2, direction=-0.36),
+        40,
+        (Regime.SHORT_CROWDED, Bias.SHORT),
+    ),
+    (
+        "crowded needs heavy funding",
+        dict(funding=-0.49, basis=-0.9, oi_build=0.5, direction=-0.65),
+        70,
+        (Regime.SHORT_BIAS, Bias.SHORT),
+    ),
+    (
+        "unwind",
+        dict(funding=0.3, basis=0.1, oi_unwind=0.4, direction=0.22),
+        30,
+        (Regime.LONG_UNWIND, Bias.LONG),
+    ),
+    (
+        "unwind must beat the build",
+        dict(funding=0.3, oi_unwind=0.4, oi_build=0.4, direction=0.18),
+        30,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "tie in direction goes to funding",
+        dict(funding=0.4, basis=-0.6, direction=0.0),
+        20,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "neutral band is balanced whatever the lean",
+        dict(funding=0.9, direction=0.9),
+        14,
+        (Regime.BALANCED, Bias.NEUTRAL),
+    ),
 ]
 
 
@@ -81,8 +147,16 @@ def test_regime_rules(name: str, comps: dict[str, float], value: int, expected: 
 
 @pytest.mark.parametrize(
     ("value", "band"),
-    [(0, Band.NEUTRAL), (14, Band.NEUTRAL), (15, Band.LEAN), (34, Band.LEAN), (35, Band.STRETCHED),
-     (59, Band.STRETCHED), (60, Band.STRESSED), (100, Band.STRESSED)],
+    [
+        (0, Band.NEUTRAL),
+        (14, Band.NEUTRAL),
+        (15, Band.LEAN),
+        (34, Band.LEAN),
+        (35, Band.STRETCHED),
+        (59, Band.STRETCHED),
+        (60, Band.STRESSED),
+        (100, Band.STRESSED),
+    ],
 )
 def test_band_edges(value: int, band: Band) -> None:
     assert band_for(value, P.band_floors) is band
