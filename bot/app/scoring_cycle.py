@@ -1,0 +1,124 @@
+"""Score the latest snapshot of every symbol from its stored open-interest history.
+
+Data-quality rule: a snapshot older than ``stale_after`` at ``now`` is **excluded** from
+the scores (never scored, so no alert can fire from stale data). ``split_stale`` applies
+the same rule and returns the excluded snapshots, for ``/status`` and the log line that
+says data stopped. A snapshot dated after ``now`` (clock skew) counts as fresh.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.core.inputs import inputs_from_snapshot
+from bot.core.market import MarketSnapshot
+from bot.core.models import ScoreInputs, ScoreResult
+from bot.core.oi_deltas import DEFAULT_TOLERANCES, OiDeltaTolerances, OiSample, oi_changes
+from bot.core.params import ScoringParams
+from bot.core.scoring import score
+
+DEFAULT_STALE_AFTER = timedelta(minutes=10)
+"""Two 5-minute collection cycles: the product's definition of stale data."""
+
+OiHistory = Callable[[str], Sequence[OiSample]]
+"""Symbol → that symbol's stored (ts, oi_contracts) points, sorted by time."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSymbol:
+    """One symbol's score with the snapshot and inputs that produced it."""
+
+    snapshot: MarketSnapshot
+    inputs: ScoreInputs
+    result: ScoreResult
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessSplit:
+    """Latest snapshots split by the staleness rule."""
+
+    fresh: tuple[MarketSnapshot, ...]
+    stale: tuple[MarketSnapshot, ...]
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"expected an aware UTC datetime, got naive {now.isoformat()}")
+
+
+def newest_per_symbol(latest: Sequence[MarketSnapshot]) -> list[MarketSnapshot]:
+    """Keep one snapshot per (exchange, symbol), the newest, so no symbol is scored twice."""
+    newest: dict[tuple[str, str], MarketSnapshot] = {}
+    for snap in latest:
+        key = (snap.exchange, snap.symbol)
+        kept = newest.get(key)
+        if kept is None or snap.ts > kept.ts:
+            newest[key] = snap
+    return list(newest.values())
+
+
+def split_stale(latest: Sequence[MarketSnapshot], now: datetime, stale_after: timedelta) -> FreshnessSplit:
+    """Split snapshots into fresh and stale: stale when ``now - ts > stale_after``."""
+    _require_aware(now)
+    fresh: list[MarketSnapshot] = []
+    stale: list[MarketSnapshot] = []
+    for snap in newest_per_symbol(latest):
+        (stale if now - snap.ts > stale_after else fresh).append(snap)
+    return FreshnessSplit(fresh=tuple(fresh), stale=tuple(stale))
+
+
+def _with_snapshot_point(history: Sequence[OiSample], snap: MarketSnapshot) -> Sequence[OiSample]:
+    """Make sure the snapshot's own OI is the newest point, if the store has not got it yet."""
+    oi = snap.oi_contracts
+    if oi is None or not math.isfinite(oi):
+        return history
+    if history and history[-1][0] >= snap.ts:
+        return history
+    return [*history, (snap.ts, oi)]
+
+
+def score_snapshot(
+    snap: MarketSnapshot,
+    history: Sequence[OiSample],
+    params: ScoringParams,
+    tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
+) -> ScoredSymbol:
+    """Score one snapshot; OI changes are measured at the snapshot's own data time."""
+    changes = oi_changes(_with_snapshot_point(history, snap), snap.ts, tolerances)
+    inputs = inputs_from_snapshot(snap, changes)
+    return ScoredSymbol(snapshot=snap, inputs=inputs, result=score(inputs, params))
+
+
+def score_snapshots(
+    latest: Sequence[MarketSnapshot],
+    oi_history: OiHistory,
+    now: datetime,
+    params: ScoringParams,
+    *,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
+) -> list[ScoredSymbol]:
+    """Score every fresh symbol of a cycle.
+
+    Args:
+        latest: the newest snapshot of each symbol (duplicates: the newest wins).
+        oi_history: returns one symbol's stored OI points, sorted by time.
+        now: the cycle time (aware UTC), against which staleness is judged.
+        params: the scoring configuration.
+        stale_after: snapshots older than this at ``now`` are excluded (see
+            ``split_stale`` to list them).
+        tolerances: slack for finding the past OI point of each horizon.
+
+    Returns:
+        Scored symbols, highest score first, ties by symbol then exchange.
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+    fresh = split_stale(latest, now, stale_after).fresh
+    scored = [score_snapshot(snap, oi_history(snap.symbol), params, tolerances) for snap in fresh]
+    scored.sort(key=lambda s: (-s.result.score, s.snapshot.symbol, s.snapshot.exchange))
+    return scored

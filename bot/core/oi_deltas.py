@@ -1,0 +1,164 @@
+"""Open-interest change over a horizon, from one symbol's stored OI history.
+
+History is a sequence of ``(ts, oi_contracts)`` pairs sorted by ``ts`` (aware UTC), OI in
+contracts of base units. The change over H hours compares the newest point at or before
+``now`` with the stored point nearest to ``now - H``. Snapshots never land exactly on the
+grid (collection jitter, a missed cycle), so a tolerance says how far from ``now - H`` a
+point may sit and still stand for it; with no point close enough the change is unknown
+(``None``) and the score is computed from the other horizons, flagged partial.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+OiSample = tuple[datetime, float]
+"""One stored open-interest observation: (aware-UTC time, OI in contracts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OiDeltaTolerances:
+    """How far a stored point may sit from the ideal past time and still be used.
+
+    Longer horizons tolerate more slack: 10 minutes is a sixth of an hour, 45 minutes is
+    a thirty-second of a day, so the error in the measured change stays small.
+
+    Attributes:
+        tolerance_1h: slack for the 1h horizon.
+        tolerance_4h: slack for the 4h horizon.
+        tolerance_24h: slack for the 24h horizon.
+    """
+
+    tolerance_1h: timedelta = timedelta(minutes=10)
+    tolerance_4h: timedelta = timedelta(minutes=20)
+    tolerance_24h: timedelta = timedelta(minutes=45)
+
+    def tolerance_for(self, hours: float) -> timedelta:
+        """Slack for a horizon: that of the longest configured horizon not above ``hours``.
+
+        Args:
+            hours: horizon length in hours (> 0); 1, 4 and 24 map to their own fields.
+        """
+        if hours >= 24:
+            return self.tolerance_24h
+        if hours >= 4:
+            return self.tolerance_4h
+        return self.tolerance_1h
+
+
+DEFAULT_TOLERANCES = OiDeltaTolerances()
+
+
+@dataclass(frozen=True, slots=True)
+class OiChanges:
+    """Relative OI changes over the score's three horizons, in % (``None`` = unknown)."""
+
+    h1_pct: float | None
+    h4_pct: float | None
+    h24_pct: float | None
+
+
+_TS = operator.itemgetter(0)  # sort key of an OiSample; C-level, the hot path calls it a lot
+
+
+def _require_aware(moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"expected an aware UTC datetime, got naive {moment.isoformat()}")
+
+
+def nearest_point(history: Sequence[OiSample], target: datetime, tolerance: timedelta) -> OiSample | None:
+    """The stored point nearest to ``target``, if it lies within ``tolerance`` of it.
+
+    Args:
+        history: points sorted by time.
+        target: the ideal time (aware UTC).
+        tolerance: the largest accepted distance from ``target``.
+
+    Returns:
+        The nearest point (a tie goes to the older one, the longer horizon), or ``None``.
+    """
+    i = bisect.bisect_left(history, target, key=_TS)
+    best: OiSample | None = None
+    best_gap = tolerance
+    # Only the neighbours either side of the insertion point can be nearest; the older one
+    # is checked first so that it wins a tie.
+    for j in (i - 1, i):
+        if 0 <= j < len(history):
+            gap = abs(history[j][0] - target)
+            if gap <= best_gap and (best is None or gap < best_gap):
+                best, best_gap = history[j], gap
+    return best
+
+
+def latest_point(history: Sequence[OiSample], now: datetime) -> OiSample | None:
+    """The newest point at or before ``now`` (points after ``now`` are ignored)."""
+    i = bisect.bisect_right(history, now, key=_TS)
+    return history[i - 1] if i else None
+
+
+def _change(
+    history: Sequence[OiSample], end: OiSample | None, now: datetime, hours: float, slack: timedelta
+) -> float | None:
+    if end is None or now - end[0] > slack:
+        return None
+    start = nearest_point(history, now - timedelta(hours=hours), slack)
+    # A huge tolerance could pick the end point itself; a change needs two distinct times.
+    if start is None or start[0] >= end[0]:
+        return None
+    past, current = start[1], end[1]
+    if not (math.isfinite(past) and math.isfinite(current)) or past <= 0 or current < 0:
+        return None
+    change = (current / past - 1.0) * 100.0
+    return change if math.isfinite(change) else None
+
+
+def oi_change_pct(
+    history: Sequence[OiSample],
+    now: datetime,
+    hours: float,
+    tolerance: timedelta | None = None,
+) -> float | None:
+    """Relative change of open interest over the last ``hours``, in %.
+
+    ``change = (OI_now / OI_past - 1) * 100`` where ``OI_now`` is the newest point at or
+    before ``now`` (it must itself be within ``tolerance`` of ``now``, else the series is
+    stale) and ``OI_past`` the point nearest to ``now - hours`` within ``tolerance``.
+
+    Args:
+        history: one symbol's points, sorted by time; OI in contracts.
+        now: the time the change is measured at (aware UTC), usually the snapshot time.
+        hours: the horizon, in hours (> 0).
+        tolerance: slack around both ends; defaults to ``DEFAULT_TOLERANCES`` for ``hours``.
+
+    Returns:
+        The change in % (``+2.5`` is +2.5 %), or ``None`` when either end is missing, the
+        past OI is zero, negative or not finite, or the current OI is negative or not finite.
+
+    Raises:
+        ValueError: ``now`` is naive or ``hours`` is not positive.
+    """
+    _require_aware(now)
+    if not hours > 0:
+        raise ValueError(f"horizon must be positive, got {hours!r} hours")
+    slack = DEFAULT_TOLERANCES.tolerance_for(hours) if tolerance is None else tolerance
+    return _change(history, latest_point(history, now), now, hours, slack)
+
+
+def oi_changes(
+    history: Sequence[OiSample],
+    now: datetime,
+    tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
+) -> OiChanges:
+    """OI changes over 1h, 4h and 24h at ``now``, in % (see ``oi_change_pct``)."""
+    _require_aware(now)
+    end = latest_point(history, now)
+    return OiChanges(
+        h1_pct=_change(history, end, now, 1, tolerances.tolerance_1h),
+        h4_pct=_change(history, end, now, 4, tolerances.tolerance_4h),
+        h24_pct=_change(history, end, now, 24, tolerances.tolerance_24h),
+    )

@@ -1,0 +1,158 @@
+"""OI change over a horizon: nearest stored point within a tolerance, junk guarded."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core.oi_deltas import (
+    DEFAULT_TOLERANCES,
+    OiChanges,
+    OiDeltaTolerances,
+    OiSample,
+    nearest_point,
+    oi_change_pct,
+    oi_changes,
+)
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+
+
+def grid(values_by_minutes_ago: dict[int, float]) -> list[OiSample]:
+    """History from {minutes before NOW: oi}, sorted oldest first."""
+    return sorted((NOW - m * MIN, oi) for m, oi in values_by_minutes_ago.items())
+
+
+def every_5_minutes(hours: int, oi: float = 100.0) -> list[OiSample]:
+    return [(NOW - k * 5 * MIN, oi) for k in range(hours * 12, -1, -1)]
+
+
+def test_defaults_are_10_20_45_minutes_and_frozen() -> None:
+    defaults = OiDeltaTolerances()
+    assert defaults == DEFAULT_TOLERANCES
+    assert [defaults.tolerance_for(h) for h in (1, 4, 24)] == [
+        timedelta(minutes=10),
+        timedelta(minutes=20),
+        timedelta(minutes=45),
+    ]
+    assert defaults.tolerance_for(2) == timedelta(minutes=10)
+    assert defaults.tolerance_for(48) == timedelta(minutes=45)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        defaults.tolerance_1h = timedelta(0)  # type: ignore[misc]
+
+
+def test_change_in_percent_from_the_point_exactly_h_hours_back() -> None:
+    history = grid({60: 100.0, 30: 104.0, 0: 110.0})
+    assert oi_change_pct(history, NOW, 1) == pytest.approx(10.0)
+
+
+def test_the_nearest_point_to_now_minus_h_wins() -> None:
+    # 7 minutes early vs 4 minutes late: the late one is nearer.
+    history = grid({67: 50.0, 56: 200.0, 0: 100.0})
+    assert oi_change_pct(history, NOW, 1) == pytest.approx(-50.0)
+
+
+def test_a_tie_goes_to_the_older_point() -> None:
+    history = grid({65: 50.0, 55: 200.0, 0: 100.0})
+    assert oi_change_pct(history, NOW, 1) == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    ("hours", "inside", "outside"),
+    [(1, 10, 11), (4, 20, 21), (24, 45, 46)],
+)
+def test_each_horizon_has_its_own_tolerance(hours: int, inside: int, outside: int) -> None:
+    back = hours * 60
+    assert oi_change_pct(grid({back + inside: 80.0, 0: 100.0}), NOW, hours) == pytest.approx(25.0)
+    assert oi_change_pct(grid({back + outside: 80.0, 0: 100.0}), NOW, hours) is None
+    assert oi_change_pct(grid({back - outside: 80.0, 0: 100.0}), NOW, hours) is None
+
+
+def test_custom_tolerances_are_honoured() -> None:
+    history = grid({90: 80.0, 0: 100.0})
+    assert oi_change_pct(history, NOW, 1) is None
+    assert oi_change_pct(history, NOW, 1, timedelta(minutes=30)) == pytest.approx(25.0)
+    wide = OiDeltaTolerances(tolerance_1h=timedelta(minutes=30))
+    assert oi_changes(history, NOW, wide).h1_pct == pytest.approx(25.0)
+
+
+def test_a_stale_series_gives_no_change() -> None:
+    # The newest point is 15 minutes old: too old for 1h (10 min), fine for 24h (45 min).
+    history = grid({24 * 60 + 15: 50.0, 75: 80.0, 15: 100.0})
+    assert oi_change_pct(history, NOW, 1) is None
+    assert oi_change_pct(history, NOW, 24) == pytest.approx(100.0)
+
+
+def test_points_after_now_are_ignored() -> None:
+    history = [*grid({60: 100.0, 0: 110.0}), (NOW + 5 * MIN, 999.0)]
+    assert oi_change_pct(history, NOW, 1) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("past", [0.0, -5.0, math.nan, math.inf, -math.inf])
+def test_unusable_past_oi_gives_none(past: float) -> None:
+    assert oi_change_pct(grid({60: past, 0: 100.0}), NOW, 1) is None
+
+
+@pytest.mark.parametrize("current", [-1.0, math.nan, math.inf])
+def test_unusable_current_oi_gives_none(current: float) -> None:
+    assert oi_change_pct(grid({60: 100.0, 0: current}), NOW, 1) is None
+
+
+def test_open_interest_going_to_zero_is_minus_100() -> None:
+    assert oi_change_pct(grid({60: 100.0, 0: 0.0}), NOW, 1) == pytest.approx(-100.0)
+
+
+def test_short_or_empty_history_is_missing_not_an_error() -> None:
+    assert oi_change_pct([], NOW, 1) is None
+    assert oi_change_pct(grid({0: 100.0}), NOW, 1) is None
+    changes = oi_changes(every_5_minutes(hours=2), NOW)
+    assert changes == OiChanges(h1_pct=0.0, h4_pct=None, h24_pct=None)
+
+
+def test_a_huge_tolerance_never_compares_a_point_with_itself() -> None:
+    assert oi_change_pct(grid({0: 100.0}), NOW, 1, timedelta(hours=5)) is None
+
+
+def test_all_three_horizons() -> None:
+    history = grid({24 * 60: 50.0, 4 * 60: 80.0, 60: 90.0, 0: 100.0})
+    changes = oi_changes(history, NOW)
+    assert changes.h1_pct == pytest.approx(100 / 90 * 100 - 100)
+    assert changes.h4_pct == pytest.approx(25.0)
+    assert changes.h24_pct == pytest.approx(100.0)
+
+
+def test_naive_now_and_non_positive_horizon_are_programming_errors() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        oi_change_pct([], NOW.replace(tzinfo=None), 1)
+    with pytest.raises(ValueError, match="positive"):
+        oi_change_pct([], NOW, 0)
+
+
+def test_nearest_point_directly() -> None:
+    history = grid({70: 1.0, 50: 2.0})
+    assert nearest_point(history, NOW - 60 * MIN, 10 * MIN) == (NOW - 70 * MIN, 1.0)
+    assert nearest_point(history, NOW - 60 * MIN, 9 * MIN) is None
+    assert nearest_point([], NOW, 10 * MIN) is None
+
+
+@given(
+    ois=st.lists(st.floats(min_value=1e-3, max_value=1e12), min_size=2, max_size=30),
+    scale=st.floats(min_value=1e-3, max_value=1e3),
+)
+def test_changes_are_finite_and_do_not_depend_on_units(ois: list[float], scale: float) -> None:
+    # Contracts vs thousands of contracts: the relative change is the same.
+    history = [(NOW - (len(ois) - 1 - k) * 5 * MIN, oi) for k, oi in enumerate(ois)]
+    scaled = [(ts, oi * scale) for ts, oi in history]
+    for hours in (1, 4, 24):
+        plain, rescaled = oi_change_pct(history, NOW, hours), oi_change_pct(scaled, NOW, hours)
+        assert (plain is None) == (rescaled is None)
+        if plain is not None and rescaled is not None:
+            assert math.isfinite(plain)
+            assert plain >= -100.0
+            assert rescaled == pytest.approx(plain, rel=1e-9, abs=1e-9)
