@@ -1,0 +1,172 @@
+"""Delivery: drain due outbox rows through the chat sinks, at least once, never twice on purpose.
+
+Semantics (``docs/reliability.md`` has the full story):
+
+* A row is claimed before it is sent (status ``sending``, one attempt counted, due again
+  after a lease). A crash mid-send therefore leads to a retry, never to a lost message.
+* A crash after the platform accepted a message but before ``mark_sent`` repeats that one
+  message. Messages to one chat go out one at a time, so a crash can repeat at most one
+  message per chat. Different chats are served concurrently.
+* Outcomes: sent → done; rate limited → retried after the platform's wait; network or
+  server trouble → retried with back-off; chat gone → the chat is disabled and its
+  message dropped; chat moved → the chat's address is updated and the message re-sent
+  there; rejected → given up with the error recorded. Attempts are bounded by the policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.records import OutboxEntry, OutboxStatus, Platform, RetryPolicy
+from bot.ports import ChatStore, OutboxStore, Sink
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(minutes=2)
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What one drain did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    chats_disabled: int = 0
+    chats_moved: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+class Delivery:
+    """Drains the outbox through one sink per platform."""
+
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        chats: ChatStore,
+        sinks: Mapping[Platform, Sink],
+        policy: RetryPolicy | None = None,
+        *,
+        lease: timedelta = DEFAULT_LEASE,
+        batch: int = 100,
+        concurrency: int = 16,
+    ) -> None:
+        self._outbox = outbox
+        self._chats = chats
+        self._sinks = dict(sinks)
+        self._policy = policy or RetryPolicy()
+        self._lease = lease
+        self._batch = batch
+        self._concurrency = concurrency
+
+    async def drain(self, now: datetime) -> DeliveryReport:
+        """Claim what is due (for the platforms this process serves) and try to send it."""
+        report = DeliveryReport()
+        if not self._sinks:
+            return report
+        entries = self._outbox.claim_due(
+            now, limit=self._batch, lease=self._lease, platforms=tuple(self._sinks)
+        )
+        by_chat: dict[int, list[OutboxEntry]] = defaultdict(list)
+        for entry in entries:
+            by_chat[entry.chat_ref].append(entry)
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def serve(queue: Sequence[OutboxEntry]) -> None:
+            async with gate:
+                for entry in queue:  # one at a time per chat: a crash repeats at most one
+                    await self._deliver(entry, now, report)
+
+        await asyncio.gather(*(serve(q) for q in by_chat.values()))
+        return report
+
+    async def _send(self, entry: OutboxEntry) -> SendOutcome:
+        sink = self._sinks[entry.chat.platform]
+        try:
+            return await sink.send(entry.chat, entry.payload)
+        except Exception as exc:  # a sink bug must not stop the other chats' deliveries
+            logger.exception("sink %s raised on outbox entry %s", entry.chat.platform.value, entry.id)
+            return Transient(error=f"{type(exc).__name__}: {exc}")
+
+    async def _deliver(self, entry: OutboxEntry, now: datetime, report: DeliveryReport) -> None:
+        outcome = await self._send(entry)
+        if isinstance(outcome, ChatMoved):
+            self._move_chat(entry, outcome)
+            report.chats_moved += 1
+            outcome = await self._send(replace(entry, chat=outcome.new_key))
+        match outcome:
+            case Sent():
+                self._outbox.mark_sent(entry.id, now)
+                report.sent += 1
+                return
+            case RetryAfter(seconds=seconds):
+                status = self._fail(
+                    entry,
+                    now,
+                    f"rate limited, retry after {seconds:g}s",
+                    not_before=now + timedelta(seconds=seconds),
+                )
+            case Transient(error=error):
+                status = self._fail(entry, now, error)
+            case ChatGone(error=error):
+                self._disable_chat(entry, error)
+                report.chats_disabled += 1
+                status = self._fail(entry, now, error, permanent=True)
+            case Rejected(error=error):
+                status = self._fail(entry, now, error, permanent=True)
+            case ChatMoved():
+                status = self._fail(entry, now, "chat moved twice in a row")
+        report.errors.append(f"{entry.chat.platform.value}:{entry.chat.chat_id}: {type(outcome).__name__}")
+        if status is OutboxStatus.FAILED:
+            report.failed += 1
+        else:
+            report.retrying += 1
+
+    def _fail(
+        self,
+        entry: OutboxEntry,
+        now: datetime,
+        error: str,
+        *,
+        permanent: bool = False,
+        not_before: datetime | None = None,
+    ) -> OutboxStatus:
+        status = self._outbox.mark_failed(
+            entry.id,
+            now=now,
+            error=error[:500],
+            policy=self._policy,
+            permanent=permanent,
+            not_before=not_before,
+        )
+        if status is OutboxStatus.FAILED:
+            logger.warning(
+                "gave up on outbox entry %s for %s:%s: %s",
+                entry.id,
+                entry.chat.platform.value,
+                entry.chat.chat_id,
+                error[:200],
+            )
+        return status
+
+    def _disable_chat(self, entry: OutboxEntry, error: str) -> None:
+        chat = self._chats.chat_by_ref(entry.chat_ref)
+        if chat is not None and chat.enabled:
+            self._chats.update_chat(replace(chat, enabled=False))
+            logger.warning("disabled chat %s:%s (%s)", chat.key.platform.value, chat.key.chat_id, error[:200])
+
+    def _move_chat(self, entry: OutboxEntry, moved: ChatMoved) -> None:
+        chat = self._chats.chat_by_ref(entry.chat_ref)
+        if chat is not None:
+            self._chats.update_chat(replace(chat, key=moved.new_key))
+            logger.info("chat %s moved to %s", chat.key.chat_id, moved.new_key.chat_id)

@@ -1,0 +1,367 @@
+"""Records the bot keeps between cycles: stored scores, chats, alert state, outbox, digests.
+
+Pure and standard-library only; the stores in ``bot.ports`` speak these types, so no
+database type leaks past the storage edge. Every ``datetime`` here is timezone-aware UTC,
+except the chat-local clock times of ``ChatSettings`` (quiet hours, digest time), which
+are naive wall-clock times in the chat's own timezone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from bot.core.models import Band, Bias, Regime, ScoreInputs, ScoreResult
+
+
+def require_aware(name: str, moment: datetime | None) -> None:
+    """Raise ValueError when ``moment`` is a naive datetime (``None`` passes)."""
+    if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
+        raise ValueError(f"{name} must be an aware UTC datetime, got naive {moment.isoformat()}")
+
+
+class Platform(StrEnum):
+    """The chat service a chat lives on."""
+
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+    CONSOLE = "console"
+
+
+class ChatKind(StrEnum):
+    """What sort of conversation a chat is (settings are admin-only outside private)."""
+
+    PRIVATE = "private"
+    GROUP = "group"
+    CHANNEL = "channel"
+
+
+class EventKind(StrEnum):
+    """Alert event kinds; each can be switched on or off per chat."""
+
+    BAND_UP = "band_up"
+    BAND_DOWN = "band_down"
+    SQUEEZE_RISK = "squeeze_risk"
+    BIAS_FLIP = "bias_flip"
+
+
+class OutboxStatus(StrEnum):
+    """Life of an outbox message: pending → sending (claimed) → sent, or failed (gave up)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRecord:
+    """One stored score: which symbol, at which data time, from which inputs."""
+
+    exchange: str
+    symbol: str
+    ts: datetime
+    inputs: ScoreInputs
+    result: ScoreResult
+
+    def __post_init__(self) -> None:
+        require_aware("ScoreRecord.ts", self.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCard:
+    """A symbol's latest score with the stored scores nearest at-or-before 1h and 24h earlier."""
+
+    latest: ScoreRecord
+    hour_ago: ScoreRecord | None
+    day_ago: ScoreRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class OiReading:
+    """Open interest of one symbol at one stored time.
+
+    Attributes:
+        ts: the snapshot time (aware UTC).
+        oi_contracts: open interest in contracts of base units.
+        oi_usd: its USD value, when the source gave one.
+    """
+
+    ts: datetime
+    oi_contracts: float
+    oi_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMark:
+    """The last alert of one kind for one symbol, for cooldowns and "only if worse" rules."""
+
+    kind: EventKind
+    at: datetime
+    band: Band
+    regime: Regime
+
+    def __post_init__(self) -> None:
+        require_aware("AlertMark.at", self.at)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """What the diff engine remembers about one symbol between cycles.
+
+    Attributes:
+        ts: data time of the score this state was last updated from.
+        score / band / bias / regime: the state the diff engine settled on (after
+            hysteresis, so ``band`` may differ from the raw band of the latest score).
+        marks: the last alert of each kind, at most one per kind (kept sorted by kind).
+    """
+
+    exchange: str
+    symbol: str
+    ts: datetime
+    score: int
+    band: Band
+    bias: Bias
+    regime: Regime
+    marks: tuple[AlertMark, ...] = ()
+
+    def __post_init__(self) -> None:
+        require_aware("AlertState.ts", self.ts)
+        kinds = [m.kind for m in self.marks]
+        if len(kinds) != len(set(kinds)):
+            raise ValueError(f"AlertState {self.symbol}: more than one mark per event kind")
+        # One canonical order, so equal states compare equal however they were built.
+        object.__setattr__(self, "marks", tuple(sorted(self.marks, key=lambda m: m.kind.value)))
+
+    def mark(self, kind: EventKind) -> AlertMark | None:
+        """The last alert of ``kind``, if any."""
+        return next((m for m in self.marks if m.kind is kind), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatKey:
+    """Where a chat lives on its platform.
+
+    Attributes:
+        platform: the chat service.
+        chat_id: the platform's id of the chat or channel, as text (Telegram and Discord
+            ids are 64-bit integers; text keeps them exact everywhere).
+        thread_id: Telegram forum topic or Discord thread, ``None`` for the main chat.
+    """
+
+    platform: Platform
+    chat_id: str
+    thread_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.chat_id:
+            raise ValueError("ChatKey.chat_id must not be empty")
+        if self.thread_id == "":
+            raise ValueError("ChatKey.thread_id: use None for the main chat, not ''")
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A chat the bot talks to.
+
+    Attributes:
+        ref: the store's own id for this chat (not the platform's chat id); other records
+            point to the chat by it.
+        timezone: IANA name for digests and quiet hours, e.g. ``Europe/Berlin``.
+        enabled: False once the bot was removed or blocked; nothing is sent then.
+    """
+
+    ref: int
+    key: ChatKey
+    kind: ChatKind
+    timezone: str
+    enabled: bool
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        require_aware("Chat.created_at", self.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """A chat's alert and digest preferences; the defaults are what a new chat gets.
+
+    Attributes:
+        alerts_enabled: master switch for alerts in this chat.
+        min_band: alerts about symbols below this band are not sent.
+        event_kinds: the event kinds this chat wants.
+        watchlist_only: only alert about symbols on the chat's watchlist.
+        quiet_start / quiet_end: chat-local quiet hours (both or neither); may wrap
+            midnight (22:00–07:00).
+        digest_enabled / digest_time: the daily digest and its chat-local time.
+    """
+
+    alerts_enabled: bool = True
+    min_band: Band = Band.STRETCHED
+    event_kinds: frozenset[EventKind] = frozenset(EventKind)
+    watchlist_only: bool = False
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    digest_enabled: bool = False
+    digest_time: time = time(8, 0)
+
+    def __post_init__(self) -> None:
+        if (self.quiet_start is None) != (self.quiet_end is None):
+            raise ValueError("ChatSettings: quiet hours need both a start and an end")
+        for name, value in (
+            ("quiet_start", self.quiet_start),
+            ("quiet_end", self.quiet_end),
+            ("digest_time", self.digest_time),
+        ):
+            if value is not None and value.tzinfo is not None:
+                raise ValueError(f"ChatSettings.{name} is a chat-local wall-clock time: no tzinfo")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatProfile:
+    """A chat with its settings, as the fan-out and digest jobs need them."""
+
+    chat: Chat
+    settings: ChatSettings
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistEntry:
+    """One symbol on a chat's watchlist."""
+
+    chat_ref: int
+    exchange: str
+    symbol: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message to enqueue for delivery.
+
+    Attributes:
+        idempotency_key: unique per logical message (e.g. chat + cycle time); enqueueing
+            the same key again is a harmless no-op.
+        chat_ref: the store's id of the target chat.
+        payload: the message body to deliver.
+        created_at: when it was enqueued (aware UTC); also its first due time.
+    """
+
+    idempotency_key: str
+    chat_ref: int
+    payload: str
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        if not self.idempotency_key:
+            raise ValueError("OutboxMessage.idempotency_key must not be empty")
+        require_aware("OutboxMessage.created_at", self.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A stored outbox message with its delivery state and where it goes.
+
+    Attributes:
+        id: the store's id, used to mark the entry sent or failed.
+        chat: the target chat's platform address (so delivery needs no second lookup).
+        attempts: delivery attempts so far (counted when claimed).
+        next_attempt_at: when it is next due (or when a claim's lease runs out).
+    """
+
+    id: int
+    idempotency_key: str
+    chat_ref: int
+    chat: ChatKey
+    payload: str
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential back-off for failed deliveries, giving up after ``max_attempts``.
+
+    Attributes:
+        max_attempts: attempts (including the first) before the message is marked failed.
+        base_delay: wait after the first failure.
+        factor: growth of the wait per further failure.
+        max_delay: cap on the wait.
+    """
+
+    max_attempts: int = 5
+    base_delay: timedelta = timedelta(seconds=30)
+    factor: float = 2.0
+    max_delay: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.factor < 1 or not timedelta(0) < self.base_delay <= self.max_delay:
+            raise ValueError(
+                f"RetryPolicy needs max_attempts >= 1, factor >= 1, 0 < base <= max delay: {self}"
+            )
+
+    def delay_after(self, attempts: int) -> timedelta:
+        """The wait before the next attempt, after ``attempts`` (>= 1) failed attempts."""
+        delay, cap = self.base_delay.total_seconds(), self.max_delay.total_seconds()
+        # Multiply step by step and stop at the cap: factor ** attempts could overflow.
+        for _ in range(attempts - 1):
+            if delay >= cap:
+                break
+            delay *= self.factor
+        return timedelta(seconds=min(delay, cap))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRecord:
+    """A daily digest that was sent to a chat, keyed by the chat-local date."""
+
+    chat_ref: int
+    local_date: date
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long each kind of history is kept (bounded storage).
+
+    Attributes:
+        snapshots: raw market snapshots.
+        scores: score history.
+        outbox: sent and failed outbox messages (pending ones are never purged).
+        digests: the record of digests sent.
+    """
+
+    snapshots: timedelta = timedelta(days=14)
+    scores: timedelta = timedelta(days=90)
+    outbox: timedelta = timedelta(days=30)
+    digests: timedelta = timedelta(days=90)
+
+    def __post_init__(self) -> None:
+        for name in ("snapshots", "scores", "outbox", "digests"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"RetentionPolicy.{name} must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    """How many rows one retention run deleted, per kind."""
+
+    snapshots: int = 0
+    scores: int = 0
+    outbox: int = 0
+    digests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CycleSaved:
+    """What one ``save_cycle`` call stored (duplicates skipped are not counted)."""
+
+    snapshots: int = 0
+    scores: int = 0
+    alert_states: int = 0
+    outbox: int = 0

@@ -1,0 +1,338 @@
+"""Interfaces the application talks to, spoken in core types only.
+
+Adapters implement them: ``bot.storage`` the stores, the chat adapters the sinks;
+``tests/fakes`` has an in-memory fake of each for unit tests. Store methods are
+synchronous: they run on the event loop's executor or, for short queries, inline. Every
+datetime passed in or out is aware UTC. Store failures raise ``bot.errors.StorageError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from bot.core.delivery import SendOutcome
+from bot.core.market import MarketSnapshot
+from bot.core.models import Band, Bias, Regime
+from bot.core.records import (
+    AlertState,
+    Chat,
+    ChatKey,
+    ChatKind,
+    ChatProfile,
+    ChatSettings,
+    CycleSaved,
+    EventKind,
+    OiReading,
+    OutboxEntry,
+    OutboxMessage,
+    OutboxStatus,
+    Platform,
+    RetentionPolicy,
+    RetentionReport,
+    RetryPolicy,
+    ScoreCard,
+    ScoreRecord,
+    WatchlistEntry,
+)
+
+OiSeries = dict[str, list[tuple[datetime, float]]]
+"""Symbol → its (ts, oi_contracts) points sorted by time (``bot.core.oi_deltas`` format)."""
+
+
+class Sink(Protocol):
+    """One chat platform's outgoing side, as the delivery job sees it."""
+
+    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+        """Try to deliver ``payload`` to ``chat``; report the outcome, never raise for a chat fault."""
+        ...
+
+
+class Clock(Protocol):
+    """The current time; the only way application code learns it."""
+
+    def now(self) -> datetime:
+        """Return the current aware UTC time."""
+        ...
+
+
+class SnapshotStore(Protocol):
+    """Raw market snapshots, and the OI history read back from them."""
+
+    def add_snapshots(self, snapshots: Sequence[MarketSnapshot]) -> int:
+        """Store snapshots; one already stored for (exchange, symbol, ts) is skipped.
+
+        Returns:
+            The number of snapshots newly stored.
+        """
+        ...
+
+    def latest_snapshot_time(self, exchange: str) -> datetime | None:
+        """The newest snapshot time of ``exchange`` (``None`` when nothing is stored)."""
+        ...
+
+    def snapshot_history(
+        self, exchange: str, symbol: str, start: datetime, end: datetime
+    ) -> list[MarketSnapshot]:
+        """One symbol's snapshots with ``start <= ts <= end``, oldest first."""
+        ...
+
+    def oi_at(self, exchange: str, symbol: str, at: datetime, tolerance: timedelta) -> OiReading | None:
+        """The latest OI reading at or before ``at`` and no older than ``at - tolerance``."""
+        ...
+
+    def oi_at_many(
+        self,
+        exchange: str,
+        at: datetime,
+        tolerance: timedelta,
+        symbols: Collection[str] | None = None,
+    ) -> dict[str, OiReading]:
+        """``oi_at`` for every symbol (or the given ones) in one query; symbols without one are absent."""
+        ...
+
+    def oi_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> OiSeries:
+        """OI points with ``start <= ts <= end`` per symbol (readings without OI are left out)."""
+        ...
+
+
+class ScoreStore(Protocol):
+    """Score history and the read models of ``/top``, ``/score`` and charts."""
+
+    def add_scores(self, records: Sequence[ScoreRecord]) -> int:
+        """Store scores; one already stored for (exchange, symbol, ts) is skipped.
+
+        Returns:
+            The number of scores newly stored.
+        """
+        ...
+
+    def latest_scores(
+        self,
+        exchange: str,
+        *,
+        since: datetime,
+        bias: Bias | None = None,
+        regimes: Collection[Regime] | None = None,
+        limit: int | None = None,
+    ) -> list[ScoreRecord]:
+        """Each symbol's latest score no older than ``since``, highest score first.
+
+        The filters apply to that latest score (a symbol whose latest score is not
+        ``bias`` is left out, whatever it was before). Ties are broken by symbol.
+        """
+        ...
+
+    def score_at_many(
+        self,
+        exchange: str,
+        at: datetime,
+        tolerance: timedelta,
+        symbols: Collection[str] | None = None,
+    ) -> dict[str, ScoreRecord]:
+        """Each symbol's latest score at or before ``at`` and no older than ``at - tolerance``."""
+        ...
+
+    def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
+        """The symbol's latest score and those at-or-before 1h and 24h earlier (within ``tolerance``)."""
+        ...
+
+    def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
+        """One symbol's scores with ``start <= ts <= end``, oldest first."""
+        ...
+
+
+class ChatStore(Protocol):
+    """Chats, their settings and watchlists."""
+
+    def ensure_chat(
+        self,
+        key: ChatKey,
+        *,
+        kind: ChatKind,
+        now: datetime,
+        timezone: str = "UTC",
+        defaults: ChatSettings | None = None,
+    ) -> Chat:
+        """Return the chat at ``key``, creating it (with ``timezone`` and ``defaults``) if new."""
+        ...
+
+    def get_chat(self, key: ChatKey) -> Chat | None:
+        """The chat at ``key``, if known."""
+        ...
+
+    def chat_by_ref(self, ref: int) -> Chat | None:
+        """The chat with the store's id ``ref``, if known."""
+        ...
+
+    def update_chat(self, chat: Chat) -> None:
+        """Save a chat's key, kind, timezone and enabled flag (e.g. a migrated Telegram group).
+
+        Raises:
+            StorageError: no chat has ``chat.ref``, or the new key is taken.
+        """
+        ...
+
+    def get_settings(self, chat_ref: int) -> ChatSettings:
+        """The chat's settings.
+
+        Raises:
+            StorageError: no chat has ``chat_ref``.
+        """
+        ...
+
+    def save_settings(self, chat_ref: int, settings: ChatSettings) -> None:
+        """Replace the chat's settings.
+
+        Raises:
+            StorageError: no chat has ``chat_ref``.
+        """
+        ...
+
+    def watch(self, chat_ref: int, exchange: str, symbols: Sequence[str], now: datetime) -> int:
+        """Add symbols to the chat's watchlist; returns how many were new."""
+        ...
+
+    def unwatch(self, chat_ref: int, exchange: str, symbols: Sequence[str]) -> int:
+        """Remove symbols from the chat's watchlist; returns how many were removed."""
+        ...
+
+    def watchlist(self, chat_ref: int) -> list[WatchlistEntry]:
+        """The chat's watchlist, by exchange then symbol."""
+        ...
+
+    def chats_for_event(self, exchange: str, symbol: str, band: Band, kind: EventKind) -> list[ChatProfile]:
+        """Chats that want this event: enabled, alerts on, ``min_band`` at or below ``band``,
+        ``kind`` switched on, and, when watchlist-only, ``symbol`` on their watchlist.
+
+        Quiet hours and daily caps are the caller's to apply (they need the chat's clock).
+        """
+        ...
+
+    def alert_chats(self) -> list[ChatProfile]:
+        """Enabled chats with alerts on: the fan-out's audience, matched in memory."""
+        ...
+
+    def watched_symbols(self, exchange: str) -> dict[int, frozenset[str]]:
+        """Every chat's watchlist for ``exchange`` in one read, by chat ref (empty ones absent)."""
+        ...
+
+    def digest_chats(self) -> list[ChatProfile]:
+        """Enabled chats with the daily digest switched on."""
+        ...
+
+
+class AlertStateStore(Protocol):
+    """Per-symbol state of the diff engine."""
+
+    def load_alert_states(self, exchange: str) -> dict[str, AlertState]:
+        """Every symbol's alert state for ``exchange``, by symbol."""
+        ...
+
+    def save_alert_states(self, states: Sequence[AlertState]) -> None:
+        """Insert or replace the given states (marks included)."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """Durable, at-least-once alert delivery queue."""
+
+    def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
+        """Add messages; a key already in the outbox is ignored. Returns how many were new."""
+        ...
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease: timedelta,
+        platforms: Collection[Platform] | None = None,
+    ) -> list[OutboxEntry]:
+        """Claim up to ``limit`` due messages (only to chats on ``platforms``, if given), oldest due first.
+
+        A claimed entry is ``SENDING`` with one more attempt counted and is due again at
+        ``now + lease``, so a crash mid-send leads to a retry, not a lost message.
+        """
+        ...
+
+    def mark_sent(self, entry_id: int, now: datetime) -> None:
+        """Record a successful delivery; the entry is never claimed again."""
+        ...
+
+    def mark_failed(
+        self,
+        entry_id: int,
+        *,
+        now: datetime,
+        error: str,
+        policy: RetryPolicy,
+        permanent: bool = False,
+        not_before: datetime | None = None,
+    ) -> OutboxStatus:
+        """Record a failed attempt; retry after the policy's back-off (and not before
+        ``not_before``, e.g. a RetryAfter), or give up when attempts are used up or the
+        failure is ``permanent``.
+
+        Returns:
+            ``PENDING`` when a retry is scheduled, ``FAILED`` when given up.
+        """
+        ...
+
+    def get_entry(self, idempotency_key: str) -> OutboxEntry | None:
+        """The entry with this key, if any."""
+        ...
+
+    def count_for_chat(self, chat_ref: int, since: datetime) -> int:
+        """Messages enqueued for the chat at or after ``since`` (any status), for daily caps."""
+        ...
+
+    def status_counts(self) -> dict[OutboxStatus, int]:
+        """Number of entries per status (statuses with none are absent)."""
+        ...
+
+
+class DigestLog(Protocol):
+    """The record of daily digests sent."""
+
+    def record_digest(self, chat_ref: int, local_date: date, sent_at: datetime) -> bool:
+        """Record the chat's digest for ``local_date``; False if one was already recorded."""
+        ...
+
+    def digest_sent(self, chat_ref: int, local_date: date) -> bool:
+        """Whether the chat's digest for ``local_date`` was recorded."""
+        ...
+
+
+class CycleStore(Protocol):
+    """One collection cycle's writes as a single unit of work."""
+
+    def save_cycle(
+        self,
+        *,
+        snapshots: Sequence[MarketSnapshot] = (),
+        scores: Sequence[ScoreRecord] = (),
+        alert_states: Sequence[AlertState] = (),
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> CycleSaved:
+        """Store snapshots and scores, replace alert states and enqueue alerts, all or nothing.
+
+        The outbox is written in the same transaction as the alert state, so after a
+        crash either both the new state and its alerts exist, or neither does.
+        """
+        ...
+
+
+class RetentionJob(Protocol):
+    """Bounded history: deletes what the policy no longer keeps."""
+
+    def purge(self, policy: RetentionPolicy, now: datetime) -> RetentionReport:
+        """Delete rows older than the policy's limits at ``now``; returns counts per kind."""
+        ...

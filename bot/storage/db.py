@@ -1,0 +1,127 @@
+"""Engines, sessions and the one place SQLAlchemy errors become ``StorageError``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/dps.sqlite3"
+"""A SQLite file under ``./data/`` (relative to the working directory), created on demand."""
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse a database URL, naming the setting when it is malformed."""
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+
+
+def is_sqlite(url: URL) -> bool:
+    """True for any SQLite URL (file or memory)."""
+    return url.get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL points at, or None for in-memory databases."""
+    database = url.database
+    if not is_sqlite(url) or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_db_engine(url: str | URL, *, foreign_keys: bool = True, echo: bool = False) -> Engine:
+    """Create an engine; for a SQLite file, create its directory and switch on WAL.
+
+    Args:
+        url: a SQLAlchemy URL (``DATABASE_URL``).
+        foreign_keys: enforce foreign keys on SQLite. Migrations turn it off, because a
+            batch migration copies and drops tables, which cascades with it on.
+        echo: log every statement.
+
+    Raises:
+        StorageError: the URL is malformed or its directory cannot be created.
+    """
+    parsed = parse_url(url)
+    path = sqlite_file(parsed)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the database directory {path.parent}: {exc}") from exc
+    try:
+        if is_sqlite(parsed):
+            engine = create_engine(parsed, echo=echo)
+            _configure_sqlite(engine, foreign_keys=foreign_keys)
+        else:
+            engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        where = parsed.render_as_string(hide_password=True)
+        raise StorageError(f"cannot open the database {where}: {exc}") from exc
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+    """Pragmas on every new connection, and real transactions (see below)."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Python < 3.12's sqlite3 issues BEGIN lazily, only before DML, so a SELECT that
+        # precedes an INSERT would not be in the same transaction. Take BEGIN over
+        # (SQLAlchemy's documented recipe) so select-then-insert is atomic.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL lets readers (commands) run while the collector writes.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+            # In WAL mode NORMAL survives a process crash (kill -9); only an OS crash or
+            # power loss can lose the last commits. It makes each commit much cheaper.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values readable after commit (records are built from them)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def storage_errors(action: str) -> Iterator[None]:
+    """Translate SQLAlchemy errors raised inside the block into ``StorageError``.
+
+    Args:
+        action: what was being done, for the message (``"store scores"``).
+    """
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        # The DBAPI's own message is the useful part; SQLAlchemy's adds the SQL and its
+        # parameters, which can be long and may carry user text.
+        detail = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise StorageError(f"cannot {action}: {type(exc).__name__}: {detail}") from exc
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session], action: str) -> Iterator[Session]:
+    """A session in a transaction committed on success and rolled back on any error."""
+    with storage_errors(action), sessions.begin() as session:
+        yield session

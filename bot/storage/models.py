@@ -1,0 +1,242 @@
+"""SQLAlchemy models: the schema Alembic migrations are generated from and checked against.
+
+Enumerations are stored as their string values (no native enums: adding a value must not
+need an ALTER TYPE on PostgreSQL); the repositories convert at the edge. Never call
+``create_all`` on this metadata outside its own tests: the schema comes from migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.storage.columns import BigIntPk, UtcDateTime
+
+# Deterministic constraint names, so migrations can drop and alter them on every dialect.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+EXCHANGE_LEN = 32
+SYMBOL_LEN = 64
+ENUM_LEN = 32
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention and aware-UTC datetimes."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime()}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for bulk statements (``__table__`` is typed as a FromClause)."""
+    return Base.metadata.tables[model.__tablename__]
+
+
+class SnapshotRow(Base):
+    """One symbol's raw market state at one time (``bot.core.market.MarketSnapshot``)."""
+
+    __tablename__ = "market_snapshots"
+    __table_args__ = (
+        # Time before symbol: "every symbol's rows since T" (the recent-window reads, the
+        # duplicate check of a cycle, retention) is a range scan of this index.
+        UniqueConstraint("exchange", "ts", "symbol"),
+        # One symbol's history, its card, its value at a past time.
+        Index("ix_market_snapshots_exchange_symbol_ts", "exchange", "symbol", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(EXCHANGE_LEN))
+    symbol: Mapped[str] = mapped_column(String(SYMBOL_LEN))
+    ts: Mapped[datetime]
+    oi_contracts: Mapped[float | None] = mapped_column(Float)
+    oi_usd: Mapped[float | None] = mapped_column(Float)
+    mark_price: Mapped[float | None] = mapped_column(Float)
+    index_price: Mapped[float | None] = mapped_column(Float)
+    last_price: Mapped[float | None] = mapped_column(Float)
+    funding_rate: Mapped[float | None] = mapped_column(Float)
+    funding_interval_h: Mapped[float | None] = mapped_column(Float)
+    next_funding_time: Mapped[datetime | None]
+    volume_24h_usd: Mapped[float | None] = mapped_column(Float)
+
+
+class ScoreRow(Base):
+    """One stored score: the inputs (in %), the result and every component behind it.
+
+    The regime label is not stored: it is a function of the regime code
+    (``bot.core.regimes.REGIME_LABELS``), and repeating it on every row would double the
+    size of the table.
+    """
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        UniqueConstraint("exchange", "ts", "symbol"),  # as for market_snapshots
+        Index("ix_scores_exchange_symbol_ts", "exchange", "symbol", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(EXCHANGE_LEN))
+    symbol: Mapped[str] = mapped_column(String(SYMBOL_LEN))
+    ts: Mapped[datetime]
+    score: Mapped[int] = mapped_column(SmallInteger)
+    band: Mapped[str] = mapped_column(String(ENUM_LEN))
+    bias: Mapped[str] = mapped_column(String(ENUM_LEN))
+    regime: Mapped[str] = mapped_column(String(ENUM_LEN))
+    partial: Mapped[bool] = mapped_column(Boolean)
+    # Inputs (ScoreInputs), in percent.
+    oi_1h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_4h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_24h_pct: Mapped[float | None] = mapped_column(Float)
+    funding_pct: Mapped[float | None] = mapped_column(Float)
+    funding_interval_h: Mapped[float | None] = mapped_column(Float)
+    basis_pct: Mapped[float | None] = mapped_column(Float)
+    # Components.
+    funding_8h_pct: Mapped[float | None] = mapped_column(Float)
+    funding_excess_pct: Mapped[float | None] = mapped_column(Float)
+    funding_annualised_pct: Mapped[float | None] = mapped_column(Float)
+    funding: Mapped[float] = mapped_column(Float)
+    basis: Mapped[float] = mapped_column(Float)
+    oi_build: Mapped[float] = mapped_column(Float)
+    oi_unwind: Mapped[float] = mapped_column(Float)
+    positioning: Mapped[float] = mapped_column(Float)
+    direction: Mapped[float] = mapped_column(Float)
+
+
+class AlertStateRow(Base):
+    """The diff engine's memory of one symbol."""
+
+    __tablename__ = "alert_states"
+
+    exchange: Mapped[str] = mapped_column(String(EXCHANGE_LEN), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(SYMBOL_LEN), primary_key=True)
+    ts: Mapped[datetime]
+    score: Mapped[int] = mapped_column(SmallInteger)
+    band: Mapped[str] = mapped_column(String(ENUM_LEN))
+    bias: Mapped[str] = mapped_column(String(ENUM_LEN))
+    regime: Mapped[str] = mapped_column(String(ENUM_LEN))
+
+
+class AlertMarkRow(Base):
+    """The last alert of one kind for one symbol (per-(symbol, event) cooldowns)."""
+
+    __tablename__ = "alert_marks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["exchange", "symbol"],
+            ["alert_states.exchange", "alert_states.symbol"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    exchange: Mapped[str] = mapped_column(String(EXCHANGE_LEN), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(SYMBOL_LEN), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(ENUM_LEN), primary_key=True)
+    at: Mapped[datetime]
+    band: Mapped[str] = mapped_column(String(ENUM_LEN))
+    regime: Mapped[str] = mapped_column(String(ENUM_LEN))
+
+
+class ChatRow(Base):
+    """A chat, channel or forum topic the bot talks to."""
+
+    __tablename__ = "chats"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "thread_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(ENUM_LEN))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    # '' for the main chat, never NULL: NULLs are distinct in a UNIQUE constraint on both
+    # SQLite and PostgreSQL, which would let the same chat be registered twice.
+    thread_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(ENUM_LEN))
+    timezone: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+class ChatSettingsRow(Base):
+    """A chat's alert and digest preferences, one row per chat."""
+
+    __tablename__ = "chat_settings"
+
+    chat_ref: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    alerts_enabled: Mapped[bool] = mapped_column(Boolean)
+    min_band: Mapped[str] = mapped_column(String(ENUM_LEN))
+    # One flag per EventKind, so "chats wanting this kind" is a plain column test.
+    kind_band_up: Mapped[bool] = mapped_column(Boolean)
+    kind_band_down: Mapped[bool] = mapped_column(Boolean)
+    kind_squeeze_risk: Mapped[bool] = mapped_column(Boolean)
+    kind_bias_flip: Mapped[bool] = mapped_column(Boolean)
+    watchlist_only: Mapped[bool] = mapped_column(Boolean)
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    digest_enabled: Mapped[bool] = mapped_column(Boolean)
+    digest_time: Mapped[time] = mapped_column(Time)
+
+
+class WatchlistRow(Base):
+    """One symbol on one chat's watchlist."""
+
+    __tablename__ = "watchlists"
+
+    chat_ref: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(EXCHANGE_LEN), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(SYMBOL_LEN), primary_key=True)
+    added_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """One message waiting for, or done with, delivery."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        # claim_due: due rows of a status, oldest first.
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        # Daily caps: a chat's messages since local midnight.
+        Index("ix_outbox_chat_ref_created_at", "chat_ref", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    chat_ref: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(ENUM_LEN))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class DigestSentRow(Base):
+    """A daily digest sent to a chat; the primary key makes it once per chat-local date."""
+
+    __tablename__ = "digests_sent"
+
+    chat_ref: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[datetime]

@@ -1,0 +1,41 @@
+"""One collection cycle's writes as a single unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.market import MarketSnapshot
+from bot.core.records import AlertState, CycleSaved, OutboxMessage, ScoreRecord
+from bot.storage.db import transaction
+from bot.storage.repositories.alert_states import upsert_alert_states
+from bot.storage.repositories.outbox import enqueue_messages
+from bot.storage.repositories.scores import insert_scores
+from bot.storage.repositories.snapshots import insert_snapshots
+
+
+class SqlCycleStore:
+    """``bot.ports.CycleStore`` on SQLAlchemy: one transaction, one commit."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def save_cycle(
+        self,
+        *,
+        snapshots: Sequence[MarketSnapshot] = (),
+        scores: Sequence[ScoreRecord] = (),
+        alert_states: Sequence[AlertState] = (),
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> CycleSaved:
+        # Alert state and the alerts it caused commit together or not at all: a crash can
+        # neither lose alerts (state saved, outbox not) nor repeat them (outbox saved,
+        # state not, so the next cycle fires again).
+        with transaction(self._sessions, "store a cycle") as session:
+            return CycleSaved(
+                snapshots=insert_snapshots(session, snapshots),
+                scores=insert_scores(session, scores),
+                alert_states=upsert_alert_states(session, alert_states),
+                outbox=enqueue_messages(session, outbox),
+            )

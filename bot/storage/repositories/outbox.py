@@ -1,0 +1,165 @@
+"""The alert outbox: durable, idempotent, at-least-once delivery queue."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.records import ChatKey, OutboxEntry, OutboxMessage, OutboxStatus, Platform, RetryPolicy
+from bot.errors import StorageError
+from bot.storage.db import transaction
+from bot.storage.models import ChatRow, OutboxRow
+from bot.storage.repositories._common import chunked, execute_dml
+
+MAX_ERROR_LEN = 2000
+"""Longest last-error text kept; exception messages can quote whole payloads."""
+
+_DUE = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
+
+
+def enqueue_messages(session: Session, messages: Sequence[OutboxMessage]) -> int:
+    """Insert messages whose key is not in the outbox yet; returns how many were inserted.
+
+    Select-then-insert in the caller's transaction, so a re-enqueue (a cycle retried after
+    a crash) is a no-op on every backend. A plain INSERT of a duplicate key still fails
+    on the UNIQUE constraint: the database has the last word.
+    """
+    unique: dict[str, OutboxMessage] = {}
+    for m in messages:
+        unique.setdefault(m.idempotency_key, m)  # the first of duplicates wins
+    keys = list(unique)
+    for chunk in chunked(keys):
+        stmt = select(OutboxRow.idempotency_key).where(OutboxRow.idempotency_key.in_(chunk))
+        for key in session.scalars(stmt):
+            unique.pop(key, None)
+    rows = [
+        {
+            "idempotency_key": m.idempotency_key,
+            "chat_ref": m.chat_ref,
+            "payload": m.payload,
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": m.created_at,
+            "last_error": None,
+            "created_at": m.created_at,
+            "sent_at": None,
+        }
+        for m in (unique[k] for k in keys if k in unique)
+    ]
+    if rows:
+        session.execute(insert(OutboxRow), rows)
+    return len(rows)
+
+
+def _entry(row: OutboxRow, chat: ChatRow) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        chat_ref=row.chat_ref,
+        chat=ChatKey(Platform(chat.platform), chat.chat_id, chat.thread_id or None),
+        payload=row.payload,
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+class SqlOutboxStore:
+    """``bot.ports.OutboxStore`` on SQLAlchemy."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
+        with transaction(self._sessions, "enqueue messages") as session:
+            return enqueue_messages(session, messages)
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease: timedelta,
+        platforms: Collection[Platform] | None = None,
+    ) -> list[OutboxEntry]:
+        only = () if platforms is None else (ChatRow.platform.in_([p.value for p in platforms]),)
+        stmt = (
+            select(OutboxRow, ChatRow)
+            .join(ChatRow, ChatRow.id == OutboxRow.chat_ref)
+            .where(OutboxRow.status.in_(_DUE), OutboxRow.next_attempt_at <= now, *only)
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+            # Several deliverers on PostgreSQL each get their own rows; SQLite ignores it
+            # (its single writer lock already serialises claims).
+            .with_for_update(of=OutboxRow, skip_locked=True)
+        )
+        with transaction(self._sessions, "claim outbox messages") as session:
+            claimed = session.execute(stmt).all()
+            for row, _chat in claimed:
+                row.status = OutboxStatus.SENDING.value
+                row.attempts += 1
+                row.next_attempt_at = now + lease
+            session.flush()
+            return [_entry(row, chat) for row, chat in claimed]
+
+    def mark_sent(self, entry_id: int, now: datetime) -> None:
+        stmt = (
+            update(OutboxRow)
+            .where(OutboxRow.id == entry_id)
+            .values(status=OutboxStatus.SENT.value, sent_at=now)
+        )
+        with transaction(self._sessions, "mark a message sent") as session:
+            if execute_dml(session, stmt) == 0:
+                raise StorageError(f"no outbox entry {entry_id}")
+
+    def mark_failed(
+        self,
+        entry_id: int,
+        *,
+        now: datetime,
+        error: str,
+        policy: RetryPolicy,
+        permanent: bool = False,
+        not_before: datetime | None = None,
+    ) -> OutboxStatus:
+        with transaction(self._sessions, "mark a message failed") as session:
+            row = session.get(OutboxRow, entry_id)
+            if row is None:
+                raise StorageError(f"no outbox entry {entry_id}")
+            if row.status == OutboxStatus.SENT.value:
+                # A late failure report must not resurrect a delivered message.
+                return OutboxStatus.SENT
+            row.last_error = error[:MAX_ERROR_LEN]
+            if permanent or row.attempts >= policy.max_attempts:
+                row.status = OutboxStatus.FAILED.value
+                return OutboxStatus.FAILED
+            retry_at = now + policy.delay_after(max(row.attempts, 1))
+            row.status = OutboxStatus.PENDING.value
+            row.next_attempt_at = max(retry_at, not_before) if not_before is not None else retry_at
+            return OutboxStatus.PENDING
+
+    def get_entry(self, idempotency_key: str) -> OutboxEntry | None:
+        stmt = (
+            select(OutboxRow, ChatRow)
+            .join(ChatRow, ChatRow.id == OutboxRow.chat_ref)
+            .where(OutboxRow.idempotency_key == idempotency_key)
+        )
+        with transaction(self._sessions, "read an outbox entry") as session:
+            found = session.execute(stmt).first()
+            return None if found is None else _entry(*found)
+
+    def count_for_chat(self, chat_ref: int, since: datetime) -> int:
+        stmt = select(func.count()).where(OutboxRow.chat_ref == chat_ref, OutboxRow.created_at >= since)
+        with transaction(self._sessions, "count a chat's messages") as session:
+            return session.scalar(stmt) or 0
+
+    def status_counts(self) -> dict[OutboxStatus, int]:
+        stmt = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+        with transaction(self._sessions, "count outbox messages") as session:
+            return {OutboxStatus(status): count for status, count in session.execute(stmt)}

@@ -1,0 +1,175 @@
+"""Score history and the read models of ``/top``, ``/score`` and charts."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
+from bot.core.records import ScoreCard, ScoreRecord
+from bot.core.regimes import REGIME_LABELS
+from bot.storage.db import transaction
+from bot.storage.models import ScoreRow, table_of
+from bot.storage.repositories._common import new_rows, newest_in_window, rows_at
+
+# The inputs' and components' field names are the table's column names (none collide).
+_INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
+_COMPONENT_FIELDS = tuple(f.name for f in fields(Components))
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
+
+
+def score_to_row(record: ScoreRecord) -> dict[str, Any]:
+    """Column values for one score."""
+    result = record.result
+    row: dict[str, Any] = {
+        "exchange": record.exchange,
+        "symbol": record.symbol,
+        "ts": record.ts,
+        "score": result.score,
+        "band": result.band.value,
+        "bias": result.bias.value,
+        "regime": result.regime.value,
+        "partial": result.partial,
+    }
+    for name in _INPUT_FIELDS:
+        row[name] = getattr(record.inputs, name)
+    for name in _COMPONENT_FIELDS:
+        row[name] = getattr(result.components, name)
+    return row
+
+
+def row_to_score(row: ScoreRow) -> ScoreRecord:
+    """The score record a stored row holds; the label comes from the regime code."""
+    regime = Regime(row.regime)
+    return ScoreRecord(
+        exchange=row.exchange,
+        symbol=row.symbol,
+        ts=row.ts,
+        inputs=ScoreInputs(**{name: getattr(row, name) for name in _INPUT_FIELDS}),
+        result=ScoreResult(
+            score=row.score,
+            band=Band(row.band),
+            bias=Bias(row.bias),
+            regime=regime,
+            label=REGIME_LABELS[regime],
+            partial=row.partial,
+            components=Components(**{name: getattr(row, name) for name in _COMPONENT_FIELDS}),
+        ),
+    )
+
+
+def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
+    """Insert scores not stored yet, as one executemany; returns how many were inserted."""
+    rows = new_rows(session, ScoreRow, [score_to_row(r) for r in records])
+    if rows:
+        # A Core insert of the table: a plain executemany, without the ORM's per-row work.
+        session.execute(insert(table_of(ScoreRow)), rows)
+    return len(rows)
+
+
+def _score_at(
+    session: Session, exchange: str, symbol: str, at: datetime, tolerance: timedelta
+) -> ScoreRow | None:
+    """The symbol's newest score with ``at - tolerance <= ts <= at`` (unique index range)."""
+    stmt = (
+        select(ScoreRow)
+        .where(
+            ScoreRow.exchange == exchange,
+            ScoreRow.symbol == symbol,
+            ScoreRow.ts <= at,
+            ScoreRow.ts >= at - tolerance,
+        )
+        .order_by(ScoreRow.ts.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+class SqlScoreStore:
+    """``bot.ports.ScoreStore`` on SQLAlchemy."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def add_scores(self, records: Sequence[ScoreRecord]) -> int:
+        with transaction(self._sessions, "store scores") as session:
+            return insert_scores(session, records)
+
+    def latest_scores(
+        self,
+        exchange: str,
+        *,
+        since: datetime,
+        bias: Bias | None = None,
+        regimes: Collection[Regime] | None = None,
+        limit: int | None = None,
+    ) -> list[ScoreRecord]:
+        newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
+        with transaction(self._sessions, "read the latest scores") as session:
+            end = session.scalar(newest)
+            if end is None or end < since:
+                return []
+            times = newest_in_window(session, ScoreRow, exchange, start=since, end=end)
+            # Filters apply to each symbol's latest row, never before picking it: that
+            # would pick an older row that happened to match.
+            where = []
+            if bias is not None:
+                where.append(ScoreRow.bias == bias.value)
+            if regimes is not None:
+                where.append(ScoreRow.regime.in_([r.value for r in regimes]))
+            rows = rows_at(session, ScoreRow, exchange, times, where)
+        rows.sort(key=lambda row: (-row.score, row.symbol))
+        return [row_to_score(row) for row in rows[:limit]]
+
+    def score_at_many(
+        self,
+        exchange: str,
+        at: datetime,
+        tolerance: timedelta,
+        symbols: Collection[str] | None = None,
+    ) -> dict[str, ScoreRecord]:
+        with transaction(self._sessions, "read past scores") as session:
+            times = newest_in_window(
+                session, ScoreRow, exchange, start=at - tolerance, end=at, symbols=symbols
+            )
+            return {row.symbol: row_to_score(row) for row in rows_at(session, ScoreRow, exchange, times)}
+
+    def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
+        newest = (
+            select(ScoreRow)
+            .where(ScoreRow.exchange == exchange, ScoreRow.symbol == symbol)
+            .order_by(ScoreRow.ts.desc())
+            .limit(1)
+        )
+        with transaction(self._sessions, "read a score card") as session:
+            latest = session.scalar(newest)
+            if latest is None:
+                return None
+            hour_ago = _score_at(session, exchange, symbol, latest.ts - HOUR, tolerance)
+            day_ago = _score_at(session, exchange, symbol, latest.ts - DAY, tolerance)
+        return ScoreCard(
+            latest=row_to_score(latest),
+            hour_ago=None if hour_ago is None else row_to_score(hour_ago),
+            day_ago=None if day_ago is None else row_to_score(day_ago),
+        )
+
+    def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
+        stmt = (
+            select(ScoreRow)
+            .where(
+                ScoreRow.exchange == exchange,
+                ScoreRow.symbol == symbol,
+                ScoreRow.ts >= start,
+                ScoreRow.ts <= end,
+            )
+            .order_by(ScoreRow.ts)
+        )
+        with transaction(self._sessions, "read score history") as session:
+            return [row_to_score(row) for row in session.scalars(stmt)]

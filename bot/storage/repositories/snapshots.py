@@ -1,0 +1,142 @@
+"""Market snapshots and the open-interest history read back from them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.market import MarketSnapshot
+from bot.core.records import OiReading
+from bot.ports import OiSeries
+from bot.storage.db import transaction
+from bot.storage.models import SnapshotRow, table_of
+from bot.storage.repositories._common import new_rows, symbol_filter
+
+# MarketSnapshot's fields and the table's columns share their names.
+_FIELDS = tuple(f.name for f in fields(MarketSnapshot))
+
+
+def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
+    """Column values for one snapshot."""
+    return {name: getattr(snapshot, name) for name in _FIELDS}
+
+
+def row_to_snapshot(row: SnapshotRow) -> MarketSnapshot:
+    """The snapshot a stored row holds."""
+    return MarketSnapshot(**{name: getattr(row, name) for name in _FIELDS})
+
+
+def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> int:
+    """Insert snapshots not stored yet, as one executemany; returns how many were inserted."""
+    rows = new_rows(session, SnapshotRow, [snapshot_to_row(s) for s in snapshots])
+    if rows:
+        # A Core insert of the table: a plain executemany, without the ORM's per-row work.
+        session.execute(insert(table_of(SnapshotRow)), rows)
+    return len(rows)
+
+
+class SqlSnapshotStore:
+    """``bot.ports.SnapshotStore`` on SQLAlchemy."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def add_snapshots(self, snapshots: Sequence[MarketSnapshot]) -> int:
+        with transaction(self._sessions, "store snapshots") as session:
+            return insert_snapshots(session, snapshots)
+
+    def latest_snapshot_time(self, exchange: str) -> datetime | None:
+        stmt = select(func.max(SnapshotRow.ts)).where(SnapshotRow.exchange == exchange)
+        with transaction(self._sessions, "read the latest snapshot time") as session:
+            return session.scalar(stmt)
+
+    def snapshot_history(
+        self, exchange: str, symbol: str, start: datetime, end: datetime
+    ) -> list[MarketSnapshot]:
+        stmt = (
+            select(SnapshotRow)
+            .where(
+                SnapshotRow.exchange == exchange,
+                SnapshotRow.symbol == symbol,
+                SnapshotRow.ts >= start,
+                SnapshotRow.ts <= end,
+            )
+            .order_by(SnapshotRow.ts)
+        )
+        with transaction(self._sessions, "read snapshot history") as session:
+            return [row_to_snapshot(row) for row in session.scalars(stmt)]
+
+    def oi_at(self, exchange: str, symbol: str, at: datetime, tolerance: timedelta) -> OiReading | None:
+        stmt = (
+            select(SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.oi_usd)
+            .where(
+                SnapshotRow.exchange == exchange,
+                SnapshotRow.symbol == symbol,
+                SnapshotRow.ts <= at,
+                SnapshotRow.ts >= at - tolerance,
+                SnapshotRow.oi_contracts.is_not(None),
+            )
+            .order_by(SnapshotRow.ts.desc())
+            .limit(1)
+        )
+        with transaction(self._sessions, "read open interest") as session:
+            row = session.execute(stmt).first()
+        if row is None or row.oi_contracts is None:
+            return None
+        return OiReading(ts=row.ts, oi_contracts=row.oi_contracts, oi_usd=row.oi_usd)
+
+    def oi_at_many(
+        self,
+        exchange: str,
+        at: datetime,
+        tolerance: timedelta,
+        symbols: Collection[str] | None = None,
+    ) -> dict[str, OiReading]:
+        # The tolerance window holds a few rows per symbol: read them and keep the newest.
+        stmt = select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.oi_usd).where(
+            SnapshotRow.exchange == exchange,
+            SnapshotRow.ts >= at - tolerance,
+            SnapshotRow.ts <= at,
+            SnapshotRow.oi_contracts.is_not(None),
+            *symbol_filter(SnapshotRow, symbols),
+        )
+        wanted = None if symbols is None else set(symbols)
+        found: dict[str, OiReading] = {}
+        with transaction(self._sessions, "read open interest") as session:
+            for symbol, ts, oi, oi_usd in session.execute(stmt):
+                if oi is None or (wanted is not None and symbol not in wanted):
+                    continue
+                if symbol not in found or ts > found[symbol].ts:
+                    found[symbol] = OiReading(ts=ts, oi_contracts=oi, oi_usd=oi_usd)
+        return found
+
+    def oi_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> OiSeries:
+        stmt = (
+            select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts)
+            .where(
+                SnapshotRow.exchange == exchange,
+                SnapshotRow.ts >= start,
+                SnapshotRow.ts <= end,
+                SnapshotRow.oi_contracts.is_not(None),
+            )
+            .where(*symbol_filter(SnapshotRow, symbols))
+            .order_by(SnapshotRow.symbol, SnapshotRow.ts)
+        )
+        wanted = None if symbols is None else set(symbols)
+        series: OiSeries = {}
+        with transaction(self._sessions, "read open-interest history") as session:
+            for symbol, ts, oi in session.execute(stmt):
+                if oi is not None and (wanted is None or symbol in wanted):
+                    series.setdefault(symbol, []).append((ts, oi))
+        return series

@@ -1,0 +1,679 @@
+"""Behaviour every store implementation shares: the SQL stores and the in-memory fakes.
+
+Each ``check_*`` function takes a fresh ``Stores`` bundle and asserts one behaviour of the
+ports. ``tests/unit/test_fake_stores.py`` runs them on the fakes and
+``tests/integration/test_storage_contract.py`` on SQLite after the real migrations, so a
+fake can never drift from the store it stands in for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Protocol
+
+import pytest
+
+from bot.core.market import MarketSnapshot
+from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
+from bot.core.records import (
+    AlertMark,
+    AlertState,
+    ChatKey,
+    ChatKind,
+    ChatSettings,
+    EventKind,
+    OutboxMessage,
+    OutboxStatus,
+    Platform,
+    RetentionPolicy,
+    RetryPolicy,
+    ScoreRecord,
+)
+from bot.core.regimes import REGIME_LABELS
+from bot.errors import StorageError
+from bot.ports import (
+    AlertStateStore,
+    ChatStore,
+    CycleStore,
+    DigestLog,
+    OutboxStore,
+    RetentionJob,
+    ScoreStore,
+    SnapshotStore,
+)
+from tests.fakes.clock import EPOCH
+
+EX = "binanceusdm"
+T0 = EPOCH
+STEP = timedelta(minutes=5)
+TOL = timedelta(minutes=10)
+
+
+class Stores(Protocol):
+    """What both ``bot.storage.facade.Storage`` and ``tests.fakes.FakeStorage`` offer."""
+
+    snapshots: SnapshotStore
+    scores: ScoreStore
+    chats: ChatStore
+    alert_states: AlertStateStore
+    outbox: OutboxStore
+    digests: DigestLog
+    cycles: CycleStore
+    retention: RetentionJob
+
+
+# --- builders ---------------------------------------------------------------------------
+
+
+def snapshot(symbol: str, ts: datetime, oi: float | None = 1000.0, exchange: str = EX) -> MarketSnapshot:
+    """A snapshot with every field set (OI as given)."""
+    return MarketSnapshot(
+        exchange=exchange,
+        symbol=symbol,
+        ts=ts,
+        oi_contracts=oi,
+        oi_usd=None if oi is None else oi * 2.5,
+        mark_price=2.5,
+        index_price=2.49,
+        last_price=2.51,
+        funding_rate=0.0001,
+        funding_interval_h=4.0,
+        next_funding_time=ts + timedelta(hours=3),
+        volume_24h_usd=1.5e7,
+    )
+
+
+def result(
+    score: int,
+    bias: Bias = Bias.LONG,
+    regime: Regime = Regime.LONG_BIAS,
+    band: Band = Band.LEAN,
+    partial: bool = False,
+) -> ScoreResult:
+    """A score result with distinct, exactly representable component values."""
+    return ScoreResult(
+        score=score,
+        band=band,
+        bias=bias,
+        regime=regime,
+        label=REGIME_LABELS[regime],
+        partial=partial,
+        components=Components(
+            funding_8h_pct=None if partial else 0.02,
+            funding_excess_pct=None if partial else 0.01,
+            funding_annualised_pct=None if partial else 21.9,
+            funding=0.25,
+            basis=-0.125,
+            oi_build=0.5,
+            oi_unwind=0.0,
+            positioning=0.375,
+            direction=0.0625,
+        ),
+    )
+
+
+def record(symbol: str, ts: datetime, res: ScoreResult | None = None, exchange: str = EX) -> ScoreRecord:
+    """A stored score; inputs include a missing 4h horizon."""
+    return ScoreRecord(
+        exchange=exchange,
+        symbol=symbol,
+        ts=ts,
+        inputs=ScoreInputs(
+            oi_1h_pct=1.5,
+            oi_4h_pct=None,
+            oi_24h_pct=12.25,
+            funding_pct=0.01,
+            funding_interval_h=4,
+            basis_pct=-0.5,
+        ),
+        result=res or result(20),
+    )
+
+
+def chat_key(
+    chat_id: str = "-1001", thread: str | None = None, platform: Platform = Platform.TELEGRAM
+) -> ChatKey:
+    return ChatKey(platform, chat_id, thread)
+
+
+def message(
+    key: str, chat_ref: int, at: datetime = T0, payload: str = "BTCUSDT lean → stretched"
+) -> OutboxMessage:
+    return OutboxMessage(idempotency_key=key, chat_ref=chat_ref, payload=payload, created_at=at)
+
+
+# --- snapshots --------------------------------------------------------------------------
+
+
+def check_snapshot_round_trip(s: Stores) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    snaps = [snapshot("BTCUSDT", T0), replace(snapshot("BTCUSDT", T0 + STEP, oi=None), mark_price=None)]
+    local = replace(snapshot("ETHUSDT", T0.astimezone(plus2)), next_funding_time=None)
+    assert s.snapshots.add_snapshots([*snaps, local]) == 3
+    assert s.snapshots.snapshot_history(EX, "BTCUSDT", T0, T0 + STEP) == snaps
+    (eth,) = s.snapshots.snapshot_history(EX, "ETHUSDT", T0, T0)
+    assert eth == local and eth.ts.tzinfo is UTC  # same instant, handed back in UTC
+    assert s.snapshots.snapshot_history(EX, "BTCUSDT", T0 + STEP, T0 + 2 * STEP) == snaps[1:]
+
+
+def check_snapshot_duplicates_skipped(s: Stores) -> None:
+    first = snapshot("BTCUSDT", T0, oi=1.0)
+    assert s.snapshots.add_snapshots([first, snapshot("BTCUSDT", T0, oi=2.0)]) == 1
+    assert s.snapshots.add_snapshots([snapshot("BTCUSDT", T0, oi=3.0), snapshot("BTCUSDT", T0 + STEP)]) == 1
+    assert [x.oi_contracts for x in s.snapshots.snapshot_history(EX, "BTCUSDT", T0, T0)] == [1.0]
+
+
+def check_latest_snapshot_time(s: Stores) -> None:
+    assert s.snapshots.latest_snapshot_time(EX) is None
+    s.snapshots.add_snapshots(
+        [snapshot("A", T0), snapshot("B", T0 + STEP), snapshot("C", T0 + 9 * STEP, exchange="okx")]
+    )
+    assert s.snapshots.latest_snapshot_time(EX) == T0 + STEP
+
+
+def check_oi_at_or_before_within_tolerance(s: Stores) -> None:
+    s.snapshots.add_snapshots(
+        [
+            snapshot("BTCUSDT", T0, oi=100.0),
+            snapshot("BTCUSDT", T0 + STEP, oi=None),  # no OI: never a reading
+            snapshot("BTCUSDT", T0 + 3 * STEP, oi=130.0),
+        ]
+    )
+    reading = s.snapshots.oi_at(EX, "BTCUSDT", T0 + 2 * STEP, TOL)
+    assert reading is not None and (reading.ts, reading.oi_contracts, reading.oi_usd) == (T0, 100.0, 250.0)
+    assert s.snapshots.oi_at(EX, "BTCUSDT", T0 + 3 * STEP, TOL).oi_contracts == 130.0  # type: ignore[union-attr]
+    assert s.snapshots.oi_at(EX, "BTCUSDT", T0 - STEP, TOL) is None  # nothing before
+    assert s.snapshots.oi_at(EX, "BTCUSDT", T0 + 2 * STEP, timedelta(minutes=9)) is None  # too old
+    assert s.snapshots.oi_at(EX, "ETHUSDT", T0, TOL) is None
+
+
+def check_oi_at_many(s: Stores) -> None:
+    s.snapshots.add_snapshots(
+        [
+            snapshot("A", T0, oi=1.0),
+            snapshot("A", T0 + STEP, oi=2.0),
+            snapshot("B", T0 - 3 * STEP, oi=3.0),  # older than the tolerance
+            snapshot("C", T0, oi=4.0),
+            snapshot("C", T0 + 2 * STEP, oi=5.0),  # after `at`
+            snapshot("D", T0, oi=6.0, exchange="okx"),
+        ]
+    )
+    found = s.snapshots.oi_at_many(EX, T0 + STEP, TOL)
+    assert {k: v.oi_contracts for k, v in found.items()} == {"A": 2.0, "C": 4.0}
+    assert set(s.snapshots.oi_at_many(EX, T0 + STEP, TOL, symbols=["C", "Z"])) == {"C"}
+
+
+def check_oi_history(s: Stores) -> None:
+    s.snapshots.add_snapshots(
+        [
+            snapshot("B", T0 + STEP, oi=2.0),
+            snapshot("B", T0, oi=1.0),
+            snapshot("A", T0, oi=None),
+            snapshot("A", T0 + STEP, oi=7.0),
+            snapshot("B", T0 + 5 * STEP, oi=9.0),
+        ]
+    )
+    assert s.snapshots.oi_history(EX, T0, T0 + STEP) == {
+        "A": [(T0 + STEP, 7.0)],
+        "B": [(T0, 1.0), (T0 + STEP, 2.0)],
+    }
+    assert s.snapshots.oi_history(EX, T0, T0 + 9 * STEP, symbols={"B"}) == {
+        "B": [(T0, 1.0), (T0 + STEP, 2.0), (T0 + 5 * STEP, 9.0)]
+    }
+
+
+def check_naive_time_refused(s: Stores) -> None:
+    with pytest.raises(StorageError):
+        s.snapshots.add_snapshots([snapshot("BTCUSDT", T0.replace(tzinfo=None))])
+    assert s.snapshots.latest_snapshot_time(EX) is None
+
+
+# --- scores -----------------------------------------------------------------------------
+
+
+def check_score_round_trip(s: Stores) -> None:
+    records = [
+        record("BTCUSDT", T0),
+        record(
+            "BTCUSDT",
+            T0 + STEP,
+            result(71, Bias.SHORT, Regime.SHORT_SQUEEZE_RISK, Band.STRESSED, partial=True),
+        ),
+    ]
+    assert s.scores.add_scores(records) == 2
+    assert s.scores.add_scores(records) == 0  # a cycle stored twice is stored once
+    assert s.scores.score_history(EX, "BTCUSDT", T0, T0 + STEP) == records
+    assert s.scores.score_history(EX, "BTCUSDT", T0 + STEP, T0 + 9 * STEP) == records[1:]
+
+
+def check_latest_scores_ranked_and_filtered(s: Stores) -> None:
+    s.scores.add_scores(
+        [
+            # BTC was short and high ten minutes ago; its latest score is long.
+            record("BTCUSDT", T0 - 2 * STEP, result(90, Bias.SHORT, Regime.SHORT_CROWDED)),
+            record("BTCUSDT", T0, result(40, Bias.LONG, Regime.LONG_CROWDED)),
+            record("ETHUSDT", T0, result(40, Bias.LONG, Regime.LONG_BIAS)),
+            record("SOLUSDT", T0 - STEP, result(65, Bias.SHORT, Regime.SHORT_SQUEEZE_RISK)),
+            record("XRPUSDT", T0, result(5, Bias.NEUTRAL, Regime.BALANCED)),
+            record("OLDUSDT", T0 - timedelta(hours=3), result(99, Bias.LONG, Regime.LONG_CROWDED)),
+            record("BTCUSDT", T0, result(77), exchange="okx"),
+        ]
+    )
+    since = T0 - timedelta(minutes=30)
+
+    def symbols(**kwargs: object) -> list[tuple[str, int]]:
+        rows = s.scores.latest_scores(EX, since=since, **kwargs)  # type: ignore[arg-type]
+        return [(r.symbol, r.result.score) for r in rows]
+
+    assert symbols() == [("SOLUSDT", 65), ("BTCUSDT", 40), ("ETHUSDT", 40), ("XRPUSDT", 5)]
+    assert symbols(limit=2) == [("SOLUSDT", 65), ("BTCUSDT", 40)]
+    assert symbols(bias=Bias.SHORT) == [("SOLUSDT", 65)]  # BTC's older SHORT row is not its latest
+    squeeze = [Regime.LONG_SQUEEZE_RISK, Regime.SHORT_SQUEEZE_RISK]
+    assert symbols(regimes=squeeze) == [("SOLUSDT", 65)]
+    assert symbols(bias=Bias.LONG, regimes=[Regime.LONG_CROWDED]) == [("BTCUSDT", 40)]
+    latest_btc = s.scores.latest_scores(EX, since=since, limit=2)[1]
+    assert latest_btc == record("BTCUSDT", T0, result(40, Bias.LONG, Regime.LONG_CROWDED))
+
+
+def check_score_card(s: Stores) -> None:
+    now = T0 + timedelta(days=1)
+    s.scores.add_scores(
+        [
+            record("BTCUSDT", now - timedelta(hours=24, minutes=20), result(11)),  # outside tolerance
+            record("BTCUSDT", now - timedelta(hours=24, minutes=5), result(12)),
+            record("BTCUSDT", now - timedelta(minutes=61), result(30)),
+            record("BTCUSDT", now - timedelta(minutes=55), result(31)),  # after the 1h mark
+            record("BTCUSDT", now, result(44)),
+        ]
+    )
+    card = s.scores.score_card(EX, "BTCUSDT", tolerance=TOL)
+    assert card is not None
+    assert card.latest.result.score == 44 and card.latest.ts == now
+    assert card.hour_ago is not None and card.hour_ago.result.score == 30
+    assert card.day_ago is not None and card.day_ago.result.score == 12
+    narrow = s.scores.score_card(EX, "BTCUSDT", tolerance=timedelta(seconds=30))
+    assert narrow is not None and (narrow.hour_ago, narrow.day_ago) == (None, None)
+    assert s.scores.score_card(EX, "ETHUSDT", tolerance=TOL) is None
+
+
+def check_score_at_many(s: Stores) -> None:
+    s.scores.add_scores(
+        [
+            record("A", T0 - STEP, result(10)),
+            record("A", T0, result(11)),
+            record("B", T0 - timedelta(hours=1), result(20)),
+            record("C", T0 + STEP, result(30)),
+        ]
+    )
+    found = s.scores.score_at_many(EX, T0, TOL)
+    assert {k: v.result.score for k, v in found.items()} == {"A": 11}
+    assert s.scores.score_at_many(EX, T0, TOL, symbols=["B"]) == {}
+
+
+# --- alert state ------------------------------------------------------------------------
+
+
+def check_alert_state_round_trip(s: Stores) -> None:
+    mark_up = AlertMark(EventKind.BAND_UP, T0, Band.STRETCHED, Regime.LONG_CROWDED)
+    mark_sq = AlertMark(EventKind.SQUEEZE_RISK, T0, Band.STRESSED, Regime.LONG_SQUEEZE_RISK)
+    btc = AlertState(EX, "BTCUSDT", T0, 62, Band.STRESSED, Bias.LONG, Regime.LONG_CROWDED, (mark_sq, mark_up))
+    eth = AlertState(EX, "ETHUSDT", T0, 3, Band.NEUTRAL, Bias.NEUTRAL, Regime.BALANCED)
+    s.alert_states.save_alert_states([btc, eth, replace(eth, exchange="okx")])
+    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": btc, "ETHUSDT": eth}
+    # Saving again replaces the state and its marks (a dropped mark disappears).
+    cooled = replace(
+        btc, ts=T0 + STEP, score=40, band=Band.STRETCHED, marks=(replace(mark_up, at=T0 + STEP),)
+    )
+    s.alert_states.save_alert_states([cooled])
+    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": cooled, "ETHUSDT": eth}
+    assert cooled.mark(EventKind.SQUEEZE_RISK) is None
+    assert set(s.alert_states.load_alert_states("okx")) == {"ETHUSDT"}
+
+
+# --- chats ------------------------------------------------------------------------------
+
+
+def check_chat_registration(s: Stores) -> None:
+    defaults = ChatSettings(min_band=Band.LEAN, digest_enabled=True, digest_time=time(9, 30))
+    main = s.chats.ensure_chat(
+        chat_key(), kind=ChatKind.GROUP, now=T0, timezone="Asia/Tokyo", defaults=defaults
+    )
+    assert (main.key, main.kind, main.timezone, main.enabled, main.created_at) == (
+        chat_key(),
+        ChatKind.GROUP,
+        "Asia/Tokyo",
+        True,
+        T0,
+    )
+    assert s.chats.get_settings(main.ref) == defaults
+    again = s.chats.ensure_chat(chat_key(), kind=ChatKind.PRIVATE, now=T0 + STEP)
+    assert again == main  # already known: returned unchanged
+    topic = s.chats.ensure_chat(chat_key(thread="42"), kind=ChatKind.GROUP, now=T0)
+    assert topic.ref != main.ref and s.chats.get_settings(topic.ref) == ChatSettings()
+    assert s.chats.get_chat(chat_key(thread="42")) == topic
+    assert s.chats.chat_by_ref(main.ref) == main
+    assert s.chats.get_chat(chat_key("other")) is None
+    assert s.chats.chat_by_ref(999_999) is None
+
+
+def check_chat_update(s: Stores) -> None:
+    chat = s.chats.ensure_chat(chat_key("-100"), kind=ChatKind.GROUP, now=T0)
+    other = s.chats.ensure_chat(chat_key("-200"), kind=ChatKind.GROUP, now=T0)
+    moved = replace(chat, key=chat_key("-1009"), timezone="Europe/Berlin", enabled=False)
+    s.chats.update_chat(moved)  # a Telegram group migrated to a supergroup
+    assert s.chats.chat_by_ref(chat.ref) == moved
+    assert s.chats.get_chat(chat_key("-100")) is None
+    with pytest.raises(StorageError):
+        s.chats.update_chat(replace(moved, key=other.key))  # the key is taken
+    with pytest.raises(StorageError):
+        s.chats.update_chat(replace(moved, ref=999_999))
+
+
+def check_chat_settings_round_trip(s: Stores) -> None:
+    chat = s.chats.ensure_chat(chat_key(), kind=ChatKind.PRIVATE, now=T0)
+    settings = ChatSettings(
+        alerts_enabled=False,
+        min_band=Band.STRESSED,
+        event_kinds=frozenset({EventKind.SQUEEZE_RISK, EventKind.BIAS_FLIP}),
+        watchlist_only=True,
+        quiet_start=time(22, 0),
+        quiet_end=time(7, 15),
+        digest_enabled=True,
+        digest_time=time(18, 45),
+    )
+    s.chats.save_settings(chat.ref, settings)
+    assert s.chats.get_settings(chat.ref) == settings
+    s.chats.save_settings(chat.ref, ChatSettings(event_kinds=frozenset()))
+    assert s.chats.get_settings(chat.ref) == ChatSettings(event_kinds=frozenset())
+    with pytest.raises(StorageError):
+        s.chats.get_settings(999_999)
+    with pytest.raises(StorageError):
+        s.chats.save_settings(999_999, settings)
+
+
+def check_watchlists(s: Stores) -> None:
+    a = s.chats.ensure_chat(chat_key("a"), kind=ChatKind.PRIVATE, now=T0)
+    b = s.chats.ensure_chat(chat_key("b"), kind=ChatKind.PRIVATE, now=T0)
+    assert s.chats.watch(a.ref, EX, ["SOLUSDT", "BTCUSDT", "SOLUSDT"], T0) == 2
+    assert s.chats.watch(a.ref, EX, ["BTCUSDT", "ETHUSDT"], T0 + STEP) == 1
+    assert s.chats.watch(a.ref, "okx", ["BTCUSDT"], T0) == 1
+    assert s.chats.watch(b.ref, EX, ["BTCUSDT"], T0) == 1
+    assert [(w.exchange, w.symbol, w.added_at) for w in s.chats.watchlist(a.ref)] == [
+        (EX, "BTCUSDT", T0),
+        (EX, "ETHUSDT", T0 + STEP),
+        (EX, "SOLUSDT", T0),
+        ("okx", "BTCUSDT", T0),
+    ]
+    assert s.chats.unwatch(a.ref, EX, ["SOLUSDT", "DOGEUSDT"]) == 1
+    assert s.chats.watched_symbols(EX) == {
+        a.ref: frozenset({"BTCUSDT", "ETHUSDT"}),
+        b.ref: frozenset({"BTCUSDT"}),
+    }
+    assert s.chats.unwatch(b.ref, EX, []) == 0 and s.chats.watch(b.ref, EX, [], T0) == 0
+    with pytest.raises(StorageError):
+        s.chats.watch(999_999, EX, ["BTCUSDT"], T0)
+
+
+def check_chats_for_event(s: Stores) -> None:
+    def add(name: str, settings: ChatSettings, enabled: bool = True) -> int:
+        chat = s.chats.ensure_chat(chat_key(name), kind=ChatKind.GROUP, now=T0, defaults=settings)
+        if not enabled:
+            s.chats.update_chat(replace(chat, enabled=False))
+        return chat.ref
+
+    default = add("default", ChatSettings())  # min stretched, every kind
+    lean = add("lean", ChatSettings(min_band=Band.LEAN))
+    squeeze_only = add("squeeze", ChatSettings(event_kinds=frozenset({EventKind.SQUEEZE_RISK})))
+    watcher = add("watcher", ChatSettings(watchlist_only=True, min_band=Band.NEUTRAL))
+    add("muted", ChatSettings(alerts_enabled=False, min_band=Band.NEUTRAL))
+    add("removed", ChatSettings(min_band=Band.NEUTRAL), enabled=False)
+    s.chats.watch(watcher, EX, ["SOLUSDT"], T0)
+    s.chats.watch(default, EX, ["BTCUSDT"], T0)  # a watchlist alone does not restrict
+
+    def refs(symbol: str, band: Band, kind: EventKind) -> list[int]:
+        return [p.chat.ref for p in s.chats.chats_for_event(EX, symbol, band, kind)]
+
+    assert refs("BTCUSDT", Band.LEAN, EventKind.BAND_UP) == [lean]
+    assert refs("BTCUSDT", Band.STRETCHED, EventKind.BAND_UP) == [default, lean]
+    assert refs("BTCUSDT", Band.STRESSED, EventKind.SQUEEZE_RISK) == [default, lean, squeeze_only]
+    assert refs("SOLUSDT", Band.LEAN, EventKind.BAND_DOWN) == [lean, watcher]
+    assert refs("SOLUSDT", Band.NEUTRAL, EventKind.BIAS_FLIP) == [watcher]
+    assert refs("SOLUSDT", Band.STRESSED, EventKind.SQUEEZE_RISK)[-1] == watcher
+    profile = s.chats.chats_for_event(EX, "SOLUSDT", Band.NEUTRAL, EventKind.BIAS_FLIP)[0]
+    assert profile.settings == ChatSettings(watchlist_only=True, min_band=Band.NEUTRAL)
+    assert [p.chat.ref for p in s.chats.alert_chats()] == [default, lean, squeeze_only, watcher]
+
+
+def check_digest_chats(s: Stores) -> None:
+    on = s.chats.ensure_chat(
+        chat_key("on"), kind=ChatKind.GROUP, now=T0, defaults=ChatSettings(digest_enabled=True)
+    )
+    s.chats.ensure_chat(chat_key("off"), kind=ChatKind.GROUP, now=T0)
+    gone = s.chats.ensure_chat(
+        chat_key("gone"), kind=ChatKind.GROUP, now=T0, defaults=ChatSettings(digest_enabled=True)
+    )
+    s.chats.update_chat(replace(gone, enabled=False))
+    assert [p.chat for p in s.chats.digest_chats()] == [on]
+
+
+# --- outbox -----------------------------------------------------------------------------
+
+
+def _chat(s: Stores, name: str = "-1001", platform: Platform = Platform.TELEGRAM) -> int:
+    return s.chats.ensure_chat(chat_key(name, platform=platform), kind=ChatKind.GROUP, now=T0).ref
+
+
+def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
+    ref = _chat(s)
+    assert (
+        s.outbox.enqueue([message("k1", ref), message("k2", ref), message("k1", ref, payload="again")]) == 2
+    )
+    assert s.outbox.enqueue([message("k2", ref, payload="retry"), message("k3", ref)]) == 1
+    entry = s.outbox.get_entry("k1")
+    assert entry is not None
+    assert (entry.payload, entry.status, entry.attempts, entry.chat, entry.chat_ref) == (
+        "BTCUSDT lean → stretched",
+        OutboxStatus.PENDING,
+        0,
+        chat_key(),
+        ref,
+    )
+    assert (entry.next_attempt_at, entry.created_at, entry.sent_at, entry.last_error) == (T0, T0, None, None)
+    assert s.outbox.get_entry("nope") is None
+    assert s.outbox.status_counts() == {OutboxStatus.PENDING: 3}
+
+
+def check_outbox_unknown_chat_rejected(s: Stores) -> None:
+    with pytest.raises(StorageError):
+        s.outbox.enqueue([message("k", 999_999)])
+    assert s.outbox.status_counts() == {}
+
+
+def check_outbox_claim_lease_and_sent(s: Stores) -> None:
+    ref = _chat(s)
+    s.outbox.enqueue([message("late", ref, T0 + STEP), message("b", ref, T0), message("a", ref, T0 - STEP)])
+    lease = timedelta(minutes=2)
+    claimed = s.outbox.claim_due(T0, limit=10, lease=lease)
+    assert [e.idempotency_key for e in claimed] == ["a", "b"]  # oldest due first; "late" not due
+    assert all(e.status is OutboxStatus.SENDING and e.attempts == 1 for e in claimed)
+    assert claimed[0].next_attempt_at == T0 + lease
+    assert s.outbox.claim_due(T0 + timedelta(minutes=1), limit=10, lease=lease) == []  # leased
+    s.outbox.mark_sent(claimed[0].id, T0 + timedelta(seconds=1))
+    # After its lease the unconfirmed "b" (a crash mid-send?) is due again, before "late".
+    again = s.outbox.claim_due(T0 + STEP, limit=10, lease=lease)
+    assert [(e.idempotency_key, e.attempts) for e in again] == [("b", 2), ("late", 1)]
+    sent = s.outbox.get_entry("a")
+    assert sent is not None and (sent.status, sent.sent_at) == (OutboxStatus.SENT, T0 + timedelta(seconds=1))
+    # Equally due: the one enqueued first goes first.
+    assert s.outbox.claim_due(T0 + timedelta(days=1), limit=1, lease=lease)[0].idempotency_key == "late"
+    with pytest.raises(StorageError):
+        s.outbox.mark_sent(999_999, T0)
+
+
+def check_outbox_failure_backoff_and_give_up(s: Stores) -> None:
+    ref = _chat(s)
+    policy = RetryPolicy(max_attempts=3, base_delay=timedelta(seconds=30), factor=2.0)
+    s.outbox.enqueue([message("k", ref)])
+    now = T0
+    expected_waits = [timedelta(seconds=30), timedelta(seconds=60)]
+    for wait in expected_waits:
+        (entry,) = s.outbox.claim_due(now, limit=5, lease=timedelta(minutes=5))
+        assert s.outbox.mark_failed(entry.id, now=now, error="timeout", policy=policy) is OutboxStatus.PENDING
+        retry = s.outbox.get_entry("k")
+        assert retry is not None and (retry.next_attempt_at, retry.last_error) == (now + wait, "timeout")
+        assert s.outbox.claim_due(now + wait - timedelta(seconds=1), limit=5, lease=STEP) == []
+        now += wait
+    (entry,) = s.outbox.claim_due(now, limit=5, lease=STEP)
+    assert entry.attempts == 3
+    assert s.outbox.mark_failed(entry.id, now=now, error="x" * 5000, policy=policy) is OutboxStatus.FAILED
+    failed = s.outbox.get_entry("k")
+    assert (
+        failed is not None and failed.status is OutboxStatus.FAILED and len(failed.last_error or "") == 2000
+    )
+    assert s.outbox.claim_due(now + timedelta(days=1), limit=5, lease=STEP) == []
+
+
+def check_outbox_permanent_retry_after_and_late_reports(s: Stores) -> None:
+    ref = _chat(s)
+    policy = RetryPolicy()
+    s.outbox.enqueue([message("blocked", ref), message("limited", ref), message("done", ref)])
+    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, lease=STEP)}
+    assert s.outbox.mark_failed(
+        entries["blocked"].id, now=T0, error="403", policy=policy, permanent=True
+    ) is (OutboxStatus.FAILED)
+    later = T0 + timedelta(minutes=7)
+    status = s.outbox.mark_failed(entries["limited"].id, now=T0, error="429", policy=policy, not_before=later)
+    assert status is OutboxStatus.PENDING and s.outbox.get_entry("limited").next_attempt_at == later  # type: ignore[union-attr]
+    s.outbox.mark_sent(entries["done"].id, T0)
+    assert s.outbox.mark_failed(entries["done"].id, now=T0, error="late", policy=policy) is OutboxStatus.SENT
+    assert s.outbox.status_counts() == {OutboxStatus.FAILED: 1, OutboxStatus.PENDING: 1, OutboxStatus.SENT: 1}
+    with pytest.raises(StorageError):
+        s.outbox.mark_failed(999_999, now=T0, error="?", policy=policy)
+
+
+def check_outbox_platform_filter_and_moved_chat(s: Stores) -> None:
+    tg = _chat(s, "-1", Platform.TELEGRAM)
+    dc = _chat(s, "555", Platform.DISCORD)
+    s.outbox.enqueue([message("tg", tg), message("dc", dc)])
+    only_discord = s.outbox.claim_due(T0, limit=5, lease=STEP, platforms=[Platform.DISCORD])
+    assert [(e.idempotency_key, e.chat) for e in only_discord] == [
+        ("dc", chat_key("555", platform=Platform.DISCORD))
+    ]
+    chat = s.chats.chat_by_ref(tg)
+    assert chat is not None
+    s.chats.update_chat(replace(chat, key=chat_key("-1009")))
+    (moved,) = s.outbox.claim_due(T0, limit=5, lease=STEP)
+    assert moved.chat == chat_key("-1009")  # delivered to where the chat is now
+
+
+def check_outbox_count_for_chat(s: Stores) -> None:
+    a, b = _chat(s, "a"), _chat(s, "b")
+    s.outbox.enqueue(
+        [message("1", a, T0 - timedelta(hours=2)), message("2", a, T0), message("3", a, T0 + STEP)]
+    )
+    s.outbox.enqueue([message("4", b, T0)])
+    assert s.outbox.count_for_chat(a, T0) == 2
+    assert s.outbox.count_for_chat(a, T0 - timedelta(days=1)) == 3
+    assert s.outbox.count_for_chat(b, T0 + STEP) == 0
+
+
+# --- digests ----------------------------------------------------------------------------
+
+
+def check_digest_log(s: Stores) -> None:
+    ref = _chat(s)
+    day = date(2025, 1, 6)
+    assert not s.digests.digest_sent(ref, day)
+    assert s.digests.record_digest(ref, day, T0) is True
+    assert s.digests.record_digest(ref, day, T0 + STEP) is False
+    assert s.digests.digest_sent(ref, day) and not s.digests.digest_sent(ref, day + timedelta(days=1))
+    assert s.digests.record_digest(ref, day + timedelta(days=1), T0 + timedelta(days=1)) is True
+    with pytest.raises(StorageError):
+        s.digests.record_digest(999_999, day, T0)
+
+
+# --- unit of work and retention ---------------------------------------------------------
+
+
+def check_save_cycle_commits_everything(s: Stores) -> None:
+    ref = _chat(s)
+    state = AlertState(EX, "BTCUSDT", T0, 62, Band.STRESSED, Bias.LONG, Regime.LONG_CROWDED)
+    saved = s.cycles.save_cycle(
+        snapshots=[snapshot("BTCUSDT", T0), snapshot("ETHUSDT", T0)],
+        scores=[record("BTCUSDT", T0), record("ETHUSDT", T0)],
+        alert_states=[state],
+        outbox=[message("cycle-1:chat-1", ref)],
+    )
+    assert (saved.snapshots, saved.scores, saved.alert_states, saved.outbox) == (2, 2, 1, 1)
+    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": state}
+    assert s.outbox.get_entry("cycle-1:chat-1") is not None
+    assert len(s.scores.latest_scores(EX, since=T0)) == 2
+    # The same cycle again (a retry after a crash) stores nothing new.
+    again = s.cycles.save_cycle(
+        snapshots=[snapshot("BTCUSDT", T0)],
+        scores=[record("BTCUSDT", T0)],
+        outbox=[message("cycle-1:chat-1", ref)],
+    )
+    assert (again.snapshots, again.scores, again.outbox) == (0, 0, 0)
+    assert s.cycles.save_cycle() == type(saved)()
+
+
+def check_save_cycle_is_all_or_nothing(s: Stores) -> None:
+    state = AlertState(EX, "BTCUSDT", T0, 62, Band.STRESSED, Bias.LONG, Regime.LONG_CROWDED)
+    with pytest.raises(StorageError):
+        s.cycles.save_cycle(
+            snapshots=[snapshot("BTCUSDT", T0)],
+            scores=[record("BTCUSDT", T0)],
+            alert_states=[state],
+            outbox=[message("k", 999_999)],  # no such chat: the whole cycle fails
+        )
+    assert s.snapshots.latest_snapshot_time(EX) is None
+    assert s.scores.latest_scores(EX, since=T0 - STEP) == []
+    assert s.alert_states.load_alert_states(EX) == {}
+    assert s.outbox.status_counts() == {}
+
+
+def check_retention(s: Stores) -> None:
+    now = T0 + timedelta(days=100)
+    ref = _chat(s)
+    day = timedelta(days=1)
+    s.snapshots.add_snapshots([snapshot("A", now - 15 * day), snapshot("A", now - 13 * day)])
+    s.snapshots.add_snapshots([snapshot("B", now - 15 * day, exchange="okx")])
+    s.scores.add_scores(
+        [
+            record("A", now - 91 * day),
+            record("A", now - 89 * day),
+            record("A", now - 91 * day, exchange="okx"),
+        ]
+    )
+    s.outbox.enqueue(
+        [
+            message("old-sent", ref, now - 31 * day),
+            message("old-pending", ref, now - 31 * day),
+            message("new-sent", ref, now - 29 * day),
+        ]
+    )
+    for entry in s.outbox.claim_due(now, limit=10, lease=STEP):
+        if entry.idempotency_key != "old-pending":
+            s.outbox.mark_sent(entry.id, now)
+    s.digests.record_digest(ref, date(2025, 1, 1), now - 91 * day)
+    s.digests.record_digest(ref, date(2025, 3, 1), now - 89 * day)
+
+    report = s.retention.purge(RetentionPolicy(), now)
+
+    assert (report.snapshots, report.scores, report.outbox, report.digests) == (2, 2, 1, 1)
+    assert [x.ts for x in s.snapshots.snapshot_history(EX, "A", T0, now)] == [now - 13 * day]
+    assert [x.ts for x in s.scores.score_history(EX, "A", T0, now)] == [now - 89 * day]
+    assert s.outbox.get_entry("old-sent") is None
+    assert s.outbox.get_entry("old-pending") is not None  # undelivered is never purged
+    assert not s.digests.digest_sent(ref, date(2025, 1, 1)) and s.digests.digest_sent(ref, date(2025, 3, 1))
+    shorter = s.retention.purge(RetentionPolicy(snapshots=timedelta(days=1), scores=timedelta(days=1)), now)
+    assert (shorter.snapshots, shorter.scores) == (1, 1)
+
+
+CHECKS: tuple[Callable[[Stores], None], ...] = tuple(
+    fn for name, fn in sorted(globals().items()) if name.startswith("check_") and callable(fn)
+)
+"""Every check above, for parametrised tests."""

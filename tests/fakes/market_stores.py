@@ -1,0 +1,253 @@
+"""In-memory snapshot, score and alert-state stores with the SQL stores' semantics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from bot.core.market import MarketSnapshot
+from bot.core.models import Bias, Regime
+from bot.core.records import AlertMark, AlertState, OiReading, ScoreCard, ScoreRecord
+from bot.errors import StorageError
+from bot.ports import OiSeries
+
+T = TypeVar("T")
+Key = tuple[str, str, datetime]
+
+
+def utc(moment: datetime, what: str = "time") -> datetime:
+    """Normalise to UTC like the SQL column type does; naive times fail like it too."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise StorageError(f"cannot store {what}: naive datetime {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+def newest_at_or_before(
+    rows: Iterable[T], ts_of: Callable[[T], datetime], at: datetime, tolerance: timedelta
+) -> T | None:
+    """The row with the greatest time in ``[at - tolerance, at]``."""
+    inside = [r for r in rows if at - tolerance <= ts_of(r) <= at]
+    return max(inside, key=ts_of, default=None)
+
+
+def newest_per_symbol(
+    rows: Iterable[T], symbol_of: Callable[[T], str], ts_of: Callable[[T], datetime]
+) -> dict[str, T]:
+    """Each symbol's row with the greatest time."""
+    newest: dict[str, T] = {}
+    for row in rows:
+        kept = newest.get(symbol_of(row))
+        if kept is None or ts_of(row) > ts_of(kept):
+            newest[symbol_of(row)] = row
+    return newest
+
+
+class FakeSnapshotStore:
+    """``bot.ports.SnapshotStore`` in memory."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Key, MarketSnapshot] = {}
+
+    def checkpoint(self) -> object:
+        """A copy of the state, for ``restore`` (the fake's transaction rollback)."""
+        return dict(self.rows)
+
+    def restore(self, state: object) -> None:
+        """Go back to a ``checkpoint``."""
+        assert isinstance(state, dict)
+        self.rows = state
+
+    def add_snapshots(self, snapshots: Sequence[MarketSnapshot]) -> int:
+        fresh: dict[Key, MarketSnapshot] = {}
+        for snap in snapshots:
+            nft = snap.next_funding_time
+            stored = replace(snap, ts=utc(snap.ts), next_funding_time=None if nft is None else utc(nft))
+            key = (snap.exchange, snap.symbol, stored.ts)
+            if key not in self.rows:
+                fresh.setdefault(key, stored)
+        self.rows.update(fresh)
+        return len(fresh)
+
+    def _of(self, exchange: str, symbol: str | None = None) -> list[MarketSnapshot]:
+        return [
+            s for s in self.rows.values() if s.exchange == exchange and (symbol is None or s.symbol == symbol)
+        ]
+
+    def latest_snapshot_time(self, exchange: str) -> datetime | None:
+        return max((s.ts for s in self._of(exchange)), default=None)
+
+    def snapshot_history(
+        self, exchange: str, symbol: str, start: datetime, end: datetime
+    ) -> list[MarketSnapshot]:
+        return sorted((s for s in self._of(exchange, symbol) if start <= s.ts <= end), key=lambda s: s.ts)
+
+    @staticmethod
+    def _reading(snap: MarketSnapshot) -> OiReading:
+        assert snap.oi_contracts is not None
+        return OiReading(ts=snap.ts, oi_contracts=snap.oi_contracts, oi_usd=snap.oi_usd)
+
+    def oi_at(self, exchange: str, symbol: str, at: datetime, tolerance: timedelta) -> OiReading | None:
+        with_oi = [s for s in self._of(exchange, symbol) if s.oi_contracts is not None]
+        found = newest_at_or_before(with_oi, lambda s: s.ts, at, tolerance)
+        return None if found is None else self._reading(found)
+
+    def oi_at_many(
+        self,
+        exchange: str,
+        at: datetime,
+        tolerance: timedelta,
+        symbols: Collection[str] | None = None,
+    ) -> dict[str, OiReading]:
+        inside = [
+            s
+            for s in self._of(exchange)
+            if s.oi_contracts is not None
+            and at - tolerance <= s.ts <= at
+            and (symbols is None or s.symbol in symbols)
+        ]
+        newest = newest_per_symbol(inside, lambda s: s.symbol, lambda s: s.ts)
+        return {symbol: self._reading(snap) for symbol, snap in newest.items()}
+
+    def oi_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> OiSeries:
+        series: OiSeries = {}
+        for snap in sorted(self._of(exchange), key=lambda s: (s.symbol, s.ts)):
+            if snap.oi_contracts is None or not start <= snap.ts <= end:
+                continue
+            if symbols is None or snap.symbol in symbols:
+                series.setdefault(snap.symbol, []).append((snap.ts, snap.oi_contracts))
+        return series
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Retention: drop snapshots older than ``cutoff``."""
+        old = [key for key, snap in self.rows.items() if snap.ts < cutoff]
+        for key in old:
+            del self.rows[key]
+        return len(old)
+
+
+class FakeScoreStore:
+    """``bot.ports.ScoreStore`` in memory."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Key, ScoreRecord] = {}
+
+    def checkpoint(self) -> object:
+        """A copy of the state, for ``restore`` (the fake's transaction rollback)."""
+        return dict(self.rows)
+
+    def restore(self, state: object) -> None:
+        """Go back to a ``checkpoint``."""
+        assert isinstance(state, dict)
+        self.rows = state
+
+    def add_scores(self, records: Sequence[ScoreRecord]) -> int:
+        fresh: dict[Key, ScoreRecord] = {}
+        for record in records:
+            stored = replace(record, ts=utc(record.ts))
+            key = (record.exchange, record.symbol, stored.ts)
+            if key not in self.rows:
+                fresh.setdefault(key, stored)
+        self.rows.update(fresh)
+        return len(fresh)
+
+    def _of(self, exchange: str, symbol: str | None = None) -> list[ScoreRecord]:
+        return [
+            r for r in self.rows.values() if r.exchange == exchange and (symbol is None or r.symbol == symbol)
+        ]
+
+    def latest_scores(
+        self,
+        exchange: str,
+        *,
+        since: datetime,
+        bias: Bias | None = None,
+        regimes: Collection[Regime] | None = None,
+        limit: int | None = None,
+    ) -> list[ScoreRecord]:
+        recent = [r for r in self._of(exchange) if r.ts >= since]
+        newest = newest_per_symbol(recent, lambda r: r.symbol, lambda r: r.ts).values()
+        chosen = [
+            r
+            for r in newest
+            if (bias is None or r.result.bias is bias) and (regimes is None or r.result.regime in regimes)
+        ]
+        chosen.sort(key=lambda r: (-r.result.score, r.symbol))
+        return chosen if limit is None else chosen[:limit]
+
+    def score_at_many(
+        self,
+        exchange: str,
+        at: datetime,
+        tolerance: timedelta,
+        symbols: Collection[str] | None = None,
+    ) -> dict[str, ScoreRecord]:
+        inside = [
+            r
+            for r in self._of(exchange)
+            if at - tolerance <= r.ts <= at and (symbols is None or r.symbol in symbols)
+        ]
+        return newest_per_symbol(inside, lambda r: r.symbol, lambda r: r.ts)
+
+    def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
+        history = self._of(exchange, symbol)
+        if not history:
+            return None
+        latest = max(history, key=lambda r: r.ts)
+        return ScoreCard(
+            latest=latest,
+            hour_ago=newest_at_or_before(history, lambda r: r.ts, latest.ts - timedelta(hours=1), tolerance),
+            day_ago=newest_at_or_before(history, lambda r: r.ts, latest.ts - timedelta(hours=24), tolerance),
+        )
+
+    def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
+        return sorted((r for r in self._of(exchange, symbol) if start <= r.ts <= end), key=lambda r: r.ts)
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Retention: drop scores older than ``cutoff``."""
+        old = [key for key, record in self.rows.items() if record.ts < cutoff]
+        for key in old:
+            del self.rows[key]
+        return len(old)
+
+
+class FakeAlertStateStore:
+    """``bot.ports.AlertStateStore`` in memory."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[str, str], AlertState] = {}
+
+    def checkpoint(self) -> object:
+        """A copy of the state, for ``restore`` (the fake's transaction rollback)."""
+        return dict(self.states)
+
+    def restore(self, state: object) -> None:
+        """Go back to a ``checkpoint``."""
+        assert isinstance(state, dict)
+        self.states = state
+
+    def load_alert_states(self, exchange: str) -> dict[str, AlertState]:
+        return {symbol: state for (ex, symbol), state in self.states.items() if ex == exchange}
+
+    def save_alert_states(self, states: Sequence[AlertState]) -> None:
+        self.upsert(states)
+
+    def upsert(self, states: Sequence[AlertState]) -> int:
+        """Insert or replace; returns how many distinct states were written."""
+        written = {
+            (s.exchange, s.symbol): replace(
+                s,
+                ts=utc(s.ts),
+                marks=tuple(AlertMark(m.kind, utc(m.at), m.band, m.regime) for m in s.marks),
+            )
+            for s in states
+        }
+        self.states.update(written)
+        return len(written)

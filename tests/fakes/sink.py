@@ -1,0 +1,24 @@
+"""A chat sink that records what it was asked to send and answers from a script."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from bot.core.delivery import SendOutcome, Sent
+from bot.core.records import ChatKey
+
+
+class FakeSink:
+    """``bot.ports.Sink`` for tests: every send is recorded; outcomes come from ``script``.
+
+    Once the script is used up every send succeeds.
+    """
+
+    def __init__(self, script: Iterable[SendOutcome] = ()) -> None:
+        self.sent: list[tuple[ChatKey, str]] = []
+        self._script = deque(script)
+
+    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+        self.sent.append((chat, payload))
+        return self._script.popleft() if self._script else Sent()

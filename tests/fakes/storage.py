@@ -1,0 +1,81 @@
+"""The in-memory stores wired together, mirroring ``bot.storage.facade.Storage``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.core.market import MarketSnapshot
+from bot.core.records import (
+    AlertState,
+    CycleSaved,
+    OutboxMessage,
+    RetentionPolicy,
+    RetentionReport,
+    ScoreRecord,
+)
+from tests.fakes.chat_stores import FakeChatStore, FakeDigestLog, FakeOutboxStore
+from tests.fakes.market_stores import FakeAlertStateStore, FakeScoreStore, FakeSnapshotStore
+
+
+class FakeCycleStore:
+    """``bot.ports.CycleStore`` in memory: all or nothing, like the SQL transaction."""
+
+    def __init__(self, storage: FakeStorage) -> None:
+        self._storage = storage
+
+    def save_cycle(
+        self,
+        *,
+        snapshots: Sequence[MarketSnapshot] = (),
+        scores: Sequence[ScoreRecord] = (),
+        alert_states: Sequence[AlertState] = (),
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> CycleSaved:
+        s = self._storage
+        stores = (s.snapshots, s.scores, s.alert_states, s.outbox)
+        saved = [store.checkpoint() for store in stores]
+        try:
+            return CycleSaved(
+                snapshots=s.snapshots.add_snapshots(snapshots),
+                scores=s.scores.add_scores(scores),
+                alert_states=s.alert_states.upsert(alert_states),
+                outbox=s.outbox.enqueue(outbox),
+            )
+        except BaseException:
+            for store, state in zip(stores, saved, strict=True):
+                store.restore(state)
+            raise
+
+
+class FakeRetention:
+    """``bot.ports.RetentionJob`` in memory."""
+
+    def __init__(self, storage: FakeStorage) -> None:
+        self._storage = storage
+
+    def purge(self, policy: RetentionPolicy, now: datetime) -> RetentionReport:
+        s = self._storage
+        return RetentionReport(
+            snapshots=s.snapshots.purge_before(now - policy.snapshots),
+            scores=s.scores.purge_before(now - policy.scores),
+            outbox=s.outbox.purge_finished_before(now - policy.outbox),
+            digests=s.digests.purge_before(now - policy.digests),
+        )
+
+
+class FakeStorage:
+    """Every fake store, sharing state the way tables share a database."""
+
+    def __init__(self) -> None:
+        self.snapshots = FakeSnapshotStore()
+        self.scores = FakeScoreStore()
+        self.alert_states = FakeAlertStateStore()
+        self.chats = FakeChatStore()
+        self.outbox = FakeOutboxStore(self.chats)
+        self.digests = FakeDigestLog(self.chats)
+        self.cycles = FakeCycleStore(self)
+        self.retention = FakeRetention(self)
+
+    def close(self) -> None:
+        """Nothing to release (mirrors ``Storage.close``)."""

@@ -1,0 +1,113 @@
+"""What the database itself enforces, below the repositories: keys, foreign keys, UTC times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.orm import Session
+
+from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
+from bot.errors import StorageError
+from bot.storage.facade import Storage
+from bot.storage.models import ChatSettingsRow, DigestSentRow, OutboxRow, ScoreRow, WatchlistRow
+from bot.storage.repositories.scores import score_to_row
+from tests.fakes.contract import T0, message, record
+
+
+@pytest.fixture
+def session(storage: Storage) -> Iterator[Session]:
+    with Session(storage.engine) as s:
+        yield s
+
+
+@pytest.fixture
+def chat_ref(storage: Storage) -> int:
+    return storage.chats.ensure_chat(ChatKey(Platform.TELEGRAM, "-1001"), kind=ChatKind.GROUP, now=T0).ref
+
+
+def outbox_row(key: str, chat_ref: int) -> dict[str, object]:
+    return {
+        "idempotency_key": key,
+        "chat_ref": chat_ref,
+        "payload": "hi",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": T0,
+        "created_at": T0,
+    }
+
+
+def test_a_raw_duplicate_outbox_key_is_rejected(storage: Storage, session: Session, chat_ref: int) -> None:
+    session.execute(sa.insert(OutboxRow), [outbox_row("alert:1:abc", chat_ref)])
+    session.commit()
+    with pytest.raises(IntegrityError, match="UNIQUE"):
+        session.execute(sa.insert(OutboxRow), [outbox_row("alert:1:abc", chat_ref)])
+    session.rollback()
+    # ...while the repository's enqueue treats the same key as already done.
+    assert storage.outbox.enqueue([message("alert:1:abc", chat_ref)]) == 0
+    assert storage.outbox.status_counts() == {OutboxStatus.PENDING: 1}
+
+
+def test_a_raw_duplicate_score_or_digest_is_rejected(session: Session, chat_ref: int) -> None:
+    session.execute(sa.insert(ScoreRow), [score_to_row(record("BTCUSDT", T0))])
+    session.commit()
+    with pytest.raises(IntegrityError):
+        session.execute(sa.insert(ScoreRow), [score_to_row(record("BTCUSDT", T0))])
+    session.rollback()
+    digest = {"chat_ref": chat_ref, "local_date": date(2025, 1, 6), "sent_at": T0}
+    session.execute(sa.insert(DigestSentRow), [digest])
+    session.commit()
+    with pytest.raises(IntegrityError):
+        session.execute(sa.insert(DigestSentRow), [digest])
+
+
+def test_foreign_keys_are_enforced_and_cascade(storage: Storage, session: Session, chat_ref: int) -> None:
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        session.execute(sa.insert(OutboxRow), [outbox_row("orphan", 999_999)])
+    session.rollback()
+    storage.chats.watch(chat_ref, "binanceusdm", ["BTCUSDT"], T0)
+    storage.outbox.enqueue([message("k", chat_ref)])
+    storage.digests.record_digest(chat_ref, date(2025, 1, 6), T0)
+    session.execute(sa.text("DELETE FROM chats WHERE id = :ref"), {"ref": chat_ref})
+    session.commit()
+    for model in (ChatSettingsRow, WatchlistRow, OutboxRow, DigestSentRow):
+        assert session.scalar(sa.select(sa.func.count()).select_from(model)) == 0
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_on(storage: Storage) -> None:
+    with storage.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_times_are_stored_as_utc_and_come_back_aware(
+    storage: Storage, session: Session, chat_ref: int
+) -> None:
+    tokyo = timezone(timedelta(hours=9))
+    at = datetime(2025, 1, 6, 21, 0, tzinfo=tokyo)
+    storage.outbox.enqueue([OutboxMessage("tz", chat_ref, "hi", at)])
+    stored_text = session.execute(sa.text("SELECT created_at FROM outbox")).scalar()
+    assert stored_text == "2025-01-06 12:00:00.000000"  # the UTC wall time
+    entry = storage.outbox.get_entry("tz")
+    assert entry is not None and entry.created_at == at and entry.created_at.tzinfo is UTC
+
+
+def test_naive_times_are_refused_before_they_reach_the_database(session: Session, chat_ref: int) -> None:
+    row = outbox_row("naive", chat_ref) | {"created_at": datetime(2025, 1, 6, 12, 0)}  # noqa: DTZ001
+    with pytest.raises(StatementError, match="aware"):
+        session.execute(sa.insert(OutboxRow), [row])
+
+
+def test_database_errors_surface_as_storage_error_with_the_cause(storage: Storage, chat_ref: int) -> None:
+    other = storage.chats.ensure_chat(ChatKey(Platform.TELEGRAM, "-2002"), kind=ChatKind.GROUP, now=T0)
+    chat = storage.chats.chat_by_ref(chat_ref)
+    assert chat is not None
+    with pytest.raises(StorageError, match="update a chat") as caught:
+        storage.chats.update_chat(replace(chat, key=other.key))
+    assert isinstance(caught.value.__cause__, IntegrityError)
+    assert isinstance(caught.value.__cause__, SQLAlchemyError)

@@ -1,0 +1,131 @@
+"""The real Alembic migrations: upgrade, downgrade, re-upgrade, and no drift from the models."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from bot.errors import StorageError
+from bot.storage import migrate
+from bot.storage.db import create_db_engine
+from bot.storage.facade import open_storage
+from bot.storage.models import Base
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def table_names(url: str) -> set[str]:
+    engine = create_db_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_creates_the_database_file_and_its_directory(db_url: str, tmp_path: Path) -> None:
+    assert not (tmp_path / "data").exists()
+    migrate.upgrade(db_url)
+    assert (tmp_path / "data" / "dps.sqlite3").is_file()
+    assert migrate.current_revision(db_url) == migrate.head_revision() is not None
+    assert table_names(db_url) == set(Base.metadata.tables) | {"alembic_version"}
+    migrate.upgrade(db_url)  # already at head: nothing to do
+
+
+def test_upgrade_downgrade_upgrade_round_trip(migrated_url: str) -> None:
+    engine = create_db_engine(migrated_url)
+    with engine.begin() as connection:  # downgrading a database with data in it
+        connection.execute(
+            sa.text("INSERT INTO chats VALUES (1, 'telegram', '1', '', 'private', 'UTC', 1, '')")
+        )
+    engine.dispose()
+    migrate.downgrade(migrated_url, "base")
+    assert migrate.current_revision(migrated_url) is None
+    assert table_names(migrated_url) == {"alembic_version"}
+    migrate.upgrade(migrated_url)
+    assert migrate.current_revision(migrated_url) == migrate.head_revision()
+    assert table_names(migrated_url) == set(Base.metadata.tables) | {"alembic_version"}
+    migrate.check(migrated_url)
+
+
+def test_models_and_migrations_do_not_drift(migrated_url: str) -> None:
+    migrate.check(migrated_url)  # Alembic's `check`: autogenerate finds nothing to do
+
+
+def test_check_reports_drift_and_a_database_behind(migrated_url: str, tmp_path: Path) -> None:
+    engine = create_db_engine(migrated_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP INDEX ix_scores_exchange_symbol_ts"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="ix_scores_exchange_symbol_ts"):
+        migrate.check(migrated_url)
+    with pytest.raises(StorageError, match="not up to date"):
+        migrate.check(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+
+
+def test_open_storage_migrates_a_fresh_database(db_url: str) -> None:
+    storage = open_storage(db_url)
+    try:
+        assert migrate.current_revision(db_url) == migrate.head_revision()
+    finally:
+        storage.close()
+
+
+def test_revision_files_are_dated_and_the_ini_agrees_with_the_code() -> None:
+    versions = sorted(p.name for p in (REPO / "migrations" / "versions").glob("*.py"))
+    assert versions and all(re.fullmatch(r"\d{8}_[0-9a-f]{12}_\w+\.py", name) for name in versions)
+    ini = Config(str(REPO / "alembic.ini"))
+    assert Path(ini.get_main_option("script_location") or "") == migrate.script_location()
+    assert ini.get_main_option("file_template") == migrate.FILE_TEMPLATE
+
+
+def test_broken_urls_fail_with_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="DATABASE_URL"):
+        migrate.upgrade("not a url")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StorageError, match="directory"):
+        migrate.upgrade(f"sqlite:///{blocker / 'sub' / 'db.sqlite3'}")
+
+
+BROKEN_REVISION = '''"""A migration that fails half-way."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "ffffffffffff"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("THIS IS NOT SQL")
+
+
+def downgrade() -> None:
+    op.drop_table("half_done")
+'''
+
+
+def test_a_failing_upgrade_leaves_the_database_as_it_was(db_url: str, tmp_path: Path) -> None:
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migrate.script_location(), scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    head = migrate.head_revision()
+    (scripts / "versions" / "20990101_ffffffffffff_broken.py").write_text(BROKEN_REVISION.format(head=head))
+    config = migrate.alembic_config(db_url)
+    config.set_main_option("script_location", str(scripts))
+    with pytest.raises(sa.exc.OperationalError):
+        command.upgrade(config, "head")
+    assert table_names(db_url) == set()  # the good revision before it was rolled back too
+    migrate.upgrade(db_url)
+    with pytest.raises(sa.exc.OperationalError):
+        command.upgrade(config, "head")
+    assert migrate.current_revision(db_url) == head
+    assert "half_done" not in table_names(db_url)
