@@ -44,6 +44,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Score the bundled (synthetic) replay market's last snapshot and print the table."""
+    from bot.app.scoring_cycle import score_snapshots
+    from bot.collector.replay import SYNTHETIC_LABEL, ReplayMarket
+    from bot.core.params import DEFAULT_PARAMS
+
+    market = ReplayMarket.bundled()
+    last = market.times()[-1]
+    scored = score_snapshots(
+        market.snapshots_at(last), lambda s: market.oi_history(s, last), last, DEFAULT_PARAMS
+    )
+    rows = [(s.snapshot.symbol, s.inputs, s.result) for s in scored]
+    label = f"{SYNTHETIC_LABEL} — not market data; snapshot {last:%Y-%m-%d %H:%M} UTC"
+    print(markdown_table(rank(rows, limit=args.top, source_label=label)))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply every pending migration to DATABASE_URL."""
+    from bot.config import load_settings
+    from bot.storage.migrate import current_revision, upgrade
+
+    url = load_settings().database_url
+    upgrade(url)
+    print(f"database at revision {current_revision(url)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dps", description="Derivatives Pressure Score bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", help="CSV: symbol,oi_1h,oi_4h,oi_24h,funding,funding_interval_h,basis")
     evaluate.add_argument("--json", action="store_true", help="one JSON object per line")
     evaluate.set_defaults(handler=cmd_evaluate)
+    demo = sub.add_parser("demo", help="score the bundled synthetic replay market")
+    demo.add_argument("--top", type=int, default=None, help="show only the top N rows")
+    demo.set_defaults(handler=cmd_demo)
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=cmd_db_upgrade)
     return parser
 
 

@@ -66,3 +66,12 @@ def test_missing_and_binary_files_exit_2(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage\x80")
     done = run_dps("evaluate", str(binary))
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_demo_prints_the_replay_table_labelled_synthetic() -> None:
+    done = run_dps("demo")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "synthetic" in lines[1]
+    assert sum(line.startswith("| ") for line in lines) == 1 + 68
+    assert lines[5].startswith("| 1 | SPKUSDT | 100 | SHORT |")
