@@ -12,18 +12,18 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from bot.core.collection import FetchReport, OiPoint
 from bot.core.delivery import SendOutcome
+from bot.core.events import EventKind, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Regime
 from bot.core.records import (
-    AlertState,
     Chat,
     ChatKey,
     ChatKind,
     ChatProfile,
     ChatSettings,
     CycleSaved,
-    EventKind,
     OiReading,
     OutboxEntry,
     OutboxMessage,
@@ -46,6 +46,26 @@ class Sink(Protocol):
 
     async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
         """Try to deliver ``payload`` to ``chat``; report the outcome, never raise for a chat fault."""
+        ...
+
+
+class MarketSource(Protocol):
+    """Where market data comes from: a live exchange (ccxt) or the bundled replay."""
+
+    async def load_universe(self) -> list[str]:
+        """The symbols to watch (exchange-native ids); call again to follow listings."""
+        ...
+
+    async def fetch_cycle(self, now: datetime) -> FetchReport:
+        """One snapshot per symbol of the universe, with the ones that failed and why."""
+        ...
+
+    async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
+        """Open-interest history from the exchange, for backfilling a cold start."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
         ...
 
 
@@ -230,14 +250,22 @@ class ChatStore(Protocol):
 
 
 class AlertStateStore(Protocol):
-    """Per-symbol state of the diff engine."""
+    """Per-symbol state of the diff engine (``bot.core.diff``), per exchange."""
 
-    def load_alert_states(self, exchange: str) -> dict[str, AlertState]:
-        """Every symbol's alert state for ``exchange``, by symbol."""
+    def load_alert_states(self, exchange: str) -> dict[str, SymbolState]:
+        """Every symbol's state for ``exchange``, by symbol, exactly as it was saved."""
         ...
 
-    def save_alert_states(self, states: Sequence[AlertState]) -> None:
-        """Insert or replace the given states (marks included)."""
+    def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
+        """Insert or replace the given symbols' states for ``exchange``, alerts included.
+
+        A replaced state's remembered alerts are replaced too (one left out is forgotten);
+        symbols not in ``states`` keep what they had. Of two states for one symbol, the
+        later wins.
+
+        Raises:
+            StorageError: a state remembers two alerts of one kind, or holds a naive time.
+        """
         ...
 
 
@@ -291,7 +319,14 @@ class OutboxStore(Protocol):
         ...
 
     def count_for_chat(self, chat_ref: int, since: datetime) -> int:
-        """Messages enqueued for the chat at or after ``since`` (any status), for daily caps."""
+        """Messages enqueued for the chat at or after ``since`` (any status)."""
+        ...
+
+    def events_for_chat(self, chat_ref: int, since: datetime) -> int:
+        """Alert events enqueued for the chat at or after ``since`` (any status), for daily caps.
+
+        The sum of the messages' ``event_count``: one message batching three events counts three.
+        """
         ...
 
     def status_counts(self) -> dict[OutboxStatus, int]:
@@ -317,15 +352,18 @@ class CycleStore(Protocol):
     def save_cycle(
         self,
         *,
+        exchange: str,
         snapshots: Sequence[MarketSnapshot] = (),
         scores: Sequence[ScoreRecord] = (),
-        alert_states: Sequence[AlertState] = (),
+        alert_states: Sequence[SymbolState] = (),
         outbox: Sequence[OutboxMessage] = (),
     ) -> CycleSaved:
         """Store snapshots and scores, replace alert states and enqueue alerts, all or nothing.
 
-        The outbox is written in the same transaction as the alert state, so after a
-        crash either both the new state and its alerts exist, or neither does.
+        ``alert_states`` are ``exchange``'s (as ``AlertStateStore.save_alert_states``);
+        snapshots and scores name their own exchange. The outbox is written in the same
+        transaction as the alert state, so after a crash either both the new state and its
+        alerts exist, or neither does.
         """
         ...
 

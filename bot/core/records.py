@@ -1,6 +1,7 @@
-"""Records the bot keeps between cycles: stored scores, chats, alert state, outbox, digests.
+"""Records the bot keeps between cycles: stored scores, chats, outbox, digests.
 
-Pure and standard-library only; the stores in ``bot.ports`` speak these types, so no
+The diff engine's per-symbol alert state is ``bot.core.events.SymbolState``, stored as it
+is. Pure and standard-library only; the stores in ``bot.ports`` speak these types, so no
 database type leaks past the storage edge. Every ``datetime`` here is timezone-aware UTC,
 except the chat-local clock times of ``ChatSettings`` (quiet hours, digest time), which
 are naive wall-clock times in the chat's own timezone.
@@ -12,7 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from bot.core.models import Band, Bias, Regime, ScoreInputs, ScoreResult
+# EventKind lives with the diff engine that raises the events; re-exported here (the
+# "as" form marks it public) because chat settings choose among its values.
+from bot.core.events import EventKind as EventKind
+from bot.core.models import Band, ScoreInputs, ScoreResult
 
 
 def require_aware(name: str, moment: datetime | None) -> None:
@@ -35,15 +39,6 @@ class ChatKind(StrEnum):
     PRIVATE = "private"
     GROUP = "group"
     CHANNEL = "channel"
-
-
-class EventKind(StrEnum):
-    """Alert event kinds; each can be switched on or off per chat."""
-
-    BAND_UP = "band_up"
-    BAND_DOWN = "band_down"
-    SQUEEZE_RISK = "squeeze_risk"
-    BIAS_FLIP = "bias_flip"
 
 
 class OutboxStatus(StrEnum):
@@ -91,52 +86,6 @@ class OiReading:
     ts: datetime
     oi_contracts: float
     oi_usd: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMark:
-    """The last alert of one kind for one symbol, for cooldowns and "only if worse" rules."""
-
-    kind: EventKind
-    at: datetime
-    band: Band
-    regime: Regime
-
-    def __post_init__(self) -> None:
-        require_aware("AlertMark.at", self.at)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertState:
-    """What the diff engine remembers about one symbol between cycles.
-
-    Attributes:
-        ts: data time of the score this state was last updated from.
-        score / band / bias / regime: the state the diff engine settled on (after
-            hysteresis, so ``band`` may differ from the raw band of the latest score).
-        marks: the last alert of each kind, at most one per kind (kept sorted by kind).
-    """
-
-    exchange: str
-    symbol: str
-    ts: datetime
-    score: int
-    band: Band
-    bias: Bias
-    regime: Regime
-    marks: tuple[AlertMark, ...] = ()
-
-    def __post_init__(self) -> None:
-        require_aware("AlertState.ts", self.ts)
-        kinds = [m.kind for m in self.marks]
-        if len(kinds) != len(set(kinds)):
-            raise ValueError(f"AlertState {self.symbol}: more than one mark per event kind")
-        # One canonical order, so equal states compare equal however they were built.
-        object.__setattr__(self, "marks", tuple(sorted(self.marks, key=lambda m: m.kind.value)))
-
-    def mark(self, kind: EventKind) -> AlertMark | None:
-        """The last alert of ``kind``, if any."""
-        return next((m for m in self.marks if m.kind is kind), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,17 +195,22 @@ class OutboxMessage:
         chat_ref: the store's id of the target chat.
         payload: the message body to deliver.
         created_at: when it was enqueued (aware UTC); also its first due time.
+        event_count: how many alert events the message carries, for the chat's daily
+            cap (a batch carries several; a cap notice in it counts as one more).
     """
 
     idempotency_key: str
     chat_ref: int
     payload: str
     created_at: datetime
+    event_count: int = 1
 
     def __post_init__(self) -> None:
         if not self.idempotency_key:
             raise ValueError("OutboxMessage.idempotency_key must not be empty")
         require_aware("OutboxMessage.created_at", self.created_at)
+        if self.event_count < 0:
+            raise ValueError(f"OutboxMessage.event_count must not be negative, got {self.event_count}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +222,7 @@ class OutboxEntry:
         chat: the target chat's platform address (so delivery needs no second lookup).
         attempts: delivery attempts so far (counted when claimed).
         next_attempt_at: when it is next due (or when a claim's lease runs out).
+        event_count: the alert events it carries, as enqueued (``OutboxMessage``).
     """
 
     id: int
@@ -281,6 +236,7 @@ class OutboxEntry:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    event_count: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -126,21 +127,38 @@ class ScoreRow(Base):
 
 
 class AlertStateRow(Base):
-    """The diff engine's memory of one symbol."""
+    """The diff engine's memory of one symbol (``bot.core.events.SymbolState``).
+
+    ``confirmed_band`` is the band after hysteresis; the other columns are the latest
+    reading (``SymbolState.last``). Unlike in ``scores``, the regime label is stored: the
+    table has one row per symbol, and a reading must come back exactly as it was saved.
+    """
 
     __tablename__ = "alert_states"
 
     exchange: Mapped[str] = mapped_column(String(EXCHANGE_LEN), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(SYMBOL_LEN), primary_key=True)
+    confirmed_band: Mapped[str] = mapped_column(String(ENUM_LEN))
+    # The latest reading (bot.core.events.Reading), rates in percent.
     ts: Mapped[datetime]
     score: Mapped[int] = mapped_column(SmallInteger)
     band: Mapped[str] = mapped_column(String(ENUM_LEN))
     bias: Mapped[str] = mapped_column(String(ENUM_LEN))
     regime: Mapped[str] = mapped_column(String(ENUM_LEN))
+    label: Mapped[str] = mapped_column(Text)
+    oi_1h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_4h_pct: Mapped[float | None] = mapped_column(Float)
+    oi_24h_pct: Mapped[float | None] = mapped_column(Float)
+    funding_8h_pct: Mapped[float | None] = mapped_column(Float)
+    basis_pct: Mapped[float | None] = mapped_column(Float)
 
 
 class AlertMarkRow(Base):
-    """The last alert of one kind for one symbol (per-(symbol, event) cooldowns)."""
+    """The last alert of one kind for one symbol (``bot.core.events.LastAlert``).
+
+    The primary key allows one per kind; ``position`` keeps the order of
+    ``SymbolState.alerts``, so a state loads back equal to the one saved.
+    """
 
     __tablename__ = "alert_marks"
     __table_args__ = (
@@ -154,9 +172,10 @@ class AlertMarkRow(Base):
     exchange: Mapped[str] = mapped_column(String(EXCHANGE_LEN), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(SYMBOL_LEN), primary_key=True)
     kind: Mapped[str] = mapped_column(String(ENUM_LEN), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger)
     at: Mapped[datetime]
-    band: Mapped[str] = mapped_column(String(ENUM_LEN))
-    regime: Mapped[str] = mapped_column(String(ENUM_LEN))
+    severity: Mapped[int] = mapped_column(Integer)
+    open: Mapped[bool] = mapped_column(Boolean)
 
 
 class ChatRow(Base):
@@ -230,6 +249,8 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Alert events the message carries: daily caps count events, not messages.
+    event_count: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
 
 class DigestSentRow(Base):

@@ -24,11 +24,18 @@ def upgrade() -> None:
         "alert_states",
         sa.Column("exchange", sa.String(length=32), nullable=False),
         sa.Column("symbol", sa.String(length=64), nullable=False),
+        sa.Column("confirmed_band", sa.String(length=32), nullable=False),
         sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
         sa.Column("score", sa.SmallInteger(), nullable=False),
         sa.Column("band", sa.String(length=32), nullable=False),
         sa.Column("bias", sa.String(length=32), nullable=False),
         sa.Column("regime", sa.String(length=32), nullable=False),
+        sa.Column("label", sa.Text(), nullable=False),
+        sa.Column("oi_1h_pct", sa.Float(), nullable=True),
+        sa.Column("oi_4h_pct", sa.Float(), nullable=True),
+        sa.Column("oi_24h_pct", sa.Float(), nullable=True),
+        sa.Column("funding_8h_pct", sa.Float(), nullable=True),
+        sa.Column("basis_pct", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("exchange", "symbol", name=op.f("pk_alert_states")),
     )
     op.create_table(
@@ -107,9 +114,10 @@ def upgrade() -> None:
         sa.Column("exchange", sa.String(length=32), nullable=False),
         sa.Column("symbol", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("position", sa.SmallInteger(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("band", sa.String(length=32), nullable=False),
-        sa.Column("regime", sa.String(length=32), nullable=False),
+        sa.Column("severity", sa.Integer(), nullable=False),
+        sa.Column("open", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["exchange", "symbol"],
             ["alert_states.exchange", "alert_states.symbol"],
@@ -159,6 +167,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("event_count", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.ForeignKeyConstraint(
             ["chat_ref"], ["chats.id"], name=op.f("fk_outbox_chat_ref_chats"), ondelete="CASCADE"
         ),

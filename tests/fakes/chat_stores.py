@@ -175,6 +175,7 @@ class FakeOutboxStore:
                 last_error=None,
                 created_at=created,
                 sent_at=None,
+                event_count=message.event_count,
             )
             self._next_id += 1
         return len(fresh)
@@ -254,6 +255,11 @@ class FakeOutboxStore:
 
     def count_for_chat(self, chat_ref: int, since: datetime) -> int:
         return sum(e.chat_ref == chat_ref and e.created_at >= since for e in self.entries.values())
+
+    def events_for_chat(self, chat_ref: int, since: datetime) -> int:
+        return sum(
+            e.event_count for e in self.entries.values() if e.chat_ref == chat_ref and e.created_at >= since
+        )
 
     def status_counts(self) -> dict[OutboxStatus, int]:
         return dict(Counter(e.status for e in self.entries.values()))

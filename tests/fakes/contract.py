@@ -15,15 +15,15 @@ from typing import Protocol
 
 import pytest
 
+from bot.core.bands import band_for
+from bot.core.diff import DiffParams, diff
+from bot.core.events import EventKind, LastAlert, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import (
-    AlertMark,
-    AlertState,
     ChatKey,
     ChatKind,
     ChatSettings,
-    EventKind,
     OutboxMessage,
     OutboxStatus,
     Platform,
@@ -139,9 +139,51 @@ def chat_key(
 
 
 def message(
-    key: str, chat_ref: int, at: datetime = T0, payload: str = "BTCUSDT lean → stretched"
+    key: str,
+    chat_ref: int,
+    at: datetime = T0,
+    payload: str = "BTCUSDT lean → stretched",
+    events: int = 1,
 ) -> OutboxMessage:
-    return OutboxMessage(idempotency_key=key, chat_ref=chat_ref, payload=payload, created_at=at)
+    return OutboxMessage(
+        idempotency_key=key, chat_ref=chat_ref, payload=payload, created_at=at, event_count=events
+    )
+
+
+def reading(
+    ts: datetime = T0,
+    score: int = 62,
+    band: Band = Band.STRESSED,
+    bias: Bias = Bias.LONG,
+    regime: Regime = Regime.LONG_CROWDED,
+    *,
+    rates: bool = True,
+) -> Reading:
+    """A diff-engine reading; with ``rates``, every rate set to a value that needs all 64 bits."""
+    return Reading(
+        ts=ts,
+        score=score,
+        band=band,
+        bias=bias,
+        regime=regime,
+        label=REGIME_LABELS[regime],
+        oi_1h_pct=0.1 + 0.2 if rates else None,
+        oi_4h_pct=-1 / 3 if rates else None,
+        oi_24h_pct=1e-12 if rates else None,
+        funding_8h_pct=123456.789012345 if rates else None,
+        basis_pct=-2.5e-7 if rates else None,
+    )
+
+
+def symbol_state(
+    symbol: str,
+    last: Reading | None = None,
+    confirmed: Band | None = None,
+    alerts: tuple[LastAlert, ...] = (),
+) -> SymbolState:
+    """A diff-engine state; the confirmed band defaults to the reading's band."""
+    last = last or reading()
+    return SymbolState(symbol=symbol, confirmed_band=confirmed or last.band, last=last, alerts=alerts)
 
 
 # --- snapshots --------------------------------------------------------------------------
@@ -316,20 +358,138 @@ def check_score_at_many(s: Stores) -> None:
 
 
 def check_alert_state_round_trip(s: Stores) -> None:
-    mark_up = AlertMark(EventKind.BAND_UP, T0, Band.STRETCHED, Regime.LONG_CROWDED)
-    mark_sq = AlertMark(EventKind.SQUEEZE_RISK, T0, Band.STRESSED, Regime.LONG_SQUEEZE_RISK)
-    btc = AlertState(EX, "BTCUSDT", T0, 62, Band.STRESSED, Bias.LONG, Regime.LONG_CROWDED, (mark_sq, mark_up))
-    eth = AlertState(EX, "ETHUSDT", T0, 3, Band.NEUTRAL, Bias.NEUTRAL, Regime.BALANCED)
-    s.alert_states.save_alert_states([btc, eth, replace(eth, exchange="okx")])
-    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": btc, "ETHUSDT": eth}
-    # Saving again replaces the state and its marks (a dropped mark disappears).
-    cooled = replace(
-        btc, ts=T0 + STEP, score=40, band=Band.STRETCHED, marks=(replace(mark_up, at=T0 + STEP),)
+    plus2 = timezone(timedelta(hours=2))
+    alerts = (  # not in kind order: the order saved is the order loaded
+        LastAlert(EventKind.SQUEEZE_RISK, T0, severity=3, open=True),
+        LastAlert(EventKind.BAND_UP, (T0 - STEP).astimezone(plus2), severity=2, open=False),
+        LastAlert(EventKind.BIAS_FLIP, T0 - timedelta(hours=2), severity=0, open=False),
+        LastAlert(EventKind.BAND_DOWN, T0 - timedelta(days=3), severity=1, open=True),
     )
-    s.alert_states.save_alert_states([cooled])
+    btc = symbol_state(
+        "BTCUSDT",
+        # The raw band is below the confirmed one (hysteresis), the label is free text.
+        replace(reading(T0.astimezone(plus2), 58, Band.STRETCHED), label='Long crowded · ≥ 58 "quoted"'),
+        confirmed=Band.STRESSED,
+        alerts=alerts,
+    )
+    eth = symbol_state("ETHUSDT", reading(T0, 3, Band.NEUTRAL, Bias.NEUTRAL, Regime.BALANCED, rates=False))
+    partly = symbol_state("SOLUSDT", replace(reading(), oi_4h_pct=None, basis_pct=None))
+    s.alert_states.save_alert_states(EX, [btc, eth, partly])
+    s.alert_states.save_alert_states("okx", [replace(eth, confirmed_band=Band.LEAN)])
+
+    loaded = s.alert_states.load_alert_states(EX)
+    assert loaded == {"BTCUSDT": btc, "ETHUSDT": eth, "SOLUSDT": partly}
+    assert loaded["BTCUSDT"].alerts == alerts  # every field, in the saved order
+    assert [a.kind for a in loaded["BTCUSDT"].alerts] == [a.kind for a in alerts]
+    assert loaded["BTCUSDT"].last.label == btc.last.label
+    assert loaded["BTCUSDT"].last.ts.tzinfo is UTC and loaded["BTCUSDT"].alerts[1].at.tzinfo is UTC
+    assert loaded["ETHUSDT"].last.oi_1h_pct is None and loaded["ETHUSDT"].alerts == ()
+    assert s.alert_states.load_alert_states("okx") == {"ETHUSDT": replace(eth, confirmed_band=Band.LEAN)}
+    assert s.alert_states.load_alert_states("bybit") == {}
+
+
+def check_alert_state_save_replaces_the_states_given(s: Stores) -> None:
+    up = LastAlert(EventKind.BAND_UP, T0, severity=3, open=True)
+    squeeze = LastAlert(EventKind.SQUEEZE_RISK, T0, severity=3, open=True)
+    btc = symbol_state("BTCUSDT", alerts=(up, squeeze))
+    eth = symbol_state("ETHUSDT", alerts=(up,))
+    s.alert_states.save_alert_states(EX, [btc, eth])
+    s.alert_states.save_alert_states("okx", [btc])
+    # BTC cools: new reading, lower confirmed band, one alert closed, one forgotten, one new.
+    cooled = symbol_state(
+        "BTCUSDT",
+        reading(T0 + STEP, 40, Band.STRETCHED, rates=False),
+        alerts=(
+            LastAlert(EventKind.BAND_DOWN, T0 + STEP, severity=1, open=True),
+            replace(up, open=False),
+        ),
+    )
+    s.alert_states.save_alert_states(EX, [cooled])
     assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": cooled, "ETHUSDT": eth}
-    assert cooled.mark(EventKind.SQUEEZE_RISK) is None
-    assert set(s.alert_states.load_alert_states("okx")) == {"ETHUSDT"}
+    assert s.alert_states.load_alert_states("okx") == {"BTCUSDT": btc}  # other exchanges untouched
+    # Forgetting every alert; of two states for one symbol in one call, the later wins.
+    quiet = replace(cooled, alerts=())
+    s.alert_states.save_alert_states(EX, [cooled, quiet])
+    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": quiet, "ETHUSDT": eth}
+    s.alert_states.save_alert_states(EX, [])
+    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": quiet, "ETHUSDT": eth}
+
+
+def check_alert_state_refuses_what_it_cannot_store(s: Stores) -> None:
+    kept = symbol_state("ETHUSDT")
+    s.alert_states.save_alert_states(EX, [kept])
+    twice = (
+        LastAlert(EventKind.BAND_UP, T0, severity=2, open=True),
+        LastAlert(EventKind.BAND_UP, T0 + STEP, severity=3, open=True),
+    )
+    naive = T0.replace(tzinfo=None)
+    for bad in (
+        symbol_state("BTCUSDT", alerts=twice),  # one alert per kind
+        symbol_state("BTCUSDT", replace(reading(), ts=naive)),
+        symbol_state("BTCUSDT", alerts=(LastAlert(EventKind.BAND_UP, naive, severity=2, open=True),)),
+    ):
+        with pytest.raises(StorageError):
+            s.alert_states.save_alert_states(EX, [replace(kept, confirmed_band=Band.LEAN), bad])
+        # All or nothing: the good state in the same call was not written either.
+        assert s.alert_states.load_alert_states(EX) == {"ETHUSDT": kept}
+
+
+def check_alert_state_carries_the_diff_engine_across_a_restart(s: Stores) -> None:
+    params = DiffParams()
+
+    def point(symbol: str, ts: datetime, score: int, bias: Bias, regime: Regime) -> ScoredPoint:
+        band = band_for(score, params.band_floors)
+        return ScoredPoint(symbol, replace(reading(ts, score, band, bias, regime), label=regime.value), False)
+
+    cycles = [
+        [
+            point("BTCUSDT", T0, 20, Bias.LONG, Regime.LONG_BIAS),
+            point("ETHUSDT", T0, 40, Bias.LONG, Regime.LONG_BIAS),
+        ],
+        [  # BTC jumps to stressed into a squeeze risk; ETH flips side while stretched
+            point("BTCUSDT", T0 + STEP, 65, Bias.LONG, Regime.LONG_SQUEEZE_RISK),
+            point("ETHUSDT", T0 + STEP, 45, Bias.SHORT, Regime.SHORT_BIAS),
+        ],
+        [point("BTCUSDT", T0 + 2 * STEP, 30, Bias.LONG, Regime.LONG_BIAS)],  # BTC cools to lean
+    ]
+    states: dict[str, SymbolState] = {}
+    for i, points in enumerate(cycles):
+        states = diff(EX, states, points, T0 + i * STEP, params).states
+    assert [a.kind for a in states["BTCUSDT"].alerts] == [
+        EventKind.BAND_DOWN,
+        EventKind.BAND_UP,
+        EventKind.SQUEEZE_RISK,
+    ]
+    assert [a.kind for a in states["ETHUSDT"].alerts] == [EventKind.BIAS_FLIP]
+    s.alert_states.save_alert_states(EX, list(states.values()))
+    restored = s.alert_states.load_alert_states(EX)
+    assert restored == states
+    # The engine goes on from the stored state as from the one in memory: BTC is back at
+    # stressed in a squeeze within the cooldown, so only the (new) bias flip is raised.
+    now = T0 + 3 * STEP
+    later = [point("BTCUSDT", now, 70, Bias.SHORT, Regime.SHORT_SQUEEZE_RISK)]
+    after_restart = diff(EX, restored, later, now, params)
+    assert after_restart == diff(EX, states, later, now, params)
+    assert [e.kind for e in after_restart.events] == [EventKind.BIAS_FLIP]
+
+
+def check_alert_state_many_symbols(s: Stores) -> None:
+    # More symbols than one IN list holds, saved twice (inserts, then updates).
+    def states(ts: datetime, score: int) -> list[SymbolState]:
+        return [
+            symbol_state(
+                f"S{i}USDT",
+                reading(ts, score, rates=i % 2 == 0),
+                alerts=(LastAlert(EventKind.BAND_UP, ts, severity=i % 4, open=i % 3 == 0),),
+            )
+            for i in range(1200)
+        ]
+
+    first, second = states(T0, 62), states(T0 + STEP, 70)
+    s.alert_states.save_alert_states(EX, first)
+    assert s.alert_states.load_alert_states(EX) == {st.symbol: st for st in first}
+    s.alert_states.save_alert_states(EX, second)
+    assert s.alert_states.load_alert_states(EX) == {st.symbol: st for st in second}
 
 
 # --- chats ------------------------------------------------------------------------------
@@ -579,6 +739,36 @@ def check_outbox_count_for_chat(s: Stores) -> None:
     assert s.outbox.count_for_chat(b, T0 + STEP) == 0
 
 
+def check_outbox_events_for_chat(s: Stores) -> None:
+    a, b = _chat(s, "a"), _chat(s, "b")
+    assert s.outbox.events_for_chat(a, T0) == 0
+    s.outbox.enqueue(
+        [
+            message("1", a, T0 - timedelta(hours=2), events=4),
+            message("2", a, T0, events=3),
+            message("3", a, T0 + STEP),  # one event by default
+            message("4", b, T0, events=7),
+        ]
+    )
+    assert s.outbox.enqueue([message("2", a, T0, events=50)]) == 0  # a duplicate adds nothing
+    assert s.outbox.events_for_chat(a, T0) == 4
+    assert s.outbox.events_for_chat(a, T0 - timedelta(days=1)) == 8
+    assert s.outbox.events_for_chat(a, T0 + STEP) == 1
+    assert s.outbox.events_for_chat(a, T0 + 2 * STEP) == 0
+    assert s.outbox.events_for_chat(b, T0) == 7
+    assert s.outbox.count_for_chat(a, T0 - timedelta(days=1)) == 3  # messages, not events
+    # Any status counts: sent, retrying and failed messages were all enqueued today.
+    policy = RetryPolicy()
+    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0 + STEP, limit=10, lease=STEP)}
+    assert entries["2"].event_count == 3 and entries["3"].event_count == 1
+    s.outbox.mark_sent(entries["1"].id, T0)
+    s.outbox.mark_failed(entries["2"].id, now=T0, error="403", policy=policy, permanent=True)
+    s.outbox.mark_failed(entries["3"].id, now=T0, error="502", policy=policy)
+    assert s.outbox.events_for_chat(a, T0 - timedelta(days=1)) == 8
+    stored = s.outbox.get_entry("1")
+    assert stored is not None and (stored.status, stored.event_count) == (OutboxStatus.SENT, 4)
+
+
 # --- digests ----------------------------------------------------------------------------
 
 
@@ -599,31 +789,45 @@ def check_digest_log(s: Stores) -> None:
 
 def check_save_cycle_commits_everything(s: Stores) -> None:
     ref = _chat(s)
-    state = AlertState(EX, "BTCUSDT", T0, 62, Band.STRESSED, Bias.LONG, Regime.LONG_CROWDED)
+    alerts = (
+        LastAlert(EventKind.BAND_UP, T0, severity=3, open=True),
+        LastAlert(EventKind.SQUEEZE_RISK, T0, severity=3, open=True),
+    )
+    state = symbol_state("BTCUSDT", alerts=alerts)
     saved = s.cycles.save_cycle(
+        exchange=EX,
         snapshots=[snapshot("BTCUSDT", T0), snapshot("ETHUSDT", T0)],
         scores=[record("BTCUSDT", T0), record("ETHUSDT", T0)],
         alert_states=[state],
-        outbox=[message("cycle-1:chat-1", ref)],
+        outbox=[message("cycle-1:chat-1", ref, events=2)],
     )
     assert (saved.snapshots, saved.scores, saved.alert_states, saved.outbox) == (2, 2, 1, 1)
     assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": state}
+    assert s.alert_states.load_alert_states("okx") == {}
     assert s.outbox.get_entry("cycle-1:chat-1") is not None
+    assert s.outbox.events_for_chat(ref, T0) == 2
     assert len(s.scores.latest_scores(EX, since=T0)) == 2
     # The same cycle again (a retry after a crash) stores nothing new.
     again = s.cycles.save_cycle(
+        exchange=EX,
         snapshots=[snapshot("BTCUSDT", T0)],
         scores=[record("BTCUSDT", T0)],
-        outbox=[message("cycle-1:chat-1", ref)],
+        outbox=[message("cycle-1:chat-1", ref, events=2)],
     )
     assert (again.snapshots, again.scores, again.outbox) == (0, 0, 0)
-    assert s.cycles.save_cycle() == type(saved)()
+    assert s.outbox.events_for_chat(ref, T0) == 2
+    assert s.cycles.save_cycle(exchange=EX) == type(saved)()
+    # The states are the given exchange's.
+    s.cycles.save_cycle(exchange="okx", alert_states=[replace(state, alerts=())])
+    assert s.alert_states.load_alert_states("okx") == {"BTCUSDT": replace(state, alerts=())}
+    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": state}
 
 
 def check_save_cycle_is_all_or_nothing(s: Stores) -> None:
-    state = AlertState(EX, "BTCUSDT", T0, 62, Band.STRESSED, Bias.LONG, Regime.LONG_CROWDED)
+    state = symbol_state("BTCUSDT", alerts=(LastAlert(EventKind.BAND_UP, T0, severity=3, open=True),))
     with pytest.raises(StorageError):
         s.cycles.save_cycle(
+            exchange=EX,
             snapshots=[snapshot("BTCUSDT", T0)],
             scores=[record("BTCUSDT", T0)],
             alert_states=[state],

@@ -7,9 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
-from bot.core.records import AlertMark, AlertState, OiReading, ScoreCard, ScoreRecord
+from bot.core.records import OiReading, ScoreCard, ScoreRecord
 from bot.errors import StorageError
 from bot.ports import OiSeries
 
@@ -222,7 +223,7 @@ class FakeAlertStateStore:
     """``bot.ports.AlertStateStore`` in memory."""
 
     def __init__(self) -> None:
-        self.states: dict[tuple[str, str], AlertState] = {}
+        self.states: dict[tuple[str, str], SymbolState] = {}
 
     def checkpoint(self) -> object:
         """A copy of the state, for ``restore`` (the fake's transaction rollback)."""
@@ -233,21 +234,27 @@ class FakeAlertStateStore:
         assert isinstance(state, dict)
         self.states = state
 
-    def load_alert_states(self, exchange: str) -> dict[str, AlertState]:
+    def load_alert_states(self, exchange: str) -> dict[str, SymbolState]:
         return {symbol: state for (ex, symbol), state in self.states.items() if ex == exchange}
 
-    def save_alert_states(self, states: Sequence[AlertState]) -> None:
-        self.upsert(states)
+    def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
+        self.upsert(exchange, states)
 
-    def upsert(self, states: Sequence[AlertState]) -> int:
-        """Insert or replace; returns how many distinct states were written."""
-        written = {
-            (s.exchange, s.symbol): replace(
-                s,
-                ts=utc(s.ts),
-                marks=tuple(AlertMark(m.kind, utc(m.at), m.band, m.regime) for m in s.marks),
-            )
-            for s in states
-        }
+    @staticmethod
+    def _stored(state: SymbolState) -> SymbolState:
+        """The state as the SQL store keeps it: UTC times, at most one alert per kind."""
+        kinds = [a.kind for a in state.alerts]
+        if len(kinds) != len(set(kinds)):
+            raise StorageError(f"cannot store alert states: {state.symbol} has two alerts of one kind")
+        return replace(
+            state,
+            last=replace(state.last, ts=utc(state.last.ts)),
+            alerts=tuple(replace(a, at=utc(a.at)) for a in state.alerts),
+        )
+
+    def upsert(self, exchange: str, states: Sequence[SymbolState]) -> int:
+        """Insert or replace; returns how many distinct states were written (all or none)."""
+        latest = {s.symbol: s for s in states}  # the last of duplicates wins, as in SQL
+        written = {(exchange, symbol): self._stored(s) for symbol, s in latest.items()}
         self.states.update(written)
         return len(written)

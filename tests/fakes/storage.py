@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.records import (
-    AlertState,
     CycleSaved,
     OutboxMessage,
     RetentionPolicy,
@@ -27,9 +27,10 @@ class FakeCycleStore:
     def save_cycle(
         self,
         *,
+        exchange: str,
         snapshots: Sequence[MarketSnapshot] = (),
         scores: Sequence[ScoreRecord] = (),
-        alert_states: Sequence[AlertState] = (),
+        alert_states: Sequence[SymbolState] = (),
         outbox: Sequence[OutboxMessage] = (),
     ) -> CycleSaved:
         s = self._storage
@@ -39,7 +40,7 @@ class FakeCycleStore:
             return CycleSaved(
                 snapshots=s.snapshots.add_snapshots(snapshots),
                 scores=s.scores.add_scores(scores),
-                alert_states=s.alert_states.upsert(alert_states),
+                alert_states=s.alert_states.upsert(exchange, alert_states),
                 outbox=s.outbox.enqueue(outbox),
             )
         except BaseException:

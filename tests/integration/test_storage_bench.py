@@ -21,7 +21,7 @@ def test_one_cycle_of_5000_symbols_is_written_well_under_half_a_second(storage: 
         snaps = [snapshot(f"S{i}USDT", ts, oi=1000.0 + i) for i in range(SYMBOLS)]
         scores = [record(f"S{i}USDT", ts, result(i % 100)) for i in range(SYMBOLS)]
         started = time.perf_counter()
-        saved = storage.cycles.save_cycle(snapshots=snaps, scores=scores)
+        saved = storage.cycles.save_cycle(exchange=EX, snapshots=snaps, scores=scores)
         timings.append(time.perf_counter() - started)
         assert (saved.snapshots, saved.scores) == (SYMBOLS, SYMBOLS)
     print(f"cycle write of {SYMBOLS} snapshots + scores: best {min(timings):.3f}s, worst {max(timings):.3f}s")

@@ -11,12 +11,22 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
+from bot.core.events import EventKind, LastAlert
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.errors import StorageError
 from bot.storage.facade import Storage
-from bot.storage.models import ChatSettingsRow, DigestSentRow, OutboxRow, ScoreRow, WatchlistRow
+from bot.storage.models import (
+    AlertMarkRow,
+    AlertStateRow,
+    ChatSettingsRow,
+    DigestSentRow,
+    OutboxRow,
+    ScoreRow,
+    WatchlistRow,
+    table_of,
+)
 from bot.storage.repositories.scores import score_to_row
-from tests.fakes.contract import T0, message, record
+from tests.fakes.contract import EX, T0, message, record, symbol_state
 
 
 @pytest.fixture
@@ -64,6 +74,33 @@ def test_a_raw_duplicate_score_or_digest_is_rejected(session: Session, chat_ref:
     session.commit()
     with pytest.raises(IntegrityError):
         session.execute(sa.insert(DigestSentRow), [digest])
+
+
+def test_an_outbox_row_counts_one_event_unless_told_otherwise(
+    storage: Storage, session: Session, chat_ref: int
+) -> None:
+    session.execute(sa.insert(OutboxRow), [outbox_row("old-style", chat_ref)])  # no event_count
+    session.commit()
+    assert session.scalar(sa.select(OutboxRow.event_count)) == 1
+    assert storage.outbox.events_for_chat(chat_ref, T0) == 1
+    # Through the Core table: an ORM bulk insert would leave the None out, not send NULL.
+    with pytest.raises(IntegrityError, match="NOT NULL"):
+        session.execute(
+            sa.insert(table_of(OutboxRow)), [outbox_row("null", chat_ref) | {"event_count": None}]
+        )
+
+
+def test_alert_marks_belong_to_a_state_and_go_with_it(storage: Storage, session: Session) -> None:
+    mark = {"exchange": EX, "symbol": "BTCUSDT", "kind": "band_up", "position": 0}
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        session.execute(sa.insert(AlertMarkRow), [mark | {"at": T0, "severity": 3, "open": True}])
+    session.rollback()
+    alert = LastAlert(EventKind.BAND_UP, T0, severity=3, open=True)
+    storage.alert_states.save_alert_states(EX, [symbol_state("BTCUSDT", alerts=(alert,))])
+    assert session.scalar(sa.select(sa.func.count()).select_from(AlertMarkRow)) == 1
+    session.execute(sa.delete(AlertStateRow))
+    session.commit()
+    assert session.scalar(sa.select(sa.func.count()).select_from(AlertMarkRow)) == 0
 
 
 def test_foreign_keys_are_enforced_and_cascade(storage: Storage, session: Session, chat_ref: int) -> None:

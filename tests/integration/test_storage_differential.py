@@ -66,7 +66,7 @@ def test_sql_and_fake_stores_agree(
     ]
     market = [snapshot(symbol, ts, oi, exchange=exchange) for symbol, ts, oi in snaps]
     for stores in (storage, fake):
-        stores.cycles.save_cycle(snapshots=market, scores=records)
+        stores.cycles.save_cycle(exchange=exchange, snapshots=market, scores=records)
 
     def ask(stores: Storage | FakeStorage) -> tuple[object, ...]:
         s, m = stores.scores, stores.snapshots

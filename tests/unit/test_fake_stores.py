@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.delivery import RetryAfter, Sent
-from bot.core.records import ChatKey, Platform, RetryPolicy
+from bot.core.records import ChatKey, OutboxMessage, Platform, RetryPolicy
 from tests.fakes import EPOCH, FakeClock, FakeSink, FakeStorage
 from tests.fakes.contract import CHECKS, Stores
 
@@ -36,6 +36,14 @@ def test_retry_policy_backs_off_exponentially_up_to_its_cap() -> None:
     assert huge.delay_after(10_000) == timedelta(days=1)  # no overflow on the way
     with pytest.raises(ValueError, match="RetryPolicy"):
         RetryPolicy(max_attempts=0)
+
+
+def test_an_outbox_message_counts_one_event_unless_told_otherwise() -> None:
+    message = OutboxMessage("k", 1, "BTCUSDT lean → stretched", EPOCH)
+    assert message.event_count == 1
+    assert OutboxMessage("k", 1, "notice", EPOCH, event_count=0).event_count == 0
+    with pytest.raises(ValueError, match="event_count"):
+        OutboxMessage("k", 1, "hi", EPOCH, event_count=-1)
 
 
 async def test_fake_sink_records_sends_and_plays_its_script() -> None:

@@ -1,4 +1,4 @@
-"""Per-symbol alert state of the diff engine, with its per-kind alert marks."""
+"""Per-symbol state of the diff engine (``SymbolState``), with its remembered alerts."""
 
 from __future__ import annotations
 
@@ -9,63 +9,90 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.events import EventKind, LastAlert, Reading, SymbolState
 from bot.core.models import Band, Bias, Regime
-from bot.core.records import AlertMark, AlertState, EventKind
 from bot.storage.db import transaction
 from bot.storage.models import AlertMarkRow, AlertStateRow
 from bot.storage.repositories._common import chunked
 
 
-def _state_row(state: AlertState) -> dict[str, Any]:
+def _state_row(exchange: str, state: SymbolState) -> dict[str, Any]:
+    last = state.last
     return {
-        "exchange": state.exchange,
+        "exchange": exchange,
         "symbol": state.symbol,
-        "ts": state.ts,
-        "score": state.score,
-        "band": state.band.value,
-        "bias": state.bias.value,
-        "regime": state.regime.value,
+        "confirmed_band": state.confirmed_band.value,
+        "ts": last.ts,
+        "score": last.score,
+        "band": last.band.value,
+        "bias": last.bias.value,
+        "regime": last.regime.value,
+        "label": last.label,
+        "oi_1h_pct": last.oi_1h_pct,
+        "oi_4h_pct": last.oi_4h_pct,
+        "oi_24h_pct": last.oi_24h_pct,
+        "funding_8h_pct": last.funding_8h_pct,
+        "basis_pct": last.basis_pct,
     }
 
 
-def _mark_rows(state: AlertState) -> list[dict[str, Any]]:
+def _mark_rows(exchange: str, state: SymbolState) -> list[dict[str, Any]]:
     return [
         {
-            "exchange": state.exchange,
+            "exchange": exchange,
             "symbol": state.symbol,
-            "kind": mark.kind.value,
-            "at": mark.at,
-            "band": mark.band.value,
-            "regime": mark.regime.value,
+            "kind": alert.kind.value,
+            "position": position,
+            "at": alert.at,
+            "severity": alert.severity,
+            "open": alert.open,
         }
-        for mark in state.marks
+        for position, alert in enumerate(state.alerts)
     ]
 
 
-def upsert_alert_states(session: Session, states: Sequence[AlertState]) -> int:
-    """Insert or replace states and their marks; returns how many states were written.
+def _state(row: AlertStateRow, alerts: Sequence[LastAlert]) -> SymbolState:
+    return SymbolState(
+        symbol=row.symbol,
+        confirmed_band=Band(row.confirmed_band),
+        last=Reading(
+            ts=row.ts,
+            score=row.score,
+            band=Band(row.band),
+            bias=Bias(row.bias),
+            regime=Regime(row.regime),
+            label=row.label,
+            oi_1h_pct=row.oi_1h_pct,
+            oi_4h_pct=row.oi_4h_pct,
+            oi_24h_pct=row.oi_24h_pct,
+            funding_8h_pct=row.funding_8h_pct,
+            basis_pct=row.basis_pct,
+        ),
+        alerts=tuple(alerts),
+    )
+
+
+def upsert_alert_states(session: Session, exchange: str, states: Sequence[SymbolState]) -> int:
+    """Insert or replace ``exchange``'s states and their alerts; returns how many states were written.
 
     Portable upsert: find which keys exist, bulk-UPDATE those by primary key and bulk-INSERT
-    the rest, inside the caller's transaction. Marks are replaced wholesale (delete, then
-    insert), so a mark dropped from the state disappears.
+    the rest, inside the caller's transaction. Alerts are replaced wholesale (delete, then
+    insert), so an alert dropped from the state disappears. Two alerts of one kind in a
+    state break the primary key of ``alert_marks``, failing the transaction.
     """
-    latest: dict[tuple[str, str], AlertState] = {(s.exchange, s.symbol): s for s in states}
-    by_exchange: dict[str, list[str]] = defaultdict(list)
-    for exchange, symbol in latest:
-        by_exchange[exchange].append(symbol)
-    existing: set[tuple[str, str]] = set()
-    for exchange, symbols in by_exchange.items():
-        for chunk in chunked(symbols):
-            stmt = select(AlertStateRow.symbol).where(
-                AlertStateRow.exchange == exchange, AlertStateRow.symbol.in_(chunk)
-            )
-            existing.update((exchange, symbol) for symbol in session.scalars(stmt))
-            session.execute(
-                delete(AlertMarkRow).where(AlertMarkRow.exchange == exchange, AlertMarkRow.symbol.in_(chunk))
-            )
-    updates = [_state_row(s) for key, s in latest.items() if key in existing]
-    inserts = [_state_row(s) for key, s in latest.items() if key not in existing]
-    marks = [row for s in latest.values() for row in _mark_rows(s)]
+    latest: dict[str, SymbolState] = {s.symbol: s for s in states}  # the last of duplicates wins
+    existing: set[str] = set()
+    for chunk in chunked(list(latest)):
+        stmt = select(AlertStateRow.symbol).where(
+            AlertStateRow.exchange == exchange, AlertStateRow.symbol.in_(chunk)
+        )
+        existing.update(session.scalars(stmt))
+        session.execute(
+            delete(AlertMarkRow).where(AlertMarkRow.exchange == exchange, AlertMarkRow.symbol.in_(chunk))
+        )
+    updates = [_state_row(exchange, s) for symbol, s in latest.items() if symbol in existing]
+    inserts = [_state_row(exchange, s) for symbol, s in latest.items() if symbol not in existing]
+    marks = [row for s in latest.values() for row in _mark_rows(exchange, s)]
     if updates:
         session.execute(update(AlertStateRow), updates)
     if inserts:
@@ -81,31 +108,23 @@ class SqlAlertStateStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def load_alert_states(self, exchange: str) -> dict[str, AlertState]:
+    def load_alert_states(self, exchange: str) -> dict[str, SymbolState]:
         with transaction(self._sessions, "read alert states") as session:
             state_rows = session.scalars(
                 select(AlertStateRow).where(AlertStateRow.exchange == exchange)
             ).all()
-            mark_rows = session.scalars(select(AlertMarkRow).where(AlertMarkRow.exchange == exchange)).all()
-        marks: dict[str, list[AlertMark]] = defaultdict(list)
+            mark_rows = session.scalars(
+                select(AlertMarkRow)
+                .where(AlertMarkRow.exchange == exchange)
+                .order_by(AlertMarkRow.symbol, AlertMarkRow.position)
+            ).all()
+        alerts: dict[str, list[LastAlert]] = defaultdict(list)
         for m in mark_rows:
-            marks[m.symbol].append(
-                AlertMark(kind=EventKind(m.kind), at=m.at, band=Band(m.band), regime=Regime(m.regime))
+            alerts[m.symbol].append(
+                LastAlert(kind=EventKind(m.kind), at=m.at, severity=m.severity, open=m.open)
             )
-        return {
-            row.symbol: AlertState(
-                exchange=row.exchange,
-                symbol=row.symbol,
-                ts=row.ts,
-                score=row.score,
-                band=Band(row.band),
-                bias=Bias(row.bias),
-                regime=Regime(row.regime),
-                marks=tuple(marks[row.symbol]),
-            )
-            for row in state_rows
-        }
+        return {row.symbol: _state(row, alerts[row.symbol]) for row in state_rows}
 
-    def save_alert_states(self, states: Sequence[AlertState]) -> None:
+    def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
         with transaction(self._sessions, "store alert states") as session:
-            upsert_alert_states(session, states)
+            upsert_alert_states(session, exchange, states)

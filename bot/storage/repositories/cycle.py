@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
-from bot.core.records import AlertState, CycleSaved, OutboxMessage, ScoreRecord
+from bot.core.records import CycleSaved, OutboxMessage, ScoreRecord
 from bot.storage.db import transaction
 from bot.storage.repositories.alert_states import upsert_alert_states
 from bot.storage.repositories.outbox import enqueue_messages
@@ -24,9 +25,10 @@ class SqlCycleStore:
     def save_cycle(
         self,
         *,
+        exchange: str,
         snapshots: Sequence[MarketSnapshot] = (),
         scores: Sequence[ScoreRecord] = (),
-        alert_states: Sequence[AlertState] = (),
+        alert_states: Sequence[SymbolState] = (),
         outbox: Sequence[OutboxMessage] = (),
     ) -> CycleSaved:
         # Alert state and the alerts it caused commit together or not at all: a crash can
@@ -36,6 +38,6 @@ class SqlCycleStore:
             return CycleSaved(
                 snapshots=insert_snapshots(session, snapshots),
                 scores=insert_scores(session, scores),
-                alert_states=upsert_alert_states(session, alert_states),
+                alert_states=upsert_alert_states(session, exchange, alert_states),
                 outbox=enqueue_messages(session, outbox),
             )

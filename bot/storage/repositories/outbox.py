@@ -46,6 +46,7 @@ def enqueue_messages(session: Session, messages: Sequence[OutboxMessage]) -> int
             "last_error": None,
             "created_at": m.created_at,
             "sent_at": None,
+            "event_count": m.event_count,
         }
         for m in (unique[k] for k in keys if k in unique)
     ]
@@ -67,6 +68,7 @@ def _entry(row: OutboxRow, chat: ChatRow) -> OutboxEntry:
         last_error=row.last_error,
         created_at=row.created_at,
         sent_at=row.sent_at,
+        event_count=row.event_count,
     )
 
 
@@ -158,6 +160,13 @@ class SqlOutboxStore:
         stmt = select(func.count()).where(OutboxRow.chat_ref == chat_ref, OutboxRow.created_at >= since)
         with transaction(self._sessions, "count a chat's messages") as session:
             return session.scalar(stmt) or 0
+
+    def events_for_chat(self, chat_ref: int, since: datetime) -> int:
+        stmt = select(func.coalesce(func.sum(OutboxRow.event_count), 0)).where(
+            OutboxRow.chat_ref == chat_ref, OutboxRow.created_at >= since
+        )
+        with transaction(self._sessions, "count a chat's alert events") as session:
+            return int(session.scalar(stmt) or 0)
 
     def status_counts(self) -> dict[OutboxStatus, int]:
         stmt = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)

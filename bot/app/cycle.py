@@ -1,0 +1,215 @@
+"""One collection cycle: collect → score → diff → fan out → store, as one unit of work.
+
+The snapshots, scores, new alert state and outbox messages of a cycle are written in one
+transaction (``CycleStore.save_cycle``). A crash before that commit loses the cycle's
+work but nothing else: the next run recomputes the same events from the same state, and
+their deterministic ids give the same outbox keys. A crash after it leaves the messages
+in the outbox for delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
+from bot.app.scoring_cycle import ScoredSymbol, score_snapshots
+from bot.core.diff import DiffParams, diff
+from bot.core.events import AlertEvent, Reading, ScoredPoint
+from bot.core.market import MarketSnapshot
+from bot.core.params import ScoringParams
+from bot.core.records import OutboxMessage, ScoreRecord
+from bot.ports import AlertStateStore, ChatStore, CycleStore, MarketSource, OutboxStore, SnapshotStore
+
+logger = logging.getLogger(__name__)
+
+HISTORY_WINDOW = timedelta(hours=25)
+BACKFILL_CONCURRENCY = 4
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle did; logged as one line and shown by ``/status``."""
+
+    now: datetime
+    fetched: int = 0
+    scored: int = 0
+    partial: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    messages: int = 0
+    requests: int = 0
+    duration_s: float = 0.0
+    top: list[ScoredSymbol] = field(default_factory=list)
+
+    def log_line(self) -> str:
+        failed = ",".join(f"{k}={v}" for k, v in sorted(self.failures.items())) or "none"
+        return (
+            f"cycle {self.now:%Y-%m-%d %H:%M} UTC: symbols={self.fetched} scored={self.scored} "
+            f"partial={self.partial} failed={sum(self.failures.values())} ({failed}) events={self.events} "
+            f"messages={self.messages} requests={self.requests} duration={self.duration_s:.2f}s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CycleDeps:
+    """The ports a cycle talks to."""
+
+    exchange: str
+    source: MarketSource
+    snapshots: SnapshotStore
+    alert_states: AlertStateStore
+    chats: ChatStore
+    outbox: OutboxStore
+    cycles: CycleStore
+
+
+def _reading(s: ScoredSymbol) -> Reading:
+    r, i = s.result, s.inputs
+    return Reading(
+        ts=s.snapshot.ts,
+        score=r.score,
+        band=r.band,
+        bias=r.bias,
+        regime=r.regime,
+        label=r.label,
+        oi_1h_pct=i.oi_1h_pct,
+        oi_4h_pct=i.oi_4h_pct,
+        oi_24h_pct=i.oi_24h_pct,
+        funding_8h_pct=r.components.funding_8h_pct,
+        basis_pct=i.basis_pct,
+    )
+
+
+class CollectionCycle:
+    """Runs cycles against the given ports with fixed scoring, diff and fan-out settings."""
+
+    def __init__(
+        self,
+        deps: CycleDeps,
+        params: ScoringParams,
+        diff_params: DiffParams,
+        render: Callable[[AlertBatch], str],
+        *,
+        daily_cap: int = 50,
+    ) -> None:
+        self._d = deps
+        self._params = params
+        self._diff = diff_params
+        self._render = render
+        self._cap = daily_cap
+
+    async def backfill(self, now: datetime) -> int:
+        """Fetch 24h of OI history for symbols whose stored history does not reach back a day.
+
+        Returns:
+            Symbols backfilled. Failures are logged and leave those symbols partial.
+        """
+        universe = await self._d.source.load_universe()
+        day_ago = now - timedelta(hours=24)
+        known = self._d.snapshots.oi_at_many(self._d.exchange, day_ago, timedelta(minutes=45), universe)
+        missing = [s for s in universe if s not in known]
+        gate = asyncio.Semaphore(BACKFILL_CONCURRENCY)
+
+        async def one(symbol: str) -> list[MarketSnapshot]:
+            async with gate:
+                try:
+                    points = await self._d.source.fetch_oi_history(
+                        symbol, day_ago - timedelta(minutes=30), now
+                    )
+                except Exception as exc:  # one symbol's failure must not stop the others
+                    logger.warning("backfill of %s failed: %s", symbol, exc)
+                    return []
+            return [
+                MarketSnapshot(
+                    self._d.exchange,
+                    symbol,
+                    p.ts,
+                    p.oi_contracts,
+                    p.oi_usd,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+                for p in points
+            ]
+
+        batches = await asyncio.gather(*(one(s) for s in missing))
+        added = self._d.snapshots.add_snapshots([snap for batch in batches for snap in batch])
+        done = sum(1 for batch in batches if batch)
+        if missing:
+            logger.info(
+                "backfilled %d of %d symbols without a day of history (%d points)", done, len(missing), added
+            )
+        return done
+
+    async def run(self, now: datetime) -> CycleReport:
+        """One full cycle at ``now`` (aware UTC)."""
+        started = time.perf_counter()
+        report = CycleReport(now=now)
+        fetch = await self._d.source.fetch_cycle(now)
+        report.fetched = len(fetch.snapshots)
+        report.requests = fetch.requests
+        report.failures.update(f.reason for f in fetch.failures)
+
+        symbols = [s.symbol for s in fetch.snapshots]
+        history = self._d.snapshots.oi_history(self._d.exchange, now - HISTORY_WINDOW, now, symbols)
+        scored = score_snapshots(fetch.snapshots, lambda sym: history.get(sym, []), now, self._params)
+        report.scored = len(scored)
+        report.partial = sum(s.result.partial for s in scored)
+        report.top = scored[:5]
+
+        previous = self._d.alert_states.load_alert_states(self._d.exchange)
+        points = [ScoredPoint(s.snapshot.symbol, _reading(s), s.result.partial) for s in scored]
+        outcome = diff(self._d.exchange, previous, points, now, self._diff)
+        changed = [st for sym, st in outcome.states.items() if previous.get(sym) != st]
+
+        messages = self._messages(outcome.events, now)
+        self._d.cycles.save_cycle(
+            exchange=self._d.exchange,
+            snapshots=fetch.snapshots,
+            scores=[
+                ScoreRecord(self._d.exchange, s.snapshot.symbol, s.snapshot.ts, s.inputs, s.result)
+                for s in scored
+            ],
+            alert_states=changed,
+            outbox=messages,
+        )
+        report.events = len(outcome.events)
+        report.messages = len(messages)
+        report.duration_s = time.perf_counter() - started
+        return report
+
+    def _messages(self, events: tuple[AlertEvent, ...], now: datetime) -> list[OutboxMessage]:
+        if not events:
+            return []
+        watch = self._d.chats.watched_symbols(self._d.exchange)
+        audiences = [
+            Audience(
+                chat=p.chat,
+                settings=p.settings,
+                watchlist=watch.get(p.chat.ref, frozenset()),
+                alerts_today=self._d.outbox.events_for_chat(p.chat.ref, local_midnight(now, p.chat.timezone)),
+            )
+            for p in self._d.chats.alert_chats()
+        ]
+        batches = plan_fanout(events, audiences, now, self._cap)
+        return [
+            OutboxMessage(
+                idempotency_key=b.idempotency_key,
+                chat_ref=b.chat.ref,
+                payload=self._render(b),
+                created_at=now,
+                event_count=b.counted,
+            )
+            for b in batches
+        ]
