@@ -46,6 +46,7 @@ class CycleReport:
     requests: int = 0
     duration_s: float = 0.0
     top: list[ScoredSymbol] = field(default_factory=list)
+    alerts: tuple[AlertEvent, ...] = ()
 
     def log_line(self) -> str:
         failed = ",".join(f"{k}={v}" for k, v in sorted(self.failures.items())) or "none"
@@ -185,6 +186,7 @@ class CollectionCycle:
             outbox=messages,
         )
         report.events = len(outcome.events)
+        report.alerts = outcome.events
         report.messages = len(messages)
         report.duration_s = time.perf_counter() - started
         return report

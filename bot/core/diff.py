@@ -5,14 +5,18 @@ Rules (``docs/alerts.md`` tells the story with examples):
 * **Confirmed band, with hysteresis.** The band rises as soon as the score does; it drops
   only when the score is ``hysteresis`` points (default 3) below the floor of the band it is
   in, so a score wobbling around an edge does not flap.
-* **Events** come from changes of the confirmed state: ``band_up`` (including jumps over a
-  band), ``band_down``, ``squeeze_risk`` (a squeeze-risk regime entered, or switched side),
-  ``bias_flip`` (LONG ↔ SHORT while stretched or above).
-* **Cooldown and "only if worse".** Each (symbol, kind) remembers its last alert. A new one is
-  raised when there was none, or it is more severe than the last (a higher band; for
-  cooling, a lower one), or the last one's situation has ended (``open`` is false) and the
-  cooldown (default 60 min) has passed. While the situation the last alert announced still
-  holds, nothing repeats, however long it lasts.
+* **Band events tell people the truth, at most once per cooldown.** The engine remembers
+  the band it last announced. ``band_up`` fires when the confirmed band is above it (jumps
+  over a band are one event), ``band_down`` when below. Any band alert starts a cooldown
+  (default 60 min) for that symbol's band alerts; within it only a rise above the band last
+  announced on the way up gets through (lean → stretched → stressed is never held back).
+  A change that was held back is announced when the cooldown ends, if it still holds, so
+  a flapping score costs at most one band message per cooldown and what people were told
+  is never more than a cooldown out of date.
+* **Squeeze and bias flips.** ``squeeze_risk`` when a squeeze-risk regime is entered (or
+  switches side); it does not repeat while a squeeze regime holds, and after it ended only
+  once the cooldown passed (or at a higher band). ``bias_flip`` (LONG ↔ SHORT while
+  stretched or above) at most once per cooldown unless the band is higher.
 * **Only complete, fresh data.** Partial readings, readings older than ``stale_after`` and
   readings not newer than the state's own leave the state untouched and raise nothing, so
   replaying a cycle is harmless.
@@ -67,38 +71,64 @@ def confirmed_band(previous: Band, score: int, p: DiffParams) -> Band:
     return relaxed if relaxed.rank < previous.rank else previous
 
 
+BAND_KINDS = (EventKind.BAND_UP, EventKind.BAND_DOWN)
+
+
+def _band_of(alert: LastAlert) -> Band:
+    """The band a band alert announced (band_up severity is the rank; band_down counts down)."""
+    rank = alert.severity if alert.kind is EventKind.BAND_UP else Band.STRESSED.rank - alert.severity
+    return Band.from_rank(rank)
+
+
+def announced_band(state: SymbolState) -> Band:
+    """The band people were last told about; the confirmed band when nothing was said yet."""
+    said = [a for a in state.alerts if a.kind in BAND_KINDS]
+    return _band_of(max(said, key=lambda a: a.at)) if said else state.confirmed_band
+
+
+def _band_allowed(
+    kind: EventKind, rank: int, memory: dict[EventKind, LastAlert], now: datetime, p: DiffParams
+) -> bool:
+    said = [memory[k] for k in BAND_KINDS if k in memory]
+    if not said or now - max(a.at for a in said) >= p.cooldown:
+        return True
+    last_up = memory.get(EventKind.BAND_UP)
+    # Within the cooldown only a rise above the last band announced on the way up gets through.
+    return kind is EventKind.BAND_UP and last_up is not None and rank > last_up.severity
+
+
 def _candidates(
     old: SymbolState, band: Band, now_reading: Reading, p: DiffParams
-) -> list[tuple[EventKind, int]]:
-    """(kind, severity) of every change between the old state and the new confirmed state."""
-    found: list[tuple[EventKind, int]] = []
-    if band.rank > old.confirmed_band.rank:
-        found.append((EventKind.BAND_UP, band.rank))
-    elif band.rank < old.confirmed_band.rank:
-        found.append((EventKind.BAND_DOWN, Band.STRESSED.rank - band.rank))
+) -> list[tuple[EventKind, int, Band]]:
+    """(kind, severity, band to announce) of every difference between what was said and now."""
+    found: list[tuple[EventKind, int, Band]] = []
+    said = announced_band(old)
+    # Up to the score's own band: a band held up only by hysteresis is not news.
+    raw = band_for(now_reading.score, p.band_floors)
+    if raw.rank > said.rank:
+        found.append((EventKind.BAND_UP, raw.rank, raw))
+    elif band.rank < said.rank:
+        found.append((EventKind.BAND_DOWN, Band.STRESSED.rank - band.rank, band))
     entered_squeeze = now_reading.regime.is_squeeze_risk and now_reading.regime is not old.last.regime
     if entered_squeeze:
-        found.append((EventKind.SQUEEZE_RISK, band.rank))
+        found.append((EventKind.SQUEEZE_RISK, band.rank, band))
     sides = {old.last.bias, now_reading.bias}
     if sides == {Bias.LONG, Bias.SHORT} and band.rank >= p.flip_min_band.rank:
-        found.append((EventKind.BIAS_FLIP, band.rank))
+        found.append((EventKind.BIAS_FLIP, band.rank, band))
     return found
 
 
-def _still_open(alert: LastAlert, band: Band, reading: Reading) -> bool:
-    """Does the situation a remembered alert announced still hold?"""
-    match alert.kind:
-        case EventKind.BAND_UP:
-            return band.rank >= alert.severity
-        case EventKind.BAND_DOWN:
-            return Band.STRESSED.rank - band.rank >= alert.severity
-        case EventKind.SQUEEZE_RISK:
-            return reading.regime.is_squeeze_risk
-        case EventKind.BIAS_FLIP:
-            return False
+def _still_open(alert: LastAlert, reading: Reading) -> bool:
+    """Does the situation a remembered squeeze alert announced still hold?"""
+    return alert.kind is EventKind.SQUEEZE_RISK and reading.regime.is_squeeze_risk
 
 
-def _allowed(last: LastAlert | None, severity: int, now: datetime, p: DiffParams) -> bool:
+def _allowed(
+    kind: EventKind, severity: int, memory: dict[EventKind, LastAlert], now: datetime, p: DiffParams
+) -> bool:
+    if kind in BAND_KINDS:
+        return _band_allowed(kind, severity, memory, now, p)
+    last = memory.get(kind)
     if last is None or severity > last.severity:
         return True
     return not last.open and now - last.at >= p.cooldown
@@ -113,20 +143,21 @@ def _step(
 ) -> tuple[list[AlertEvent], SymbolState]:
     reading = point.reading
     band = confirmed_band(old.confirmed_band, reading.score, p)
-    memory = {a.kind: replace(a, open=a.open and _still_open(a, band, reading)) for a in old.alerts}
+    memory = {a.kind: replace(a, open=a.open and _still_open(a, reading)) for a in old.alerts}
+    said = announced_band(old)
     events: list[AlertEvent] = []
-    for kind, severity in _candidates(old, band, reading, p):
-        if not _allowed(memory.get(kind), severity, now, p):
+    for kind, severity, new_band in _candidates(old, band, reading, p):
+        if not _allowed(kind, severity, memory, now, p):
             continue
-        memory[kind] = LastAlert(kind=kind, at=now, severity=severity, open=kind is not EventKind.BIAS_FLIP)
+        memory[kind] = LastAlert(kind=kind, at=now, severity=severity, open=kind is EventKind.SQUEEZE_RISK)
         events.append(
             AlertEvent(
                 event_id=_event_id(exchange, point.symbol, kind, reading.ts),
                 exchange=exchange,
                 symbol=point.symbol,
                 kind=kind,
-                old_band=old.confirmed_band,
-                new_band=band,
+                old_band=said,
+                new_band=new_band,
                 before=old.last,
                 after=reading,
                 severity=severity,

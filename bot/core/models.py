@@ -23,6 +23,11 @@ class Band(StrEnum):
         """Order of the band, 0 for neutral up to 3 for stressed."""
         return _BAND_ORDER.index(self)
 
+    @staticmethod
+    def from_rank(rank: int) -> Band:
+        """The band of a given rank (clamped to 0..3)."""
+        return _BAND_ORDER[min(max(rank, 0), len(_BAND_ORDER) - 1)]
+
 
 _BAND_ORDER = (Band.NEUTRAL, Band.LEAN, Band.STRETCHED, Band.STRESSED)
 
