@@ -33,24 +33,27 @@ from bot.storage.facade import Storage, open_storage
 
 SYMBOLS = ("SUIUSDT", "ARBUSDT", "SPKUSDT", "LABUSDT", "ONDOUSDT", "BTCUSDT")
 CHATS = (ChatKey(Platform.CONSOLE, "trader-1"), ChatKey(Platform.CONSOLE, "group-2"))
-CRASH_POINTS = ("before_save", "after_save", "after_send")
+CRASH_POINTS = ("before_save", "after_save", "before_send", "after_send")
 
 
 class RecordingSink:
     """Appends every delivered message to a JSON-lines file (fsync'd: it must survive kill -9)."""
 
-    def __init__(self, path: Path, crash_after_send_at: int | None = None) -> None:
+    def __init__(self, path: Path, crash_at: int | None = None, *, before: bool = False) -> None:
         self.path = path
-        self._crash_at = crash_after_send_at
+        self._crash_at = crash_at
+        self._before = before
         self._count = 0
 
     async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+        if self._before and self._crash_at is not None and self._count + 1 >= self._crash_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # claimed, not sent
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps({"chat": chat.chat_id, "payload": payload}) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         self._count += 1
-        if self._crash_at is not None and self._count >= self._crash_at:
+        if not self._before and self._crash_at is not None and self._count >= self._crash_at:
             os.kill(os.getpid(), signal.SIGKILL)  # sent, but not yet marked sent
         return Sent()
 
@@ -110,7 +113,8 @@ def build(db_url: str, record: Path, *, crash: str | None = None, crash_at: int 
         DiffParams(stale_after=timedelta(minutes=15)),
         lambda b: batch_text(b, SYNTHETIC_LABEL),
     )
-    sink = RecordingSink(record, crash_at if crash == "after_send" else None)
+    in_sink = crash in ("before_send", "after_send")
+    sink = RecordingSink(record, crash_at if in_sink else None, before=crash == "before_send")
     delivery = Delivery(storage.outbox, storage.chats, {Platform.CONSOLE: sink}, lease=timedelta(seconds=1))
     return Run(storage, cycle, delivery, source)
 

@@ -1,0 +1,401 @@
+"""The live market source: one ccxt async exchange, bulk endpoints first, faults contained.
+
+A cycle starts every bulk call of the exchange's profile and, where OI has no bulk form
+(Binance), one OI call per symbol under a semaphore, all at once so ccxt's throttle queue
+never idles. Each call goes through ``_call``: the circuit breaker and any exchange pause
+are checked, the request runs inside ``translate_ccxt_errors``, transient failures are
+retried with jittered backoff (429/418 pause the whole exchange for ``Retry-After``), and
+the used-weight header is fed to the gate. A symbol whose call fails is reported in the
+cycle's failures; only a failed *required* bulk call fails the cycle.
+
+Rate limits by design: one ccxt instance per source (one throttle bucket); ccxt's
+``enableRateLimit`` on and its ``maxRetriesOnFailure`` at 0 (it would retry 429s without
+waiting); our ``ExchangeGate`` runs after ccxt's throttle, right before each request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.collector import assembly, normalize, universe
+from bot.collector.circuit import CircuitBreaker
+from bot.collector.client import SourceTuning, new_exchange
+from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError, header, translate_ccxt_errors
+from bot.collector.profiles import BulkCall, ExchangeProfile, profile_for
+from bot.collector.ratelimit import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
+from bot.core import collection as reasons
+from bot.core.collection import FetchReport, OiPoint
+from bot.errors import SourceError
+
+logger = logging.getLogger(__name__)
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+__all__ = ["CcxtSource", "SourceTuning"]
+
+
+@dataclass
+class _Stats:
+    requests: int = 0
+    weight_peak: int | None = None
+
+
+def _timeframe(text: str) -> timedelta:
+    """ccxt timeframe (``5m``, ``1h``, ``1d``) → its length."""
+    return timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _require_aware(name: str, moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware UTC datetime, got naive {moment.isoformat()}")
+
+
+class CcxtSource:
+    """Market data from one exchange through ccxt (async), normalised to ``MarketSnapshot``.
+
+    Args:
+        exchange: ``EXCHANGE`` id: ``binanceusdm``, ``bybit`` or ``okx``.
+        api_url: ``EXCHANGE_API_URL``: replaces scheme and host of every REST endpoint.
+        symbols: ``SYMBOLS``: an explicit universe (ids or aliases).
+        top_n: ``UNIVERSE_TOP_N``: the N perps with the most 24h quote volume.
+        cycle_interval_s: ``COLLECT_INTERVAL``; data older than two intervals is stale.
+        tuning: timeouts, retries, breaker, concurrency.
+        profile: override the exchange profile (tests, new exchanges).
+        jitter: random numbers in [0, 1) for backoff.
+    """
+
+    def __init__(
+        self,
+        exchange: str,
+        *,
+        api_url: str | None = None,
+        symbols: Sequence[str] = (),
+        top_n: int | None = None,
+        cycle_interval_s: float = 300.0,
+        tuning: SourceTuning | None = None,
+        profile: ExchangeProfile | None = None,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        self.profile = profile or profile_for(exchange)
+        self.exchange = self.profile.exchange_id
+        self.label = f"{self.exchange} (live)"
+        self.tuning = tuning or SourceTuning()
+        self._symbols, self._top_n = tuple(symbols), top_n
+        self._max_age = timedelta(seconds=2 * cycle_interval_s)
+        self._jitter = jitter or random.SystemRandom().random
+        self._gate = ExchangeGate(self.tuning.weight, max_wait_s=self.tuning.max_pause_wait_s)
+        self._ex: Any = new_exchange(self.profile, self.tuning, self._gate, api_url)
+        self._breaker = CircuitBreaker(
+            self.exchange, threshold=self.tuning.breaker_threshold, cool_off_s=self.tuning.breaker_cool_off_s
+        )
+        self._sem = asyncio.Semaphore(self.tuning.concurrency or self.profile.concurrency)
+        hist = self.profile.oi_history
+        self._history_limiter = (
+            WindowLimiter(hist.max_requests, hist.window_s) if hist.max_requests is not None else None
+        )
+        self._markets: dict[str, Mapping[str, Any]] = {}
+        self._universe: list[str] | None = None
+        self._cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
+
+    # -- the public API -----------------------------------------------------------------
+
+    async def load_universe(self) -> list[str]:
+        """Reload markets and pick the symbols to collect (exchange ids); call hourly."""
+        stats = _Stats()
+        await self._load_markets(stats, reload=self._universe is not None)
+        volumes = await self._volumes(stats) if self._top_n and not self._symbols else None
+        chosen = universe.select(
+            self._markets.values(),
+            settle=self.profile.settle,
+            symbols=self._symbols,
+            top_n=self._top_n,
+            volumes=volumes,
+        )
+        universe.log_changes(self.exchange, self._universe, chosen)
+        self._universe = chosen
+        return list(chosen)
+
+    async def fetch_cycle(self, now: datetime) -> FetchReport:
+        """One snapshot per symbol of the universe; failed symbols are reported, not raised.
+
+        Raises:
+            ExchangeUnavailableError: the circuit is open, the exchange asked us to stay
+                away, or a required bulk call failed after its retries.
+            ExchangeDataError: a required bulk call answered junk.
+        """
+        _require_aware("now", now)
+        started = time.perf_counter()
+        self._refuse_if_down("cycle")
+        if self._universe is None:
+            await self.load_universe()
+        symbols = list(self._universe or ())
+        stats = _Stats()
+        bulk = {call.role: asyncio.create_task(self._bulk(call, stats)) for call in self.profile.bulk}
+        per_symbol = {}
+        if (oi_method := self.profile.per_symbol_oi) is not None:
+            per_symbol = {s: asyncio.create_task(self._symbol_oi(s, oi_method, stats)) for s in symbols}
+        tasks = [*bulk.values(), *per_symbol.values()]
+        answers: dict[str, Mapping[str, Any] | None] = {}
+        try:
+            for call in self.profile.bulk:
+                if call.required:  # nothing can be built without it: fail fast
+                    answers[call.role] = await bulk[call.role]
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        await asyncio.gather(*tasks, return_exceptions=True)
+        oi_results: dict[str, normalize.Part | BaseException] = {}
+        for symbol, task in per_symbol.items():
+            error = task.exception()
+            if error is not None and not isinstance(error, SourceError):
+                raise error  # a bug of ours, not an exchange fault: do not file it as one
+            oi_results[symbol] = error if error is not None else task.result()
+        for call in self.profile.bulk:
+            if not call.required:
+                answers[call.role] = bulk[call.role].result()
+        report = assembly.build_report(
+            self.profile,
+            symbols,
+            self._markets,
+            answers,
+            oi_results,
+            now=now,
+            max_age=self._max_age,
+            requests=stats.requests,
+            weight_used=stats.weight_peak,
+            duration_s=time.perf_counter() - started,
+        )
+        self._log_cycle(report)
+        return report
+
+    async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
+        """5-minute OI points of one symbol with ``since <= ts <= until`` (aware UTC), oldest first.
+
+        Pages through the exchange's OI-history endpoint (Binance ``openInterestHist``,
+        under its own request limiter); points beyond the endpoint's lookback are not
+        asked for.
+        """
+        _require_aware("since", since)
+        _require_aware("until", until)
+        stats = _Stats()
+        if not self._markets:
+            await self._load_markets(stats, reload=False)
+        market = self._markets.get(symbol)
+        if market is None:
+            raise ExchangeDataError(
+                f"{self.exchange}: unknown symbol {symbol}", kind=reasons.REASON_BAD_SYMBOL
+            )
+        hist = self.profile.oi_history
+        step = _timeframe(hist.timeframe)
+        if hist.lookback_s is not None:
+            since = max(since, datetime.now(UTC) - timedelta(seconds=hist.lookback_s) + step)
+        points: dict[datetime, OiPoint] = {}
+        start = since
+        while start <= until:
+            end = min(until, start + step * (hist.page_limit - 1))
+            if self._history_limiter is not None:
+                await self._history_limiter.acquire()
+            async with self._sem:
+                rows = await self._call(
+                    stats,
+                    f"oi history {symbol}",
+                    hist.method,
+                    market["symbol"],
+                    hist.timeframe,
+                    _ms(start),
+                    hist.page_limit,
+                    {"until": _ms(end)},
+                )
+            found, issues = normalize.oi_history_points(
+                rows, contract_size=market.get("contractSize"), in_contracts=self.profile.oi_in_contracts
+            )
+            if issues:
+                logger.warning(
+                    "%s oi history %s: %d rows rejected (%s)", self.exchange, symbol, len(issues), issues[0]
+                )
+            points.update((p.ts, p) for p in found if since <= p.ts <= until)
+            start = end + timedelta(milliseconds=1)  # contiguous windows: no grid point falls between
+        return [points[ts] for ts in sorted(points)]
+
+    async def close(self) -> None:
+        """Close the exchange's HTTP session (always call it)."""
+        await self._ex.close()
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _refuse_if_down(self, what: str) -> None:
+        if not self._breaker.allow():
+            raise ExchangeUnavailableError(
+                f"{self.exchange} {what}: circuit open",
+                kind=reasons.REASON_CIRCUIT_OPEN,
+                retry_after=self._breaker.retry_in(),
+            )
+        left = self._gate.paused_for()
+        if left > self.tuning.max_pause_wait_s:
+            raise ExchangeUnavailableError(
+                f"{self.exchange} {what}: exchange paused for {left:.0f}s",
+                kind=reasons.REASON_PAUSED,
+                retry_after=left,
+            )
+
+    def _headers(self) -> Mapping[str, Any] | None:
+        headers = self._ex.last_response_headers
+        return headers if isinstance(headers, Mapping) else None
+
+    async def _call(self, stats: _Stats, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One ccxt call with breaker, pause, retries and error translation."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self._refuse_if_down(what)
+            stats.requests += 1
+            try:
+                with translate_ccxt_errors(f"{self.exchange} {what}", self._headers):
+                    result = await getattr(self._ex, method)(*args, **kwargs)
+            except ExchangeUnavailableError as exc:
+                if exc.kind in (reasons.REASON_PAUSED, reasons.REASON_CIRCUIT_OPEN):
+                    stats.requests -= 1  # refused by our gate before sending
+                    raise  # and not an exchange failure
+                if exc.rate_limited:
+                    pause = exc.retry_after if exc.retry_after is not None else self.tuning.default_pause_s
+                    self._gate.pause(pause, what)
+                if (
+                    attempt >= self.tuning.max_attempts
+                    or self._gate.paused_for() > self.tuning.max_pause_wait_s
+                ):
+                    self._breaker.record_failure(str(exc))
+                    raise
+                # After a 429 the gate holds every request; other failures back off here.
+                delay = 0.0 if exc.rate_limited else self._backoff(attempt)
+                logger.info("%s %s: retry %d in %.2fs (%s)", self.exchange, what, attempt, delay, exc.kind)
+                await asyncio.sleep(delay)
+                continue
+            self._observe_weight(stats)
+            self._breaker.record_success()
+            return result
+
+    def _backoff(self, attempt: int) -> float:
+        t = self.tuning
+        return backoff_delay(attempt, base_s=t.backoff_base_s, cap_s=t.backoff_cap_s, jitter=self._jitter)
+
+    def _observe_weight(self, stats: _Stats) -> None:
+        budget = self._gate.budget
+        if budget is None:
+            return
+        value = normalize.to_float(header(self._headers(), budget.header))
+        if value is None:
+            return
+        used = int(value)
+        self._gate.observe_used_weight(used)
+        stats.weight_peak = used if stats.weight_peak is None else max(stats.weight_peak, used)
+
+    async def _load_markets(self, stats: _Stats, *, reload: bool) -> None:
+        markets = await self._call(stats, "load markets", "load_markets", reload)
+        self._markets = {
+            m["id"]: m
+            for m in (markets or {}).values()
+            if isinstance(m, Mapping) and universe.is_collectable(m, self.profile.settle)
+        }
+        weight = self.profile.weight
+        if weight is not None:
+            info = await self._call(stats, "exchange info", weight.info_method)
+            budget = weight_budget(info, weight.header_prefix)
+            if budget is None:
+                budget = Budget(weight.default_limit, weight.default_window_s, f"{weight.header_prefix}1M")
+                logger.warning(
+                    "%s: no weight budget in exchange info; assuming %d", self.exchange, budget.limit
+                )
+            if budget != self._gate.budget:
+                logger.info(
+                    "%s request-weight budget %d per %.0fs (%s)",
+                    self.exchange,
+                    budget.limit,
+                    budget.window_s,
+                    budget.header,
+                )
+            self._gate.budget = budget
+
+    async def _bulk(self, call: BulkCall, stats: _Stats) -> Mapping[str, Any] | None:
+        """One bulk answer keyed by unified symbol (or index key); optional failures → cache or None."""
+        cached = self._cache.get(call.method)
+        if cached is not None and call.ttl_s and time.monotonic() - cached[0] < call.ttl_s:
+            return cached[1]
+        try:
+            raw = await self._call(stats, call.method, call.method, params=dict(call.params))
+        except (ExchangeUnavailableError, ExchangeDataError) as exc:
+            if call.required:
+                raise
+            logger.warning(
+                "%s %s failed (%s); %s",
+                self.exchange,
+                call.method,
+                exc.kind,
+                "using the last good answer" if cached else "its fields are missing this cycle",
+            )
+            return cached[1] if cached else None
+        keyed = assembly.keyed(call, raw)
+        if call.ttl_s:
+            self._cache[call.method] = (time.monotonic(), keyed)
+        return keyed
+
+    async def _symbol_oi(self, symbol: str, method: str, stats: _Stats) -> normalize.Part:
+        market = self._markets.get(symbol)
+        if market is None:  # markets reloaded mid-cycle without it
+            raise ExchangeDataError(
+                f"open interest {symbol}: no longer listed", kind=reasons.REASON_BAD_SYMBOL
+            )
+        async with self._sem:
+            raw = await self._call(stats, f"open interest {symbol}", method, market["symbol"])
+        part = normalize.from_open_interest(
+            raw, contract_size=market.get("contractSize"), in_contracts=self.profile.oi_in_contracts
+        )
+        if part.oi_contracts is None:
+            detail = "; ".join(part.issues) or "no open interest in the answer"
+            raise ExchangeDataError(f"open interest {symbol}: {detail}", kind=reasons.REASON_JUNK)
+        return part
+
+    async def _volumes(self, stats: _Stats) -> dict[str, float | None]:
+        call = next(c for c in self.profile.bulk if c.role == self.profile.volume_role)
+        answer = await self._bulk(BulkCall(call.role, call.method, call.params, required=True), stats)
+        out: dict[str, float | None] = {}
+        for market_id, market in self._markets.items():
+            row = (answer or {}).get(market["symbol"])
+            out[market_id] = (
+                assembly.part_for(self.profile, call.role, row, market).volume_24h_usd
+                if row is not None
+                else None
+            )
+        return out
+
+    def _log_cycle(self, report: FetchReport) -> None:
+        failed = Counter(f.reason for f in report.failures)
+        logger.info(
+            "%s cycle: %d ok, %d failed%s, %d warnings, %d requests, weight %s, %.2fs",
+            self.exchange,
+            len(report.snapshots),
+            len(report.failures),
+            f" ({', '.join(f'{k} {v}' for k, v in failed.most_common())})" if failed else "",
+            len(report.warnings),
+            report.requests,
+            report.weight_used if report.weight_used is not None else "n/a",
+            report.duration_s,
+        )
+        # Data that stopped or went bad must be visible in the log, not only in counts.
+        for what, items in (("failed", report.failures), ("junk fields dropped", report.warnings)):
+            if items:
+                examples = "; ".join(f"{i.symbol} {i.reason}: {i.detail}" for i in items[:3])
+                logger.warning("%s cycle: %d %s, e.g. %s", self.exchange, len(items), what, examples)

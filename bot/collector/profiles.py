@@ -1,0 +1,240 @@
+"""Per-exchange differences, as data.
+
+``CcxtSource`` reads everything exchange-specific from the ``ExchangeProfile`` of the
+selected ``EXCHANGE``: which ccxt class, which markets count, which bulk endpoints give
+which fields, how the funding interval is found, what unit OI comes in, which
+OI-history call to backfill from, and the default concurrency. No code elsewhere branches
+on the exchange id. Facts are from ccxt 4.5.90's sources (see ``shared/notes/ccxt.md``).
+
+Bulk calls are ccxt methods that answer for every symbol at once; their ``role`` says
+which normaliser reads the result (``bot.collector.normalize``):
+
+- ``funding``: a dict of ccxt funding-rate structures keyed by unified symbol;
+- ``intervals``: the same structure, only ``interval`` filled (Binance fundingInfo);
+- ``mark`` / ``ticker``: a dict of ccxt ticker structures;
+- ``oi``: a dict of ccxt open-interest structures;
+- ``index_rows``: a raw exchange response whose ``data`` rows carry an index price per
+  underlying (OKX has no unified method for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+Role = Literal["funding", "intervals", "mark", "ticker", "oi", "index_rows"]
+
+
+def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class BulkCall:
+    """One all-symbols request made every cycle.
+
+    Attributes:
+        role: what the answer contains (see the module docstring).
+        method: the ccxt method name (unified snake_case, or an implicit endpoint).
+        params: extra request parameters.
+        ttl_s: reuse the last good answer for this long (0 = fetch every cycle).
+        required: without it the cycle cannot produce anything, so its failure fails the
+            cycle; an optional call's failure only leaves its fields missing.
+    """
+
+    role: Role
+    method: str
+    params: Mapping[str, Any] = field(default_factory=_frozen)
+    ttl_s: float = 0.0
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InfoFields:
+    """Raw fields to read from a bulk row's ``info`` (ccxt leaves them unparsed).
+
+    Bybit's v5 tickers row carries OI, 24h turnover and the last price beside the
+    funding fields, so one request gives the whole snapshot.
+    """
+
+    last_price: str | None = None
+    volume_24h_usd: str | None = None
+    oi_amount: str | None = None
+    oi_usd: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightBudget:
+    """How an exchange reports request weight: where the budget is read, which header counts.
+
+    Attributes:
+        info_method: the ccxt implicit method returning ``rateLimits`` (Binance exchangeInfo).
+        header_prefix: the used-weight header name without its interval suffix; Binance
+            appends ``intervalNum`` + interval letter, e.g. ``X-MBX-USED-WEIGHT-1M``.
+        default_limit: the budget assumed until exchangeInfo has been read.
+        default_window_s: that budget's window.
+    """
+
+    info_method: str
+    header_prefix: str
+    default_limit: int
+    default_window_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class OiHistory:
+    """The OI-history endpoint used for backfill.
+
+    Attributes:
+        method: the ccxt method (called with symbol, timeframe, since, limit, ``until``).
+        timeframe: ccxt timeframe of the points (``5m`` everywhere we backfill).
+        page_limit: points per request (the endpoint's maximum).
+        max_requests / window_s: a separate limit for this endpoint, enforced by our own
+            limiter (Binance ``/futures/data/*``: 1000 requests per 5 minutes per IP, a
+            third-party figure we keep to be safe); ``None`` = only the shared throttle.
+        lookback_s: how far back the endpoint serves data (Binance: 30 days).
+    """
+
+    method: str = "fetch_open_interest_history"
+    timeframe: str = "5m"
+    page_limit: int = 500
+    max_requests: int | None = None
+    window_s: float = 300.0
+    lookback_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeProfile:
+    """Everything exchange-specific that ``CcxtSource`` needs.
+
+    Attributes:
+        exchange_id: the ``EXCHANGE`` setting and ``MarketSnapshot.exchange``.
+        ccxt_class: class name in ``ccxt.async_support``.
+        ccxt_options: merged into the instance's ``options`` (market types to load).
+        settle: only perpetual swaps settled in this currency are collected.
+        bulk: the all-symbols calls of a cycle, in priority order (an earlier role's
+            value wins when two calls give the same field).
+        per_symbol_oi: ccxt method for OI where no bulk OI exists (Binance), else ``None``.
+        info_fields: raw fields read from the ``funding`` rows' ``info``.
+        default_interval_h: funding interval of a symbol the interval source leaves out
+            (Binance fundingInfo lists only adjusted symbols; the rest settle every 8h).
+        oi_in_contracts: OI amounts are contracts, to be multiplied by ``contractSize``
+            (OKX); otherwise they are base units already.
+        ticker_volume_in_contracts: the ticker's ``baseVolume`` counts contracts and has
+            no ``quoteVolume`` (OKX swaps): quote volume = baseVolume × size × last.
+        index_join: market ``info`` key matching the ``index_rows`` ``instId`` (OKX ``uly``).
+        volume_role: the bulk role whose rows carry 24h volume, for top-N ranking.
+        oi_history: the backfill endpoint.
+        weight: request-weight reporting, where the exchange has it.
+        concurrency: per-symbol calls in flight (and queued in ccxt's throttle) at once.
+        rate_limit_ms: ccxt ``rateLimit`` override; ``None`` keeps ccxt's own.
+    """
+
+    exchange_id: str
+    ccxt_class: str
+    ccxt_options: Mapping[str, Any]
+    bulk: tuple[BulkCall, ...]
+    volume_role: Role
+    oi_history: OiHistory
+    settle: str = "USDT"
+    per_symbol_oi: str | None = None
+    info_fields: InfoFields | None = None
+    default_interval_h: float | None = None
+    oi_in_contracts: bool = False
+    ticker_volume_in_contracts: bool = False
+    index_join: str | None = None
+    weight: WeightBudget | None = None
+    concurrency: int = 8
+    rate_limit_ms: float | None = None
+
+
+BINANCE_USDM = ExchangeProfile(
+    exchange_id="binanceusdm",
+    ccxt_class="binanceusdm",
+    # One exchangeInfo request loads the USD-M markets.
+    ccxt_options=_frozen({"fetchMarkets": {"types": ["linear"]}, "defaultType": "swap"}),
+    bulk=(
+        # premiumIndex without a symbol: funding, next funding time, mark and index of all.
+        BulkCall("funding", "fetch_funding_rates", required=True),
+        # fundingInfo lists only symbols with an adjusted interval; it changes rarely and
+        # shares a 500/5 min limit with fundingRate, so refresh it hourly.
+        BulkCall("intervals", "fetch_funding_intervals", ttl_s=3600.0),
+        # ticker/24hr without a symbol (weight 40): last price and 24h quote volume.
+        BulkCall("ticker", "fetch_tickers"),
+    ),
+    per_symbol_oi="fetch_open_interest",  # /fapi/v1/openInterest has no all-symbols form
+    default_interval_h=8.0,
+    volume_role="ticker",
+    oi_history=OiHistory(
+        timeframe="5m", page_limit=500, max_requests=1000, window_s=300.0, lookback_s=30 * 86400.0
+    ),
+    weight=WeightBudget(
+        info_method="fapiPublicGetExchangeInfo",
+        header_prefix="X-MBX-USED-WEIGHT-",
+        default_limit=2400,
+        default_window_s=60.0,
+    ),
+    # ccxt spaces requests 50 ms apart (per cost unit), so a few in flight saturate it.
+    concurrency=16,
+)
+
+BYBIT = ExchangeProfile(
+    exchange_id="bybit",
+    ccxt_class="bybit",
+    ccxt_options=_frozen({"fetchMarkets": {"types": ["linear"]}, "defaultType": "swap"}),
+    bulk=(
+        # v5 tickers?category=linear: funding, next funding, mark, index, OI, turnover,
+        # last price of every linear contract; the interval comes from the loaded market.
+        BulkCall("funding", "fetch_funding_rates", required=True),
+    ),
+    info_fields=InfoFields(
+        last_price="lastPrice",
+        volume_24h_usd="turnover24h",
+        oi_amount="openInterest",  # base units for linear contracts
+        oi_usd="openInterestValue",
+    ),
+    volume_role="funding",
+    oi_history=OiHistory(timeframe="5m", page_limit=200),
+    concurrency=8,
+)
+
+OKX = ExchangeProfile(
+    exchange_id="okx",
+    ccxt_class="okx",
+    ccxt_options=_frozen({"fetchMarkets": {"types": ["swap"]}, "defaultType": "swap"}),
+    bulk=(
+        # funding-rate?instId=ANY: funding, next settlement, interval (from the two times).
+        BulkCall("funding", "fetch_funding_rates", required=True),
+        BulkCall("mark", "fetch_mark_prices"),  # mark-price?instType=SWAP
+        # index-tickers?quoteCcy=USDT: one row per underlying (BTC-USDT), no unified method.
+        BulkCall("index_rows", "public_get_market_index_tickers", params=_frozen({"quoteCcy": "USDT"})),
+        BulkCall("oi", "fetch_open_interests"),  # open-interest?instType=SWAP, in contracts
+        BulkCall("ticker", "fetch_tickers"),  # market/tickers?instType=SWAP: last, 24h volume
+    ),
+    oi_in_contracts=True,
+    ticker_volume_in_contracts=True,
+    index_join="uly",
+    volume_role="ticker",
+    # rubik open-interest-history: at most 100 points per request.
+    oi_history=OiHistory(timeframe="5m", page_limit=100),
+    concurrency=8,
+)
+
+PROFILES: Mapping[str, ExchangeProfile] = MappingProxyType(
+    {profile.exchange_id: profile for profile in (BINANCE_USDM, BYBIT, OKX)}
+)
+"""Supported exchanges by ``EXCHANGE`` id."""
+
+
+def profile_for(exchange_id: str) -> ExchangeProfile:
+    """The profile of ``exchange_id``.
+
+    Raises:
+        KeyError: the exchange is not supported (the settings validate this first).
+    """
+    try:
+        return PROFILES[exchange_id]
+    except KeyError:
+        raise KeyError(f"unsupported exchange {exchange_id!r}; choose one of {', '.join(PROFILES)}") from None

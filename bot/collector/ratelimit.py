@@ -1,0 +1,248 @@
+"""Our own rate limiting on top of ccxt's throttle: exchange-wide pauses and weight budget.
+
+ccxt's throttler (kept on) spaces request *starts* by ``rateLimit`` ms per cost unit. It
+knows nothing of what the exchange tells us back, so ``ExchangeGate`` adds:
+
+- a pause of the whole exchange when it answers 429/418 (``Retry-After``), so no request
+  leaves until the pause is over;
+- Binance's request-weight budget (read from exchangeInfo by ``weight_budget``): the used
+  weight reported in the ``X-MBX-USED-WEIGHT-*`` header is compared with it; above a soft
+  share each request is delayed a little more (serialised, so concurrency cannot burst
+  past it), and above a hard share requests wait for the next window.
+
+``WindowLimiter`` caps one endpoint family separately (Binance ``/futures/data/*``).
+The gate is awaited *after* ccxt's throttle hands out a slot (see ``ccxt_source``), i.e.
+right before the HTTP request, so requests queued in the throttle cannot slip through a
+pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.collector.errors import ExchangeUnavailableError
+from bot.collector.normalize import to_float
+from bot.core.collection import REASON_PAUSED
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A request-weight budget: ``limit`` per ``window_s``, reported in header ``header``."""
+
+    limit: int
+    window_s: float
+    header: str
+
+
+_WINDOW_S = {"SECOND": 1.0, "MINUTE": 60.0, "HOUR": 3600.0, "DAY": 86400.0}
+
+
+def weight_budget(exchange_info: object, header_prefix: str) -> Budget | None:
+    """The IP request-weight budget from Binance exchangeInfo; absent or junk → None.
+
+    ``GET /fapi/v1/exchangeInfo`` → ``rateLimits``::
+
+        [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+          "limit": 2400},
+         {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+         {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}]
+
+    The used weight comes back in ``{header_prefix}{intervalNum}{first letter}``, e.g.
+    ``X-MBX-USED-WEIGHT-1M``.
+    """
+    info = exchange_info if isinstance(exchange_info, Mapping) else None
+    limits = info.get("rateLimits") if info is not None else None
+    if not isinstance(limits, Sequence) or isinstance(limits, str):
+        return None
+    for entry in limits:
+        row = entry if isinstance(entry, Mapping) else None
+        if row is None or row.get("rateLimitType") != "REQUEST_WEIGHT":
+            continue
+        unit = str(row.get("interval", "")).upper()
+        num, limit = to_float(row.get("intervalNum")), to_float(row.get("limit"))
+        if unit not in _WINDOW_S or num is None or limit is None or not (num > 0 and limit > 0):
+            continue
+        if not (math.isfinite(num) and math.isfinite(limit)):
+            continue
+        return Budget(int(limit), _WINDOW_S[unit] * num, f"{header_prefix}{int(num)}{unit[0]}")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightPolicy:
+    """When to slow down, as shares of the weight budget.
+
+    Attributes:
+        soft: above this share each request waits, growing linearly to ``max_delay_s``.
+        hard: at or above this share, wait for the next window.
+        max_delay_s: the per-request delay just below ``hard``.
+        margin_s: slack added after a window boundary (clocks differ).
+    """
+
+    soft: float = 0.7
+    hard: float = 0.9
+    max_delay_s: float = 1.0
+    margin_s: float = 0.5
+
+
+class ExchangeGate:
+    """Exchange-wide pause and request-weight governor (one per exchange instance).
+
+    Args:
+        policy: the weight thresholds.
+        max_wait_s: a longer pause is not waited out: ``wait`` raises at once, so a long
+            ban (418) fails the waiting calls fast instead of holding them for minutes.
+        clock: monotonic seconds (pauses).
+        wall: epoch seconds (weight windows are aligned to the clock, e.g. each minute).
+        sleep: ``asyncio.sleep`` (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        policy: WeightPolicy | None = None,
+        *,
+        max_wait_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.policy = policy or WeightPolicy()
+        self.max_wait_s = max_wait_s
+        self.budget: Budget | None = None
+        self._clock, self._wall, self._sleep = clock, wall, sleep
+        self._paused_until = 0.0
+        self._used: int | None = None
+        self._used_window = -1
+        self._warned_window = -1
+        self._lock = asyncio.Lock()
+
+    # -- pauses ---------------------------------------------------------------------
+
+    def pause(self, seconds: float, why: str) -> None:
+        """Stop every request of this exchange for ``seconds`` (extends, never shortens)."""
+        until = self._clock() + max(0.0, seconds)
+        if until > self._paused_until:
+            self._paused_until = until
+            logger.warning("exchange paused for %.1fs: %s", seconds, why)
+
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    # -- weight ---------------------------------------------------------------------
+
+    def observe_used_weight(self, used: int) -> None:
+        """Record the exchange's own count of used weight in the current window."""
+        if self.budget is None:
+            return
+        window = self._window_index()
+        if window != self._used_window or self._used is None or used >= self._used:
+            # Counts only grow within a window; an older, lower reading may arrive late.
+            self._used, self._used_window = used, window
+        if used >= self.budget.limit * self.policy.hard and self._warned_window != window:
+            self._warned_window = window  # once per window, not once per response
+            logger.warning(
+                "request weight %d of %d used in the %.0fs window; waiting for the next window",
+                used,
+                self.budget.limit,
+                self.budget.window_s,
+            )
+
+    def used_share(self) -> float | None:
+        """Used weight / budget in the current window, or None when unknown."""
+        if self.budget is None or self._used is None or self._used_window != self._window_index():
+            return None
+        return self._used / self.budget.limit
+
+    def _window_index(self) -> int:
+        window = self.budget.window_s if self.budget else 60.0
+        return math.floor(self._wall() / window)
+
+    def _seconds_to_next_window(self) -> float:
+        window = self.budget.window_s if self.budget else 60.0
+        return window - (self._wall() % window) + self.policy.margin_s
+
+    # -- the gate -------------------------------------------------------------------
+
+    async def wait(self) -> None:
+        """Return when a request may leave: after any pause, and paced by the weight budget.
+
+        Raises:
+            ExchangeUnavailableError: (``paused``) the pause is longer than ``max_wait_s``.
+        """
+        while (left := self.paused_for()) > 0:
+            if left > self.max_wait_s:
+                raise ExchangeUnavailableError(
+                    f"exchange paused for {left:.0f}s", kind=REASON_PAUSED, retry_after=left
+                )
+            await self._sleep(left)
+        share = self.used_share()
+        if share is None or share < self.policy.soft:
+            return
+        async with self._lock:  # one slowed request at a time
+            share = self.used_share()
+            if share is None or share < self.policy.soft:
+                return
+            if share >= self.policy.hard:
+                # The reading belongs to the old window: after this, unknown until the next header.
+                await self._sleep(self._seconds_to_next_window())
+                return
+            spread = self.policy.hard - self.policy.soft
+            await self._sleep(self.policy.max_delay_s * (share - self.policy.soft) / spread)
+
+
+class WindowLimiter:
+    """At most ``max_requests`` starts in any ``window_s`` seconds (a sliding window)."""
+
+    def __init__(
+        self,
+        max_requests: int,
+        window_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if max_requests < 1 or window_s <= 0:
+            raise ValueError("WindowLimiter needs max_requests >= 1 and window_s > 0")
+        self.max_requests, self.window_s = max_requests, window_s
+        self._clock, self._sleep = clock, sleep
+        self._starts: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait until one more request fits in the window, and count it."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= self.window_s:
+                    self._starts.popleft()
+                if len(self._starts) < self.max_requests:
+                    self._starts.append(now)
+                    return
+                await self._sleep(self.window_s - (now - self._starts[0]))
+
+
+def backoff_delay(attempt: int, *, base_s: float, cap_s: float, jitter: Callable[[], float]) -> float:
+    """Seconds before retry number ``attempt`` (1-based): capped exponential, jittered.
+
+    "Equal jitter": half the exponential step is kept, the other half is random, so
+    retries from many symbols spread out but never retry instantly.
+
+    Args:
+        attempt: which retry this is (1 for the first).
+        base_s: the first step.
+        cap_s: the largest step.
+        jitter: a random number in [0, 1).
+    """
+    step = min(cap_s, base_s * 2.0 ** (attempt - 1))
+    return step / 2 + step / 2 * jitter()

@@ -1,0 +1,192 @@
+"""Circuit breaker, request-weight budget, universe reloads and OI-history backfill."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError
+from bot.collector.profiles import BINANCE_USDM, OiHistory
+from bot.core import collection as reasons
+from bot.errors import SourceUnavailableError
+from tests.contract.conftest import FAST, SourceFactory
+from tests.fakes.exchange import FakeExchange, FakeInstrument
+
+# -- circuit breaker -------------------------------------------------------------------
+
+
+async def test_circuit_breaker_opens_fails_fast_then_closes(
+    fake: FakeExchange, make_source: SourceFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = make_source("bybit")
+    await source.load_universe()
+    fake.inject("tickers", "status", status=503)
+    caplog.set_level(logging.INFO, logger="bot.collector")
+
+    for _ in range(FAST.breaker_threshold):
+        with pytest.raises(SourceUnavailableError):
+            await source.fetch_cycle(datetime.now(UTC))
+    assert any("circuit opened" in r.getMessage() for r in caplog.records)
+
+    sent = len(fake.requests)
+    started = time.monotonic()
+    with pytest.raises(ExchangeUnavailableError) as caught:
+        await source.fetch_cycle(datetime.now(UTC))
+    assert caught.value.kind == reasons.REASON_CIRCUIT_OPEN
+    assert time.monotonic() - started < 0.05 and len(fake.requests) == sent  # fail fast, no request
+
+    fake.heal()
+    await asyncio.sleep(FAST.breaker_cool_off_s)
+    report = await source.fetch_cycle(datetime.now(UTC))
+    assert len(report.snapshots) == 6
+    assert any("circuit closed" in r.getMessage() for r in caplog.records)
+
+
+async def test_one_bad_symbol_never_opens_the_circuit(fake: FakeExchange, make_source: SourceFactory) -> None:
+    source = make_source()
+    fake.inject("openInterest", "status", symbol="ETHUSDT", status=503)
+    for _ in range(FAST.breaker_threshold + 1):
+        report = await source.fetch_cycle(datetime.now(UTC))
+        assert len(report.snapshots) == 5  # successes in between keep resetting the count
+
+
+# -- request weight --------------------------------------------------------------------
+
+
+def _span(fake: FakeExchange, key: str) -> float:
+    times = [r.t for r in fake.calls(key)]
+    return max(times) - min(times)
+
+
+async def test_used_weight_header_slows_requests_before_the_limit(
+    fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    source = make_source()
+    await source.load_universe()
+    await source.fetch_cycle(datetime.now(UTC))
+    fast = _span(fake, "openInterest")
+
+    fake.requests.clear()
+    fake.weight_header = 2000  # 83 % of 2400: between soft (70 %) and hard (90 %)
+    report = await source.fetch_cycle(datetime.now(UTC))
+
+    assert len(report.snapshots) == 6
+    assert report.weight_used == 2000
+    per_request = FAST.weight.max_delay_s * (2000 / 2400 - 0.7) / (0.9 - 0.7)
+    # Six OI requests, five gaps; one may be unslowed if a minute boundary passes mid-cycle.
+    assert _span(fake, "openInterest") >= 3 * per_request > 3 * fast
+
+
+async def test_used_weight_over_the_hard_limit_waits_for_the_next_window(
+    fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    fake.weight_window_s = 2.0  # exchangeInfo will say REQUEST_WEIGHT per 2 SECOND
+    source = make_source()
+    await source.load_universe()
+    fake.weight_header, fake.weight_header_times = 2300, 1  # one answer near the limit
+    report = await source.fetch_cycle(datetime.now(UTC))
+
+    assert len(report.snapshots) == 6
+    first = fake.calls("premiumIndex")[0].wall
+    boundary = math.ceil(first / 2.0) * 2.0
+    assert all(r.wall >= boundary for r in fake.calls("openInterest"))
+
+
+# -- universe --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exchange", "new", "gone"),
+    [
+        ("binanceusdm", "NEWUSDT", "XRPUSDT"),
+        ("bybit", "NEWUSDT", "XRPUSDT"),
+        ("okx", "NEW-USDT-SWAP", "XRP-USDT-SWAP"),
+    ],
+)
+async def test_universe_reload_adds_listings_and_drops_delistings(
+    exchange: str, new: str, gone: str, fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    source = make_source(exchange)
+    assert gone in await source.load_universe()
+
+    fake.market.add(FakeInstrument("NEW", 5.0, interval_h=4, oi_base=123.0))
+    fake.market.delist("XRP")
+    fake.market.instruments["ETH"].status = "settling"  # listed, not trading
+    universe = await source.load_universe()
+
+    assert new in universe and gone not in universe
+    assert not any(s.startswith("ETH") for s in universe)
+    report = await source.fetch_cycle(datetime.now(UTC))
+    assert report.failures == ()
+    assert {s.symbol for s in report.snapshots} == set(universe)
+    assert next(s for s in report.snapshots if s.symbol == new).funding_interval_h == 4.0
+
+
+async def test_symbol_delisted_between_reloads_is_reported_not_raised(
+    fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    source = make_source()
+    await source.load_universe()
+    fake.market.delist("XRP")  # gone from every endpoint; openInterest says "Invalid symbol."
+    report = await source.fetch_cycle(datetime.now(UTC))
+    assert len(report.snapshots) == 5
+    assert [f.symbol for f in report.failures] == ["XRPUSDT"]
+    assert report.failures[0].reason in {reasons.REASON_MISSING, reasons.REASON_BAD_SYMBOL}
+    assert "XRPUSDT" not in await source.load_universe()
+
+
+# -- OI history ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exchange", "symbol", "endpoint", "pages"),
+    [
+        ("binanceusdm", "BTCUSDT", "openInterestHist", 1),  # 500 points per request
+        ("bybit", "BTCUSDT", "open-interest", 2),  # 200
+        ("okx", "BTC-USDT-SWAP", "open-interest-history", 3),  # 100
+    ],
+)
+async def test_oi_history_backfills_24h_of_5_minute_points(
+    exchange: str, symbol: str, endpoint: str, pages: int, fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    source = make_source(exchange)
+    until = datetime.now(UTC)
+    since = until - timedelta(hours=24)
+
+    points = await source.fetch_oi_history(symbol, since, until)
+
+    assert len(points) == 288
+    assert all(p.ts.tzinfo is not None and since <= p.ts <= until for p in points)
+    assert all(b.ts - a.ts == timedelta(minutes=5) for a, b in itertools.pairwise(points))
+    inst = fake.market.instruments["BTC"]
+    for p in points[::50]:
+        assert p.oi_contracts == pytest.approx(inst.oi_at(int(p.ts.timestamp() * 1000)), rel=1e-6)
+        if exchange != "bybit":  # Bybit's history has no USD value
+            assert p.oi_usd == pytest.approx(p.oi_contracts * inst.mark, rel=1e-6)
+    assert len(fake.calls(endpoint)) == pages
+    assert all(
+        r.params.get("period", r.params.get("intervalTime")) in {"5m", "5min"} for r in fake.calls(endpoint)
+    )
+
+
+async def test_oi_history_has_its_own_limiter(fake: FakeExchange, make_source: SourceFactory) -> None:
+    profile = replace(BINANCE_USDM, oi_history=OiHistory(page_limit=500, max_requests=2, window_s=0.6))
+    source = make_source(profile=profile)
+    until = datetime.now(UTC)
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        assert await source.fetch_oi_history(symbol, until - timedelta(hours=1), until)
+    calls = fake.calls("openInterestHist")
+    assert calls[2].t - calls[0].t >= 0.55
+
+
+async def test_oi_history_of_an_unknown_symbol_is_a_data_error(make_source: SourceFactory) -> None:
+    until = datetime.now(UTC)
+    with pytest.raises(ExchangeDataError):
+        await make_source().fetch_oi_history("NOPEUSDT", until - timedelta(hours=1), until)

@@ -1,0 +1,129 @@
+"""Bybit v5 linear payloads (``/v5/market/*``), as quoted in ccxt 4.5.90's ``bybit.py``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument
+from tests.fakes.exchange.server import Params, Reply, Route
+
+if TYPE_CHECKING:
+    from tests.fakes.exchange.server import FakeExchange
+
+
+def _envelope(fake: FakeExchange, result: Any, code: int = 0, msg: str = "OK") -> Reply:
+    return Reply(
+        {"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": fake.market.now_ms()}
+    )
+
+
+def _invalid(fake: FakeExchange) -> Reply:
+    return _envelope(fake, {}, 10001, "params error: symbol invalid")
+
+
+def _instrument(inst: FakeInstrument) -> dict[str, Any]:
+    return {
+        "symbol": inst.binance_id,
+        "contractType": "LinearPerpetual",
+        "status": "Trading" if inst.status == "trading" else "Settling",
+        "baseCoin": inst.base,
+        "quoteCoin": "USDT",
+        "launchTime": str(inst.listed_ms),
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
+        "priceScale": "2",
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+        "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": "0.10"},
+        "lotSizeFilter": {
+            "maxOrderQty": "1190.000",
+            "minOrderQty": "0.001",
+            "qtyStep": "0.001",
+            "postOnlyMaxOrderQty": "1190.000",
+            "maxMktOrderQty": "500.000",
+            "minNotionalValue": "5",
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": inst.interval_h * 60,  # minutes
+        "settleCoin": "USDT",
+        "copyTrading": "both",
+        "upperFundingRate": "0.00375",
+        "lowerFundingRate": "-0.00375",
+    }
+
+
+def instruments_info(fake: FakeExchange, params: Params) -> Reply:
+    if params.get("category") != "linear":
+        return _envelope(fake, {"category": params.get("category", ""), "list": [], "nextPageCursor": ""})
+    rows = [] if params.get("status") == "PreLaunch" else [_instrument(i) for i in fake.market.listed()]
+    return _envelope(fake, {"category": "linear", "list": rows, "nextPageCursor": ""})
+
+
+def _ticker(fake: FakeExchange, inst: FakeInstrument) -> dict[str, Any]:
+    now = fake.market.data_ms(inst)
+    return {
+        "symbol": inst.binance_id,
+        "lastPrice": f"{inst.mark * 1.0001:.10g}",
+        "indexPrice": f"{inst.index:.10g}",
+        "markPrice": f"{inst.mark:.10g}",
+        "prevPrice24h": f"{inst.mark * 0.99:.10g}",
+        "price24hPcnt": "0.010101",
+        "highPrice24h": f"{inst.mark * 1.02:.10g}",
+        "lowPrice24h": f"{inst.mark * 0.98:.10g}",
+        "prevPrice1h": f"{inst.mark:.10g}",
+        "openInterest": f"{inst.oi_base:.3f}",
+        "openInterestValue": f"{inst.oi_base * inst.mark:.2f}",
+        "turnover24h": f"{inst.volume_usd:.4f}",
+        "volume24h": f"{inst.volume_usd / inst.mark:.3f}",
+        "fundingRate": f"{inst.funding_rate:.10g}",
+        "nextFundingTime": str(inst.next_funding_ms(now)),
+        "predictedDeliveryPrice": "",
+        "basisRate": "",
+        "deliveryFeeRate": "",
+        "deliveryTime": "0",
+        "ask1Size": "1.5",
+        "bid1Price": f"{inst.mark * 0.9999:.10g}",
+        "ask1Price": f"{inst.mark * 1.0001:.10g}",
+        "bid1Size": "2.1",
+        "basis": "",
+    }
+
+
+def tickers(fake: FakeExchange, params: Params) -> Reply:
+    symbol = params.get("symbol")
+    if symbol is not None:
+        inst = fake.market.by_binance_id(symbol)
+        if inst is None:
+            return _invalid(fake)
+        rows = [_ticker(fake, inst)]
+    else:
+        omitted = fake.omitted("tickers")
+        rows = [_ticker(fake, i) for i in fake.market.listed() if i.binance_id not in omitted]
+    result = {"category": "linear", "list": rows}
+    reply = _envelope(fake, result)
+    # Bybit dates the whole answer once; a lagging instrument makes the envelope old.
+    lag = max((i.lag_s for i in fake.market.listed()), default=0.0)
+    reply.payload["time"] = fake.market.now_ms() - int(lag * 1000)
+    return reply
+
+
+def open_interest(fake: FakeExchange, params: Params) -> Reply:
+    inst = fake.market.by_binance_id(params.get("symbol", ""))
+    if inst is None:
+        return _invalid(fake)
+    limit = min(int(params.get("limit", 50)), 200)
+    now = fake.market.now_ms()
+    end = min(int(params.get("endTime", now)), now)
+    start = int(params.get("startTime", end - (limit - 1) * FIVE_MINUTES_MS))
+    grid = list(range(-(-start // FIVE_MINUTES_MS) * FIVE_MINUTES_MS, end + 1, FIVE_MINUTES_MS))
+    rows = [{"openInterest": f"{inst.oi_at(ts):.8f}", "timestamp": str(ts)} for ts in reversed(grid)]
+    # Newest first, walking back from endTime; paging by cursor is not needed for our windows.
+    return _envelope(
+        fake, {"symbol": inst.binance_id, "category": "linear", "list": rows[:limit], "nextPageCursor": ""}
+    )
+
+
+ROUTES = (
+    Route("/v5/market/instruments-info", "instruments-info", instruments_info, dialect="bybit"),
+    Route("/v5/market/tickers", "tickers", tickers, "symbol", dialect="bybit"),
+    Route("/v5/market/open-interest", "open-interest", open_interest, "symbol", dialect="bybit"),
+)
