@@ -72,6 +72,31 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Run one collection cycle into the store and print its summary."""
+    import asyncio
+    import logging
+
+    from bot.bootstrap import collect_once
+    from bot.config import load_settings
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    report = asyncio.run(collect_once(settings))
+    ok = report.scored - report.partial
+    failed = sum(report.failures.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.failures.items())) or "none"
+    print(f"collected {report.fetched} symbols in {report.duration_s:.1f}s with {report.requests} requests")
+    print(f"  scored: {ok} complete, {report.partial} partial; failed: {failed} ({reasons})")
+    if report.weight_used is not None:
+        print(f"  exchange request weight used: {report.weight_used}")
+    print(f"  alerts: {report.events} events, {report.messages} messages queued")
+    for s in report.top:
+        r = s.result
+        print(f"  {s.snapshot.symbol:14} {r.score:3} {r.bias.value:7} {r.label}")
+    return 0 if report.fetched else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dps", description="Derivatives Pressure Score bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="score the bundled synthetic replay market")
     demo.add_argument("--top", type=int, default=None, help="show only the top N rows")
     demo.set_defaults(handler=cmd_demo)
+    collect = sub.add_parser("collect", help="collect market data into the store")
+    collect.add_argument("--once", action="store_true", required=True, help="run exactly one cycle")
+    collect.set_defaults(handler=cmd_collect)
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=cmd_db_upgrade)

@@ -44,6 +44,7 @@ class CycleReport:
     events: int = 0
     messages: int = 0
     requests: int = 0
+    weight_used: int | None = None
     duration_s: float = 0.0
     top: list[ScoredSymbol] = field(default_factory=list)
     alerts: tuple[AlertEvent, ...] = ()
@@ -160,6 +161,7 @@ class CollectionCycle:
         fetch = await self._d.source.fetch_cycle(now)
         report.fetched = len(fetch.snapshots)
         report.requests = fetch.requests
+        report.weight_used = fetch.weight_used
         report.failures.update(f.reason for f in fetch.failures)
 
         symbols = [s.symbol for s in fetch.snapshots]

@@ -1,0 +1,68 @@
+"""``dps collect --once`` as a user runs it, against the fake exchange over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+from tests.fakes.exchange import FakeExchange
+
+ROOT = Path(__file__).parents[2]
+
+
+async def test_collect_once_fills_the_database(fake: FakeExchange, tmp_path: Path) -> None:
+    db = tmp_path / "dps.sqlite3"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SYMBOLS", "UNIVERSE", "EXCHANGE"))},
+        "DATABASE_URL": f"sqlite:///{db}",
+        "EXCHANGE": "binanceusdm",
+        "EXCHANGE_API_URL": fake.url,
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "collect",
+        "--once",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "Traceback" not in err.decode()
+    trading = len(list(fake.market.trading()))
+    assert f"collected {trading} symbols" in text
+    assert "scored:" in text and "failed: 0" in text
+    with sqlite3.connect(db) as conn:
+        live = conn.execute("SELECT count(DISTINCT symbol) FROM scores").fetchone()[0]
+        backfilled = conn.execute(
+            "SELECT count(*) FROM market_snapshots WHERE mark_price IS NULL"
+        ).fetchone()[0]
+    assert live == trading
+    assert backfilled > 0  # a cold start backfills 24h of OI history first
+    assert fake.calls("openInterestHist")
+
+
+async def test_collect_once_with_a_bad_setting_names_it(tmp_path: Path) -> None:
+    env = {**os.environ, "EXCHANGE": "kraken", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "collect",
+        "--once",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2
+    assert "EXCHANGE" in err.decode() and "Traceback" not in err.decode()
