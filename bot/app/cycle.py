@@ -29,6 +29,7 @@ from bot.ports import AlertStateStore, ChatStore, CycleStore, MarketSource, Outb
 logger = logging.getLogger(__name__)
 
 HISTORY_WINDOW = timedelta(hours=25)
+UNIVERSE_RELOAD = timedelta(hours=1)
 BACKFILL_CONCURRENCY = 4
 
 
@@ -105,6 +106,15 @@ class CollectionCycle:
         self._diff = diff_params
         self._render = render
         self._cap = daily_cap
+        self._universe_at: datetime | None = None
+
+    async def reload_universe(self, now: datetime, *, force: bool = False) -> list[str] | None:
+        """Reload the market list when it is an hour old (new listings join, delisted ones leave)."""
+        if not force and self._universe_at is not None and now - self._universe_at < UNIVERSE_RELOAD:
+            return None
+        symbols = await self._d.source.load_universe()
+        self._universe_at = now
+        return symbols
 
     async def backfill(self, now: datetime) -> int:
         """Fetch 24h of OI history for symbols whose stored history does not reach back a day.
@@ -112,7 +122,7 @@ class CollectionCycle:
         Returns:
             Symbols backfilled. Failures are logged and leave those symbols partial.
         """
-        universe = await self._d.source.load_universe()
+        universe = await self.reload_universe(now, force=True) or []
         day_ago = now - timedelta(hours=24)
         known = self._d.snapshots.oi_at_many(self._d.exchange, day_ago, timedelta(minutes=45), universe)
         missing = [s for s in universe if s not in known]
@@ -158,6 +168,7 @@ class CollectionCycle:
         """One full cycle at ``now`` (aware UTC)."""
         started = time.perf_counter()
         report = CycleReport(now=now)
+        await self.reload_universe(now)
         fetch = await self._d.source.fetch_cycle(now)
         report.fetched = len(fetch.snapshots)
         report.requests = fetch.requests

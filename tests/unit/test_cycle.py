@@ -1,0 +1,100 @@
+"""The collection cycle over in-memory stores and a scripted market source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.app.cycle import CollectionCycle, CycleDeps
+from bot.core.collection import FetchReport, OiPoint, SymbolFailure
+from bot.core.diff import DiffParams
+from bot.core.market import MarketSnapshot
+from bot.core.models import Band
+from bot.core.params import DEFAULT_PARAMS
+from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
+from bot.render.alerts import batch_text
+from tests.fakes import FakeStorage
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+STEP = timedelta(minutes=5)
+
+
+def snap(
+    symbol: str, ts: datetime, oi: float, funding: float = 0.0001, mark: float = 100.0
+) -> MarketSnapshot:
+    return MarketSnapshot("fakex", symbol, ts, oi, oi * mark, mark, 100.0, mark, funding, 8.0, None, 1e6)
+
+
+@dataclass
+class ScriptedSource:
+    """A market where BTC's OI and funding climb; ETH always fails."""
+
+    loads: list[int] = field(default_factory=list)  # how many cycles had run at each load
+    step: int = 0
+    fetched: int = 0
+
+    async def load_universe(self) -> list[str]:
+        self.loads.append(self.fetched)
+        return ["BTCUSDT", "ETHUSDT"]
+
+    async def fetch_cycle(self, now: datetime) -> FetchReport:
+        self.fetched += 1
+        self.step = int((now - T0) / STEP)
+        oi = 1000.0 * (1 + 0.004 * max(self.step - 3, 0))  # builds from step 4 on
+        funding = 0.0001 if self.step < 4 else 0.0009  # 0.09%/8h: crowded longs
+        return FetchReport(
+            snapshots=(snap("BTCUSDT", now, oi, funding, mark=100.3 if self.step >= 4 else 100.0),),
+            failures=(SymbolFailure("ETHUSDT", "timeout"),),
+            requests=3,
+            weight_used=None,
+            duration_s=0.01,
+        )
+
+    async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
+        points, ts = [], since
+        while ts < until:
+            points.append(OiPoint(ts, 1000.0, 100000.0))
+            ts += STEP
+        return points
+
+    async def close(self) -> None:
+        return None
+
+
+def build() -> tuple[CollectionCycle, FakeStorage, ScriptedSource]:
+    storage, source = FakeStorage(), ScriptedSource()
+    deps = CycleDeps(
+        "fakex",
+        source,
+        storage.snapshots,
+        storage.alert_states,
+        storage.chats,
+        storage.outbox,
+        storage.cycles,
+    )
+    return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text), storage, source
+
+
+async def test_cycles_backfill_score_diff_and_enqueue_in_one_unit() -> None:
+    cycle, storage, _ = build()
+    chat = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "me"), kind=ChatKind.PRIVATE, now=T0)
+    storage.chats.save_settings(chat.ref, ChatSettings(min_band=Band.LEAN))
+    assert await cycle.backfill(T0) == 2
+    reports = [await cycle.run(T0 + i * STEP) for i in range(12)]
+
+    first = reports[0]
+    assert (first.fetched, first.scored, first.partial) == (1, 1, 0)  # backfill made it complete
+    assert first.failures == {"timeout": 1}
+    assert sum(r.events for r in reports) >= 1
+    queued = storage.outbox.status_counts()
+    assert sum(queued.values()) == sum(r.messages for r in reports) >= 1
+    assert storage.scores.latest_scores("fakex", since=T0)
+    assert set(storage.alert_states.load_alert_states("fakex")) == {"BTCUSDT"}
+    assert "cycle 2026-11-20 00:00 UTC: symbols=1 scored=1 partial=0 failed=1 (timeout=1)" in first.log_line()
+
+
+async def test_markets_reload_hourly_not_every_cycle() -> None:
+    cycle, _, source = build()
+    for i in range(25):  # two hours of 5-minute cycles
+        await cycle.run(T0 + i * STEP)
+    assert source.loads == [0, 12, 24]  # at T0, T0 + 1h and T0 + 2h
