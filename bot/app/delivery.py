@@ -1,6 +1,6 @@
 """Delivery: drain due outbox rows through the chat sinks, at least once, never twice on purpose.
 
-Semantics (``docs/reliability.md`` has the full story):
+Semantics (``docs/alerts.md`` has the full story):
 
 * A row is claimed before it is sent (status ``sending``, one attempt counted, due again
   after a lease). A crash mid-send therefore leads to a retry, never to a lost message.
