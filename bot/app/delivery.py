@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.records import OutboxEntry, OutboxStatus, Platform, RetryPolicy
+from bot.errors import StorageError
 from bot.ports import ChatStore, OutboxStore, Sink
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,13 @@ class Delivery:
         async def serve(queue: Sequence[OutboxEntry]) -> None:
             async with gate:
                 for entry in queue:  # one at a time per chat: a crash repeats at most one
-                    await self._deliver(entry, now, report)
+                    try:
+                        await self._deliver(entry, now, report)
+                    except Exception:  # a store fault on one chat must not sink the others
+                        logger.exception(
+                            "delivery of outbox entry %s failed; retried after its lease", entry.id
+                        )
+                        report.errors.append(f"entry {entry.id}: internal error")
 
         await asyncio.gather(*(serve(q) for q in by_chat.values()))
         return report
@@ -99,6 +106,13 @@ class Delivery:
             return Transient(error=f"{type(exc).__name__}: {exc}")
 
     async def _deliver(self, entry: OutboxEntry, now: datetime, report: DeliveryReport) -> None:
+        chat = self._chats.chat_by_ref(entry.chat_ref)
+        if chat is None or not chat.enabled:
+            # Blocked or removed earlier (perhaps earlier in this very drain): do not send.
+            self._fail(entry, now, "chat disabled", permanent=True)
+            report.failed += 1
+            return
+        entry = replace(entry, chat=chat.key)  # the chat may have moved since the claim
         outcome = await self._send(entry)
         if isinstance(outcome, ChatMoved):
             self._move_chat(entry, outcome)
@@ -167,6 +181,18 @@ class Delivery:
 
     def _move_chat(self, entry: OutboxEntry, moved: ChatMoved) -> None:
         chat = self._chats.chat_by_ref(entry.chat_ref)
-        if chat is not None:
+        if chat is None:
+            return
+        try:
             self._chats.update_chat(replace(chat, key=moved.new_key))
-            logger.info("chat %s moved to %s", chat.key.chat_id, moved.new_key.chat_id)
+        except StorageError as exc:
+            # The new address already has a chat of its own (it wrote to the bot first):
+            # keep both records, deliver this message there anyway.
+            logger.warning(
+                "chat %s moved to %s, which is already known: %s",
+                chat.key.chat_id,
+                moved.new_key.chat_id,
+                exc,
+            )
+            return
+        logger.info("chat %s moved to %s", chat.key.chat_id, moved.new_key.chat_id)
