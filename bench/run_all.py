@@ -18,7 +18,9 @@ timed assertions.
 
 def main() -> int:
     failed = []
-    for script in sorted(HERE.glob("bench_*.py")):
+    # --stitch rebuilds the page from the sections already measured, without re-running them.
+    scripts = [] if "--stitch" in sys.argv else sorted(HERE.glob("bench_*.py"))
+    for script in scripts:
         print(f"== {script.name}", flush=True)
         if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
             failed.append(script.name)
