@@ -1,0 +1,119 @@
+"""The schedule: APScheduler 3.11's AsyncIOScheduler, in UTC, inside the app's event loop.
+
+The only module that imports apscheduler. Jobs are plain async callables supplied by the
+composition root. Every job runs with ``max_instances=1`` and coalescing, so a slow
+cycle never overlaps the next and a backlog collapses into one run; a skipped or missed
+run is logged, never silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+logger = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Jobs:
+    """What runs, and how often.
+
+    Attributes:
+        cycle: collect → score → diff → outbox, every ``cycle_every``.
+        deliver: drain the outbox, every ``deliver_every``.
+        digest_tick: send the digests that are due, every minute at second 0.
+        retention: purge old history, daily at 03:17 UTC.
+    """
+
+    cycle: Job
+    deliver: Job
+    digest_tick: Job
+    retention: Job
+    cycle_every: timedelta = timedelta(minutes=5)
+    deliver_every: timedelta = timedelta(seconds=2)
+
+
+class Schedule:
+    """Owns the AsyncIOScheduler; start it from inside the running loop."""
+
+    def __init__(self, jobs: Jobs) -> None:
+        self._jobs = jobs
+        self._scheduler = AsyncIOScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def _tracked(self, name: str, job: Job) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                await job()
+            finally:
+                if task is not None:
+                    self._running.discard(task)
+
+        run.__name__ = name
+        return run
+
+    def start(self) -> None:
+        """Add the jobs and start (call from inside the running event loop)."""
+        j = self._jobs
+        cycle_s = j.cycle_every.total_seconds()
+        self._scheduler.add_job(
+            self._tracked("cycle", j.cycle),
+            IntervalTrigger(seconds=cycle_s, timezone="UTC"),
+            id="cycle",
+            next_run_time=datetime.now(UTC),  # the first cycle runs at once, not an interval later
+            misfire_grace_time=max(int(cycle_s // 2), 1),  # a run half an interval late is still useful
+        )
+        self._scheduler.add_job(
+            self._tracked("deliver", j.deliver),
+            IntervalTrigger(seconds=j.deliver_every.total_seconds(), timezone="UTC"),
+            id="deliver",
+        )
+        self._scheduler.add_job(
+            self._tracked("digest", j.digest_tick), CronTrigger(second=0, timezone="UTC"), id="digest"
+        )
+        self._scheduler.add_job(
+            self._tracked("retention", j.retention),
+            CronTrigger(hour=3, minute=17, timezone="UTC"),
+            id="retention",
+            misfire_grace_time=3600,
+        )
+        self._scheduler.add_listener(
+            self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR
+        )
+        self._scheduler.start()
+
+    @staticmethod
+    def _on_event(event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            logger.warning("job %s skipped: the previous run is still going", event.job_id)
+        elif event.code == EVENT_JOB_MISSED:
+            logger.warning("job %s missed its run time %s", event.job_id, event.scheduled_run_time)
+        elif event.exception is not None:
+            logger.error("job %s failed: %r", event.job_id, event.exception)
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop scheduling, let running jobs finish (up to ``grace`` s), then shut down."""
+        self._scheduler.pause()
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=grace)
+            for task in pending:
+                logger.warning("abandoning a job still running after %.0fs", grace)
+                task.cancel()
+        self._scheduler.shutdown(wait=False)
