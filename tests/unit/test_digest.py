@@ -1,0 +1,103 @@
+"""The daily digest: local time per chat, exactly one per local day, restart-safe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from bot.app.digest import DigestJob
+from bot.core.models import Bias, Regime
+from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
+from bot.render.digest import digest_text
+from tests.fakes import FakeStorage
+from tests.fakes.contract import EX, record, result
+
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def setup(tz: str = "Europe/Berlin", at: time = time(9, 0)) -> tuple[FakeStorage, DigestJob, int]:
+    s = FakeStorage()
+    chat = s.chats.ensure_chat(ChatKey(Platform.TELEGRAM, "-100"), kind=ChatKind.GROUP, now=DAY, timezone=tz)
+    s.chats.save_settings(chat.ref, ChatSettings(digest_enabled=True, digest_time=at))
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text, "synthetic demo market (replay)")
+    return s, job, chat.ref
+
+
+def scores_at(s: FakeStorage, ts: datetime, shift: int = 0) -> None:
+    s.scores.add_scores(
+        [
+            record("SPKUSDT", ts, result(70 + shift, Bias.SHORT, Regime.SHORT_CROWDED)),
+            record("ARBUSDT", ts, result(50 - shift, Bias.SHORT, Regime.SHORT_SQUEEZE_RISK)),
+            record("BTCUSDT", ts, result(10, Bias.NEUTRAL, Regime.BALANCED)),
+        ]
+    )
+
+
+def test_sent_once_at_the_chats_local_time() -> None:
+    s, job, ref = setup()
+    for hour in range(24):
+        scores_at(s, DAY + timedelta(hours=hour) - timedelta(minutes=5), shift=hour)
+    assert job.tick(DAY + timedelta(hours=7, minutes=59)) == 0  # 08:59 in Berlin
+    assert job.tick(DAY + timedelta(hours=8)) == 1  # 09:00 in Berlin
+    assert job.tick(DAY + timedelta(hours=8, minutes=1)) == 0
+    restarted = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text)
+    assert restarted.tick(DAY + timedelta(hours=12)) == 0  # a restart does not send it again
+    assert s.outbox.events_for_chat(ref, DAY) == 0  # digests do not eat the alert cap
+    assert sum(s.outbox.status_counts().values()) == 1
+
+
+def test_the_digest_shows_header_top_movers_squeeze_and_label() -> None:
+    s, job, _ = setup(tz="UTC", at=time(8, 0))
+    scores_at(s, DAY + timedelta(hours=7, minutes=55) - timedelta(hours=24), shift=0)
+    scores_at(s, DAY + timedelta(hours=7, minutes=55), shift=8)
+    assert job.tick(DAY + timedelta(hours=8)) == 1
+    (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, lease=timedelta(minutes=1))
+    text = entry.payload
+    for needle in (
+        "Daily Derivatives Pressure digest",
+        "synthetic",
+        "Avg stress 43",
+        "Short bias 2",
+        "SPKUSDT         78 (+8)",
+        "ARBUSDT         42 (-8)",
+        "Squeeze risk now",
+        "data 2026-11-20 07:55 UTC",
+    ):
+        assert needle in text, needle
+
+
+def test_down_at_digest_time_sends_on_return_the_same_day_and_never_twice() -> None:
+    s, job, _ = setup(tz="Asia/Tokyo", at=time(9, 0))  # 00:00 UTC
+    scores_at(s, DAY + timedelta(hours=5))
+    assert job.tick(DAY + timedelta(hours=5, minutes=5)) == 1  # came back at 14:05 Tokyo
+    assert job.tick(DAY + timedelta(hours=14, minutes=59)) == 0  # 23:59 Tokyo, same day
+    scores_at(s, DAY + timedelta(hours=15))
+    assert job.tick(DAY + timedelta(hours=15, minutes=1)) == 0  # 00:01 next day in Tokyo: not yet
+    scores_at(s, DAY + timedelta(hours=23, minutes=58))
+    assert job.tick(DAY + timedelta(hours=24)) == 1  # 09:00 next day in Tokyo
+
+
+def test_crash_between_enqueue_and_record_sends_one() -> None:
+    s, job, ref = setup(tz="UTC", at=time(8, 0))
+    scores_at(s, DAY + timedelta(hours=7, minutes=58))
+    now = DAY + timedelta(hours=8)
+    original = s.digests.record_digest
+
+    def killed(*_: object) -> bool:
+        raise RuntimeError("killed between enqueue and record")
+
+    s.digests.record_digest = killed  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        job.tick(now)
+    s.digests.record_digest = original  # type: ignore[method-assign]
+    assert job.tick(now + timedelta(minutes=1)) == 1
+    assert sum(s.outbox.status_counts().values()) == 1
+    assert s.digests.digest_sent(ref, now.date())
+
+
+def test_no_fresh_scores_waits_instead_of_recording() -> None:
+    s, job, ref = setup(tz="UTC", at=time(8, 0))
+    scores_at(s, DAY - timedelta(hours=3))  # stale
+    assert job.tick(DAY + timedelta(hours=8)) == 0
+    assert not s.digests.digest_sent(ref, DAY.date())
