@@ -73,7 +73,7 @@ def main() -> None:
         f"{p(one_by_one, 0.9) * 1000:.0f} ms | — |",
     ]
     text = "## Scoring and diff of one cycle (5,000 symbols)\n\n" + "\n".join(rows)
-    text += "\n\nStoring the cycle is measured separately once the storage bench exists."
+    text += "\n\nStoring the cycle as well is measured in the storage section."
     print(text)
     write_section("scoring", text)
 
