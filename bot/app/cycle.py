@@ -22,13 +22,13 @@ from bot.app.scoring_cycle import ScoredSymbol, score_snapshots
 from bot.core.diff import DiffParams, diff
 from bot.core.events import AlertEvent, Reading, ScoredPoint
 from bot.core.market import MarketSnapshot
+from bot.core.oi_deltas import DEFAULT_TOLERANCES
 from bot.core.params import ScoringParams
 from bot.core.records import OutboxMessage, ScoreRecord
 from bot.ports import AlertStateStore, ChatStore, CycleStore, MarketSource, OutboxStore, SnapshotStore
 
 logger = logging.getLogger(__name__)
 
-HISTORY_WINDOW = timedelta(hours=25)
 UNIVERSE_RELOAD = timedelta(hours=1)
 BACKFILL_CONCURRENCY = 4
 
@@ -175,8 +175,7 @@ class CollectionCycle:
         report.weight_used = fetch.weight_used
         report.failures.update(f.reason for f in fetch.failures)
 
-        symbols = [s.symbol for s in fetch.snapshots]
-        history = self._d.snapshots.oi_history(self._d.exchange, now - HISTORY_WINDOW, now, symbols)
+        history = self._oi_windows(now, [s.symbol for s in fetch.snapshots])
         scored = score_snapshots(fetch.snapshots, lambda sym: history.get(sym, []), now, self._params)
         report.scored = len(scored)
         report.partial = sum(s.result.partial for s in scored)
@@ -203,6 +202,22 @@ class CollectionCycle:
         report.messages = len(messages)
         report.duration_s = time.perf_counter() - started
         return report
+
+    def _oi_windows(self, now: datetime, symbols: list[str]) -> dict[str, list[tuple[datetime, float]]]:
+        """The stored OI points the deltas can use: near now and near each horizon's past time.
+
+        Reading only these windows instead of the whole day keeps the cycle's read small.
+        """
+        merged: dict[str, list[tuple[datetime, float]]] = {}
+        spans = [(now - DEFAULT_TOLERANCES.tolerance_1h, now)]
+        for hours in (1, 4, 24):
+            slack = DEFAULT_TOLERANCES.tolerance_for(hours)
+            target = now - timedelta(hours=hours)
+            spans.append((target - slack, target + slack))
+        for start, end in spans:
+            for symbol, points in self._d.snapshots.oi_history(self._d.exchange, start, end, symbols).items():
+                merged.setdefault(symbol, []).extend(points)
+        return {symbol: sorted(set(points)) for symbol, points in merged.items()}
 
     def _messages(self, events: tuple[AlertEvent, ...], now: datetime) -> list[OutboxMessage]:
         if not events:
