@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
 
 demo: venv ## Run the whole pipeline on the bundled (synthetic) replay market
-	$(BIN)/dps demo
+	$(BIN)/dps demo --live
 
 lint: venv ## ruff, mypy (strict on bot/) and the import-linter contracts
 	$(BIN)/ruff check .

@@ -29,6 +29,7 @@ class Collector:
     storage: Storage
     source: MarketSource
     cycle: CollectionCycle
+    exchange: str
     label: str
 
     async def close(self) -> None:
@@ -71,7 +72,7 @@ def build_collector(settings: Settings, *, replay: bool = False) -> Collector:
         DiffParams(stale_after=timedelta(seconds=stale_after)),
         lambda batch: batch_text(batch, label if replay else None),
     )
-    return Collector(storage=storage, source=source, cycle=cycle, label=label)
+    return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label)
 
 
 async def collect_once(settings: Settings, *, now: datetime | None = None) -> CycleReport:

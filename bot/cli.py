@@ -44,8 +44,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the bot: schedule, collector, delivery, digests and the chat adapters."""
+    import asyncio
+    import logging
+
+    from bot.config import load_settings
+    from bot.runner import run
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run(settings))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Score the bundled (synthetic) replay market's last snapshot and print the table."""
+    if args.live:
+        return _demo_live(args)
     from bot.app.scoring_cycle import score_snapshots
     from bot.collector.replay import SYNTHETIC_LABEL, ReplayMarket
     from bot.core.params import DEFAULT_PARAMS
@@ -59,6 +74,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     label = f"{SYNTHETIC_LABEL} — not market data; snapshot {last:%Y-%m-%d %H:%M} UTC"
     print(markdown_table(rank(rows, limit=args.top, source_label=label)))
     return 0
+
+
+def _demo_live(args: argparse.Namespace) -> int:
+    """The whole pipeline on the replay market with an accelerated clock (``make demo``)."""
+    import asyncio
+    import logging
+    import tempfile
+
+    from bot.config import load_settings
+    from bot.runner import demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory(prefix="dps-demo-") as tmp:
+        # A fresh database per demo run: the replay always starts from the same state.
+        settings = load_settings(database_url=f"sqlite:///{tmp}/demo.sqlite3", symbols=[])
+        interactive = sys.stdin.isatty() and not args.no_input
+        return asyncio.run(demo(settings, interactive=interactive))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -106,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_evaluate)
     demo = sub.add_parser("demo", help="score the bundled synthetic replay market")
     demo.add_argument("--top", type=int, default=None, help="show only the top N rows")
+    demo.add_argument("--live", action="store_true", help="run the whole pipeline on the replay (make demo)")
+    demo.add_argument("--no-input", action="store_true", help="do not wait for commands afterwards")
+    run = sub.add_parser("run", help="run the bot (Binance by default; adapters whose tokens are set)")
+    run.set_defaults(handler=cmd_run)
     demo.set_defaults(handler=cmd_demo)
     collect = sub.add_parser("collect", help="collect market data into the store")
     collect.add_argument("--once", action="store_true", required=True, help="run exactly one cycle")

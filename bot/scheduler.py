@@ -54,6 +54,8 @@ class Schedule:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         )
         self._running: set[asyncio.Task[Any]] = set()
+        # Skips and misses are logged once, in our words, by _on_event; not twice.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
     def _tracked(self, name: str, job: Job) -> Callable[[], Awaitable[None]]:
         async def run() -> None:

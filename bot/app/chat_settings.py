@@ -1,0 +1,165 @@
+"""The settings side of the command layer: watchlists, alerts and the daily digest.
+
+``CommandLayer`` has already checked the sender may change settings here; these handlers
+parse everything first and only then create the chat or write, so a refused or invalid
+command stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bot.app import arguments as argp
+from bot.app.queries import Queries
+from bot.app.views import ErrorKind, ErrorReply, Reply, SettingsReply, TextReply, TextSection
+from bot.core.records import Chat, ChatSettings
+from bot.core.symbols import SymbolIndex
+from bot.errors import InputError
+from bot.ports import ChatStore
+
+if TYPE_CHECKING:  # commands.py imports this module; the request type is only annotated here
+    from bot.app.commands import CommandRequest
+
+MAX_WATCHLIST = 100
+
+
+class ChatSettingsCommands:
+    """``/watch``, ``/unwatch``, ``/watchlist``, ``/alerts`` and ``/digest`` for one exchange."""
+
+    def __init__(
+        self,
+        chats: ChatStore,
+        queries: Queries,
+        *,
+        exchange: str,
+        source_label: str | None,
+        default_settings: ChatSettings | None,
+        default_timezone: str,
+    ) -> None:
+        self._chats = chats
+        self._queries = queries
+        self._exchange = exchange
+        self._label = source_label
+        self._defaults = default_settings
+        self._timezone = default_timezone
+
+    def ensure(self, request: CommandRequest) -> Chat:
+        """Return the request's chat, storing it (with the default settings) if it is new."""
+        return self._chats.ensure_chat(
+            request.chat,
+            kind=request.chat_kind,
+            now=request.now,
+            timezone=self._timezone,
+            defaults=self._defaults,
+        )
+
+    async def watch(self, request: CommandRequest, args: str) -> Reply:
+        """Add symbols to the chat's watchlist (all or nothing)."""
+        texts = argp.symbol_words(args, "/watch SYMBOL…, e.g. /watch btc eth shib")
+        symbols: list[str] = []
+        for text in texts:
+            symbol = self._queries.resolve(text)
+            if isinstance(symbol, ErrorReply):
+                return self._nothing_changed(symbol)
+            symbols.append(symbol)
+        chat = self._chats.get_chat(request.chat)
+        watched = set() if chat is None else set(self._watched(chat))
+        fresh = [s for s in dict.fromkeys(symbols) if s not in watched]
+        if len(watched) + len(fresh) > MAX_WATCHLIST:
+            raise InputError(
+                f"A watchlist holds at most {MAX_WATCHLIST} symbols; this one has {len(watched)}. "
+                "Nothing was changed."
+            )
+        chat = self.ensure(request)
+        self._chats.watch(chat.ref, self._exchange, fresh, request.now)
+        lines = [f"Added: {', '.join(fresh)}." if fresh else "Nothing new: all of those are watched already."]
+        if not self._chats.get_settings(chat.ref).watchlist_only:
+            lines.append("Alerts still cover every symbol; /alerts watchlist on limits them to this list.")
+        return self._watchlist_reply(chat, tuple(lines))
+
+    async def unwatch(self, request: CommandRequest, args: str) -> Reply:
+        """Remove symbols from the chat's watchlist (all or nothing), or ``all`` of them."""
+        texts = argp.symbol_words(args, "/unwatch SYMBOL… or /unwatch all")
+        chat = self._chats.get_chat(request.chat)
+        watched = [] if chat is None else self._watched(chat)
+        if [t.lower() for t in texts] == ["all"]:
+            chosen = watched
+        else:
+            chosen = []
+            index = SymbolIndex.of(watched)
+            for text in texts:
+                found = index.resolve(text).symbol
+                if found is None:
+                    return self._nothing_changed(self._not_watched(text))
+                chosen.append(found)
+        if chat is None or not chosen:
+            return TextReply("Watchlist", (TextSection(None, ("The watchlist is empty.",)),), self._label)
+        self._chats.unwatch(chat.ref, self._exchange, list(dict.fromkeys(chosen)))
+        return self._watchlist_reply(chat, (f"Removed: {', '.join(dict.fromkeys(chosen))}.",))
+
+    def _not_watched(self, text: str) -> ErrorReply:
+        symbol = self._queries.resolve(text)
+        if isinstance(symbol, ErrorReply):
+            return symbol
+        return ErrorReply(ErrorKind.BAD_INPUT, f"{symbol} is not on this chat's watchlist.")
+
+    @staticmethod
+    def _nothing_changed(error: ErrorReply) -> ErrorReply:
+        return replace(error, message=f"{error.message} Nothing was changed.")
+
+    def _watched(self, chat: Chat) -> list[str]:
+        return [e.symbol for e in self._chats.watchlist(chat.ref) if e.exchange == self._exchange]
+
+    async def watchlist(self, request: CommandRequest, args: str) -> Reply:
+        """List the chat's watchlist with each symbol's current score."""
+        chat = self._chats.get_chat(request.chat)
+        if chat is None:
+            return TextReply("Watchlist", (TextSection(None, ("The watchlist is empty.",)),), self._label)
+        return self._watchlist_reply(chat, ())
+
+    def _watchlist_reply(self, chat: Chat, head: tuple[str, ...]) -> TextReply:
+        market = self._queries.market()
+        latest = {} if market is None else {r.symbol: r for r in market.records}
+        lines = []
+        for symbol in self._watched(chat):
+            record = latest.get(symbol)
+            if record is None:
+                lines.append(f"{symbol} — no current score")
+            else:
+                r = record.result
+                lines.append(f"{symbol} — {r.score} {r.band.value} · {r.bias.value} · {r.label}")
+        body = TextSection(f"Watching {len(lines)}", tuple(lines) or ("The watchlist is empty.",))
+        sections = (TextSection(None, head), body) if head else (body,)
+        return TextReply("Watchlist", sections, self._label)
+
+    async def alerts(self, request: CommandRequest, args: str) -> Reply:
+        """Show or change the chat's alert settings."""
+        return self._settings(request, argp.parse_alerts(args))
+
+    async def digest(self, request: CommandRequest, args: str) -> Reply:
+        """Show or change the chat's daily digest."""
+        return self._settings(request, argp.parse_digest(args))
+
+    def _settings(self, request: CommandRequest, change: argp.SettingsChange | None) -> Reply:
+        if change is None:
+            chat = self._chats.get_chat(request.chat)
+            if chat is None:
+                settings, tz, count = self._defaults or ChatSettings(), self._timezone, 0
+            else:
+                settings, tz, count = (
+                    self._chats.get_settings(chat.ref),
+                    chat.timezone,
+                    len(self._watched(chat)),
+                )
+            return SettingsReply(settings, tz, count, None, self._label)
+        chat = self.ensure(request)
+        settings = replace(self._chats.get_settings(chat.ref), **change.fields)
+        self._chats.save_settings(chat.ref, settings)
+        if change.timezone is not None and change.timezone != chat.timezone:
+            chat = replace(chat, timezone=change.timezone)
+            self._chats.update_chat(chat)
+        message = change.message
+        if "digest_enabled" in change.fields and settings.digest_enabled:
+            message = f"The daily digest is on: every day at {settings.digest_time:%H:%M} {chat.timezone}."
+        return SettingsReply(settings, chat.timezone, len(self._watched(chat)), message, self._label)

@@ -1,0 +1,189 @@
+"""The read side of the command layer: what ``/top``, ``/score``, ``/chart`` and ``/status`` show.
+
+"The market" is each symbol's newest score within two collection intervals of the newest
+stored snapshot: the latest cycle, tolerating a symbol that failed in it. It is read once
+per collection (cached by that snapshot time) and serves both ``/top`` and symbol lookup.
+Stale data is still shown, clearly marked, rather than hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from bot.app.arguments import TopArgs, TopFilter, echo
+from bot.app.views import (
+    ChartView,
+    ErrorKind,
+    ErrorReply,
+    ScoreCardReply,
+    StatusReply,
+    TableReply,
+    rank,
+    summarise,
+)
+from bot.core.models import Bias
+from bot.core.records import ScoreRecord
+from bot.core.symbols import SymbolIndex
+from bot.ports import OutboxStore, ScoreStore, SnapshotStore
+
+NO_DATA = "No scores yet: the first collection has not finished. Try again in a few minutes."
+
+CycleLine = Callable[[], str | None]
+"""Returns a line about the latest collection cycle this process ran (``None``: none yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """The latest collection as stored.
+
+    Attributes:
+        as_of: the newest snapshot time.
+        records: each symbol's newest score, highest first.
+        index: resolves typed names to the symbols in ``records``.
+    """
+
+    as_of: datetime
+    records: tuple[ScoreRecord, ...]
+    index: SymbolIndex
+
+
+def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
+    result = record.result
+    match wanted:
+        case None:
+            return True
+        case TopFilter.LONG:
+            return result.bias is Bias.LONG
+        case TopFilter.SHORT:
+            return result.bias is Bias.SHORT
+        case TopFilter.SQUEEZE:
+            return result.regime.is_squeeze_risk
+
+
+_FILTER_TITLES = {
+    TopFilter.LONG: "LONG bias",
+    TopFilter.SHORT: "SHORT bias",
+    TopFilter.SQUEEZE: "squeeze risk",
+}
+
+
+class Queries:
+    """Read models over the score, snapshot and outbox stores for one exchange."""
+
+    def __init__(
+        self,
+        scores: ScoreStore,
+        snapshots: SnapshotStore,
+        outbox: OutboxStore,
+        *,
+        exchange: str,
+        source_label: str | None,
+        band_floors: tuple[int, int, int],
+        stale_after: timedelta,
+    ) -> None:
+        self._scores = scores
+        self._snapshots = snapshots
+        self._outbox = outbox
+        self._exchange = exchange
+        self._label = source_label
+        self._floors = band_floors
+        self._stale_after = stale_after
+        self._cached: Market | None = None
+
+    def _age(self, moment: datetime, now: datetime) -> tuple[timedelta, bool]:
+        # A data time a little ahead of our clock (skew) is fresh, not negative-aged.
+        age = max(now - moment, timedelta(0))
+        return age, age > self._stale_after
+
+    def market(self) -> Market | None:
+        """The latest collection, or ``None`` before the first one."""
+        as_of = self._snapshots.latest_snapshot_time(self._exchange)
+        if as_of is None:
+            return None
+        if self._cached is None or self._cached.as_of != as_of:
+            records = self._scores.latest_scores(self._exchange, since=as_of - self._stale_after)
+            self._cached = Market(
+                as_of=as_of,
+                records=tuple(records),
+                index=SymbolIndex.of(r.symbol for r in records),
+            )
+        return self._cached
+
+    def resolve(self, text: str) -> str | ErrorReply:
+        """The symbol of the latest collection that ``text`` names, or the reply saying why not."""
+        market = self.market()
+        if market is None or not market.records:
+            return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
+        found = market.index.resolve(text)
+        if found.symbol is not None:
+            return found.symbol
+        return ErrorReply(
+            ErrorKind.UNKNOWN_SYMBOL,
+            f"I don't know the symbol {echo(text)!r} on {self._exchange}.",
+            suggestions=found.suggestions,
+        )
+
+    def top(self, args: TopArgs, now: datetime) -> TableReply | ErrorReply:
+        """The ranked table; the summary covers every symbol of the latest collection."""
+        market = self.market()
+        if market is None or not market.records:
+            return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
+        chosen = [r for r in market.records if _matches(r, args.filter)]
+        table = rank([(r.symbol, r.inputs, r.result) for r in chosen], args.limit, self._label)
+        table = replace(table, summary=summarise([r.result for r in market.records]))
+        title = f"Top {args.limit}"
+        if args.filter is not None:
+            title += f" · {_FILTER_TITLES[args.filter]}"
+        notes: list[str] = []
+        if args.capped:
+            notes.append(f"Showing at most {args.limit} rows.")
+        if not chosen:
+            notes.append("No symbol matches this filter right now.")
+        _, stale = self._age(market.as_of, now)
+        return TableReply(table=table, title=title, as_of=market.as_of, stale=stale, notes=tuple(notes))
+
+    def card(self, symbol: str, now: datetime) -> ScoreCardReply | None:
+        """The score card of a known symbol (``None`` when it has no stored score)."""
+        card = self._scores.score_card(self._exchange, symbol, tolerance=self._stale_after)
+        if card is None:
+            return None
+        age, stale = self._age(card.latest.ts, now)
+        return ScoreCardReply(card=card, age=age, stale=stale, source_label=self._label)
+
+    def chart(self, symbol: str, window_label: str, window: timedelta, now: datetime) -> ChartView | None:
+        """The symbol's scores over ``window`` up to now (``None`` when there are none)."""
+        market = self.market()
+        end = now if market is None else max(now, market.as_of)
+        records = self._scores.score_history(self._exchange, symbol, end - window, end)
+        if not records:
+            return None
+        return ChartView(
+            symbol=symbol,
+            window=window_label,
+            records=tuple(records),
+            band_floors=self._floors,
+            source_label=self._label,
+        )
+
+    def status(self, now: datetime, last_cycle: str | None) -> StatusReply:
+        """Exchange, symbols tracked, the latest collection's age (STALE or not), outbox counts."""
+        market = self.market()
+        counts = self._outbox.status_counts()
+        outbox = tuple(sorted((status.value, n) for status, n in counts.items()))
+        if market is None:
+            age, stale = None, True
+        else:
+            age, stale = self._age(market.as_of, now)
+        return StatusReply(
+            exchange=self._exchange,
+            symbols=0 if market is None else len(market.records),
+            last_collection=None if market is None else market.as_of,
+            age=age,
+            stale=stale,
+            stale_after=self._stale_after,
+            outbox=outbox,
+            last_cycle=last_cycle,
+            source_label=self._label,
+        )

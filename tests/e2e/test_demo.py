@@ -1,0 +1,33 @@
+"""``make demo`` (``dps demo --live``) runs the whole pipeline and exits by itself without a terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--live"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "SYNTHETIC" in out
+    assert "Traceback" not in done.stderr
+    assert "WARNING" not in done.stderr
+    assert out.count("── alert ──") > 10
+    assert "SUIUSDT stretched → stressed" in out  # the placed stressed crossing
+    assert "ARBUSDT squeeze risk" in out  # the placed squeeze-risk episode
+    assert out.count("Daily Derivatives Pressure digest") == 4  # 17th (late), 18th, 19th, 20th at 08:00
+    assert "> /top 10" in out and " 1  SPKUSDT     100  SHORT" in out
+    assert "> /score spk" in out and "SPKUSDT · score 100 (stressed) · SHORT" in out
