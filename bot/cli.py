@@ -93,6 +93,18 @@ def _demo_live(args: argparse.Namespace) -> int:
         return asyncio.run(demo(settings, interactive=interactive))
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    """``dps top|score|status``: answer from the store like the chat commands do."""
+    import asyncio
+
+    from bot.config import load_settings
+    from bot.runner import one_shot
+
+    line = " ".join([f"/{args.command}", *args.words])
+    print(asyncio.run(one_shot(load_settings(), line)))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Apply every pending migration to DATABASE_URL."""
     from bot.config import load_settings
@@ -143,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot (Binance by default; adapters whose tokens are set)")
     run.set_defaults(handler=cmd_run)
     demo.set_defaults(handler=cmd_demo)
+    for name, text in (
+        ("top", "the ranked table: [N] [long|short|squeeze]"),
+        ("score", "a symbol's card: SYMBOL"),
+        ("status", "exchange, symbols, last collection and its age"),
+    ):
+        query = sub.add_parser(name, help=text)
+        query.add_argument("words", nargs="*")
+        query.set_defaults(handler=cmd_query)
     collect = sub.add_parser("collect", help="collect market data into the store")
     collect.add_argument("--once", action="store_true", required=True, help="run exactly one cycle")
     collect.set_defaults(handler=cmd_collect)

@@ -154,6 +154,15 @@ async def run(settings: Settings) -> int:
     return 0
 
 
+async def one_shot(settings: Settings, line: str) -> str:
+    """Answer one command from the store through the same command layer as the chats."""
+    app = build_app(settings, replay=False, clock=SystemClock())
+    try:
+        return await app.console.handle_line(line) or ""
+    finally:
+        await app.close()
+
+
 DEMO_DIGEST_AT = time(8, 0)
 
 

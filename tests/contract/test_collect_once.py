@@ -49,6 +49,26 @@ async def test_collect_once_fills_the_database(fake: FakeExchange, tmp_path: Pat
     assert backfilled > 0  # a cold start backfills 24h of OI history first
     assert fake.calls("openInterestHist")
 
+    # The one-shot CLI answers from what was stored, through the chat command layer.
+    for words, expected in (
+        (["top", "3"], "Top 3"),
+        (["status"], "Symbols tracked:"),
+        (["score", "btc"], "BTCUSDT"),
+    ):
+        query = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            *words,
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        said, _ = await asyncio.wait_for(query.communicate(), timeout=60)
+        assert query.returncode == 0
+        assert expected in said.decode(), said.decode()
+
 
 async def test_collect_once_with_a_bad_setting_names_it(tmp_path: Path) -> None:
     env = {**os.environ, "EXCHANGE": "kraken", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
