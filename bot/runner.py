@@ -118,39 +118,65 @@ def build_app(
     return App(settings, collector, delivery, digest, commands, console, clock, last)
 
 
-async def run(settings: Settings) -> int:
-    """``dps run``: every adapter whose token is set (none → the console), on the schedule."""
+async def run(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    console_input: TextIO | None = None,
+    out: TextIO | None = None,
+    digest_every: timedelta | None = None,
+) -> int:
+    """``dps run``: every adapter whose token is set (none → the console), on the schedule.
+
+    Args:
+        settings: the validated settings.
+        stop: set it to stop; by default SIGINT and SIGTERM do.
+        console_input: where console commands come from (default: stdin when it is a terminal).
+        out: where the console prints (default stdout).
+        digest_every: digest tick period (default: every minute at second 0).
+    """
     if settings.telegram_bot_token is not None:
         logger.warning("TELEGRAM_BOT_TOKEN is set, but this build has no Telegram adapter yet; not started")
     if settings.discord_bot_token is not None:
         logger.warning("DISCORD_BOT_TOKEN is set, but this build has no Discord adapter yet; not started")
-    logger.info("no chat tokens set: using the console adapter")
-    app = build_app(settings, replay=False, clock=SystemClock())
-    app.collector.storage.chats.ensure_chat(CONSOLE_CHAT, kind=ChatKind.PRIVATE, now=app.clock.now())
+    logger.info("no chat adapter with a token: using the console adapter")
+    app = build_app(settings, replay=False, clock=SystemClock(), out=out)
+    app.collector.storage.chats.ensure_chat(
+        CONSOLE_CHAT,
+        kind=ChatKind.PRIVATE,
+        now=app.clock.now(),
+        timezone=settings.digest_timezone,
+        defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
+    )
     await app.collector.cycle.backfill(app.clock.now())
     gc.freeze()  # start-up objects never die; keeps full collections off the /top p99
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    schedule = Schedule(
-        Jobs(
-            app.cycle,
-            app.deliver,
-            app.digest_tick,
-            app.retention,
-            cycle_every=timedelta(seconds=settings.collect_interval),
-        )
+    signals = stop is None
+    stop = stop or asyncio.Event()
+    if signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    jobs = Jobs(
+        app.cycle,
+        app.deliver,
+        app.digest_tick,
+        app.retention,
+        cycle_every=timedelta(seconds=settings.collect_interval),
+        digest_every=digest_every,
     )
+    schedule = Schedule(jobs)
     schedule.start()
-    console = asyncio.create_task(app.console.run()) if sys.stdin.isatty() else None
+    source = console_input if console_input is not None else (sys.stdin if sys.stdin.isatty() else None)
+    console = asyncio.create_task(app.console.run(source)) if source is not None else None
     await stop.wait()
-    logger.info("stopping: finishing the current job")
+    logger.info("stopping: letting the current job finish")
     await schedule.stop()
     if console is not None:
         console.cancel()
+        await asyncio.gather(console, return_exceptions=True)
     await app.deliver()  # flush what is due
     await app.close()
+    logger.info("stopped")
     return 0
 
 

@@ -42,6 +42,7 @@ class Jobs:
     retention: Job
     cycle_every: timedelta = timedelta(minutes=5)
     deliver_every: timedelta = timedelta(seconds=2)
+    digest_every: timedelta | None = None  # None: every minute at second 0
 
 
 class Schedule:
@@ -87,9 +88,12 @@ class Schedule:
             IntervalTrigger(seconds=j.deliver_every.total_seconds(), timezone="UTC"),
             id="deliver",
         )
-        self._scheduler.add_job(
-            self._tracked("digest", j.digest_tick), CronTrigger(second=0, timezone="UTC"), id="digest"
+        digest_trigger = (
+            CronTrigger(second=0, timezone="UTC")
+            if j.digest_every is None
+            else IntervalTrigger(seconds=j.digest_every.total_seconds(), timezone="UTC")
         )
+        self._scheduler.add_job(self._tracked("digest", j.digest_tick), digest_trigger, id="digest")
         self._scheduler.add_job(
             self._tracked("retention", j.retention),
             CronTrigger(hour=3, minute=17, timezone="UTC"),

@@ -1,0 +1,103 @@
+"""``dps run`` on the fake exchange with the console adapter: cycles, commands, a digest, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.runner import run
+from tests.fakes.exchange import FakeExchange
+
+
+async def wait_for(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(60):
+        while not predicate():  # noqa: ASYNC110 - polls output another task writes
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.slow
+async def test_run_cycles_answers_commands_and_sends_the_digest(
+    fake: FakeExchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    minute = datetime.now(UTC).strftime("%H:%M")
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        exchange="binanceusdm",
+        exchange_api_url=fake.url,
+        collect_interval=30,
+        digest_time=minute,  # due at once: the digest goes out at the configured minute
+        digest_timezone="UTC",
+    )
+    read_fd, write_fd = os.pipe()
+    commands = os.fdopen(read_fd, "r", encoding="utf-8")
+    typing = os.fdopen(write_fd, "w", encoding="utf-8")
+    out = io.StringIO()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run(
+            settings,
+            stop=stop,
+            console_input=commands,
+            out=out,
+            digest_every=timedelta(seconds=1),
+        )
+    )
+    await wait_for(lambda: "Daily Derivatives Pressure digest" in out.getvalue())
+    typing.write("/top 3\n/status\n/score btc\n")
+    typing.flush()
+    await wait_for(lambda: "Symbols tracked:" in out.getvalue() and "BTCUSDT" in out.getvalue())
+    typing.close()  # end of input, as Ctrl-D
+    stop.set()
+    assert await asyncio.wait_for(task, timeout=60) == 0
+    await asyncio.sleep(0.2)  # the reader thread sees the end of input
+    commands.close()
+    text = out.getvalue()
+    assert "Top 3" in text
+    assert "STALE" not in text
+    assert text.count("Daily Derivatives Pressure digest") == 1
+
+
+@pytest.mark.slow
+async def test_sigterm_stops_cleanly_and_tokens_never_print(fake: FakeExchange, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        "EXCHANGE": "binanceusdm",
+        "EXCHANGE_API_URL": fake.url,
+        "TELEGRAM_BOT_TOKEN": "123456:SECRET-TOKEN-VALUE",
+        "LOG_LEVEL": "DEBUG",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while not any(" cycle " in line and "symbols=" in line for line in seen):
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=90)
+        assert line, "".join(seen)
+        seen.append(line.decode())
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    log = "".join(seen) + rest.decode()
+    assert proc.returncode == 0, log[-3000:]
+    assert "stopped" in log
+    assert "Traceback" not in log
+    assert "SECRET-TOKEN-VALUE" not in log
