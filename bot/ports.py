@@ -44,8 +44,11 @@ OiSeries = dict[str, list[tuple[datetime, float]]]
 class Sink(Protocol):
     """One chat platform's outgoing side, as the delivery job sees it."""
 
-    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
-        """Try to deliver ``payload`` to ``chat``; report the outcome, never raise for a chat fault."""
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+        """Try to deliver ``payload`` (and a PNG ``attachment``, if any) to ``chat``.
+
+        Report the outcome; never raise for a chat fault.
+        """
         ...
 
 

@@ -23,7 +23,7 @@ from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, Platform, RetentionPolicy
-from bot.render.chart import render_chart
+from bot.render.chart import digest_chart, render_chart
 from bot.render.digest import digest_text
 from bot.scheduler import Jobs, Schedule
 
@@ -113,7 +113,14 @@ def build_app(
     console = ConsoleAdapter(commands, clock, chart_dir=chart_dir, out=out)
     delivery = Delivery(storage.outbox, storage.chats, {Platform.CONSOLE: console})
     digest = DigestJob(
-        collector.exchange, storage.chats, storage.scores, storage.outbox, storage.digests, digest_text, label
+        collector.exchange,
+        storage.chats,
+        storage.scores,
+        storage.outbox,
+        storage.digests,
+        digest_text,
+        label,
+        chart=digest_chart,
     )
     return App(settings, collector, delivery, digest, commands, console, clock, last)
 

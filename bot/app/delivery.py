@@ -100,7 +100,7 @@ class Delivery:
     async def _send(self, entry: OutboxEntry) -> SendOutcome:
         sink = self._sinks[entry.chat.platform]
         try:
-            return await sink.send(entry.chat, entry.payload)
+            return await sink.send(entry.chat, entry.payload, entry.attachment)
         except Exception as exc:  # a sink bug must not stop the other chats' deliveries
             logger.exception("sink %s raised on outbox entry %s", entry.chat.platform.value, entry.id)
             return Transient(error=f"{type(exc).__name__}: {exc}")

@@ -93,6 +93,7 @@ class DigestJob:
         log: DigestLog,
         render: Callable[[Digest], str],
         source_label: str | None = None,
+        chart: Callable[[Digest], bytes] | None = None,
     ) -> None:
         self._exchange = exchange
         self._chats = chats
@@ -101,6 +102,7 @@ class DigestJob:
         self._log = log
         self._render = render
         self._label = source_label
+        self._chart = chart
 
     def due(self, now: datetime) -> list[tuple[Chat, date]]:
         """Chats whose local digest time has passed today with no digest recorded."""
@@ -112,6 +114,15 @@ class DigestJob:
             if not self._log.digest_sent(profile.chat.ref, local.date()):
                 found.append((profile.chat, local.date()))
         return found
+
+    def _picture(self, digest: Digest) -> bytes | None:
+        if self._chart is None:
+            return None
+        try:
+            return self._chart(digest)
+        except Exception:  # a broken chart must not cost the chat its digest
+            logger.exception("digest chart failed; sending the digest without it")
+            return None
 
     def tick(self, now: datetime) -> int:
         """Enqueue every due digest; returns how many."""
@@ -131,6 +142,7 @@ class DigestJob:
                 payload=self._render(digest),
                 created_at=now,
                 event_count=0,  # digests do not count towards the alert cap
+                attachment=self._picture(digest),
             )
             self._outbox.enqueue([message])
             self._log.record_digest(chat.ref, local_date, now)

@@ -87,6 +87,7 @@ class ConsoleAdapter:
         self.chat = chat
         self._user = user_id
         self._markdown = markdown_tables
+        self._sent_images = 0
 
     def print(self, text: str) -> None:
         """Write ``text`` and a newline; characters the terminal cannot show are replaced."""
@@ -98,10 +99,17 @@ class ConsoleAdapter:
             out.write((text + "\n").encode(encoding, "replace").decode(encoding))
         out.flush()
 
-    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
-        """Print an alert (``bot.ports.Sink``); printing cannot be refused."""
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+        """Print an alert or digest (``bot.ports.Sink``); an image goes to a PNG file."""
         where = "" if chat == self.chat else f" for {chat.platform.value}:{chat.chat_id}"
-        self.print(f"── alert{where} ──\n{payload}")
+        text = f"── alert{where} ──\n{payload}"
+        if attachment is not None:
+            self._sent_images += 1
+            path = self._chart_dir / f"message-{self._sent_images}.png"
+            self._chart_dir.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(attachment)
+            text += f"\nChart written to {path}"
+        self.print(text)
         return Sent()
 
     async def handle_line(self, line: str) -> str | None:

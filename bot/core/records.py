@@ -195,6 +195,7 @@ class OutboxMessage:
         chat_ref: the store's id of the target chat.
         payload: the message body to deliver.
         created_at: when it was enqueued (aware UTC); also its first due time.
+        attachment: a PNG sent with the text (the digest's chart), or None.
         event_count: how many alert events the message carries, for the chat's daily
             cap (a batch carries several; a cap notice in it counts as one more).
     """
@@ -204,6 +205,7 @@ class OutboxMessage:
     payload: str
     created_at: datetime
     event_count: int = 1
+    attachment: bytes | None = None
 
     def __post_init__(self) -> None:
         if not self.idempotency_key:
@@ -237,6 +239,7 @@ class OutboxEntry:
     created_at: datetime
     sent_at: datetime | None
     event_count: int = 1
+    attachment: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from bot.app.digest import Digest
 from bot.app.views import ChartView
 from bot.core.models import Band
+from bot.core.params import DEFAULT_PARAMS
 
 BAND_COLOURS = {
     Band.NEUTRAL: "#eef6ee",
@@ -83,6 +85,31 @@ def render_chart(view: ChartView) -> bytes:
         title += f"\n{view.source_label}"
     fig.suptitle(title, fontsize=10, parse_math=False)
 
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def digest_chart(digest: Digest) -> bytes:
+    """The digest's picture: the top names' scores as bars over the bands, coloured by bias."""
+    records = list(reversed(digest.top))  # highest at the top of a horizontal bar chart
+    fig = Figure(figsize=(8.0, 0.6 + 0.38 * max(len(records), 1)), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    floors = (0, *DEFAULT_PARAMS.band_floors, 100)
+    for band, low, high in zip(Band, floors[:-1], floors[1:], strict=True):
+        ax.axvspan(low, high, color=BAND_COLOURS[band], lw=0)
+    colours = {"LONG": "#2e7d32", "SHORT": "#c62828", "NEUTRAL": "#78909c"}
+    names = [r.symbol for r in records]
+    scores = [r.result.score for r in records]
+    ax.barh(range(len(records)), scores, color=[colours[r.result.bias.value] for r in records])
+    ax.set_yticks(range(len(records)), names, fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Derivatives Pressure Score (green LONG, red SHORT, grey NEUTRAL)")
+    title = f"Top stress · {digest.local_date:%d %b %Y}"
+    if digest.source_label:
+        title += f" · {digest.source_label}"
+    ax.set_title(title, fontsize=10, loc="left")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

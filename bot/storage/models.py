@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -251,6 +252,8 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
     # Alert events the message carries: daily caps count events, not messages.
     event_count: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # An image sent with the text (the digest's chart); most messages have none.
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class DigestSentRow(Base):

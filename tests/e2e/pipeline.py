@@ -45,7 +45,7 @@ class RecordingSink:
         self._before = before
         self._count = 0
 
-    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
         if self._before and self._crash_at is not None and self._count + 1 >= self._crash_at:
             os.kill(os.getpid(), signal.SIGKILL)  # claimed, not sent
         with self.path.open("a", encoding="utf-8") as handle:

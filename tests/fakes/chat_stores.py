@@ -176,6 +176,7 @@ class FakeOutboxStore:
                 created_at=created,
                 sent_at=None,
                 event_count=message.event_count,
+                attachment=message.attachment,
             )
             self._next_id += 1
         return len(fresh)

@@ -642,6 +642,16 @@ def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
     assert s.outbox.status_counts() == {OutboxStatus.PENDING: 3}
 
 
+def check_outbox_attachment_round_trip(s: Stores) -> None:
+    ref = _chat(s)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # binary-safe, ~10 kB
+    with_image = replace(message("digest", ref, payload="digest"), attachment=png)
+    s.outbox.enqueue([with_image, message("plain", ref)])
+    claimed = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, lease=timedelta(minutes=1))}
+    assert claimed["digest"].attachment == png
+    assert claimed["plain"].attachment is None
+
+
 def check_outbox_unknown_chat_rejected(s: Stores) -> None:
     with pytest.raises(StorageError):
         s.outbox.enqueue([message("k", 999_999)])

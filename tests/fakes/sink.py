@@ -17,8 +17,10 @@ class FakeSink:
 
     def __init__(self, script: Iterable[SendOutcome] = ()) -> None:
         self.sent: list[tuple[ChatKey, str]] = []
+        self.attachments: list[bytes | None] = []
         self._script = deque(script)
 
-    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
         self.sent.append((chat, payload))
+        self.attachments.append(attachment)
         return self._script.popleft() if self._script else Sent()

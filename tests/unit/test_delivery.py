@@ -94,7 +94,7 @@ class ScriptedSink:
         self.sent: list[tuple[ChatKey, str]] = []
         self._scripts = {chat_id: list(script) for chat_id, script in scripts.items()}
 
-    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
         self.sent.append((chat, payload))
         script = self._scripts.get(chat.chat_id, [])
         outcome = script.pop(0) if script else Sent()
@@ -114,7 +114,7 @@ class SlowSink:
         self._total = 0
         self.max_total = 0
 
-    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
         self.order[chat].append(payload)
         self._per_chat[chat] += 1
         self._total += 1
@@ -134,7 +134,7 @@ class HangingSink:
     def __init__(self) -> None:
         self.started = asyncio.Event()
 
-    async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
         self.started.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
@@ -196,7 +196,7 @@ async def test_entry_is_claimed_with_the_lease_before_it_is_sent(env: Env) -> No
     seen: list[OutboxEntry] = []
 
     class PeekingSink:
-        async def send(self, chat: ChatKey, payload: str) -> SendOutcome:
+        async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
             seen.append(env.entry("a"))
             return Sent()
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
 from bot.core.models import Bias, Regime
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
+from bot.render.chart import digest_chart
 from bot.render.digest import digest_text
-from tests.fakes import FakeStorage
+from tests.fakes import FakeSink, FakeStorage
 from tests.fakes.contract import EX, record, result
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -101,3 +104,30 @@ def test_no_fresh_scores_waits_instead_of_recording() -> None:
     scores_at(s, DAY - timedelta(hours=3))  # stale
     assert job.tick(DAY + timedelta(hours=8)) == 0
     assert not s.digests.digest_sent(ref, DAY.date())
+
+
+def test_the_digest_carries_its_chart_to_the_sink() -> None:
+    s, _, _ = setup(tz="UTC", at=time(8, 0))
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text, None, chart=digest_chart)
+    scores_at(s, DAY + timedelta(hours=7, minutes=55))
+    assert job.tick(DAY + timedelta(hours=8)) == 1
+    sink = FakeSink()
+    report = asyncio.run(
+        Delivery(s.outbox, s.chats, {Platform.TELEGRAM: sink}).drain(DAY + timedelta(hours=8))
+    )
+    assert report.sent == 1
+    (png,) = sink.attachments
+    assert png is not None and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000
+
+
+def test_a_broken_chart_still_sends_the_digest() -> None:
+    s, _, _ = setup(tz="UTC", at=time(8, 0))
+
+    def broken(_: object) -> bytes:
+        raise RuntimeError("no fonts")
+
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text, None, chart=broken)
+    scores_at(s, DAY + timedelta(hours=7, minutes=55))
+    assert job.tick(DAY + timedelta(hours=8)) == 1
+    (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, lease=timedelta(minutes=1))
+    assert entry.attachment is None

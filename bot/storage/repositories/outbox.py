@@ -47,6 +47,7 @@ def enqueue_messages(session: Session, messages: Sequence[OutboxMessage]) -> int
             "created_at": m.created_at,
             "sent_at": None,
             "event_count": m.event_count,
+            "attachment": m.attachment,
         }
         for m in (unique[k] for k in keys if k in unique)
     ]
@@ -69,6 +70,7 @@ def _entry(row: OutboxRow, chat: ChatRow) -> OutboxEntry:
         created_at=row.created_at,
         sent_at=row.sent_at,
         event_count=row.event_count,
+        attachment=row.attachment,
     )
 
 
