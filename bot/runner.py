@@ -64,6 +64,12 @@ class App:
         report = await self.collector.cycle.run(self.clock.now())
         self.last_line[:] = [report.log_line()]
         logger.info("%s", report.log_line())
+        stale = report.failures.get("stale", 0)
+        if stale or not report.scored:
+            # Silent stalls are what traders fear most: say it loudly, every cycle it lasts.
+            logger.warning(
+                "STALE: %d symbols returned old data and %d were scored this cycle", stale, report.scored
+            )
 
     async def deliver(self) -> None:
         await self.delivery.drain(self.clock.now())
