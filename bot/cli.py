@@ -7,12 +7,17 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.app.evaluate_csv import parse_evaluate_csv
 from bot.app.views import rank
 from bot.core.scoring import score
 from bot.errors import DpsError, InputError
+from bot.logsafety import setup_logging
 from bot.render.table import markdown_table, score_json
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 EXIT_BAD_INPUT = 2
 
@@ -44,16 +49,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secrets(settings: Settings) -> list[str]:
+    tokens = (settings.telegram_bot_token, settings.discord_bot_token)
+    return [t.get_secret_value() for t in tokens if t is not None]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the bot: schedule, collector, delivery, digests and the chat adapters."""
     import asyncio
-    import logging
 
     from bot.config import load_settings
     from bot.runner import run
 
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, _secrets(settings))
     return asyncio.run(run(settings))
 
 
@@ -85,7 +94,7 @@ def _demo_live(args: argparse.Namespace) -> int:
     from bot.config import load_settings
     from bot.runner import demo
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING, fmt="%(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="dps-demo-") as tmp:
         # A fresh database per demo run: the replay always starts from the same state.
         settings = load_settings(database_url=f"sqlite:///{tmp}/demo.sqlite3", symbols=[])
@@ -119,13 +128,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     """Run one collection cycle into the store and print its summary."""
     import asyncio
-    import logging
 
     from bot.bootstrap import collect_once
     from bot.config import load_settings
 
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, _secrets(settings))
     report = asyncio.run(collect_once(settings))
     ok = report.scored - report.partial
     failed = sum(report.failures.values())

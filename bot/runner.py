@@ -23,6 +23,7 @@ from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, Platform, RetentionPolicy
+from bot.errors import DpsError
 from bot.render.chart import digest_chart, render_chart
 from bot.render.digest import digest_text
 from bot.scheduler import Jobs, Schedule
@@ -61,7 +62,14 @@ class App:
     last_line: list[str] = field(default_factory=list)
 
     async def cycle(self) -> None:
-        report = await self.collector.cycle.run(self.clock.now())
+        now = self.clock.now()
+        try:
+            report = await self.collector.cycle.run(now)
+        except DpsError as exc:
+            latest = self.collector.storage.snapshots.latest_snapshot_time(self.collector.exchange)
+            age = f"{(now - latest).total_seconds() / 60:.0f} min old" if latest else "none stored"
+            logger.warning("STALE: cycle failed (%s); latest data %s", exc, age)
+            return
         self.last_line[:] = [report.log_line()]
         logger.info("%s", report.log_line())
         stale = report.failures.get("stale", 0)
@@ -154,14 +162,18 @@ async def run(
         logger.warning("DISCORD_BOT_TOKEN is set, but this build has no Discord adapter yet; not started")
     logger.info("no chat adapter with a token: using the console adapter")
     app = build_app(settings, replay=False, clock=SystemClock(), out=out)
-    app.collector.storage.chats.ensure_chat(
-        CONSOLE_CHAT,
-        kind=ChatKind.PRIVATE,
-        now=app.clock.now(),
-        timezone=settings.digest_timezone,
-        defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
-    )
-    await app.collector.cycle.backfill(app.clock.now())
+    try:
+        app.collector.storage.chats.ensure_chat(
+            CONSOLE_CHAT,
+            kind=ChatKind.PRIVATE,
+            now=app.clock.now(),
+            timezone=settings.digest_timezone,
+            defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
+        )
+        await app.collector.cycle.backfill(app.clock.now())
+    except BaseException:
+        await app.close()  # release the exchange session even when start-up fails
+        raise
     gc.freeze()  # start-up objects never die; keeps full collections off the /top p99
     loop = asyncio.get_running_loop()
     signals = stop is None

@@ -20,6 +20,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.errors import DpsError
+
 logger = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[object]]
@@ -57,6 +59,8 @@ class Schedule:
         self._running: set[asyncio.Task[Any]] = set()
         # Skips and misses are logged once, in our words, by _on_event; not twice.
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        # Job runs and failures too: _on_event logs a failure once, with a traceback only for bugs.
+        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
 
     def _tracked(self, name: str, job: Job) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -111,8 +115,10 @@ class Schedule:
             logger.warning("job %s skipped: the previous run is still going", event.job_id)
         elif event.code == EVENT_JOB_MISSED:
             logger.warning("job %s missed its run time %s", event.job_id, event.scheduled_run_time)
+        elif isinstance(event.exception, DpsError):
+            logger.warning("job %s failed: %s", event.job_id, event.exception)  # expected faults: one line
         elif event.exception is not None:
-            logger.error("job %s failed: %r", event.job_id, event.exception)
+            logger.error("job %s failed: %r\n%s", event.job_id, event.exception, event.traceback or "")
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop scheduling, let running jobs finish (up to ``grace`` s), then shut down."""
