@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport
 from bot.collector.ccxt_source import CcxtSource
+from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.core.diff import DiffParams
@@ -37,7 +38,9 @@ class Collector:
         self.storage.close()
 
 
-def build_source(settings: Settings, *, replay: bool = False) -> tuple[MarketSource, str, str]:
+def build_source(
+    settings: Settings, *, replay: bool = False, tuning: SourceTuning | None = None
+) -> tuple[MarketSource, str, str]:
     """The market source for the settings: (source, exchange id, label shown to people)."""
     if replay:
         rs = ReplaySource(symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
@@ -48,14 +51,17 @@ def build_source(settings: Settings, *, replay: bool = False) -> tuple[MarketSou
         symbols=settings.symbols,
         top_n=settings.universe_top_n,
         cycle_interval_s=settings.collect_interval,
+        tuning=tuning,
     )
     return cs, cs.exchange, cs.label
 
 
-def build_collector(settings: Settings, *, replay: bool = False) -> Collector:
+def build_collector(
+    settings: Settings, *, replay: bool = False, tuning: SourceTuning | None = None
+) -> Collector:
     """Open (and migrate) the database and wire the collection cycle."""
     storage = open_storage(settings.database_url)
-    source, exchange, label = build_source(settings, replay=replay)
+    source, exchange, label = build_source(settings, replay=replay, tuning=tuning)
     deps = CycleDeps(
         exchange=exchange,
         source=source,

@@ -21,6 +21,7 @@ from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
 from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
+from bot.collector.client import SourceTuning
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, Platform, RetentionPolicy
 from bot.errors import DpsError
@@ -104,9 +105,10 @@ def build_app(
     clock: SystemClock | ReplayClock,
     out: TextIO | None = None,
     chart_dir: Path = Path("data/charts"),
+    tuning: SourceTuning | None = None,
 ) -> App:
     """Wire storage, source, cycle, delivery, digest, the command layer and the console."""
-    collector = build_collector(settings, replay=replay)
+    collector = build_collector(settings, replay=replay, tuning=tuning)
     storage = collector.storage
     label = collector.label if replay else None
     last: list[str] = []

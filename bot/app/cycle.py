@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 UNIVERSE_RELOAD = timedelta(hours=1)
 BACKFILL_CONCURRENCY = 4
+BACKFILL_SLICE = 20
 
 
 @dataclass(slots=True)
@@ -155,9 +156,13 @@ class CollectionCycle:
                 for p in points
             ]
 
-        batches = await asyncio.gather(*(one(s) for s in missing))
-        added = self._d.snapshots.add_snapshots([snap for batch in batches for snap in batch])
-        done = sum(1 for batch in batches if batch)
+        added = done = 0
+        # In slices, storing each before fetching the next: a day of 5-minute points for
+        # hundreds of symbols would otherwise all sit in memory at once.
+        for start in range(0, len(missing), BACKFILL_SLICE):
+            batches = await asyncio.gather(*(one(s) for s in missing[start : start + BACKFILL_SLICE]))
+            added += self._d.snapshots.add_snapshots([snap for batch in batches for snap in batch])
+            done += sum(1 for batch in batches if batch)
         if missing:
             logger.info(
                 "backfilled %d of %d symbols without a day of history (%d points)", done, len(missing), added
