@@ -13,6 +13,16 @@ from tests.fakes.exchange import FakeExchange
 ROOT = Path(__file__).parents[2]
 
 
+async def dps(cwd: Path, env: dict[str, str], *words: str) -> tuple[int | None, str, str]:
+    """Run the ``dps`` command line in a real process; (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *words,
+        cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return proc.returncode, out.decode(), err.decode()
+
+
 async def test_collect_once_fills_the_database(fake: FakeExchange, tmp_path: Path) -> None:
     db = tmp_path / "dps.sqlite3"
     env = {
@@ -22,21 +32,9 @@ async def test_collect_once_fills_the_database(fake: FakeExchange, tmp_path: Pat
         "EXCHANGE_API_URL": fake.url,
         "NO_PROXY": "127.0.0.1,localhost",
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "collect",
-        "--once",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    text = out.decode()
-    assert proc.returncode == 0, err.decode()[-2000:]
-    assert "Traceback" not in err.decode()
+    code, text, err = await dps(tmp_path, env, "collect", "--once")
+    assert code == 0, err[-2000:]
+    assert "Traceback" not in err
     trading = len(list(fake.market.trading()))
     assert f"collected {trading} symbols" in text
     assert "scored:" in text and "failed: 0" in text
@@ -55,34 +53,13 @@ async def test_collect_once_fills_the_database(fake: FakeExchange, tmp_path: Pat
         (["status"], "Symbols tracked:"),
         (["score", "btc"], "BTCUSDT"),
     ):
-        query = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            *words,
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        said, _ = await asyncio.wait_for(query.communicate(), timeout=60)
-        assert query.returncode == 0
-        assert expected in said.decode(), said.decode()
+        code, said, _ = await dps(tmp_path, env, *words)
+        assert code == 0
+        assert expected in said, said
 
 
 async def test_collect_once_with_a_bad_setting_names_it(tmp_path: Path) -> None:
     env = {**os.environ, "EXCHANGE": "kraken", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "collect",
-        "--once",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 2
-    assert "EXCHANGE" in err.decode() and "Traceback" not in err.decode()
+    code, _, err = await dps(tmp_path, env, "collect", "--once")
+    assert code == 2
+    assert "EXCHANGE" in err and "Traceback" not in err
