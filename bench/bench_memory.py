@@ -22,11 +22,14 @@ request-weight budget is 100x Binance's 2400/min, because a cycle weighs about 5
 at 5-minute intervals never nears the budget, while back-to-back cycles would spend most of
 the run waiting out the weight gate.
 
-Measured in one run: RSS (``VmRSS`` of ``/proc/self/status``) after start-up, after the
-backfill and after every cycle; min / median / max and the least-squares slope over the
-last 20 cycles. Baseline: a fresh interpreter that imports every module the measured
-process had loaded by the end of the run, so the difference is what the bot holds, not
-its code.
+Measured in one run (Linux: it reads ``/proc/self``): RSS (``VmRSS``) after start-up,
+after the backfill and after every cycle; the peak (``VmHWM``, reset per phase) within
+start-up, the backfill, the first cycles and the last 20; min / median / max and the
+least-squares slope of RSS over the last 20 cycles. Baseline: a fresh interpreter that
+imports every module the measured process had loaded by the end of the run, so the
+difference is what the bot holds, not its code.
+
+``--cycles N`` runs N cycles (default 40, at least 30).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from bot.runner import App, SystemClock, build_app
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = 500
 CYCLES = 40
+MIN_CYCLES = 30
 WINDOW = 20  # the last cycles summarised
 TARGET_MB = 250.0
 FLAT_MB_PER_CYCLE = 0.1  # 29 MB a day at the 5-minute schedule
@@ -295,8 +299,7 @@ def report(run: Run, base_mb: float, modules: int, failed: list[str], elapsed_s:
     if run.trimmed_mb is not None:
         trim = (
             f" After the last cycle, glibc's `malloc_trim(0)` took RSS from {run.cycles_mb[-1]:.0f} to "
-            f"{run.trimmed_mb:.0f} MB: that much of the bot's share is heap freed but kept by the "
-            "allocator since the backfill's high-water mark, not live data."
+            f"{run.trimmed_mb:.0f} MB (heap already freed but kept by the allocator)."
         )
     samples = ", ".join(f"{mb:.0f}" for mb in run.cycles_mb)
     return f"""## Memory of the running bot ({SYMBOLS} symbols)
@@ -307,9 +310,9 @@ Binance USD-M perpetuals from a child process, so the fake's memory is not count
 cycles back to back, each `cycle()` + `deliver()` + `digest_tick()` without the wait between
 them that the real schedule adds: {statistics.median(run.cycles_s):.1f} s a cycle (median), the
 whole run {elapsed_s:.0f} s. Each cycle stored {(end["snapshots"] - start["snapshots"]) / cycles:.0f}
-snapshots and {(end["scores"] - start["scores"]) / cycles:.0f} scores; {end["queued"]} outbox
-messages were queued ({end["digests"]} of them the digest, the rest alerts) and {end["sent"]}
-delivered to the console ({run.charts} chart PNG written). RSS is `VmRSS` of the bot's process;
+snapshots and {(end["scores"] - start["scores"]) / cycles:.0f} scores; the outbox got
+{end["digests"]} digest and {end["queued"] - end["digests"]} alert messages, {end["sent"]} of
+them delivered to the console ({run.charts} chart PNG written). RSS is `VmRSS` of the bot's process;
 a phase's peak is `VmHWM`, reset at the phase's start.
 
 {chr(10).join(table)}
@@ -334,7 +337,7 @@ per-cycle working set.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=CYCLES, help=f"cycles to run (at least {WINDOW})")
+    parser.add_argument("--cycles", type=int, default=CYCLES, help=f"cycles to run (at least {MIN_CYCLES})")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -363,7 +366,7 @@ def main() -> None:
             tempfile.TemporaryDirectory(prefix="dps-bench-memory-") as tmp,
             open(os.devnull, "w", encoding="utf-8") as console_out,  # where the console chat prints
         ):
-            run = asyncio.run(measure(url, max(WINDOW, args.cycles), Path(tmp), console_out))
+            run = asyncio.run(measure(url, max(MIN_CYCLES, args.cycles), Path(tmp), console_out))
     finally:
         fake.stdin.close()
         fake.wait(timeout=30)
