@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.app.commands import CommandLayer, CommandPorts, CommandRequest
 from bot.app.ratelimit import RateLimit
-from bot.app.views import ChartView
+from bot.app.views import ChartView, ErrorKind, ErrorReply, Reply
 from bot.core.market import MarketSnapshot
 from bot.core.models import ScoreInputs
 from bot.core.records import ChatKey, ChatKind, Platform, ScoreRecord
@@ -152,3 +153,15 @@ def chat_state(storage: FakeStorage) -> object:
         dict(storage.scores.rows),
         dict(storage.outbox.entries),
     )
+
+
+async def ask(layer: CommandLayer, command: str, args: str = "", **kw: Any) -> Reply:
+    """Send one command to the layer, as an adapter would."""
+    return await layer.handle(request(command, args, **kw))
+
+
+def error_of(reply: object, kind: ErrorKind) -> ErrorReply:
+    """The reply as an error of ``kind`` (fails the test otherwise)."""
+    assert isinstance(reply, ErrorReply), reply
+    assert reply.kind is kind, reply
+    return reply

@@ -4,7 +4,6 @@ and the per-user rate limit."""
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import Any
 
 import pytest
 
@@ -12,7 +11,7 @@ from bot.app import chat_settings
 from bot.app.arguments import MAX_SYMBOLS_PER_COMMAND
 from bot.app.commands import CommandLayer
 from bot.app.ratelimit import RateLimit, SlidingWindowLimiter
-from bot.app.views import ErrorKind, ErrorReply, Reply, SettingsReply, TextReply
+from bot.app.views import ErrorKind, ErrorReply, SettingsReply, TextReply
 from bot.core.events import EventKind
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
@@ -23,10 +22,11 @@ from tests.fakes.scored_market import (
     LATEST,
     PRIVATE_CHAT,
     SOURCE,
+    ask,
     chat_state,
+    error_of,
     make_layer,
     populate,
-    request,
 )
 from tests.fakes.storage import FakeStorage
 
@@ -41,16 +41,6 @@ def storage() -> FakeStorage:
 @pytest.fixture
 def layer(storage: FakeStorage) -> CommandLayer:
     return make_layer(storage)
-
-
-async def ask(layer: CommandLayer, command: str, args: str = "", **kw: Any) -> Reply:
-    return await layer.handle(request(command, args, **kw))
-
-
-def error_of(reply: Reply, kind: ErrorKind) -> ErrorReply:
-    assert isinstance(reply, ErrorReply), reply
-    assert reply.kind is kind, reply
-    return reply
 
 
 def watched(storage: FakeStorage, key: ChatKey = PRIVATE_CHAT) -> list[str]:

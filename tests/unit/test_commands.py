@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -21,7 +20,6 @@ from bot.app.views import (
     ChartReply,
     ErrorKind,
     ErrorReply,
-    Reply,
     ScoreCardReply,
     StatusReply,
     TableReply,
@@ -41,7 +39,9 @@ from tests.fakes.scored_market import (
     SOURCE,
     SYMBOLS,
     ChartSpy,
+    ask,
     chat_state,
+    error_of,
     make_layer,
     populate,
     request,
@@ -57,16 +57,6 @@ def storage() -> FakeStorage:
 @pytest.fixture
 def layer(storage: FakeStorage) -> CommandLayer:
     return make_layer(storage)
-
-
-async def ask(layer: CommandLayer, command: str, args: str = "", **kw: Any) -> Reply:
-    return await layer.handle(request(command, args, **kw))
-
-
-def error_of(reply: object, kind: ErrorKind) -> ErrorReply:
-    assert isinstance(reply, ErrorReply), reply
-    assert reply.kind is kind, reply
-    return reply
 
 
 def test_every_listed_command_has_a_handler(layer: CommandLayer) -> None:
