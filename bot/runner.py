@@ -22,6 +22,7 @@ from bot.app.digest import DigestJob
 from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
 from bot.collector.client import SourceTuning
+from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, Platform, RetentionPolicy
 from bot.errors import DpsError
@@ -223,7 +224,10 @@ async def demo(settings: Settings, *, interactive: bool, out: TextIO | None = No
     """``make demo``: the whole pipeline on the synthetic replay with an accelerated clock."""
     clock = ReplayClock(datetime.min.replace(tzinfo=UTC))
     app = build_app(settings, replay=True, clock=clock, out=out)
-    market = app.collector.source._market  # type: ignore[attr-defined]
+    source = app.collector.source
+    if not isinstance(source, ReplaySource):
+        raise TypeError("the demo needs the replay source")
+    market = source.market
     start = market.first_time_with_history(24)
     end = market.times()[-1]
     if start is None:

@@ -54,6 +54,11 @@ class ReplaySource:
         self._universe: list[str] | None = None
         self._oi_usd: dict[str, dict[datetime, float | None]] | None = None
 
+    @property
+    def market(self) -> ReplayMarket:
+        """The recording this source replays (for drivers that step through its times)."""
+        return self._market
+
     async def load_universe(self) -> list[str]:
         """The recorded symbols (or the requested ones that were recorded)."""
         recorded = self._market.symbols()

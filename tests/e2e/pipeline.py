@@ -120,7 +120,7 @@ def build(db_url: str, record: Path, *, crash: str | None = None, crash_at: int 
 
 
 def replay_times(source: ReplaySource, start: datetime) -> list[datetime]:
-    return [t for t in source._market.times() if t >= start]
+    return [t for t in source.market.times() if t >= start]
 
 
 async def replay(run: Run, times: Sequence[datetime]) -> list[CycleReport]:
@@ -147,7 +147,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--crash-at", type=int, default=1)
     args = parser.parse_args(argv)
     run = build(args.db_url, args.record, crash=args.crash, crash_at=args.crash_at)
-    start = run.source._market.first_time_with_history(24)
+    start = run.source.market.first_time_with_history(24)
     assert start is not None
     await run.cycle.backfill(start)
     await replay(run, replay_times(run.source, start))

@@ -25,7 +25,7 @@ def event_line(e) -> str:  # type: ignore[no-untyped-def]
 async def test_replay_produces_exactly_the_golden_events(tmp_path: Path) -> None:
     record = tmp_path / "sent.jsonl"
     run = build(f"sqlite:///{tmp_path / 'dps.sqlite3'}", record)
-    start = run.source._market.first_time_with_history(24)
+    start = run.source.market.first_time_with_history(24)
     assert start is not None
     await run.cycle.backfill(start)
     reports = await replay(run, replay_times(run.source, start))
