@@ -7,19 +7,22 @@ command stores nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.app import arguments as argp
 from bot.app.queries import Queries
 from bot.app.views import ErrorKind, ErrorReply, Reply, SettingsReply, TextReply, TextSection
-from bot.core.records import Chat, ChatSettings
+from bot.core.records import Chat, ChatKey, ChatSettings
 from bot.core.symbols import SymbolIndex
-from bot.errors import InputError
+from bot.errors import InputError, StorageError
 from bot.ports import ChatStore
 
 if TYPE_CHECKING:  # commands.py imports this module; the request type is only annotated here
     from bot.app.commands import CommandRequest
+
+logger = logging.getLogger(__name__)
 
 MAX_WATCHLIST = 100
 
@@ -45,14 +48,42 @@ class ChatSettingsCommands:
         self._timezone = default_timezone
 
     def ensure(self, request: CommandRequest) -> Chat:
-        """Return the request's chat, storing it (with the default settings) if it is new."""
-        return self._chats.ensure_chat(
+        """Return the request's chat, storing it (with the default settings) if it is new.
+
+        A chat disabled earlier (the bot was blocked or removed) is enabled again: someone
+        allowed to change its settings is talking to the bot there, so it is back.
+        """
+        chat = self._chats.ensure_chat(
             request.chat,
             kind=request.chat_kind,
             now=request.now,
             timezone=self._timezone,
             defaults=self._defaults,
         )
+        if not chat.enabled:
+            chat = replace(chat, enabled=True)
+            self._chats.update_chat(chat)
+            logger.info("re-enabled chat %s:%s", chat.key.platform.value, chat.key.chat_id)
+        return chat
+
+    def disable(self, key: ChatKey, reason: str) -> None:
+        """Stop sending to ``key`` (blocked, kicked, channel deleted); settings are kept."""
+        chat = self._chats.get_chat(key)
+        if chat is not None and chat.enabled:
+            self._chats.update_chat(replace(chat, enabled=False))
+            logger.warning("disabled chat %s:%s (%s)", key.platform.value, key.chat_id, reason[:200])
+
+    def move(self, old: ChatKey, new: ChatKey) -> None:
+        """Give the chat at ``old`` its new address, keeping its settings and watchlist."""
+        chat = self._chats.get_chat(old)
+        if chat is None or old == new:
+            return
+        try:
+            self._chats.update_chat(replace(chat, key=new))
+        except StorageError as exc:  # the new address already has a record of its own
+            logger.warning("chat %s moved to %s, which is already known: %s", old.chat_id, new.chat_id, exc)
+            return
+        logger.info("chat %s moved to %s", old.chat_id, new.chat_id)
 
     async def watch(self, request: CommandRequest, args: str) -> Reply:
         """Add symbols to the chat's watchlist (all or nothing)."""

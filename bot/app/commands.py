@@ -120,6 +120,22 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 ALWAYS_ADMIN = frozenset({"watch", "unwatch"})
 ADMIN_WITH_ARGS = frozenset({"alerts", "digest"})
+SETTINGS_COMMANDS = ALWAYS_ADMIN | ADMIN_WITH_ARGS
+
+
+def command_name(text: str) -> str:
+    """``/Score@dps_bot`` → ``score``: the bare, lower-case command name."""
+    return text.strip().removeprefix("/").split("@", 1)[0].lower()
+
+
+def needs_admin(command: str, args: str) -> bool:
+    """Whether this command changes settings, so that outside private chats only admins may.
+
+    Adapters ask this first and look the sender's admin status up (an API call) only
+    when it matters.
+    """
+    name = command_name(command)
+    return name in ALWAYS_ADMIN or (name in ADMIN_WITH_ARGS and bool(args.strip()))
 
 ABOUT = (
     "One number per perpetual-futures symbol, 0 to 100: how stressed its derivatives book is. "
@@ -220,7 +236,7 @@ class CommandLayer:
             return ErrorReply(ErrorKind.INTERNAL, APOLOGY)
 
     async def _dispatch(self, request: CommandRequest) -> Reply:
-        name = request.command.strip().removeprefix("/").split("@", 1)[0].lower()
+        name = command_name(request.command)
         if request.chat.platform not in self._exempt:
             wait = self._limiter.check((request.chat.platform, request.user_id), request.now)
             if wait is not None:
@@ -237,7 +253,7 @@ class CommandLayer:
                 ErrorKind.UNKNOWN_COMMAND, f"Unknown command /{shown}. /help lists what I can do."
             )
         args = argp.check_text(request.args)
-        if (name in ALWAYS_ADMIN or (name in ADMIN_WITH_ARGS and args)) and not self._may_change(request):
+        if needs_admin(name, args) and not self._may_change(request):
             return ErrorReply(
                 ErrorKind.NOT_ALLOWED,
                 "Sorry, only this chat's admins can change its settings.",
@@ -253,6 +269,34 @@ class CommandLayer:
         return (
             request.chat_kind is ChatKind.PRIVATE or request.is_chat_admin or request.user_id in self._admins
         )
+
+    # --- what adapters need besides commands -------------------------------------------
+
+    def symbols(self, prefix: str = "", limit: int = 25) -> tuple[str, ...]:
+        """Symbols of the latest collection starting with ``prefix`` (for autocomplete).
+
+        Matches the symbol itself and its base coin (``sh`` finds ``1000SHIBUSDT``), highest
+        score first, at most ``limit``.
+        """
+        market = self.queries.market()
+        if market is None:
+            return ()
+        key = "".join(ch for ch in prefix.upper() if ch.isalnum())
+        ranked = sorted(market.records, key=lambda r: (-r.result.score, r.symbol))
+        found = [
+            r.symbol
+            for r in ranked
+            if r.symbol.startswith(key) or r.symbol.lstrip("0123456789").startswith(key)
+        ]
+        return tuple(found[:limit])
+
+    def chat_gone(self, chat: ChatKey, reason: str) -> None:
+        """The bot was removed from or blocked in ``chat``: stop sending there."""
+        self.settings.disable(chat, reason)
+
+    def chat_moved(self, old: ChatKey, new: ChatKey) -> None:
+        """``chat`` has a new address (a Telegram group became a supergroup)."""
+        self.settings.move(old, new)
 
     # --- commands ---------------------------------------------------------------------
 
