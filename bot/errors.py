@@ -54,3 +54,7 @@ class SourceDataError(SourceError):
 
 class StorageError(DpsError):
     """The database refused or failed."""
+
+
+class ChatPlatformError(DpsError):
+    """A chat platform could not be started: the token was refused or it is unreachable."""

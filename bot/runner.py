@@ -14,18 +14,21 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
 from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
+from bot.chat.telegram_adapter import TelegramAdapter
 from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
-from bot.core.records import ChatKind, ChatSettings, Platform, RetentionPolicy
+from bot.core.delivery import SendOutcome
+from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, RetentionPolicy
 from bot.errors import DpsError
+from bot.ports import Clock
 from bot.render.chart import digest_chart, render_chart
 from bot.render.digest import digest_text
 from bot.scheduler import Jobs, Schedule
@@ -48,6 +51,35 @@ class ReplayClock:
 
     def now(self) -> datetime:
         return self.current
+
+
+class ChatAdapter(Protocol):
+    """A chat platform served by this process: commands in, replies and outbox messages out."""
+
+    platform: Platform
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome: ...
+
+
+def chat_adapters(settings: Settings, commands: CommandLayer, clock: Clock) -> list[ChatAdapter]:
+    """An adapter for every platform whose token is set."""
+    adapters: list[ChatAdapter] = []
+    if settings.telegram_bot_token is not None:
+        adapters.append(
+            TelegramAdapter(
+                commands,
+                clock,
+                token=settings.telegram_bot_token.get_secret_value(),
+                base_url=settings.telegram_base_url,
+            )
+        )
+    if settings.discord_bot_token is not None:
+        logger.warning("DISCORD_BOT_TOKEN is set, but this build has no Discord adapter yet; not started")
+    return adapters
 
 
 @dataclass
@@ -159,22 +191,32 @@ async def run(
         out: where the console prints (default stdout).
         digest_every: digest tick period (default: every minute at second 0).
     """
-    if settings.telegram_bot_token is not None:
-        logger.warning("TELEGRAM_BOT_TOKEN is set, but this build has no Telegram adapter yet; not started")
-    if settings.discord_bot_token is not None:
-        logger.warning("DISCORD_BOT_TOKEN is set, but this build has no Discord adapter yet; not started")
-    logger.info("no chat adapter with a token: using the console adapter")
     app = build_app(settings, replay=False, clock=SystemClock(), out=out)
+    adapters = chat_adapters(settings, app.commands, app.clock)
+    started: list[ChatAdapter] = []
     try:
-        app.collector.storage.chats.ensure_chat(
-            CONSOLE_CHAT,
-            kind=ChatKind.PRIVATE,
-            now=app.clock.now(),
-            timezone=settings.digest_timezone,
-            defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
-        )
+        for adapter in adapters:
+            await adapter.start()
+            started.append(adapter)
+        if adapters:
+            app.delivery = Delivery(
+                app.collector.storage.outbox,
+                app.collector.storage.chats,
+                {adapter.platform: adapter for adapter in adapters},
+            )
+        else:
+            logger.info("no chat adapter with a token: using the console adapter")
+            app.collector.storage.chats.ensure_chat(
+                CONSOLE_CHAT,
+                kind=ChatKind.PRIVATE,
+                now=app.clock.now(),
+                timezone=settings.digest_timezone,
+                defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
+            )
         await app.collector.cycle.backfill(app.clock.now())
     except BaseException:
+        for adapter in started:
+            await adapter.stop()
         await app.close()  # release the exchange session even when start-up fails
         raise
     gc.freeze()  # start-up objects never die; keeps full collections off the /top p99
@@ -203,6 +245,8 @@ async def run(
         console.cancel()
         await asyncio.gather(console, return_exceptions=True)
     await app.deliver()  # flush what is due
+    for adapter in started:
+        await adapter.stop()
     await app.close()
     logger.info("stopped")
     return 0

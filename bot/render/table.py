@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bot.app.views import RankedRow, RankedTable, Summary
@@ -58,10 +59,27 @@ def aligned_table(table: RankedTable, regime_width: int = 34) -> str:
     body = []
     for row in table.rows:
         c = _cells(row)
-        regime = c[4] if len(c[4]) <= regime_width else c[4][: regime_width - 1] + "…"
-        body.append((c[0], c[1], c[2], c[3], regime, c[5], c[7], c[8], c[9]))
+        body.append((c[0], c[1], c[2], c[3], _clip(c[4], regime_width), c[5], c[7], c[8], c[9]))
+    return _fixed_width(header, body, right={0, 2, 5, 6, 7, 8})
+
+
+def narrow_table(table: RankedTable, regime_width: int = 16) -> str:
+    """About 75 columns, for phone screens: the regime's short name, OI 24h, funding, basis."""
+    header = ("#", "Symbol", "Score", "Bias", "Regime", "OI 24h", "Funding", "Basis")
+    body = []
+    for row in table.rows:
+        c = _cells(row)
+        regime = _clip(c[4].split(" · ", 1)[0], regime_width)
+        body.append((c[0], c[1], c[2], c[3], regime, c[7], c[8], c[9]))
+    return _fixed_width(header, body, right={0, 2, 5, 6, 7})
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _fixed_width(header: tuple[str, ...], body: Sequence[tuple[str, ...]], right: set[int]) -> str:
     widths = [max(len(h), *(len(r[k]) for r in body)) if body else len(h) for k, h in enumerate(header)]
-    right = {0, 2, 5, 6, 7, 8}
 
     def fmt(cells: tuple[str, ...]) -> str:
         return "  ".join(
