@@ -186,12 +186,16 @@ class TelegramAdapter:
         self._initialized = False
         limiter = rate_limiter or AIORateLimiter(max_retries=1)
         logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_DropRetryAfterGiveUp())
+        self._requests = (
+            HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=30),
+            HTTPXRequest(read_timeout=15),
+        )
         self.app: TelegramApp = (
             ApplicationBuilder()
             .token(token)
             .base_url(base_url)
-            .request(HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=30))
-            .get_updates_request(HTTPXRequest(read_timeout=15))
+            .request(self._requests[0])
+            .get_updates_request(self._requests[1])
             .rate_limiter(limiter)
             .job_queue(None)
             .concurrent_updates(concurrent_updates)
@@ -244,11 +248,14 @@ class TelegramAdapter:
                 await self.app.initialize()
                 self._initialized = True
                 return
-            except InvalidToken:
-                raise ChatPlatformError(
-                    "Telegram refused TELEGRAM_BOT_TOKEN; create or copy it with @BotFather"
-                ) from None
             except TelegramError as exc:
+                # A failed getMe leaves the HTTP clients open; PTB's shutdown would skip them.
+                for request in self._requests:
+                    await request.shutdown()
+                if isinstance(exc, InvalidToken):
+                    raise ChatPlatformError(
+                        "Telegram refused TELEGRAM_BOT_TOKEN; create or copy it with @BotFather"
+                    ) from None
                 if attempt == self._start_attempts:
                     raise ChatPlatformError(
                         f"Telegram is unreachable ({exc.message}); check TELEGRAM_BASE_URL and the network"

@@ -16,6 +16,7 @@ import pytest
 from bot.config import load_settings
 from bot.runner import run
 from tests.fakes.exchange import FakeExchange
+from tests.fakes.telegram_api import FakeTelegram
 
 
 async def wait_for(predicate: Callable[[], bool]) -> None:
@@ -68,13 +69,65 @@ async def test_run_cycles_answers_commands_and_sends_the_digest(
 
 
 @pytest.mark.slow
+async def test_run_with_a_telegram_token_answers_top_and_score_on_telegram(
+    fake: FakeExchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    async with FakeTelegram() as telegram:
+        settings = load_settings(
+            database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+            exchange="binanceusdm",
+            exchange_api_url=fake.url,
+            collect_interval=30,
+            telegram_bot_token=telegram.token,
+            telegram_base_url=telegram.base_url,
+        )
+        stop = asyncio.Event()
+        out = io.StringIO()
+        task = asyncio.create_task(run(settings, stop=stop, out=out))
+        await wait_for(lambda: any(c.method == "getUpdates" for c in telegram.calls))
+        # The first cycle runs at start-up; ask until it has stored scores (a new user each
+        # time, so the per-user command limit never answers instead).
+        chat, answer = 5151, ""
+        async with asyncio.timeout(90):
+            for user in range(2000, 3000):
+                count = len(telegram.sent(chat))
+                telegram.push_message(chat, "/score btc", user_id=user)
+                answer = (await telegram.wait_for_sent(count + 1, chat_id=chat, timeout=30))[count].text or ""
+                if "BTCUSDT · score" in answer:
+                    break
+                await asyncio.sleep(0.5)
+        count = len(telegram.sent(chat))
+        telegram.push_message(chat, "/top 3", user_id=1)
+        sent = await telegram.wait_for_sent(count + 1, chat_id=chat, timeout=30)
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=60) == 0
+    assert answer.startswith("<b>BTCUSDT · score "), answer
+    top = sent[count].text or ""
+    assert top.startswith("<b>Derivatives Pressure Score · Top 3</b>"), top
+    assert "<pre>" in top
+    assert "Alert" not in out.getvalue()  # nothing went to the console: Telegram serves this process
+
+
+@pytest.mark.slow
 async def test_sigterm_stops_cleanly_and_tokens_never_print(fake: FakeExchange, tmp_path: Path) -> None:
+    token = "123456:SECRET-TOKEN-VALUE"  # noqa: S105 - the fake's; the log must never show it
+    async with FakeTelegram(token) as telegram:
+        await _run_until_a_cycle_and_sigterm(fake, telegram, tmp_path, token)
+
+
+async def _run_until_a_cycle_and_sigterm(
+    fake: FakeExchange, telegram: FakeTelegram, tmp_path: Path, token: str
+) -> None:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dps.sqlite3'}",
         "EXCHANGE": "binanceusdm",
         "EXCHANGE_API_URL": fake.url,
-        "TELEGRAM_BOT_TOKEN": "123456:SECRET-TOKEN-VALUE",
+        "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_BASE_URL": telegram.base_url,
+        "NO_PROXY": "127.0.0.1,localhost",
         "LOG_LEVEL": "DEBUG",
     }
     proc = await asyncio.create_subprocess_exec(

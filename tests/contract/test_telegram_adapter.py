@@ -1,0 +1,417 @@
+"""The Telegram adapter with the real python-telegram-bot against the fake Bot API on 127.0.0.1.
+
+Commands go in as updates through real getUpdates long polling; replies, alerts and digests
+come out through real sendMessage / sendPhoto calls, which the fake checks the way Telegram
+does (HTML entities, length limits). Faults are the fake's real HTTP answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from telegram.ext import AIORateLimiter
+
+from bot.app.commands import COMMANDS
+from bot.app.delivery import Delivery
+from bot.app.ratelimit import RateLimit
+from bot.chat.telegram_adapter import TelegramAdapter
+from bot.core.delivery import ChatGone, RetryAfter, Sent, Transient
+from bot.core.models import Band
+from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
+from tests.fakes.clock import FakeClock
+from tests.fakes.scored_market import FAKE_PNG, LATEST, chat_state, make_layer, populate
+from tests.fakes.storage import FakeStorage
+from tests.fakes.telegram_api import FakeTelegram, SentMessage
+
+NOW = LATEST + timedelta(minutes=2)
+USER = 1001
+GROUP = -1001500
+TOPIC = 7
+ADMIN = 9
+MEMBER = 10
+
+
+def key(chat_id: int, thread: int | None = None) -> ChatKey:
+    return ChatKey(Platform.TELEGRAM, str(chat_id), None if thread is None else str(thread))
+
+
+@dataclass
+class Bot:
+    """The adapter under test, its stores and the fake it talks to."""
+
+    fake: FakeTelegram
+    adapter: TelegramAdapter
+    storage: FakeStorage
+
+    async def ask(self, text: str, chat_id: int = USER, **kw: object) -> SentMessage:
+        """Type ``text`` in a chat and return the (last part of the) reply."""
+        before = len(self.fake.sent(chat_id))
+        self.fake.push_message(chat_id, text, **kw)  # type: ignore[arg-type]
+        sent = await self.fake.wait_for_sent(before + 1, chat_id=chat_id)
+        return sent[before]
+
+
+@pytest.fixture
+async def telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    async with FakeTelegram() as fake:
+        fake.admins[GROUP] = {ADMIN}
+        yield fake
+
+
+async def started(
+    fake: FakeTelegram, *, rate_limit: RateLimit | None = None, max_retries: int = 0
+) -> AsyncIterator[Bot]:
+    storage = populate(FakeStorage())
+    layer = make_layer(storage, source_label=None, rate_limit=rate_limit or RateLimit(10_000))
+    adapter = TelegramAdapter(
+        layer,
+        FakeClock(NOW),
+        token=fake.token,
+        base_url=fake.base_url,
+        # Telegram's broadcast limits are off here (the bench measures them); retries as set.
+        rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries),
+        poll_timeout=1,
+    )
+    await adapter.start()
+    try:
+        yield Bot(fake, adapter, storage)
+    finally:
+        await adapter.stop()
+
+
+@pytest.fixture
+async def bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
+    async for made in started(telegram):
+        yield made
+
+
+# --- start-up -----------------------------------------------------------------------------
+
+
+async def test_start_checks_the_token_and_sets_the_command_menu(bot: Bot) -> None:
+    async with asyncio.timeout(10):  # polling starts in the background
+        while not any(call.method == "getUpdates" for call in bot.fake.calls):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    methods = [call.method for call in bot.fake.calls]
+    assert methods[0] == "getMe"
+    assert "setMyCommands" in methods
+    assert [c["command"] for c in bot.fake.commands] == list(COMMANDS)
+    assert all(c["description"] for c in bot.fake.commands)
+
+
+async def test_a_refused_token_is_a_clear_start_up_error(telegram: FakeTelegram) -> None:
+    from bot.errors import ChatPlatformError
+
+    layer = make_layer(FakeStorage())
+    wrong = "999:WRONG"
+    adapter = TelegramAdapter(layer, FakeClock(NOW), token=wrong, base_url=telegram.base_url)
+    with pytest.raises(ChatPlatformError, match="TELEGRAM_BOT_TOKEN"):
+        await adapter.start()
+    await adapter.stop()
+
+
+# --- every command in a private chat ------------------------------------------------------
+
+
+async def test_score_is_a_compact_html_card(bot: Bot) -> None:
+    reply = await bot.ask("/score btc")
+    assert reply.parse_mode == "HTML"
+    assert reply.text is not None
+    first, *rest = reply.text.splitlines()
+    assert first.startswith("<b>BTCUSDT · score ")
+    assert any(line.startswith("Funding:") for line in rest)
+    assert reply.reply_to is None  # private chats are not quoted
+
+
+async def test_top_is_a_monospace_table(bot: Bot) -> None:
+    reply = await bot.ask("/top 5 short")
+    assert reply.text is not None
+    assert "<pre>" in reply.text
+    assert "</pre>" in reply.text
+    assert "SPKUSDT" in reply.text
+
+
+async def test_help_has_the_band_legend(bot: Bot) -> None:
+    reply = await bot.ask("/help")
+    assert reply.text is not None
+    for band in Band:
+        assert band.value in reply.text.lower()
+    assert "/score SYMBOL" in reply.text
+
+
+async def test_chart_is_a_photo(bot: Bot) -> None:
+    reply = await bot.ask("/chart btc")
+    assert reply.method == "sendPhoto"
+    assert reply.photo_bytes == FAKE_PNG
+    assert reply.text is not None
+    assert reply.text.startswith("BTCUSDT · Derivatives Pressure Score")
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/start", "Welcome"),
+        ("/status", "Symbols tracked: 8"),
+        ("/watch btc eth", "Added: BTCUSDT, ETHUSDT"),
+        ("/watchlist", "watchlist"),
+        ("/alerts min stressed", "from the stressed band up"),
+        ("/digest on 07:30 Europe/Berlin", "on at 07:30 Europe/Berlin"),
+        ("/unwatch all", "watchlist is empty"),
+        ("/nonsense", "Unknown command /nonsense"),
+        ("/score@dps_test_bot eth", "ETHUSDT · score"),
+    ],
+)
+async def test_each_command_answers(bot: Bot, command: str, expected: str) -> None:
+    reply = await bot.ask(command)
+    assert reply.text is not None
+    assert expected.lower() in reply.text.lower(), reply.text
+
+
+async def test_commands_for_another_bot_are_ignored(bot: Bot) -> None:
+    bot.fake.push_message(USER, "/score@someone_elses_bot btc")
+    reply = await bot.ask("/status")  # answered in order: nothing came before it
+    assert reply.text is not None
+    assert "Status" in reply.text
+    assert len(bot.fake.sent(USER)) == 1
+
+
+async def test_a_long_top_is_split_under_the_limit(telegram: FakeTelegram) -> None:
+    async for made in started(telegram):
+        symbols = tuple(f"COIN{k:03d}USDT" for k in range(60))
+        populate(made.storage, symbols=symbols)
+        made.adapter._commands.queries._cached = None  # the new symbols are in the store now
+        made.fake.push_message(USER, "/top 50")
+        sent = await made.fake.wait_for_sent(1, chat_id=USER)
+        replies = made.fake.sent(USER)
+        assert all(m.text is not None and len(m.text) <= 4096 for m in replies)
+        assert sent
+
+
+# --- groups, admins and forum topics ------------------------------------------------------
+
+
+async def test_settings_in_a_group_need_an_admin(bot: Bot) -> None:
+    before = chat_state(bot.storage)
+    reply = await bot.ask("/alerts on", GROUP, chat_type="supergroup", user_id=MEMBER)
+    assert reply.text is not None
+    assert "only this chat's admins" in reply.text
+    assert chat_state(bot.storage) == before
+    assert any(c.method == "getChatMember" for c in bot.fake.calls)
+    assert reply.reply_to is not None  # groups: the reply quotes the command
+
+
+async def test_reading_commands_in_a_group_need_no_admin_lookup(bot: Bot) -> None:
+    reply = await bot.ask("/score btc", GROUP, chat_type="supergroup", user_id=MEMBER)
+    assert reply.text is not None
+    assert "BTCUSDT" in reply.text
+    assert not any(c.method == "getChatMember" for c in bot.fake.calls)
+
+
+async def test_admin_switches_alerts_on_in_a_topic_and_alerts_go_there(bot: Bot) -> None:
+    reply = await bot.ask("/alerts on", GROUP, chat_type="supergroup", user_id=ADMIN, thread_id=TOPIC)
+    assert reply.thread_id == str(TOPIC)
+    assert reply.text is not None
+    assert "Saved" in reply.text
+    chat = bot.storage.chats.get_chat(key(GROUP, TOPIC))
+    assert chat is not None
+    assert chat.kind is ChatKind.GROUP
+    outcome = await bot.adapter.send(chat.key, "Derivatives Pressure alerts\n\nSUIUSDT stretched → stressed")
+    assert outcome == Sent()
+    alert = bot.fake.sent(GROUP)[-1]
+    assert alert.thread_id == str(TOPIC)
+    assert alert.text is not None
+    assert alert.text.startswith("<b>Derivatives Pressure alerts</b>")
+
+
+async def test_an_anonymous_admin_may_change_settings(bot: Bot) -> None:
+    reply = await bot.ask("/digest on", GROUP, chat_type="supergroup", user_id=MEMBER, sender_chat_id=GROUP)
+    assert reply.text is not None
+    assert "Saved" in reply.text
+    assert not any(c.method == "getChatMember" for c in bot.fake.calls)
+
+
+async def test_admin_ids_may_change_settings_anywhere(bot: Bot) -> None:
+    reply = await bot.ask("/watch btc", GROUP, chat_type="supergroup", user_id=42)  # ADMIN_IDS
+    assert reply.text is not None
+    assert "Added: BTCUSDT" in reply.text
+
+
+async def test_slow_down_reply_when_a_user_sends_too_many_commands(telegram: FakeTelegram) -> None:
+    async for made in started(telegram, rate_limit=RateLimit(commands=2, window=timedelta(minutes=1))):
+        await made.ask("/status")
+        await made.ask("/status")
+        reply = await made.ask("/status")
+        assert reply.text is not None
+        assert "Slow down" in reply.text
+
+
+# --- hostile input ------------------------------------------------------------------------
+
+HOSTILE = (
+    "",
+    "x" * 10_000,
+    "<b>bold</b><script>alert(1)</script>&amp;",
+    "*bold* _it_ [link](http://example.com) `code`",
+    "🚀🔥💀 ＢＴＣ",
+    "-5",
+    "99999999999999999999999",
+    "\u202e\u200b btc",
+)
+
+
+@pytest.mark.slow
+async def test_hostile_input_for_every_command_gets_a_clear_reply_and_stores_nothing(bot: Bot) -> None:
+    for name in COMMANDS:
+        for args in HOSTILE:
+            before = chat_state(bot.storage)
+            reply = await bot.ask(f"/{name} {args}".rstrip())
+            assert reply.parse_mode == "HTML" or reply.method == "sendPhoto", (name, args)
+            assert reply.text, (name, args)
+            assert "Traceback" not in reply.text
+            if name != "start":  # /start stores the chat, whatever follows it
+                assert chat_state(bot.storage) == before, (name, args, reply.text)
+
+
+# --- outbox delivery through the adapter: each fault -------------------------------------
+
+
+@dataclass
+class Outbox:
+    bot: Bot
+    delivery: Delivery
+
+    def enqueue(self, chat_id: int, text: str, *, attachment: bytes | None = None) -> int:
+        chats = self.bot.storage.chats
+        chat = chats.ensure_chat(key(chat_id), kind=ChatKind.GROUP, now=NOW)
+        self.bot.storage.outbox.enqueue(
+            [OutboxMessage(f"m-{chat_id}-{text[:10]}", chat.ref, text, NOW, attachment=attachment)]
+        )
+        return chat.ref
+
+    def status(self, chat_id: int, text: str) -> OutboxStatus:
+        entry = self.bot.storage.outbox.get_entry(f"m-{chat_id}-{text[:10]}")
+        assert entry is not None
+        return entry.status
+
+
+@pytest.fixture
+def outbox(bot: Bot) -> Outbox:
+    storage = bot.storage
+    return Outbox(bot, Delivery(storage.outbox, storage.chats, {Platform.TELEGRAM: bot.adapter}))
+
+
+async def test_alert_with_chart_is_text_then_photo(outbox: Outbox) -> None:
+    outbox.enqueue(GROUP, "Daily digest\nSUIUSDT   72  LONG", attachment=FAKE_PNG)
+    report = await outbox.delivery.drain(NOW)
+    assert report.sent == 1
+    text, photo = outbox.bot.fake.sent(GROUP)
+    assert text.text is not None
+    assert "<pre>SUIUSDT" in text.text
+    assert photo.photo_bytes == FAKE_PNG
+
+
+async def test_retry_after_is_honoured(outbox: Outbox) -> None:
+    outbox.bot.fake.fail_next(
+        "sendMessage",
+        status=429,
+        description="Too Many Requests: retry after 7",
+        parameters={"retry_after": 7},
+    )
+    outcome = await outbox.bot.adapter.send(key(USER), "hello")
+    assert outcome == RetryAfter(7.0)
+
+
+async def test_a_blocked_chat_is_disabled_and_gets_nothing_more(outbox: Outbox) -> None:
+    outbox.bot.fake.block(GROUP)
+    outbox.enqueue(GROUP, "first alert")
+    outbox.enqueue(GROUP, "second alert")
+    report = await outbox.delivery.drain(NOW)
+    assert report.chats_disabled == 1
+    chat = outbox.bot.storage.chats.get_chat(key(GROUP))
+    assert chat is not None
+    assert not chat.enabled
+    assert outbox.bot.fake.sent(GROUP) == []
+    sends = [c for c in outbox.bot.fake.calls if c.method == "sendMessage"]
+    assert len(sends) == 1  # the second was dropped without trying
+
+
+async def test_a_migrated_group_is_moved_and_the_message_resent(outbox: Outbox) -> None:
+    new_id = -1009999
+    outbox.bot.fake.migrate(GROUP, new_id)
+    ref = outbox.enqueue(GROUP, "moving alert")
+    report = await outbox.delivery.drain(NOW)
+    assert report.sent == 1
+    assert report.chats_moved == 1
+    chat = outbox.bot.storage.chats.chat_by_ref(ref)
+    assert chat is not None
+    assert chat.key == key(new_id)
+    assert len(outbox.bot.fake.sent(new_id)) == 1
+
+
+async def test_a_parse_error_is_retried_once_as_plain_text(outbox: Outbox) -> None:
+    outbox.bot.fake.fail_next(
+        "sendMessage", status=400, description="Bad Request: can't parse entities: unexpected end tag"
+    )
+    outcome = await outbox.bot.adapter.send(key(USER), "Alert <with> & odd text")
+    assert outcome == Sent()
+    (sent,) = outbox.bot.fake.sent(USER)
+    assert sent.parse_mode is None
+    assert sent.text == "Alert <with> & odd text"
+
+
+async def test_network_trouble_is_transient_and_retried_later(outbox: Outbox) -> None:
+    outbox.bot.fake.fail_next("sendMessage", status=502, description="Bad Gateway")
+    outbox.enqueue(USER, "flaky alert")
+    report = await outbox.delivery.drain(NOW)
+    assert report.retrying == 1
+    assert outbox.status(USER, "flaky alert") is OutboxStatus.PENDING
+    report = await outbox.delivery.drain(NOW + timedelta(minutes=10))
+    assert report.sent == 1
+
+
+async def test_other_bad_requests_give_up(bot: Bot) -> None:
+    bot.fake.fail_next("sendMessage", status=400, description="Bad Request: message is too long")
+    outcome = await bot.adapter.send(key(USER), "x")
+    assert not isinstance(outcome, (Sent, Transient, ChatGone))
+
+
+async def test_the_default_limiter_waits_out_one_429_itself(telegram: FakeTelegram) -> None:
+    async for made in started(telegram, max_retries=1):
+        telegram.fail_next(
+            "sendMessage", status=429, description="Too Many Requests", parameters={"retry_after": 1}
+        )
+        assert await made.adapter.send(key(USER), "patient alert") == Sent()
+        assert len(telegram.sent(USER)) == 1
+
+
+async def test_being_removed_from_a_group_disables_it(bot: Bot) -> None:
+    bot.storage.chats.ensure_chat(key(GROUP), kind=ChatKind.GROUP, now=NOW)
+    chat_key = key(GROUP)
+    bot.fake.push_update(
+        {
+            "my_chat_member": {
+                "chat": {"id": GROUP, "type": "supergroup", "title": "Desk"},
+                "from": {"id": ADMIN, "is_bot": False, "first_name": "Admin"},
+                "date": 1_700_000_000,
+                "old_chat_member": {
+                    "status": "member",
+                    "user": {"id": 123456, "is_bot": True, "first_name": "DPS", "username": "dps_test_bot"},
+                },
+                "new_chat_member": {
+                    "status": "kicked",
+                    "until_date": 0,
+                    "user": {"id": 123456, "is_bot": True, "first_name": "DPS", "username": "dps_test_bot"},
+                },
+            }
+        }
+    )
+    async with asyncio.timeout(10):
+        while (chat := bot.storage.chats.get_chat(chat_key)) is not None and chat.enabled:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    assert chat is not None
+    assert not chat.enabled
