@@ -67,7 +67,12 @@ def test_market_and_user_text_is_escaped() -> None:
 def test_help_headings_are_bold_and_lines_bulleted() -> None:
     reply = TextReply("Title <1>", (TextSection("Commands", ("/score SYMBOL — a < b",)),))
     (text,) = render_reply(reply).texts
-    assert text.splitlines() == ["<b>Title &lt;1&gt;</b>", "", "<b>Commands</b>", "• /score SYMBOL — a &lt; b"]
+    assert text.splitlines() == [
+        "<b>Title &lt;1&gt;</b>",
+        "",
+        "<b>Commands</b>",
+        "• /score SYMBOL — a &lt; b",
+    ]
 
 
 def test_top_is_a_monospace_block_under_a_bold_title() -> None:
