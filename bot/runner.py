@@ -114,7 +114,7 @@ class App:
             )
 
     async def deliver(self) -> None:
-        await self.delivery.drain(self.clock.now())
+        await self.delivery.drain_backlog(self.clock.now)
 
     async def digest_tick(self) -> None:
         self.digest.tick(self.clock.now())

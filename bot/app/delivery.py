@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -69,6 +69,24 @@ class Delivery:
         self._lease = lease
         self._batch = batch
         self._concurrency = concurrency
+
+    async def drain_backlog(self, now: Callable[[], datetime]) -> DeliveryReport:
+        """Drain batch after batch while whole batches come back.
+
+        A broadcast to thousands of chats then flows at the platforms' own pace (their
+        rate limiters) instead of one batch per scheduler tick.
+        """
+        total = DeliveryReport()
+        while True:
+            report = await self.drain(now())
+            total.sent += report.sent
+            total.retrying += report.retrying
+            total.failed += report.failed
+            total.chats_disabled += report.chats_disabled
+            total.chats_moved += report.chats_moved
+            total.errors.extend(report.errors)
+            if report.handled < self._batch:
+                return total
 
     async def drain(self, now: datetime) -> DeliveryReport:
         """Claim what is due (for the platforms this process serves) and try to send it."""

@@ -86,6 +86,26 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
+BROADCAST_PER_SECOND = 29
+"""Just under Telegram's 30 messages/s. Spaced evenly (a bucket of one), not in bursts of 30:
+a burst followed by the steady rate puts up to 60 sends into one second, which Telegram
+answers with 429s."""
+
+
+def broadcast_limiter(per_second: float = BROADCAST_PER_SECOND) -> AIORateLimiter:
+    """PTB's limiter paced for broadcasts: ``per_second`` overall, 20 a minute per group.
+
+    One 429 is waited out by the limiter itself (pausing every request meanwhile, as
+    Telegram asks); a second one goes back to the outbox as a retry.
+    """
+    return AIORateLimiter(
+        overall_max_rate=1,
+        overall_time_period=1 / per_second,
+        group_max_rate=20,
+        group_time_period=60,
+        max_retries=1,
+    )
+
 
 class _DropRetryAfterGiveUp(logging.Filter):
     """PTB's limiter logs a traceback when it hands a 429 back; delivery logs its own line."""
@@ -153,8 +173,8 @@ class TelegramAdapter:
         clock: the application's clock.
         token: the bot token (never logged).
         base_url: the Bot API base, ``{base_url}{token}/{method}`` (``TELEGRAM_BASE_URL``).
-        rate_limiter: PTB's limiter; the default keeps to Telegram's broadcast limits
-            (30 messages/s overall, 20/min per group) and waits out one 429 itself.
+        rate_limiter: PTB's limiter; the default (``broadcast_limiter``) keeps to
+            Telegram's broadcast limits and waits out one 429 itself.
         poll_timeout: getUpdates long-poll seconds.
         admin_cache: how long a looked-up admin status is trusted.
         start_attempts: tries to reach Telegram at start-up before giving up.
@@ -184,7 +204,7 @@ class TelegramAdapter:
         self._poll_failing = False
         self._started = False
         self._initialized = False
-        limiter = rate_limiter or AIORateLimiter(max_retries=1)
+        limiter = rate_limiter or broadcast_limiter()
         logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_DropRetryAfterGiveUp())
         self._requests = (
             HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=30),
