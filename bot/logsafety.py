@@ -42,3 +42,7 @@ def setup_logging(level: str | int, secrets: Iterable[str] = (), fmt: str | None
     redactor = RedactingFilter(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redactor)
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # httpx logs every request at INFO: a line per Telegram long poll and per message
+        # sent would bury the bot's own lines. DEBUG keeps them (redacted) for digging.
+        logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -129,13 +129,18 @@ def command_name(text: str) -> str:
 
 
 def needs_admin(command: str, args: str) -> bool:
-    """Whether this command changes settings, so that outside private chats only admins may.
-
-    Adapters ask this first and look the sender's admin status up (an API call) only
-    when it matters.
-    """
+    """Whether this command changes settings, so that outside private chats only admins may."""
     name = command_name(command)
     return name in ALWAYS_ADMIN or (name in ADMIN_WITH_ARGS and bool(args.strip()))
+
+
+def admin_matters(command: str, args: str) -> bool:
+    """Whether the answer depends on the sender being a chat admin.
+
+    Adapters look the sender's admin status up (an API call) only then: settings
+    commands, and ``/start``, which signs a group up only when an admin sends it.
+    """
+    return needs_admin(command, args) or command_name(command) == "start"
 
 ABOUT = (
     "One number per perpetual-futures symbol, 0 to 100: how stressed its derivatives book is. "

@@ -56,7 +56,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.app.commands import COMMANDS, CommandLayer, CommandRequest, needs_admin
+from bot.app.commands import COMMANDS, CommandLayer, CommandRequest, admin_matters
 from bot.app.views import Reply
 from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.records import ChatKey, ChatKind, Platform
@@ -343,7 +343,7 @@ class TelegramAdapter:
         """Ask Telegram whether the sender administers the chat, only when it matters."""
         if kind is not ChatKind.GROUP:
             return True  # private: own settings; channel: only admins can post there
-        if not needs_admin(name, args):
+        if not admin_matters(name, args):
             return False
         if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
             return True  # an anonymous admin posts as the group itself

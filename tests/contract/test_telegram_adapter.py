@@ -205,6 +205,15 @@ async def test_settings_in_a_group_need_an_admin(bot: Bot) -> None:
     assert reply.reply_to is not None  # groups: the reply quotes the command
 
 
+async def test_start_from_a_group_admin_signs_the_group_up(bot: Bot) -> None:
+    await bot.ask("/start", GROUP, chat_type="supergroup", user_id=MEMBER)
+    assert bot.storage.chats.get_chat(key(GROUP)) is None  # a member's /start only explains
+    reply = await bot.ask("/start", GROUP, chat_type="supergroup", user_id=ADMIN)
+    assert reply.text is not None
+    assert "Welcome" in reply.text
+    assert bot.storage.chats.get_chat(key(GROUP)) is not None
+
+
 async def test_reading_commands_in_a_group_need_no_admin_lookup(bot: Bot) -> None:
     reply = await bot.ask("/score btc", GROUP, chat_type="supergroup", user_id=MEMBER)
     assert reply.text is not None
