@@ -172,6 +172,38 @@ async def test_each_command_answers(bot: Bot, command: str, expected: str) -> No
     assert expected.lower() in reply.text.lower(), reply.text
 
 
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/start", "Welcome"),
+        ("/help", "How to read it"),
+        ("/score sui", "I don't know the symbol 'sui'"),
+        ("/score spk", "SPKUSDT · score"),
+        ("/top 3 squeeze", "squeeze risk"),
+        ("/status", "Symbols tracked: 8"),
+        ("/watch btc", "Added: BTCUSDT"),
+        ("/watchlist", "watchlist"),
+        ("/unwatch btc", "watch"),
+        ("/alerts kinds squeeze_risk", "Kinds: squeeze_risk"),
+        ("/digest on 09:00 UTC", "on at 09:00 UTC"),
+    ],
+)
+async def test_each_command_answers_an_admin_inside_a_forum_topic(
+    bot: Bot, command: str, expected: str
+) -> None:
+    reply = await bot.ask(command, GROUP, chat_type="supergroup", user_id=ADMIN, thread_id=TOPIC)
+    assert reply.text is not None
+    assert expected.lower() in reply.text.lower(), reply.text
+    assert reply.thread_id == str(TOPIC)  # answered inside the topic …
+    assert reply.reply_to is not None  # … quoting the command
+
+
+async def test_chart_in_a_topic_is_a_photo_in_that_topic(bot: Bot) -> None:
+    reply = await bot.ask("/chart arb 7d", GROUP, chat_type="supergroup", user_id=MEMBER, thread_id=TOPIC)
+    assert reply.method == "sendPhoto"
+    assert reply.thread_id == str(TOPIC)
+
+
 async def test_commands_for_another_bot_are_ignored(bot: Bot) -> None:
     bot.fake.push_message(USER, "/score@someone_elses_bot btc")
     reply = await bot.ask("/status")  # answered in order: nothing came before it
