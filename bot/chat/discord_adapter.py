@@ -1,0 +1,212 @@
+"""The Discord chat adapter: slash commands in, embeds out, and alerts pushed to channels.
+
+A discord.py client runs as a task in the application's event loop (``client.start``,
+never ``client.run``). Slash commands go through the same command layer as Telegram
+(``bot.chat.discord_interactions``); replies and alerts are rendered by
+``bot.render.discord_embeds``. The adapter is also the Discord ``bot.ports.Sink``: an
+alert or digest goes to the channel (or thread) where it was switched on.
+
+Rate limits are discord.py's: it waits out 429s per bucket itself, up to
+``MAX_RATE_LIMIT_WAIT``; a longer wait comes back as ``RetryAfter`` so the delivery job
+does not sit in a sleep. The token is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot.app.commands import CommandLayer
+from bot.chat.discord_interactions import SlashCommands, Tree
+from bot.chat.discord_messages import send_kwargs
+from bot.core.delivery import ChatGone, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.records import ChatKey, Platform
+from bot.errors import ConfigError, DpsError
+from bot.ports import Clock
+from bot.render.discord_embeds import render_payload
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT = 60.0
+"""Seconds ``start`` waits for login and the gateway's READY."""
+MAX_RATE_LIMIT_WAIT = 30.0
+"""discord.py sleeps through shorter 429 waits; longer ones raise (30 is its minimum)."""
+UNKNOWN_RETRY_AFTER = 60.0
+"""Wait after a 429 that says nothing about how long (Cloudflare's, without ``Via``)."""
+_BAD_TOKEN_CLOSE = 4004
+
+
+class DiscordStartError(DpsError):
+    """The Discord client could not log in or reach the gateway (not a token problem)."""
+
+
+class _Client(discord.Client):
+    """discord.py's client with the command tree and a ready event of our own."""
+
+    def __init__(self, slash: SlashCommands, *, sync_commands: bool, guild_ready_timeout: float) -> None:
+        # The bot has no voice: skip discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        super().__init__(
+            intents=discord.Intents.default(),  # slash commands need no privileged intents
+            guild_ready_timeout=guild_ready_timeout,
+            max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.tree: Tree = app_commands.CommandTree(self)
+        slash.install(self.tree)
+        self._sync = sync_commands
+        self.ready = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        """Sync the slash commands once per start, before the gateway connects."""
+        if not self._sync:
+            return
+        try:
+            synced = await self.tree.sync()
+        except discord.HTTPException as exc:  # the commands Discord already has keep working
+            logger.warning("could not sync Discord slash commands: %s", _describe(exc))
+        else:
+            logger.info("synced %d Discord slash commands", len(synced))
+
+    async def on_ready(self) -> None:
+        # Fires again after a reconnect; only the first one matters to ``start``.
+        if not self.ready.is_set():
+            logger.info("Discord gateway ready as %s (%d servers)", self.user, len(self.guilds))
+        self.ready.set()
+
+
+class DiscordAdapter:
+    """Runs the Discord client: answers slash commands and delivers alerts (``Sink``).
+
+    Args:
+        commands: the command layer (shared with the other chat adapters).
+        clock: the application's clock, for request times.
+        token: the bot token (``DISCORD_BOT_TOKEN``).
+        sync_commands: sync the slash commands at start-up.
+        guild_ready_timeout: how long discord.py waits for servers after READY.
+    """
+
+    platform = Platform.DISCORD
+
+    def __init__(
+        self,
+        commands: CommandLayer,
+        clock: Clock,
+        *,
+        token: str,
+        sync_commands: bool = True,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        self._token = token
+        self._slash = SlashCommands(commands, clock)
+        self._sync = sync_commands
+        self._guild_ready_timeout = guild_ready_timeout
+        self._client: _Client | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:  # never the token
+        return f"DiscordAdapter(running={self._client is not None})"
+
+    async def start(self) -> None:
+        """Log in and connect; returns once the gateway is READY.
+
+        Raises:
+            ConfigError: Discord rejected the token.
+            DiscordStartError: login or the gateway failed for another reason, or READY
+                did not come within ``START_TIMEOUT``.
+        """
+        if self._client is not None:
+            raise RuntimeError("DiscordAdapter.start called twice")
+        client = _Client(self._slash, sync_commands=self._sync, guild_ready_timeout=self._guild_ready_timeout)
+        task = asyncio.create_task(client.start(self._token), name="discord-client")
+        task.add_done_callback(self._ended)
+        self._client, self._task = client, task
+        ready = asyncio.create_task(client.ready.wait())
+        try:
+            await asyncio.wait({task, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # shutting down while starting: leave nothing running
+            await self.stop()
+            raise
+        finally:
+            ready.cancel()
+        if client.ready.is_set():
+            return
+        error = task.exception() if task.done() and not task.cancelled() else None
+        await self.stop()
+        if isinstance(error, discord.LoginFailure) or (
+            isinstance(error, discord.ConnectionClosed) and error.code == _BAD_TOKEN_CLOSE
+        ):
+            raise ConfigError("DISCORD_BOT_TOKEN was rejected by Discord: check the bot token.") from error
+        if isinstance(error, discord.PrivilegedIntentsRequired):
+            raise ConfigError("Discord refused the bot's gateway intents.") from error
+        if error is None:
+            raise DiscordStartError(f"Discord was not ready within {START_TIMEOUT:g} s.")
+        raise DiscordStartError(f"Discord could not start: {type(error).__name__}: {error}") from error
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here so asyncio never warns about it
+        client = self._client
+        if error is not None and self._task is task and client is not None and client.ready.is_set():
+            logger.error("the Discord client stopped: %s: %s", type(error).__name__, error)
+
+    async def stop(self) -> None:
+        """Close the client and wait for its task; safe to call more than once."""
+        client, task = self._client, self._task
+        self._client, self._task = None, None
+        if client is None:
+            return
+        await client.close()
+        if task is not None:
+            try:
+                await task
+            except Exception as exc:  # already reported by start or _ended
+                logger.debug("the Discord client ended with %s", type(exc).__name__)
+
+    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+        """Post an alert batch or digest to the chat's channel (or thread) (``bot.ports.Sink``).
+
+        A deleted channel (404) or a missing permission (403) is ``ChatGone``: the
+        delivery job disables that chat. A long payload goes out as several messages.
+        """
+        client = self._client
+        if client is None or client.is_closed() or client.user is None:
+            return Transient("the Discord client is not running")
+        try:
+            channel_id = int(chat.thread_id or chat.chat_id)
+        except ValueError:
+            return Rejected(f"not a Discord channel id: {chat.chat_id[:40]!r}")
+        channel = client.get_partial_messageable(channel_id)
+        try:
+            for message in render_payload(payload, attachment):
+                await channel.send(**send_kwargs(message))
+        except discord.RateLimited as exc:
+            return RetryAfter(exc.retry_after)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            return ChatGone(_describe(exc))
+        except discord.HTTPException as exc:
+            if exc.status == 429:
+                return RetryAfter(_retry_after(exc))
+            if exc.status >= 500:
+                return Transient(_describe(exc))
+            return Rejected(_describe(exc))
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return Transient(f"{type(exc).__name__}: {exc}")
+        return Sent()
+
+
+def _describe(exc: discord.HTTPException) -> str:
+    """``404 (10003): Unknown Channel``: status, Discord's error code and its text."""
+    return f"{exc.status} ({exc.code}): {exc.text[:200]}"
+
+
+def _retry_after(exc: discord.HTTPException) -> float:
+    try:
+        return float(exc.response.headers.get("Retry-After", UNKNOWN_RETRY_AFTER))
+    except (TypeError, ValueError):
+        return UNKNOWN_RETRY_AFTER

@@ -1,0 +1,258 @@
+"""Slash commands: a Discord interaction in, a ``CommandRequest`` to the command layer, embeds out.
+
+Each slash command rebuilds the argument text a person would type after the command
+(``/top n:10 filter:short`` → ``"10 short"``) and hands it to the channel-agnostic
+command layer, which validates it, checks who may change settings and answers; nothing
+here decides anything about commands. The chat is the channel (a thread is its parent
+channel plus the thread id), so alerts switched on there are delivered there.
+
+Interactions die unless answered within 3 s: ``/chart`` is deferred at once, anything
+else that has not answered after ``ANSWER_WITHIN`` seconds is deferred too, and the
+answer follows. Refusals are ephemeral. A failure in this translation still answers,
+with a generic ephemeral apology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+
+from bot.app.arguments import TOP_MAX
+from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
+from bot.app.views import ErrorKind, ErrorReply, Reply
+from bot.chat.discord_messages import send_kwargs
+from bot.core.records import ChatKey, ChatKind, Platform
+from bot.ports import Clock
+from bot.render.discord_embeds import DiscordMessage, render_reply
+
+logger = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[discord.Client]
+Tree = app_commands.CommandTree[discord.Client]
+
+ANSWER_WITHIN = 2.0
+"""Seconds to wait for the command layer before deferring (Discord allows 3 in all)."""
+DEFERRED = frozenset({"chart"})
+"""Commands that are deferred at once: drawing a chart takes longer than 3 s at times."""
+MAX_CHOICES = 25
+MAX_CHOICE_CHARS = 100
+UNREADABLE = "Sorry, I could not read that command's options. /help lists what I can do."
+
+
+def _summary(name: str) -> str:
+    text = COMMANDS[name].summary
+    return (text[:1].upper() + text[1:])[:100]
+
+
+def chat_of(interaction: Interaction) -> tuple[ChatKey, ChatKind]:
+    """The chat a command came from, and whether it is private (a DM with the bot)."""
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id is not None:
+        key = ChatKey(Platform.DISCORD, str(channel.parent_id), str(channel.id))
+    elif interaction.channel_id is not None:
+        key = ChatKey(Platform.DISCORD, str(interaction.channel_id))
+    else:
+        raise ValueError("an interaction without a channel")
+    private = interaction.guild_id is None and (channel is None or isinstance(channel, discord.DMChannel))
+    return key, ChatKind.PRIVATE if private else ChatKind.GROUP
+
+
+def is_server_admin(interaction: Interaction) -> bool:
+    """The member may manage the server (Manage Server, or Administrator) where they asked."""
+    if interaction.guild_id is None:
+        return False
+    permissions = interaction.permissions
+    return permissions.manage_guild or permissions.administrator
+
+
+def _args(*parts: object) -> str:
+    """Option values joined as typed text; options left out are skipped."""
+    return " ".join(str(p) for p in parts if p is not None and str(p) != "")
+
+
+class SlashCommands:
+    """The whole command set as slash commands over one command layer."""
+
+    def __init__(self, commands: CommandLayer, clock: Clock) -> None:
+        self._commands = commands
+        self._clock = clock
+
+    # --- autocomplete ----------------------------------------------------------------
+
+    async def symbol_choices(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        """Symbols of the latest collection matching what was typed, highest score first."""
+        symbols = self._commands.symbols(current.strip(), limit=MAX_CHOICES)
+        return [Choice(name=s, value=s) for s in symbols]
+
+    async def symbol_list_choices(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        """Completes the last of several symbols (``btc et`` → ``btc ETHUSDT``)."""
+        head, _, last = current.rpartition(" ")
+        prefix = f"{head.strip()} " if head.strip() else ""
+        values = [prefix + s for s in self._commands.symbols(last, limit=MAX_CHOICES)]
+        return [Choice(name=v, value=v) for v in values if len(v) <= MAX_CHOICE_CHARS]
+
+    # --- the commands ----------------------------------------------------------------
+
+    def install(self, tree: Tree) -> None:
+        """Add every command to ``tree`` (synced in ``setup_hook``) and its error handler."""
+        run = self.run
+        # A hint to Discord (hidden from members without Manage Server); the command layer
+        # checks again at run time, where ADMIN_IDS may also change settings.
+        admin_only = app_commands.default_permissions(manage_guild=True)
+
+        @tree.command(name="score", description=_summary("score"))
+        @app_commands.describe(symbol="Ticker, e.g. BTC or 1000SHIBUSDT")
+        @app_commands.autocomplete(symbol=self.symbol_choices)
+        async def score(interaction: Interaction, symbol: str) -> None:
+            await run(interaction, "score", symbol)
+
+        @tree.command(name="top", description=_summary("top"))
+        @app_commands.describe(n=f"How many rows, 1 to {TOP_MAX} (default 10)", filter="Only one kind")
+        @app_commands.choices(
+            filter=[
+                Choice(name="long bias", value="long"),
+                Choice(name="short bias", value="short"),
+                Choice(name="squeeze risk", value="squeeze"),
+            ]
+        )
+        async def top(
+            interaction: Interaction,
+            n: app_commands.Range[int, 1, TOP_MAX] | None = None,
+            filter: str | None = None,
+        ) -> None:
+            await run(interaction, "top", _args(n, filter))
+
+        @tree.command(name="watch", description=_summary("watch"))
+        @app_commands.describe(symbols="One or more, separated by spaces, e.g. btc eth shib")
+        @app_commands.autocomplete(symbols=self.symbol_list_choices)
+        @admin_only
+        async def watch(interaction: Interaction, symbols: str) -> None:
+            await run(interaction, "watch", symbols)
+
+        @tree.command(name="unwatch", description=_summary("unwatch"))
+        @app_commands.describe(symbols="One or more, separated by spaces, or all")
+        @app_commands.autocomplete(symbols=self.symbol_list_choices)
+        @admin_only
+        async def unwatch(interaction: Interaction, symbols: str) -> None:
+            await run(interaction, "unwatch", symbols)
+
+        @tree.command(name="alerts", description=_summary("alerts"))
+        @app_commands.describe(
+            action="What to change (leave out to show the settings)",
+            settings="The rest, e.g. stretched · band_up,squeeze_risk · on · 22:00-07:00",
+        )
+        @app_commands.choices(
+            action=[
+                Choice(name=name, value=name) for name in ("on", "off", "min", "kinds", "watchlist", "quiet")
+            ]
+        )
+        @admin_only
+        async def alerts(
+            interaction: Interaction, action: str | None = None, settings: str | None = None
+        ) -> None:
+            await run(interaction, "alerts", _args(action, settings))
+
+        @tree.command(name="digest", description=_summary("digest"))
+        @app_commands.describe(
+            switch="On or off (leave out to show the settings)",
+            settings="Time and/or timezone, e.g. 08:00 Europe/Berlin",
+        )
+        @app_commands.choices(switch=[Choice(name="on", value="on"), Choice(name="off", value="off")])
+        @admin_only
+        async def digest(
+            interaction: Interaction, switch: str | None = None, settings: str | None = None
+        ) -> None:
+            await run(interaction, "digest", _args(switch, settings))
+
+        @tree.command(name="chart", description=_summary("chart"))
+        @app_commands.describe(symbol="Ticker, e.g. BTC", window="24h (default) or 7d")
+        @app_commands.autocomplete(symbol=self.symbol_choices)
+        @app_commands.choices(window=[Choice(name="24h", value="24h"), Choice(name="7d", value="7d")])
+        async def chart(interaction: Interaction, symbol: str, window: str | None = None) -> None:
+            await run(interaction, "chart", _args(symbol, window))
+
+        for name in ("watchlist", "status", "help", "start"):
+            tree.add_command(self._plain(name))
+        tree.error(self.on_error)
+
+    def _plain(self, name: str) -> app_commands.Command[Any, ..., None]:
+        """A command without options."""
+
+        async def callback(interaction: Interaction) -> None:
+            await self.run(interaction, name, "")
+
+        return app_commands.Command(name=name, description=_summary(name), callback=callback)
+
+    # --- answering -------------------------------------------------------------------
+
+    async def run(self, interaction: Interaction, command: str, args: str) -> None:
+        """Answer one slash command through the command layer; always answers."""
+        try:
+            key, kind = chat_of(interaction)
+            request = CommandRequest(
+                chat=key,
+                chat_kind=kind,
+                user_id=str(interaction.user.id),
+                is_chat_admin=is_server_admin(interaction),
+                command=command,
+                args=args,
+                now=self._clock.now(),
+            )
+            if command in DEFERRED:
+                await interaction.response.defer(thinking=True)
+            reply = await self._reply_in_time(interaction, request)
+            await self.answer(interaction, render_reply(reply))
+        except Exception:  # the person must still get an answer; the log gets the traceback
+            logger.exception("Discord adapter failed answering /%s", command)
+            await self._apologise(interaction, APOLOGY)
+
+    async def _reply_in_time(self, interaction: Interaction, request: CommandRequest) -> Reply:
+        """The command layer's reply, deferring the interaction if it is slow to come."""
+        task = asyncio.ensure_future(self._commands.handle(request))
+        try:
+            if not interaction.response.is_done():
+                done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN)
+                if not done:
+                    await interaction.response.defer(thinking=True)
+            return await task
+        finally:
+            task.cancel()  # a no-op once it finished; stops work nobody would read
+
+    async def answer(self, interaction: Interaction, messages: Sequence[DiscordMessage]) -> None:
+        """Send the reply: as the interaction response, or in place of a deferred one.
+
+        A deferred ("thinking…") response is public, so an ephemeral answer deletes it
+        and follows up privately; further messages are follow-ups.
+        """
+        first, *rest = messages
+        response = interaction.response
+        if not response.is_done():
+            await response.send_message(ephemeral=first.ephemeral, **send_kwargs(first))
+        elif first.ephemeral:
+            await interaction.delete_original_response()
+            await interaction.followup.send(ephemeral=True, **send_kwargs(first))
+        else:
+            await interaction.edit_original_response(**send_kwargs(first, files_key="attachments"))
+        for message in rest:
+            await interaction.followup.send(ephemeral=message.ephemeral, **send_kwargs(message))
+
+    async def _apologise(self, interaction: Interaction, text: str) -> None:
+        try:
+            messages = render_reply(ErrorReply(ErrorKind.INTERNAL, text))
+            if interaction.response.is_done():
+                await interaction.followup.send(ephemeral=True, **send_kwargs(messages[0]))
+            else:
+                await interaction.response.send_message(ephemeral=True, **send_kwargs(messages[0]))
+        except Exception:  # the interaction may have expired: nothing more can be done
+            logger.exception("could not send the apology either")
+
+    async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
+        """Options discord.py could not read (or an unknown command): log and say so."""
+        logger.warning("Discord command not run: %s: %s", type(error).__name__, str(error)[:200])
+        await self._apologise(interaction, UNREADABLE)
