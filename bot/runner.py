@@ -21,6 +21,7 @@ from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
 from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
+from bot.chat.discord_adapter import DiscordAdapter
 from bot.chat.telegram_adapter import TelegramAdapter
 from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
@@ -78,7 +79,7 @@ def chat_adapters(settings: Settings, commands: CommandLayer, clock: Clock) -> l
             )
         )
     if settings.discord_bot_token is not None:
-        logger.warning("DISCORD_BOT_TOKEN is set, but this build has no Discord adapter yet; not started")
+        adapters.append(DiscordAdapter(commands, clock, token=settings.discord_bot_token.get_secret_value()))
     return adapters
 
 

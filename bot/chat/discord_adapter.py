@@ -25,7 +25,7 @@ from bot.chat.discord_interactions import SlashCommands, Tree
 from bot.chat.discord_messages import send_kwargs
 from bot.core.delivery import ChatGone, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.records import ChatKey, Platform
-from bot.errors import ConfigError, DpsError
+from bot.errors import ChatPlatformError, ConfigError
 from bot.ports import Clock
 from bot.render.discord_embeds import render_payload
 
@@ -38,10 +38,6 @@ MAX_RATE_LIMIT_WAIT = 30.0
 UNKNOWN_RETRY_AFTER = 60.0
 """Wait after a 429 that says nothing about how long (Cloudflare's, without ``Via``)."""
 _BAD_TOKEN_CLOSE = 4004
-
-
-class DiscordStartError(DpsError):
-    """The Discord client could not log in or reach the gateway (not a token problem)."""
 
 
 class _Client(discord.Client):
@@ -116,7 +112,7 @@ class DiscordAdapter:
 
         Raises:
             ConfigError: Discord rejected the token.
-            DiscordStartError: login or the gateway failed for another reason, or READY
+            ChatPlatformError: login or the gateway failed for another reason, or READY
                 did not come within ``START_TIMEOUT``.
         """
         if self._client is not None:
@@ -144,8 +140,8 @@ class DiscordAdapter:
         if isinstance(error, discord.PrivilegedIntentsRequired):
             raise ConfigError("Discord refused the bot's gateway intents.") from error
         if error is None:
-            raise DiscordStartError(f"Discord was not ready within {START_TIMEOUT:g} s.")
-        raise DiscordStartError(f"Discord could not start: {type(error).__name__}: {error}") from error
+            raise ChatPlatformError(f"Discord was not ready within {START_TIMEOUT:g} s.")
+        raise ChatPlatformError(f"Discord could not start: {type(error).__name__}: {error}") from error
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

@@ -15,6 +15,8 @@ import pytest
 
 from bot.config import load_settings
 from bot.runner import run
+from tests.fakes.discord_api import TOKEN as DISCORD_TOKEN
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.exchange import FakeExchange
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -87,17 +89,8 @@ async def test_run_with_a_telegram_token_answers_top_and_score_on_telegram(
         out = io.StringIO()
         task = asyncio.create_task(run(settings, stop=stop, out=out))
         await wait_for(lambda: any(c.method == "getUpdates" for c in telegram.calls))
-        # The first cycle runs at start-up; ask until it has stored scores (a new user each
-        # time, so the per-user command limit never answers instead).
-        chat, answer = 5151, ""
-        async with asyncio.timeout(90):
-            for user in range(2000, 3000):
-                count = len(telegram.sent(chat))
-                telegram.push_message(chat, "/score btc", user_id=user)
-                answer = (await telegram.wait_for_sent(count + 1, chat_id=chat, timeout=30))[count].text or ""
-                if "BTCUSDT · score" in answer:
-                    break
-                await asyncio.sleep(0.5)
+        chat = 5151
+        answer = await ask_telegram_until_scored(telegram, chat)
         count = len(telegram.sent(chat))
         telegram.push_message(chat, "/top 3", user_id=1)
         sent = await telegram.wait_for_sent(count + 1, chat_id=chat, timeout=30)
@@ -108,6 +101,57 @@ async def test_run_with_a_telegram_token_answers_top_and_score_on_telegram(
     assert top.startswith("<b>Derivatives Pressure Score · Top 3</b>"), top
     assert "<pre>" in top
     assert "Alert" not in out.getvalue()  # nothing went to the console: Telegram serves this process
+
+
+async def ask_telegram_until_scored(telegram: FakeTelegram, chat: int) -> str:
+    """``/score btc`` until the first cycle has stored scores (a new user each time, so the
+    per-user command limit never answers instead); the scored answer."""
+    async with asyncio.timeout(90):
+        for user in range(2000, 3000):
+            count = len(telegram.sent(chat))
+            telegram.push_message(chat, "/score btc", user_id=user)
+            answer = (await telegram.wait_for_sent(count + 1, chat_id=chat, timeout=30))[count].text or ""
+            if "BTCUSDT · score" in answer:
+                return answer
+            await asyncio.sleep(0.5)
+    raise AssertionError("never scored")
+
+
+@pytest.mark.slow
+async def test_run_with_both_tokens_serves_telegram_and_discord_from_one_process(
+    fake: FakeExchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    async with FakeTelegram() as telegram, FakeDiscord() as discord_api:
+        discord_api.patch(monkeypatch)
+        settings = load_settings(
+            database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+            exchange="binanceusdm",
+            exchange_api_url=fake.url,
+            collect_interval=30,
+            telegram_bot_token=telegram.token,
+            telegram_base_url=telegram.base_url,
+            discord_bot_token=DISCORD_TOKEN,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(run(settings, stop=stop, out=io.StringIO()))
+        on_telegram = await ask_telegram_until_scored(telegram, 5151)
+        interaction = await discord_api.push_interaction("score", {"symbol": "btc"})
+        (on_discord,) = await discord_api.answers(interaction)
+        # An alert-style push through each platform's sink, from the same process.
+        count = len(telegram.sent(5151))
+        telegram.push_message(5151, "/top 2", user_id=1)
+        (top,) = (await telegram.wait_for_sent(count + 1, chat_id=5151))[count:]
+        top_interaction = await discord_api.push_interaction("top", {"n": 2})
+        (discord_top,) = await discord_api.answers(top_interaction)
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=60) == 0
+    assert on_telegram.startswith("<b>BTCUSDT · score ")
+    assert on_discord.embeds[0]["title"].startswith("BTCUSDT"), on_discord.embeds
+    assert "Top 2" in (top.text or "")
+    assert "Top 2" in discord_top.text()
+    assert len(discord_api.syncs) == 1  # slash commands synced once at start-up
 
 
 @pytest.mark.slow
