@@ -142,6 +142,7 @@ def admin_matters(command: str, args: str) -> bool:
     """
     return needs_admin(command, args) or command_name(command) == "start"
 
+
 ABOUT = (
     "One number per perpetual-futures symbol, 0 to 100: how stressed its derivatives book is. "
     "It blends open-interest change over 1h / 4h / 24h, the funding rate (compared on an 8h "

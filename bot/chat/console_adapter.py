@@ -9,7 +9,6 @@ alerts queued for console chats are printed. No chat SDK is involved.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import threading
 from collections.abc import AsyncGenerator
@@ -22,13 +21,12 @@ from bot.app.views import ChartReply
 from bot.core.delivery import SendOutcome, Sent
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.ports import Clock
-from bot.render.text import render_text
+from bot.render.text import render_text, safe_filename
 
 CONSOLE_CHAT = ChatKey(Platform.CONSOLE, "console")
 CONSOLE_USER = "console"
 QUIT_WORDS = frozenset({"quit", "exit", "/quit", "/exit"})
 NOT_A_COMMAND = "Commands start with / — try /help (quit or Ctrl-D to leave)."
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 async def read_lines(stream: TextIO) -> AsyncGenerator[str, None]:
@@ -138,9 +136,7 @@ class ConsoleAdapter:
 
     def save_chart(self, reply: ChartReply) -> Path:
         """Write the chart's PNG under ``chart_dir`` (same name again overwrites) and return its path."""
-        name = _UNSAFE_FILENAME.sub("_", reply.filename).strip("._") or "chart"
-        if not name.endswith(".png"):
-            name += ".png"
+        name = safe_filename(reply.filename)
         self._chart_dir.mkdir(parents=True, exist_ok=True)
         path = self._chart_dir / name
         path.write_bytes(reply.png)

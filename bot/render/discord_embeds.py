@@ -29,7 +29,7 @@ from bot.app.views import (
 from bot.core.models import Band
 from bot.render.chunks import split_lines
 from bot.render.table import aligned_table
-from bot.render.text import render_text
+from bot.render.text import render_text, safe_filename
 
 # Discord's limits (discord/embeds.py and abc.py docstrings, Discord's API docs).
 TITLE_LIMIT = 256
@@ -55,7 +55,6 @@ _LINE_MARK = re.compile(r"^(\s*)([#-]|\d+(?=\.\s))", re.MULTILINE)
 _MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _KEY_VALUE = re.compile(r"([A-Z][A-Za-z /()]{0,30}): (.*)")
 _TABLE_LINE = re.compile(r"\S {2,}\S")
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,14 +317,6 @@ def _table_reply(reply: TableReply) -> list[EmbedData]:
     rows_shown = reply.table.rows
     colour = BAND_COLOURS[rows_shown[0].result.band] if rows_shown else INFO_COLOUR
     return _embeds(title, blocks, colour)
-
-
-def safe_filename(name: str, default: str = CHART_NAME) -> str:
-    """A file name an ``attachment://`` URL can reference: letters, digits, ``._-`` only."""
-    cleaned = _UNSAFE_FILENAME.sub("_", name).strip("._")[:100]
-    if not cleaned:
-        return default
-    return cleaned if cleaned.lower().endswith(".png") else cleaned + ".png"
 
 
 def _chart_reply(reply: ChartReply) -> tuple[DiscordMessage, ...]:

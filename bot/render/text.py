@@ -7,6 +7,7 @@ live market.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import assert_never
 
@@ -25,6 +26,15 @@ from bot.render.numbers import MISSING, pct
 from bot.render.table import PARTIAL_MARK, aligned_table, markdown_table, summary_line
 
 PARTIAL_NOTE = f"{PARTIAL_MARK} partial: some inputs were missing; scored from what is there."
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str, default: str = "chart.png") -> str:
+    """A PNG file name of letters, digits and ``._-`` only (a path, an ``attachment://`` URL)."""
+    cleaned = _UNSAFE_FILENAME.sub("_", name).strip("._")[:100]
+    if not cleaned:
+        return default
+    return cleaned if cleaned.lower().endswith(".png") else cleaned + ".png"
 
 
 def age_text(age: timedelta) -> str:

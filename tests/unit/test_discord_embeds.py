@@ -35,8 +35,8 @@ from bot.render.discord_embeds import (
     escape,
     render_payload,
     render_reply,
-    safe_filename,
 )
+from bot.render.text import safe_filename
 from tests.fakes.scored_market import FAKE_PNG, LATEST, SOURCE, record
 
 SPECIAL = set("\\*_~|`[]<>")
