@@ -93,7 +93,7 @@ class App:
     digest: DigestJob
     commands: CommandLayer
     console: ConsoleAdapter
-    clock: SystemClock | ReplayClock
+    clock: Clock
     last_line: list[str] = field(default_factory=list)
 
     async def cycle(self) -> None:
@@ -136,7 +136,7 @@ def build_app(
     settings: Settings,
     *,
     replay: bool,
-    clock: SystemClock | ReplayClock,
+    clock: Clock,
     out: TextIO | None = None,
     chart_dir: Path = Path("data/charts"),
     tuning: SourceTuning | None = None,
@@ -182,6 +182,9 @@ async def run(
     console_input: TextIO | None = None,
     out: TextIO | None = None,
     digest_every: timedelta | None = None,
+    clock: Clock | None = None,
+    speed: float = 1.0,
+    tuning: SourceTuning | None = None,
 ) -> int:
     """``dps run``: every adapter whose token is set (none → the console), on the schedule.
 
@@ -191,8 +194,12 @@ async def run(
         console_input: where console commands come from (default: stdin when it is a terminal).
         out: where the console prints (default stdout).
         digest_every: digest tick period (default: every minute at second 0).
+        clock: the application's clock (default: the system clock).
+        speed: how many times faster than wall time ``clock`` runs; the cycle and digest
+            schedule shrink by it. Only the soak harness (``tests/soak``) runs faster.
+        tuning: the exchange client's timings (default: production's).
     """
-    app = build_app(settings, replay=False, clock=SystemClock(), out=out)
+    app = build_app(settings, replay=False, clock=clock or SystemClock(), out=out, tuning=tuning)
     adapters = chat_adapters(settings, app.commands, app.clock)
     started: list[ChatAdapter] = []
     try:
@@ -232,8 +239,8 @@ async def run(
         app.deliver,
         app.digest_tick,
         app.retention,
-        cycle_every=timedelta(seconds=settings.collect_interval),
-        digest_every=digest_every,
+        cycle_every=timedelta(seconds=settings.collect_interval / speed),
+        digest_every=digest_every or (None if speed == 1.0 else timedelta(seconds=60 / speed)),
     )
     schedule = Schedule(jobs)
     schedule.start()

@@ -103,6 +103,7 @@ class DigestJob:
         self._render = render
         self._label = source_label
         self._chart = chart
+        self._waiting = False  # digests are due but no fresh scores: said once per wait
 
     def due(self, now: datetime) -> list[tuple[Chat, date]]:
         """Chats whose local digest time has passed today with no digest recorded."""
@@ -131,8 +132,14 @@ class DigestJob:
             return 0
         latest = self._scores.latest_scores(self._exchange, since=now - FRESH)
         if not latest:
-            logger.warning("digest due for %d chats but no fresh scores; will retry next minute", len(due))
+            # Once per wait, not every minute it lasts: the STALE lines already repeat.
+            if not self._waiting:
+                logger.warning("digest due for %d chats but no fresh scores; retrying every minute", len(due))
+            self._waiting = True
             return 0
+        if self._waiting:
+            logger.info("fresh scores again: sending the %d digests that waited", len(due))
+        self._waiting = False
         day_ago = self._scores.score_at_many(self._exchange, now - timedelta(hours=24), DAY_TOLERANCE)
         for chat, local_date in due:
             digest = build_digest(chat, local_date, latest, day_ago, self._label)

@@ -138,7 +138,7 @@ def outcome_of(chat: ChatKey, exc: TelegramError) -> SendOutcome:
             wait = exc.retry_after
             return RetryAfter(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
         case Forbidden():
-            return ChatGone(f"Forbidden: {exc.message}")
+            return ChatGone(exc.message)  # "Forbidden: bot was blocked by the user"
         case BadRequest() if any(t in exc.message.lower() for t in _GONE_TEXTS):
             return ChatGone(f"Bad request: {exc.message}")
         case BadRequest():

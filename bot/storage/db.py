@@ -85,7 +85,7 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         try:
             # WAL lets readers (commands) run while the collector writes.
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+            cursor.execute("PRAGMA foreign_keys=ON" if foreign_keys else "PRAGMA foreign_keys=OFF")
             # In WAL mode NORMAL survives a process crash (kill -9); only an OS crash or
             # power loss can lose the last commits. It makes each commit much cheaper.
             cursor.execute("PRAGMA synchronous=NORMAL")

@@ -8,6 +8,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.cli import EXIT_BAD_INPUT, main
+
 SEED_ROWS = Path(__file__).parents[1] / "data" / "seed_rows.csv"
 
 
@@ -75,3 +81,46 @@ def test_demo_prints_the_replay_table_labelled_synthetic() -> None:
     assert "synthetic" in lines[1]
     assert sum(line.startswith("| ") for line in lines) == 1 + 68
     assert lines[5].startswith("| 1 | SPKUSDT | 100 | SHORT |")
+
+
+# --- hostile files, in process (a subprocess per example would be too slow) ---------------
+
+_CSV_PIECES = st.sampled_from(
+    [
+        "symbol,oi_1h,oi_4h,oi_24h,funding,funding_interval_h,basis",
+        "BTCUSDT,0.4,1.5,9.5,0.03,8,0.12",
+        ",,,,,,",
+        "x" * 300,
+        '"unterminated,1,2',
+        "BTCUSDT,nan,inf,-inf,1e308,0,-0",
+        "ETHUSDT,1,2",
+        "\ufeffsymbol,basis",
+        "SPK,１,２,３,0.1,8,0.1",
+        "a,b,c,d,e,f,g,h,i,j",
+    ]
+)
+
+
+@given(
+    content=st.one_of(
+        st.binary(max_size=400),
+        st.lists(st.one_of(_CSV_PIECES, st.text(max_size=40)), max_size=8).map(
+            lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")
+        ),
+    )
+)
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_file_is_scored_or_refused_with_a_clear_message(
+    content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(content)
+    code = main(["evaluate", str(path)])
+    out, err = capsys.readouterr()
+    assert code in (0, EXIT_BAD_INPUT)
+    assert "Traceback" not in out + err
+    if code == EXIT_BAD_INPUT:
+        assert err.startswith(f"dps evaluate: {path}: ")
+        assert out == ""
+    else:
+        assert out.startswith("Derivatives Pressure Score")

@@ -1,0 +1,71 @@
+"""``dps run`` for the soak: the real ``bot.runner.run`` with a faster clock.
+
+Run as ``python -m tests.soak.child``. Settings come from the environment exactly as for
+``dps run``; on top, ``SOAK_SIM_ORIGIN`` (ISO time), ``SOAK_WALL_ORIGIN`` (epoch seconds)
+and ``SOAK_SPEED`` define the simulated clock, shared with the fakes and continuing across
+restarts, and ``SOAK_DISCORD_REST`` / ``SOAK_DISCORD_GATEWAY`` point discord.py at the
+fake Discord (discord.py has no base-URL setting, so the harness patches it here, as the
+tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import discord
+import yarl
+
+from bot.collector.client import SourceTuning
+from bot.config import load_settings
+from bot.errors import DpsError
+from bot.logsafety import setup_logging
+from bot.runner import run
+
+
+@dataclass(frozen=True)
+class ScaledClock:
+    """Simulated UTC: ``sim_origin`` at ``wall_origin``, running ``speed`` times faster."""
+
+    sim_origin: datetime
+    wall_origin: float
+    speed: float
+
+    def now(self) -> datetime:
+        return self.sim_origin + timedelta(seconds=(time.time() - self.wall_origin) * self.speed)
+
+
+def clock_from_env() -> ScaledClock:
+    return ScaledClock(
+        datetime.fromisoformat(os.environ["SOAK_SIM_ORIGIN"]),
+        float(os.environ["SOAK_WALL_ORIGIN"]),
+        float(os.environ["SOAK_SPEED"]),
+    )
+
+
+def main() -> int:
+    rest, gateway = os.environ.get("SOAK_DISCORD_REST"), os.environ.get("SOAK_DISCORD_GATEWAY")
+    if rest and gateway:
+        discord.http.Route.BASE = rest
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+    settings = load_settings()
+    secrets = [t.get_secret_value() for t in (settings.telegram_bot_token, settings.discord_bot_token) if t]
+    setup_logging(settings.log_level, secrets)
+    clock = clock_from_env()
+    # ccxt spaces requests by cost × rateLimit (Binance's all-symbol ticker costs 40 × 50 ms):
+    # shrunk with the clock, or a cycle would outlast its sped-up interval.
+    spacing = os.environ.get("SOAK_RATE_LIMIT_MS")
+    tuning = SourceTuning(rate_limit_ms=float(spacing)) if spacing else None
+    try:
+        return asyncio.run(run(settings, clock=clock, speed=clock.speed, tuning=tuning))
+    except DpsError as exc:
+        print(f"soak child: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
