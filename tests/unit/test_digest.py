@@ -106,6 +106,20 @@ def test_no_fresh_scores_waits_instead_of_recording() -> None:
     assert not s.digests.digest_sent(ref, DAY.date())
 
 
+def test_waiting_for_fresh_scores_is_logged_once_per_wait(caplog: pytest.LogCaptureFixture) -> None:
+    s, job, ref = setup(tz="UTC", at=time(8, 0))
+    scores_at(s, DAY - timedelta(hours=3))  # stale
+    caplog.set_level("INFO", logger="bot.app.digest")
+    for minute in range(5):
+        job.tick(DAY + timedelta(hours=8, minutes=minute))
+    waits = [r for r in caplog.records if "no fresh scores" in r.message]
+    assert len(waits) == 1
+    scores_at(s, DAY + timedelta(hours=8, minutes=5))
+    assert job.tick(DAY + timedelta(hours=8, minutes=6)) == 1
+    assert any("fresh scores again" in r.message for r in caplog.records)
+    assert s.digests.digest_sent(ref, DAY.date())
+
+
 def test_the_digest_carries_its_chart_to_the_sink() -> None:
     s, _, _ = setup(tz="UTC", at=time(8, 0))
     job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text, None, chart=digest_chart)
