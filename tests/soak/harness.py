@@ -200,6 +200,9 @@ class Soak:
         self.rng = random.Random(config.seed)
         self.market = ReplayDrivenMarket(held_back=(HELD_BACK,))
         self.exchange = FakeExchange(self.market.market)
+        # Binance's weight budget is per wall-clock minute; with the clock sped up, so is
+        # the budget, or the bot would (rightly) pace itself to a crawl.
+        self.exchange.weight_limit = int(2400 * config.speed)
         self.telegram = FakeTelegram()
         self.discord = FakeDiscord()
         self.db = config.workdir / "soak.sqlite3"
