@@ -24,6 +24,7 @@ from bot.core.records import (
     ChatProfile,
     ChatSettings,
     CycleSaved,
+    LeaseInfo,
     OiReading,
     OutboxEntry,
     OutboxMessage,
@@ -376,4 +377,24 @@ class RetentionJob(Protocol):
 
     def purge(self, policy: RetentionPolicy, now: datetime) -> RetentionReport:
         """Delete rows older than the policy's limits at ``now``; returns counts per kind."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Named leases: at most one holder at a time (one collector per exchange)."""
+
+    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew ``name`` for ``holder`` until ``now + ttl``.
+
+        Succeeds when the lease is free, already ``holder``'s, or expired; fails while
+        another holder's lease runs.
+        """
+        ...
+
+    def release(self, name: str, holder: str) -> None:
+        """Give the lease up (only ``holder``'s own), so a standby takes over at once."""
+        ...
+
+    def lease(self, name: str) -> LeaseInfo | None:
+        """The lease's current holder and expiry, if it was ever taken."""
         ...

@@ -324,3 +324,15 @@ class CycleSaved:
     scores: int = 0
     alert_states: int = 0
     outbox: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    """Who holds a named lease, and until when (it lapses unless renewed)."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        require_aware("LeaseInfo.expires_at", self.expires_at)

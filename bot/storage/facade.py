@@ -13,6 +13,7 @@ from bot.storage.repositories.alert_states import SqlAlertStateStore
 from bot.storage.repositories.chats import SqlChatStore
 from bot.storage.repositories.cycle import SqlCycleStore
 from bot.storage.repositories.digests import SqlDigestLog
+from bot.storage.repositories.leases import SqlLeaseStore
 from bot.storage.repositories.outbox import SqlOutboxStore
 from bot.storage.repositories.scores import SqlScoreStore
 from bot.storage.repositories.snapshots import SqlSnapshotStore
@@ -32,6 +33,7 @@ class Storage:
     digests: SqlDigestLog
     cycles: SqlCycleStore
     retention: SqlRetention
+    leases: SqlLeaseStore
 
     def close(self) -> None:
         """Close every pooled connection (at shutdown, and in tests)."""
@@ -58,4 +60,5 @@ def open_storage(url: str | URL, *, upgrade: bool = True) -> Storage:
         digests=SqlDigestLog(sessions),
         cycles=SqlCycleStore(sessions),
         retention=SqlRetention(sessions),
+        leases=SqlLeaseStore(sessions),
     )

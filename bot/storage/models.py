@@ -264,3 +264,14 @@ class DigestSentRow(Base):
     chat_ref: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
     sent_at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    """A named lease: one holder at a time until ``expires_at`` (one collector per exchange)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -15,6 +15,7 @@ from bot.core.records import (
     ScoreRecord,
 )
 from tests.fakes.chat_stores import FakeChatStore, FakeDigestLog, FakeOutboxStore
+from tests.fakes.leases import FakeLeaseStore
 from tests.fakes.market_stores import FakeAlertStateStore, FakeScoreStore, FakeSnapshotStore
 
 
@@ -77,6 +78,7 @@ class FakeStorage:
         self.digests = FakeDigestLog(self.chats)
         self.cycles = FakeCycleStore(self)
         self.retention = FakeRetention(self)
+        self.leases = FakeLeaseStore()
 
     def close(self) -> None:
         """Nothing to release (mirrors ``Storage.close``)."""

@@ -1,0 +1,61 @@
+"""Named leases: one holder at a time, taken over only after the holder stops renewing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.records import LeaseInfo
+from bot.errors import StorageError
+from bot.storage.db import transaction
+from bot.storage.models import LeaseRow
+from bot.storage.repositories._common import execute_dml
+
+
+class SqlLeaseStore:
+    """``bot.ports.LeaseStore`` on SQLAlchemy.
+
+    Each step is one statement, atomic on SQLite and PostgreSQL alike: renew-or-take-over
+    is a conditional UPDATE, a first claim an INSERT that the primary key lets only one
+    process win.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        expires = now + ttl
+        take = (
+            update(LeaseRow)
+            .where(LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.expires_at <= now))
+            .values(
+                holder=holder,
+                expires_at=expires,
+                acquired_at=case((LeaseRow.holder == holder, LeaseRow.acquired_at), else_=now),
+            )
+        )
+        with transaction(self._sessions, "renew a lease") as session:
+            if execute_dml(session, take) == 1:
+                return True
+        try:
+            with transaction(self._sessions, "take a lease") as session:
+                session.execute(
+                    insert(LeaseRow).values(name=name, holder=holder, acquired_at=now, expires_at=expires)
+                )
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False  # someone else holds it (or took it just now)
+            raise
+        return True
+
+    def release(self, name: str, holder: str) -> None:
+        with transaction(self._sessions, "release a lease") as session:
+            session.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder))
+
+    def lease(self, name: str) -> LeaseInfo | None:
+        with transaction(self._sessions, "read a lease") as session:
+            row = session.scalar(select(LeaseRow).where(LeaseRow.name == name))
+            return None if row is None else LeaseInfo(row.name, row.holder, row.expires_at)
