@@ -59,11 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.config import load_settings
-    from bot.runner import run
+    from bot.runner import Role, run
 
     settings = load_settings()
     setup_logging(settings.log_level, _secrets(settings))
-    return asyncio.run(run(settings))
+    return asyncio.run(run(settings, role=Role(args.role)))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -161,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--live", action="store_true", help="run the whole pipeline on the replay (make demo)")
     demo.add_argument("--no-input", action="store_true", help="do not wait for commands afterwards")
     run = sub.add_parser("run", help="run the bot (Binance by default; adapters whose tokens are set)")
+    run.add_argument(
+        "--role",
+        choices=["all", "collector", "telegram", "discord"],
+        default="all",
+        help="all (default): everything in one process; collector: collect, score, alert (one per "
+        "exchange, by lease); telegram / discord: that platform's commands and delivery",
+    )
     run.set_defaults(handler=cmd_run)
     demo.set_defaults(handler=cmd_demo)
     for name, text in (

@@ -70,8 +70,10 @@ class Settings(BaseSettings):
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
     universe_top_n: int | None = Field(default=None, ge=1, le=2000)
     collect_interval: int = Field(default=300, ge=30, le=3600, description="seconds")
+    collector_lease_seconds: int = Field(default=90, ge=2, le=3600)
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_max_rate: float = Field(default=29.0, gt=0, le=1000)
     discord_bot_token: SecretStr | None = None
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     digest_time: time = time(8, 0)

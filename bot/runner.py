@@ -11,24 +11,27 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, TextIO
 
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
+from bot.app.lease import CollectorLease
 from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
 from bot.chat.discord_adapter import DiscordAdapter
-from bot.chat.telegram_adapter import TelegramAdapter
+from bot.chat.telegram_adapter import TelegramAdapter, broadcast_limiter
 from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.core.delivery import SendOutcome
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, RetentionPolicy
-from bot.errors import DpsError
+from bot.errors import ConfigError, DpsError
 from bot.ports import Clock
 from bot.render.chart import digest_chart, render_chart
 from bot.render.digest import digest_text
@@ -54,6 +57,19 @@ class ReplayClock:
         return self.current
 
 
+class Role(StrEnum):
+    """What one ``dps run`` process does (``--role``)."""
+
+    ALL = "all"  # everything: collect (under the lease), commands, delivery
+    COLLECTOR = "collector"  # collect, score, diff, enqueue alerts and digests
+    TELEGRAM = "telegram"  # Telegram commands and delivery
+    DISCORD = "discord"  # Discord commands and delivery
+
+    @property
+    def collects(self) -> bool:
+        return self in (Role.ALL, Role.COLLECTOR)
+
+
 class ChatAdapter(Protocol):
     """A chat platform served by this process: commands in, replies and outbox messages out."""
 
@@ -66,20 +82,28 @@ class ChatAdapter(Protocol):
     async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome: ...
 
 
-def chat_adapters(settings: Settings, commands: CommandLayer, clock: Clock) -> list[ChatAdapter]:
-    """An adapter for every platform whose token is set."""
+def chat_adapters(
+    settings: Settings, commands: CommandLayer, clock: Clock, role: Role = Role.ALL
+) -> list[ChatAdapter]:
+    """The adapters this process runs: for ``all``, every platform whose token is set."""
+    telegram, discord = settings.telegram_bot_token, settings.discord_bot_token
+    if role is Role.TELEGRAM and telegram is None:
+        raise ConfigError("--role telegram needs TELEGRAM_BOT_TOKEN")
+    if role is Role.DISCORD and discord is None:
+        raise ConfigError("--role discord needs DISCORD_BOT_TOKEN")
     adapters: list[ChatAdapter] = []
-    if settings.telegram_bot_token is not None:
+    if telegram is not None and role in (Role.ALL, Role.TELEGRAM):
         adapters.append(
             TelegramAdapter(
                 commands,
                 clock,
-                token=settings.telegram_bot_token.get_secret_value(),
+                token=telegram.get_secret_value(),
                 base_url=settings.telegram_base_url,
+                rate_limiter=broadcast_limiter(settings.telegram_max_rate),
             )
         )
-    if settings.discord_bot_token is not None:
-        adapters.append(DiscordAdapter(commands, clock, token=settings.discord_bot_token.get_secret_value()))
+    if discord is not None and role in (Role.ALL, Role.DISCORD):
+        adapters.append(DiscordAdapter(commands, clock, token=discord.get_secret_value()))
     return adapters
 
 
@@ -95,9 +119,30 @@ class App:
     console: ConsoleAdapter
     clock: Clock
     last_line: list[str] = field(default_factory=list)
+    lease: CollectorLease | None = None
+    backfill_pending: bool = False
+    on_takeover: Callable[[], None] | None = None
+
+    def collects(self) -> bool:
+        """Whether this process is the collector now (no lease: always)."""
+        return self.lease is None or self.lease.held
+
+    async def renew_lease(self) -> None:
+        if self.lease is None:
+            return
+        was_held = self.lease.held
+        if self.lease.hold(self.clock.now()) and not was_held and self.on_takeover is not None:
+            self.on_takeover()  # a standby that just took over collects now, not an interval later
 
     async def cycle(self) -> None:
         now = self.clock.now()
+        if self.lease is not None and not self.lease.hold(now):
+            return  # standby: another process collects this exchange
+        if self.backfill_pending:
+            # Only the lease holder backfills: a standby would fetch history for nothing.
+            self.backfill_pending = False
+            await self.collector.cycle.backfill(now)
+            now = self.clock.now()
         try:
             report = await self.collector.cycle.run(now)
         except DpsError as exc:
@@ -118,9 +163,12 @@ class App:
         await self.delivery.drain_backlog(self.clock.now)
 
     async def digest_tick(self) -> None:
-        self.digest.tick(self.clock.now())
+        if self.collects():
+            self.digest.tick(self.clock.now())
 
     async def retention(self) -> None:
+        if not self.collects():
+            return
         s = self.settings
         policy = RetentionPolicy(
             snapshots=timedelta(days=s.snapshot_retention_days), scores=timedelta(days=s.score_retention_days)
@@ -175,9 +223,57 @@ def build_app(
     return App(settings, collector, delivery, digest, commands, console, clock, last)
 
 
+async def _idle() -> None:
+    return None
+
+
+async def _start_chats(app: App, settings: Settings, role: Role) -> list[ChatAdapter]:
+    """Start this role's chat adapters and route delivery through them (the console if none)."""
+    adapters = chat_adapters(settings, app.commands, app.clock, role)
+    started: list[ChatAdapter] = []
+    try:
+        for adapter in adapters:
+            await adapter.start()
+            started.append(adapter)
+    except BaseException:
+        for adapter in started:
+            await adapter.stop()
+        raise
+    if adapters:
+        sinks = {adapter.platform: adapter for adapter in adapters}
+        app.delivery = Delivery(app.collector.storage.outbox, app.collector.storage.chats, sinks)
+    elif role is Role.ALL:
+        logger.info("no chat adapter with a token: using the console adapter")
+        app.collector.storage.chats.ensure_chat(
+            CONSOLE_CHAT,
+            kind=ChatKind.PRIVATE,
+            now=app.clock.now(),
+            timezone=settings.digest_timezone,
+            defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
+        )
+    return adapters
+
+
+def _jobs(app: App, role: Role, delivers: bool, speed: float, digest_every: timedelta | None) -> Jobs:
+    """The schedule of one role: a collector collects, a chat process delivers, ``all`` both."""
+    s = app.settings
+    lease_ttl = timedelta(seconds=s.collector_lease_seconds)
+    return Jobs(
+        app.cycle if role.collects else _idle,
+        app.deliver if delivers else _idle,
+        app.digest_tick if role.collects else _idle,
+        app.retention if role.collects else _idle,
+        cycle_every=timedelta(seconds=s.collect_interval / speed),
+        digest_every=digest_every or (None if speed == 1.0 else timedelta(seconds=60 / speed)),
+        lease=app.renew_lease if role.collects else None,
+        lease_every=lease_ttl / 3 / speed,
+    )
+
+
 async def run(
     settings: Settings,
     *,
+    role: Role = Role.ALL,
     stop: asyncio.Event | None = None,
     console_input: TextIO | None = None,
     out: TextIO | None = None,
@@ -186,10 +282,12 @@ async def run(
     speed: float = 1.0,
     tuning: SourceTuning | None = None,
 ) -> int:
-    """``dps run``: every adapter whose token is set (none → the console), on the schedule.
+    """``dps run``: collect (under the collector lease) and serve the chats, per ``role``.
 
     Args:
         settings: the validated settings.
+        role: ``all`` (the default: everything in one process), ``collector``, ``telegram``
+            or ``discord``; several processes with different roles share one database.
         stop: set it to stop; by default SIGINT and SIGTERM do.
         console_input: where console commands come from (default: stdin when it is a terminal).
         out: where the console prints (default stdout).
@@ -200,33 +298,16 @@ async def run(
         tuning: the exchange client's timings (default: production's).
     """
     app = build_app(settings, replay=False, clock=clock or SystemClock(), out=out, tuning=tuning)
-    adapters = chat_adapters(settings, app.commands, app.clock)
-    started: list[ChatAdapter] = []
     try:
-        for adapter in adapters:
-            await adapter.start()
-            started.append(adapter)
-        if adapters:
-            app.delivery = Delivery(
-                app.collector.storage.outbox,
-                app.collector.storage.chats,
-                {adapter.platform: adapter for adapter in adapters},
-            )
-        else:
-            logger.info("no chat adapter with a token: using the console adapter")
-            app.collector.storage.chats.ensure_chat(
-                CONSOLE_CHAT,
-                kind=ChatKind.PRIVATE,
-                now=app.clock.now(),
-                timezone=settings.digest_timezone,
-                defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
-            )
-        await app.collector.cycle.backfill(app.clock.now())
+        adapters = await _start_chats(app, settings, role)
     except BaseException:
-        for adapter in started:
-            await adapter.stop()
         await app.close()  # release the exchange session even when start-up fails
         raise
+    if role.collects:
+        ttl = timedelta(seconds=settings.collector_lease_seconds)
+        app.lease = CollectorLease(app.collector.storage.leases, app.collector.exchange, ttl=ttl)
+        app.backfill_pending = True
+    logger.info("role %s: %s", role.value, _role_text(role, adapters))
     gc.freeze()  # start-up objects never die; keeps full collections off the /top p99
     loop = asyncio.get_running_loop()
     signals = stop is None
@@ -234,30 +315,36 @@ async def run(
     if signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    jobs = Jobs(
-        app.cycle,
-        app.deliver,
-        app.digest_tick,
-        app.retention,
-        cycle_every=timedelta(seconds=settings.collect_interval / speed),
-        digest_every=digest_every or (None if speed == 1.0 else timedelta(seconds=60 / speed)),
-    )
-    schedule = Schedule(jobs)
+    delivers = bool(adapters) or role is Role.ALL
+    schedule = Schedule(_jobs(app, role, delivers, speed, digest_every))
     schedule.start()
-    source = console_input if console_input is not None else (sys.stdin if sys.stdin.isatty() else None)
-    console = asyncio.create_task(app.console.run(source)) if source is not None else None
+    if role.collects:
+        app.on_takeover = lambda: schedule.run_now("cycle")
+    console = None
+    if role is Role.ALL and not adapters:
+        source = console_input if console_input is not None else (sys.stdin if sys.stdin.isatty() else None)
+        console = asyncio.create_task(app.console.run(source)) if source is not None else None
     await stop.wait()
     logger.info("stopping: letting the current job finish")
     await schedule.stop()
     if console is not None:
         console.cancel()
         await asyncio.gather(console, return_exceptions=True)
-    await app.deliver()  # flush what is due
-    for adapter in started:
+    if app.lease is not None:
+        app.lease.release()  # a standby collector takes over at once
+    if delivers:
+        await app.deliver()  # flush what is due
+    for adapter in adapters:
         await adapter.stop()
     await app.close()
     logger.info("stopped")
     return 0
+
+
+def _role_text(role: Role, adapters: list[ChatAdapter]) -> str:
+    chats = ", ".join(a.platform.value for a in adapters) or ("console" if role is Role.ALL else "none")
+    collects = "collects under the lease" if role.collects else "does not collect"
+    return f"{collects}; chats: {chats}"
 
 
 async def one_shot(settings: Settings, line: str) -> str:

@@ -36,6 +36,7 @@ class Jobs:
         deliver: drain the outbox, every ``deliver_every``.
         digest_tick: send the digests that are due, every minute at second 0.
         retention: purge old history, daily at 03:17 UTC.
+        lease: renew the collector lease, every ``lease_every`` (a collector only).
     """
 
     cycle: Job
@@ -45,6 +46,8 @@ class Jobs:
     cycle_every: timedelta = timedelta(minutes=5)
     deliver_every: timedelta = timedelta(seconds=2)
     digest_every: timedelta | None = None  # None: every minute at second 0
+    lease: Job | None = None  # renews the collector lease between cycles
+    lease_every: timedelta = timedelta(seconds=30)
 
 
 class Schedule:
@@ -104,6 +107,12 @@ class Schedule:
             id="retention",
             misfire_grace_time=3600,
         )
+        if j.lease is not None:
+            self._scheduler.add_job(
+                self._tracked("lease", j.lease),
+                IntervalTrigger(seconds=j.lease_every.total_seconds(), timezone="UTC"),
+                id="lease",
+            )
         self._scheduler.add_listener(
             self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR
         )
@@ -122,6 +131,10 @@ class Schedule:
             logger.warning("job %s failed: %s", event.job_id, event.exception)  # expected faults: one line
         elif event.exception is not None:
             logger.error("job %s failed: %r\n%s", event.job_id, event.exception, event.traceback or "")
+
+    def run_now(self, job_id: str) -> None:
+        """Run a job at once (its interval carries on from there); e.g. ``cycle`` on a lease takeover."""
+        self._scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop scheduling, let running jobs finish (up to ``grace`` s), then shut down."""
