@@ -21,7 +21,7 @@ from typing import Protocol, TextIO
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
-from bot.app.lease import CollectorLease
+from bot.app.lease import Lease, collector_lease, commands_lease
 from bot.bootstrap import Collector, build_collector
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
 from bot.chat.discord_adapter import DiscordAdapter
@@ -119,20 +119,27 @@ class App:
     console: ConsoleAdapter
     clock: Clock
     last_line: list[str] = field(default_factory=list)
-    lease: CollectorLease | None = None
+    lease: Lease | None = None
     backfill_pending: bool = False
     on_takeover: Callable[[], None] | None = None
+    poll_lease: Lease | None = None
+    poller: TelegramAdapter | None = None
 
     def collects(self) -> bool:
         """Whether this process is the collector now (no lease: always)."""
         return self.lease is None or self.lease.held
 
     async def renew_lease(self) -> None:
-        if self.lease is None:
-            return
-        was_held = self.lease.held
-        if self.lease.hold(self.clock.now()) and not was_held and self.on_takeover is not None:
-            self.on_takeover()  # a standby that just took over collects now, not an interval later
+        now = self.clock.now()
+        if self.lease is not None:
+            was_held = self.lease.held
+            if self.lease.hold(now) and not was_held and self.on_takeover is not None:
+                self.on_takeover()  # a standby that just took over collects now, not an interval later
+        if self.poll_lease is not None and self.poller is not None:
+            try:
+                await self.poller.poll(self.poll_lease.hold(now))
+            except DpsError as exc:
+                logger.warning("Telegram polling not switched: %s", exc)
 
     async def cycle(self) -> None:
         now = self.clock.now()
@@ -233,8 +240,16 @@ async def _start_chats(app: App, settings: Settings, role: Role) -> list[ChatAda
     started: list[ChatAdapter] = []
     try:
         for adapter in adapters:
-            await adapter.start()
+            if isinstance(adapter, TelegramAdapter):
+                # Telegram allows one poller per bot: commands go to the lease holder.
+                await adapter.start(poll=False)
+                app.poller = adapter
+                ttl = timedelta(seconds=settings.collector_lease_seconds)
+                app.poll_lease = commands_lease(app.collector.storage.leases, "telegram", ttl=ttl)
+            else:
+                await adapter.start()
             started.append(adapter)
+        await app.renew_lease()  # a process alone answers commands at once
     except BaseException:
         for adapter in started:
             await adapter.stop()
@@ -265,7 +280,7 @@ def _jobs(app: App, role: Role, delivers: bool, speed: float, digest_every: time
         app.retention if role.collects else _idle,
         cycle_every=timedelta(seconds=s.collect_interval / speed),
         digest_every=digest_every or (None if speed == 1.0 else timedelta(seconds=60 / speed)),
-        lease=app.renew_lease if role.collects else None,
+        lease=app.renew_lease if role.collects or app.poll_lease is not None else None,
         lease_every=lease_ttl / 3 / speed,
     )
 
@@ -305,7 +320,7 @@ async def run(
         raise
     if role.collects:
         ttl = timedelta(seconds=settings.collector_lease_seconds)
-        app.lease = CollectorLease(app.collector.storage.leases, app.collector.exchange, ttl=ttl)
+        app.lease = collector_lease(app.collector.storage.leases, app.collector.exchange, ttl=ttl)
         app.backfill_pending = True
     logger.info("role %s: %s", role.value, _role_text(role, adapters))
     gc.freeze()  # start-up objects never die; keeps full collections off the /top p99
@@ -330,8 +345,11 @@ async def run(
     if console is not None:
         console.cancel()
         await asyncio.gather(console, return_exceptions=True)
-    if app.lease is not None:
-        app.lease.release()  # a standby collector takes over at once
+    if app.poller is not None:
+        await app.poller.poll(False)
+    for lease in (app.lease, app.poll_lease):
+        if lease is not None:
+            lease.release()  # a standby takes over at once
     if delivers:
         await app.deliver()  # flush what is due
     for adapter in adapters:

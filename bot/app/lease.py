@@ -1,10 +1,12 @@
-"""One collector per exchange: the collector lease, held while cycles run, taken over on silence.
+"""Duties only one process may do at a time, by lease: held while done, taken over on silence.
 
-Every process that would collect (``--role collector`` or ``all``) tries to hold the
-lease ``collector:<exchange>`` before each cycle and renews it on a heartbeat. The
-holder collects, scores, raises alerts and enqueues digests; the others wait on standby
-and take over once the holder has not renewed for a whole lease period (it crashed, hung,
-or lost its database connection), or at once when it stops cleanly and releases it.
+``collector:<exchange>``: every process that would collect (``--role collector`` or
+``all``) tries to hold it before each cycle and renews it on a heartbeat. The holder
+collects, scores, raises alerts and enqueues digests. ``telegram:commands``: Telegram
+lets one process per bot poll for updates, so only the holder answers Telegram commands;
+every Telegram process delivers. The others wait on standby and take over once the holder
+has not renewed for a whole lease period (it crashed, hung, or lost its database), or at
+once when it stops cleanly and releases it.
 """
 
 from __future__ import annotations
@@ -26,20 +28,22 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class CollectorLease:
-    """The lease ``collector:<exchange>`` as seen by one process.
+class Lease:
+    """One named lease as seen by one process.
 
     Args:
         store: where leases live (the shared database).
-        exchange: the exchange this process would collect.
+        name: the duty, e.g. ``collector:binanceusdm``.
         ttl: how long a renewal holds; a standby takes over after this much silence.
+        duty: what the holder does, for the log (``collects``).
         holder: this process's name (a fresh ``holder_id()`` by default).
     """
 
     def __init__(
-        self, store: LeaseStore, exchange: str, *, ttl: timedelta, holder: str | None = None
+        self, store: LeaseStore, name: str, *, ttl: timedelta, duty: str, holder: str | None = None
     ) -> None:
-        self.name = f"collector:{exchange}"
+        self.name = name
+        self.duty = duty
         self.holder = holder or holder_id()
         self.ttl = ttl
         self._store = store
@@ -57,13 +61,13 @@ class CollectorLease:
             ok = self._store.acquire(self.name, self.holder, now, self.ttl)
         except StorageError as exc:
             # Unable to confirm: behave as not holding, so two collectors never both run.
-            logger.warning("collector lease %s: %s", self.name, exc)
+            logger.warning("lease %s: %s", self.name, exc)
             ok = False
         if ok and not self._held:
-            logger.info("collector lease %s taken by %s: this process collects", self.name, self.holder)
+            logger.info("lease %s taken by %s: this process %s", self.name, self.holder, self.duty)
             self._waiting_told = False
         elif not ok and self._held:
-            logger.warning("collector lease %s lost: another process collects now", self.name)
+            logger.warning("lease %s lost: another process %s now", self.name, self.duty)
         elif not ok and not self._waiting_told:
             self._say_waiting()
         self._held = ok
@@ -77,7 +81,7 @@ class CollectorLease:
             info = None
         if info is not None:
             logger.info(
-                "standby: collector lease %s held by %s until %s; taking over if it lapses",
+                "standby: lease %s held by %s until %s; taking over if it lapses",
                 self.name,
                 info.holder,
                 f"{info.expires_at:%H:%M:%S} UTC",
@@ -90,6 +94,16 @@ class CollectorLease:
         self._held = False
         try:
             self._store.release(self.name, self.holder)
-            logger.info("collector lease %s released", self.name)
+            logger.info("lease %s released", self.name)
         except StorageError as exc:
-            logger.warning("collector lease %s not released (%s); it lapses by itself", self.name, exc)
+            logger.warning("lease %s not released (%s); it lapses by itself", self.name, exc)
+
+
+def collector_lease(store: LeaseStore, exchange: str, *, ttl: timedelta, holder: str | None = None) -> Lease:
+    """One collector per exchange."""
+    return Lease(store, f"collector:{exchange}", ttl=ttl, duty="collects", holder=holder)
+
+
+def commands_lease(store: LeaseStore, platform: str, *, ttl: timedelta) -> Lease:
+    """One process answering a platform's commands (Telegram allows one poller per bot)."""
+    return Lease(store, f"{platform}:commands", ttl=ttl, duty=f"answers {platform} commands")

@@ -229,11 +229,18 @@ class TelegramAdapter:
 
     # --- life cycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Check the token (getMe), set the command menu and start long polling."""
+    async def start(self, *, poll: bool = True) -> None:
+        """Check the token (getMe) and start; with ``poll``, set the command menu and poll.
+
+        Telegram lets one process per bot long-poll for updates: the other processes of a
+        multi-process set-up start with ``poll=False`` and only deliver, until ``poll``
+        hands them the commands.
+        """
         await self._initialize()
         try:
-            await self._start_polling()
+            await self.app.start()
+            if poll:
+                await self.poll(True)
         except BaseException:
             if self.app.running:
                 await self.app.stop()
@@ -241,25 +248,31 @@ class TelegramAdapter:
             self._initialized = False
             raise
         self._started = True
-        logger.info("Telegram: polling as @%s", self.app.bot.username)
+        if not poll:
+            logger.info("Telegram: @%s started to deliver only (not polling)", self.app.bot.username)
 
-    async def _start_polling(self) -> None:
-        try:
-            await self.app.bot.set_my_commands(
-                [BotCommand(name, spec.summary[:256]) for name, spec in COMMANDS.items()]
-            )
-        except TelegramError as exc:  # a missing menu is cosmetic; commands still work
-            logger.warning("could not set the Telegram command menu: %s", exc.message)
+    async def poll(self, on: bool) -> None:
+        """Start or stop answering commands (long polling); idempotent."""
         updater = self.app.updater
         if updater is None:  # built with the default updater; only a custom build lacks one
             raise ChatPlatformError("the Telegram application has no updater to poll with")
-        await self.app.start()
-        await updater.start_polling(
-            timeout=timedelta(seconds=self._poll_timeout),
-            allowed_updates=list(ALLOWED_UPDATES),
-            bootstrap_retries=3,
-            error_callback=self._on_poll_error,
-        )
+        if on and not updater.running:
+            try:
+                await self.app.bot.set_my_commands(
+                    [BotCommand(name, spec.summary[:256]) for name, spec in COMMANDS.items()]
+                )
+            except TelegramError as exc:  # a missing menu is cosmetic; commands still work
+                logger.warning("could not set the Telegram command menu: %s", exc.message)
+            await updater.start_polling(
+                timeout=timedelta(seconds=self._poll_timeout),
+                allowed_updates=list(ALLOWED_UPDATES),
+                bootstrap_retries=3,
+                error_callback=self._on_poll_error,
+            )
+            logger.info("Telegram: polling as @%s", self.app.bot.username)
+        elif not on and updater.running:
+            await updater.stop()
+            logger.info("Telegram: stopped polling (another process answers commands)")
 
     async def _initialize(self) -> None:
         delay = 2.0

@@ -20,7 +20,7 @@ import pytest
 from tests.fakes.exchange import FakeExchange
 
 LEASE_S = 3
-TAKEN = "collector lease collector:binanceusdm taken"
+TAKEN = "lease collector:binanceusdm taken"
 CYCLE = "bot.runner: cycle "
 
 
@@ -95,7 +95,7 @@ async def test_one_collector_per_exchange_with_takeover_on_silence_and_handover_
         await first.wait_for(TAKEN)
         await first.wait_for(CYCLE)
         second = await start("second", env, tmp_path)
-        await second.wait_for("standby: collector lease collector:binanceusdm held by")
+        await second.wait_for("standby: lease collector:binanceusdm held by")
         await asyncio.sleep(LEASE_S + 1)  # well past one lease period: the first keeps renewing
         assert second.seen(TAKEN) is None
         assert second.seen(CYCLE) is None
@@ -107,10 +107,10 @@ async def test_one_collector_per_exchange_with_takeover_on_silence_and_handover_
         await second.wait_for(CYCLE, within=30)  # and it collects at once, not an interval later
 
         third = await start("third", env, tmp_path)
-        await third.wait_for("standby: collector lease")
+        await third.wait_for("standby: lease collector")
         stopped = time.monotonic()
         assert await stop(second) == 0
-        assert "collector lease collector:binanceusdm released" in second.log()
+        assert "lease collector:binanceusdm released" in second.log()
         handed = await third.wait_for(TAKEN, within=30)
         assert handed - stopped < LEASE_S + 2  # released on a clean stop: no need to wait it out
         await third.wait_for(CYCLE, within=30)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app.lease import CollectorLease
+from bot.app.lease import Lease, collector_lease
 from bot.errors import StorageError
 from tests.fakes.clock import EPOCH
 from tests.fakes.leases import FakeLeaseStore
@@ -14,12 +14,12 @@ from tests.fakes.leases import FakeLeaseStore
 TTL = timedelta(seconds=90)
 
 
-def pair() -> tuple[FakeLeaseStore, CollectorLease, CollectorLease]:
+def pair() -> tuple[FakeLeaseStore, Lease, Lease]:
     store = FakeLeaseStore()
     return (
         store,
-        CollectorLease(store, "binanceusdm", ttl=TTL, holder="a"),
-        CollectorLease(store, "binanceusdm", ttl=TTL, holder="b"),
+        collector_lease(store, "binanceusdm", ttl=TTL, holder="a"),
+        collector_lease(store, "binanceusdm", ttl=TTL, holder="b"),
     )
 
 
@@ -30,7 +30,7 @@ def test_one_collector_per_exchange_and_the_standby_takes_over_after_silence(
     _, a, b = pair()
     assert a.hold(EPOCH) and a.held
     assert not b.hold(EPOCH + timedelta(seconds=1))
-    assert "standby: collector lease collector:binanceusdm held by a" in caplog.text
+    assert "standby: lease collector:binanceusdm held by a" in caplog.text
     for k in range(1, 10):  # a renews every 30 s: b never gets it
         assert a.hold(EPOCH + timedelta(seconds=30 * k))
         assert not b.hold(EPOCH + timedelta(seconds=30 * k + 1))
@@ -52,8 +52,8 @@ def test_a_clean_stop_hands_over_at_once() -> None:
 
 def test_another_exchange_has_its_own_lease() -> None:
     store = FakeLeaseStore()
-    assert CollectorLease(store, "binanceusdm", ttl=TTL, holder="a").hold(EPOCH)
-    assert CollectorLease(store, "okx", ttl=TTL, holder="b").hold(EPOCH)
+    assert collector_lease(store, "binanceusdm", ttl=TTL, holder="a").hold(EPOCH)
+    assert collector_lease(store, "okx", ttl=TTL, holder="b").hold(EPOCH)
 
 
 class BrokenStore(FakeLeaseStore):
@@ -62,6 +62,6 @@ class BrokenStore(FakeLeaseStore):
 
 
 def test_unable_to_confirm_the_lease_means_not_collecting() -> None:
-    lease = CollectorLease(BrokenStore(), "binanceusdm", ttl=TTL, holder="a")
+    lease = collector_lease(BrokenStore(), "binanceusdm", ttl=TTL, holder="a")
     assert not lease.hold(EPOCH)
     assert not lease.held
