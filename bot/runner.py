@@ -167,7 +167,11 @@ class App:
             )
 
     async def deliver(self) -> None:
-        await self.delivery.drain_backlog(self.clock.now)
+        report = await self.delivery.drain_backlog(self.clock.now)
+        if report.handled:
+            logger.info(
+                "delivered %d (retrying %d, gave up %d)", report.sent, report.retrying, report.failed
+            )
 
     async def digest_tick(self) -> None:
         if self.collects():
