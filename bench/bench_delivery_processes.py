@@ -128,10 +128,10 @@ async def main() -> int:
         databases = PostgresDatabases(server)
         try:
             for processes in (1, 2, 4):
-                url = databases.create()
+                url = databases.acquire()
                 results.append(await drain_with(processes, args.messages, args.latency, url, Path(tmp)))
                 print(row(results[-1], results[0].rate), flush=True)
-                databases.drop(url)
+                databases.release(url)
         finally:
             databases.close()
     base = results[0].rate

@@ -31,7 +31,7 @@ REPEATS = 3  # the first 20 chats get three messages each
 async def test_two_delivery_processes_send_every_message_exactly_once(
     postgres_databases: PostgresDatabases, tmp_path: Path
 ) -> None:
-    url = postgres_databases.create()
+    url = postgres_databases.acquire()
     storage = open_storage(url)
     now = datetime.now(UTC)
     refs = [
@@ -76,6 +76,7 @@ async def test_two_delivery_processes_send_every_message_exactly_once(
                 if p.proc.returncode is None:
                     await stop(p, signal.SIGKILL)
     storage.close()
+    postgres_databases.release(url)
     got = Counter((m.chat_id, m.plain) for m in telegram.sent())
     assert len(got) == len(messages)
     assert set(got.values()) == {1}, [k for k, n in got.items() if n > 1][:5]
