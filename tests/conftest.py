@@ -12,3 +12,6 @@ settings.register_profile(
     "thorough", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# The PostgreSQL leg: a throwaway server for the storage tests, and the banner if it is skipped.
+pytest_plugins = ["tests.postgres"]

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from bot.ports import LeaseStore
-from bot.storage.facade import Storage, open_storage
+from bot.storage.facade import Storage
 from tests.fakes.leases import LEASE_CHECKS, FakeLeaseStore
 
 
 @pytest.fixture
-def sql(tmp_path: Path) -> Iterator[Storage]:
-    storage = open_storage(f"sqlite:///{tmp_path / 'leases.sqlite3'}")
-    yield storage
-    storage.close()
+def sql(storage: Storage) -> Storage:
+    """The migrated stores, on SQLite and on PostgreSQL (see conftest.py)."""
+    return storage
 
 
 @pytest.mark.parametrize("check", LEASE_CHECKS, ids=lambda c: c.__name__)

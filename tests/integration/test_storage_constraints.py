@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
 from bot.core.events import EventKind, LastAlert
-from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
+from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform, RetryPolicy
 from bot.errors import StorageError
 from bot.storage.facade import Storage
 from bot.storage.models import (
@@ -27,6 +27,13 @@ from bot.storage.models import (
 )
 from bot.storage.repositories.scores import score_to_row
 from tests.fakes.contract import EX, T0, message, record, symbol_state
+from tests.postgres import SQLITE_ONLY
+
+# The constraint named in the error, as SQLite ("UNIQUE constraint failed") and PostgreSQL
+# ("violates unique constraint") word it.
+UNIQUE = "(?i)unique constraint"
+NOT_NULL = "(?i)not[ -]null constraint"
+FOREIGN_KEY = "(?i)foreign key constraint"
 
 
 @pytest.fixture
@@ -55,7 +62,7 @@ def outbox_row(key: str, chat_ref: int) -> dict[str, object]:
 def test_a_raw_duplicate_outbox_key_is_rejected(storage: Storage, session: Session, chat_ref: int) -> None:
     session.execute(sa.insert(OutboxRow), [outbox_row("alert:1:abc", chat_ref)])
     session.commit()
-    with pytest.raises(IntegrityError, match="UNIQUE"):
+    with pytest.raises(IntegrityError, match=UNIQUE):
         session.execute(sa.insert(OutboxRow), [outbox_row("alert:1:abc", chat_ref)])
     session.rollback()
     # ...while the repository's enqueue treats the same key as already done.
@@ -84,7 +91,7 @@ def test_an_outbox_row_counts_one_event_unless_told_otherwise(
     assert session.scalar(sa.select(OutboxRow.event_count)) == 1
     assert storage.outbox.events_for_chat(chat_ref, T0) == 1
     # Through the Core table: an ORM bulk insert would leave the None out, not send NULL.
-    with pytest.raises(IntegrityError, match="NOT NULL"):
+    with pytest.raises(IntegrityError, match=NOT_NULL):
         session.execute(
             sa.insert(table_of(OutboxRow)), [outbox_row("null", chat_ref) | {"event_count": None}]
         )
@@ -92,7 +99,7 @@ def test_an_outbox_row_counts_one_event_unless_told_otherwise(
 
 def test_alert_marks_belong_to_a_state_and_go_with_it(storage: Storage, session: Session) -> None:
     mark = {"exchange": EX, "symbol": "BTCUSDT", "kind": "band_up", "position": 0}
-    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+    with pytest.raises(IntegrityError, match=FOREIGN_KEY):
         session.execute(sa.insert(AlertMarkRow), [mark | {"at": T0, "severity": 3, "open": True}])
     session.rollback()
     alert = LastAlert(EventKind.BAND_UP, T0, severity=3, open=True)
@@ -104,7 +111,7 @@ def test_alert_marks_belong_to_a_state_and_go_with_it(storage: Storage, session:
 
 
 def test_foreign_keys_are_enforced_and_cascade(storage: Storage, session: Session, chat_ref: int) -> None:
-    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+    with pytest.raises(IntegrityError, match=FOREIGN_KEY):
         session.execute(sa.insert(OutboxRow), [outbox_row("orphan", 999_999)])
     session.rollback()
     storage.chats.watch(chat_ref, "binanceusdm", ["BTCUSDT"], T0)
@@ -116,6 +123,7 @@ def test_foreign_keys_are_enforced_and_cascade(storage: Storage, session: Sessio
         assert session.scalar(sa.select(sa.func.count()).select_from(model)) == 0
 
 
+@SQLITE_ONLY
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_on(storage: Storage) -> None:
     with storage.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -123,12 +131,17 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_on(storage: Storage) -> None:
 
 
 def test_times_are_stored_as_utc_and_come_back_aware(
-    storage: Storage, session: Session, chat_ref: int
+    backend: str, storage: Storage, session: Session, chat_ref: int
 ) -> None:
     tokyo = timezone(timedelta(hours=9))
     at = datetime(2025, 1, 6, 21, 0, tzinfo=tokyo)
     storage.outbox.enqueue([OutboxMessage("tz", chat_ref, "hi", at)])
-    stored_text = session.execute(sa.text("SELECT created_at FROM outbox")).scalar()
+    stored = {
+        "sqlite": "SELECT created_at FROM outbox",
+        # timestamptz keeps the instant; its UTC wall time, written as SQLite stores it.
+        "postgresql": "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM outbox",
+    }[backend]
+    stored_text = session.execute(sa.text(stored)).scalar()
     assert stored_text == "2025-01-06 12:00:00.000000"  # the UTC wall time
     entry = storage.outbox.get_entry("tz")
     assert entry is not None and entry.created_at == at and entry.created_at.tzinfo is UTC
@@ -148,3 +161,14 @@ def test_database_errors_surface_as_storage_error_with_the_cause(storage: Storag
         storage.chats.update_chat(replace(chat, key=other.key))
     assert isinstance(caught.value.__cause__, IntegrityError)
     assert isinstance(caught.value.__cause__, SQLAlchemyError)
+
+
+def test_a_nul_in_an_error_text_is_dropped_rather_than_failing_the_report(
+    storage: Storage, chat_ref: int
+) -> None:
+    # PostgreSQL refuses NUL in text; a sink's exception text may carry one.
+    storage.outbox.enqueue([message("k", chat_ref)])
+    (entry,) = storage.outbox.claim_due(T0, limit=1, lease=timedelta(minutes=1))
+    status = storage.outbox.mark_failed(entry.id, now=T0, error="bad\x00byte", policy=RetryPolicy())
+    stored = storage.outbox.get_entry("k")
+    assert status is OutboxStatus.PENDING and stored is not None and stored.last_error == "badbyte"

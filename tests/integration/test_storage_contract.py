@@ -1,4 +1,4 @@
-"""The SQL stores on a migrated SQLite file honour the store contract (as the fakes do)."""
+"""The SQL stores, migrated on SQLite and on PostgreSQL, honour the store contract (as the fakes do)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from bot.storage.db import (
     storage_errors,
 )
 from bot.storage.facade import Storage
+from tests.postgres import SQLITE_ONLY
 
 
 def test_the_default_database_is_a_sqlite_file_under_data(
@@ -37,6 +38,7 @@ def test_only_sqlite_files_get_a_directory(url: str) -> None:
     assert sqlite_file(parse_url(url)) is None
 
 
+@SQLITE_ONLY  # about Python's sqlite3 module; psycopg begins before any statement
 def test_a_select_opens_the_transaction_a_later_insert_joins(storage: Storage) -> None:
     # Python 3.11's sqlite3 would only BEGIN before the INSERT; select-then-insert needs
     # the SELECT inside the same transaction.

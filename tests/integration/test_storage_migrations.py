@@ -16,6 +16,7 @@ from bot.storage import migrate
 from bot.storage.db import create_db_engine
 from bot.storage.facade import open_storage
 from bot.storage.models import Base
+from tests.postgres import NewDatabase
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,10 +29,13 @@ def table_names(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_upgrade_creates_the_database_file_and_its_directory(db_url: str, tmp_path: Path) -> None:
+def test_upgrade_creates_the_database_file_and_its_directory(
+    backend: str, db_url: str, tmp_path: Path
+) -> None:
+    sqlite = backend == "sqlite"  # a PostgreSQL database exists before it is migrated
     assert not (tmp_path / "data").exists()
     migrate.upgrade(db_url)
-    assert (tmp_path / "data" / "dps.sqlite3").is_file()
+    assert (tmp_path / "data" / "dps.sqlite3").is_file() is sqlite
     assert migrate.current_revision(db_url) == migrate.head_revision() is not None
     assert table_names(db_url) == set(Base.metadata.tables) | {"alembic_version"}
     migrate.upgrade(db_url)  # already at head: nothing to do
@@ -41,7 +45,11 @@ def test_upgrade_downgrade_upgrade_round_trip(migrated_url: str) -> None:
     engine = create_db_engine(migrated_url)
     with engine.begin() as connection:  # downgrading a database with data in it
         connection.execute(
-            sa.text("INSERT INTO chats VALUES (1, 'telegram', '1', '', 'private', 'UTC', 1, '')")
+            # Literals both backends accept: TRUE, and a timestamp PostgreSQL can parse.
+            sa.text(
+                "INSERT INTO chats VALUES "
+                "(1, 'telegram', '1', '', 'private', 'UTC', TRUE, '2025-01-06 12:00:00+00')"
+            )
         )
     engine.dispose()
     migrate.downgrade(migrated_url, "base")
@@ -57,7 +65,7 @@ def test_models_and_migrations_do_not_drift(migrated_url: str) -> None:
     migrate.check(migrated_url)  # Alembic's `check`: autogenerate finds nothing to do
 
 
-def test_check_reports_drift_and_a_database_behind(migrated_url: str, tmp_path: Path) -> None:
+def test_check_reports_drift_and_a_database_behind(migrated_url: str, new_database: NewDatabase) -> None:
     engine = create_db_engine(migrated_url)
     with engine.begin() as connection:
         connection.execute(sa.text("DROP INDEX ix_scores_exchange_symbol_ts"))
@@ -65,7 +73,7 @@ def test_check_reports_drift_and_a_database_behind(migrated_url: str, tmp_path: 
     with pytest.raises(StorageError, match="ix_scores_exchange_symbol_ts"):
         migrate.check(migrated_url)
     with pytest.raises(StorageError, match="not up to date"):
-        migrate.check(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+        migrate.check(new_database("empty.sqlite3"))
 
 
 def test_open_storage_migrates_a_fresh_database(db_url: str) -> None:
@@ -114,18 +122,20 @@ def downgrade() -> None:
 '''
 
 
-def test_a_failing_upgrade_leaves_the_database_as_it_was(db_url: str, tmp_path: Path) -> None:
+def test_a_failing_upgrade_leaves_the_database_as_it_was(backend: str, db_url: str, tmp_path: Path) -> None:
+    # How each driver classifies a syntax error.
+    invalid_sql = {"sqlite": sa.exc.OperationalError, "postgresql": sa.exc.ProgrammingError}[backend]
     scripts = tmp_path / "migrations"
     shutil.copytree(migrate.script_location(), scripts, ignore=shutil.ignore_patterns("__pycache__"))
     head = migrate.head_revision()
     (scripts / "versions" / "20990101_ffffffffffff_broken.py").write_text(BROKEN_REVISION.format(head=head))
     config = migrate.alembic_config(db_url)
     config.set_main_option("script_location", str(scripts))
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(invalid_sql):
         command.upgrade(config, "head")
     assert table_names(db_url) == set()  # the good revision before it was rolled back too
     migrate.upgrade(db_url)
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(invalid_sql):
         command.upgrade(config, "head")
     assert migrate.current_revision(db_url) == head
     assert "half_done" not in table_names(db_url)

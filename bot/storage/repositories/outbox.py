@@ -139,7 +139,9 @@ class SqlOutboxStore:
             if row.status == OutboxStatus.SENT.value:
                 # A late failure report must not resurrect a delivered message.
                 return OutboxStatus.SENT
-            row.last_error = error[:MAX_ERROR_LEN]
+            # PostgreSQL text cannot hold NUL, and an exception's text can: dropped here, so
+            # the report is stored (alike on every backend) instead of failing the update.
+            row.last_error = error.replace("\x00", "")[:MAX_ERROR_LEN]
             if permanent or row.attempts >= policy.max_attempts:
                 row.status = OutboxStatus.FAILED.value
                 return OutboxStatus.FAILED
