@@ -22,6 +22,7 @@ async def test_short_soak_keeps_every_promise(tmp_path: Path) -> None:
     assert report.delivered >= 10  # alerts and digests really flowed, on both platforms
     assert report.alerts_due > 0
     assert report.digests_due > 0
-    assert report.dropped_blocked >= 1  # the chat that blocked the bot got nothing more
+    # Every message due was delivered, or dropped because its chat had blocked the bot.
+    assert report.delivered + report.dropped_blocked == report.outbox_rows
     assert report.fake_429s["exchange"] > 0  # the chaos really hit the collector
     assert any("migrated" in line for line in report.chaos)
