@@ -169,9 +169,7 @@ class App:
     async def deliver(self) -> None:
         report = await self.delivery.drain_backlog(self.clock.now)
         if report.handled:
-            logger.info(
-                "delivered %d (retrying %d, gave up %d)", report.sent, report.retrying, report.failed
-            )
+            logger.info("delivered %d (retrying %d, gave up %d)", report.sent, report.retrying, report.failed)
 
     async def digest_tick(self) -> None:
         if self.collects():
