@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.runner import run
 from tests.fakes.discord_api import TOKEN as DISCORD_TOKEN
 from tests.fakes.discord_api import FakeDiscord
@@ -77,14 +77,7 @@ async def test_run_with_a_telegram_token_answers_top_and_score_on_telegram(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     async with FakeTelegram() as telegram:
-        settings = load_settings(
-            database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
-            exchange="binanceusdm",
-            exchange_api_url=fake.url,
-            collect_interval=30,
-            telegram_bot_token=telegram.token,
-            telegram_base_url=telegram.base_url,
-        )
+        settings = chat_settings(tmp_path, fake, telegram)
         stop = asyncio.Event()
         out = io.StringIO()
         task = asyncio.create_task(run(settings, stop=stop, out=out))
@@ -101,6 +94,19 @@ async def test_run_with_a_telegram_token_answers_top_and_score_on_telegram(
     assert top.startswith("<b>Derivatives Pressure Score · Top 3</b>"), top
     assert "<pre>" in top
     assert "Alert" not in out.getvalue()  # nothing went to the console: Telegram serves this process
+
+
+def chat_settings(tmp_path: Path, fake: FakeExchange, telegram: FakeTelegram, **more: object) -> Settings:
+    """``dps run`` settings on the fake exchange with the fake Bot API (and ``more``)."""
+    return load_settings(
+        database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        exchange="binanceusdm",
+        exchange_api_url=fake.url,
+        collect_interval=30,
+        telegram_bot_token=telegram.token,
+        telegram_base_url=telegram.base_url,
+        **more,
+    )
 
 
 async def ask_telegram_until_scored(telegram: FakeTelegram, chat: int) -> str:
@@ -125,15 +131,7 @@ async def test_run_with_both_tokens_serves_telegram_and_discord_from_one_process
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     async with FakeTelegram() as telegram, FakeDiscord() as discord_api:
         discord_api.patch(monkeypatch)
-        settings = load_settings(
-            database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
-            exchange="binanceusdm",
-            exchange_api_url=fake.url,
-            collect_interval=30,
-            telegram_bot_token=telegram.token,
-            telegram_base_url=telegram.base_url,
-            discord_bot_token=DISCORD_TOKEN,
-        )
+        settings = chat_settings(tmp_path, fake, telegram, discord_bot_token=DISCORD_TOKEN)
         stop = asyncio.Event()
         task = asyncio.create_task(run(settings, stop=stop, out=io.StringIO()))
         on_telegram = await ask_telegram_until_scored(telegram, 5151)

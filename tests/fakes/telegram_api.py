@@ -705,39 +705,36 @@ class FakeTelegram:
         return message
 
     async def _send_photo(self, params: dict[str, Any]) -> JSONDict:
-        chat = _chat_id(params)
-        photo = _file(params, "photo")
-        if photo is None:
-            raise ApiError(400, "Bad Request: there is no photo in the request")
-        caption, plain = self._caption(params)
-        self._check_limits(chat)
-        message = self._outgoing(chat, params)
-        unique = f"{chat}-{message['message_id']}"
+        chat, photo, caption, plain, message, unique = self._file_message(params, "photo")
         message["photo"] = [
             {"file_id": f"photo-{unique}", "file_unique_id": f"p{unique}", "width": 1280, "height": 720}
         ]
-        if plain:
-            message["caption"] = plain
         data = photo if isinstance(photo, bytes) else None
         await self._record(params, "sendPhoto", chat, caption, plain, has_photo=True, photo_bytes=data)
         return message
 
     async def _send_document(self, params: dict[str, Any]) -> JSONDict:
-        chat = _chat_id(params)
-        document = _file(params, "document")
-        if document is None:
-            raise ApiError(400, "Bad Request: there is no document in the request")
-        caption, plain = self._caption(params)
-        self._check_limits(chat)
-        message = self._outgoing(chat, params)
-        unique = f"{chat}-{message['message_id']}"
+        chat, document, caption, plain, message, unique = self._file_message(params, "document")
         message["document"] = {"file_id": f"doc-{unique}", "file_unique_id": f"d{unique}"}
         if isinstance(document, bytes):
             message["document"]["file_size"] = len(document)
-        if plain:
-            message["caption"] = plain
         await self._record(params, "sendDocument", chat, caption, plain)
         return message
+
+    def _file_message(
+        self, params: dict[str, Any], field: str
+    ) -> tuple[str, bytes | str, str | None, str | None, JSONDict, str]:
+        """Checks shared by photo and document sends; the message to answer with."""
+        chat = _chat_id(params)
+        sent = _file(params, field)
+        if sent is None:
+            raise ApiError(400, f"Bad Request: there is no {field} in the request")
+        caption, plain = self._caption(params)
+        self._check_limits(chat)
+        message = self._outgoing(chat, params)
+        if plain:
+            message["caption"] = plain
+        return chat, sent, caption, plain, message, f"{chat}-{message['message_id']}"
 
     async def _edit_message_text(self, params: dict[str, Any]) -> JSONDict:
         chat = _chat_id(params)
