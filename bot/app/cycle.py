@@ -108,6 +108,8 @@ class CollectionCycle:
         self._render = render
         self._cap = daily_cap
         self._universe_at: datetime | None = None
+        self._known: set[str] = set()  # symbols of the last universe loaded
+        self._joined: list[str] = []  # symbols that joined at the last reload
 
     async def reload_universe(self, now: datetime, *, force: bool = False) -> list[str] | None:
         """Reload the market list when it is an hour old (new listings join, delisted ones leave)."""
@@ -115,6 +117,8 @@ class CollectionCycle:
             return None
         symbols = await self._d.source.load_universe()
         self._universe_at = now
+        self._joined = [s for s in symbols if s not in self._known]
+        self._known = set(symbols)
         return symbols
 
     async def backfill(self, now: datetime) -> int:
@@ -124,9 +128,13 @@ class CollectionCycle:
             Symbols backfilled. Failures are logged and leave those symbols partial.
         """
         universe = await self.reload_universe(now, force=True) or []
+        return await self._backfill(universe, now)
+
+    async def _backfill(self, symbols: list[str], now: datetime) -> int:
+        """Backfill those of ``symbols`` whose stored history does not reach back a day."""
         day_ago = now - timedelta(hours=24)
-        known = self._d.snapshots.oi_at_many(self._d.exchange, day_ago, timedelta(minutes=45), universe)
-        missing = [s for s in universe if s not in known]
+        known = self._d.snapshots.oi_at_many(self._d.exchange, day_ago, timedelta(minutes=45), symbols)
+        missing = [s for s in symbols if s not in known]
         gate = asyncio.Semaphore(BACKFILL_CONCURRENCY)
 
         async def one(symbol: str) -> list[MarketSnapshot]:
@@ -173,7 +181,9 @@ class CollectionCycle:
         """One full cycle at ``now`` (aware UTC)."""
         started = time.perf_counter()
         report = CycleReport(now=now)
-        await self.reload_universe(now)
+        if await self.reload_universe(now) is not None and self._joined:
+            # New listings get their day of history too, or they score partial for a day.
+            await self._backfill(self._joined, now)
         fetch = await self._d.source.fetch_cycle(now)
         report.fetched = len(fetch.snapshots)
         report.requests = fetch.requests

@@ -98,3 +98,43 @@ async def test_markets_reload_hourly_not_every_cycle() -> None:
     for i in range(25):  # two hours of 5-minute cycles
         await cycle.run(T0 + i * STEP)
     assert source.loads == [0, 12, 24]  # at T0, T0 + 1h and T0 + 2h
+
+
+class ListingSource(ScriptedSource):
+    """SOL is listed between universe reloads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: list[str] = ["BTCUSDT", "ETHUSDT"]
+        self.history_of: list[str] = []
+
+    async def load_universe(self) -> list[str]:
+        self.loads.append(self.fetched)
+        return list(self.listed)
+
+    async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
+        self.history_of.append(symbol)
+        return await super().fetch_oi_history(symbol, since, until)
+
+
+async def test_a_symbol_listed_after_start_up_gets_its_day_of_history_at_the_next_reload() -> None:
+    storage, source = FakeStorage(), ListingSource()
+    deps = CycleDeps(
+        "fakex",
+        source,
+        storage.snapshots,
+        storage.alert_states,
+        storage.chats,
+        storage.outbox,
+        storage.cycles,
+    )
+    cycle = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text)
+    await cycle.backfill(T0)
+    assert sorted(source.history_of) == ["BTCUSDT", "ETHUSDT"]
+    source.listed.append("SOLUSDT")
+    for k in range(13):  # an hour of cycles: the universe reloads at the 12th
+        await cycle.run(T0 + k * STEP)
+    assert source.history_of.count("SOLUSDT") == 1
+    assert source.history_of.count("BTCUSDT") == 1  # already has its day: not fetched again
+    day_ago = T0 + 12 * STEP - timedelta(hours=24)
+    assert "SOLUSDT" in storage.snapshots.oi_at_many("fakex", day_ago, timedelta(minutes=45), ["SOLUSDT"])
