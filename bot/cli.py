@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 EXIT_BAD_INPUT = 2
+EXIT_STALE = 1
+"""``dps status``: no collection yet, or the newest is older than two intervals."""
 
 
 def _read_text(path: str) -> list[str]:
@@ -107,10 +109,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.config import load_settings
-    from bot.runner import one_shot
+    from bot.runner import data_is_fresh, one_shot
 
+    settings = load_settings()
     line = " ".join([f"/{args.command}", *args.words])
-    print(asyncio.run(one_shot(load_settings(), line)))
+    print(asyncio.run(one_shot(settings, line)))
+    if args.command == "status" and not asyncio.run(data_is_fresh(settings)):
+        return EXIT_STALE  # monitors can alarm on the exit status alone
     return 0
 
 

@@ -376,6 +376,16 @@ async def one_shot(settings: Settings, line: str) -> str:
         await app.close()
 
 
+async def data_is_fresh(settings: Settings) -> bool:
+    """Whether the newest stored collection is younger than two intervals (``dps status``'s exit)."""
+    app = build_app(settings, replay=False, clock=SystemClock())
+    try:
+        status = app.commands.queries.status(app.clock.now(), None)
+        return status.last_collection is not None and not status.stale
+    finally:
+        await app.close()
+
+
 DEMO_DIGEST_AT = time(8, 0)
 
 

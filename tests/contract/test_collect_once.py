@@ -63,3 +63,10 @@ async def test_collect_once_with_a_bad_setting_names_it(tmp_path: Path) -> None:
     code, _, err = await dps(tmp_path, env, "collect", "--once")
     assert code == 2
     assert "EXCHANGE" in err and "Traceback" not in err
+
+
+async def test_status_exits_1_while_nothing_fresh_is_stored(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    code, said, err = await dps(tmp_path, env, "status")
+    assert code == 1, err
+    assert "none has finished yet" in said
