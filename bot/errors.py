@@ -56,5 +56,9 @@ class StorageError(DpsError):
     """The database refused or failed."""
 
 
+class LeaseLostError(StorageError):
+    """A write under a lease found the lease held by another process; nothing was stored."""
+
+
 class ChatPlatformError(DpsError):
     """A chat platform could not be started: the token was refused or it is unreachable."""

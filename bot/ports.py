@@ -24,6 +24,7 @@ from bot.core.records import (
     ChatProfile,
     ChatSettings,
     CycleSaved,
+    LeaseClaim,
     LeaseInfo,
     OiReading,
     OutboxEntry,
@@ -361,13 +362,15 @@ class CycleStore(Protocol):
         scores: Sequence[ScoreRecord] = (),
         alert_states: Sequence[SymbolState] = (),
         outbox: Sequence[OutboxMessage] = (),
+        lease: LeaseClaim | None = None,
     ) -> CycleSaved:
         """Store snapshots and scores, replace alert states and enqueue alerts, all or nothing.
 
         ``alert_states`` are ``exchange``'s (as ``AlertStateStore.save_alert_states``);
         snapshots and scores name their own exchange. The outbox is written in the same
         transaction as the alert state, so after a crash either both the new state and its
-        alerts exist, or neither does.
+        alerts exist, or neither does. With ``lease``, the same transaction renews it and
+        raises ``LeaseLostError`` (storing nothing) if another process holds it now.
         """
         ...
 

@@ -31,7 +31,7 @@ from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.core.delivery import SendOutcome
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, RetentionPolicy
-from bot.errors import ConfigError, DpsError
+from bot.errors import ConfigError, DpsError, LeaseLostError
 from bot.ports import Clock
 from bot.render.chart import digest_chart, render_chart
 from bot.render.digest import digest_text
@@ -152,6 +152,9 @@ class App:
             now = self.clock.now()
         try:
             report = await self.collector.cycle.run(now)
+        except LeaseLostError as exc:
+            logger.warning("%s: another process collects now", exc)
+            return
         except DpsError as exc:
             latest = self.collector.storage.snapshots.latest_snapshot_time(self.collector.exchange)
             age = f"{(now - latest).total_seconds() / 60:.0f} min old" if latest else "none stored"
@@ -323,6 +326,7 @@ async def run(
     if role.collects:
         ttl = timedelta(seconds=settings.collector_lease_seconds)
         app.lease = collector_lease(app.collector.storage.leases, app.collector.exchange, ttl=ttl)
+        app.collector.cycle.fence = app.lease.claim
         app.backfill_pending = True
     logger.info("role %s: %s", role.value, _role_text(role, adapters))
     gc.freeze()  # start-up objects never die; keeps full collections off the /top p99

@@ -24,7 +24,7 @@ from bot.core.events import AlertEvent, Reading, ScoredPoint
 from bot.core.market import MarketSnapshot
 from bot.core.oi_deltas import DEFAULT_TOLERANCES
 from bot.core.params import ScoringParams
-from bot.core.records import OutboxMessage, ScoreRecord
+from bot.core.records import LeaseClaim, OutboxMessage, ScoreRecord
 from bot.ports import AlertStateStore, ChatStore, CycleStore, MarketSource, OutboxStore, SnapshotStore
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,8 @@ class CollectionCycle:
         self._universe_at: datetime | None = None
         self._known: set[str] = set()  # symbols of the last universe loaded
         self._joined: list[str] = []  # symbols that joined at the last reload
+        # Set when this process collects under a lease: cycles then store only while held.
+        self.fence: Callable[[datetime], LeaseClaim] | None = None
 
     async def reload_universe(self, now: datetime, *, force: bool = False) -> list[str] | None:
         """Reload the market list when it is an hour old (new listings join, delisted ones leave)."""
@@ -211,6 +213,7 @@ class CollectionCycle:
             ],
             alert_states=changed,
             outbox=messages,
+            lease=None if self.fence is None else self.fence(now),
         )
         report.events = len(outcome.events)
         report.alerts = outcome.events

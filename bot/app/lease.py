@@ -17,6 +17,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
+from bot.core.records import LeaseClaim
 from bot.errors import StorageError
 from bot.ports import LeaseStore
 
@@ -72,6 +73,10 @@ class Lease:
             self._say_waiting()
         self._held = ok
         return ok
+
+    def claim(self, now: datetime) -> LeaseClaim:
+        """A fence for a write: it commits only while this process still holds the lease."""
+        return LeaseClaim(self.name, self.holder, now + self.ttl)
 
     def _say_waiting(self) -> None:
         self._waiting_told = True

@@ -336,3 +336,19 @@ class LeaseInfo:
 
     def __post_init__(self) -> None:
         require_aware("LeaseInfo.expires_at", self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseClaim:
+    """A write that must only commit while ``holder`` still holds the lease ``name``.
+
+    The write renews the lease to ``expires_at`` in the same transaction, or fails and
+    stores nothing when another process has taken the lease over meanwhile.
+    """
+
+    name: str
+    holder: str
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        require_aware("LeaseClaim.expires_at", self.expires_at)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.records import (
     CycleSaved,
+    LeaseClaim,
     OutboxMessage,
     RetentionPolicy,
     RetentionReport,
     ScoreRecord,
 )
+from bot.errors import LeaseLostError
 from tests.fakes.chat_stores import FakeChatStore, FakeDigestLog, FakeOutboxStore
 from tests.fakes.leases import FakeLeaseStore
 from tests.fakes.market_stores import FakeAlertStateStore, FakeScoreStore, FakeSnapshotStore
@@ -33,8 +36,14 @@ class FakeCycleStore:
         scores: Sequence[ScoreRecord] = (),
         alert_states: Sequence[SymbolState] = (),
         outbox: Sequence[OutboxMessage] = (),
+        lease: LeaseClaim | None = None,
     ) -> CycleSaved:
         s = self._storage
+        if lease is not None:
+            held = s.leases.lease(lease.name)
+            if held is None or held.holder != lease.holder:
+                raise LeaseLostError(f"lease {lease.name} is no longer ours; the cycle was not stored")
+            s.leases.leases[lease.name] = replace(held, expires_at=lease.expires_at)
         stores = (s.snapshots, s.scores, s.alert_states, s.outbox)
         saved = [store.checkpoint() for store in stores]
         try:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
-from bot.core.records import CycleSaved, OutboxMessage, ScoreRecord
+from bot.core.records import CycleSaved, LeaseClaim, OutboxMessage, ScoreRecord
+from bot.errors import LeaseLostError
 from bot.storage.db import transaction
+from bot.storage.models import LeaseRow
+from bot.storage.repositories._common import execute_dml
 from bot.storage.repositories.alert_states import upsert_alert_states
 from bot.storage.repositories.outbox import enqueue_messages
 from bot.storage.repositories.scores import insert_scores
@@ -30,11 +34,22 @@ class SqlCycleStore:
         scores: Sequence[ScoreRecord] = (),
         alert_states: Sequence[SymbolState] = (),
         outbox: Sequence[OutboxMessage] = (),
+        lease: LeaseClaim | None = None,
     ) -> CycleSaved:
         # Alert state and the alerts it caused commit together or not at all: a crash can
         # neither lose alerts (state saved, outbox not) nor repeat them (outbox saved,
         # state not, so the next cycle fires again).
         with transaction(self._sessions, "store a cycle") as session:
+            if lease is not None:
+                # Fencing: a collector that stalled past its lease while another took over
+                # must not store the cycle it was in the middle of.
+                renew = (
+                    update(LeaseRow)
+                    .where(LeaseRow.name == lease.name, LeaseRow.holder == lease.holder)
+                    .values(expires_at=lease.expires_at)
+                )
+                if execute_dml(session, renew) != 1:
+                    raise LeaseLostError(f"lease {lease.name} is no longer ours; the cycle was not stored")
             return CycleSaved(
                 snapshots=insert_snapshots(session, snapshots),
                 scores=insert_scores(session, scores),
