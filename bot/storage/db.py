@@ -17,6 +17,11 @@ from bot.errors import StorageError
 
 logger = logging.getLogger(__name__)
 
+IMMEDIATE = "dps_sqlite_immediate"
+# Session.connection(execution_options=…) is typed with SQLAlchemy's own keys only.
+IMMEDIATE_OPTIONS: Any = {IMMEDIATE: True}
+"""Begin the session's transaction with SQLite's write lock (other dialects ignore it)."""
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/dps.sqlite3"
 """A SQLite file under ``./data/`` (relative to the working directory), created on demand."""
 
@@ -93,7 +98,10 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
             cursor.close()
 
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: a read-then-write (an outbox claim) then
+        # waits its turn instead of failing when another process wrote in between.
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.records import ChatKey, OutboxEntry, OutboxMessage, OutboxStatus, Platform, RetryPolicy
 from bot.errors import StorageError
-from bot.storage.db import transaction
+from bot.storage.db import IMMEDIATE_OPTIONS, transaction
 from bot.storage.models import ChatRow, OutboxRow
 from bot.storage.repositories._common import chunked, execute_dml
 
@@ -99,11 +99,12 @@ class SqlOutboxStore:
             .where(OutboxRow.status.in_(_DUE), OutboxRow.next_attempt_at <= now, *only)
             .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
             .limit(limit)
-            # Several deliverers on PostgreSQL each get their own rows; SQLite ignores it
-            # (its single writer lock already serialises claims).
+            # Several deliverers on PostgreSQL each get their own rows; SQLite ignores it and
+            # serialises claims by taking its single write lock before the SELECT.
             .with_for_update(of=OutboxRow, skip_locked=True)
         )
         with transaction(self._sessions, "claim outbox messages") as session:
+            session.connection(execution_options=IMMEDIATE_OPTIONS)
             claimed = session.execute(stmt).all()
             for row, _chat in claimed:
                 row.status = OutboxStatus.SENDING.value
