@@ -4,6 +4,7 @@ and no message is claimed twice (PostgreSQL's SKIP LOCKED version: test_storage_
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def test_concurrent_claims_on_sqlite_share_the_work_without_errors_or_doubles(tm
             start.wait()
             while batch := storage.outbox.claim_due(T0, limit=7, lease=timedelta(minutes=2)):
                 claimed[k].extend(entry.id for entry in batch)
+                time.sleep(0.002)  # "sending": the others claim meanwhile
         except BaseException as exc:
             errors.append(exc)
         finally:
