@@ -11,7 +11,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -122,8 +122,8 @@ class App:
     lease: Lease | None = None
     backfill_pending: bool = False
     on_takeover: Callable[[], None] | None = None
-    poll_lease: Lease | None = None
-    poller: TelegramAdapter | None = None
+    # Chat duties one process per bot may do (answer commands), each behind its lease.
+    duties: list[tuple[Lease, Callable[[bool], Awaitable[None]]]] = field(default_factory=list)
 
     def collects(self) -> bool:
         """Whether this process is the collector now (no lease: always)."""
@@ -135,11 +135,11 @@ class App:
             was_held = self.lease.held
             if self.lease.hold(now) and not was_held and self.on_takeover is not None:
                 self.on_takeover()  # a standby that just took over collects now, not an interval later
-        if self.poll_lease is not None and self.poller is not None:
+        for lease, switch in self.duties:
             try:
-                await self.poller.poll(self.poll_lease.hold(now))
+                await switch(lease.hold(now))
             except DpsError as exc:
-                logger.warning("Telegram polling not switched: %s", exc)
+                logger.warning("%s not switched: %s", lease.name, exc)
 
     async def cycle(self) -> None:
         now = self.clock.now()
@@ -243,18 +243,23 @@ async def _start_chats(app: App, settings: Settings, role: Role) -> list[ChatAda
     """Start this role's chat adapters and route delivery through them (the console if none)."""
     adapters = chat_adapters(settings, app.commands, app.clock, role)
     started: list[ChatAdapter] = []
+    ttl = timedelta(seconds=settings.collector_lease_seconds)
     try:
         for adapter in adapters:
+            # One process per bot answers its commands (Telegram allows one poller; two
+            # Discord gateway connections would both answer): the holder of the platform's
+            # commands lease. Every process delivers.
+            lease = commands_lease(app.collector.storage.leases, adapter.platform.value, ttl=ttl)
+            answers = lease.hold(app.clock.now())
             if isinstance(adapter, TelegramAdapter):
-                # Telegram allows one poller per bot: commands go to the lease holder.
-                await adapter.start(poll=False)
-                app.poller = adapter
-                ttl = timedelta(seconds=settings.collector_lease_seconds)
-                app.poll_lease = commands_lease(app.collector.storage.leases, "telegram", ttl=ttl)
+                await adapter.start(poll=answers)
+                app.duties.append((lease, adapter.poll))
+            elif isinstance(adapter, DiscordAdapter):
+                await adapter.start(gateway=answers)
+                app.duties.append((lease, adapter.gateway))
             else:
                 await adapter.start()
             started.append(adapter)
-        await app.renew_lease()  # a process alone answers commands at once
     except BaseException:
         for adapter in started:
             await adapter.stop()
@@ -285,7 +290,7 @@ def _jobs(app: App, role: Role, delivers: bool, speed: float, digest_every: time
         app.retention if role.collects else _idle,
         cycle_every=timedelta(seconds=s.collect_interval / speed),
         digest_every=digest_every or (None if speed == 1.0 else timedelta(seconds=60 / speed)),
-        lease=app.renew_lease if role.collects or app.poll_lease is not None else None,
+        lease=app.renew_lease if role.collects or app.duties else None,
         lease_every=lease_ttl / 3 / speed,
     )
 
@@ -351,15 +356,13 @@ async def run(
     if console is not None:
         console.cancel()
         await asyncio.gather(console, return_exceptions=True)
-    if app.poller is not None:
-        await app.poller.poll(False)
-    for lease in (app.lease, app.poll_lease):
-        if lease is not None:
-            lease.release()  # a standby takes over at once
     if delivers:
         await app.deliver()  # flush what is due
     for adapter in adapters:
         await adapter.stop()
+    for lease in (app.lease, *(lease for lease, _ in app.duties)):
+        if lease is not None:
+            lease.release()  # a standby takes over at once
     await app.close()
     logger.info("stopped")
     return 0

@@ -107,8 +107,12 @@ class DiscordAdapter:
     def __repr__(self) -> str:  # never the token
         return f"DiscordAdapter(running={self._client is not None})"
 
-    async def start(self) -> None:
+    async def start(self, *, gateway: bool = True) -> None:
         """Log in and connect; returns once the gateway is READY.
+
+        With ``gateway=False`` it only logs in: the process delivers alerts over REST while
+        another process (the holder of the ``discord:commands`` lease) answers the slash
+        commands — two gateway connections would both answer every interaction.
 
         Raises:
             ConfigError: Discord rejected the token.
@@ -117,6 +121,9 @@ class DiscordAdapter:
         """
         if self._client is not None:
             raise RuntimeError("DiscordAdapter.start called twice")
+        if not gateway:
+            await self._log_in_only()
+            return
         client = _Client(self._slash, sync_commands=self._sync, guild_ready_timeout=self._guild_ready_timeout)
         task = asyncio.create_task(client.start(self._token), name="discord-client")
         task.add_done_callback(self._ended)
@@ -142,6 +149,31 @@ class DiscordAdapter:
         if error is None:
             raise ChatPlatformError(f"Discord was not ready within {START_TIMEOUT:g} s.")
         raise ChatPlatformError(f"Discord could not start: {type(error).__name__}: {error}") from error
+
+    async def _log_in_only(self) -> None:
+        client = _Client(self._slash, sync_commands=False, guild_ready_timeout=self._guild_ready_timeout)
+        self._client = client
+        try:
+            await client.login(self._token)
+        except discord.LoginFailure as exc:
+            await self.stop()
+            raise ConfigError("DISCORD_BOT_TOKEN was rejected by Discord: check the bot token.") from exc
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await self.stop()
+            raise ChatPlatformError(f"Discord could not start: {type(exc).__name__}: {exc}") from exc
+        logger.info("Discord: logged in to deliver only (another process answers slash commands)")
+
+    @property
+    def answering(self) -> bool:
+        """Whether this process is connected to the gateway (answers slash commands)."""
+        return self._task is not None
+
+    async def gateway(self, on: bool) -> None:
+        """Start or stop answering slash commands (the gateway connection); idempotent."""
+        if on == self.answering:
+            return
+        await self.stop()
+        await self.start(gateway=on)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

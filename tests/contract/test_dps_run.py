@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.runner import run
+from bot.runner import Role, run
 from tests.fakes.discord_api import TOKEN as DISCORD_TOKEN
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.exchange import FakeExchange
@@ -196,3 +196,35 @@ async def _run_until_a_cycle_and_sigterm(
     assert "stopped" in log
     assert "Traceback" not in log
     assert "SECRET-TOKEN-VALUE" not in log
+
+
+@pytest.mark.slow
+async def test_two_discord_processes_one_gateway_and_commands_survive_either_stopping(
+    fake: FakeExchange, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    monkeypatch.chdir(tmp_path)
+    async with FakeDiscord() as discord_api:
+        discord_api.patch(monkeypatch)
+        settings = load_settings(
+            database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+            exchange_api_url=fake.url,
+            discord_bot_token=DISCORD_TOKEN,
+            collector_lease_seconds=3,
+        )
+        stops = [asyncio.Event(), asyncio.Event()]
+        tasks = [asyncio.create_task(run(settings, role=Role.DISCORD, stop=s)) for s in stops]
+        await wait_for(lambda: caplog.text.count("Discord: logged in to deliver only") == 1)
+        await wait_for(lambda: "Discord gateway ready" in caplog.text)
+        first = await discord_api.push_interaction("help")
+        assert len(await discord_api.answers(first)) == 1
+        assert len(discord_api.syncs) == 1  # only the process on the gateway syncs commands
+
+        stops[0].set()  # whichever it was, commands must still be answered afterwards
+        assert await asyncio.wait_for(tasks[0], timeout=60) == 0
+        await asyncio.sleep(1.5)  # the survivor's lease check runs every second
+        again = await discord_api.push_interaction("help")
+        assert len(await discord_api.answers(again, wait_s=15)) == 1
+        stops[1].set()
+        assert await asyncio.wait_for(tasks[1], timeout=60) == 0
+    assert "Traceback" not in caplog.text
