@@ -690,14 +690,7 @@ class FakeTelegram:
 
     async def _send_message(self, params: dict[str, Any]) -> JSONDict:
         chat = _chat_id(params)
-        text = params.get("text")
-        if not isinstance(text, str) or not text:
-            raise ApiError(400, "Bad Request: message text is empty")
-        plain = self._visible(text, params.get("parse_mode"))
-        if not plain:
-            raise ApiError(400, "Bad Request: message text is empty")
-        if len(plain) > MAX_TEXT_LENGTH:
-            raise ApiError(400, "Bad Request: message is too long")
+        text, plain = self._text(params)
         self._check_limits(chat)
         message = self._outgoing(chat, params)
         message["text"] = plain
@@ -738,6 +731,14 @@ class FakeTelegram:
 
     async def _edit_message_text(self, params: dict[str, Any]) -> JSONDict:
         chat = _chat_id(params)
+        _, plain = self._text(params)
+        message = self._outgoing(chat, params, message_id=int(params.get("message_id") or 0))
+        message["text"] = plain
+        message["edit_date"] = int(time.time())
+        return message
+
+    def _text(self, params: dict[str, Any]) -> tuple[str, str]:
+        """A message text and what Telegram would show, checked as Telegram checks them."""
         text = params.get("text")
         if not isinstance(text, str) or not text:
             raise ApiError(400, "Bad Request: message text is empty")
@@ -746,10 +747,7 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message text is empty")
         if len(plain) > MAX_TEXT_LENGTH:
             raise ApiError(400, "Bad Request: message is too long")
-        message = self._outgoing(chat, params, message_id=int(params.get("message_id") or 0))
-        message["text"] = plain
-        message["edit_date"] = int(time.time())
-        return message
+        return text, plain
 
     def _caption(self, params: dict[str, Any]) -> tuple[str | None, str | None]:
         caption = params.get("caption")

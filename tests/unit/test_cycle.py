@@ -61,8 +61,8 @@ class ScriptedSource:
         return None
 
 
-def build() -> tuple[CollectionCycle, FakeStorage, ScriptedSource]:
-    storage, source = FakeStorage(), ScriptedSource()
+def build(source: ScriptedSource | None = None) -> tuple[CollectionCycle, FakeStorage, ScriptedSource]:
+    storage, source = FakeStorage(), source or ScriptedSource()
     deps = CycleDeps(
         "fakex",
         source,
