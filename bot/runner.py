@@ -252,17 +252,19 @@ async def _start_chats(app: App, settings: Settings, role: Role) -> list[ChatAda
             lease = commands_lease(app.collector.storage.leases, adapter.platform.value, ttl=ttl)
             answers = lease.hold(app.clock.now())
             if isinstance(adapter, TelegramAdapter):
-                await adapter.start(poll=answers)
                 app.duties.append((lease, adapter.poll))
+                await adapter.start(poll=answers)
             elif isinstance(adapter, DiscordAdapter):
-                await adapter.start(gateway=answers)
                 app.duties.append((lease, adapter.gateway))
+                await adapter.start(gateway=answers)
             else:
                 await adapter.start()
             started.append(adapter)
     except BaseException:
         for adapter in started:
             await adapter.stop()
+        for lease, _ in app.duties:
+            lease.release()  # a standby need not wait the lease out after a failed start
         raise
     if adapters:
         sinks = {adapter.platform: adapter for adapter in adapters}
