@@ -254,6 +254,9 @@ class OutboxRow(Base):
     event_count: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     # An image sent with the text (the digest's chart); most messages have none.
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Platform calls of this message already accepted (text parts, then the photo): a retry
+    # resumes after them instead of repeating them.
+    parts_sent: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class DigestSentRow(Base):
@@ -275,3 +278,13 @@ class LeaseRow(Base):
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class BotStateRow(Base):
+    """A small named value kept across restarts (e.g. the hash of the synced Discord commands)."""
+
+    __tablename__ = "bot_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
