@@ -13,5 +13,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-# The PostgreSQL leg: a throwaway server for the storage tests, and the banner if it is skipped.
-pytest_plugins = ["tests.postgres"]
+# The PostgreSQL leg: a throwaway server for the storage tests, and the banner if it is skipped;
+# pytester runs small pytest sessions in a subprocess (the leg's own tests).
+pytest_plugins = ["tests.postgres", "pytester"]

@@ -8,8 +8,10 @@ PostgreSQL test asks for it, and stops and deletes it at the end of the session.
 create databases). ``PostgresDatabases`` hands each test an empty database on it.
 
 When no PostgreSQL binaries exist, every PostgreSQL test is skipped with ``SKIP_REASON``
-and the end of the run says so in a banner nobody can miss. Binaries that exist but fail
-to start are an error, not a skip.
+and the end of the run says so in a banner nobody can miss. With ``DPS_REQUIRE_POSTGRES=1``
+(``.ci/run`` sets it under ``CI=true``) a missing PostgreSQL fails those tests instead: the
+multi-process exactly-once tests must never be silently absent from CI. Binaries that exist
+but fail to start are an error, not a skip.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 ENV_URL = "DPS_TEST_POSTGRES_URL"
+ENV_REQUIRE = "DPS_REQUIRE_POSTGRES"
 SKIP_REASON = "PostgreSQL not installed: the PostgreSQL leg did not run"
 DATABASE = "dps_test"
 DRIVER = "postgresql+psycopg"
@@ -214,6 +217,19 @@ class PostgresDatabases:
         return self.url.set(database=name).render_as_string(hide_password=False)
 
 
+def postgres_required() -> bool:
+    """Whether a missing PostgreSQL is a failure (CI) rather than a skip (a laptop)."""
+    return os.environ.get(ENV_REQUIRE, "").strip().lower() in ("1", "true", "yes")
+
+
+def postgres_missing() -> None:
+    """Skip the PostgreSQL test, or fail it when the leg is required; never returns."""
+    if postgres_required():
+        pytest.fail(f"{SKIP_REASON}, and {ENV_REQUIRE} requires it (install PostgreSQL or set {ENV_URL})")
+    _LEG.skipped = True
+    pytest.skip(SKIP_REASON)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """URL of an empty ``dps_test`` database on a PostgreSQL server for this session."""
@@ -227,8 +243,7 @@ def postgres_url() -> Iterator[str]:
         return
     bin_dir = find_postgres_bin()
     if bin_dir is None:
-        _LEG.skipped = True
-        pytest.skip(SKIP_REASON)
+        postgres_missing()
     with throwaway_cluster(bin_dir) as server:
         engine = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         try:
