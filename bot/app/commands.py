@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Protocol
 from bot.app import arguments as argp
 from bot.app.chat_settings import ChatSettingsCommands
 from bot.app.queries import CycleLine, Queries
-from bot.app.ratelimit import RateLimit, SlidingWindowLimiter
+from bot.app.ratelimit import RateLimit, TokenBucketLimiter
 from bot.app.views import (
     ChartReply,
     ChartView,
@@ -168,8 +169,9 @@ class CommandLayer:
         band_floors: the scoring band floors, for the legend and charts.
         collect_interval: data older than two of these is called stale.
         chart: renders ``/chart`` PNGs; ``None`` answers that charts are unavailable.
-        rate_limit: per-user command limit; ``rate_limit_exempt`` platforms skip it (the
-            console is the operator's own terminal).
+        rate_limit: per-user command limit (a token bucket: 20 at once, then one every
+            3 s by default); ``rate_limit_exempt`` platforms skip it (the console is the
+            operator's own terminal).
         default_settings / default_timezone: what a chat gets when it is first stored.
         last_cycle: a line about the latest cycle this process ran, for ``/status``.
     """
@@ -194,7 +196,7 @@ class CommandLayer:
         self._admins = frozenset(str(i) for i in admin_ids)
         self._floors = band_floors
         self._chart = chart
-        self._limiter = SlidingWindowLimiter(rate_limit or RateLimit())
+        self._limiter = TokenBucketLimiter(rate_limit or RateLimit())
         self._exempt = frozenset(rate_limit_exempt)
         self._last_cycle = last_cycle
         self.queries = queries = Queries(
@@ -246,10 +248,12 @@ class CommandLayer:
         if request.chat.platform not in self._exempt:
             wait = self._limiter.check((request.chat.platform, request.user_id), request.now)
             if wait is not None:
-                seconds = max(1, round(wait.total_seconds()))
+                # Rounded up: a retry after the number said is accepted, never refused again.
+                seconds = max(1, math.ceil(wait.total_seconds()))
                 return ErrorReply(
                     ErrorKind.RATE_LIMITED,
-                    f"Slow down, please: you can send {self._limiter_text()}. Try again in {seconds}s.",
+                    f"Slow down, please: you can send {self._limiter.limit.describe()}. "
+                    f"Try again in {seconds}s.",
                     retry_after=wait,
                 )
         handler = self._handlers.get(name) if _COMMAND_NAME.fullmatch(name) else None
@@ -266,10 +270,6 @@ class CommandLayer:
             )
         logger.debug("/%s in %s:%s", name, request.chat.platform.value, request.chat.chat_id)
         return await handler(request, args)
-
-    def _limiter_text(self) -> str:
-        limit = self._limiter.limit
-        return f"up to {limit.commands} commands per {limit.window.total_seconds():g} seconds"
 
     def _may_change(self, request: CommandRequest) -> bool:
         return (

@@ -71,7 +71,7 @@ def storage() -> FakeStorage:
 
 @pytest.fixture
 def layer(storage: FakeStorage) -> CommandLayer:
-    return make_layer(storage, chart=ChartSpy(), rate_limit=RateLimit(commands=1000))
+    return make_layer(storage, chart=ChartSpy(), rate_limit=RateLimit(burst=1000))
 
 
 @pytest.fixture
@@ -358,7 +358,7 @@ async def test_an_unknown_command_gets_a_polite_private_answer(
 
 
 async def test_the_rate_limit_refusal_is_ephemeral(fake: FakeDiscord, storage: FakeStorage) -> None:
-    layer = make_layer(storage, rate_limit=RateLimit(commands=1))
+    layer = make_layer(storage, rate_limit=RateLimit(burst=1))
     bot = DiscordAdapter(layer, FakeClock(NOW), token=TOKEN, sync_commands=False, guild_ready_timeout=0.05)
     await bot.start()
     try:

@@ -283,7 +283,7 @@ async def test_admin_ids_may_change_settings_anywhere(bot: Bot) -> None:
 
 
 async def test_slow_down_reply_when_a_user_sends_too_many_commands(telegram: FakeTelegram) -> None:
-    async for made in started(telegram, rate_limit=RateLimit(commands=2, window=timedelta(minutes=1))):
+    async for made in started(telegram, rate_limit=RateLimit(burst=2, refill=timedelta(minutes=1))):
         await made.ask("/status")
         await made.ask("/status")
         reply = await made.ask("/status")

@@ -1,5 +1,6 @@
-"""Settings commands (/watch, /unwatch, /watchlist, /alerts, /digest), who may use them,
-and the per-user rate limit."""
+"""Settings commands (/watch, /unwatch, /watchlist, /alerts, /digest) and who may use them.
+
+The per-user rate limit is in ``test_ratelimit.py``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import pytest
 from bot.app import chat_settings
 from bot.app.arguments import MAX_SYMBOLS_PER_COMMAND
 from bot.app.commands import CommandLayer
-from bot.app.ratelimit import RateLimit, SlidingWindowLimiter
 from bot.app.views import ErrorKind, ErrorReply, SettingsReply, TextReply
 from bot.core.events import EventKind
 from bot.core.models import Band
-from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
+from bot.core.records import ChatKey, ChatKind, ChatSettings
 from bot.render.text import render_text
 from tests.fakes.scored_market import (
     ADMIN_ID,
@@ -306,49 +306,3 @@ async def test_anyone_in_a_group_may_read(layer: CommandLayer, command: str) -> 
     reply = await ask(layer, name, args, chat=GROUP_CHAT, kind=ChatKind.GROUP)
     assert not isinstance(reply, ErrorReply), reply
 
-
-# --- rate limit ----------------------------------------------------------------------------
-
-
-async def test_a_user_sending_too_fast_is_told_to_slow_down(storage: FakeStorage) -> None:
-    layer = make_layer(storage, rate_limit=RateLimit(commands=10, window=timedelta(seconds=60)))
-    start = NOW
-    for i in range(10):
-        reply = await ask(layer, "/status", now=start + timedelta(seconds=i))
-        assert not isinstance(reply, ErrorReply)
-    limited = error_of(await ask(layer, "/status", now=start + timedelta(seconds=10)), ErrorKind.RATE_LIMITED)
-    assert "Slow down" in limited.message
-    assert limited.retry_after == timedelta(seconds=50)
-    assert "50s" in render_text(limited)
-    # Someone else is not affected; the same user is let back in once the window slides.
-    assert not isinstance(await ask(layer, "/status", user="8", now=start), ErrorReply)
-    assert not isinstance(await ask(layer, "/status", now=start + timedelta(seconds=60)), ErrorReply)
-    error_of(await ask(layer, "/status", now=start + timedelta(seconds=60)), ErrorKind.RATE_LIMITED)
-
-
-async def test_unknown_commands_count_towards_the_limit_too(storage: FakeStorage) -> None:
-    layer = make_layer(storage, rate_limit=RateLimit(commands=2))
-    await ask(layer, "/nope")
-    await ask(layer, "/nope")
-    error_of(await ask(layer, "/help"), ErrorKind.RATE_LIMITED)
-
-
-async def test_the_console_is_not_rate_limited(storage: FakeStorage) -> None:
-    layer = make_layer(storage, rate_limit=RateLimit(commands=1))
-    console = ChatKey(Platform.CONSOLE, "console")
-    for _ in range(5):
-        assert not isinstance(await ask(layer, "/status", chat=console), ErrorReply)
-
-
-def test_the_limiter_forgets_idle_users(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(SlidingWindowLimiter, "PRUNE_AT", 100)
-    limiter = SlidingWindowLimiter(RateLimit(commands=1, window=timedelta(seconds=60)))
-    for user in range(100):
-        assert limiter.check(user, NOW) is None
-    assert limiter.check("late", NOW + timedelta(minutes=5)) is None
-    assert len(limiter) == 1
-
-
-def test_a_rate_limit_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="RateLimit"):
-        RateLimit(commands=0)

@@ -448,7 +448,7 @@ async def test_hostile_arguments_get_a_clear_reply_and_store_nothing(
 
 
 _PROPERTY_STORAGE = populate(FakeStorage())
-_PROPERTY_LAYER = make_layer(_PROPERTY_STORAGE, rate_limit=RateLimit(commands=10**9))
+_PROPERTY_LAYER = make_layer(_PROPERTY_STORAGE, rate_limit=RateLimit(burst=10**9))
 command_names = st.one_of(st.sampled_from(sorted(COMMANDS)), st.text(max_size=40))
 arg_texts = st.one_of(
     st.text(),
