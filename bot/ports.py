@@ -35,6 +35,7 @@ from bot.core.records import (
     RetentionReport,
     RetryPolicy,
     ScoreCard,
+    ScoreMark,
     ScoreRecord,
     WatchlistEntry,
 )
@@ -171,6 +172,15 @@ class ScoreStore(Protocol):
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         """One symbol's scores with ``start <= ts <= end``, oldest first."""
+        ...
+
+    def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
+        """The newest score time and how many scores lie within ``window`` before it.
+
+        ``None`` when ``exchange`` has no score. Cheap (two index reads), so a reader can
+        check it on every command and rebuild its view of the market only when it moved,
+        whichever process stored the scores.
+        """
         ...
 
 

@@ -1,9 +1,11 @@
 """The read side of the command layer: what ``/top``, ``/score``, ``/chart`` and ``/status`` show.
 
 "The market" is each symbol's newest score within two collection intervals of the newest
-stored snapshot: the latest cycle, tolerating a symbol that failed in it. It is read once
-per collection (cached by that snapshot time) and serves both ``/top`` and symbol lookup.
-Stale data is still shown, clearly marked, rather than hidden.
+stored score: the latest cycle, tolerating a symbol that failed in it. It is read again
+only when the store's ``ScoreMark`` moves (the newest score time and the count of scores
+near it), so a cycle stored by another process shows at once, even when the exchange's
+data clock did not advance; the mark is cheap to read on every command. Old scores are
+still shown, marked STALE with their age, rather than hidden.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from bot.app.views import (
     summarise,
 )
 from bot.core.models import Bias
-from bot.core.records import ScoreRecord
+from bot.core.records import ScoreMark, ScoreRecord
 from bot.core.symbols import SymbolIndex
 from bot.ports import OutboxStore, ScoreStore, SnapshotStore
 
@@ -39,14 +41,16 @@ class Market:
     """The latest collection as stored.
 
     Attributes:
-        as_of: the newest snapshot time.
-        records: each symbol's newest score, highest first.
+        as_of: the newest score time.
+        records: each symbol's newest score, highest first (never empty).
         index: resolves typed names to the symbols in ``records``.
+        mark: the store's mark this was read at.
     """
 
     as_of: datetime
     records: tuple[ScoreRecord, ...]
     index: SymbolIndex
+    mark: ScoreMark
 
 
 def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
@@ -60,6 +64,18 @@ def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
             return result.bias is Bias.SHORT
         case TopFilter.SQUEEZE:
             return result.regime.is_squeeze_risk
+
+
+def duration_words(age: timedelta) -> str:
+    """``45s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``: how old something is, in a chat line."""
+    minutes, seconds = divmod(max(int(age.total_seconds()), 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{seconds}s"
 
 
 _FILTER_TITLES = {
@@ -98,23 +114,29 @@ class Queries:
         return age, age > self._stale_after
 
     def market(self) -> Market | None:
-        """The latest collection, or ``None`` before the first one."""
-        as_of = self._snapshots.latest_snapshot_time(self._exchange)
-        if as_of is None:
+        """The latest scored collection, or ``None`` while nothing is scored."""
+        # The mark is read before the scores: a cycle committing in between is then in the
+        # records but not in the mark, and the next call reads again (never the reverse).
+        mark = self._scores.score_mark(self._exchange, self._stale_after)
+        if mark is None:
+            self._cached = None
             return None
-        if self._cached is None or self._cached.as_of != as_of:
-            records = self._scores.latest_scores(self._exchange, since=as_of - self._stale_after)
+        if self._cached is None or self._cached.mark != mark:
+            records = self._scores.latest_scores(self._exchange, since=mark.newest - self._stale_after)
+            if not records:  # removed meanwhile (retention); nothing to keep
+                return None
             self._cached = Market(
-                as_of=as_of,
+                as_of=mark.newest,
                 records=tuple(records),
                 index=SymbolIndex.of(r.symbol for r in records),
+                mark=mark,
             )
         return self._cached
 
     def resolve(self, text: str) -> str | ErrorReply:
         """The symbol of the latest collection that ``text`` names, or the reply saying why not."""
         market = self.market()
-        if market is None or not market.records:
+        if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
         found = market.index.resolve(text)
         if found.symbol is not None:
@@ -128,7 +150,7 @@ class Queries:
     def top(self, args: TopArgs, now: datetime) -> TableReply | ErrorReply:
         """The ranked table; the summary covers every symbol of the latest collection."""
         market = self.market()
-        if market is None or not market.records:
+        if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
         chosen = [r for r in market.records if _matches(r, args.filter)]
         table = rank([(r.symbol, r.inputs, r.result) for r in chosen], args.limit, self._label)
@@ -141,7 +163,9 @@ class Queries:
             notes.append(f"Showing at most {args.limit} rows.")
         if not chosen:
             notes.append("No symbol matches this filter right now.")
-        _, stale = self._age(market.as_of, now)
+        age, stale = self._age(market.as_of, now)
+        if stale:
+            notes.append(f"These scores are {duration_words(age)} old.")
         return TableReply(table=table, title=title, as_of=market.as_of, stale=stale, notes=tuple(notes))
 
     def card(self, symbol: str, now: datetime) -> ScoreCardReply | None:
@@ -170,16 +194,17 @@ class Queries:
     def status(self, now: datetime, last_cycle: str | None) -> StatusReply:
         """Exchange, symbols tracked, the latest collection's age (STALE or not), outbox counts."""
         market = self.market()
+        collected = self._snapshots.latest_snapshot_time(self._exchange)
         counts = self._outbox.status_counts()
         outbox = tuple(sorted((status.value, n) for status, n in counts.items()))
-        if market is None:
+        if collected is None:
             age, stale = None, True
         else:
-            age, stale = self._age(market.as_of, now)
+            age, stale = self._age(collected, now)
         return StatusReply(
             exchange=self._exchange,
             symbols=0 if market is None else len(market.records),
-            last_collection=None if market is None else market.as_of,
+            last_collection=collected,
             age=age,
             stale=stale,
             stale_after=self._stale_after,

@@ -74,6 +74,23 @@ class ScoreCard:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreMark:
+    """What an exchange's newest scores are, in two numbers that are cheap to read.
+
+    Scores are only ever added (retention removes long-past ones), so the scores within a
+    window before the newest one change exactly when ``newest`` or ``recent`` does: a read
+    model built from them stays valid while the mark is the same, in every process.
+
+    Attributes:
+        newest: the newest score time (aware UTC).
+        recent: how many scores have ``newest - window <= ts <= newest``.
+    """
+
+    newest: datetime
+    recent: int
+
+
+@dataclass(frozen=True, slots=True)
 class OiReading:
     """Open interest of one symbol at one stored time.
 

@@ -354,6 +354,23 @@ def check_score_at_many(s: Stores) -> None:
     assert s.scores.score_at_many(EX, T0, TOL, symbols=["B"]) == {}
 
 
+def check_score_mark_moves_with_every_score_stored(s: Stores) -> None:
+    window = 2 * STEP
+    assert s.scores.score_mark(EX, window) is None
+    s.scores.add_scores([record("A", T0 - 3 * STEP), record("A", T0), record("B", T0 - STEP)])
+    s.scores.add_scores([record("A", T0 + STEP, result(50), exchange="okx")])  # another exchange's
+    mark = s.scores.score_mark(EX, window)
+    assert mark is not None and (mark.newest, mark.recent) == (T0, 2)  # A's older score is outside
+    # A stalled data clock: a symbol scored at the same time as before still moves the mark.
+    s.scores.add_scores([record("C", T0)])
+    assert s.scores.score_mark(EX, window) == type(mark)(T0, 3)
+    s.scores.add_scores([record("C", T0)])  # already stored: nothing moved
+    assert s.scores.score_mark(EX, window) == type(mark)(T0, 3)
+    s.scores.add_scores([record("A", T0 + STEP)])
+    assert s.scores.score_mark(EX, window) == type(mark)(T0 + STEP, 4)
+    assert s.scores.score_mark("okx", window) == type(mark)(T0 + STEP, 1)
+
+
 # --- alert state ------------------------------------------------------------------------
 
 

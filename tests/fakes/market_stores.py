@@ -10,7 +10,7 @@ from typing import TypeVar
 from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
-from bot.core.records import OiReading, ScoreCard, ScoreRecord
+from bot.core.records import OiReading, ScoreCard, ScoreMark, ScoreRecord
 from bot.errors import StorageError
 from bot.ports import OiSeries
 
@@ -210,6 +210,13 @@ class FakeScoreStore:
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         return sorted((r for r in self._of(exchange, symbol) if start <= r.ts <= end), key=lambda r: r.ts)
+
+    def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
+        times = [r.ts for r in self._of(exchange)]
+        if not times:
+            return None
+        newest = max(times)
+        return ScoreMark(newest=newest, recent=sum(1 for ts in times if newest - window <= ts))
 
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: drop scores older than ``cutoff``."""

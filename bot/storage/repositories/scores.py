@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
-from bot.core.records import ScoreCard, ScoreRecord
+from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.core.regimes import REGIME_LABELS
 from bot.storage.db import transaction
 from bot.storage.models import ScoreRow, table_of
@@ -173,3 +173,16 @@ class SqlScoreStore:
         )
         with transaction(self._sessions, "read score history") as session:
             return [row_to_score(row) for row in session.scalars(stmt)]
+
+    def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
+        newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
+        with transaction(self._sessions, "read the newest score time") as session:
+            end = session.scalar(newest)
+            if end is None:
+                return None
+            # Both reads are ranges of the (exchange, ts, symbol) key; the window is a
+            # collection or two of rows, not the history.
+            recent = select(func.count()).where(
+                ScoreRow.exchange == exchange, ScoreRow.ts >= end - window, ScoreRow.ts <= end
+            )
+            return ScoreMark(newest=end, recent=session.scalar(recent) or 0)

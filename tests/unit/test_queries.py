@@ -1,0 +1,162 @@
+"""The market view behind /top, /score and /chart: what it shows as scores are stored.
+
+The collection cycle is the real one, over the fake stores and a source whose data clock
+has stopped (``tests/fakes/stalled_source.py``): the newest snapshot time never moves, yet
+every read must show the scores that are stored.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.app.commands import CommandLayer
+from bot.app.queries import duration_words
+from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, StatusReply, TableReply, TextReply
+from bot.render.text import render_text
+from tests.fakes.scored_market import EXCHANGE, LATEST, ask, error_of, make_layer, populate
+from tests.fakes.stalled_source import StalledSource, stalled_cycle
+from tests.fakes.storage import FakeStorage
+
+DATA_TIME = LATEST
+"""Where the source's data clock stopped: the backfill's newest point and every cycle's data."""
+NOW = DATA_TIME + timedelta(minutes=1)
+
+
+def symbols_of(reply: object) -> list[str]:
+    assert isinstance(reply, TableReply), reply
+    return sorted(row.symbol for row in reply.table.rows)
+
+
+async def test_top_before_the_first_cycle_then_after_it_while_the_data_clock_stalls() -> None:
+    storage = FakeStorage()
+    source = StalledSource(EXCHANGE, DATA_TIME)
+    cycle = stalled_cycle(storage, source)
+    layer = make_layer(storage)
+
+    await cycle.backfill(NOW)
+    assert storage.snapshots.latest_snapshot_time(EXCHANGE) == DATA_TIME  # the backfill's newest point
+    for command, args in [("/top", ""), ("/score", "btc"), ("/chart", "btc")]:
+        early = error_of(await ask(layer, command, args, now=NOW), ErrorKind.NO_DATA)
+        assert "No scores yet" in early.message
+
+    report = await cycle.run(NOW)
+    assert report.scored == 2
+    assert storage.snapshots.latest_snapshot_time(EXCHANGE) == DATA_TIME  # it did not move
+    assert symbols_of(await ask(layer, "/top", now=NOW)) == ["BTCUSDT", "ETHUSDT"]
+    card = await ask(layer, "/score", "eth", now=NOW)
+    assert isinstance(card, ScoreCardReply) and card.card.latest.symbol == "ETHUSDT"
+    assert isinstance(await ask(layer, "/chart", "btc", now=NOW), ChartReply)
+    status = await ask(layer, "/status", now=NOW)
+    assert isinstance(status, StatusReply) and status.symbols == 2
+
+
+async def test_a_symbol_scored_later_at_the_same_data_time_shows_up() -> None:
+    """The newest score time stays put too; the view still follows what was stored."""
+    storage = FakeStorage()
+    source = StalledSource(EXCHANGE, DATA_TIME, failing={"ETHUSDT"})
+    cycle = stalled_cycle(storage, source)
+    layer = make_layer(storage)
+    await cycle.backfill(NOW)
+    await cycle.run(NOW)
+    assert symbols_of(await ask(layer, "/top", now=NOW)) == ["BTCUSDT"]
+    error_of(await ask(layer, "/score", "eth", now=NOW), ErrorKind.UNKNOWN_SYMBOL)
+
+    source.failing.clear()
+    await cycle.run(NOW + timedelta(minutes=5))
+    later = NOW + timedelta(minutes=5)
+    assert symbols_of(await ask(layer, "/top", now=later)) == ["BTCUSDT", "ETHUSDT"]
+    assert isinstance(await ask(layer, "/score", "eth", now=later), ScoreCardReply)
+
+
+async def test_a_reader_in_another_process_sees_the_scores_a_collector_stored() -> None:
+    """Two command layers over one store, as a chat process and `dps top` beside a collector:
+    neither stores anything, and neither may keep answering from what it read before."""
+    storage = FakeStorage()
+    source = StalledSource(EXCHANGE, DATA_TIME)
+    cycle = stalled_cycle(storage, source)
+    chat_process, one_shot = make_layer(storage), make_layer(storage)
+    await cycle.backfill(NOW)
+    for reader in (chat_process, one_shot):
+        error_of(await ask(reader, "/top", now=NOW), ErrorKind.NO_DATA)
+
+    await cycle.run(NOW)  # the collector's commit; no reader is told about it
+    for reader in (chat_process, one_shot):
+        assert symbols_of(await ask(reader, "/top", now=NOW)) == ["BTCUSDT", "ETHUSDT"]
+    late_reader = make_layer(storage)
+    assert symbols_of(await ask(late_reader, "/top", now=NOW)) == ["BTCUSDT", "ETHUSDT"]
+
+
+async def test_the_market_is_read_again_only_when_scores_were_stored(storage: FakeStorage) -> None:
+    layer = make_layer(storage)
+    first = layer.queries.market()
+    assert first is not None
+    assert layer.queries.market() is first  # nothing stored: the same read serves again
+    populate(storage, symbols=("NEWUSDT",), history=timedelta(0))  # one score at LATEST
+    again = layer.queries.market()
+    assert again is not None and again is not first
+    assert "NEWUSDT" in {r.symbol for r in again.records}
+
+
+# --- old scores ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def storage() -> FakeStorage:
+    return populate(FakeStorage())
+
+
+@pytest.fixture
+def stale_layer(storage: FakeStorage) -> CommandLayer:
+    """Scores end at LATEST; a restart a day later backfilled snapshots up to then."""
+    day_later = LATEST + timedelta(days=1, hours=3)
+    source = StalledSource(EXCHANGE, day_later)
+    storage.snapshots.add_snapshots([source._snapshot(s) for s in source.symbols])
+    return make_layer(storage)
+
+
+async def test_old_scores_are_shown_stale_with_their_age_never_as_none(stale_layer: CommandLayer) -> None:
+    now = LATEST + timedelta(days=1, hours=3, minutes=5)
+    reply = await ask(stale_layer, "/top", now=now)
+    assert isinstance(reply, TableReply), reply
+    assert reply.stale
+    assert reply.as_of == LATEST
+    assert "These scores are 1 d 3 h old." in reply.notes
+    text = render_text(reply)
+    assert "STALE" in text and "1 d 3 h old" in text
+    assert "No scores yet" not in text
+    card = await ask(stale_layer, "/score", "btc", now=now)
+    assert isinstance(card, ScoreCardReply) and card.stale
+    assert isinstance(await ask(stale_layer, "/chart", "btc 7d", now=now), ChartReply)
+
+
+async def test_the_watchlist_shows_old_scores_too(stale_layer: CommandLayer) -> None:
+    now = LATEST + timedelta(days=2)
+    await ask(stale_layer, "/watch", "btc", now=now)
+    reply = await ask(stale_layer, "/watchlist", now=now)
+    assert isinstance(reply, TextReply)
+    assert "BTCUSDT — " in render_text(reply) and "no current score" not in render_text(reply)
+
+
+async def test_fresh_scores_carry_no_age_note(storage: FakeStorage) -> None:
+    reply = await ask(make_layer(storage), "/top", now=LATEST + timedelta(minutes=10))
+    assert isinstance(reply, TableReply)
+    assert not reply.stale
+    assert not any("old." in note for note in reply.notes)
+
+
+@pytest.mark.parametrize(
+    ("age", "words"),
+    [
+        (timedelta(seconds=-5), "0s"),
+        (timedelta(seconds=45), "45s"),
+        (timedelta(minutes=12, seconds=59), "12 min"),
+        (timedelta(hours=3), "3 h"),
+        (timedelta(hours=3, minutes=5), "3 h 5 min"),
+        (timedelta(days=2), "2 d"),
+        (timedelta(days=2, hours=4, minutes=30), "2 d 4 h"),
+    ],
+)
+def test_duration_words(age: timedelta, words: str) -> None:
+    assert duration_words(age) == words
