@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from bot.core.collection import FetchReport, OiPoint
-from bot.core.delivery import SendOutcome
+from bot.core.delivery import PartAccepted, SendOutcome
 from bot.core.events import EventKind, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Regime
@@ -47,10 +47,22 @@ OiSeries = dict[str, list[tuple[datetime, float]]]
 class Sink(Protocol):
     """One chat platform's outgoing side, as the delivery job sees it."""
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
         """Try to deliver ``payload`` (and a PNG ``attachment``, if any) to ``chat``.
 
-        Report the outcome; never raise for a chat fault.
+        The message goes out as parts numbered from 0, split the same way every time for
+        the same payload and attachment (``bot.core.delivery``). Parts before ``start``
+        were accepted earlier and are not sent again; ``on_part`` hears of each part the
+        platform accepts. ``Sent`` means every part from ``start`` on was accepted (none
+        left is ``Sent`` too). Report the outcome; never raise for a chat fault.
         """
         ...
 
@@ -308,6 +320,17 @@ class OutboxStore(Protocol):
 
     def mark_sent(self, entry_id: int, now: datetime) -> None:
         """Record a successful delivery; the entry is never claimed again."""
+        ...
+
+    def mark_progress(self, entry_id: int, parts_sent: int) -> None:
+        """Record that the platform accepted the entry's first ``parts_sent`` parts.
+
+        A later claim returns the entry with ``parts_sent``, so its retry resumes after
+        them. Progress never goes back, and a sent or failed entry is left as it is.
+
+        Raises:
+            StorageError: no entry has this id.
+        """
         ...
 
     def mark_failed(

@@ -29,7 +29,7 @@ from bot.chat.telegram_adapter import TelegramAdapter, broadcast_limiter
 from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
-from bot.core.delivery import SendOutcome
+from bot.core.delivery import PartAccepted, SendOutcome
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, RetentionPolicy
 from bot.errors import ConfigError, DpsError, LeaseLostError
 from bot.ports import Clock
@@ -79,7 +79,15 @@ class ChatAdapter(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome: ...
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome: ...
 
 
 def chat_adapters(

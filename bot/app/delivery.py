@@ -4,9 +4,12 @@ Semantics (``docs/alerts.md`` has the full story):
 
 * A row is claimed before it is sent (status ``sending``, one attempt counted, due again
   after a lease). A crash mid-send therefore leads to a retry, never to a lost message.
-* A crash after the platform accepted a message but before ``mark_sent`` repeats that one
-  message. Messages to one chat go out one at a time, so a crash can repeat at most one
-  message per chat. Different chats are served concurrently.
+* A message that takes several platform calls (parts: a long text, then its chart) has
+  its progress stored after each part the platform accepted (``mark_progress``); a retry
+  resumes at the part that failed, so a 502 on the chart does not send the text twice.
+* A crash after the platform accepted a part but before its progress was stored repeats
+  that one part. Messages to one chat go out one at a time, so a crash can repeat at most
+  one part per chat. Different chats are served concurrently.
 * Outcomes: sent → done; rate limited → retried after the platform's wait; network or
   server trouble → retried with back-off; chat gone → the chat is disabled and its
   message dropped; chat moved → the chat's address is updated and the message re-sent
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
-from bot.core.records import OutboxEntry, OutboxStatus, Platform, RetryPolicy
+from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
 from bot.errors import StorageError
 from bot.ports import ChatStore, OutboxStore, Sink
 
@@ -46,6 +49,20 @@ class DeliveryReport:
     @property
     def handled(self) -> int:
         return self.sent + self.retrying + self.failed
+
+
+class _Progress:
+    """Stores each part a sink reports accepted (``bot.core.delivery.PartAccepted``)."""
+
+    def __init__(self, outbox: OutboxStore, entry_id: int, parts_sent: int) -> None:
+        self._outbox = outbox
+        self._entry_id = entry_id
+        self.parts_sent = parts_sent
+
+    def __call__(self, parts_sent: int) -> None:
+        # Stored before the next part goes out: a crash between parts repeats at most one.
+        self._outbox.mark_progress(self._entry_id, parts_sent)
+        self.parts_sent = max(self.parts_sent, parts_sent)
 
 
 class Delivery:
@@ -115,10 +132,14 @@ class Delivery:
         await asyncio.gather(*(serve(q) for q in by_chat.values()))
         return report
 
-    async def _send(self, entry: OutboxEntry) -> SendOutcome:
+    async def _send(self, entry: OutboxEntry, chat: ChatKey, progress: _Progress) -> SendOutcome:
         sink = self._sinks[entry.chat.platform]
+        if progress.parts_sent:
+            logger.info("outbox entry %s resumes after part %d", entry.id, progress.parts_sent)
         try:
-            return await sink.send(entry.chat, entry.payload, entry.attachment)
+            return await sink.send(
+                chat, entry.payload, entry.attachment, start=progress.parts_sent, on_part=progress
+            )
         except Exception as exc:  # a sink bug must not stop the other chats' deliveries
             logger.exception("sink %s raised on outbox entry %s", entry.chat.platform.value, entry.id)
             return Transient(error=f"{type(exc).__name__}: {exc}")
@@ -131,11 +152,13 @@ class Delivery:
             report.failed += 1
             return
         entry = replace(entry, chat=chat.key)  # the chat may have moved since the claim
-        outcome = await self._send(entry)
+        progress = _Progress(self._outbox, entry.id, entry.parts_sent)
+        outcome = await self._send(entry, entry.chat, progress)
         if isinstance(outcome, ChatMoved):
             self._move_chat(entry, outcome)
             report.chats_moved += 1
-            outcome = await self._send(replace(entry, chat=outcome.new_key))
+            # The parts the old address accepted stay there; the rest goes to the new one.
+            outcome = await self._send(entry, outcome.new_key, progress)
         match outcome:
             case Sent():
                 self._outbox.mark_sent(entry.id, now)

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot.app.commands import CommandHandler, CommandRequest
 from bot.app.views import ChartReply
-from bot.core.delivery import SendOutcome, Sent
+from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.ports import Clock
 from bot.render.text import render_text, safe_filename
@@ -97,8 +97,21 @@ class ConsoleAdapter:
             out.write((text + "\n").encode(encoding, "replace").decode(encoding))
         out.flush()
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
-        """Print an alert or digest (``bot.ports.Sink``); an image goes to a PNG file."""
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
+        """Print an alert or digest (``bot.ports.Sink``); an image goes to a PNG file.
+
+        One print is the whole message: a single part.
+        """
+        if start >= 1:
+            return Sent()  # printed before the retry: nothing left
         where = "" if chat == self.chat else f" for {chat.platform.value}:{chat.chat_id}"
         text = f"── alert{where} ──\n{payload}"
         if attachment is not None:
@@ -108,6 +121,8 @@ class ConsoleAdapter:
             path.write_bytes(attachment)
             text += f"\nChart written to {path}"
         self.print(text)
+        if on_part is not None:
+            on_part(1)
         return Sent()
 
     async def handle_line(self, line: str) -> str | None:

@@ -23,7 +23,7 @@ from discord import app_commands
 from bot.app.commands import CommandLayer
 from bot.chat.discord_interactions import SlashCommands, Tree
 from bot.chat.discord_messages import send_kwargs
-from bot.core.delivery import ChatGone, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.delivery import ChatGone, PartAccepted, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.records import ChatKey, Platform
 from bot.errors import ChatPlatformError, ConfigError
 from bot.ports import Clock
@@ -196,11 +196,20 @@ class DiscordAdapter:
             except Exception as exc:  # already reported by start or _ended
                 logger.debug("the Discord client ended with %s", type(exc).__name__)
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
         """Post an alert batch or digest to the chat's channel (or thread) (``bot.ports.Sink``).
 
         A deleted channel (404) or a missing permission (403) is ``ChatGone``: the
-        delivery job disables that chat. A long payload goes out as several messages.
+        delivery job disables that chat. A long payload goes out as several messages:
+        those are its parts (the chart rides on the last), resumed from ``start``.
         """
         client = self._client
         if client is None or client.is_closed() or client.user is None:
@@ -211,8 +220,10 @@ class DiscordAdapter:
             return Rejected(f"not a Discord channel id: {chat.chat_id[:40]!r}")
         channel = client.get_partial_messageable(channel_id)
         try:
-            for message in render_payload(payload, attachment):
-                await channel.send(**send_kwargs(message))
+            for k in range(start, len(messages)):
+                await channel.send(**send_kwargs(messages[k]))
+                if on_part is not None:
+                    on_part(k + 1)
         except discord.RateLimited as exc:
             return RetryAfter(exc.retry_after)
         except (discord.NotFound, discord.Forbidden) as exc:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from html import unescape
 
 from telegram import (
     BotCommand,
@@ -58,7 +59,16 @@ from telegram.request import HTTPXRequest
 
 from bot.app.commands import COMMANDS, CommandLayer, CommandRequest, admin_matters
 from bot.app.views import Reply
-from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.delivery import (
+    ChatGone,
+    ChatMoved,
+    PartAccepted,
+    Rejected,
+    RetryAfter,
+    SendOutcome,
+    Sent,
+    Transient,
+)
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import ChatPlatformError
 from bot.ports import Clock
@@ -84,6 +94,7 @@ _GONE_TEXTS = ("chat not found", "message thread not found", "topic_deleted", "t
 _PARSE_TEXTS = ("can't parse entities", "can't find end of the entity", "unsupported start tag")
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
+_TAG = re.compile(r"</?[a-z]+>")
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 BROADCAST_PER_SECOND = 29
@@ -153,6 +164,14 @@ def outcome_of(chat: ChatKey, exc: TelegramError) -> SendOutcome:
 
 
 def _is_parse_error(exc: TelegramError) -> bool:
+def html_as_plain(html_text: str) -> str:
+    """What one of our HTML messages shows, as plain text: our tags dropped, entities decoded.
+
+    Every ``<`` that came from data is escaped, so each tag left is one of ours.
+    """
+    return unescape(_TAG.sub("", html_text))
+
+
     return isinstance(exc, BadRequest) and any(t in exc.message.lower() for t in _PARSE_TEXTS)
 
 
@@ -411,10 +430,53 @@ class TelegramAdapter:
 
     # --- outgoing -----------------------------------------------------------------------
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
-        """Post an alert or digest (``bot.ports.Sink``); its chart follows the text as a photo."""
-        outgoing = _Outgoing(TelegramMessage(texts=render_payload(payload)), payload, attachment)
-        return await self._post(chat, outgoing, None)
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
+        """Post an alert or digest (``bot.ports.Sink``); its chart follows the text as a photo.
+
+        The parts are the HTML messages of ``render_payload``, then the chart. A part whose
+        HTML Telegram refuses goes out again as that same part in plain text (and so do the
+        parts after it), so a part's number means the same text either way.
+        """
+        texts = render_payload(payload)
+        plain = False
+        for k in range(start, len(texts) + (attachment is not None)):
+            try:
+                if k < len(texts):
+                    try:
+                        await self._text_part(chat, texts[k], plain=plain)
+                    except BadRequest as exc:
+                        if plain or not _is_parse_error(exc):
+                            raise
+                        # Our escaping should make this impossible; if Telegram disagrees,
+                        # the trader still gets the message, as plain text.
+                        logger.warning("Telegram refused our HTML (%s); sending plain text", exc.message)
+                        plain = True
+                        await self._text_part(chat, texts[k], plain=plain)
+                elif attachment is not None:
+                    await self._photo(chat, attachment, "", None, None)
+            except TelegramError as exc:
+                return outcome_of(chat, exc)
+            if on_part is not None:
+                on_part(k + 1)
+        return Sent()
+
+    async def _text_part(self, chat: ChatKey, html_text: str, *, plain: bool) -> None:
+        await self._call(
+            self.app.bot.send_message,
+            chat,
+            None,
+            text=html_as_plain(html_text) if plain else html_text,
+            parse_mode=None if plain else ParseMode.HTML,
+            link_preview_options=_NO_PREVIEW,
+        )
 
     async def _post(self, chat: ChatKey, out: _Outgoing, quote: int | None) -> SendOutcome:
         try:

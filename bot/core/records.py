@@ -242,6 +242,8 @@ class OutboxEntry:
         attempts: delivery attempts so far (counted when claimed).
         next_attempt_at: when it is next due (or when a claim's lease runs out).
         event_count: the alert events it carries, as enqueued (``OutboxMessage``).
+        parts_sent: how many of its parts (platform calls: text parts, then the chart)
+            the platform already accepted; a retry resumes after them.
     """
 
     id: int
@@ -257,6 +259,7 @@ class OutboxEntry:
     sent_at: datetime | None
     event_count: int = 1
     attachment: bytes | None = None
+    parts_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport
 from bot.app.delivery import Delivery
 from bot.collector.replay import SYNTHETIC_LABEL
 from bot.collector.replay_source import ReplaySource
-from bot.core.delivery import SendOutcome, Sent
+from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.diff import DiffParams
 from bot.core.events import EventKind
 from bot.core.models import Band
@@ -45,7 +45,17 @@ class RecordingSink:
         self._before = before
         self._count = 0
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
+        if start >= 1:
+            return Sent()  # one part, written before the retry
         if self._before and self._crash_at is not None and self._count + 1 >= self._crash_at:
             os.kill(os.getpid(), signal.SIGKILL)  # claimed, not sent
         with self.path.open("a", encoding="utf-8") as handle:
@@ -54,7 +64,9 @@ class RecordingSink:
             os.fsync(handle.fileno())
         self._count += 1
         if not self._before and self._crash_at is not None and self._count >= self._crash_at:
-            os.kill(os.getpid(), signal.SIGKILL)  # sent, but not yet marked sent
+            os.kill(os.getpid(), signal.SIGKILL)  # sent, but not yet recorded as sent
+        if on_part is not None:
+            on_part(1)
         return Sent()
 
 

@@ -225,6 +225,11 @@ class FakeOutboxStore:
         entry = self._entry(entry_id)
         self.entries[entry_id] = replace(entry, status=OutboxStatus.SENT, sent_at=utc(now))
 
+    def mark_progress(self, entry_id: int, parts_sent: int) -> None:
+        entry = self._entry(entry_id)
+        if entry.status in (OutboxStatus.PENDING, OutboxStatus.SENDING) and parts_sent > entry.parts_sent:
+            self.entries[entry_id] = replace(entry, parts_sent=parts_sent)
+
     def mark_failed(
         self,
         entry_id: int,

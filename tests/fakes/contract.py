@@ -737,6 +737,29 @@ def check_outbox_permanent_retry_after_and_late_reports(s: Stores) -> None:
         s.outbox.mark_failed(999_999, now=T0, error="?", policy=policy)
 
 
+def check_outbox_progress_is_kept_for_the_retry(s: Stores) -> None:
+    ref = _chat(s)
+    policy = RetryPolicy()
+    s.outbox.enqueue([message("long", ref), message("done", ref)])
+    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, lease=STEP)}
+    assert entries["long"].parts_sent == 0  # nothing accepted yet
+    long_id = entries["long"].id
+    s.outbox.mark_progress(long_id, 1)
+    s.outbox.mark_progress(long_id, 2)
+    s.outbox.mark_progress(long_id, 1)  # a late or repeated report never goes back
+    assert s.outbox.get_entry("long").parts_sent == 2  # type: ignore[union-attr]
+    assert s.outbox.mark_failed(long_id, now=T0, error="502", policy=policy) is OutboxStatus.PENDING
+    s.outbox.mark_sent(entries["done"].id, T0)
+    (retry,) = s.outbox.claim_due(T0 + timedelta(days=1), limit=5, lease=STEP)
+    assert (retry.idempotency_key, retry.parts_sent, retry.attempts) == ("long", 2, 2)
+    # A finished entry keeps what it had: a late report from an expired lease changes nothing.
+    s.outbox.mark_progress(entries["done"].id, 3)
+    done = s.outbox.get_entry("done")
+    assert done is not None and (done.status, done.parts_sent) == (OutboxStatus.SENT, 0)
+    with pytest.raises(StorageError):
+        s.outbox.mark_progress(999_999, 1)
+
+
 def check_outbox_platform_filter_and_moved_chat(s: Stores) -> None:
     tg = _chat(s, "-1", Platform.TELEGRAM)
     dc = _chat(s, "555", Platform.DISCORD)

@@ -5,22 +5,37 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from bot.core.delivery import SendOutcome, Sent
+from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.records import ChatKey
 
 
 class FakeSink:
     """``bot.ports.Sink`` for tests: every send is recorded; outcomes come from ``script``.
 
-    Once the script is used up every send succeeds.
+    A message is one part here (``starts`` records where each send was told to resume);
+    a ``Sent`` from the script reports that part accepted. Once the script is used up
+    every send succeeds.
     """
 
     def __init__(self, script: Iterable[SendOutcome] = ()) -> None:
         self.sent: list[tuple[ChatKey, str]] = []
         self.attachments: list[bytes | None] = []
+        self.starts: list[int] = []
         self._script = deque(script)
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
         self.sent.append((chat, payload))
         self.attachments.append(attachment)
-        return self._script.popleft() if self._script else Sent()
+        self.starts.append(start)
+        outcome = self._script.popleft() if self._script else Sent()
+        if isinstance(outcome, Sent) and on_part is not None:
+            on_part(1)
+        return outcome

@@ -11,11 +11,23 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.app.delivery import DEFAULT_LEASE, Delivery, DeliveryReport
-from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.delivery import (
+    ChatGone,
+    ChatMoved,
+    PartAccepted,
+    Rejected,
+    RetryAfter,
+    SendOutcome,
+    Sent,
+    Transient,
+)
 from bot.core.records import (
     Chat,
     ChatKey,
@@ -26,6 +38,7 @@ from bot.core.records import (
     Platform,
     RetryPolicy,
 )
+from bot.errors import StorageError
 from bot.ports import Sink
 from tests.fakes import EPOCH, FakeChatStore, FakeOutboxStore, FakeSink
 
@@ -94,7 +107,9 @@ class ScriptedSink:
         self.sent: list[tuple[ChatKey, str]] = []
         self._scripts = {chat_id: list(script) for chat_id, script in scripts.items()}
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+    async def send(
+        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+    ) -> SendOutcome:
         self.sent.append((chat, payload))
         script = self._scripts.get(chat.chat_id, [])
         outcome = script.pop(0) if script else Sent()
@@ -114,7 +129,9 @@ class SlowSink:
         self._total = 0
         self.max_total = 0
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+    async def send(
+        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+    ) -> SendOutcome:
         self.order[chat].append(payload)
         self._per_chat[chat] += 1
         self._total += 1
@@ -134,7 +151,9 @@ class HangingSink:
     def __init__(self) -> None:
         self.started = asyncio.Event()
 
-    async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+    async def send(
+        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+    ) -> SendOutcome:
         self.started.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
@@ -196,7 +215,9 @@ async def test_entry_is_claimed_with_the_lease_before_it_is_sent(env: Env) -> No
     seen: list[OutboxEntry] = []
 
     class PeekingSink:
-        async def send(self, chat: ChatKey, payload: str, attachment: bytes | None = None) -> SendOutcome:
+        async def send(
+            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        ) -> SendOutcome:
             seen.append(env.entry("a"))
             return Sent()
 
@@ -652,3 +673,204 @@ async def test_drain_backlog_stops_when_only_retries_are_left(env: Env) -> None:
     report = await env.delivery({TG: sink}, batch=2).drain_backlog(lambda: T0)
     assert report.retrying == 2  # not re-claimed at the same instant: they wait for their back-off
     assert len(sink.sent) == 2
+
+
+# --- messages in several parts ------------------------------------------------------------
+
+
+class Hang:
+    """A fault for ``PartsSink``: the platform accepts the part, then the process dies
+    before the part is reported (a kill -9 between Telegram's answer and the progress write)."""
+
+
+HANG = Hang()
+PartFault = SendOutcome | Hang | None
+
+
+class PartsSink:
+    """A platform taking a message as parts (the payload split at ``|``), one call per part.
+
+    ``faults`` answer part calls in order: ``None`` accepts the part, an outcome refuses it,
+    ``HANG`` accepts it and never returns. ``accepted`` is what the platform shows, in order.
+    """
+
+    def __init__(self, faults: Iterable[PartFault] = ()) -> None:
+        self.accepted: list[tuple[ChatKey, str]] = []
+        self.starts: list[int] = []
+        self.hanging = asyncio.Event()
+        self._faults = list(faults)
+
+    async def send(
+        self,
+        chat: ChatKey,
+        payload: str,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
+        self.starts.append(start)
+        parts = payload.split("|")
+        for k in range(start, len(parts)):
+            fault = self._faults.pop(0) if self._faults else None
+            if isinstance(fault, Hang):
+                self.accepted.append((chat, parts[k]))
+                self.hanging.set()
+                await asyncio.Event().wait()
+            if fault is not None:
+                return fault  # type: ignore[return-value]
+            self.accepted.append((chat, parts[k]))
+            if on_part is not None:
+                on_part(k + 1)
+        return Sent()
+
+
+def parts_message(env: Env, chat: Chat, key: str, parts: int) -> list[str]:
+    texts = [f"{key} part {k + 1}" for k in range(parts)]
+    env.outbox.enqueue([OutboxMessage(key, chat.ref, "|".join(texts), T0)])
+    return texts
+
+
+async def test_a_failure_on_a_later_part_resumes_at_that_part(env: Env) -> None:
+    chat = env.chat("-100")
+    parts = parts_message(env, chat, "digest", 4)
+    sink = PartsSink([None, Transient("502 Bad Gateway")])
+
+    first = await env.delivery({TG: sink}).drain(T0)
+
+    assert first.retrying == 1
+    assert [p for _, p in sink.accepted] == parts[:1]
+    entry = env.entry("digest")
+    assert (entry.status, entry.parts_sent) == (OutboxStatus.PENDING, 1)
+
+    second = await env.delivery({TG: sink}).drain(T0 + timedelta(minutes=5))
+
+    assert second.sent == 1
+    assert sink.starts == [0, 1]  # the retry started at the part that failed
+    assert [p for _, p in sink.accepted] == parts  # each part once, in order
+    entry = env.entry("digest")
+    assert (entry.status, entry.parts_sent) == (OutboxStatus.SENT, 4)
+
+
+async def test_a_rate_limit_on_a_later_part_waits_then_resumes_there(env: Env) -> None:
+    chat = env.chat("-100")
+    parts = parts_message(env, chat, "digest", 2)
+    sink = PartsSink([None, RetryAfter(120)])
+
+    await env.delivery({TG: sink}).drain(T0)
+    assert env.entry("digest").next_attempt_at == T0 + timedelta(seconds=120)
+    assert (await env.delivery({TG: sink}).drain(T0 + timedelta(seconds=119))).handled == 0
+    await env.delivery({TG: sink}).drain(T0 + timedelta(seconds=120))
+
+    assert [p for _, p in sink.accepted] == parts
+    assert env.entry("digest").status is OutboxStatus.SENT
+
+
+async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> None:
+    chat = env.chat("-100")
+    parts_message(env, chat, "digest", 3)
+    stored: list[int] = []
+
+    class Watching(PartsSink):
+        async def send(
+            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **kw: Any
+        ) -> SendOutcome:
+            on_part = kw.pop("on_part")
+
+            def accepted(n: int) -> None:
+                on_part(n)
+                stored.append(env.entry("digest").parts_sent)  # already in the store
+
+            return await super().send(chat, payload, attachment, on_part=accepted, **kw)
+
+    await env.delivery({TG: Watching()}).drain(T0)
+    assert stored == [1, 2, 3]
+
+
+async def test_a_crash_between_parts_repeats_at_most_the_part_in_flight(env: Env) -> None:
+    chat = env.chat("-100")
+    parts = parts_message(env, chat, "digest", 4)
+    sink = PartsSink([None, HANG])  # part 2 accepted, then kill -9 before it was recorded
+    crashed = asyncio.create_task(env.delivery({TG: sink}).drain(T0))
+    await sink.hanging.wait()
+    crashed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await crashed
+    assert env.entry("digest").parts_sent == 1  # part 1 was recorded
+
+    await env.delivery({TG: sink}).drain(T0 + DEFAULT_LEASE)
+
+    shown = [p for _, p in sink.accepted]
+    assert shown == [parts[0], parts[1], parts[1], parts[2], parts[3]]  # part 2 once more, no other
+    assert env.entry("digest").status is OutboxStatus.SENT
+
+
+async def test_every_part_accepted_but_not_marked_sent_sends_nothing_again(env: Env) -> None:
+    chat = env.chat("-100")
+    parts = parts_message(env, chat, "digest", 2)
+    (claimed,) = env.outbox.claim_due(T0, limit=1, lease=DEFAULT_LEASE)
+    env.outbox.mark_progress(claimed.id, 2)  # then the process died before mark_sent
+    sink = PartsSink()
+
+    report = await env.delivery({TG: sink}).drain(T0 + DEFAULT_LEASE)
+
+    assert report.sent == 1
+    assert sink.starts == [2]
+    assert sink.accepted == []
+    assert parts  # (the two parts went out before the crash)
+
+
+async def test_a_chat_moved_on_a_later_part_resumes_there_at_the_new_address(env: Env) -> None:
+    chat = env.chat("-100")
+    new_key = ChatKey(TG, "-1009999")
+    parts = parts_message(env, chat, "digest", 3)
+    sink = PartsSink([None, ChatMoved(new_key)])
+
+    report = await env.delivery({TG: sink}).drain(T0)
+
+    assert (report.sent, report.chats_moved) == (1, 1)
+    assert sink.accepted == [(chat.key, parts[0]), (new_key, parts[1]), (new_key, parts[2])]
+    assert sink.starts == [0, 1]
+
+
+async def test_progress_that_cannot_be_stored_stops_the_message(env: Env) -> None:
+    chat = env.chat("-100")
+    parts = parts_message(env, chat, "digest", 3)
+
+    class Failing(FakeOutboxStore):
+        def mark_progress(self, entry_id: int, parts_sent: int) -> None:
+            raise StorageError("database is locked")
+
+    outbox = Failing(env.chats)
+    outbox.entries, env.outbox = env.outbox.entries, outbox
+    sink = PartsSink()
+
+    report = await env.delivery({TG: sink}).drain(T0)
+
+    assert report.retrying == 1
+    assert [p for _, p in sink.accepted] == parts[:1]  # not part 2 while part 1 is unrecorded
+    assert env.entry("digest").status is OutboxStatus.PENDING
+
+
+FAULTS = st.one_of(
+    st.none(),
+    st.none(),
+    st.sampled_from([Transient("502 Bad Gateway"), Transient("ConnectError"), RetryAfter(3)]),
+    st.builds(lambda n: ChatMoved(ChatKey(TG, f"-100{n}")), st.integers(0, 3)),
+)
+
+
+@given(parts=st.integers(1, 5), faults=st.lists(FAULTS, max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_any_per_part_faults_deliver_every_part_once_in_order(parts: int, faults: list[PartFault]) -> None:
+    env = Env()
+    chat = env.chat("-100")
+    texts = parts_message(env, chat, "m", parts)
+    sink = PartsSink(faults)
+    delivery = Delivery(env.outbox, env.chats, {TG: sink}, RetryPolicy(max_attempts=100))
+    now = T0
+    for _ in range(len(faults) + 1):  # each attempt uses up at least one fault
+        asyncio.run(delivery.drain(now))
+        now += timedelta(hours=2)
+    assert env.entry("m").status is OutboxStatus.SENT
+    assert [p for _, p in sink.accepted] == texts

@@ -48,6 +48,7 @@ def enqueue_messages(session: Session, messages: Sequence[OutboxMessage]) -> int
             "sent_at": None,
             "event_count": m.event_count,
             "attachment": m.attachment,
+            "parts_sent": 0,
         }
         for m in (unique[k] for k in keys if k in unique)
     ]
@@ -71,6 +72,7 @@ def _entry(row: OutboxRow, chat: ChatRow) -> OutboxEntry:
         sent_at=row.sent_at,
         event_count=row.event_count,
         attachment=row.attachment,
+        parts_sent=row.parts_sent,
     )
 
 
@@ -121,6 +123,22 @@ class SqlOutboxStore:
         )
         with transaction(self._sessions, "mark a message sent") as session:
             if execute_dml(session, stmt) == 0:
+                raise StorageError(f"no outbox entry {entry_id}")
+
+    def mark_progress(self, entry_id: int, parts_sent: int) -> None:
+        # Only forward, and only while the entry is still being delivered: a late report
+        # from a sender whose lease ran out must not move a finished entry.
+        stmt = (
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == entry_id,
+                OutboxRow.status.in_(_DUE),
+                OutboxRow.parts_sent < parts_sent,
+            )
+            .values(parts_sent=parts_sent)
+        )
+        with transaction(self._sessions, "record a message's progress") as session:
+            if execute_dml(session, stmt) == 0 and session.get(OutboxRow, entry_id) is None:
                 raise StorageError(f"no outbox entry {entry_id}")
 
     def mark_failed(
