@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes.exchange.limits import RequestLimit
 from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument
 from tests.fakes.exchange.server import Params, Reply, Route
 
@@ -202,7 +203,8 @@ ROUTES = (
         "symbol",
         weight=lambda p: 1 if "symbol" in p else 10,
     ),
-    Route("/fapi/v1/fundingInfo", "fundingInfo", funding_info),
+    # Weight 0, but 500 requests per 5 minutes per IP, shared with /fapi/v1/fundingRate.
+    Route("/fapi/v1/fundingInfo", "fundingInfo", funding_info, limit=RequestLimit(500, 300.0, "fundingRate")),
     Route(
         "/fapi/v1/ticker/24hr",
         "ticker/24hr",
@@ -211,5 +213,12 @@ ROUTES = (
         weight=lambda p: 1 if "symbol" in p else 40,
     ),
     Route("/fapi/v1/openInterest", "openInterest", open_interest, "symbol", weight=lambda p: 1),
-    Route("/futures/data/openInterestHist", "openInterestHist", open_interest_hist, "symbol"),
+    # Weight 0, but its own IP limit: 1000 requests per 5 minutes.
+    Route(
+        "/futures/data/openInterestHist",
+        "openInterestHist",
+        open_interest_hist,
+        "symbol",
+        limit=RequestLimit(1000, 300.0, "futures/data"),
+    ),
 )

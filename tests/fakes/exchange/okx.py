@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes.exchange.limits import RequestLimit
 from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument
 from tests.fakes.exchange.server import Params, Reply, Route
 
@@ -197,18 +198,61 @@ def open_interest_history(fake: FakeExchange, params: Params) -> Reply:
     return _ok(rows[:limit])
 
 
+def _per_2s(count: int, group: str, per: str | None = None) -> RequestLimit:
+    return RequestLimit(count, 2.0, group, per)
+
+
+# Limits and rules from OKX's v5 docs, endpoint by endpoint.
 ROUTES = (
-    Route("/api/v5/public/instruments", "instruments", instruments, dialect="okx"),
-    Route("/api/v5/public/funding-rate", "funding-rate", funding_rate, "instId", dialect="okx"),
-    Route("/api/v5/public/mark-price", "mark-price", mark_price, dialect="okx"),
-    Route("/api/v5/market/index-tickers", "index-tickers", index_tickers, dialect="okx"),
-    Route("/api/v5/public/open-interest", "okx-open-interest", open_interest, dialect="okx"),
-    Route("/api/v5/market/tickers", "okx-tickers", tickers, dialect="okx"),
+    Route(
+        "/api/v5/public/instruments",
+        "instruments",
+        instruments,
+        dialect="okx",
+        limit=_per_2s(20, "instruments", "instType"),  # IP + Instrument Type
+    ),
+    Route(
+        "/api/v5/public/funding-rate",
+        "funding-rate",
+        funding_rate,
+        "instId",
+        dialect="okx",
+        limit=_per_2s(10, "funding-rate", "instId"),  # IP + Instrument ID ("ANY" is one)
+    ),
+    Route(
+        "/api/v5/public/mark-price",
+        "mark-price",
+        mark_price,
+        dialect="okx",
+        limit=_per_2s(10, "mark-price", "instId"),  # IP + Instrument ID
+    ),
+    Route(
+        "/api/v5/market/index-tickers",
+        "index-tickers",
+        index_tickers,
+        dialect="okx",
+        limit=_per_2s(20, "index-tickers"),  # IP
+    ),
+    Route(
+        "/api/v5/public/open-interest",
+        "okx-open-interest",
+        open_interest,
+        dialect="okx",
+        limit=_per_2s(20, "open-interest", "instId"),  # IP + Instrument ID
+    ),
+    Route(
+        "/api/v5/market/tickers",
+        "okx-tickers",
+        tickers,
+        dialect="okx",
+        limit=_per_2s(20, "tickers"),  # IP
+    ),
     Route(
         "/api/v5/rubik/stat/contracts/open-interest-history",
         "open-interest-history",
         open_interest_history,
         "instId",
         dialect="okx",
+        limit=_per_2s(10, "open-interest-history", "instId"),  # IP + Instrument ID
     ),
 )

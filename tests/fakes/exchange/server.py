@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.exchange.limits import BinanceGuard, BybitGuard, Refusal, RequestLimit, Windows, okx_admit
 from tests.fakes.exchange.market import FakeMarket
 
 FaultKind = Literal["status", "delay", "malformed", "omit"]
@@ -35,7 +36,8 @@ class Reply:
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint: ``key`` names it for faults and recording; ``weight`` is Binance's."""
+    """One endpoint: ``key`` names it for faults and recording; ``weight`` is Binance's;
+    ``limit`` is the endpoint's own request limit, where the venue documents one."""
 
     path: str
     key: str
@@ -43,6 +45,7 @@ class Route:
     symbol_param: str | None = None
     weight: Callable[[Params], int] = lambda _params: 0
     dialect: str = "binance"
+    limit: RequestLimit | None = None
 
 
 @dataclass
@@ -94,6 +97,12 @@ class FakeExchange:
             exchangeInfo ``rateLimits``, counted per window and enforced with a 429.
         weight_header: when set, every Binance answer reports this used weight instead
             of the real count (``weight_header_times`` answers, then the real count again).
+        binance / bybit: each venue's limit state (429 back-off, 418 bans, 403 ban); OKX's
+            per-endpoint limits sit on its routes. See ``limits``.
+        refusals: every request refused for a rate limit, in order.
+        clock: monotonic seconds for back-offs, bans and request windows (a test may
+            replace it to step past a ban).
+        wall: epoch seconds; Binance's weight windows follow it (each minute).
     """
 
     def __init__(self, market: FakeMarket | None = None, latency_s: float = 0.0) -> None:
@@ -105,7 +114,12 @@ class FakeExchange:
         self.weight_window_s = 60.0
         self.weight_header: int | None = None
         self.weight_header_times: int | None = None
-        self._weight: dict[int, int] = {}
+        self.clock: Callable[[], float] = time.monotonic
+        self.wall: Callable[[], float] = time.time
+        self.windows = Windows()
+        self.binance = BinanceGuard()
+        self.bybit = BybitGuard()
+        self.refusals: list[Refusal] = []
         self._in_flight: Counter[str] = Counter()
         self.peak_in_flight: Counter[str] = Counter()
         self._routes: dict[str, Route] = {}
@@ -174,11 +188,6 @@ class FakeExchange:
             return fault
         return None
 
-    def _used_weight(self, route: Route, params: Params) -> int:
-        window = int(time.time() // self.weight_window_s)
-        self._weight[window] = self._weight.get(window, 0) + route.weight(params)
-        return self._weight[window]
-
     def _weight_header_name(self) -> str:
         window = self.weight_window_s
         unit, num = ("M", window / 60) if window % 60 == 0 else ("S", window)
@@ -199,23 +208,32 @@ class FakeExchange:
         finally:
             self._in_flight[route.key] -= 1
 
+    def _refusal(self, route: Route, params: Params, headers: dict[str, str]) -> Reply | None:
+        """The venue's rate-limit answer to this request, or ``None``; fills Binance's headers."""
+        if route.dialect == "bybit":
+            return self.bybit.admit(self, params)
+        if route.dialect == "okx":
+            return okx_admit(self, route, params)
+        used = self.binance.used_weight(self, route, params)
+        reported = used
+        if self.weight_header is not None and (
+            self.weight_header_times is None or self.weight_header_times > 0
+        ):
+            reported = self.weight_header
+            if self.weight_header_times is not None:
+                self.weight_header_times -= 1
+        headers[self._weight_header_name()] = str(reported)
+        return self.binance.admit(self, route, params, used, headers)
+
     async def _answer(self, route: Route, params: dict[str, str]) -> web.StreamResponse:
         headers: dict[str, str] = {}
-        if route.dialect == "binance":
-            used = self._used_weight(route, params)
-            if self.weight_header is not None and (
-                self.weight_header_times is None or self.weight_header_times > 0
-            ):
-                used = self.weight_header
-                if self.weight_header_times is not None:
-                    self.weight_header_times -= 1
-            headers[self._weight_header_name()] = str(used)
-            if used > self.weight_limit and self.weight_header is None:
-                return _json(
-                    {"code": -1003, "msg": "Too many requests; current limit is exceeded."},
-                    429,
-                    {**headers, "Retry-After": "1"},
-                )
+        refusal = self._refusal(route, params, headers)
+        if refusal is not None:
+            retry_after = refusal.headers.get("Retry-After")
+            self.refusals.append(
+                Refusal(self.clock(), route.key, refusal.status, float(retry_after) if retry_after else None)
+            )
+            return _json(refusal.payload, refusal.status, {**headers, **refusal.headers})
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         fault = self._fault_for(route, params)
@@ -227,6 +245,9 @@ class FakeExchange:
                     text='{"symbol": "BTCUSDT", "openInterest": "12', content_type="application/json"
                 )
             elif fault.kind == "status":
+                if route.dialect == "binance" and fault.status == 429:
+                    # A programmed 429 binds the client like a real one: back off or be banned.
+                    self.binance.note_429(self.clock(), float(fault.headers.get("Retry-After", 0)))
                 return _json(fault.body, fault.status, {**headers, **fault.headers})
         reply = route.handler(self, params)
         return _json(reply.payload, reply.status, {**headers, **reply.headers})
