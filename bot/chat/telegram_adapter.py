@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from html import unescape
+from typing import Any
 
 from telegram import (
     BotCommand,
@@ -93,8 +94,8 @@ ALLOWED_UPDATES = ("message", "channel_post", "my_chat_member")
 _GONE_TEXTS = ("chat not found", "message thread not found", "topic_deleted", "topic_closed")
 _PARSE_TEXTS = ("can't parse entities", "can't find end of the entity", "unsupported start tag")
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
 _TAG = re.compile(r"</?[a-z]+>")
+
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 BROADCAST_PER_SECOND = 29
@@ -163,7 +164,6 @@ def outcome_of(chat: ChatKey, exc: TelegramError) -> SendOutcome:
             return Transient(f"{type(exc).__name__}: {exc.message}")
 
 
-def _is_parse_error(exc: TelegramError) -> bool:
 def html_as_plain(html_text: str) -> str:
     """What one of our HTML messages shows, as plain text: our tags dropped, entities decoded.
 
@@ -172,6 +172,7 @@ def html_as_plain(html_text: str) -> str:
     return unescape(_TAG.sub("", html_text))
 
 
+def _is_parse_error(exc: TelegramError) -> bool:
     return isinstance(exc, BadRequest) and any(t in exc.message.lower() for t in _PARSE_TEXTS)
 
 

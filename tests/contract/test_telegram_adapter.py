@@ -216,7 +216,6 @@ async def test_a_long_top_is_split_under_the_limit(telegram: FakeTelegram) -> No
     async for made in started(telegram):
         symbols = tuple(f"COIN{k:03d}USDT" for k in range(60))
         populate(made.storage, symbols=symbols)
-        made.adapter._commands.queries._cached = None  # the new symbols are in the store now
         made.fake.push_message(USER, "/top 50")
         sent = await made.fake.wait_for_sent(1, chat_id=USER)
         replies = made.fake.sent(USER)
