@@ -12,10 +12,16 @@ non-string fields), the response envelope and PTB's error mapping are all exerci
     409                                 -> telegram.error.Conflict
     5xx                                 -> telegram.error.NetworkError
 
-Validation follows Telegram where it matters to a bot that sends HTML: the text is parsed
-like tdlib's HTML parser, lengths are counted on the visible text, flood limits can be
-enforced. Set ``NO_PROXY=127.0.0.1,localhost`` in the client's environment: httpx trusts
-proxy variables and would otherwise route 127.0.0.1 through a proxy.
+Validation follows Telegram: HTML, MarkdownV2 and legacy Markdown are parsed like tdlib
+parses them (a malformed text is 400 "can't parse entities"), lengths are counted on the
+visible text in UTF-16 code units, a ``message_thread_id`` must name a topic the chat has,
+and Telegram's flood limits are on from the start (30 sends a second per bot, 20 a minute
+per group, about one a second per chat with a short burst): a send beyond them is 429 with
+``retry_after``. The limits run on ``clock`` (wall time unless a test passes a
+``ManualClock``), and so do the long poll's hold and ``latency``.
+
+Set ``NO_PROXY=127.0.0.1,localhost`` in the client's environment: httpx trusts proxy
+variables and would otherwise route 127.0.0.1 through a proxy.
 """
 
 from __future__ import annotations
@@ -23,15 +29,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.message import Message as MimeHeaders
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
+from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.fakes.telegram_markdown import MarkdownError, parse_markdown, parse_markdown_v2
 
 JSONDict = dict[str, Any]
 
@@ -84,7 +95,7 @@ class Call:
 
     method: str
     params: dict[str, Any]
-    at: float  # time.monotonic() on arrival
+    at: float  # the fake's clock on arrival
 
 
 @dataclass(frozen=True)
@@ -124,11 +135,86 @@ class _Failure:
     times: int
 
 
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's flood limits on sends (the Bot FAQ; PTB's ``constants.FloodLimit``).
+
+    ``per_second`` across all chats and ``per_group_per_minute`` per group (negative chat
+    id) are sliding windows. Within one chat Telegram asks for at most one message a second
+    but "may allow short bursts": a bucket of ``per_chat_burst`` refilled at
+    ``per_chat_per_second``. ``retry_after`` fixes the 429's wait; by default it is the
+    whole seconds until the limit that refused would admit the send.
+    """
+
+    per_second: int = 30
+    per_group_per_minute: int = 20
+    per_chat_per_second: float = 1.0
+    per_chat_burst: int = 5
+    retry_after: int | None = None
+
+
+class Clock(Protocol):
+    """The fake's time: flood windows, the long poll's hold and ``latency`` run on it."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class WallClock:
+    """Real time (the default)."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 @dataclass
-class _Limits:
-    per_second: int
-    per_group_per_minute: int
-    retry_after: int
+class ManualClock:
+    """Time that moves only by ``advance``: tests drive the flood windows, the long poll's
+    hold and ``latency`` instead of sleeping. ``sleepers`` counts who is waiting on it."""
+
+    now: float = 1_000.0
+    _sleeping: list[tuple[float, asyncio.Future[None]]] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        wake = asyncio.get_running_loop().create_future()
+        entry = (self.now + seconds, wake)
+        self._sleeping.append(entry)
+        try:
+            await wake
+        finally:
+            with contextlib.suppress(ValueError):
+                self._sleeping.remove(entry)
+
+    @property
+    def sleepers(self) -> int:
+        return sum(1 for _, wake in self._sleeping if not wake.done())
+
+    def advance(self, seconds: float) -> None:
+        """Move on; whoever's sleep ends by then is woken (before this returns, in order)."""
+        self.now += seconds
+        for deadline, wake in sorted(self._sleeping, key=lambda entry: entry[0]):
+            if deadline <= self.now and not wake.done():
+                wake.set_result(None)
+
+
+@dataclass
+class _ChatBucket:
+    tokens: float
+    updated: float
+
+
+def utf16_length(text: str) -> int:
+    """A length as the Bot API counts it: UTF-16 code units (an emoji outside the BMP is 2)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 # --- Telegram's HTML parse mode -----------------------------------------------------------
@@ -309,10 +395,12 @@ class FakeTelegram:
     """A Telegram Bot API on 127.0.0.1 (port 0) for one bot token.
 
     Test controls: ``push_message``/``push_update`` (incoming), ``sent``/``wait_for_sent`` and
-    ``calls`` (outgoing), ``admins``/``creators`` (getChatMember), ``fail_next``/``block``/
-    ``migrate``/``enforce_limits`` (errors), ``latency`` (added to every send).
-    ``strict_html`` (default True) refuses a bare ``&`` that real Telegram would let through;
-    ``long_poll_cap`` bounds how long an empty getUpdates is held so tests stay fast.
+    ``calls`` (outgoing), ``admins``/``creators`` (getChatMember), ``add_topic`` (forum
+    topics beyond those pushed messages came from), ``fail_next``/``block``/``migrate``
+    (errors), ``enforce_limits``/``lift_limits`` (flood limits, on by default), ``latency``
+    (added to every send). ``strict_html`` (default True) refuses a bare ``&`` that real
+    Telegram would let through; ``long_poll_cap`` bounds how long an empty getUpdates is
+    held so tests stay fast. ``clock`` runs the flood windows, the hold and the latency.
     """
 
     def __init__(
@@ -321,10 +409,13 @@ class FakeTelegram:
         *,
         username: str = "dps_test_bot",
         bot_id: int = 123456,
+        clock: Clock | None = None,
     ) -> None:
         self.token = token
         self.username = username
         self.bot_id = bot_id
+        self.clock: Clock = clock or WallClock()
+        self.polls_held = 0  # how many times a getUpdates began waiting (tests wait on this)
         self.base_url = ""
         self.calls: list[Call] = []
         self.admins: dict[int, set[int]] = {}
@@ -343,9 +434,11 @@ class FakeTelegram:
         self._failures: list[_Failure] = []
         self._blocked: set[str] = set()
         self._migrated: dict[str, int] = {}
-        self._limits: _Limits | None = None
+        self._limits: FloodLimits | None = FloodLimits()
         self._overall_window: deque[float] = deque()
         self._group_windows: dict[str, deque[float]] = {}
+        self._chat_buckets: dict[str, _ChatBucket] = {}
+        self._topics: set[tuple[int, int]] = set()  # (chat id, message_thread_id) of forum topics
         self._poll: asyncio.Future[str] | None = None  # the getUpdates currently held
         self._sent_changed = asyncio.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -466,6 +559,8 @@ class FakeTelegram:
             message["message_thread_id"] = thread_id
         if is_topic:
             message["is_topic_message"] = True
+            assert thread_id is not None, "a topic message needs its thread_id"
+            self._topics.add((chat_id, thread_id))
         message["text"] = text
         command = BOT_COMMAND.match(text)
         if command is not None:
@@ -538,20 +633,43 @@ class FakeTelegram:
         """Every call naming ``chat_id`` gets 400 with ``migrate_to_chat_id``, like an upgraded group."""
         self._migrated[str(chat_id)] = new_chat_id
 
+    def add_topic(self, chat_id: int, thread_id: int) -> None:
+        """The forum chat has a topic ``thread_id`` (pushing a message from it does this too)."""
+        self._topics.add((chat_id, thread_id))
+        self._chats.setdefault(chat_id, {"id": chat_id, "type": "supergroup", "title": f"Chat {chat_id}"})
+        self._chats[chat_id]["is_forum"] = True
+
     def enforce_limits(
-        self, *, per_second: int = 30, per_group_per_minute: int = 20, retry_after: int = 1
+        self,
+        *,
+        per_second: int = 30,
+        per_group_per_minute: int = 20,
+        per_chat_per_second: float = 1.0,
+        per_chat_burst: int = 5,
+        retry_after: int | None = None,
     ) -> None:
-        """From now on, sends beyond Telegram's broadcast limits get 429 (sliding windows:
-        1 s across all chats, 60 s per group, i.e. per negative chat id)."""
-        self._limits = _Limits(per_second, per_group_per_minute, retry_after)
+        """Sends beyond these flood limits get 429 (Telegram's are the default, and on from
+        the start); the windows start empty."""
+        self._limits = FloodLimits(
+            per_second, per_group_per_minute, per_chat_per_second, per_chat_burst, retry_after
+        )
         self._overall_window.clear()
         self._group_windows.clear()
+        self._chat_buckets.clear()
+
+    def lift_limits(self) -> None:
+        """No flood limits: only for a test that must send faster than Telegram allows,
+        and that says why."""
+        self._limits = None
 
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
-        arrived = time.monotonic()
-        params = await _read_params(request)
+        arrived = self.clock.monotonic()
+        try:
+            params = await _read_params(request)
+        except ApiError as exc:
+            return _error(exc)
         method = self._canonical.get(request.match_info["method"].lower(), request.match_info["method"])
         self.calls.append(Call(method, params, arrived))
         if request.match_info["token"] != self.token:
@@ -561,7 +679,7 @@ class FakeTelegram:
             return _error(ApiError(404, "Not Found"))
         try:
             if method in SEND_METHODS and self.latency:
-                await asyncio.sleep(self.latency)
+                await self.clock.sleep(self.latency)
             self._check_faults(method, params)
             result = await handler(params)
         except ApiError as exc:
@@ -588,28 +706,37 @@ class FakeTelegram:
             raise ApiError(403, _forbidden_text(chat))
 
     def _check_limits(self, chat: str) -> None:
-        """Admit one valid send under the flood limits, or raise 429."""
-        if self._limits is None:
+        """Admit one valid send under the flood limits, or raise 429 with Telegram's body."""
+        limits = self._limits
+        if limits is None:
             return
-        now = time.monotonic()
+        now = self.clock.monotonic()
         overall = self._overall_window
         while overall and overall[0] <= now - 1.0:
             overall.popleft()
         group = self._group_windows.setdefault(chat, deque()) if chat.startswith("-") else None
         while group and group[0] <= now - 60.0:
             group.popleft()
-        limits = self._limits
-        if len(overall) >= limits.per_second or (
-            group is not None and len(group) >= limits.per_group_per_minute
-        ):
-            raise ApiError(
-                429,
-                f"Too Many Requests: retry after {limits.retry_after}",
-                {"retry_after": limits.retry_after},
-            )
+        bucket = self._chat_buckets.setdefault(chat, _ChatBucket(float(limits.per_chat_burst), now))
+        bucket.tokens = min(
+            float(limits.per_chat_burst),
+            bucket.tokens + (now - bucket.updated) * limits.per_chat_per_second,
+        )
+        bucket.updated = now
+        waits = []  # seconds until each exhausted limit would admit this send
+        if len(overall) >= limits.per_second:
+            waits.append(overall[-limits.per_second] + 1.0 - now)
+        if group is not None and len(group) >= limits.per_group_per_minute:
+            waits.append(group[-limits.per_group_per_minute] + 60.0 - now)
+        if bucket.tokens < 1.0:
+            waits.append((1.0 - bucket.tokens) / limits.per_chat_per_second)
+        if waits:
+            retry_after = limits.retry_after or max(1, math.ceil(max(waits)))
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
         overall.append(now)
         if group is not None:
             group.append(now)
+        bucket.tokens -= 1.0
 
     # -- methods ---------------------------------------------------------------------------
 
@@ -649,24 +776,25 @@ class FakeTelegram:
         wanted = set(allowed) if allowed else None
         # A second poller terminates the one being held, as Telegram does (409 Conflict).
         self._release_poll("conflict")
-        deadline = time.monotonic() + min(timeout, self.long_poll_cap)
+        deadline = self.clock.monotonic() + min(timeout, self.long_poll_cap)
         while True:
             # Telegram does not keep updates of a type the poller left out; keeping them here
             # would make every poll return at once (a busy loop) without ever delivering them.
             self._updates = [u for u in self._updates if _deliverable(u, wanted)]
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock.monotonic()
             if self._updates or remaining <= 0 or self._closing:
                 return self._updates[:limit]
             poll = asyncio.get_running_loop().create_future()
             self._poll = poll
+            self.polls_held += 1
+            timer = asyncio.ensure_future(self.clock.sleep(remaining))
             try:
-                async with asyncio.timeout(remaining):
-                    why = await poll
-            except TimeoutError:
-                why = "timeout"
+                await asyncio.wait({poll, timer}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                timer.cancel()
                 if self._poll is poll:
                     self._poll = None
+            why = poll.result() if poll.done() else "timeout"
             if why == "conflict":
                 raise ApiError(409, CONFLICT)
 
@@ -690,6 +818,7 @@ class FakeTelegram:
 
     async def _send_message(self, params: dict[str, Any]) -> JSONDict:
         chat = _chat_id(params)
+        self._check_thread(chat, params)
         text, plain = self._text(params)
         self._check_limits(chat)
         message = self._outgoing(chat, params)
@@ -722,6 +851,7 @@ class FakeTelegram:
         sent = _file(params, field)
         if sent is None:
             raise ApiError(400, f"Bad Request: there is no {field} in the request")
+        self._check_thread(chat, params)
         caption, plain = self._caption(params)
         self._check_limits(chat)
         message = self._outgoing(chat, params)
@@ -745,16 +875,24 @@ class FakeTelegram:
         plain = self._visible(text, params.get("parse_mode"))
         if not plain:
             raise ApiError(400, "Bad Request: message text is empty")
-        if len(plain) > MAX_TEXT_LENGTH:
+        if utf16_length(plain) > MAX_TEXT_LENGTH:
             raise ApiError(400, "Bad Request: message is too long")
         return text, plain
+
+    def _check_thread(self, chat: str, params: dict[str, Any]) -> None:
+        """A ``message_thread_id`` must name a topic of the chat (a forum supergroup)."""
+        thread = params.get("message_thread_id")
+        if thread in (None, "", "0", 0):
+            return
+        if not str(thread).isdigit() or (int(chat), int(thread)) not in self._topics:
+            raise ApiError(400, "Bad Request: message thread not found")
 
     def _caption(self, params: dict[str, Any]) -> tuple[str | None, str | None]:
         caption = params.get("caption")
         if not isinstance(caption, str) or not caption:
             return None, None
         plain = self._visible(caption, params.get("parse_mode"))
-        if len(plain) > MAX_CAPTION_LENGTH:
+        if utf16_length(plain) > MAX_CAPTION_LENGTH:
             raise ApiError(400, "Bad Request: message caption is too long")
         return caption, plain
 
@@ -763,12 +901,16 @@ class FakeTelegram:
         mode = str(parse_mode).lower() if parse_mode else ""
         if mode not in ("", "html", "markdown", "markdownv2"):
             raise ApiError(400, "Bad Request: unsupported parse_mode")
-        if mode == "html":
+        parse: Callable[[str], str] | None = {
+            "html": lambda raw: parse_html(raw, strict=self.strict_html),
+            "markdownv2": parse_markdown_v2,
+            "markdown": parse_markdown,
+        }.get(mode)
+        if parse is not None:
             try:
-                text = parse_html(text, strict=self.strict_html)
-            except HtmlError as exc:
+                text = parse(text)
+            except (HtmlError, MarkdownError) as exc:
                 raise ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
-        # Markdown modes are passed through unparsed: the bot sends HTML.
         return text.strip()
 
     def _outgoing(self, chat: str, params: dict[str, Any], *, message_id: int | None = None) -> JSONDict:
@@ -812,7 +954,7 @@ class FakeTelegram:
                 has_photo=has_photo,
                 photo_bytes=photo_bytes,
                 reply_to=_reply_to(params),
-                at=time.monotonic(),
+                at=self.clock.monotonic(),
                 plain=plain,
             )
         )
@@ -909,27 +1051,76 @@ class FakeTelegram:
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:
-    """Query string plus body (form, multipart or JSON); files become bytes, JSON fields objects."""
+    """Query string plus body (form, multipart or JSON); files become bytes, JSON fields objects.
+
+    The body is read whole and parsed here: aiohttp's streaming multipart reader calls its
+    deprecated ``unread_data()`` when a boundary arrives split across TCP reads.
+    """
     params: dict[str, Any] = dict(request.query)
-    if request.content_type == "application/json":
-        body = await request.json()
-        if isinstance(body, dict):
-            params.update(body)
+    body = await request.read() if request.method == "POST" and request.can_read_body else b""
+    content_type = request.content_type
+    if content_type == "application/json":
+        try:
+            decoded = json.loads(body or b"{}")
+        except ValueError:
+            raise ApiError(400, "Bad Request: can't parse JSON object") from None
+        if isinstance(decoded, dict):
+            params.update(decoded)
             for key in ("chat_id", "message_thread_id"):
                 if key in params and params[key] is not None:
                     params[key] = str(params[key])
         return params
-    if request.method == "POST" and request.can_read_body:
-        for key, value in (await request.post()).items():
-            if isinstance(value, web.FileField):
-                params[key] = value.file.read()
-            else:
-                params[key] = value
+    if content_type == "multipart/form-data":
+        params.update(parse_multipart(body, request.headers.get("Content-Type", "")))
+    elif body:  # Telegram reads application/x-www-form-urlencoded for anything else
+        try:
+            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise ApiError(400, "Bad Request: request body is not UTF-8") from None
     for key in JSON_FIELDS & params.keys():
         if isinstance(params[key], str):
             with contextlib.suppress(ValueError):  # left as sent; the method answers 400 if it matters
                 params[key] = json.loads(params[key])
     return params
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, str | bytes]:
+    """A whole multipart/form-data body (RFC 7578) as fields: files (parts with a filename)
+    as bytes, other parts as text. A body that is not well formed is 400."""
+    header = MimeHeaders()
+    header["Content-Type"] = content_type
+    boundary = header.get_param("boundary")
+    malformed = ApiError(400, "Bad Request: can't parse multipart/form-data body")
+    if not isinstance(boundary, str) or not boundary:
+        raise malformed
+    # Every delimiter, the first included, is CRLF "--" boundary; the last one ends in "--".
+    sections = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("latin-1"))
+    if len(sections) < 3 or not sections[-1].startswith(b"--"):
+        raise malformed
+    fields: dict[str, str | bytes] = {}
+    for section in sections[1:-1]:
+        padding, newline, part = section.partition(b"\r\n")
+        if not newline or padding.strip(b" \t"):
+            raise malformed
+        if part.startswith(b"\r\n"):
+            head, content = b"", part[2:]
+        else:
+            head, separator, content = part.partition(b"\r\n\r\n")
+            if not separator:
+                raise malformed
+        headers = MimeHeaders()
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            name, colon, value = line.partition(":")
+            if colon:
+                headers[name.strip()] = value.strip()
+        field_name = headers.get_param("name", header="content-disposition")
+        if not isinstance(field_name, str) or not field_name:
+            raise malformed
+        if headers.get_filename() is not None:
+            fields[field_name] = content
+        else:
+            fields[field_name] = content.decode("utf-8", "replace")
+    return fields
 
 
 def _error(exc: ApiError) -> web.Response:
@@ -986,4 +1177,17 @@ def _forbidden_text(chat: str) -> str:
     return "Forbidden: bot was kicked from the group chat"
 
 
-__all__ = ["ApiError", "Call", "FakeTelegram", "HtmlError", "SentMessage", "parse_html"]
+__all__ = [
+    "ApiError",
+    "Call",
+    "Clock",
+    "FakeTelegram",
+    "FloodLimits",
+    "HtmlError",
+    "ManualClock",
+    "SentMessage",
+    "WallClock",
+    "parse_html",
+    "parse_multipart",
+    "utf16_length",
+]
