@@ -16,9 +16,11 @@ from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.core.diff import DiffParams
-from bot.ports import MarketSource
+from bot.ports import MarketSource, StateStore
 from bot.render.alerts import batch_text
+from bot.storage.db import session_factory
 from bot.storage.facade import Storage, open_storage
+from bot.storage.repositories.state import SqlStateStore
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,11 @@ def build_collector(
         lambda batch: batch_text(batch, label if replay else None),
     )
     return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label)
+
+
+def state_store(storage: Storage) -> StateStore:
+    """The small named values (``bot_state``) of the same database as ``storage``."""
+    return SqlStateStore(session_factory(storage.engine))
 
 
 async def collect_once(settings: Settings, *, now: datetime | None = None) -> CycleReport:

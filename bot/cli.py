@@ -130,6 +130,20 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_discord_sync(args: argparse.Namespace) -> int:
+    """Sync the Discord slash commands now, even if they look unchanged."""
+    import asyncio
+
+    from bot.config import load_settings
+    from bot.runner import sync_discord_commands
+
+    settings = load_settings()
+    setup_logging(settings.log_level, _secrets(settings))
+    count = asyncio.run(sync_discord_commands(settings))
+    print(f"synced {count} Discord slash commands")
+    return 0
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     """Run one collection cycle into the store and print its summary."""
     import asyncio
@@ -189,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=cmd_db_upgrade)
+    discord = sub.add_parser("discord", help="Discord maintenance")
+    discord_sub = discord.add_subparsers(dest="discord_command", required=True)
+    discord_sub.add_parser(
+        "sync", help="sync the slash commands now (a start syncs only when they changed)"
+    ).set_defaults(handler=cmd_discord_sync)
     return parser
 
 

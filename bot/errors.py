@@ -7,7 +7,10 @@ DpsError                         root: anything the bot raises on purpose
 ├── SourceError                  market data could not be fetched or understood
 │   ├── SourceUnavailableError   transient: network, 5xx, rate limit (retry later)
 │   └── SourceDataError          the payload was junk for one symbol or call
-└── StorageError                 the database refused or failed
+├── StorageError                 the database refused or failed
+│   └── LeaseLostError           a write under a lease found it held by another process
+└── ChatPlatformError            a chat platform could not be started: token refused
+                                 (Telegram or Discord alike) or platform unreachable
 """
 
 from __future__ import annotations
@@ -61,4 +64,9 @@ class LeaseLostError(StorageError):
 
 
 class ChatPlatformError(DpsError):
-    """A chat platform could not be started: the token was refused or it is unreachable."""
+    """A chat platform refused the bot or could not be reached.
+
+    A refused token is this on Telegram and on Discord alike, so one ``except`` (and one
+    line in the operator's log) covers both; so are Discord refusing the slash commands
+    (``dps discord sync``) and a platform that is unreachable at start-up.
+    """

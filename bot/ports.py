@@ -434,3 +434,15 @@ class LeaseStore(Protocol):
     def lease(self, name: str) -> LeaseInfo | None:
         """The lease's current holder and expiry, if it was ever taken."""
         ...
+
+
+class StateStore(Protocol):
+    """Small named values kept across restarts (the hash of the synced Discord commands)."""
+
+    def get(self, name: str) -> str | None:
+        """The value stored under ``name``, or None if there is none."""
+        ...
+
+    def put(self, name: str, value: str, now: datetime) -> None:
+        """Store ``value`` under ``name`` (replacing any), stamped ``now``."""
+        ...

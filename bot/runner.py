@@ -22,7 +22,7 @@ from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
 from bot.app.lease import Lease, collector_lease, commands_lease
-from bot.bootstrap import Collector, build_collector
+from bot.bootstrap import Collector, build_collector, state_store
 from bot.chat.console_adapter import CONSOLE_CHAT, ConsoleAdapter
 from bot.chat.discord_adapter import DiscordAdapter
 from bot.chat.telegram_adapter import TelegramAdapter, broadcast_limiter
@@ -32,7 +32,7 @@ from bot.config import Settings
 from bot.core.delivery import PartAccepted, SendOutcome
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, RetentionPolicy
 from bot.errors import ConfigError, DpsError, LeaseLostError
-from bot.ports import Clock
+from bot.ports import Clock, StateStore
 from bot.render.chart import digest_chart, render_chart
 from bot.render.digest import digest_text
 from bot.scheduler import Jobs, Schedule
@@ -91,9 +91,18 @@ class ChatAdapter(Protocol):
 
 
 def chat_adapters(
-    settings: Settings, commands: CommandLayer, clock: Clock, role: Role = Role.ALL
+    settings: Settings,
+    commands: CommandLayer,
+    clock: Clock,
+    role: Role = Role.ALL,
+    *,
+    state: StateStore | None = None,
 ) -> list[ChatAdapter]:
-    """The adapters this process runs: for ``all``, every platform whose token is set."""
+    """The adapters this process runs: for ``all``, every platform whose token is set.
+
+    ``state`` keeps the hash of the synced Discord commands, so a restart with the same
+    command set does not sync again.
+    """
     telegram, discord = settings.telegram_bot_token, settings.discord_bot_token
     if role is Role.TELEGRAM and telegram is None:
         raise ConfigError("--role telegram needs TELEGRAM_BOT_TOKEN")
@@ -111,7 +120,9 @@ def chat_adapters(
             )
         )
     if discord is not None and role in (Role.ALL, Role.DISCORD):
-        adapters.append(DiscordAdapter(commands, clock, token=discord.get_secret_value()))
+        adapters.append(
+            DiscordAdapter(commands, clock, token=discord.get_secret_value(), command_state=state)
+        )
     return adapters
 
 
@@ -249,7 +260,9 @@ async def _idle() -> None:
 
 async def _start_chats(app: App, settings: Settings, role: Role) -> list[ChatAdapter]:
     """Start this role's chat adapters and route delivery through them (the console if none)."""
-    adapters = chat_adapters(settings, app.commands, app.clock, role)
+    adapters = chat_adapters(
+        settings, app.commands, app.clock, role, state=state_store(app.collector.storage)
+    )
     started: list[ChatAdapter] = []
     ttl = timedelta(seconds=settings.collector_lease_seconds)
     try:
@@ -389,6 +402,29 @@ async def one_shot(settings: Settings, line: str) -> str:
     app = build_app(settings, replay=False, clock=SystemClock())
     try:
         return await app.console.handle_line(line) or ""
+    finally:
+        await app.close()
+
+
+async def sync_discord_commands(settings: Settings) -> int:
+    """``dps discord sync``: sync the slash commands now, changed or not; how many Discord has.
+
+    Raises:
+        ConfigError: no ``DISCORD_BOT_TOKEN``.
+        ChatPlatformError: Discord refused the token or the commands, or is unreachable.
+    """
+    token = settings.discord_bot_token
+    if token is None:
+        raise ConfigError("dps discord sync needs DISCORD_BOT_TOKEN")
+    app = build_app(settings, replay=False, clock=SystemClock())
+    try:
+        adapter = DiscordAdapter(
+            app.commands,
+            app.clock,
+            token=token.get_secret_value(),
+            command_state=state_store(app.collector.storage),
+        )
+        return await adapter.sync_commands()
     finally:
         await app.close()
 

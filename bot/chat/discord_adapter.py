@@ -21,12 +21,12 @@ import discord
 from discord import app_commands
 
 from bot.app.commands import CommandLayer
-from bot.chat.discord_interactions import SlashCommands, Tree
+from bot.chat.discord_interactions import CommandSync, SlashCommands, Tree
 from bot.chat.discord_messages import send_kwargs
 from bot.core.delivery import ChatGone, PartAccepted, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.records import ChatKey, Platform
 from bot.errors import ChatPlatformError, ConfigError
-from bot.ports import Clock
+from bot.ports import Clock, StateStore
 from bot.render.discord_embeds import render_payload
 
 logger = logging.getLogger(__name__)
@@ -38,12 +38,20 @@ MAX_RATE_LIMIT_WAIT = 30.0
 UNKNOWN_RETRY_AFTER = 60.0
 """Wait after a 429 that says nothing about how long (Cloudflare's, without ``Via``)."""
 _BAD_TOKEN_CLOSE = 4004
+_TOKEN_REFUSED = "Discord refused DISCORD_BOT_TOKEN; reset it in the Developer Portal (Bot → Reset Token)"  # noqa: S105 (a message, not a secret)
 
 
 class _Client(discord.Client):
     """discord.py's client with the command tree and a ready event of our own."""
 
-    def __init__(self, slash: SlashCommands, *, sync_commands: bool, guild_ready_timeout: float) -> None:
+    def __init__(
+        self,
+        slash: SlashCommands,
+        *,
+        sync_commands: bool,
+        guild_ready_timeout: float,
+        command_sync: CommandSync | None = None,
+    ) -> None:
         # The bot has no voice: skip discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
@@ -54,19 +62,17 @@ class _Client(discord.Client):
         )
         self.tree: Tree = app_commands.CommandTree(self)
         slash.install(self.tree)
-        self._sync = sync_commands
+        self._sync = command_sync if sync_commands else None
         self.ready = asyncio.Event()
 
     async def setup_hook(self) -> None:
-        """Sync the slash commands once per start, before the gateway connects."""
-        if not self._sync:
+        """Sync the slash commands if they changed, before the gateway connects."""
+        if self._sync is None:
             return
         try:
-            synced = await self.tree.sync()
+            await self._sync.sync(self.tree, self.application_id)
         except discord.HTTPException as exc:  # the commands Discord already has keep working
             logger.warning("could not sync Discord slash commands: %s", _describe(exc))
-        else:
-            logger.info("synced %d Discord slash commands", len(synced))
 
     async def on_ready(self) -> None:
         # Fires again after a reconnect; only the first one matters to ``start``.
@@ -82,8 +88,10 @@ class DiscordAdapter:
         commands: the command layer (shared with the other chat adapters).
         clock: the application's clock, for request times.
         token: the bot token (``DISCORD_BOT_TOKEN``).
-        sync_commands: sync the slash commands at start-up.
+        sync_commands: sync the slash commands at start-up (when they changed).
         guild_ready_timeout: how long discord.py waits for servers after READY.
+        command_state: where the hash of the last synced command set is kept; without
+            it every start syncs.
     """
 
     platform = Platform.DISCORD
@@ -96,10 +104,12 @@ class DiscordAdapter:
         token: str,
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
+        command_state: StateStore | None = None,
     ) -> None:
         self._token = token
         self._slash = SlashCommands(commands, clock)
         self._sync = sync_commands
+        self._command_sync = CommandSync(command_state, clock)
         self._guild_ready_timeout = guild_ready_timeout
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -115,16 +125,21 @@ class DiscordAdapter:
         commands — two gateway connections would both answer every interaction.
 
         Raises:
-            ConfigError: Discord rejected the token.
-            ChatPlatformError: login or the gateway failed for another reason, or READY
-                did not come within ``START_TIMEOUT``.
+            ChatPlatformError: Discord refused the token, login or the gateway failed,
+                or READY did not come within ``START_TIMEOUT``.
+            ConfigError: Discord refused the bot's gateway intents.
         """
         if self._client is not None:
             raise RuntimeError("DiscordAdapter.start called twice")
         if not gateway:
             await self._log_in_only()
             return
-        client = _Client(self._slash, sync_commands=self._sync, guild_ready_timeout=self._guild_ready_timeout)
+        client = _Client(
+            self._slash,
+            sync_commands=self._sync,
+            guild_ready_timeout=self._guild_ready_timeout,
+            command_sync=self._command_sync,
+        )
         task = asyncio.create_task(client.start(self._token), name="discord-client")
         task.add_done_callback(self._ended)
         self._client, self._task = client, task
@@ -143,7 +158,7 @@ class DiscordAdapter:
         if isinstance(error, discord.LoginFailure) or (
             isinstance(error, discord.ConnectionClosed) and error.code == _BAD_TOKEN_CLOSE
         ):
-            raise ConfigError("DISCORD_BOT_TOKEN was rejected by Discord: check the bot token.") from error
+            raise ChatPlatformError(_TOKEN_REFUSED) from error
         if isinstance(error, discord.PrivilegedIntentsRequired):
             raise ConfigError("Discord refused the bot's gateway intents.") from error
         if error is None:
@@ -157,11 +172,32 @@ class DiscordAdapter:
             await client.login(self._token)
         except discord.LoginFailure as exc:
             await self.stop()
-            raise ConfigError("DISCORD_BOT_TOKEN was rejected by Discord: check the bot token.") from exc
+            raise ChatPlatformError(_TOKEN_REFUSED) from exc
         except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             await self.stop()
             raise ChatPlatformError(f"Discord could not start: {type(exc).__name__}: {exc}") from exc
         logger.info("Discord: logged in to deliver only (another process answers slash commands)")
+
+    async def sync_commands(self) -> int:
+        """Log in, sync the slash commands whatever the stored hash says, log out
+        (``dps discord sync``); the number of commands Discord now has.
+
+        Raises:
+            ChatPlatformError: the token was refused, Discord refused the commands, or
+                it could not be reached.
+        """
+        client = _Client(self._slash, sync_commands=False, guild_ready_timeout=self._guild_ready_timeout)
+        try:
+            await client.login(self._token)
+            return await self._command_sync.sync(client.tree, client.application_id, force=True) or 0
+        except discord.LoginFailure as exc:
+            raise ChatPlatformError(_TOKEN_REFUSED) from exc
+        except discord.HTTPException as exc:
+            raise ChatPlatformError(f"Discord refused the slash commands: {_describe(exc)}") from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ChatPlatformError(f"Discord could not be reached: {type(exc).__name__}: {exc}") from exc
+        finally:
+            await client.close()
 
     @property
     def answering(self) -> bool:
@@ -219,6 +255,7 @@ class DiscordAdapter:
         except ValueError:
             return Rejected(f"not a Discord channel id: {chat.chat_id[:40]!r}")
         channel = client.get_partial_messageable(channel_id)
+        messages = render_payload(payload, attachment)
         try:
             for k in range(start, len(messages)):
                 await channel.send(**send_kwargs(messages[k]))

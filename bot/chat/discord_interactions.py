@@ -9,12 +9,18 @@ channel plus the thread id), so alerts switched on there are delivered there.
 Interactions die unless answered within 3 s: ``/chart`` is deferred at once, anything
 else that has not answered after ``ANSWER_WITHIN`` seconds is deferred too, and the
 answer follows. Refusals are ephemeral. A failure in this translation still answers,
-with a generic ephemeral apology.
+with a generic ephemeral apology; an interaction Discord no longer knows (not answered
+within its 3 s) is let go with a warning, since nothing can reach that person any more.
+
+``CommandSync`` syncs the command set only when it changed since the last sync (a hash
+kept in the database): Discord limits how many commands may be created a day.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,7 +34,8 @@ from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
 from bot.app.views import ErrorKind, ErrorReply, Reply
 from bot.chat.discord_messages import send_kwargs
 from bot.core.records import ChatKey, ChatKind, Platform
-from bot.ports import Clock
+from bot.errors import StorageError
+from bot.ports import Clock, StateStore
 from bot.render.discord_embeds import DiscordMessage, render_reply
 
 logger = logging.getLogger(__name__)
@@ -43,6 +50,10 @@ DEFERRED = frozenset({"chart"})
 MAX_CHOICES = 25
 MAX_CHOICE_CHARS = 100
 UNREADABLE = "Sorry, I could not read that command's options. /help lists what I can do."
+UNKNOWN_INTERACTION = 10062
+"""Discord's code for an interaction it no longer knows (not answered within 3 s)."""
+SYNCED_STATE = "discord:commands"
+"""``StateStore`` name (``:<application id>`` appended) of the last synced command set's hash."""
 
 
 def _summary(name: str) -> str:
@@ -208,7 +219,10 @@ class SlashCommands:
                 await interaction.response.defer(thinking=True)
             reply = await self._reply_in_time(interaction, request)
             await self.answer(interaction, render_reply(reply))
-        except Exception:  # the person must still get an answer; the log gets the traceback
+        except Exception as exc:  # the person must still get an answer; the log gets the traceback
+            if _expired(exc):  # every later call with this interaction fails the same way
+                logger.warning("Discord dropped /%s: not answered within its 3 s", command)
+                return
             logger.exception("Discord adapter failed answering /%s", command)
             await self._apologise(interaction, APOLOGY)
 
@@ -256,3 +270,59 @@ class SlashCommands:
         """Options discord.py could not read (or an unknown command): log and say so."""
         logger.warning("Discord command not run: %s: %s", type(error).__name__, str(error)[:200])
         await self._apologise(interaction, UNREADABLE)
+
+
+def _expired(exc: Exception) -> bool:
+    return isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_INTERACTION
+
+
+def commands_hash(tree: Tree) -> str:
+    """A hash of exactly what ``tree.sync()`` sends for the global commands."""
+    payload = [command.to_dict(tree) for command in tree.get_commands()]
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class CommandSync:
+    """Syncs the slash commands only when they differ from the last synced set.
+
+    Discord allows about 200 command creations a day per server, so a bot restarted
+    often (a crash loop, deploys) must not sync on every start. The hash of the synced
+    payload is kept per application in ``state``; without a state store every start
+    syncs. A storage failure never stops the bot: it syncs (or keeps Discord's set).
+    """
+
+    def __init__(self, state: StateStore | None, clock: Clock) -> None:
+        self._state = state
+        self._clock = clock
+
+    async def sync(self, tree: Tree, application_id: int | None, *, force: bool = False) -> int | None:
+        """Sync if the set changed (or ``force``); the number synced, or None when skipped.
+
+        Raises:
+            discord.HTTPException: Discord refused the commands (nothing is recorded).
+        """
+        name = f"{SYNCED_STATE}:{application_id}"
+        digest = commands_hash(tree)
+        if not force and self._stored(name) == digest:
+            logger.info("Discord slash commands unchanged since the last sync: not synced")
+            return None
+        synced = await tree.sync()
+        logger.info("synced %d Discord slash commands", len(synced))
+        if self._state is not None:
+            try:
+                self._state.put(name, digest, self._clock.now())
+            except StorageError as exc:
+                logger.warning(
+                    "could not record the synced Discord commands (next start syncs again): %s", exc
+                )
+        return len(synced)
+
+    def _stored(self, name: str) -> str | None:
+        if self._state is None:
+            return None
+        try:
+            return self._state.get(name)
+        except StorageError as exc:
+            logger.warning("could not read the synced Discord commands' hash (syncing): %s", exc)
+            return None

@@ -119,13 +119,24 @@ def _mark(match: re.Match[str]) -> str:
 
 
 def _fit(text: str, limit: int) -> str:
-    """``escape(text)`` shortened (with ``…``) to at most ``limit`` characters."""
+    """``escape(text)`` shortened (with ``…``) to at most ``limit`` characters.
+
+    Keeps the longest raw prefix whose escaped form still fits beside the ellipsis.
+    Escaping can double a text's length, so an overshoot measured on the escaped text
+    says little about how much raw text to drop; a binary search over the raw prefix
+    does (escaping a longer prefix never gives a shorter text).
+    """
     shown = escape(text)
-    cut = len(text)
-    while len(shown) > limit and cut > 0:
-        cut -= len(shown) - limit + 1  # the overshoot, plus room for the ellipsis
-        shown = escape(text[: max(cut, 0)]) + "…"
-    return shown
+    if len(shown) <= limit:
+        return shown
+    fits, too_long = 0, len(text)  # escape(text[:fits]) + "…" fits; the whole text does not
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if len(escape(text[:middle])) + 1 <= limit:
+            fits = middle
+        else:
+            too_long = middle
+    return escape(text[:fits]) + "…"
 
 
 def _code_lines(lines: Iterable[str]) -> list[str]:

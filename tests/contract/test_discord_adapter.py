@@ -8,11 +8,13 @@ and its stores are real (in memory).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +23,17 @@ import bot.chat.discord_interactions as interactions
 from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
 from bot.app.ratelimit import RateLimit
 from bot.app.views import Reply
+from bot.bootstrap import state_store
 from bot.chat.discord_adapter import DiscordAdapter
+from bot.cli import build_parser, cmd_discord_sync
+from bot.config import load_settings
 from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent, Transient
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, Platform
-from bot.errors import ConfigError
+from bot.errors import ChatPlatformError
 from bot.render.discord_embeds import BAND_COLOURS, ERROR_COLOUR
+from bot.runner import sync_discord_commands
+from bot.storage.facade import open_storage
 from tests.fakes.clock import FakeClock
 from tests.fakes.discord_api import (
     AUTOCOMPLETE,
@@ -48,6 +55,7 @@ from tests.fakes.scored_market import (
     make_layer,
     populate,
 )
+from tests.fakes.state import FakeStateStore
 from tests.fakes.storage import FakeStorage
 
 NOW = LATEST + timedelta(minutes=2)
@@ -93,6 +101,13 @@ def descriptions(posted: Posted) -> str:
     return "\n".join(e.get("description") or "" for e in posted.embeds)
 
 
+async def until(condition: Callable[[], bool], wait_s: float = 10.0) -> None:
+    """Poll ``condition`` until it holds (generous deadline; no fixed sleep decides anything)."""
+    async with asyncio.timeout(wait_s):
+        while not condition():  # noqa: ASYNC110 - polls what other tasks record
+            await asyncio.sleep(0.01)
+
+
 # --- start-up ------------------------------------------------------------------------
 
 
@@ -117,11 +132,12 @@ async def test_start_syncs_the_whole_command_set_with_permissions_and_choices(
     assert [c["value"] for c in commands["chart"]["options"][1]["choices"]] == ["24h", "7d"]
 
 
-async def test_a_rejected_token_is_a_config_error_without_the_token(
+async def test_a_rejected_token_is_a_chat_platform_error_without_the_token(
     fake: FakeDiscord, layer: CommandLayer
 ) -> None:
+    # The same class as Telegram's refused token: one ``except`` serves both platforms.
     bot = DiscordAdapter(layer, FakeClock(NOW), token="wrong-secret-token", guild_ready_timeout=0.05)  # noqa: S106
-    with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN") as caught:
+    with pytest.raises(ChatPlatformError, match="Discord refused DISCORD_BOT_TOKEN") as caught:
         await bot.start()
     assert "wrong-secret-token" not in str(caught.value)
     assert "wrong-secret-token" not in repr(bot)
@@ -325,8 +341,13 @@ async def test_a_slow_reply_is_deferred_and_a_slow_refusal_stays_private(
     monkeypatch.setattr(interactions, "ANSWER_WITHIN", 0.05)
     handle = layer.handle
 
+    def deferrals() -> int:
+        return sum(1 for p in fake.requests if p.kind == "callback" and p.type == 5 and p.status < 300)
+
     async def slow(request: CommandRequest) -> Reply:
-        await asyncio.sleep(0.2)
+        # Slow until the adapter has deferred: the answer must then replace the "thinking…".
+        seen = deferrals()
+        await until(lambda: deferrals() > seen)
         return await handle(request)
 
     monkeypatch.setattr(layer, "handle", slow)
@@ -517,3 +538,131 @@ async def test_the_guild_stays_unknown_to_the_bot_yet_commands_work(
     # READY lists no servers: interactions from an unknown server must still work.
     answer = await ask(fake, "status", guild_id=GUILD_ID + 1)
     assert not answer.ephemeral
+
+
+# --- the gateway asks the bot to reconnect or to start a new session ---------------------
+
+
+@pytest.mark.slow  # discord.py waits 5 s before identifying anew
+async def test_after_reconnect_and_an_invalid_session_the_bot_keeps_answering(
+    fake: FakeDiscord, adapter: DiscordAdapter
+) -> None:
+    assert "**Commands**" in (await ask(fake, "help")).text()
+    await fake.send_reconnect()  # op 7: discord.py reconnects and resumes the session
+    assert "**Commands**" in (await ask(fake, "help")).text()
+    assert (fake.identifies, fake.resumes) == (1, 1)
+    await fake.invalidate_session()  # op 9: the session is gone, discord.py identifies anew
+    interaction = await fake.push_interaction("status")  # waits for the new session
+    (answer,) = await fake.answers(interaction)
+    assert answer.embeds[0]["title"] == "Status"
+    assert (fake.identifies, fake.resumes) == (2, 1)
+    assert await adapter.send(HERE, ALERT) == Sent()
+
+
+# --- Discord's 3 s -----------------------------------------------------------------------
+
+
+async def test_an_interaction_that_expired_before_the_answer_is_let_go_and_the_next_is_answered(
+    fake: FakeDiscord,
+    adapter: DiscordAdapter,
+    layer: CommandLayer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handle = layer.handle
+
+    async def past_discords_window(request: CommandRequest) -> Reply:
+        fake.advance(3.5)  # on Discord's clock the 3 s pass before the answer is ready
+        return await handle(request)
+
+    monkeypatch.setattr(layer, "handle", past_discords_window)
+    expired = await fake.push_interaction("status")
+    await until(lambda: "not answered within its 3 s" in caplog.text)
+    callbacks = fake.calls("POST", f"/interactions/{expired}/")
+    assert [(c.status, c.body["type"]) for c in callbacks] == [(404, 4)]  # no apology sent into the void
+    assert "Traceback" not in caplog.text
+    monkeypatch.setattr(layer, "handle", handle)
+    answer = await ask(fake, "status")
+    assert answer.embeds[0]["title"] == "Status"
+
+
+# --- slash commands are synced only when they changed ---------------------------------------
+
+
+async def start_and_stop(layer: CommandLayer, state: FakeStateStore) -> None:
+    bot = DiscordAdapter(layer, FakeClock(NOW), token=TOKEN, guild_ready_timeout=0.05, command_state=state)
+    await bot.start()
+    await bot.stop()
+
+
+async def test_a_restart_with_the_same_commands_does_not_sync_again(
+    fake: FakeDiscord, layer: CommandLayer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    state = FakeStateStore()
+    await start_and_stop(layer, state)
+    assert len(fake.syncs) == 1 and state.puts == 1
+    await start_and_stop(layer, state)
+    await start_and_stop(layer, state)
+    assert len(fake.syncs) == 1  # Discord saw one sync for three starts
+    assert len(fake.calls("PUT", "/applications/")) == 1  # not even a refused attempt
+    assert "Discord slash commands unchanged since the last sync: not synced" in caplog.text
+
+
+async def test_a_changed_command_set_is_synced_at_the_next_start(
+    fake: FakeDiscord, layer: CommandLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = FakeStateStore()
+    await start_and_stop(layer, state)
+    monkeypatch.setattr(interactions, "_summary", lambda name: f"New words for /{name}")
+    await start_and_stop(layer, state)
+    first, second = fake.syncs
+    assert {c["description"] for c in second} != {c["description"] for c in first}
+    assert {c["description"] for c in second} == {f"New words for /{name}" for name in COMMANDS}
+    await start_and_stop(layer, state)
+    assert len(fake.syncs) == 2  # and the new set is remembered
+
+
+async def test_a_refused_sync_is_not_remembered_and_is_tried_again(
+    fake: FakeDiscord, layer: CommandLayer
+) -> None:
+    state = FakeStateStore()
+    fake.fail_next(
+        ("PUT", "/applications/"), 400, {"message": "Invalid Form Body", "code": 50035, "errors": {}}
+    )
+    await start_and_stop(layer, state)  # Discord keeps its old commands; the bot still starts
+    assert fake.syncs == [] and state.puts == 0
+    await start_and_stop(layer, state)
+    assert len(fake.syncs) == 1
+
+
+async def test_dps_discord_sync_syncs_unchanged_commands_and_records_them(
+    fake: FakeDiscord, layer: CommandLayer, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'dps.sqlite3'}"
+    settings = load_settings(database_url=url, exchange_api_url="http://127.0.0.1:9", discord_bot_token=TOKEN)
+    assert build_parser().parse_args(["discord", "sync"]).handler is cmd_discord_sync
+    assert await sync_discord_commands(settings) == len(COMMANDS)
+    assert await sync_discord_commands(settings) == len(COMMANDS)  # forced: unchanged or not
+    assert len(fake.syncs) == 2
+    storage = open_storage(url)
+    try:  # the process that starts next finds the set recorded and does not sync
+        bot = DiscordAdapter(
+            layer, FakeClock(NOW), token=TOKEN, guild_ready_timeout=0.05, command_state=state_store(storage)
+        )
+        await bot.start()
+        await bot.stop()
+    finally:
+        storage.close()
+    assert len(fake.syncs) == 2
+
+
+async def test_dps_discord_sync_with_a_refused_token_says_so(fake: FakeDiscord, tmp_path: Path) -> None:
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        exchange_api_url="http://127.0.0.1:9",
+        discord_bot_token="not-the-token",  # noqa: S106
+    )
+    with pytest.raises(ChatPlatformError, match="Discord refused DISCORD_BOT_TOKEN"):
+        await sync_discord_commands(settings)
+    assert fake.syncs == []

@@ -15,6 +15,16 @@ fake must get right (``docs``: /work/shared/notes/chat-libraries.md §2.4):
 * a 429 needs a ``Via`` header, else discord.py takes it for a Cloudflare ban; never
   answer 500/502/504 in fast tests (discord.py retries those with 1 s+ sleeps).
 
+It is as strict as Discord (``tests.fakes.discord_rules``, shown by
+``tests/contract/test_fake_discord.py``): every bot route needs ``Authorization: Bot
+<token>`` (401); interaction callbacks and follow-ups authenticate by the interaction's
+token in the path instead, as Discord's do (discord.py sends no header there); command
+definitions, messages and embeds over Discord's limits get 400 with Discord's error
+body; an interaction not answered within 3 s is unknown (404, 10062) and a second
+initial response is refused (400, 40060). Time is the fake's own clock (``advance``), so
+tests expire an interaction without sleeping. The gateway can send RECONNECT (op 7) and
+INVALID_SESSION (op 9) and accepts RESUME only for the session it knows.
+
 Everything discord.py sends is recorded as ``Posted`` (JSON or multipart with
 ``payload_json`` and files), per interaction and per channel, with helpers that wait.
 """
@@ -24,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +44,8 @@ import discord
 import pytest
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.fakes import discord_rules as rules
 
 API = "/api/v10"
 TOKEN = "fake-discord-bot-token"  # noqa: S105 (a test value, not a secret)
@@ -55,6 +68,10 @@ BOT_USER = {
 }
 _JSON = {"Content-Type": "application/json"}
 _TIMESTAMP = "2025-01-06T12:00:00.000000+00:00"
+ANSWER_WITHIN_S = 3.0
+"""Discord's window for the initial response to an interaction."""
+TOKEN_LIFETIME_S = 15 * 60.0
+"""How long follow-ups and edits may use an interaction's token."""
 
 
 @dataclass
@@ -129,6 +146,13 @@ class Posted:
 
 
 @dataclass
+class _Interaction:
+    id: int
+    created: float
+    acknowledged: bool = False
+
+
+@dataclass
 class _Failure:
     method: str
     prefix: str
@@ -136,6 +160,9 @@ class _Failure:
     body: Any
     headers: dict[str, str]
     times: int
+    after: int = 0  # matching requests let through first (to hit part 2 of a message)
+    uploads_only: bool = False  # only requests that upload a file
+    drop: bool = False  # close the connection without an answer instead
 
 
 class FakeDiscord:
@@ -155,10 +182,15 @@ class FakeDiscord:
         self.forbidden_channels: set[int] = set()
         self.rest_base = ""
         self.gateway_url = ""
+        self.identifies = 0
+        self.resumes = 0
         self._failures: list[_Failure] = []
-        self._by_token: dict[str, int] = {}
+        self._by_token: dict[str, _Interaction] = {}
         self._ids = itertools.count(1_300_000_000_000_000_000)
         self._seq = itertools.count(1)
+        self._sessions = itertools.count(1)
+        self._session: str | None = None
+        self._offset = 0.0
         self._ws: web.WebSocketResponse | None = None
         self._identified = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -207,11 +239,26 @@ class FakeDiscord:
         headers: dict[str, str] | None = None,
         *,
         times: int = 1,
+        after: int = 0,
+        uploads_only: bool = False,
     ) -> None:
         """Answer the next ``times`` requests whose method and API path (after
-        ``/api/v10``) start like ``route`` with ``status`` and ``body``."""
+        ``/api/v10``) start like ``route`` (and that upload a file, if ``uploads_only``)
+        with ``status`` and ``body``, once ``after`` such requests went through."""
         method, prefix = route
-        self._failures.append(_Failure(method.upper(), prefix, status, body, dict(headers or {}), times))
+        self._failures.append(
+            _Failure(method.upper(), prefix, status, body, dict(headers or {}), times, after, uploads_only)
+        )
+
+    def drop_next(
+        self, route: tuple[str, str], *, times: int = 1, after: int = 0, uploads_only: bool = False
+    ) -> None:
+        """Like ``fail_next``, but the connection closes without an answer (a network drop
+        before Discord took the request: nothing is posted). Recorded with status 499."""
+        method, prefix = route
+        self._failures.append(
+            _Failure(method.upper(), prefix, 499, None, {}, times, after, uploads_only, True)
+        )
 
     def rate_limit_next(self, route: tuple[str, str], retry_after: float, *, via: bool = True) -> None:
         """A 429 as Discord sends it: ``retry_after`` in the body and a ``Via`` header."""
@@ -221,8 +268,36 @@ class FakeDiscord:
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
         self.fail_next(route, 429, body, headers)
 
-    async def wait_identified(self, wait_s: float = 5.0) -> None:
+    def now(self) -> float:
+        """The fake's clock (seconds): monotonic time plus what ``advance`` added."""
+        return time.monotonic() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock on, e.g. past an interaction's 3 s, without sleeping."""
+        self._offset += seconds
+
+    async def wait_identified(self, wait_s: float = 15.0) -> None:
+        """Wait until a client has identified (or resumed) on the gateway (discord.py
+        waits 5 s before identifying again after an invalidated session)."""
         await asyncio.wait_for(self._identified.wait(), wait_s)
+
+    async def send_reconnect(self) -> None:
+        """Gateway op 7: the client must reconnect and RESUME its session."""
+        await self._send_op(7, None)
+
+    async def invalidate_session(self, *, resumable: bool = False) -> None:
+        """Gateway op 9: with ``resumable=False`` the session is gone and the client
+        must IDENTIFY anew (a RESUME of it is refused with another op 9)."""
+        if not resumable:
+            self._session = None
+        await self._send_op(9, resumable)
+
+    async def _send_op(self, op: int, data: Any) -> None:
+        await self.wait_identified()
+        ws = self._ws
+        assert ws is not None, "the bot is not connected to the gateway"
+        self._identified.clear()  # interactions wait for the new connection
+        await ws.send_json({"op": op, "d": data})
 
     async def push_interaction(
         self,
@@ -247,7 +322,7 @@ class FakeDiscord:
         assert self._ws is not None, "the bot is not connected to the gateway"
         interaction_id = next(self._ids)
         token = f"itoken-{interaction_id}"
-        self._by_token[token] = interaction_id
+        self._by_token[token] = _Interaction(interaction_id, self.now())
         user = {
             "id": str(user_id),
             "username": f"trader{user_id % 1000}",
@@ -334,24 +409,38 @@ class FakeDiscord:
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
                 continue
-            op = json.loads(msg.data).get("op")
+            frame = json.loads(msg.data)
+            op, data = frame.get("op"), frame.get("d") or {}
             if op == 1:  # heartbeat
                 await ws.send_json({"op": 11})
             elif op == 2:  # identify
+                if data.get("token") != self.token:
+                    await ws.close(code=4004, message=b"Authentication failed.")
+                    break
+                self.identifies += 1
+                self._session = f"fake-session-{next(self._sessions)}"
                 await self._dispatch(
                     "READY",
                     {
                         "v": 10,
                         "user": BOT_USER,
                         "guilds": [],
-                        "session_id": "fake-session",
+                        "session_id": self._session,
                         "resume_gateway_url": self.gateway_url,
                         "application": {"id": str(APP_ID), "flags": 0},
                         "shard": [0, 1],
                     },
                 )
                 self._identified.set()
-        self._identified.clear()
+            elif op == 6:  # resume
+                if data.get("token") != self.token or data.get("session_id") != self._session:
+                    await ws.send_json({"op": 9, "d": False})  # not resumable: identify anew
+                    continue
+                self.resumes += 1
+                await self._dispatch("RESUMED", {})
+                self._identified.set()
+        if self._ws is ws:  # a reconnect may have replaced this connection already
+            self._identified.clear()
         return ws
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
@@ -379,32 +468,82 @@ class FakeDiscord:
                 failure.times > 0
                 and failure.method == posted.method
                 and posted.path.startswith(failure.prefix)
+                and (posted.files or not failure.uploads_only)
             ):
+                if failure.after > 0:
+                    failure.after -= 1
+                    continue
                 failure.times -= 1
+                if failure.drop:
+                    if request.transport is not None:
+                        request.transport.close()
+                    return web.Response(status=failure.status)  # never reaches the client
                 return _json(failure.body, failure.status, failure.headers)
         path, method = posted.path, posted.method
+        if posted.kind == "callback":
+            return self._callback(posted)
+        if path.startswith("/webhooks/"):
+            return self._webhook(posted)
+        # Every other route is the bot's own: Discord wants the bot token on each.
+        if request.headers.get("Authorization") != f"Bot {self.token}":
+            return _json(rules.UNAUTHORIZED, 401)
         if path == "/users/@me" and method == "GET":
-            if request.headers.get("Authorization") != f"Bot {self.token}":
-                return _json({"message": "401: Unauthorized", "code": 0}, 401)
             return _json(BOT_USER)
         if path == "/oauth2/applications/@me" and method == "GET":
             return _json(_application())
         if posted.kind == "sync":
+            if path.split("/")[2] != str(APP_ID):
+                return _json({"message": "Missing Access", "code": 50001}, 403)
+            if (refused := rules.check_commands(posted.body)) is not None:
+                return _json(refused, 400)
             self.syncs.append(list(posted.body))
             return _json([_registered(c, k) for k, c in enumerate(posted.body)])
-        if posted.kind == "callback":
-            return _json(self._callback_answer(posted))
-        if posted.kind in ("followup", "edit"):
-            return _json(self._message_object(CHANNEL_ID, posted.message))
-        if posted.kind == "delete":
-            return web.Response(status=204)
         if posted.kind == "message":
             channel_id = posted.channel_id or 0
             if channel_id in self.missing_channels:
                 return _json({"message": "Unknown Channel", "code": 10003}, 404)
             if channel_id in self.forbidden_channels:
                 return _json({"message": "Missing Access", "code": 50001}, 403)
+            if (refused := rules.check_message(posted.body, files=len(posted.files))) is not None:
+                return _json(refused, 400)
             return _json(self._message_object(channel_id, posted.message))
+        return _json({"message": "404: Not Found", "code": 0}, 404)
+
+    def _callback(self, posted: Posted) -> web.Response:
+        """``POST /interactions/{id}/{token}/callback``: the initial response, once, in 3 s."""
+        parts = posted.path.split("/")
+        known = self._by_token.get(parts[3])
+        if known is None or str(known.id) != parts[2] or self.now() - known.created > ANSWER_WITHIN_S:
+            return _json(rules.UNKNOWN_INTERACTION, 404)
+        if known.acknowledged:
+            return _json(rules.ALREADY_ACKNOWLEDGED, 400)
+        refused = None
+        if posted.type in (4, 7):  # a message, or an update of one
+            data = posted.body.get("data") if isinstance(posted.body, dict) else None
+            refused = rules.check_message(data, files=len(posted.files), path=("data",))
+        elif posted.type == 8:  # autocomplete choices
+            refused = rules.check_choices(posted.body.get("data"))
+        if refused is not None:
+            return _json(refused, 400)
+        known.acknowledged = True
+        return _json(self._callback_answer(posted))
+
+    def _webhook(self, posted: Posted) -> web.Response:
+        """Follow-ups, edits and deletes by interaction token (no bot token needed)."""
+        parts = posted.path.split("/")
+        known = self._by_token.get(parts[3]) if len(parts) > 3 else None
+        if parts[2] != str(APP_ID) or known is None or self.now() - known.created > TOKEN_LIFETIME_S:
+            return _json(rules.INVALID_WEBHOOK_TOKEN, 401)
+        if not known.acknowledged:  # nothing to edit or follow up before the initial response
+            return _json({"message": "Unknown Webhook", "code": 10015}, 404)
+        if posted.kind == "delete":
+            return web.Response(status=204)
+        if posted.kind in ("followup", "edit"):
+            new = posted.kind == "followup"
+            refused = rules.check_message(posted.body, files=len(posted.files), require_content=new)
+            if refused is not None:
+                return _json(refused, 400)
+            return _json(self._message_object(CHANNEL_ID, posted.message))
         return _json({"message": "404: Not Found", "code": 0}, 404)
 
     def _callback_answer(self, posted: Posted) -> dict[str, Any]:
@@ -444,7 +583,8 @@ class FakeDiscord:
         if posted.kind == "callback":
             return int(parts[2])
         if posted.kind in ("followup", "edit", "delete"):
-            return self._by_token.get(parts[3])
+            known = self._by_token.get(parts[3])
+            return None if known is None else known.id
         return None
 
     async def _wait(self, found: Callable[[], list[Posted]], count: int, wait_s: float) -> list[Posted]:

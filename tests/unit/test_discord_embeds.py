@@ -177,6 +177,34 @@ def test_a_huge_title_is_shortened_after_escaping() -> None:
     assert not unescaped(title)
 
 
+@pytest.mark.parametrize(
+    ("caption", "kept"),
+    [
+        ("*" * 300, "\\*" * 127),  # every character doubles when escaped
+        ("a" * 200 + "_" * 100, "a" * 200 + "\\_" * 27),  # doubling only at the end
+        ("BTCUSDT " + "x" * 400, "BTCUSDT " + "x" * 247),  # nothing to escape
+    ],
+    ids=["all-escaped", "escaped-tail", "plain"],
+)
+def test_a_long_title_keeps_as_much_as_fits_after_escaping(caption: str, kept: str) -> None:
+    # Used to come out as a lone "…" whenever escaping made the text longer than the limit.
+    reply: Reply = ChartReply(png=FAKE_PNG, caption=caption, filename="x.png")
+    (message,) = render_reply(reply)
+    assert message.embeds[0].title == kept + "…"
+    assert len(kept) + 1 <= TITLE_LIMIT < len(kept) + 3  # one more character would not fit
+
+
+@given(st.text(min_size=1, max_size=600).filter(lambda t: t.strip() and "\n" not in t))
+def test_any_title_is_cut_to_the_longest_escaped_prefix(caption: str) -> None:
+    title = render_payload(caption + "\nbody")[0].embeds[0].title
+    assert title is not None and len(title) <= TITLE_LIMIT
+    if title.endswith("…") and len(escape(caption.strip())) > TITLE_LIMIT:
+        shown = title[:-1]
+        raw = caption.strip()
+        cut = next(n for n in range(len(raw) + 1) if escape(raw[:n]) == shown)
+        assert len(escape(raw[: cut + 1])) + 1 > TITLE_LIMIT  # the next character would not fit
+
+
 def test_a_chart_file_name_is_made_safe_for_attachment_urls() -> None:
     reply = ChartReply(png=FAKE_PNG, caption="c", filename="../dps `BTC` @everyone.png")
     (message,) = render_reply(reply)
