@@ -47,7 +47,6 @@ from telegram.error import (
 )
 from telegram.error import RetryAfter as TelegramRetryAfter
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
@@ -60,6 +59,8 @@ from telegram.request import HTTPXRequest
 
 from bot.app.commands import COMMANDS, CommandLayer, CommandRequest, admin_matters
 from bot.app.views import Reply
+from bot.chat.telegram_limits import BROADCAST_PER_SECOND as BROADCAST_PER_SECOND
+from bot.chat.telegram_limits import broadcast_limiter as broadcast_limiter
 from bot.core.delivery import (
     ChatGone,
     ChatMoved,
@@ -97,26 +98,6 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _TAG = re.compile(r"</?[a-z]+>")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
-
-BROADCAST_PER_SECOND = 29
-"""Just under Telegram's 30 messages/s. Spaced evenly (a bucket of one), not in bursts of 30:
-a burst followed by the steady rate puts up to 60 sends into one second, which Telegram
-answers with 429s."""
-
-
-def broadcast_limiter(per_second: float = BROADCAST_PER_SECOND) -> AIORateLimiter:
-    """PTB's limiter paced for broadcasts: ``per_second`` overall, 20 a minute per group.
-
-    One 429 is waited out by the limiter itself (pausing every request meanwhile, as
-    Telegram asks); a second one goes back to the outbox as a retry.
-    """
-    return AIORateLimiter(
-        overall_max_rate=1,
-        overall_time_period=1 / per_second,
-        group_max_rate=20,
-        group_time_period=60,
-        max_retries=1,
-    )
 
 
 class _DropRetryAfterGiveUp(logging.Filter):

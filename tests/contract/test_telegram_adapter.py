@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from telegram.ext import AIORateLimiter
 
 from bot.app.commands import COMMANDS
 from bot.app.delivery import Delivery
 from bot.app.ratelimit import RateLimit
 from bot.chat.telegram_adapter import TelegramAdapter
-from bot.core.delivery import ChatGone, RetryAfter, Sent, Transient
+from bot.chat.telegram_limits import CHAT_BURST, broadcast_limiter
+from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from tests.fakes.clock import FakeClock
@@ -73,8 +73,9 @@ async def started(
         FakeClock(NOW),
         token=fake.token,
         base_url=fake.base_url,
-        # Telegram's broadcast limits are off here (the bench measures them); retries as set.
-        rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=max_retries),
+        # The product's own limiter against the fake's flood limits (on, as Telegram's
+        # are); how many 429s it waits out itself is up to the test.
+        rate_limiter=broadcast_limiter(max_retries=max_retries),
         poll_timeout=1,
     )
     await adapter.start()
@@ -306,10 +307,14 @@ HOSTILE = (
 
 @pytest.mark.slow
 async def test_hostile_input_for_every_command_gets_a_clear_reply_and_stores_nothing(bot: Bot) -> None:
+    # Each input from its own user: a hundred commands typed into one chat within seconds
+    # would (rightly) be paced to Telegram's one message a second per chat.
+    chat = USER + 100
     for name in COMMANDS:
         for args in HOSTILE:
+            chat += 1
             before = chat_state(bot.storage)
-            reply = await bot.ask(f"/{name} {args}".rstrip())
+            reply = await bot.ask(f"/{name} {args}".rstrip(), chat)
             assert reply.parse_mode == "HTML" or reply.method == "sendPhoto", (name, args)
             assert reply.text, (name, args)
             assert "Traceback" not in reply.text
@@ -417,7 +422,25 @@ async def test_network_trouble_is_transient_and_retried_later(outbox: Outbox) ->
 async def test_other_bad_requests_give_up(bot: Bot) -> None:
     bot.fake.fail_next("sendMessage", status=400, description="Bad Request: message is too long")
     outcome = await bot.adapter.send(key(USER), "x")
-    assert not isinstance(outcome, (Sent, Transient, ChatGone))
+    assert outcome == Rejected("Bad request: Message is too long")
+    assert bot.fake.sent() == []
+
+
+async def test_a_topic_that_was_deleted_is_a_gone_chat(bot: Bot) -> None:
+    # The fake knows no topic 77 in this group: Telegram's "message thread not found".
+    outcome = await bot.adapter.send(key(GROUP, 77), "alert for a topic that is gone")
+    assert outcome == ChatGone("Bad request: Message thread not found")
+    assert bot.fake.sent() == []
+
+
+async def test_a_burst_to_one_chat_is_paced_not_refused(bot: Bot) -> None:
+    # More messages than Telegram's per-chat burst, at once: the limiter spaces them out
+    # (about one a second after the burst) instead of collecting 429s.
+    count = CHAT_BURST + 3
+    outcomes = await asyncio.gather(*(bot.adapter.send(key(USER), f"alert {n}") for n in range(count)))
+    assert outcomes == [Sent()] * count
+    assert sorted(m.text or "" for m in bot.fake.sent(USER)) == [f"<b>alert {n}</b>" for n in range(count)]
+    assert bot.fake.too_many_requests == 0
 
 
 async def test_the_default_limiter_waits_out_one_429_itself(telegram: FakeTelegram) -> None:
