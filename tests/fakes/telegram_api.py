@@ -133,6 +133,12 @@ class _Failure:
     parameters: JSONDict | None
     chat_id: str | None
     times: int
+    after: int = 0  # matching calls let through first (to hit part 2 of a message)
+    drop: bool = False  # close the connection without an answer instead
+
+
+class _DroppedError(Exception):
+    """A call the fake drops: the connection closes before any answer."""
 
 
 @dataclass(frozen=True)
@@ -616,11 +622,20 @@ class FakeTelegram:
         parameters: dict[str, Any] | None = None,
         chat_id: int | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """The next ``times`` calls of ``method`` (to ``chat_id`` if given) get this error."""
+        """The next ``times`` calls of ``method`` (to ``chat_id`` if given) get this error,
+        once ``after`` such calls went through."""
         canonical = self._canonical.get(method.lower(), method)
         chat = None if chat_id is None else str(chat_id)
-        self._failures.append(_Failure(canonical, status, description, parameters, chat, times))
+        self._failures.append(_Failure(canonical, status, description, parameters, chat, times, after))
+
+    def drop_next(self, method: str, *, chat_id: int | None = None, times: int = 1, after: int = 0) -> None:
+        """Like ``fail_next``, but the connection closes without an answer (a network drop
+        before Telegram took the call: nothing is sent)."""
+        canonical = self._canonical.get(method.lower(), method)
+        chat = None if chat_id is None else str(chat_id)
+        self._failures.append(_Failure(canonical, 0, "", None, chat, times, after, drop=True))
 
     def block(self, chat_id: int) -> None:
         """Sends to the chat get 403 (user blocked the bot / bot kicked from the group)."""
@@ -682,6 +697,10 @@ class FakeTelegram:
                 await self.clock.sleep(self.latency)
             self._check_faults(method, params)
             result = await handler(params)
+        except _DroppedError:
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the client
         except ApiError as exc:
             if exc.status == 429:
                 self.too_many_requests += 1
@@ -692,9 +711,14 @@ class FakeTelegram:
         chat = params.get("chat_id")
         for failure in self._failures:
             if failure.method == method and failure.chat_id in (None, chat):
+                if failure.after > 0:
+                    failure.after -= 1
+                    continue
                 failure.times -= 1
                 if failure.times <= 0:
                     self._failures.remove(failure)
+                if failure.drop:
+                    raise _DroppedError
                 raise ApiError(failure.status, failure.description, failure.parameters)
         if chat in self._migrated:
             raise ApiError(
