@@ -30,12 +30,13 @@ from bot.config import load_settings
 from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent, Transient
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, Platform
-from bot.errors import ChatPlatformError
+from bot.errors import ChatPlatformError, StorageError
 from bot.render.discord_embeds import BAND_COLOURS, ERROR_COLOUR
 from bot.runner import sync_discord_commands
 from bot.storage.facade import open_storage
 from tests.fakes.clock import FakeClock
 from tests.fakes.discord_api import (
+    APP_ID,
     AUTOCOMPLETE,
     CHANNEL_ID,
     GUILD_ID,
@@ -602,6 +603,7 @@ async def test_a_restart_with_the_same_commands_does_not_sync_again(
     state = FakeStateStore()
     await start_and_stop(layer, state)
     assert len(fake.syncs) == 1 and state.puts == 1
+    assert list(state.values) == [f"discord:commands:{APP_ID}"]  # per application: a new bot syncs
     await start_and_stop(layer, state)
     await start_and_stop(layer, state)
     assert len(fake.syncs) == 1  # Discord saw one sync for three starts
@@ -634,6 +636,32 @@ async def test_a_refused_sync_is_not_remembered_and_is_tried_again(
     assert fake.syncs == [] and state.puts == 0
     await start_and_stop(layer, state)
     assert len(fake.syncs) == 1
+
+
+class BrokenState:
+    """A state store whose database fails."""
+
+    def get(self, name: str) -> str | None:
+        raise StorageError("cannot read a state value: database is locked")
+
+    def put(self, name: str, value: str, now: object) -> None:
+        raise StorageError("cannot store a state value: database is locked")
+
+
+async def test_a_failing_state_store_never_stops_the_bot_it_syncs_instead(
+    fake: FakeDiscord, layer: CommandLayer, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = DiscordAdapter(
+        layer, FakeClock(NOW), token=TOKEN, guild_ready_timeout=0.05, command_state=BrokenState()
+    )
+    await bot.start()
+    try:
+        assert len(fake.syncs) == 1
+        assert "could not read the synced Discord commands' hash (syncing)" in caplog.text
+        assert "could not record the synced Discord commands (next start syncs again)" in caplog.text
+        assert "**Commands**" in (await ask(fake, "help")).text()
+    finally:
+        await bot.stop()
 
 
 async def test_dps_discord_sync_syncs_unchanged_commands_and_records_them(

@@ -172,6 +172,7 @@ class FakeDiscord:
         requests: every REST request, answered or failed, in arrival order.
         syncs: the command lists of each ``PUT /applications/{id}/commands``.
         missing_channels / forbidden_channels: channel ids answered 404 / 403.
+        identifies / resumes: gateway sessions started (IDENTIFY) and resumed (RESUME).
     """
 
     def __init__(self, token: str = TOKEN) -> None:
