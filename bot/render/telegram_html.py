@@ -5,6 +5,8 @@ dots never break a message (MarkdownV2 would). Everything that came from the mar
 from a user is escaped; the only markup is ours (``<b>``, ``<pre>``). Long replies are
 split between lines under Telegram's 4,096-character limit, closing and reopening a
 ``<pre>`` block when a table spans two messages; photo captions stay under 1,024.
+Telegram counts those characters in UTF-16 code units (an emoji outside the BMP is two),
+and so does everything here.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from bot.render.table import narrow_table, summary_line
 from bot.render.text import PARTIAL_NOTE, render_text, utc_text
 
 MESSAGE_LIMIT = 4000
-"""Telegram allows 4,096 characters after entity parsing; raw HTML is longer, so this is safe."""
+"""Telegram allows 4,096 UTF-16 code units after entity parsing; the raw HTML is longer, so
+measuring it against this is safe."""
 CAPTION_LIMIT = 1024
 _PLAIN_LINE = 600  # a plain line escapes to at most 6× its length: still under MESSAGE_LIMIT
 _PRE_OPEN, _PRE_CLOSE = "<pre>", "</pre>"
@@ -48,6 +51,11 @@ class TelegramMessage:
 
 Line = tuple[str, bool]
 """One escaped HTML line and whether it belongs in a monospace ``<pre>`` block."""
+
+
+def units(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def escape(text: str) -> str:
@@ -75,15 +83,15 @@ def pack(lines: list[Line], limit: int = MESSAGE_LIMIT) -> tuple[str, ...]:
     for text, pre in lines:
         if in_pre and not pre:
             body[-1] += _PRE_CLOSE
-            length += len(_PRE_CLOSE)
+            length += units(_PRE_CLOSE)
             in_pre = False
         piece = _PRE_OPEN + text if pre and not in_pre else text
-        reserve = len(_PRE_CLOSE) if pre else 0
-        if body and length + 1 + len(piece) + reserve > limit:
+        reserve = units(_PRE_CLOSE) if pre else 0
+        if body and length + 1 + units(piece) + reserve > limit:
             messages.append("\n".join(body) + (_PRE_CLOSE if in_pre else ""))
             body, length, in_pre = [], 0, False
             piece = _PRE_OPEN + text if pre else text
-        length += len(piece) + (1 if body else 0)
+        length += units(piece) + (1 if body else 0)
         body.append(piece)
         in_pre = pre
     if body:
@@ -95,16 +103,16 @@ def pack(lines: list[Line], limit: int = MESSAGE_LIMIT) -> tuple[str, ...]:
 def caption_text(text: str, limit: int = CAPTION_LIMIT) -> str:
     """An escaped caption that fits Telegram's caption limit (cut with an ellipsis)."""
     escaped = escape(text)
-    if len(escaped) <= limit:
+    if units(escaped) <= limit:
         return escaped
     kept: list[str] = []
     size = 1  # room for the ellipsis
     for char in text:  # cut the plain text, so no entity is split
         piece = escape(char)
-        if size + len(piece) > limit:
+        if size + units(piece) > limit:
             break
         kept.append(piece)
-        size += len(piece)
+        size += units(piece)
     return "".join(kept) + "…"
 
 
@@ -169,4 +177,8 @@ def render_payload(text: str) -> tuple[str, ...]:
 
 def plain_chunks(text: str) -> tuple[str, ...]:
     """``text`` as plain messages (the fallback when Telegram refuses our HTML)."""
-    return tuple(chunk for chunk in split_lines(text, MESSAGE_LIMIT) if chunk.strip())
+    chunks: list[str] = []
+    for chunk in split_lines(text, MESSAGE_LIMIT):
+        # split_lines counts characters; half the limit holds even if each is two units.
+        chunks += [chunk] if units(chunk) <= MESSAGE_LIMIT else split_lines(chunk, MESSAGE_LIMIT // 2)
+    return tuple(chunk for chunk in chunks if chunk.strip())

@@ -426,6 +426,15 @@ async def test_other_bad_requests_give_up(bot: Bot) -> None:
     assert bot.fake.sent() == []
 
 
+async def test_an_alert_long_in_utf16_units_is_split_not_refused(bot: Bot) -> None:
+    # 70 lines of 50 rockets: 3,570 characters to Python, 7,069 UTF-16 units to Telegram.
+    payload = "Alerts\n" + "\n".join("🚀" * 50 for _ in range(70))
+    assert await bot.adapter.send(key(USER), payload) == Sent()
+    parts = bot.fake.sent(USER)
+    assert len(parts) == 2
+    assert "\n".join(m.plain or "" for m in parts) == payload
+
+
 async def test_a_topic_that_was_deleted_is_a_gone_chat(bot: Bot) -> None:
     # The fake knows no topic 77 in this group: Telegram's "message thread not found".
     outcome = await bot.adapter.send(key(GROUP, 77), "alert for a topic that is gone")
