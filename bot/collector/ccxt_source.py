@@ -74,6 +74,7 @@ class CcxtSource:
         tuning: timeouts, retries, breaker, concurrency.
         profile: override the exchange profile (tests, new exchanges).
         jitter: random numbers in [0, 1) for backoff.
+        clock: monotonic seconds for the circuit breaker (tests step it past the cool-off).
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class CcxtSource:
         tuning: SourceTuning | None = None,
         profile: ExchangeProfile | None = None,
         jitter: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.profile = profile or profile_for(exchange)
         self.exchange = self.profile.exchange_id
@@ -98,12 +100,17 @@ class CcxtSource:
         self._gate = ExchangeGate(self.tuning.weight, max_wait_s=self.tuning.max_pause_wait_s)
         self._ex: Any = new_exchange(self.profile, self.tuning, self._gate, api_url)
         self._breaker = CircuitBreaker(
-            self.exchange, threshold=self.tuning.breaker_threshold, cool_off_s=self.tuning.breaker_cool_off_s
+            self.exchange,
+            threshold=self.tuning.breaker_threshold,
+            cool_off_s=self.tuning.breaker_cool_off_s,
+            clock=clock,
         )
         self._sem = asyncio.Semaphore(self.tuning.concurrency or self.profile.concurrency)
         hist = self.profile.oi_history
         self._history_limiter = (
-            WindowLimiter(hist.max_requests, hist.window_s) if hist.max_requests is not None else None
+            WindowLimiter(hist.max_requests, hist.window_s + hist.margin_s)
+            if hist.max_requests is not None
+            else None
         )
         self._markets: dict[str, Mapping[str, Any]] = {}
         self._universe: list[str] | None = None
@@ -267,12 +274,12 @@ class CcxtSource:
                 with translate_ccxt_errors(f"{self.exchange} {what}", self._headers):
                     result = await getattr(self._ex, method)(*args, **kwargs)
             except ExchangeUnavailableError as exc:
+                if exc.rate_limited:
+                    self._gate.pause(self._pause_for(exc), what)  # before the others go on
+                self._gate.answered(rate_limited=exc.rate_limited)
                 if exc.kind in (reasons.REASON_PAUSED, reasons.REASON_CIRCUIT_OPEN):
                     stats.requests -= 1  # refused by our gate before sending
                     raise  # and not an exchange failure
-                if exc.rate_limited:
-                    pause = exc.retry_after if exc.retry_after is not None else self.tuning.default_pause_s
-                    self._gate.pause(pause, what)
                 if (
                     attempt >= self.tuning.max_attempts
                     or self._gate.paused_for() > self.tuning.max_pause_wait_s
@@ -284,9 +291,25 @@ class CcxtSource:
                 logger.info("%s %s: retry %d in %.2fs (%s)", self.exchange, what, attempt, delay, exc.kind)
                 await asyncio.sleep(delay)
                 continue
+            except BaseException:
+                self._gate.answered(rate_limited=False)  # a data error, or cancelled
+                raise
+            self._gate.answered(rate_limited=False)
             self._observe_weight(stats)
             self._breaker.record_success()
             return result
+
+    def _pause_for(self, exc: ExchangeUnavailableError) -> float:
+        """How long a rate-limit answer keeps the whole exchange away.
+
+        ``Retry-After`` when the exchange sent one; else an IP ban's documented minimum
+        (Bybit's bare 403 lasts at least 10 minutes, and retrying sooner only meets it
+        again); else the default pause.
+        """
+        if exc.retry_after is not None:
+            return exc.retry_after
+        ban = self.profile.ban_pause(exc.http_status)
+        return ban if ban is not None else self.tuning.default_pause_s
 
     def _backoff(self, attempt: int) -> float:
         t = self.tuning

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import ccxt.async_support as ccxt_async
 
+from bot.collector.errors import ANSWER_HEADERS, ANSWER_STATUS
 from bot.collector.profiles import ExchangeProfile
 from bot.collector.ratelimit import ExchangeGate, WeightPolicy
 
@@ -70,11 +71,22 @@ def redacted(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
 
 
+def _tag(exc: BaseException, answer: tuple[Any, Any]) -> None:
+    setattr(exc, ANSWER_STATUS, answer[0])
+    setattr(exc, ANSWER_HEADERS, answer[1])
+
+
 def _gated_class(base: type[Any]) -> type[Any]:
-    """``base`` with the gate awaited after ccxt's throttle grants a slot.
+    """``base`` with the gate awaited after ccxt's throttle grants a slot, and error answers tagged.
 
     ccxt calls ``throttle`` from ``fetch2`` right before signing and sending, so waiting
     there holds requests that already sit in ccxt's queue when a 429 pauses the exchange.
+
+    ccxt raises for an error answer from ``handle_errors`` (body codes) or right after it,
+    synchronously, from ``handle_http_status_code`` (status codes). Both hooks tag the
+    exception with that answer's status and headers: ``last_response_headers`` is shared
+    by concurrent requests, so by the time the exception reaches us it may already hold
+    another answer's headers (and lose a ban's ``Retry-After``).
     """
 
     async def throttle(self: Any, cost: Any = None) -> Any:
@@ -84,7 +96,32 @@ def _gated_class(base: type[Any]) -> type[Any]:
             await gate.wait()
         return result
 
-    return type(f"Gated{base.__name__}", (base,), {"throttle": throttle})
+    def handle_errors(
+        self: Any, code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any
+    ) -> Any:
+        self.dps_answer = (code, headers)
+        try:
+            return base.handle_errors(self, code, reason, url, method, headers, *rest)
+        except Exception as exc:
+            _tag(exc, self.dps_answer)
+            raise
+
+    def handle_http_status_code(self: Any, *args: Any) -> Any:
+        try:
+            return base.handle_http_status_code(self, *args)
+        except Exception as exc:
+            _tag(exc, getattr(self, "dps_answer", (None, None)))
+            raise
+
+    return type(
+        f"Gated{base.__name__}",
+        (base,),
+        {
+            "throttle": throttle,
+            "handle_errors": handle_errors,
+            "handle_http_status_code": handle_http_status_code,
+        },
+    )
 
 
 def new_exchange(

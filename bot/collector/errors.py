@@ -28,6 +28,11 @@ from bot.errors import SourceDataError, SourceUnavailableError
 
 HeadersGetter = Callable[[], Mapping[str, Any] | None]
 
+ANSWER_STATUS = "dps_http_status"
+ANSWER_HEADERS = "dps_response_headers"
+"""Attributes our ccxt subclass sets on an exception raised for an HTTP answer: that
+answer's status and headers (see ``client._gated_class``)."""
+
 
 class ExchangeUnavailableError(SourceUnavailableError):
     """A transient exchange failure; retrying later may work.
@@ -35,12 +40,17 @@ class ExchangeUnavailableError(SourceUnavailableError):
     Attributes:
         kind: ``timeout``, ``rate_limited``, ``unavailable``, ``circuit_open`` or ``paused``.
         retry_after: seconds the exchange asked us to wait (``Retry-After``), if known.
+        http_status: the HTTP status of the answer, when there was one (Bybit's IP ban is
+            a bare 403 without ``Retry-After``; the profile knows how long it lasts).
     """
 
-    def __init__(self, message: str, *, kind: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, kind: str, retry_after: float | None = None, http_status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+        self.http_status = http_status
 
     @property
     def rate_limited(self) -> bool:
@@ -103,8 +113,8 @@ def translate_ccxt_errors(what: str, headers: HeadersGetter | None = None) -> It
 
     Args:
         what: names the call in messages, e.g. ``"openInterest BTCUSDT"``.
-        headers: returns the last response headers (read for ``Retry-After`` on a 429/418).
-            ccxt sets them synchronously just before raising, so they are this call's.
+        headers: returns the last response headers, read for ``Retry-After`` on a 429/418
+            when the exception does not carry its own answer's headers (``ANSWER_HEADERS``).
 
     Raises:
         ExchangeUnavailableError: network error, timeout, 5xx, 429/418, rate-limit code.
@@ -115,9 +125,14 @@ def translate_ccxt_errors(what: str, headers: HeadersGetter | None = None) -> It
     except ccxt.RequestTimeout as exc:
         raise ExchangeUnavailableError(f"{what}: {_short(exc)}", kind=reasons.REASON_TIMEOUT) from exc
     except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as exc:
-        retry_after = parse_retry_after(header(headers() if headers else None, "Retry-After"))
+        tagged = getattr(exc, ANSWER_HEADERS, None)
+        answer = tagged if isinstance(tagged, Mapping) else (headers() if headers else None)
+        status = getattr(exc, ANSWER_STATUS, None)
         raise ExchangeUnavailableError(
-            f"{what}: {_short(exc)}", kind=reasons.REASON_RATE_LIMITED, retry_after=retry_after
+            f"{what}: {_short(exc)}",
+            kind=reasons.REASON_RATE_LIMITED,
+            retry_after=parse_retry_after(header(answer, "Retry-After")),
+            http_status=status if isinstance(status, int) else None,
         ) from exc
     except ccxt.NetworkError as exc:  # ExchangeNotAvailable (5xx, refused), OnMaintenance, ...
         raise ExchangeUnavailableError(f"{what}: {_short(exc)}", kind=reasons.REASON_UNAVAILABLE) from exc

@@ -3,8 +3,12 @@
 ``CcxtSource`` reads everything exchange-specific from the ``ExchangeProfile`` of the
 selected ``EXCHANGE``: which ccxt class, which markets count, which bulk endpoints give
 which fields, how the funding interval is found, what unit OI comes in, which
-OI-history call to backfill from, and the default concurrency. No code elsewhere branches
-on the exchange id. Facts are from ccxt 4.5.90's sources (see ``shared/notes/ccxt.md``).
+OI-history call to backfill from, how long a rate-limit ban lasts, and the default
+concurrency. No code elsewhere branches on the exchange id. Method names and the endpoints
+behind them are those of ccxt 4.5.90 (``ccxt/binance.py``, ``bybit.py``, ``okx.py`` in the
+ccxt package); limits are the exchanges' own documentation (Binance USD-M "General Info"
+and endpoint pages at developers.binance.com, bybit-exchange.github.io/docs/v5/rate-limit,
+www.okx.com/docs-v5).
 
 Bulk calls are ccxt methods that answer for every symbol at once; their ``role`` says
 which normaliser reads the result (``bot.collector.normalize``):
@@ -92,9 +96,12 @@ class OiHistory:
         timeframe: ccxt timeframe of the points (``5m`` everywhere we backfill).
         page_limit: points per request (the endpoint's maximum).
         max_requests / window_s: a separate limit for this endpoint, enforced by our own
-            limiter (Binance ``/futures/data/*``: 1000 requests per 5 minutes per IP, a
-            third-party figure we keep to be safe); ``None`` = only the shared throttle.
+            limiter (Binance documents ``/futures/data/openInterestHist`` at weight 0 with
+            its own IP limit of 1000 requests per 5 minutes); ``None`` = only the shared
+            throttle.
         lookback_s: how far back the endpoint serves data (Binance: 30 days).
+        margin_s: added to ``window_s`` by our limiter: the exchange counts arrivals, we
+            count starts, and two requests' trips can differ.
     """
 
     method: str = "fetch_open_interest_history"
@@ -103,6 +110,7 @@ class OiHistory:
     max_requests: int | None = None
     window_s: float = 300.0
     lookback_s: float | None = None
+    margin_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,8 @@ class ExchangeProfile:
         weight: request-weight reporting, where the exchange has it.
         concurrency: per-symbol calls in flight (and queued in ccxt's throttle) at once.
         rate_limit_ms: ccxt ``rateLimit`` override; ``None`` keeps ccxt's own.
+        ban_pauses: HTTP status of an IP-ban answer → seconds to stay away when the answer
+            names no ``Retry-After`` (the ban's documented minimum).
     """
 
     exchange_id: str
@@ -148,6 +158,11 @@ class ExchangeProfile:
     weight: WeightBudget | None = None
     concurrency: int = 8
     rate_limit_ms: float | None = None
+    ban_pauses: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def ban_pause(self, http_status: int | None) -> float | None:
+        """How long an answer with this status bans us, when it is an IP ban."""
+        return self.ban_pauses.get(http_status) if http_status is not None else None
 
 
 BINANCE_USDM = ExchangeProfile(
@@ -178,6 +193,9 @@ BINANCE_USDM = ExchangeProfile(
     ),
     # ccxt spaces requests 50 ms apart (per cost unit), so a few in flight saturate it.
     concurrency=16,
+    # 418: the IP is banned after ignoring 429s, "from 2 minutes to 3 days" (Retry-After
+    # normally says how long).
+    ban_pauses=MappingProxyType({418: 120.0}),
 )
 
 BYBIT = ExchangeProfile(
@@ -198,6 +216,10 @@ BYBIT = ExchangeProfile(
     volume_role="funding",
     oi_history=OiHistory(timeframe="5m", page_limit=200),
     concurrency=8,
+    # Public market data has no per-UID limit, only the IP one (600 requests per 5 s):
+    # over it Bybit answers a bare 403 "access too frequent" and bans the IP for at least
+    # 10 minutes; calling during the ban does not lift it.
+    ban_pauses=MappingProxyType({403: 600.0}),
 )
 
 OKX = ExchangeProfile(

@@ -4,7 +4,10 @@ ccxt's throttler (kept on) spaces request *starts* by ``rateLimit`` ms per cost 
 knows nothing of what the exchange tells us back, so ``ExchangeGate`` adds:
 
 - a pause of the whole exchange when it answers 429/418 (``Retry-After``), so no request
-  leaves until the pause is over;
+  leaves until the pause is over; then one request goes first (a probe) and the others
+  follow only when it was not refused again: released all at once, the held requests
+  would be a burst behind a second 429, and Binance bans an IP that keeps calling after
+  a 429 (418, from 2 minutes up to 3 days);
 - Binance's request-weight budget (read from exchangeInfo by ``weight_budget``): the used
   weight reported in the ``X-MBX-USED-WEIGHT-*`` header is compared with it; above a soft
   share each request is delayed a little more (serialised, so concurrency cannot burst
@@ -25,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.collector.errors import ExchangeUnavailableError
 from bot.collector.normalize import to_float
@@ -121,6 +125,11 @@ class ExchangeGate:
         self.budget: Budget | None = None
         self._clock, self._wall, self._sleep = clock, wall, sleep
         self._paused_until = 0.0
+        self._pauses = 0
+        # After a pause, until a request is answered without a rate limit: one at a time.
+        self._cautious = False
+        self._probe: asyncio.Task[Any] | None = None
+        self._probe_answered = asyncio.Event()
         self._used: int | None = None
         self._used_window = -1
         self._warned_window = -1
@@ -131,13 +140,28 @@ class ExchangeGate:
     def pause(self, seconds: float, why: str) -> None:
         """Stop every request of this exchange for ``seconds`` (extends, never shortens)."""
         until = self._clock() + max(0.0, seconds)
+        self._cautious = True
         if until > self._paused_until:
             self._paused_until = until
+            self._pauses += 1
             logger.warning("exchange paused for %.1fs: %s", seconds, why)
 
     def paused_for(self) -> float:
         """Seconds left of the current pause (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
+
+    def answered(self, *, rate_limited: bool) -> None:
+        """The calling task's request got its answer (or failed); call it for every request.
+
+        When that request was the probe after a pause, the others go on: all of them if
+        it was not rate limited, else (a new pause is in force) the next probe.
+        """
+        if self._probe is None or asyncio.current_task() is not self._probe:
+            return
+        self._probe = None
+        if not rate_limited:
+            self._cautious = False
+        self._probe_answered.set()
 
     # -- weight ---------------------------------------------------------------------
 
@@ -175,17 +199,34 @@ class ExchangeGate:
     # -- the gate -------------------------------------------------------------------
 
     async def wait(self) -> None:
-        """Return when a request may leave: after any pause, and paced by the weight budget.
+        """Return when a request may leave: after any pause (and its probe), paced by weight.
 
         Raises:
             ExchangeUnavailableError: (``paused``) the pause is longer than ``max_wait_s``.
         """
-        while (left := self.paused_for()) > 0:
-            if left > self.max_wait_s:
-                raise ExchangeUnavailableError(
-                    f"exchange paused for {left:.0f}s", kind=REASON_PAUSED, retry_after=left
-                )
-            await self._sleep(left)
+        await self._wait_for_clearance()
+        pauses = self._pauses
+        await self._pace()
+        if self._pauses != pauses:  # paused while this request was being paced
+            await self._wait_for_clearance()
+
+    async def _wait_for_clearance(self) -> None:
+        while True:
+            while (left := self.paused_for()) > 0:
+                if left > self.max_wait_s:
+                    raise ExchangeUnavailableError(
+                        f"exchange paused for {left:.0f}s", kind=REASON_PAUSED, retry_after=left
+                    )
+                await self._sleep(left)
+            if not self._cautious:
+                return
+            if self._probe is None or self._probe.done():
+                self._probe = asyncio.current_task()
+                self._probe_answered.clear()
+                return
+            await self._probe_answered.wait()
+
+    async def _pace(self) -> None:
         share = self.used_share()
         if share is None or share < self.policy.soft:
             return

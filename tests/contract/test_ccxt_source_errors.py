@@ -9,6 +9,8 @@ import pytest
 
 from bot.collector.client import redacted, rewrite_api_urls
 from bot.collector.errors import (
+    ANSWER_HEADERS,
+    ANSWER_STATUS,
     ExchangeUnavailableError,
     parse_retry_after,
     translate_ccxt_errors,
@@ -53,6 +55,19 @@ def test_rate_limit_carries_retry_after_from_the_response_headers() -> None:
         raise ccxt.DDoSProtection("binanceusdm 429 Too Many Requests")
     assert caught.value.rate_limited
     assert caught.value.retry_after == 7.0
+
+
+def test_rate_limit_reads_the_headers_of_its_own_answer() -> None:
+    # Our ccxt subclass tags the exception with its answer (client._gated_class); ccxt's
+    # last_response_headers may already hold a concurrent request's answer by then.
+    exc = ccxt.DDoSProtection("binanceusdm GET .../openInterest 418")
+    setattr(exc, ANSWER_STATUS, 418)
+    setattr(exc, ANSWER_HEADERS, {"Retry-After": "7200"})
+    someone_elses = {"X-MBX-USED-WEIGHT-1M": "12"}
+    with pytest.raises(ExchangeUnavailableError) as caught, translate_ccxt_errors("x", lambda: someone_elses):
+        raise exc
+    assert caught.value.retry_after == 7200.0
+    assert caught.value.http_status == 418
 
 
 def test_rate_limit_without_retry_after_leaves_it_unknown() -> None:
