@@ -6,10 +6,13 @@ The harness starts the three fakes on 127.0.0.1, signs six chats up in the datab
 ``cycles`` five-minute cycles of the bundled replay market. Meanwhile a chaos schedule
 injects exchange latency spikes, 429 and 418 bursts, 5xx, malformed JSON, a delisting and a
 new listing, Telegram RetryAfter, a chat that blocks the bot, a group migrated to a
-supergroup, a Discord 429, and ``kills`` kill -9 restarts at seeded random moments.
+supergroup, a Discord 429, faults on a later part of a message (a digest's chart photo on
+Telegram, a file upload on Discord: 502, 503, a dropped connection), and ``kills`` kill -9
+restarts at seeded random moments.
 
 At the end it heals every fault, lets the outbox drain, stops the bot with SIGTERM and
-compares what the database says was due (the outbox) with what the fakes received:
+compares what the database says was due (the outbox) with what the fakes received, part
+by part (each text part, chart photo and Discord message of every outbox message):
 ``SoakReport.problems()`` lists every broken promise.
 """
 
@@ -25,7 +28,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,6 +79,10 @@ SYMBOLS = (
 KILL = "kill -9"
 TG_PRIVATE, TG_NY, TG_BLOCKER, TG_GROUP, TG_SUPERGROUP = 7001, 7002, 7003, -7004, -1007004
 DC_ALERTS, DC_DIGEST = 1_300_000_000_000_000_101, 1_300_000_000_000_000_102
+
+
+Part = tuple[object, ...]
+"""One platform call's content as the fake recorded it: a text, a photo, a Discord message."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,12 @@ class SoakReport:
     alerts_due: int = 0
     digests_due: int = 0
     delivered: int = 0
+    parts_due: int = 0
+    parts_delivered: int = 0
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    out_of_order: list[str] = field(default_factory=list)
+    later_part_faults: dict[str, int] = field(default_factory=dict)
     dropped_blocked: int = 0
     digest_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     digests_missing: list[str] = field(default_factory=list)
@@ -170,8 +181,12 @@ class SoakReport:
             out.append(f"only {self.cycles} of {self.config.cycles} cycles ran")
         if self.lost:
             out.append(f"{len(self.lost)} messages lost: {self.lost[:5]}")
-        if len(self.duplicates) > self.kills:
-            out.append(f"{len(self.duplicates)} duplicates for {self.kills} crashes: {self.duplicates[:5]}")
+        if len(self.duplicates) > self.kills:  # a crash between parts may repeat one part
+            out.append(
+                f"{len(self.duplicates)} duplicate parts for {self.kills} crashes: {self.duplicates[:5]}"
+            )
+        if self.out_of_order:
+            out.append(f"parts out of order: {self.out_of_order[:5]}")
         bad_digests = {k: n for k, n in self.digest_counts.items() if n != 1}
         if bad_digests:
             out.append(f"digests not exactly once per chat and day: {bad_digests}")
@@ -298,6 +313,32 @@ class Soak:
             return max(2, round(n * fraction))
 
         plan: list[tuple[int, str, Callable[[], None]]] = [
+            # Armed from the start: the first digests (text, then a chart) go out at once.
+            (
+                0,
+                "Telegram 502 on sendPhoto (a digest's chart: part 2 of 2)",
+                lambda: tg.fail_next("sendPhoto", status=502, description="Bad Gateway"),
+            ),
+            (
+                0,
+                "Telegram connection dropped on the second sendPhoto",
+                lambda: tg.drop_next("sendPhoto", after=1),
+            ),
+            (
+                0,
+                "Discord 503 on a file upload (a digest's chart)",
+                lambda: dc.fail_next(
+                    ("POST", "/channels/"),
+                    503,
+                    {"message": "Service Unavailable", "code": 0},
+                    uploads_only=True,
+                ),
+            ),
+            (
+                0,
+                "Discord connection dropped on the next file upload (the 503's retry)",
+                lambda: dc.drop_next(("POST", "/channels/"), uploads_only=True),
+            ),
             (
                 at(0.06),
                 "exchange latency spike: premiumIndex +2.5 s x3",
@@ -464,7 +505,7 @@ class Soak:
                     "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
                 ).fetchone()[0]
             if open_rows == 0:
-                await asyncio.sleep(1.0)  # the last sends reach the fakes
+                # A row is sent only after the fake accepted (and recorded) its last part.
                 return
             await asyncio.sleep(0.25)
 
@@ -502,6 +543,12 @@ class Soak:
         r.cycles = sum(r.cycles_per_life)
         r.fake_429s["telegram"] = self.telegram.too_many_requests
         r.fake_429s["discord"] = sum(1 for p in self.discord.requests if p.status == 429)
+        photos_tried = sum(1 for c in self.telegram.calls if c.method == "sendPhoto")
+        photos_taken = sum(1 for m in self.telegram.sent() if m.method == "sendPhoto")
+        r.later_part_faults["telegram sendPhoto"] = photos_tried - photos_taken
+        r.later_part_faults["discord upload"] = sum(
+            1 for p in self.discord.requests if p.kind == "message" and p.files and p.status >= 400
+        )
         self._verify_deliveries()
 
     def _rows(self) -> list[dict[str, Any]]:
@@ -514,49 +561,69 @@ class Soak:
             ).fetchall()
         return [dict(row) for row in rows]
 
-    def _received(self, platform: str, chat_id: str) -> Counter[str]:
-        """First-message texts each chat received (old and new id of a migrated group)."""
+    def _received(self, platform: str, chat_id: str) -> list[Part]:
+        """Every part the chat received, in order (old and new id of a migrated group)."""
         ids = {chat_id} | {old for old, new in self.moved.items() if new == chat_id}
         if platform == Platform.TELEGRAM.value:
-            return Counter(m.text or "" for m in self.telegram.sent() if m.chat_id in ids)
-        return Counter(
-            (p.embeds[0].get("description") or "") if p.embeds else p.content
+            return [
+                ("photo", m.photo_bytes) if m.method == "sendPhoto" else ("text", m.text)
+                for m in self.telegram.sent()
+                if m.chat_id in ids
+            ]
+        return [
+            _discord_part(p.embeds, p.files)
             for p in self.discord.channel_messages_now()
             if str(p.channel_id) in ids
-        )
+        ]
 
     @staticmethod
-    def _expected(platform: str, payload: str, attachment: bytes | None) -> str:
+    def _expected(platform: str, payload: str, attachment: bytes | None) -> list[Part]:
+        """The parts one outbox message goes out as, in order (the adapters' split)."""
         if platform == Platform.TELEGRAM.value:
-            return telegram_html.render_payload(payload)[0]
-        return discord_embeds.render_payload(payload, attachment)[0].embeds[0].description
+            parts: list[Part] = [("text", t) for t in telegram_html.render_payload(payload)]
+            return parts + ([("photo", attachment)] if attachment is not None else [])
+        return [
+            _discord_part(
+                [{"title": e.title, "description": e.description or None} for e in m.embeds],
+                [] if m.file is None else [(m.file.filename, m.file.data)],
+            )
+            for m in discord_embeds.render_payload(payload, attachment)
+        ]
 
     def _verify_deliveries(self) -> None:
+        """Each part of each message due: received once (a crash may repeat one), in order."""
         r = self.report
         rows = self._rows()
         r.outbox_rows = len(rows)
-        received: dict[tuple[str, str], Counter[str]] = {}
+        received: dict[tuple[str, str], list[Part]] = {}
         digest_rows: dict[tuple[str, str], int] = defaultdict(int)
         for row in rows:
             target = (row["platform"], row["chat_id"])
             if target not in received:
                 received[target] = self._received(*target)
+            shown = received[target]
             is_digest = row["key"].startswith("digest:")
             r.digests_due += is_digest
             r.alerts_due += not is_digest
             where = f"{row['platform']}:{row['chat_id']} {row['key']}"
-            count = received[target][self._expected(row["platform"], row["payload"], row["attachment"])]
+            parts = self._expected(row["platform"], row["payload"], row["attachment"])
+            counts = [shown.count(part) for part in parts]
             if row["status"] == "failed" and not row["enabled"]:
                 r.dropped_blocked += 1
                 continue
-            if row["status"] != "sent" or count == 0:
-                r.lost.append(f"{where} ({row['status']}, received {count}x)")
+            r.parts_due += len(parts)
+            if row["status"] != "sent" or 0 in counts:
+                r.lost.append(f"{where} ({row['status']}, parts received {counts})")
                 continue
             r.delivered += 1
-            if count > 1:
-                r.duplicates.extend([where] * (count - 1))
+            r.parts_delivered += len(parts)
+            for k, count in enumerate(counts):
+                r.duplicates.extend([f"{where} part {k + 1}/{len(parts)}"] * (count - 1))
+            firsts = [shown.index(part) for part in parts]
+            if firsts != sorted(firsts):
+                r.out_of_order.append(f"{where}: parts at {firsts}")
             if is_digest:
-                digest_rows[(row["chat_id"], row["key"].rsplit(":", 1)[-1])] += count
+                digest_rows[(row["chat_id"], row["key"].rsplit(":", 1)[-1])] += max(counts)
         r.digest_counts = dict(digest_rows)
         self._expect_digests()
 
@@ -577,6 +644,10 @@ class Soak:
                     if key not in self.report.digest_counts:
                         self.report.digests_missing.append(f"{plan.key.platform.value}:{chat_id} {day}")
                 day += timedelta(days=1)
+
+
+def _discord_part(embeds: list[dict[str, Any]], files: list[tuple[str, bytes]]) -> Part:
+    return tuple((e.get("title"), e.get("description")) for e in embeds), tuple(files)
 
 
 def _nothing() -> None:
