@@ -35,13 +35,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.message import Message as MimeHeaders
 from types import TracebackType
 from typing import Any, Protocol, Self
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.fakes.multipart import MultipartError, parse_form_data
 from tests.fakes.telegram_markdown import MarkdownError, parse_markdown, parse_markdown_v2
 
 JSONDict = dict[str, Any]
@@ -1109,42 +1109,13 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
 
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, str | bytes]:
-    """A whole multipart/form-data body (RFC 7578) as fields: files (parts with a filename)
-    as bytes, other parts as text. A body that is not well formed is 400."""
-    header = MimeHeaders()
-    header["Content-Type"] = content_type
-    boundary = header.get_param("boundary")
-    malformed = ApiError(400, "Bad Request: can't parse multipart/form-data body")
-    if not isinstance(boundary, str) or not boundary:
-        raise malformed
-    # Every delimiter, the first included, is CRLF "--" boundary; the last one ends in "--".
-    sections = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("latin-1"))
-    if len(sections) < 3 or not sections[-1].startswith(b"--"):
-        raise malformed
-    fields: dict[str, str | bytes] = {}
-    for section in sections[1:-1]:
-        padding, newline, part = section.partition(b"\r\n")
-        if not newline or padding.strip(b" \t"):
-            raise malformed
-        if part.startswith(b"\r\n"):
-            head, content = b"", part[2:]
-        else:
-            head, separator, content = part.partition(b"\r\n\r\n")
-            if not separator:
-                raise malformed
-        headers = MimeHeaders()
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            name, colon, value = line.partition(":")
-            if colon:
-                headers[name.strip()] = value.strip()
-        field_name = headers.get_param("name", header="content-disposition")
-        if not isinstance(field_name, str) or not field_name:
-            raise malformed
-        if headers.get_filename() is not None:
-            fields[field_name] = content
-        else:
-            fields[field_name] = content.decode("utf-8", "replace")
-    return fields
+    """A whole multipart/form-data body as fields: files (parts with a filename) as bytes,
+    other parts as text. A body that is not well formed is 400."""
+    try:
+        parts = parse_form_data(body, content_type)
+    except MultipartError:
+        raise ApiError(400, "Bad Request: can't parse multipart/form-data body") from None
+    return {part.name: part.content if part.filename is not None else part.text for part in parts}
 
 
 def _error(exc: ApiError) -> web.Response:
