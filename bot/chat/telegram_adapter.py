@@ -439,7 +439,9 @@ class TelegramAdapter:
                             raise
                         # Our escaping should make this impossible; if Telegram disagrees,
                         # the trader still gets the message, as plain text.
-                        logger.warning("Telegram refused our HTML (%s); sending plain text", exc.message)
+                        logger.warning(
+                            "Telegram refused our HTML (%s); re-sending as plain text", exc.message
+                        )
                         plain = True
                         await self._text_part(chat, texts[k], plain=plain)
                 elif attachment is not None:
