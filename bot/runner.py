@@ -159,6 +159,13 @@ class App:
                 await switch(lease.hold(now))
             except DpsError as exc:
                 logger.warning("%s not switched: %s", lease.name, exc)
+        # A heartbeat for whoever digs (and for the multi-process tests, which wait on it).
+        leases = [x for x in (self.lease, *(lease for lease, _ in self.duties)) if x is not None]
+        logger.debug(
+            "leases checked at %s: %s",
+            now.isoformat(),
+            ", ".join(f"{x.name} {'held' if x.held else 'standby'}" for x in leases),
+        )
 
     async def cycle(self) -> None:
         now = self.clock.now()
@@ -189,9 +196,11 @@ class App:
             )
 
     async def deliver(self) -> None:
+        since = self.clock.now()  # every claim of this drain is at or after it
         report = await self.delivery.drain_backlog(self.clock.now)
         if report.handled:
             logger.info("delivered %d (retrying %d, gave up %d)", report.sent, report.retrying, report.failed)
+        logger.debug("outbox drained from %s", since.isoformat())
 
     async def digest_tick(self) -> None:
         if self.collects():

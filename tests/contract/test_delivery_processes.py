@@ -3,28 +3,35 @@
 Rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED``, so the processes share the
 work without sending anything twice. Only one of them long-polls Telegram for commands
 (the ``telegram:commands`` lease); both deliver.
+
+The processes run on a clock the test moves (``clocked_run``). Once everything is sent,
+the clock jumps past the outbox claim lease and the test waits until each process has
+drained on that clock: a message sent but left claimed would be claimed and sent again
+then, and would show in the fake's records.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
+from bot.app.delivery import DEFAULT_LEASE
+from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.storage.facade import open_storage
-from tests.contract.test_roles import Proc, start, stop
+from tests.contract.clocked_run import TestClock
+from tests.contract.processes import Proc, start, stop
 from tests.fakes.telegram_api import FakeTelegram
 from tests.postgres import PostgresDatabases
+from tests.waiting import wait_for
 
 CHATS = 240
 REPEATS = 3  # the first 20 chats get three messages each
+JUMP = DEFAULT_LEASE + timedelta(minutes=1)  # past any claim made before the jump
 
 
 @pytest.mark.slow
@@ -41,6 +48,8 @@ async def test_two_delivery_processes_send_every_message_exactly_once(
         ).ref
         for k in range(CHATS)
     ]
+    clock = TestClock(tmp_path / "clock")
+    clock.run_offset(timedelta(0))
     async with FakeTelegram() as telegram:
         telegram.latency = 0.15  # a batch then takes seconds: both processes get some
         env = {
@@ -49,7 +58,8 @@ async def test_two_delivery_processes_send_every_message_exactly_once(
             "TELEGRAM_BOT_TOKEN": telegram.token,
             "TELEGRAM_BASE_URL": telegram.base_url,
             "TELEGRAM_MAX_RATE": "1000",
-            "COLLECTOR_LEASE_SECONDS": "3",
+            # Longer than the clock's jump, so the jump does not hand the polling over.
+            "COLLECTOR_LEASE_SECONDS": str(int(JUMP.total_seconds()) * 3),
             "NO_PROXY": "127.0.0.1,localhost",
             "LOG_LEVEL": "INFO",
         }
@@ -57,7 +67,7 @@ async def test_two_delivery_processes_send_every_message_exactly_once(
         procs: list[Proc] = []
         try:
             for name in ("a", "b"):
-                procs.append(await start(name, env, tmp_path, role="telegram"))
+                procs.append(await start(name, env, tmp_path, "telegram", clock))
             for p in procs:
                 await p.wait_for("Telegram: ")
             messages = [
@@ -66,24 +76,32 @@ async def test_two_delivery_processes_send_every_message_exactly_once(
                 for n in range(REPEATS if k < 20 else 1)
             ]
             storage.outbox.enqueue(messages)
-            async with asyncio.timeout(90):
-                while len(telegram.sent()) < len(messages):  # noqa: ASYNC110 - the fake fills it
-                    await asyncio.sleep(0.1)
-            await asyncio.sleep(2.5)  # one more delivery tick each: anything sent twice shows now
-            stopping = time.monotonic()
+            await wait_for(
+                lambda: storage.outbox.status_counts() == {OutboxStatus.SENT: len(messages)},
+                lambda: f"every message marked sent (now {storage.outbox.status_counts()})",
+                within=120,
+            )
+            # Past the claim lease: anything still claimed would be due again now.
+            past = clock.run_offset(JUMP)
+            await wait_for(
+                lambda: all(any(t >= past for t in p.drains()) for p in procs),
+                lambda: "a drain by each process after the jump:\n" + "\n".join(p.log() for p in procs),
+            )
+            polling_before_stop = [p.seen("Telegram: polling as") for p in procs]
             for p in procs:
                 assert await stop(p) == 0, p.log()
+            got = Counter((m.chat_id, m.plain) for m in telegram.sent())
+            assert len(got) == len(messages)
+            assert set(got.values()) == {1}, [k for k, n in got.items() if n > 1][:5]
+            assert storage.outbox.status_counts() == {OutboxStatus.SENT: len(messages)}
         finally:
             for p in procs:
                 if p.proc.returncode is None:
                     await stop(p, signal.SIGKILL)
-    storage.close()
+            storage.close()
     postgres_databases.release(url)
-    got = Counter((m.chat_id, m.plain) for m in telegram.sent())
-    assert len(got) == len(messages)
-    assert set(got.values()) == {1}, [k for k, n in got.items() if n > 1][:5]
     for p in procs:
         assert "delivered " in p.log(), p.log()  # both processes took part
         assert "Traceback" not in p.log()
-    polled = [p for p in procs if (at := p.seen("Telegram: polling as")) is not None and at < stopping]
-    assert len(polled) == 1  # one poller per bot token (the other took over only when it stopped)
+    # One poller per bot token (the other took over only when it stopped).
+    assert sum(at is not None for at in polling_before_stop) == 1

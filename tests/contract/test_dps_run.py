@@ -7,7 +7,7 @@ import io
 import os
 import signal
 import sys
-from collections.abc import Callable
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,16 +15,15 @@ import pytest
 
 from bot.config import Settings, load_settings
 from bot.runner import Role, run
+from bot.storage.facade import open_storage
 from tests.fakes.discord_api import TOKEN as DISCORD_TOKEN
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.exchange import FakeExchange
 from tests.fakes.telegram_api import FakeTelegram
+from tests.waiting import wait_for
 
-
-async def wait_for(predicate: Callable[[], bool]) -> None:
-    async with asyncio.timeout(60):
-        while not predicate():  # noqa: ASYNC110 - polls output another task writes
-            await asyncio.sleep(0.1)
+COMMANDS = "discord:commands"
+READY = "Discord gateway ready"
 
 
 @pytest.mark.slow
@@ -62,7 +61,10 @@ async def test_run_cycles_answers_commands_and_sends_the_digest(
     typing.close()  # end of input, as Ctrl-D
     stop.set()
     assert await asyncio.wait_for(task, timeout=60) == 0
-    await asyncio.sleep(0.2)  # the reader thread sees the end of input
+    # The console's reader thread ends at the end of input; only then is its file closed.
+    await wait_for(
+        lambda: not any(t.name == "console-stdin" for t in threading.enumerate()), "the reader thread to end"
+    )
     commands.close()
     text = out.getvalue()
     assert "Top 3" in text
@@ -220,9 +222,22 @@ async def test_two_discord_processes_one_gateway_and_commands_survive_either_sto
         assert len(await discord_api.answers(first)) == 1
         assert len(discord_api.syncs) == 1  # only the process on the gateway syncs commands
 
+        storage = open_storage(settings.database_url)
+        holder = storage.leases.lease(COMMANDS)
+        assert holder is not None
+        ready = caplog.text.count(READY)
         stops[0].set()  # whichever it was, commands must still be answered afterwards
         assert await asyncio.wait_for(tasks[0], timeout=60) == 0
-        await asyncio.sleep(1.5)  # the survivor's lease check runs every second
+        # Stopping the gateway process releases the lease: the survivor takes it and connects
+        # the gateway. Stopping the other leaves the gateway as it was.
+        await wait_for(
+            lambda: (
+                (now := storage.leases.lease(COMMANDS)) is not None
+                and (now.holder == holder.holder or caplog.text.count(READY) > ready)
+            ),
+            "the survivor on the gateway",
+        )
+        storage.close()
         again = await discord_api.push_interaction("help")
         assert len(await discord_api.answers(again, wait_s=15)) == 1
         stops[1].set()

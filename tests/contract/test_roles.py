@@ -2,120 +2,107 @@
 
 Two collectors share one database and the fake exchange. The second waits on standby while
 the first renews its lease; when the first is SIGKILLed it stops renewing and the second
-takes over after the lease period; when a collector stops cleanly it hands over at once.
+takes over once the lease has run out; when a collector stops cleanly it hands over at once.
+
+The processes run on a clock the test holds still and moves (``clocked_run``), and log
+each lease check with its clock time: whether a takeover came before or after a lease ran
+out is read off that clock, not measured in wall time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import sys
-import time
-from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.storage.facade import open_storage
+from tests.contract.clocked_run import TestClock
+from tests.contract.processes import Proc, start, stop
 from tests.fakes.exchange import FakeExchange
 
 LEASE_S = 3
-TAKEN = "lease collector:binanceusdm taken"
+LEASE = "collector:binanceusdm"
+TAKEN = f"lease {LEASE} taken"
+STANDBY = f"standby: lease {LEASE} held by"
+HELD, WAITING = f"{LEASE} held", f"{LEASE} standby"
 CYCLE = "bot.runner: cycle "
-
-
-@dataclass
-class Proc:
-    """One ``dps run`` process and the lines it printed so far."""
-
-    name: str
-    proc: asyncio.subprocess.Process
-    lines: list[tuple[float, str]] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-
-    async def read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            self.lines.append((time.monotonic(), line.decode(errors="replace")))
-
-    def seen(self, text: str) -> float | None:
-        """When ``text`` was first printed (monotonic), or None."""
-        return next((at for at, line in self.lines if text in line), None)
-
-    async def wait_for(self, text: str, within: float = 60) -> float:
-        async with asyncio.timeout(within):
-            while (at := self.seen(text)) is None:
-                if self.proc.returncode is not None:
-                    raise AssertionError(f"{self.name} exited:\n{self.log()}")
-                await asyncio.sleep(0.05)
-        return at
-
-    def log(self) -> str:
-        return "".join(line for _, line in self.lines)[-4000:]
-
-
-async def start(name: str, env: dict[str, str], cwd: Path, role: str = "collector") -> Proc:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--role", role,
-        cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    p = Proc(name, proc)
-    p.reader = asyncio.create_task(p.read())
-    return p
-
-
-async def stop(p: Proc, how: signal.Signals = signal.SIGTERM) -> int:
-    if p.proc.returncode is None:
-        p.proc.send_signal(how)
-    code = await asyncio.wait_for(p.proc.wait(), timeout=60)
-    if p.reader is not None:
-        await p.reader
-    return code
 
 
 @pytest.mark.slow
 async def test_one_collector_per_exchange_with_takeover_on_silence_and_handover_on_stop(
     fake: FakeExchange, tmp_path: Path
 ) -> None:
+    url = f"sqlite:///{tmp_path / 'dps.sqlite3'}"
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        "DATABASE_URL": url,
         "EXCHANGE": "binanceusdm",
         "EXCHANGE_API_URL": fake.url,
-        "COLLECT_INTERVAL": "30",
+        # An hour: every cycle the test sees is the one at start-up or at a takeover.
+        "COLLECT_INTERVAL": "3600",
         "COLLECTOR_LEASE_SECONDS": str(LEASE_S),
         "LOG_LEVEL": "INFO",
     }
     for name in ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "SYMBOLS", "UNIVERSE_TOP_N"):
         env.pop(name, None)
-    first = await start("first", env, tmp_path)
-    second = third = None
+    clock = TestClock(tmp_path / "clock")
+    t0 = clock.hold_at(datetime.now(UTC).replace(microsecond=0))
+    first = await start("first", env, tmp_path, "collector", clock)
+    second: Proc | None = None
+    third: Proc | None = None
+    storage = None
     try:
         await first.wait_for(TAKEN)
         await first.wait_for(CYCLE)
-        second = await start("second", env, tmp_path)
-        await second.wait_for("standby: lease collector:binanceusdm held by")
-        await asyncio.sleep(LEASE_S + 1)  # well past one lease period: the first keeps renewing
+        second = await start("second", env, tmp_path, "collector", clock)
+        await second.wait_for(STANDBY)
+        # Well past the lease the second saw at start-up, a second at a time (less than a
+        # lease): the first renews at each step, and the second, checking at each, waits.
+        for step in range(1, LEASE_S + 2):
+            now = clock.hold_at(t0 + timedelta(seconds=step))
+            assert await first.check_at(now) == HELD
+            assert await second.check_at(now) == WAITING
         assert second.seen(TAKEN) is None
         assert second.seen(CYCLE) is None
 
-        killed = time.monotonic()
         assert await stop(first, signal.SIGKILL) == -signal.SIGKILL
-        taken = await second.wait_for(TAKEN, within=30)
-        assert taken - killed >= LEASE_S - 1.5  # not before the dead collector's lease ran out
-        await second.wait_for(CYCLE, within=30)  # and it collects at once, not an interval later
+        storage = open_storage(url)
+        dead = storage.leases.lease(LEASE)
+        assert dead is not None
+        assert dead.holder in first.lines[first.seen(TAKEN) or 0]
+        assert dead.expires_at == now + timedelta(seconds=LEASE_S)  # its last renewal
+        # Just before the dead collector's lease runs out the second still waits ...
+        almost = clock.hold_at(dead.expires_at - timedelta(milliseconds=1))
+        assert await second.check_at(almost) == WAITING
+        assert second.seen(TAKEN) is None
+        # ... and once it has run out, the second takes over and collects at once.
+        clock.hold_at(dead.expires_at)
+        await second.wait_for(TAKEN)
+        await second.wait_for_check(dead.expires_at, HELD)
+        await second.wait_for(CYCLE)
+        assert all(state == WAITING for at, state in second.checks() if at < dead.expires_at)
 
-        third = await start("third", env, tmp_path)
-        await third.wait_for("standby: lease collector")
-        stopped = time.monotonic()
+        third = await start("third", env, tmp_path, "collector", clock)
+        await third.wait_for(STANDBY)
+        assert await third.check_at(dead.expires_at) == WAITING
+        running = storage.leases.lease(LEASE)
+        assert running is not None
+        assert running.expires_at > dead.expires_at  # the second's lease runs on this clock
         assert await stop(second) == 0
-        assert "lease collector:binanceusdm released" in second.log()
-        handed = await third.wait_for(TAKEN, within=30)
-        assert handed - stopped < LEASE_S + 2  # released on a clean stop: no need to wait it out
-        await third.wait_for(CYCLE, within=30)
+        assert f"lease {LEASE} released" in second.log()
+        # Released on a clean stop: the third takes over with the clock not moved at all,
+        # so it did not wait the second's lease out.
+        await third.wait_for(TAKEN)
+        await third.wait_for_check(dead.expires_at, HELD)
+        assert {at for at, _ in third.checks()} == {dead.expires_at}
+        await third.wait_for(CYCLE)
         assert await stop(third) == 0
     finally:
+        if storage is not None:
+            storage.close()
         for p in (first, second, third):
             if p is not None and p.proc.returncode is None:
                 await stop(p, signal.SIGKILL)

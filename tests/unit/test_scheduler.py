@@ -1,4 +1,8 @@
-"""The real AsyncIOScheduler in the test's event loop: no overlap, logged skips, clean stop."""
+"""The real AsyncIOScheduler in the test's event loop: no overlap, logged skips, clean stop.
+
+The jobs hold on events the test controls, so what the scheduler does while a run is still
+going is certain, not a matter of how long a sleep lasted.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,26 @@ from datetime import timedelta
 import pytest
 
 from bot.scheduler import Jobs, Schedule
+from tests.waiting import wait_for
+
+SKIPPED = "job cycle skipped: the previous run is still going"
 
 
-async def test_slow_cycles_never_overlap_and_skips_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+async def idle() -> None:
+    return None
+
+
+async def test_a_cycle_still_running_is_never_overlapped_and_the_skip_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     running = peak = cycles = deliveries = 0
+    release = asyncio.Event()
 
     async def cycle() -> None:
         nonlocal running, peak, cycles
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.45)  # longer than the interval
+        await release.wait()  # the first run lasts until the test has seen a skip
         running -= 1
         cycles += 1
 
@@ -26,35 +40,39 @@ async def test_slow_cycles_never_overlap_and_skips_are_logged(caplog: pytest.Log
         nonlocal deliveries
         deliveries += 1
 
-    async def idle() -> None:
-        return None
-
     jobs = Jobs(
         cycle, deliver, idle, idle, cycle_every=timedelta(seconds=0.2), deliver_every=timedelta(seconds=0.1)
     )
     schedule = Schedule(jobs)
     with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
         schedule.start()
-        await asyncio.sleep(1.3)
-        await schedule.stop(grace=2.0)
+        try:
+            await wait_for(lambda: running == 1, "the first cycle to start")
+            # Its next run time comes while it still runs: skipped and said so, not started twice.
+            await wait_for(lambda: any(SKIPPED in r.message for r in caplog.records), "a logged skip")
+            # A blocked cycle holds up nothing else.
+            await wait_for(lambda: deliveries >= 3, "deliveries while the cycle runs")
+            assert (running, peak, cycles) == (1, 1, 0)
+            release.set()
+            await wait_for(lambda: cycles >= 2, "a second cycle once the first finished")
+        finally:
+            release.set()
+            await schedule.stop(grace=10.0)
     assert peak == 1
-    assert cycles >= 2  # the first ran at start-up, not an interval later
-    assert deliveries >= 5
-    assert any("skipped: the previous run is still going" in r.message for r in caplog.records)
 
 
-async def test_stop_lets_a_running_cycle_finish() -> None:
-    finished = asyncio.Event()
+async def test_the_first_cycle_runs_at_start_up_and_stop_lets_it_finish() -> None:
+    started, finished = asyncio.Event(), asyncio.Event()
 
     async def cycle() -> None:
-        await asyncio.sleep(0.3)
+        started.set()
+        await asyncio.sleep(0.3)  # work still under way when stop() is called
         finished.set()
 
-    async def idle() -> None:
-        return None
-
-    schedule = Schedule(Jobs(cycle, idle, idle, idle, cycle_every=timedelta(seconds=60)))
+    # An hour's interval: the wait below ends long before it, so the first run came at once.
+    schedule = Schedule(Jobs(cycle, idle, idle, idle, cycle_every=timedelta(hours=1)))
     schedule.start()
-    await asyncio.sleep(0.1)  # the first cycle is under way
-    await schedule.stop(grace=2.0)
+    await wait_for(started.is_set, "the first cycle at start-up")
+    assert not finished.is_set()
+    await schedule.stop(grace=30.0)
     assert finished.is_set()

@@ -1,0 +1,35 @@
+"""Waiting on outcomes: how a test lets something happen without sleeping a fixed time.
+
+A test that sleeps "long enough" and then asserts is slow when the machine is fast and
+flaky when it is slow. These poll a condition until it holds and fail loudly, naming what
+never happened, after a deadline generous enough for a loaded machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+DEADLINE_S = 60.0
+"""How long a test waits for an outcome before failing: generous, since waiting ends as
+soon as the outcome is there."""
+
+
+async def wait_for(
+    predicate: Callable[[], object],
+    what: str | Callable[[], str] = "the condition",
+    *,
+    within: float = DEADLINE_S,
+    every: float = 0.02,
+) -> None:
+    """Poll ``predicate`` until it is truthy; AssertionError naming ``what`` after ``within`` s.
+
+    ``what`` may be a callable, evaluated only on failure (e.g. to show a process's log).
+    """
+    try:
+        async with asyncio.timeout(within):
+            while not predicate():  # noqa: ASYNC110 - polls what another task or process changes
+                await asyncio.sleep(every)
+    except TimeoutError:
+        text = what() if callable(what) else what
+        raise AssertionError(f"waited {within:g} s for {text}, in vain") from None
