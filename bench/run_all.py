@@ -12,7 +12,11 @@ INTRO = """# Performance
 
 Each figure is measured by a script in `bench/` (`make bench` runs them all), side by side
 with its baseline in the same run, on the machine named under it. The suite itself makes no
-timed assertions.
+timed assertions: its tests wait on outcomes (polling with a generous deadline that fails
+loudly, `tests/waiting.py`) or move a clock they control (`tests/fakes/clock.py`; for
+`dps run` processes, `tests/contract/clocked_run.py`), and how fast something runs is
+measured here, not asserted there. The only durations it checks are lower bounds a slow
+machine cannot break: a pause an exchange asked for lasted at least that long.
 """
 
 
