@@ -270,13 +270,14 @@ class CcxtSource:
             attempt += 1
             self._refuse_if_down(what)
             stats.requests += 1
+            call = self._gate.start_call()
             try:
                 with translate_ccxt_errors(f"{self.exchange} {what}", self._headers):
                     result = await getattr(self._ex, method)(*args, **kwargs)
             except ExchangeUnavailableError as exc:
                 if exc.rate_limited:
                     self._gate.pause(self._pause_for(exc), what)  # before the others go on
-                self._gate.answered(rate_limited=exc.rate_limited)
+                self._gate.answered(call, rate_limited=exc.rate_limited)
                 if exc.kind in (reasons.REASON_PAUSED, reasons.REASON_CIRCUIT_OPEN):
                     stats.requests -= 1  # refused by our gate before sending
                     raise  # and not an exchange failure
@@ -292,9 +293,9 @@ class CcxtSource:
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
-                self._gate.answered(rate_limited=False)  # a data error, or cancelled
+                self._gate.answered(call, rate_limited=False)  # a data error, or cancelled
                 raise
-            self._gate.answered(rate_limited=False)
+            self._gate.answered(call, rate_limited=False)
             self._observe_weight(stats)
             self._breaker.record_success()
             return result

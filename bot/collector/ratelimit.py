@@ -27,14 +27,17 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
 
 from bot.collector.errors import ExchangeUnavailableError
 from bot.collector.normalize import to_float
 from bot.core.collection import REASON_PAUSED
 
 logger = logging.getLogger(__name__)
+
+_CALL: ContextVar[object | None] = ContextVar("exchange_call", default=None)
+"""The call (``ExchangeGate.start_call``) the current task's requests belong to."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -128,7 +131,7 @@ class ExchangeGate:
         self._pauses = 0
         # After a pause, until a request is answered without a rate limit: one at a time.
         self._cautious = False
-        self._probe: asyncio.Task[Any] | None = None
+        self._probe: object | None = None
         self._probe_answered = asyncio.Event()
         self._used: int | None = None
         self._used_window = -1
@@ -150,13 +153,23 @@ class ExchangeGate:
         """Seconds left of the current pause (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
 
-    def answered(self, *, rate_limited: bool) -> None:
-        """The calling task's request got its answer (or failed); call it for every request.
+    def start_call(self) -> object:
+        """Mark what the calling task sends next as one call; pass the token to ``answered``.
 
-        When that request was the probe after a pause, the others go on: all of them if
-        it was not rate limited, else (a new pause is in force) the next probe.
+        Every call through the gate must be started and, whatever happens, answered: after
+        a pause the first call to arrive is the probe and the others wait for its answer.
         """
-        if self._probe is None or asyncio.current_task() is not self._probe:
+        token = object()
+        _CALL.set(token)
+        return token
+
+    def answered(self, call: object, *, rate_limited: bool) -> None:
+        """``call`` got its answer (or failed).
+
+        When it was the probe after a pause, the others go on: all of them if it was not
+        rate limited, else (a new pause is in force) the next probe.
+        """
+        if self._probe is None or self._probe is not call:
             return
         self._probe = None
         if not rate_limited:
@@ -220,8 +233,13 @@ class ExchangeGate:
                 await self._sleep(left)
             if not self._cautious:
                 return
-            if self._probe is None or self._probe.done():
-                self._probe = asyncio.current_task()
+            call = _CALL.get()
+            # All requests of the probe call go (ccxt's load_markets sends several, some
+            # from tasks of its own, which inherit the context).
+            if call is None or self._probe is call:
+                return
+            if self._probe is None:
+                self._probe = call
                 self._probe_answered.clear()
                 return
             await self._probe_answered.wait()

@@ -31,6 +31,8 @@ def _failed(report: FetchReport) -> dict[str, str]:
     return {f.symbol: f.reason for f in report.failures}
 
 
+TOO_MANY_VISITS = {"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": 1}
+
 HEALTHY = {"1000PEPEUSDT", "BTCUSDT", "DOGEUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"}
 
 
@@ -245,17 +247,28 @@ async def test_bybit_stale_answer_reports_every_symbol(
 async def test_bybit_rate_limit_code_pauses_then_retries(
     fake: FakeExchange, make_source: SourceFactory
 ) -> None:
-    fake.inject(
-        "tickers",
-        "status",
-        status=200,
-        body={"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": 1},
-        times=1,
-    )
+    fake.inject("tickers", "status", status=200, body=TOO_MANY_VISITS, times=1)
     report = await make_source("bybit").fetch_cycle(datetime.now(UTC))
     assert len(report.snapshots) == 6
     first, second = fake.calls("tickers")[-2:]
     assert second.t - first.t >= FAST.default_pause_s * 0.95  # no Retry-After: the default pause
+
+
+async def test_a_call_of_several_requests_can_be_the_probe_after_a_pause(
+    fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    source = make_source("bybit")
+    await source.load_universe()
+    per_load = len(fake.calls("instruments-info"))
+    assert per_load > 1  # ccxt loads Bybit's markets in more than one request
+    fault = fake.inject("instruments-info", "status", status=200, body=TOO_MANY_VISITS, times=1)
+
+    # After the pause the reload is the probe: all its requests go, none waits for another.
+    universe = await asyncio.wait_for(source.load_universe(), timeout=60)
+    assert len(universe) == 6
+    assert fault.hits == 1
+    refused_at = fake.calls("instruments-info")[per_load].t
+    assert len([r for r in fake.calls("instruments-info") if r.t > refused_at]) >= per_load
 
 
 async def test_bybit_ip_ban_keeps_the_source_away_for_ten_minutes(
