@@ -83,7 +83,6 @@ async def test_used_weight_header_slows_requests_before_the_limit(
     source = make_source()
     await source.load_universe()
     await source.fetch_cycle(datetime.now(UTC))
-    fast = _span(fake, "openInterest")
 
     fake.requests.clear()
     fake.weight_header = 2000  # 83 % of 2400: between soft (70 %) and hard (90 %)
@@ -93,7 +92,8 @@ async def test_used_weight_header_slows_requests_before_the_limit(
     assert report.weight_used == 2000
     per_request = FAST.weight.max_delay_s * (2000 / 2400 - 0.7) / (0.9 - 0.7)
     # Six OI requests, five gaps; one may be unslowed if a minute boundary passes mid-cycle.
-    assert _span(fake, "openInterest") >= 3 * per_request > 3 * fast
+    # (Unslowed, the six leave within a few ms: ccxt spaces them 2 ms apart here.)
+    assert _span(fake, "openInterest") >= 3 * per_request
 
 
 async def test_used_weight_over_the_hard_limit_waits_for_the_next_window(
