@@ -43,9 +43,10 @@ from typing import Any
 import discord
 import pytest
 import yarl
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from tests.fakes import discord_rules as rules
+from tests.fakes.multipart import MultipartError, parse_form_data
 
 API = "/api/v10"
 TOKEN = "fake-discord-bot-token"  # noqa: S105 (a test value, not a secret)
@@ -607,16 +608,20 @@ async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]
     if not request.can_read_body:
         return None, []
     if request.content_type.startswith("multipart/"):
+        # Parsed whole: aiohttp's streaming part reader may call its deprecated unread_data()
+        # depending on how the upload arrives over TCP (a -W error flake).
         body: Any = None
         files: list[tuple[str, bytes]] = []
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            assert isinstance(part, BodyPartReader)
-            data = await part.read()
+        try:
+            parts = parse_form_data(await request.read(), request.headers.get("Content-Type", ""))
+        except MultipartError:
+            error = {"message": "Invalid Form Body", "code": 50035}
+            raise web.HTTPBadRequest(text=json.dumps(error), content_type="application/json") from None
+        for part in parts:
             if part.name == "payload_json":
-                body = json.loads(data)
+                body = json.loads(part.content)
             else:
-                files.append((part.filename or "", bytes(data)))
+                files.append((part.filename or "", part.content))
         return body, files
     raw = await request.read()
     return (json.loads(raw) if raw else None), []
