@@ -22,7 +22,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("parts_sent", sa.Integer(), server_default=sa.text("0"), nullable=False))
+        batch_op.add_column(
+            sa.Column("parts_sent", sa.Integer(), server_default=sa.text("0"), nullable=False)
+        )
     op.create_table(
         "bot_state",
         sa.Column("name", sa.String(length=100), nullable=False),

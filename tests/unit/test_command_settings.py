@@ -305,4 +305,3 @@ async def test_anyone_in_a_group_may_read(layer: CommandLayer, command: str) -> 
     name, _, args = command.partition(" ")
     reply = await ask(layer, name, args, chat=GROUP_CHAT, kind=ChatKind.GROUP)
     assert not isinstance(reply, ErrorReply), reply
-
