@@ -29,7 +29,7 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 from bench.common import write_section
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
 from bot.storage.facade import open_storage
-from tests.contract.test_roles import Proc, start, stop
+from tests.contract.processes import Proc, start, stop
 from tests.fakes.telegram_api import FakeTelegram
 from tests.postgres import PostgresDatabases, find_postgres_bin, throwaway_cluster
 
@@ -91,7 +91,7 @@ async def drain_with(processes: int, messages: int, latency: float, url: str, wo
     sent = telegram.sent()
     per_chat = Counter(m.chat_id for m in sent)
     span = sent[-1].at - sent[0].at
-    shares = [sum(_delivered(line) for _, line in p.lines) for p in procs]
+    shares = [sum(_delivered(line) for line in p.lines) for p in procs]
     return Result(
         processes=processes,
         messages=messages,

@@ -36,6 +36,7 @@ from telegram.ext import AIORateLimiter
 from bench.common import write_section
 from bot.app.delivery import Delivery
 from bot.chat.telegram_adapter import BROADCAST_PER_SECOND, TelegramAdapter
+from bot.chat.telegram_limits import GROUP_BURST, GROUP_PER_MINUTE
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
 from bot.storage.facade import open_storage
 from tests.fakes.scored_market import make_layer
@@ -148,8 +149,9 @@ Target: at least 90 % of Telegram's ~30 messages/s (27/s) and zero 429s. Result:
 every chat exactly once.
 
 Set-up: SQLite outbox, `Delivery.drain_backlog` (as `dps run`), the Telegram adapter
-(python-telegram-bot 22, default limiter: {BROADCAST_PER_SECOND}/s spaced evenly, 20/min per
-group) over HTTP to the fake Bot API on 127.0.0.1, which enforces Telegram's limits as a
+(python-telegram-bot 22, the bot's limiter: {BROADCAST_PER_SECOND}/s spaced evenly, at most
+{GROUP_BURST + GROUP_PER_MINUTE} in any minute per group, 1/s per chat) over HTTP to the fake Bot
+API on 127.0.0.1, which enforces Telegram's limits as a
 sliding window and adds {args.latency * 1000:.0f} ms per send. One chat in ten is a group.
 Rate = messages ÷ time from the first to the last accepted send. Baseline: the same delivery
 with the limiter's pacing off (it still waits out a 429), to {args.baseline_chats:,} chats.
