@@ -7,11 +7,10 @@ and its stores are real (in memory).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -58,6 +57,7 @@ from tests.fakes.scored_market import (
 )
 from tests.fakes.state import FakeStateStore
 from tests.fakes.storage import FakeStorage
+from tests.waiting import wait_for
 
 NOW = LATEST + timedelta(minutes=2)
 HERE = ChatKey(Platform.DISCORD, str(CHANNEL_ID))
@@ -100,13 +100,6 @@ async def ask(fake: FakeDiscord, name: str, options: dict[str, Any] | None = Non
 
 def descriptions(posted: Posted) -> str:
     return "\n".join(e.get("description") or "" for e in posted.embeds)
-
-
-async def until(condition: Callable[[], bool], wait_s: float = 10.0) -> None:
-    """Poll ``condition`` until it holds (generous deadline; no fixed sleep decides anything)."""
-    async with asyncio.timeout(wait_s):
-        while not condition():  # noqa: ASYNC110 - polls what other tasks record
-            await asyncio.sleep(0.01)
 
 
 # --- start-up ------------------------------------------------------------------------
@@ -348,7 +341,7 @@ async def test_a_slow_reply_is_deferred_and_a_slow_refusal_stays_private(
     async def slow(request: CommandRequest) -> Reply:
         # Slow until the adapter has deferred: the answer must then replace the "thinking…".
         seen = deferrals()
-        await until(lambda: deferrals() > seen)
+        await wait_for(lambda: deferrals() > seen, "the adapter's deferral")
         return await handle(request)
 
     monkeypatch.setattr(layer, "handle", slow)
@@ -578,7 +571,7 @@ async def test_an_interaction_that_expired_before_the_answer_is_let_go_and_the_n
 
     monkeypatch.setattr(layer, "handle", past_discords_window)
     expired = await fake.push_interaction("status")
-    await until(lambda: "not answered within its 3 s" in caplog.text)
+    await wait_for(lambda: "not answered within its 3 s" in caplog.text, "the expiry warning")
     callbacks = fake.calls("POST", f"/interactions/{expired}/")
     assert [(c.status, c.body["type"]) for c in callbacks] == [(404, 4)]  # no apology sent into the void
     assert "Traceback" not in caplog.text

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from tests.fakes.telegram_api import FakeTelegram, HtmlError, ManualClock, parse_html
 from tests.fakes.telegram_markdown import MarkdownError, parse_markdown, parse_markdown_v2
+from tests.waiting import wait_for
 
 USER = 555
 GROUP = -100777
@@ -74,16 +75,6 @@ async def fake(clock: ManualClock) -> AsyncIterator[FakeTelegram]:  # shadows th
 async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
     async with Bot(fake.token, base_url=fake.base_url) as client:
         yield client
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait (generously) for something the fake reports, e.g. that a long poll is held."""
-    try:
-        async with asyncio.timeout(10):
-            while not condition():  # noqa: ASYNC110 - the fake's state, polled
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting until {what}") from None
 
 
 async def raw_post(fake: FakeTelegram, method: str, **fields: Any) -> tuple[int, dict[str, Any]]:
@@ -554,7 +545,7 @@ async def test_limits_can_be_set_and_lifted(fake: FakeTelegram, bot: Bot) -> Non
 async def test_latency_holds_each_send_on_the_clock(fake: FakeTelegram, bot: Bot, clock: ManualClock) -> None:
     fake.latency = 0.2
     send = asyncio.create_task(bot.send_message(USER, "slow"))
-    await until(lambda: clock.sleepers == 1, "the send is held")
+    await wait_for(lambda: clock.sleepers == 1, "the send is held")
     clock.advance(0.19)
     assert clock.sleepers == 1  # not yet
     assert fake.sent() == []
@@ -743,7 +734,7 @@ async def test_an_empty_long_poll_is_held_until_its_capped_timeout(
     fake: FakeTelegram, bot: Bot, clock: ManualClock
 ) -> None:
     poll = asyncio.create_task(bot.get_updates(timeout=5))
-    await until(lambda: fake.polls_held == 1, "the poll is held")
+    await wait_for(lambda: fake.polls_held == 1, "the poll is held")
     clock.advance(fake.long_poll_cap - 0.25)
     assert clock.sleepers == 1  # still held: an empty answer at once would make a busy loop
     clock.advance(0.25)  # the cap (not the 5 s asked for) keeps tests fast
@@ -754,7 +745,7 @@ async def test_an_empty_long_poll_is_held_until_its_capped_timeout(
 async def test_push_wakes_a_waiting_poll(fake: FakeTelegram, bot: Bot) -> None:
     # The clock never moves here: the poll can only end because the push woke it.
     poll = asyncio.create_task(bot.get_updates(timeout=5))
-    await until(lambda: fake.polls_held == 1, "the poll is held")
+    await wait_for(lambda: fake.polls_held == 1, "the poll is held")
     update_id = fake.push_message(USER, "/start")
     updates = await asyncio.wait_for(poll, 10)
     assert [u.update_id for u in updates] == [update_id]
@@ -764,7 +755,7 @@ async def test_a_second_poller_terminates_the_first(fake: FakeTelegram, bot: Bot
     # A second Bot: one Bot's getUpdates connection pool holds a single request at a time.
     async with Bot(fake.token, base_url=fake.base_url) as other:
         first = asyncio.create_task(bot.get_updates(timeout=5))
-        await until(lambda: fake.polls_held == 1, "the first poll is held")
+        await wait_for(lambda: fake.polls_held == 1, "the first poll is held")
         assert await other.get_updates(timeout=0) == ()
         with pytest.raises(Conflict, match="terminated by other getUpdates"):
             await asyncio.wait_for(first, 10)
@@ -821,9 +812,9 @@ async def test_allowed_updates_filters_like_telegram(
     poll = asyncio.create_task(
         bot.get_updates(offset=member_id + 1, timeout=5, allowed_updates=[Update.CHAT_MEMBER])
     )
-    await until(lambda: fake.polls_held == held + 1, "the poll is held")
+    await wait_for(lambda: fake.polls_held == held + 1, "the poll is held")
     fake.push_message(USER, "not wanted")
-    await until(lambda: fake.polls_held == held + 2, "the poll, woken, is held again")
+    await wait_for(lambda: fake.polls_held == held + 2, "the poll, woken, is held again")
     assert not poll.done()
     clock.advance(fake.long_poll_cap)
     assert await asyncio.wait_for(poll, 10) == ()

@@ -27,6 +27,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.scored_market import FAKE_PNG, LATEST, chat_state, make_layer, populate
 from tests.fakes.storage import FakeStorage
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
+from tests.waiting import wait_for
 
 NOW = LATEST + timedelta(minutes=2)
 USER = 1001
@@ -219,9 +220,9 @@ async def test_a_long_top_is_split_under_the_limit(telegram: FakeTelegram) -> No
         symbols = tuple(f"COIN{k:03d}USDT" for k in range(60))
         populate(made.storage, symbols=symbols)
         made.fake.push_message(USER, "/top 50")
-        async with asyncio.timeout(10):  # the parts go out one after another; the last has the date
-            while not any("Data as of" in (m.plain or "") for m in made.fake.sent(USER)):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        # The parts go out one after another; the last has the date.
+        last_part = lambda fake=made.fake: any("Data as of" in (m.plain or "") for m in fake.sent(USER))  # noqa: E731
+        await wait_for(last_part, "the last part")
         replies = made.fake.sent(USER)
         assert len(replies) > 1  # split (the fake refuses any part over 4,096 visible units)
         text = "\n".join(m.plain or "" for m in replies)
