@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -49,10 +50,25 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def code_version() -> str:
+    """The commit measured, and whether the code differed from it (a figure holds for that code only)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return run.stdout.strip() if run.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    dirty = git("status", "--porcelain", "--", "bot", "bench", "tests", "pyproject.toml")
+    dirty = "\n".join(line for line in dirty.splitlines() if "bench/results/" not in line)
+    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
+
+
 def write_section(name: str, markdown: str) -> Path:
     """Store one bench's Markdown section; run_all.py stitches them into docs/performance.md."""
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.md"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    path.write_text(f"{markdown.rstrip()}\n\n_Measured {stamp} on {machine()}._\n", encoding="utf-8")
+    stamp += f" on {code_version()}"
+    path.write_text(f"{markdown.rstrip()}\n\n_Measured {stamp}, {machine()}._\n", encoding="utf-8")
     return path
