@@ -25,6 +25,7 @@ from bot.app.views import (
     rank,
     summarise,
 )
+from bot.core.durations import age_text
 from bot.core.models import Bias
 from bot.core.records import ScoreMark, ScoreRecord
 from bot.core.symbols import SymbolIndex
@@ -64,18 +65,6 @@ def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
             return result.bias is Bias.SHORT
         case TopFilter.SQUEEZE:
             return result.regime.is_squeeze_risk
-
-
-def duration_words(age: timedelta) -> str:
-    """``45s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``: how old something is, in a chat line."""
-    minutes, seconds = divmod(max(int(age.total_seconds()), 0), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min" if minutes else f"{seconds}s"
 
 
 _FILTER_TITLES = {
@@ -165,7 +154,7 @@ class Queries:
             notes.append("No symbol matches this filter right now.")
         age, stale = self._age(market.as_of, now)
         if stale:
-            notes.append(f"These scores are {duration_words(age)} old.")
+            notes.append(f"These scores are {age_text(age)} old.")
         return TableReply(table=table, title=title, as_of=market.as_of, stale=stale, notes=tuple(notes))
 
     def card(self, symbol: str, now: datetime) -> ScoreCardReply | None:

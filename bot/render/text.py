@@ -8,7 +8,7 @@ live market.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import assert_never
 
 from bot.app.views import (
@@ -21,6 +21,7 @@ from bot.app.views import (
     TableReply,
     TextReply,
 )
+from bot.core.durations import age_text
 from bot.core.records import ChatSettings
 from bot.render.numbers import MISSING, pct
 from bot.render.table import PARTIAL_MARK, aligned_table, markdown_table, summary_line
@@ -35,21 +36,6 @@ def safe_filename(name: str, default: str = "chart.png") -> str:
     if not cleaned:
         return default
     return cleaned if cleaned.lower().endswith(".png") else cleaned + ".png"
-
-
-def age_text(age: timedelta) -> str:
-    """A short human duration: ``45s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
-    seconds = max(int(age.total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def utc_text(moment: datetime) -> str:

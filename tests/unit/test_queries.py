@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from bot.app.commands import CommandLayer
-from bot.app.queries import duration_words
 from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, StatusReply, TableReply, TextReply
+from bot.core.durations import age_text
 from bot.render.text import render_text
 from tests.fakes.scored_market import EXCHANGE, LATEST, ask, error_of, make_layer, populate
 from tests.fakes.stalled_source import StalledSource, stalled_cycle
@@ -159,4 +159,4 @@ async def test_fresh_scores_carry_no_age_note(storage: FakeStorage) -> None:
     ],
 )
 def test_duration_words(age: timedelta, words: str) -> None:
-    assert duration_words(age) == words
+    assert age_text(age) == words
