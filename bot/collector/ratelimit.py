@@ -53,6 +53,9 @@ class Budget:
 
 _WINDOW_S = {"SECOND": 1.0, "MINUTE": 60.0, "HOUR": 3600.0, "DAY": 86400.0}
 
+PROBE_PATIENCE_S = 5.0
+"""How long requests wait for the probe's answer after a pause before one of them probes instead."""
+
 
 def weight_budget(exchange_info: object, header_prefix: str) -> Budget | None:
     """The IP request-weight budget from Binance exchangeInfo; absent or junk → None.
@@ -242,7 +245,14 @@ class ExchangeGate:
                 self._probe = call
                 self._probe_answered.clear()
                 return
-            await self._probe_answered.wait()
+            try:
+                await asyncio.wait_for(self._probe_answered.wait(), PROBE_PATIENCE_S)
+            except TimeoutError:
+                # The probe's answer is late, or its call awaits this very request (ccxt
+                # shares one market load among callers): this request goes as the probe.
+                self._probe = call
+                self._probe_answered.clear()
+                return
 
     async def _pace(self) -> None:
         share = self.used_share()
