@@ -1,0 +1,1 @@
+"""Backtesting over recorded markets."""
