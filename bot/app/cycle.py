@@ -73,7 +73,8 @@ class CycleDeps:
     cycles: CycleStore
 
 
-def _reading(s: ScoredSymbol) -> Reading:
+def reading_of(s: ScoredSymbol) -> Reading:
+    """The values the diff engine and the alerts see of one scored symbol (also ``dps backtest``)."""
     r, i = s.result, s.inputs
     return Reading(
         ts=s.snapshot.ts,
@@ -199,7 +200,7 @@ class CollectionCycle:
         report.top = scored[:5]
 
         previous = self._d.alert_states.load_alert_states(self._d.exchange)
-        points = [ScoredPoint(s.snapshot.symbol, _reading(s), s.result.partial) for s in scored]
+        points = [ScoredPoint(s.snapshot.symbol, reading_of(s), s.result.partial) for s in scored]
         outcome = diff(self._d.exchange, previous, points, now, self._diff)
         changed = [st for sym, st in outcome.states.items() if previous.get(sym) != st]
 
