@@ -70,14 +70,15 @@ def split_stale(latest: Sequence[MarketSnapshot], now: datetime, stale_after: ti
     return FreshnessSplit(fresh=tuple(fresh), stale=tuple(stale))
 
 
-def _with_snapshot_point(history: Sequence[OiSample], snap: MarketSnapshot) -> Sequence[OiSample]:
-    """Make sure the snapshot's own OI is the newest point, if the store has not got it yet."""
-    oi = snap.oi_contracts
-    if oi is None or not math.isfinite(oi):
+def _with_snapshot_point(
+    history: Sequence[OiSample], snap: MarketSnapshot, value: float | None
+) -> Sequence[OiSample]:
+    """Make sure the snapshot's own value is the newest point, if the store has not got it yet."""
+    if value is None or not math.isfinite(value):
         return history
     if history and history[-1][0] >= snap.ts:
         return history
-    return [*history, (snap.ts, oi)]
+    return [*history, (snap.ts, value)]
 
 
 def score_snapshot(
@@ -85,10 +86,20 @@ def score_snapshot(
     history: Sequence[OiSample],
     params: ScoringParams,
     tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
+    *,
+    price_history: Sequence[OiSample] = (),
 ) -> ScoredSymbol:
-    """Score one snapshot; OI changes are measured at the snapshot's own data time."""
-    changes = oi_changes(_with_snapshot_point(history, snap), snap.ts, tolerances)
-    inputs = inputs_from_snapshot(snap, changes)
+    """Score one snapshot; OI and price changes are measured at the snapshot's own data time.
+
+    ``price_history`` is the symbol's (ts, mark price) series; empty means no price moves
+    (the regime then falls back to funding and basis; the score is the same either way).
+    """
+    changes = oi_changes(_with_snapshot_point(history, snap, snap.oi_contracts), snap.ts, tolerances)
+    price = None
+    if price_history:
+        points = _with_snapshot_point(price_history, snap, snap.mark_price)
+        price = oi_changes(points, snap.ts, tolerances)
+    inputs = inputs_from_snapshot(snap, changes, price)
     return ScoredSymbol(snapshot=snap, inputs=inputs, result=score(inputs, params))
 
 

@@ -44,7 +44,9 @@ def basis_pct(mark_price: float | None, index_price: float | None) -> float | No
     return basis if math.isfinite(basis) else None
 
 
-def inputs_from_snapshot(snapshot: MarketSnapshot, oi: OiChanges) -> ScoreInputs:
+def inputs_from_snapshot(
+    snapshot: MarketSnapshot, oi: OiChanges, price: OiChanges | None = None
+) -> ScoreInputs:
     """Build the score's inputs (percent units) from one snapshot and its OI changes.
 
     The funding interval is passed through untouched: a missing or implausible interval
@@ -54,6 +56,8 @@ def inputs_from_snapshot(snapshot: MarketSnapshot, oi: OiChanges) -> ScoreInputs
     Args:
         snapshot: the symbol's latest market snapshot.
         oi: OI changes over 1h / 4h / 24h in %, from ``bot.core.oi_deltas.oi_changes``.
+        price: mark-price changes over the same horizons in % (same function over the
+            mark-price series), or ``None`` when no price history is at hand.
 
     Returns:
         ``ScoreInputs`` with funding and basis in % and the OI changes as given.
@@ -65,4 +69,7 @@ def inputs_from_snapshot(snapshot: MarketSnapshot, oi: OiChanges) -> ScoreInputs
         funding_pct=funding_pct(snapshot.funding_rate),
         funding_interval_h=snapshot.funding_interval_h,
         basis_pct=basis_pct(snapshot.mark_price, snapshot.index_price),
+        price_1h_pct=None if price is None else price.h1_pct,
+        price_4h_pct=None if price is None else price.h4_pct,
+        price_24h_pct=None if price is None else price.h24_pct,
     )

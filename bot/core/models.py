@@ -60,6 +60,8 @@ class Regime(StrEnum):
     SHORT_SQUEEZE_RISK = "short_squeeze_risk"
     LONG_UNWIND = "long_unwind"
     SHORT_COVERING = "short_covering"
+    LEVERAGE_BUILDING = "leverage_building"
+    DELEVERAGING = "deleveraging"
 
     @property
     def is_squeeze_risk(self) -> bool:
@@ -77,6 +79,9 @@ class ScoreInputs:
         funding_pct: the current funding rate per its own settlement interval, in %.
         funding_interval_h: settlement interval in hours (1, 4, 8 ...).
         basis_pct: mark / index - 1, in %.
+        price_1h_pct / price_4h_pct / price_24h_pct: change of the mark price over the
+            horizon, in %. Optional: they only decide between regimes (who is opening or
+            closing), never the score, and their absence does not make a score partial.
     """
 
     oi_1h_pct: float | None = None
@@ -85,6 +90,9 @@ class ScoreInputs:
     funding_pct: float | None = None
     funding_interval_h: float | None = 8.0
     basis_pct: float | None = None
+    price_1h_pct: float | None = None
+    price_4h_pct: float | None = None
+    price_24h_pct: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,7 @@ class Components:
         oi_unwind: blended OI decline measure in [0, 1].
         positioning: unsigned positioning pressure in [0, 1].
         direction: signed net lean in [-1, 1] (funding and basis combined).
+        price_move: signed blended mark-price move in [-1, 1], ``None`` without price data.
     """
 
     funding_8h_pct: float | None
@@ -114,6 +123,7 @@ class Components:
     oi_unwind: float
     positioning: float
     direction: float
+    price_move: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,16 @@ def _default_horizons() -> tuple[HorizonParams, ...]:
     )
 
 
+def _default_price_horizons() -> tuple[HorizonParams, ...]:
+    # About one typical move of a liquid alt-coin perp over each horizon (a daily sigma of
+    # ~5 %, scaled by the square root of time), with the OI horizons' weights.
+    return (
+        HorizonParams(hours=1, scale_pct=1.0, weight=0.2),
+        HorizonParams(hours=4, scale_pct=2.0, weight=0.3),
+        HorizonParams(hours=24, scale_pct=5.0, weight=0.5),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ScoringParams:
     """The complete, documented configuration of the score.
@@ -54,8 +64,11 @@ class ScoringParams:
         base_gain: stress from positioning alone (no OI change).
         build_gain: how much OI building amplifies positioning pressure.
         unwind_gain: how much OI falling amplifies positioning pressure.
-        oi_only_gain: stress from OI moves with no positioning lean; kept below the
-            lean band floor so OI alone never makes a symbol more than neutral.
+        oi_only_gain: stress from OI moves with no positioning lean; leverage building
+            or leaving is stress in itself, but OI alone never reaches stretched.
+        saturation: how fast raw stress approaches 100 (``score = 100 · (1 −
+            e^(−k·S)) / (1 − e^(−k·S_max))``); only a book with every input at its extreme
+            reaches 100, so the order holds to the top.
         band_floors: score at which lean, stretched and stressed begin (seed bands).
         crowded_funding: minimum |funding component| for a crowded or squeeze regime.
         crowded_basis: minimum |basis component| for crowded (same side) or squeeze
@@ -63,6 +76,9 @@ class ScoringParams:
         building_threshold: minimum OI build measure for "rising OI".
         unwind_threshold: minimum OI unwind measure for "OI falling fast".
         annualisation_periods_8h: 8h periods per year, to show annualised funding.
+        price_horizons: the mark-price horizons, blended like OI into a signed move.
+        price_direction_threshold: |blended price move| at which price has a direction
+            (rising or falling) for the regime rules.
     """
 
     funding_baseline_8h_pct: float = 0.01
@@ -76,19 +92,29 @@ class ScoringParams:
     base_gain: float = 0.5
     build_gain: float = 2.0
     unwind_gain: float = 0.8
-    oi_only_gain: float = 0.14
+    oi_only_gain: float = 0.25
+    saturation: float = 1.5
     band_floors: tuple[int, int, int] = (15, 35, 60)
     crowded_funding: float = 0.5
     crowded_basis: float = 0.15
     building_threshold: float = 0.12
     unwind_threshold: float = 0.35
     annualisation_periods_8h: float = 3 * 365
+    price_horizons: tuple[HorizonParams, ...] = field(default_factory=_default_price_horizons)
+    price_direction_threshold: float = 0.15
+
+    @property
+    def max_stress(self) -> float:
+        """The largest raw stress any inputs can produce (every component at its extreme)."""
+        return self.base_gain + self.build_gain + self.unwind_gain + self.oi_only_gain
 
     def __post_init__(self) -> None:
         positive = {
             "funding_scale_pct": self.funding_scale_pct,
             "basis_scale_pct": self.basis_scale_pct,
             "funding_weight + basis_weight": self.funding_weight + self.basis_weight,
+            "saturation": self.saturation,
+            "base_gain + build_gain + unwind_gain + oi_only_gain": self.max_stress,
         }
         for name, value in positive.items():
             if not value > 0:
@@ -106,8 +132,11 @@ class ScoringParams:
         for name, value in nonneg.items():
             if not value >= 0:
                 raise ValueError(f"ScoringParams.{name} must be >= 0, got {value!r}")
-        if not self.horizons or any(h.scale_pct <= 0 or h.weight < 0 for h in self.horizons):
-            raise ValueError("ScoringParams.horizons need positive scales and weights >= 0")
+        for name, horizons in (("horizons", self.horizons), ("price_horizons", self.price_horizons)):
+            if not horizons or any(h.scale_pct <= 0 or h.weight < 0 for h in horizons):
+                raise ValueError(f"ScoringParams.{name} need positive scales and weights >= 0")
+        if not 0 <= self.price_direction_threshold < 1:
+            raise ValueError("ScoringParams.price_direction_threshold must be in [0, 1)")
         lean, stretched, stressed = self.band_floors
         if not 0 < lean < stretched < stressed <= 100:
             raise ValueError(f"ScoringParams.band_floors must rise within 1..100: {self.band_floors}")

@@ -11,9 +11,14 @@ Rules, checked in this order (first match wins; thresholds in ``ScoringParams``)
    the basis is not against it, OI build >= ``building_threshold``, score at least
    stretched. Bias: the funding side.
 4. ``long_unwind`` / ``short_covering`` — OI unwind >= ``unwind_threshold`` and larger
-   than the build, with a net lean: the leaning side is deleveraging.
+   than the build. Who is closing: price falling means longs selling out (long unwind),
+   price rising means shorts buying back (short covering); without a price direction,
+   the side the book leans to. No side at all: ``deleveraging``.
 5. ``long_bias`` / ``short_bias`` — otherwise, by the sign of the net lean (ties broken
-   by funding, then basis).
+   by funding, then basis). With no lean from funding or basis, OI building with price
+   rising is new longs and with price falling new shorts.
+6. ``leverage_building`` / ``deleveraging`` — stress from open interest alone, with no
+   side to name: neither funding, basis nor price says who. Bias NEUTRAL.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ REGIME_LABELS: dict[Regime, str] = {
     Regime.SHORT_CROWDED: "Short ramp · rising OI + negative funding + discount",
     Regime.LONG_SQUEEZE_RISK: "Long squeeze risk · OI building into a discount against crowded longs",
     Regime.SHORT_SQUEEZE_RISK: "Short squeeze risk · OI building into a premium against crowded shorts",
-    Regime.LONG_UNWIND: "Long unwind · OI falling fast while longs still pay",
-    Regime.SHORT_COVERING: "Short covering · OI falling fast while shorts still pay",
+    Regime.LONG_UNWIND: "Long unwind · OI falling fast, longs closing out",
+    Regime.SHORT_COVERING: "Short covering · OI falling fast, shorts buying back",
+    Regime.LEVERAGE_BUILDING: "Leverage building · OI rising, no side paying up",
+    Regime.DELEVERAGING: "Deleveraging · OI falling, no side paying up",
 }
 
 _BY_SIDE: dict[tuple[str, Bias], Regime] = {
@@ -64,6 +71,14 @@ def net_lean(c: Components) -> Bias:
     return Bias.NEUTRAL
 
 
+def price_side(c: Components, p: ScoringParams) -> Bias:
+    """LONG when the blended price move is up beyond the threshold, SHORT when down, else NEUTRAL."""
+    move = c.price_move
+    if move is None or abs(move) < p.price_direction_threshold:
+        return Bias.NEUTRAL
+    return side_of(move)
+
+
 def classify(c: Components, score: int, band: Band, p: ScoringParams) -> tuple[Regime, Bias]:
     """Pick the regime and bias for a scored symbol (rules in the module docstring)."""
     if band is Band.NEUTRAL:
@@ -79,8 +94,18 @@ def classify(c: Components, score: int, band: Band, p: ScoringParams) -> tuple[R
         if basis_side is not funding_side.mirrored():
             return _BY_SIDE[("crowded", funding_side)], funding_side
     lean = net_lean(c)
-    if lean is Bias.NEUTRAL:
-        return Regime.BALANCED, Bias.NEUTRAL
+    moving = price_side(c, p)
     if c.oi_unwind >= p.unwind_threshold and c.oi_unwind > c.oi_build:
-        return _BY_SIDE[("unwind", lean)], lean
-    return _BY_SIDE[("bias", lean)], lean
+        # Price says who is closing: a rise is shorts buying back, a fall longs selling out.
+        closing = moving.mirrored() if moving is not Bias.NEUTRAL else lean
+        if closing is Bias.NEUTRAL:
+            return Regime.DELEVERAGING, Bias.NEUTRAL
+        return _BY_SIDE[("unwind", closing)], closing
+    if lean is not Bias.NEUTRAL:
+        return _BY_SIDE[("bias", lean)], lean
+    if c.oi_build < c.oi_unwind:
+        return Regime.DELEVERAGING, Bias.NEUTRAL
+    if moving is not Bias.NEUTRAL and c.oi_build >= p.building_threshold:
+        # New positions follow the price: OI up with price up is new longs, with price down new shorts.
+        return _BY_SIDE[("bias", moving)], moving
+    return Regime.LEVERAGE_BUILDING, Bias.NEUTRAL

@@ -8,11 +8,13 @@ Formula (``docs/scoring.md`` has the maths, defaults and worked examples)::
     build  = Σ w_h·tanh(max(ΔOI_h, 0) / s_h) / Σ w_h      over present horizons, 0..1
     unwind = Σ w_h·tanh(max(−ΔOI_h, 0) / s_h) / Σ w_h     over present horizons, 0..1
     S = P·(base + g_build·build + g_unwind·unwind) + g_oi·max(build, unwind)
-    score = round(100 · min(S, 1))
+    score = round(100 · (1 − e^(−k·S)) / (1 − e^(−k·S_max)))
 
 Every term is non-negative and non-decreasing in how far its input sits from neutral,
-so the score is monotone in each input and bounded; using |f| and |b| makes it
-mirror-symmetric. Non-finite inputs are treated as missing.
+and the saturation is strictly increasing, so the score is monotone in each input and
+bounded; using |f| and |b| makes it mirror-symmetric. Only a book with every input at its
+extreme reaches 100, so the order holds to the top. Non-finite inputs are treated as
+missing. The mark-price move is computed for the regime rules only; it never moves the score.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ def finite_or_none(value: float | None) -> float | None:
 
 def _shrink(value: float, deadband: float) -> float:
     return math.copysign(max(abs(value) - deadband, 0.0), value)
+
+
+def _price_move(changes: tuple[float | None, ...], p: ScoringParams) -> float | None:
+    """Blend the present price horizons into a signed move in [-1, 1]; None without any."""
+    move = total_weight = 0.0
+    for change, horizon in zip(changes, p.price_horizons, strict=True):
+        if change is None:
+            continue
+        total_weight += horizon.weight
+        move += horizon.weight * math.tanh(change / horizon.scale_pct)
+    return move / total_weight + 0.0 if total_weight > 0 else None
 
 
 def _oi_measures(changes: tuple[float | None, ...], p: ScoringParams) -> tuple[float, float]:
@@ -87,6 +100,13 @@ def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tu
     positioning = (p.funding_weight * abs(f) + p.basis_weight * abs(b)) / weights
     direction = (p.funding_weight * f + p.basis_weight * b) / weights
     build, unwind = _oi_measures(oi, p)
+    prices = (
+        finite_or_none(inputs.price_1h_pct),
+        finite_or_none(inputs.price_4h_pct),
+        finite_or_none(inputs.price_24h_pct),
+    )
+    # Price is optional: without it the regime falls back to funding and basis, so a
+    # missing price never makes the score partial.
     partial = any(v is None for v in oi) or funding_8h is None or basis_raw is None
     comps = Components(
         funding_8h_pct=funding_8h,
@@ -98,15 +118,26 @@ def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tu
         oi_unwind=unwind,
         positioning=positioning,
         direction=direction,
+        price_move=_price_move(prices, p),
     )
     return comps, partial
 
 
 def stress(c: Components, p: ScoringParams = DEFAULT_PARAMS) -> float:
-    """Raw stress in [0, 1] from the components (see the module formula)."""
+    """Raw stress S in [0, S_max] from the components (see the module formula)."""
     amplifier = p.base_gain + p.build_gain * c.oi_build + p.unwind_gain * c.oi_unwind
     raw = c.positioning * amplifier + p.oi_only_gain * max(c.oi_build, c.oi_unwind)
-    return min(max(raw, 0.0), 1.0)
+    return min(max(raw, 0.0), p.max_stress)
+
+
+def saturate(raw: float, p: ScoringParams = DEFAULT_PARAMS) -> float:
+    """Raw stress → [0, 1], strictly increasing, 1 only at ``S_max``.
+
+    ``1 − e^(−k·S)`` reads stress as the chance of at least one forced-flow event when the
+    hazard grows with S: the first units of imbalance matter most, later ones add less but
+    always something, so no two different books tie at the top as a hard cap made them.
+    """
+    return -math.expm1(-p.saturation * raw) / -math.expm1(-p.saturation * p.max_stress)
 
 
 def score(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> ScoreResult:
@@ -121,7 +152,7 @@ def score(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> ScoreResult
         components behind it.
     """
     comps, partial = components_for(inputs, p)
-    value = math.floor(100.0 * stress(comps, p) + 0.5)
+    value = min(math.floor(100.0 * saturate(stress(comps, p), p) + 0.5), 100)
     band = band_for(value, p.band_floors)
     regime, bias = classify(comps, value, band, p)
     return ScoreResult(

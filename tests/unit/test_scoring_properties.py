@@ -151,7 +151,12 @@ def test_squeeze_risk_is_never_below_stretched(inputs: ScoreInputs) -> None:
 @given(any_inputs)
 def test_neutral_band_means_balanced_and_neutral_bias(inputs: ScoreInputs) -> None:
     result = score(inputs)
-    assert (result.band is Band.NEUTRAL) == (result.bias is Bias.NEUTRAL)
+    if result.band is Band.NEUTRAL:
+        assert (result.regime, result.bias) == (Regime.BALANCED, Bias.NEUTRAL)
+    elif result.bias is Bias.NEUTRAL:
+        # Above neutral, no side only when open interest alone carries the stress.
+        assert result.regime in (Regime.LEVERAGE_BUILDING, Regime.DELEVERAGING), result
+        assert result.components.direction == 0.0
 
 
 @given(oi=maybe(oi_change), b=maybe(basis))
