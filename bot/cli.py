@@ -168,6 +168,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0 if report.fetched else 1
 
 
+def cmd_import_binance_archive(args: argparse.Namespace) -> int:
+    """Convert files downloaded from Binance's public data archive into a market file."""
+    from bot.backtest.binance_archive import import_archive, selection_from
+
+    selection = selection_from(args.symbols, args.from_day, args.to_day)
+    report = import_archive(Path(args.dir), Path(args.output), selection)
+    print("\n".join(report.lines()), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dps", description="Derivatives Pressure Score bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     discord_sub.add_parser(
         "sync", help="sync the slash commands now (a start syncs only when they changed)"
     ).set_defaults(handler=cmd_discord_sync)
+    imports = sub.add_parser("import", help="convert market data from elsewhere into a market file")
+    imports_sub = imports.add_subparsers(dest="import_command", required=True)
+    archive = imports_sub.add_parser(
+        "binance-archive", help="USD-M futures files downloaded from Binance's public data archive"
+    )
+    archive.add_argument("dir", help="folder holding the downloaded zips (the archive's layout)")
+    archive.add_argument("-o", "--output", required=True, help="market file to write (.csv.gz or .csv)")
+    archive.add_argument("--symbols", help="only these symbols, e.g. BTCUSDT,ETHUSDT")
+    archive.add_argument("--from", dest="from_day", help="first day, YYYY-MM-DD (UTC, included)")
+    archive.add_argument("--to", dest="to_day", help="last day, YYYY-MM-DD (UTC, included)")
+    archive.set_defaults(handler=cmd_import_binance_archive)
     return parser
 
 
