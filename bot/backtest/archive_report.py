@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ SLOT_S = 300
 """The metrics' cadence: one row per symbol every 5 minutes."""
 
 
+@functools.lru_cache(maxsize=65_536)  # every symbol shares the same few thousand times
 def iso(ts: int) -> str:
     """Epoch seconds → ``2024-01-01T00:05:00Z``."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

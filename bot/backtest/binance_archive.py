@@ -371,7 +371,7 @@ def _write(out: Path, lines: Iterable[str]) -> None:
         with os.fdopen(handle, "wb") as raw:
             if out.suffix == ".gz":
                 # mtime=0: the same input gives the same bytes.
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as packed:
                     _emit(packed.write, lines)
             else:
                 _emit(raw.write, lines)
