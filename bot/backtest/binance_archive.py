@@ -85,13 +85,15 @@ class Selection:
         """Whether the file may hold rows needed for the selected days.
 
         Klines and funding from the day before are needed to price and fund the first
-        rows; the day after holds the last day's next settlement.
+        rows, and the day after holds the last day's next settlement; metrics files are
+        read for the selected days only.
         """
         if self.symbols is not None and file.symbol not in self.symbols:
             return False
-        if self.first_day is not None and file.last_day < self.first_day - _DAY:
+        slack = timedelta(0) if file.kind == METRICS else _DAY
+        if self.first_day is not None and file.last_day < self.first_day - slack:
             return False
-        return self.last_day is None or file.first_day <= self.last_day + _DAY
+        return self.last_day is None or file.first_day <= self.last_day + slack
 
     def covers_time(self, ts: int) -> bool:
         """Whether a row at ``ts`` falls on a selected day (UTC, both ends included)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.backtest.archive_files import ArchiveFile
 from bot.backtest.binance_archive import HEADER, Selection, import_archive, selection_from
 from bot.cli import main
 from bot.errors import InputError
@@ -260,7 +261,9 @@ def test_a_symbol_missing_a_kind_is_skipped_and_reported_unless_asked_for(tmp_pa
 def test_symbols_and_dates_select(tmp_path: Path) -> None:
     standard(tmp_path, "BTCUSDT")
     standard(tmp_path, "ETHUSDT")
-    metrics_zip(tmp_path, "ETHUSDT", "2024-01-02", ["2024-01-02 00:00:00,ETHUSDT,1,2,1,1,1,1"])
+    metrics_zip(tmp_path, "ETHUSDT", "2024-01-02", ["2024-01-02 00:05:00,ETHUSDT,1,2,1,1,1,1"])  # not read
+    eth = [metrics_row("ETHUSDT", f"00:{m:02d}:00") for m in range(0, 60, 5)]
+    metrics_zip(tmp_path, "ETHUSDT", DAY, [*eth, "2024-01-02 00:00:00,ETHUSDT,1,2,1,1,1,1"])
     out = tmp_path / "m.csv.gz"
     report = import_archive(tmp_path, out, selection_from("ethusdt", "2024-01-01", "2024-01-01"))
     lines = market_lines(out)[1:]
@@ -479,9 +482,56 @@ def test_cli_on_a_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureF
 def test_selection_keeps_neighbouring_days_files_for_prices_and_funding(tmp_path: Path) -> None:
     file_day = date(2023, 12, 31)
     selection = Selection(first_day=date(2024, 1, 1), last_day=date(2024, 1, 1))
-    from bot.backtest.archive_files import ArchiveFile
-
     assert selection.covers_file(ArchiveFile(tmp_path, "markPriceKlines", "X", file_day, file_day))
+    assert not selection.covers_file(ArchiveFile(tmp_path, "metrics", "X", file_day, file_day))
     assert not selection.covers_file(
         ArchiveFile(tmp_path, "markPriceKlines", "X", date(2023, 12, 30), date(2023, 12, 30))
     )
+
+
+def test_monthly_klines_and_daily_funding_files_are_read(tmp_path: Path) -> None:
+    standard(tmp_path / "daily")
+    root = tmp_path / "monthly"
+    standard(root)
+    um = root / "data/futures/um"
+    for kind in ("markPriceKlines", "indexPriceKlines"):
+        daily = um / f"daily/{kind}/BTCUSDT/5m/BTCUSDT-5m-2024-01-01.zip"
+        with zipfile.ZipFile(daily) as archive:
+            text = archive.read("BTCUSDT-5m-2024-01-01.csv").decode()
+        write_zip(um / f"monthly/{kind}/BTCUSDT/5m/BTCUSDT-5m-2024-01.zip", text)
+        daily.unlink()
+        daily.with_name(daily.name + ".CHECKSUM").unlink()
+    monthly = um / "monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2024-01.zip"
+    with zipfile.ZipFile(monthly) as archive:
+        text = archive.read("BTCUSDT-fundingRate-2024-01.csv").decode()
+    write_zip(um / "daily/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2024-01-01.zip", text)
+    monthly.unlink()
+    monthly.with_name(monthly.name + ".CHECKSUM").unlink()
+    report = import_archive(root, tmp_path / "m.csv.gz", selection_from(None, DAY, DAY))
+    import_archive(tmp_path / "daily", tmp_path / "d.csv.gz")
+    assert market_lines(tmp_path / "m.csv.gz") == market_lines(tmp_path / "d.csv.gz")
+    assert report.files_read == {"metrics": 1, "fundingRate": 1, "markPriceKlines": 1, "indexPriceKlines": 1}
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "message"),
+    [
+        ("not a checksum", "not a sha256sum line"),
+        ("{digest}  OTHER-metrics-2024-01-01.zip", "names 'OTHER-metrics-2024-01-01.zip'"),
+    ],
+)
+def test_a_malformed_checksum_file_refuses_the_import(tmp_path: Path, sidecar: str, message: str) -> None:
+    standard(tmp_path)
+    zipped = next(tmp_path.rglob("*-metrics-*.zip"))
+    digest = hashlib.sha256(zipped.read_bytes()).hexdigest()
+    zipped.with_name(zipped.name + ".CHECKSUM").write_text(sidecar.format(digest=digest))
+    with pytest.raises(InputError, match=message):
+        import_archive(tmp_path, tmp_path / "m.csv.gz")
+
+
+def test_a_binary_mode_checksum_line_passes(tmp_path: Path) -> None:
+    standard(tmp_path)
+    zipped = next(tmp_path.rglob("*-metrics-*.zip"))
+    digest = hashlib.sha256(zipped.read_bytes()).hexdigest()
+    zipped.with_name(zipped.name + ".CHECKSUM").write_text(f"{digest.upper()} *{zipped.name}\n")
+    assert import_archive(tmp_path, tmp_path / "m.csv.gz").checksums_verified == 4
