@@ -1,18 +1,21 @@
 """The diff engine: previous per-symbol state + this cycle's scores + now → events + new state.
 
-Rules (``docs/alerts.md`` tells the story with examples):
+Rules (``docs/alerts.md`` tells the story with the replay's figures):
 
-* **Confirmed band, with hysteresis.** The band rises as soon as the score does; it drops
-  only when the score is ``hysteresis`` points (default 3) below the floor of the band it is
-  in, so a score wobbling around an edge does not flap.
-* **Band events tell people the truth, at most once per cooldown.** The engine remembers
-  the band it last announced. ``band_up`` fires when the confirmed band is above it (jumps
-  over a band are one event), ``band_down`` when below. Any band alert starts a cooldown
-  (default 60 min) for that symbol's band alerts; within it only a rise above the band last
-  announced on the way up gets through (lean → stretched → stressed is never held back).
-  A change that was held back is announced when the cooldown ends, if it still holds, so
-  a flapping score costs at most one band message per cooldown and what people were told
-  is never more than a cooldown out of date.
+* **A band change must hold.** The band rises when two readings in a row (ten minutes at
+  the 5-minute cadence) are in a higher band; it drops only when two readings in a row are
+  ``hysteresis`` points (default 8, the score's typical two-hour wander) below the floor
+  of the band it is in. One noisy reading moves nothing.
+* **Band alerts tell people the truth without flapping.** The engine remembers the band it
+  last announced. ``band_up`` fires when the held band is above it (a jump over a band is
+  one event). A cooling is announced only when it means something: when the band falls
+  below ``announce_down_below`` (stretched by default: "cooled to lean"), not for every
+  step down inside the alerting bands (stressed → stretched is recorded, not announced;
+  returning to stressed is then not news either).
+* **No reversal within the reversal window** (2 h). A cooling within 2 h of the rise it
+  reverses waits until the window has passed and is announced then if it still holds; a
+  rise within 2 h of a cooling waits likewise, unless it goes above the band last
+  announced on the way up. What people were told is never more than the window behind.
 * **Squeeze and bias flips.** ``squeeze_risk`` when a squeeze-risk regime is entered (or
   switches side); it does not repeat while a squeeze regime holds, and after it ended only
   once the cooldown passed (or at a higher band). ``bias_flip`` (LONG ↔ SHORT while
@@ -25,7 +28,7 @@ Rules (``docs/alerts.md`` tells the story with examples):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -41,13 +44,21 @@ class DiffParams:
     Attributes:
         band_floors: first score of lean, stretched, stressed.
         hysteresis: points below a band's floor before a downward crossing counts.
-        cooldown: minimum time between two alerts of one kind for one symbol, unless worse.
-        stale_after: readings older than this (vs ``now``) are ignored.
+        hold: a band change needs this reading and the previous one (``True``), or this
+            reading alone (``False``).
+        announce_down_below: a cooling is announced only once the band is below this one.
+        reversal_window: a band alert reversing the previous one waits this long.
+        cooldown: minimum time between two squeeze or flip alerts for one symbol, unless worse.
+        stale_after: readings older than this (vs ``now``) are ignored; a previous reading
+            further back than this does not count towards a hold.
         flip_min_band: bias flips count only at or above this band.
     """
 
     band_floors: tuple[int, int, int] = (15, 35, 60)
-    hysteresis: int = 3
+    hysteresis: int = 8
+    hold: bool = True
+    announce_down_below: Band = Band.STRETCHED
+    reversal_window: timedelta = timedelta(hours=2)
     cooldown: timedelta = timedelta(minutes=60)
     stale_after: timedelta = timedelta(minutes=15)
     flip_min_band: Band = Band.STRETCHED
@@ -71,6 +82,21 @@ def confirmed_band(previous: Band, score: int, p: DiffParams) -> Band:
     return relaxed if relaxed.rank < previous.rank else previous
 
 
+def held_band(confirmed: Band, scores: Sequence[int], p: DiffParams) -> Band:
+    """The band every one of ``scores`` supports, starting from ``confirmed``.
+
+    Up only when every score is in a higher band (to the lowest of them); down only when
+    every score is a hysteresis margin below (to the highest of them); else unchanged.
+    """
+    raised = [band_for(s, p.band_floors) for s in scores]
+    if all(b.rank > confirmed.rank for b in raised):
+        return min(raised, key=lambda b: b.rank)
+    lowered = [confirmed_band(confirmed, s, p) for s in scores]
+    if all(b.rank < confirmed.rank for b in lowered):
+        return max(lowered, key=lambda b: b.rank)
+    return confirmed
+
+
 BAND_KINDS = (EventKind.BAND_UP, EventKind.BAND_DOWN)
 
 
@@ -90,10 +116,13 @@ def _band_allowed(
     kind: EventKind, rank: int, memory: dict[EventKind, LastAlert], now: datetime, p: DiffParams
 ) -> bool:
     said = [memory[k] for k in BAND_KINDS if k in memory]
-    if not said or now - max(a.at for a in said) >= p.cooldown:
+    if not said:
+        return True
+    last = max(said, key=lambda a: a.at)
+    if last.kind is kind or now - last.at >= p.reversal_window:
         return True
     last_up = memory.get(EventKind.BAND_UP)
-    # Within the cooldown only a rise above the last band announced on the way up gets through.
+    # Within the window only a rise above the last band announced on the way up gets through.
     return kind is EventKind.BAND_UP and last_up is not None and rank > last_up.severity
 
 
@@ -103,11 +132,13 @@ def _candidates(
     """(kind, severity, band to announce) of every difference between what was said and now."""
     found: list[tuple[EventKind, int, Band]] = []
     said = announced_band(old)
-    # Up to the score's own band: a band held up only by hysteresis is not news.
-    raw = band_for(now_reading.score, p.band_floors)
-    if raw.rank > said.rank:
-        found.append((EventKind.BAND_UP, raw.rank, raw))
-    elif band.rank < said.rank:
+    # The reading itself must agree at the moment of telling: a change held back by the
+    # reversal window is not announced on a reading that has just swung the other way.
+    now_band = band_for(now_reading.score, p.band_floors)
+    rise = min(band, now_band, key=lambda b: b.rank)
+    if rise.rank > said.rank:
+        found.append((EventKind.BAND_UP, rise.rank, rise))
+    elif band.rank < said.rank and band.rank < p.announce_down_below.rank and now_band.rank < said.rank:
         found.append((EventKind.BAND_DOWN, Band.STRESSED.rank - band.rank, band))
     entered_squeeze = now_reading.regime.is_squeeze_risk and now_reading.regime is not old.last.regime
     if entered_squeeze:
@@ -142,7 +173,11 @@ def _step(
     exchange: str, old: SymbolState, point: ScoredPoint, now: datetime, p: DiffParams
 ) -> tuple[list[AlertEvent], SymbolState]:
     reading = point.reading
-    band = confirmed_band(old.confirmed_band, reading.score, p)
+    recent = [reading.score]
+    if p.hold:
+        # The previous reading counts only if it is recent: after a gap, a change waits one more cycle.
+        recent.append(old.last.score if reading.ts - old.last.ts <= p.stale_after else -1)
+    band = held_band(old.confirmed_band, recent, p) if min(recent) >= 0 else old.confirmed_band
     memory = {a.kind: replace(a, open=a.open and _still_open(a, reading)) for a in old.alerts}
     said = announced_band(old)
     events: list[AlertEvent] = []
