@@ -326,7 +326,7 @@ def _plan(
             usable[symbol] = kinds
         elif selection.symbols is not None and symbol in selection.symbols:
             problems.append(f"{symbol}: no {', no '.join(missing)} files for the selected days")
-        elif kinds.get(METRICS):
+        else:
             report.skipped_symbols[symbol] = f"no {', no '.join(missing)} files"
     if problems:
         raise InputError("; ".join(dict.fromkeys(problems)))

@@ -246,11 +246,14 @@ def test_index_comes_from_the_premium_index_when_index_klines_are_missing(tmp_pa
 def test_a_symbol_missing_a_kind_is_skipped_and_reported_unless_asked_for(tmp_path: Path) -> None:
     standard(tmp_path)
     metrics_zip(tmp_path, "DOGEUSDT", DAY, [metrics_row("DOGEUSDT", "00:05:00")])
+    klines_zip(tmp_path, "markPriceKlines", "PEPEUSDT", [kline_row("00:00:00", "1")])
     report = import_archive(tmp_path, tmp_path / "m.csv.gz")
     assert report.symbols == ["BTCUSDT"]
     assert report.skipped_symbols == {
-        "DOGEUSDT": "no fundingRate, no markPriceKlines, no indexPriceKlines or premiumIndexKlines files"
+        "DOGEUSDT": "no fundingRate, no markPriceKlines, no indexPriceKlines or premiumIndexKlines files",
+        "PEPEUSDT": "no metrics, no fundingRate, no indexPriceKlines or premiumIndexKlines files",
     }
+    assert "skipped symbol PEPEUSDT: no metrics, no fundingRate" in "\n".join(report.lines())
     with pytest.raises(InputError, match="DOGEUSDT: no fundingRate, no markPriceKlines"):
         import_archive(tmp_path, tmp_path / "n.csv.gz", Selection(symbols=frozenset({"BTCUSDT", "DOGEUSDT"})))
     with pytest.raises(InputError, match="XRPUSDT: no metrics files"):
