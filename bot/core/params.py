@@ -79,6 +79,8 @@ class ScoringParams:
         price_horizons: the mark-price horizons, blended like OI into a signed move.
         price_direction_threshold: |blended price move| at which price has a direction
             (rising or falling) for the regime rules.
+        side_min_positioning: positioning pressure below which funding and basis name no
+            side; the side then comes from price, or there is none.
     """
 
     funding_baseline_8h_pct: float = 0.01
@@ -102,6 +104,7 @@ class ScoringParams:
     annualisation_periods_8h: float = 3 * 365
     price_horizons: tuple[HorizonParams, ...] = field(default_factory=_default_price_horizons)
     price_direction_threshold: float = 0.15
+    side_min_positioning: float = 0.1
 
     @property
     def max_stress(self) -> float:
@@ -135,6 +138,8 @@ class ScoringParams:
         for name, horizons in (("horizons", self.horizons), ("price_horizons", self.price_horizons)):
             if not horizons or any(h.scale_pct <= 0 or h.weight < 0 for h in horizons):
                 raise ValueError(f"ScoringParams.{name} need positive scales and weights >= 0")
+        if not 0 <= self.side_min_positioning < 1:
+            raise ValueError("ScoringParams.side_min_positioning must be in [0, 1)")
         if not 0 <= self.price_direction_threshold < 1:
             raise ValueError("ScoringParams.price_direction_threshold must be in [0, 1)")
         lean, stretched, stressed = self.band_floors

@@ -62,8 +62,14 @@ def side_of(value: float) -> Bias:
     return Bias.NEUTRAL
 
 
-def net_lean(c: Components) -> Bias:
-    """The side the book leans to: the net direction, ties broken by funding then basis."""
+def net_lean(c: Components, min_positioning: float = 0.0) -> Bias:
+    """The side the book leans to: the net direction, ties broken by funding then basis.
+
+    NEUTRAL when the positioning is below ``min_positioning``: a lean that small is within
+    a reading's noise and cannot name the side of a book whose stress comes from OI.
+    """
+    if c.positioning < min_positioning:
+        return Bias.NEUTRAL
     for value in (c.direction, c.funding, c.basis):
         side = side_of(value)
         if side is not Bias.NEUTRAL:
@@ -93,7 +99,7 @@ def classify(c: Components, score: int, band: Band, p: ScoringParams) -> tuple[R
             return _BY_SIDE[("squeeze", funding_side)], funding_side
         if basis_side is not funding_side.mirrored():
             return _BY_SIDE[("crowded", funding_side)], funding_side
-    lean = net_lean(c)
+    lean = net_lean(c, p.side_min_positioning)
     moving = price_side(c, p)
     if c.oi_unwind >= p.unwind_threshold and c.oi_unwind > c.oi_build:
         # Price says who is closing: a rise is shorts buying back, a fall longs selling out.
