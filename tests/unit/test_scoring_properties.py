@@ -28,7 +28,13 @@ MIRRORED_REGIME = {
     Regime.SHORT_SQUEEZE_RISK: Regime.LONG_SQUEEZE_RISK,
     Regime.LONG_UNWIND: Regime.SHORT_COVERING,
     Regime.SHORT_COVERING: Regime.LONG_UNWIND,
+    Regime.LEVERAGE_BUILDING: Regime.LEVERAGE_BUILDING,
+    Regime.DELEVERAGING: Regime.DELEVERAGING,
 }
+OI_ONLY = (Regime.LEVERAGE_BUILDING, Regime.DELEVERAGING)
+# Mark-price changes in %: realistic moves, and the junk the core must survive.
+price_change = st.floats(min_value=-60.0, max_value=300.0)
+any_price = st.one_of(maybe(price_change), st.floats(allow_nan=True, allow_infinity=True))
 
 
 def mirror(inputs: ScoreInputs) -> ScoreInputs:
@@ -177,3 +183,29 @@ def test_funding_interval_normalisation_is_linear(rate: float) -> None:
     assert per_8h.components.funding_8h_pct is not None
     assert math.isclose(per_1h.components.funding_8h_pct, per_8h.components.funding_8h_pct, abs_tol=1e-12)
     assert per_1h.score == per_8h.score
+
+
+def _with_price(inputs: ScoreInputs, h1: float | None, h4: float | None, h24: float | None) -> ScoreInputs:
+    return dataclasses.replace(inputs, price_1h_pct=h1, price_4h_pct=h4, price_24h_pct=h24)
+
+
+@given(any_inputs, any_price, any_price, any_price)
+def test_price_names_the_regime_never_the_score(
+    inputs: ScoreInputs, h1: float | None, h4: float | None, h24: float | None
+) -> None:
+    without = score(_with_price(inputs, None, None, None))
+    result = score(_with_price(inputs, h1, h4, h24))
+    assert (result.score, result.band, result.partial) == (without.score, without.band, without.partial)
+    assert dataclasses.replace(result.components, price_move=None) == without.components
+    # No side only in the neutral band, or when open interest alone carries the stress.
+    no_side = result.band is Band.NEUTRAL or result.regime in OI_ONLY
+    assert (result.bias is Bias.NEUTRAL) is no_side, result
+
+
+@given(complete_inputs, price_change, price_change, price_change)
+def test_mirror_symmetric_with_price(inputs: ScoreInputs, h1: float, h4: float, h24: float) -> None:
+    original = score(_with_price(inputs, h1, h4, h24))
+    flipped = score(_with_price(mirror(inputs), -h1, -h4, -h24))
+    assert flipped.score == original.score
+    assert flipped.bias is original.bias.mirrored()
+    assert flipped.regime is MIRRORED_REGIME[original.regime]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -14,7 +15,8 @@ from bot.core.scoring import score
 
 I = ScoreInputs  # noqa: E741 - keeps the table readable
 
-# (name, inputs in %: oi 1h, 4h, 24h, funding per interval, interval h, basis) -> regime, bias
+# (name, inputs in %: oi 1h, 4h, 24h, funding per interval, interval h, basis[, mark price
+# 1h, 4h, 24h]) -> regime, bias
 REGIME_CASES = [
     ("quiet book", I(0.1, 0.2, 1.0, 0.01, 8, 0.02), Regime.BALANCED, Bias.NEUTRAL),
     ("longs leaning", I(0.2, 0.5, 2.0, 0.04, 8, 0.3), Regime.LONG_BIAS, Bias.LONG),
@@ -40,7 +42,80 @@ REGIME_CASES = [
     ),
     ("longs deleveraging", I(-3.0, -8.0, -20.0, 0.05, 8, 0.2), Regime.LONG_UNWIND, Bias.LONG),
     ("shorts covering", I(-3.0, -8.0, -20.0, -0.03, 8, -0.2), Regime.SHORT_COVERING, Bias.SHORT),
+    # Open interest alone: +20 %/day at the baseline funding, no premium, no price to say who.
+    (
+        "leverage piling in, no side paying",
+        I(1.5, 5.0, 20.0, 0.01, 8, 0.01),
+        Regime.LEVERAGE_BUILDING,
+        Bias.NEUTRAL,
+    ),
+    (
+        "leverage leaving, no side paying",
+        I(-3.0, -8.0, -20.0, 0.01, 8, 0.0),
+        Regime.DELEVERAGING,
+        Bias.NEUTRAL,
+    ),
+    # The mark price says who is closing, whatever funding and basis lean to.
+    (
+        "OI falling, price rising, longs still paying",
+        I(-3.0, -8.0, -20.0, 0.05, 8, 0.2, 1.5, 4.0, 8.0),
+        Regime.SHORT_COVERING,
+        Bias.SHORT,
+    ),
+    (
+        "OI falling, price falling, shorts still paying",
+        I(-3.0, -8.0, -20.0, -0.03, 8, -0.2, -1.5, -4.0, -8.0),
+        Regime.LONG_UNWIND,
+        Bias.LONG,
+    ),
+    (
+        "OI falling with price, longs paying",
+        I(-3.0, -8.0, -20.0, 0.05, 8, 0.2, -1.0, -3.0, -6.0),
+        Regime.LONG_UNWIND,
+        Bias.LONG,
+    ),
+    (
+        "OI falling, price rising, nobody paying",
+        I(-3.0, -8.0, -20.0, 0.01, 8, 0.0, 1.0, 3.0, 6.0),
+        Regime.SHORT_COVERING,
+        Bias.SHORT,
+    ),
+    # With no lean from funding or basis, new positions follow the price.
+    (
+        "OI up, price up: new longs",
+        I(1.5, 5.0, 20.0, 0.01, 8, 0.01, 1.0, 3.0, 6.0),
+        Regime.LONG_BIAS,
+        Bias.LONG,
+    ),
+    (
+        "OI up, price down: new shorts",
+        I(1.5, 5.0, 20.0, 0.01, 8, 0.01, -1.0, -3.0, -6.0),
+        Regime.SHORT_BIAS,
+        Bias.SHORT,
+    ),
+    # A flat price (a blended move under the threshold) falls back to funding and basis.
+    (
+        "OI falling, flat price, longs paying",
+        I(-3.0, -8.0, -20.0, 0.05, 8, 0.2, 0.05, 0.1, 0.3),
+        Regime.LONG_UNWIND,
+        Bias.LONG,
+    ),
+    (
+        "OI up, flat price, no side paying",
+        I(1.5, 5.0, 20.0, 0.01, 8, 0.01, -0.05, -0.1, -0.3),
+        Regime.LEVERAGE_BUILDING,
+        Bias.NEUTRAL,
+    ),
+    # Price only decides between openers and closers: a crowded book stays crowded.
+    (
+        "crowded longs while price falls",
+        I(1.0, 4.0, 20.0, 0.08, 8, 0.3, -1.0, -3.0, -6.0),
+        Regime.LONG_CROWDED,
+        Bias.LONG,
+    ),
 ]
+
+NO_PRICE = dict(price_1h_pct=None, price_4h_pct=None, price_24h_pct=None)
 
 
 @pytest.mark.parametrize(("name", "inputs", "regime", "bias"), REGIME_CASES, ids=[c[0] for c in REGIME_CASES])
@@ -51,6 +126,8 @@ def test_each_regime_from_realistic_inputs(
     assert (result.regime, result.bias) == (regime, bias), result
     assert result.label == REGIME_LABELS[regime]
     assert not result.partial
+    # Price names the regime, never the score.
+    assert score(dataclasses.replace(inputs, **NO_PRICE)).score == result.score
 
 
 def test_every_regime_is_covered_by_the_table() -> None:
@@ -74,6 +151,9 @@ def _components(**kw: float) -> Components:
 
 
 P = DEFAULT_PARAMS
+MOVE = P.price_direction_threshold  # the smallest blended price move that has a direction
+FLAT = math.nextafter(MOVE, 0.0)  # the largest that has none
+UNWINDING_LONGS = dict(funding=0.3, basis=0.1, oi_unwind=0.4, direction=0.22)
 RULE_CASES = [
     # squeeze needs: heavy funding, basis against it, OI building, score >= stretched
     (
@@ -133,6 +213,100 @@ RULE_CASES = [
     (
         "neutral band is balanced whatever the lean",
         dict(funding=0.9, direction=0.9),
+        14,
+        (Regime.BALANCED, Bias.NEUTRAL),
+    ),
+    # price: who is closing when OI falls fast
+    (
+        "rise at the threshold is shorts covering",
+        dict(UNWINDING_LONGS, price_move=MOVE),
+        30,
+        (Regime.SHORT_COVERING, Bias.SHORT),
+    ),
+    (
+        "rise under the threshold leaves the lean",
+        dict(UNWINDING_LONGS, price_move=FLAT),
+        30,
+        (Regime.LONG_UNWIND, Bias.LONG),
+    ),
+    (
+        "fall at the threshold is longs selling",
+        dict(UNWINDING_LONGS, direction=-0.22, funding=-0.3, basis=-0.1, price_move=-MOVE),
+        30,
+        (Regime.LONG_UNWIND, Bias.LONG),
+    ),
+    (
+        "fall under the threshold leaves the lean",
+        dict(UNWINDING_LONGS, direction=-0.22, funding=-0.3, basis=-0.1, price_move=-FLAT),
+        30,
+        (Regime.SHORT_COVERING, Bias.SHORT),
+    ),
+    ("no lean, no price: deleveraging", dict(oi_unwind=0.4), 20, (Regime.DELEVERAGING, Bias.NEUTRAL)),
+    (
+        "no lean, flat price: deleveraging",
+        dict(oi_unwind=0.4, price_move=FLAT),
+        20,
+        (Regime.DELEVERAGING, Bias.NEUTRAL),
+    ),
+    (
+        "no lean, price rising: covering",
+        dict(oi_unwind=0.4, price_move=MOVE),
+        20,
+        (Regime.SHORT_COVERING, Bias.SHORT),
+    ),
+    (
+        "OI falling slower than the unwind threshold: price does not name a side",
+        dict(oi_unwind=math.nextafter(P.unwind_threshold, 0.0), price_move=0.9),
+        20,
+        (Regime.DELEVERAGING, Bias.NEUTRAL),
+    ),
+    # price: who is opening when OI builds with no lean
+    (
+        "rise at the threshold is new longs",
+        dict(oi_build=0.2, price_move=MOVE),
+        20,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "fall at the threshold is new shorts",
+        dict(oi_build=0.2, price_move=-MOVE),
+        20,
+        (Regime.SHORT_BIAS, Bias.SHORT),
+    ),
+    (
+        "move under the threshold: leverage building",
+        dict(oi_build=0.2, price_move=-FLAT),
+        20,
+        (Regime.LEVERAGE_BUILDING, Bias.NEUTRAL),
+    ),
+    ("no price: leverage building", dict(oi_build=0.2), 20, (Regime.LEVERAGE_BUILDING, Bias.NEUTRAL)),
+    (
+        "new positions need OI building",
+        dict(oi_build=math.nextafter(P.building_threshold, 0.0), price_move=0.9),
+        20,
+        (Regime.LEVERAGE_BUILDING, Bias.NEUTRAL),
+    ),
+    (
+        "OI building at its threshold",
+        dict(oi_build=P.building_threshold, price_move=0.9),
+        20,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "a lean beats the price when OI builds",
+        dict(oi_build=0.3, funding=0.3, direction=0.18, price_move=-0.9),
+        20,
+        (Regime.LONG_BIAS, Bias.LONG),
+    ),
+    (
+        "price never undoes a crowded book",
+        dict(funding=-0.6, oi_build=0.2, direction=-0.36, price_move=0.9),
+        40,
+        (Regime.SHORT_CROWDED, Bias.SHORT),
+    ),
+    (
+        "neutral band is balanced whatever the price",
+        dict(oi_build=0.5, price_move=0.9),
         14,
         (Regime.BALANCED, Bias.NEUTRAL),
     ),
