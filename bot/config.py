@@ -37,6 +37,9 @@ class ScoringSettings(BaseModel):
     crowded_basis: float | None = None
     building_threshold: float | None = None
     unwind_threshold: float | None = None
+    saturation: float | None = None
+    side_min_positioning: float | None = None
+    price_direction_threshold: float | None = None
 
     def to_params(self) -> ScoringParams:
         """The scoring configuration with these overrides applied."""
