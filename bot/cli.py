@@ -79,7 +79,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     market = ReplayMarket.bundled()
     last = market.times()[-1]
     scored = score_snapshots(
-        market.snapshots_at(last), lambda s: market.oi_history(s, last), last, DEFAULT_PARAMS
+        market.snapshots_at(last),
+        lambda s: market.oi_history(s, last),
+        last,
+        DEFAULT_PARAMS,
+        price_history=lambda s: market.mark_history(s, last),
     )
     rows = [(s.snapshot.symbol, s.inputs, s.result) for s in scored]
     label = f"{SYNTHETIC_LABEL} — not market data; snapshot {last:%Y-%m-%d %H:%M} UTC"

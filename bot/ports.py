@@ -9,6 +9,7 @@ datetime passed in or out is aware UTC. Store failures raise ``bot.errors.Storag
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -42,6 +43,19 @@ from bot.core.records import (
 
 OiSeries = dict[str, list[tuple[datetime, float]]]
 """Symbol → its (ts, oi_contracts) points sorted by time (``bot.core.oi_deltas`` format)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSeries:
+    """Open interest and mark price read back together, each in the ``OiSeries`` format.
+
+    ``mark`` holds (ts, mark_price) points: the price moves that name who is opening or
+    closing in the regime. A snapshot without one of the two values is absent from that
+    series only.
+    """
+
+    oi: OiSeries
+    mark: OiSeries
 
 
 class Sink(Protocol):
@@ -138,6 +152,16 @@ class SnapshotStore(Protocol):
         symbols: Collection[str] | None = None,
     ) -> OiSeries:
         """OI points with ``start <= ts <= end`` per symbol (readings without OI are left out)."""
+        ...
+
+    def market_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> MarketSeries:
+        """``oi_history`` and the mark-price points of the same window, in one read."""
         ...
 
 

@@ -25,7 +25,16 @@ from bot.core.market import MarketSnapshot
 from bot.core.oi_deltas import DEFAULT_TOLERANCES
 from bot.core.params import ScoringParams
 from bot.core.records import LeaseClaim, OutboxMessage, ScoreRecord
-from bot.ports import AlertStateStore, ChatStore, CycleStore, MarketSource, OutboxStore, SnapshotStore
+from bot.ports import (
+    AlertStateStore,
+    ChatStore,
+    CycleStore,
+    MarketSeries,
+    MarketSource,
+    OiSeries,
+    OutboxStore,
+    SnapshotStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +202,14 @@ class CollectionCycle:
         report.weight_used = fetch.weight_used
         report.failures.update(f.reason for f in fetch.failures)
 
-        history = self._oi_windows(now, [s.symbol for s in fetch.snapshots])
-        scored = score_snapshots(fetch.snapshots, lambda sym: history.get(sym, []), now, self._params)
+        history = self._history_windows(now, [s.symbol for s in fetch.snapshots])
+        scored = score_snapshots(
+            fetch.snapshots,
+            lambda sym: history.oi.get(sym, []),
+            now,
+            self._params,
+            price_history=lambda sym: history.mark.get(sym, []),
+        )
         report.scored = len(scored)
         report.partial = sum(s.result.partial for s in scored)
         report.top = scored[:5]
@@ -222,21 +237,29 @@ class CollectionCycle:
         report.duration_s = time.perf_counter() - started
         return report
 
-    def _oi_windows(self, now: datetime, symbols: list[str]) -> dict[str, list[tuple[datetime, float]]]:
-        """The stored OI points the deltas can use: near now and near each horizon's past time.
+    def _history_windows(self, now: datetime, symbols: list[str]) -> MarketSeries:
+        """The stored OI and mark-price points the deltas can use: near now and near each
+        horizon's past time.
 
-        Reading only these windows instead of the whole day keeps the cycle's read small.
+        Reading only these windows instead of the whole day keeps the cycle's read small;
+        both series come from the same rows, in one query per window.
         """
-        merged: dict[str, list[tuple[datetime, float]]] = {}
+        oi: OiSeries = {}
+        mark: OiSeries = {}
         spans = [(now - DEFAULT_TOLERANCES.tolerance_1h, now)]
         for hours in (1, 4, 24):
             slack = DEFAULT_TOLERANCES.tolerance_for(hours)
             target = now - timedelta(hours=hours)
             spans.append((target - slack, target + slack))
         for start, end in spans:
-            for symbol, points in self._d.snapshots.oi_history(self._d.exchange, start, end, symbols).items():
-                merged.setdefault(symbol, []).extend(points)
-        return {symbol: sorted(set(points)) for symbol, points in merged.items()}
+            window = self._d.snapshots.market_history(self._d.exchange, start, end, symbols)
+            for merged, found in ((oi, window.oi), (mark, window.mark)):
+                for symbol, points in found.items():
+                    merged.setdefault(symbol, []).extend(points)
+        return MarketSeries(
+            oi={symbol: sorted(set(points)) for symbol, points in oi.items()},
+            mark={symbol: sorted(set(points)) for symbol, points in mark.items()},
+        )
 
     def _messages(self, events: tuple[AlertEvent, ...], now: datetime) -> list[OutboxMessage]:
         if not events:

@@ -24,7 +24,8 @@ DEFAULT_STALE_AFTER = timedelta(minutes=10)
 """Two 5-minute collection cycles: the product's definition of stale data."""
 
 OiHistory = Callable[[str], Sequence[OiSample]]
-"""Symbol → that symbol's stored (ts, oi_contracts) points, sorted by time."""
+"""Symbol → that symbol's stored (ts, oi_contracts) points, sorted by time (or, for the
+price, its (ts, mark_price) points)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,7 @@ def score_snapshots(
     *,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
+    price_history: OiHistory | None = None,
 ) -> list[ScoredSymbol]:
     """Score every fresh symbol of a cycle.
 
@@ -122,6 +124,9 @@ def score_snapshots(
         stale_after: snapshots older than this at ``now`` are excluded (see
             ``split_stale`` to list them).
         tolerances: slack for finding the past OI point of each horizon.
+        price_history: returns one symbol's stored (ts, mark price) points, sorted by
+            time; the price moves name the regime (who is opening or closing), never the
+            score. ``None``: no price moves, the regime falls back to funding and basis.
 
     Returns:
         Scored symbols, highest score first, ties by symbol then exchange.
@@ -130,6 +135,15 @@ def score_snapshots(
         ValueError: ``now`` is naive.
     """
     fresh = split_stale(latest, now, stale_after).fresh
-    scored = [score_snapshot(snap, oi_history(snap.symbol), params, tolerances) for snap in fresh]
+    scored = [
+        score_snapshot(
+            snap,
+            oi_history(snap.symbol),
+            params,
+            tolerances,
+            price_history=() if price_history is None else price_history(snap.symbol),
+        )
+        for snap in fresh
+    ]
     scored.sort(key=lambda s: (-s.result.score, s.snapshot.symbol, s.snapshot.exchange))
     return scored

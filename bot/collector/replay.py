@@ -49,6 +49,7 @@ _NUMBER_COLUMNS = (
 _POSITION = {name: i for i, name in enumerate(COLUMNS)}
 _NUMBER_POSITIONS = tuple(_POSITION[name] for name in _NUMBER_COLUMNS)
 _OI = _NUMBER_COLUMNS.index("oi_contracts")
+_MARK = _NUMBER_COLUMNS.index("mark_price")
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,17 +274,22 @@ class ReplayMarket:
     def __init__(self, table: _Table) -> None:
         rows_at: dict[datetime, list[int]] = {}
         oi: dict[str, list[OiSample]] = {}
-        oi_column = table.numbers[_OI]
-        for i, (symbol, ts, value) in enumerate(zip(table.symbol, table.ts, oi_column, strict=True)):
+        mark: dict[str, list[OiSample]] = {}
+        columns = zip(table.symbol, table.ts, table.numbers[_OI], table.numbers[_MARK], strict=True)
+        for i, (symbol, ts, oi_value, mark_value) in enumerate(columns):
             rows_at.setdefault(ts, []).append(i)
             points = oi.setdefault(symbol, [])
-            if value is not None:
-                points.append((ts, value))
+            if oi_value is not None:
+                points.append((ts, oi_value))
+            if mark_value is not None:
+                mark.setdefault(symbol, []).append((ts, mark_value))
         self._table = table
         self._times = sorted(rows_at)
         self._rows_at = {ts: sorted(rows, key=lambda i: table.symbol[i]) for ts, rows in rows_at.items()}
         self._oi = {symbol: sorted(points) for symbol, points in oi.items()}
         self._oi_times = {symbol: [ts for ts, _ in points] for symbol, points in self._oi.items()}
+        self._mark = {symbol: sorted(points) for symbol, points in mark.items()}
+        self._mark_times = {symbol: [ts for ts, _ in points] for symbol, points in self._mark.items()}
 
     @classmethod
     def from_snapshots(cls, snapshots: Iterable[MarketSnapshot]) -> ReplayMarket:
@@ -333,6 +339,16 @@ class ReplayMarket:
         if times is None:
             return []
         return self._oi[symbol][: bisect.bisect_right(times, until)]
+
+    def mark_history(self, symbol: str, until: datetime) -> list[OiSample]:
+        """One symbol's (ts, mark_price) points up to and including ``until``, oldest first.
+
+        The price moves that name the regime; snapshots without a mark price are skipped.
+        """
+        times = self._mark_times.get(symbol)
+        if times is None:
+            return []
+        return self._mark[symbol][: bisect.bisect_right(times, until)]
 
     def first_time_with_history(self, hours: float) -> datetime | None:
         """The first snapshot time with at least ``hours`` of history behind it, if any.

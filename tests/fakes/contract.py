@@ -266,6 +266,34 @@ def check_oi_history(s: Stores) -> None:
     }
 
 
+def check_market_history(s: Stores) -> None:
+    def priced(
+        symbol: str, ts: datetime, oi: float | None, mark: float | None, exchange: str = EX
+    ) -> MarketSnapshot:
+        return replace(snapshot(symbol, ts, oi=oi, exchange=exchange), mark_price=mark)
+
+    s.snapshots.add_snapshots(
+        [
+            priced("B", T0 + STEP, 2.0, 10.5),
+            priced("B", T0, 1.0, 10.0),
+            priced("A", T0, None, 3.25),  # a price without OI
+            priced("A", T0 + STEP, 7.0, None),  # OI without a price
+            priced("C", T0, None, None),  # neither: in no series
+            priced("B", T0 + 5 * STEP, 9.0, 11.0),  # after the window
+            priced("B", T0, 5.0, 99.0, exchange="okx"),
+        ]
+    )
+    found = s.snapshots.market_history(EX, T0, T0 + STEP)
+    assert found.oi == {"A": [(T0 + STEP, 7.0)], "B": [(T0, 1.0), (T0 + STEP, 2.0)]}
+    assert found.oi == s.snapshots.oi_history(EX, T0, T0 + STEP)
+    assert found.mark == {"A": [(T0, 3.25)], "B": [(T0, 10.0), (T0 + STEP, 10.5)]}
+    only_b = s.snapshots.market_history(EX, T0, T0 + 9 * STEP, symbols={"B", "Z"})
+    assert only_b.oi == {"B": [(T0, 1.0), (T0 + STEP, 2.0), (T0 + 5 * STEP, 9.0)]}
+    assert only_b.mark == {"B": [(T0, 10.0), (T0 + STEP, 10.5), (T0 + 5 * STEP, 11.0)]}
+    empty = s.snapshots.market_history(EX, T0 + 2 * STEP, T0 + 4 * STEP)
+    assert (empty.oi, empty.mark) == ({}, {})
+
+
 def check_naive_time_refused(s: Stores) -> None:
     with pytest.raises(StorageError):
         s.snapshots.add_snapshots([snapshot("BTCUSDT", T0.replace(tzinfo=None))])

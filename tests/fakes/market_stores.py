@@ -12,7 +12,7 @@ from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
 from bot.core.records import OiReading, ScoreCard, ScoreMark, ScoreRecord
 from bot.errors import StorageError
-from bot.ports import OiSeries
+from bot.ports import MarketSeries, OiSeries
 
 T = TypeVar("T")
 Key = tuple[str, str, datetime]
@@ -125,6 +125,23 @@ class FakeSnapshotStore:
             if symbols is None or snap.symbol in symbols:
                 series.setdefault(snap.symbol, []).append((snap.ts, snap.oi_contracts))
         return series
+
+    def market_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> MarketSeries:
+        found = MarketSeries(oi={}, mark={})
+        for snap in sorted(self._of(exchange), key=lambda s: (s.symbol, s.ts)):
+            if not start <= snap.ts <= end or (symbols is not None and snap.symbol not in symbols):
+                continue
+            if snap.oi_contracts is not None:
+                found.oi.setdefault(snap.symbol, []).append((snap.ts, snap.oi_contracts))
+            if snap.mark_price is not None:
+                found.mark.setdefault(snap.symbol, []).append((snap.ts, snap.mark_price))
+        return found
 
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: drop snapshots older than ``cutoff``."""

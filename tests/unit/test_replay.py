@@ -73,6 +73,15 @@ def test_oi_history_is_the_backfill_up_to_a_time(bundled: ReplayMarket) -> None:
     assert bundled.oi_history("BTCUSDT", END - timedelta(days=5)) == []
 
 
+def test_mark_history_is_the_price_series_up_to_a_time(tmp_path: Path) -> None:
+    market = ReplayMarket.from_path(write_gz(tmp_path / "m.csv.gz", [HEADER, *GOOD]))
+    assert market.mark_history("AAAUSDT", END) == [(END - timedelta(minutes=5), 10.01), (END, 10.01)]
+    assert market.mark_history("AAAUSDT", END - timedelta(minutes=1)) == [(END - timedelta(minutes=5), 10.01)]
+    # A snapshot without a mark price adds no point; unknown symbols have none.
+    assert market.mark_history("BBBUSDT", END) == [(END - timedelta(minutes=5), 2.0)]
+    assert market.mark_history("NOPEUSDT", END) == []
+
+
 def test_first_time_with_history(bundled: ReplayMarket) -> None:
     assert bundled.first_time_with_history(24) == END - timedelta(days=3)
     assert bundled.first_time_with_history(24 * 5) is None

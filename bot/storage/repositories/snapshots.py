@@ -7,12 +7,12 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.market import MarketSnapshot
 from bot.core.records import OiReading
-from bot.ports import OiSeries
+from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction
 from bot.storage.models import SnapshotRow, table_of
 from bot.storage.repositories._common import new_rows, symbol_filter
@@ -140,3 +140,34 @@ class SqlSnapshotStore:
                 if oi is not None and (wanted is None or symbol in wanted):
                     series.setdefault(symbol, []).append((ts, oi))
         return series
+
+    def market_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> MarketSeries:
+        # One pass over the window for both series: the cycle reads four windows per run.
+        stmt = (
+            select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.mark_price)
+            .where(
+                SnapshotRow.exchange == exchange,
+                SnapshotRow.ts >= start,
+                SnapshotRow.ts <= end,
+                or_(SnapshotRow.oi_contracts.is_not(None), SnapshotRow.mark_price.is_not(None)),
+            )
+            .where(*symbol_filter(SnapshotRow, symbols))
+            .order_by(SnapshotRow.symbol, SnapshotRow.ts)
+        )
+        wanted = None if symbols is None else set(symbols)
+        found = MarketSeries(oi={}, mark={})
+        with transaction(self._sessions, "read open-interest and mark-price history") as session:
+            for symbol, ts, oi, mark in session.execute(stmt):
+                if wanted is not None and symbol not in wanted:
+                    continue
+                if oi is not None:
+                    found.oi.setdefault(symbol, []).append((ts, oi))
+                if mark is not None:
+                    found.mark.setdefault(symbol, []).append((ts, mark))
+        return found
