@@ -3,7 +3,9 @@
 Contract (PRODUCT.md): header ``symbol,oi_1h,oi_4h,oi_24h,funding,funding_interval_h,basis``;
 values in percent as the seed prints them (``0.79`` or ``+0.79%`` is +0.79 %); funding per its
 own interval; interval in hours, 8 when the column is absent or the cell is empty; an empty
-cell is a missing input.
+cell is a missing input. Optional ``price_1h,price_4h,price_24h``: the mark price's change in
+percent, which only decides between regimes (who is opening or closing), never the score; a
+file without them scores as before.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from bot.core.models import ScoreInputs
 from bot.errors import CsvFormatError
 
 REQUIRED = ("symbol", "oi_1h", "oi_4h", "oi_24h", "funding", "basis")
-OPTIONAL = ("funding_interval_h",)
+PRICE_COLUMNS = ("price_1h", "price_4h", "price_24h")
+OPTIONAL = ("funding_interval_h", *PRICE_COLUMNS)
 DEFAULT_INTERVAL_H = 8.0
 MAX_SYMBOL_LEN = 40
 
@@ -52,7 +55,8 @@ def _header(fields: list[str]) -> list[str]:
     unknown = [n for n in names if n not in REQUIRED + OPTIONAL]
     if unknown:
         raise CsvFormatError(
-            f"unknown column {unknown[0]!r}; expected {','.join(REQUIRED[:5])},funding_interval_h,basis",
+            f"unknown column {unknown[0]!r}; expected {','.join(REQUIRED[:5])},funding_interval_h,basis"
+            f" and optionally {','.join(PRICE_COLUMNS)}",
             1,
             unknown[0],
         )
@@ -66,6 +70,14 @@ def _header(fields: list[str]) -> list[str]:
     return names
 
 
+def _change(row: dict[str, str], column: str, line: int, what: str) -> float | None:
+    """A relative change in %: a number, missing when empty, never a fall of 100 % or more."""
+    change = _number(row.get(column, ""), line, column)
+    if change is not None and change <= -100.0:
+        raise CsvFormatError(f"{what} cannot fall by {change}%", line, column)
+    return change
+
+
 def _row(names: list[str], cells: list[str], line: int) -> EvaluateRow:
     if len(cells) != len(names):
         raise CsvFormatError(f"expected {len(names)} fields, found {len(cells)}", line)
@@ -75,10 +87,7 @@ def _row(names: list[str], cells: list[str], line: int) -> EvaluateRow:
         raise CsvFormatError("empty symbol", line, "symbol")
     if len(symbol) > MAX_SYMBOL_LEN or not all(ch.isalnum() or ch in "/:_-." for ch in symbol):
         raise CsvFormatError(f"not a symbol: {row['symbol'].strip()[:30]!r}", line, "symbol")
-    oi = {h: _number(row[f"oi_{h}"], line, f"oi_{h}") for h in ("1h", "4h", "24h")}
-    for horizon, change in oi.items():
-        if change is not None and change <= -100.0:
-            raise CsvFormatError(f"open interest cannot fall by {change}%", line, f"oi_{horizon}")
+    oi = {h: _change(row, f"oi_{h}", line, "open interest") for h in ("1h", "4h", "24h")}
     interval = _number(row.get("funding_interval_h", ""), line, "funding_interval_h")
     if interval is None:
         interval = DEFAULT_INTERVAL_H
@@ -95,6 +104,9 @@ def _row(names: list[str], cells: list[str], line: int) -> EvaluateRow:
         funding_pct=_number(row["funding"], line, "funding"),
         funding_interval_h=interval,
         basis_pct=_number(row["basis"], line, "basis"),
+        price_1h_pct=_change(row, "price_1h", line, "the price"),
+        price_4h_pct=_change(row, "price_4h", line, "the price"),
+        price_24h_pct=_change(row, "price_24h", line, "the price"),
     )
     return EvaluateRow(line=line, symbol=symbol, inputs=inputs)
 

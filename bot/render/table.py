@@ -112,6 +112,7 @@ def score_json(symbol: str, inputs: ScoreInputs, result: ScoreResult) -> str:
             "oi_unwind": round(c.oi_unwind, 6),
             "positioning": round(c.positioning, 6),
             "direction": round(c.direction, 6),
+            "price_move": None if c.price_move is None else round(c.price_move, 6),
         },
         "inputs": {
             "oi_1h_pct": inputs.oi_1h_pct,
@@ -120,6 +121,9 @@ def score_json(symbol: str, inputs: ScoreInputs, result: ScoreResult) -> str:
             "funding_pct": inputs.funding_pct,
             "funding_interval_h": inputs.funding_interval_h,
             "basis_pct": inputs.basis_pct,
+            "price_1h_pct": inputs.price_1h_pct,
+            "price_4h_pct": inputs.price_4h_pct,
+            "price_24h_pct": inputs.price_24h_pct,
         },
     }
     return json.dumps(payload, ensure_ascii=False, allow_nan=False)

@@ -85,6 +85,60 @@ def test_demo_prints_the_replay_table_labelled_synthetic() -> None:
     assert re.match(r"\| 1 \| SPKUSDT \| (9\d|100) \| SHORT \|", lines[5]), lines[5]
 
 
+# --- optional mark-price columns -----------------------------------------------------------
+
+PRICE_HEADER = "symbol,oi_1h,oi_4h,oi_24h,funding,funding_interval_h,basis,price_1h,price_4h,price_24h"
+
+
+def test_seed_rows_with_empty_price_columns_score_exactly_as_without(tmp_path: Path) -> None:
+    header, *rows = SEED_ROWS.read_text(encoding="utf-8").splitlines()
+    padded = tmp_path / "seed_with_price_columns.csv"
+    padded.write_text("\n".join([header + ",price_1h,price_4h,price_24h", *(r + ",,," for r in rows)]))
+    plain, priced = run_dps("evaluate", str(SEED_ROWS), "--json"), run_dps("evaluate", str(padded), "--json")
+    assert plain.returncode == priced.returncode == 0, plain.stderr + priced.stderr
+    assert plain.stdout == priced.stdout
+    for obj in map(json.loads, plain.stdout.splitlines()):
+        prices = [obj["inputs"][f"price_{h}_pct"] for h in ("1h", "4h", "24h")]
+        assert (prices, obj["components"]["price_move"]) == ([None, None, None], None)
+
+
+def test_price_columns_name_who_is_closing_and_leave_the_score(tmp_path: Path) -> None:
+    # OI falling fast while longs pay: the price says whether longs sell out or shorts cover.
+    path = tmp_path / "priced.csv"
+    path.write_text(
+        "\n".join(
+            [
+                PRICE_HEADER,
+                "UPUSDT,-3,-8,-20,0.05,8,0.2,+1.5%,+4%,+8%",
+                "DOWNUSDT,-3,-8,-20,0.05,8,0.2,-1.5,-4,-8",
+                "FLATUSDT,-3,-8,-20,0.05,8,0.2,,,",
+            ]
+        )
+    )
+    done = run_dps("evaluate", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    by_symbol = {obj["symbol"]: obj for obj in map(json.loads, done.stdout.splitlines())}
+    up, down, flat = by_symbol["UPUSDT"], by_symbol["DOWNUSDT"], by_symbol["FLATUSDT"]
+    assert (up["regime"], up["bias"]) == ("short_covering", "SHORT")
+    assert (down["regime"], down["bias"]) == ("long_unwind", "LONG")
+    assert (flat["regime"], flat["bias"]) == ("long_unwind", "LONG")
+    assert up["score"] == down["score"] == flat["score"]
+    assert not (up["partial"] or down["partial"] or flat["partial"])
+    assert (up["inputs"]["price_1h_pct"], up["inputs"]["price_24h_pct"]) == (1.5, 8.0)
+    assert up["components"]["price_move"] > 0 > down["components"]["price_move"]
+    table = run_dps("evaluate", str(path)).stdout
+    assert "| UPUSDT |" in table and "Short covering" in table.split("| UPUSDT |")[1].splitlines()[0]
+
+
+def test_a_bad_price_cell_names_its_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad_price.csv"
+    path.write_text(f"{PRICE_HEADER}\nBTCUSDT,1,2,3,0.01,8,0,0.5,up,1\n")
+    done = run_dps("evaluate", str(path))
+    assert done.returncode == EXIT_BAD_INPUT
+    assert done.stdout == ""
+    assert done.stderr.strip() == f"dps evaluate: {path}: line 2, column 'price_4h': not a number: 'up'"
+
+
 # --- hostile files, in process (a subprocess per example would be too slow) ---------------
 
 _CSV_PIECES = st.sampled_from(
@@ -99,6 +153,8 @@ _CSV_PIECES = st.sampled_from(
         "\ufeffsymbol,basis",
         "SPK,１,２,３,0.1,8,0.1",
         "a,b,c,d,e,f,g,h,i,j",
+        PRICE_HEADER,
+        "SOLUSDT,-3,-8,-20,0.05,8,0.2,1e308,-100,nan",
     ]
 )
 

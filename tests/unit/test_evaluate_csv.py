@@ -10,6 +10,7 @@ from bot.app.evaluate_csv import parse_evaluate_csv
 from bot.errors import CsvFormatError, InputError
 
 HEADER = "symbol,oi_1h,oi_4h,oi_24h,funding,funding_interval_h,basis"
+PRICED = HEADER + ",price_1h,price_4h,price_24h"
 
 
 def test_percent_units_signs_and_missing_cells() -> None:
@@ -31,6 +32,20 @@ def test_interval_column_is_optional_and_defaults_to_8h() -> None:
     assert rows[0].inputs.funding_interval_h == 8.0
 
 
+def test_price_columns_are_optional_percent_changes() -> None:
+    rows = parse_evaluate_csv([PRICED, "BTCUSDT,1,2,3,0.01,8,0.0,+0.4%,-1.5,", "ETHUSDT,1,2,3,0.01,8,0.0,,,"])
+    btc, eth = (row.inputs for row in rows)
+    assert (btc.price_1h_pct, btc.price_4h_pct, btc.price_24h_pct) == (pytest.approx(0.4), -1.5, None)
+    assert (eth.price_1h_pct, eth.price_4h_pct, eth.price_24h_pct) == (None, None, None)
+    # Any subset, in any order; absent columns are missing prices.
+    (row,) = parse_evaluate_csv(
+        ["price_24h,symbol,oi_1h,oi_4h,oi_24h,funding,basis", "6,SOLUSDT,1,2,3,0.01,0"]
+    )
+    assert (row.inputs.price_1h_pct, row.inputs.price_24h_pct) == (None, 6.0)
+    (row,) = parse_evaluate_csv([HEADER, "BTCUSDT,1,2,3,0.01,8,0.0"])
+    assert (row.inputs.price_1h_pct, row.inputs.price_4h_pct, row.inputs.price_24h_pct) == (None, None, None)
+
+
 @pytest.mark.parametrize(
     ("lines", "line", "column", "words"),
     [
@@ -49,6 +64,19 @@ def test_interval_column_is_optional_and_defaults_to_8h() -> None:
         ([HEADER, "DROP TABLE;,1,2,3,0.01,8,0"], 2, "symbol", "not a symbol"),
         ([HEADER, "BTC,1,2,3,0.01,8,0", "", "btc,1,2,3,0.01,8,0"], 4, "symbol", "already given on line 2"),
         ([HEADER, 'BTC,"1,2,3,0.01,8,0'], 2, None, "unreadable"),
+        ([HEADER + ",price"], 1, "price", "optionally price_1h,price_4h,price_24h"),
+        ([PRICED + ",price_4h"], 1, "price_4h", "twice"),
+        ([PRICED, "BTC,1,2,3,0.01,8,0,1,2"], 2, None, "expected 10 fields, found 9"),
+        ([PRICED, "BTC,1,2,3,0.01,8,0,up,2,3"], 2, "price_1h", "not a number"),
+        ([PRICED, "BTC,1,2,3,0.01,8,0,1,nan,3"], 2, "price_4h", "not a finite number"),
+        ([PRICED, "BTC,1,2,3,0.01,8,0,1,2,-inf%"], 2, "price_24h", "not a finite number"),
+        ([PRICED, "BTC,1,2,3,0.01,8,0,1,2,-100"], 2, "price_24h", "the price cannot fall by -100.0%"),
+        (
+            [PRICED, "BTC,1,2,3,0.01,8,0,1,2,3", "ETH,1,2,3,0.01,8,0,1,2,1e999"],
+            3,
+            "price_24h",
+            "not a finite",
+        ),
     ],
 )
 def test_malformed_files_name_line_and_column(
