@@ -182,6 +182,20 @@ def cmd_import_binance_archive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Replay a market file through scoring, alerts and fan-out; report what the readings were worth."""
+    from bot.backtest.command import backtest
+
+    return backtest(
+        args.market,
+        as_json=args.json,
+        events=args.events,
+        readings=args.readings,
+        since=args.since,
+        until=args.until,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dps", description="Derivatives Pressure Score bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("--from", dest="from_day", help="first day, YYYY-MM-DD (UTC, included)")
     archive.add_argument("--to", dest="to_day", help="last day, YYYY-MM-DD (UTC, included)")
     archive.set_defaults(handler=cmd_import_binance_archive)
+    backtest = sub.add_parser(
+        "backtest", help="replay a market file through scoring, alerts and fan-out (nothing is sent)"
+    )
+    backtest.add_argument("market", help="market file, gzip or plain CSV (the bundled demo market's format)")
+    backtest.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    backtest.add_argument("--events", help="write every delivered alert to this file (JSON lines)")
+    backtest.add_argument("--readings", help="write every scored reading to this file (CSV)")
+    backtest.add_argument("--since", help="score cycles from this ISO 8601 date or time (UTC)")
+    backtest.add_argument("--until", help="score cycles up to this ISO 8601 date (whole day) or time")
+    backtest.set_defaults(handler=cmd_backtest)
     return parser
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -148,7 +149,7 @@ class HorizonOutcomes:
 def forward_index(ts: Sequence[float], i: int, horizon: Horizon) -> int | None:
     """The point nearest to ``ts[i] + H`` within the tolerance, after ``i`` (ties: the older)."""
     target = ts[i] + horizon.seconds
-    k = bisect.bisect_left(ts, target)
+    k = max(bisect.bisect_left(ts, target), i + 1)  # the first later point at or after the target
     best: int | None = None
     best_gap = horizon.tolerance_s
     for j in (k - 1, k):
@@ -173,72 +174,82 @@ def _cumulative_sq_log_returns(price: Sequence[float]) -> list[float]:
     return out
 
 
-class _RunningMedian:
-    """The median of a sliding window of values added in time order."""
-
-    def __init__(self) -> None:
-        self._sorted: list[float] = []
-        self._order: deque[tuple[float, float]] = deque()  # (start time, value)
-
-    def add(self, start: float, value: float) -> None:
-        bisect.insort(self._sorted, value)
-        self._order.append((start, value))
-
-    def drop_before(self, start: float) -> None:
-        while self._order and self._order[0][0] < start:
-            _, value = self._order.popleft()
-            del self._sorted[bisect.bisect_left(self._sorted, value)]
-
-    def median(self, min_count: int, min_span: float) -> float:
-        n = len(self._sorted)
-        if n < min_count or self._order[-1][0] - self._order[0][0] < min_span:
-            return NAN
-        mid = n // 2
-        return self._sorted[mid] if n % 2 else (self._sorted[mid - 1] + self._sorted[mid]) / 2
+def _forward_indices(ts: Sequence[float], horizon: Horizon) -> list[int]:
+    """``forward_index`` of every point (-1 for none), in one pass: the target only moves forward."""
+    n = len(ts)
+    out = [-1] * n
+    seconds, tolerance = horizon.seconds, horizon.tolerance_s
+    k = 0  # the first point at or after the target
+    for i in range(n):
+        target = ts[i] + seconds
+        if k <= i:
+            k = i + 1
+        while k < n and ts[k] < target:
+            k += 1
+        best, best_gap = -1, tolerance
+        if k - 1 > i and target - ts[k - 1] <= tolerance:
+            best, best_gap = k - 1, target - ts[k - 1]
+        if k < n:
+            gap = ts[k] - target
+            if gap <= best_gap and (best < 0 or gap < best_gap):
+                best = k
+        out[i] = best
+    return out
 
 
 def _horizon_outcomes(
     path: PricePath, horizon: Horizon, cum: Sequence[float], p: OutcomeParams
 ) -> HorizonOutcomes:
-    ts, price, oi = path.ts, path.price, path.oi
+    # One pass with everything inlined: this runs once per point and horizon, a million
+    # points and more on a large backtest.
+    ts, price, oi = path.ts, path.price, path.oi  # lists: indexing them makes no new floats
     n = len(ts)
-    ahead: list[int] = [-1] * n
-    for i in range(n):
-        j = forward_index(ts, i, horizon)
-        if j is not None:
-            ahead[i] = j
+    ahead = _forward_indices(ts, horizon)
     abs_ret = array("d", [NAN]) * n
     rel = array("d", [NAN]) * n
     drop = array("b", [-1]) * n
     rv = [NAN] * n
     floor = 1.0 - p.oi_drop_pct / 100.0
-    window = _RunningMedian()
+    late = horizon.seconds + horizon.tolerance_s
+    span, lookback, min_count = horizon.seconds, p.trailing_s, p.min_trailing
+    sqrt, insort, bisect_left = math.sqrt, bisect.insort, bisect.bisect_left
+    trailing: list[float] = []  # RV of the windows in the lookback, sorted
+    order: deque[tuple[float, float]] = deque()  # the same windows as (start, RV), oldest first
     added = 0  # points u < added have been offered to the trailing window
-    lows: deque[int] = deque()  # indices in (i, reach], OI increasing: a sliding minimum
+    lows: deque[int] = deque()  # indices in (i, reach] with increasing OI: a sliding minimum
     reach = 0
     for i in range(n):
         j = ahead[i]
-        if j >= 0:
-            rv[i] = 100.0 * math.sqrt(max(cum[j] - cum[i], 0.0)) if price[i] == price[i] else NAN
-        # The trailing baseline: windows that closed by now, begun within the lookback.
+        p0 = price[i]
+        if j >= 0 and p0 == p0:
+            sq = cum[j] - cum[i]
+            rv[i] = 100.0 * sqrt(sq) if sq > 0 else 0.0
+        # The trailing baseline: windows that closed by now and began within the lookback.
         now = ts[i]
         while added < i:
-            u = added
-            end = ts[ahead[u]] if ahead[u] >= 0 else ts[u] + horizon.seconds + horizon.tolerance_s
-            if end > now:
+            a = ahead[added]
+            if (ts[a] if a >= 0 else ts[added] + late) > now:
                 break
-            if rv[u] == rv[u]:
-                window.add(ts[u], rv[u])
+            value = rv[added]
+            if value == value:
+                insort(trailing, value)
+                order.append((ts[added], value))
             added += 1
-        window.drop_before(now - p.trailing_s)
+        oldest = now - lookback
+        while order and order[0][0] < oldest:
+            del trailing[bisect_left(trailing, order.popleft()[1])]
         if j < 0:
             continue
-        p0, p1 = price[i], price[j]
+        p1 = price[j]
         if p0 == p0 and p1 == p1:
             abs_ret[i] = abs(p1 / p0 - 1.0) * 100.0
-        base = window.median(p.min_trailing, horizon.seconds)
-        if rv[i] == rv[i] and base > 0:
-            rel[i] = rv[i] / base
+        r = rv[i]
+        count = len(trailing)
+        if r == r and count >= min_count and order[-1][0] - order[0][0] >= span:
+            mid = count // 2
+            base = trailing[mid] if count % 2 else (trailing[mid - 1] + trailing[mid]) / 2
+            if base > 0:
+                rel[i] = r / base
         # Sliding minimum of OI over (i, j]: both ends only move forward.
         while reach < j:
             reach += 1
@@ -249,8 +260,9 @@ def _horizon_outcomes(
                 lows.append(reach)
         while lows and lows[0] <= i:
             lows.popleft()
-        if oi[i] == oi[i] and lows:
-            drop[i] = 1 if oi[lows[0]] <= oi[i] * floor else 0
+        here = oi[i]
+        if here == here and lows:
+            drop[i] = 1 if oi[lows[0]] <= here * floor else 0
     return HorizonOutcomes(horizon, abs_ret, rel, drop)
 
 
@@ -259,7 +271,8 @@ def forward_outcomes(
 ) -> tuple[HorizonOutcomes, ...]:
     """Outcomes at every point of ``path``, one ``HorizonOutcomes`` per horizon of ``params``."""
     cum = _cumulative_sq_log_returns(path.price)
-    return tuple(_horizon_outcomes(path, h, cum, params) for h in params.horizons)
+    as_lists = PricePath(list(path.ts), list(path.price), list(path.oi))
+    return tuple(_horizon_outcomes(as_lists, h, cum, params) for h in params.horizons)
 
 
 class OutcomeStore:
@@ -345,14 +358,22 @@ def _ratio(value: float | None, reference: float | None) -> float | None:
     return value / reference
 
 
+def _gather(column: Sequence[float], ids: Sequence[int]) -> list[float]:
+    if not ids:
+        return []
+    if len(ids) == 1:
+        return [column[ids[0]]]
+    return list(operator.itemgetter(*ids)(column))  # one C-level gather
+
+
 def summarise(store: OutcomeStore, key: str, ids: Sequence[int]) -> GroupStats:
     """The outcomes of the readings ``ids`` of ``store``, without lifts."""
     stats = []
     for h, horizon in enumerate(store.horizons):
         a, r, d = store.columns(h)
-        returns = [v for v in (a[i] for i in ids) if v == v]
-        vols = [v for v in (r[i] for i in ids) if v == v]
-        drops = [v for v in (d[i] for i in ids) if v >= 0]
+        returns = [v for v in _gather(a, ids) if v == v]
+        vols = [v for v in _gather(r, ids) if v == v]
+        drops = [v for v in _gather(d, ids) if v >= 0]
         stats.append(
             HorizonStats(
                 horizon=horizon.label,

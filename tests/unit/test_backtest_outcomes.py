@@ -7,6 +7,8 @@ from array import array
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.core.models import Band
 from bot.core.outcomes import (
@@ -15,6 +17,7 @@ from bot.core.outcomes import (
     OutcomeParams,
     OutcomeStore,
     PricePath,
+    _forward_indices,
     forward_index,
     forward_outcomes,
     group_table,
@@ -183,3 +186,19 @@ def test_median_and_default_horizons() -> None:
     assert median([3.0, 1.0, 2.0]) == 2.0
     assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
     assert [h.label for h in DEFAULT_HORIZONS] == ["1h", "4h", "24h"]
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=60),
+    st.integers(min_value=0, max_value=7200),
+    st.integers(min_value=0, max_value=1200),
+)
+def test_the_one_pass_forward_indices_agree_with_forward_index(
+    gaps: list[int], seconds: int, tol: int
+) -> None:
+    ts = [0.0]
+    for g in gaps:
+        ts.append(ts[-1] + g)
+    h = Horizon("h", float(seconds), float(tol))
+    expected = [forward_index(ts, i, h) for i in range(len(ts))]
+    assert _forward_indices(ts, h) == [-1 if j is None else j for j in expected]

@@ -1,0 +1,135 @@
+"""Targets: ``dps backtest`` replays the bundled market in under 15 s, and a market of 500
+symbols × 7 days of 5-minute rows (about 1 million rows) in under 90 s and 600 MB peak RSS.
+
+Each is measured in a fresh interpreter (``python -m bot.cli backtest FILE --json``, wall
+time and the child's peak RSS from ``wait4``), next to its floor in the same run: the same
+interpreter start and file read alone (``bot.backtest.market_file.read_market``), which any
+replay has to pay before scoring a single row. The large market is generated here, seeded,
+in a temporary directory: random-walk prices, funding and basis that drift in and out of
+crowded states, OI that builds and unwinds, so the diff engine has real work to do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import write_section
+from bot.backtest.market_file import write_market
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "bot" / "data" / "demo_market.csv.gz"
+SEED = 20261204
+SYMBOLS = 500
+DAYS = 7
+STEP = timedelta(minutes=5)
+START = datetime(2026, 11, 1, tzinfo=UTC)
+DEMO_TARGET_S = 15.0
+LARGE_TARGET_S = 90.0
+LARGE_TARGET_MB = 600.0
+READ_ONLY = "import sys; from pathlib import Path; from bot.backtest.market_file import read_market; "
+READ_ONLY += "read_market(Path(sys.argv[1]))"
+
+
+def _symbol_rows(k: int, rng: random.Random, steps: int) -> Iterator[list[object]]:
+    """One symbol's rows: AR(1) funding and basis around a drifting lean, OI and price random walks."""
+    symbol = f"SYM{k:03d}USDT"
+    price = math.exp(rng.uniform(-6, 8))
+    oi = rng.uniform(1e5, 1e8) / price
+    interval = rng.choice((8, 8, 8, 4, 1))
+    lean = funding = basis = 0.0
+    for step in range(steps + 1):
+        if rng.random() < 1 / 288:  # about once a day a new lean: crowded longs, shorts or none
+            lean = rng.choice((0.0, 0.0, 1.0, -1.0)) * rng.uniform(0.3, 1.5)
+        funding = 0.97 * funding + 0.03 * lean * 0.0008 + rng.gauss(0, 0.00002)
+        basis = 0.95 * basis + 0.05 * lean * 0.4 + rng.gauss(0, 0.03)
+        oi *= math.exp(0.0015 * lean + rng.gauss(0, 0.004))
+        price *= math.exp(rng.gauss(0, 0.003))
+        mark = price * (1 + basis / 100)
+        ts = START + step * STEP
+        yield [
+            "bench", symbol, ts, f"{oi:.6g}", f"{oi * mark:.6g}", f"{mark:.6g}", f"{price:.6g}",
+            f"{mark:.6g}", f"{(0.0001 + funding) * interval / 8:.6g}", interval,
+            ts + timedelta(hours=interval), f"{oi * mark * 3:.6g}",
+        ]  # fmt: skip
+
+
+def generate(path: Path, symbols: int = SYMBOLS, days: int = DAYS, seed: int = SEED) -> int:
+    """Write the seeded large market to ``path``; returns its rows."""
+    steps = days * 24 * 12
+    streams = [_symbol_rows(k, random.Random(seed * 1000 + k), steps) for k in range(symbols)]
+
+    def rows() -> Iterator[list[object]]:
+        for _ in range(steps + 1):  # time-major, as a recorder would write it
+            for stream in streams:
+                yield next(stream)
+
+    return write_market(path, rows())
+
+
+def measure(args: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of ``python *args`` in a fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(args)}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def verdict(value: float, target: float, unit: str) -> str:
+    return "**met**" if value < target else f"**missed** by {value - target:.1f} {unit}"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="dps-bench-backtest-") as tmp:
+        large = Path(tmp) / "market_500x7d.csv.gz"
+        rows = generate(large)
+        results = {}
+        for name, path in (("demo", DEMO), ("large", large)):
+            run = measure(["-m", "bot.cli", "backtest", str(path), "--json"])
+            floor = measure(["-c", READ_ONLY, str(path)])
+            results[name] = (run, floor, json.loads(run[2]))
+    (d_wall, d_rss, _), (d_floor, d_floor_rss, _), demo = results["demo"]
+    (l_wall, l_rss, _), (l_floor, l_floor_rss, _), big = results["large"]
+    lines = [
+        "## `dps backtest`: the whole pipeline over a recorded market",
+        "",
+        "| market | rows | cycles | alerts | wall | peak RSS | floor: start + read the file | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| bundled demo (68 symbols, 4 days) | {demo['input']['rows']:,} | {demo['input']['cycles']:,} | "
+        f"{demo['alerts']['total']} | {d_wall:.1f} s | {d_rss:.0f} MB | {d_floor:.1f} s, {d_floor_rss:.0f} MB "
+        f"| < {DEMO_TARGET_S:g} s |",
+        f"| generated, {SYMBOLS} symbols × {DAYS} days, 5-minute rows (seed {SEED}) | {rows:,} | "
+        f"{big['input']['cycles']:,} | {big['alerts']['total']} | {l_wall:.1f} s | {l_rss:.0f} MB | "
+        f"{l_floor:.1f} s, {l_floor_rss:.0f} MB | < {LARGE_TARGET_S:g} s, < {LARGE_TARGET_MB:g} MB |",
+        "",
+        f"- Bundled replay under {DEMO_TARGET_S:g} s: {verdict(d_wall, DEMO_TARGET_S, 's')} "
+        f"({d_wall / d_floor:.1f}× its floor).",
+        f"- Large market under {LARGE_TARGET_S:g} s: {verdict(l_wall, LARGE_TARGET_S, 's')} "
+        f"({l_wall / l_floor:.1f}× its floor, {rows / l_wall:,.0f} rows/s).",
+        f"- Large market under {LARGE_TARGET_MB:g} MB peak RSS: {verdict(l_rss, LARGE_TARGET_MB, 'MB')}.",
+        "",
+        "Wall time of `python -m bot.cli backtest FILE --json` in a fresh process, peak RSS of that "
+        "process; the floor is a fresh process that only reads and checks the same file.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    write_section("backtest", text)
+
+
+if __name__ == "__main__":
+    main()
