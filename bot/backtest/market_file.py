@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import math
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -172,12 +171,13 @@ class _Reader:
 
 def _open_text(path: Path) -> IO[str]:
     try:
-        raw = path.open("rb")
+        with path.open("rb") as raw:
+            packed = raw.read(2) == GZIP_MAGIC
+        if packed:
+            return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+        return path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise InputError(f"{path}: cannot open the market file: {exc.strerror or exc}") from exc
-    if raw.peek(2)[:2] == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="rb"), encoding="utf-8-sig", newline="")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
 def _rows(handle: IO[str], source: str) -> Iterator[tuple[int, list[str]]]:
