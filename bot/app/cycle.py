@@ -100,6 +100,17 @@ def reading_of(s: ScoredSymbol) -> Reading:
     )
 
 
+def _disjoint(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Closed time spans merged where they overlap or touch, oldest first."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 class CollectionCycle:
     """Runs cycles against the given ports with fixed scoring, diff and fan-out settings."""
 
@@ -251,15 +262,14 @@ class CollectionCycle:
             slack = DEFAULT_TOLERANCES.tolerance_for(hours)
             target = now - timedelta(hours=hours)
             spans.append((target - slack, target + slack))
-        for start, end in spans:
+        # Read disjoint windows oldest first: each symbol's points then arrive in time order,
+        # each once, and need neither de-duplication nor sorting.
+        for start, end in _disjoint(spans):
             window = self._d.snapshots.market_history(self._d.exchange, start, end, symbols)
             for merged, found in ((oi, window.oi), (mark, window.mark)):
                 for symbol, points in found.items():
                     merged.setdefault(symbol, []).extend(points)
-        return MarketSeries(
-            oi={symbol: sorted(set(points)) for symbol, points in oi.items()},
-            mark={symbol: sorted(set(points)) for symbol, points in mark.items()},
-        )
+        return MarketSeries(oi=oi, mark=mark)
 
     def _messages(self, events: tuple[AlertEvent, ...], now: datetime) -> list[OutboxMessage]:
         if not events:

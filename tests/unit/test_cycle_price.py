@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bot.app.cycle import CollectionCycle, CycleDeps
+from bot.app.cycle import CollectionCycle, CycleDeps, _disjoint
 from bot.app.scoring_cycle import ScoredSymbol
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.diff import DiffParams
@@ -113,3 +115,18 @@ async def test_only_the_current_price_is_known_until_history_builds_up() -> None
     scored = await scored_by_symbol([snap("NEWUSDT", NOW - timedelta(hours=24), 1250.0, None)], ["NEWUSDT"])
     new = scored["NEWUSDT"].inputs
     assert (new.price_1h_pct, new.price_4h_pct, new.price_24h_pct) == (None, None, None)
+
+
+minutes = st.integers(min_value=0, max_value=200)
+
+
+@given(st.lists(st.tuples(minutes, minutes), max_size=6), st.lists(minutes, max_size=30))
+def test_the_cycle_reads_each_point_once_in_time_order(
+    spans: list[tuple[int, int]], points: list[int]
+) -> None:
+    # The windows are read as disjoint spans, oldest first: a point in several windows is
+    # read once, and concatenating the reads keeps time order.
+    windows = [(NOW + timedelta(minutes=a), NOW + timedelta(minutes=a + b)) for a, b in spans]
+    times = sorted({NOW + timedelta(minutes=m) for m in points})
+    read = [t for start, end in _disjoint(windows) for t in times if start <= t <= end]
+    assert read == [t for t in times if any(start <= t <= end for start, end in windows)]

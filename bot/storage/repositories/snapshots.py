@@ -149,6 +149,8 @@ class SqlSnapshotStore:
         symbols: Collection[str] | None = None,
     ) -> MarketSeries:
         # One pass over the window for both series: the cycle reads four windows per run.
+        # In the (exchange, ts, symbol) index's order: no sort step, and each symbol's
+        # points still arrive oldest first.
         stmt = (
             select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.mark_price)
             .where(
@@ -158,16 +160,17 @@ class SqlSnapshotStore:
                 or_(SnapshotRow.oi_contracts.is_not(None), SnapshotRow.mark_price.is_not(None)),
             )
             .where(*symbol_filter(SnapshotRow, symbols))
-            .order_by(SnapshotRow.symbol, SnapshotRow.ts)
+            .order_by(SnapshotRow.ts, SnapshotRow.symbol)
         )
         wanted = None if symbols is None else set(symbols)
-        found = MarketSeries(oi={}, mark={})
+        oi_series: OiSeries = {}
+        mark_series: OiSeries = {}
         with transaction(self._sessions, "read open-interest and mark-price history") as session:
             for symbol, ts, oi, mark in session.execute(stmt):
                 if wanted is not None and symbol not in wanted:
                     continue
                 if oi is not None:
-                    found.oi.setdefault(symbol, []).append((ts, oi))
+                    oi_series.setdefault(symbol, []).append((ts, oi))
                 if mark is not None:
-                    found.mark.setdefault(symbol, []).append((ts, mark))
-        return found
+                    mark_series.setdefault(symbol, []).append((ts, mark))
+        return MarketSeries(oi=oi_series, mark=mark_series)
