@@ -60,7 +60,8 @@ def per_symbol_day(alerts: Sequence[AlertRecord]) -> dict[str, Any]:
     days = Counter((a.exchange, a.symbol, a.ts.date()) for a in alerts)
     if not days:
         return {"days": 0, "median": None, "max": None, "max_symbol": None, "max_date": None}
-    (_, symbol, date), most = max(days.items(), key=lambda kv: (kv[1], kv[0][1], kv[0][2]))
+    # The busiest symbol-day; ties: the first symbol in sort order, then the earliest day.
+    (_, symbol, date), most = min(days.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][2]))
     return {
         "days": len(days),
         "median": float(statistics.median(days.values())),
