@@ -111,8 +111,8 @@ def main() -> None:
         "| market | rows | cycles | alerts | wall | peak RSS | floor: start + read the file | target |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
         f"| bundled demo (68 symbols, 4 days) | {demo['input']['rows']:,} | {demo['input']['cycles']:,} | "
-        f"{demo['alerts']['total']} | {d_wall:.1f} s | {d_rss:.0f} MB | {d_floor:.1f} s, {d_floor_rss:.0f} MB "
-        f"| < {DEMO_TARGET_S:g} s |",
+        f"{demo['alerts']['total']} | {d_wall:.1f} s | {d_rss:.0f} MB | "
+        f"{d_floor:.1f} s, {d_floor_rss:.0f} MB | < {DEMO_TARGET_S:g} s |",
         f"| generated, {SYMBOLS} symbols × {DAYS} days, 5-minute rows (seed {SEED}) | {rows:,} | "
         f"{big['input']['cycles']:,} | {big['alerts']['total']} | {l_wall:.1f} s | {l_rss:.0f} MB | "
         f"{l_floor:.1f} s, {l_floor_rss:.0f} MB | < {LARGE_TARGET_S:g} s, < {LARGE_TARGET_MB:g} MB |",

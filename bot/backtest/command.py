@@ -55,7 +55,7 @@ def terminal_progress(stream: TextIO) -> Progress:
 
 def _open_out(path: str, what: str) -> TextIO:
     try:
-        return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+        return open(path, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise InputError(f"{what} {path}: cannot write: {exc.strerror or exc}") from exc
 
@@ -93,10 +93,8 @@ def backtest(
     if options.since and options.until and options.since > options.until:
         raise InputError("--since is after --until")
     data = read_market(Path(market))
-    if progress is None:
-        show = terminal_progress(stderr) if stderr.isatty() else None
-    else:
-        show = progress(stderr)
+    default = terminal_progress(stderr) if stderr.isatty() else None
+    show = default if progress is None else progress(stderr)
     readings_file = None if readings is None else _open_out(readings, "--readings")
     try:
         run = run_backtest(data, options, readings_out=readings_file, progress=show)

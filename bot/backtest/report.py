@@ -65,9 +65,8 @@ def _kinds(by_kind: dict[str, int]) -> str:
 def _per_day(d: dict[str, Any]) -> str:
     if not d["days"]:
         return "none"
-    return (
-        f"median {d['median']:g}, max {d['max']} ({d['max_symbol']} {d['max_date']}) over {d['days']} symbol-days"
-    )
+    where = f"{d['max_symbol']} {d['max_date']}"
+    return f"median {d['median']:g}, max {d['max']} ({where}) over {d['days']} symbol-days"
 
 
 def _alert_lines(title: str, a: dict[str, Any]) -> list[str]:
@@ -92,11 +91,11 @@ def _table(groups: list[dict[str, Any]]) -> list[str]:
         first = True
         for label, h in g["horizons"].items():
             name = f"{g['key']:20} {g['readings']:>9,}" if first else " " * 30
-            share = None if h["oi_drop_share"] is None else 100 * h["oi_drop_share"]
+            drop = "—" if h["oi_drop_share"] is None else f"{100 * h['oi_drop_share']:.1f} %"
             lines.append(
                 f"  {name} {label:>4} {h['n']:>8,} {_num(h['median_abs_return_pct']):>8} "
-                f"{_num(h['lift_abs_return']):>6} {_num(h['median_rel_vol']):>6} {_num(h['lift_rel_vol']):>6} "
-                f"{_num(share, '.1f') + ' %' if share is not None else '—':>8} {_num(h['lift_oi_drop']):>6}"
+                f"{_num(h['lift_abs_return']):>6} {_num(h['median_rel_vol']):>6} "
+                f"{_num(h['lift_rel_vol']):>6} {drop:>8} {_num(h['lift_oi_drop']):>6}"
             )
             first = False
     return lines

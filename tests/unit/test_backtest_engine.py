@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from itertools import product
 from datetime import UTC, datetime
+from itertools import product
 from pathlib import Path
 from typing import Any
 
