@@ -44,6 +44,9 @@ from bot.core.records import (
 OiSeries = dict[str, list[tuple[datetime, float]]]
 """Symbol → its (ts, oi_contracts) points sorted by time (``bot.core.oi_deltas`` format)."""
 
+BandSeries = dict[str, list[tuple[datetime, Band, Bias]]]
+"""Symbol → its stored (ts, band, bias) readings sorted by time (``bot.core.track`` input)."""
+
 
 @dataclass(frozen=True, slots=True)
 class MarketSeries:
@@ -208,6 +211,16 @@ class ScoreStore(Protocol):
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         """One symbol's scores with ``start <= ts <= end``, oldest first."""
+        ...
+
+    def band_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> BandSeries:
+        """Each symbol's band and bias with ``start <= ts <= end``, in one read (``/track``)."""
         ...
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:

@@ -399,6 +399,28 @@ def check_score_mark_moves_with_every_score_stored(s: Stores) -> None:
     assert s.scores.score_mark("okx", window) == type(mark)(T0 + STEP, 1)
 
 
+def check_band_history(s: Stores) -> None:
+    s.scores.add_scores(
+        [
+            record("B", T0 + STEP, result(70, Bias.SHORT, Regime.SHORT_CROWDED, Band.STRESSED)),
+            record("B", T0, result(5, Bias.NEUTRAL, Regime.BALANCED, Band.NEUTRAL)),
+            record("A", T0 - STEP, result(20)),  # before the window
+            record("A", T0, result(40, band=Band.STRETCHED)),
+            record("A", T0 + 5 * STEP, result(20)),  # after it
+            record("A", T0, result(90, band=Band.STRESSED), exchange="okx"),
+        ]
+    )
+    found = s.scores.band_history(EX, T0, T0 + STEP)
+    assert found == {
+        "A": [(T0, Band.STRETCHED, Bias.LONG)],
+        "B": [(T0, Band.NEUTRAL, Bias.NEUTRAL), (T0 + STEP, Band.STRESSED, Bias.SHORT)],
+    }
+    assert all(ts.tzinfo is not None for points in found.values() for ts, _, _ in points)
+    only_a = s.scores.band_history(EX, T0 - STEP, T0 + 9 * STEP, symbols={"A", "Z"})
+    assert [ts for ts, _, _ in only_a["A"]] == [T0 - STEP, T0, T0 + 5 * STEP] and set(only_a) == {"A"}
+    assert s.scores.band_history(EX, T0 + 2 * STEP, T0 + 4 * STEP) == {}
+
+
 # --- alert state ------------------------------------------------------------------------
 
 

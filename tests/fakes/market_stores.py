@@ -12,7 +12,7 @@ from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
 from bot.core.records import OiReading, ScoreCard, ScoreMark, ScoreRecord
 from bot.errors import StorageError
-from bot.ports import MarketSeries, OiSeries
+from bot.ports import BandSeries, MarketSeries, OiSeries
 
 T = TypeVar("T")
 Key = tuple[str, str, datetime]
@@ -227,6 +227,19 @@ class FakeScoreStore:
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         return sorted((r for r in self._of(exchange, symbol) if start <= r.ts <= end), key=lambda r: r.ts)
+
+    def band_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> BandSeries:
+        found: BandSeries = {}
+        for r in sorted(self._of(exchange), key=lambda r: (r.symbol, r.ts)):
+            if start <= r.ts <= end and (symbols is None or r.symbol in symbols):
+                found.setdefault(r.symbol, []).append((r.ts, r.result.band, r.result.bias))
+        return found
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
         times = [r.ts for r in self._of(exchange)]

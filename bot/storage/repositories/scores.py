@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.core.regimes import REGIME_LABELS
+from bot.ports import BandSeries
 from bot.storage.db import transaction
 from bot.storage.models import ScoreRow, table_of
-from bot.storage.repositories._common import new_rows, newest_in_window, rows_at
+from bot.storage.repositories._common import new_rows, newest_in_window, rows_at, symbol_filter
 
 # The inputs' and components' field names are the table's column names (none collide).
 _INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
@@ -173,6 +174,29 @@ class SqlScoreStore:
         )
         with transaction(self._sessions, "read score history") as session:
             return [row_to_score(row) for row in session.scalars(stmt)]
+
+    def band_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+    ) -> BandSeries:
+        # Three narrow columns, not whole rows: /track reads weeks of every symbol.
+        stmt = (
+            select(ScoreRow.symbol, ScoreRow.ts, ScoreRow.band, ScoreRow.bias)
+            .where(ScoreRow.exchange == exchange, ScoreRow.ts >= start, ScoreRow.ts <= end)
+            .where(*symbol_filter(ScoreRow, symbols))
+            .order_by(ScoreRow.symbol, ScoreRow.ts)
+        )
+        wanted = None if symbols is None else set(symbols)
+        bands, biases = {b.value: b for b in Band}, {b.value: b for b in Bias}
+        found: BandSeries = {}
+        with transaction(self._sessions, "read band history") as session:
+            for symbol, ts, band, bias in session.execute(stmt):
+                if wanted is None or symbol in wanted:
+                    found.setdefault(symbol, []).append((ts, bands[band], biases[bias]))
+        return found
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
         newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
