@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -169,6 +170,28 @@ class _Reader:
         return value
 
 
+def _fast_numbers(texts: Sequence[str], signed: int) -> list[float] | None:
+    """The cells as numbers (empty → NaN), or ``None`` when one needs a closer look.
+
+    A closer look means: not a number, NaN or infinite in the text, or negative outside
+    the ``signed`` position. Built from C-level calls only; it runs for every row.
+    """
+    try:
+        values = [float(t) if t else NAN for t in texts]
+    except ValueError:
+        return None
+    # Empty cells are the NAN object itself; a NaN written out in the text is another one.
+    known = [v for v in values if v is not NAN] if "" in texts else list(values)
+    if not known:
+        return values
+    if signed < len(values) and values[signed] is not NAN:
+        known[known.index(values[signed])] = abs(values[signed])
+    total = sum(known)
+    if total != total or total in (math.inf, -math.inf) or min(known) < 0:
+        return None
+    return values
+
+
 def _open_text(path: Path) -> IO[str]:
     try:
         with path.open("rb") as raw:
@@ -243,6 +266,16 @@ def _sorted_unique(series: Series) -> tuple[int, int]:
     return duplicates, conflicting
 
 
+def _series(key: tuple[str, str], buffer: array[float], stride: int, slots: list[int]) -> Series:
+    """Split one series' flat rows (time, the numbers present, next funding) into columns."""
+    n = len(buffer) // stride
+    missing = array("d", [NAN]) * n
+    numbers = [missing] * len(NUMBERS)
+    for offset, k in enumerate(slots, start=1):
+        numbers[k] = buffer[offset::stride]
+    return Series(key[0], key[1], buffer[0::stride], tuple(numbers), buffer[stride - 1 :: stride])
+
+
 def read_market(path: Path) -> MarketFile:
     """Read and check a market file (gzip or plain CSV).
 
@@ -253,7 +286,9 @@ def read_market(path: Path) -> MarketFile:
     """
     source = str(path)
     cells_of = _Reader(source)
-    by_key: dict[tuple[str, str], Series] = {}
+    # While reading, each series' rows go into one flat array (time, the numbers present,
+    # next funding: one extend per row); split into columns at the end.
+    flat: dict[tuple[str, str], array[float]] = {}
     rows = unsorted = 0
     with _open_text(path) as handle:
         records = _rows(handle, source)
@@ -263,7 +298,11 @@ def read_market(path: Path) -> MarketFile:
         pos = _header(first[1], source)
         width = len(first[1])
         p_exchange, p_symbol, p_ts = pos[0], pos[1], pos[2]
-        p_numbers = [(pos[COLUMNS.index(n)], n) for n in NUMBERS]
+        present = [(k, pos[COLUMNS.index(n)], n) for k, n in enumerate(NUMBERS) if pos[COLUMNS.index(n)] >= 0]
+        take = operator.itemgetter(*(p for _, p, _ in present))
+        names = [n for _, _, n in present]
+        signed = names.index("funding_rate")
+        stride = len(present) + 2
         p_next = pos[COLUMNS.index("next_funding_time")]
         number, time = cells_of.number, cells_of.time
         for line, cells in records:
@@ -277,17 +316,26 @@ def read_market(path: Path) -> MarketFile:
             if not ts_text:
                 raise cells_of.fail(line, "ts", "empty")
             ts = time(ts_text, line, "ts")
-            series = by_key.get((exchange, symbol))
-            if series is None:
-                series = by_key[(exchange, symbol)] = Series(exchange, symbol)
-            elif ts < series.ts[-1]:
-                unsorted += 1
-            series.ts.append(ts)
-            for column, (p, name) in zip(series.numbers, p_numbers, strict=True):
-                column.append(number(cells[p], line, name) if p >= 0 else NAN)
+            texts = take(cells)
+            values = _fast_numbers(texts, signed)
+            if values is None:  # something odd: check cell by cell, naming the bad one
+                values = [number(t, line, n) for t, n in zip(texts, names, strict=True)]
             nft = cells[p_next] if p_next >= 0 else ""
-            series.next_funding.append(time(nft, line, "next_funding_time") if nft else NAN)
+            buffer = flat.get((exchange, symbol))
+            if buffer is None:
+                buffer = flat[(exchange, symbol)] = array("d")
+            elif ts < buffer[-stride]:
+                unsorted += 1
+            buffer.append(ts)
+            buffer.extend(values)
+            buffer.append(time(nft, line, "next_funding_time") if nft else NAN)
             rows += 1
+    slots = [k for k, _, _ in present]
+    by_key: dict[tuple[str, str], Series] = {}
+    while flat:  # one buffer at a time, freed as it goes: the peak stays near the file's size
+        key, buffer = flat.popitem()
+        by_key[key] = _series(key, buffer, stride, slots)
+        del buffer
     if not rows:
         raise InputError(f"{source}: no data rows after the header")
     duplicates = conflicting = 0
