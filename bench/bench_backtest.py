@@ -50,8 +50,8 @@ def _symbol_rows(k: int, rng: random.Random, steps: int) -> Iterator[list[object
     interval = rng.choice((8, 8, 8, 4, 1))
     lean = funding = basis = 0.0
     for step in range(steps + 1):
-        if rng.random() < 1 / 288:  # about once a day a new lean: crowded longs, shorts or none
-            lean = rng.choice((0.0, 0.0, 1.0, -1.0)) * rng.uniform(0.3, 1.5)
+        if rng.random() < 1 / 288:  # about once a day a new lean: mostly none, else longs or shorts
+            lean = rng.choice((0.0, 0.0, 0.0, 0.0, 1.0, -1.0)) * rng.uniform(0.2, 1.2)
         funding = 0.97 * funding + 0.03 * lean * 0.0008 + rng.gauss(0, 0.00002)
         basis = 0.95 * basis + 0.05 * lean * 0.4 + rng.gauss(0, 0.03)
         oi *= math.exp(0.0015 * lean + rng.gauss(0, 0.004))

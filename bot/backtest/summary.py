@@ -19,6 +19,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import compress
 from typing import Any
 
 from bot.backtest.engine import BANDS, REGIMES, AlertRecord, BacktestRun
@@ -139,17 +140,17 @@ class _Outcomes:
         self._rows: list[array[int]] = []  # per series: its complete readings' rows
         self._first: list[int] = []  # per series: the id of its first complete reading
         for k, log in enumerate(run.readings):
-            complete = [p for p in range(len(log)) if not log.partial[p]]
-            rows = array("l", (log.rows[p] for p in complete))
+            mask = [not partial for partial in log.partial]
+            rows = array("l", compress(log.rows, mask))
             self._rows.append(rows)
             self._first.append(len(self.store))
-            if not complete:
+            if not rows:
                 continue
             self.store.extend(forward_outcomes(_price_path(run, k), params), rows)
-            self.band.extend(BANDS[log.band[p]] for p in complete)
-            self.regime.extend(log.regime[p] for p in complete)
-            self.funding.extend(abs(log.funding_8h_pct[p]) for p in complete)
-            self.oi_24h.extend(abs(log.oi_24h_pct[p]) for p in complete)
+            self.band.extend(map(BANDS.__getitem__, compress(log.band, mask)))
+            self.regime.extend(compress(log.regime, mask))
+            self.funding.extend(map(abs, compress(log.funding_8h_pct, mask)))
+            self.oi_24h.extend(map(abs, compress(log.oi_24h_pct, mask)))
 
     def id_of(self, series: int, row: int) -> int | None:
         rows = self._rows[series]
