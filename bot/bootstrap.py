@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport
+from bot.app.cycle import AlertEvidence, CollectionCycle, CycleDeps, CycleReport
+from bot.app.track import TrackHistory
 from bot.collector.ccxt_source import CcxtSource
 from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
@@ -74,11 +75,22 @@ def build_collector(
         cycles=storage.cycles,
     )
     stale_after = 2 * settings.collect_interval
+    shown = label if replay else None
+    history = TrackHistory(
+        storage.scores,
+        storage.snapshots,
+        exchange=exchange,
+        keep=timedelta(days=settings.snapshot_retention_days),
+    )
     cycle = CollectionCycle(
         deps,
         settings.scoring.to_params(),
         DiffParams(stale_after=timedelta(seconds=stale_after)),
-        lambda batch: batch_text(batch, label if replay else None),
+        lambda batch: batch_text(batch, shown),
+        evidence=AlertEvidence(
+            lines=history.evidence_lines,
+            render=lambda batch, notes: batch_text(batch, shown, notes),
+        ),
     )
     return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label)
 

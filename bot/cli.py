@@ -109,7 +109,7 @@ def _demo_live(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """``dps top|score|status``: answer from the store like the chat commands do."""
+    """``dps top|score|status|track``: answer from the store like the chat commands do."""
     import asyncio
 
     from bot.config import load_settings
@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("top", "the ranked table: [N] [long|short|squeeze]"),
         ("score", "a symbol's card: SYMBOL"),
         ("status", "exchange, symbols, last collection and its age"),
+        ("track", "how past readings played out per band: [SYMBOL]"),
     ):
         query = sub.add_parser(name, help=text)
         query.add_argument("words", nargs="*")

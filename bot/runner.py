@@ -247,6 +247,7 @@ def build_app(
         default_settings=ChatSettings(digest_time=settings.digest_time),
         default_timezone=settings.digest_timezone,
         last_cycle=lambda: last[0] if last else None,
+        track_keep=timedelta(days=settings.snapshot_retention_days),
     )
     console = ConsoleAdapter(commands, clock, chart_dir=chart_dir, out=out)
     delivery = Delivery(storage.outbox, storage.chats, {Platform.CONSOLE: console})

@@ -130,6 +130,17 @@ def parse_chart(args: str) -> tuple[str, str, timedelta]:
     return parts[0], window[0], window[1]
 
 
+TRACK_USAGE = "/track [SYMBOL] — the whole market, or one symbol, e.g. /track btc"
+
+
+def parse_track(args: str) -> str | None:
+    """``/track [SYMBOL]`` → the symbol text, or ``None`` for the whole market."""
+    parts = words(args)
+    if len(parts) > 1:
+        raise InputError(f"One symbol at most. Usage: {TRACK_USAGE}")
+    return parts[0] if parts else None
+
+
 def parse_clock(text: str) -> time:
     """``HH:MM`` (24-hour) as a wall-clock time."""
     match = _CLOCK.fullmatch(text)

@@ -24,8 +24,9 @@ from typing import Protocol
 
 from bot.app import arguments as argp
 from bot.app.chat_settings import ChatSettingsCommands
-from bot.app.queries import CycleLine, Queries
+from bot.app.queries import NO_DATA, CycleLine, Queries
 from bot.app.ratelimit import RateLimit, TokenBucketLimiter
+from bot.app.track import TrackHistory
 from bot.app.views import (
     ChartReply,
     ChartView,
@@ -34,6 +35,7 @@ from bot.app.views import (
     Reply,
     TextReply,
     TextSection,
+    TrackReply,
 )
 from bot.core.bands import legend_lines
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, require_aware
@@ -117,6 +119,9 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     "digest": CommandSpec("/digest [on|off] [HH:MM] [timezone]", "the daily digest for this chat"),
     "chart": CommandSpec("/chart SYMBOL [24h|7d]", "a chart of the score and its components"),
+    "track": CommandSpec(
+        "/track [SYMBOL]", "how past readings played out: the median 24h move per band vs neutral"
+    ),
     "status": CommandSpec("/status", "is data flowing: last collection, its age, the alert queue"),
 }
 ALWAYS_ADMIN = frozenset({"watch", "unwatch"})
@@ -174,6 +179,7 @@ class CommandLayer:
             operator's own terminal).
         default_settings / default_timezone: what a chat gets when it is first stored.
         last_cycle: a line about the latest cycle this process ran, for ``/status``.
+        track_keep: how far back ``/track`` looks (the snapshots' retention).
     """
 
     def __init__(
@@ -191,8 +197,10 @@ class CommandLayer:
         default_settings: ChatSettings | None = None,
         default_timezone: str = "UTC",
         last_cycle: CycleLine | None = None,
+        track_keep: timedelta = timedelta(days=14),
     ) -> None:
         self._label = source_label
+        self._exchange = exchange
         self._admins = frozenset(str(i) for i in admin_ids)
         self._floors = band_floors
         self._chart = chart
@@ -208,6 +216,7 @@ class CommandLayer:
             band_floors=band_floors,
             stale_after=2 * collect_interval,
         )
+        self.track = TrackHistory(ports.scores, ports.snapshots, exchange=exchange, keep=track_keep)
         self.settings = settings = ChatSettingsCommands(
             ports.chats,
             queries,
@@ -227,6 +236,7 @@ class CommandLayer:
             "alerts": settings.alerts,
             "digest": settings.digest,
             "chart": self._chart_reply,
+            "track": self._track,
             "status": self._status,
         }
 
@@ -367,6 +377,21 @@ class CommandLayer:
         return ChartReply(
             png=png, caption=caption, filename=f"dps-{symbol}-{label}.png", source_label=self._label
         )
+
+    async def _track(self, request: CommandRequest, args: str) -> Reply:
+        """How the stored readings played out per band (one symbol's, or the whole market's)."""
+        text = argp.parse_track(args)
+        symbol: str | None = None
+        if text is not None:
+            found = self.queries.resolve(text)
+            if isinstance(found, ErrorReply):
+                return found
+            symbol = found
+        # The first read of the whole market's history takes seconds: off the event loop.
+        record = await asyncio.to_thread(self.track.record, symbol)
+        if record is None:
+            return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
+        return TrackReply(record=record, exchange=self._exchange, symbol=symbol, source_label=self._label)
 
     async def _status(self, request: CommandRequest, args: str) -> Reply:
         """Report the exchange, symbols tracked, the latest collection's age and the outbox."""

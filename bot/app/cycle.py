@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -111,6 +111,19 @@ def _disjoint(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, da
     return merged
 
 
+@dataclass(frozen=True, slots=True)
+class AlertEvidence:
+    """Evidence lines for a cycle's alerts (``bot.app.track``), and the renderer that shows them.
+
+    Attributes:
+        lines: event id → its line, computed once per cycle for all of its events.
+        render: a batch with the cycle's lines.
+    """
+
+    lines: Callable[[Sequence[AlertEvent], datetime], Mapping[str, str]]
+    render: Callable[[AlertBatch, Mapping[str, str]], str]
+
+
 class CollectionCycle:
     """Runs cycles against the given ports with fixed scoring, diff and fan-out settings."""
 
@@ -122,12 +135,14 @@ class CollectionCycle:
         render: Callable[[AlertBatch], str],
         *,
         daily_cap: int = 50,
+        evidence: AlertEvidence | None = None,
     ) -> None:
         self._d = deps
         self._params = params
         self._diff = diff_params
         self._render = render
         self._cap = daily_cap
+        self._evidence = evidence
         self._universe_at: datetime | None = None
         self._known: set[str] = set()  # symbols of the last universe loaded
         self._joined: list[str] = []  # symbols that joined at the last reload
@@ -271,6 +286,15 @@ class CollectionCycle:
                     merged.setdefault(symbol, []).extend(points)
         return MarketSeries(oi=oi, mark=mark)
 
+    def _evidence_lines(self, events: tuple[AlertEvent, ...], now: datetime) -> Mapping[str, str]:
+        if self._evidence is None:
+            return {}
+        try:
+            return self._evidence.lines(events, now)
+        except Exception:  # evidence is a nicety: the alerts go out without it
+            logger.exception("evidence lines for %d alerts failed", len(events))
+            return {}
+
     def _messages(self, events: tuple[AlertEvent, ...], now: datetime) -> list[OutboxMessage]:
         if not events:
             return []
@@ -285,11 +309,12 @@ class CollectionCycle:
             for p in self._d.chats.alert_chats()
         ]
         batches = plan_fanout(events, audiences, now, self._cap)
+        notes = self._evidence_lines(events, now) if batches else {}
         return [
             OutboxMessage(
                 idempotency_key=b.idempotency_key,
                 chat_ref=b.chat.ref,
-                payload=self._render(b),
+                payload=self._render(b) if self._evidence is None else self._evidence.render(b, notes),
                 created_at=now,
                 event_count=b.counted,
             )

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from bot.core.models import Bias, ScoreInputs, ScoreResult
 from bot.core.records import ChatSettings, ScoreCard, ScoreRecord
+from bot.core.track import TrackRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,21 @@ class StatusReply:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackReply:
+    """``/track``: how the bot's stored readings played out, per band, against neutral.
+
+    Attributes:
+        record: the figures (``bot.core.track``); a band below the minimum sample has none.
+        symbol: the symbol asked about (``None``: the whole market).
+    """
+
+    record: TrackRecord
+    exchange: str
+    symbol: str | None = None
+    source_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorReply:
     """A clear refusal: bad input, unknown symbol, not allowed, slow down, no data, or our fault.
 
@@ -222,5 +238,14 @@ class ErrorReply:
     retry_after: timedelta | None = None
 
 
-Reply = TextReply | TableReply | ScoreCardReply | ChartReply | SettingsReply | StatusReply | ErrorReply
+Reply = (
+    TextReply
+    | TableReply
+    | ScoreCardReply
+    | ChartReply
+    | SettingsReply
+    | StatusReply
+    | TrackReply
+    | ErrorReply
+)
 """Everything the command layer answers with."""

@@ -188,6 +188,12 @@ class SlashCommands:
         async def chart(interaction: Interaction, symbol: str, window: str | None = None) -> None:
             await run(interaction, "chart", _args(symbol, window))
 
+        @tree.command(name="track", description=_summary("track"))
+        @app_commands.describe(symbol="Ticker, e.g. BTC (leave out for the whole market)")
+        @app_commands.autocomplete(symbol=self.symbol_choices)
+        async def track(interaction: Interaction, symbol: str | None = None) -> None:
+            await run(interaction, "track", _args(symbol))
+
         for name in ("watchlist", "status", "help", "start"):
             tree.add_command(self._plain(name))
         tree.error(self.on_error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.app.fanout import AlertBatch
 from bot.core.events import AlertEvent, EventKind, Reading
 from bot.render.numbers import pct
@@ -41,8 +43,12 @@ def moved_components(before: Reading, after: Reading, limit: int = 3) -> list[st
     return [text for _, text in changes[:limit]]
 
 
-def event_text(event: AlertEvent) -> str:
-    """A few lines naming symbol, bands, score, bias, regime, what moved and the data time."""
+def event_text(event: AlertEvent, evidence: str | None = None) -> str:
+    """A few lines naming symbol, bands, score, bias, regime, what moved and the data time.
+
+    ``evidence``: how this symbol's earlier readings of the same band and bias played out
+    (``bot.app.track.evidence_line``), shown when there is enough history behind it.
+    """
     headline = HEADLINES[event.kind].format(
         symbol=event.symbol,
         old=event.old_band.value,
@@ -58,14 +64,19 @@ def event_text(event: AlertEvent) -> str:
     moved = moved_components(event.before, a)
     if moved:
         lines.append("  " + " · ".join(moved))
+    if evidence:
+        lines.append(f"  {evidence}")
     lines.append(f"  data {a.ts:%Y-%m-%d %H:%M} UTC")
     return "\n".join(lines)
 
 
-def batch_text(batch: AlertBatch, source_label: str | None = None) -> str:
-    """The whole message for one chat and cycle."""
+def batch_text(
+    batch: AlertBatch, source_label: str | None = None, evidence: Mapping[str, str] | None = None
+) -> str:
+    """The whole message for one chat and cycle (``evidence``: lines by event id)."""
+    notes = evidence or {}
     parts = ["Derivatives Pressure alerts" + (f" · {source_label}" if source_label else "")]
-    parts.extend(event_text(e) for e in batch.events)
+    parts.extend(event_text(e, notes.get(e.event_id)) for e in batch.events)
     if batch.suppressed:
         parts.append(
             f"{batch.suppressed} more suppressed: daily alert cap reached. "

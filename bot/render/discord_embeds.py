@@ -25,11 +25,13 @@ from bot.app.views import (
     StatusReply,
     TableReply,
     TextReply,
+    TrackReply,
 )
 from bot.core.models import Band
 from bot.render.chunks import split_lines
 from bot.render.table import aligned_table
 from bot.render.text import render_text, safe_filename
+from bot.render.track import track_lines
 
 # Discord's limits (discord/embeds.py and abc.py docstrings, Discord's API docs).
 TITLE_LIMIT = 256
@@ -275,6 +277,8 @@ def render_reply(reply: Reply) -> tuple[DiscordMessage, ...]:
             fresh = reply.last_collection is not None and not reply.stale
             colour = BAND_COLOURS[Band.NEUTRAL if fresh else Band.STRESSED]
             return pack(_from_lines(render_text(reply), colour))
+        case TrackReply():
+            return pack(_track_reply(reply))
         case ErrorReply():
             lines = render_text(reply).split("\n")
             return pack(_embeds(None, [_Text(tuple(lines))], ERROR_COLOUR), ephemeral=True)
@@ -328,6 +332,15 @@ def _table_reply(reply: TableReply) -> list[EmbedData]:
     rows_shown = reply.table.rows
     colour = BAND_COLOURS[rows_shown[0].result.band] if rows_shown else INFO_COLOUR
     return _embeds(title, blocks, colour)
+
+
+def _track_reply(reply: TrackReply) -> list[EmbedData]:
+    """``/track``: the heading as text, the per-band table in a code block, then the notes."""
+    parts = track_lines(reply)
+    title, *head = parts.head
+    header, *rows = parts.table
+    blocks: list[_Block] = [_Text(tuple(head)), _Code(tuple(rows), header), _Text(parts.notes)]
+    return _embeds(title, blocks, INFO_COLOUR)
 
 
 def _chart_reply(reply: ChartReply) -> tuple[DiscordMessage, ...]:

@@ -25,10 +25,12 @@ from bot.app.views import (
     StatusReply,
     TableReply,
     TextReply,
+    TrackReply,
 )
 from bot.render.chunks import split_lines
 from bot.render.table import narrow_table, summary_line
 from bot.render.text import PARTIAL_NOTE, render_text, utc_text
+from bot.render.track import track_lines
 
 MESSAGE_LIMIT = 4000
 """Telegram allows 4,096 UTF-16 code units after entity parsing; the raw HTML is longer, so
@@ -126,6 +128,8 @@ def render_reply(reply: Reply) -> TelegramMessage:
         case ChartReply():
             caption = reply.caption + (f"\nSource: {reply.source_label}" if reply.source_label else "")
             return TelegramMessage(photo=reply.png, caption=caption_text(caption), filename=reply.filename)
+        case TrackReply():
+            return TelegramMessage(texts=pack(_track(reply)))
         case ScoreCardReply() | SettingsReply() | StatusReply() | ErrorReply():
             return TelegramMessage(texts=pack(_plain(render_text(reply).split("\n"), bold_first=True)))
         case _:
@@ -161,6 +165,15 @@ def _table(reply: TableReply) -> list[Line]:
     if reply.stale:
         data += " — STALE: collection may have stopped (see /status)"
     return lines + _plain([data, *reply.notes])
+
+
+def _track(reply: TrackReply) -> list[Line]:
+    parts = track_lines(reply)
+    return (
+        _plain(list(parts.head), bold_first=True)
+        + _plain(list(parts.table), pre=True)
+        + _plain(list(parts.notes))
+    )
 
 
 def render_payload(text: str) -> tuple[str, ...]:

@@ -20,11 +20,13 @@ from bot.app.views import (
     StatusReply,
     TableReply,
     TextReply,
+    TrackReply,
 )
 from bot.core.durations import age_text
 from bot.core.records import ChatSettings
 from bot.render.numbers import MISSING, pct
 from bot.render.table import PARTIAL_MARK, aligned_table, markdown_table, summary_line
+from bot.render.track import track_lines
 
 PARTIAL_NOTE = f"{PARTIAL_MARK} partial: some inputs were missing; scored from what is there."
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -66,6 +68,8 @@ def render_text(reply: Reply, *, markdown_tables: bool = False) -> str:
             lines = _settings(reply)
         case StatusReply():
             lines = _status(reply)
+        case TrackReply():
+            lines = track_lines(reply).all()
         case ErrorReply():
             lines = [reply.message]
             if reply.suggestions:
