@@ -162,7 +162,8 @@ def test_neutral_band_means_balanced_and_neutral_bias(inputs: ScoreInputs) -> No
     elif result.bias is Bias.NEUTRAL:
         # Above neutral, no side only when open interest alone carries the stress.
         assert result.regime in (Regime.LEVERAGE_BUILDING, Regime.DELEVERAGING), result
-        assert result.components.direction == 0.0
+        # Funding and basis too weak to name a side (rule: side_min_positioning).
+        assert result.components.positioning < DEFAULT_PARAMS.side_min_positioning, result
 
 
 @given(oi=maybe(oi_change), b=maybe(basis))

@@ -135,6 +135,7 @@ def test_every_regime_is_covered_by_the_table() -> None:
 
 
 def _components(**kw: float) -> Components:
+    """Components as given; positioning, unless given, as the score derives it from f and b."""
     base = dict(
         funding_8h_pct=0.01,
         funding_excess_pct=0.0,
@@ -143,10 +144,15 @@ def _components(**kw: float) -> Components:
         basis=0.0,
         oi_build=0.0,
         oi_unwind=0.0,
-        positioning=0.0,
         direction=0.0,
     )
     base.update(kw)
+    if "positioning" not in kw:
+        weights = DEFAULT_PARAMS.funding_weight + DEFAULT_PARAMS.basis_weight
+        pressure = DEFAULT_PARAMS.funding_weight * abs(base["funding"]) + DEFAULT_PARAMS.basis_weight * abs(
+            base["basis"]
+        )
+        base["positioning"] = pressure / weights
     return Components(**base)  # type: ignore[arg-type]
 
 
@@ -154,6 +160,11 @@ P = DEFAULT_PARAMS
 MOVE = P.price_direction_threshold  # the smallest blended price move that has a direction
 FLAT = math.nextafter(MOVE, 0.0)  # the largest that has none
 UNWINDING_LONGS = dict(funding=0.3, basis=0.1, oi_unwind=0.4, direction=0.22)
+# Positioning just under the side threshold, all of it from funding on the long side.
+WEAK = math.nextafter(P.side_min_positioning, 0.0)
+WEAK_LONG_LEAN = dict(
+    funding=WEAK * (P.funding_weight + P.basis_weight) / P.funding_weight, positioning=WEAK, direction=WEAK
+)
 RULE_CASES = [
     # squeeze needs: heavy funding, basis against it, OI building, score >= stretched
     (
@@ -259,6 +270,37 @@ RULE_CASES = [
         dict(oi_unwind=math.nextafter(P.unwind_threshold, 0.0), price_move=0.9),
         20,
         (Regime.DELEVERAGING, Bias.NEUTRAL),
+    ),
+    # a lean too weak to name a side (positioning under side_min_positioning) leaves it to price
+    (
+        "weak lean, OI building, price falling: new shorts",
+        dict(WEAK_LONG_LEAN, oi_build=0.2, price_move=-MOVE),
+        20,
+        (Regime.SHORT_BIAS, Bias.SHORT),
+    ),
+    (
+        "weak lean, OI building, no price: leverage building",
+        dict(WEAK_LONG_LEAN, oi_build=0.2),
+        20,
+        (Regime.LEVERAGE_BUILDING, Bias.NEUTRAL),
+    ),
+    (
+        "weak lean, OI falling fast, no price: deleveraging",
+        dict(WEAK_LONG_LEAN, oi_unwind=0.4),
+        20,
+        (Regime.DELEVERAGING, Bias.NEUTRAL),
+    ),
+    (
+        "lean at the side threshold names its side",
+        dict(
+            WEAK_LONG_LEAN,
+            positioning=P.side_min_positioning,
+            direction=P.side_min_positioning,
+            oi_build=0.2,
+            price_move=-MOVE,
+        ),
+        20,
+        (Regime.LONG_BIAS, Bias.LONG),
     ),
     # price: who is opening when OI builds with no lean
     (
