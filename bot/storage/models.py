@@ -115,6 +115,10 @@ class ScoreRow(Base):
     funding_pct: Mapped[float | None] = mapped_column(Float)
     funding_interval_h: Mapped[float | None] = mapped_column(Float)
     basis_pct: Mapped[float | None] = mapped_column(Float)
+    # Mark-price changes: they decide the regime's side, so the card can show why.
+    price_1h_pct: Mapped[float | None] = mapped_column(Float)
+    price_4h_pct: Mapped[float | None] = mapped_column(Float)
+    price_24h_pct: Mapped[float | None] = mapped_column(Float)
     # Components.
     funding_8h_pct: Mapped[float | None] = mapped_column(Float)
     funding_excess_pct: Mapped[float | None] = mapped_column(Float)
@@ -125,6 +129,7 @@ class ScoreRow(Base):
     oi_unwind: Mapped[float] = mapped_column(Float)
     positioning: Mapped[float] = mapped_column(Float)
     direction: Mapped[float] = mapped_column(Float)
+    price_move: Mapped[float | None] = mapped_column(Float)
 
 
 class AlertStateRow(Base):

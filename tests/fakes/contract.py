@@ -517,7 +517,10 @@ def check_alert_state_carries_the_diff_engine_across_a_restart(s: Stores) -> Non
             point("BTCUSDT", T0 + STEP, 65, Bias.LONG, Regime.LONG_SQUEEZE_RISK),
             point("ETHUSDT", T0 + STEP, 45, Bias.SHORT, Regime.SHORT_BIAS),
         ],
-        [point("BTCUSDT", T0 + 2 * STEP, 30, Bias.LONG, Regime.LONG_BIAS)],  # BTC cools (too soon to say)
+        [point("BTCUSDT", T0 + 2 * STEP, 65, Bias.LONG, Regime.LONG_SQUEEZE_RISK)],  # held: band_up
+        # BTC cools for two readings: the band drops, the cooling waits for the reversal window.
+        [point("BTCUSDT", T0 + 3 * STEP, 20, Bias.LONG, Regime.LONG_BIAS)],
+        [point("BTCUSDT", T0 + 4 * STEP, 20, Bias.LONG, Regime.LONG_BIAS)],
     ]
     states: dict[str, SymbolState] = {}
     for i, points in enumerate(cycles):
@@ -528,13 +531,15 @@ def check_alert_state_carries_the_diff_engine_across_a_restart(s: Stores) -> Non
     s.alert_states.save_alert_states(EX, list(states.values()))
     restored = s.alert_states.load_alert_states(EX)
     assert restored == states
-    # The engine goes on from the stored state as from the one in memory: BTC is back at
-    # stressed in a squeeze within the cooldown, so only the (new) bias flip is raised.
-    now = T0 + 3 * STEP
-    later = [point("BTCUSDT", now, 70, Bias.SHORT, Regime.SHORT_SQUEEZE_RISK)]
+    # The engine goes on from the stored state as from the one in memory: once the reversal
+    # window after BTC's rise has passed, the cooling it held back is told.
+    now = T0 + 2 * STEP + params.reversal_window
+    later = [point("BTCUSDT", now, 20, Bias.LONG, Regime.LONG_BIAS)]
     after_restart = diff(EX, restored, later, now, params)
     assert after_restart == diff(EX, states, later, now, params)
-    assert [e.kind for e in after_restart.events] == [EventKind.BIAS_FLIP]
+    assert [(e.kind, e.old_band, e.new_band) for e in after_restart.events] == [
+        (EventKind.BAND_DOWN, Band.STRESSED, Band.LEAN)
+    ]
 
 
 def check_alert_state_many_symbols(s: Stores) -> None:
