@@ -44,14 +44,21 @@ def _shrink(value: float, deadband: float) -> float:
 
 
 def _price_move(changes: tuple[float | None, ...], p: ScoringParams) -> float | None:
-    """Blend the present price horizons into a signed move in [-1, 1]; None without any."""
-    move = total_weight = 0.0
+    """Blend the price horizons into a signed move in [-1, 1]; None without any.
+
+    Unlike OI, a missing horizon counts as no move rather than being renormalised away:
+    a direction is a claim about who trades, and after a cold start (the backfill has OI
+    but no prices) a 0.2 % hour alone must not read as a rising market.
+    """
+    move = 0.0
+    present = False
     for change, horizon in zip(changes, p.price_horizons, strict=True):
         if change is None:
             continue
-        total_weight += horizon.weight
+        present = True
         move += horizon.weight * math.tanh(change / horizon.scale_pct)
-    return move / total_weight + 0.0 if total_weight > 0 else None
+    total_weight = sum(h.weight for h in p.price_horizons)
+    return move / total_weight + 0.0 if present and total_weight > 0 else None
 
 
 def _oi_measures(changes: tuple[float | None, ...], p: ScoringParams) -> tuple[float, float]:
