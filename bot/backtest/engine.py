@@ -152,10 +152,6 @@ class BacktestRun:
     suppressed: int
 
 
-def _value(x: float) -> float | None:
-    return x if x == x else None
-
-
 class _Clock:
     """Epoch seconds → one shared aware datetime per distinct time."""
 
@@ -199,12 +195,18 @@ class _Snapshots:
         self.clock = clock
 
     def at(self, row: int) -> MarketSnapshot:
-        n = [_value(c[row]) for c in self.columns]
+        # Unrolled (NaN → None inline): this runs once per row of the file.
+        c = self.columns
+        oi, oi_usd, mark, index = c[0][row], c[1][row], c[2][row], c[3][row]
+        last, rate, interval, volume = c[4][row], c[5][row], c[6][row], c[7][row]
         nft = self.next_funding[row]
         return MarketSnapshot(
             self.exchange, self.symbol, self.clock(self.ts[row]),
-            n[0], n[1], n[2], n[3], n[4], n[5], n[6],
-            None if nft != nft else self.clock(nft), n[7],
+            oi if oi == oi else None, oi_usd if oi_usd == oi_usd else None,
+            mark if mark == mark else None, index if index == index else None,
+            last if last == last else None, rate if rate == rate else None,
+            interval if interval == interval else None,
+            None if nft != nft else self.clock(nft), volume if volume == volume else None,
         )  # fmt: skip
 
 
@@ -251,8 +253,7 @@ def run_backtest(
     scored_times = [t for t in all_times if since <= t <= until]
     total = len(scored_times)
     done = suppressed = 0
-    first = clock(scored_times[0]) if scored_times else datetime.now(UTC)
-    audience = default_audience(first)
+    audience = default_audience(clock(all_times[0]))
     day: datetime | None = None
     sent_today = 0
     histories = [_history(s, "oi_contracts", clock) for s in market.series]
