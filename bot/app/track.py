@@ -25,6 +25,7 @@ from bot.core.track import (
     DEFAULT_TRACK_PARAMS,
     TrackGroup,
     TrackParams,
+    TrackPool,
     TrackRecord,
     TrackSeries,
     evidence,
@@ -70,6 +71,7 @@ class TrackHistory:
         self._held: datetime | None = None  # the newest data time read
         self._mark: ScoreMark | None = None
         self._records: dict[str | None, TrackRecord] = {}
+        self._pool = TrackPool()  # every held series' final outcomes, per band
 
     def record(self, symbol: str | None = None) -> TrackRecord | None:
         """The track record of ``symbol`` (``None``: the whole market); ``None`` with no scores."""
@@ -79,8 +81,11 @@ class TrackHistory:
                 return None
             found = self._records.get(symbol)
             if found is None:
-                chosen = list(self._series.values()) if symbol is None else [self._series_of(symbol)]
-                found = self._records[symbol] = track_record(chosen, symbol, self.params)
+                if symbol is None:
+                    found = self._pool.record(list(self._series.values()), None, self.params)
+                else:
+                    found = track_record([self._series_of(symbol)], symbol, self.params)
+                self._records[symbol] = found
             return found
 
     def evidence_lines(self, events: Sequence[AlertEvent], now: datetime) -> dict[str, str]:
@@ -133,6 +138,8 @@ class TrackHistory:
             if missing is None:
                 self._whole = True
             self._records.clear()
+        # Only the outcomes that became final (or were dropped) since the last refresh.
+        self._pool.apply([change for series in self._series.values() for change in series.take_changes()])
         return mark
 
     def _read(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:

@@ -6,25 +6,31 @@ a reading's outcome is the absolute mark-price return to the point nearest ``t +
 bias) a group shows its readings, how many have a known outcome, the median absolute 24h
 move, and its lift over the neutral readings of the same scope (``outcomes.with_lift``).
 
+An outcome counts once it is **final**: the path has passed ``t + 24h + 45 min``, so no
+later point can be nearer the target. Readings of the last day are counted as readings,
+not yet as outcomes.
+
 ``TrackSeries`` holds one symbol's history columnar and is topped up as cycles store more:
-only readings whose 24h window is still open are recomputed, so keeping the track record
-current costs a cycle's worth of work, not the whole history's.
+only readings whose 24h window is still open are recomputed. It reports which outcomes
+became final (or were dropped with old history), so a ``TrackPool`` over the whole market
+is kept up to date with a cycle's worth of work, not the whole history's: two million
+readings are not re-sorted for every median.
 
 **Minimum sample.** A figure is shown only when its group and the neutral reference each
-have at least ``min_readings`` (30) readings with a known outcome, from at least
-``min_days`` (3) different UTC days. Thirty is the usual floor for a median to settle to
-about ±20 % of its value on spread-out data; the days rule is there because readings five
-minutes apart share almost all of their 24h window, so thirty readings in a row are one
-episode (two and a half hours), not thirty pieces of evidence.
+have at least ``min_readings`` (30) final outcomes, from at least ``min_days`` (3)
+different UTC days. Thirty is the usual rule-of-thumb floor below which a median of a
+skewed quantity swings with a handful of readings; the days rule is there because
+readings five minutes apart share almost all of their 24h window, so thirty readings in a
+row are one episode (two and a half hours), not thirty pieces of evidence.
 """
 
 from __future__ import annotations
 
 import bisect
-import math
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.core.models import Band, Bias
@@ -35,7 +41,6 @@ from bot.core.outcomes import (
     OutcomeParams,
     PricePath,
     forward_outcomes,
-    median,
     with_lift,
 )
 
@@ -44,10 +49,17 @@ DAY_S = 86400.0
 TRACK_HORIZON = DEFAULT_HORIZONS[-1]
 """24h, ± 45 min: the horizon of every figure here."""
 TRACK_OUTCOMES = OutcomeParams(horizons=(TRACK_HORIZON,))
+_REACH = TRACK_HORIZON.seconds + TRACK_HORIZON.tolerance_s
 BANDS = tuple(Band)
 BIASES = tuple(Bias)
 _BAND_CODE = {band: k for k, band in enumerate(BANDS)}
 _BIAS_CODE = {bias: k for k, bias in enumerate(BIASES)}
+
+BULK = 5000
+"""More new outcomes than this at once (a first load) are sorted in, not inserted one by one."""
+
+Outcome = tuple[int, int, float, float]
+"""A final outcome: (band code, bias code, 24h move in %, reading time in epoch seconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +83,8 @@ class TrackSeries:
     """One symbol's kept history: its mark-price path and its readings with their 24h moves.
 
     Points and readings may arrive in any order and more than once (a re-read overlap);
-    a time already held is kept as it was.
+    a time already held is kept as it was. ``take_changes`` hands over the outcomes that
+    became final and those that stopped counting (reopened by a late point, or dropped).
     """
 
     def __init__(self, symbol: str) -> None:
@@ -82,17 +95,18 @@ class TrackSeries:
         self.r_band = array("b")
         self.r_bias = array("b")
         self.move = array("d")  # absolute 24h return in %, NaN while unknown
-        self._settled = 0  # readings before this index have a final outcome
+        self.settled = 0  # readings before this index have a final outcome
         self._dirty = False
+        self._changes: list[tuple[bool, Outcome]] = []  # (added, outcome), in order
 
     def __len__(self) -> int:
         return len(self.r_ts)
 
-    def add_points(self, points: Iterable[tuple[datetime, float]]) -> None:
-        """Add (time, mark price) points; a bad price is kept as unknown (NaN)."""
+    def add_points(self, points: Iterable[tuple[datetime, float | None]]) -> None:
+        """Add (time, mark price) points; a missing or bad price is kept as unknown (NaN)."""
         for when, value in points:
             t = _epoch(when)
-            p = float(value) if value is not None and math.isfinite(value) and value > 0 else NAN
+            p = float(value) if value is not None and 0 < value < float("inf") else NAN
             if not self.ts or t > self.ts[-1]:
                 self.ts.append(t)
                 self.price.append(p)
@@ -100,9 +114,9 @@ class TrackSeries:
                 k = bisect.bisect_left(self.ts, t)
                 if self.ts[k] == t:
                     continue
+                self._reopen(t - _REACH)
                 self.ts.insert(k, t)
                 self.price.insert(k, p)
-                self._reopen(t - TRACK_HORIZON.seconds - TRACK_HORIZON.tolerance_s)
             self._dirty = True
 
     def add_readings(self, readings: Iterable[tuple[datetime, Band, Bias]]) -> None:
@@ -122,8 +136,15 @@ class TrackSeries:
             self.move.insert(k, NAN)
             self._dirty = True
 
+    def _final(self, k: int) -> Outcome:
+        return (self.r_band[k], self.r_bias[k], self.move[k], self.r_ts[k])
+
     def _reopen(self, since: float) -> None:
-        self._settled = min(self._settled, bisect.bisect_left(self.r_ts, since))
+        """Outcomes of readings from ``since`` on may change: they stop counting until final."""
+        first = bisect.bisect_left(self.r_ts, since)
+        if first < self.settled:
+            self._log(False, range(first, self.settled))
+            self.settled = first
 
     def settle(self) -> None:
         """Compute the 24h move of every reading whose outcome may have changed.
@@ -135,7 +156,7 @@ class TrackSeries:
         if not self._dirty:
             return
         self._dirty = False
-        first = self._settled
+        first = self.settled
         if first >= len(self.r_ts) or not self.ts:
             return
         start = bisect.bisect_left(self.ts, self.r_ts[first])
@@ -143,13 +164,14 @@ class TrackSeries:
         path = PricePath(ts, price, array("d", [NAN]) * len(ts))
         (outcome,) = forward_outcomes(path, TRACK_OUTCOMES)
         moves = outcome.abs_return_pct
+        i = 0
         for k in range(first, len(self.r_ts)):
-            i = bisect.bisect_left(ts, self.r_ts[k])
-            self.move[k] = moves[i] if i < len(ts) and ts[i] == self.r_ts[k] else NAN
-        # Final once the path has passed the end of the reading's window: no later point
-        # can be nearer its target.
-        closed = self.ts[-1] - TRACK_HORIZON.seconds - TRACK_HORIZON.tolerance_s
-        self._settled = max(first, bisect.bisect_left(self.r_ts, closed))
+            t = self.r_ts[k]
+            i = bisect.bisect_left(ts, t, i)
+            self.move[k] = moves[i] if i < len(ts) and ts[i] == t else NAN
+        # Final once the path has passed the end of the reading's window.
+        self.settled = max(first, bisect.bisect_left(self.r_ts, self.ts[-1] - _REACH))
+        self._log(True, range(first, self.settled))
 
     def drop_before(self, cutoff: datetime) -> None:
         """Forget points and readings older than ``cutoff`` (the kept history's start)."""
@@ -160,9 +182,29 @@ class TrackSeries:
             del self.price[:k]
         r = bisect.bisect_left(self.r_ts, t)
         if r:
+            gone = min(r, self.settled)
+            self._log(False, range(gone))
             for column in (self.r_ts, self.r_band, self.r_bias, self.move):
                 del column[:r]
-            self._settled = max(self._settled - r, 0)
+            self.settled -= gone
+
+    def _log(self, added: bool, readings: range) -> None:
+        self._changes.extend((added, self._final(k)) for k in readings if self.move[k] == self.move[k])
+
+    def take_changes(self) -> list[tuple[bool, Outcome]]:
+        """Outcomes that became final (True) or stopped counting (False) since the last call, in order."""
+        self.settle()
+        changes, self._changes = self._changes, []
+        return changes
+
+    def final_outcomes(self) -> list[Outcome]:
+        """Every final, known outcome held (after settling)."""
+        self.settle()
+        return [self._final(k) for k in range(self.settled) if self.move[k] == self.move[k]]
+
+    def band_counts(self) -> list[int]:
+        """Readings held per band code (final or not)."""
+        return [self.r_band.count(code) for code in range(len(BANDS))]
 
     @property
     def first(self) -> float | None:
@@ -175,16 +217,130 @@ class TrackSeries:
         return self.r_ts[-1] if self.r_ts else None
 
 
+class SortedBag:
+    """A multiset of floats kept sorted in chunks: add, remove and median without re-sorting.
+
+    The market pool holds a million and more outcomes and changes by a few thousand a
+    cycle; a plain sorted list would move the whole list on every change.
+    """
+
+    CHUNK = 512
+
+    def __init__(self) -> None:
+        self._chunks: list[list[float]] = []
+        self._maxes: list[float] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, value: float) -> None:
+        """Add one value."""
+        self._size += 1
+        if not self._chunks:
+            self._chunks.append([value])
+            self._maxes.append(value)
+            return
+        c = min(bisect.bisect_left(self._maxes, value), len(self._chunks) - 1)
+        chunk = self._chunks[c]
+        bisect.insort(chunk, value)
+        self._maxes[c] = chunk[-1]
+        if len(chunk) > 2 * self.CHUNK:
+            self._chunks[c : c + 1] = [chunk[: self.CHUNK], chunk[self.CHUNK :]]
+            self._maxes[c : c + 1] = [chunk[self.CHUNK - 1], chunk[-1]]
+
+    def update(self, values: Iterable[float]) -> None:
+        """Add many values at once (one sort, not one insertion each: a first load)."""
+        merged = sorted([v for chunk in self._chunks for v in chunk] + list(values))
+        self._chunks = [merged[k : k + self.CHUNK] for k in range(0, len(merged), self.CHUNK)]
+        self._maxes = [chunk[-1] for chunk in self._chunks]
+        self._size = len(merged)
+
+    def remove(self, value: float) -> None:
+        """Remove one occurrence of ``value``.
+
+        Raises:
+            KeyError: it is not in the bag.
+        """
+        c = bisect.bisect_left(self._maxes, value)
+        if c < len(self._chunks):
+            chunk = self._chunks[c]
+            i = bisect.bisect_left(chunk, value)
+            if i < len(chunk) and chunk[i] == value:
+                del chunk[i]
+                self._size -= 1
+                if chunk:
+                    self._maxes[c] = chunk[-1]
+                else:
+                    del self._chunks[c]
+                    del self._maxes[c]
+                return
+        raise KeyError(value)
+
+    def _at(self, rank: int) -> float:
+        for chunk in self._chunks:
+            if rank < len(chunk):
+                return chunk[rank]
+            rank -= len(chunk)
+        raise IndexError(rank)
+
+    def median(self) -> float | None:
+        """The median (the mean of the middle two for an even count), as ``outcomes.median``."""
+        n = self._size
+        if not n:
+            return None
+        mid = n // 2
+        return self._at(mid) if n % 2 else (self._at(mid - 1) + self._at(mid)) / 2
+
+
+class _Group:
+    """Final outcomes of one group: their values and how many fall on each UTC day."""
+
+    def __init__(self) -> None:
+        self.moves = SortedBag()
+        self.days: Counter[int] = Counter()
+
+    def add(self, move: float, t: float) -> None:
+        self.moves.add(move)
+        self.days[int(t // DAY_S)] += 1
+
+    def update(self, outcomes: Sequence[Outcome]) -> None:
+        self.moves.update(o[2] for o in outcomes)
+        self.days.update(int(o[3] // DAY_S) for o in outcomes)
+
+    def remove(self, move: float, t: float) -> None:
+        self.moves.remove(move)
+        day = int(t // DAY_S)
+        self.days[day] -= 1
+        if not self.days[day]:
+            del self.days[day]
+
+    def enough(self, p: TrackParams) -> bool:
+        return len(self.moves) >= p.min_readings and len(self.days) >= p.min_days
+
+    def stats(self, key: str, readings: int) -> GroupStats:
+        horizon = HorizonStats(
+            horizon=TRACK_HORIZON.label,
+            n=len(self.moves),
+            median_abs_return_pct=self.moves.median(),
+            n_vol=0,
+            median_rel_vol=None,
+            n_oi=0,
+            oi_drop_share=None,
+        )
+        return GroupStats(key=key, readings=readings, horizons=(horizon,))
+
+
 @dataclass(frozen=True, slots=True)
 class TrackGroup:
     """One group's figures.
 
     Attributes:
-        readings: readings in the history (outcome known or not).
-        known: readings with a known 24h outcome (the sample).
+        readings: readings in the history (outcome final or not).
+        known: readings with a final 24h outcome (the sample).
         days: different UTC days among those.
         median_move_pct / lift: ``None`` below the minimum sample (``enough`` False), or
-            for the lift also when the reference is below it.
+            for the lift also when the neutral reference is below it.
     """
 
     band: Band
@@ -197,13 +353,29 @@ class TrackGroup:
     enough: bool
 
 
+def _figures(
+    band: Band, bias: Bias | None, group: _Group, readings: int, reference: _Group, p: TrackParams
+) -> TrackGroup:
+    lifted = with_lift(group.stats(band.value, readings), reference.stats(Band.NEUTRAL.value, 0)).horizons[0]
+    shown = group.enough(p)
+    return TrackGroup(
+        band=band,
+        bias=bias,
+        readings=readings,
+        known=lifted.n,
+        days=len(group.days),
+        median_move_pct=lifted.median_abs_return_pct if shown else None,
+        lift=lifted.lift_abs_return if shown and reference.enough(p) else None,
+        enough=shown,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TrackRecord:
     """Per band, lowest first, how the readings of one symbol (or the market) played out.
 
     Attributes:
         first / last: the oldest and newest reading in the history (``None``: none).
-        neutral: the reference group (also the first of ``bands``).
     """
 
     symbol: str | None
@@ -225,73 +397,59 @@ class TrackRecord:
         return (self.last - self.first).total_seconds() / DAY_S
 
 
-@dataclass(slots=True)
-class _Sample:
-    readings: int = 0
-    moves: list[float] = field(default_factory=list)
-    days: set[int] = field(default_factory=set)
-
-    def add(self, move: float, t: float) -> None:
-        self.readings += 1
-        if move == move:  # NaN: the outcome is not known (yet)
-            self.moves.append(move)
-            self.days.add(int(t // DAY_S))
-
-
-def _stats(key: str, sample: _Sample) -> GroupStats:
-    moves = sample.moves
-    horizon = HorizonStats(
-        horizon=TRACK_HORIZON.label,
-        n=len(moves),
-        median_abs_return_pct=median(moves),
-        n_vol=0,
-        median_rel_vol=None,
-        n_oi=0,
-        oi_drop_share=None,
-    )
-    return GroupStats(key=key, readings=sample.readings, horizons=(horizon,))
-
-
-def _group(band: Band, bias: Bias | None, sample: _Sample, reference: _Sample, p: TrackParams) -> TrackGroup:
-    def enough(s: _Sample) -> bool:
-        return len(s.moves) >= p.min_readings and len(s.days) >= p.min_days
-
-    lifted = with_lift(_stats(band.value, sample), _stats(Band.NEUTRAL.value, reference)).horizons[0]
-    shown = enough(sample)
-    return TrackGroup(
-        band=band,
-        bias=bias,
-        readings=sample.readings,
-        known=lifted.n,
-        days=len(sample.days),
-        median_move_pct=lifted.median_abs_return_pct if shown else None,
-        lift=lifted.lift_abs_return if shown and enough(reference) else None,
-        enough=shown,
-    )
-
-
 def _time(t: float | None) -> datetime | None:
     return None if t is None else datetime.fromtimestamp(t, UTC)
+
+
+class TrackPool:
+    """The final outcomes of many symbols per band, kept current from their changes."""
+
+    def __init__(self) -> None:
+        self._bands = [_Group() for _ in BANDS]
+
+    def apply(self, changes: Sequence[tuple[bool, Outcome]]) -> None:
+        """Take ``TrackSeries.take_changes`` (of one series or several, each in its order)."""
+        if len(changes) > BULK and all(added for added, _ in changes):
+            for code, group in enumerate(self._bands):
+                group.update([o for _, o in changes if o[0] == code])
+            return
+        for added, (band, _, move, t) in changes:
+            if added:
+                self._bands[band].add(move, t)
+            else:
+                self._bands[band].remove(move, t)
+
+    def record(
+        self, series: Sequence[TrackSeries], symbol: str | None, params: TrackParams = DEFAULT_TRACK_PARAMS
+    ) -> TrackRecord:
+        """The record of ``series``, whose changes this pool has taken (reading counts come from them)."""
+        counts = [0] * len(BANDS)
+        for s in series:
+            for code, n in enumerate(s.band_counts()):
+                counts[code] += n
+        firsts = [s.first for s in series if s.first is not None]
+        lasts = [s.last for s in series if s.last is not None]
+        neutral = self._bands[0]
+        return TrackRecord(
+            symbol=symbol,
+            first=_time(min(firsts, default=None)),
+            last=_time(max(lasts, default=None)),
+            bands=tuple(
+                _figures(band, None, self._bands[k], counts[k], neutral, params)
+                for k, band in enumerate(BANDS)
+            ),
+            params=params,
+        )
 
 
 def track_record(
     series: Sequence[TrackSeries], symbol: str | None = None, params: TrackParams = DEFAULT_TRACK_PARAMS
 ) -> TrackRecord:
-    """Per band, the readings of ``series`` (settled first) and their median 24h move vs neutral."""
-    samples = [_Sample() for _ in BANDS]
+    """Per band, the readings of ``series`` and their median 24h move vs neutral (from scratch)."""
+    pool = TrackPool()
     for s in series:
-        s.settle()
-        for t, band, move in zip(s.r_ts, s.r_band, s.move, strict=True):
-            samples[band].add(move, t)
-    firsts = [s.first for s in series if s.first is not None]
-    lasts = [s.last for s in series if s.last is not None]
-    return TrackRecord(
-        symbol=symbol,
-        first=_time(min(firsts, default=None)),
-        last=_time(max(lasts, default=None)),
-        bands=tuple(_group(band, None, samples[k], samples[0], params) for k, band in enumerate(BANDS)),
-        params=params,
-    )
+        pool.apply([(True, outcome) for outcome in s.final_outcomes()])
+    return pool.record(series, symbol, params)
 
 
 def evidence(
@@ -299,16 +457,18 @@ def evidence(
 ) -> tuple[TrackGroup, TrackGroup] | None:
     """The symbol's readings of ``band`` and ``bias`` and its neutral readings, when both
     clear the minimum sample (``None`` otherwise: the alert then carries no evidence)."""
-    series.settle()
     want_band, want_bias = _BAND_CODE[band], _BIAS_CODE[bias]
-    group, neutral = _Sample(), _Sample()
-    for t, b, side, move in zip(series.r_ts, series.r_band, series.r_bias, series.move, strict=True):
+    group, neutral = _Group(), _Group()
+    for b, side, move, t in series.final_outcomes():
         if b == want_band and side == want_bias:
             group.add(move, t)
         if b == 0:
             neutral.add(move, t)
-    found = _group(band, bias, group, neutral, params)
-    reference = _group(Band.NEUTRAL, None, neutral, neutral, params)
+    readings = sum(
+        1 for b, side in zip(series.r_band, series.r_bias, strict=True) if (b, side) == (want_band, want_bias)
+    )
+    found = _figures(band, bias, group, readings, neutral, params)
+    reference = _figures(Band.NEUTRAL, None, neutral, series.band_counts()[0], neutral, params)
     if not (found.enough and reference.enough):
         return None
     return found, reference

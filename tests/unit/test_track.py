@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.models import Band, Bias
-from bot.core.track import TrackParams, TrackSeries, evidence, track_record
+from bot.core.outcomes import median
+from bot.core.track import SortedBag, TrackParams, TrackPool, TrackSeries, evidence, track_record
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -130,6 +131,7 @@ def _evidence_series(stressed_long: int) -> TrackSeries:
     prices = [100.0] * 24
     for k in range(hours):
         prices.append(prices[k] * (1.06 if kinds[k] else 1.02))
+    prices.append(prices[-1])  # one more hour: the last reading's outcome is final
     s = TrackSeries("SUIUSDT")
     s.add_points((at(k), p) for k, p in enumerate(prices))
     s.add_readings(
@@ -192,3 +194,56 @@ def test_topping_up_in_any_order_gives_the_moves_of_one_read(seed: int, chunks: 
         parts.settle()
     assert list(parts.r_ts) == list(whole.r_ts)
     assert [m if m == m else None for m in parts.move] == [m if m == m else None for m in whole.move]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.floats(0, 50, allow_nan=False), max_size=3000),
+    removals=st.lists(st.integers(0, 10**6), max_size=200),
+)
+def test_the_sorted_bag_has_the_median_of_outcomes_median(values: list[float], removals: list[int]) -> None:
+    bag, kept = SortedBag(), list(values)
+    for v in values:
+        bag.add(v)
+    for r in removals:
+        if kept:
+            bag.remove(kept.pop(r % len(kept)))
+    assert len(bag) == len(kept)
+    assert bag.median() == median(kept)
+    bag.update(values[:100])
+    assert bag.median() == median(kept + values[:100])
+
+
+def test_removing_what_the_bag_does_not_hold_is_an_error() -> None:
+    bag = SortedBag()
+    bag.add(1.0)
+    with pytest.raises(KeyError):
+        bag.remove(2.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_a_pool_kept_from_changes_equals_one_computed_from_scratch(seed: int) -> None:
+    rng = random.Random(seed)
+    step = timedelta(minutes=30)
+    symbols = [TrackSeries(f"S{k}") for k in range(3)]
+    pool = TrackPool()
+    n = 300
+    prices = {s.symbol: [rng.uniform(50, 150) for _ in range(n)] for s in symbols}
+    kinds = {s.symbol: [(rng.choice(list(Band)), rng.choice(list(Bias))) for _ in range(n)] for s in symbols}
+    withheld: dict[str, int] = {}
+    for lo in range(0, n, 24):  # half a day per top-up; a point arrives a top-up late; a window kept
+        for s in symbols:
+            hi = min(lo + 24, n)
+            late = rng.randrange(lo, hi)
+            s.add_points([(T0 + k * step, prices[s.symbol][k]) for k in range(lo, hi) if k != late])
+            if s.symbol in withheld:  # last top-up's missing point, after newer ones
+                k = withheld[s.symbol]
+                s.add_points([(T0 + k * step, prices[s.symbol][k])])
+            withheld[s.symbol] = late
+            s.add_readings((T0 + k * step, *kinds[s.symbol][k]) for k in range(max(lo - 2, 0), hi))
+            s.drop_before(T0 + max(hi - 200, 0) * step)
+            pool.apply(s.take_changes())
+        kept = pool.record(symbols, None, LOOSE)
+        fresh = track_record(symbols, None, LOOSE)
+        assert kept == fresh
