@@ -14,7 +14,6 @@ collector reads only the symbols it alerts on, for their evidence lines.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
@@ -159,7 +158,7 @@ def _span_days(series: TrackSeries, newest: datetime) -> int:
     first = series.first
     if first is None:
         return 0
-    return max(1, math.ceil((newest.timestamp() - first) / 86400 - 1e-9))
+    return max(1, round((newest.timestamp() - first) / 86400))
 
 
 def pct_text(value: float) -> str:
