@@ -24,7 +24,6 @@ from typing import Any
 
 from bot.backtest.engine import BANDS, REGIMES, AlertRecord, BacktestRun
 from bot.core.events import EventKind
-from bot.core.models import Band
 from bot.core.outcomes import (
     DEFAULT_OUTCOME_PARAMS,
     GroupStats,
@@ -133,7 +132,7 @@ class _Outcomes:
 
     def __init__(self, run: BacktestRun, params: OutcomeParams) -> None:
         self.store = OutcomeStore(params.horizons)
-        self.band: list[Band] = []
+        self.band = array("b")  # index into BANDS
         self.regime: list[int] = []
         self.funding = array("d")
         self.oi_24h = array("d")
@@ -147,7 +146,7 @@ class _Outcomes:
             if not rows:
                 continue
             self.store.extend(forward_outcomes(_price_path(run, k), params), rows)
-            self.band.extend(map(BANDS.__getitem__, compress(log.band, mask)))
+            self.band.extend(compress(log.band, mask))
             self.regime.extend(compress(log.regime, mask))
             self.funding.extend(map(abs, compress(log.funding_8h_pct, mask)))
             self.oi_24h.extend(map(abs, compress(log.oi_24h_pct, mask)))
@@ -158,11 +157,12 @@ class _Outcomes:
         return self._first[series] + i if i < len(rows) and rows[i] == row else None
 
 
-def _by_band(bands: Iterable[Band]) -> dict[str, list[int]]:
-    groups: dict[str, list[int]] = {b.value: [] for b in BANDS}
+def _by_band(bands: Iterable[int]) -> dict[str, list[int]]:
+    """Reading ids grouped by band index (into ``BANDS``), keyed by the band's name."""
+    groups: list[list[int]] = [[] for _ in BANDS]
     for i, b in enumerate(bands):
-        groups[b.value].append(i)
-    return groups
+        groups[b].append(i)
+    return {band.value: ids for band, ids in zip(BANDS, groups, strict=True)}
 
 
 def outcome_tables(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) -> dict[str, Any]:
@@ -179,7 +179,8 @@ def outcome_tables(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PAR
     regimes: dict[str, list[int]] = {r.value: [] for r in REGIMES}
     for i, r in enumerate(out.regime):
         regimes[REGIMES[r].value].append(i)
-    sizes = Counter(out.band)
+    sizes = {BANDS[b]: n for b, n in Counter(out.band).items()}
+    band_index = {b: i for i, b in enumerate(BANDS)}
     kinds: dict[str, list[int]] = defaultdict(list)
     for a in run.alerts:
         if a.delivered:
@@ -195,7 +196,8 @@ def outcome_tables(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PAR
         "alert_kinds": group_table(store, {k.value: kinds.get(k.value, []) for k in EventKind}, neutral),
     }
     for name, values in (("baseline_funding", out.funding), ("baseline_oi_24h", out.oi_24h)):
-        ranked = [summarise(store, key, ids) for key, ids in _by_band(rank_bands(values, sizes)).items()]
+        banded = _by_band(map(band_index.__getitem__, rank_bands(values, sizes)))
+        ranked = [summarise(store, key, ids) for key, ids in banded.items()]
         tables[name] = [with_lift(g, ranked[0]) for g in ranked]
     result: dict[str, Any] = {"horizons": [h.label for h in params.horizons]}
     result.update({name: [_group_json(g) for g in groups] for name, groups in tables.items()})

@@ -373,7 +373,8 @@ def summarise(store: OutcomeStore, key: str, ids: Sequence[int]) -> GroupStats:
         a, r, d = store.columns(h)
         returns = [v for v in _gather(a, ids) if v == v]
         vols = [v for v in _gather(r, ids) if v == v]
-        drops = [v for v in _gather(d, ids) if v >= 0]
+        drops = _gather(d, ids)
+        dropped, known = drops.count(1), len(drops) - drops.count(-1)
         stats.append(
             HorizonStats(
                 horizon=horizon.label,
@@ -381,8 +382,8 @@ def summarise(store: OutcomeStore, key: str, ids: Sequence[int]) -> GroupStats:
                 median_abs_return_pct=median(returns),
                 n_vol=len(vols),
                 median_rel_vol=median(vols),
-                n_oi=len(drops),
-                oi_drop_share=sum(drops) / len(drops) if drops else None,
+                n_oi=known,
+                oi_drop_share=dropped / known if known else None,
             )
         )
     return GroupStats(key=key, readings=len(ids), horizons=tuple(stats))
