@@ -57,6 +57,7 @@ from tests.fakes.scored_market import (
 )
 from tests.fakes.state import FakeStateStore
 from tests.fakes.storage import FakeStorage
+from tests.fakes.track_history import stored_history
 from tests.waiting import wait_for
 
 NOW = LATEST + timedelta(minutes=2)
@@ -180,6 +181,31 @@ async def test_top_without_options_shows_ten_rows_of_everything(
     answer = await ask(fake, "top")
     rows = descriptions(answer).split("```")[1].strip("\n").split("\n")[1:]
     assert len(rows) == len(SYMBOLS)
+
+
+async def test_track_is_a_per_band_code_block_for_the_market_or_one_symbol(
+    fake: FakeDiscord, adapter: DiscordAdapter, storage: FakeStorage
+) -> None:
+    stored_history(storage, "SUIUSDT", 40)
+    stored_history(storage, "ARBUSDT", 45)
+    (synced,) = fake.syncs
+    (option,) = next(c for c in synced if c["name"] == "track")["options"]
+    assert (option["name"], option["required"], option["autocomplete"]) == ("symbol", False, True)
+    answer = await ask(fake, "track", {"symbol": "sui"})
+    assert not answer.ephemeral
+    (embed,) = answer.embeds
+    assert embed["title"] == "Track record · SUIUSDT"
+    table = embed["description"].split("```")[1].strip("\n").split("\n")
+    assert table[0].split() == ["Band", "Readings", "Known", "24h", "move", "vs", "neutral"]
+    rows = {row.split()[0]: row.split()[1:] for row in table[1:]}
+    assert rows["stressed"] == ["40", "40", "6.0", "%", "3.00×"]
+    assert rows["neutral"] == ["104", "79", "2.0", "%", "1.00×"]
+    assert rows["lean"] == ["0", "0", "not", "enough", "history", "yet"]
+    market = await ask(fake, "track")
+    assert market.embeds[0]["title"] == "Track record · whole market (binanceusdm)"
+    table = descriptions(market).split("```")[1].strip("\n").split("\n")
+    rows = {row.split()[0]: row.split()[1:] for row in table[1:]}
+    assert rows["stressed"] == ["85", "80", "6.0", "%", "3.00×"]
 
 
 async def test_a_member_without_manage_server_cannot_watch_and_nothing_is_stored(

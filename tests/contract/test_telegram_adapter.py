@@ -27,6 +27,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.scored_market import FAKE_PNG, LATEST, chat_state, make_layer, populate
 from tests.fakes.storage import FakeStorage
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
+from tests.fakes.track_history import stored_history
 from tests.waiting import wait_for
 
 NOW = LATEST + timedelta(minutes=2)
@@ -137,6 +138,18 @@ async def test_top_is_a_monospace_table(bot: Bot) -> None:
     assert "<pre>" in reply.text
     assert "</pre>" in reply.text
     assert "SPKUSDT" in reply.text
+
+
+async def test_track_is_a_monospace_table_per_band(bot: Bot) -> None:
+    stored_history(bot.storage, "SUIUSDT", 40)
+    reply = await bot.ask("/track sui")
+    assert reply.text is not None
+    assert reply.text.splitlines()[0] == "<b>Track record · SUIUSDT</b>"
+    table = reply.text.split("<pre>")[1].split("</pre>")[0].splitlines()
+    assert table[0].split() == ["Band", "Readings", "Known", "24h", "move", "vs", "neutral"]
+    assert table[-1].split() == ["stressed", "40", "40", "6.0", "%", "3.00×"]
+    market = await bot.ask("/track")
+    assert market.text is not None and market.text.startswith("<b>Track record · whole market")
 
 
 async def test_help_has_the_band_legend(bot: Bot) -> None:

@@ -16,6 +16,7 @@ from bot.render.chart import render_chart
 from tests.fakes.clock import FakeClock
 from tests.fakes.scored_market import FAKE_PNG, LATEST, SOURCE, make_layer, populate
 from tests.fakes.storage import FakeStorage
+from tests.fakes.track_history import stored_history
 
 
 class RecordingHandler:
@@ -111,6 +112,28 @@ async def test_a_real_chart_end_to_end(tmp_path: Path) -> None:
     path = tmp_path / "dps-SPKUSDT-7d.png"
     assert str(path) in printed
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+async def test_track_through_the_console(tmp_path: Path) -> None:
+    storage = FakeStorage()
+    stored_history(storage, "SUIUSDT", 40)
+    stored_history(storage, "ARBUSDT", 45)
+    console = adapter(make_layer(storage, source_label=None), tmp_path)
+    text = await console.handle_line("/track")
+    assert text is not None
+    lines = text.splitlines()
+    assert lines[0] == "Track record · whole market (binanceusdm)"
+    assert "over 5 d 23 h of stored history (2026-11-14 00:00 UTC to 2026-11-19 23:00 UTC)" in lines[1]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:7]}
+    assert rows == {
+        "neutral": ["203", "158", "2.0", "%", "1.00×"],
+        "lean": ["0", "0", "not", "enough", "history", "yet"],
+        "stretched": ["0", "0", "not", "enough", "history", "yet"],
+        "stressed": ["85", "80", "6.0", "%", "3.00×"],
+    }
+    assert "A band needs 30 readings with a known outcome from 3 different days" in text
+    unknown = await console.handle_line("/track ../../")
+    assert unknown == "I don't know the symbol '../../' on binanceusdm."
 
 
 async def test_send_prints_an_alert_and_reports_it_sent(tmp_path: Path) -> None:

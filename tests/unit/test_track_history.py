@@ -20,44 +20,12 @@ from bot.core.track import TrackSeries, track_record
 from bot.render.alerts import batch_text
 from tests.fakes import FakeStorage
 from tests.fakes.contract import reading, record, result, snapshot
+from tests.fakes.track_history import EX, HOUR, HOURS, START, stored_history
 from tests.unit.test_cycle import STEP as CYCLE_STEP
 from tests.unit.test_cycle import T0 as CYCLE_T0
 from tests.unit.test_cycle import ScriptedSource
 
-EX = "binanceusdm"
-START = CYCLE_T0 - timedelta(days=6)
-HOUR = timedelta(hours=1)
-HOURS = 24 * 6
 REGIMES = {Band.NEUTRAL: Regime.BALANCED, Band.STRESSED: Regime.LONG_CROWDED}
-
-
-def stored_history(storage: FakeStorage, symbol: str, stressed_long: int, exchange: str = EX) -> None:
-    """Hourly over six days before ``CYCLE_T0``: a stressed LONG reading every third hour for
-    the first ``stressed_long`` of them (its price 6 % higher 24 h on), neutral otherwise (2 %)."""
-    kinds = [k % 3 == 0 and k // 3 < stressed_long for k in range(HOURS)]
-    prices = [100.0] * 24
-    for k in range(HOURS):
-        prices.append(prices[k] * (1.06 if kinds[k] else 1.02))
-    prices = prices[:HOURS]  # a snapshot at every reading, as a cycle stores them
-    at = [START + k * HOUR for k in range(len(prices))]
-    storage.snapshots.add_snapshots(
-        [
-            replace(snapshot(symbol, ts, exchange=exchange), mark_price=p)
-            for ts, p in zip(at, prices, strict=True)
-        ]
-    )
-    storage.scores.add_scores(
-        [
-            record(
-                symbol, at[k], result(70, Bias.LONG, Regime.LONG_CROWDED, Band.STRESSED), exchange=exchange
-            )
-            if stressed
-            else record(
-                symbol, at[k], result(5, Bias.NEUTRAL, Regime.BALANCED, Band.NEUTRAL), exchange=exchange
-            )
-            for k, stressed in enumerate(kinds)
-        ]
-    )
 
 
 def alert(symbol: str, band: Band = Band.STRESSED, bias: Bias = Bias.LONG) -> AlertEvent:
