@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import math
 import operator
 from array import array
@@ -136,14 +137,14 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self._times: dict[str, float] = {}
+        self.times: dict[str, float] = {}
 
     def fail(self, line: int, column: str | None, message: str) -> InputError:
         where = f"line {line}" + (f", column {column}" if column else "")
         return InputError(f"{self.source}: {where}: {message}")
 
     def time(self, text: str, line: int, column: str) -> float:
-        cached = self._times.get(text)
+        cached = self.times.get(text)
         if cached is not None:
             return cached
         try:
@@ -153,7 +154,7 @@ class _Reader:
         if moment.utcoffset() is None:
             raise self.fail(line, column, f"time without a UTC offset: {text[:40]!r}")
         value = moment.astimezone(UTC).timestamp()
-        self._times[text] = value
+        self.times[text] = value
         return value
 
     def number(self, text: str, line: int, column: str) -> float:
@@ -168,28 +169,6 @@ class _Reader:
         if value < 0 and column not in MAY_BE_NEGATIVE:
             raise self.fail(line, column, f"must not be negative: {text[:40]!r}")
         return value
-
-
-def _fast_numbers(texts: Sequence[str], signed: int) -> list[float] | None:
-    """The cells as numbers (empty → NaN), or ``None`` when one needs a closer look.
-
-    A closer look means: not a number, NaN or infinite in the text, or negative outside
-    the ``signed`` position. Built from C-level calls only; it runs for every row.
-    """
-    try:
-        values = [float(t) if t else NAN for t in texts]
-    except ValueError:
-        return None
-    # Empty cells are the NAN object itself; a NaN written out in the text is another one.
-    known = [v for v in values if v is not NAN] if "" in texts else list(values)
-    if not known:
-        return values
-    if signed < len(values) and values[signed] is not NAN:
-        known[known.index(values[signed])] = abs(values[signed])
-    total = sum(known)
-    if total != total or total in (math.inf, -math.inf) or min(known) < 0:
-        return None
-    return values
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -266,14 +245,194 @@ def _sorted_unique(series: Series) -> tuple[int, int]:
     return duplicates, conflicting
 
 
-def _series(key: tuple[str, str], buffer: array[float], stride: int, slots: list[int]) -> Series:
-    """Split one series' flat rows (time, the numbers present, next funding) into columns."""
-    n = len(buffer) // stride
-    missing = array("d", [NAN]) * n
-    numbers = [missing] * len(NUMBERS)
-    for offset, k in enumerate(slots, start=1):
-        numbers[k] = buffer[offset::stride]
-    return Series(key[0], key[1], buffer[0::stride], tuple(numbers), buffer[stride - 1 :: stride])
+CHUNK_LINES = 20_000
+"""Lines converted column by column at once; a chunk with anything odd goes row by row."""
+
+
+class _QuotedError(Exception):
+    """Internal: the file quotes a cell; it is read again with the csv module."""
+
+
+class _Builder:
+    """Rows → per-series columns, by whole chunks (fast) or row by row (checks every cell)."""
+
+    def __init__(self, source: str, header: list[str]) -> None:
+        self.reader = _Reader(source)
+        pos = _header(header, source)
+        self.width = len(header)
+        self.p_exchange, self.p_symbol, self.p_ts = pos[0], pos[1], pos[2]
+        self.present = [
+            (k, pos[COLUMNS.index(n)], n) for k, n in enumerate(NUMBERS) if pos[COLUMNS.index(n)] >= 0
+        ]
+        self.absent = [k for k, n in enumerate(NUMBERS) if pos[COLUMNS.index(n)] < 0]
+        self.p_next = pos[COLUMNS.index("next_funding_time")]
+        self.by_key: dict[tuple[str, str], Series] = {}
+        self.rows = self.unsorted = 0
+
+    def _series(self, key: tuple[str, str]) -> Series:
+        series = self.by_key.get(key)
+        if series is None:
+            series = self.by_key[key] = Series(key[0], key[1])
+        return series
+
+    def row(self, line: int, cells: list[str]) -> None:
+        """One row, every cell checked; raises ``InputError`` naming the line and column."""
+        fail, number, time = self.reader.fail, self.reader.number, self.reader.time
+        if len(cells) != self.width:
+            raise fail(line, None, f"expected {self.width} fields, found {len(cells)}")
+        exchange, symbol, ts_text = (
+            cells[self.p_exchange].strip(),
+            cells[self.p_symbol].strip(),
+            cells[self.p_ts],
+        )
+        for name, value in (("exchange", exchange), ("symbol", symbol), ("ts", ts_text)):
+            if not value:
+                raise fail(line, name, "empty")
+        ts = time(ts_text, line, "ts")
+        values = [(k, number(cells[p], line, name)) for k, p, name in self.present]
+        nft = cells[self.p_next] if self.p_next >= 0 else ""
+        next_funding = time(nft, line, "next_funding_time") if nft else NAN
+        series = self._series((exchange, symbol))
+        if series.ts and ts < series.ts[-1]:
+            self.unsorted += 1
+        series.ts.append(ts)
+        for k, v in values:
+            series.numbers[k].append(v)
+        for k in self.absent:
+            series.numbers[k].append(NAN)
+        series.next_funding.append(next_funding)
+        self.rows += 1
+
+    def _times(self, cells: Sequence[str], optional: bool) -> list[float] | None:
+        """Epoch seconds of a column of time cells (empty → NaN when ``optional``), or ``None``."""
+        cache = self.reader.times
+        for text in set(cells) - cache.keys():
+            if not text and optional:
+                continue
+            try:
+                self.reader.time(text, 0, "")
+            except InputError:
+                return None
+        if optional and "" in cells:
+            return [cache[c] if c else NAN for c in cells]
+        return list(map(cache.__getitem__, cells))
+
+    def _numbers(self, cells: Sequence[str], signed: bool) -> list[float] | None:
+        """A column of numbers (empty → NaN), or ``None`` when a cell needs the row-by-row check."""
+        try:
+            values = [float(c) if c else NAN for c in cells] if "" in cells else list(map(float, cells))
+        except ValueError:
+            return None
+        known = [v for v in values if v is not NAN] if "" in cells else values
+        if known:
+            total = sum(known)  # NaN or ±inf anywhere makes the sum so
+            if total != total or total in (math.inf, -math.inf) or (not signed and min(known) < 0):
+                return None
+        return values
+
+    def chunk(self, first_line: int, lines: list[str]) -> None:
+        """Add a chunk of lines (``first_line`` is the first one's number)."""
+        texts = [line.rstrip("\r\n") for line in lines]
+        if any('"' in t for t in texts):
+            raise _QuotedError
+        rows = [t.split(",") for t in texts]
+        if not self._chunk(rows):
+            for offset, cells in enumerate(rows):
+                if cells != [""]:  # a blank line, as the csv module skips it
+                    self.row(first_line + offset, cells)
+
+    def _chunk(self, rows: list[list[str]]) -> bool:
+        """All rows at once, column by column; ``False`` (nothing added) at the first doubt."""
+        if set(map(len, rows)) != {self.width}:
+            return False
+        cols = list(zip(*rows, strict=True))
+        exchanges, symbols = cols[self.p_exchange], cols[self.p_symbol]
+        names = set(exchanges) | set(symbols)
+        if "" in names or any(n != n.strip() for n in names) or "" in cols[self.p_ts]:
+            return False
+        ts = self._times(cols[self.p_ts], optional=False)
+        nft = self._times(cols[self.p_next], optional=True) if self.p_next >= 0 else None
+        if ts is None or (self.p_next >= 0 and nft is None):
+            return False
+        numbers = []
+        for k, p, name in self.present:
+            values = self._numbers(cols[p], signed=name in MAY_BE_NEGATIVE)
+            if values is None:
+                return False
+            numbers.append((k, values))
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, key in enumerate(zip(exchanges, symbols, strict=True)):
+            groups.setdefault(key, []).append(i)
+        for key, ids in groups.items():
+            pick = operator.itemgetter(*ids) if len(ids) > 1 else (lambda seq, i=ids[0]: (seq[i],))
+            series = self._series(key)
+            times = pick(ts)
+            if series.ts and times[0] < series.ts[-1]:
+                self.unsorted += 1
+            self.unsorted += sum(map(operator.lt, times[1:], times[:-1]))
+            series.ts.extend(times)
+            for k, values in numbers:
+                series.numbers[k].extend(pick(values))
+            for k in self.absent:
+                series.numbers[k].extend([NAN] * len(ids))
+            series.next_funding.extend(pick(nft) if nft is not None else [NAN] * len(ids))
+        self.rows += len(rows)
+        return True
+
+    def finish(self) -> MarketFile:
+        """Sort and de-duplicate every series; the file as read."""
+        if not self.rows:
+            raise InputError(f"{self.reader.source}: no data rows after the header")
+        duplicates = conflicting = 0
+        ordered = [self.by_key[k] for k in sorted(self.by_key)]
+        for series in ordered:
+            d, c = _sorted_unique(series)
+            duplicates += d
+            conflicting += c
+        return MarketFile(self.reader.source, ordered, self.rows, duplicates, conflicting, self.unsorted)
+
+
+def _empty(source: str) -> InputError:
+    return InputError(f"{source}: the file is empty (expected a header: {','.join(COLUMNS)})")
+
+
+def _read_chunks(path: Path, source: str) -> MarketFile:
+    """The fast way: plain lines, split on commas, converted a chunk at a time."""
+    line = 0
+    try:
+        with _open_text(path) as handle:
+            header: list[str] | None = None
+            for text in handle:  # the header: the first line that is not blank
+                line += 1
+                if text.strip("\r\n"):
+                    if '"' in text:
+                        raise _QuotedError
+                    header = text.rstrip("\r\n").split(",")
+                    break
+            if header is None:
+                raise _empty(source)
+            builder = _Builder(source, header)
+            while lines := list(itertools.islice(handle, CHUNK_LINES)):
+                builder.chunk(line + 1, lines)
+                line += len(lines)
+    except (OSError, EOFError) as exc:  # a corrupt or truncated gzip stream
+        raise InputError(f"{source}: unreadable after line {line}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: after line {line}: not UTF-8 text: {exc.reason}") from exc
+    return builder.finish()
+
+
+def _read_csv(path: Path, source: str) -> MarketFile:
+    """The careful way, for files that quote cells: the csv module, row by row."""
+    with _open_text(path) as handle:
+        records = _rows(handle, source)
+        first = next(records, None)
+        if first is None:
+            raise _empty(source)
+        builder = _Builder(source, first[1])
+        for line, cells in records:
+            builder.row(line, cells)
+    return builder.finish()
 
 
 def read_market(path: Path) -> MarketFile:
@@ -285,66 +444,10 @@ def read_market(path: Path) -> MarketFile:
             malformed; the message names the file, the line and the column.
     """
     source = str(path)
-    cells_of = _Reader(source)
-    # While reading, each series' rows go into one flat array (time, the numbers present,
-    # next funding: one extend per row); split into columns at the end.
-    flat: dict[tuple[str, str], array[float]] = {}
-    rows = unsorted = 0
-    with _open_text(path) as handle:
-        records = _rows(handle, source)
-        first = next(records, None)
-        if first is None:
-            raise InputError(f"{source}: the file is empty (expected a header: {','.join(COLUMNS)})")
-        pos = _header(first[1], source)
-        width = len(first[1])
-        p_exchange, p_symbol, p_ts = pos[0], pos[1], pos[2]
-        present = [(k, pos[COLUMNS.index(n)], n) for k, n in enumerate(NUMBERS) if pos[COLUMNS.index(n)] >= 0]
-        take = operator.itemgetter(*(p for _, p, _ in present))
-        names = [n for _, _, n in present]
-        signed = names.index("funding_rate")
-        stride = len(present) + 2
-        p_next = pos[COLUMNS.index("next_funding_time")]
-        number, time = cells_of.number, cells_of.time
-        for line, cells in records:
-            if len(cells) != width:
-                raise cells_of.fail(line, None, f"expected {width} fields, found {len(cells)}")
-            exchange, symbol, ts_text = cells[p_exchange].strip(), cells[p_symbol].strip(), cells[p_ts]
-            if not exchange:
-                raise cells_of.fail(line, "exchange", "empty")
-            if not symbol:
-                raise cells_of.fail(line, "symbol", "empty")
-            if not ts_text:
-                raise cells_of.fail(line, "ts", "empty")
-            ts = time(ts_text, line, "ts")
-            texts = take(cells)
-            values = _fast_numbers(texts, signed)
-            if values is None:  # something odd: check cell by cell, naming the bad one
-                values = [number(t, line, n) for t, n in zip(texts, names, strict=True)]
-            nft = cells[p_next] if p_next >= 0 else ""
-            buffer = flat.get((exchange, symbol))
-            if buffer is None:
-                buffer = flat[(exchange, symbol)] = array("d")
-            elif ts < buffer[-stride]:
-                unsorted += 1
-            buffer.append(ts)
-            buffer.extend(values)
-            buffer.append(time(nft, line, "next_funding_time") if nft else NAN)
-            rows += 1
-    slots = [k for k, _, _ in present]
-    by_key: dict[tuple[str, str], Series] = {}
-    while flat:  # one buffer at a time, freed as it goes: the peak stays near the file's size
-        key, buffer = flat.popitem()
-        by_key[key] = _series(key, buffer, stride, slots)
-        del buffer
-    if not rows:
-        raise InputError(f"{source}: no data rows after the header")
-    duplicates = conflicting = 0
-    ordered = [by_key[k] for k in sorted(by_key)]
-    for series in ordered:
-        d, c = _sorted_unique(series)
-        duplicates += d
-        conflicting += c
-    return MarketFile(source, ordered, rows, duplicates, conflicting, unsorted)
+    try:
+        return _read_chunks(path, source)
+    except _QuotedError:
+        return _read_csv(path, source)
 
 
 def _cell(value: object) -> str:

@@ -114,3 +114,22 @@ def test_a_missing_file_and_a_corrupt_gzip_are_input_errors(tmp_path: Path) -> N
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(InputError, match="not UTF-8"):
         read_market(binary)
+
+
+def test_chunks_quotes_and_blank_lines_read_the_same_as_one_row_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.backtest.market_file as market_file
+
+    lines = [HEADER, ROW_A2, ROW_B1, "", ROW_A1, ROW_A2, ROW_B1.replace(",7,70,", ",8,80,")]
+    whole = read_market(write(tmp_path, lines))
+    # Chunks of two lines: disorder and repeats that straddle chunks are still counted.
+    monkeypatch.setattr(market_file, "CHUNK_LINES", 2)
+    small = read_market(write(tmp_path, lines, "small.csv"))
+    # A quoted cell sends the file through the csv module.
+    quoted = read_market(
+        write(tmp_path, [HEADER, *(f'"bin",{r.split(",", 1)[1]}' if r else r for r in lines[1:])], "q.csv")
+    )
+    for m in (whole, small, quoted):
+        assert (m.rows, m.unsorted, m.duplicates, m.conflicting) == (5, 1, 2, 1)
+        assert [list(s.column("oi_contracts")) for s in m.series] == [[100.0, 101.0], [7.0]]
