@@ -10,6 +10,7 @@ from typing import TextIO
 
 from bot.backtest.engine import BacktestOptions, Progress, run_backtest
 from bot.backtest.market_file import read_market
+from bot.backtest.outcome_job import OutcomeJob
 from bot.backtest.report import report_json, report_text, write_events
 from bot.backtest.summary import summary
 from bot.errors import InputError
@@ -93,6 +94,7 @@ def backtest(
     if options.since and options.until and options.since > options.until:
         raise InputError("--since is after --until")
     data = read_market(Path(market))
+    outcomes = OutcomeJob(data)  # alongside the replay: they depend on the market alone
     default = terminal_progress(stderr) if stderr.isatty() else None
     show = default if progress is None else progress(stderr)
     readings_file = None if readings is None else _open_out(readings, "--readings")
@@ -104,6 +106,6 @@ def backtest(
     if events is not None:
         with _open_out(events, "--events") as handle:
             write_events(handle, run.alerts)
-    report = summary(run)
+    report = summary(run, market=outcomes.result())
     stdout.write((report_json(report) if as_json else report_text(report)) + "\n")
     return 0

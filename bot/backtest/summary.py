@@ -23,14 +23,13 @@ from itertools import compress
 from typing import Any
 
 from bot.backtest.engine import BANDS, REGIMES, AlertRecord, BacktestRun
+from bot.backtest.outcome_job import MarketOutcomes, market_outcomes
 from bot.core.events import EventKind
 from bot.core.outcomes import (
     DEFAULT_OUTCOME_PARAMS,
     GroupStats,
     OutcomeParams,
     OutcomeStore,
-    PricePath,
-    forward_outcomes,
     group_table,
     rank_bands,
     summarise,
@@ -119,18 +118,12 @@ def _group_json(group: GroupStats) -> dict[str, Any]:
     }
 
 
-def _price_path(run: BacktestRun, k: int) -> PricePath:
-    s = run.market.series[k]
-    # Zero prices or OI are glitches, not values to divide by: missing.
-    mark = array("d", (v if v > 0 else NAN for v in s.column("mark_price")))
-    oi = array("d", (v if v > 0 else NAN for v in s.column("oi_contracts")))
-    return PricePath(s.ts, mark, oi)
-
-
 class _Outcomes:
     """The complete readings' outcomes in one store, with what each group needs."""
 
-    def __init__(self, run: BacktestRun, params: OutcomeParams) -> None:
+    def __init__(self, run: BacktestRun, params: OutcomeParams, market: MarketOutcomes | None) -> None:
+        if market is None:
+            market = market_outcomes(run.market, params)
         self.store = OutcomeStore(params.horizons)
         self.band = array("b")  # index into BANDS
         self.regime: list[int] = []
@@ -145,7 +138,7 @@ class _Outcomes:
             self._first.append(len(self.store))
             if not rows:
                 continue
-            self.store.extend(forward_outcomes(_price_path(run, k), params), rows)
+            self.store.extend(market[k], rows)
             self.band.extend(compress(log.band, mask))
             self.regime.extend(compress(log.regime, mask))
             self.funding.extend(map(abs, compress(log.funding_8h_pct, mask)))
@@ -165,7 +158,11 @@ def _by_band(bands: Iterable[int]) -> dict[str, list[int]]:
     return {band.value: ids for band, ids in zip(BANDS, groups, strict=True)}
 
 
-def outcome_tables(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) -> dict[str, Any]:
+def outcome_tables(
+    run: BacktestRun,
+    params: OutcomeParams = DEFAULT_OUTCOME_PARAMS,
+    market: MarketOutcomes | None = None,
+) -> dict[str, Any]:
     """Per band, per regime, per naive baseline band and per delivered alert kind: outcomes with lift.
 
     The score's tables and the alert kinds are lifted over the score's neutral band; each
@@ -173,7 +170,7 @@ def outcome_tables(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PAR
     \\|funding (8h equivalent)\\| alone and by \\|24h OI change\\| alone into bands of the
     same sizes as the score's.
     """
-    out = _Outcomes(run, params)
+    out = _Outcomes(run, params, market)
     store = out.store
     bands = _by_band(out.band)
     regimes: dict[str, list[int]] = {r.value: [] for r in REGIMES}
@@ -204,8 +201,16 @@ def outcome_tables(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PAR
     return result
 
 
-def summary(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) -> dict[str, Any]:
-    """The whole report as plain data (see ``docs/backtest.md`` for every key)."""
+def summary(
+    run: BacktestRun,
+    params: OutcomeParams = DEFAULT_OUTCOME_PARAMS,
+    market: MarketOutcomes | None = None,
+) -> dict[str, Any]:
+    """The whole report as plain data (see ``docs/backtest.md`` for every key).
+
+    ``market``: the market's forward outcomes if already computed (``OutcomeJob``) with
+    the same ``params``; otherwise they are computed here.
+    """
     m = run.market
     first, last = m.first_ts, m.last_ts
     readings = sum(len(log) for log in run.readings)
@@ -233,5 +238,5 @@ def summary(run: BacktestRun, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) ->
         "readings": {"total": readings, "complete": readings - partial, "partial": partial},
         "alerts": alerts,
         "diff_events": alert_figures(run.alerts),
-        "outcomes": outcome_tables(run, params),
+        "outcomes": outcome_tables(run, params, market),
     }
