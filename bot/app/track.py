@@ -8,8 +8,11 @@ store's ``ScoreMark`` moves, it reads only the rows since the newest one it hold
 snapshots, and ``bot.core.track.TrackSeries`` recomputes only the readings whose 24h
 window is still open. Figures are cached until the mark moves again.
 
-The command process reads the whole market on the first ``/track`` without a symbol; the
-collector reads only the symbols it alerts on, for their evidence lines.
+The command process reads the whole market on the first ``/track`` without a symbol (in
+slices of ``LOAD_SLICE`` symbols, so the rows alive at once stay bounded); the collector
+reads only the symbols it alerts on, for their evidence lines. What is held is columnar:
+about 34 bytes per reading (its time, band, bias and move, and its snapshot's time and
+price) and 8 per final outcome in the pool, some 85 MB at 500 symbols x 14 days.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bot.core.events import AlertEvent, EventKind
 from bot.core.records import ScoreMark
 from bot.core.track import (
     DEFAULT_TRACK_PARAMS,
+    Outcome,
     TrackGroup,
     TrackParams,
     TrackPool,
@@ -35,6 +39,10 @@ from bot.ports import ScoreStore, SnapshotStore
 OVERLAP = timedelta(minutes=15)
 """How far back before the newest row held a top-up reads again (rows stored late)."""
 MARK_WINDOW = timedelta(minutes=15)
+DISCOVER = timedelta(hours=6)
+"""A whole-market load covers the symbols scored this long before the newest score."""
+LOAD_SLICE = 50
+"""Symbols per read when a whole history is loaded (bounds the rows alive at once)."""
 EVIDENCE_KINDS = frozenset({EventKind.BAND_UP, EventKind.SQUEEZE_RISK, EventKind.BAND_DOWN})
 """Alert kinds that carry an evidence line (a bias flip is about the side, not the band)."""
 
@@ -133,7 +141,7 @@ class TrackHistory:
             else [s for s in symbols or () if s not in self._series]
         )
         if missing is None or missing:
-            self._read(start, mark.newest, missing)
+            self._load(start, mark.newest, missing)
             if missing is None:
                 self._whole = True
             self._records.clear()
@@ -141,17 +149,39 @@ class TrackHistory:
         self._pool.apply([change for series in self._series.values() for change in series.take_changes()])
         return mark
 
+    def _load(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:
+        """The whole kept window of ``symbols`` (all: ``None``), ``LOAD_SLICE`` symbols a read.
+
+        Weeks of rows of every symbol at once would be millions of row objects alive
+        together (over a gigabyte at 500 symbols x 14 days); a slice's rows are gone
+        before the next slice is read.
+        """
+        # The market's symbols: those scored in the last hours (a listing silent for longer
+        # is gone from the market; asking over the whole window would read every row).
+        names = (
+            sorted({r.symbol for r in self._scores.latest_scores(self._exchange, since=end - DISCOVER)})
+            if symbols is None
+            else sorted(symbols)
+        )
+        for k in range(0, len(names), LOAD_SLICE):
+            self._read(start, end, names[k : k + LOAD_SLICE])
+
     def _read(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:
         # One query each: a symbol with no score in the window still gets an (empty) series,
         # so it is not read again.
         bands = self._scores.band_history(self._exchange, start, end, symbols)
         prices = self._snapshots.market_history(self._exchange, start, end, symbols).mark
+        changes: list[tuple[bool, Outcome]] = []
         for symbol in set(bands) | set(prices) | set(symbols or ()):
             series = self._series.get(symbol)
             if series is None:
                 series = self._series[symbol] = TrackSeries(symbol)
             series.add_points(prices.get(symbol, ()))
             series.add_readings(bands.get(symbol, ()))
+            changes.extend(series.take_changes())
+        # Into the pool now: a whole market's outcomes as change records at once would be
+        # hundreds of megabytes.
+        self._pool.apply(changes)
 
 
 def _span_days(series: TrackSeries, newest: datetime) -> int:

@@ -221,13 +221,14 @@ class SortedBag:
     """A multiset of floats kept sorted in chunks: add, remove and median without re-sorting.
 
     The market pool holds a million and more outcomes and changes by a few thousand a
-    cycle; a plain sorted list would move the whole list on every change.
+    cycle; a plain sorted list would move the whole list on every change. Chunks are
+    ``array("d")``: 8 bytes a value instead of a float object's 32.
     """
 
     CHUNK = 512
 
     def __init__(self) -> None:
-        self._chunks: list[list[float]] = []
+        self._chunks: list[array[float]] = []
         self._maxes: list[float] = []
         self._size = 0
 
@@ -238,7 +239,7 @@ class SortedBag:
         """Add one value."""
         self._size += 1
         if not self._chunks:
-            self._chunks.append([value])
+            self._chunks.append(array("d", [value]))
             self._maxes.append(value)
             return
         c = min(bisect.bisect_left(self._maxes, value), len(self._chunks) - 1)
@@ -252,7 +253,7 @@ class SortedBag:
     def update(self, values: Iterable[float]) -> None:
         """Add many values at once (one sort, not one insertion each: a first load)."""
         merged = sorted([v for chunk in self._chunks for v in chunk] + list(values))
-        self._chunks = [merged[k : k + self.CHUNK] for k in range(0, len(merged), self.CHUNK)]
+        self._chunks = [array("d", merged[k : k + self.CHUNK]) for k in range(0, len(merged), self.CHUNK)]
         self._maxes = [chunk[-1] for chunk in self._chunks]
         self._size = len(merged)
 

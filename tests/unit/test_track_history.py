@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import track
 from bot.app.cycle import AlertEvidence, CollectionCycle, CycleDeps
 from bot.app.fanout import AlertBatch
 from bot.app.track import TrackHistory
@@ -55,7 +56,11 @@ def series_of(storage: FakeStorage, symbol: str) -> TrackSeries:
     return s
 
 
-def test_the_market_record_is_every_symbols_history_pooled() -> None:
+@pytest.mark.parametrize("load_slice", [1, 50])
+def test_the_market_record_is_every_symbols_history_pooled(
+    load_slice: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(track, "LOAD_SLICE", load_slice)  # read one symbol at a time, or all at once
     storage = FakeStorage()
     stored_history(storage, "SUIUSDT", 40)
     stored_history(storage, "ARBUSDT", 45)
