@@ -13,7 +13,8 @@ import logging
 import multiprocessing
 import os
 from array import array
-from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from bot.backtest.market_file import MarketFile, Series
 from bot.core.outcomes import (
@@ -44,37 +45,59 @@ def market_outcomes(market: MarketFile, params: OutcomeParams = DEFAULT_OUTCOME_
     return [forward_outcomes(price_path(s), params) for s in market.series]
 
 
-def _inherited(params: OutcomeParams) -> MarketOutcomes:
-    if _market is None:  # pragma: no cover - only a helper started without the fork
-        raise RuntimeError("outcome helper started without the market")
-    return market_outcomes(_market, params)
+def _helper(conn: Connection, params: OutcomeParams) -> None:
+    """In the forked helper: compute, then hand the result over when the replay asks for it."""
+    try:
+        if _market is None:  # pragma: no cover - only a helper started without the fork
+            raise RuntimeError("outcome helper started without the market")
+        conn.send(market_outcomes(_market, params))
+    finally:
+        conn.close()
 
 
 class OutcomeJob:
-    """Start the computation for ``market`` now; ``result()`` waits for it (or computes it here)."""
+    """Start the computation for ``market`` now; ``result()`` waits for it (or computes it here).
+
+    The answer travels through a pipe that is read only in ``result()``: the helper waits
+    with it until then, so it never sits in this process's memory beside the replay's.
+    """
 
     def __init__(self, market: MarketFile, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) -> None:
         global _market
         self._market, self._params = market, params
-        self._future: Future[MarketOutcomes] | None = None
+        self._conn: Connection | None = None
+        self._process: BaseProcess | None = None
         if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return
-        _market = market
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        _market = market  # the forked helper inherits the reference; nothing is copied
         try:
-            # The worker is forked at submit, so it inherits the module's reference.
-            executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-            self._future = executor.submit(_inherited, params)
-            executor.shutdown(wait=False)
-        except OSError:
-            self._future = None
+            process = context.Process(target=_helper, args=(sender, params), daemon=True)
+            process.start()
+        except OSError as exc:
+            logger.warning("no outcome helper process (%s); computing after the replay", exc)
+            receiver.close()
+            return
         finally:
             _market = None
+            sender.close()
+        self._conn, self._process = receiver, process
+
+    @property
+    def helped(self) -> bool:
+        """Whether a helper process is working on it."""
+        return self._conn is not None
 
     def result(self) -> MarketOutcomes:
         """The outcomes; computed in this process when the helper could not give them."""
-        if self._future is not None:
+        if self._conn is not None and self._process is not None:
             try:
-                return self._future.result()
-            except Exception as exc:  # a lost helper costs time, never the report
+                answer: MarketOutcomes = self._conn.recv()
+                return answer
+            except (EOFError, OSError) as exc:  # a lost helper costs time, never the report
                 logger.warning("the outcome helper process failed (%s); computing here", exc)
+            finally:
+                self._conn.close()
+                self._process.join()
         return market_outcomes(self._market, self._params)

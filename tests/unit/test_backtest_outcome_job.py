@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from bot.backtest import outcome_job
-from bot.backtest.market_file import read_market
-from bot.backtest.outcome_job import OutcomeJob, market_outcomes
+from bot.backtest.market_file import MarketFile, read_market
+from bot.backtest.outcome_job import MarketOutcomes, OutcomeJob, market_outcomes
+from bot.core.outcomes import DEFAULT_OUTCOME_PARAMS, OutcomeParams
 from tests.backtest_markets import crash_market
 
 
@@ -32,5 +34,25 @@ def test_the_helper_and_the_fallback_agree_with_the_outcomes_computed_here(
     market = read_market(crash_market(tmp_path / "m.csv", symbols=3, days=2))
     monkeypatch.setattr(outcome_job.os, "cpu_count", lambda: cpus)
     job = OutcomeJob(market)
-    assert (job._future is not None) == (cpus > 1)
+    assert job.helped == (cpus > 1)
     assert _plain(job.result()) == _plain(market_outcomes(market))
+
+
+def test_a_helper_that_dies_costs_time_not_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    market = read_market(crash_market(tmp_path / "m.csv", symbols=2, days=2))
+    here = os.getpid()
+    real = outcome_job.market_outcomes
+
+    def dies_in_the_helper(m: MarketFile, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) -> MarketOutcomes:
+        if os.getpid() != here:
+            raise RuntimeError("helper lost")
+        return real(m, params)
+
+    monkeypatch.setattr(outcome_job.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(outcome_job, "market_outcomes", dies_in_the_helper)
+    job = OutcomeJob(market)
+    assert job.helped
+    assert _plain(job.result()) == _plain(real(market))
+    assert "computing here" in caplog.text
