@@ -24,9 +24,10 @@ from bot.app.views import (
     StatusReply,
     TableReply,
     TextReply,
+    TrackReply,
 )
 from bot.core.bands import legend_lines
-from bot.core.models import Bias
+from bot.core.models import Band, Bias
 from bot.core.records import ChatKind, OutboxMessage
 from bot.errors import StorageError
 from bot.render.text import render_text
@@ -269,11 +270,48 @@ async def test_top_on_old_data_shows_it_marked_stale(layer: CommandLayer) -> Non
 # --- before the first collection -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("command", "args"), [("/top", ""), ("/score", "btc"), ("/chart", "btc")])
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [("/top", ""), ("/score", "btc"), ("/chart", "btc"), ("/track", ""), ("/track", "btc")],
+)
 async def test_reads_before_any_data_say_there_is_none_yet(command: str, args: str) -> None:
     layer = make_layer(FakeStorage())
     reply = error_of(await layer.handle(request(command, args)), ErrorKind.NO_DATA)
     assert "No scores yet" in reply.message
+
+
+# --- /track --------------------------------------------------------------------------------
+
+
+async def test_track_answers_for_the_market_and_for_one_symbol(layer: CommandLayer) -> None:
+    market = await ask(layer, "/track")
+    assert isinstance(market, TrackReply)
+    assert (market.symbol, market.exchange, market.source_label) == (None, "binanceusdm", SOURCE)
+    assert [g.band for g in market.record.bands] == list(Band)
+    one = await ask(layer, "/track", "eth")
+    assert isinstance(one, TrackReply) and one.symbol == "ETHUSDT"
+    # populate() stores 25 h of scores and only the latest snapshots: no outcome is known.
+    assert all(g.known == 0 and not g.enough and g.median_move_pct is None for g in one.record.bands)
+    assert "not enough history yet" in render_text(one)
+
+
+@pytest.mark.parametrize(
+    ("args", "kind", "said"),
+    [
+        ("../../", ErrorKind.UNKNOWN_SYMBOL, "I don't know the symbol '../../'"),
+        ("x" * 500, ErrorKind.UNKNOWN_SYMBOL, "I don't know the symbol 'xxxxxxxx"),
+        ("x" * 501, ErrorKind.BAD_INPUT, "too much text"),
+        ("sui", ErrorKind.UNKNOWN_SYMBOL, "I don't know the symbol 'sui'"),
+        ("btc eth", ErrorKind.BAD_INPUT, "One symbol at most"),
+    ],
+)
+async def test_track_refuses_what_it_cannot_answer_and_stores_nothing(
+    layer: CommandLayer, storage: FakeStorage, args: str, kind: ErrorKind, said: str
+) -> None:
+    before = chat_state(storage)
+    reply = error_of(await ask(layer, "/track", args), kind)
+    assert said in reply.message
+    assert chat_state(storage) == before
 
 
 # --- /chart --------------------------------------------------------------------------------
