@@ -163,8 +163,12 @@ class TrackHistory:
             if symbols is None
             else sorted(symbols)
         )
-        for k in range(0, len(names), LOAD_SLICE):
-            self._read(start, end, names[k : k + LOAD_SLICE])
+        self._pool.stage()
+        try:
+            for k in range(0, len(names), LOAD_SLICE):
+                self._read(start, end, names[k : k + LOAD_SLICE])
+        finally:
+            self._pool.flush()
 
     def _read(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:
         # One query each: a symbol with no score in the window still gets an (empty) series,

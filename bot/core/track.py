@@ -55,9 +55,6 @@ BIASES = tuple(Bias)
 _BAND_CODE = {band: k for k, band in enumerate(BANDS)}
 _BIAS_CODE = {bias: k for k, bias in enumerate(BIASES)}
 
-BULK = 5000
-"""More new outcomes than this at once (a first load) are sorted in, not inserted one by one."""
-
 Outcome = tuple[int, int, float, float]
 """A final outcome: (band code, bias code, 24h move in %, reading time in epoch seconds)."""
 
@@ -305,10 +302,6 @@ class _Group:
         self.moves.add(move)
         self.days[int(t // DAY_S)] += 1
 
-    def update(self, outcomes: Sequence[Outcome]) -> None:
-        self.moves.update(o[2] for o in outcomes)
-        self.days.update(int(o[3] // DAY_S) for o in outcomes)
-
     def remove(self, move: float, t: float) -> None:
         self.moves.remove(move)
         day = int(t // DAY_S)
@@ -407,18 +400,40 @@ class TrackPool:
 
     def __init__(self) -> None:
         self._bands = [_Group() for _ in BANDS]
+        self._staged: list[array[float]] | None = None
+
+    def stage(self) -> None:
+        """Buffer new outcomes in flat arrays until ``flush`` sorts them in at once.
+
+        For a first load: inserting a million values one by one is slow, and re-sorting
+        the pool per slice read would scatter small objects among the rows being read,
+        which keeps their memory from being returned.
+        """
+        if self._staged is None:
+            self._staged = [array("d") for _ in BANDS]
+
+    def flush(self) -> None:
+        """Sort the staged outcomes in (see ``stage``)."""
+        if self._staged is not None:
+            for group, moves in zip(self._bands, self._staged, strict=True):
+                if moves:
+                    group.moves.update(moves)
+            self._staged = None
 
     def apply(self, changes: Sequence[tuple[bool, Outcome]]) -> None:
         """Take ``TrackSeries.take_changes`` (of one series or several, each in its order)."""
-        if len(changes) > BULK and all(added for added, _ in changes):
-            for code, group in enumerate(self._bands):
-                group.update([o for _, o in changes if o[0] == code])
-            return
         for added, (band, _, move, t) in changes:
-            if added:
-                self._bands[band].add(move, t)
+            group = self._bands[band]
+            if added and self._staged is not None:
+                self._staged[band].append(move)
+                group.days[int(t // DAY_S)] += 1
+            elif added:
+                group.add(move, t)
             else:
-                self._bands[band].remove(move, t)
+                if self._staged is not None:  # it may be among the staged ones
+                    self.flush()
+                    self.stage()
+                group.remove(move, t)
 
     def record(
         self, series: Sequence[TrackSeries], symbol: str | None, params: TrackParams = DEFAULT_TRACK_PARAMS
@@ -448,8 +463,10 @@ def track_record(
 ) -> TrackRecord:
     """Per band, the readings of ``series`` and their median 24h move vs neutral (from scratch)."""
     pool = TrackPool()
+    pool.stage()
     for s in series:
         pool.apply([(True, outcome) for outcome in s.final_outcomes()])
+    pool.flush()
     return pool.record(series, symbol, params)
 
 
