@@ -247,3 +247,16 @@ def test_a_pool_kept_from_changes_equals_one_computed_from_scratch(seed: int) ->
         kept = pool.record(symbols, None, LOOSE)
         fresh = track_record(symbols, None, LOOSE)
         assert kept == fresh
+
+
+def test_a_staged_outcome_can_be_removed_before_the_flush() -> None:
+    s = TrackSeries("X")
+    s.add_points(flat_path(30, {24: 110.0, 25: 95.0, 26: 101.0}))
+    s.add_readings((at(k), Band.STRESSED, Bias.LONG) for k in range(3))
+    pool = TrackPool()
+    pool.stage()
+    pool.apply(s.take_changes())  # 10 %, 5 % and 1 %, staged
+    pool.apply([(False, (Band.STRESSED.rank, 0, s.move[0], s.r_ts[0]))])  # the 10 % one goes
+    pool.flush()
+    stressed = pool.record([s], "X", TrackParams(min_readings=2, min_days=1)).bands[-1]
+    assert (stressed.known, stressed.median_move_pct) == (2, pytest.approx(3.0))  # 5 % and 1 %
