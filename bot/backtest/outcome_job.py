@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from array import array
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -46,11 +47,14 @@ def market_outcomes(market: MarketFile, params: OutcomeParams = DEFAULT_OUTCOME_
 
 
 def _helper(conn: Connection, params: OutcomeParams) -> None:
-    """In the forked helper: compute, then hand the result over when the replay asks for it."""
+    """In the forked helper: each series' outcomes, sent as soon as they are known."""
     try:
         if _market is None:  # pragma: no cover - only a helper started without the fork
             raise RuntimeError("outcome helper started without the market")
-        conn.send(market_outcomes(_market, params))
+        for series in _market.series:
+            conn.send(forward_outcomes(price_path(series), params))
+    except Exception:  # no traceback on the user's terminal: the replay's side reports it
+        return
     finally:
         conn.close()
 
@@ -58,15 +62,17 @@ def _helper(conn: Connection, params: OutcomeParams) -> None:
 class OutcomeJob:
     """Start the computation for ``market`` now; ``result()`` waits for it (or computes it here).
 
-    The answer travels through a pipe that is read only in ``result()``: the helper waits
-    with it until then, so it never sits in this process's memory beside the replay's.
+    The helper sends one series at a time and a thread here takes them in as they come,
+    so neither process holds a second copy of the answer and the helper is gone long
+    before the replay ends.
     """
 
     def __init__(self, market: MarketFile, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) -> None:
         global _market
         self._market, self._params = market, params
-        self._conn: Connection | None = None
+        self._received: MarketOutcomes = []
         self._process: BaseProcess | None = None
+        self._reader: threading.Thread | None = None
         if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return
         context = multiprocessing.get_context("fork")
@@ -82,22 +88,35 @@ class OutcomeJob:
         finally:
             _market = None
             sender.close()
-        self._conn, self._process = receiver, process
+        self._process = process
+        self._reader = threading.Thread(target=self._receive, args=(receiver,), daemon=True)
+        self._reader.start()
+
+    def _receive(self, conn: Connection) -> None:
+        try:
+            while True:
+                self._received.append(conn.recv())
+        except (EOFError, OSError):
+            pass  # the helper is done (or gone): result() checks what arrived
+        finally:
+            conn.close()
 
     @property
     def helped(self) -> bool:
         """Whether a helper process is working on it."""
-        return self._conn is not None
+        return self._process is not None
 
     def result(self) -> MarketOutcomes:
-        """The outcomes; computed in this process when the helper could not give them."""
-        if self._conn is not None and self._process is not None:
-            try:
-                answer: MarketOutcomes = self._conn.recv()
-                return answer
-            except (EOFError, OSError) as exc:  # a lost helper costs time, never the report
-                logger.warning("the outcome helper process failed (%s); computing here", exc)
-            finally:
-                self._conn.close()
-                self._process.join()
+        """The outcomes; computed in this process when the helper could not give them all."""
+        if self._process is not None and self._reader is not None:
+            self._reader.join()
+            self._process.join()
+            if len(self._received) == len(self._market.series) and self._process.exitcode == 0:
+                return self._received
+            logger.warning(
+                "the outcome helper process failed (exit %s, %d of %d series); computing here",
+                self._process.exitcode,
+                len(self._received),
+                len(self._market.series),
+            )
         return market_outcomes(self._market, self._params)

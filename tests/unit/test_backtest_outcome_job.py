@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.backtest import outcome_job
-from bot.backtest.market_file import MarketFile, read_market
-from bot.backtest.outcome_job import MarketOutcomes, OutcomeJob, market_outcomes
-from bot.core.outcomes import DEFAULT_OUTCOME_PARAMS, OutcomeParams
+from bot.backtest.market_file import read_market
+from bot.backtest.outcome_job import OutcomeJob, market_outcomes
+from bot.core.outcomes import DEFAULT_OUTCOME_PARAMS, HorizonOutcomes, OutcomeParams, PricePath
 from tests.backtest_markets import crash_market
 
 
@@ -38,21 +38,27 @@ def test_the_helper_and_the_fallback_agree_with_the_outcomes_computed_here(
     assert _plain(job.result()) == _plain(market_outcomes(market))
 
 
-def test_a_helper_that_dies_costs_time_not_the_report(
+def test_a_helper_that_dies_midway_costs_time_not_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    market = read_market(crash_market(tmp_path / "m.csv", symbols=2, days=2))
+    market = read_market(crash_market(tmp_path / "m.csv", symbols=3, days=2))
     here = os.getpid()
-    real = outcome_job.market_outcomes
+    real = outcome_job.forward_outcomes
+    helper_calls: list[PricePath] = []
 
-    def dies_in_the_helper(m: MarketFile, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS) -> MarketOutcomes:
-        if os.getpid() != here:
-            raise RuntimeError("helper lost")
-        return real(m, params)
+    def dies_in_the_helper(
+        path: PricePath, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS
+    ) -> tuple[HorizonOutcomes, ...]:
+        if os.getpid() != here:  # only the helper counts: it sends one series, then dies
+            helper_calls.append(path)
+            if len(helper_calls) == 2:
+                raise RuntimeError("helper lost")
+        return real(path, params)
 
     monkeypatch.setattr(outcome_job.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(outcome_job, "market_outcomes", dies_in_the_helper)
+    monkeypatch.setattr(outcome_job, "forward_outcomes", dies_in_the_helper)
+    expected = _plain(market_outcomes(market))
     job = OutcomeJob(market)
     assert job.helped
-    assert _plain(job.result()) == _plain(real(market))
-    assert "computing here" in caplog.text
+    assert _plain(job.result()) == expected
+    assert "1 of 3 series" in caplog.text
