@@ -127,19 +127,21 @@ def measure(args: list[str]) -> tuple[float, float, str]:
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     peak = [0]
+    finished = threading.Event()
 
-    def sample() -> None:
-        while proc.poll() is None:
+    def sample() -> None:  # never waits on the process itself: wait4 below reaps it
+        while not finished.wait(0.05):
             peak[0] = max(peak[0], _rss_kb(proc.pid))
-            time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    finished.set()
     sampler.join()
-    if os.waitstatus_to_exitcode(status) != 0:
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}")
     return wall, max(usage.ru_maxrss, peak[0]) / 1024, out
 
