@@ -157,7 +157,7 @@ async def test_score_answers_with_a_card_coloured_by_its_band(
     assert answer.type == 4 and not answer.ephemeral
     assert answer.allowed_mentions == NO_PINGS
     (embed,) = answer.embeds
-    assert embed["title"] == "BTCUSDT · score 20 (lean) · LONG"
+    assert embed["title"] == "BTCUSDT · score 29 (lean) · LONG"
     assert embed["color"] == BAND_COLOURS[Band.LEAN]
     assert "**Funding:**" in embed["description"] and "synthetic demo market" in embed["description"]
 
@@ -239,7 +239,7 @@ async def test_a_server_manager_watches_lists_and_unwatches(
     assert chat is not None and chat.kind is ChatKind.GROUP
     assert [e.symbol for e in storage.chats.watchlist(chat.ref)] == ["BTCUSDT", "ETHUSDT"]
     listed = await ask(fake, "watchlist", permissions=NO_PERMISSIONS)
-    assert "BTCUSDT — 20 lean" in listed.text()
+    assert "BTCUSDT — 29 lean" in listed.text()
     removed = await ask(fake, "unwatch", {"symbols": "eth"})
     assert "Removed: ETHUSDT" in removed.text()
     assert [e.symbol for e in storage.chats.watchlist(chat.ref)] == ["BTCUSDT"]
