@@ -10,13 +10,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.app.cycle import AlertEvidence, CollectionCycle, CycleDeps, CycleReport
+from bot.app.cycle import AlertEvidence, CollectionCycle, CycleDeps, CycleReport, diff_params_for
 from bot.app.track import TrackHistory
 from bot.collector.ccxt_source import CcxtSource
 from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
-from bot.core.diff import DiffParams
 from bot.ports import MarketSource, StateStore
 from bot.render.alerts import batch_text
 from bot.storage.db import session_factory
@@ -74,7 +73,6 @@ def build_collector(
         outbox=storage.outbox,
         cycles=storage.cycles,
     )
-    stale_after = 2 * settings.collect_interval
     shown = label if replay else None
     history = TrackHistory(
         storage.scores,
@@ -85,7 +83,7 @@ def build_collector(
     cycle = CollectionCycle(
         deps,
         settings.scoring.to_params(),
-        DiffParams(stale_after=timedelta(seconds=stale_after)),
+        diff_params_for(settings.collect_interval),
         lambda batch: batch_text(batch, shown),
         evidence=AlertEvidence(
             lines=history.evidence_lines,

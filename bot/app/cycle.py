@@ -124,6 +124,15 @@ class AlertEvidence:
     render: Callable[[AlertBatch, Mapping[str, str]], str]
 
 
+def diff_params_for(collect_interval_s: float) -> DiffParams:
+    """The diff settings of a bot collecting every ``collect_interval_s`` seconds.
+
+    A reading older than two cycles is stale. ``dps backtest`` calls this too, so a replay
+    judges alerts exactly as the running bot does.
+    """
+    return DiffParams(stale_after=timedelta(seconds=2 * collect_interval_s))
+
+
 class CollectionCycle:
     """Runs cycles against the given ports with fixed scoring, diff and fan-out settings."""
 

@@ -22,10 +22,10 @@ import math
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.app.cycle import reading_of
+from bot.app.cycle import diff_params_for, reading_of
 from bot.app.fanout import DEFAULT_DAILY_CAP, Audience, local_midnight, plan_fanout
 from bot.app.scoring_cycle import score_snapshot
 from bot.backtest.market_file import MarketFile, Series
@@ -51,8 +51,8 @@ Progress = Callable[[int, int], None]
 
 
 def default_diff_params(collect_interval_s: float = DEFAULT_CYCLE_S) -> DiffParams:
-    """The diff settings the running bot uses (as ``bot.bootstrap.build_collector`` builds them)."""
-    return DiffParams(stale_after=timedelta(seconds=2 * collect_interval_s))
+    """The diff settings the running bot uses (the same function ``bot.bootstrap`` calls)."""
+    return diff_params_for(collect_interval_s)
 
 
 def default_audience(created: datetime) -> Audience:
