@@ -247,6 +247,7 @@ def main() -> int:
         storage.close()
 
     after = statistics.median(market)
+    sampled = sum(g.readings for g in record.bands)
     met = "**met**" if max(market) < TARGET_S else f"**missed by {max(market) - TARGET_S:.3f} s**"
     rows_text = "\n".join(
         f"| {g.band.value} | {g.readings:,} | {g.known:,} | "
@@ -291,13 +292,16 @@ history in memory and tops it up per stored cycle (`bot/app/track.py`).
 |---|---|
 {steps}
 
+The track record samples one reading per symbol per hour (the first score in the 10 minutes
+after each whole hour, chosen by the store): {sampled:,} readings held, not {rows:,}.
+
 Memory of the first read (the process's RSS): {before_mb:.0f} MB before, a peak of
 {peak_mb:.0f} MB during it, {held_mb:.0f} MB after (+{held_mb - before_mb:.0f} MB; the arrays
-held, about 42 bytes a reading, are {rows * 42 / 1e6:.0f} MB; the rest is the allocator keeping
-memory the rows read were freed from).
+held, about 42 bytes a reading, are {sampled * 42 / 1e6:.0f} MB).
 
-Evidence lines shown: {shown} of {args.alerts} alerts (random bands hold stressed LONG for an
-hour at a time, so most symbols have the minimum sample). The first read is paid once per
+Evidence lines shown: {shown} of {args.alerts} alerts (random bands hold stressed LONG one
+hour in 30, about 11 hourly readings per symbol in 14 days: below the minimum sample of 30,
+so the lines are mostly absent; the cost measured is the read either way). The first read is paid once per
 process: in the command process on the first `/track` (in a worker thread, so other
 commands keep answering), in the collector per symbol on its first alert.
 

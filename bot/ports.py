@@ -167,6 +167,25 @@ class SnapshotStore(Protocol):
         """``oi_history`` and the mark-price points of the same window, in one read."""
         ...
 
+    def mark_samples(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+        *,
+        every: timedelta,
+        slot: timedelta,
+    ) -> OiSeries:
+        """Mark prices sampled once per ``every``, as ``ScoreStore.band_history`` samples scores.
+
+        For each whole multiple ``h`` of ``every`` since the epoch with ``start <= h <= end``,
+        each symbol's first (ts, mark_price) with ``h <= ts < h + slot`` and ``ts <= end``
+        (snapshots without a mark price are skipped; ``slot <= every``). ``/track`` needs
+        the price at its readings and a day later, not every cycle's.
+        """
+        ...
+
 
 class ScoreStore(Protocol):
     """Score history and the read models of ``/top``, ``/score`` and charts."""
@@ -219,8 +238,17 @@ class ScoreStore(Protocol):
         start: datetime,
         end: datetime,
         symbols: Collection[str] | None = None,
+        *,
+        every: timedelta,
+        slot: timedelta,
     ) -> BandSeries:
-        """Each symbol's band and bias with ``start <= ts <= end``, in one read (``/track``)."""
+        """Each symbol's band and bias sampled once per ``every``, in one read (``/track``).
+
+        For each whole multiple ``h`` of ``every`` since the epoch (UTC) with
+        ``start <= h <= end``, the symbol's first score with ``h <= ts < h + slot`` and
+        ``ts <= end`` (``slot <= every``; a slot without a score has no reading). The
+        choice is made in the store, so the other rows never leave it.
+        """
         ...
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:

@@ -1,18 +1,22 @@
 """The read side of ``/track`` and of the alerts' evidence line: the kept history in memory.
 
-Reading weeks of 5-minute readings for hundreds of symbols takes seconds (500 symbols x 14
-days is two million scores and as many snapshots), and the history changes by one cycle
-at a time. So each process reads a symbol's kept history once, then tops it up: when the
-store's ``ScoreMark`` moves, it reads only the rows since the newest one it holds (less
-``OVERLAP``, for rows committed a little late), one query for the scores and one for the
-snapshots, and ``bot.core.track.TrackSeries`` recomputes only the readings whose 24h
-window is still open. Figures are cached until the mark moves again.
+The track record samples **one reading per symbol per hour**: the first stored score in
+the first ``SAMPLE_SLOT`` after each whole UTC hour, with the mark price of the
+snapshot at the same time, and the 24h move to the sampled price nearest a day later.
+Readings five minutes apart share almost all of their 24h window, so every cycle's
+reading would add rows, not evidence (``docs/alerts.md``); the store picks the samples,
+so the other rows never leave it. 500 symbols x 14 days are then 168,000 readings, not
+two million.
+
+Each process reads a symbol's kept history once, then tops it up: when the store's
+``ScoreMark`` moves, it reads only the samples since the newest one it holds (less
+``OVERLAP``, for rows committed a little late), and ``bot.core.track.TrackSeries``
+recomputes only the readings whose 24h window is still open. Figures are cached until
+the mark moves again.
 
 The command process reads the whole market on the first ``/track`` without a symbol (in
 slices of ``LOAD_SLICE`` symbols, so the rows alive at once stay bounded); the collector
-reads only the symbols it alerts on, for their evidence lines. What is held is columnar:
-about 34 bytes per reading (its time, band, bias and move, and its snapshot's time and
-price) and 8 per final outcome in the pool, some 85 MB at 500 symbols x 14 days.
+reads only the symbols it alerts on, for their evidence lines.
 """
 
 from __future__ import annotations
@@ -41,7 +45,12 @@ OVERLAP = timedelta(minutes=15)
 MARK_WINDOW = timedelta(minutes=15)
 DISCOVER = timedelta(hours=6)
 """A whole-market load covers the symbols scored this long before the newest score."""
-LOAD_SLICE = 50
+SAMPLE_EVERY = timedelta(hours=1)
+"""One reading per symbol per this period feeds the track record."""
+SAMPLE_SLOT = timedelta(minutes=10)
+"""A period's reading is the first in this long after its start: two cycles at the default
+5-minute interval, so a late or skipped cycle does not lose the hour."""
+LOAD_SLICE = 100
 """Symbols per read when a whole history is loaded (bounds the rows alive at once)."""
 EVIDENCE_KINDS = frozenset({EventKind.BAND_UP, EventKind.SQUEEZE_RISK, EventKind.BAND_DOWN})
 """Alert kinds that carry an evidence line (a bias flip is about the side, not the band)."""
@@ -56,6 +65,7 @@ class TrackHistory:
     Args:
         keep: how far back the history goes (the snapshots' retention: a reading older
             than its snapshots has no price to follow).
+        every / slot: the sampling (``SAMPLE_EVERY``, ``SAMPLE_SLOT``).
     """
 
     def __init__(
@@ -66,12 +76,16 @@ class TrackHistory:
         exchange: str,
         keep: timedelta = timedelta(days=14),
         params: TrackParams = DEFAULT_TRACK_PARAMS,
+        every: timedelta = SAMPLE_EVERY,
+        slot: timedelta = SAMPLE_SLOT,
     ) -> None:
         self._scores = scores
         self._snapshots = snapshots
         self._exchange = exchange
         self._keep = keep
         self.params = params
+        self._every = every
+        self._slot = slot
         self._lock = threading.Lock()
         self._series: dict[str, TrackSeries] = {}
         self._whole = False  # every symbol is loaded, and new ones join at each top-up
@@ -171,10 +185,12 @@ class TrackHistory:
             self._pool.flush()
 
     def _read(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:
-        # One query each: a symbol with no score in the window still gets an (empty) series,
-        # so it is not read again.
-        bands = self._scores.band_history(self._exchange, start, end, symbols)
-        prices = self._snapshots.market_history(self._exchange, start, end, symbols).mark
+        # One read each, sampled alike, so a reading's price is the snapshot of its own
+        # time. A symbol with no score in the window still gets an (empty) series, so it
+        # is not read again.
+        every, slot = self._every, self._slot
+        bands = self._scores.band_history(self._exchange, start, end, symbols, every=every, slot=slot)
+        prices = self._snapshots.mark_samples(self._exchange, start, end, symbols, every=every, slot=slot)
         changes: list[tuple[bool, Outcome]] = []
         for symbol in set(bands) | set(prices) | set(symbols or ()):
             series = self._series.get(symbol)

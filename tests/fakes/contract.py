@@ -399,26 +399,71 @@ def check_score_mark_moves_with_every_score_stored(s: Stores) -> None:
     assert s.scores.score_mark("okx", window) == type(mark)(T0 + STEP, 1)
 
 
+HOUR = timedelta(hours=1)
+SAMPLING = {"every": HOUR, "slot": timedelta(minutes=10)}
+
+
 def check_band_history(s: Stores) -> None:
+    """One reading per symbol per hour: the first score in the 10 minutes after the hour."""
+    minute = timedelta(minutes=1)
     s.scores.add_scores(
         [
-            record("B", T0 + STEP, result(70, Bias.SHORT, Regime.SHORT_CROWDED, Band.STRESSED)),
+            record("A", T0 + 7 * minute, result(70, band=Band.STRESSED)),  # second in the slot
+            record("A", T0 + 2 * minute, result(40, band=Band.STRETCHED)),
+            record("A", T0 + 12 * minute, result(90, band=Band.STRESSED)),  # after the slot
+            record("A", T0 + HOUR + 9 * minute, result(70, Bias.SHORT, Regime.SHORT_CROWDED, Band.STRESSED)),
+            record("A", T0 - HOUR + minute, result(20)),  # its hour starts before the window
+            record("A", T0 + 2 * HOUR, result(20)),  # after the window
+            record("B", T0 + 5 * minute, result(20)),
             record("B", T0, result(5, Bias.NEUTRAL, Regime.BALANCED, Band.NEUTRAL)),
-            record("A", T0 - STEP, result(20)),  # before the window
-            record("A", T0, result(40, band=Band.STRETCHED)),
-            record("A", T0 + 5 * STEP, result(20)),  # after it
             record("A", T0, result(90, band=Band.STRESSED), exchange="okx"),
         ]
     )
-    found = s.scores.band_history(EX, T0, T0 + STEP)
+    window = (T0 - 30 * minute, T0 + HOUR + 30 * minute)
+    found = s.scores.band_history(EX, *window, **SAMPLING)
     assert found == {
-        "A": [(T0, Band.STRETCHED, Bias.LONG)],
-        "B": [(T0, Band.NEUTRAL, Bias.NEUTRAL), (T0 + STEP, Band.STRESSED, Bias.SHORT)],
+        "A": [
+            (T0 + 2 * minute, Band.STRETCHED, Bias.LONG),
+            (T0 + HOUR + 9 * minute, Band.STRESSED, Bias.SHORT),
+        ],
+        "B": [(T0, Band.NEUTRAL, Bias.NEUTRAL)],
     }
     assert all(ts.tzinfo is not None for points in found.values() for ts, _, _ in points)
-    only_a = s.scores.band_history(EX, T0 - STEP, T0 + 9 * STEP, symbols={"A", "Z"})
-    assert [ts for ts, _, _ in only_a["A"]] == [T0 - STEP, T0, T0 + 5 * STEP] and set(only_a) == {"A"}
-    assert s.scores.band_history(EX, T0 + 2 * STEP, T0 + 4 * STEP) == {}
+    only_a = s.scores.band_history(EX, *window, symbols={"A", "Z"}, **SAMPLING)
+    assert only_a == {"A": found["A"]}
+    # A slot cut by the window's end holds only what is in the window.
+    assert s.scores.band_history(EX, T0 - 30 * minute, T0 + minute, **SAMPLING) == {"B": found["B"]}
+    assert s.scores.band_history(EX, T0 + 20 * minute, T0 + 50 * minute, **SAMPLING) == {}
+    # Every period of a longer window (two queries' worth of slots on SQL stores).
+    s.scores.add_scores([record("C", T0 + k * HOUR + 3 * minute) for k in range(-300, 2)])
+    long = s.scores.band_history(EX, T0 - 300 * HOUR, T0 + 3 * HOUR, symbols={"C"}, **SAMPLING)
+    assert [ts for ts, _, _ in long["C"]] == [T0 + k * HOUR + 3 * minute for k in range(-300, 2)]
+
+
+def check_mark_samples(s: Stores) -> None:
+    """Mark prices sampled as the scores are; a snapshot without a mark price is skipped."""
+    minute = timedelta(minutes=1)
+
+    def priced(symbol: str, ts: datetime, mark: float | None) -> MarketSnapshot:
+        return replace(snapshot(symbol, ts), mark_price=mark)
+
+    s.snapshots.add_snapshots(
+        [
+            priced("A", T0 + minute, None),
+            priced("A", T0 + 6 * minute, 11.0),
+            priced("A", T0 + 9 * minute, 12.0),
+            priced("A", T0 + 11 * minute, 13.0),  # after the slot
+            priced("A", T0 + HOUR, 14.0),
+            priced("B", T0 - HOUR + 4 * minute, 20.0),  # its hour starts before the window
+            priced("B", T0 + 3 * minute, 21.0),
+            replace(priced("A", T0, 30.0), exchange="okx"),
+        ]
+    )
+    window = (T0 - 10 * minute, T0 + HOUR)
+    found = s.snapshots.mark_samples(EX, *window, **SAMPLING)
+    assert found == {"A": [(T0 + 6 * minute, 11.0), (T0 + HOUR, 14.0)], "B": [(T0 + 3 * minute, 21.0)]}
+    assert s.snapshots.mark_samples(EX, *window, symbols=["B"], **SAMPLING) == {"B": found["B"]}
+    assert s.snapshots.mark_samples(EX, T0 + 20 * minute, T0 + 50 * minute, **SAMPLING) == {}
 
 
 # --- alert state ------------------------------------------------------------------------

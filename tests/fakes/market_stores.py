@@ -45,6 +45,35 @@ def newest_per_symbol(
     return newest
 
 
+def first_per_slot(
+    rows: Iterable[T],
+    symbol_of: Callable[[T], str],
+    ts_of: Callable[[T], datetime],
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    slot: timedelta,
+) -> dict[str, list[T]]:
+    """Per symbol, oldest first: its first row in each ``[h, h + slot)`` (``h`` a whole
+    multiple of ``every`` since the epoch, ``start <= h <= end``) with time ``<= end``."""
+    if not timedelta(0) < slot <= every:
+        raise ValueError(f"sampling slot must be within (0, {every}], got {slot}")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    first: dict[tuple[str, int], T] = {}
+    for row in rows:
+        ts = ts_of(row)
+        k = (ts - epoch) // every
+        h = epoch + k * every
+        if ts - h < slot and start <= h and ts <= end:
+            kept = first.get((symbol_of(row), k))
+            if kept is None or ts < ts_of(kept):
+                first[(symbol_of(row), k)] = row
+    found: dict[str, list[T]] = {}
+    for (symbol, _), row in sorted(first.items(), key=lambda item: (item[0][0], item[0][1])):
+        found.setdefault(symbol, []).append(row)
+    return found
+
+
 class FakeSnapshotStore:
     """``bot.ports.SnapshotStore`` in memory."""
 
@@ -143,6 +172,27 @@ class FakeSnapshotStore:
                 found.mark.setdefault(snap.symbol, []).append((snap.ts, snap.mark_price))
         return found
 
+    def mark_samples(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+        *,
+        every: timedelta,
+        slot: timedelta,
+    ) -> OiSeries:
+        rows = (
+            s
+            for s in self._of(exchange)
+            if s.mark_price is not None and (symbols is None or s.symbol in symbols)
+        )
+        picked = first_per_slot(rows, lambda s: s.symbol, lambda s: s.ts, start, end, every, slot)
+        return {
+            symbol: [(s.ts, s.mark_price) for s in snaps if s.mark_price is not None]
+            for symbol, snaps in picked.items()
+        }
+
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: drop snapshots older than ``cutoff``."""
         old = [key for key, snap in self.rows.items() if snap.ts < cutoff]
@@ -234,12 +284,17 @@ class FakeScoreStore:
         start: datetime,
         end: datetime,
         symbols: Collection[str] | None = None,
+        *,
+        every: timedelta,
+        slot: timedelta,
     ) -> BandSeries:
-        found: BandSeries = {}
-        for r in sorted(self._of(exchange), key=lambda r: (r.symbol, r.ts)):
-            if start <= r.ts <= end and (symbols is None or r.symbol in symbols):
-                found.setdefault(r.symbol, []).append((r.ts, r.result.band, r.result.bias))
-        return found
+        rows = (r for r in self._of(exchange) if symbols is None or r.symbol in symbols)
+        return {
+            symbol: [(r.ts, r.result.band, r.result.bias) for r in picked]
+            for symbol, picked in first_per_slot(
+                rows, lambda r: r.symbol, lambda r: r.ts, start, end, every, slot
+            ).items()
+        }
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
         times = [r.ts for r in self._of(exchange)]

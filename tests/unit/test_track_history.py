@@ -17,7 +17,7 @@ from bot.core.events import AlertEvent, EventKind
 from bot.core.models import Band, Bias, Regime
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
-from bot.core.track import TrackSeries, track_record
+from bot.core.track import TrackParams, TrackSeries, track_record
 from bot.render.alerts import batch_text
 from tests.fakes import FakeStorage
 from tests.fakes.contract import reading, record, result, snapshot
@@ -94,6 +94,26 @@ def test_one_symbols_record_and_an_unknown_one() -> None:
     assert TrackHistory(FakeStorage().scores, FakeStorage().snapshots, exchange=EX).record() is None
 
 
+def test_the_record_samples_one_reading_per_hour() -> None:
+    storage = FakeStorage()
+    stored_history(storage, "SUIUSDT", 40)  # readings on the whole hours
+    # Eleven more cycles an hour, each a stressed SHORT at a wild price: none is sampled.
+    between = [START + k * HOUR + m * timedelta(minutes=5) for k in range(HOURS) for m in range(1, 12)]
+    storage.snapshots.add_snapshots(
+        [replace(snapshot("SUIUSDT", ts), mark_price=1.0 + k % 5) for k, ts in enumerate(between)]
+    )
+    storage.scores.add_scores(
+        [record("SUIUSDT", ts, result(90, Bias.SHORT, Regime.SHORT_CROWDED, Band.STRESSED)) for ts in between]
+    )
+    history = TrackHistory(storage.scores, storage.snapshots, exchange=EX)
+    sui = history.record("SUIUSDT")
+    assert sui is not None and sum(g.readings for g in sui.bands) == HOURS
+    assert sui.bands[-1].readings == 40 and sui.bands[-1].median_move_pct == pytest.approx(6.0)
+    assert sui.neutral.median_move_pct == pytest.approx(2.0)
+    assert history.evidence_lines([alert("SUIUSDT", Band.STRESSED, Bias.SHORT)], CYCLE_T0) == {}
+    assert history.record() == sui.__class__(None, sui.first, sui.last, sui.bands, sui.params)
+
+
 def test_new_cycles_are_topped_up_and_the_record_is_cached_in_between() -> None:
     storage = FakeStorage()
     stored_history(storage, "SUIUSDT", 40)
@@ -152,9 +172,13 @@ def test_the_evidence_line_is_in_the_alert_message_and_absent_below_the_minimum(
 
 async def test_a_cycle_puts_the_evidence_line_on_its_alerts() -> None:
     storage, source = FakeStorage(), ScriptedSource()
-    # Every band and bias of BTCUSDT's history clears the minimum, whatever the alert says.
+    # Every band and bias of BTCUSDT's history clears the minimum, whatever the alert says:
+    # each holds one hour in twelve, every day (the track record samples hourly, so six
+    # days give each 12 outcomes: the minimum is lowered to that here; its own tests are
+    # above).
     kinds = [(band, bias) for band in Band for bias in Bias]
     at = [CYCLE_T0 - timedelta(days=6) + k * CYCLE_STEP for k in range(6 * 288)]
+    hourly = [kinds[(k // 12) % 12] for k in range(len(at))]
     storage.snapshots.add_snapshots(
         [
             replace(snapshot("BTCUSDT", ts, exchange="fakex"), mark_price=100.0 + (k % 7))
@@ -166,7 +190,7 @@ async def test_a_cycle_puts_the_evidence_line_on_its_alerts() -> None:
             record(
                 "BTCUSDT",
                 ts,
-                result(50, kinds[k % 12][1], Regime.BALANCED, kinds[k % 12][0]),
+                result(50, hourly[k][1], Regime.BALANCED, hourly[k][0]),
                 exchange="fakex",
             )
             for k, ts in enumerate(at)
@@ -174,7 +198,9 @@ async def test_a_cycle_puts_the_evidence_line_on_its_alerts() -> None:
     )
     chat = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "me"), kind=ChatKind.PRIVATE, now=CYCLE_T0)
     storage.chats.save_settings(chat.ref, ChatSettings(min_band=Band.LEAN))
-    history = TrackHistory(storage.scores, storage.snapshots, exchange="fakex")
+    history = TrackHistory(
+        storage.scores, storage.snapshots, exchange="fakex", params=TrackParams(min_readings=10)
+    )
     deps = CycleDeps(
         "fakex",
         source,

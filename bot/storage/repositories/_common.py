@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from math import ceil
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Executable, select
+from sqlalchemy import ColumnElement, CursorResult, Executable, Select, and_, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from bot.storage.models import ScoreRow, SnapshotRow
@@ -126,3 +127,69 @@ def new_rows(session: Session, model: TimeSeriesModel, rows: list[dict[str, Any]
         return []
     stored = existing_keys(session, model, list(unique))
     return [row for key, row in unique.items() if key not in stored]
+
+
+SLOTS_PER_QUERY = 200
+"""Sampling slots per query: SQLite allows 500 terms in a compound SELECT."""
+
+
+def sample_starts(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
+    """The whole multiples of ``every`` since the Unix epoch (UTC) with ``start <= h <= end``."""
+    step = every.total_seconds()
+    if step <= 0:
+        raise ValueError(f"sampling period must be positive, got {every}")
+    first, last = ceil(start.timestamp() / step), int(end.timestamp() // step)
+    return [datetime.fromtimestamp(k * step, UTC) for k in range(first, last + 1)]
+
+
+def first_in_slots(
+    session: Session,
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    start: datetime,
+    end: datetime,
+    *,
+    every: timedelta,
+    slot: timedelta,
+    symbols: Collection[str] | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Each symbol's first row (``ts``, ``*columns``) in each slot ``[h, h + slot)``, ``ts <= end``.
+
+    ``h`` runs over ``sample_starts(start, end, every)`` (``slot <= every``): one row per
+    symbol per period, chosen in the database. The slots are a derived table of bound
+    times joined on ``ts``, so each is a range of the (exchange, ts, symbol) or
+    (exchange, symbol, ts) key; only the slots' rows leave the database (a slot of two
+    cycles holds about two rows per symbol), and the first per slot is kept here.
+    """
+    if not timedelta(0) < slot <= every:
+        raise ValueError(f"sampling slot must be within (0, {every}], got {slot}")
+    step = every.total_seconds()
+    wanted = None if symbols is None else set(symbols)
+    first: dict[tuple[str, int], tuple[Any, ...]] = {}
+    ts_type = model.ts.type
+    for chunk in chunked(sample_starts(start, end, every), SLOTS_PER_QUERY):
+        bounds = [
+            select(literal(h, ts_type).label("lo"), literal(h + slot, ts_type).label("hi")) for h in chunk
+        ]
+        slots = (bounds[0] if len(bounds) == 1 else union_all(*bounds)).subquery("slots")
+        stmt: Select[Any] = (
+            select(model.symbol, model.ts, *columns)
+            .join(slots, and_(model.ts >= slots.c.lo, model.ts < slots.c.hi))
+            .where(model.exchange == exchange, model.ts <= end, *symbol_filter(model, symbols), *where)
+        )
+        for found_row in session.execute(stmt):
+            symbol: str = found_row[0]
+            ts: datetime = found_row[1]
+            if wanted is not None and symbol not in wanted:
+                continue
+            values = tuple(found_row[2:])
+            key = (symbol, int(ts.timestamp() // step))
+            kept = first.get(key)
+            if kept is None or ts < kept[0]:
+                first[key] = (ts, *values)
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for (symbol, _), row in sorted(first.items(), key=lambda item: (item[0][0], item[1][0])):
+        found.setdefault(symbol, []).append(row)
+    return found

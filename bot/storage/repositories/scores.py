@@ -16,7 +16,7 @@ from bot.core.regimes import REGIME_LABELS
 from bot.ports import BandSeries
 from bot.storage.db import transaction
 from bot.storage.models import ScoreRow, table_of
-from bot.storage.repositories._common import new_rows, newest_in_window, rows_at, symbol_filter
+from bot.storage.repositories._common import first_in_slots, new_rows, newest_in_window, rows_at
 
 # The inputs' and components' field names are the table's column names (none collide).
 _INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
@@ -181,22 +181,29 @@ class SqlScoreStore:
         start: datetime,
         end: datetime,
         symbols: Collection[str] | None = None,
+        *,
+        every: timedelta,
+        slot: timedelta,
     ) -> BandSeries:
-        # Three narrow columns, not whole rows: /track reads weeks of every symbol.
-        stmt = (
-            select(ScoreRow.symbol, ScoreRow.ts, ScoreRow.band, ScoreRow.bias)
-            .where(ScoreRow.exchange == exchange, ScoreRow.ts >= start, ScoreRow.ts <= end)
-            .where(*symbol_filter(ScoreRow, symbols))
-            .order_by(ScoreRow.symbol, ScoreRow.ts)
-        )
-        wanted = None if symbols is None else set(symbols)
+        # Two narrow columns of one row per symbol and period, not whole rows of every
+        # cycle: /track reads weeks of every symbol.
         bands, biases = {b.value: b for b in Band}, {b.value: b for b in Bias}
-        found: BandSeries = {}
         with transaction(self._sessions, "read band history") as session:
-            for symbol, ts, band, bias in session.execute(stmt):
-                if wanted is None or symbol in wanted:
-                    found.setdefault(symbol, []).append((ts, bands[band], biases[bias]))
-        return found
+            rows = first_in_slots(
+                session,
+                ScoreRow,
+                (ScoreRow.band, ScoreRow.bias),
+                exchange,
+                start,
+                end,
+                every=every,
+                slot=slot,
+                symbols=symbols,
+            )
+        return {
+            symbol: [(ts, bands[band], biases[bias]) for ts, band, bias in points]
+            for symbol, points in rows.items()
+        }
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
         newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)

@@ -15,7 +15,7 @@ from bot.core.records import OiReading
 from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction
 from bot.storage.models import SnapshotRow, table_of
-from bot.storage.repositories._common import new_rows, symbol_filter
+from bot.storage.repositories._common import first_in_slots, new_rows, symbol_filter
 
 # MarketSnapshot's fields and the table's columns share their names.
 _FIELDS = tuple(f.name for f in fields(MarketSnapshot))
@@ -174,3 +174,28 @@ class SqlSnapshotStore:
                 if mark is not None:
                     mark_series.setdefault(symbol, []).append((ts, mark))
         return MarketSeries(oi=oi_series, mark=mark_series)
+
+    def mark_samples(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+        *,
+        every: timedelta,
+        slot: timedelta,
+    ) -> OiSeries:
+        with transaction(self._sessions, "read sampled mark prices") as session:
+            rows = first_in_slots(
+                session,
+                SnapshotRow,
+                (SnapshotRow.mark_price,),
+                exchange,
+                start,
+                end,
+                every=every,
+                slot=slot,
+                symbols=symbols,
+                where=(SnapshotRow.mark_price.is_not(None),),
+            )
+        return {symbol: [(ts, mark) for ts, mark in points] for symbol, points in rows.items()}
