@@ -19,9 +19,11 @@ readings are not re-sorted for every median.
 **Minimum sample.** A figure is shown only when its group and the neutral reference each
 have at least ``min_readings`` (30) final outcomes, from at least ``min_days`` (3)
 different UTC days. Thirty is the usual rule-of-thumb floor below which a median of a
-skewed quantity swings with a handful of readings; the days rule is there because
-readings five minutes apart share almost all of their 24h window, so thirty readings in a
-row are one episode (two and a half hours), not thirty pieces of evidence.
+skewed quantity swings with a handful of readings. The readings are hourly samples
+(``bot.app.track``: readings minutes apart are nearly the same observation), so thirty
+outcomes are at least thirty hours in the group; the days rule stays because hours in a
+row still share most of their 24h window: the evidence must span separate days, not one
+long episode.
 """
 
 from __future__ import annotations

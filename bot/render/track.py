@@ -65,9 +65,10 @@ def track_lines(reply: TrackReply) -> TrackLines:
     table = _fixed_width(HEADER, body, right={1, 2, 3, 4}).split("\n")
     p = record.params
     notes = (
+        "Readings: one per symbol per hour (the first after each whole hour). "
         "24h move: the median absolute mark-price change 24 h after a reading. "
         "Known: readings whose 24 h have passed. vs neutral: that median over the neutral band's.",
         f"A band needs {p.min_readings} readings with a known outcome from {p.min_days} different days "
-        "(readings minutes apart are one episode, not separate evidence).",
+        "(hours in a row are one episode, not separate evidence).",
     )
     return TrackLines(tuple(head), tuple(table), notes)
