@@ -141,7 +141,7 @@ async def test_watchlist_lists_current_scores(layer: CommandLayer) -> None:
     await ask(layer, "/watch", "spk btc")
     text = render_text(await ask(layer, "/watchlist"))
     assert "Watching 2" in text
-    assert "SPKUSDT — 100 stressed · SHORT" in text
+    assert "SPKUSDT — 97 stressed · SHORT" in text
 
 
 # --- /alerts and /digest -------------------------------------------------------------------
