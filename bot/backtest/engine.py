@@ -31,7 +31,7 @@ from bot.app.scoring_cycle import score_snapshot
 from bot.backtest.market_file import MarketFile, Series
 from bot.core.diff import DiffParams, diff
 from bot.core.events import AlertEvent, EventKind, ScoredPoint, SymbolState
-from bot.core.market import MarketSnapshot
+from bot.core.market import MARKET_NUMBER_COLUMNS, MarketSnapshot
 from bot.core.models import Band, Bias, Regime
 from bot.core.oi_deltas import OiSample
 from bot.core.params import DEFAULT_PARAMS, ScoringParams
@@ -171,26 +171,13 @@ def _history(series: Series, column: str, clock: _Clock) -> list[OiSample]:
     return [(clock(t), v) for t, v in zip(series.ts, values, strict=True) if v == v]
 
 
-_SNAPSHOT_NUMBERS = (
-    "oi_contracts",
-    "oi_usd",
-    "mark_price",
-    "index_price",
-    "last_price",
-    "funding_rate",
-    "funding_interval_h",
-    "volume_24h_usd",
-)
-"""The numeric fields of ``MarketSnapshot``, in its order."""
-
-
 class _Snapshots:
     """Builds a series' ``MarketSnapshot`` for a row from its columns."""
 
     def __init__(self, series: Series, clock: _Clock) -> None:
         self.exchange, self.symbol = series.exchange, series.symbol
         self.ts = series.ts
-        self.columns = tuple(series.column(name) for name in _SNAPSHOT_NUMBERS)
+        self.columns = tuple(series.column(name) for name in MARKET_NUMBER_COLUMNS)
         self.next_funding = series.next_funding
         self.clock = clock
 

@@ -35,23 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from bot.core.market import MARKET_COLUMNS, MARKET_NUMBER_COLUMNS
 from bot.errors import InputError
 
 NAN = float("nan")
-COLUMNS = (
-    "exchange",
-    "symbol",
-    "ts",
-    "oi_contracts",
-    "oi_usd",
-    "mark_price",
-    "index_price",
-    "last_price",
-    "funding_rate",
-    "funding_interval_h",
-    "next_funding_time",
-    "volume_24h_usd",
-)
+COLUMNS = MARKET_COLUMNS
 REQUIRED = (
     "exchange",
     "symbol",
@@ -62,16 +50,7 @@ REQUIRED = (
     "funding_rate",
     "funding_interval_h",
 )
-NUMBERS = (
-    "oi_contracts",
-    "oi_usd",
-    "mark_price",
-    "index_price",
-    "last_price",
-    "funding_rate",
-    "funding_interval_h",
-    "volume_24h_usd",
-)
+NUMBERS = MARKET_NUMBER_COLUMNS
 """The numeric columns, in the order of ``Series.numbers``."""
 MAY_BE_NEGATIVE = frozenset({"funding_rate"})
 GZIP_MAGIC = b"\x1f\x8b"

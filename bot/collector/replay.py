@@ -20,13 +20,13 @@ import gzip
 import io
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from bot.core.market import MarketSnapshot
+from bot.core.market import MARKET_COLUMNS, MARKET_NUMBER_COLUMNS, MarketSnapshot
 from bot.core.oi_deltas import OiSample
 from bot.errors import SourceDataError
 
@@ -34,18 +34,8 @@ SYNTHETIC_LABEL = "synthetic demo market (replay)"
 REPLAY_EXCHANGE = "replay"
 DEMO_MARKET_PACKAGE = "bot.data"
 DEMO_MARKET_FILE = "demo_market.csv.gz"
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MarketSnapshot))
-
-_NUMBER_COLUMNS = (
-    "oi_contracts",
-    "oi_usd",
-    "mark_price",
-    "index_price",
-    "last_price",
-    "funding_rate",
-    "funding_interval_h",
-    "volume_24h_usd",
-)
+COLUMNS = MARKET_COLUMNS
+_NUMBER_COLUMNS = MARKET_NUMBER_COLUMNS
 _POSITION = {name: i for i, name in enumerate(COLUMNS)}
 _NUMBER_POSITIONS = tuple(_POSITION[name] for name in _NUMBER_COLUMNS)
 _OI = _NUMBER_COLUMNS.index("oi_contracts")

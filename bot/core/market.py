@@ -7,7 +7,7 @@ base units (contract size already applied) and in USD. Times are timezone-aware 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 
@@ -40,3 +40,12 @@ class MarketSnapshot:
     funding_interval_h: float | None
     next_funding_time: datetime | None
     volume_24h_usd: float | None
+
+
+MARKET_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MarketSnapshot))
+"""The columns of a market file (the bundled demo market, ``dps backtest``), in order."""
+
+MARKET_NUMBER_COLUMNS: tuple[str, ...] = tuple(
+    name for name in MARKET_COLUMNS if name not in ("exchange", "symbol", "ts", "next_funding_time")
+)
+"""The numeric columns of a market file, in ``MarketSnapshot``'s order."""
