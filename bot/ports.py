@@ -180,9 +180,9 @@ class SnapshotStore(Protocol):
         """Mark prices sampled once per ``every``, as ``ScoreStore.band_history`` samples scores.
 
         For each whole multiple ``h`` of ``every`` since the epoch with ``start <= h <= end``,
-        each symbol's first (ts, mark_price) with ``h <= ts < h + slot`` and ``ts <= end``
-        (snapshots without a mark price are skipped; ``slot <= every``). ``/track`` needs
-        the price at its readings and a day later, not every cycle's.
+        each symbol's first snapshot with ``h <= ts < h + slot`` and ``ts <= end``, as
+        (ts, mark_price); none for that period if it has no mark price (``slot <= every``).
+        ``/track`` needs the price at its readings and a day later, not every cycle's.
         """
         ...
 

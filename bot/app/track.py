@@ -15,7 +15,7 @@ recomputes only the readings whose 24h window is still open. Figures are cached 
 the mark moves again.
 
 The command process reads the whole market on the first ``/track`` without a symbol (in
-slices of ``LOAD_SLICE`` symbols, so the rows alive at once stay bounded); the collector
+spans of ``LOAD_SPAN``, so the rows alive at once stay bounded); the collector
 reads only the symbols it alerts on, for their evidence lines.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from bot.core.events import AlertEvent, EventKind
 from bot.core.records import ScoreMark
@@ -50,8 +51,8 @@ SAMPLE_EVERY = timedelta(hours=1)
 SAMPLE_SLOT = timedelta(minutes=10)
 """A period's reading is the first in this long after its start: two cycles at the default
 5-minute interval, so a late or skipped cycle does not lose the hour."""
-LOAD_SLICE = 100
-"""Symbols per read when a whole history is loaded (bounds the rows alive at once)."""
+LOAD_SPAN = timedelta(days=2)
+"""Time per read when the whole market is loaded (bounds the rows alive at once)."""
 EVIDENCE_KINDS = frozenset({EventKind.BAND_UP, EventKind.SQUEEZE_RISK, EventKind.BAND_DOWN})
 """Alert kinds that carry an evidence line (a bias flip is about the side, not the band)."""
 
@@ -164,11 +165,11 @@ class TrackHistory:
         return mark
 
     def _load(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:
-        """The whole kept window of ``symbols`` (all: ``None``), ``LOAD_SLICE`` symbols a read.
+        """The whole kept window of ``symbols`` (all: ``None``, ``LOAD_SPAN`` of it a read).
 
-        Weeks of rows of every symbol at once would be millions of row objects alive
-        together (over a gigabyte at 500 symbols x 14 days); a slice's rows are gone
-        before the next slice is read.
+        The store finds each slot's first row from its time index over every symbol, so
+        a whole market is read a span of time at a time (each index entry scanned once,
+        and only a span's rows alive at once); a few symbols are read in one go.
         """
         # The market's symbols: those scored in the last hours (a listing silent for longer
         # is gone from the market; asking over the whole window would read every row).
@@ -177,10 +178,16 @@ class TrackHistory:
             if symbols is None
             else sorted(symbols)
         )
+        spans = [(start, end)]
+        if symbols is None:
+            cuts = [start + k * LOAD_SPAN for k in range(1, int((end - start) / LOAD_SPAN) + 1)]
+            edges = [start, *[t for t in cuts if t < end], end]
+            spans = list(pairwise(edges))
         self._pool.stage()
         try:
-            for k in range(0, len(names), LOAD_SLICE):
-                self._read(start, end, names[k : k + LOAD_SLICE])
+            for first, last in spans:
+                # Both ends are inclusive: a slot at a cut is read again, its row held once.
+                self._read(first, last, names)
         finally:
             self._pool.flush()
 

@@ -441,7 +441,7 @@ def check_band_history(s: Stores) -> None:
 
 
 def check_mark_samples(s: Stores) -> None:
-    """Mark prices sampled as the scores are; a snapshot without a mark price is skipped."""
+    """Mark prices sampled as the scores are; a slot whose first snapshot has no price is empty."""
     minute = timedelta(minutes=1)
 
     def priced(symbol: str, ts: datetime, mark: float | None) -> MarketSnapshot:
@@ -449,19 +449,19 @@ def check_mark_samples(s: Stores) -> None:
 
     s.snapshots.add_snapshots(
         [
-            priced("A", T0 + minute, None),
+            priced("A", T0 + minute, None),  # the slot's first: no price that hour
             priced("A", T0 + 6 * minute, 11.0),
-            priced("A", T0 + 9 * minute, 12.0),
-            priced("A", T0 + 11 * minute, 13.0),  # after the slot
-            priced("A", T0 + HOUR, 14.0),
+            priced("A", T0 + HOUR + 9 * minute, 12.0),
+            priced("A", T0 + HOUR + 6 * minute, 13.0),
+            priced("A", T0 + HOUR + 11 * minute, 15.0),  # after the slot
             priced("B", T0 - HOUR + 4 * minute, 20.0),  # its hour starts before the window
             priced("B", T0 + 3 * minute, 21.0),
             replace(priced("A", T0, 30.0), exchange="okx"),
         ]
     )
-    window = (T0 - 10 * minute, T0 + HOUR)
+    window = (T0 - 10 * minute, T0 + 2 * HOUR)
     found = s.snapshots.mark_samples(EX, *window, **SAMPLING)
-    assert found == {"A": [(T0 + 6 * minute, 11.0), (T0 + HOUR, 14.0)], "B": [(T0 + 3 * minute, 21.0)]}
+    assert found == {"A": [(T0 + HOUR + 6 * minute, 13.0)], "B": [(T0 + 3 * minute, 21.0)]}
     assert s.snapshots.mark_samples(EX, *window, symbols=["B"], **SAMPLING) == {"B": found["B"]}
     assert s.snapshots.mark_samples(EX, T0 + 20 * minute, T0 + 50 * minute, **SAMPLING) == {}
 

@@ -182,16 +182,14 @@ class FakeSnapshotStore:
         every: timedelta,
         slot: timedelta,
     ) -> OiSeries:
-        rows = (
-            s
-            for s in self._of(exchange)
-            if s.mark_price is not None and (symbols is None or s.symbol in symbols)
-        )
+        rows = (s for s in self._of(exchange) if symbols is None or s.symbol in symbols)
         picked = first_per_slot(rows, lambda s: s.symbol, lambda s: s.ts, start, end, every, slot)
-        return {
-            symbol: [(s.ts, s.mark_price) for s in snaps if s.mark_price is not None]
-            for symbol, snaps in picked.items()
-        }
+        found: OiSeries = {}
+        for symbol, snaps in picked.items():
+            points = [(s.ts, s.mark_price) for s in snaps if s.mark_price is not None]
+            if points:
+                found[symbol] = points
+        return found
 
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: drop snapshots older than ``cutoff``."""

@@ -56,11 +56,12 @@ def series_of(storage: FakeStorage, symbol: str) -> TrackSeries:
     return s
 
 
-@pytest.mark.parametrize("load_slice", [1, 50])
+@pytest.mark.parametrize("span_h", [1, 7, 24 * 30])
 def test_the_market_record_is_every_symbols_history_pooled(
-    load_slice: int, monkeypatch: pytest.MonkeyPatch
+    span_h: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(track, "LOAD_SLICE", load_slice)  # read one symbol at a time, or all at once
+    # Read an hour, seven hours or everything at a time: the cuts change nothing.
+    monkeypatch.setattr(track, "LOAD_SPAN", timedelta(hours=span_h))
     storage = FakeStorage()
     stored_history(storage, "SUIUSDT", 40)
     stored_history(storage, "ARBUSDT", 45)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Executable, Select, and_, literal, select, union_all
+from sqlalchemy import ColumnElement, CursorResult, Executable, Select, and_, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from bot.storage.models import ScoreRow, SnapshotRow
@@ -153,43 +153,47 @@ def first_in_slots(
     every: timedelta,
     slot: timedelta,
     symbols: Collection[str] | None = None,
-    where: Sequence[ColumnElement[bool]] = (),
+    keep: Sequence[ColumnElement[bool]] = (),
 ) -> dict[str, list[tuple[Any, ...]]]:
     """Each symbol's first row (``ts``, ``*columns``) in each slot ``[h, h + slot)``, ``ts <= end``.
 
     ``h`` runs over ``sample_starts(start, end, every)`` (``slot <= every``): one row per
     symbol per period, chosen in the database. The slots are a derived table of bound
     times joined on ``ts``, so each is a range of the (exchange, ts, symbol) or
-    (exchange, symbol, ts) key; only the slots' rows leave the database (a slot of two
-    cycles holds about two rows per symbol), and the first per slot is kept here.
+    (exchange, symbol, ts) key; the first time per symbol and slot is found from that
+    index (``GROUP BY``, ``MIN``), and only those rows are read and leave the database.
+    A first row that fails ``keep`` leaves its slot empty (filtering before the choice
+    would read every row of the slot from the table, not the index).
     """
     if not timedelta(0) < slot <= every:
         raise ValueError(f"sampling slot must be within (0, {every}], got {slot}")
-    step = every.total_seconds()
     wanted = None if symbols is None else set(symbols)
-    first: dict[tuple[str, int], tuple[Any, ...]] = {}
+    found: dict[str, list[tuple[Any, ...]]] = {}
     ts_type = model.ts.type
     for chunk in chunked(sample_starts(start, end, every), SLOTS_PER_QUERY):
         bounds = [
             select(literal(h, ts_type).label("lo"), literal(h + slot, ts_type).label("hi")) for h in chunk
         ]
         slots = (bounds[0] if len(bounds) == 1 else union_all(*bounds)).subquery("slots")
+        # The first time per symbol and slot from the index alone, then those rows by key
+        # (the unique key: one row per symbol and slot).
+        firsts = (
+            select(model.symbol.label("symbol"), func.min(model.ts).label("ts"))
+            .join(slots, and_(model.ts >= slots.c.lo, model.ts < slots.c.hi))
+            .where(model.exchange == exchange, model.ts <= end, *symbol_filter(model, symbols))
+            .group_by(model.symbol, slots.c.lo)
+            .subquery("firsts")
+        )
         stmt: Select[Any] = (
             select(model.symbol, model.ts, *columns)
-            .join(slots, and_(model.ts >= slots.c.lo, model.ts < slots.c.hi))
-            .where(model.exchange == exchange, model.ts <= end, *symbol_filter(model, symbols), *where)
+            .join(firsts, and_(model.symbol == firsts.c.symbol, model.ts == firsts.c.ts))
+            .where(model.exchange == exchange, *keep)
         )
-        for found_row in session.execute(stmt):
-            symbol: str = found_row[0]
-            ts: datetime = found_row[1]
-            if wanted is not None and symbol not in wanted:
-                continue
-            values = tuple(found_row[2:])
-            key = (symbol, int(ts.timestamp() // step))
-            kept = first.get(key)
-            if kept is None or ts < kept[0]:
-                first[key] = (ts, *values)
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    for (symbol, _), row in sorted(first.items(), key=lambda item: (item[0][0], item[1][0])):
-        found.setdefault(symbol, []).append(row)
+        # Core rows, not the ORM's: a whole market is a few hundred thousand of them.
+        for row in session.connection().execute(stmt):
+            symbol: str = row[0]
+            if wanted is None or symbol in wanted:
+                found.setdefault(symbol, []).append(tuple(row[1:]))
+    for rows in found.values():
+        rows.sort(key=lambda row: row[0])
     return found

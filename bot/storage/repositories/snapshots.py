@@ -196,6 +196,6 @@ class SqlSnapshotStore:
                 every=every,
                 slot=slot,
                 symbols=symbols,
-                where=(SnapshotRow.mark_price.is_not(None),),
+                keep=(SnapshotRow.mark_price.is_not(None),),
             )
         return {symbol: [(ts, mark) for ts, mark in points] for symbol, points in rows.items()}
