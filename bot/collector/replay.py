@@ -252,6 +252,25 @@ def _read_gzip_csv(raw: IO[bytes], source: str) -> _Table:
     return _parse_table(text, source)
 
 
+class _TimeSeries:
+    """Per-symbol (ts, value) points, sorted, with their times kept for a plain bisect."""
+
+    def __init__(self, by_symbol: dict[str, list[OiSample]]) -> None:
+        self._points = {symbol: sorted(points) for symbol, points in by_symbol.items()}
+        self._times = {symbol: [ts for ts, _ in points] for symbol, points in self._points.items()}
+
+    def symbols(self) -> list[str]:
+        """Every symbol with a series (those with no value at all included, empty)."""
+        return sorted(self._points)
+
+    def until(self, symbol: str, until: datetime) -> list[OiSample]:
+        """The symbol's points up to and including ``until`` (none for an unknown symbol)."""
+        times = self._times.get(symbol)
+        if times is None:
+            return []
+        return self._points[symbol][: bisect.bisect_right(times, until)]
+
+
 class ReplayMarket:
     """Recorded snapshots, indexed by time and by symbol for playback and OI backfill.
 
@@ -276,10 +295,8 @@ class ReplayMarket:
         self._table = table
         self._times = sorted(rows_at)
         self._rows_at = {ts: sorted(rows, key=lambda i: table.symbol[i]) for ts, rows in rows_at.items()}
-        self._oi = {symbol: sorted(points) for symbol, points in oi.items()}
-        self._oi_times = {symbol: [ts for ts, _ in points] for symbol, points in self._oi.items()}
-        self._mark = {symbol: sorted(points) for symbol, points in mark.items()}
-        self._mark_times = {symbol: [ts for ts, _ in points] for symbol, points in self._mark.items()}
+        self._oi = _TimeSeries(oi)
+        self._mark = _TimeSeries(mark)
 
     @classmethod
     def from_snapshots(cls, snapshots: Iterable[MarketSnapshot]) -> ReplayMarket:
@@ -313,7 +330,7 @@ class ReplayMarket:
 
     def symbols(self) -> list[str]:
         """Every symbol in the market, sorted."""
-        return sorted(self._oi)
+        return self._oi.symbols()
 
     def snapshots_at(self, ts: datetime) -> list[MarketSnapshot]:
         """The snapshots taken at exactly ``ts``, sorted by symbol (empty for other times)."""
@@ -325,20 +342,14 @@ class ReplayMarket:
         This is the backfill a cold start gets from an exchange's OI-history endpoint.
         Unknown symbols have no history; snapshots without OI are skipped.
         """
-        times = self._oi_times.get(symbol)
-        if times is None:
-            return []
-        return self._oi[symbol][: bisect.bisect_right(times, until)]
+        return self._oi.until(symbol, until)
 
     def mark_history(self, symbol: str, until: datetime) -> list[OiSample]:
         """One symbol's (ts, mark_price) points up to and including ``until``, oldest first.
 
         The price moves that name the regime; snapshots without a mark price are skipped.
         """
-        times = self._mark_times.get(symbol)
-        if times is None:
-            return []
-        return self._mark[symbol][: bisect.bisect_right(times, until)]
+        return self._mark.until(symbol, until)
 
     def first_time_with_history(self, hours: float) -> datetime | None:
         """The first snapshot time with at least ``hours`` of history behind it, if any.
