@@ -173,11 +173,12 @@ def _step(
     exchange: str, old: SymbolState, point: ScoredPoint, now: datetime, p: DiffParams
 ) -> tuple[list[AlertEvent], SymbolState]:
     reading = point.reading
-    recent = [reading.score]
-    if p.hold:
-        # The previous reading counts only if it is recent: after a gap, a change waits one more cycle.
-        recent.append(old.last.score if reading.ts - old.last.ts <= p.stale_after else -1)
-    band = held_band(old.confirmed_band, recent, p) if min(recent) >= 0 else old.confirmed_band
+    if not p.hold:
+        band = held_band(old.confirmed_band, [reading.score], p)
+    elif reading.ts - old.last.ts <= p.stale_after:
+        band = held_band(old.confirmed_band, [reading.score, old.last.score], p)
+    else:  # the previous reading is too old to count: after a gap, a change waits one more cycle
+        band = old.confirmed_band
     memory = {a.kind: replace(a, open=a.open and _still_open(a, reading)) for a in old.alerts}
     said = announced_band(old)
     events: list[AlertEvent] = []
