@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.app.track import pct_text
 from bot.app.views import TrackReply
 from bot.core.durations import age_text
 from bot.core.track import TrackGroup
@@ -35,15 +36,12 @@ def _utc(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def _move(value: float) -> str:
-    return f"{value:.2f} %" if value < 1 else f"{value:.1f} %"
-
-
 def _cells(group: TrackGroup) -> tuple[str, ...]:
+    counts = (group.band.value, f"{group.readings:,}", f"{group.known:,}")
     if group.median_move_pct is None:
-        return (group.band.value, f"{group.readings:,}", f"{group.known:,}", NOT_ENOUGH, "")
+        return (*counts, NOT_ENOUGH, "")
     lift = "" if group.lift is None else f"{group.lift:.2f}×"
-    return (group.band.value, f"{group.readings:,}", f"{group.known:,}", _move(group.median_move_pct), lift)
+    return (*counts, pct_text(group.median_move_pct), lift)
 
 
 def track_lines(reply: TrackReply) -> TrackLines:
