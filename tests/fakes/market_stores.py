@@ -147,13 +147,7 @@ class FakeSnapshotStore:
         end: datetime,
         symbols: Collection[str] | None = None,
     ) -> OiSeries:
-        series: OiSeries = {}
-        for snap in sorted(self._of(exchange), key=lambda s: (s.symbol, s.ts)):
-            if snap.oi_contracts is None or not start <= snap.ts <= end:
-                continue
-            if symbols is None or snap.symbol in symbols:
-                series.setdefault(snap.symbol, []).append((snap.ts, snap.oi_contracts))
-        return series
+        return self.market_history(exchange, start, end, symbols).oi
 
     def market_history(
         self,

@@ -122,24 +122,9 @@ class SqlSnapshotStore:
         end: datetime,
         symbols: Collection[str] | None = None,
     ) -> OiSeries:
-        stmt = (
-            select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts)
-            .where(
-                SnapshotRow.exchange == exchange,
-                SnapshotRow.ts >= start,
-                SnapshotRow.ts <= end,
-                SnapshotRow.oi_contracts.is_not(None),
-            )
-            .where(*symbol_filter(SnapshotRow, symbols))
-            .order_by(SnapshotRow.symbol, SnapshotRow.ts)
-        )
-        wanted = None if symbols is None else set(symbols)
-        series: OiSeries = {}
-        with transaction(self._sessions, "read open-interest history") as session:
-            for symbol, ts, oi in session.execute(stmt):
-                if oi is not None and (wanted is None or symbol in wanted):
-                    series.setdefault(symbol, []).append((ts, oi))
-        return series
+        # Nothing in the bot reads OI alone any more (the cycle reads both series at once):
+        # the same read, so the two cannot drift apart.
+        return self.market_history(exchange, start, end, symbols).oi
 
     def market_history(
         self,
