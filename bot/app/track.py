@@ -29,6 +29,7 @@ from itertools import pairwise
 from bot.core.events import AlertEvent, EventKind
 from bot.core.records import ScoreMark
 from bot.core.track import (
+    DAY_S,
     DEFAULT_TRACK_PARAMS,
     Outcome,
     TrackGroup,
@@ -215,7 +216,7 @@ def _span_days(series: TrackSeries, newest: datetime) -> int:
     first = series.first
     if first is None:
         return 0
-    return max(1, round((newest.timestamp() - first) / 86400))
+    return max(1, round((newest.timestamp() - first) / DAY_S))
 
 
 def pct_text(value: float) -> str:

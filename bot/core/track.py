@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 
 from bot.core.models import Band, Bias
 from bot.core.outcomes import (
+    BANDS_LOW_TO_HIGH,
     DEFAULT_HORIZONS,
     GroupStats,
     HorizonStats,
@@ -52,10 +53,11 @@ TRACK_HORIZON = DEFAULT_HORIZONS[-1]
 """24h, ± 45 min: the horizon of every figure here."""
 TRACK_OUTCOMES = OutcomeParams(horizons=(TRACK_HORIZON,))
 _REACH = TRACK_HORIZON.seconds + TRACK_HORIZON.tolerance_s
-BANDS = tuple(Band)
+BANDS = BANDS_LOW_TO_HIGH
 BIASES = tuple(Bias)
 _BAND_CODE = {band: k for k, band in enumerate(BANDS)}
 _BIAS_CODE = {bias: k for k, bias in enumerate(BIASES)}
+_NEUTRAL = _BAND_CODE[Band.NEUTRAL]
 
 Outcome = tuple[int, int, float, float]
 """A final outcome: (band code, bias code, 24h move in %, reading time in epoch seconds)."""
@@ -383,7 +385,7 @@ class TrackRecord:
     @property
     def neutral(self) -> TrackGroup:
         """The neutral band: the reference of every lift."""
-        return self.bands[0]
+        return self.bands[_NEUTRAL]
 
     @property
     def days(self) -> float:
@@ -447,7 +449,7 @@ class TrackPool:
                 counts[code] += n
         firsts = [s.first for s in series if s.first is not None]
         lasts = [s.last for s in series if s.last is not None]
-        neutral = self._bands[0]
+        neutral = self._bands[_NEUTRAL]
         return TrackRecord(
             symbol=symbol,
             first=_time(min(firsts, default=None)),
@@ -482,13 +484,13 @@ def evidence(
     for b, side, move, t in series.final_outcomes():
         if b == want_band and side == want_bias:
             group.add(move, t)
-        if b == 0:
+        if b == _NEUTRAL:
             neutral.add(move, t)
     readings = sum(
         1 for b, side in zip(series.r_band, series.r_bias, strict=True) if (b, side) == (want_band, want_bias)
     )
     found = _figures(band, bias, group, readings, neutral, params)
-    reference = _figures(Band.NEUTRAL, None, neutral, series.band_counts()[0], neutral, params)
+    reference = _figures(Band.NEUTRAL, None, neutral, series.band_counts()[_NEUTRAL], neutral, params)
     if not (found.enough and reference.enough):
         return None
     return found, reference
