@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -183,4 +183,5 @@ class SqlSnapshotStore:
                 symbols=symbols,
                 keep=(SnapshotRow.mark_price.is_not(None),),
             )
-        return {symbol: [(ts, mark) for ts, mark in points] for symbol, points in rows.items()}
+        # Already (ts, mark_price) tuples, mark price never NULL (``keep``): no copy of every row.
+        return cast(OiSeries, rows)
