@@ -134,7 +134,9 @@ class TrackHistory:
     # --- reading -----------------------------------------------------------------------
 
     def _series_of(self, symbol: str) -> TrackSeries:
-        return self._series.get(symbol) or TrackSeries(symbol)
+        # Not ``get(symbol) or ...``: a held series without readings has length 0 and is falsy.
+        found = self._series.get(symbol)
+        return TrackSeries(symbol) if found is None else found
 
     def _refresh(self, symbols: Collection[str] | None) -> ScoreMark | None:
         """Bring the held history up to the store's newest scores; load ``symbols`` (all: None)."""
