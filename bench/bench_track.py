@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert
 
 from bench.common import write_section
-from bot.app.cycle import AlertEvidence, CollectionCycle, CycleDeps
+from bot.app.cycle import CollectionCycle, CycleDeps
 from bot.app.track import TrackHistory
 from bot.core.diff import DiffParams
 from bot.core.events import AlertEvent, EventKind, Reading
@@ -196,11 +196,7 @@ def fanout_cycle(storage: Storage, history: TrackHistory | None) -> CollectionCy
     deps = CycleDeps(
         EX, None, storage.snapshots, storage.alert_states, storage.chats, storage.outbox, storage.cycles
     )  # type: ignore[arg-type]
-    evidence = (
-        None
-        if history is None
-        else AlertEvidence(history.evidence_lines, lambda batch, notes: batch_text(batch, None, notes))
-    )
+    evidence = None if history is None else history.evidence_lines
     return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text, evidence=evidence)
 
 

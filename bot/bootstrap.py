@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
-from bot.app.cycle import AlertEvidence, CollectionCycle, CycleDeps, CycleReport, diff_params_for
+from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport, diff_params_for
 from bot.app.track import TrackHistory
 from bot.collector.ccxt_source import CcxtSource
 from bot.collector.client import SourceTuning
@@ -84,11 +85,8 @@ def build_collector(
         deps,
         settings.scoring.to_params(),
         diff_params_for(settings.collect_interval),
-        lambda batch: batch_text(batch, shown),
-        evidence=AlertEvidence(
-            lines=history.evidence_lines,
-            render=lambda batch, notes: batch_text(batch, shown, notes),
-        ),
+        partial(batch_text, source_label=shown),
+        evidence=history.evidence_lines,
     )
     return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label)
 

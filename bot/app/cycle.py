@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.scoring_cycle import ScoredSymbol, score_snapshots
@@ -111,17 +112,14 @@ def _disjoint(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, da
     return merged
 
 
-@dataclass(frozen=True, slots=True)
-class AlertEvidence:
-    """Evidence lines for a cycle's alerts (``bot.app.track``), and the renderer that shows them.
+class AlertRenderer(Protocol):
+    """Renders one chat's alert batch; ``evidence`` maps event ids to their evidence lines."""
 
-    Attributes:
-        lines: event id → its line, computed once per cycle for all of its events.
-        render: a batch with the cycle's lines.
-    """
+    def __call__(self, batch: AlertBatch, *, evidence: Mapping[str, str] | None = None) -> str: ...
 
-    lines: Callable[[Sequence[AlertEvent], datetime], Mapping[str, str]]
-    render: Callable[[AlertBatch, Mapping[str, str]], str]
+
+EvidenceLines = Callable[[Sequence[AlertEvent], datetime], Mapping[str, str]]
+"""A cycle's events → the evidence line of each (``bot.app.track``), by event id."""
 
 
 def diff_params_for(collect_interval_s: float) -> DiffParams:
@@ -141,10 +139,10 @@ class CollectionCycle:
         deps: CycleDeps,
         params: ScoringParams,
         diff_params: DiffParams,
-        render: Callable[[AlertBatch], str],
+        render: AlertRenderer,
         *,
         daily_cap: int = 50,
-        evidence: AlertEvidence | None = None,
+        evidence: EvidenceLines | None = None,
     ) -> None:
         self._d = deps
         self._params = params
@@ -299,7 +297,7 @@ class CollectionCycle:
         if self._evidence is None:
             return {}
         try:
-            return self._evidence.lines(events, now)
+            return self._evidence(events, now)
         except Exception:  # evidence is a nicety: the alerts go out without it
             logger.exception("evidence lines for %d alerts failed", len(events))
             return {}
@@ -323,7 +321,7 @@ class CollectionCycle:
             OutboxMessage(
                 idempotency_key=b.idempotency_key,
                 chat_ref=b.chat.ref,
-                payload=self._render(b) if self._evidence is None else self._evidence.render(b, notes),
+                payload=self._render(b, evidence=notes),
                 created_at=now,
                 event_count=b.counted,
             )

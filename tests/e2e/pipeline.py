@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport
@@ -123,7 +124,7 @@ def build(db_url: str, record: Path, *, crash: str | None = None, crash_at: int 
         deps,
         DEFAULT_PARAMS,
         DiffParams(stale_after=timedelta(minutes=15)),
-        lambda b: batch_text(b, SYNTHETIC_LABEL),
+        partial(batch_text, source_label=SYNTHETIC_LABEL),
     )
     in_sink = crash in ("before_send", "after_send")
     sink = RecordingSink(record, crash_at if in_sink else None, before=crash == "before_send")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.app import track
-from bot.app.cycle import AlertEvidence, CollectionCycle, CycleDeps
+from bot.app.cycle import CollectionCycle, CycleDeps
 from bot.app.fanout import AlertBatch
 from bot.app.track import TrackHistory
 from bot.core.diff import DiffParams
@@ -216,7 +216,7 @@ async def test_a_cycle_puts_the_evidence_line_on_its_alerts() -> None:
         DEFAULT_PARAMS,
         DiffParams(),
         batch_text,
-        evidence=AlertEvidence(history.evidence_lines, lambda batch, notes: batch_text(batch, None, notes)),
+        evidence=history.evidence_lines,
     )
     reports = [await cycle.run(CYCLE_T0 + i * CYCLE_STEP) for i in range(12)]
     alerted = [e for r in reports for e in r.alerts if e.kind is EventKind.BAND_UP]
@@ -253,7 +253,7 @@ async def test_a_failing_evidence_read_leaves_the_alerts_as_they_were(
         DEFAULT_PARAMS,
         DiffParams(),
         batch_text,
-        evidence=AlertEvidence(broken, lambda batch, notes: batch_text(batch, None, notes)),
+        evidence=broken,
     )
     reports = [await cycle.run(CYCLE_T0 + i * CYCLE_STEP) for i in range(12)]
     assert sum(r.messages for r in reports) >= 1
