@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 MISSING = "—"
 
 
@@ -20,3 +22,8 @@ def funding_pct(rate_pct: float | None, interval_h: float | None) -> str:
     if rate_pct is not None and interval_h is not None and interval_h != 8:
         text += f"/{interval_h:g}h"
     return text
+
+
+def utc_text(moment: datetime) -> str:
+    """``2025-01-06 12:00 UTC``."""
+    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -60,7 +60,7 @@ def aligned_table(table: RankedTable, regime_width: int = 34) -> str:
     for row in table.rows:
         c = _cells(row)
         body.append((c[0], c[1], c[2], c[3], _clip(c[4], regime_width), c[5], c[7], c[8], c[9]))
-    return _fixed_width(header, body, right={0, 2, 5, 6, 7, 8})
+    return fixed_width(header, body, right={0, 2, 5, 6, 7, 8})
 
 
 def narrow_table(table: RankedTable, regime_width: int = 16) -> str:
@@ -71,14 +71,14 @@ def narrow_table(table: RankedTable, regime_width: int = 16) -> str:
         c = _cells(row)
         regime = _clip(c[4].split(" · ", 1)[0], regime_width)
         body.append((c[0], c[1], c[2], c[3], regime, c[7], c[8], c[9]))
-    return _fixed_width(header, body, right={0, 2, 5, 6, 7})
+    return fixed_width(header, body, right={0, 2, 5, 6, 7})
 
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _fixed_width(header: tuple[str, ...], body: Sequence[tuple[str, ...]], right: set[int]) -> str:
+def fixed_width(header: tuple[str, ...], body: Sequence[tuple[str, ...]], right: set[int]) -> str:
     widths = [max(len(h), *(len(r[k]) for r in body)) if body else len(h) for k, h in enumerate(header)]
 
     def fmt(cells: tuple[str, ...]) -> str:

@@ -28,8 +28,9 @@ from bot.app.views import (
     TrackReply,
 )
 from bot.render.chunks import split_lines
+from bot.render.numbers import utc_text
 from bot.render.table import narrow_table, summary_line
-from bot.render.text import PARTIAL_NOTE, render_text, utc_text
+from bot.render.text import PARTIAL_NOTE, render_text
 from bot.render.track import track_lines
 
 MESSAGE_LIMIT = 4000

@@ -8,7 +8,6 @@ live market.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import assert_never
 
 from bot.app.views import (
@@ -24,7 +23,7 @@ from bot.app.views import (
 )
 from bot.core.durations import age_text
 from bot.core.records import ChatSettings
-from bot.render.numbers import MISSING, pct
+from bot.render.numbers import MISSING, pct, utc_text
 from bot.render.table import PARTIAL_MARK, aligned_table, markdown_table, summary_line
 from bot.render.track import track_lines
 
@@ -38,11 +37,6 @@ def safe_filename(name: str, default: str = "chart.png") -> str:
     if not cleaned:
         return default
     return cleaned if cleaned.lower().endswith(".png") else cleaned + ".png"
-
-
-def utc_text(moment: datetime) -> str:
-    """``2025-01-06 12:00 UTC``."""
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _signed(points: int | None) -> str:

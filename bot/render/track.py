@@ -7,13 +7,14 @@ a band below the minimum sample says so in place of its figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.app.track import pct_text
 from bot.app.views import TrackReply
 from bot.core.durations import age_text
 from bot.core.track import TrackGroup
-from bot.render.table import _fixed_width
+from bot.render.numbers import utc_text
+from bot.render.table import fixed_width
 
 HEADER = ("Band", "Readings", "Known", "24h move", "vs neutral")
 NOT_ENOUGH = "not enough history yet"
@@ -30,10 +31,6 @@ class TrackLines:
     def all(self) -> list[str]:
         """Every line, in order."""
         return [*self.head, *self.table, *self.notes]
-
-
-def _utc(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _cells(group: TrackGroup) -> tuple[str, ...]:
@@ -57,10 +54,10 @@ def track_lines(reply: TrackReply) -> TrackLines:
         span = age_text(timedelta(days=record.days))
         head.append(
             f"How the readings played out over the next 24 h, over {span} of stored history "
-            f"({_utc(record.first)} to {_utc(record.last)})."
+            f"({utc_text(record.first)} to {utc_text(record.last)})."
         )
     body = [_cells(g) for g in record.bands]
-    table = _fixed_width(HEADER, body, right={1, 2, 3, 4}).split("\n")
+    table = fixed_width(HEADER, body, right={1, 2, 3, 4}).split("\n")
     p = record.params
     notes = (
         "Readings: one per symbol per hour (the first after each whole hour). "
