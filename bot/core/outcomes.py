@@ -41,6 +41,7 @@ from __future__ import annotations
 import bisect
 import math
 import operator
+import statistics
 from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -344,12 +345,7 @@ class GroupStats:
 
 def median(values: Sequence[float]) -> float | None:
     """The median of ``values`` (``None`` when empty)."""
-    ordered = sorted(values)
-    n = len(ordered)
-    if not n:
-        return None
-    mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return statistics.median(values) if len(values) else None
 
 
 def _ratio(value: float | None, reference: float | None) -> float | None:
