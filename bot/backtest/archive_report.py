@@ -6,11 +6,11 @@ import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from bot.backtest.archive_rows import Skipped
+from bot.backtest.utc_text import utc_text
 
 SLOT_S = 300
 """The metrics' cadence: one row per symbol every 5 minutes."""
@@ -19,7 +19,7 @@ SLOT_S = 300
 @functools.lru_cache(maxsize=65_536)  # every symbol shares the same few thousand times
 def iso(ts: int) -> str:
     """Epoch seconds → ``2024-01-01T00:05:00Z``."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(ts)
 
 
 @dataclass(frozen=True, slots=True)

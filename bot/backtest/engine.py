@@ -29,6 +29,7 @@ from bot.app.cycle import diff_params_for, reading_of
 from bot.app.fanout import DEFAULT_DAILY_CAP, Audience, local_midnight, plan_fanout
 from bot.app.scoring_cycle import score_snapshot
 from bot.backtest.market_file import MarketFile, Series
+from bot.backtest.utc_text import UTC_FORMAT
 from bot.core.diff import DiffParams, diff
 from bot.core.events import AlertEvent, EventKind, ScoredPoint, SymbolState
 from bot.core.market import MARKET_NUMBER_COLUMNS, MarketSnapshot
@@ -201,7 +202,7 @@ def _readings_line(ts: datetime, symbol: str, reading_score: int, result_band: B
                    regime: Regime, mark: float) -> str:  # fmt: skip
     price = "" if mark != mark else repr(mark)
     return (
-        f"{ts.strftime('%Y-%m-%dT%H:%M:%SZ')},{symbol},{reading_score},{result_band.value},"
+        f"{ts.strftime(UTC_FORMAT)},{symbol},{reading_score},{result_band.value},"
         f"{bias.value},{regime.value},{price}\n"
     )
 

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from bot.backtest.utc_text import utc_text
 from bot.core.market import MARKET_COLUMNS, MARKET_NUMBER_COLUMNS
 from bot.errors import InputError
 
@@ -433,7 +434,7 @@ def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return utc_text(value)
     return str(value)
 
 

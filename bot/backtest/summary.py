@@ -18,12 +18,13 @@ import statistics
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import compress
 from typing import Any
 
 from bot.backtest.engine import BANDS, REGIMES, AlertRecord, BacktestRun
 from bot.backtest.outcome_job import MarketOutcomes, market_outcomes
+from bot.backtest.utc_text import utc_text
 from bot.core.events import EventKind
 from bot.core.outcomes import (
     DEFAULT_OUTCOME_PARAMS,
@@ -45,9 +46,7 @@ def iso(moment: datetime | float | None) -> str | None:
     """ISO 8601 UTC with a ``Z``, to the second."""
     if moment is None:
         return None
-    if isinstance(moment, float):
-        moment = datetime.fromtimestamp(moment, UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(moment)
 
 
 def _rounded(x: float | None, digits: int = 4) -> float | None:
