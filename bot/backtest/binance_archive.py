@@ -422,7 +422,3 @@ def import_archive(root: Path, out: Path, selection: Selection | None = None) ->
     report.rows_written = len(lines)
     _write(out, lines)
     return report
-
-
-def _epoch(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp())
