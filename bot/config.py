@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.collector.profiles import BINANCE_USDM, PROFILES
 from bot.core.params import ScoringParams
 from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/dps.sqlite3"
+"""A SQLite file under ``./data/`` (relative to the working directory), created on demand."""
 
 
 class ScoringSettings(BaseModel):
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
-    exchange: Literal["binanceusdm", "bybit", "okx"] = "binanceusdm"
+    exchange: str = BINANCE_USDM.exchange_id
     exchange_api_url: str | None = None
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
     universe_top_n: int | None = Field(default=None, ge=1, le=2000)
@@ -92,6 +94,13 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: list[str]) -> list[str]:
         return [s.upper() for s in value]
+
+    @field_validator("exchange")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if value not in PROFILES:
+            raise ValueError(f"unsupported exchange {value!r}; choose one of {', '.join(PROFILES)}")
+        return value
 
     @field_validator("digest_timezone")
     @classmethod

@@ -15,8 +15,9 @@ from typing import Any
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
+from bot.config import DEFAULT_DATABASE_URL
 from bot.storage.columns import UtcDateTime
-from bot.storage.db import DEFAULT_DATABASE_URL, create_db_engine
+from bot.storage.db import create_db_engine
 from bot.storage.migrate import URL_ATTRIBUTE
 from bot.storage.models import Base
 

@@ -12,11 +12,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.app import arguments as argp
+from bot.app.chat_lifecycle import disable_chat, move_chat
 from bot.app.queries import Queries
 from bot.app.views import ErrorKind, ErrorReply, Reply, SettingsReply, TextReply, TextSection
 from bot.core.records import Chat, ChatKey, ChatSettings
 from bot.core.symbols import SymbolIndex
-from bot.errors import InputError, StorageError
+from bot.errors import InputError
 from bot.ports import ChatStore
 
 if TYPE_CHECKING:  # commands.py imports this module; the request type is only annotated here
@@ -68,22 +69,11 @@ class ChatSettingsCommands:
 
     def disable(self, key: ChatKey, reason: str) -> None:
         """Stop sending to ``key`` (blocked, kicked, channel deleted); settings are kept."""
-        chat = self._chats.get_chat(key)
-        if chat is not None and chat.enabled:
-            self._chats.update_chat(replace(chat, enabled=False))
-            logger.warning("disabled chat %s:%s (%s)", key.platform.value, key.chat_id, reason[:200])
+        disable_chat(self._chats, self._chats.get_chat(key), reason)
 
     def move(self, old: ChatKey, new: ChatKey) -> None:
         """Give the chat at ``old`` its new address, keeping its settings and watchlist."""
-        chat = self._chats.get_chat(old)
-        if chat is None or old == new:
-            return
-        try:
-            self._chats.update_chat(replace(chat, key=new))
-        except StorageError as exc:  # the new address already has a record of its own
-            logger.warning("chat %s moved to %s, which is already known: %s", old.chat_id, new.chat_id, exc)
-            return
-        logger.info("chat %s moved to %s", old.chat_id, new.chat_id)
+        move_chat(self._chats, self._chats.get_chat(old), new)
 
     async def watch(self, request: CommandRequest, args: str) -> Reply:
         """Add symbols to the chat's watchlist (all or nothing)."""

@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from bot.app.chat_lifecycle import disable_chat, move_chat
 from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
-from bot.errors import StorageError
 from bot.ports import ChatStore, OutboxStore, Sink
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class Delivery:
         progress = _Progress(self._outbox, entry.id, entry.parts_sent)
         outcome = await self._send(entry, entry.chat, progress)
         if isinstance(outcome, ChatMoved):
-            self._move_chat(entry, outcome)
+            move_chat(self._chats, self._chats.chat_by_ref(entry.chat_ref), outcome.new_key)
             report.chats_moved += 1
             # The parts the old address accepted stay there; the rest goes to the new one.
             outcome = await self._send(entry, outcome.new_key, progress)
@@ -174,7 +174,7 @@ class Delivery:
             case Transient(error=error):
                 status = self._fail(entry, now, error)
             case ChatGone(error=error):
-                self._disable_chat(entry, error)
+                disable_chat(self._chats, self._chats.chat_by_ref(entry.chat_ref), error)
                 report.chats_disabled += 1
                 status = self._fail(entry, now, error, permanent=True)
             case Rejected(error=error):
@@ -213,27 +213,3 @@ class Delivery:
                 error[:200],
             )
         return status
-
-    def _disable_chat(self, entry: OutboxEntry, error: str) -> None:
-        chat = self._chats.chat_by_ref(entry.chat_ref)
-        if chat is not None and chat.enabled:
-            self._chats.update_chat(replace(chat, enabled=False))
-            logger.warning("disabled chat %s:%s (%s)", chat.key.platform.value, chat.key.chat_id, error[:200])
-
-    def _move_chat(self, entry: OutboxEntry, moved: ChatMoved) -> None:
-        chat = self._chats.chat_by_ref(entry.chat_ref)
-        if chat is None:
-            return
-        try:
-            self._chats.update_chat(replace(chat, key=moved.new_key))
-        except StorageError as exc:
-            # The new address already has a chat of its own (it wrote to the bot first):
-            # keep both records, deliver this message there anyway.
-            logger.warning(
-                "chat %s moved to %s, which is already known: %s",
-                chat.key.chat_id,
-                moved.new_key.chat_id,
-                exc,
-            )
-            return
-        logger.info("chat %s moved to %s", chat.key.chat_id, moved.new_key.chat_id)

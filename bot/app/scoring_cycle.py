@@ -18,6 +18,7 @@ from bot.core.market import MarketSnapshot
 from bot.core.models import ScoreInputs, ScoreResult
 from bot.core.oi_deltas import DEFAULT_TOLERANCES, OiDeltaTolerances, OiSample, oi_changes
 from bot.core.params import ScoringParams
+from bot.core.records import require_aware
 from bot.core.scoring import score
 
 DEFAULT_STALE_AFTER = timedelta(minutes=10)
@@ -45,11 +46,6 @@ class FreshnessSplit:
     stale: tuple[MarketSnapshot, ...]
 
 
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"expected an aware UTC datetime, got naive {now.isoformat()}")
-
-
 def newest_per_symbol(latest: Sequence[MarketSnapshot]) -> list[MarketSnapshot]:
     """Keep one snapshot per (exchange, symbol), the newest, so no symbol is scored twice."""
     newest: dict[tuple[str, str], MarketSnapshot] = {}
@@ -63,7 +59,7 @@ def newest_per_symbol(latest: Sequence[MarketSnapshot]) -> list[MarketSnapshot]:
 
 def split_stale(latest: Sequence[MarketSnapshot], now: datetime, stale_after: timedelta) -> FreshnessSplit:
     """Split snapshots into fresh and stale: stale when ``now - ts > stale_after``."""
-    _require_aware(now)
+    require_aware("now", now)
     fresh: list[MarketSnapshot] = []
     stale: list[MarketSnapshot] = []
     for snap in newest_per_symbol(latest):

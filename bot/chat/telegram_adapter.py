@@ -61,6 +61,7 @@ from bot.app.commands import COMMANDS, CommandLayer, CommandRequest, admin_matte
 from bot.app.views import Reply
 from bot.chat.telegram_limits import BROADCAST_PER_SECOND as BROADCAST_PER_SECOND
 from bot.chat.telegram_limits import broadcast_limiter as broadcast_limiter
+from bot.core.backoff import exponential_delay
 from bot.core.delivery import (
     ChatGone,
     ChatMoved,
@@ -276,7 +277,6 @@ class TelegramAdapter:
             logger.info("Telegram: stopped polling (another process answers commands)")
 
     async def _initialize(self) -> None:
-        delay = 2.0
         for attempt in range(1, self._start_attempts + 1):
             try:
                 await self.app.initialize()
@@ -294,9 +294,9 @@ class TelegramAdapter:
                     raise ChatPlatformError(
                         f"Telegram is unreachable ({exc.message}); check TELEGRAM_BASE_URL and the network"
                     ) from None
+                delay = exponential_delay(attempt, base=2.0)
                 logger.warning("Telegram not reachable yet (%s); retrying in %.0fs", exc.message, delay)
                 await asyncio.sleep(delay)
-                delay *= 2
 
     async def stop(self) -> None:
         """Stop polling and close the HTTP sessions; safe to call twice."""

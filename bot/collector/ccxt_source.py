@@ -33,6 +33,7 @@ from bot.collector.profiles import BulkCall, ExchangeProfile, profile_for
 from bot.collector.ratelimit import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
 from bot.core import collection as reasons
 from bot.core.collection import FetchReport, OiPoint
+from bot.core.records import require_aware
 from bot.errors import SourceError
 
 logger = logging.getLogger(__name__)
@@ -55,11 +56,6 @@ def _timeframe(text: str) -> timedelta:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _require_aware(name: str, moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be an aware UTC datetime, got naive {moment.isoformat()}")
 
 
 class CcxtSource:
@@ -142,7 +138,7 @@ class CcxtSource:
                 away, or a required bulk call failed after its retries.
             ExchangeDataError: a required bulk call answered junk.
         """
-        _require_aware("now", now)
+        require_aware("now", now)
         started = time.perf_counter()
         self._refuse_if_down("cycle")
         if self._universe is None:
@@ -196,8 +192,8 @@ class CcxtSource:
         under its own request limiter); points beyond the endpoint's lookback are not
         asked for.
         """
-        _require_aware("since", since)
-        _require_aware("until", until)
+        require_aware("since", since)
+        require_aware("until", until)
         stats = _Stats()
         if not self._markets:
             await self._load_markets(stats, reload=False)

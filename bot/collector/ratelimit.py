@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from bot.collector.errors import ExchangeUnavailableError
 from bot.collector.normalize import to_float
+from bot.core.backoff import exponential_delay
 from bot.core.collection import REASON_PAUSED
 
 logger = logging.getLogger(__name__)
@@ -313,5 +314,5 @@ def backoff_delay(attempt: int, *, base_s: float, cap_s: float, jitter: Callable
         cap_s: the largest step.
         jitter: a random number in [0, 1).
     """
-    step = min(cap_s, base_s * 2.0 ** (attempt - 1))
+    step = exponential_delay(attempt, base=base_s, cap=cap_s)
     return step / 2 + step / 2 * jitter()

@@ -19,13 +19,9 @@ from bot.collector.replay import REPLAY_EXCHANGE, SYNTHETIC_LABEL, ReplayMarket
 from bot.core import collection as reasons
 from bot.core.collection import FetchReport, OiPoint, SymbolFailure
 from bot.core.market import MarketSnapshot
+from bot.core.records import require_aware
 
 logger = logging.getLogger(__name__)
-
-
-def _require_aware(name: str, moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be an aware UTC datetime, got naive {moment.isoformat()}")
 
 
 class ReplaySource:
@@ -80,7 +76,7 @@ class ReplaySource:
 
     async def fetch_cycle(self, now: datetime) -> FetchReport:
         """The step at or before ``now``: one snapshot per universe symbol recorded there."""
-        _require_aware("now", now)
+        require_aware("now", now)
         started = time.perf_counter()
         symbols = self._universe if self._universe is not None else await self.load_universe()
         step = self.step_at(now)
@@ -117,8 +113,8 @@ class ReplaySource:
 
     async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
         """Recorded OI of ``symbol`` with ``since <= ts <= until``, oldest first."""
-        _require_aware("since", since)
-        _require_aware("until", until)
+        require_aware("since", since)
+        require_aware("until", until)
         usd = self._usd_index().get(symbol, {})
         return [
             OiPoint(ts=ts, oi_contracts=oi, oi_usd=usd.get(ts))

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.core.records import require_aware
+
 OiSample = tuple[datetime, float]
 """One stored open-interest observation: (aware-UTC time, OI in contracts)."""
 
@@ -64,11 +66,6 @@ class OiChanges:
 
 
 _TS = operator.itemgetter(0)  # sort key of an OiSample; C-level, the hot path calls it a lot
-
-
-def _require_aware(moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"expected an aware UTC datetime, got naive {moment.isoformat()}")
 
 
 def nearest_point(history: Sequence[OiSample], target: datetime, tolerance: timedelta) -> OiSample | None:
@@ -142,7 +139,7 @@ def oi_change_pct(
     Raises:
         ValueError: ``now`` is naive or ``hours`` is not positive.
     """
-    _require_aware(now)
+    require_aware("now", now)
     if not hours > 0:
         raise ValueError(f"horizon must be positive, got {hours!r} hours")
     slack = DEFAULT_TOLERANCES.tolerance_for(hours) if tolerance is None else tolerance
@@ -155,7 +152,7 @@ def oi_changes(
     tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
 ) -> OiChanges:
     """OI changes over 1h, 4h and 24h at ``now``, in % (see ``oi_change_pct``)."""
-    _require_aware(now)
+    require_aware("now", now)
     end = latest_point(history, now)
     return OiChanges(
         h1_pct=_change(history, end, now, 1, tolerances.tolerance_1h),

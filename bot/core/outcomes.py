@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.models import Band
+from bot.core.records import require_aware
 
 NAN = float("nan")
 
@@ -114,8 +115,7 @@ class PricePath:
         """
         by_time: dict[float, tuple[float, float]] = {}
         for ts, price, oi in points:
-            if ts.tzinfo is None or ts.utcoffset() is None:
-                raise ValueError(f"expected an aware UTC datetime, got naive {ts.isoformat()}")
+            require_aware("ts", ts)
             by_time.setdefault(ts.timestamp(), (_clean(price), _clean(oi)))
         order = sorted(by_time)
         return cls(

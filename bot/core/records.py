@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+from bot.core.backoff import exponential_delay
+
 # EventKind lives with the diff engine that raises the events; re-exported here (the
 # "as" form marks it public) because chat settings choose among its values.
 from bot.core.events import EventKind as EventKind
@@ -286,13 +288,14 @@ class RetryPolicy:
 
     def delay_after(self, attempts: int) -> timedelta:
         """The wait before the next attempt, after ``attempts`` (>= 1) failed attempts."""
-        delay, cap = self.base_delay.total_seconds(), self.max_delay.total_seconds()
-        # Multiply step by step and stop at the cap: factor ** attempts could overflow.
-        for _ in range(attempts - 1):
-            if delay >= cap:
-                break
-            delay *= self.factor
-        return timedelta(seconds=min(delay, cap))
+        return timedelta(
+            seconds=exponential_delay(
+                attempts,
+                base=self.base_delay.total_seconds(),
+                factor=self.factor,
+                cap=self.max_delay.total_seconds(),
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from bot.core.outcomes import (
     forward_outcomes,
     with_lift,
 )
+from bot.core.records import require_aware
 
 NAN = float("nan")
 DAY_S = 86400.0
@@ -75,8 +76,7 @@ DEFAULT_TRACK_PARAMS = TrackParams()
 
 
 def _epoch(ts: datetime) -> float:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"expected an aware UTC datetime, got naive {ts.isoformat()}")
+    require_aware("ts", ts)
     return ts.timestamp()
 
 

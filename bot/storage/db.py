@@ -22,9 +22,6 @@ IMMEDIATE = "dps_sqlite_immediate"
 IMMEDIATE_OPTIONS: Any = {IMMEDIATE: True}
 """Begin the session's transaction with SQLite's write lock (other dialects ignore it)."""
 
-DEFAULT_DATABASE_URL = "sqlite:///./data/dps.sqlite3"
-"""A SQLite file under ``./data/`` (relative to the working directory), created on demand."""
-
 
 def parse_url(url: str | URL) -> URL:
     """Parse a database URL, naming the setting when it is malformed."""

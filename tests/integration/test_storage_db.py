@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bot.config import DEFAULT_DATABASE_URL
 from bot.errors import StorageError
 from bot.storage.db import (
-    DEFAULT_DATABASE_URL,
     create_db_engine,
     parse_url,
     sqlite_file,
