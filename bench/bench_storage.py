@@ -18,13 +18,13 @@ differently:
 and score, ``session.merge`` of one per alert state (with a DELETE and re-add of its
 remembered alerts), one flush and commit: what the repositories' Core executemany buys;
 (b), with ``--row-baseline`` only (it takes a minute and a half): one cycle stored one row
-per transaction through the same repositories (``add_snapshots([s])``, ``add_scores([r])``,
+per transaction through the same repositories (``add_snapshots([s])``, ``save_cycle(scores=[r])``,
 ``save_alert_states(ex, [state])``): what the unit of work buys. It cannot be timed on a
 slice and scaled, as each single-row insert's duplicate check reads every row already
 stored at that time, so its cost grows with the square of the symbols.
 
 Part 2, the read models. ``--days`` (default 30) of 5-minute scores for 500 symbols are
-loaded through ``ScoreStore.add_scores`` one day (144,000 rows) per call; the values come
+loaded through ``CycleStore.save_cycle`` one day (144,000 rows) per call; the values come
 from a pool of 20,000 scored random inputs (``score()`` of 4.3M inputs would only slow the
 load, and the queries do not depend on the values beyond the bias mix). Loading stops at
 ``--load-budget`` seconds and the queries run on what was loaded (said in the output). Then
@@ -271,7 +271,7 @@ def store_row_by_row(storage: Storage, snaps: list[MarketSnapshot], work: CycleW
     for snap in snaps:
         storage.snapshots.add_snapshots([snap])
     for record in work.scores:
-        storage.scores.add_scores([record])
+        storage.cycles.save_cycle(exchange=EX, scores=[record])
     for state in work.changed:
         storage.alert_states.save_alert_states(EX, [state])
 
@@ -294,7 +294,7 @@ def preload_cycle_history(storage: Storage, market: Market, start: datetime, hou
     began = time.perf_counter()
     for first in range(0, steps, 12):
         times = [start + (first + k) * STEP for k in range(min(12, steps - first))]
-        storage.scores.add_scores(list(pooled_history(symbols, times, pool, rng)))
+        storage.cycles.save_cycle(exchange=EX, scores=list(pooled_history(symbols, times, pool, rng)))
         storage.snapshots.add_snapshots(
             [snapshot(w.symbol, ts, w.price, w.oi, w.funding) for ts in times for w in market.walks]
         )
@@ -407,7 +407,7 @@ def cycle_section(f: CycleFigures) -> str:
         "The baselines do the same score + diff; (a) writes the same rows with `session.add` / "
         "`session.merge` per row in one transaction"
         + (
-            ", (b) through `add_snapshots([s])`, `add_scores([r])` and "
+            ", (b) through `add_snapshots([s])`, `save_cycle(scores=[r])` and "
             "`save_alert_states(ex, [state])`, one transaction each"
             if f.rows_total
             else ""
@@ -441,7 +441,9 @@ def load_history(storage: Storage, db: Path, days: int, budget_s: float) -> Hist
     rows = loaded = 0
     for day in range(days):
         times = [start + (day * per_day + k) * STEP for k in range(per_day)]
-        rows += storage.scores.add_scores(list(pooled_history(symbols, times, pool, rng)))
+        rows += storage.cycles.save_cycle(
+            exchange=EX, scores=list(pooled_history(symbols, times, pool, rng))
+        ).scores
         loaded += 1
         elapsed = time.perf_counter() - began
         log(f"  history: day {day + 1}/{days}, {rows:,} rows, {elapsed:.0f} s, {file_mb(db):.0f} MB")
@@ -646,7 +648,7 @@ def query_section(h: History, f: QueryFigures, bot_heap: bool) -> str:
     return (
         f"### `/top` and `/score` from {h.days_loaded} days of history (500 symbols)\n\n"
         f"{size} of 5-minute scores for {HISTORY_SYMBOLS} symbols: {h.rows:,} rows, loaded through "
-        f"`add_scores` one day per call in {h.load_s:.0f} s ({h.rows / h.load_s:,.0f} rows/s); "
+        f"`save_cycle` one day per call in {h.load_s:.0f} s ({h.rows / h.load_s:,.0f} rows/s); "
         f"database {h.db_mb:,.0f} MB (scores only: snapshots live in another table these "
         "queries never read). `/top` reads the newest 15 minutes; `/score` picks a random "
         "symbol each call. Calls alternate in blocks between the collector as is and after "

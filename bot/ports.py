@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.delivery import PartAccepted, SendOutcome
-from bot.core.events import EventKind, SymbolState
+from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Regime
 from bot.core.records import (
@@ -27,7 +27,6 @@ from bot.core.records import (
     CycleSaved,
     LeaseClaim,
     LeaseInfo,
-    OiReading,
     OutboxEntry,
     OutboxMessage,
     OutboxStatus,
@@ -127,34 +126,15 @@ class SnapshotStore(Protocol):
         """The newest snapshot time of ``exchange`` (``None`` when nothing is stored)."""
         ...
 
-    def snapshot_history(
-        self, exchange: str, symbol: str, start: datetime, end: datetime
-    ) -> list[MarketSnapshot]:
-        """One symbol's snapshots with ``start <= ts <= end``, oldest first."""
-        ...
-
-    def oi_at(self, exchange: str, symbol: str, at: datetime, tolerance: timedelta) -> OiReading | None:
-        """The latest OI reading at or before ``at`` and no older than ``at - tolerance``."""
-        ...
-
     def oi_at_many(
         self,
         exchange: str,
         at: datetime,
         tolerance: timedelta,
         symbols: Collection[str] | None = None,
-    ) -> dict[str, OiReading]:
-        """``oi_at`` for every symbol (or the given ones) in one query; symbols without one are absent."""
-        ...
-
-    def oi_history(
-        self,
-        exchange: str,
-        start: datetime,
-        end: datetime,
-        symbols: Collection[str] | None = None,
-    ) -> OiSeries:
-        """OI points with ``start <= ts <= end`` per symbol (readings without OI are left out)."""
+    ) -> dict[str, OiPoint]:
+        """Each symbol's (or the given ones') latest OI reading at or before ``at`` and no older
+        than ``at - tolerance``, in one query; symbols without one are absent."""
         ...
 
     def market_history(
@@ -164,7 +144,10 @@ class SnapshotStore(Protocol):
         end: datetime,
         symbols: Collection[str] | None = None,
     ) -> MarketSeries:
-        """``oi_history`` and the mark-price points of the same window, in one read."""
+        """OI and mark-price points with ``start <= ts <= end`` per symbol, in one read.
+
+        A snapshot without OI (or without a mark price) is left out of that series only.
+        """
         ...
 
     def mark_samples(
@@ -189,14 +172,6 @@ class SnapshotStore(Protocol):
 
 class ScoreStore(Protocol):
     """Score history and the read models of ``/top``, ``/score`` and charts."""
-
-    def add_scores(self, records: Sequence[ScoreRecord]) -> int:
-        """Store scores; one already stored for (exchange, symbol, ts) is skipped.
-
-        Returns:
-            The number of scores newly stored.
-        """
-        ...
 
     def latest_scores(
         self,
@@ -320,14 +295,6 @@ class ChatStore(Protocol):
         """The chat's watchlist, by exchange then symbol."""
         ...
 
-    def chats_for_event(self, exchange: str, symbol: str, band: Band, kind: EventKind) -> list[ChatProfile]:
-        """Chats that want this event: enabled, alerts on, ``min_band`` at or below ``band``,
-        ``kind`` switched on, and, when watchlist-only, ``symbol`` on their watchlist.
-
-        Quiet hours and daily caps are the caller's to apply (they need the chat's clock).
-        """
-        ...
-
     def alert_chats(self) -> list[ChatProfile]:
         """Enabled chats with alerts on: the fan-out's audience, matched in memory."""
         ...
@@ -415,14 +382,6 @@ class OutboxStore(Protocol):
         Returns:
             ``PENDING`` when a retry is scheduled, ``FAILED`` when given up.
         """
-        ...
-
-    def get_entry(self, idempotency_key: str) -> OutboxEntry | None:
-        """The entry with this key, if any."""
-        ...
-
-    def count_for_chat(self, chat_ref: int, since: datetime) -> int:
-        """Messages enqueued for the chat at or after ``since`` (any status)."""
         ...
 
     def events_for_chat(self, chat_ref: int, since: datetime) -> int:

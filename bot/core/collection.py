@@ -56,10 +56,11 @@ class SymbolFailure:
 
 @dataclass(frozen=True, slots=True)
 class OiPoint:
-    """One open-interest observation from an exchange's OI-history endpoint.
+    """One open-interest observation: from an exchange's OI-history endpoint, or a stored snapshot.
 
     Attributes:
-        ts: the observation time (aware UTC), on the endpoint's 5-minute grid.
+        ts: the observation time (aware UTC); the OI-history endpoint's are on its
+            5-minute grid.
         oi_contracts: open interest in base units (contract size applied).
         oi_usd: its USD value when the endpoint reports one.
     """

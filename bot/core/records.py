@@ -93,21 +93,6 @@ class ScoreMark:
 
 
 @dataclass(frozen=True, slots=True)
-class OiReading:
-    """Open interest of one symbol at one stored time.
-
-    Attributes:
-        ts: the snapshot time (aware UTC).
-        oi_contracts: open interest in contracts of base units.
-        oi_usd: its USD value, when the source gave one.
-    """
-
-    ts: datetime
-    oi_contracts: float
-    oi_usd: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class ChatKey:
     """Where a chat lives on its platform.
 

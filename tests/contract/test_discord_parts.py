@@ -21,10 +21,11 @@ import pytest
 
 from bot.app.delivery import Delivery
 from bot.chat.discord_adapter import DiscordAdapter
-from bot.core.records import ChatKey, ChatKind, OutboxEntry, OutboxMessage, OutboxStatus, Platform
+from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.render.discord_embeds import render_payload
 from tests.fakes.clock import FakeClock
 from tests.fakes.discord_api import CHANNEL_ID, TOKEN, FakeDiscord, Posted
+from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
 from tests.fakes.scored_market import FAKE_PNG, LATEST, make_layer
 from tests.fakes.storage import FakeStorage
 
@@ -75,10 +76,8 @@ class Desk:
         )
         self.storage.outbox.enqueue([OutboxMessage("digest", chat.ref, text, NOW, attachment=attachment)])
 
-    def entry(self) -> OutboxEntry:
-        found = self.storage.outbox.get_entry("digest")
-        assert found is not None
-        return found
+    def entry(self) -> OutboxRecord:
+        return stored_outbox(self.storage, "digest")
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from tests.fakes.clock import FakeClock
+from tests.fakes.outbox_rows import stored_outbox
 from tests.fakes.scored_market import FAKE_PNG, LATEST, chat_state, make_layer, populate
 from tests.fakes.storage import FakeStorage
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
@@ -358,9 +359,7 @@ class Outbox:
         return chat.ref
 
     def status(self, chat_id: int, text: str) -> OutboxStatus:
-        entry = self.bot.storage.outbox.get_entry(f"m-{chat_id}-{text[:10]}")
-        assert entry is not None
-        return entry.status
+        return stored_outbox(self.bot.storage, f"m-{chat_id}-{text[:10]}").status
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from telegram.ext import AIORateLimiter
 
 from bot.app.delivery import Delivery
 from bot.chat.telegram_adapter import TelegramAdapter, html_as_plain
-from bot.core.records import ChatKey, ChatKind, OutboxEntry, OutboxMessage, OutboxStatus, Platform
+from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.render.telegram_html import render_payload
 from tests.fakes.clock import FakeClock
+from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
 from tests.fakes.scored_market import FAKE_PNG, LATEST, make_layer
 from tests.fakes.storage import FakeStorage
 from tests.fakes.telegram_api import FakeTelegram
@@ -55,10 +56,8 @@ class Desk:
         )
         self.storage.outbox.enqueue([OutboxMessage("digest", chat.ref, text, NOW, attachment=attachment)])
 
-    def entry(self) -> OutboxEntry:
-        found = self.storage.outbox.get_entry("digest")
-        assert found is not None
-        return found
+    def entry(self) -> OutboxRecord:
+        return stored_outbox(self.storage, "digest")
 
     def shown(self, chat_id: int = GROUP) -> list[tuple[str, str | bytes | None]]:
         """What the chat shows, from the fake's record: (method, text or photo)."""

@@ -7,14 +7,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from bot.core.models import Band
 from bot.core.records import (
     Chat,
     ChatKey,
     ChatKind,
     ChatProfile,
     ChatSettings,
-    EventKind,
     OutboxEntry,
     OutboxMessage,
     OutboxStatus,
@@ -109,16 +107,6 @@ class FakeChatStore:
             ChatProfile(chat=chat, settings=self.settings[ref])
             for ref, chat in sorted(self.chats.items())
             if chat.enabled
-        ]
-
-    def chats_for_event(self, exchange: str, symbol: str, band: Band, kind: EventKind) -> list[ChatProfile]:
-        return [
-            p
-            for p in self._profiles()
-            if p.settings.alerts_enabled
-            and p.settings.min_band.rank <= band.rank
-            and kind in p.settings.event_kinds
-            and (not p.settings.watchlist_only or (exchange, symbol) in self.watchlists[p.chat.ref])
         ]
 
     def alert_chats(self) -> list[ChatProfile]:
@@ -254,13 +242,6 @@ class FakeOutboxStore:
             entry, status=OutboxStatus.PENDING, next_attempt_at=utc(retry_at), last_error=error
         )
         return OutboxStatus.PENDING
-
-    def get_entry(self, idempotency_key: str) -> OutboxEntry | None:
-        found = next((e for e in self.entries.values() if e.idempotency_key == idempotency_key), None)
-        return None if found is None else self._current(found)
-
-    def count_for_chat(self, chat_ref: int, since: datetime) -> int:
-        return sum(e.chat_ref == chat_ref and e.created_at >= since for e in self.entries.values())
 
     def events_for_chat(self, chat_ref: int, since: datetime) -> int:
         return sum(

@@ -8,16 +8,18 @@ fake can never drift from the store it stands in for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Protocol
 
 import pytest
 
+from bot.app.fanout import Audience, wants
 from bot.core.bands import band_for
+from bot.core.collection import OiPoint
 from bot.core.diff import DiffParams, diff
-from bot.core.events import EventKind, LastAlert, Reading, ScoredPoint, SymbolState
+from bot.core.events import AlertEvent, EventKind, LastAlert, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import (
@@ -38,12 +40,14 @@ from bot.ports import (
     ChatStore,
     CycleStore,
     DigestLog,
+    MarketSeries,
     OutboxStore,
     RetentionJob,
     ScoreStore,
     SnapshotStore,
 )
 from tests.fakes.clock import EPOCH
+from tests.fakes.outbox_rows import outbox_record, stored_outbox
 
 EX = "binanceusdm"
 T0 = EPOCH
@@ -186,6 +190,11 @@ def symbol_state(
     return SymbolState(symbol=symbol, confirmed_band=confirmed or last.band, last=last, alerts=alerts)
 
 
+def store_scores(s: Stores, records: Sequence[ScoreRecord]) -> int:
+    """Store scores the way the product does: through a cycle's unit of work."""
+    return s.cycles.save_cycle(exchange=EX, scores=records).scores
+
+
 # --- snapshots --------------------------------------------------------------------------
 
 
@@ -194,17 +203,29 @@ def check_snapshot_round_trip(s: Stores) -> None:
     snaps = [snapshot("BTCUSDT", T0), replace(snapshot("BTCUSDT", T0 + STEP, oi=None), mark_price=None)]
     local = replace(snapshot("ETHUSDT", T0.astimezone(plus2)), next_funding_time=None)
     assert s.snapshots.add_snapshots([*snaps, local]) == 3
-    assert s.snapshots.snapshot_history(EX, "BTCUSDT", T0, T0 + STEP) == snaps
-    (eth,) = s.snapshots.snapshot_history(EX, "ETHUSDT", T0, T0)
-    assert eth == local and eth.ts.tzinfo is UTC  # same instant, handed back in UTC
-    assert s.snapshots.snapshot_history(EX, "BTCUSDT", T0 + STEP, T0 + 2 * STEP) == snaps[1:]
+    # What the product reads back: OI (with its USD value), mark price and time, in UTC.
+    # (tests/integration/test_storage_contract.py checks every column on the SQL stores.)
+    series = s.snapshots.market_history(EX, T0, T0 + STEP)
+    assert series == MarketSeries(
+        oi={"BTCUSDT": [(T0, 1000.0)], "ETHUSDT": [(T0, 1000.0)]},
+        mark={"BTCUSDT": [(T0, 2.5)], "ETHUSDT": [(T0, 2.5)]},
+    )
+    ((eth_ts, _),) = series.oi["ETHUSDT"]
+    assert eth_ts.tzinfo is UTC  # same instant, handed back in UTC
+    assert s.snapshots.oi_at_many(EX, T0, TOL) == {
+        "BTCUSDT": OiPoint(T0, 1000.0, 2500.0),
+        "ETHUSDT": OiPoint(T0, 1000.0, 2500.0),
+    }
+    # The BTC snapshot without OI or price is stored all the same.
+    assert s.snapshots.latest_snapshot_time(EX) == T0 + STEP
+    assert s.snapshots.market_history(EX, T0 + STEP, T0 + 2 * STEP) == MarketSeries(oi={}, mark={})
 
 
 def check_snapshot_duplicates_skipped(s: Stores) -> None:
     first = snapshot("BTCUSDT", T0, oi=1.0)
     assert s.snapshots.add_snapshots([first, snapshot("BTCUSDT", T0, oi=2.0)]) == 1
     assert s.snapshots.add_snapshots([snapshot("BTCUSDT", T0, oi=3.0), snapshot("BTCUSDT", T0 + STEP)]) == 1
-    assert [x.oi_contracts for x in s.snapshots.snapshot_history(EX, "BTCUSDT", T0, T0)] == [1.0]
+    assert s.snapshots.market_history(EX, T0, T0).oi == {"BTCUSDT": [(T0, 1.0)]}
 
 
 def check_latest_snapshot_time(s: Stores) -> None:
@@ -223,12 +244,16 @@ def check_oi_at_or_before_within_tolerance(s: Stores) -> None:
             snapshot("BTCUSDT", T0 + 3 * STEP, oi=130.0),
         ]
     )
-    reading = s.snapshots.oi_at(EX, "BTCUSDT", T0 + 2 * STEP, TOL)
+
+    def oi_at(symbol: str, at: datetime, tolerance: timedelta) -> OiPoint | None:
+        return s.snapshots.oi_at_many(EX, at, tolerance, symbols=[symbol]).get(symbol)
+
+    reading = oi_at("BTCUSDT", T0 + 2 * STEP, TOL)
     assert reading is not None and (reading.ts, reading.oi_contracts, reading.oi_usd) == (T0, 100.0, 250.0)
-    assert s.snapshots.oi_at(EX, "BTCUSDT", T0 + 3 * STEP, TOL).oi_contracts == 130.0  # type: ignore[union-attr]
-    assert s.snapshots.oi_at(EX, "BTCUSDT", T0 - STEP, TOL) is None  # nothing before
-    assert s.snapshots.oi_at(EX, "BTCUSDT", T0 + 2 * STEP, timedelta(minutes=9)) is None  # too old
-    assert s.snapshots.oi_at(EX, "ETHUSDT", T0, TOL) is None
+    assert oi_at("BTCUSDT", T0 + 3 * STEP, TOL).oi_contracts == 130.0  # type: ignore[union-attr]
+    assert oi_at("BTCUSDT", T0 - STEP, TOL) is None  # nothing before
+    assert oi_at("BTCUSDT", T0 + 2 * STEP, timedelta(minutes=9)) is None  # too old
+    assert oi_at("ETHUSDT", T0, TOL) is None
 
 
 def check_oi_at_many(s: Stores) -> None:
@@ -257,11 +282,11 @@ def check_oi_history(s: Stores) -> None:
             snapshot("B", T0 + 5 * STEP, oi=9.0),
         ]
     )
-    assert s.snapshots.oi_history(EX, T0, T0 + STEP) == {
+    assert s.snapshots.market_history(EX, T0, T0 + STEP).oi == {
         "A": [(T0 + STEP, 7.0)],
         "B": [(T0, 1.0), (T0 + STEP, 2.0)],
     }
-    assert s.snapshots.oi_history(EX, T0, T0 + 9 * STEP, symbols={"B"}) == {
+    assert s.snapshots.market_history(EX, T0, T0 + 9 * STEP, symbols={"B"}).oi == {
         "B": [(T0, 1.0), (T0 + STEP, 2.0), (T0 + 5 * STEP, 9.0)]
     }
 
@@ -285,7 +310,6 @@ def check_market_history(s: Stores) -> None:
     )
     found = s.snapshots.market_history(EX, T0, T0 + STEP)
     assert found.oi == {"A": [(T0 + STEP, 7.0)], "B": [(T0, 1.0), (T0 + STEP, 2.0)]}
-    assert found.oi == s.snapshots.oi_history(EX, T0, T0 + STEP)
     assert found.mark == {"A": [(T0, 3.25)], "B": [(T0, 10.0), (T0 + STEP, 10.5)]}
     only_b = s.snapshots.market_history(EX, T0, T0 + 9 * STEP, symbols={"B", "Z"})
     assert only_b.oi == {"B": [(T0, 1.0), (T0 + STEP, 2.0), (T0 + 5 * STEP, 9.0)]}
@@ -312,14 +336,15 @@ def check_score_round_trip(s: Stores) -> None:
             result(71, Bias.SHORT, Regime.SHORT_SQUEEZE_RISK, Band.STRESSED, partial=True),
         ),
     ]
-    assert s.scores.add_scores(records) == 2
-    assert s.scores.add_scores(records) == 0  # a cycle stored twice is stored once
+    assert store_scores(s, records) == 2
+    assert store_scores(s, records) == 0  # a cycle stored twice is stored once
     assert s.scores.score_history(EX, "BTCUSDT", T0, T0 + STEP) == records
     assert s.scores.score_history(EX, "BTCUSDT", T0 + STEP, T0 + 9 * STEP) == records[1:]
 
 
 def check_latest_scores_ranked_and_filtered(s: Stores) -> None:
-    s.scores.add_scores(
+    store_scores(
+        s,
         [
             # BTC was short and high ten minutes ago; its latest score is long.
             record("BTCUSDT", T0 - 2 * STEP, result(90, Bias.SHORT, Regime.SHORT_CROWDED)),
@@ -329,7 +354,7 @@ def check_latest_scores_ranked_and_filtered(s: Stores) -> None:
             record("XRPUSDT", T0, result(5, Bias.NEUTRAL, Regime.BALANCED)),
             record("OLDUSDT", T0 - timedelta(hours=3), result(99, Bias.LONG, Regime.LONG_CROWDED)),
             record("BTCUSDT", T0, result(77), exchange="okx"),
-        ]
+        ],
     )
     since = T0 - timedelta(minutes=30)
 
@@ -349,14 +374,15 @@ def check_latest_scores_ranked_and_filtered(s: Stores) -> None:
 
 def check_score_card(s: Stores) -> None:
     now = T0 + timedelta(days=1)
-    s.scores.add_scores(
+    store_scores(
+        s,
         [
             record("BTCUSDT", now - timedelta(hours=24, minutes=20), result(11)),  # outside tolerance
             record("BTCUSDT", now - timedelta(hours=24, minutes=5), result(12)),
             record("BTCUSDT", now - timedelta(minutes=61), result(30)),
             record("BTCUSDT", now - timedelta(minutes=55), result(31)),  # after the 1h mark
             record("BTCUSDT", now, result(44)),
-        ]
+        ],
     )
     card = s.scores.score_card(EX, "BTCUSDT", tolerance=TOL)
     assert card is not None
@@ -369,13 +395,14 @@ def check_score_card(s: Stores) -> None:
 
 
 def check_score_at_many(s: Stores) -> None:
-    s.scores.add_scores(
+    store_scores(
+        s,
         [
             record("A", T0 - STEP, result(10)),
             record("A", T0, result(11)),
             record("B", T0 - timedelta(hours=1), result(20)),
             record("C", T0 + STEP, result(30)),
-        ]
+        ],
     )
     found = s.scores.score_at_many(EX, T0, TOL)
     assert {k: v.result.score for k, v in found.items()} == {"A": 11}
@@ -385,16 +412,16 @@ def check_score_at_many(s: Stores) -> None:
 def check_score_mark_moves_with_every_score_stored(s: Stores) -> None:
     window = 2 * STEP
     assert s.scores.score_mark(EX, window) is None
-    s.scores.add_scores([record("A", T0 - 3 * STEP), record("A", T0), record("B", T0 - STEP)])
-    s.scores.add_scores([record("A", T0 + STEP, result(50), exchange="okx")])  # another exchange's
+    store_scores(s, [record("A", T0 - 3 * STEP), record("A", T0), record("B", T0 - STEP)])
+    store_scores(s, [record("A", T0 + STEP, result(50), exchange="okx")])  # another exchange's
     mark = s.scores.score_mark(EX, window)
     assert mark is not None and (mark.newest, mark.recent) == (T0, 2)  # A's older score is outside
     # A stalled data clock: a symbol scored at the same time as before still moves the mark.
-    s.scores.add_scores([record("C", T0)])
+    store_scores(s, [record("C", T0)])
     assert s.scores.score_mark(EX, window) == type(mark)(T0, 3)
-    s.scores.add_scores([record("C", T0)])  # already stored: nothing moved
+    store_scores(s, [record("C", T0)])  # already stored: nothing moved
     assert s.scores.score_mark(EX, window) == type(mark)(T0, 3)
-    s.scores.add_scores([record("A", T0 + STEP)])
+    store_scores(s, [record("A", T0 + STEP)])
     assert s.scores.score_mark(EX, window) == type(mark)(T0 + STEP, 4)
     assert s.scores.score_mark("okx", window) == type(mark)(T0 + STEP, 1)
 
@@ -406,7 +433,8 @@ SAMPLING = {"every": HOUR, "slot": timedelta(minutes=10)}
 def check_band_history(s: Stores) -> None:
     """One reading per symbol per hour: the first score in the 10 minutes after the hour."""
     minute = timedelta(minutes=1)
-    s.scores.add_scores(
+    store_scores(
+        s,
         [
             record("A", T0 + 7 * minute, result(70, band=Band.STRESSED)),  # second in the slot
             record("A", T0 + 2 * minute, result(40, band=Band.STRETCHED)),
@@ -417,7 +445,7 @@ def check_band_history(s: Stores) -> None:
             record("B", T0 + 5 * minute, result(20)),
             record("B", T0, result(5, Bias.NEUTRAL, Regime.BALANCED, Band.NEUTRAL)),
             record("A", T0, result(90, band=Band.STRESSED), exchange="okx"),
-        ]
+        ],
     )
     window = (T0 - 30 * minute, T0 + HOUR + 30 * minute)
     found = s.scores.band_history(EX, *window, **SAMPLING)
@@ -435,7 +463,7 @@ def check_band_history(s: Stores) -> None:
     assert s.scores.band_history(EX, T0 - 30 * minute, T0 + minute, **SAMPLING) == {"B": found["B"]}
     assert s.scores.band_history(EX, T0 + 20 * minute, T0 + 50 * minute, **SAMPLING) == {}
     # Every period of a longer window (two queries' worth of slots on SQL stores).
-    s.scores.add_scores([record("C", T0 + k * HOUR + 3 * minute) for k in range(-300, 2)])
+    store_scores(s, [record("C", T0 + k * HOUR + 3 * minute) for k in range(-300, 2)])
     long = s.scores.band_history(EX, T0 - 300 * HOUR, T0 + 3 * HOUR, symbols={"C"}, **SAMPLING)
     assert [ts for ts, _, _ in long["C"]] == [T0 + k * HOUR + 3 * minute for k in range(-300, 2)]
 
@@ -690,7 +718,10 @@ def check_watchlists(s: Stores) -> None:
         s.chats.watch(999_999, EX, ["BTCUSDT"], T0)
 
 
-def check_chats_for_event(s: Stores) -> None:
+def check_alert_audience(s: Stores) -> None:
+    """The fan-out's audience as the cycle reads it (``alert_chats`` and ``watched_symbols``)
+    and matches it (``bot.app.fanout.wants``): min band, event kinds, watchlist-only."""
+
     def add(name: str, settings: ChatSettings, enabled: bool = True) -> int:
         chat = s.chats.ensure_chat(chat_key(name), kind=ChatKind.GROUP, now=T0, defaults=settings)
         if not enabled:
@@ -706,8 +737,20 @@ def check_chats_for_event(s: Stores) -> None:
     s.chats.watch(watcher, EX, ["SOLUSDT"], T0)
     s.chats.watch(default, EX, ["BTCUSDT"], T0)  # a watchlist alone does not restrict
 
+    def audience() -> list[Audience]:
+        watched = s.chats.watched_symbols(EX)
+        return [
+            Audience(p.chat, p.settings, watched.get(p.chat.ref, frozenset()), alerts_today=0)
+            for p in s.chats.alert_chats()
+        ]
+
+    def wanting(symbol: str, band: Band, kind: EventKind) -> list[Audience]:
+        before = reading(band=band)
+        event = AlertEvent("e", EX, symbol, kind, band, band, before, before, severity=3)
+        return [a for a in audience() if wants(a, event)]
+
     def refs(symbol: str, band: Band, kind: EventKind) -> list[int]:
-        return [p.chat.ref for p in s.chats.chats_for_event(EX, symbol, band, kind)]
+        return [a.chat.ref for a in wanting(symbol, band, kind)]
 
     assert refs("BTCUSDT", Band.LEAN, EventKind.BAND_UP) == [lean]
     assert refs("BTCUSDT", Band.STRETCHED, EventKind.BAND_UP) == [default, lean]
@@ -715,8 +758,9 @@ def check_chats_for_event(s: Stores) -> None:
     assert refs("SOLUSDT", Band.LEAN, EventKind.BAND_DOWN) == [lean, watcher]
     assert refs("SOLUSDT", Band.NEUTRAL, EventKind.BIAS_FLIP) == [watcher]
     assert refs("SOLUSDT", Band.STRESSED, EventKind.SQUEEZE_RISK)[-1] == watcher
-    profile = s.chats.chats_for_event(EX, "SOLUSDT", Band.NEUTRAL, EventKind.BIAS_FLIP)[0]
+    (profile,) = wanting("SOLUSDT", Band.NEUTRAL, EventKind.BIAS_FLIP)
     assert profile.settings == ChatSettings(watchlist_only=True, min_band=Band.NEUTRAL)
+    assert profile.watchlist == frozenset({"SOLUSDT"})
     assert [p.chat.ref for p in s.chats.alert_chats()] == [default, lean, squeeze_only, watcher]
 
 
@@ -745,18 +789,28 @@ def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
         s.outbox.enqueue([message("k1", ref), message("k2", ref), message("k1", ref, payload="again")]) == 2
     )
     assert s.outbox.enqueue([message("k2", ref, payload="retry"), message("k3", ref)]) == 1
-    entry = s.outbox.get_entry("k1")
-    assert entry is not None
-    assert (entry.payload, entry.status, entry.attempts, entry.chat, entry.chat_ref) == (
+    stored = outbox_record(s, "k1")
+    assert stored is not None
+    assert (stored.status, stored.attempts, stored.chat_ref) == (OutboxStatus.PENDING, 0, ref)
+    assert (stored.next_attempt_at, stored.created_at, stored.sent_at, stored.last_error) == (
+        T0,
+        T0,
+        None,
+        None,
+    )
+    assert outbox_record(s, "nope") is None
+    assert s.outbox.status_counts() == {OutboxStatus.PENDING: 3}
+    assert s.outbox.claim_due(T0 - timedelta(seconds=1), limit=10, lease=STEP) == []  # due at creation
+    claimed = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=10, lease=STEP)}
+    assert set(claimed) == {"k1", "k2", "k3"}
+    entry = claimed["k1"]  # the first enqueued of a key is the one kept
+    assert (entry.payload, entry.chat, entry.chat_ref, entry.attempts) == (
         "BTCUSDT lean → stretched",
-        OutboxStatus.PENDING,
-        0,
         chat_key(),
         ref,
+        1,
     )
-    assert (entry.next_attempt_at, entry.created_at, entry.sent_at, entry.last_error) == (T0, T0, None, None)
-    assert s.outbox.get_entry("nope") is None
-    assert s.outbox.status_counts() == {OutboxStatus.PENDING: 3}
+    assert claimed["k2"].payload == "BTCUSDT lean → stretched"
 
 
 def check_outbox_attachment_round_trip(s: Stores) -> None:
@@ -788,7 +842,7 @@ def check_outbox_claim_lease_and_sent(s: Stores) -> None:
     # After its lease the unconfirmed "b" (a crash mid-send?) is due again, before "late".
     again = s.outbox.claim_due(T0 + STEP, limit=10, lease=lease)
     assert [(e.idempotency_key, e.attempts) for e in again] == [("b", 2), ("late", 1)]
-    sent = s.outbox.get_entry("a")
+    sent = outbox_record(s, "a")
     assert sent is not None and (sent.status, sent.sent_at) == (OutboxStatus.SENT, T0 + timedelta(seconds=1))
     # Equally due: the one enqueued first goes first.
     assert s.outbox.claim_due(T0 + timedelta(days=1), limit=1, lease=lease)[0].idempotency_key == "late"
@@ -805,14 +859,14 @@ def check_outbox_failure_backoff_and_give_up(s: Stores) -> None:
     for wait in expected_waits:
         (entry,) = s.outbox.claim_due(now, limit=5, lease=timedelta(minutes=5))
         assert s.outbox.mark_failed(entry.id, now=now, error="timeout", policy=policy) is OutboxStatus.PENDING
-        retry = s.outbox.get_entry("k")
+        retry = outbox_record(s, "k")
         assert retry is not None and (retry.next_attempt_at, retry.last_error) == (now + wait, "timeout")
         assert s.outbox.claim_due(now + wait - timedelta(seconds=1), limit=5, lease=STEP) == []
         now += wait
     (entry,) = s.outbox.claim_due(now, limit=5, lease=STEP)
     assert entry.attempts == 3
     assert s.outbox.mark_failed(entry.id, now=now, error="x" * 5000, policy=policy) is OutboxStatus.FAILED
-    failed = s.outbox.get_entry("k")
+    failed = outbox_record(s, "k")
     assert (
         failed is not None and failed.status is OutboxStatus.FAILED and len(failed.last_error or "") == 2000
     )
@@ -829,7 +883,7 @@ def check_outbox_permanent_retry_after_and_late_reports(s: Stores) -> None:
     ) is (OutboxStatus.FAILED)
     later = T0 + timedelta(minutes=7)
     status = s.outbox.mark_failed(entries["limited"].id, now=T0, error="429", policy=policy, not_before=later)
-    assert status is OutboxStatus.PENDING and s.outbox.get_entry("limited").next_attempt_at == later  # type: ignore[union-attr]
+    assert status is OutboxStatus.PENDING and stored_outbox(s, "limited").next_attempt_at == later
     s.outbox.mark_sent(entries["done"].id, T0)
     assert s.outbox.mark_failed(entries["done"].id, now=T0, error="late", policy=policy) is OutboxStatus.SENT
     assert s.outbox.status_counts() == {OutboxStatus.FAILED: 1, OutboxStatus.PENDING: 1, OutboxStatus.SENT: 1}
@@ -847,14 +901,14 @@ def check_outbox_progress_is_kept_for_the_retry(s: Stores) -> None:
     s.outbox.mark_progress(long_id, 1)
     s.outbox.mark_progress(long_id, 2)
     s.outbox.mark_progress(long_id, 1)  # a late or repeated report never goes back
-    assert s.outbox.get_entry("long").parts_sent == 2  # type: ignore[union-attr]
+    assert stored_outbox(s, "long").parts_sent == 2
     assert s.outbox.mark_failed(long_id, now=T0, error="502", policy=policy) is OutboxStatus.PENDING
     s.outbox.mark_sent(entries["done"].id, T0)
     (retry,) = s.outbox.claim_due(T0 + timedelta(days=1), limit=5, lease=STEP)
     assert (retry.idempotency_key, retry.parts_sent, retry.attempts) == ("long", 2, 2)
     # A finished entry keeps what it had: a late report from an expired lease changes nothing.
     s.outbox.mark_progress(entries["done"].id, 3)
-    done = s.outbox.get_entry("done")
+    done = outbox_record(s, "done")
     assert done is not None and (done.status, done.parts_sent) == (OutboxStatus.SENT, 0)
     with pytest.raises(StorageError):
         s.outbox.mark_progress(999_999, 1)
@@ -875,17 +929,6 @@ def check_outbox_platform_filter_and_moved_chat(s: Stores) -> None:
     assert moved.chat == chat_key("-1009")  # delivered to where the chat is now
 
 
-def check_outbox_count_for_chat(s: Stores) -> None:
-    a, b = _chat(s, "a"), _chat(s, "b")
-    s.outbox.enqueue(
-        [message("1", a, T0 - timedelta(hours=2)), message("2", a, T0), message("3", a, T0 + STEP)]
-    )
-    s.outbox.enqueue([message("4", b, T0)])
-    assert s.outbox.count_for_chat(a, T0) == 2
-    assert s.outbox.count_for_chat(a, T0 - timedelta(days=1)) == 3
-    assert s.outbox.count_for_chat(b, T0 + STEP) == 0
-
-
 def check_outbox_events_for_chat(s: Stores) -> None:
     a, b = _chat(s, "a"), _chat(s, "b")
     assert s.outbox.events_for_chat(a, T0) == 0
@@ -903,7 +946,7 @@ def check_outbox_events_for_chat(s: Stores) -> None:
     assert s.outbox.events_for_chat(a, T0 + STEP) == 1
     assert s.outbox.events_for_chat(a, T0 + 2 * STEP) == 0
     assert s.outbox.events_for_chat(b, T0) == 7
-    assert s.outbox.count_for_chat(a, T0 - timedelta(days=1)) == 3  # messages, not events
+    assert s.outbox.status_counts() == {OutboxStatus.PENDING: 4}  # four messages, 15 events
     # Any status counts: sent, retrying and failed messages were all enqueued today.
     policy = RetryPolicy()
     entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0 + STEP, limit=10, lease=STEP)}
@@ -912,7 +955,7 @@ def check_outbox_events_for_chat(s: Stores) -> None:
     s.outbox.mark_failed(entries["2"].id, now=T0, error="403", policy=policy, permanent=True)
     s.outbox.mark_failed(entries["3"].id, now=T0, error="502", policy=policy)
     assert s.outbox.events_for_chat(a, T0 - timedelta(days=1)) == 8
-    stored = s.outbox.get_entry("1")
+    stored = outbox_record(s, "1")
     assert stored is not None and (stored.status, stored.event_count) == (OutboxStatus.SENT, 4)
 
 
@@ -951,7 +994,7 @@ def check_save_cycle_commits_everything(s: Stores) -> None:
     assert (saved.snapshots, saved.scores, saved.alert_states, saved.outbox) == (2, 2, 1, 1)
     assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": state}
     assert s.alert_states.load_alert_states("okx") == {}
-    assert s.outbox.get_entry("cycle-1:chat-1") is not None
+    assert outbox_record(s, "cycle-1:chat-1") is not None
     assert s.outbox.events_for_chat(ref, T0) == 2
     assert len(s.scores.latest_scores(EX, since=T0)) == 2
     # The same cycle again (a retry after a crash) stores nothing new.
@@ -992,12 +1035,13 @@ def check_retention(s: Stores) -> None:
     day = timedelta(days=1)
     s.snapshots.add_snapshots([snapshot("A", now - 15 * day), snapshot("A", now - 13 * day)])
     s.snapshots.add_snapshots([snapshot("B", now - 15 * day, exchange="okx")])
-    s.scores.add_scores(
+    store_scores(
+        s,
         [
             record("A", now - 91 * day),
             record("A", now - 89 * day),
             record("A", now - 91 * day, exchange="okx"),
-        ]
+        ],
     )
     s.outbox.enqueue(
         [
@@ -1015,10 +1059,11 @@ def check_retention(s: Stores) -> None:
     report = s.retention.purge(RetentionPolicy(), now)
 
     assert (report.snapshots, report.scores, report.outbox, report.digests) == (2, 2, 1, 1)
-    assert [x.ts for x in s.snapshots.snapshot_history(EX, "A", T0, now)] == [now - 13 * day]
+    assert s.snapshots.market_history(EX, T0, now, symbols={"A"}).oi == {"A": [(now - 13 * day, 1000.0)]}
+    assert s.snapshots.market_history("okx", T0, now) == MarketSeries(oi={}, mark={})
     assert [x.ts for x in s.scores.score_history(EX, "A", T0, now)] == [now - 89 * day]
-    assert s.outbox.get_entry("old-sent") is None
-    assert s.outbox.get_entry("old-pending") is not None  # undelivered is never purged
+    assert outbox_record(s, "old-sent") is None
+    assert outbox_record(s, "old-pending") is not None  # undelivered is never purged
     assert not s.digests.digest_sent(ref, date(2025, 1, 1)) and s.digests.digest_sent(ref, date(2025, 3, 1))
     shorter = s.retention.purge(RetentionPolicy(snapshots=timedelta(days=1), scores=timedelta(days=1)), now)
     assert (shorter.snapshots, shorter.scores) == (1, 1)

@@ -7,10 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from bot.core.collection import OiPoint
 from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
-from bot.core.records import OiReading, ScoreCard, ScoreMark, ScoreRecord
+from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.errors import StorageError
 from bot.ports import BandSeries, MarketSeries, OiSeries
 
@@ -108,20 +109,10 @@ class FakeSnapshotStore:
     def latest_snapshot_time(self, exchange: str) -> datetime | None:
         return max((s.ts for s in self._of(exchange)), default=None)
 
-    def snapshot_history(
-        self, exchange: str, symbol: str, start: datetime, end: datetime
-    ) -> list[MarketSnapshot]:
-        return sorted((s for s in self._of(exchange, symbol) if start <= s.ts <= end), key=lambda s: s.ts)
-
     @staticmethod
-    def _reading(snap: MarketSnapshot) -> OiReading:
+    def _reading(snap: MarketSnapshot) -> OiPoint:
         assert snap.oi_contracts is not None
-        return OiReading(ts=snap.ts, oi_contracts=snap.oi_contracts, oi_usd=snap.oi_usd)
-
-    def oi_at(self, exchange: str, symbol: str, at: datetime, tolerance: timedelta) -> OiReading | None:
-        with_oi = [s for s in self._of(exchange, symbol) if s.oi_contracts is not None]
-        found = newest_at_or_before(with_oi, lambda s: s.ts, at, tolerance)
-        return None if found is None else self._reading(found)
+        return OiPoint(ts=snap.ts, oi_contracts=snap.oi_contracts, oi_usd=snap.oi_usd)
 
     def oi_at_many(
         self,
@@ -129,7 +120,7 @@ class FakeSnapshotStore:
         at: datetime,
         tolerance: timedelta,
         symbols: Collection[str] | None = None,
-    ) -> dict[str, OiReading]:
+    ) -> dict[str, OiPoint]:
         inside = [
             s
             for s in self._of(exchange)
@@ -139,15 +130,6 @@ class FakeSnapshotStore:
         ]
         newest = newest_per_symbol(inside, lambda s: s.symbol, lambda s: s.ts)
         return {symbol: self._reading(snap) for symbol, snap in newest.items()}
-
-    def oi_history(
-        self,
-        exchange: str,
-        start: datetime,
-        end: datetime,
-        symbols: Collection[str] | None = None,
-    ) -> OiSeries:
-        return self.market_history(exchange, start, end, symbols).oi
 
     def market_history(
         self,
@@ -208,7 +190,8 @@ class FakeScoreStore:
         assert isinstance(state, dict)
         self.rows = state
 
-    def add_scores(self, records: Sequence[ScoreRecord]) -> int:
+    def insert(self, records: Sequence[ScoreRecord]) -> int:
+        """Store scores not stored yet (``FakeCycleStore.save_cycle``'s part of the work)."""
         fresh: dict[Key, ScoreRecord] = {}
         for record in records:
             stored = replace(record, ts=utc(record.ts))

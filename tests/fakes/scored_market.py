@@ -15,6 +15,7 @@ from bot.core.models import ScoreInputs
 from bot.core.records import ChatKey, ChatKind, Platform, ScoreRecord
 from bot.core.scoring import score
 from tests.fakes.clock import EPOCH
+from tests.fakes.contract import store_scores
 from tests.fakes.storage import FakeStorage
 
 EXCHANGE = "binanceusdm"
@@ -78,7 +79,7 @@ def populate(
     while ts <= latest:
         records.extend(record(s, ts, latest=latest, exchange=exchange) for s in symbols)
         ts += STEP
-    storage.scores.add_scores(records)
+    store_scores(storage, records)
     storage.snapshots.add_snapshots([snapshot(s, latest, exchange) for s in symbols])
     return storage
 

@@ -49,7 +49,7 @@ class FakeCycleStore:
         try:
             return CycleSaved(
                 snapshots=s.snapshots.add_snapshots(snapshots),
-                scores=s.scores.add_scores(scores),
+                scores=s.scores.insert(scores),
                 alert_states=s.alert_states.upsert(exchange, alert_states),
                 outbox=s.outbox.enqueue(outbox),
             )

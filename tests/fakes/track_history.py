@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.core.models import Band, Bias, Regime
-from tests.fakes.contract import record, result, snapshot
+from tests.fakes.contract import record, result, snapshot, store_scores
 from tests.fakes.storage import FakeStorage
 
 EX = "binanceusdm"
@@ -32,7 +32,8 @@ def stored_history(storage: FakeStorage, symbol: str, stressed_long: int, exchan
             for ts, p in zip(at, prices, strict=True)
         ]
     )
-    storage.scores.add_scores(
+    store_scores(
+        storage,
         [
             record(
                 symbol, at[k], result(70, Bias.LONG, Regime.LONG_CROWDED, Band.STRESSED), exchange=exchange
@@ -42,5 +43,5 @@ def stored_history(storage: FakeStorage, symbol: str, stressed_long: int, exchan
                 symbol, at[k], result(5, Bias.NEUTRAL, Regime.BALANCED, Band.NEUTRAL), exchange=exchange
             )
             for k, stressed in enumerate(kinds)
-        ]
+        ],
     )

@@ -27,6 +27,7 @@ from bot.storage.models import (
 )
 from bot.storage.repositories.scores import score_to_row
 from tests.fakes.contract import EX, T0, message, record, symbol_state
+from tests.fakes.outbox_rows import stored_outbox
 from tests.postgres import SQLITE_ONLY
 
 # The constraint named in the error, as SQLite ("UNIQUE constraint failed") and PostgreSQL
@@ -143,8 +144,8 @@ def test_times_are_stored_as_utc_and_come_back_aware(
     }[backend]
     stored_text = session.execute(sa.text(stored)).scalar()
     assert stored_text == "2025-01-06 12:00:00.000000"  # the UTC wall time
-    entry = storage.outbox.get_entry("tz")
-    assert entry is not None and entry.created_at == at and entry.created_at.tzinfo is UTC
+    (entry,) = storage.outbox.claim_due(at, limit=1, lease=timedelta(minutes=1))
+    assert entry.created_at == at and entry.created_at.tzinfo is UTC
 
 
 def test_naive_times_are_refused_before_they_reach_the_database(session: Session, chat_ref: int) -> None:
@@ -170,5 +171,4 @@ def test_a_nul_in_an_error_text_is_dropped_rather_than_failing_the_report(
     storage.outbox.enqueue([message("k", chat_ref)])
     (entry,) = storage.outbox.claim_due(T0, limit=1, lease=timedelta(minutes=1))
     status = storage.outbox.mark_failed(entry.id, now=T0, error="bad\x00byte", policy=RetryPolicy())
-    stored = storage.outbox.get_entry("k")
-    assert status is OutboxStatus.PENDING and stored is not None and stored.last_error == "badbyte"
+    assert status is OutboxStatus.PENDING and stored_outbox(storage, "k").last_error == "badbyte"

@@ -74,9 +74,9 @@ def test_sql_and_fake_stores_agree(
             s.latest_scores(exchange, since=at, bias=bias, regimes=regimes, limit=limit),
             s.score_at_many(exchange, at, window),
             [s.score_card(exchange, symbol, tolerance=window) for symbol in SYMBOLS],
-            [m.oi_at(exchange, symbol, at, window) for symbol in SYMBOLS],
+            [m.oi_at_many(exchange, at, window, symbols=[symbol]) for symbol in SYMBOLS],
             m.oi_at_many(exchange, at, window),
-            m.oi_history(exchange, at, at + window),
+            m.market_history(exchange, at, at + window),
             m.latest_snapshot_time(exchange),
         )
 

@@ -32,7 +32,6 @@ from bot.core.records import (
     Chat,
     ChatKey,
     ChatKind,
-    OutboxEntry,
     OutboxMessage,
     OutboxStatus,
     Platform,
@@ -41,6 +40,7 @@ from bot.core.records import (
 from bot.errors import StorageError
 from bot.ports import Sink
 from tests.fakes import EPOCH, FakeChatStore, FakeOutboxStore, FakeSink
+from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
 
 T0 = EPOCH
 TG = Platform.TELEGRAM
@@ -68,10 +68,8 @@ class Env:
     def enqueue(self, chat: Chat, *keys: str, at: datetime = T0) -> None:
         self.outbox.enqueue([OutboxMessage(key, chat.ref, text(key), at) for key in keys])
 
-    def entry(self, key: str) -> OutboxEntry:
-        found = self.outbox.get_entry(key)
-        assert found is not None, key
-        return found
+    def entry(self, key: str) -> OutboxRecord:
+        return stored_outbox(self, key)
 
     def stored_chat(self, chat: Chat) -> Chat:
         found = self.chats.chat_by_ref(chat.ref)
@@ -212,7 +210,7 @@ async def test_message_is_not_sent_before_it_is_due(env: Env) -> None:
 async def test_entry_is_claimed_with_the_lease_before_it_is_sent(env: Env) -> None:
     chat = env.chat("100")
     env.enqueue(chat, "a")
-    seen: list[OutboxEntry] = []
+    seen: list[OutboxRecord] = []
 
     class PeekingSink:
         async def send(

@@ -14,7 +14,7 @@ from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.render.chart import digest_chart
 from bot.render.digest import digest_text
 from tests.fakes import FakeSink, FakeStorage
-from tests.fakes.contract import EX, record, result
+from tests.fakes.contract import EX, record, result, store_scores
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -28,12 +28,13 @@ def setup(tz: str = "Europe/Berlin", at: time = time(9, 0)) -> tuple[FakeStorage
 
 
 def scores_at(s: FakeStorage, ts: datetime, shift: int = 0) -> None:
-    s.scores.add_scores(
+    store_scores(
+        s,
         [
             record("SPKUSDT", ts, result(70 + shift, Bias.SHORT, Regime.SHORT_CROWDED)),
             record("ARBUSDT", ts, result(50 - shift, Bias.SHORT, Regime.SHORT_SQUEEZE_RISK)),
             record("BTCUSDT", ts, result(10, Bias.NEUTRAL, Regime.BALANCED)),
-        ]
+        ],
     )
 
 

@@ -20,7 +20,7 @@ from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
 from bot.core.track import TrackParams, TrackSeries, track_record
 from bot.render.alerts import batch_text
 from tests.fakes import FakeStorage
-from tests.fakes.contract import reading, record, result, snapshot
+from tests.fakes.contract import reading, record, result, snapshot, store_scores
 from tests.fakes.track_history import EX, HOUR, HOURS, START, stored_history
 from tests.unit.test_cycle import STEP as CYCLE_STEP
 from tests.unit.test_cycle import T0 as CYCLE_T0
@@ -103,8 +103,12 @@ def test_the_record_samples_one_reading_per_hour() -> None:
     storage.snapshots.add_snapshots(
         [replace(snapshot("SUIUSDT", ts), mark_price=1.0 + k % 5) for k, ts in enumerate(between)]
     )
-    storage.scores.add_scores(
-        [record("SUIUSDT", ts, result(90, Bias.SHORT, Regime.SHORT_CROWDED, Band.STRESSED)) for ts in between]
+    store_scores(
+        storage,
+        [
+            record("SUIUSDT", ts, result(90, Bias.SHORT, Regime.SHORT_CROWDED, Band.STRESSED))
+            for ts in between
+        ],
     )
     history = TrackHistory(storage.scores, storage.snapshots, exchange=EX)
     sui = history.record("SUIUSDT")
@@ -123,8 +127,8 @@ def test_new_cycles_are_topped_up_and_the_record_is_cached_in_between() -> None:
     assert before is not None and history.record() is before  # the mark did not move
     newer = CYCLE_T0 + HOUR
     storage.snapshots.add_snapshots([replace(snapshot("SUIUSDT", newer), mark_price=500.0)])
-    storage.scores.add_scores(
-        [record("SUIUSDT", newer, result(90, Bias.LONG, Regime.LONG_CROWDED, Band.STRESSED))]
+    store_scores(
+        storage, [record("SUIUSDT", newer, result(90, Bias.LONG, Regime.LONG_CROWDED, Band.STRESSED))]
     )
     after = history.record()
     assert after is not None and after is not before
@@ -186,7 +190,8 @@ async def test_a_cycle_puts_the_evidence_line_on_its_alerts() -> None:
             for k, ts in enumerate(at)
         ]
     )
-    storage.scores.add_scores(
+    store_scores(
+        storage,
         [
             record(
                 "BTCUSDT",
@@ -195,7 +200,7 @@ async def test_a_cycle_puts_the_evidence_line_on_its_alerts() -> None:
                 exchange="fakex",
             )
             for k, ts in enumerate(at)
-        ]
+        ],
     )
     chat = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "me"), kind=ChatKind.PRIVATE, now=CYCLE_T0)
     storage.chats.save_settings(chat.ref, ChatSettings(min_band=Band.LEAN))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, insert, or_, select
+from sqlalchemy import ColumnElement, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
@@ -231,22 +231,6 @@ class SqlChatStore:
                 WatchlistEntry(chat_ref=r.chat_ref, exchange=r.exchange, symbol=r.symbol, added_at=r.added_at)
                 for r in session.scalars(stmt)
             ]
-
-    def chats_for_event(self, exchange: str, symbol: str, band: Band, kind: EventKind) -> list[ChatProfile]:
-        watched = exists().where(
-            WatchlistRow.chat_ref == ChatRow.id,
-            WatchlistRow.exchange == exchange,
-            WatchlistRow.symbol == symbol,
-        )
-        with transaction(self._sessions, "find chats for an event") as session:
-            return _profiles(
-                session,
-                ChatSettingsRow.alerts_enabled.is_(True),
-                # A chat whose minimum band is at or below the event's band.
-                ChatSettingsRow.min_band.in_([b.value for b in Band if b.rank <= band.rank]),
-                KIND_COLUMNS[kind].is_(True),
-                or_(ChatSettingsRow.watchlist_only.is_(False), watched),
-            )
 
     def alert_chats(self) -> list[ChatProfile]:
         with transaction(self._sessions, "find alert chats") as session:

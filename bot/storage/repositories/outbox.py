@@ -169,21 +169,6 @@ class SqlOutboxStore:
             row.next_attempt_at = max(retry_at, not_before) if not_before is not None else retry_at
             return OutboxStatus.PENDING
 
-    def get_entry(self, idempotency_key: str) -> OutboxEntry | None:
-        stmt = (
-            select(OutboxRow, ChatRow)
-            .join(ChatRow, ChatRow.id == OutboxRow.chat_ref)
-            .where(OutboxRow.idempotency_key == idempotency_key)
-        )
-        with transaction(self._sessions, "read an outbox entry") as session:
-            found = session.execute(stmt).first()
-            return None if found is None else _entry(*found)
-
-    def count_for_chat(self, chat_ref: int, since: datetime) -> int:
-        stmt = select(func.count()).where(OutboxRow.chat_ref == chat_ref, OutboxRow.created_at >= since)
-        with transaction(self._sessions, "count a chat's messages") as session:
-            return session.scalar(stmt) or 0
-
     def events_for_chat(self, chat_ref: int, since: datetime) -> int:
         stmt = select(func.coalesce(func.sum(OutboxRow.event_count), 0)).where(
             OutboxRow.chat_ref == chat_ref, OutboxRow.created_at >= since

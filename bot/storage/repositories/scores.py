@@ -99,10 +99,6 @@ class SqlScoreStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def add_scores(self, records: Sequence[ScoreRecord]) -> int:
-        with transaction(self._sessions, "store scores") as session:
-            return insert_scores(session, records)
-
     def latest_scores(
         self,
         exchange: str,

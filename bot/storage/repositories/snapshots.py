@@ -10,8 +10,8 @@ from typing import Any, cast
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.collection import OiPoint
 from bot.core.market import MarketSnapshot
-from bot.core.records import OiReading
 from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction
 from bot.storage.models import SnapshotRow, table_of
@@ -24,11 +24,6 @@ _FIELDS = tuple(f.name for f in fields(MarketSnapshot))
 def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
     """Column values for one snapshot."""
     return {name: getattr(snapshot, name) for name in _FIELDS}
-
-
-def row_to_snapshot(row: SnapshotRow) -> MarketSnapshot:
-    """The snapshot a stored row holds."""
-    return MarketSnapshot(**{name: getattr(row, name) for name in _FIELDS})
 
 
 def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> int:
@@ -55,48 +50,13 @@ class SqlSnapshotStore:
         with transaction(self._sessions, "read the latest snapshot time") as session:
             return session.scalar(stmt)
 
-    def snapshot_history(
-        self, exchange: str, symbol: str, start: datetime, end: datetime
-    ) -> list[MarketSnapshot]:
-        stmt = (
-            select(SnapshotRow)
-            .where(
-                SnapshotRow.exchange == exchange,
-                SnapshotRow.symbol == symbol,
-                SnapshotRow.ts >= start,
-                SnapshotRow.ts <= end,
-            )
-            .order_by(SnapshotRow.ts)
-        )
-        with transaction(self._sessions, "read snapshot history") as session:
-            return [row_to_snapshot(row) for row in session.scalars(stmt)]
-
-    def oi_at(self, exchange: str, symbol: str, at: datetime, tolerance: timedelta) -> OiReading | None:
-        stmt = (
-            select(SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.oi_usd)
-            .where(
-                SnapshotRow.exchange == exchange,
-                SnapshotRow.symbol == symbol,
-                SnapshotRow.ts <= at,
-                SnapshotRow.ts >= at - tolerance,
-                SnapshotRow.oi_contracts.is_not(None),
-            )
-            .order_by(SnapshotRow.ts.desc())
-            .limit(1)
-        )
-        with transaction(self._sessions, "read open interest") as session:
-            row = session.execute(stmt).first()
-        if row is None or row.oi_contracts is None:
-            return None
-        return OiReading(ts=row.ts, oi_contracts=row.oi_contracts, oi_usd=row.oi_usd)
-
     def oi_at_many(
         self,
         exchange: str,
         at: datetime,
         tolerance: timedelta,
         symbols: Collection[str] | None = None,
-    ) -> dict[str, OiReading]:
+    ) -> dict[str, OiPoint]:
         # The tolerance window holds a few rows per symbol: read them and keep the newest.
         stmt = select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.oi_usd).where(
             SnapshotRow.exchange == exchange,
@@ -106,25 +66,14 @@ class SqlSnapshotStore:
             *symbol_filter(SnapshotRow, symbols),
         )
         wanted = None if symbols is None else set(symbols)
-        found: dict[str, OiReading] = {}
+        found: dict[str, OiPoint] = {}
         with transaction(self._sessions, "read open interest") as session:
             for symbol, ts, oi, oi_usd in session.execute(stmt):
                 if oi is None or (wanted is not None and symbol not in wanted):
                     continue
                 if symbol not in found or ts > found[symbol].ts:
-                    found[symbol] = OiReading(ts=ts, oi_contracts=oi, oi_usd=oi_usd)
+                    found[symbol] = OiPoint(ts=ts, oi_contracts=oi, oi_usd=oi_usd)
         return found
-
-    def oi_history(
-        self,
-        exchange: str,
-        start: datetime,
-        end: datetime,
-        symbols: Collection[str] | None = None,
-    ) -> OiSeries:
-        # Nothing in the bot reads OI alone any more (the cycle reads both series at once):
-        # the same read, so the two cannot drift apart.
-        return self.market_history(exchange, start, end, symbols).oi
 
     def market_history(
         self,
