@@ -6,11 +6,21 @@ with a comment in ``.env.example``; a wrong one stops start-up with a message na
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import time
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.collector.profiles import BINANCE_USDM, PROFILES
@@ -21,35 +31,48 @@ DEFAULT_DATABASE_URL = "sqlite:///./data/dps.sqlite3"
 """A SQLite file under ``./data/`` (relative to the working directory), created on demand."""
 
 
-class ScoringSettings(BaseModel):
-    """Overrides of the scoring defaults (``SCORING__<NAME>``); unset means the default."""
+# Every float of ScoringParams is a setting, except this calendar fact.
+_NOT_SETTINGS = frozenset({"annualisation_periods_8h"})
 
-    funding_baseline_8h_pct: float | None = None
-    funding_deadband_pct: float | None = None
-    funding_scale_pct: float | None = None
-    basis_deadband_pct: float | None = None
-    basis_scale_pct: float | None = None
-    funding_weight: float | None = None
-    basis_weight: float | None = None
-    base_gain: float | None = None
-    build_gain: float | None = None
-    unwind_gain: float | None = None
-    oi_only_gain: float | None = None
-    crowded_funding: float | None = None
-    crowded_basis: float | None = None
-    building_threshold: float | None = None
-    unwind_threshold: float | None = None
-    saturation: float | None = None
-    side_min_positioning: float | None = None
-    price_direction_threshold: float | None = None
+SCORING_SETTINGS: tuple[str, ...] = tuple(
+    f.name for f in fields(ScoringParams) if f.type in ("float", float) and f.name not in _NOT_SETTINGS
+)
+"""The scoring parameters settable as ``SCORING__<NAME>``, in ``ScoringParams`` order."""
+
+
+class _ScoringOverrides(BaseModel):
+    """Overrides of the scoring defaults (``SCORING__<NAME>``); unset means the default."""
 
     def to_params(self) -> ScoringParams:
         """The scoring configuration with these overrides applied."""
-        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
         try:
-            return ScoringParams(**overrides)
+            return self._params()
         except ValueError as exc:
             raise ConfigError(f"SCORING: {exc}") from exc
+
+    def _params(self) -> ScoringParams:
+        return ScoringParams(**{k: v for k, v in self.model_dump().items() if v is not None})
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        # ScoringParams checks the values together (scales > 0, weights summing above 0):
+        # a bad combination stops start-up like a malformed number does.
+        try:
+            self._params()
+        except ValueError as exc:
+            raise PydanticCustomError("scoring_params", "{reason}", {"reason": str(exc)}) from None
+        return self
+
+
+if TYPE_CHECKING:
+    ScoringSettings = _ScoringOverrides
+else:
+    # One optional float field per SCORING_SETTINGS name: ScoringParams is their one home.
+    ScoringSettings = create_model(
+        "ScoringSettings",
+        __base__=_ScoringOverrides,
+        **{name: (float | None, None) for name in SCORING_SETTINGS},
+    )
 
 
 def _split_csv(value: object) -> object:

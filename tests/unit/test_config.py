@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bot.config import ScoringSettings, Settings, load_settings
-from bot.core.params import DEFAULT_PARAMS
+from bot.core.params import DEFAULT_PARAMS, ScoringParams
 from bot.errors import ConfigError
 
 ROOT = Path(__file__).parents[2]
@@ -79,6 +80,35 @@ def test_bad_scoring_override_is_named(clean_env: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("SCORING__FUNDING_SCALE_PCT", "0")
     with pytest.raises(ConfigError, match="SCORING"):
         load_settings().scoring.to_params()
+
+
+def test_scoring_overrides_that_clash_stop_loading(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each value alone is fine; ScoringParams refuses the pair, before anything starts.
+    monkeypatch.setenv("SCORING__FUNDING_WEIGHT", "0")
+    monkeypatch.setenv("SCORING__BASIS_WEIGHT", "0")
+    with pytest.raises(
+        ConfigError, match=r"SCORING: ScoringParams\.funding_weight \+ basis_weight must be > 0"
+    ):
+        load_settings()
+    monkeypatch.setenv("SCORING__SATURATION", "fast")
+    with pytest.raises(ConfigError, match="SCORING__SATURATION: Input should be a valid number"):
+        load_settings()
+
+
+def test_every_tunable_scoring_parameter_is_a_setting() -> None:
+    floats = {f.name for f in fields(ScoringParams) if f.type in ("float", float)}
+    assert set(ScoringSettings.model_fields) == floats - {"annualisation_periods_8h"}
+    for name in ScoringSettings.model_fields:  # each one reaches the parameters
+        assert getattr(ScoringSettings(**{name: 0.5}).to_params(), name) == 0.5
+
+
+def test_readme_configuration_table_names_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    first_cells = re.findall(r"^\| ([^|]+) \|", table, flags=re.MULTILINE)
+    named = {name for cell in first_cells for name in re.findall(r"`([A-Z0-9_]+(?:__<NAME>)?)`", cell)}
+    expected = {name.upper() for name in Settings.model_fields if name != "scoring"} | {"SCORING__<NAME>"}
+    assert named == expected
 
 
 def test_tokens_never_print(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
