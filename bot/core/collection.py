@@ -62,7 +62,7 @@ class OiPoint:
         ts: the observation time (aware UTC); the OI-history endpoint's are on its
             5-minute grid.
         oi_contracts: open interest in base units (contract size applied).
-        oi_usd: its USD value when the endpoint reports one.
+        oi_usd: its USD value, when the source gives one.
     """
 
     ts: datetime
