@@ -24,6 +24,7 @@ from bot.app.command_registry import (
 from bot.app.queries import NO_DATA
 from bot.app.views import ChartReply, ErrorKind, ErrorReply, Reply, TextReply, TextSection, TrackReply
 from bot.core.bands import legend_lines
+from bot.core.durations import age_text
 from bot.errors import InputError
 
 ABOUT = (
@@ -155,6 +156,25 @@ async def status(ctx: CommandContext, request: CommandRequest, args: str) -> Rep
     return ctx.queries.status(request.now, None if ctx.last_cycle is None else ctx.last_cycle())
 
 
+DOCS = "README.md (commands, configuration) and docs/ (scoring, alerts, operations) in the repository"
+
+
+async def about(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Say what is answering: version, exchange, where the data comes from, uptime, the docs."""
+    source = ctx.source_label or f"live market data from {ctx.exchange}"
+    running = "unknown" if ctx.started is None else age_text(request.now - ctx.started)
+    lines = (
+        f"Version: {ctx.version}",
+        f"Exchange: {ctx.exchange}",
+        f"Data: {source}",
+        f"Running for: {running}",
+        f"Docs: {DOCS}",
+    )
+    return TextReply(
+        title="About this bot", sections=(TextSection(None, lines),), source_label=ctx.source_label
+    )
+
+
 SYMBOL = Option("symbol", "Ticker, e.g. BTC or 1000SHIBUSDT", required=True, completion=Completion.SYMBOL)
 
 COMMAND_SET = CommandRegistry(
@@ -284,6 +304,13 @@ COMMAND_SET = CommandRegistry(
             "is data flowing: last collection, its age, the alert queue",
             "/status",
             status,
+            cli=True,
+        ),
+        Command(
+            "about",
+            "version, exchange, data source, uptime and where the docs are",
+            "/about",
+            about,
             cli=True,
         ),
     )
