@@ -1,12 +1,14 @@
 """Slash commands: a Discord interaction in, a ``CommandRequest`` to the command layer, embeds out.
 
-Each slash command rebuilds the argument text a person would type after the command
+Every slash command is built from the command layer's registry (options, choices, symbol
+autocomplete, the Manage Server hint for settings commands); none is declared here. Each
+one rebuilds the argument text a person would type after the command
 (``/top n:10 filter:short`` → ``"10 short"``) and hands it to the channel-agnostic
 command layer, which validates it, checks who may change settings and answers; nothing
 here decides anything about commands. The chat is the channel (a thread is its parent
 channel plus the thread id), so alerts switched on there are delivered there.
 
-Interactions die unless answered within 3 s: ``/chart`` is deferred at once, anything
+Interactions die unless answered within 3 s: slow commands (``/chart``) are deferred at once, anything
 else that has not answered after ``ANSWER_WITHIN`` seconds is deferred too, and the
 answer follows. Refusals are ephemeral. A failure in this translation still answers,
 with a generic ephemeral apology; an interaction Discord no longer knows (not answered
@@ -133,8 +135,6 @@ class SlashCommands:
             "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Interaction
         )
         parameters = [interaction_parameter, *(_parameter(o) for o in command.options)]
-        # discord.py lists required options first; a signature needs them first too.
-        parameters.sort(key=lambda p: p.default is not inspect.Parameter.empty)
         callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         if command.options:
             app_commands.describe(**{o.name: o.description for o in command.options})(callback)
