@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.app.command_registry import CommandRegistry
+from bot.app.command_set import COMMAND_SET
 from bot.app.evaluate_csv import parse_evaluate_csv
 from bot.app.views import rank
 from bot.core.scoring import score
@@ -109,7 +111,7 @@ def _demo_live(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """``dps top|score|status|track``: answer from the store like the chat commands do."""
+    """``dps top|score|status|track|…``: answer through the same command layer as the chats."""
     import asyncio
 
     from bot.config import load_settings
@@ -196,7 +198,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_queries(sub: argparse._SubParsersAction[argparse.ArgumentParser], registry: CommandRegistry) -> None:
+    """``dps top``, ``dps score`` …: one subcommand per read-only query of the registry."""
+    for command in registry.queries():
+        words = command.usage.removeprefix(f"/{command.name}").strip()
+        text = f"{words} — {command.summary}" if words else command.summary
+        query = sub.add_parser(command.name, help=text.replace("%", "%%"))
+        query.add_argument("words", nargs="*", help=words or "none")
+        query.set_defaults(handler=cmd_query)
+
+
+def build_parser(registry: CommandRegistry = COMMAND_SET) -> argparse.ArgumentParser:
+    """The ``dps`` argument parser; its query subcommands come from ``registry``."""
     parser = argparse.ArgumentParser(prog="dps", description="Derivatives Pressure Score bot")
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate = sub.add_parser("evaluate", help="score a CSV of inputs (no exchange, no database)")
@@ -217,15 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=cmd_run)
     demo.set_defaults(handler=cmd_demo)
-    for name, text in (
-        ("top", "the ranked table: [N] [long|short|squeeze]"),
-        ("score", "a symbol's card: SYMBOL"),
-        ("status", "exchange, symbols, last collection and its age"),
-        ("track", "how past readings played out per band: [SYMBOL]"),
-    ):
-        query = sub.add_parser(name, help=text)
-        query.add_argument("words", nargs="*")
-        query.set_defaults(handler=cmd_query)
+    add_queries(sub, registry)
     collect = sub.add_parser("collect", help="collect market data into the store")
     collect.add_argument("--once", action="store_true", required=True, help="run exactly one cycle")
     collect.set_defaults(handler=cmd_collect)

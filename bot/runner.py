@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -45,6 +46,10 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+DISTRIBUTION = "derivatives-pressure-score"
+"""The project's name in ``pyproject.toml``, under which its version is installed."""
 
 
 @dataclass
@@ -220,6 +225,14 @@ class App:
         await self.collector.close()
 
 
+def package_version() -> str:
+    """The installed distribution's version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_app(
     settings: Settings,
     *,
@@ -248,6 +261,9 @@ def build_app(
         default_timezone=settings.digest_timezone,
         last_cycle=lambda: last[0] if last else None,
         track_keep=timedelta(days=settings.snapshot_retention_days),
+        version=package_version(),
+        # The replay's clock is set to the market's start only after this: no uptime there.
+        started=None if replay else clock.now(),
     )
     console = ConsoleAdapter(commands, clock, chart_dir=chart_dir, out=out)
     delivery = Delivery(storage.outbox, storage.chats, {Platform.CONSOLE: console})

@@ -32,6 +32,8 @@ CHART_WINDOWS: dict[str, tuple[str, timedelta]] = {
     "7d": ("7d", timedelta(days=7)),
     "1w": ("7d", timedelta(days=7)),
 }
+CHART_WINDOW_CHOICES = ("24h", "7d")
+"""The windows menus offer (``CHART_WINDOWS`` also takes their aliases)."""
 
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _NUMBER = re.compile(r"[0-9]{1,9}")
@@ -81,6 +83,14 @@ class TopFilter(StrEnum):
     LONG = "long"
     SHORT = "short"
     SQUEEZE = "squeeze"
+
+
+TOP_FILTER_LABELS = {
+    TopFilter.LONG: "long bias",
+    TopFilter.SHORT: "short bias",
+    TopFilter.SQUEEZE: "squeeze risk",
+}
+"""How menus name each filter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +189,8 @@ ALERTS_USAGE = (
     "/alerts watchlist on|off · /alerts quiet HH:MM-HH:MM|off"
 )
 MIN_BANDS = (Band.LEAN, Band.STRETCHED, Band.STRESSED)
+ALERTS_ACTIONS = ("on", "off", "min", "kinds", "watchlist", "quiet")
+"""The first word of ``/alerts`` when it changes something."""
 
 
 def _on_off(word: str, usage: str) -> bool:

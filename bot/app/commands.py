@@ -13,70 +13,50 @@ invalid input never stores anything.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.app import arguments as argp
 from bot.app.chat_settings import ChatSettingsCommands
-from bot.app.queries import NO_DATA, CycleLine, Queries
+from bot.app.command_registry import (
+    ChartRenderer,
+    Command,
+    CommandContext,
+    CommandRegistry,
+    CommandRequest,
+    command_name,
+)
+from bot.app.command_set import COMMAND_SET
+from bot.app.queries import CycleLine, Queries
 from bot.app.ratelimit import RateLimit, TokenBucketLimiter
 from bot.app.track import TrackHistory
-from bot.app.views import (
-    ChartReply,
-    ChartView,
-    ErrorKind,
-    ErrorReply,
-    Reply,
-    TextReply,
-    TextSection,
-    TrackReply,
-)
-from bot.core.bands import legend_lines
-from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, require_aware
+from bot.app.views import ErrorKind, ErrorReply, Reply
+from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.errors import InputError, StorageError
 from bot.ports import ChatStore, OutboxStore, ScoreStore, SnapshotStore
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "APOLOGY",
+    "COMMANDS",
+    "STORAGE_APOLOGY",
+    "ChartRenderer",
+    "CommandHandler",
+    "CommandLayer",
+    "CommandPorts",
+    "CommandRequest",
+    "admin_matters",
+    "command_name",
+    "needs_admin",
+]
 
-ChartRenderer = Callable[[ChartView], bytes]
-"""Turns a chart view into PNG bytes (``bot.render.chart.render_chart``, injected)."""
+logger = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on our side. It has been logged; please try again later."
 STORAGE_APOLOGY = "Sorry, the database did not answer just now. Please try again in a minute."
-_COMMAND_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRequest:
-    """One command as an adapter received it.
-
-    Attributes:
-        chat: where it was sent (and where settings changes apply).
-        chat_kind: private chats may change their own settings; groups and channels
-            need an admin.
-        user_id: the sender's platform id, as text.
-        is_chat_admin: the platform says the sender administers this chat.
-        command: the command name, with or without ``/`` and a ``@botname`` suffix.
-        args: everything after the command name.
-        now: when it was received (aware UTC).
-    """
-
-    chat: ChatKey
-    chat_kind: ChatKind
-    user_id: str
-    is_chat_admin: bool
-    command: str
-    args: str
-    now: datetime
-
-    def __post_init__(self) -> None:
-        require_aware("CommandRequest.now", self.now)
 
 
 class CommandHandler(Protocol):
@@ -97,74 +77,28 @@ class CommandPorts:
     outbox: OutboxStore
 
 
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    """A command as ``/help`` lists it."""
-
-    usage: str
-    summary: str
+COMMANDS: dict[str, Command] = {c.name: c for c in COMMAND_SET}
+"""The default command set by name (``bot.app.command_set`` declares it)."""
 
 
-COMMANDS: dict[str, CommandSpec] = {
-    "start": CommandSpec("/start", "what this bot does (and sign this chat up for alerts)"),
-    "help": CommandSpec("/help", "this help and how to read the score"),
-    "score": CommandSpec("/score SYMBOL", "the full score card, e.g. /score btc"),
-    "top": CommandSpec("/top [N] [long|short|squeeze]", f"the ranked table, N up to {argp.TOP_MAX}"),
-    "watch": CommandSpec("/watch SYMBOL…", "add symbols to this chat's watchlist"),
-    "unwatch": CommandSpec("/unwatch SYMBOL…|all", "remove symbols from the watchlist"),
-    "watchlist": CommandSpec("/watchlist", "the watchlist with current scores"),
-    "alerts": CommandSpec(
-        "/alerts [on|off|min BAND|kinds …|watchlist on|off|quiet HH:MM-HH:MM|off]",
-        "show or change this chat's alerts",
-    ),
-    "digest": CommandSpec("/digest [on|off] [HH:MM] [timezone]", "the daily digest for this chat"),
-    "chart": CommandSpec("/chart SYMBOL [24h|7d]", "a chart of the score and its components"),
-    "track": CommandSpec(
-        "/track [SYMBOL]", "how past readings played out: the median 24h move per band vs neutral"
-    ),
-    "status": CommandSpec("/status", "is data flowing: last collection, its age, the alert queue"),
-}
-ALWAYS_ADMIN = frozenset({"watch", "unwatch"})
-ADMIN_WITH_ARGS = frozenset({"alerts", "digest"})
-SETTINGS_COMMANDS = ALWAYS_ADMIN | ADMIN_WITH_ARGS
-
-
-def command_name(text: str) -> str:
-    """``/Score@dps_bot`` → ``score``: the bare, lower-case command name."""
-    return text.strip().removeprefix("/").split("@", 1)[0].lower()
-
-
-def needs_admin(command: str, args: str) -> bool:
+def needs_admin(command: str, args: str, registry: CommandRegistry = COMMAND_SET) -> bool:
     """Whether this command changes settings, so that outside private chats only admins may."""
-    name = command_name(command)
-    return name in ALWAYS_ADMIN or (name in ADMIN_WITH_ARGS and bool(args.strip()))
+    found = registry.get(command)
+    return found is not None and found.needs_admin(args)
 
 
-def admin_matters(command: str, args: str) -> bool:
+def admin_matters(command: str, args: str, registry: CommandRegistry = COMMAND_SET) -> bool:
     """Whether the answer depends on the sender being a chat admin.
 
     Adapters look the sender's admin status up (an API call) only then: settings
     commands, and ``/start``, which signs a group up only when an admin sends it.
     """
-    return needs_admin(command, args) or command_name(command) == "start"
-
-
-ABOUT = (
-    "One number per perpetual-futures symbol, 0 to 100: how stressed its derivatives book is. "
-    "It blends open-interest change over 1h / 4h / 24h, the funding rate (compared on an 8h "
-    "footing) and the perp-index basis, with the side that is stacked (LONG / SHORT / NEUTRAL) "
-    "and a regime in words. I answer the commands below, alert when a symbol crosses into a "
-    "higher stress band or enters squeeze risk, and can post a daily digest."
-)
-DIRECTION_NOTE = (
-    "The score is direction-aware: a LONG regime at 70 means longs are heavily stacked; a "
-    "SHORT regime at 70 means shorts are. Squeeze-risk regimes are where OI builds against "
-    "the funding bias; those tend to resolve violently."
-)
+    found = registry.get(command)
+    return found is not None and found.admin_matters(args)
 
 
 class CommandLayer:
-    """Answers every chat command for one exchange (``CommandHandler``).
+    """Answers every command of a registry for one exchange (``CommandHandler``).
 
     Args:
         ports: the stores.
@@ -180,6 +114,9 @@ class CommandLayer:
         default_settings / default_timezone: what a chat gets when it is first stored.
         last_cycle: a line about the latest cycle this process ran, for ``/status``.
         track_keep: how far back ``/track`` looks (the snapshots' retention).
+        registry: the commands answered (``COMMAND_SET`` unless a test brings its own).
+        version: the installed package's version, for ``/about``.
+        started: when this process started, for ``/about``'s uptime (``None``: unknown).
     """
 
     def __init__(
@@ -198,15 +135,14 @@ class CommandLayer:
         default_timezone: str = "UTC",
         last_cycle: CycleLine | None = None,
         track_keep: timedelta = timedelta(days=14),
+        registry: CommandRegistry = COMMAND_SET,
+        version: str = "unknown",
+        started: datetime | None = None,
     ) -> None:
-        self._label = source_label
-        self._exchange = exchange
+        self.registry = registry
         self._admins = frozenset(str(i) for i in admin_ids)
-        self._floors = band_floors
-        self._chart = chart
         self._limiter = TokenBucketLimiter(rate_limit or RateLimit())
         self._exempt = frozenset(rate_limit_exempt)
-        self._last_cycle = last_cycle
         self.queries = queries = Queries(
             ports.scores,
             ports.snapshots,
@@ -217,7 +153,7 @@ class CommandLayer:
             stale_after=2 * collect_interval,
         )
         self.track = TrackHistory(ports.scores, ports.snapshots, exchange=exchange, keep=track_keep)
-        self.settings = settings = ChatSettingsCommands(
+        self.settings = ChatSettingsCommands(
             ports.chats,
             queries,
             exchange=exchange,
@@ -225,20 +161,20 @@ class CommandLayer:
             default_settings=default_settings,
             default_timezone=default_timezone,
         )
-        self._handlers: dict[str, Callable[[CommandRequest, str], Awaitable[Reply]]] = {
-            "start": self._start,
-            "help": self._help,
-            "score": self._score,
-            "top": self._top,
-            "watch": settings.watch,
-            "unwatch": settings.unwatch,
-            "watchlist": settings.watchlist,
-            "alerts": settings.alerts,
-            "digest": settings.digest,
-            "chart": self._chart_reply,
-            "track": self._track,
-            "status": self._status,
-        }
+        self.context = CommandContext(
+            registry=registry,
+            queries=queries,
+            track=self.track,
+            settings=self.settings,
+            exchange=exchange,
+            source_label=source_label,
+            band_floors=band_floors,
+            chart=chart,
+            last_cycle=last_cycle,
+            version=version,
+            started=started,
+            may_change=self._may_change,
+        )
 
     async def handle(self, request: CommandRequest) -> Reply:
         """Answer one command; never raises (bad input and failures become ``ErrorReply``)."""
@@ -254,7 +190,6 @@ class CommandLayer:
             return ErrorReply(ErrorKind.INTERNAL, APOLOGY)
 
     async def _dispatch(self, request: CommandRequest) -> Reply:
-        name = command_name(request.command)
         if request.chat.platform not in self._exempt:
             wait = self._limiter.check((request.chat.platform, request.user_id), request.now)
             if wait is not None:
@@ -266,20 +201,20 @@ class CommandLayer:
                     f"Try again in {seconds}s.",
                     retry_after=wait,
                 )
-        handler = self._handlers.get(name) if _COMMAND_NAME.fullmatch(name) else None
-        if handler is None:
+        command = self.registry.get(request.command)
+        if command is None:
             shown = argp.echo(request.command.strip().removeprefix("/"))
             return ErrorReply(
                 ErrorKind.UNKNOWN_COMMAND, f"Unknown command /{shown}. /help lists what I can do."
             )
         args = argp.check_text(request.args)
-        if needs_admin(name, args) and not self._may_change(request):
+        if command.needs_admin(args) and not self._may_change(request):
             return ErrorReply(
                 ErrorKind.NOT_ALLOWED,
                 "Sorry, only this chat's admins can change its settings.",
             )
-        logger.debug("/%s in %s:%s", name, request.chat.platform.value, request.chat.chat_id)
-        return await handler(request, args)
+        logger.debug("/%s in %s:%s", command.name, request.chat.platform.value, request.chat.chat_id)
+        return await command.handler(self.context, request, args)
 
     def _may_change(self, request: CommandRequest) -> bool:
         return (
@@ -287,6 +222,10 @@ class CommandLayer:
         )
 
     # --- what adapters need besides commands -------------------------------------------
+
+    def admin_matters(self, command: str, args: str) -> bool:
+        """Whether the answer depends on the sender being a chat admin (see ``admin_matters``)."""
+        return admin_matters(command, args, self.registry)
 
     def symbols(self, prefix: str = "", limit: int = 25) -> tuple[str, ...]:
         """Symbols of the latest collection starting with ``prefix`` (for autocomplete).
@@ -313,86 +252,3 @@ class CommandLayer:
     def chat_moved(self, old: ChatKey, new: ChatKey) -> None:
         """``chat`` has a new address (a Telegram group became a supergroup)."""
         self.settings.move(old, new)
-
-    # --- commands ---------------------------------------------------------------------
-
-    async def _start(self, request: CommandRequest, args: str) -> Reply:
-        """Welcome the user; store the chat (default settings) when the sender may."""
-        if self._may_change(request):
-            self.settings.ensure(request)
-        return self._help_reply("Welcome to the Derivatives Pressure Score bot")
-
-    async def _help(self, request: CommandRequest, args: str) -> Reply:
-        """Explain the bot, list the commands and show how to read the score."""
-        return self._help_reply("Derivatives Pressure Score")
-
-    def _help_reply(self, title: str) -> TextReply:
-        commands = tuple(f"{spec.usage} — {spec.summary}" for spec in COMMANDS.values())
-        return TextReply(
-            title=title,
-            sections=(
-                TextSection(None, (ABOUT,)),
-                TextSection("Commands", commands),
-                TextSection("How to read it", (*legend_lines(self._floors), DIRECTION_NOTE)),
-                TextSection(None, ("In groups and channels only admins can change settings.",)),
-            ),
-            source_label=self._label,
-        )
-
-    async def _score(self, request: CommandRequest, args: str) -> Reply:
-        """Show the score card of one symbol."""
-        parts = argp.words(args)
-        if len(parts) != 1:
-            raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
-        symbol = self.queries.resolve(parts[0])
-        if isinstance(symbol, ErrorReply):
-            return symbol
-        card = self.queries.card(symbol, request.now)
-        if card is None:
-            return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} yet.")
-        return card
-
-    async def _top(self, request: CommandRequest, args: str) -> Reply:
-        """Show the ranked table, optionally filtered."""
-        return self.queries.top(argp.parse_top(args), request.now)
-
-    async def _chart_reply(self, request: CommandRequest, args: str) -> Reply:
-        """Draw the symbol's score and components over 24h or 7d as a PNG."""
-        text, label, window = argp.parse_chart(args)
-        symbol = self.queries.resolve(text)
-        if isinstance(symbol, ErrorReply):
-            return symbol
-        if self._chart is None:
-            return ErrorReply(ErrorKind.UNAVAILABLE, "Charts are not available here.")
-        view = self.queries.chart(symbol, label, window, request.now)
-        if view is None:
-            return ErrorReply(ErrorKind.NO_DATA, f"No scores stored for {symbol} in the last {label}.")
-        # Drawing takes a while; keep the event loop free for other chats meanwhile.
-        png = await asyncio.to_thread(self._chart, view)
-        last = view.records[-1].result
-        caption = (
-            f"{symbol} · Derivatives Pressure Score, last {label} · now {last.score} "
-            f"({last.band.value}, {last.bias.value})"
-        )
-        return ChartReply(
-            png=png, caption=caption, filename=f"dps-{symbol}-{label}.png", source_label=self._label
-        )
-
-    async def _track(self, request: CommandRequest, args: str) -> Reply:
-        """How the stored readings played out per band (one symbol's, or the whole market's)."""
-        text = argp.parse_track(args)
-        symbol: str | None = None
-        if text is not None:
-            found = self.queries.resolve(text)
-            if isinstance(found, ErrorReply):
-                return found
-            symbol = found
-        # The first read of the whole market's history takes seconds: off the event loop.
-        record = await asyncio.to_thread(self.track.record, symbol)
-        if record is None:
-            return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
-        return TrackReply(record=record, exchange=self._exchange, symbol=symbol, source_label=self._label)
-
-    async def _status(self, request: CommandRequest, args: str) -> Reply:
-        """Report the exchange, symbols tracked, the latest collection's age and the outbox."""
-        return self.queries.status(request.now, None if self._last_cycle is None else self._last_cycle())

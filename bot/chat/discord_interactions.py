@@ -1,12 +1,14 @@
 """Slash commands: a Discord interaction in, a ``CommandRequest`` to the command layer, embeds out.
 
-Each slash command rebuilds the argument text a person would type after the command
+Every slash command is built from the command layer's registry (options, choices, symbol
+autocomplete, the Manage Server hint for settings commands); none is declared here. Each
+one rebuilds the argument text a person would type after the command
 (``/top n:10 filter:short`` → ``"10 short"``) and hands it to the channel-agnostic
 command layer, which validates it, checks who may change settings and answers; nothing
 here decides anything about commands. The chat is the channel (a thread is its parent
 channel plus the thread id), so alerts switched on there are delivered there.
 
-Interactions die unless answered within 3 s: ``/chart`` is deferred at once, anything
+Interactions die unless answered within 3 s: slow commands (``/chart``) are deferred at once, anything
 else that has not answered after ``ANSWER_WITHIN`` seconds is deferred too, and the
 answer follows. Refusals are ephemeral. A failure in this translation still answers,
 with a generic ephemeral apology; an interaction Discord no longer knows (not answered
@@ -20,17 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Optional
 
 import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.app.arguments import TOP_MAX
-from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
+from bot.app.command_registry import Access, Command, Completion, Option, OptionKind
+from bot.app.commands import APOLOGY, CommandLayer, CommandRequest
 from bot.app.views import ErrorKind, ErrorReply, Reply
 from bot.chat.discord_messages import send_kwargs
 from bot.core.records import ChatKey, ChatKind, Platform
@@ -45,8 +48,6 @@ Tree = app_commands.CommandTree[discord.Client]
 
 ANSWER_WITHIN = 2.0
 """Seconds to wait for the command layer before deferring (Discord allows 3 in all)."""
-DEFERRED = frozenset({"chart"})
-"""Commands that are deferred at once: drawing a chart takes longer than 3 s at times."""
 MAX_CHOICES = 25
 MAX_CHOICE_CHARS = 100
 UNREADABLE = "Sorry, I could not read that command's options. /help lists what I can do."
@@ -56,8 +57,10 @@ SYNCED_STATE = "discord:commands"
 """``StateStore`` name (``:<application id>`` appended) of the last synced command set's hash."""
 
 
-def _summary(name: str) -> str:
-    text = COMMANDS[name].summary
+AutocompleteCallback = Callable[[Interaction, str], Coroutine[Any, Any, list[Choice[str]]]]
+
+
+def _summary(text: str) -> str:
     return (text[:1].upper() + text[1:])[:100]
 
 
@@ -111,100 +114,54 @@ class SlashCommands:
     # --- the commands ----------------------------------------------------------------
 
     def install(self, tree: Tree) -> None:
-        """Add every command to ``tree`` (synced in ``setup_hook``) and its error handler."""
-        run = self.run
-        # A hint to Discord (hidden from members without Manage Server); the command layer
-        # checks again at run time, where ADMIN_IDS may also change settings.
-        admin_only = app_commands.default_permissions(manage_guild=True)
-
-        @tree.command(name="score", description=_summary("score"))
-        @app_commands.describe(symbol="Ticker, e.g. BTC or 1000SHIBUSDT")
-        @app_commands.autocomplete(symbol=self.symbol_choices)
-        async def score(interaction: Interaction, symbol: str) -> None:
-            await run(interaction, "score", symbol)
-
-        @tree.command(name="top", description=_summary("top"))
-        @app_commands.describe(n=f"How many rows, 1 to {TOP_MAX} (default 10)", filter="Only one kind")
-        @app_commands.choices(
-            filter=[
-                Choice(name="long bias", value="long"),
-                Choice(name="short bias", value="short"),
-                Choice(name="squeeze risk", value="squeeze"),
-            ]
-        )
-        async def top(
-            interaction: Interaction,
-            n: app_commands.Range[int, 1, TOP_MAX] | None = None,
-            filter: str | None = None,
-        ) -> None:
-            await run(interaction, "top", _args(n, filter))
-
-        @tree.command(name="watch", description=_summary("watch"))
-        @app_commands.describe(symbols="One or more, separated by spaces, e.g. btc eth shib")
-        @app_commands.autocomplete(symbols=self.symbol_list_choices)
-        @admin_only
-        async def watch(interaction: Interaction, symbols: str) -> None:
-            await run(interaction, "watch", symbols)
-
-        @tree.command(name="unwatch", description=_summary("unwatch"))
-        @app_commands.describe(symbols="One or more, separated by spaces, or all")
-        @app_commands.autocomplete(symbols=self.symbol_list_choices)
-        @admin_only
-        async def unwatch(interaction: Interaction, symbols: str) -> None:
-            await run(interaction, "unwatch", symbols)
-
-        @tree.command(name="alerts", description=_summary("alerts"))
-        @app_commands.describe(
-            action="What to change (leave out to show the settings)",
-            settings="The rest, e.g. stretched · band_up,squeeze_risk · on · 22:00-07:00",
-        )
-        @app_commands.choices(
-            action=[
-                Choice(name=name, value=name) for name in ("on", "off", "min", "kinds", "watchlist", "quiet")
-            ]
-        )
-        @admin_only
-        async def alerts(
-            interaction: Interaction, action: str | None = None, settings: str | None = None
-        ) -> None:
-            await run(interaction, "alerts", _args(action, settings))
-
-        @tree.command(name="digest", description=_summary("digest"))
-        @app_commands.describe(
-            switch="On or off (leave out to show the settings)",
-            settings="Time and/or timezone, e.g. 08:00 Europe/Berlin",
-        )
-        @app_commands.choices(switch=[Choice(name="on", value="on"), Choice(name="off", value="off")])
-        @admin_only
-        async def digest(
-            interaction: Interaction, switch: str | None = None, settings: str | None = None
-        ) -> None:
-            await run(interaction, "digest", _args(switch, settings))
-
-        @tree.command(name="chart", description=_summary("chart"))
-        @app_commands.describe(symbol="Ticker, e.g. BTC", window="24h (default) or 7d")
-        @app_commands.autocomplete(symbol=self.symbol_choices)
-        @app_commands.choices(window=[Choice(name="24h", value="24h"), Choice(name="7d", value="7d")])
-        async def chart(interaction: Interaction, symbol: str, window: str | None = None) -> None:
-            await run(interaction, "chart", _args(symbol, window))
-
-        @tree.command(name="track", description=_summary("track"))
-        @app_commands.describe(symbol="Ticker, e.g. BTC (leave out for the whole market)")
-        @app_commands.autocomplete(symbol=self.symbol_choices)
-        async def track(interaction: Interaction, symbol: str | None = None) -> None:
-            await run(interaction, "track", _args(symbol))
-
-        for name in ("watchlist", "status", "help", "start"):
-            tree.add_command(self._plain(name))
+        """Add every command of the layer's registry to ``tree`` (synced in ``setup_hook``)."""
+        for command in self._commands.registry:
+            tree.add_command(self.slash_command(command))
         tree.error(self.on_error)
 
-    def _plain(self, name: str) -> app_commands.Command[Any, ..., None]:
-        """A command without options."""
+    def slash_command(self, command: Command) -> app_commands.Command[Any, ..., None]:
+        """One registry command as a slash command: its options typed, described and completed.
 
-        async def callback(interaction: Interaction) -> None:
-            await self.run(interaction, name, "")
+        The callback's signature is built from the options (discord.py reads the options
+        from it); the values arrive as keyword arguments and are joined, in declaration
+        order, into the text a person would type after the command.
+        """
+        names = [option.name for option in command.options]
 
-        return app_commands.Command(name=name, description=_summary(name), callback=callback)
+        async def callback(interaction: Interaction, **values: Any) -> None:
+            await self.run(interaction, command.name, _args(*(values.get(n) for n in names)))
+
+        interaction_parameter = inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Interaction
+        )
+        parameters = [interaction_parameter, *(_parameter(o) for o in command.options)]
+        callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        if command.options:
+            app_commands.describe(**{o.name: o.description for o in command.options})(callback)
+        choices = {
+            o.name: [Choice(name=c.label, value=c.value) for c in o.choices]
+            for o in command.options
+            if o.choices
+        }
+        if choices:
+            app_commands.choices(**choices)(callback)
+        completions = {
+            o.name: self._completion(o.completion) for o in command.options if o.completion is not None
+        }
+        if completions:
+            app_commands.autocomplete(**completions)(callback)
+        if command.access is not Access.ANYONE:
+            # A hint to Discord (hidden from members without Manage Server); the command layer
+            # checks again at run time, where ADMIN_IDS may also change settings.
+            app_commands.default_permissions(manage_guild=True)(callback)
+        return app_commands.Command(
+            name=command.name, description=_summary(command.summary), callback=callback
+        )
+
+    def _completion(self, completion: Completion) -> AutocompleteCallback:
+        if completion is Completion.SYMBOLS:
+            return self.symbol_list_choices
+        return self.symbol_choices
 
     # --- answering -------------------------------------------------------------------
 
@@ -221,7 +178,8 @@ class SlashCommands:
                 args=args,
                 now=self._clock.now(),
             )
-            if command in DEFERRED:
+            found = self._commands.registry.get(command)
+            if found is not None and found.slow:
                 await interaction.response.defer(thinking=True)
             reply = await self._reply_in_time(interaction, request)
             await self.answer(interaction, render_reply(reply))
@@ -276,6 +234,20 @@ class SlashCommands:
         """Options discord.py could not read (or an unknown command): log and say so."""
         logger.warning("Discord command not run: %s: %s", type(error).__name__, str(error)[:200])
         await self._apologise(interaction, UNREADABLE)
+
+
+def _parameter(option: Option) -> inspect.Parameter:
+    """The callback parameter discord.py reads ``option`` from."""
+    kind: Any = str
+    if option.kind is OptionKind.INTEGER:
+        low = option.minimum
+        high = option.maximum
+        kind = app_commands.Range[int, low, high] if low is not None or high is not None else int
+    annotation = kind if option.required else Optional[kind]  # noqa: UP045 - a runtime type object
+    default = inspect.Parameter.empty if option.required else None
+    return inspect.Parameter(
+        option.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
 
 
 def _expired(exc: Exception) -> bool:

@@ -57,7 +57,8 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.app.commands import COMMANDS, CommandLayer, CommandRequest, admin_matters
+from bot.app.command_registry import CommandRegistry
+from bot.app.commands import CommandLayer, CommandRequest
 from bot.app.views import Reply
 from bot.chat.telegram_limits import BROADCAST_PER_SECOND as BROADCAST_PER_SECOND
 from bot.chat.telegram_limits import broadcast_limiter as broadcast_limiter
@@ -115,6 +116,11 @@ def chat_kind(chat: Chat) -> ChatKind:
     if chat.type == Chat.CHANNEL:
         return ChatKind.CHANNEL
     return ChatKind.GROUP
+
+
+def command_menu(registry: CommandRegistry) -> list[BotCommand]:
+    """The Telegram command menu (``setMyCommands``): every command with its summary."""
+    return [BotCommand(command.name, command.summary) for command in registry]
 
 
 def key_of(message: Message) -> ChatKey:
@@ -260,9 +266,7 @@ class TelegramAdapter:
             raise ChatPlatformError("the Telegram application has no updater to poll with")
         if on and not updater.running:
             try:
-                await self.app.bot.set_my_commands(
-                    [BotCommand(name, spec.summary[:256]) for name, spec in COMMANDS.items()]
-                )
+                await self.app.bot.set_my_commands(command_menu(self._commands.registry))
             except TelegramError as exc:  # a missing menu is cosmetic; commands still work
                 logger.warning("could not set the Telegram command menu: %s", exc.message)
             await updater.start_polling(
@@ -357,7 +361,7 @@ class TelegramAdapter:
         """Ask Telegram whether the sender administers the chat, only when it matters."""
         if kind is not ChatKind.GROUP:
             return True  # private: own settings; channel: only admins can post there
-        if not admin_matters(name, args):
+        if not self._commands.admin_matters(name, args):
             return False
         if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
             return True  # an anonymous admin posts as the group itself

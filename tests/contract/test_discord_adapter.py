@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 import bot.chat.discord_interactions as interactions
+from bot.app.command_registry import CommandRegistry
+from bot.app.command_set import COMMAND_SET
 from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
 from bot.app.ratelimit import RateLimit
 from bot.app.views import Reply
@@ -631,16 +633,17 @@ async def test_a_restart_with_the_same_commands_does_not_sync_again(
 
 
 async def test_a_changed_command_set_is_synced_at_the_next_start(
-    fake: FakeDiscord, layer: CommandLayer, monkeypatch: pytest.MonkeyPatch
+    fake: FakeDiscord, layer: CommandLayer, storage: FakeStorage
 ) -> None:
     state = FakeStateStore()
     await start_and_stop(layer, state)
-    monkeypatch.setattr(interactions, "_summary", lambda name: f"New words for /{name}")
-    await start_and_stop(layer, state)
+    reworded = CommandRegistry(replace(c, summary=f"New words for /{c.name}") for c in COMMAND_SET)
+    changed = make_layer(storage, registry=reworded)
+    await start_and_stop(changed, state)
     first, second = fake.syncs
     assert {c["description"] for c in second} != {c["description"] for c in first}
     assert {c["description"] for c in second} == {f"New words for /{name}" for name in COMMANDS}
-    await start_and_stop(layer, state)
+    await start_and_stop(changed, state)
     assert len(fake.syncs) == 2  # and the new set is remembered
 
 

@@ -684,6 +684,28 @@ async def test_invalid_commands_are_bad_request(fake: FakeTelegram, bot: Bot) ->
     assert fake.commands == []
 
 
+@pytest.mark.parametrize(
+    ("commands", "description"),
+    [
+        ([{"command": "Score", "description": "upper case"}], "BOT_COMMAND_INVALID"),
+        ([{"command": "s" * 33, "description": "too long a name"}], "BOT_COMMAND_INVALID"),
+        ([{"command": "score", "description": "d" * 257}], "BOT_COMMAND_DESCRIPTION_INVALID"),
+        ([{"command": f"c{n}", "description": "many"} for n in range(101)], "BOT_COMMANDS_TOO_MUCH"),
+    ],
+)
+async def test_refused_commands_answer_like_telegram(
+    fake: FakeTelegram, commands: list[dict[str, str]], description: str
+) -> None:
+    assert await raw_post(fake, "setMyCommands", commands=commands) == (400, bad_request(description))
+    assert fake.commands == []
+
+
+async def test_the_limits_themselves_are_accepted(fake: FakeTelegram, bot: Bot) -> None:
+    longest = [BotCommand("s" * 32, "d" * 256), *(BotCommand(f"c_{n}", "x") for n in range(99))]
+    assert await bot.set_my_commands(longest)
+    assert len(fake.commands) == 100
+
+
 async def test_chat_members_parse_to_ptb_classes(fake: FakeTelegram, bot: Bot) -> None:
     fake.creators[GROUP] = 1
     fake.admins[GROUP] = {2}

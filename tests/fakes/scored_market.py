@@ -112,8 +112,13 @@ def make_layer(
     chart: Callable[[ChartView], bytes] | None = None,
     rate_limit: RateLimit | None = None,
     last_cycle: Callable[[], str | None] | None = None,
+    charts: bool = True,
+    **more: Any,
 ) -> CommandLayer:
-    """A command layer over ``storage`` for EXCHANGE, with 5-minute collections."""
+    """A command layer over ``storage`` for EXCHANGE, with 5-minute collections.
+
+    ``charts=False`` leaves the chart renderer out; ``more`` goes to ``CommandLayer``.
+    """
     return CommandLayer(
         CommandPorts(
             scores=storage.scores, snapshots=storage.snapshots, chats=storage.chats, outbox=storage.outbox
@@ -122,9 +127,10 @@ def make_layer(
         source_label=source_label,
         admin_ids=[int(ADMIN_ID)],
         band_floors=FLOORS,
-        chart=chart if chart is not None else ChartSpy(),
+        chart=None if not charts else chart if chart is not None else ChartSpy(),
         rate_limit=rate_limit,
         last_cycle=last_cycle,
+        **more,
     )
 
 

@@ -1,0 +1,318 @@
+"""The bot's commands: each one's declaration next to its handler.
+
+Adding a command means adding its handler and one ``Command`` to ``COMMAND_SET`` here:
+``/help``, the Telegram menu, the Discord slash commands and the ``dps`` query
+subcommands are generated from the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.app import arguments as argp
+from bot.app.command_registry import (
+    Access,
+    Choice,
+    Command,
+    CommandContext,
+    CommandRegistry,
+    CommandRequest,
+    Completion,
+    Option,
+    OptionKind,
+)
+from bot.app.queries import NO_DATA
+from bot.app.views import ChartReply, ErrorKind, ErrorReply, Reply, TextReply, TextSection, TrackReply
+from bot.core.bands import legend_lines
+from bot.core.durations import age_text
+from bot.errors import InputError
+
+ABOUT = (
+    "One number per perpetual-futures symbol, 0 to 100: how stressed its derivatives book is. "
+    "It blends open-interest change over 1h / 4h / 24h, the funding rate (compared on an 8h "
+    "footing) and the perp-index basis, with the side that is stacked (LONG / SHORT / NEUTRAL) "
+    "and a regime in words. I answer the commands below, alert when a symbol crosses into a "
+    "higher stress band or enters squeeze risk, and can post a daily digest."
+)
+DIRECTION_NOTE = (
+    "The score is direction-aware: a LONG regime at 70 means longs are heavily stacked; a "
+    "SHORT regime at 70 means shorts are. Squeeze-risk regimes are where OI builds against "
+    "the funding bias; those tend to resolve violently."
+)
+
+
+async def start(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Welcome the user; store the chat (default settings) when the sender may."""
+    if ctx.may_change(request):
+        ctx.settings.ensure(request)
+    return help_reply(ctx, "Welcome to the Derivatives Pressure Score bot")
+
+
+async def help_(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Explain the bot, list the commands and show how to read the score."""
+    return help_reply(ctx, "Derivatives Pressure Score")
+
+
+def help_reply(ctx: CommandContext, title: str) -> TextReply:
+    """The help text: what the bot does, every command of the registry, how to read a score."""
+    commands = tuple(f"{c.usage} — {c.summary}" for c in ctx.registry)
+    return TextReply(
+        title=title,
+        sections=(
+            TextSection(None, (ABOUT,)),
+            TextSection("Commands", commands),
+            TextSection("How to read it", (*legend_lines(ctx.band_floors), DIRECTION_NOTE)),
+            TextSection(None, ("In groups and channels only admins can change settings.",)),
+        ),
+        source_label=ctx.source_label,
+    )
+
+
+async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Show the score card of one symbol."""
+    parts = argp.words(args)
+    if len(parts) != 1:
+        raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
+    symbol = ctx.queries.resolve(parts[0])
+    if isinstance(symbol, ErrorReply):
+        return symbol
+    card = ctx.queries.card(symbol, request.now)
+    if card is None:
+        return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} yet.")
+    return card
+
+
+async def top(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Show the ranked table, optionally filtered."""
+    return ctx.queries.top(argp.parse_top(args), request.now)
+
+
+async def watch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Add symbols to the chat's watchlist."""
+    return await ctx.settings.watch(request, args)
+
+
+async def unwatch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Remove symbols (or all) from the chat's watchlist."""
+    return await ctx.settings.unwatch(request, args)
+
+
+async def watchlist(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Show the watchlist with current scores."""
+    return await ctx.settings.watchlist(request, args)
+
+
+async def alerts(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Show or change the chat's alert settings."""
+    return await ctx.settings.alerts(request, args)
+
+
+async def digest(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Show or change the chat's daily digest."""
+    return await ctx.settings.digest(request, args)
+
+
+async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Draw the symbol's score and components over 24h or 7d as a PNG."""
+    text, label, window = argp.parse_chart(args)
+    symbol = ctx.queries.resolve(text)
+    if isinstance(symbol, ErrorReply):
+        return symbol
+    if ctx.chart is None:
+        return ErrorReply(ErrorKind.UNAVAILABLE, "Charts are not available here.")
+    view = ctx.queries.chart(symbol, label, window, request.now)
+    if view is None:
+        return ErrorReply(ErrorKind.NO_DATA, f"No scores stored for {symbol} in the last {label}.")
+    # Drawing takes a while; keep the event loop free for other chats meanwhile.
+    png = await asyncio.to_thread(ctx.chart, view)
+    last = view.records[-1].result
+    caption = (
+        f"{symbol} · Derivatives Pressure Score, last {label} · now {last.score} "
+        f"({last.band.value}, {last.bias.value})"
+    )
+    return ChartReply(
+        png=png, caption=caption, filename=f"dps-{symbol}-{label}.png", source_label=ctx.source_label
+    )
+
+
+async def track(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """How the stored readings played out per band (one symbol's, or the whole market's)."""
+    text = argp.parse_track(args)
+    symbol: str | None = None
+    if text is not None:
+        found = ctx.queries.resolve(text)
+        if isinstance(found, ErrorReply):
+            return found
+        symbol = found
+    # The first read of the whole market's history takes seconds: off the event loop.
+    record = await asyncio.to_thread(ctx.track.record, symbol)
+    if record is None:
+        return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
+    return TrackReply(record=record, exchange=ctx.exchange, symbol=symbol, source_label=ctx.source_label)
+
+
+async def status(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Report the exchange, symbols tracked, the latest collection's age and the outbox."""
+    return ctx.queries.status(request.now, None if ctx.last_cycle is None else ctx.last_cycle())
+
+
+DOCS = "README.md (commands, configuration) and docs/ (scoring, alerts, operations) in the repository"
+
+
+async def about(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
+    """Say what is answering: version, exchange, where the data comes from, uptime, the docs."""
+    source = ctx.source_label or f"live market data from {ctx.exchange}"
+    running = "unknown" if ctx.started is None else age_text(request.now - ctx.started)
+    lines = (
+        f"Version: {ctx.version}",
+        f"Exchange: {ctx.exchange}",
+        f"Data: {source}",
+        f"Running for: {running}",
+        f"Docs: {DOCS}",
+    )
+    return TextReply(
+        title="About this bot", sections=(TextSection(None, lines),), source_label=ctx.source_label
+    )
+
+
+SYMBOL = Option("symbol", "Ticker, e.g. BTC or 1000SHIBUSDT", required=True, completion=Completion.SYMBOL)
+
+COMMAND_SET = CommandRegistry(
+    (
+        Command(
+            "start",
+            "what this bot does (and sign this chat up for alerts)",
+            "/start",
+            start,
+            asks_admin=True,
+        ),
+        Command("help", "this help and how to read the score", "/help", help_),
+        Command("score", "the full score card, e.g. /score btc", "/score SYMBOL", score, (SYMBOL,), cli=True),
+        Command(
+            "top",
+            f"the ranked table, N up to {argp.TOP_MAX}",
+            "/top [N] [long|short|squeeze]",
+            top,
+            (
+                Option(
+                    "n",
+                    f"How many rows, 1 to {argp.TOP_MAX} (default {argp.TOP_DEFAULT})",
+                    OptionKind.INTEGER,
+                    minimum=1,
+                    maximum=argp.TOP_MAX,
+                ),
+                Option(
+                    "filter",
+                    "Only one kind",
+                    choices=tuple(Choice(label, f.value) for f, label in argp.TOP_FILTER_LABELS.items()),
+                ),
+            ),
+            cli=True,
+        ),
+        Command(
+            "watch",
+            "add symbols to this chat's watchlist",
+            "/watch SYMBOL…",
+            watch,
+            (
+                Option(
+                    "symbols",
+                    "One or more, separated by spaces, e.g. btc eth shib",
+                    required=True,
+                    completion=Completion.SYMBOLS,
+                ),
+            ),
+            access=Access.ADMIN,
+        ),
+        Command(
+            "unwatch",
+            "remove symbols from the watchlist",
+            "/unwatch SYMBOL…|all",
+            unwatch,
+            (
+                Option(
+                    "symbols",
+                    "One or more, separated by spaces, or all",
+                    required=True,
+                    completion=Completion.SYMBOLS,
+                ),
+            ),
+            access=Access.ADMIN,
+        ),
+        Command("watchlist", "the watchlist with current scores", "/watchlist", watchlist),
+        Command(
+            "alerts",
+            "show or change this chat's alerts",
+            "/alerts [on|off|min BAND|kinds …|watchlist on|off|quiet HH:MM-HH:MM|off]",
+            alerts,
+            (
+                Option(
+                    "action",
+                    "What to change (leave out to show the settings)",
+                    choices=tuple(Choice(a, a) for a in argp.ALERTS_ACTIONS),
+                ),
+                Option("settings", "The rest, e.g. stretched · band_up,squeeze_risk · on · 22:00-07:00"),
+            ),
+            access=Access.ADMIN_WITH_ARGS,
+        ),
+        Command(
+            "digest",
+            "the daily digest for this chat",
+            "/digest [on|off] [HH:MM] [timezone]",
+            digest,
+            (
+                Option(
+                    "switch",
+                    "On or off (leave out to show the settings)",
+                    choices=(Choice("on", "on"), Choice("off", "off")),
+                ),
+                Option("settings", "Time and/or timezone, e.g. 08:00 Europe/Berlin"),
+            ),
+            access=Access.ADMIN_WITH_ARGS,
+        ),
+        Command(
+            "chart",
+            "a chart of the score and its components",
+            "/chart SYMBOL [24h|7d]",
+            chart,
+            (
+                Option("symbol", "Ticker, e.g. BTC", required=True, completion=Completion.SYMBOL),
+                Option(
+                    "window",
+                    "24h (default) or 7d",
+                    choices=tuple(Choice(w, w) for w in argp.CHART_WINDOW_CHOICES),
+                ),
+            ),
+            slow=True,
+        ),
+        Command(
+            "track",
+            "how past readings played out: the median 24h move per band vs neutral",
+            "/track [SYMBOL]",
+            track,
+            (
+                Option(
+                    "symbol",
+                    "Ticker, e.g. BTC (leave out for the whole market)",
+                    completion=Completion.SYMBOL,
+                ),
+            ),
+            cli=True,
+        ),
+        Command(
+            "status",
+            "is data flowing: last collection, its age, the alert queue",
+            "/status",
+            status,
+            cli=True,
+        ),
+        Command(
+            "about",
+            "version, exchange, data source, uptime and where the docs are",
+            "/about",
+            about,
+            cli=True,
+        ),
+    )
+)
+"""Every command the bot answers, in ``/help`` and menu order."""
