@@ -28,6 +28,7 @@ from bot.core.delivery import (
     Sent,
     Transient,
 )
+from bot.core.document import Document
 from bot.core.records import (
     Chat,
     ChatKey,
@@ -40,6 +41,7 @@ from bot.core.records import (
 )
 from bot.errors import StorageError
 from bot.ports import Sink
+from bot.render.plain_text import document_text
 from tests.fakes import EPOCH, FakeChatStore, FakeOutboxStore, FakeSink
 
 T0 = EPOCH
@@ -108,8 +110,9 @@ class ScriptedSink:
         self._scripts = {chat_id: list(script) for chat_id, script in scripts.items()}
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
+        payload = document_text(document)
         self.sent.append((chat, payload))
         script = self._scripts.get(chat.chat_id, [])
         outcome = script.pop(0) if script else Sent()
@@ -130,8 +133,9 @@ class SlowSink:
         self.max_total = 0
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
+        payload = document_text(document)
         self.order[chat].append(payload)
         self._per_chat[chat] += 1
         self._total += 1
@@ -152,7 +156,7 @@ class HangingSink:
         self.started = asyncio.Event()
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
         self.started.set()
         await asyncio.Event().wait()
@@ -216,7 +220,7 @@ async def test_entry_is_claimed_with_the_lease_before_it_is_sent(env: Env) -> No
 
     class PeekingSink:
         async def send(
-            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+            self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
         ) -> SendOutcome:
             seen.append(env.entry("a"))
             return Sent()
@@ -703,12 +707,13 @@ class PartsSink:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
+        payload = document_text(document)
         self.starts.append(start)
         parts = payload.split("|")
         for k in range(start, len(parts)):
@@ -773,7 +778,7 @@ async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> Non
 
     class Watching(PartsSink):
         async def send(
-            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **kw: Any
+            self, chat: ChatKey, document: Document, attachment: bytes | None = None, **kw: Any
         ) -> SendOutcome:
             on_part = kw.pop("on_part")
 
@@ -781,7 +786,7 @@ async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> Non
                 on_part(n)
                 stored.append(env.entry("digest").parts_sent)  # already in the store
 
-            return await super().send(chat, payload, attachment, on_part=accepted, **kw)
+            return await super().send(chat, document, attachment, on_part=accepted, **kw)
 
     await env.delivery({TG: Watching()}).drain(T0)
     assert stored == [1, 2, 3]
