@@ -134,6 +134,19 @@ async def test_score_is_a_compact_html_card(bot: Bot) -> None:
     assert reply.reply_to is None  # private chats are not quoted
 
 
+async def test_a_reply_whose_html_is_refused_arrives_as_the_documents_plain_text(bot: Bot) -> None:
+    bot.fake.fail_next(
+        "sendMessage", status=400, description="Bad Request: can't parse entities: unexpected end tag"
+    )
+    reply = await bot.ask("/status")
+    assert reply.parse_mode is None
+    assert reply.text is not None
+    lines = reply.text.splitlines()
+    assert lines[0] == "Status"
+    assert "Symbols tracked: 8" in lines  # the key-value as plain text, no markup
+    assert "<b>" not in reply.text
+
+
 async def test_top_is_a_monospace_table(bot: Bot) -> None:
     reply = await bot.ask("/top 5 short")
     assert reply.text is not None
