@@ -31,6 +31,7 @@ from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.core.delivery import PartAccepted, SendOutcome
+from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, RetentionPolicy
 from bot.errors import ConfigError, DpsError, LeaseLostError
 from bot.ports import Clock, StateStore
@@ -87,7 +88,7 @@ class ChatAdapter(Protocol):
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from bot.app.chat_lifecycle import disable_chat, move_chat
 from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.document import ChartRef, Document, Paragraph
 from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
 from bot.ports import ChatStore, OutboxStore, Sink
 
@@ -138,7 +139,11 @@ class Delivery:
             logger.info("outbox entry %s resumes after part %d", entry.id, progress.parts_sent)
         try:
             return await sink.send(
-                chat, entry.payload, entry.attachment, start=progress.parts_sent, on_part=progress
+                chat,
+                payload_document(entry.payload, entry.attachment),
+                entry.attachment,
+                start=progress.parts_sent,
+                on_part=progress,
             )
         except Exception as exc:  # a sink bug must not stop the other chats' deliveries
             logger.exception("sink %s raised on outbox entry %s", entry.chat.platform.value, entry.id)
@@ -213,3 +218,13 @@ class Delivery:
                 error[:200],
             )
         return status
+
+
+def payload_document(payload: str, attachment: bytes | None = None) -> Document:
+    """A stored text payload as a document: its first line the title, each other line a paragraph.
+
+    A bridge until the outbox stores documents (issue 16): the text reads the same.
+    """
+    title, *lines = payload.split("\n")
+    chart = (ChartRef("chart.png", ""),) if attachment is not None else ()
+    return Document(title=title, blocks=(*(Paragraph(line) for line in lines), *chart))

@@ -19,8 +19,10 @@ from typing import TextIO
 from bot.app.commands import CommandHandler, CommandRequest
 from bot.app.views import ChartReply
 from bot.core.delivery import PartAccepted, SendOutcome, Sent
+from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.ports import Clock
+from bot.render.plain_text import document_text
 from bot.render.text import render_text, safe_filename
 
 CONSOLE_CHAT = ChatKey(Platform.CONSOLE, "console")
@@ -100,7 +102,7 @@ class ConsoleAdapter:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
@@ -113,7 +115,7 @@ class ConsoleAdapter:
         if start >= 1:
             return Sent()  # printed before the retry: nothing left
         where = "" if chat == self.chat else f" for {chat.platform.value}:{chat.chat_id}"
-        text = f"── alert{where} ──\n{payload}"
+        text = f"── alert{where} ──\n{document_text(document)}"
         if attachment is not None:
             self._sent_images += 1
             path = self._chart_dir / f"message-{self._sent_images}.png"

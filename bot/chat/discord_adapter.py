@@ -24,10 +24,11 @@ from bot.app.commands import CommandLayer
 from bot.chat.discord_interactions import CommandSync, SlashCommands, Tree
 from bot.chat.discord_messages import send_kwargs
 from bot.core.delivery import ChatGone, PartAccepted, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.document import Document
 from bot.core.records import ChatKey, Platform
 from bot.errors import ChatPlatformError, ConfigError
 from bot.ports import Clock, StateStore
-from bot.render.discord_embeds import render_payload
+from bot.render.discord_embeds import render_document
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class DiscordAdapter:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
@@ -244,7 +245,7 @@ class DiscordAdapter:
         """Post an alert batch or digest to the chat's channel (or thread) (``bot.ports.Sink``).
 
         A deleted channel (404) or a missing permission (403) is ``ChatGone``: the
-        delivery job disables that chat. A long payload goes out as several messages:
+        delivery job disables that chat. A long document goes out as several messages:
         those are its parts (the chart rides on the last), resumed from ``start``.
         """
         client = self._client
@@ -255,7 +256,7 @@ class DiscordAdapter:
         except ValueError:
             return Rejected(f"not a Discord channel id: {chat.chat_id[:40]!r}")
         channel = client.get_partial_messageable(channel_id)
-        messages = render_payload(payload, attachment)
+        messages = render_document(document, attachment)
         try:
             for k in range(start, len(messages)):
                 await channel.send(**send_kwargs(messages[k]))

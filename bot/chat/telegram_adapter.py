@@ -1,9 +1,10 @@
 """The Telegram adapter: python-telegram-bot 22 in the app's own event loop.
 
 It only translates: a command message becomes a ``CommandRequest`` for the command layer,
-the ``Reply`` becomes Telegram HTML (``bot.render.telegram_html``), and outbox messages
-go out through ``send`` (``bot.ports.Sink``). PTB's ``Application`` is started by hand
-(``run_polling`` would own the loop) with its job queue off: the app has one scheduler.
+the ``Reply`` becomes a document (``bot.render.documents``) drawn as Telegram HTML
+(``bot.render.telegram_html``), and outbox documents go out through ``send``
+(``bot.ports.Sink``). PTB's ``Application`` is started by hand (``run_polling`` would own
+the loop) with its job queue off: the app has one scheduler.
 
 Where things go: a chat is ``ChatKey(TELEGRAM, chat_id)``; a command sent inside a forum
 topic is ``ChatKey(TELEGRAM, chat_id, thread_id)``, so a topic keeps its own alert and
@@ -59,7 +60,7 @@ from telegram.request import HTTPXRequest
 
 from bot.app.command_registry import CommandRegistry
 from bot.app.commands import CommandLayer, CommandRequest
-from bot.app.views import Reply
+from bot.app.views import ChartReply, Reply
 from bot.chat.telegram_limits import BROADCAST_PER_SECOND as BROADCAST_PER_SECOND
 from bot.chat.telegram_limits import broadcast_limiter as broadcast_limiter
 from bot.core.backoff import exponential_delay
@@ -73,16 +74,17 @@ from bot.core.delivery import (
     Sent,
     Transient,
 )
+from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import ChatPlatformError
 from bot.ports import Clock
+from bot.render.documents import reply_document
+from bot.render.plain_text import document_text
 from bot.render.telegram_html import (
     TelegramMessage,
     plain_chunks,
-    render_payload,
-    render_reply,
+    render_document,
 )
-from bot.render.text import render_text
 
 # RetryAfter.retry_after is a timedelta with this set (PTB 22 warns without it).
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -170,7 +172,6 @@ class _Outgoing:
 
     html: TelegramMessage
     plain: str
-    attachment: bytes | None = None
 
 
 class TelegramAdapter:
@@ -346,8 +347,9 @@ class TelegramAdapter:
         """Post ``reply`` where ``message`` came from (quoting it in groups)."""
         key = key_of(message)
         quote = None if message.chat.type == Chat.PRIVATE else message.message_id
-        html = render_reply(reply)
-        outgoing = _Outgoing(html, render_text(reply), html.photo)
+        doc = reply_document(reply)
+        html = render_document(doc, reply.png if isinstance(reply, ChartReply) else None)
+        outgoing = _Outgoing(html, document_text(doc))
         outcome = await self._post(key, outgoing, quote)
         if isinstance(outcome, ChatMoved):
             self._commands.chat_moved(key, outcome.new_key)
@@ -419,7 +421,7 @@ class TelegramAdapter:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
@@ -427,13 +429,14 @@ class TelegramAdapter:
     ) -> SendOutcome:
         """Post an alert or digest (``bot.ports.Sink``); its chart follows the text as a photo.
 
-        The parts are the HTML messages of ``render_payload``, then the chart. A part whose
+        The parts are the HTML messages of ``render_document``, then the chart. A part whose
         HTML Telegram refuses goes out again as that same part in plain text (and so do the
         parts after it), so a part's number means the same text either way.
         """
-        texts = render_payload(payload)
+        html = render_document(document, attachment)
+        texts = html.texts
         plain = False
-        for k in range(start, len(texts) + (attachment is not None)):
+        for k in range(start, len(texts) + (html.photo is not None)):
             try:
                 if k < len(texts):
                     try:
@@ -448,8 +451,10 @@ class TelegramAdapter:
                         )
                         plain = True
                         await self._text_part(chat, texts[k], plain=plain)
-                elif attachment is not None:
-                    await self._photo(chat, attachment, "", None, None)
+                elif html.photo is not None:
+                    caption = html.caption or ""
+                    caption = html_as_plain(caption) if plain else caption
+                    await self._photo(chat, html.photo, caption, None if plain else ParseMode.HTML, None)
             except TelegramError as exc:
                 return outcome_of(chat, exc)
             if on_part is not None:
@@ -469,8 +474,8 @@ class TelegramAdapter:
     async def _post(self, chat: ChatKey, out: _Outgoing, quote: int | None) -> SendOutcome:
         try:
             await self._transmit(chat, out.html.texts, ParseMode.HTML, quote)
-            if out.attachment is not None:
-                await self._photo(chat, out.attachment, out.html.caption or "", ParseMode.HTML, quote)
+            if out.html.photo is not None:
+                await self._photo(chat, out.html.photo, out.html.caption or "", ParseMode.HTML, quote)
         except TelegramError as exc:
             if not _is_parse_error(exc):
                 return outcome_of(chat, exc)
@@ -482,11 +487,11 @@ class TelegramAdapter:
 
     async def _post_plain(self, chat: ChatKey, out: _Outgoing, quote: int | None) -> SendOutcome:
         try:
-            texts = () if out.html.photo is not None else plain_chunks(out.plain)
+            texts = plain_chunks(out.plain) if out.html.texts else ()
             await self._transmit(chat, texts, None, quote)
-            if out.attachment is not None:
-                caption = out.plain[:1024] if out.html.photo is not None else ""
-                await self._photo(chat, out.attachment, caption, None, quote)
+            if out.html.photo is not None:
+                caption = html_as_plain(out.html.caption or "")
+                await self._photo(chat, out.html.photo, caption, None, quote)
         except TelegramError as exc:
             return outcome_of(chat, exc)
         return Sent()

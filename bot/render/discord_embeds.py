@@ -1,11 +1,12 @@
-"""Command replies and outbox payloads as Discord embed data, within Discord's limits.
+"""Message documents (``bot.core.document``) as Discord embed data, within Discord's limits.
 
 Pure presentation: this module builds frozen dataclasses (``DiscordMessage`` holding
 ``EmbedData``) and never imports discord.py; the Discord adapter turns them into
-``discord.Embed`` and ``discord.File``. Every reply becomes one or more messages, each
+``discord.Embed`` and ``discord.File``. Every document becomes one or more messages, each
 within Discord's limits (10 embeds, 6,000 embed characters, description 4,096, title
-256). Text that comes from the market or from a person (symbols, echoed arguments) is
-escaped so it can neither format nor mention; tables go into code blocks, where only a
+256). The markup is chosen by block type, never guessed from text: the title is the
+embed title, headings and keys are bold, tables go into code blocks. Every text in a
+document is escaped so it can neither format nor mention; inside a code block only a
 backtick could break out, so backticks are replaced there.
 """
 
@@ -16,22 +17,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
-from bot.app.views import (
-    ChartReply,
-    ErrorReply,
-    Reply,
-    ScoreCardReply,
-    SettingsReply,
-    StatusReply,
-    TableReply,
-    TextReply,
-    TrackReply,
+from bot.app.views import ChartReply, Reply
+from bot.core.document import (
+    BulletList,
+    ChartRef,
+    Document,
+    Footnote,
+    Heading,
+    KeyValues,
+    Paragraph,
+    Table,
+    Tone,
 )
 from bot.core.models import Band
 from bot.render.chunks import split_lines
-from bot.render.table import aligned_table
-from bot.render.text import render_text, safe_filename
-from bot.render.track import track_lines
+from bot.render.documents import reply_document
+from bot.render.plain_text import INDENT, table_lines
+from bot.render.text import safe_filename
 
 # Discord's limits (discord/embeds.py and abc.py docstrings, Discord's API docs).
 TITLE_LIMIT = 256
@@ -48,15 +50,24 @@ BAND_COLOURS: dict[Band, int] = {
     Band.STRETCHED: 0xE67E22,  # orange
     Band.STRESSED: 0xE74C3C,  # red
 }
-INFO_COLOUR = 0x5865F2  # Discord blurple: help, settings, charts, alerts and digests
+INFO_COLOUR = 0x5865F2  # Discord blurple: help, settings, charts, digests
 ERROR_COLOUR = 0x95A5A6  # grey: a refusal is not market stress, so not red
+TONE_COLOURS: dict[Tone, int] = {
+    Tone.INFO: INFO_COLOUR,
+    Tone.NEUTRAL: BAND_COLOURS[Band.NEUTRAL],
+    Tone.LEAN: BAND_COLOURS[Band.LEAN],
+    Tone.STRETCHED: BAND_COLOURS[Band.STRETCHED],
+    Tone.STRESSED: BAND_COLOURS[Band.STRESSED],
+    Tone.ERROR: ERROR_COLOUR,
+}
 CHART_NAME = "chart.png"
+_PIECE = CHUNK // 2 - 10
+"""Raw characters per description line: escaping at most doubles them (plus a mark), and
+room is left for bold markers and an indent, so a line never needs cutting once escaped."""
 
 _ESCAPED = re.compile(r"([\\*_~|`\[\]<>])")
 _LINE_MARK = re.compile(r"^(\s*)([#-]|\d+(?=\.\s))", re.MULTILINE)
 _MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
-_KEY_VALUE = re.compile(r"([A-Z][A-Za-z /()]{0,30}): (.*)")
-_TABLE_LINE = re.compile(r"\S {2,}\S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +162,9 @@ def _code_lines(lines: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class _Text:
-    """Lines of text; ``escaped`` lines are ready (ours, with markdown), others raw."""
+    """Lines already escaped (with our markdown), each within a description."""
 
     lines: tuple[str, ...]
-    escaped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,24 +178,13 @@ class _Code:
 _Block = _Text | _Code
 
 
-def _text_units(block: _Text, limit: int) -> list[str]:
-    units: list[str] = []
-    for line in block.lines:
-        if block.escaped:
-            units.extend(split_lines(line, limit))
-        else:  # escaping at most doubles a line, so cut the raw text at half the limit
-            units.extend(escape(piece) for piece in split_lines(line, limit // 2))
-    return units
-
-
 def _code_units(block: _Code, limit: int) -> list[str]:
     header = _code_lines([block.header]) if block.header is not None else []
     room = limit - len("```\n\n```") - sum(len(h) + 1 for h in header)
     rows = [piece for row in _code_lines(block.rows) for piece in split_lines(row, room)]
-    units: list[str] = []
-    for piece in split_lines("\n".join(rows), room):
-        units.append("```\n" + "\n".join([*header, piece]) + "\n```")
-    return units
+    if not rows:
+        return ["```\n" + "\n".join(header) + "\n```"] if header else []
+    return ["```\n" + "\n".join([*header, piece]) + "\n```" for piece in split_lines("\n".join(rows), room)]
 
 
 def _descriptions(blocks: Sequence[_Block], limit: int = CHUNK) -> list[str]:
@@ -193,7 +192,7 @@ def _descriptions(blocks: Sequence[_Block], limit: int = CHUNK) -> list[str]:
     or table rows (a table continues in a new code block with its header)."""
     units: list[str] = []
     for block in blocks:
-        units.extend(_text_units(block, limit) if isinstance(block, _Text) else _code_units(block, limit))
+        units.extend(block.lines if isinstance(block, _Text) else _code_units(block, limit))
     pieces: list[str] = []
     current: list[str] = []
     size = 0
@@ -257,129 +256,82 @@ def pack(
     )
 
 
-# --- replies ---------------------------------------------------------------------------
+# --- documents -------------------------------------------------------------------------
+
+
+def _escaped(text: str, *, bold: bool = False, prefix: str = "") -> list[str]:
+    """``text`` escaped as description lines; the raw text is cut first (``_PIECE``), so a
+    cut never separates an escape from the character it protects."""
+    out: list[str] = []
+    pieces = [piece for line in text.split("\n") for piece in split_lines(line, _PIECE)]
+    for k, piece in enumerate(pieces):
+        lead = prefix if k == 0 else ""
+        shown = escape(piece, line_start=not lead.strip())
+        if bold and shown.strip():
+            shown = f"**{shown}**"
+        out.append(lead + shown)
+    return out
+
+
+def _key_value(key: str, value: str) -> list[str]:
+    """``**Funding:** +0\\.010% …``: our key bold, both escaped (a long pair on two lines)."""
+    if len(key) + len(value) + 2 <= _PIECE:
+        return [f"**{escape(key)}:** {escape(value, line_start=False)}"]
+    return _escaped(f"{key}:", bold=True) + _escaped(value)
+
+
+def _code(table: Table) -> _Code:
+    header, *rows = table_lines(table)
+    if len(header) > CHUNK // 3:  # too wide to repeat in every piece: it goes once, as a row
+        return _Code((header, *rows))
+    return _Code(tuple(rows), header)
+
+
+def document_blocks(doc: Document) -> list[_Block]:
+    """The document's body (everything but its title) as description blocks."""
+    blocks: list[_Block] = []
+    if doc.source_label:
+        blocks.append(_Text(tuple(_escaped(f"Source: {doc.source_label}"))))
+    for block in doc.blocks:
+        match block:
+            case Heading():
+                blocks.append(_Text(("", *_escaped(block.text, bold=True))))
+            case Paragraph():
+                prefix = INDENT if block.indent else ""
+                blocks.append(_Text(tuple(_escaped(block.text, bold=block.strong, prefix=prefix))))
+            case BulletList():
+                blocks.append(_Text(tuple(line for i in block.items for line in _escaped(i, prefix="• "))))
+            case KeyValues():
+                blocks.append(_Text(tuple(line for k, v in block.items for line in _key_value(k, v))))
+            case Table():
+                blocks.append(_code(block))
+            case ChartRef():
+                pass  # the attachment is the last embed's image
+            case Footnote():
+                blocks.append(_Text(tuple(_escaped(block.text))))
+            case _:
+                assert_never(block)
+    return blocks
+
+
+def render_document(
+    doc: Document, attachment: bytes | None = None, *, ephemeral: bool = False
+) -> tuple[DiscordMessage, ...]:
+    """The messages showing ``doc``; a PNG ``attachment`` (its chart) is the last embed's image.
+
+    ``ephemeral``: only the person who asked sees it (an interaction reply).
+    """
+    file = None
+    if attachment is not None:
+        chart = doc.chart
+        file = FileData(safe_filename(chart.filename if chart is not None else CHART_NAME), attachment)
+    image = f"attachment://{file.filename}" if file is not None else None
+    embeds = _embeds(doc.title, document_blocks(doc), TONE_COLOURS[doc.tone], image=image)
+    return pack(embeds, file=file, ephemeral=ephemeral)
 
 
 def render_reply(reply: Reply) -> tuple[DiscordMessage, ...]:
     """The messages answering one command (errors are ephemeral: only the asker sees them)."""
-    match reply:
-        case TextReply():
-            return pack(_text_reply(reply))
-        case TableReply():
-            return pack(_table_reply(reply))
-        case ScoreCardReply():
-            return pack(_from_lines(render_text(reply), BAND_COLOURS[reply.card.latest.result.band]))
-        case ChartReply():
-            return _chart_reply(reply)
-        case SettingsReply():
-            return pack(_from_lines(render_text(reply), INFO_COLOUR))
-        case StatusReply():
-            fresh = reply.last_collection is not None and not reply.stale
-            colour = BAND_COLOURS[Band.NEUTRAL if fresh else Band.STRESSED]
-            return pack(_from_lines(render_text(reply), colour))
-        case TrackReply():
-            return pack(_track_reply(reply))
-        case ErrorReply():
-            lines = render_text(reply).split("\n")
-            return pack(_embeds(None, [_Text(tuple(lines))], ERROR_COLOUR), ephemeral=True)
-        case _:  # a new reply type must be rendered here: mypy flags this line until it is
-            assert_never(reply)
-
-
-def _key_value(line: str) -> str:
-    """``Funding: +0.010% …`` → ``**Funding:** +0\\.010% …`` (our label bold, the rest escaped)."""
-    match = _KEY_VALUE.fullmatch(line)
-    if match is None:
-        return escape(line)
-    return f"**{match.group(1)}:** {escape(match.group(2), line_start=False)}"
-
-
-def _from_lines(text: str, colour: int) -> list[EmbedData]:
-    """A plain-text rendering as an embed: its first line the title, ``Key: value`` lines
-    with the key in bold (the card, settings and status read as a small form)."""
-    first, *rest = text.split("\n")
-    return _embeds(first, [_Text(tuple(_key_value(line) for line in rest), escaped=True)], colour)
-
-
-def _text_reply(reply: TextReply) -> list[EmbedData]:
-    blocks: list[_Block] = []
-    for section in reply.sections:
-        if blocks:
-            blocks.append(_Text(("",)))
-        if section.heading:
-            blocks.append(_Text((f"**{escape(section.heading)}**",), escaped=True))
-            blocks.append(_Text(tuple(f"• {escape(line)}" for line in section.lines), escaped=True))
-        else:
-            blocks.append(_Text(section.lines))
-    if reply.source_label:
-        blocks.append(_Text(("", f"Source: {reply.source_label}")))
-    return _embeds(reply.title, blocks or [_Text(("",))], INFO_COLOUR)
-
-
-def _table_reply(reply: TableReply) -> list[EmbedData]:
-    """``/top``: the plain-text rendering with its aligned table moved into code blocks
-    (split by rows, the header repeated), so both renderings always say the same."""
-    text = render_text(reply)
-    table = aligned_table(reply.table) if reply.table.rows else ""
-    before, found, after = text.partition(table) if table else (text, "", "")
-    title, *head = before.strip("\n").split("\n")
-    blocks: list[_Block] = [_Text(tuple(head))]
-    if found:
-        header, *rows = found.split("\n")
-        blocks.append(_Code(tuple(rows), header))
-    if after.strip("\n"):
-        blocks.append(_Text(tuple(after.strip("\n").split("\n"))))
-    rows_shown = reply.table.rows
-    colour = BAND_COLOURS[rows_shown[0].result.band] if rows_shown else INFO_COLOUR
-    return _embeds(title, blocks, colour)
-
-
-def _track_reply(reply: TrackReply) -> list[EmbedData]:
-    """``/track``: the heading as text, the per-band table in a code block, then the notes."""
-    parts = track_lines(reply)
-    title, *head = parts.head
-    header, *rows = parts.table
-    blocks: list[_Block] = [_Text(tuple(head)), _Code(tuple(rows), header), _Text(parts.notes)]
-    return _embeds(title, blocks, INFO_COLOUR)
-
-
-def _chart_reply(reply: ChartReply) -> tuple[DiscordMessage, ...]:
-    name = safe_filename(reply.filename)
-    source = (f"Source: {reply.source_label}",) if reply.source_label else ()
-    embeds = _embeds(reply.caption, [_Text(source)], INFO_COLOUR, image=f"attachment://{name}")
-    return pack(embeds, file=FileData(name, reply.png))
-
-
-# --- outbox payloads (alerts and digests) ---------------------------------------------
-
-
-def _payload_blocks(lines: Sequence[str]) -> list[_Block]:
-    """Aligned rows (two or more spaces between words) become code blocks; a line
-    introducing indented lines or rows is bold (an alert's headline, a digest heading)."""
-    blocks: list[_Block] = []
-    for k, line in enumerate(lines):
-        if _TABLE_LINE.search(line.strip()):
-            if blocks and isinstance(blocks[-1], _Code):
-                blocks[-1] = _Code((*blocks[-1].rows, line))
-            else:
-                blocks.append(_Code((line,)))
-            continue
-        following = lines[k + 1] if k + 1 < len(lines) else ""
-        heading = line.strip() and not line[:1].isspace()
-        if heading and (following[:1].isspace() or _TABLE_LINE.search(following.strip())):
-            blocks.append(_Text((f"**{escape(line)}**",), escaped=True))
-        else:
-            blocks.append(_Text((line,)))
-    return blocks
-
-
-def render_payload(payload: str, attachment: bytes | None = None) -> tuple[DiscordMessage, ...]:
-    """An alert batch or digest (plain text from ``bot.render.alerts``/``digest``) as messages.
-
-    The first line is the title; a PNG ``attachment`` is shown as the last embed's image.
-    """
-    first, *rest = payload.strip("\n").split("\n")
-    image = f"attachment://{CHART_NAME}" if attachment is not None else None
-    embeds = _embeds(first, _payload_blocks(rest), INFO_COLOUR, image=image)
-    file = FileData(CHART_NAME, attachment) if attachment is not None else None
-    return pack(embeds, file=file)
+    doc = reply_document(reply)
+    png = reply.png if isinstance(reply, ChartReply) else None
+    return render_document(doc, png, ephemeral=doc.tone is Tone.ERROR)

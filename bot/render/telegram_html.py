@@ -1,50 +1,53 @@
-"""Command replies, alerts and digests as Telegram HTML messages.
+"""Message documents (``bot.core.document``) as Telegram HTML messages.
 
 Telegram's HTML parse mode needs only ``&``, ``<`` and ``>`` escaped, so prices, signs and
-dots never break a message (MarkdownV2 would). Everything that came from the market or
-from a user is escaped; the only markup is ours (``<b>``, ``<pre>``). Long replies are
-split between lines under Telegram's 4,096-character limit, closing and reopening a
-``<pre>`` block when a table spans two messages; photo captions stay under 1,024.
-Telegram counts those characters in UTF-16 code units (an emoji outside the BMP is two),
-and so does everything here.
+dots never break a message (MarkdownV2 would). Every text in a document is escaped; the
+only markup is ours (``<b>``, ``<pre>``), chosen by block type, never guessed from text.
+Long documents are split between lines under Telegram's 4,096-character limit, closing
+and reopening a ``<pre>`` block when a table spans two messages; photo captions stay
+under 1,024. Telegram counts those characters in UTF-16 code units (an emoji outside
+the BMP is two), and so does everything here.
 """
 
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass
 from typing import assert_never
 
-from bot.app.views import (
-    ChartReply,
-    ErrorReply,
-    Reply,
-    ScoreCardReply,
-    SettingsReply,
-    StatusReply,
-    TableReply,
-    TextReply,
-    TrackReply,
+from bot.core.document import (
+    BulletList,
+    ChartRef,
+    ColumnKind,
+    Document,
+    Footnote,
+    Heading,
+    KeyValues,
+    Paragraph,
+    Table,
 )
 from bot.render.chunks import split_lines
-from bot.render.numbers import utc_text
-from bot.render.table import narrow_table, summary_line
-from bot.render.text import PARTIAL_NOTE, render_text
-from bot.render.track import track_lines
+from bot.render.plain_text import INDENT, table_lines
+from bot.render.text import safe_filename
 
 MESSAGE_LIMIT = 4000
 """Telegram allows 4,096 UTF-16 code units after entity parsing; the raw HTML is longer, so
 measuring it against this is safe."""
 CAPTION_LIMIT = 1024
+NARROW_TEXT = 16
+"""A phone shows about 40 monospace characters: text columns that may be cut (the regime)
+are cut to this many in a table."""
 _PLAIN_LINE = 600  # a plain line escapes to at most 6× its length: still under MESSAGE_LIMIT
 _PRE_OPEN, _PRE_CLOSE = "<pre>", "</pre>"
-_TABULAR = re.compile(r"\S {2,}\S")  # column-aligned text (digest rows) needs a monospace block
 
 
 @dataclass(frozen=True, slots=True)
 class TelegramMessage:
-    """What to send for one reply: HTML texts in order, or a photo with its caption."""
+    """What to send for one document: HTML texts in order, then maybe a photo.
+
+    A document that is only a chart is the photo with the caption; otherwise the texts go
+    first and the photo (uncaptioned) after them.
+    """
 
     texts: tuple[str, ...] = ()
     photo: bytes | None = None
@@ -66,14 +69,14 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _plain(lines: list[str], *, bold_first: bool = False, pre: bool = False) -> list[Line]:
+def _lines(text: str, *, bold: bool = False, pre: bool = False, prefix: str = "") -> list[Line]:
+    """``text`` escaped, one ``Line`` per line (over-long lines cut), each bold if asked."""
     out: list[Line] = []
-    for k, line in enumerate(lines):
-        for part in split_lines(line, _PLAIN_LINE):
-            text = escape(part)
-            if bold_first and k == 0 and text:
-                text = f"<b>{text}</b>"
-            out.append((text, pre))
+    for k, part in enumerate(split_lines(text, _PLAIN_LINE)):
+        shown = escape(part)
+        if bold and shown.strip():
+            shown = f"<b>{shown}</b>"
+        out.append(((prefix if k == 0 else "") + shown, pre))
     return out
 
 
@@ -100,7 +103,7 @@ def pack(lines: list[Line], limit: int = MESSAGE_LIMIT) -> tuple[str, ...]:
     if body:
         messages.append("\n".join(body) + (_PRE_CLOSE if in_pre else ""))
     # An empty <pre></pre> or blank message would be refused by Telegram.
-    return tuple(m for m in messages if m.strip())
+    return tuple(m for m in messages if m.replace(_PRE_OPEN, "").replace(_PRE_CLOSE, "").strip())
 
 
 def caption_text(text: str, limit: int = CAPTION_LIMIT) -> str:
@@ -119,74 +122,64 @@ def caption_text(text: str, limit: int = CAPTION_LIMIT) -> str:
     return "".join(kept) + "…"
 
 
-def render_reply(reply: Reply) -> TelegramMessage:
-    """The messages that answer one command."""
-    match reply:
-        case TextReply():
-            return TelegramMessage(texts=pack(_text(reply)))
-        case TableReply():
-            return TelegramMessage(texts=pack(_table(reply)))
-        case ChartReply():
-            caption = reply.caption + (f"\nSource: {reply.source_label}" if reply.source_label else "")
-            return TelegramMessage(photo=reply.png, caption=caption_text(caption), filename=reply.filename)
-        case TrackReply():
-            return TelegramMessage(texts=pack(_track(reply)))
-        case ScoreCardReply() | SettingsReply() | StatusReply() | ErrorReply():
-            return TelegramMessage(texts=pack(_plain(render_text(reply).split("\n"), bold_first=True)))
-        case _:
-            assert_never(reply)
+def narrow_widths(table: Table) -> dict[int, int]:
+    """Tighter cuts for a phone: every text column that may be cut is cut to ``NARROW_TEXT``."""
+    return {
+        k: min(c.max_width, NARROW_TEXT)
+        for k, c in enumerate(table.columns)
+        if c.max_width is not None and c.kind is ColumnKind.TEXT
+    }
 
 
-def _text(reply: TextReply) -> list[Line]:
-    lines = _plain([reply.title], bold_first=True)
-    for section in reply.sections:
-        lines.append(("", False))
-        if section.heading:
-            lines += _plain([section.heading], bold_first=True)
-            lines += _plain([f"• {line}" for line in section.lines])
-        else:
-            lines += _plain(list(section.lines))
-    if reply.source_label:
-        lines += [("", False), *_plain([f"Source: {reply.source_label}"])]
-    return lines
+def document_lines(doc: Document) -> list[Line]:
+    """The document's text as escaped HTML lines: title and headings bold, tables in ``<pre>``."""
+    out = _lines(doc.title, bold=True) if doc.title else []
+    if doc.source_label:
+        out += _lines(f"Source: {doc.source_label}")
+    for block in doc.blocks:
+        match block:
+            case Heading():
+                out += [("", False), *_lines(block.text, bold=True)]
+            case Paragraph():
+                out += _lines(block.text, bold=block.strong, prefix=INDENT if block.indent else "")
+            case BulletList():
+                for item in block.items:
+                    out += _lines(f"• {item}")
+            case KeyValues():
+                for key, value in block.items:
+                    out += _key_value(key, value)
+            case Table():
+                shown = table_lines(block, drop_optional=True, widths=narrow_widths(block))
+                out += _lines("\n".join(shown), pre=True)
+            case ChartRef():
+                pass  # the photo travels beside the text
+            case Footnote():
+                out += _lines(block.text)
+            case _:
+                assert_never(block)
+    return out
 
 
-def _table(reply: TableReply) -> list[Line]:
-    table = reply.table
-    head = [f"Derivatives Pressure Score · {reply.title}"]
-    if table.source_label:
-        head.append(f"Source: {table.source_label}")
-    head.append(summary_line(table.summary))
-    lines = _plain(head, bold_first=True)
-    if table.rows:
-        lines += _plain(narrow_table(table).split("\n"), pre=True)
-    if any(row.result.partial for row in table.rows):
-        lines += _plain([PARTIAL_NOTE])
-    data = f"Data as of {utc_text(reply.as_of)}"
-    if reply.stale:
-        data += " — STALE: collection may have stopped (see /status)"
-    return lines + _plain([data, *reply.notes])
+def _key_value(key: str, value: str) -> list[Line]:
+    if len(key) + len(value) + 2 <= _PLAIN_LINE:
+        return [(f"<b>{escape(key)}:</b> {escape(value)}", False)]
+    return _lines(f"{key}:", bold=True) + _lines(value)  # too long for one line: key above value
 
 
-def _track(reply: TrackReply) -> list[Line]:
-    parts = track_lines(reply)
-    return (
-        _plain(list(parts.head), bold_first=True)
-        + _plain(list(parts.table), pre=True)
-        + _plain(list(parts.notes))
-    )
+def render_document(doc: Document, attachment: bytes | None = None) -> TelegramMessage:
+    """The messages showing ``doc``: HTML texts, then its chart (``attachment``) as a photo.
 
-
-def render_payload(text: str) -> tuple[str, ...]:
-    """An alert or digest (plain text from the outbox) as HTML messages.
-
-    The first line is the headline (bold); runs of column-aligned lines (digest rows) go
-    into a monospace block so they stay aligned on every client.
+    A document that is only a chart is one photo captioned with its title (and source).
     """
-    lines = text.split("\n")
-    out = _plain(lines[:1], bold_first=True)
-    out += [(t, bool(_TABULAR.search(raw))) for raw in lines[1:] for t, _ in _plain([raw])]
-    return pack(out)
+    chart = doc.chart
+    name = safe_filename(chart.filename if chart is not None else "chart.png")
+    if attachment is not None and all(isinstance(b, ChartRef) for b in doc.blocks):
+        caption = doc.title + (f"\nSource: {doc.source_label}" if doc.source_label else "")
+        return TelegramMessage(photo=attachment, caption=caption_text(caption), filename=name)
+    texts = pack(document_lines(doc))
+    if attachment is None:
+        return TelegramMessage(texts=texts)
+    return TelegramMessage(texts=texts, photo=attachment, filename=name)
 
 
 def plain_chunks(text: str) -> tuple[str, ...]:

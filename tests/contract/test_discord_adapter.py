@@ -29,6 +29,17 @@ from bot.chat.discord_adapter import DiscordAdapter
 from bot.cli import build_parser, cmd_discord_sync
 from bot.config import load_settings
 from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent, Transient
+from bot.core.document import (
+    ChartRef,
+    Column,
+    ColumnKind,
+    Document,
+    Footnote,
+    Heading,
+    Paragraph,
+    Table,
+    Tone,
+)
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import ChatPlatformError, StorageError
@@ -140,13 +151,13 @@ async def test_a_rejected_token_is_a_chat_platform_error_without_the_token(
     assert "wrong-secret-token" not in repr(bot)
     assert not fake.syncs
     await bot.stop()  # idempotent after a failed start
-    assert await bot.send(HERE, "hello") == Transient("the Discord client is not running")
+    assert await bot.send(HERE, Document("hello")) == Transient("the Discord client is not running")
 
 
 async def test_stop_is_idempotent_and_sending_afterwards_is_transient(adapter: DiscordAdapter) -> None:
     await adapter.stop()
     await adapter.stop()
-    assert isinstance(await adapter.send(HERE, "hello"), Transient)
+    assert isinstance(await adapter.send(HERE, Document("hello")), Transient)
 
 
 # --- every command through a real INTERACTION_CREATE ---------------------------------
@@ -309,7 +320,7 @@ async def test_settings_made_in_a_thread_belong_to_that_thread(
     await ask(fake, "alerts", {"action": "on"}, channel_id=thread, thread_parent_id=CHANNEL_ID)
     key = ChatKey(Platform.DISCORD, str(CHANNEL_ID), str(thread))
     assert storage.chats.get_chat(key) is not None
-    assert await adapter.send(key, "Derivatives Pressure alerts\n\nBTCUSDT lean → stretched") == Sent()
+    assert await adapter.send(key, ALERT) == Sent()
     assert fake.channel_messages_now(thread)
 
 
@@ -457,21 +468,30 @@ async def test_hostile_input_gets_a_clear_private_reply_and_stores_nothing(
 
 # --- alerts and digests through send ---------------------------------------------------
 
-ALERT = (
-    "Derivatives Pressure alerts · synthetic demo market (replay)\n\n"
-    "BTCUSDT lean → stretched · score 40 (was 30) · LONG\n"
-    "  Long crowded · high funding\n"
-    "  OI 24h +8.0% → +21.3%\n"
-    "  data 2025-01-06 12:00 UTC\n\n"
-    "@everyone <@123456789012345678> ||spoiler|| `code`"
+ALERT = Document(
+    "Derivatives Pressure alerts",
+    (
+        Heading("BTCUSDT lean → stretched · score 40 (was 30) · LONG"),
+        Paragraph("Long crowded · high funding", indent=True),
+        Paragraph("OI 24h +8.0% → +21.3%", indent=True),
+        Paragraph("data 2025-01-06 12:00 UTC", indent=True),
+        Footnote("@everyone <@123456789012345678> ||spoiler|| `code`"),
+    ),
+    tone=Tone.STRETCHED,
+    source_label="synthetic demo market (replay)",
 )
-DIGEST = (
-    "Daily Derivatives Pressure digest · Mon 06 Jan 2025\n"
-    "Avg stress 40 · Long bias 2 · Short bias 4 · Neutral 2\n\n"
-    "Top stress\n"
-    "ARBUSDT        100  SHORT   Short squeeze risk\n"
-    "SPKUSDT        100  SHORT   Short ramp\n\n"
-    "data 2025-01-06 12:00 UTC"
+DIGEST = Document(
+    "Daily Derivatives Pressure digest · Mon 06 Jan 2025",
+    (
+        Paragraph("Avg stress 40 · Long bias 2 · Short bias 4 · Neutral 2"),
+        Heading("Top stress"),
+        Table(
+            (Column("Symbol"), Column("Score", ColumnKind.NUMBER), Column("Bias"), Column("Regime")),
+            (("ARBUSDT", "100", "SHORT", "Short squeeze risk"), ("SPKUSDT", "100", "SHORT", "Short ramp")),
+        ),
+        ChartRef("digest.png", "Top names by score"),
+        Footnote("data 2025-01-06 12:00 UTC"),
+    ),
 )
 
 
@@ -482,7 +502,9 @@ async def test_an_alert_is_posted_to_the_channel_without_pinging_anyone(
     (posted,) = await fake.channel_messages(CHANNEL_ID)
     assert posted.allowed_mentions == NO_PINGS
     (embed,) = posted.embeds
-    assert embed["title"] == "Derivatives Pressure alerts · synthetic demo market (replay)"
+    assert embed["title"] == "Derivatives Pressure alerts"
+    assert embed["color"] == BAND_COLOURS[Band.STRETCHED]
+    assert embed["description"].startswith("Source: synthetic demo market (replay)\n")
     assert "**BTCUSDT lean → stretched · score 40 (was 30) · LONG**" in embed["description"]
     assert "@\u200beveryone" in embed["description"] and "\\<@123456789012345678\\>" in embed["description"]
     assert "\\|\\|spoiler\\|\\|" in embed["description"]
@@ -493,10 +515,13 @@ async def test_a_digest_carries_its_chart_as_an_attached_image(
 ) -> None:
     assert await adapter.send(HERE, DIGEST, FAKE_PNG) == Sent()
     (posted,) = await fake.channel_messages(CHANNEL_ID)
-    assert posted.files == [("chart.png", FAKE_PNG)]
+    assert posted.files == [("digest.png", FAKE_PNG)]
     (embed,) = posted.embeds
-    assert embed["image"]["url"] == "attachment://chart.png"
-    assert "```\nARBUSDT        100  SHORT   Short squeeze risk\nSPKUSDT" in embed["description"]
+    assert embed["image"]["url"] == "attachment://digest.png"
+    assert (
+        "```\nSymbol   Score  Bias   Regime\nARBUSDT    100  SHORT  Short squeeze risk\nSPKUSDT"
+        in embed["description"]
+    )
     assert "**Top stress**" in embed["description"]
 
 

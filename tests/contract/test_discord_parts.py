@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from bot.app.delivery import Delivery
+from bot.app.delivery import Delivery, payload_document
 from bot.chat.discord_adapter import DiscordAdapter
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
-from bot.render.discord_embeds import render_payload
+from bot.render.discord_embeds import render_document
 from tests.fakes.clock import FakeClock
 from tests.fakes.discord_api import CHANNEL_ID, TOKEN, FakeDiscord, Posted
 from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
@@ -55,7 +55,7 @@ def parts_of(text: str, attachment: bytes | None) -> list[tuple[object, ...]]:
             [{"title": e.title, "description": e.description or None} for e in m.embeds],
             [] if m.file is None else [(m.file.filename, m.file.data)],
         )
-        for m in render_payload(text, attachment)
+        for m in render_document(payload_document(text, attachment), attachment)
     ]
 
 

@@ -21,8 +21,10 @@ from bot.app.ratelimit import RateLimit
 from bot.chat.telegram_adapter import TelegramAdapter
 from bot.chat.telegram_limits import CHAT_BURST, broadcast_limiter
 from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent
+from bot.core.document import ChartRef, Column, ColumnKind, Document, Heading, Paragraph, Table
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
+from bot.render.plain_text import document_text
 from tests.fakes.clock import FakeClock
 from tests.fakes.outbox_rows import stored_outbox
 from tests.fakes.scored_market import FAKE_PNG, LATEST, chat_state, make_layer, populate
@@ -129,8 +131,21 @@ async def test_score_is_a_compact_html_card(bot: Bot) -> None:
     assert reply.text is not None
     first, *rest = reply.text.splitlines()
     assert first.startswith("<b>BTCUSDT · score ")
-    assert any(line.startswith("Funding:") for line in rest)
+    assert any(line.startswith("<b>Funding:</b> ") for line in rest)  # a key-value: the key bold
     assert reply.reply_to is None  # private chats are not quoted
+
+
+async def test_a_reply_whose_html_is_refused_arrives_as_the_documents_plain_text(bot: Bot) -> None:
+    bot.fake.fail_next(
+        "sendMessage", status=400, description="Bad Request: can't parse entities: unexpected end tag"
+    )
+    reply = await bot.ask("/status")
+    assert reply.parse_mode is None
+    assert reply.text is not None
+    lines = reply.text.splitlines()
+    assert lines[0] == "Status"
+    assert "Symbols tracked: 8" in lines  # the key-value as plain text, no markup
+    assert "<b>" not in reply.text
 
 
 async def test_top_is_a_monospace_table(bot: Bot) -> None:
@@ -185,8 +200,8 @@ async def test_chart_is_a_photo(bot: Bot) -> None:
 )
 async def test_each_command_answers(bot: Bot, command: str, expected: str) -> None:
     reply = await bot.ask(command)
-    assert reply.text is not None
-    assert expected.lower() in reply.text.lower(), reply.text
+    assert reply.plain is not None
+    assert expected.lower() in reply.plain.lower(), reply.plain
 
 
 @pytest.mark.parametrize(
@@ -209,8 +224,8 @@ async def test_each_command_answers_an_admin_inside_a_forum_topic(
     bot: Bot, command: str, expected: str
 ) -> None:
     reply = await bot.ask(command, GROUP, chat_type="supergroup", user_id=ADMIN, thread_id=TOPIC)
-    assert reply.text is not None
-    assert expected.lower() in reply.text.lower(), reply.text
+    assert reply.plain is not None
+    assert expected.lower() in reply.plain.lower(), reply.plain
     assert reply.thread_id == str(TOPIC)  # answered inside the topic …
     assert reply.reply_to is not None  # … quoting the command
 
@@ -281,12 +296,12 @@ async def test_admin_switches_alerts_on_in_a_topic_and_alerts_go_there(bot: Bot)
     chat = bot.storage.chats.get_chat(key(GROUP, TOPIC))
     assert chat is not None
     assert chat.kind is ChatKind.GROUP
-    outcome = await bot.adapter.send(chat.key, "Derivatives Pressure alerts\n\nSUIUSDT stretched → stressed")
+    alert = Document("Derivatives Pressure alerts", (Heading("SUIUSDT stretched → stressed"),))
+    outcome = await bot.adapter.send(chat.key, alert)
     assert outcome == Sent()
-    alert = bot.fake.sent(GROUP)[-1]
-    assert alert.thread_id == str(TOPIC)
-    assert alert.text is not None
-    assert alert.text.startswith("<b>Derivatives Pressure alerts</b>")
+    shown = bot.fake.sent(GROUP)[-1]
+    assert shown.thread_id == str(TOPIC)
+    assert shown.text == "<b>Derivatives Pressure alerts</b>\n\n<b>SUIUSDT stretched → stressed</b>"
 
 
 async def test_an_anonymous_admin_may_change_settings(bot: Bot) -> None:
@@ -368,14 +383,25 @@ def outbox(bot: Bot) -> Outbox:
     return Outbox(bot, Delivery(storage.outbox, storage.chats, {Platform.TELEGRAM: bot.adapter}))
 
 
-async def test_alert_with_chart_is_text_then_photo(outbox: Outbox) -> None:
-    outbox.enqueue(GROUP, "Daily digest\nSUIUSDT   72  LONG", attachment=FAKE_PNG)
-    report = await outbox.delivery.drain(NOW)
-    assert report.sent == 1
-    text, photo = outbox.bot.fake.sent(GROUP)
-    assert text.text is not None
-    assert "<pre>SUIUSDT" in text.text
+async def test_digest_with_chart_is_text_then_photo(bot: Bot) -> None:
+    table = Table(
+        (Column("Symbol"), Column("Score", ColumnKind.NUMBER), Column("Bias")), (("SUIUSDT", "72", "LONG"),)
+    )
+    doc = Document("Daily digest", (table, ChartRef("digest.png", "Top names")))
+    parts: list[int] = []
+    assert await bot.adapter.send(key(GROUP), doc, FAKE_PNG, on_part=parts.append) == Sent()
+    text, photo = bot.fake.sent(GROUP)
+    assert text.text == "<b>Daily digest</b>\n<pre>Symbol   Score  Bias\nSUIUSDT     72  LONG</pre>"
     assert photo.photo_bytes == FAKE_PNG
+    assert parts == [1, 2]
+
+
+async def test_a_chart_only_document_is_one_captioned_photo(bot: Bot) -> None:
+    doc = Document("BTC <24h> & more", (ChartRef("btc.png", "BTC <24h>"),), source_label="demo")
+    assert await bot.adapter.send(key(USER), doc, FAKE_PNG) == Sent()
+    (photo,) = bot.fake.sent(USER)
+    assert photo.method == "sendPhoto" and photo.photo_bytes == FAKE_PNG
+    assert photo.plain == "BTC <24h> & more\nSource: demo"
 
 
 async def test_retry_after_is_honoured(outbox: Outbox) -> None:
@@ -385,7 +411,7 @@ async def test_retry_after_is_honoured(outbox: Outbox) -> None:
         description="Too Many Requests: retry after 7",
         parameters={"retry_after": 7},
     )
-    outcome = await outbox.bot.adapter.send(key(USER), "hello")
+    outcome = await outbox.bot.adapter.send(key(USER), Document("hello"))
     assert outcome == RetryAfter(7.0)
 
 
@@ -420,7 +446,7 @@ async def test_a_parse_error_is_retried_once_as_plain_text(outbox: Outbox) -> No
     outbox.bot.fake.fail_next(
         "sendMessage", status=400, description="Bad Request: can't parse entities: unexpected end tag"
     )
-    outcome = await outbox.bot.adapter.send(key(USER), "Alert <with> & odd text")
+    outcome = await outbox.bot.adapter.send(key(USER), Document("Alert <with> & odd text"))
     assert outcome == Sent()
     (sent,) = outbox.bot.fake.sent(USER)
     assert sent.parse_mode is None
@@ -439,23 +465,23 @@ async def test_network_trouble_is_transient_and_retried_later(outbox: Outbox) ->
 
 async def test_other_bad_requests_give_up(bot: Bot) -> None:
     bot.fake.fail_next("sendMessage", status=400, description="Bad Request: message is too long")
-    outcome = await bot.adapter.send(key(USER), "x")
+    outcome = await bot.adapter.send(key(USER), Document("x"))
     assert outcome == Rejected("Bad request: Message is too long")
     assert bot.fake.sent() == []
 
 
 async def test_an_alert_long_in_utf16_units_is_split_not_refused(bot: Bot) -> None:
     # 70 lines of 50 rockets: 3,570 characters to Python, 7,069 UTF-16 units to Telegram.
-    payload = "Alerts\n" + "\n".join("🚀" * 50 for _ in range(70))
-    assert await bot.adapter.send(key(USER), payload) == Sent()
+    doc = Document("Alerts", tuple(Paragraph("🚀" * 50) for _ in range(70)))
+    assert await bot.adapter.send(key(USER), doc) == Sent()
     parts = bot.fake.sent(USER)
     assert len(parts) == 2
-    assert "\n".join(m.plain or "" for m in parts) == payload
+    assert "\n".join(m.plain or "" for m in parts) == document_text(doc)
 
 
 async def test_a_topic_that_was_deleted_is_a_gone_chat(bot: Bot) -> None:
     # The fake knows no topic 77 in this group: Telegram's "message thread not found".
-    outcome = await bot.adapter.send(key(GROUP, 77), "alert for a topic that is gone")
+    outcome = await bot.adapter.send(key(GROUP, 77), Document("alert for a topic that is gone"))
     assert outcome == ChatGone("Bad request: Message thread not found")
     assert bot.fake.sent() == []
 
@@ -464,7 +490,9 @@ async def test_a_burst_to_one_chat_is_paced_not_refused(bot: Bot) -> None:
     # More messages than Telegram's per-chat burst, at once: the limiter spaces them out
     # (about one a second after the burst) instead of collecting 429s.
     count = CHAT_BURST + 3
-    outcomes = await asyncio.gather(*(bot.adapter.send(key(USER), f"alert {n}") for n in range(count)))
+    outcomes = await asyncio.gather(
+        *(bot.adapter.send(key(USER), Document(f"alert {n}")) for n in range(count))
+    )
     assert outcomes == [Sent()] * count
     assert sorted(m.text or "" for m in bot.fake.sent(USER)) == [f"<b>alert {n}</b>" for n in range(count)]
     assert bot.fake.too_many_requests == 0
@@ -475,7 +503,7 @@ async def test_the_default_limiter_waits_out_one_429_itself(telegram: FakeTelegr
         telegram.fail_next(
             "sendMessage", status=429, description="Too Many Requests", parameters={"retry_after": 1}
         )
-        assert await made.adapter.send(key(USER), "patient alert") == Sent()
+        assert await made.adapter.send(key(USER), Document("patient alert")) == Sent()
         assert len(telegram.sent(USER)) == 1
 
 

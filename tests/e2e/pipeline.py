@@ -25,11 +25,13 @@ from bot.collector.replay import SYNTHETIC_LABEL
 from bot.collector.replay_source import ReplaySource
 from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.diff import DiffParams
+from bot.core.document import Document
 from bot.core.events import EventKind
 from bot.core.models import Band
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.render.alerts import batch_text
+from bot.render.plain_text import document_text
 from bot.storage.facade import Storage, open_storage
 
 SYMBOLS = ("SUIUSDT", "ARBUSDT", "SPKUSDT", "LABUSDT", "ONDOUSDT", "BTCUSDT")
@@ -49,12 +51,13 @@ class RecordingSink:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
+        payload = document_text(document)
         if start >= 1:
             return Sent()  # one part, written before the retry
         if self._before and self._crash_at is not None and self._count + 1 >= self._crash_at:

@@ -6,11 +6,14 @@ from collections import deque
 from collections.abc import Iterable
 
 from bot.core.delivery import PartAccepted, SendOutcome, Sent
+from bot.core.document import Document
 from bot.core.records import ChatKey
+from bot.render.plain_text import document_text
 
 
 class FakeSink:
-    """``bot.ports.Sink`` for tests: every send is recorded; outcomes come from ``script``.
+    """``bot.ports.Sink`` for tests: every send is recorded (the document as plain text);
+    outcomes come from ``script``.
 
     A message is one part here (``starts`` records where each send was told to resume);
     a ``Sent`` from the script reports that part accepted. Once the script is used up
@@ -26,12 +29,13 @@ class FakeSink:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
+        payload = document_text(document)
         self.sent.append((chat, payload))
         self.attachments.append(attachment)
         self.starts.append(start)

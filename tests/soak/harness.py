@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.app.delivery import payload_document
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.render import discord_embeds, telegram_html
@@ -580,14 +581,15 @@ class Soak:
     def _expected(platform: str, payload: str, attachment: bytes | None) -> list[Part]:
         """The parts one outbox message goes out as, in order (the adapters' split)."""
         if platform == Platform.TELEGRAM.value:
-            parts: list[Part] = [("text", t) for t in telegram_html.render_payload(payload)]
-            return parts + ([("photo", attachment)] if attachment is not None else [])
+            html = telegram_html.render_document(payload_document(payload, attachment), attachment)
+            parts: list[Part] = [("text", t) for t in html.texts]
+            return parts + ([("photo", html.photo)] if html.photo is not None else [])
         return [
             _discord_part(
                 [{"title": e.title, "description": e.description or None} for e in m.embeds],
                 [] if m.file is None else [(m.file.filename, m.file.data)],
             )
-            for m in discord_embeds.render_payload(payload, attachment)
+            for m in discord_embeds.render_document(payload_document(payload, attachment), attachment)
         ]
 
     def _verify_deliveries(self) -> None:

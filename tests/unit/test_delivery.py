@@ -28,6 +28,7 @@ from bot.core.delivery import (
     Sent,
     Transient,
 )
+from bot.core.document import Document
 from bot.core.records import (
     Chat,
     ChatKey,
@@ -39,6 +40,7 @@ from bot.core.records import (
 )
 from bot.errors import StorageError
 from bot.ports import Sink
+from bot.render.plain_text import document_text
 from tests.fakes import EPOCH, FakeChatStore, FakeOutboxStore, FakeSink
 from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
 
@@ -106,8 +108,9 @@ class ScriptedSink:
         self._scripts = {chat_id: list(script) for chat_id, script in scripts.items()}
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
+        payload = document_text(document)
         self.sent.append((chat, payload))
         script = self._scripts.get(chat.chat_id, [])
         outcome = script.pop(0) if script else Sent()
@@ -128,8 +131,9 @@ class SlowSink:
         self.max_total = 0
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
+        payload = document_text(document)
         self.order[chat].append(payload)
         self._per_chat[chat] += 1
         self._total += 1
@@ -150,7 +154,7 @@ class HangingSink:
         self.started = asyncio.Event()
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
         self.started.set()
         await asyncio.Event().wait()
@@ -214,7 +218,7 @@ async def test_entry_is_claimed_with_the_lease_before_it_is_sent(env: Env) -> No
 
     class PeekingSink:
         async def send(
-            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+            self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
         ) -> SendOutcome:
             seen.append(env.entry("a"))
             return Sent()
@@ -701,12 +705,13 @@ class PartsSink:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
+        payload = document_text(document)
         self.starts.append(start)
         parts = payload.split("|")
         for k in range(start, len(parts)):
@@ -771,7 +776,7 @@ async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> Non
 
     class Watching(PartsSink):
         async def send(
-            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **kw: Any
+            self, chat: ChatKey, document: Document, attachment: bytes | None = None, **kw: Any
         ) -> SendOutcome:
             on_part = kw.pop("on_part")
 
@@ -779,7 +784,7 @@ async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> Non
                 on_part(n)
                 stored.append(env.entry("digest").parts_sent)  # already in the store
 
-            return await super().send(chat, payload, attachment, on_part=accepted, **kw)
+            return await super().send(chat, document, attachment, on_part=accepted, **kw)
 
     await env.delivery({TG: Watching()}).drain(T0)
     assert stored == [1, 2, 3]

@@ -1,4 +1,4 @@
-"""Replies and outbox payloads as Discord embed data: limits, colours and escaping."""
+"""Message documents (replies, alerts, digests) as Discord embed data: limits, colours, escaping."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ from bot.app.views import (
     TextSection,
     rank,
 )
+from bot.core.document import (
+    ChartRef,
+    Column,
+    ColumnKind,
+    Document,
+    Footnote,
+    Heading,
+    KeyValues,
+    Paragraph,
+    Table,
+    Tone,
+)
 from bot.core.models import Band
 from bot.core.records import ScoreCard
 from bot.render.discord_embeds import (
@@ -30,10 +42,12 @@ from bot.render.discord_embeds import (
     EMBEDS_PER_MESSAGE,
     ERROR_COLOUR,
     FOOTER_LIMIT,
+    INFO_COLOUR,
     TITLE_LIMIT,
+    TONE_COLOURS,
     DiscordMessage,
     escape,
-    render_payload,
+    render_document,
     render_reply,
 )
 from bot.render.text import safe_filename
@@ -113,31 +127,79 @@ def test_an_empty_table_says_so_without_a_code_block() -> None:
     assert "No symbol matches" in message.embeds[0].description
 
 
+def alert_batch(count: int) -> Document:
+    blocks = []
+    for k in range(count):
+        blocks += [
+            Heading(f"C{k:03d}USDT lean → stretched · score 40 (was 30) · LONG"),
+            Paragraph("Long crowded", indent=True),
+            Paragraph("data 2025-01-06 12:00 UTC", indent=True),
+        ]
+    return Document("Derivatives Pressure alerts", (*blocks, ChartRef("chart.png", "")), tone=Tone.STRETCHED)
+
+
 def test_a_long_alert_batch_is_split_and_the_chart_goes_with_the_last_embed() -> None:
-    events = [
-        f"C{k:03d}USDT lean → stretched · score 40 (was 30) · LONG\n  Long crowded\n  data 2025-01-06 12:00"
-        for k in range(200)
-    ]
-    payload = "\n\n".join(["Derivatives Pressure alerts", *events])
-    messages = render_payload(payload, FAKE_PNG)
+    messages = render_document(alert_batch(200), FAKE_PNG)
     within_limits(messages)
     assert len(messages) > 1
     assert [m.file is not None for m in messages] == [False] * (len(messages) - 1) + [True]
     last = messages[-1]
     assert last.file is not None and last.file.data == FAKE_PNG
     assert last.embeds[-1].image == f"attachment://{last.file.filename}"
+    assert sum(d.count("**C") for d in all_embeds(messages)) == 200  # every headline, bold
     assert sum(d.count("lean → stretched") for d in all_embeds(messages)) == 200
+    assert {e.colour for m in messages for e in m.embeds} == {BAND_COLOURS[Band.STRETCHED]}
 
 
 @given(st.lists(st.text(max_size=3000), min_size=1, max_size=12))
-def test_any_payload_fits_discord(lines: list[str]) -> None:
-    within_limits(render_payload("\n".join(lines)))
+def test_any_paragraphs_fit_discord(lines: list[str]) -> None:
+    within_limits(render_document(Document("t", tuple(Paragraph(line) for line in lines))))
 
 
 def test_a_single_huge_line_is_cut_and_still_escaped() -> None:
-    messages = render_payload("title\n" + "*" * 20_000)
+    messages = render_document(Document("title", (Paragraph("*" * 20_000),)))
     within_limits(messages)
     assert not any(unescaped(d) for d in all_embeds(messages))
+    assert sum(d.count("\\*") for d in all_embeds(messages)) == 20_000  # cut, nothing lost
+
+
+def test_key_values_show_the_key_bold_and_the_value_escaped() -> None:
+    doc = Document(
+        "Status",
+        (
+            KeyValues(
+                (("Exchange", "*binance* @everyone"), ("Symbols tracked", "3")),
+            ),
+        ),
+    )
+    (message,) = render_document(doc)
+    assert message.embeds[0].description == (
+        "**Exchange:** \\*binance\\* @\u200beveryone\n**Symbols tracked:** 3"
+    )
+
+
+def test_a_digest_table_is_a_code_block_under_its_bold_heading() -> None:
+    table = Table(
+        (Column("Symbol"), Column("Score", ColumnKind.NUMBER)), (("SUIUSDT", "72"), ("ARBUSDT", "8"))
+    )
+    doc = Document("Digest", (Heading("Top stress"), table, Footnote("data 2026-11-17 08:00 UTC")))
+    (message,) = render_document(doc)
+    assert message.embeds[0].description == (
+        "**Top stress**\n```\nSymbol   Score\nSUIUSDT     72\nARBUSDT      8\n```\ndata 2026-11-17 08:00 UTC"
+    )
+
+
+def test_every_tone_has_its_colour() -> None:
+    assert TONE_COLOURS[Tone.INFO] == INFO_COLOUR
+    assert TONE_COLOURS[Tone.ERROR] == ERROR_COLOUR
+    for doc_tone, band in [(Tone.NEUTRAL, Band.NEUTRAL), (Tone.STRESSED, Band.STRESSED)]:
+        (message,) = render_document(Document("x", tone=doc_tone))
+        assert message.embeds[0].colour == BAND_COLOURS[band]
+
+
+def test_a_document_with_nothing_in_it_is_still_a_valid_embed() -> None:
+    (message,) = render_document(Document(""))
+    assert message.embeds[0].description == "…"  # Discord refuses an empty embed
 
 
 # --- colours, ephemerality, titles ---------------------------------------------------
@@ -196,7 +258,7 @@ def test_a_long_title_keeps_as_much_as_fits_after_escaping(caption: str, kept: s
 
 @given(st.text(min_size=1, max_size=600).filter(lambda t: t.strip() and "\n" not in t))
 def test_any_title_is_cut_to_the_longest_escaped_prefix(caption: str) -> None:
-    title = render_payload(caption + "\nbody")[0].embeds[0].title
+    title = render_document(Document(caption, (Paragraph("body"),)))[0].embeds[0].title
     assert title is not None and len(title) <= TITLE_LIMIT
     if title.endswith("…") and len(escape(caption.strip())) > TITLE_LIMIT:
         shown = title[:-1]
@@ -232,11 +294,11 @@ def test_escape_defuses_headings_quotes_and_lists_at_line_starts_only() -> None:
 
 
 def test_code_blocks_cannot_be_broken_out_of() -> None:
-    payload = "title\nA```B        1  X\n```@everyone  2  Y"
-    (message,) = render_payload(payload)
+    table = Table((Column("A```B"), Column("n", ColumnKind.NUMBER)), (("```@everyone", "2"),))
+    (message,) = render_document(Document("title", (table,)))
     description = message.embeds[0].description
     assert description.count("```") == 2  # only the block's own fences
-    assert "Aˋˋˋ" in description
+    assert "Aˋˋˋ" in description and "ˋˋˋ@everyone" in description
 
 
 @given(st.text(alphabet=st.characters(blacklist_characters="\u200b"), max_size=200))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.delivery import RetryAfter, Sent
+from bot.core.document import Document
 from bot.core.records import ChatKey, OutboxMessage, Platform, RetryPolicy
 from tests.fakes import EPOCH, FakeClock, FakeSink, FakeStorage
 from tests.fakes.contract import CHECKS, Stores
@@ -49,6 +50,6 @@ def test_an_outbox_message_counts_one_event_unless_told_otherwise() -> None:
 async def test_fake_sink_records_sends_and_plays_its_script() -> None:
     sink = FakeSink([RetryAfter(3.0)])
     chat = ChatKey(Platform.DISCORD, "555")
-    assert await sink.send(chat, "one") == RetryAfter(3.0)
-    assert await sink.send(chat, "two") == Sent()
+    assert await sink.send(chat, Document("one")) == RetryAfter(3.0)
+    assert await sink.send(chat, Document("two")) == Sent()
     assert sink.sent == [(chat, "one"), (chat, "two")]

@@ -1,4 +1,4 @@
-"""Telegram HTML: escaping, monospace tables, and splitting under Telegram's limits."""
+"""Telegram HTML from message documents: escaping, monospace tables, splitting under the limits."""
 
 from __future__ import annotations
 
@@ -13,23 +13,37 @@ from bot.app.views import (
     ChartReply,
     ErrorKind,
     ErrorReply,
+    Reply,
     TableReply,
     TextReply,
     TextSection,
     rank,
 )
+from bot.core.document import (
+    Column,
+    ColumnKind,
+    Document,
+    Footnote,
+    Heading,
+    KeyValues,
+    Paragraph,
+    Table,
+)
 from bot.core.models import ScoreInputs
 from bot.core.scoring import score
+from bot.render.documents import reply_document
+from bot.render.plain_text import document_text
 from bot.render.telegram_html import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
+    NARROW_TEXT,
+    TelegramMessage,
     caption_text,
     pack,
     plain_chunks,
-    render_payload,
-    render_reply,
+    render_document,
 )
-from tests.fakes.scored_market import LATEST
+from tests.fakes.scored_market import FAKE_PNG, LATEST
 
 _TAG = re.compile(r"</?(?:b|pre)>")
 
@@ -46,6 +60,11 @@ def balanced(message: str) -> bool:
         if depth not in (0, 1):
             return False
     return depth == 0
+
+
+def render_reply(reply: Reply) -> TelegramMessage:
+    """A command's answer as the adapter draws it."""
+    return render_document(reply_document(reply), reply.png if isinstance(reply, ChartReply) else None)
 
 
 def table_reply(count: int) -> TableReply:
@@ -109,31 +128,71 @@ def test_caption_cut_never_splits_an_entity() -> None:
     assert caption.endswith("&amp;…")
 
 
-def test_digest_rows_go_into_a_monospace_block() -> None:
-    payload = "\n".join(
-        [
-            "Daily Derivatives Pressure digest · Tue 17 Nov 2026",
-            "Avg stress 16 · Long bias 2",
-            "",
-            "Top stress",
-            "SUIUSDT         72  LONG    Long crowded",
-            "ARBUSDT         64  SHORT   Short squeeze risk",
-            "",
-            "data 2026-11-17 08:00 UTC",
-        ]
+def test_digest_tables_go_into_a_monospace_block() -> None:
+    doc = Document(
+        "Daily Derivatives Pressure digest · Tue 17 Nov 2026",
+        (
+            Paragraph("Avg stress 16 · Long bias 2"),
+            Heading("Top stress"),
+            Table(
+                (Column("Symbol"), Column("Score", ColumnKind.NUMBER), Column("Bias"), Column("Regime")),
+                (("SUIUSDT", "72", "LONG", "Long crowded"), ("ARBUSDT", "64", "SHORT", "Short squeeze risk")),
+            ),
+            Footnote("data 2026-11-17 08:00 UTC"),
+        ),
     )
-    (text,) = render_payload(payload)
+    (text,) = render_document(doc).texts
     assert text.startswith("<b>Daily Derivatives Pressure digest")
-    assert "<pre>SUIUSDT" in text
-    assert "Short squeeze risk</pre>" in text
-    assert visible(text) == payload
+    assert "<b>Top stress</b>\n<pre>Symbol   Score  Bias   Regime\nSUIUSDT" in text
+    assert "Short squeeze risk</pre>\ndata" in text
+    assert visible(text) == document_text(doc)
 
 
-def test_alert_lines_stay_plain_text() -> None:
-    payload = "Derivatives Pressure alerts\n\nSUIUSDT stretched → stressed · score 72 (was 58) · LONG"
-    (text,) = render_payload(payload)
-    assert "<pre>" not in text
-    assert visible(text) == payload
+def test_alert_lines_stay_plain_text_under_a_bold_headline() -> None:
+    doc = Document(
+        "Derivatives Pressure alerts",
+        (
+            Heading("SUIUSDT stretched → stressed · score 72 (was 58) · LONG"),
+            Paragraph("Long crowded  and   spaced    like a table", indent=True),
+        ),
+    )
+    (text,) = render_document(doc).texts
+    assert "<pre>" not in text  # text is never guessed to be a table
+    assert "<b>SUIUSDT stretched → stressed · score 72 (was 58) · LONG</b>" in text
+    assert visible(text) == document_text(doc)
+
+
+def test_key_values_have_the_key_bold_and_both_escaped() -> None:
+    doc = Document(
+        "Status",
+        (
+            KeyValues(
+                (("Exchange", "<binance>"), ("A&B", "x")),
+            ),
+        ),
+    )
+    (text,) = render_document(doc).texts
+    assert text.splitlines()[1:] == ["<b>Exchange:</b> &lt;binance&gt;", "<b>A&amp;B:</b> x"]
+
+
+def test_a_table_on_a_phone_drops_optional_columns_and_cuts_long_text() -> None:
+    table = Table(
+        (Column("Symbol"), Column("OI 1h", ColumnKind.PERCENT), Column("Regime", max_width=34)),
+        (("BTCUSDT", "+1.00%", "Crowded long, rising open interest"),),
+        optional=(1,),
+    )
+    (text,) = render_document(Document("t", (table,))).texts
+    assert "OI 1h" not in text and "+1.00%" not in text
+    assert "Crowded long, r…" in text
+    assert len("Crowded long, r…") == NARROW_TEXT
+
+
+def test_a_document_with_text_and_a_chart_sends_the_text_then_the_photo() -> None:
+    doc = Document("Digest", (Paragraph("body"), Paragraph("more")))
+    message = render_document(doc, FAKE_PNG)
+    assert message.texts == ("<b>Digest</b>\nbody\nmore",)
+    assert message.photo == FAKE_PNG
+    assert message.caption is None
 
 
 def test_plain_fallback_is_split_too() -> None:
@@ -154,11 +213,11 @@ def test_pack_keeps_every_line_in_order_within_the_limit(lines: list[tuple[str, 
 
 
 @given(st.text(max_size=20_000))
-def test_any_payload_renders_within_limits_and_reads_back(payload: str) -> None:
-    messages = render_payload(payload)
+def test_any_paragraph_renders_within_limits_and_reads_back(text: str) -> None:
+    messages = render_document(Document("", (Paragraph(text),))).texts
     assert all(0 < len(m) <= MESSAGE_LIMIT and balanced(m) for m in messages)
-    shown = "".join(visible(m).replace("\n", "") for m in messages)
-    assert shown.replace(" ", "") in payload.replace("\n", "").replace(" ", "") or not payload.strip()
+    shown = "".join(visible(m) for m in messages)
+    assert re.sub(r"\s", "", shown) == re.sub(r"\s", "", text)  # nothing lost, nothing added
 
 
 def test_stale_table_says_so() -> None:
