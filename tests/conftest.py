@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -23,11 +22,10 @@ pytest_plugins = ["tests.postgres", "pytester"]
 
 
 @pytest.fixture(autouse=True, scope="session")
-def library_settings() -> Iterator[None]:
+def library_settings() -> None:
     """What every entry point sets at start-up (``bot.libraries``), for code run in-process.
 
     pytest owns the root logger here, so only the library-wide part: the SDKs' environment,
     their loggers' levels and filters.
     """
     tune_libraries()
-    yield
