@@ -1,6 +1,6 @@
 """Target: the running bot with 500 symbols stays under 250 MB RSS, flat from cycle to cycle.
 
-Setup: the wiring of ``dps run`` — ``build_app(settings, replay=False, clock=SystemClock())``,
+Setup: the wiring of ``dps run`` — ``build_app(settings, clock=SystemClock())``,
 the console chat registered with its daily digest on, a backfill of 24 h of OI history,
 ``gc.freeze()``, then cycles — against the fake exchange (``tests/fakes/exchange``) serving
 500 generated Binance USD-M perpetuals on 127.0.0.1.
@@ -9,7 +9,7 @@ The fake runs in a child process, so only the bot's memory is counted: the fake 
 every request it answers (``FakeExchange.requests``, by design), which in the same process
 would grow by some 500 records a cycle and read as a leak of the bot.
 
-Accelerated: each cycle is ``app.cycle()``, ``app.deliver()`` and ``app.digest_tick()``
+Accelerated: each cycle is ``Process.cycle``, ``Process.deliver`` and ``Process.digest_tick``
 back to back instead of one every ``COLLECT_INTERVAL``; the real schedule only waits
 between them. The fake's data time is the wall clock, so each cycle stores 500 new
 snapshots and scores. The digest time is set to the minute the run starts, so the one
@@ -56,11 +56,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import Engine
 
 from bench.common import write_section
-from bot.chat.console_adapter import CONSOLE_CHAT
+from bot.bootstrap import SystemClock, build_app
 from bot.collector.client import SourceTuning
 from bot.config import load_settings
 from bot.core.records import ChatKind, ChatSettings
-from bot.runner import App, SystemClock, build_app
+from bot.runner import Process
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = 500
@@ -173,11 +173,11 @@ def rows(engine: Engine) -> dict[str, int]:
         return {name: int(conn.exec_driver_sql(sql).scalar_one()) for name, sql in COUNTS.items()}
 
 
-async def cycle(app: App) -> None:
+async def cycle(process: Process) -> None:
     """One cycle as the schedule runs it, without the waits between the jobs."""
-    await app.cycle()
-    await app.deliver()
-    await app.digest_tick()
+    await process.cycle()
+    await process.deliver()
+    await process.digest_tick()
 
 
 async def measure(url: str, cycles: int, tmp: Path, console_out: TextIO) -> Run:
@@ -197,15 +197,15 @@ async def measure(url: str, cycles: int, tmp: Path, console_out: TextIO) -> Run:
     )
     app = build_app(
         settings,
-        replay=False,
         clock=SystemClock(),
         out=console_out,
         chart_dir=tmp / "charts",
         tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS),
     )
+    process = Process(app)
     try:
         app.collector.storage.chats.ensure_chat(  # as dps run does for the console chat
-            CONSOLE_CHAT,
+            app.console.chat,
             kind=ChatKind.PRIVATE,
             now=app.clock.now(),
             timezone=settings.digest_timezone,
@@ -225,10 +225,10 @@ async def measure(url: str, cycles: int, tmp: Path, console_out: TextIO) -> Run:
             if n == cycles - WINDOW + 1:
                 run.peaks["early"] = peak_mb(reset=True)
             t0 = time.perf_counter()
-            await cycle(app)
+            await cycle(process)
             run.cycles_s.append(time.perf_counter() - t0)
             run.cycles_mb.append(rss_mb())
-            line = app.last_line[0] if app.last_line else "no cycle line"
+            line = app.last_cycle.line or "no cycle line"
             print(f"cycle {n}/{cycles}: {run.cycles_mb[-1]:.1f} MB  {line}", file=sys.stderr)
         run.peaks["window"] = peak_mb(reset=False)
         run.rows_at_end = rows(app.collector.storage.engine)
@@ -304,7 +304,7 @@ def report(run: Run, base_mb: float, modules: int, failed: list[str], elapsed_s:
     samples = ", ".join(f"{mb:.0f}" for mb in run.cycles_mb)
     return f"""## Memory of the running bot ({SYMBOLS} symbols)
 
-The wiring of `dps run` (`build_app(settings, replay=False, clock=SystemClock())`, the console
+The wiring of `dps run` (`build_app(settings, clock=SystemClock())`, the console
 chat with its digest on, backfill, `gc.freeze()`) against the fake exchange serving {SYMBOLS}
 Binance USD-M perpetuals from a child process, so the fake's memory is not counted. {cycles}
 cycles back to back, each `cycle()` + `deliver()` + `digest_tick()` without the wait between

@@ -1,29 +1,66 @@
-"""Composition root: settings → storage → market source → use cases.
+"""Composition root: settings → storage → source → cycle → commands → chats → delivery → digest.
 
-The only module that knows every concrete adapter. ``bot.cli`` calls it; nothing else
-imports it.
+The only module that knows the concrete adapters; each part is built once, complete, in
+``build_app`` and never patched afterwards. A chat SDK is imported only when its token is
+set: python-telegram-bot and discord.py are large, and a process that does not talk to a
+platform should not carry it. ``bot.cli``, ``bot.runner`` and ``bot.demo`` call this module.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
+from typing import TextIO
 
+from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport, diff_params_for
+from bot.app.delivery import Delivery
+from bot.app.digest import DigestJob
+from bot.app.lease import Lease, collector_lease, commands_lease
 from bot.app.track import TrackHistory
+from bot.chat.console_adapter import ConsoleAdapter
 from bot.collector.ccxt_source import CcxtSource
-from bot.collector.client import SourceTuning
+from bot.collector.client import SourceTuning as SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
-from bot.ports import MarketSource, StateStore
+from bot.core.records import ChatSettings, Platform
+from bot.errors import ConfigError
+from bot.ports import ChatAdapter, Clock, MarketSource, Sink, StateStore
 from bot.render.alerts import batch_text
+from bot.render.chart import digest_chart, render_chart
+from bot.render.digest import digest_text
+from bot.roles import Role
 from bot.storage.db import session_factory
 from bot.storage.facade import Storage, open_storage
 from bot.storage.repositories.state import SqlStateStore
 
 logger = logging.getLogger(__name__)
+
+DEMO_HISTORY_HOURS = 24
+"""The demo starts at the first replay step with this much OI history behind it."""
+
+
+DISTRIBUTION = "derivatives-pressure-score"
+"""The project's name in ``pyproject.toml``, under which its version is installed."""
+
+
+def package_version() -> str:
+    """The installed distribution's version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class SystemClock:
+    """Wall-clock UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
 
 @dataclass
@@ -35,6 +72,7 @@ class Collector:
     cycle: CollectionCycle
     exchange: str
     label: str
+    lease: Lease | None = None  # collector:<exchange>; the cycle stores only while it is held
 
     async def close(self) -> None:
         await self.source.close()
@@ -42,12 +80,11 @@ class Collector:
 
 
 def build_source(
-    settings: Settings, *, replay: bool = False, tuning: SourceTuning | None = None
+    settings: Settings, *, replay: ReplaySource | None = None, tuning: SourceTuning | None = None
 ) -> tuple[MarketSource, str, str]:
     """The market source for the settings: (source, exchange id, label shown to people)."""
-    if replay:
-        rs = ReplaySource(symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
-        return rs, rs.exchange, rs.label
+    if replay is not None:
+        return replay, replay.exchange, replay.label
     cs = CcxtSource(
         settings.exchange,
         api_url=settings.exchange_api_url,
@@ -60,11 +97,24 @@ def build_source(
 
 
 def build_collector(
-    settings: Settings, *, replay: bool = False, tuning: SourceTuning | None = None
+    settings: Settings,
+    *,
+    replay: ReplaySource | None = None,
+    tuning: SourceTuning | None = None,
+    fenced: bool = False,
 ) -> Collector:
-    """Open (and migrate) the database and wire the collection cycle."""
+    """Open (and migrate) the database and wire the collection cycle.
+
+    With ``fenced`` the process collects under the collector lease: the cycle is built
+    with the lease's fence, so a cycle stores nothing once another process holds it.
+    """
     storage = open_storage(settings.database_url)
     source, exchange, label = build_source(settings, replay=replay, tuning=tuning)
+    lease = (
+        collector_lease(storage.leases, exchange, ttl=timedelta(seconds=settings.collector_lease_seconds))
+        if fenced
+        else None
+    )
     deps = CycleDeps(
         exchange=exchange,
         source=source,
@@ -74,7 +124,7 @@ def build_collector(
         outbox=storage.outbox,
         cycles=storage.cycles,
     )
-    shown = label if replay else None
+    shown = label if replay is not None else None
     history = TrackHistory(
         storage.scores,
         storage.snapshots,
@@ -87,8 +137,206 @@ def build_collector(
         diff_params_for(settings.collect_interval),
         partial(batch_text, source_label=shown),
         evidence=history.evidence_lines,
+        fence=None if lease is None else lease.claim,
     )
-    return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label)
+    return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label, lease=lease)
+
+
+class LastCycle:
+    """The newest cycle's summary line: the runner records it, ``/status`` shows it."""
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+
+    def record(self, line: str) -> None:
+        """Keep ``line`` as the newest cycle's summary."""
+        self.line = line
+
+    def __call__(self) -> str | None:
+        return self.line
+
+
+@dataclass(frozen=True)
+class ChatDuty:
+    """A chat adapter and its commands lease: one process per bot answers its commands.
+
+    Telegram allows one poller per bot, and two Discord gateway connections would both
+    answer; every process delivers.
+    """
+
+    adapter: ChatAdapter
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class App:
+    """Every part of one process, wired once by ``build_app``."""
+
+    settings: Settings
+    collector: Collector
+    commands: CommandLayer
+    console: ConsoleAdapter
+    delivery: Delivery
+    digest: DigestJob
+    clock: Clock
+    last_cycle: LastCycle
+    chats: list[ChatDuty] = field(default_factory=list)  # this role's chat adapters
+
+    async def close(self) -> None:
+        """Close the market source and the database."""
+        await self.collector.close()
+
+
+def _check_tokens(settings: Settings, role: Role) -> None:
+    if role is Role.TELEGRAM and settings.telegram_bot_token is None:
+        raise ConfigError("--role telegram needs TELEGRAM_BOT_TOKEN")
+    if role is Role.DISCORD and settings.discord_bot_token is None:
+        raise ConfigError("--role discord needs DISCORD_BOT_TOKEN")
+
+
+def build_chat_adapters(
+    settings: Settings, commands: CommandLayer, clock: Clock, role: Role, *, state: StateStore
+) -> list[ChatAdapter]:
+    """The adapters this role runs: for ``all``, every platform whose token is set.
+
+    ``state`` keeps the hash of the synced Discord commands, so a restart with the same
+    command set does not sync again. Each SDK is imported here, only when needed.
+    """
+    _check_tokens(settings, role)
+    telegram, discord = settings.telegram_bot_token, settings.discord_bot_token
+    adapters: list[ChatAdapter] = []
+    if telegram is not None and role in (Role.ALL, Role.TELEGRAM):
+        from bot.chat.telegram_adapter import TelegramAdapter, broadcast_limiter
+
+        adapters.append(
+            TelegramAdapter(
+                commands,
+                clock,
+                token=telegram.get_secret_value(),
+                base_url=settings.telegram_base_url,
+                rate_limiter=broadcast_limiter(settings.telegram_max_rate),
+            )
+        )
+    if discord is not None and role in (Role.ALL, Role.DISCORD):
+        from bot.chat.discord_adapter import DiscordAdapter
+
+        adapters.append(
+            DiscordAdapter(commands, clock, token=discord.get_secret_value(), command_state=state)
+        )
+    return adapters
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock,
+    role: Role | None = None,
+    replay: ReplaySource | None = None,
+    out: TextIO | None = None,
+    chart_dir: Path = Path("data/charts"),
+    tuning: SourceTuning | None = None,
+) -> App:
+    """Wire storage, source, cycle, the command layer, the chats, delivery and the digest.
+
+    Args:
+        settings: the validated settings.
+        clock: the application's clock.
+        role: what this ``dps run`` process does; ``None`` (a one-off command, the demo)
+            builds no chat adapter and no lease. A collecting role gets the collector
+            lease, a chat role its adapters with their commands leases.
+        replay: collect from this replay instead of the exchange (the demo).
+        out: where the console prints (default stdout).
+        chart_dir: where the console writes chart PNGs.
+        tuning: the exchange client's timings (default: production's).
+
+    Raises:
+        ConfigError: the role's platform has no token.
+    """
+    if role is not None:
+        _check_tokens(settings, role)  # before anything is opened
+    collector = build_collector(
+        settings, replay=replay, tuning=tuning, fenced=role is not None and role.collects
+    )
+    try:
+        return _wire(settings, collector, clock, role, out, chart_dir, shown=replay is not None)
+    except BaseException:
+        collector.storage.close()
+        raise
+
+
+def _wire(
+    settings: Settings,
+    collector: Collector,
+    clock: Clock,
+    role: Role | None,
+    out: TextIO | None,
+    chart_dir: Path,
+    *,
+    shown: bool,
+) -> App:
+    storage = collector.storage
+    label = collector.label if shown else None
+    last_cycle = LastCycle()
+    commands = CommandLayer(
+        CommandPorts(
+            chats=storage.chats, scores=storage.scores, snapshots=storage.snapshots, outbox=storage.outbox
+        ),
+        exchange=collector.exchange,
+        source_label=label,
+        admin_ids=settings.admin_ids,
+        band_floors=settings.scoring.to_params().band_floors,
+        collect_interval=timedelta(seconds=settings.collect_interval),
+        chart=render_chart,
+        default_settings=ChatSettings(digest_time=settings.digest_time),
+        default_timezone=settings.digest_timezone,
+        last_cycle=last_cycle,
+        track_keep=timedelta(days=settings.snapshot_retention_days),
+        version=package_version(),
+        # The replay's clock is set to the market's start only after this: no uptime there.
+        started=None if shown else clock.now(),
+    )
+    console = ConsoleAdapter(commands, clock, chart_dir=chart_dir, out=out)
+    adapters = (
+        []
+        if role is None
+        else build_chat_adapters(settings, commands, clock, role, state=state_store(storage))
+    )
+    ttl = timedelta(seconds=settings.collector_lease_seconds)
+    chats = [ChatDuty(a, commands_lease(storage.leases, a.platform.value, ttl=ttl)) for a in adapters]
+    # Delivery goes through this role's chat adapters, or the console when there is none.
+    sinks: dict[Platform, Sink] = {a.platform: a for a in adapters} or {Platform.CONSOLE: console}
+    delivery = Delivery(storage.outbox, storage.chats, sinks)
+    digest = DigestJob(
+        collector.exchange,
+        storage.chats,
+        storage.scores,
+        storage.outbox,
+        storage.digests,
+        digest_text,
+        label,
+        chart=digest_chart,
+    )
+    return App(settings, collector, commands, console, delivery, digest, clock, last_cycle, chats)
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The demo's app on the bundled replay, and the replay steps it walks through."""
+
+    app: App
+    steps: list[datetime]  # from the first step with a day of history to the last
+
+
+def build_demo(settings: Settings, *, clock: Clock, out: TextIO | None = None) -> Demo:
+    """The whole pipeline on the bundled synthetic replay (``make demo``)."""
+    replay = ReplaySource(symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
+    market = replay.market
+    start = market.first_time_with_history(DEMO_HISTORY_HOURS)
+    if start is None:
+        raise RuntimeError("the replay market holds less than a day of history")
+    steps = [t for t in market.times() if t >= start]
+    app = build_app(settings, clock=clock, replay=replay, out=out)
+    return Demo(app, steps)
 
 
 def state_store(storage: Storage) -> StateStore:
@@ -105,3 +353,47 @@ async def collect_once(settings: Settings, *, now: datetime | None = None) -> Cy
         return await collector.cycle.run(moment)
     finally:
         await collector.close()
+
+
+async def one_shot(settings: Settings, line: str) -> str:
+    """Answer one command from the store through the same command layer as the chats."""
+    app = build_app(settings, clock=SystemClock())
+    try:
+        return await app.console.handle_line(line) or ""
+    finally:
+        await app.close()
+
+
+async def data_is_fresh(settings: Settings) -> bool:
+    """Whether the newest stored collection is younger than two intervals (``dps status``'s exit)."""
+    app = build_app(settings, clock=SystemClock())
+    try:
+        status = app.commands.queries.status(app.clock.now(), None)
+        return status.last_collection is not None and not status.stale
+    finally:
+        await app.close()
+
+
+async def sync_discord_commands(settings: Settings) -> int:
+    """``dps discord sync``: sync the slash commands now, changed or not; how many Discord has.
+
+    Raises:
+        ConfigError: no ``DISCORD_BOT_TOKEN``.
+        ChatPlatformError: Discord refused the token or the commands, or is unreachable.
+    """
+    token = settings.discord_bot_token
+    if token is None:
+        raise ConfigError("dps discord sync needs DISCORD_BOT_TOKEN")
+    from bot.chat.discord_adapter import DiscordAdapter  # discord.py only for Discord commands
+
+    app = build_app(settings, clock=SystemClock())
+    try:
+        adapter = DiscordAdapter(
+            app.commands,
+            app.clock,
+            token=token.get_secret_value(),
+            command_state=state_store(app.collector.storage),
+        )
+        return await adapter.sync_commands()
+    finally:
+        await app.close()

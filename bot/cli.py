@@ -15,8 +15,9 @@ from bot.app.evaluate_csv import parse_evaluate_csv
 from bot.app.views import rank
 from bot.core.scoring import score
 from bot.errors import DpsError, InputError
-from bot.logsafety import setup_logging
+from bot.libraries import configure_libraries
 from bot.render.table import markdown_table, score_json
+from bot.roles import Role
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -63,10 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.config import load_settings
-    from bot.runner import Role, run
+    from bot.runner import run
 
     settings = load_settings()
-    setup_logging(settings.log_level, _secrets(settings))
+    configure_libraries(settings.log_level, _secrets(settings))
     return asyncio.run(run(settings, role=Role(args.role)))
 
 
@@ -100,9 +101,11 @@ def _demo_live(args: argparse.Namespace) -> int:
     import tempfile
 
     from bot.config import load_settings
-    from bot.runner import demo
+    from bot.demo import demo
 
-    setup_logging(logging.WARNING, fmt="%(levelname)s %(name)s: %(message)s")
+    configure_libraries(
+        logging.WARNING, fmt="%(levelname)s %(name)s: %(message)s", quiet_scheduler_skips=True
+    )
     with tempfile.TemporaryDirectory(prefix="dps-demo-") as tmp:
         # A fresh database per demo run: the replay always starts from the same state.
         settings = load_settings(database_url=f"sqlite:///{tmp}/demo.sqlite3", symbols=[])
@@ -114,8 +117,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     """``dps top|score|status|track|…``: answer through the same command layer as the chats."""
     import asyncio
 
+    from bot.bootstrap import data_is_fresh, one_shot
     from bot.config import load_settings
-    from bot.runner import data_is_fresh, one_shot
 
     settings = load_settings()
     line = " ".join([f"/{args.command}", *args.words])
@@ -140,11 +143,11 @@ def cmd_discord_sync(args: argparse.Namespace) -> int:
     """Sync the Discord slash commands now, even if they look unchanged."""
     import asyncio
 
+    from bot.bootstrap import sync_discord_commands
     from bot.config import load_settings
-    from bot.runner import sync_discord_commands
 
     settings = load_settings()
-    setup_logging(settings.log_level, _secrets(settings))
+    configure_libraries(settings.log_level, _secrets(settings))
     count = asyncio.run(sync_discord_commands(settings))
     print(f"synced {count} Discord slash commands")
     return 0
@@ -158,7 +161,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from bot.config import load_settings
 
     settings = load_settings()
-    setup_logging(settings.log_level, _secrets(settings))
+    configure_libraries(settings.log_level, _secrets(settings))
     report = asyncio.run(collect_once(settings))
     ok = report.scored - report.partial
     failed = sum(report.failures.values())
@@ -223,8 +226,8 @@ def build_parser(registry: CommandRegistry = COMMAND_SET) -> argparse.ArgumentPa
     run = sub.add_parser("run", help="run the bot (Binance by default; adapters whose tokens are set)")
     run.add_argument(
         "--role",
-        choices=["all", "collector", "telegram", "discord"],
-        default="all",
+        choices=[r.value for r in Role],
+        default=Role.ALL.value,
         help="all (default): everything in one process; collector: collect, score, alert (one per "
         "exchange, by lease); telegram / discord: that platform's commands and delivery",
     )

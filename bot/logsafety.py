@@ -37,12 +37,14 @@ class RedactingFilter(logging.Filter):
 
 
 def setup_logging(level: str | int, secrets: Iterable[str] = (), fmt: str | None = None) -> None:
-    """Configure the root logger once, with the redacting filter on its handler."""
+    """Configure the root logger, with one redacting filter on each of its handlers.
+
+    Called again (a test harness, then ``dps run``), it adds no second filter: the new
+    one, with the secrets given now, replaces the old.
+    """
     logging.basicConfig(level=level, format=fmt or "%(asctime)s %(levelname)s %(name)s: %(message)s")
     redactor = RedactingFilter(secrets)
     for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(old)
         handler.addFilter(redactor)
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        # httpx logs every request at INFO: a line per Telegram long poll and per message
-        # sent would bury the bot's own lines. DEBUG keeps them (redacted) for digging.
-        logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -84,6 +84,31 @@ class Sink(Protocol):
         ...
 
 
+class ChatAdapter(Sink, Protocol):
+    """A chat platform this process serves: commands in, replies and outbox messages out.
+
+    Every process of a bot delivers (``send``); only the holder of the platform's
+    commands lease answers commands, so the runner switches that with ``serve_commands``.
+    """
+
+    @property
+    def platform(self) -> Platform:
+        """Which platform's chats this adapter reaches (the delivery job routes by it)."""
+        ...
+
+    async def start(self, serve_commands: bool) -> None:
+        """Connect; answer commands too when ``serve_commands``, else only deliver."""
+        ...
+
+    async def serve_commands(self, on: bool) -> None:
+        """Start or stop answering commands (the commands lease changed hands); idempotent."""
+        ...
+
+    async def stop(self) -> None:
+        """Disconnect and close every session; safe to call twice."""
+        ...
+
+
 class MarketSource(Protocol):
     """Where market data comes from: a live exchange (ccxt) or the bundled replay."""
 

@@ -3,7 +3,8 @@
 The only module that imports apscheduler. Jobs are plain async callables supplied by the
 composition root. Every job runs with ``max_instances=1`` and coalescing, so a slow
 cycle never overlaps the next and a backlog collapses into one run; a skipped or missed
-run is logged, never silent.
+run is logged, never silent: here, once, in our words (``bot.libraries`` quietens
+APScheduler's own loggers at start-up so they do not say it twice).
 """
 
 from __future__ import annotations
@@ -60,10 +61,6 @@ class Schedule:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         )
         self._running: set[asyncio.Task[Any]] = set()
-        # Skips and misses are logged once, in our words, by _on_event; not twice.
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-        # Job runs and failures too: _on_event logs a failure once, with a traceback only for bugs.
-        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
 
     def _tracked(self, name: str, job: Job) -> Callable[[], Awaitable[None]]:
         async def run() -> None:

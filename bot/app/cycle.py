@@ -143,6 +143,7 @@ class CollectionCycle:
         *,
         daily_cap: int = 50,
         evidence: EvidenceLines | None = None,
+        fence: Callable[[datetime], LeaseClaim] | None = None,
     ) -> None:
         self._d = deps
         self._params = params
@@ -153,8 +154,8 @@ class CollectionCycle:
         self._universe_at: datetime | None = None
         self._known: set[str] = set()  # symbols of the last universe loaded
         self._joined: list[str] = []  # symbols that joined at the last reload
-        # Set when this process collects under a lease: cycles then store only while held.
-        self.fence: Callable[[datetime], LeaseClaim] | None = None
+        # Given when this process collects under a lease: cycles then store only while held.
+        self._fence = fence
 
     async def reload_universe(self, now: datetime, *, force: bool = False) -> list[str] | None:
         """Reload the market list when it is an hour old (new listings join, delisted ones leave)."""
@@ -262,7 +263,7 @@ class CollectionCycle:
             ],
             alert_states=changed,
             outbox=messages,
-            lease=None if self.fence is None else self.fence(now),
+            lease=None if self._fence is None else self._fence(now),
         )
         report.events = len(outcome.events)
         report.alerts = outcome.events

@@ -69,6 +69,8 @@ class ConsoleAdapter:
         markdown_tables: print ``/top`` in the seed's pipe format instead of aligned columns.
     """
 
+    platform = Platform.CONSOLE
+
     def __init__(
         self,
         commands: CommandHandler,
@@ -88,6 +90,17 @@ class ConsoleAdapter:
         self._user = user_id
         self._markdown = markdown_tables
         self._sent_images = 0
+
+    # The rest of bot.ports.ChatAdapter: the console has nothing to connect, and it always
+    # answers its own terminal (``run``), whatever any commands lease says.
+    async def start(self, serve_commands: bool = True) -> None:
+        """Nothing to connect (``bot.ports.ChatAdapter``)."""
+
+    async def serve_commands(self, on: bool) -> None:
+        """Nothing to switch: the console answers whoever types at it."""
+
+    async def stop(self) -> None:
+        """Nothing to close."""
 
     def print(self, text: str) -> None:
         """Write ``text`` and a newline; characters the terminal cannot show are replaced."""

@@ -53,8 +53,6 @@ class _Client(discord.Client):
         guild_ready_timeout: float,
         command_sync: CommandSync | None = None,
     ) -> None:
-        # The bot has no voice: skip discord.py's start-up warnings about voice libraries.
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             intents=discord.Intents.default(),  # slash commands need no privileged intents
             guild_ready_timeout=guild_ready_timeout,
@@ -118,10 +116,10 @@ class DiscordAdapter:
     def __repr__(self) -> str:  # never the token
         return f"DiscordAdapter(running={self._client is not None})"
 
-    async def start(self, *, gateway: bool = True) -> None:
-        """Log in and connect; returns once the gateway is READY.
+    async def start(self, serve_commands: bool = True) -> None:
+        """Log in and connect; returns once the gateway is READY (``bot.ports.ChatAdapter``).
 
-        With ``gateway=False`` it only logs in: the process delivers alerts over REST while
+        With ``serve_commands=False`` it only logs in: the process delivers alerts over REST while
         another process (the holder of the ``discord:commands`` lease) answers the slash
         commands — two gateway connections would both answer every interaction.
 
@@ -132,7 +130,7 @@ class DiscordAdapter:
         """
         if self._client is not None:
             raise RuntimeError("DiscordAdapter.start called twice")
-        if not gateway:
+        if not serve_commands:
             await self._log_in_only()
             return
         client = _Client(
@@ -205,12 +203,12 @@ class DiscordAdapter:
         """Whether this process is connected to the gateway (answers slash commands)."""
         return self._task is not None
 
-    async def gateway(self, on: bool) -> None:
+    async def serve_commands(self, on: bool) -> None:
         """Start or stop answering slash commands (the gateway connection); idempotent."""
         if on == self.answering:
             return
         await self.stop()
-        await self.start(gateway=on)
+        await self.start(on)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

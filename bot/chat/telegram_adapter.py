@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -86,9 +85,6 @@ from bot.render.telegram_html import (
     render_document,
 )
 
-# RetryAfter.retry_after is a timedelta with this set (PTB 22 warns without it).
-os.environ.setdefault("PTB_TIMEDELTA", "true")
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
@@ -102,13 +98,6 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _TAG = re.compile(r"</?[a-z]+>")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
-
-
-class _DropRetryAfterGiveUp(logging.Filter):
-    """PTB's limiter logs a traceback when it hands a 429 back; delivery logs its own line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Rate limit hit after maximum")
 
 
 def chat_kind(chat: Chat) -> ChatKind:
@@ -214,7 +203,6 @@ class TelegramAdapter:
         self._started = False
         self._initialized = False
         limiter = rate_limiter or broadcast_limiter()
-        logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_DropRetryAfterGiveUp())
         self._requests = (
             HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=30),
             HTTPXRequest(read_timeout=15),
@@ -238,18 +226,18 @@ class TelegramAdapter:
 
     # --- life cycle ---------------------------------------------------------------------
 
-    async def start(self, *, poll: bool = True) -> None:
-        """Check the token (getMe) and start; with ``poll``, set the command menu and poll.
+    async def start(self, serve_commands: bool = True) -> None:
+        """Check the token (getMe) and start; with ``serve_commands``, set the command menu and poll.
 
         Telegram lets one process per bot long-poll for updates: the other processes of a
-        multi-process set-up start with ``poll=False`` and only deliver, until ``poll``
-        hands them the commands.
+        multi-process set-up start with ``serve_commands=False`` and only deliver, until
+        ``serve_commands(True)`` hands them the commands (``bot.ports.ChatAdapter``).
         """
         await self._initialize()
         try:
             await self.app.start()
-            if poll:
-                await self.poll(True)
+            if serve_commands:
+                await self.serve_commands(True)
         except BaseException:
             if self.app.running:
                 await self.app.stop()
@@ -257,10 +245,10 @@ class TelegramAdapter:
             self._initialized = False
             raise
         self._started = True
-        if not poll:
+        if not serve_commands:
             logger.info("Telegram: @%s started to deliver only (not polling)", self.app.bot.username)
 
-    async def poll(self, on: bool) -> None:
+    async def serve_commands(self, on: bool) -> None:
         """Start or stop answering commands (long polling); idempotent."""
         updater = self.app.updater
         if updater is None:  # built with the default updater; only a custom build lacks one

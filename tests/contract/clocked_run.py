@@ -19,8 +19,9 @@ from pathlib import Path
 
 from bot.config import load_settings
 from bot.errors import DpsError
-from bot.logsafety import setup_logging
-from bot.runner import Role, run
+from bot.libraries import configure_libraries
+from bot.roles import Role
+from bot.runner import run
 
 ENV = "DPS_TEST_CLOCK"
 
@@ -68,7 +69,7 @@ class TestClock:
 def main() -> int:
     settings = load_settings()
     secrets = [t.get_secret_value() for t in (settings.telegram_bot_token, settings.discord_bot_token) if t]
-    setup_logging(settings.log_level, secrets)
+    configure_libraries(settings.log_level, secrets)
     logging.getLogger("bot.runner").setLevel(logging.DEBUG)
     try:
         return asyncio.run(run(settings, role=Role(sys.argv[1]), clock=FileClock(Path(os.environ[ENV]))))

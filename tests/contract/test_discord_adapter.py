@@ -24,7 +24,7 @@ from bot.app.command_set import COMMAND_SET
 from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
 from bot.app.ratelimit import RateLimit
 from bot.app.views import Reply
-from bot.bootstrap import state_store
+from bot.bootstrap import state_store, sync_discord_commands
 from bot.chat.discord_adapter import DiscordAdapter
 from bot.cli import build_parser, cmd_discord_sync
 from bot.config import load_settings
@@ -44,7 +44,6 @@ from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import ChatPlatformError, StorageError
 from bot.render.discord_embeds import BAND_COLOURS, ERROR_COLOUR
-from bot.runner import sync_discord_commands
 from bot.storage.facade import open_storage
 from tests.fakes.clock import FakeClock
 from tests.fakes.discord_api import (

@@ -86,7 +86,7 @@ async def desk(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desk]:
         fake.patch(monkeypatch)
         storage = FakeStorage()
         adapter = DiscordAdapter(make_layer(storage), FakeClock(NOW), token=TOKEN, guild_ready_timeout=0.05)
-        await adapter.start(gateway=False)  # delivering only, over REST
+        await adapter.start(serve_commands=False)  # delivering only, over REST
         try:
             delivery = Delivery(storage.outbox, storage.chats, {Platform.DISCORD: adapter})
             yield Desk(fake, adapter, storage, delivery)

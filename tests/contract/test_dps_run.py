@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.runner import Role, run
+from bot.roles import Role
+from bot.runner import run
 from bot.storage.facade import open_storage
 from tests.fakes.discord_api import TOKEN as DISCORD_TOKEN
 from tests.fakes.discord_api import FakeDiscord

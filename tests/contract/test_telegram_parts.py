@@ -88,7 +88,7 @@ async def desk(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desk]:
             # No waiting inside PTB: a 429 comes back to the delivery job as RetryAfter.
             rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=0),
         )
-        await adapter.start(poll=False)
+        await adapter.start(serve_commands=False)
         try:
             delivery = Delivery(storage.outbox, storage.chats, {Platform.TELEGRAM: adapter})
             yield Desk(fake, adapter, storage, delivery)

@@ -23,7 +23,7 @@ import yarl
 from bot.collector.client import SourceTuning
 from bot.config import load_settings
 from bot.errors import DpsError
-from bot.logsafety import setup_logging
+from bot.libraries import configure_libraries
 from bot.runner import run
 
 
@@ -54,7 +54,7 @@ def main() -> int:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
     settings = load_settings()
     secrets = [t.get_secret_value() for t in (settings.telegram_bot_token, settings.discord_bot_token) if t]
-    setup_logging(settings.log_level, secrets)
+    configure_libraries(settings.log_level, secrets)
     clock = clock_from_env()
     # ccxt spaces requests by cost × rateLimit (Binance's all-symbol ticker costs 40 × 50 ms):
     # shrunk with the clock, or a cycle would outlast its sped-up interval.
