@@ -18,7 +18,7 @@ from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.ports import MarketSource, StateStore
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
 from bot.storage.db import session_factory
 from bot.storage.facade import Storage, open_storage
 from bot.storage.repositories.state import SqlStateStore
@@ -85,7 +85,7 @@ def build_collector(
         deps,
         settings.scoring.to_params(),
         diff_params_for(settings.collect_interval),
-        partial(batch_text, source_label=shown),
+        partial(alert_document, source_label=shown),
         evidence=history.evidence_lines,
     )
     return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.delivery import PartAccepted, SendOutcome
+from bot.core.document import Document
 from bot.core.events import EventKind, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Regime
@@ -67,16 +68,16 @@ class Sink(Protocol):
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
-        """Try to deliver ``payload`` (and a PNG ``attachment``, if any) to ``chat``.
+        """Try to deliver ``document`` (and a PNG ``attachment``, if any) to ``chat``.
 
         The message goes out as parts numbered from 0, split the same way every time for
-        the same payload and attachment (``bot.core.delivery``). Parts before ``start``
+        the same document and attachment (``bot.core.delivery``). Parts before ``start``
         were accepted earlier and are not sent again; ``on_part`` hears of each part the
         platform accepts. ``Sent`` means every part from ``start`` on was accepted (none
         left is ``Sent`` too). Report the outcome; never raise for a chat fault.

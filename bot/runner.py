@@ -30,11 +30,12 @@ from bot.collector.client import SourceTuning
 from bot.collector.replay_source import ReplaySource
 from bot.config import Settings
 from bot.core.delivery import PartAccepted, SendOutcome
+from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform, RetentionPolicy
 from bot.errors import ConfigError, DpsError, LeaseLostError
 from bot.ports import Clock, StateStore
 from bot.render.chart import digest_chart, render_chart
-from bot.render.digest import digest_text
+from bot.render.documents import digest_document
 from bot.scheduler import Jobs, Schedule
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class ChatAdapter(Protocol):
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
@@ -257,7 +258,7 @@ def build_app(
         storage.scores,
         storage.outbox,
         storage.digests,
-        digest_text,
+        digest_document,
         label,
         chart=digest_chart,
     )

@@ -19,9 +19,12 @@ from typing import TextIO
 from bot.app.commands import CommandHandler, CommandRequest
 from bot.app.views import ChartReply
 from bot.core.delivery import PartAccepted, SendOutcome, Sent
+from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.ports import Clock
-from bot.render.text import render_text, safe_filename
+from bot.render.documents import reply_document
+from bot.render.plain_text import document_text
+from bot.render.text import safe_filename
 
 CONSOLE_CHAT = ChatKey(Platform.CONSOLE, "console")
 CONSOLE_USER = "console"
@@ -64,7 +67,6 @@ class ConsoleAdapter:
         clock: the application's clock (the demo's is accelerated).
         chart_dir: where ``/chart`` PNGs are written.
         out: where replies and alerts are printed (stdout by default).
-        markdown_tables: print ``/top`` in the seed's pipe format instead of aligned columns.
     """
 
     def __init__(
@@ -76,7 +78,6 @@ class ConsoleAdapter:
         out: TextIO | None = None,
         chat: ChatKey = CONSOLE_CHAT,
         user_id: str = CONSOLE_USER,
-        markdown_tables: bool = False,
     ) -> None:
         self._commands = commands
         self._clock = clock
@@ -84,7 +85,6 @@ class ConsoleAdapter:
         self._out = out
         self.chat = chat
         self._user = user_id
-        self._markdown = markdown_tables
         self._sent_images = 0
 
     def print(self, text: str) -> None:
@@ -100,7 +100,7 @@ class ConsoleAdapter:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
@@ -113,7 +113,7 @@ class ConsoleAdapter:
         if start >= 1:
             return Sent()  # printed before the retry: nothing left
         where = "" if chat == self.chat else f" for {chat.platform.value}:{chat.chat_id}"
-        text = f"── alert{where} ──\n{payload}"
+        text = f"── alert{where} ──\n{document_text(document)}"
         if attachment is not None:
             self._sent_images += 1
             path = self._chart_dir / f"message-{self._sent_images}.png"
@@ -144,7 +144,7 @@ class ConsoleAdapter:
             now=self._clock.now(),
         )
         reply = await self._commands.handle(request)
-        rendered = render_text(reply, markdown_tables=self._markdown)
+        rendered = document_text(reply_document(reply))
         if isinstance(reply, ChartReply):
             rendered += f"\nChart written to {self.save_chart(reply)}"
         return rendered

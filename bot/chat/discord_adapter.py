@@ -24,10 +24,12 @@ from bot.app.commands import CommandLayer
 from bot.chat.discord_interactions import CommandSync, SlashCommands, Tree
 from bot.chat.discord_messages import send_kwargs
 from bot.core.delivery import ChatGone, PartAccepted, Rejected, RetryAfter, SendOutcome, Sent, Transient
+from bot.core.document import Document
 from bot.core.records import ChatKey, Platform
 from bot.errors import ChatPlatformError, ConfigError
 from bot.ports import Clock, StateStore
 from bot.render.discord_embeds import render_payload
+from bot.render.plain_text import document_text
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +237,7 @@ class DiscordAdapter:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document | str,
         attachment: bytes | None = None,
         *,
         start: int = 0,
@@ -255,7 +257,8 @@ class DiscordAdapter:
         except ValueError:
             return Rejected(f"not a Discord channel id: {chat.chat_id[:40]!r}")
         channel = client.get_partial_messageable(channel_id)
-        messages = render_payload(payload, attachment)
+        text = document if isinstance(document, str) else document_text(document)
+        messages = render_payload(text, attachment)
         try:
             for k in range(start, len(messages)):
                 await channel.send(**send_kwargs(messages[k]))

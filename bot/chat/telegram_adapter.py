@@ -71,6 +71,7 @@ from bot.core.delivery import (
     Sent,
     Transient,
 )
+from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import ChatPlatformError
 from bot.ports import Clock
@@ -80,6 +81,7 @@ from bot.render.telegram_html import (
     render_payload,
     render_reply,
 )
+from bot.render.plain_text import document_text
 from bot.render.text import render_text
 
 # RetryAfter.retry_after is a timedelta with this set (PTB 22 warns without it).
@@ -415,7 +417,7 @@ class TelegramAdapter:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document | str,
         attachment: bytes | None = None,
         *,
         start: int = 0,
@@ -427,7 +429,7 @@ class TelegramAdapter:
         HTML Telegram refuses goes out again as that same part in plain text (and so do the
         parts after it), so a part's number means the same text either way.
         """
-        texts = render_payload(payload)
+        texts = render_payload(document if isinstance(document, str) else document_text(document))
         plain = False
         for k in range(start, len(texts) + (attachment is not None)):
             try:

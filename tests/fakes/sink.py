@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from bot.core.delivery import PartAccepted, SendOutcome, Sent
+from bot.core.document import Document
 from bot.core.records import ChatKey
 
 
@@ -18,7 +19,7 @@ class FakeSink:
     """
 
     def __init__(self, script: Iterable[SendOutcome] = ()) -> None:
-        self.sent: list[tuple[ChatKey, str]] = []
+        self.sent: list[tuple[ChatKey, Document]] = []
         self.attachments: list[bytes | None] = []
         self.starts: list[int] = []
         self._script = deque(script)
@@ -26,13 +27,13 @@ class FakeSink:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
-        self.sent.append((chat, payload))
+        self.sent.append((chat, document))
         self.attachments.append(attachment)
         self.starts.append(start)
         outcome = self._script.popleft() if self._script else Sent()
