@@ -114,7 +114,7 @@ def _disjoint(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, da
 
 
 class AlertRenderer(Protocol):
-    """Renders one chat's alert batch as a message document; ``evidence`` maps event ids to their evidence lines."""
+    """One chat's alert batch as a message document; ``evidence``: evidence lines by event id."""
 
     def __call__(self, batch: AlertBatch, *, evidence: Mapping[str, str] | None = None) -> Document: ...
 

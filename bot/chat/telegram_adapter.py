@@ -75,13 +75,13 @@ from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import ChatPlatformError
 from bot.ports import Clock
+from bot.render.plain_text import document_text
 from bot.render.telegram_html import (
     TelegramMessage,
     plain_chunks,
     render_payload,
     render_reply,
 )
-from bot.render.plain_text import document_text
 from bot.render.text import render_text
 
 # RetryAfter.retry_after is a timedelta with this set (PTB 22 warns without it).

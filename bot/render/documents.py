@@ -23,7 +23,6 @@ from bot.app.views import (
     ScoreCardReply,
     SettingsReply,
     StatusReply,
-    Summary,
     TableReply,
     TextReply,
     TrackReply,

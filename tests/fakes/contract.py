@@ -17,6 +17,19 @@ import pytest
 
 from bot.core.bands import band_for
 from bot.core.diff import DiffParams, diff
+from bot.core.document import (
+    BulletList,
+    ChartRef,
+    Column,
+    ColumnKind,
+    Document,
+    Footnote,
+    Heading,
+    KeyValues,
+    Paragraph,
+    Table,
+    Tone,
+)
 from bot.core.events import EventKind, LastAlert, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
@@ -138,15 +151,43 @@ def chat_key(
     return ChatKey(platform, chat_id, thread)
 
 
+def note(text: str) -> Document:
+    """A one-line message document."""
+    return Document(title="", blocks=(Paragraph(text),))
+
+
+RICH_DOCUMENT = Document(
+    title="Daily digest · <b>𝔘𝔫𝔦</b> 🚀",
+    blocks=(
+        Heading("Top **stress**"),
+        Paragraph("@everyone & <i>", strong=True),
+        Paragraph("detail", indent=True),
+        BulletList(("one", "`two`")),
+        KeyValues((("Alerts", "on"), ("Quiet hours", "22:00–07:00 Europe/Berlin"))),
+        Table(
+            (Column("Symbol"), Column("Score", ColumnKind.NUMBER), Column("Regime", max_width=12)),
+            (("SUIUSDT", "72*", "Long crowded"), ("1000PEPEUSDT", "5", "Short ramp")),
+            optional=(2,),
+        ),
+        ChartRef("digest.png", "Top names"),
+        Footnote("data 2025-01-06 12:00 UTC"),
+    ),
+    tone=Tone.STRESSED,
+    source_label="synthetic demo market (replay)",
+)
+"""Every kind of block, markup-looking and astral text: a store must give it back unchanged."""
+
+
 def message(
     key: str,
     chat_ref: int,
     at: datetime = T0,
-    payload: str = "BTCUSDT lean → stretched",
+    payload: Document | str = "BTCUSDT lean → stretched",
     events: int = 1,
 ) -> OutboxMessage:
+    document = note(payload) if isinstance(payload, str) else payload
     return OutboxMessage(
-        idempotency_key=key, chat_ref=chat_ref, payload=payload, created_at=at, event_count=events
+        idempotency_key=key, chat_ref=chat_ref, payload=document, created_at=at, event_count=events
     )
 
 
@@ -748,7 +789,7 @@ def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
     entry = s.outbox.get_entry("k1")
     assert entry is not None
     assert (entry.payload, entry.status, entry.attempts, entry.chat, entry.chat_ref) == (
-        "BTCUSDT lean → stretched",
+        note("BTCUSDT lean → stretched"),
         OutboxStatus.PENDING,
         0,
         chat_key(),
@@ -757,6 +798,15 @@ def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
     assert (entry.next_attempt_at, entry.created_at, entry.sent_at, entry.last_error) == (T0, T0, None, None)
     assert s.outbox.get_entry("nope") is None
     assert s.outbox.status_counts() == {OutboxStatus.PENDING: 3}
+
+
+def check_outbox_document_round_trip(s: Stores) -> None:
+    ref = _chat(s)
+    s.outbox.enqueue([message("rich", ref, payload=RICH_DOCUMENT)])
+    stored = s.outbox.get_entry("rich")
+    assert stored is not None and stored.payload == RICH_DOCUMENT
+    [claimed] = s.outbox.claim_due(T0, limit=5, lease=timedelta(minutes=1))
+    assert claimed.payload == RICH_DOCUMENT
 
 
 def check_outbox_attachment_round_trip(s: Stores) -> None:

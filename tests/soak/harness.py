@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.core.document import from_json
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.render import discord_embeds, telegram_html
+from bot.render.plain_text import document_text
 from bot.storage.facade import open_storage
 from tests.fakes.discord_api import TOKEN as DISCORD_TOKEN
 from tests.fakes.discord_api import FakeDiscord
@@ -579,15 +581,16 @@ class Soak:
     @staticmethod
     def _expected(platform: str, payload: str, attachment: bytes | None) -> list[Part]:
         """The parts one outbox message goes out as, in order (the adapters' split)."""
+        text = document_text(from_json(payload))  # the stored document, drawn as the adapters do
         if platform == Platform.TELEGRAM.value:
-            parts: list[Part] = [("text", t) for t in telegram_html.render_payload(payload)]
+            parts: list[Part] = [("text", t) for t in telegram_html.render_payload(text)]
             return parts + ([("photo", attachment)] if attachment is not None else [])
         return [
             _discord_part(
                 [{"title": e.title, "description": e.description or None} for e in m.embeds],
                 [] if m.file is None else [(m.file.filename, m.file.data)],
             )
-            for m in discord_embeds.render_payload(payload, attachment)
+            for m in discord_embeds.render_payload(text, attachment)
         ]
 
     def _verify_deliveries(self) -> None:

@@ -30,6 +30,7 @@ from bot.core.bands import legend_lines
 from bot.core.models import Band, Bias
 from bot.core.records import ChatKind, OutboxMessage
 from bot.errors import StorageError
+from bot.render.table import markdown_table
 from bot.render.text import render_text
 from tests.fakes.scored_market import (
     FAKE_PNG,
@@ -208,7 +209,7 @@ async def test_top_is_the_seed_table_ranked_with_a_summary_of_the_whole_market(l
     assert "Avg stress" in text
     assert SOURCE in text
     assert "* partial" in text  # MOG is partial
-    markdown = render_text(reply, markdown_tables=True)
+    markdown = markdown_table(reply.table)  # `dps top`'s pipe format
     assert "| # | Symbol | Score |" in markdown
     assert SOURCE in markdown
 

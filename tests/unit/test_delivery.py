@@ -28,6 +28,7 @@ from bot.core.delivery import (
     Sent,
     Transient,
 )
+from bot.core.document import Document, Paragraph
 from bot.core.records import (
     Chat,
     ChatKey,
@@ -41,6 +42,7 @@ from bot.core.records import (
 from bot.errors import StorageError
 from bot.ports import Sink
 from tests.fakes import EPOCH, FakeChatStore, FakeOutboxStore, FakeSink
+from tests.fakes.contract import note
 
 T0 = EPOCH
 TG = Platform.TELEGRAM
@@ -91,8 +93,8 @@ class Env:
         )
 
 
-def text(key: str) -> str:
-    return f"payload of {key}"
+def text(key: str) -> Document:
+    return note(f"payload of {key}")
 
 
 @pytest.fixture
@@ -104,13 +106,13 @@ class ScriptedSink:
     """Answers per chat id from its own script (``Sent`` when a chat's script is used up)."""
 
     def __init__(self, scripts: dict[str, Iterable[SendOutcome | Exception]]) -> None:
-        self.sent: list[tuple[ChatKey, str]] = []
+        self.sent: list[tuple[ChatKey, Document]] = []
         self._scripts = {chat_id: list(script) for chat_id, script in scripts.items()}
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
-        self.sent.append((chat, payload))
+        self.sent.append((chat, document))
         script = self._scripts.get(chat.chat_id, [])
         outcome = script.pop(0) if script else Sent()
         if isinstance(outcome, Exception):
@@ -123,16 +125,16 @@ class SlowSink:
 
     def __init__(self, delay: float = 0.005) -> None:
         self.delay = delay
-        self.order: dict[ChatKey, list[str]] = defaultdict(list)
+        self.order: dict[ChatKey, list[Document]] = defaultdict(list)
         self._per_chat: Counter[ChatKey] = Counter()
         self.max_per_chat: Counter[ChatKey] = Counter()
         self._total = 0
         self.max_total = 0
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
-        self.order[chat].append(payload)
+        self.order[chat].append(document)
         self._per_chat[chat] += 1
         self._total += 1
         self.max_per_chat[chat] = max(self.max_per_chat[chat], self._per_chat[chat])
@@ -152,7 +154,7 @@ class HangingSink:
         self.started = asyncio.Event()
 
     async def send(
-        self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
         self.started.set()
         await asyncio.Event().wait()
@@ -216,7 +218,7 @@ async def test_entry_is_claimed_with_the_lease_before_it_is_sent(env: Env) -> No
 
     class PeekingSink:
         async def send(
-            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **_: object
+            self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
         ) -> SendOutcome:
             seen.append(env.entry("a"))
             return Sent()
@@ -688,7 +690,7 @@ PartFault = SendOutcome | Hang | None
 
 
 class PartsSink:
-    """A platform taking a message as parts (the payload split at ``|``), one call per part.
+    """A platform taking a message as parts (one per paragraph of the document), one call per part.
 
     ``faults`` answer part calls in order: ``None`` accepts the part, an outcome refuses it,
     ``HANG`` accepts it and never returns. ``accepted`` is what the platform shows, in order.
@@ -703,14 +705,14 @@ class PartsSink:
     async def send(
         self,
         chat: ChatKey,
-        payload: str,
+        document: Document,
         attachment: bytes | None = None,
         *,
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
         self.starts.append(start)
-        parts = payload.split("|")
+        parts = [block.text for block in document.blocks if isinstance(block, Paragraph)]
         for k in range(start, len(parts)):
             fault = self._faults.pop(0) if self._faults else None
             if isinstance(fault, Hang):
@@ -727,7 +729,7 @@ class PartsSink:
 
 def parts_message(env: Env, chat: Chat, key: str, parts: int) -> list[str]:
     texts = [f"{key} part {k + 1}" for k in range(parts)]
-    env.outbox.enqueue([OutboxMessage(key, chat.ref, "|".join(texts), T0)])
+    env.outbox.enqueue([OutboxMessage(key, chat.ref, Document("", tuple(Paragraph(t) for t in texts)), T0)])
     return texts
 
 
@@ -773,7 +775,7 @@ async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> Non
 
     class Watching(PartsSink):
         async def send(
-            self, chat: ChatKey, payload: str, attachment: bytes | None = None, **kw: Any
+            self, chat: ChatKey, document: Document, attachment: bytes | None = None, **kw: Any
         ) -> SendOutcome:
             on_part = kw.pop("on_part")
 
@@ -781,7 +783,7 @@ async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> Non
                 on_part(n)
                 stored.append(env.entry("digest").parts_sent)  # already in the store
 
-            return await super().send(chat, payload, attachment, on_part=accepted, **kw)
+            return await super().send(chat, document, attachment, on_part=accepted, **kw)
 
     await env.delivery({TG: Watching()}).drain(T0)
     assert stored == [1, 2, 3]

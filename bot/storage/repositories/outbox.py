@@ -124,7 +124,12 @@ class SqlOutboxStore:
                     document = from_json(row.payload)
                 except DocumentError as exc:
                     # A corrupt or future-format row must not stop the drain: it fails, said once.
-                    logger.error("outbox entry %s (%s) is not a readable document: %s", row.id, row.idempotency_key, exc)
+                    logger.error(
+                        "outbox entry %s (%s) is not a readable document: %s",
+                        row.id,
+                        row.idempotency_key,
+                        exc,
+                    )
                     row.status = OutboxStatus.FAILED.value
                     row.last_error = f"stored message is not a readable document ({exc})"[:MAX_ERROR_LEN]
                     continue
