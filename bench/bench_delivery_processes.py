@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 from bench.common import write_section
+from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
 from bot.storage.facade import open_storage
 from tests.contract.processes import Proc, start, stop
@@ -75,7 +76,7 @@ async def drain_with(processes: int, messages: int, latency: float, url: str, wo
             for p in procs:
                 await p.wait_for("Telegram: ")
             storage.outbox.enqueue(
-                [OutboxMessage(f"m-{ref}", ref, f"alert for chat {ref}", now) for ref in refs]
+                [OutboxMessage(f"m-{ref}", ref, Document(f"alert for chat {ref}"), now) for ref in refs]
             )
             async with asyncio.timeout(900):
                 while len(telegram.sent()) < messages:  # noqa: ASYNC110 - the fake fills it

@@ -37,6 +37,7 @@ from bench.common import write_section
 from bot.app.delivery import Delivery
 from bot.chat.telegram_adapter import BROADCAST_PER_SECOND, TelegramAdapter
 from bot.chat.telegram_limits import GROUP_BURST, GROUP_PER_MINUTE
+from bot.core.document import Document, Heading, Paragraph
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
 from bot.storage.facade import open_storage
 from tests.fakes.scored_market import make_layer
@@ -45,12 +46,14 @@ from tests.fakes.telegram_api import FakeTelegram
 
 CAP = 30.0
 NOW = datetime(2026, 11, 17, 20, 50, tzinfo=UTC)
-ALERT = (
-    "Derivatives Pressure alerts\n\n"
-    "SUIUSDT stretched → stressed · score 64 (was 58) · LONG\n"
-    "  Long crowded · high funding + premium + rising OI\n"
-    "  OI 24h +8.0% → +21.3% · funding/8h +0.031% → +0.052%\n"
-    "  data 2026-11-17 20:50 UTC"
+ALERT = Document(
+    "Derivatives Pressure alerts",
+    (
+        Heading("SUIUSDT stretched → stressed · score 64 (was 58) · LONG"),
+        Paragraph("Long crowded · high funding + premium + rising OI", indent=True),
+        Paragraph("OI 24h +8.0% → +21.3% · funding/8h +0.031% → +0.052%", indent=True),
+        Paragraph("data 2026-11-17 20:50 UTC", indent=True),
+    ),
 )
 
 

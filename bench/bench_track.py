@@ -49,7 +49,8 @@ from bot.core.models import Band, Bias, Regime
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.core.regimes import REGIME_LABELS
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
+from bot.render.plain_text import document_text
 from bot.storage.db import session_factory, transaction
 from bot.storage.facade import Storage, open_storage
 from bot.storage.models import ScoreRow, SnapshotRow, table_of
@@ -197,7 +198,7 @@ def fanout_cycle(storage: Storage, history: TrackHistory | None) -> CollectionCy
         EX, None, storage.snapshots, storage.alert_states, storage.chats, storage.outbox, storage.cycles
     )  # type: ignore[arg-type]
     evidence = None if history is None else history.evidence_lines
-    return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text, evidence=evidence)
+    return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document, evidence=evidence)
 
 
 def main() -> int:
@@ -245,7 +246,7 @@ def main() -> int:
         without_s = statistics.median(timed(lambda: plain._messages(events, at + STEP)) for _ in range(5))
         first_alert_s = timed(lambda: with_lines._messages(events, at + STEP))
         messages = with_lines._messages(events, at + STEP)
-        shown = sum(m.payload.count("readings here in the last") for m in messages)
+        shown = sum(document_text(m.payload).count("readings here in the last") for m in messages)
         at += STEP
         one_cycle(storage, at, last, rng)
         events = events_for(alerted, at + STEP)

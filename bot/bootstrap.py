@@ -30,9 +30,8 @@ from bot.config import Settings
 from bot.core.records import ChatSettings, Platform
 from bot.errors import ConfigError
 from bot.ports import ChatAdapter, Clock, MarketSource, Sink, StateStore
-from bot.render.alerts import batch_text
 from bot.render.chart import digest_chart, render_chart
-from bot.render.digest import digest_text
+from bot.render.documents import alert_document, digest_document
 from bot.roles import Role
 from bot.storage.db import session_factory
 from bot.storage.facade import Storage, open_storage
@@ -135,7 +134,7 @@ def build_collector(
         deps,
         settings.scoring.to_params(),
         diff_params_for(settings.collect_interval),
-        partial(batch_text, source_label=shown),
+        partial(alert_document, source_label=shown),
         evidence=history.evidence_lines,
         fence=None if lease is None else lease.claim,
     )
@@ -312,7 +311,7 @@ def _wire(
         storage.scores,
         storage.outbox,
         storage.digests,
-        digest_text,
+        digest_document,
         label,
         chart=digest_chart,
     )

@@ -21,6 +21,7 @@ from typing import Protocol
 from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.scoring_cycle import ScoredSymbol, score_snapshots
 from bot.core.diff import DiffParams, diff
+from bot.core.document import Document
 from bot.core.events import AlertEvent, Reading, ScoredPoint
 from bot.core.market import MarketSnapshot
 from bot.core.oi_deltas import DEFAULT_TOLERANCES
@@ -113,9 +114,9 @@ def _disjoint(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, da
 
 
 class AlertRenderer(Protocol):
-    """Renders one chat's alert batch; ``evidence`` maps event ids to their evidence lines."""
+    """One chat's alert batch as a message document; ``evidence``: evidence lines by event id."""
 
-    def __call__(self, batch: AlertBatch, *, evidence: Mapping[str, str] | None = None) -> str: ...
+    def __call__(self, batch: AlertBatch, *, evidence: Mapping[str, str] | None = None) -> Document: ...
 
 
 EvidenceLines = Callable[[Sequence[AlertEvent], datetime], Mapping[str, str]]

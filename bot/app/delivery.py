@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 
 from bot.app.chat_lifecycle import disable_chat, move_chat
 from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
-from bot.core.document import ChartRef, Document, Paragraph
 from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
 from bot.ports import ChatStore, OutboxStore, Sink
 
@@ -140,7 +139,7 @@ class Delivery:
         try:
             return await sink.send(
                 chat,
-                payload_document(entry.payload, entry.attachment),
+                entry.payload,
                 entry.attachment,
                 start=progress.parts_sent,
                 on_part=progress,
@@ -218,13 +217,3 @@ class Delivery:
                 error[:200],
             )
         return status
-
-
-def payload_document(payload: str, attachment: bytes | None = None) -> Document:
-    """A stored text payload as a document: its first line the title, each other line a paragraph.
-
-    A bridge until the outbox stores documents (issue 16): the text reads the same.
-    """
-    title, *lines = payload.split("\n")
-    chart = (ChartRef("chart.png", ""),) if attachment is not None else ()
-    return Document(title=title, blocks=(*(Paragraph(line) for line in lines), *chart))

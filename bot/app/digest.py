@@ -14,9 +14,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from bot.app.fanout import zone
 from bot.app.views import Summary, summarise
+from bot.core.document import Document
 from bot.core.records import Chat, OutboxMessage, ScoreRecord
 from bot.ports import ChatStore, DigestLog, OutboxStore, ScoreStore
 
@@ -77,6 +79,12 @@ def build_digest(
     )
 
 
+class DigestRenderer(Protocol):
+    """Draws a digest as a message document; ``chart``: a chart PNG travels with it."""
+
+    def __call__(self, digest: Digest, *, chart: bool = False) -> Document: ...
+
+
 def digest_key(chat: Chat, local_date: date) -> str:
     return f"digest:{chat.ref}:{local_date.isoformat()}"
 
@@ -91,7 +99,7 @@ class DigestJob:
         scores: ScoreStore,
         outbox: OutboxStore,
         log: DigestLog,
-        render: Callable[[Digest], str],
+        render: DigestRenderer,
         source_label: str | None = None,
         chart: Callable[[Digest], bytes] | None = None,
     ) -> None:
@@ -143,13 +151,14 @@ class DigestJob:
         day_ago = self._scores.score_at_many(self._exchange, now - timedelta(hours=24), DAY_TOLERANCE)
         for chat, local_date in due:
             digest = build_digest(chat, local_date, latest, day_ago, self._label)
+            picture = self._picture(digest)  # first: the document names the chart only if there is one
             message = OutboxMessage(
                 idempotency_key=digest_key(chat, local_date),
                 chat_ref=chat.ref,
-                payload=self._render(digest),
+                payload=self._render(digest, chart=picture is not None),
                 created_at=now,
                 event_count=0,  # digests do not count towards the alert cap
-                attachment=self._picture(digest),
+                attachment=picture,
             )
             self._outbox.enqueue([message])
             self._log.record_digest(chat.ref, local_date, now)

@@ -22,8 +22,9 @@ from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.ports import Clock
+from bot.render.documents import reply_document
 from bot.render.plain_text import document_text
-from bot.render.text import render_text, safe_filename
+from bot.render.text import safe_filename
 
 CONSOLE_CHAT = ChatKey(Platform.CONSOLE, "console")
 CONSOLE_USER = "console"
@@ -66,7 +67,6 @@ class ConsoleAdapter:
         clock: the application's clock (the demo's is accelerated).
         chart_dir: where ``/chart`` PNGs are written.
         out: where replies and alerts are printed (stdout by default).
-        markdown_tables: print ``/top`` in the seed's pipe format instead of aligned columns.
     """
 
     platform = Platform.CONSOLE
@@ -80,7 +80,6 @@ class ConsoleAdapter:
         out: TextIO | None = None,
         chat: ChatKey = CONSOLE_CHAT,
         user_id: str = CONSOLE_USER,
-        markdown_tables: bool = False,
     ) -> None:
         self._commands = commands
         self._clock = clock
@@ -88,7 +87,6 @@ class ConsoleAdapter:
         self._out = out
         self.chat = chat
         self._user = user_id
-        self._markdown = markdown_tables
         self._sent_images = 0
 
     # The rest of bot.ports.ChatAdapter: the console has nothing to connect, and it always
@@ -159,7 +157,7 @@ class ConsoleAdapter:
             now=self._clock.now(),
         )
         reply = await self._commands.handle(request)
-        rendered = render_text(reply, markdown_tables=self._markdown)
+        rendered = document_text(reply_document(reply))
         if isinstance(reply, ChartReply):
             rendered += f"\nChart written to {self.save_chart(reply)}"
         return rendered

@@ -218,7 +218,7 @@ def from_json(text: str) -> Document:
     """
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise DocumentError(f"not a document: {exc}") from exc
     return from_data(data)
 
@@ -234,7 +234,7 @@ def from_data(data: Any) -> Document:
         label = data.get("source_label")
         return Document(
             title=_text(data["title"]),
-            blocks=tuple(_block(b) for b in data["blocks"]),
+            blocks=tuple(_block(b) for b in _list(data["blocks"])),
             tone=Tone(data["tone"]),
             source_label=None if label is None else _text(label),
         )
@@ -250,16 +250,32 @@ def _text(value: Any) -> str:
     return value
 
 
-def _texts(values: Any) -> tuple[str, ...]:
+def _list(values: Any) -> list[Any]:
     if not isinstance(values, list):
         raise DocumentError(f"expected a list, got {type(values).__name__}")
-    return tuple(_text(v) for v in values)
+    return values
+
+
+def _texts(values: Any) -> tuple[str, ...]:
+    return tuple(_text(v) for v in _list(values))
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise DocumentError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _index(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DocumentError(f"expected a column index, got {value!r}")
+    return value
 
 
 def _width(value: Any) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, int) or value < 2:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
         raise DocumentError(f"a column's max_width is a whole number of at least 2, got {value!r}")
     return value
 
@@ -272,21 +288,23 @@ def _block(data: Any) -> Block:
         case "heading":
             return Heading(_text(data["text"]))
         case "paragraph":
-            return Paragraph(_text(data["text"]), bool(data.get("strong")), bool(data.get("indent")))
+            return Paragraph(
+                _text(data["text"]), _flag(data.get("strong", False)), _flag(data.get("indent", False))
+            )
         case "list":
             return BulletList(_texts(data["items"]))
         case "key_values":
-            pairs = [_texts(pair) for pair in data["items"]]
+            pairs = [_texts(pair) for pair in _list(data["items"])]
             if any(len(pair) != 2 for pair in pairs):
                 raise DocumentError("a key_values item is a [key, value] pair")
             return KeyValues(tuple((k, v) for k, v in pairs))
         case "table":
             columns = tuple(
                 Column(_text(c["name"]), ColumnKind(c["kind"]), _width(c.get("max_width")))
-                for c in data["columns"]
+                for c in _list(data["columns"])
             )
-            rows = tuple(_texts(r) for r in data["rows"])
-            optional = tuple(int(i) for i in data.get("optional", ()))
+            rows = tuple(_texts(r) for r in _list(data["rows"]))
+            optional = tuple(_index(i) for i in _list(data.get("optional", [])))
             return Table(columns, rows, optional)
         case "chart":
             return ChartRef(_text(data["filename"]), _text(data["caption"]))

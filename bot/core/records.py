@@ -17,6 +17,7 @@ from bot.core.backoff import exponential_delay
 
 # EventKind lives with the diff engine that raises the events; re-exported here (the
 # "as" form marks it public) because chat settings choose among its values.
+from bot.core.document import Document
 from bot.core.events import EventKind as EventKind
 from bot.core.models import Band, ScoreInputs, ScoreResult
 
@@ -197,7 +198,7 @@ class OutboxMessage:
         idempotency_key: unique per logical message (e.g. chat + cycle time); enqueueing
             the same key again is a harmless no-op.
         chat_ref: the store's id of the target chat.
-        payload: the message body to deliver.
+        payload: the message to deliver, as a document each platform draws its own way.
         created_at: when it was enqueued (aware UTC); also its first due time.
         attachment: a PNG sent with the text (the digest's chart), or None.
         event_count: how many alert events the message carries, for the chat's daily
@@ -206,7 +207,7 @@ class OutboxMessage:
 
     idempotency_key: str
     chat_ref: int
-    payload: str
+    payload: Document
     created_at: datetime
     event_count: int = 1
     attachment: bytes | None = None
@@ -237,7 +238,7 @@ class OutboxEntry:
     idempotency_key: str
     chat_ref: int
     chat: ChatKey
-    payload: str
+    payload: Document
     status: OutboxStatus
     attempts: int
     next_attempt_at: datetime

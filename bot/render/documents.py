@@ -23,7 +23,6 @@ from bot.app.views import (
     ScoreCardReply,
     SettingsReply,
     StatusReply,
-    Summary,
     TableReply,
     TextReply,
     TrackReply,
@@ -48,8 +47,8 @@ from bot.core.models import Band
 from bot.core.records import ChatSettings, ScoreRecord
 from bot.core.track import TrackGroup
 from bot.render.numbers import MISSING, funding_pct, pct, utc_text
+from bot.render.table import PARTIAL_MARK, summary_line
 
-PARTIAL_MARK = "*"
 PARTIAL_NOTE = f"{PARTIAL_MARK} partial: some inputs were missing; scored from what is there."
 STALE_NOTE = " — STALE: collection may have stopped (see /status)"
 REGIME_WIDTH = 34
@@ -153,11 +152,6 @@ def _top(reply: TableReply) -> Document:
         tone=tone,
         source_label=table.source_label,
     )
-
-
-def summary_line(s: Summary) -> str:
-    """The seed's header: ``Avg stress 16 · Long bias 22 · Short bias 14 · Neutral 32``."""
-    return f"Avg stress {s.average:.0f} · Long bias {s.long} · Short bias {s.short} · Neutral {s.neutral}"
 
 
 def _signed(points: int | None) -> str:
@@ -427,24 +421,24 @@ def _movers(title: str, movers: Sequence[Mover]) -> list[Block]:
     return [Heading(title), Table(DIGEST_MOVER, rows)]
 
 
-def digest_document(d: Digest, *, chart: bool = False) -> Document:
+def digest_document(digest: Digest, *, chart: bool = False) -> Document:
     """Header (average stress, counts by bias), top names, movers, squeeze risk, data time.
 
     ``chart``: a chart PNG travels with the digest (the outbox attachment).
     """
     blocks: list[Block] = [
-        Paragraph(summary_line(d.summary)),
-        *_rows("Top stress", d.top, "(no scores)"),
-        *_movers("Biggest risers (24h)", d.risers),
-        *_movers("Biggest fallers (24h)", d.fallers),
-        *_rows("Squeeze risk now", d.squeeze, "none"),
+        Paragraph(summary_line(digest.summary)),
+        *_rows("Top stress", digest.top, "(no scores)"),
+        *_movers("Biggest risers (24h)", digest.risers),
+        *_movers("Biggest fallers (24h)", digest.fallers),
+        *_rows("Squeeze risk now", digest.squeeze, "none"),
     ]
     if chart:
         blocks.append(ChartRef(DIGEST_CHART, "Top names by score, over the stress bands, coloured by bias"))
-    if d.data_time is not None:
-        blocks.append(Footnote(f"data {d.data_time:%Y-%m-%d %H:%M} UTC"))
+    if digest.data_time is not None:
+        blocks.append(Footnote(f"data {digest.data_time:%Y-%m-%d %H:%M} UTC"))
     return Document(
-        title=f"Daily Derivatives Pressure digest · {d.local_date:%a %d %b %Y}",
+        title=f"Daily Derivatives Pressure digest · {digest.local_date:%a %d %b %Y}",
         blocks=tuple(blocks),
-        source_label=d.source_label,
+        source_label=digest.source_label,
     )

@@ -1,8 +1,9 @@
 """Message documents as plain text: the console, the ``dps`` query commands and fallbacks.
 
 Layout: the title, the source label under it when set, then the blocks in order; a
-heading opens a new paragraph (a blank line before it); tables are fixed-width with
-numbers right-aligned; a chart is drawn by whoever holds its PNG, so here it is absent.
+heading opens a new paragraph (a blank line before it), and so do the footnotes of a
+document that has headings; tables are fixed-width with numbers right-aligned; a chart
+is drawn by whoever holds its PNG, so here it is absent.
 """
 
 from __future__ import annotations
@@ -58,7 +59,14 @@ def document_text(doc: Document) -> str:
     lines = [doc.title] if doc.title else []
     if doc.source_label:
         lines.append(f"Source: {doc.source_label}")
+    # In a document of sections the notes get a blank line, so they do not read as the
+    # last section's lines; a flat document (``/top``) keeps them right under its table.
+    sectioned = any(isinstance(b, Heading) for b in doc.blocks)
+    previous = None
     for block in doc.blocks:
+        if sectioned and isinstance(block, Footnote) and not isinstance(previous, Footnote):
+            lines.append("")
+        previous = block
         match block:
             case Heading():
                 lines += ["", block.text]

@@ -25,6 +25,7 @@ from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Pla
 from bot.storage.facade import open_storage
 from tests.contract.clocked_run import TestClock
 from tests.contract.processes import Proc, start, stop
+from tests.fakes.contract import note
 from tests.fakes.telegram_api import FakeTelegram
 from tests.postgres import PostgresDatabases
 from tests.waiting import wait_for
@@ -71,7 +72,7 @@ async def test_two_delivery_processes_send_every_message_exactly_once(
             for p in procs:
                 await p.wait_for("Telegram: ")
             messages = [
-                OutboxMessage(f"m-{ref}-{n}", ref, f"alert {n} for chat {ref}", now)
+                OutboxMessage(f"m-{ref}-{n}", ref, note(f"alert {n} for chat {ref}"), now)
                 for k, ref in enumerate(refs)
                 for n in range(REPEATS if k < 20 else 1)
             ]

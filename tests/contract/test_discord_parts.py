@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from bot.app.delivery import Delivery, payload_document
+from bot.app.delivery import Delivery
 from bot.chat.discord_adapter import DiscordAdapter
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.render.discord_embeds import render_document
 from tests.fakes.clock import FakeClock
 from tests.fakes.discord_api import CHANNEL_ID, TOKEN, FakeDiscord, Posted
+from tests.fakes.documents import text_document
 from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
 from tests.fakes.scored_market import FAKE_PNG, LATEST, make_layer
 from tests.fakes.storage import FakeStorage
@@ -55,7 +56,7 @@ def parts_of(text: str, attachment: bytes | None) -> list[tuple[object, ...]]:
             [{"title": e.title, "description": e.description or None} for e in m.embeds],
             [] if m.file is None else [(m.file.filename, m.file.data)],
         )
-        for m in render_document(payload_document(text, attachment), attachment)
+        for m in render_document(text_document(text, attachment), attachment)
     ]
 
 
@@ -74,7 +75,9 @@ class Desk:
         chat = self.storage.chats.ensure_chat(
             ChatKey(Platform.DISCORD, str(CHANNEL_ID)), kind=ChatKind.GROUP, now=NOW
         )
-        self.storage.outbox.enqueue([OutboxMessage("digest", chat.ref, text, NOW, attachment=attachment)])
+        self.storage.outbox.enqueue(
+            [OutboxMessage("digest", chat.ref, text_document(text, attachment), NOW, attachment=attachment)]
+        )
 
     def entry(self) -> OutboxRecord:
         return stored_outbox(self.storage, "digest")

@@ -26,6 +26,7 @@ from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.render.plain_text import document_text
 from tests.fakes.clock import FakeClock
+from tests.fakes.documents import text_document
 from tests.fakes.outbox_rows import stored_outbox
 from tests.fakes.scored_market import FAKE_PNG, LATEST, chat_state, make_layer, populate
 from tests.fakes.storage import FakeStorage
@@ -369,7 +370,15 @@ class Outbox:
         chats = self.bot.storage.chats
         chat = chats.ensure_chat(key(chat_id), kind=ChatKind.GROUP, now=NOW)
         self.bot.storage.outbox.enqueue(
-            [OutboxMessage(f"m-{chat_id}-{text[:10]}", chat.ref, text, NOW, attachment=attachment)]
+            [
+                OutboxMessage(
+                    f"m-{chat_id}-{text[:10]}",
+                    chat.ref,
+                    text_document(text, attachment),
+                    NOW,
+                    attachment=attachment,
+                )
+            ]
         )
         return chat.ref
 

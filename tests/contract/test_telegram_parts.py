@@ -15,11 +15,12 @@ from datetime import timedelta
 import pytest
 from telegram.ext import AIORateLimiter
 
-from bot.app.delivery import Delivery, payload_document
+from bot.app.delivery import Delivery
 from bot.chat.telegram_adapter import TelegramAdapter, html_as_plain
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.render.telegram_html import render_document
 from tests.fakes.clock import FakeClock
+from tests.fakes.documents import text_document
 from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
 from tests.fakes.scored_market import FAKE_PNG, LATEST, make_layer
 from tests.fakes.storage import FakeStorage
@@ -54,7 +55,9 @@ class Desk:
         chat = self.storage.chats.ensure_chat(
             ChatKey(Platform.TELEGRAM, str(chat_id)), kind=ChatKind.GROUP, now=NOW
         )
-        self.storage.outbox.enqueue([OutboxMessage("digest", chat.ref, text, NOW, attachment=attachment)])
+        self.storage.outbox.enqueue(
+            [OutboxMessage("digest", chat.ref, text_document(text, attachment), NOW, attachment=attachment)]
+        )
 
     def entry(self) -> OutboxRecord:
         return stored_outbox(self.storage, "digest")
@@ -68,7 +71,7 @@ class Desk:
 
 def parts_of(text: str, attachment: bytes | None) -> list[tuple[str, str | bytes | None]]:
     """The parts of a stored message: the document's HTML texts, then its chart."""
-    drawn = render_document(payload_document(text, attachment), attachment)
+    drawn = render_document(text_document(text, attachment), attachment)
     expected: list[tuple[str, str | bytes | None]] = [("sendMessage", t) for t in drawn.texts]
     if drawn.photo is not None:
         expected.append(("sendPhoto", drawn.photo))
@@ -188,7 +191,7 @@ async def test_refused_html_on_a_later_part_sends_that_part_as_plain_text_once(d
     report = await desk.delivery.drain(NOW)
 
     assert report.sent == 1
-    htmls = render_document(payload_document(text, png), png).texts
+    htmls = render_document(text_document(text, png), png).texts
     sent = desk.fake.sent(GROUP)
     assert [(m.method, m.parse_mode) for m in sent] == [
         ("sendMessage", "HTML"),

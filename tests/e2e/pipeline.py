@@ -30,7 +30,7 @@ from bot.core.events import EventKind
 from bot.core.models import Band
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
 from bot.render.plain_text import document_text
 from bot.storage.facade import Storage, open_storage
 
@@ -57,13 +57,12 @@ class RecordingSink:
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
-        payload = document_text(document)
         if start >= 1:
             return Sent()  # one part, written before the retry
         if self._before and self._crash_at is not None and self._count + 1 >= self._crash_at:
             os.kill(os.getpid(), signal.SIGKILL)  # claimed, not sent
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"chat": chat.chat_id, "payload": payload}) + "\n")
+            handle.write(json.dumps({"chat": chat.chat_id, "payload": document_text(document)}) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         self._count += 1
@@ -127,7 +126,7 @@ def build(db_url: str, record: Path, *, crash: str | None = None, crash_at: int 
         deps,
         DEFAULT_PARAMS,
         DiffParams(stale_after=timedelta(minutes=15)),
-        partial(batch_text, source_label=SYNTHETIC_LABEL),
+        partial(alert_document, source_label=SYNTHETIC_LABEL),
     )
     in_sink = crash in ("before_send", "after_send")
     sink = RecordingSink(record, crash_at if in_sink else None, before=crash == "before_send")

@@ -19,6 +19,19 @@ from bot.app.fanout import Audience, wants
 from bot.core.bands import band_for
 from bot.core.collection import OiPoint
 from bot.core.diff import DiffParams, diff
+from bot.core.document import (
+    BulletList,
+    ChartRef,
+    Column,
+    ColumnKind,
+    Document,
+    Footnote,
+    Heading,
+    KeyValues,
+    Paragraph,
+    Table,
+    Tone,
+)
 from bot.core.events import AlertEvent, EventKind, LastAlert, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
@@ -142,15 +155,43 @@ def chat_key(
     return ChatKey(platform, chat_id, thread)
 
 
+def note(text: str) -> Document:
+    """A one-line message document."""
+    return Document(title="", blocks=(Paragraph(text),))
+
+
+RICH_DOCUMENT = Document(
+    title="Daily digest · <b>𝔘𝔫𝔦</b> 🚀",
+    blocks=(
+        Heading("Top **stress**"),
+        Paragraph("@everyone & <i>", strong=True),
+        Paragraph("detail", indent=True),
+        BulletList(("one", "`two`")),
+        KeyValues((("Alerts", "on"), ("Quiet hours", "22:00–07:00 Europe/Berlin"))),
+        Table(
+            (Column("Symbol"), Column("Score", ColumnKind.NUMBER), Column("Regime", max_width=12)),
+            (("SUIUSDT", "72*", "Long crowded"), ("1000PEPEUSDT", "5", "Short ramp")),
+            optional=(2,),
+        ),
+        ChartRef("digest.png", "Top names"),
+        Footnote("data 2025-01-06 12:00 UTC"),
+    ),
+    tone=Tone.STRESSED,
+    source_label="synthetic demo market (replay)",
+)
+"""Every kind of block, markup-looking and astral text: a store must give it back unchanged."""
+
+
 def message(
     key: str,
     chat_ref: int,
     at: datetime = T0,
-    payload: str = "BTCUSDT lean → stretched",
+    payload: Document | str = "BTCUSDT lean → stretched",
     events: int = 1,
 ) -> OutboxMessage:
+    document = note(payload) if isinstance(payload, str) else payload
     return OutboxMessage(
-        idempotency_key=key, chat_ref=chat_ref, payload=payload, created_at=at, event_count=events
+        idempotency_key=key, chat_ref=chat_ref, payload=document, created_at=at, event_count=events
     )
 
 
@@ -805,12 +846,19 @@ def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
     assert set(claimed) == {"k1", "k2", "k3"}
     entry = claimed["k1"]  # the first enqueued of a key is the one kept
     assert (entry.payload, entry.chat, entry.chat_ref, entry.attempts) == (
-        "BTCUSDT lean → stretched",
+        note("BTCUSDT lean → stretched"),
         chat_key(),
         ref,
         1,
     )
-    assert claimed["k2"].payload == "BTCUSDT lean → stretched"
+    assert claimed["k2"].payload == note("BTCUSDT lean → stretched")
+
+
+def check_outbox_document_round_trip(s: Stores) -> None:
+    ref = _chat(s)
+    s.outbox.enqueue([message("rich", ref, payload=RICH_DOCUMENT)])
+    [claimed] = s.outbox.claim_due(T0, limit=5, lease=timedelta(minutes=1))
+    assert claimed.payload == RICH_DOCUMENT
 
 
 def check_outbox_attachment_round_trip(s: Stores) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.document import Document
 from bot.core.records import ChatKey
-from bot.render.plain_text import document_text
 
 
 class FakeSink:
@@ -21,7 +20,7 @@ class FakeSink:
     """
 
     def __init__(self, script: Iterable[SendOutcome] = ()) -> None:
-        self.sent: list[tuple[ChatKey, str]] = []
+        self.sent: list[tuple[ChatKey, Document]] = []
         self.attachments: list[bytes | None] = []
         self.starts: list[int] = []
         self._script = deque(script)
@@ -35,8 +34,7 @@ class FakeSink:
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
-        payload = document_text(document)
-        self.sent.append((chat, payload))
+        self.sent.append((chat, document))
         self.attachments.append(attachment)
         self.starts.append(start)
         outcome = self._script.popleft() if self._script else Sent()

@@ -17,7 +17,7 @@ from bot.core.diff import DiffParams
 from bot.core.market import MarketSnapshot
 from bot.core.params import DEFAULT_PARAMS
 from bot.ports import AlertStateStore, ChatStore, CycleStore, OutboxStore, SnapshotStore
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
 
 STEP = timedelta(minutes=5)
 
@@ -83,4 +83,4 @@ def stalled_cycle(stores: CycleStores, source: StalledSource) -> CollectionCycle
         stores.outbox,
         stores.cycles,
     )
-    return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text)
+    return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document)

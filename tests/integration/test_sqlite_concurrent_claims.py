@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
 from bot.storage.facade import open_storage
-from tests.fakes.contract import T0
+from tests.fakes.contract import T0, note
 
 MESSAGES = 300
 DELIVERERS = 4
@@ -23,7 +23,7 @@ def test_concurrent_claims_on_sqlite_share_the_work_without_errors_or_doubles(tm
         setup.chats.ensure_chat(ChatKey(Platform.TELEGRAM, str(k)), kind=ChatKind.PRIVATE, now=T0).ref
         for k in range(MESSAGES)
     ]
-    setup.outbox.enqueue([OutboxMessage(f"m{ref}", ref, "x", T0) for ref in refs])
+    setup.outbox.enqueue([OutboxMessage(f"m{ref}", ref, note("x"), T0) for ref in refs])
     setup.close()
     claimed: list[list[int]] = [[] for _ in range(DELIVERERS)]
     errors: list[BaseException] = []

@@ -26,7 +26,7 @@ from bot.storage.models import (
     table_of,
 )
 from bot.storage.repositories.scores import score_to_row
-from tests.fakes.contract import EX, T0, message, record, symbol_state
+from tests.fakes.contract import EX, T0, message, note, record, symbol_state
 from tests.fakes.outbox_rows import stored_outbox
 from tests.postgres import SQLITE_ONLY
 
@@ -136,7 +136,7 @@ def test_times_are_stored_as_utc_and_come_back_aware(
 ) -> None:
     tokyo = timezone(timedelta(hours=9))
     at = datetime(2025, 1, 6, 21, 0, tzinfo=tokyo)
-    storage.outbox.enqueue([OutboxMessage("tz", chat_ref, "hi", at)])
+    storage.outbox.enqueue([OutboxMessage("tz", chat_ref, note("hi"), at)])
     stored = {
         "sqlite": "SELECT created_at FROM outbox",
         # timestamptz keeps the instant; its UTC wall time, written as SQLite stores it.
@@ -172,3 +172,32 @@ def test_a_nul_in_an_error_text_is_dropped_rather_than_failing_the_report(
     (entry,) = storage.outbox.claim_due(T0, limit=1, lease=timedelta(minutes=1))
     status = storage.outbox.mark_failed(entry.id, now=T0, error="bad\x00byte", policy=RetryPolicy())
     assert status is OutboxStatus.PENDING and stored_outbox(storage, "k").last_error == "badbyte"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["BTCUSDT lean → stretched", '{"version": 99, "title": "", "tone": "info", "blocks": []}'],
+    ids=["plain text", "future version"],
+)
+def test_an_unreadable_payload_fails_its_entry_and_the_drain_goes_on(
+    storage: Storage, session: Session, chat_ref: int, stored: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage.outbox.enqueue([message("bad", chat_ref), message("good", chat_ref, T0 + timedelta(seconds=1))])
+    session.execute(sa.update(OutboxRow).where(OutboxRow.idempotency_key == "bad").values(payload=stored))
+    session.commit()
+    claimed = storage.outbox.claim_due(T0 + timedelta(minutes=1), limit=5, lease=timedelta(minutes=1))
+    assert [e.idempotency_key for e in claimed] == ["good"]
+    counts = storage.outbox.status_counts()
+    assert counts == {OutboxStatus.FAILED: 1, OutboxStatus.SENDING: 1}
+    last_error = session.execute(
+        sa.select(OutboxRow.last_error).where(OutboxRow.idempotency_key == "bad")
+    ).scalar_one()
+    assert last_error is not None and "not a readable document" in last_error
+    assert "not a readable document" in caplog.text
+    # Failed for good: a later drain does not pick it up again.
+    assert (
+        storage.outbox.claim_due(T0 + timedelta(hours=1), limit=5, lease=timedelta(minutes=1))[
+            0
+        ].idempotency_key
+        == "good"
+    )

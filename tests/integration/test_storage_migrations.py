@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,21 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from bot.core.document import (
+    BulletList,
+    ChartRef,
+    Column,
+    ColumnKind,
+    Document,
+    Footnote,
+    Heading,
+    KeyValues,
+    Paragraph,
+    Table,
+)
+from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
 from bot.errors import StorageError
+from bot.render.plain_text import document_text
 from bot.storage import migrate
 from bot.storage.db import create_db_engine
 from bot.storage.facade import open_storage
@@ -139,3 +154,112 @@ def test_a_failing_upgrade_leaves_the_database_as_it_was(backend: str, db_url: s
         command.upgrade(config, "head")
     assert migrate.current_revision(db_url) == head
     assert "half_done" not in table_names(db_url)
+
+
+BEFORE_DOCUMENTS = "3f6b2d8e4c17"
+"""The revision before outbox payloads became message documents."""
+
+QUEUED_ALERT = (
+    "Derivatives Pressure alerts · synthetic demo market (replay)\n"
+    "\n"
+    "SUIUSDT stretched → stressed · score 80 (was 70) · LONG\n"
+    "  Long crowded · high funding + premium + rising OI\n"
+    "  data 2026-11-20 08:10 UTC"
+)
+
+
+def _queue_plain_text(url: str) -> None:
+    engine = create_db_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO chats VALUES "
+                "(1, 'telegram', '1', '', 'private', 'UTC', TRUE, '2025-01-06 12:00:00+00')"
+            )
+        )
+        insert = sa.text(
+            "INSERT INTO outbox (idempotency_key, chat_ref, payload, status, attempts, next_attempt_at, "
+            "created_at, event_count, attachment, parts_sent) VALUES (:key, 1, :payload, 'pending', 0, "
+            "'2025-01-06 12:00:00+00', '2025-01-06 12:00:00+00', 1, :png, 0)"
+        )
+        connection.execute(insert, {"key": "alert", "payload": QUEUED_ALERT, "png": None})
+        connection.execute(
+            insert, {"key": "digest", "payload": "Daily digest\nSUIUSDT 72", "png": b"\x89PNG"}
+        )
+    engine.dispose()
+
+
+def _payloads(url: str) -> dict[str, str]:
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT idempotency_key, payload FROM outbox"))
+            return {key: payload for key, payload in rows}
+    finally:
+        engine.dispose()
+
+
+def test_queued_plain_text_becomes_a_document_and_back(db_url: str) -> None:
+    migrate.upgrade(db_url, BEFORE_DOCUMENTS)
+    _queue_plain_text(db_url)
+    migrate.upgrade(db_url)
+    storage = open_storage(db_url)
+    try:
+        alert = storage.outbox.get_entry("alert")
+        digest = storage.outbox.get_entry("digest")
+        claimed = storage.outbox.claim_due(
+            datetime(2025, 1, 7, tzinfo=UTC), limit=5, lease=timedelta(minutes=1)
+        )
+    finally:
+        storage.close()
+    assert alert is not None and digest is not None
+    assert alert.payload == Document(
+        title="Derivatives Pressure alerts · synthetic demo market (replay)",
+        blocks=(
+            Paragraph("SUIUSDT stretched → stressed · score 80 (was 70) · LONG"),
+            Paragraph("Long crowded · high funding + premium + rising OI", indent=True),
+            Paragraph("data 2026-11-20 08:10 UTC", indent=True),
+        ),
+    )
+    assert digest.payload.title == "Daily digest"
+    assert digest.payload.blocks[0] == Paragraph("SUIUSDT 72")
+    assert digest.payload.chart is not None and digest.attachment == b"\x89PNG"
+    assert sorted(e.idempotency_key for e in claimed) == ["alert", "digest"]  # deliverable as before
+    assert document_text(alert.payload) == QUEUED_ALERT.replace("\n\n", "\n")  # the text, blank lines aside
+
+    migrate.upgrade(db_url)  # documents are left alone
+    migrate.downgrade(db_url, BEFORE_DOCUMENTS)
+    assert _payloads(db_url) == {
+        "alert": QUEUED_ALERT.replace("\n\n", "\n"),
+        "digest": "Daily digest\nSUIUSDT 72",
+    }
+    migrate.upgrade(db_url)
+    migrate.check(db_url)
+
+
+def test_a_document_queued_now_goes_back_to_text_on_downgrade(migrated_url: str) -> None:
+    storage = open_storage(migrated_url)
+    try:
+        ref = storage.chats.ensure_chat(
+            ChatKey(Platform.TELEGRAM, "1"), kind=ChatKind.PRIVATE, now=datetime(2025, 1, 6, tzinfo=UTC)
+        ).ref
+        doc = Document(
+            "Daily digest",
+            (
+                Heading("Top stress"),
+                Table((Column("Symbol"), Column("Score", ColumnKind.NUMBER)), (("SUIUSDT", "72"),)),
+                KeyValues((("Alerts", "on"),)),
+                BulletList(("one",)),
+                ChartRef("digest.png", "Top names"),
+                Footnote("data 2025-01-06 12:00 UTC"),
+            ),
+            source_label="synthetic",
+        )
+        storage.outbox.enqueue([OutboxMessage("d", ref, doc, datetime(2025, 1, 6, tzinfo=UTC))])
+    finally:
+        storage.close()
+    migrate.downgrade(migrated_url, BEFORE_DOCUMENTS)
+    assert _payloads(migrated_url)["d"] == (
+        "Daily digest\nSource: synthetic\nTop stress\nSymbol  Score\nSUIUSDT  72\nAlerts: on\n- one\n"
+        "data 2025-01-06 12:00 UTC"
+    )

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.app.delivery import payload_document
+from bot.core.document import from_json
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.render import discord_embeds, telegram_html
@@ -580,8 +580,9 @@ class Soak:
     @staticmethod
     def _expected(platform: str, payload: str, attachment: bytes | None) -> list[Part]:
         """The parts one outbox message goes out as, in order (the adapters' split)."""
+        document = from_json(payload)  # the stored document, drawn as the adapters do
         if platform == Platform.TELEGRAM.value:
-            html = telegram_html.render_document(payload_document(payload, attachment), attachment)
+            html = telegram_html.render_document(document, attachment)
             parts: list[Part] = [("text", t) for t in html.texts]
             return parts + ([("photo", html.photo)] if html.photo is not None else [])
         return [
@@ -589,7 +590,7 @@ class Soak:
                 [{"title": e.title, "description": e.description or None} for e in m.embeds],
                 [] if m.file is None else [(m.file.filename, m.file.data)],
             )
-            for m in discord_embeds.render_document(payload_document(payload, attachment), attachment)
+            for m in discord_embeds.render_document(document, attachment)
         ]
 
     def _verify_deliveries(self) -> None:

@@ -30,7 +30,9 @@ from bot.core.bands import legend_lines
 from bot.core.models import Band, Bias
 from bot.core.records import ChatKind, OutboxMessage
 from bot.errors import StorageError
+from bot.render.table import markdown_table
 from bot.render.text import render_text
+from tests.fakes.contract import note
 from tests.fakes.scored_market import (
     FAKE_PNG,
     FLOORS,
@@ -210,7 +212,7 @@ async def test_top_is_the_seed_table_ranked_with_a_summary_of_the_whole_market(l
     assert "Avg stress" in text
     assert SOURCE in text
     assert "* partial" in text  # MOG is partial
-    markdown = render_text(reply, markdown_tables=True)
+    markdown = markdown_table(reply.table)  # `dps top`'s pipe format
     assert "| # | Symbol | Score |" in markdown
     assert SOURCE in markdown
 
@@ -357,7 +359,7 @@ async def test_chart_without_a_renderer_says_charts_are_unavailable(storage: Fak
 
 async def test_status_reports_exchange_symbols_collection_age_and_outbox(storage: FakeStorage) -> None:
     chat = storage.chats.ensure_chat(GROUP_CHAT, kind=ChatKind.GROUP, now=LATEST)
-    storage.outbox.enqueue([OutboxMessage(f"k{i}", chat.ref, "alert", LATEST) for i in range(3)])
+    storage.outbox.enqueue([OutboxMessage(f"k{i}", chat.ref, note("alert"), LATEST) for i in range(3)])
     layer = make_layer(storage, last_cycle=lambda: "8 symbols scored, 0 failed in 0.4s")
     reply = await layer.handle(request("/status"))
     assert isinstance(reply, StatusReply)

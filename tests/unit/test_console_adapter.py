@@ -11,7 +11,7 @@ from bot.app.commands import CommandRequest
 from bot.app.views import ChartReply, Reply, TextReply
 from bot.chat.console_adapter import CONSOLE_CHAT, NOT_A_COMMAND, ConsoleAdapter, read_lines
 from bot.core.delivery import Sent
-from bot.core.document import Document
+from bot.core.document import Document, Heading, Paragraph
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.render.chart import render_chart
 from tests.fakes.clock import FakeClock
@@ -140,11 +140,19 @@ async def test_track_through_the_console(tmp_path: Path) -> None:
 async def test_send_prints_an_alert_and_reports_it_sent(tmp_path: Path) -> None:
     out = io.StringIO()
     console = adapter(RecordingHandler(), tmp_path, out)
-    assert await console.send(CONSOLE_CHAT, Document("BTCUSDT lean → stretched")) == Sent()
+    alert = Document(
+        "Derivatives Pressure alerts",
+        (Heading("BTCUSDT lean → stretched"), Paragraph("data 2026-11-20 12:00 UTC", indent=True)),
+        source_label="synthetic",
+    )
+    assert await console.send(CONSOLE_CHAT, alert) == Sent()
     assert await console.send(ChatKey(Platform.CONSOLE, "other"), Document("second")) == Sent()
     printed = out.getvalue()
-    assert "alert ──\nBTCUSDT lean → stretched" in printed
-    assert "for console:other" in printed
+    assert (
+        "alert ──\nDerivatives Pressure alerts\nSource: synthetic\n\nBTCUSDT lean → stretched\n"
+        "  data 2026-11-20 12:00 UTC\n"
+    ) in printed
+    assert "for console:other ──\nsecond\n" in printed
 
 
 def test_printing_survives_a_terminal_that_cannot_show_every_character(tmp_path: Path) -> None:

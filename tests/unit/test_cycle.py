@@ -12,7 +12,7 @@ from bot.core.market import MarketSnapshot
 from bot.core.models import Band
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
 from tests.fakes import FakeStorage
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -72,7 +72,7 @@ def build(source: ScriptedSource | None = None) -> tuple[CollectionCycle, FakeSt
         storage.outbox,
         storage.cycles,
     )
-    return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text), storage, source
+    return CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document), storage, source
 
 
 async def test_cycles_backfill_score_diff_and_enqueue_in_one_unit() -> None:
@@ -128,7 +128,7 @@ async def test_a_symbol_listed_after_start_up_gets_its_day_of_history_at_the_nex
         storage.outbox,
         storage.cycles,
     )
-    cycle = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text)
+    cycle = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document)
     await cycle.backfill(T0)
     assert sorted(source.history_of) == ["BTCUSDT", "ETHUSDT"]
     source.listed.append("SOLUSDT")

@@ -18,7 +18,7 @@ from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.scoring import score
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
 from tests.fakes import FakeStorage
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -81,7 +81,7 @@ async def scored_by_symbol(stored: list[MarketSnapshot], symbols: list[str]) -> 
         storage.outbox,
         storage.cycles,
     )
-    report = await CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), batch_text).run(NOW)
+    report = await CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document).run(NOW)
     assert report.scored == len(symbols)
     stored_regimes = {r.symbol: r.result.regime for r in storage.scores.latest_scores(EX, since=NOW)}
     assert stored_regimes == {s.snapshot.symbol: s.result.regime for s in report.top}

@@ -28,7 +28,7 @@ from bot.core.delivery import (
     Sent,
     Transient,
 )
-from bot.core.document import Document
+from bot.core.document import Document, Paragraph
 from bot.core.records import (
     Chat,
     ChatKey,
@@ -40,8 +40,8 @@ from bot.core.records import (
 )
 from bot.errors import StorageError
 from bot.ports import Sink
-from bot.render.plain_text import document_text
 from tests.fakes import EPOCH, FakeChatStore, FakeOutboxStore, FakeSink
+from tests.fakes.contract import note
 from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
 
 T0 = EPOCH
@@ -91,8 +91,8 @@ class Env:
         )
 
 
-def text(key: str) -> str:
-    return f"payload of {key}"
+def text(key: str) -> Document:
+    return note(f"payload of {key}")
 
 
 @pytest.fixture
@@ -104,14 +104,13 @@ class ScriptedSink:
     """Answers per chat id from its own script (``Sent`` when a chat's script is used up)."""
 
     def __init__(self, scripts: dict[str, Iterable[SendOutcome | Exception]]) -> None:
-        self.sent: list[tuple[ChatKey, str]] = []
+        self.sent: list[tuple[ChatKey, Document]] = []
         self._scripts = {chat_id: list(script) for chat_id, script in scripts.items()}
 
     async def send(
         self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
-        payload = document_text(document)
-        self.sent.append((chat, payload))
+        self.sent.append((chat, document))
         script = self._scripts.get(chat.chat_id, [])
         outcome = script.pop(0) if script else Sent()
         if isinstance(outcome, Exception):
@@ -124,7 +123,7 @@ class SlowSink:
 
     def __init__(self, delay: float = 0.005) -> None:
         self.delay = delay
-        self.order: dict[ChatKey, list[str]] = defaultdict(list)
+        self.order: dict[ChatKey, list[Document]] = defaultdict(list)
         self._per_chat: Counter[ChatKey] = Counter()
         self.max_per_chat: Counter[ChatKey] = Counter()
         self._total = 0
@@ -133,8 +132,7 @@ class SlowSink:
     async def send(
         self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
     ) -> SendOutcome:
-        payload = document_text(document)
-        self.order[chat].append(payload)
+        self.order[chat].append(document)
         self._per_chat[chat] += 1
         self._total += 1
         self.max_per_chat[chat] = max(self.max_per_chat[chat], self._per_chat[chat])
@@ -690,7 +688,7 @@ PartFault = SendOutcome | Hang | None
 
 
 class PartsSink:
-    """A platform taking a message as parts (the payload split at ``|``), one call per part.
+    """A platform taking a message as parts (one per paragraph of the document), one call per part.
 
     ``faults`` answer part calls in order: ``None`` accepts the part, an outcome refuses it,
     ``HANG`` accepts it and never returns. ``accepted`` is what the platform shows, in order.
@@ -711,9 +709,8 @@ class PartsSink:
         start: int = 0,
         on_part: PartAccepted | None = None,
     ) -> SendOutcome:
-        payload = document_text(document)
         self.starts.append(start)
-        parts = payload.split("|")
+        parts = [block.text for block in document.blocks if isinstance(block, Paragraph)]
         for k in range(start, len(parts)):
             fault = self._faults.pop(0) if self._faults else None
             if isinstance(fault, Hang):
@@ -730,7 +727,7 @@ class PartsSink:
 
 def parts_message(env: Env, chat: Chat, key: str, parts: int) -> list[str]:
     texts = [f"{key} part {k + 1}" for k in range(parts)]
-    env.outbox.enqueue([OutboxMessage(key, chat.ref, "|".join(texts), T0)])
+    env.outbox.enqueue([OutboxMessage(key, chat.ref, Document("", tuple(Paragraph(t) for t in texts)), T0)])
     return texts
 
 

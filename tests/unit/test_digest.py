@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
+from bot.core.document import Heading, Table
 from bot.core.models import Bias, Regime
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.render.chart import digest_chart
-from bot.render.digest import digest_text
+from bot.render.documents import digest_document
+from bot.render.plain_text import document_text
 from tests.fakes import FakeSink, FakeStorage
 from tests.fakes.contract import EX, record, result, store_scores
 
@@ -23,7 +26,9 @@ def setup(tz: str = "Europe/Berlin", at: time = time(9, 0)) -> tuple[FakeStorage
     s = FakeStorage()
     chat = s.chats.ensure_chat(ChatKey(Platform.TELEGRAM, "-100"), kind=ChatKind.GROUP, now=DAY, timezone=tz)
     s.chats.save_settings(chat.ref, ChatSettings(digest_enabled=True, digest_time=at))
-    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text, "synthetic demo market (replay)")
+    job = DigestJob(
+        EX, s.chats, s.scores, s.outbox, s.digests, digest_document, "synthetic demo market (replay)"
+    )
     return s, job, chat.ref
 
 
@@ -45,7 +50,7 @@ def test_sent_once_at_the_chats_local_time() -> None:
     assert job.tick(DAY + timedelta(hours=7, minutes=59)) == 0  # 08:59 in Berlin
     assert job.tick(DAY + timedelta(hours=8)) == 1  # 09:00 in Berlin
     assert job.tick(DAY + timedelta(hours=8, minutes=1)) == 0
-    restarted = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text)
+    restarted = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document)
     assert restarted.tick(DAY + timedelta(hours=12)) == 0  # a restart does not send it again
     assert s.outbox.events_for_chat(ref, DAY) == 0  # digests do not eat the alert cap
     assert sum(s.outbox.status_counts().values()) == 1
@@ -57,18 +62,25 @@ def test_the_digest_shows_header_top_movers_squeeze_and_label() -> None:
     scores_at(s, DAY + timedelta(hours=7, minutes=55), shift=8)
     assert job.tick(DAY + timedelta(hours=8)) == 1
     (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, lease=timedelta(minutes=1))
-    text = entry.payload
+    text = document_text(entry.payload)
     for needle in (
         "Daily Derivatives Pressure digest",
         "synthetic",
         "Avg stress 43",
         "Short bias 2",
-        "SPKUSDT         78 (+8)",
-        "ARBUSDT         42 (-8)",
         "Squeeze risk now",
         "data 2026-11-20 07:55 UTC",
     ):
         assert needle in text, needle
+    blocks = entry.payload.blocks
+    tables = {
+        block.text: table
+        for block, table in itertools.pairwise(blocks)
+        if isinstance(block, Heading) and isinstance(table, Table)
+    }
+    assert tables["Biggest risers (24h)"].rows == (("SPKUSDT", "78", "+8", "SHORT"),)
+    assert tables["Biggest fallers (24h)"].rows == (("ARBUSDT", "42", "-8", "SHORT"),)
+    assert [row[0] for row in tables["Squeeze risk now"].rows] == ["ARBUSDT"]
 
 
 def test_down_at_digest_time_sends_on_return_the_same_day_and_never_twice() -> None:
@@ -123,7 +135,7 @@ def test_waiting_for_fresh_scores_is_logged_once_per_wait(caplog: pytest.LogCapt
 
 def test_the_digest_carries_its_chart_to_the_sink() -> None:
     s, _, _ = setup(tz="UTC", at=time(8, 0))
-    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text, None, chart=digest_chart)
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, chart=digest_chart)
     scores_at(s, DAY + timedelta(hours=7, minutes=55))
     assert job.tick(DAY + timedelta(hours=8)) == 1
     sink = FakeSink()
@@ -133,6 +145,8 @@ def test_the_digest_carries_its_chart_to_the_sink() -> None:
     assert report.sent == 1
     (png,) = sink.attachments
     assert png is not None and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000
+    ((_, document),) = sink.sent
+    assert document.chart is not None  # the document says a chart goes with it
 
 
 def test_a_broken_chart_still_sends_the_digest() -> None:
@@ -141,8 +155,9 @@ def test_a_broken_chart_still_sends_the_digest() -> None:
     def broken(_: object) -> bytes:
         raise RuntimeError("no fonts")
 
-    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_text, None, chart=broken)
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, chart=broken)
     scores_at(s, DAY + timedelta(hours=7, minutes=55))
     assert job.tick(DAY + timedelta(hours=8)) == 1
     (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, lease=timedelta(minutes=1))
     assert entry.attachment is None
+    assert entry.payload.chart is None  # and the document does not promise one

@@ -11,7 +11,7 @@ from bot.core.delivery import RetryAfter, Sent
 from bot.core.document import Document
 from bot.core.records import ChatKey, OutboxMessage, Platform, RetryPolicy
 from tests.fakes import EPOCH, FakeClock, FakeSink, FakeStorage
-from tests.fakes.contract import CHECKS, Stores
+from tests.fakes.contract import CHECKS, Stores, note
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))
@@ -40,11 +40,11 @@ def test_retry_policy_backs_off_exponentially_up_to_its_cap() -> None:
 
 
 def test_an_outbox_message_counts_one_event_unless_told_otherwise() -> None:
-    message = OutboxMessage("k", 1, "BTCUSDT lean → stretched", EPOCH)
+    message = OutboxMessage("k", 1, note("BTCUSDT lean → stretched"), EPOCH)
     assert message.event_count == 1
-    assert OutboxMessage("k", 1, "notice", EPOCH, event_count=0).event_count == 0
+    assert OutboxMessage("k", 1, note("notice"), EPOCH, event_count=0).event_count == 0
     with pytest.raises(ValueError, match="event_count"):
-        OutboxMessage("k", 1, "hi", EPOCH, event_count=-1)
+        OutboxMessage("k", 1, note("hi"), EPOCH, event_count=-1)
 
 
 async def test_fake_sink_records_sends_and_plays_its_script() -> None:
@@ -52,4 +52,4 @@ async def test_fake_sink_records_sends_and_plays_its_script() -> None:
     chat = ChatKey(Platform.DISCORD, "555")
     assert await sink.send(chat, Document("one")) == RetryAfter(3.0)
     assert await sink.send(chat, Document("two")) == Sent()
-    assert sink.sent == [(chat, "one"), (chat, "two")]
+    assert sink.sent == [(chat, Document("one")), (chat, Document("two"))]

@@ -11,7 +11,8 @@ from bot.app.fanout import Audience, in_quiet_hours, plan_fanout
 from bot.core.events import AlertEvent, EventKind, Reading
 from bot.core.models import Band, Bias, Regime
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
+from bot.render.plain_text import document_text
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -127,7 +128,7 @@ def test_daily_cap_ends_with_a_suppressed_count_then_stays_quiet() -> None:
     assert len(batch.events) == 4
     assert batch.suppressed == 6
     assert batch.counted == 5
-    assert "6 more suppressed" in batch_text(batch)
+    assert "6 more suppressed" in document_text(alert_document(batch))
     assert plan_fanout(many, [audience(today=46 + batch.counted)], NOW, daily_cap=50) == []
 
 
@@ -140,7 +141,7 @@ def test_idempotency_key_is_per_chat_and_event_set() -> None:
 
 def test_alert_text_names_everything_a_trader_needs() -> None:
     (batch,) = plan_fanout([UP_STRESSED], [audience()], NOW)
-    text = batch_text(batch, source_label="synthetic demo market (replay)")
+    text = document_text(alert_document(batch, source_label="synthetic demo market (replay)"))
     for needle in (
         "SPKUSDT stretched → stressed",
         "score 72 (was 20)",

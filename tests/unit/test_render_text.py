@@ -7,10 +7,11 @@ from datetime import time, timedelta
 import pytest
 
 from bot.app.views import ErrorKind, ErrorReply, SettingsReply, TextReply, TextSection
+from bot.core.durations import age_text
 from bot.core.events import EventKind
 from bot.core.models import Band
 from bot.core.records import ChatSettings
-from bot.render.text import age_text, render_text
+from bot.render.text import render_text
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,8 @@ def test_text_reply_sections_and_source() -> None:
         (TextSection(None, ("intro",)), TextSection("Heading", ("one", "two"))),
         source_label="synthetic",
     )
-    assert render_text(reply) == "Title\n\nintro\n\nHeading\n- one\n- two\n\nSource: synthetic"
+    # The source label sits under the title, as on every other message.
+    assert render_text(reply) == "Title\nSource: synthetic\nintro\n\nHeading\n- one\n- two"
 
 
 def test_settings_reply_lists_every_setting() -> None:

@@ -18,7 +18,8 @@ from bot.core.models import Band, Bias, Regime
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
 from bot.core.track import TrackParams, TrackSeries, track_record
-from bot.render.alerts import batch_text
+from bot.render.documents import alert_document
+from bot.render.plain_text import document_text
 from tests.fakes import FakeStorage
 from tests.fakes.contract import reading, record, result, snapshot, store_scores
 from tests.fakes.track_history import EX, HOUR, HOURS, START, stored_history
@@ -166,7 +167,9 @@ def test_the_evidence_line_is_in_the_alert_message_and_absent_below_the_minimum(
     history = TrackHistory(storage.scores, storage.snapshots, exchange=EX)
     events = (alert("SUIUSDT"), alert("ARBUSDT"))
     chat = Chat(1, ChatKey(Platform.CONSOLE, "me"), ChatKind.PRIVATE, "UTC", True, CYCLE_T0)
-    text = batch_text(AlertBatch(chat, events, 0, "k"), None, history.evidence_lines(events, CYCLE_T0))
+    text = document_text(
+        alert_document(AlertBatch(chat, events, 0, "k"), None, history.evidence_lines(events, CYCLE_T0))
+    )
     sui, arb = text.split("\n\n")[1:]
     assert (
         "  stressed LONG readings here in the last 6 days: 40, median 24h move 6.0 % vs 2.0 % when neutral"
@@ -220,13 +223,13 @@ async def test_a_cycle_puts_the_evidence_line_on_its_alerts() -> None:
         deps,
         DEFAULT_PARAMS,
         DiffParams(),
-        batch_text,
+        alert_document,
         evidence=history.evidence_lines,
     )
     reports = [await cycle.run(CYCLE_T0 + i * CYCLE_STEP) for i in range(12)]
     alerted = [e for r in reports for e in r.alerts if e.kind is EventKind.BAND_UP]
     assert alerted
-    payloads = [m.payload for m in storage.outbox.entries.values()]
+    payloads = [document_text(m.payload) for m in storage.outbox.entries.values()]
     line = re.compile(
         rf"  {alerted[0].after.band.value} {alerted[0].after.bias.value} readings here in the last 6 days: "
         r"\d+, median 24h move \d+\.\d+ % vs \d+\.\d+ % when neutral"
@@ -257,7 +260,7 @@ async def test_a_failing_evidence_read_leaves_the_alerts_as_they_were(
         deps,
         DEFAULT_PARAMS,
         DiffParams(),
-        batch_text,
+        alert_document,
         evidence=broken,
     )
     reports = [await cycle.run(CYCLE_T0 + i * CYCLE_STEP) for i in range(12)]

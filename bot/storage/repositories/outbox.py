@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.document import Document, DocumentError, from_json, to_json
 from bot.core.records import ChatKey, OutboxEntry, OutboxMessage, OutboxStatus, Platform, RetryPolicy
 from bot.errors import StorageError
 from bot.storage.db import IMMEDIATE_OPTIONS, transaction
 from bot.storage.models import ChatRow, OutboxRow
 from bot.storage.repositories._common import chunked, execute_dml
+
+logger = logging.getLogger(__name__)
 
 MAX_ERROR_LEN = 2000
 """Longest last-error text kept; exception messages can quote whole payloads."""
@@ -39,7 +43,7 @@ def enqueue_messages(session: Session, messages: Sequence[OutboxMessage]) -> int
         {
             "idempotency_key": m.idempotency_key,
             "chat_ref": m.chat_ref,
-            "payload": m.payload,
+            "payload": to_json(m.payload),
             "status": OutboxStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": m.created_at,
@@ -57,13 +61,19 @@ def enqueue_messages(session: Session, messages: Sequence[OutboxMessage]) -> int
     return len(rows)
 
 
-def _entry(row: OutboxRow, chat: ChatRow) -> OutboxEntry:
+def _entry(row: OutboxRow, chat: ChatRow, document: Document | None = None) -> OutboxEntry:
+    """The stored row as an entry; raises ``StorageError`` when its payload is unreadable."""
+    if document is None:
+        try:
+            document = from_json(row.payload)
+        except DocumentError as exc:
+            raise StorageError(f"outbox entry {row.id} holds no readable document: {exc}") from exc
     return OutboxEntry(
         id=row.id,
         idempotency_key=row.idempotency_key,
         chat_ref=row.chat_ref,
         chat=ChatKey(Platform(chat.platform), chat.chat_id, chat.thread_id or None),
-        payload=row.payload,
+        payload=document,
         status=OutboxStatus(row.status),
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
@@ -107,13 +117,27 @@ class SqlOutboxStore:
         )
         with transaction(self._sessions, "claim outbox messages") as session:
             session.connection(execution_options=IMMEDIATE_OPTIONS)
-            claimed = session.execute(stmt).all()
-            for row, _chat in claimed:
-                row.status = OutboxStatus.SENDING.value
+            entries = []
+            for row, chat in session.execute(stmt).all():
                 row.attempts += 1
+                try:
+                    document = from_json(row.payload)
+                except DocumentError as exc:
+                    # A corrupt or future-format row must not stop the drain: it fails, said once.
+                    logger.error(
+                        "outbox entry %s (%s) is not a readable document: %s",
+                        row.id,
+                        row.idempotency_key,
+                        exc,
+                    )
+                    row.status = OutboxStatus.FAILED.value
+                    row.last_error = f"stored message is not a readable document ({exc})"[:MAX_ERROR_LEN]
+                    continue
+                row.status = OutboxStatus.SENDING.value
                 row.next_attempt_at = now + lease
+                entries.append(_entry(row, chat, document))
             session.flush()
-            return [_entry(row, chat) for row, chat in claimed]
+            return entries
 
     def mark_sent(self, entry_id: int, now: datetime) -> None:
         stmt = (
