@@ -75,7 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Score the bundled (synthetic) replay market's last snapshot and print the table."""
     if args.live:
         return _demo_live(args)
-    from bot.app.scoring_cycle import score_snapshots
+    from bot.app.snapshot_scoring import score_snapshots
     from bot.collector.replay import SYNTHETIC_LABEL, ReplayMarket
     from bot.core.params import DEFAULT_PARAMS
 

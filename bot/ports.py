@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from bot.core.collection import FetchReport, OiPoint
-from bot.core.delivery import PartAccepted, SendOutcome
 from bot.core.document import Document
 from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
@@ -40,6 +39,7 @@ from bot.core.records import (
     ScoreRecord,
     WatchlistEntry,
 )
+from bot.core.send_outcome import PartAccepted, SendOutcome
 
 OiSeries = dict[str, list[tuple[datetime, float]]]
 """Symbol → its (ts, oi_contracts) points sorted by time (``bot.core.oi_deltas`` format)."""
@@ -76,7 +76,7 @@ class Sink(Protocol):
         """Try to deliver ``document`` (and a PNG ``attachment``, if any) to ``chat``.
 
         The message goes out as parts numbered from 0, split the same way every time for
-        the same document and attachment (``bot.core.delivery``). Parts before ``start``
+        the same document and attachment (``bot.core.send_outcome``). Parts before ``start``
         were accepted earlier and are not sent again; ``on_part`` hears of each part the
         platform accepts. ``Sent`` means every part from ``start`` on was accepted (none
         left is ``Sent`` too). Report the outcome; never raise for a chat fault.
@@ -366,13 +366,13 @@ class OutboxStore(Protocol):
         now: datetime,
         *,
         limit: int,
-        lease: timedelta,
+        claim_for: timedelta,
         platforms: Collection[Platform] | None = None,
     ) -> list[OutboxEntry]:
         """Claim up to ``limit`` due messages (only to chats on ``platforms``, if given), oldest due first.
 
         A claimed entry is ``SENDING`` with one more attempt counted and is due again at
-        ``now + lease``, so a crash mid-send leads to a retry, not a lost message.
+        ``now + claim_for``, so a crash mid-send leads to a retry, not a lost message.
         """
         ...
 

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from bot.app import arguments as argp
 from bot.app.chat_settings import ChatSettingsCommands
+from bot.app.command_limits import RateLimit, TokenBucketLimiter
 from bot.app.command_registry import (
     ChartRenderer,
     Command,
@@ -32,7 +33,6 @@ from bot.app.command_registry import (
 )
 from bot.app.command_set import COMMAND_SET
 from bot.app.queries import CycleLine, Queries
-from bot.app.ratelimit import RateLimit, TokenBucketLimiter
 from bot.app.track import TrackHistory
 from bot.app.views import ErrorKind, ErrorReply, Reply
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
-from bot.app.scoring_cycle import ScoredSymbol, score_snapshots
+from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
 from bot.core.diff import DiffParams, diff
 from bot.core.document import Document
 from bot.core.events import AlertEvent, Reading, ScoredPoint

@@ -3,7 +3,7 @@
 Semantics (``docs/alerts.md`` has the full story):
 
 * A row is claimed before it is sent (status ``sending``, one attempt counted, due again
-  after a lease). A crash mid-send therefore leads to a retry, never to a lost message.
+  after its claim runs out). A crash mid-send therefore leads to a retry, never to a lost message.
 * A message that takes several platform calls (parts: a long text, then its chart) has
   its progress stored after each part the platform accepted (``mark_progress``); a retry
   resumes at the part that failed, so a 502 on the chart does not send the text twice.
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.app.chat_lifecycle import disable_chat, move_chat
-from bot.core.delivery import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
+from bot.core.send_outcome import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.ports import ChatStore, OutboxStore, Sink
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LEASE = timedelta(minutes=2)
+DEFAULT_CLAIM = timedelta(minutes=2)
 
 
 @dataclass(slots=True)
@@ -52,7 +52,7 @@ class DeliveryReport:
 
 
 class _Progress:
-    """Stores each part a sink reports accepted (``bot.core.delivery.PartAccepted``)."""
+    """Stores each part a sink reports accepted (``bot.core.send_outcome.PartAccepted``)."""
 
     def __init__(self, outbox: OutboxStore, entry_id: int, parts_sent: int) -> None:
         self._outbox = outbox
@@ -75,7 +75,7 @@ class Delivery:
         sinks: Mapping[Platform, Sink],
         policy: RetryPolicy | None = None,
         *,
-        lease: timedelta = DEFAULT_LEASE,
+        claim_for: timedelta = DEFAULT_CLAIM,
         batch: int = 100,
         concurrency: int = 16,
     ) -> None:
@@ -83,7 +83,7 @@ class Delivery:
         self._chats = chats
         self._sinks = dict(sinks)
         self._policy = policy or RetryPolicy()
-        self._lease = lease
+        self._claim_for = claim_for
         self._batch = batch
         self._concurrency = concurrency
 
@@ -111,7 +111,7 @@ class Delivery:
         if not self._sinks:
             return report
         entries = self._outbox.claim_due(
-            now, limit=self._batch, lease=self._lease, platforms=tuple(self._sinks)
+            now, limit=self._batch, claim_for=self._claim_for, platforms=tuple(self._sinks)
         )
         by_chat: dict[int, list[OutboxEntry]] = defaultdict(list)
         for entry in entries:
@@ -125,7 +125,7 @@ class Delivery:
                         await self._deliver(entry, now, report)
                     except Exception:  # a store fault on one chat must not sink the others
                         logger.exception(
-                            "delivery of outbox entry %s failed; retried after its lease", entry.id
+                            "delivery of outbox entry %s failed; retried after its claim runs out", entry.id
                         )
                         report.errors.append(f"entry {entry.id}: internal error")
 

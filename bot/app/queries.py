@@ -38,7 +38,7 @@ CycleLine = Callable[[], str | None]
 
 
 @dataclass(frozen=True, slots=True)
-class Market:
+class LatestMarket:
     """The latest collection as stored.
 
     Attributes:
@@ -95,14 +95,14 @@ class Queries:
         self._label = source_label
         self._floors = band_floors
         self._stale_after = stale_after
-        self._cached: Market | None = None
+        self._cached: LatestMarket | None = None
 
     def _age(self, moment: datetime, now: datetime) -> tuple[timedelta, bool]:
         # A data time a little ahead of our clock (skew) is fresh, not negative-aged.
         age = max(now - moment, timedelta(0))
         return age, age > self._stale_after
 
-    def market(self) -> Market | None:
+    def market(self) -> LatestMarket | None:
         """The latest scored collection, or ``None`` while nothing is scored."""
         # The mark is read before the scores: a cycle committing in between is then in the
         # records but not in the mark, and the next call reads again (never the reverse).
@@ -114,7 +114,7 @@ class Queries:
             records = self._scores.latest_scores(self._exchange, since=mark.newest - self._stale_after)
             if not records:  # removed meanwhile (retention); nothing to keep
                 return None
-            self._cached = Market(
+            self._cached = LatestMarket(
                 as_of=mark.newest,
                 records=tuple(records),
                 index=SymbolIndex.of(r.symbol for r in records),

@@ -2,7 +2,7 @@
 
 For each distinct time in the file (one cycle, on a replay clock, no waiting) every symbol
 with a row at that time is scored exactly as the collection cycle scores it
-(``bot.app.scoring_cycle.score_snapshot`` over the symbol's whole OI and mark-price
+(``bot.app.snapshot_scoring.score_snapshot`` over the symbol's whole OI and mark-price
 history, of which the changes only read points at or before the snapshot), turned into a ``Reading`` by
 ``bot.app.cycle.reading_of``, and fed to the diff engine (``bot.core.diff.diff``) with the
 state the previous cycle left. The events go through the fan-out (``plan_fanout``) to one
@@ -27,7 +27,7 @@ from typing import TextIO
 
 from bot.app.cycle import diff_params_for, reading_of
 from bot.app.fanout import DEFAULT_DAILY_CAP, Audience, local_midnight, plan_fanout
-from bot.app.scoring_cycle import score_snapshot
+from bot.app.snapshot_scoring import score_snapshot
 from bot.backtest.market_file import MarketFile, Series
 from bot.backtest.utc_text import UTC_FORMAT
 from bot.core.diff import DiffParams, diff

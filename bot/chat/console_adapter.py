@@ -18,9 +18,9 @@ from typing import TextIO
 
 from bot.app.commands import CommandHandler, CommandRequest
 from bot.app.views import ChartReply
-from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, Platform
+from bot.core.send_outcome import PartAccepted, SendOutcome, Sent
 from bot.ports import Clock
 from bot.render.documents import reply_document
 from bot.render.plain_text import document_text

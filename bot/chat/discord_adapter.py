@@ -23,9 +23,9 @@ from discord import app_commands
 from bot.app.commands import CommandLayer
 from bot.chat.discord_interactions import CommandSync, SlashCommands, Tree
 from bot.chat.discord_messages import send_kwargs
-from bot.core.delivery import ChatGone, PartAccepted, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.core.document import Document
 from bot.core.records import ChatKey, Platform
+from bot.core.send_outcome import ChatGone, PartAccepted, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.errors import ChatPlatformError, ConfigError
 from bot.ports import Clock, StateStore
 from bot.render.discord_embeds import render_document

@@ -63,7 +63,9 @@ from bot.app.views import ChartReply, Reply
 from bot.chat.telegram_limits import BROADCAST_PER_SECOND as BROADCAST_PER_SECOND
 from bot.chat.telegram_limits import broadcast_limiter as broadcast_limiter
 from bot.core.backoff import exponential_delay
-from bot.core.delivery import (
+from bot.core.document import Document
+from bot.core.records import ChatKey, ChatKind, Platform
+from bot.core.send_outcome import (
     ChatGone,
     ChatMoved,
     PartAccepted,
@@ -73,8 +75,6 @@ from bot.core.delivery import (
     Sent,
     Transient,
 )
-from bot.core.document import Document
-from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import ChatPlatformError
 from bot.ports import Clock
 from bot.render.documents import reply_document

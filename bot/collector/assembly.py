@@ -14,11 +14,11 @@ from typing import Any
 
 from bot.collector import normalize
 from bot.collector.profiles import BulkCall, ExchangeProfile
+from bot.collector.universe import CcxtMarket
 from bot.core import collection as reasons
 from bot.core.collection import FetchReport, SymbolFailure
 from bot.core.market import MarketSnapshot
 
-Market = Mapping[str, Any]
 Answer = Mapping[str, Any]
 
 
@@ -32,7 +32,7 @@ def keyed(call: BulkCall, raw: Any) -> Answer:
     return raw if isinstance(raw, Mapping) else {}
 
 
-def row_key(profile: ExchangeProfile, role: str, market: Market) -> Any:
+def row_key(profile: ExchangeProfile, role: str, market: CcxtMarket) -> Any:
     """Where a market's row sits in an answer: its unified symbol, or its index join key."""
     if role == "index_rows" and profile.index_join:
         info = market.get("info")
@@ -40,7 +40,7 @@ def row_key(profile: ExchangeProfile, role: str, market: Market) -> Any:
     return market.get("symbol")
 
 
-def part_for(profile: ExchangeProfile, role: str, row: Any, market: Market) -> normalize.Part:
+def part_for(profile: ExchangeProfile, role: str, row: Any, market: CcxtMarket) -> normalize.Part:
     """Normalise one row of a bulk answer by the role of the call that fetched it."""
     size = market.get("contractSize")
     if role == "funding":
@@ -61,7 +61,7 @@ def part_for(profile: ExchangeProfile, role: str, row: Any, market: Market) -> n
 def build_report(
     profile: ExchangeProfile,
     symbols: Sequence[str],
-    markets: Mapping[str, Market],
+    markets: Mapping[str, CcxtMarket],
     answers: Mapping[str, Answer | None],
     per_symbol: Mapping[str, normalize.Part | BaseException],
     *,

@@ -30,7 +30,7 @@ from bot.collector.circuit import CircuitBreaker
 from bot.collector.client import SourceTuning, new_exchange
 from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError, header, translate_ccxt_errors
 from bot.collector.profiles import BulkCall, ExchangeProfile, profile_for
-from bot.collector.ratelimit import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
+from bot.collector.request_budget import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
 from bot.core import collection as reasons
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.records import require_aware

@@ -16,7 +16,7 @@ import ccxt.async_support as ccxt_async
 
 from bot.collector.errors import ANSWER_HEADERS, ANSWER_STATUS
 from bot.collector.profiles import ExchangeProfile
-from bot.collector.ratelimit import ExchangeGate, WeightPolicy
+from bot.collector.request_budget import ExchangeGate, WeightPolicy
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-Role = Literal["funding", "intervals", "mark", "ticker", "oi", "index_rows"]
+EndpointRole = Literal["funding", "intervals", "mark", "ticker", "oi", "index_rows"]
 
 
 def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -48,7 +48,7 @@ class BulkCall:
             cycle; an optional call's failure only leaves its fields missing.
     """
 
-    role: Role
+    role: EndpointRole
     method: str
     params: Mapping[str, Any] = field(default_factory=_frozen)
     ttl_s: float = 0.0
@@ -146,7 +146,7 @@ class ExchangeProfile:
     ccxt_class: str
     ccxt_options: Mapping[str, Any]
     bulk: tuple[BulkCall, ...]
-    volume_role: Role
+    volume_role: EndpointRole
     oi_history: OiHistory
     settle: str = "USDT"
     per_symbol_oi: str | None = None

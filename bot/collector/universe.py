@@ -12,10 +12,10 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-Market = Mapping[str, Any]
+CcxtMarket = Mapping[str, Any]
 
 
-def is_collectable(market: Market, settle: str) -> bool:
+def is_collectable(market: CcxtMarket, settle: str) -> bool:
     """A listed perpetual swap, linear, settled in ``settle`` (``USDT``)."""
     return (
         market.get("swap") is True
@@ -25,12 +25,12 @@ def is_collectable(market: Market, settle: str) -> bool:
     )
 
 
-def is_trading(market: Market) -> bool:
+def is_trading(market: CcxtMarket) -> bool:
     """ccxt's ``active``: False for settling/suspended/delisting markets (None = unknown, kept)."""
     return market.get("active") is not False
 
 
-def aliases(market: Market) -> set[str]:
+def aliases(market: CcxtMarket) -> set[str]:
     """Names a user may type for a market: ``BTCUSDT``, ``BTC-USDT-SWAP``, ``BTC/USDT:USDT``."""
     names = {str(market.get("id", "")).upper(), str(market.get("symbol", "")).upper()}
     base, quote = market.get("base"), market.get("quote")
@@ -41,7 +41,7 @@ def aliases(market: Market) -> set[str]:
 
 
 def select(
-    markets: Iterable[Market],
+    markets: Iterable[CcxtMarket],
     *,
     settle: str,
     symbols: Sequence[str] = (),

@@ -1,7 +1,7 @@
 """Capped exponential back-off: the one formula behind every retry wait of the bot.
 
 Outbox deliveries (``RetryPolicy``), exchange requests (jittered, in
-``bot.collector.ratelimit``) and the Telegram start-up all wait this long between tries.
+``bot.collector.request_budget``) and the Telegram start-up all wait this long between tries.
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ class OutboxEntry:
         id: the store's id, used to mark the entry sent or failed.
         chat: the target chat's platform address (so delivery needs no second lookup).
         attempts: delivery attempts so far (counted when claimed).
-        next_attempt_at: when it is next due (or when a claim's lease runs out).
+        next_attempt_at: when it is next due (or when a delivery claim runs out).
         event_count: the alert events it carries, as enqueued (``OutboxMessage``).
         parts_sent: how many of its parts (platform calls: text parts, then the chart)
             the platform already accepted; a retry resumes after them.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.collector.ccxt_source import CcxtSource, SourceTuning
-from bot.collector.ratelimit import WeightPolicy
+from bot.collector.request_budget import WeightPolicy
 from tests.fakes.exchange import FakeExchange
 
 FAST = SourceTuning(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.command_limits import RateLimit
 from bot.app.commands import CommandLayer
-from bot.app.ratelimit import RateLimit
 from bot.app.views import TextReply
 from bot.chat.console_adapter import ConsoleAdapter
 from bot.chat.discord_adapter import DiscordAdapter

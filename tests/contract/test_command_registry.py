@@ -16,6 +16,7 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.app.command_limits import RateLimit
 from bot.app.command_registry import (
     Access,
     Choice,
@@ -27,7 +28,6 @@ from bot.app.command_registry import (
 )
 from bot.app.command_set import COMMAND_SET
 from bot.app.commands import CommandLayer
-from bot.app.ratelimit import RateLimit
 from bot.app.views import Reply, TextReply, TextSection
 from bot.chat.console_adapter import ConsoleAdapter
 from bot.chat.discord_interactions import SlashCommands

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.delivery import DEFAULT_LEASE
+from bot.app.delivery import DEFAULT_CLAIM
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.storage.facade import open_storage
 from tests.contract.clocked_run import TestClock
@@ -32,7 +32,7 @@ from tests.waiting import wait_for
 
 CHATS = 240
 REPEATS = 3  # the first 20 chats get three messages each
-JUMP = DEFAULT_LEASE + timedelta(minutes=1)  # past any claim made before the jump
+JUMP = DEFAULT_CLAIM + timedelta(minutes=1)  # past any claim made before the jump
 
 
 @pytest.mark.slow

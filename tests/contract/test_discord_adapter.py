@@ -19,16 +19,15 @@ from typing import Any
 import pytest
 
 import bot.chat.discord_interactions as interactions
+from bot.app.command_limits import RateLimit
 from bot.app.command_registry import CommandRegistry
 from bot.app.command_set import COMMAND_SET
 from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
-from bot.app.ratelimit import RateLimit
 from bot.app.views import Reply
 from bot.bootstrap import state_store, sync_discord_commands
 from bot.chat.discord_adapter import DiscordAdapter
 from bot.cli import build_parser, cmd_discord_sync
 from bot.config import load_settings
-from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent, Transient
 from bot.core.document import (
     ChartRef,
     Column,
@@ -42,6 +41,7 @@ from bot.core.document import (
 )
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, Platform
+from bot.core.send_outcome import ChatGone, Rejected, RetryAfter, Sent, Transient
 from bot.errors import ChatPlatformError, StorageError
 from bot.render.discord_embeds import BAND_COLOURS, ERROR_COLOUR
 from bot.storage.facade import open_storage

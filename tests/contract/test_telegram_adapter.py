@@ -15,15 +15,15 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app.command_limits import RateLimit
 from bot.app.commands import COMMANDS
 from bot.app.delivery import Delivery
-from bot.app.ratelimit import RateLimit
 from bot.chat.telegram_adapter import TelegramAdapter
 from bot.chat.telegram_limits import CHAT_BURST, broadcast_limiter
-from bot.core.delivery import ChatGone, Rejected, RetryAfter, Sent
 from bot.core.document import ChartRef, Column, ColumnKind, Document, Heading, Paragraph, Table
 from bot.core.models import Band
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
+from bot.core.send_outcome import ChatGone, Rejected, RetryAfter, Sent
 from bot.render.plain_text import document_text
 from tests.fakes.clock import FakeClock
 from tests.fakes.documents import text_document

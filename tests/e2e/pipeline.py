@@ -23,13 +23,13 @@ from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport
 from bot.app.delivery import Delivery
 from bot.collector.replay import SYNTHETIC_LABEL
 from bot.collector.replay_source import ReplaySource
-from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.diff import DiffParams
 from bot.core.document import Document
 from bot.core.events import EventKind
 from bot.core.models import Band
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
+from bot.core.send_outcome import PartAccepted, SendOutcome, Sent
 from bot.render.documents import alert_document
 from bot.render.plain_text import document_text
 from bot.storage.facade import Storage, open_storage
@@ -130,7 +130,9 @@ def build(db_url: str, record: Path, *, crash: str | None = None, crash_at: int 
     )
     in_sink = crash in ("before_send", "after_send")
     sink = RecordingSink(record, crash_at if in_sink else None, before=crash == "before_send")
-    delivery = Delivery(storage.outbox, storage.chats, {Platform.CONSOLE: sink}, lease=timedelta(seconds=1))
+    delivery = Delivery(
+        storage.outbox, storage.chats, {Platform.CONSOLE: sink}, claim_for=timedelta(seconds=1)
+    )
     return Run(storage, cycle, delivery, source)
 
 

@@ -178,7 +178,7 @@ class FakeOutboxStore:
         now: datetime,
         *,
         limit: int,
-        lease: timedelta,
+        claim_for: timedelta,
         platforms: Collection[Platform] | None = None,
     ) -> list[OutboxEntry]:
         due = sorted(
@@ -197,7 +197,7 @@ class FakeOutboxStore:
                 entry,
                 status=OutboxStatus.SENDING,
                 attempts=entry.attempts + 1,
-                next_attempt_at=utc(now + lease),
+                next_attempt_at=utc(now + claim_for),
             )
             self.entries[entry.id] = updated
             claimed.append(self._current(updated))

@@ -841,8 +841,8 @@ def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
     )
     assert outbox_record(s, "nope") is None
     assert s.outbox.status_counts() == {OutboxStatus.PENDING: 3}
-    assert s.outbox.claim_due(T0 - timedelta(seconds=1), limit=10, lease=STEP) == []  # due at creation
-    claimed = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=10, lease=STEP)}
+    assert s.outbox.claim_due(T0 - timedelta(seconds=1), limit=10, claim_for=STEP) == []  # due at creation
+    claimed = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=10, claim_for=STEP)}
     assert set(claimed) == {"k1", "k2", "k3"}
     entry = claimed["k1"]  # the first enqueued of a key is the one kept
     assert (entry.payload, entry.chat, entry.chat_ref, entry.attempts) == (
@@ -857,7 +857,7 @@ def check_outbox_enqueue_is_idempotent(s: Stores) -> None:
 def check_outbox_document_round_trip(s: Stores) -> None:
     ref = _chat(s)
     s.outbox.enqueue([message("rich", ref, payload=RICH_DOCUMENT)])
-    [claimed] = s.outbox.claim_due(T0, limit=5, lease=timedelta(minutes=1))
+    [claimed] = s.outbox.claim_due(T0, limit=5, claim_for=timedelta(minutes=1))
     assert claimed.payload == RICH_DOCUMENT
 
 
@@ -866,7 +866,7 @@ def check_outbox_attachment_round_trip(s: Stores) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # binary-safe, ~10 kB
     with_image = replace(message("digest", ref, payload="digest"), attachment=png)
     s.outbox.enqueue([with_image, message("plain", ref)])
-    claimed = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, lease=timedelta(minutes=1))}
+    claimed = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, claim_for=timedelta(minutes=1))}
     assert claimed["digest"].attachment == png
     assert claimed["plain"].attachment is None
 
@@ -881,19 +881,19 @@ def check_outbox_claim_lease_and_sent(s: Stores) -> None:
     ref = _chat(s)
     s.outbox.enqueue([message("late", ref, T0 + STEP), message("b", ref, T0), message("a", ref, T0 - STEP)])
     lease = timedelta(minutes=2)
-    claimed = s.outbox.claim_due(T0, limit=10, lease=lease)
+    claimed = s.outbox.claim_due(T0, limit=10, claim_for=lease)
     assert [e.idempotency_key for e in claimed] == ["a", "b"]  # oldest due first; "late" not due
     assert all(e.status is OutboxStatus.SENDING and e.attempts == 1 for e in claimed)
     assert claimed[0].next_attempt_at == T0 + lease
-    assert s.outbox.claim_due(T0 + timedelta(minutes=1), limit=10, lease=lease) == []  # leased
+    assert s.outbox.claim_due(T0 + timedelta(minutes=1), limit=10, claim_for=lease) == []  # leased
     s.outbox.mark_sent(claimed[0].id, T0 + timedelta(seconds=1))
     # After its lease the unconfirmed "b" (a crash mid-send?) is due again, before "late".
-    again = s.outbox.claim_due(T0 + STEP, limit=10, lease=lease)
+    again = s.outbox.claim_due(T0 + STEP, limit=10, claim_for=lease)
     assert [(e.idempotency_key, e.attempts) for e in again] == [("b", 2), ("late", 1)]
     sent = outbox_record(s, "a")
     assert sent is not None and (sent.status, sent.sent_at) == (OutboxStatus.SENT, T0 + timedelta(seconds=1))
     # Equally due: the one enqueued first goes first.
-    assert s.outbox.claim_due(T0 + timedelta(days=1), limit=1, lease=lease)[0].idempotency_key == "late"
+    assert s.outbox.claim_due(T0 + timedelta(days=1), limit=1, claim_for=lease)[0].idempotency_key == "late"
     with pytest.raises(StorageError):
         s.outbox.mark_sent(999_999, T0)
 
@@ -905,27 +905,27 @@ def check_outbox_failure_backoff_and_give_up(s: Stores) -> None:
     now = T0
     expected_waits = [timedelta(seconds=30), timedelta(seconds=60)]
     for wait in expected_waits:
-        (entry,) = s.outbox.claim_due(now, limit=5, lease=timedelta(minutes=5))
+        (entry,) = s.outbox.claim_due(now, limit=5, claim_for=timedelta(minutes=5))
         assert s.outbox.mark_failed(entry.id, now=now, error="timeout", policy=policy) is OutboxStatus.PENDING
         retry = outbox_record(s, "k")
         assert retry is not None and (retry.next_attempt_at, retry.last_error) == (now + wait, "timeout")
-        assert s.outbox.claim_due(now + wait - timedelta(seconds=1), limit=5, lease=STEP) == []
+        assert s.outbox.claim_due(now + wait - timedelta(seconds=1), limit=5, claim_for=STEP) == []
         now += wait
-    (entry,) = s.outbox.claim_due(now, limit=5, lease=STEP)
+    (entry,) = s.outbox.claim_due(now, limit=5, claim_for=STEP)
     assert entry.attempts == 3
     assert s.outbox.mark_failed(entry.id, now=now, error="x" * 5000, policy=policy) is OutboxStatus.FAILED
     failed = outbox_record(s, "k")
     assert (
         failed is not None and failed.status is OutboxStatus.FAILED and len(failed.last_error or "") == 2000
     )
-    assert s.outbox.claim_due(now + timedelta(days=1), limit=5, lease=STEP) == []
+    assert s.outbox.claim_due(now + timedelta(days=1), limit=5, claim_for=STEP) == []
 
 
 def check_outbox_permanent_retry_after_and_late_reports(s: Stores) -> None:
     ref = _chat(s)
     policy = RetryPolicy()
     s.outbox.enqueue([message("blocked", ref), message("limited", ref), message("done", ref)])
-    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, lease=STEP)}
+    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, claim_for=STEP)}
     assert s.outbox.mark_failed(
         entries["blocked"].id, now=T0, error="403", policy=policy, permanent=True
     ) is (OutboxStatus.FAILED)
@@ -943,7 +943,7 @@ def check_outbox_progress_is_kept_for_the_retry(s: Stores) -> None:
     ref = _chat(s)
     policy = RetryPolicy()
     s.outbox.enqueue([message("long", ref), message("done", ref)])
-    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, lease=STEP)}
+    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0, limit=5, claim_for=STEP)}
     assert entries["long"].parts_sent == 0  # nothing accepted yet
     long_id = entries["long"].id
     s.outbox.mark_progress(long_id, 1)
@@ -952,7 +952,7 @@ def check_outbox_progress_is_kept_for_the_retry(s: Stores) -> None:
     assert stored_outbox(s, "long").parts_sent == 2
     assert s.outbox.mark_failed(long_id, now=T0, error="502", policy=policy) is OutboxStatus.PENDING
     s.outbox.mark_sent(entries["done"].id, T0)
-    (retry,) = s.outbox.claim_due(T0 + timedelta(days=1), limit=5, lease=STEP)
+    (retry,) = s.outbox.claim_due(T0 + timedelta(days=1), limit=5, claim_for=STEP)
     assert (retry.idempotency_key, retry.parts_sent, retry.attempts) == ("long", 2, 2)
     # A finished entry keeps what it had: a late report from an expired lease changes nothing.
     s.outbox.mark_progress(entries["done"].id, 3)
@@ -966,14 +966,14 @@ def check_outbox_platform_filter_and_moved_chat(s: Stores) -> None:
     tg = _chat(s, "-1", Platform.TELEGRAM)
     dc = _chat(s, "555", Platform.DISCORD)
     s.outbox.enqueue([message("tg", tg), message("dc", dc)])
-    only_discord = s.outbox.claim_due(T0, limit=5, lease=STEP, platforms=[Platform.DISCORD])
+    only_discord = s.outbox.claim_due(T0, limit=5, claim_for=STEP, platforms=[Platform.DISCORD])
     assert [(e.idempotency_key, e.chat) for e in only_discord] == [
         ("dc", chat_key("555", platform=Platform.DISCORD))
     ]
     chat = s.chats.chat_by_ref(tg)
     assert chat is not None
     s.chats.update_chat(replace(chat, key=chat_key("-1009")))
-    (moved,) = s.outbox.claim_due(T0, limit=5, lease=STEP)
+    (moved,) = s.outbox.claim_due(T0, limit=5, claim_for=STEP)
     assert moved.chat == chat_key("-1009")  # delivered to where the chat is now
 
 
@@ -997,7 +997,7 @@ def check_outbox_events_for_chat(s: Stores) -> None:
     assert s.outbox.status_counts() == {OutboxStatus.PENDING: 4}  # four messages, 15 events
     # Any status counts: sent, retrying and failed messages were all enqueued today.
     policy = RetryPolicy()
-    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0 + STEP, limit=10, lease=STEP)}
+    entries = {e.idempotency_key: e for e in s.outbox.claim_due(T0 + STEP, limit=10, claim_for=STEP)}
     assert entries["2"].event_count == 3 and entries["3"].event_count == 1
     s.outbox.mark_sent(entries["1"].id, T0)
     s.outbox.mark_failed(entries["2"].id, now=T0, error="403", policy=policy, permanent=True)
@@ -1098,7 +1098,7 @@ def check_retention(s: Stores) -> None:
             message("new-sent", ref, now - 29 * day),
         ]
     )
-    for entry in s.outbox.claim_due(now, limit=10, lease=STEP):
+    for entry in s.outbox.claim_due(now, limit=10, claim_for=STEP):
         if entry.idempotency_key != "old-pending":
             s.outbox.mark_sent(entry.id, now)
     s.digests.record_digest(ref, date(2025, 1, 1), now - 91 * day)

@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.app.command_limits import RateLimit
 from bot.app.commands import CommandLayer, CommandPorts, CommandRequest
-from bot.app.ratelimit import RateLimit
 from bot.app.views import ChartView, ErrorKind, ErrorReply, Reply
 from bot.core.market import MarketSnapshot
 from bot.core.models import ScoreInputs

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.document import Document
 from bot.core.records import ChatKey
+from bot.core.send_outcome import PartAccepted, SendOutcome, Sent
 
 
 class FakeSink:

@@ -33,7 +33,7 @@ def test_concurrent_claims_on_sqlite_share_the_work_without_errors_or_doubles(tm
         storage = open_storage(url, upgrade=False)  # its own engine: another "process"
         try:
             start.wait()
-            while batch := storage.outbox.claim_due(T0, limit=7, lease=timedelta(minutes=2)):
+            while batch := storage.outbox.claim_due(T0, limit=7, claim_for=timedelta(minutes=2)):
                 claimed[k].extend(entry.id for entry in batch)
                 time.sleep(0.002)  # "sending": the others claim meanwhile
         except BaseException as exc:

@@ -144,7 +144,7 @@ def test_times_are_stored_as_utc_and_come_back_aware(
     }[backend]
     stored_text = session.execute(sa.text(stored)).scalar()
     assert stored_text == "2025-01-06 12:00:00.000000"  # the UTC wall time
-    (entry,) = storage.outbox.claim_due(at, limit=1, lease=timedelta(minutes=1))
+    (entry,) = storage.outbox.claim_due(at, limit=1, claim_for=timedelta(minutes=1))
     assert entry.created_at == at and entry.created_at.tzinfo is UTC
 
 
@@ -169,7 +169,7 @@ def test_a_nul_in_an_error_text_is_dropped_rather_than_failing_the_report(
 ) -> None:
     # PostgreSQL refuses NUL in text; a sink's exception text may carry one.
     storage.outbox.enqueue([message("k", chat_ref)])
-    (entry,) = storage.outbox.claim_due(T0, limit=1, lease=timedelta(minutes=1))
+    (entry,) = storage.outbox.claim_due(T0, limit=1, claim_for=timedelta(minutes=1))
     status = storage.outbox.mark_failed(entry.id, now=T0, error="bad\x00byte", policy=RetryPolicy())
     assert status is OutboxStatus.PENDING and stored_outbox(storage, "k").last_error == "badbyte"
 
@@ -185,7 +185,7 @@ def test_an_unreadable_payload_fails_its_entry_and_the_drain_goes_on(
     storage.outbox.enqueue([message("bad", chat_ref), message("good", chat_ref, T0 + timedelta(seconds=1))])
     session.execute(sa.update(OutboxRow).where(OutboxRow.idempotency_key == "bad").values(payload=stored))
     session.commit()
-    claimed = storage.outbox.claim_due(T0 + timedelta(minutes=1), limit=5, lease=timedelta(minutes=1))
+    claimed = storage.outbox.claim_due(T0 + timedelta(minutes=1), limit=5, claim_for=timedelta(minutes=1))
     assert [e.idempotency_key for e in claimed] == ["good"]
     counts = storage.outbox.status_counts()
     assert counts == {OutboxStatus.FAILED: 1, OutboxStatus.SENDING: 1}
@@ -196,7 +196,7 @@ def test_an_unreadable_payload_fails_its_entry_and_the_drain_goes_on(
     assert "not a readable document" in caplog.text
     # Failed for good: a later drain does not pick it up again.
     assert (
-        storage.outbox.claim_due(T0 + timedelta(hours=1), limit=5, lease=timedelta(minutes=1))[
+        storage.outbox.claim_due(T0 + timedelta(hours=1), limit=5, claim_for=timedelta(minutes=1))[
             0
         ].idempotency_key
         == "good"

@@ -208,7 +208,7 @@ def test_queued_plain_text_becomes_a_document_and_back(db_url: str) -> None:
         alert = storage.outbox.get_entry("alert")
         digest = storage.outbox.get_entry("digest")
         claimed = storage.outbox.claim_due(
-            datetime(2025, 1, 7, tzinfo=UTC), limit=5, lease=timedelta(minutes=1)
+            datetime(2025, 1, 7, tzinfo=UTC), limit=5, claim_for=timedelta(minutes=1)
         )
     finally:
         storage.close()

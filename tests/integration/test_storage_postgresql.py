@@ -31,9 +31,9 @@ def test_a_claim_skips_messages_another_deliverer_holds_instead_of_waiting(stora
         # Another deliverer is in the middle of claiming "a".
         other.execute(sa.select(OutboxRow).where(OutboxRow.idempotency_key == "a").with_for_update())
         # In a thread: without SKIP LOCKED the claim would wait for `other`, which never ends.
-        claiming = pool.submit(storage.outbox.claim_due, T0, limit=10, lease=LEASE)
+        claiming = pool.submit(storage.outbox.claim_due, T0, limit=10, claim_for=LEASE)
         assert [e.idempotency_key for e in claiming.result(timeout=10)] == ["b", "c"]
-    (freed,) = storage.outbox.claim_due(T0, limit=10, lease=LEASE)
+    (freed,) = storage.outbox.claim_due(T0, limit=10, claim_for=LEASE)
     assert (freed.idempotency_key, freed.attempts) == ("a", 1)
 
 
@@ -45,7 +45,7 @@ def test_concurrent_deliverers_never_claim_the_same_message(storage: Storage) ->
 
     def deliverer() -> list[OutboxEntry]:
         mine: list[OutboxEntry] = []
-        while batch := storage.outbox.claim_due(now, limit=3, lease=LEASE):
+        while batch := storage.outbox.claim_due(now, limit=3, claim_for=LEASE):
             for entry in batch:
                 storage.outbox.mark_sent(entry.id, now)
             mine.extend(batch)
@@ -71,7 +71,7 @@ def test_times_come_back_in_utc_whatever_the_servers_time_zone(migrated_url: str
             assert connection.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Tokyo"
         ref = _chat(storage)
         storage.outbox.enqueue([message("k", ref, T0)])
-        (entry,) = storage.outbox.claim_due(T0, limit=1, lease=LEASE)
+        (entry,) = storage.outbox.claim_due(T0, limit=1, claim_for=LEASE)
         assert entry.created_at == T0 and entry.created_at.tzinfo is UTC
         assert entry.next_attempt_at == T0 + LEASE and entry.next_attempt_at.tzinfo is UTC
         chat = storage.chats.chat_by_ref(ref)

@@ -1,6 +1,6 @@
 """Settings commands (/watch, /unwatch, /watchlist, /alerts, /digest) and who may use them.
 
-The per-user rate limit is in ``test_ratelimit.py``."""
+The per-user rate limit is in ``test_command_limits.py``."""
 
 from __future__ import annotations
 

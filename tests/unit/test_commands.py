@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app.arguments import TOP_MAX
+from bot.app.command_limits import RateLimit
 from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
-from bot.app.ratelimit import RateLimit
 from bot.app.views import (
     ChartReply,
     ErrorKind,

@@ -10,9 +10,9 @@ import pytest
 from bot.app.commands import CommandRequest
 from bot.app.views import ChartReply, Reply, TextReply
 from bot.chat.console_adapter import CONSOLE_CHAT, NOT_A_COMMAND, ConsoleAdapter, read_lines
-from bot.core.delivery import Sent
 from bot.core.document import Document, Heading, Paragraph
 from bot.core.records import ChatKey, ChatKind, Platform
+from bot.core.send_outcome import Sent
 from bot.render.chart import render_chart
 from tests.fakes.clock import FakeClock
 from tests.fakes.scored_market import FAKE_PNG, LATEST, SOURCE, make_layer, populate

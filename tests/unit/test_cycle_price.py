@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app.cycle import CollectionCycle, CycleDeps, _disjoint
-from bot.app.scoring_cycle import ScoredSymbol
+from bot.app.snapshot_scoring import ScoredSymbol
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.diff import DiffParams
 from bot.core.market import MarketSnapshot

@@ -1,4 +1,4 @@
-"""The delivery job drains the outbox through the chat sinks: outcomes, retries, leases, concurrency.
+"""The delivery job drains the outbox through the chat sinks: outcomes, retries, claims, concurrency.
 
 Everything runs against the in-memory fakes (``tests.fakes``); time only moves when a test
 passes a later ``now`` to ``drain``.
@@ -17,17 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.app.delivery import DEFAULT_LEASE, Delivery, DeliveryReport
-from bot.core.delivery import (
-    ChatGone,
-    ChatMoved,
-    PartAccepted,
-    Rejected,
-    RetryAfter,
-    SendOutcome,
-    Sent,
-    Transient,
-)
+from bot.app.delivery import DEFAULT_CLAIM, Delivery, DeliveryReport
 from bot.core.document import Document, Paragraph
 from bot.core.records import (
     Chat,
@@ -37,6 +27,16 @@ from bot.core.records import (
     OutboxStatus,
     Platform,
     RetryPolicy,
+)
+from bot.core.send_outcome import (
+    ChatGone,
+    ChatMoved,
+    PartAccepted,
+    Rejected,
+    RetryAfter,
+    SendOutcome,
+    Sent,
+    Transient,
 )
 from bot.errors import StorageError
 from bot.ports import Sink
@@ -82,12 +82,12 @@ class Env:
         self,
         sinks: dict[Platform, Sink],
         *,
-        lease: timedelta = DEFAULT_LEASE,
+        claim_for: timedelta = DEFAULT_CLAIM,
         batch: int = 100,
         concurrency: int = 16,
     ) -> Delivery:
         return Delivery(
-            self.outbox, self.chats, sinks, POLICY, lease=lease, batch=batch, concurrency=concurrency
+            self.outbox, self.chats, sinks, POLICY, claim_for=claim_for, batch=batch, concurrency=concurrency
         )
 
 
@@ -186,7 +186,7 @@ async def test_sent_message_is_never_claimed_again(env: Env) -> None:
     delivery = env.delivery({TG: sink})
 
     await delivery.drain(T0)
-    later = [await delivery.drain(T0 + step) for step in (TICK, DEFAULT_LEASE, timedelta(days=30))]
+    later = [await delivery.drain(T0 + step) for step in (TICK, DEFAULT_CLAIM, timedelta(days=30))]
 
     assert len(sink.sent) == 1
     assert all(r.handled == 0 for r in later)
@@ -222,7 +222,7 @@ async def test_entry_is_claimed_with_the_lease_before_it_is_sent(env: Env) -> No
             return Sent()
 
     lease = timedelta(minutes=7)
-    await env.delivery({TG: PeekingSink()}, lease=lease).drain(T0)
+    await env.delivery({TG: PeekingSink()}, claim_for=lease).drain(T0)
 
     assert len(seen) == 1
     assert seen[0].status is OutboxStatus.SENDING
@@ -613,7 +613,7 @@ async def test_concurrency_limit_caps_chats_served_at_once(env: Env) -> None:
     assert sink.max_total == 2
 
 
-# --- leases -----------------------------------------------------------------------------
+# --- claims -----------------------------------------------------------------------------
 
 
 async def test_claimed_but_never_marked_is_delivered_again_after_the_lease(env: Env) -> None:
@@ -629,10 +629,10 @@ async def test_claimed_but_never_marked_is_delivered_again_after_the_lease(env: 
 
     sink = FakeSink()
     restarted = env.delivery({TG: sink})
-    assert (await restarted.drain(T0 + DEFAULT_LEASE - TICK)).handled == 0
+    assert (await restarted.drain(T0 + DEFAULT_CLAIM - TICK)).handled == 0
     assert sink.sent == []
 
-    report = await restarted.drain(T0 + DEFAULT_LEASE)
+    report = await restarted.drain(T0 + DEFAULT_CLAIM)
 
     assert report.sent == 1
     assert sink.sent == [(chat.key, text("a"))]
@@ -646,10 +646,10 @@ async def test_expired_lease_counts_towards_max_attempts(env: Env) -> None:
     env.enqueue(chat, "a")
     lease = timedelta(minutes=1)
     for n in range(POLICY.max_attempts - 1):  # claimed by processes that all crashed
-        env.outbox.claim_due(T0 + n * lease, limit=10, lease=lease)
+        env.outbox.claim_due(T0 + n * lease, limit=10, claim_for=lease)
     sink = FakeSink([Transient("timeout")])
 
-    await env.delivery({TG: sink}, lease=lease).drain(T0 + POLICY.max_attempts * lease)
+    await env.delivery({TG: sink}, claim_for=lease).drain(T0 + POLICY.max_attempts * lease)
 
     entry = env.entry("a")
     assert entry.attempts == POLICY.max_attempts
@@ -798,7 +798,7 @@ async def test_a_crash_between_parts_repeats_at_most_the_part_in_flight(env: Env
         await crashed
     assert env.entry("digest").parts_sent == 1  # part 1 was recorded
 
-    await env.delivery({TG: sink}).drain(T0 + DEFAULT_LEASE)
+    await env.delivery({TG: sink}).drain(T0 + DEFAULT_CLAIM)
 
     shown = [p for _, p in sink.accepted]
     assert shown == [parts[0], parts[1], parts[1], parts[2], parts[3]]  # part 2 once more, no other
@@ -808,11 +808,11 @@ async def test_a_crash_between_parts_repeats_at_most_the_part_in_flight(env: Env
 async def test_every_part_accepted_but_not_marked_sent_sends_nothing_again(env: Env) -> None:
     chat = env.chat("-100")
     parts = parts_message(env, chat, "digest", 2)
-    (claimed,) = env.outbox.claim_due(T0, limit=1, lease=DEFAULT_LEASE)
+    (claimed,) = env.outbox.claim_due(T0, limit=1, claim_for=DEFAULT_CLAIM)
     env.outbox.mark_progress(claimed.id, 2)  # then the process died before mark_sent
     sink = PartsSink()
 
-    report = await env.delivery({TG: sink}).drain(T0 + DEFAULT_LEASE)
+    report = await env.delivery({TG: sink}).drain(T0 + DEFAULT_CLAIM)
 
     assert report.sent == 1
     assert sink.starts == [2]

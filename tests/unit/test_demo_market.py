@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from bot.app.scoring_cycle import ScoredSymbol, score_snapshots
+from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
 from bot.collector.replay import DEMO_MARKET_FILE, ReplayMarket
 from bot.core.models import Band, Regime
 from bot.core.params import DEFAULT_PARAMS

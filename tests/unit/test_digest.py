@@ -61,7 +61,7 @@ def test_the_digest_shows_header_top_movers_squeeze_and_label() -> None:
     scores_at(s, DAY + timedelta(hours=7, minutes=55) - timedelta(hours=24), shift=0)
     scores_at(s, DAY + timedelta(hours=7, minutes=55), shift=8)
     assert job.tick(DAY + timedelta(hours=8)) == 1
-    (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, lease=timedelta(minutes=1))
+    (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, claim_for=timedelta(minutes=1))
     text = document_text(entry.payload)
     for needle in (
         "Daily Derivatives Pressure digest",
@@ -158,6 +158,6 @@ def test_a_broken_chart_still_sends_the_digest() -> None:
     job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, chart=broken)
     scores_at(s, DAY + timedelta(hours=7, minutes=55))
     assert job.tick(DAY + timedelta(hours=8)) == 1
-    (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, lease=timedelta(minutes=1))
+    (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, claim_for=timedelta(minutes=1))
     assert entry.attachment is None
     assert entry.payload.chart is None  # and the document does not promise one

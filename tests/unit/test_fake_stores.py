@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.delivery import RetryAfter, Sent
 from bot.core.document import Document
 from bot.core.records import ChatKey, OutboxMessage, Platform, RetryPolicy
+from bot.core.send_outcome import RetryAfter, Sent
 from tests.fakes import EPOCH, FakeClock, FakeSink, FakeStorage
 from tests.fakes.contract import CHECKS, Stores, note
 

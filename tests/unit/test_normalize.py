@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.collector import normalize
 from bot.collector.normalize import Part, assemble
 from bot.collector.profiles import BYBIT
-from bot.collector.ratelimit import Budget, weight_budget
+from bot.collector.request_budget import Budget, weight_budget
 from bot.core import collection as reasons
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -16,8 +16,8 @@ import pytest
 from bot.app.lease import commands_lease
 from bot.bootstrap import App, ChatDuty, build_app
 from bot.config import load_settings
-from bot.core.delivery import PartAccepted, SendOutcome, Sent
 from bot.core.records import ChatKey, Platform
+from bot.core.send_outcome import PartAccepted, SendOutcome, Sent
 from bot.errors import ChatPlatformError
 from bot.roles import Role
 from bot.runner import Process

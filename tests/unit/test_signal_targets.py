@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app.scoring_cycle import score_snapshot
+from bot.app.snapshot_scoring import score_snapshot
 from bot.collector.replay import ReplayMarket
 from bot.core.models import Band, Bias, Regime, ScoreInputs
 from bot.core.params import DEFAULT_PARAMS

@@ -101,7 +101,7 @@ class SqlOutboxStore:
         now: datetime,
         *,
         limit: int,
-        lease: timedelta,
+        claim_for: timedelta,
         platforms: Collection[Platform] | None = None,
     ) -> list[OutboxEntry]:
         only = () if platforms is None else (ChatRow.platform.in_([p.value for p in platforms]),)
@@ -134,7 +134,7 @@ class SqlOutboxStore:
                     row.last_error = f"stored message is not a readable document ({exc})"[:MAX_ERROR_LEN]
                     continue
                 row.status = OutboxStatus.SENDING.value
-                row.next_attempt_at = now + lease
+                row.next_attempt_at = now + claim_for
                 entries.append(_entry(row, chat, document))
             session.flush()
             return entries
@@ -151,7 +151,7 @@ class SqlOutboxStore:
 
     def mark_progress(self, entry_id: int, parts_sent: int) -> None:
         # Only forward, and only while the entry is still being delivered: a late report
-        # from a sender whose lease ran out must not move a finished entry.
+        # from a sender whose claim ran out must not move a finished entry.
         stmt = (
             update(OutboxRow)
             .where(

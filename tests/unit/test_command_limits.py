@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.app.command_limits import RateLimit, TokenBucketLimiter
 from bot.app.commands import CommandLayer
-from bot.app.ratelimit import RateLimit, TokenBucketLimiter
 from bot.app.views import ErrorKind, ErrorReply
 from bot.core.records import ChatKey, Platform
 from bot.render.text import render_text

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.app.scoring_cycle import (
+from bot.app.snapshot_scoring import (
     DEFAULT_STALE_AFTER,
     ScoredSymbol,
     score_snapshots,
