@@ -46,10 +46,9 @@ from bot.core.events import AlertEvent, EventKind, Reading
 from bot.core.models import Band
 from bot.core.records import ChatSettings, ScoreRecord
 from bot.core.track import TrackGroup
-from bot.render.numbers import MISSING, funding_pct, pct, utc_text
-from bot.render.table import PARTIAL_MARK, summary_line
+from bot.render.numbers import MISSING, pct, utc_text
+from bot.render.table import PARTIAL_MARK, PARTIAL_NOTE, seed_cells, summary_line
 
-PARTIAL_NOTE = f"{PARTIAL_MARK} partial: some inputs were missing; scored from what is there."
 STALE_NOTE = " — STALE: collection may have stopped (see /status)"
 REGIME_WIDTH = 34
 """The regime column's width where the table must stay narrow (chat code blocks, terminals)."""
@@ -121,19 +120,9 @@ TOP_OPTIONAL = (5,)
 
 
 def top_cells(row: RankedRow) -> tuple[str, ...]:
-    """One row of the ranked table, formatted as the seed prints it."""
-    r, i = row.result, row.inputs
-    return (
-        str(row.rank),
-        row.symbol,
-        f"{r.score}{PARTIAL_MARK if r.partial else ''}",
-        r.bias.value,
-        r.label,
-        pct(i.oi_1h_pct, 2),
-        pct(i.oi_24h_pct, 1),
-        funding_pct(i.funding_pct, i.funding_interval_h),
-        pct(i.basis_pct, 2),
-    )
+    """One row of the chat table: the seed's columns without OI 4h (OI 24h says more)."""
+    cells = seed_cells(row)
+    return (*cells[:6], *cells[7:])
 
 
 def _top(reply: TableReply) -> Document:

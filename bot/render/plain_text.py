@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from bot.core.document import (
+    Block,
     BulletList,
     ChartRef,
     ColumnKind,
@@ -54,19 +55,30 @@ def table_lines(
     return [line(header), *(line(r) for r in body)]
 
 
+def note_gaps(doc: Document) -> list[bool]:
+    """Per block, whether a blank line goes before it because it starts the notes.
+
+    In a document of sections the notes get a blank line, so they do not read as the last
+    section's lines; a flat document (``/top``) keeps them right under its table. Every
+    renderer that lays out lines follows this, so they all read the same.
+    """
+    sectioned = any(isinstance(b, Heading) for b in doc.blocks)
+    previous: Block | None = None
+    gaps = []
+    for block in doc.blocks:
+        gaps.append(sectioned and isinstance(block, Footnote) and not isinstance(previous, Footnote))
+        previous = block
+    return gaps
+
+
 def document_text(doc: Document) -> str:
     """The whole document as plain text."""
     lines = [doc.title] if doc.title else []
     if doc.source_label:
         lines.append(f"Source: {doc.source_label}")
-    # In a document of sections the notes get a blank line, so they do not read as the
-    # last section's lines; a flat document (``/top``) keeps them right under its table.
-    sectioned = any(isinstance(b, Heading) for b in doc.blocks)
-    previous = None
-    for block in doc.blocks:
-        if sectioned and isinstance(block, Footnote) and not isinstance(previous, Footnote):
+    for block, gap in zip(doc.blocks, note_gaps(doc), strict=True):
+        if gap:
             lines.append("")
-        previous = block
         match block:
             case Heading():
                 lines += ["", block.text]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from bot.app.views import RankedRow, RankedTable, Summary
@@ -12,6 +11,7 @@ from bot.render.numbers import funding_pct, pct
 
 HEADER = ("#", "Symbol", "Score", "Bias", "Regime", "OI 1h", "OI 4h", "OI 24h", "Funding", "Basis")
 PARTIAL_MARK = "*"
+PARTIAL_NOTE = f"{PARTIAL_MARK} partial: some inputs were missing; scored from what is there."
 
 
 def summary_line(summary: Summary) -> str:
@@ -22,7 +22,8 @@ def summary_line(summary: Summary) -> str:
     )
 
 
-def _cells(row: RankedRow) -> tuple[str, ...]:
+def seed_cells(row: RankedRow) -> tuple[str, ...]:
+    """One row of the ranked table in the seed's ten columns (``HEADER``)."""
     r, i = row.result, row.inputs
     mark = PARTIAL_MARK if r.partial else ""
     return (
@@ -47,48 +48,10 @@ def markdown_table(table: RankedTable) -> str:
     lines.append(summary_line(table.summary))
     lines.append("| " + " | ".join(HEADER) + " |")
     lines.append("|" + "---|" * len(HEADER))
-    lines.extend("| " + " | ".join(_cells(row)) + " |" for row in table.rows)
+    lines.extend("| " + " | ".join(seed_cells(row)) + " |" for row in table.rows)
     if any(row.result.partial for row in table.rows):
-        lines.append(f"{PARTIAL_MARK} partial: some inputs were missing; scored from what is there.")
+        lines.append(PARTIAL_NOTE)
     return "\n".join(lines)
-
-
-def aligned_table(table: RankedTable, regime_width: int = 34) -> str:
-    """A compact fixed-width table for monospace chat blocks and terminals."""
-    header = ("#", "Symbol", "Score", "Bias", "Regime", "OI 1h", "OI 24h", "Funding", "Basis")
-    body = []
-    for row in table.rows:
-        c = _cells(row)
-        body.append((c[0], c[1], c[2], c[3], _clip(c[4], regime_width), c[5], c[7], c[8], c[9]))
-    return fixed_width(header, body, right={0, 2, 5, 6, 7, 8})
-
-
-def narrow_table(table: RankedTable, regime_width: int = 16) -> str:
-    """About 75 columns, for phone screens: the regime's short name, OI 24h, funding, basis."""
-    header = ("#", "Symbol", "Score", "Bias", "Regime", "OI 24h", "Funding", "Basis")
-    body = []
-    for row in table.rows:
-        c = _cells(row)
-        regime = _clip(c[4].split(" · ", 1)[0], regime_width)
-        body.append((c[0], c[1], c[2], c[3], regime, c[7], c[8], c[9]))
-    return fixed_width(header, body, right={0, 2, 5, 6, 7})
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def fixed_width(header: tuple[str, ...], body: Sequence[tuple[str, ...]], right: set[int]) -> str:
-    widths = [max(len(h), *(len(r[k]) for r in body)) if body else len(h) for k, h in enumerate(header)]
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.rjust(w) if k in right else c.ljust(w)
-            for k, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    lines = [fmt(header), *(fmt(r) for r in body)]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def score_json(symbol: str, inputs: ScoreInputs, result: ScoreResult) -> str:

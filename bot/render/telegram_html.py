@@ -27,7 +27,7 @@ from bot.core.document import (
     Table,
 )
 from bot.render.chunks import split_lines
-from bot.render.plain_text import INDENT, table_lines
+from bot.render.plain_text import INDENT, note_gaps, table_lines
 from bot.render.text import safe_filename
 
 MESSAGE_LIMIT = 4000
@@ -81,7 +81,11 @@ def _lines(text: str, *, bold: bool = False, pre: bool = False, prefix: str = ""
 
 
 def pack(lines: list[Line], limit: int = MESSAGE_LIMIT) -> tuple[str, ...]:
-    """Join lines into as few messages as fit under ``limit``, keeping ``<pre>`` blocks balanced."""
+    """Join lines into as few messages as fit under ``limit``, keeping ``<pre>`` blocks balanced.
+
+    Each line must fit a message on its own, with ``<pre></pre>`` around it when it is
+    monospace (``_lines`` cuts lines far below ``MESSAGE_LIMIT``).
+    """
     messages: list[str] = []
     body: list[str] = []
     length = 0
@@ -136,7 +140,9 @@ def document_lines(doc: Document) -> list[Line]:
     out = _lines(doc.title, bold=True) if doc.title else []
     if doc.source_label:
         out += _lines(f"Source: {doc.source_label}")
-    for block in doc.blocks:
+    for block, gap in zip(doc.blocks, note_gaps(doc), strict=True):
+        if gap:
+            out.append(("", False))
         match block:
             case Heading():
                 out += [("", False), *_lines(block.text, bold=True)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 from bot.app.views import Reply
-from bot.render.documents import PARTIAL_NOTE as PARTIAL_NOTE
 from bot.render.documents import reply_document
 from bot.render.plain_text import document_text
+from bot.render.table import PARTIAL_NOTE as PARTIAL_NOTE
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -144,7 +144,7 @@ def test_digest_tables_go_into_a_monospace_block() -> None:
     (text,) = render_document(doc).texts
     assert text.startswith("<b>Daily Derivatives Pressure digest")
     assert "<b>Top stress</b>\n<pre>Symbol   Score  Bias   Regime\nSUIUSDT" in text
-    assert "Short squeeze risk</pre>\ndata" in text
+    assert "Short squeeze risk</pre>\n\ndata" in text
     assert visible(text) == document_text(doc)
 
 
@@ -201,7 +201,8 @@ def test_plain_fallback_is_split_too() -> None:
     assert all(len(c) <= MESSAGE_LIMIT for c in chunks)
 
 
-@given(st.lists(st.tuples(st.text(max_size=300), st.booleans()), max_size=80), st.integers(50, 500))
+# pack's lines must each fit a message with their <pre></pre> (11): 40 + 11 = 51.
+@given(st.lists(st.tuples(st.text(max_size=300), st.booleans()), max_size=80), st.integers(51, 500))
 def test_pack_keeps_every_line_in_order_within_the_limit(lines: list[tuple[str, bool]], limit: int) -> None:
     escaped = [(html.escape(text.replace("\n", " "), quote=False)[:40], pre) for text, pre in lines]
     messages = pack(escaped, limit)
