@@ -94,41 +94,102 @@ document_text_values = st.lists(
 """Text for any place in a document: unicode, astral characters and markup look-alikes."""
 
 
-@st.composite
-def tables(draw: st.DrawFn) -> Table:
-    """A table with 1 to 6 typed columns and rows as wide as its columns."""
-    width = draw(st.integers(1, 6))
-    columns = tuple(
-        Column(
-            draw(document_text_values),
-            draw(st.sampled_from(ColumnKind)),
-            draw(st.one_of(st.none(), st.integers(2, 40))),
-        )
-        for _ in range(width)
+HOSTILE = (
+    *MARKUP_LOOKALIKES,
+    "</pre>",
+    "<pre>",
+    "&",
+    "~~s~~",
+    "<#456>",
+    "# ",
+    "- ",
+    "1. ",
+    "> ",
+    "\\",
+    "\n",
+    "  ",
+)
+"""Pieces of market or user text that would be markup if a renderer let them through."""
+
+_hostile_piece = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=12))
+
+
+def _hostile(max_pieces: int) -> st.SearchStrategy[str]:
+    return st.lists(_hostile_piece, max_size=max_pieces).map("".join)
+
+
+def hostile_texts(max_pieces: int = 12) -> st.SearchStrategy[str]:
+    """Text for one field of a message: usually short and hostile, sometimes thousands of
+    characters (the worst cases for escaping: every character grows, ``&`` → ``&amp;``)."""
+    return st.one_of(
+        _hostile(max_pieces),
+        _hostile(max_pieces).map(lambda t: t * 300),
+        st.text(min_size=1, max_size=3).map(lambda t: t * 2500),
+        st.sampled_from(["&", "<", "*", "`", "_", "😀", "@everyone "]).map(lambda t: t * 5000),
     )
-    rows = draw(st.lists(st.tuples(*[document_text_values] * width), max_size=8))
-    optional = draw(st.lists(st.integers(0, width - 1), unique=True, max_size=width))
-    return Table(columns, tuple(rows), tuple(optional))
 
 
-blocks: st.SearchStrategy[Block] = st.one_of(
-    st.builds(Heading, document_text_values),
-    st.builds(Paragraph, document_text_values, st.booleans(), st.booleans()),
-    st.builds(BulletList, st.lists(document_text_values, max_size=5).map(tuple)),
-    st.builds(
-        KeyValues, st.lists(st.tuples(document_text_values, document_text_values), max_size=5).map(tuple)
-    ),
-    tables(),
-    st.builds(ChartRef, document_text_values, document_text_values),
-    st.builds(Footnote, document_text_values),
+def _tables(
+    header: st.SearchStrategy[str], cell: st.SearchStrategy[str], max_columns: int, max_rows: int
+) -> st.SearchStrategy[Table]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Table:
+        width = draw(st.integers(1, max_columns))
+        columns = tuple(
+            Column(
+                draw(header),
+                draw(st.sampled_from(ColumnKind)),
+                draw(st.one_of(st.none(), st.integers(2, 40))),
+            )
+            for _ in range(width)
+        )
+        rows = draw(st.lists(st.tuples(*[cell] * width), max_size=max_rows))
+        optional = draw(st.lists(st.integers(0, width - 1), unique=True, max_size=width))
+        return Table(columns, tuple(rows), tuple(optional))
+
+    return build()
+
+
+def _documents(
+    text: st.SearchStrategy[str],
+    short: st.SearchStrategy[str],
+    table: st.SearchStrategy[Table],
+    *,
+    max_items: int,
+    max_blocks: int,
+) -> st.SearchStrategy[Document]:
+    block: st.SearchStrategy[Block] = st.one_of(
+        st.builds(Heading, text),
+        st.builds(Paragraph, text, st.booleans(), st.booleans()),
+        st.builds(BulletList, st.lists(text, max_size=max_items).map(tuple)),
+        st.builds(KeyValues, st.lists(st.tuples(text, text), max_size=max_items).map(tuple)),
+        table,
+        st.builds(ChartRef, short, short),
+        st.builds(Footnote, text),
+    )
+    return st.builds(
+        Document,
+        title=text,
+        blocks=st.lists(block, max_size=max_blocks).map(tuple),
+        tone=st.sampled_from(Tone),
+        source_label=st.one_of(st.none(), short),
+    )
+
+
+documents = _documents(
+    document_text_values,
+    document_text_values,
+    _tables(document_text_values, document_text_values, max_columns=6, max_rows=8),
+    max_items=5,
+    max_blocks=8,
 )
-"""One block of any kind."""
+"""Any message document a store can hold: every block type and tone, unicode and markup look-alikes."""
 
-documents = st.builds(
-    Document,
-    title=document_text_values,
-    blocks=st.lists(blocks, max_size=8).map(tuple),
-    tone=st.sampled_from(Tone),
-    source_label=st.one_of(st.none(), document_text_values),
+hostile_documents = _documents(
+    hostile_texts(),
+    _hostile(6),
+    _tables(_hostile(6), st.one_of(_hostile(6), hostile_texts(4)), max_columns=9, max_rows=80),
+    max_items=20,
+    max_blocks=12,
 )
-"""Any message document."""
+"""Any document with hostile and over-long text anywhere: for the platforms' limits."""

@@ -27,9 +27,9 @@ from bot.core.document import (
 from bot.render import discord_embeds, telegram_html
 from bot.render.discord_embeds import DiscordMessage
 from bot.render.plain_text import document_text
-from tests.doc_strategies import documents
 from tests.fakes.discord_rules import check_message
 from tests.fakes.telegram_api import MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH, parse_html, utf16_length
+from tests.strategies import hostile_documents as documents
 
 PNG = b"\x89PNG\r\n\x1a\nchart"
 SLOW = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
