@@ -48,9 +48,7 @@ __all__ = [
     "CommandLayer",
     "CommandPorts",
     "CommandRequest",
-    "admin_matters",
     "command_name",
-    "needs_admin",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,22 +77,6 @@ class CommandPorts:
 
 COMMANDS: dict[str, Command] = {c.name: c for c in COMMAND_SET}
 """The default command set by name (``bot.app.command_set`` declares it)."""
-
-
-def needs_admin(command: str, args: str, registry: CommandRegistry = COMMAND_SET) -> bool:
-    """Whether this command changes settings, so that outside private chats only admins may."""
-    found = registry.get(command)
-    return found is not None and found.needs_admin(args)
-
-
-def admin_matters(command: str, args: str, registry: CommandRegistry = COMMAND_SET) -> bool:
-    """Whether the answer depends on the sender being a chat admin.
-
-    Adapters look the sender's admin status up (an API call) only then: settings
-    commands, and ``/start``, which signs a group up only when an admin sends it.
-    """
-    found = registry.get(command)
-    return found is not None and found.admin_matters(args)
 
 
 class CommandLayer:
@@ -224,8 +206,13 @@ class CommandLayer:
     # --- what adapters need besides commands -------------------------------------------
 
     def admin_matters(self, command: str, args: str) -> bool:
-        """Whether the answer depends on the sender being a chat admin (see ``admin_matters``)."""
-        return admin_matters(command, args, self.registry)
+        """Whether the answer depends on the sender being a chat admin.
+
+        Adapters look the sender's admin status up (an API call) only then: settings
+        commands, and ``/start``, which signs a group up only when an admin sends it.
+        """
+        found = self.registry.get(command)
+        return found is not None and found.admin_matters(args)
 
     def symbols(self, prefix: str = "", limit: int = 25) -> tuple[str, ...]:
         """Symbols of the latest collection starting with ``prefix`` (for autocomplete).

@@ -371,14 +371,10 @@ def alert_document(
             )
         )
     bands = [e.after.band for e in batch.events]
-    tone = BAND_TONES[max(bands, key=_band_rank)] if bands else Tone.INFO
+    tone = BAND_TONES[max(bands, key=lambda band: band.rank)] if bands else Tone.INFO
     return Document(
         title="Derivatives Pressure alerts", blocks=tuple(blocks), tone=tone, source_label=source_label
     )
-
-
-def _band_rank(band: Band) -> int:
-    return list(Band).index(band)
 
 
 # --- the daily digest ------------------------------------------------------------------
