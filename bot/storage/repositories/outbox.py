@@ -61,13 +61,8 @@ def enqueue_messages(session: Session, messages: Sequence[OutboxMessage]) -> int
     return len(rows)
 
 
-def _entry(row: OutboxRow, chat: ChatRow, document: Document | None = None) -> OutboxEntry:
-    """The stored row as an entry; raises ``StorageError`` when its payload is unreadable."""
-    if document is None:
-        try:
-            document = from_json(row.payload)
-        except DocumentError as exc:
-            raise StorageError(f"outbox entry {row.id} holds no readable document: {exc}") from exc
+def _entry(row: OutboxRow, chat: ChatRow, document: Document) -> OutboxEntry:
+    """The stored row as an entry, with its payload already read back (``document``)."""
     return OutboxEntry(
         id=row.id,
         idempotency_key=row.idempotency_key,
