@@ -9,13 +9,13 @@ and stops on a signal. It imports no adapter.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
 from datetime import timedelta
 from typing import TextIO
 
+from bot import gc_policy
 from bot.bootstrap import App, SourceTuning, SystemClock, build_app
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, RetentionPolicy
@@ -79,6 +79,7 @@ class Process:
             # Only the lease holder backfills: a standby would fetch history for nothing.
             self._backfill_pending = False
             await app.collector.cycle.backfill(now)
+            gc_policy.after_start()  # start-up ends with the backfill
             now = app.clock.now()
         try:
             report = await app.collector.cycle.run(now)
@@ -220,7 +221,8 @@ async def run(
             defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
         )
     logger.info("role %s: %s", role.value, _role_text(role, app))
-    gc.freeze()  # start-up objects never die; keeps full collections off the /top p99
+    if not role.collects:
+        gc_policy.after_start()  # a collector's start-up ends later, with its backfill
     loop = asyncio.get_running_loop()
     signals = stop is None
     stop = stop or asyncio.Event()

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import ccxt.async_support as ccxt_async
-
+from bot.collector.ccxt_loading import exchange_class
 from bot.collector.errors import ANSWER_HEADERS, ANSWER_STATUS
 from bot.collector.profiles import ExchangeProfile
 from bot.collector.request_budget import ExchangeGate, WeightPolicy
@@ -137,7 +136,7 @@ def new_exchange(
     rate_limit = tuning.rate_limit_ms or profile.rate_limit_ms
     if rate_limit is not None:
         config["rateLimit"] = rate_limit
-    exchange = _gated_class(getattr(ccxt_async, profile.ccxt_class))(config)
+    exchange = _gated_class(exchange_class(profile.ccxt_class))(config)
     if api_url:
         exchange.urls["api"] = rewrite_api_urls(exchange.urls["api"], api_url)
         logger.info("%s REST endpoints redirected to %s", profile.exchange_id, redacted(api_url))

@@ -21,8 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import ccxt
-
+from bot.collector.ccxt_loading import errors as ccxt
 from bot.core import collection as reasons
 from bot.errors import SourceDataError, SourceUnavailableError
 
