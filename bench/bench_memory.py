@@ -572,6 +572,15 @@ def report(
             f"{run.peaks['backfill']:.0f} MB",
         ),
     ]
+    levers = [
+        *levers,
+        Lever(
+            "GC: collect start-up's garbage before freezing (`bot/gc_policy.py`)",
+            run.backfilled_mb - run.backfill_mb,
+            "RSS across `after_start()` after the backfill, in this run: what a freeze taken "
+            "before collecting would have kept for the life of the process",
+        ),
+    ]
     lever_table = ["| lever | effect, MB | measured as |", "|---|---:|---|"]
     lever_table += [f"| {lv.name} | {lv.mb:.0f} | {lv.how} |" for lv in levers]
     trim = ""
