@@ -9,13 +9,13 @@ and stops on a signal. It imports no adapter.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TextIO
 
+from bot import gc_policy
 from bot.bootstrap import App, SourceTuning, SystemClock, build_app
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, RetentionPolicy
@@ -78,8 +78,17 @@ class Process:
         if self._backfill_pending:
             # Only the lease holder backfills: a standby would fetch history for nothing.
             self._backfill_pending = False
-            await app.collector.cycle.backfill(now)
-            now = app.clock.now()
+            try:
+                await app.collector.cycle.backfill(now)
+                await self._collect(app.clock.now())
+            finally:
+                # Start-up is over only now: the markets are loaded and the backfill done.
+                gc_policy.after_start()
+            return
+        await self._collect(now)
+
+    async def _collect(self, now: datetime) -> None:
+        app = self.app
         try:
             report = await app.collector.cycle.run(now)
         except LeaseLostError as exc:
@@ -220,7 +229,8 @@ async def run(
             defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
         )
     logger.info("role %s: %s", role.value, _role_text(role, app))
-    gc.freeze()  # start-up objects never die; keeps full collections off the /top p99
+    # A collector freezes again after its first cycle (markets, backfill): Process.cycle.
+    gc_policy.after_start()
     loop = asyncio.get_running_loop()
     signals = stop is None
     stop = stop or asyncio.Event()
