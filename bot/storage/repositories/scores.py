@@ -7,8 +7,8 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Row, Select, and_, func, insert, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
@@ -46,8 +46,11 @@ def score_to_row(record: ScoreRecord) -> dict[str, Any]:
     return row
 
 
-def row_to_score(row: ScoreRow) -> ScoreRecord:
-    """The score record a stored row holds; the label comes from the regime code."""
+def row_to_score(row: ScoreRow | Row[Any]) -> ScoreRecord:
+    """The score record a stored row holds (an ORM row or a Core row of ``_RECORD_COLUMNS``).
+
+    The label comes from the regime code.
+    """
     regime = Regime(row.regime)
     return ScoreRecord(
         exchange=row.exchange,
@@ -75,12 +78,21 @@ def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
     return len(rows)
 
 
+# Every column a ScoreRecord needs, read as plain Core rows: a read model of a few hundred
+# records does not need the ORM's identity map and per-object state (most of /top's cost).
+_RECORD_COLUMNS = tuple(c for c in table_of(ScoreRow).c if c.name != "id")
+
+
+def _records() -> Select[Any]:
+    return select(*_RECORD_COLUMNS)
+
+
 def _score_at(
     session: Session, exchange: str, symbol: str, at: datetime, tolerance: timedelta
-) -> ScoreRow | None:
+) -> Row[Any] | None:
     """The symbol's newest score with ``at - tolerance <= ts <= at`` (unique index range)."""
     stmt = (
-        select(ScoreRow)
+        _records()
         .where(
             ScoreRow.exchange == exchange,
             ScoreRow.symbol == symbol,
@@ -90,7 +102,36 @@ def _score_at(
         .order_by(ScoreRow.ts.desc())
         .limit(1)
     )
-    return session.scalar(stmt)
+    return session.execute(stmt).first()
+
+
+def _latest_since(exchange: str, since: datetime) -> Select[Any]:
+    """Each symbol's newest (symbol, ts) with ``ts >= since``, found by index probes alone.
+
+    The exchange's symbols come from a walk of the (exchange, symbol, ts) index, one probe
+    per symbol (a loose index scan: ``min(symbol) > previous``), and each one's newest time
+    from one more probe of the same index. The cost follows the number of symbols, not the
+    rows in the window nor the history: reading the window's (symbol, ts) pairs instead
+    costs as many rows as cycles stored in it, and a SQL ``GROUP BY symbol`` over the window
+    tempts SQLite into walking the exchange's whole history.
+    """
+    walk = aliased(ScoreRow)
+    first = select(func.min(walk.symbol).label("symbol")).where(walk.exchange == exchange)
+    symbols = first.cte("symbols", recursive=True)
+    after = aliased(ScoreRow)
+    following = (
+        select(func.min(after.symbol)).where(after.exchange == exchange, after.symbol > symbols.c.symbol)
+    ).scalar_subquery()
+    symbols = symbols.union_all(select(following).where(symbols.c.symbol.is_not(None)))
+    newest = aliased(ScoreRow)
+    newest_ts = (
+        select(func.max(newest.ts))
+        .where(newest.exchange == exchange, newest.symbol == symbols.c.symbol, newest.ts >= since)
+        .scalar_subquery()
+    )
+    return select(symbols.c.symbol.label("symbol"), newest_ts.label("ts")).where(
+        symbols.c.symbol.is_not(None)
+    )
 
 
 class SqlScoreStore:
@@ -108,20 +149,21 @@ class SqlScoreStore:
         regimes: Collection[Regime] | None = None,
         limit: int | None = None,
     ) -> list[ScoreRecord]:
-        newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
+        latest = _latest_since(exchange, since).subquery("latest")
+        # Filters apply to each symbol's latest row, never before picking it: that would
+        # pick an older row that happened to match.
+        where = []
+        if bias is not None:
+            where.append(ScoreRow.bias == bias.value)
+        if regimes is not None:
+            where.append(ScoreRow.regime.in_([r.value for r in regimes]))
+        stmt = (
+            _records()
+            .join(latest, and_(ScoreRow.symbol == latest.c.symbol, ScoreRow.ts == latest.c.ts))
+            .where(ScoreRow.exchange == exchange, *where)
+        )
         with transaction(self._sessions, "read the latest scores") as session:
-            end = session.scalar(newest)
-            if end is None or end < since:
-                return []
-            times = newest_in_window(session, ScoreRow, exchange, start=since, end=end)
-            # Filters apply to each symbol's latest row, never before picking it: that
-            # would pick an older row that happened to match.
-            where = []
-            if bias is not None:
-                where.append(ScoreRow.bias == bias.value)
-            if regimes is not None:
-                where.append(ScoreRow.regime.in_([r.value for r in regimes]))
-            rows = rows_at(session, ScoreRow, exchange, times, where)
+            rows = list(session.execute(stmt))
         rows.sort(key=lambda row: (-row.score, row.symbol))
         return [row_to_score(row) for row in rows[:limit]]
 
@@ -140,13 +182,13 @@ class SqlScoreStore:
 
     def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
         newest = (
-            select(ScoreRow)
+            _records()
             .where(ScoreRow.exchange == exchange, ScoreRow.symbol == symbol)
             .order_by(ScoreRow.ts.desc())
             .limit(1)
         )
         with transaction(self._sessions, "read a score card") as session:
-            latest = session.scalar(newest)
+            latest = session.execute(newest).first()
             if latest is None:
                 return None
             hour_ago = _score_at(session, exchange, symbol, latest.ts - HOUR, tolerance)
