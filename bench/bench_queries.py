@@ -1,86 +1,104 @@
-"""Targets: one 5,000-symbol cycle scored, diffed and stored in under 0.5 s; ``/top`` and
-``/score`` answered from 30 days of 5-minute history for 500 symbols in under 50 ms at p99.
+"""Target: ``/top``, ``/top short`` and ``/score`` answered in under 20 ms at p99 in the state
+``dps run`` is in after start-up, while cycles run in the same process.
 
-Both parts run on a real SQLite file in a temporary directory, migrated by Alembic through
-``bot.storage.facade.open_storage`` (WAL, ``synchronous=NORMAL``, as the bot runs it).
+The state: the app built as ``dps run`` builds it (``bot.bootstrap.build_app`` with role
+``all``, the console chat registered), collecting from the fake exchange
+(``tests/fakes/exchange``, in a child process so its request log is not the bot's memory)
+serving 500 generated Binance USD-M perpetuals; ``bot.runner.Process.cycle`` with the
+backfill pending, which loads the markets, backfills 24 h of OI history, runs the first
+cycle and calls ``bot.gc_policy.after_start()`` exactly as ``dps run`` does; a SQLite file
+migrated by Alembic holding 30 days of 5-minute scores for those 500 symbols.
 
-Part 1, the cycle. 5,000 symbols whose inputs follow a random walk (AR(1) OI changes,
-persistent funding and basis, about 1 % of symbols missing a horizon, so partial). The
-database first holds ``--cycle-history-hours`` of history for those symbols (snapshots and
-scores, loaded in bulk) and the alert states of one stored cycle; two more cycles warm it
-up. Each timed cycle then does what ``bot.app.cycle.CollectionCycle.run`` does after the
-fetch: ``score()`` of every symbol, ``diff()`` against the previous cycle's states (kept
-in memory, as this target excludes the state read), the changed states, and
-``CycleStore.save_cycle`` of the 5,000 snapshots, 5,000 scores and changed states in one
-transaction (no outbox). Two baselines do the same score + diff and store the same rows
-differently:
-(a) the naive ORM way, one transaction too: ``session.add`` of one ORM object per snapshot
-and score, ``session.merge`` of one per alert state (with a DELETE and re-add of its
-remembered alerts), one flush and commit: what the repositories' Core executemany buys;
-(b), with ``--row-baseline`` only (it takes a minute and a half): one cycle stored one row
-per transaction through the same repositories (``add_snapshots([s])``, ``save_cycle(scores=[r])``,
-``save_alert_states(ex, [state])``): what the unit of work buys. It cannot be timed on a
-slice and scaled, as each single-row insert's duplicate check reads every row already
-stored at that time, so its cost grows with the square of the symbols.
+The history is bulk-loaded once: one day of rows from a pool of scored random inputs,
+then copied forward day by day in SQL (the queries do not depend on the values beyond the
+bias mix). The file is cached under the system's temporary directory, keyed by the schema
+revision, the symbols and the days; a later run tops it up to the current time with the
+same pool and drops what is older than 30 days, so its newest history meets the live cycles.
 
-Part 2, the read models. ``--days`` (default 30) of 5-minute scores for 500 symbols are
-loaded through ``CycleStore.save_cycle`` one day (144,000 rows) per call; the values come
-from a pool of 20,000 scored random inputs (``score()`` of 4.3M inputs would only slow the
-load, and the queries do not depend on the values beyond the bias mix). Loading stops at
-``--load-budget`` seconds and the queries run on what was loaded (said in the output). Then
-``ScoreStore.latest_scores`` (``/top``: the newest 15 minutes, limit 50, with and without a
-bias filter) and ``ScoreStore.score_card`` (``/score``: a random symbol, tolerance 15 min)
-are each called ``--queries`` times, in alternating blocks with the garbage collector as is
-and after ``gc.freeze()``. The baselines, fewer calls, are naive versions of the same reads:
-``/top`` as the newest row per symbol by ``max(ts) ... GROUP BY symbol`` over the whole
-table with no time window, and ``/score`` as the symbol's last 24 h + tolerance of rows read
-and picked from in Python.
+Then, in the same event loop: a task runs ``Process.cycle`` and ``Process.deliver`` with a
+``--cycle-gap`` pause after each (cycles every few seconds, each one storing 500 fresh
+scores, snapshots and alert states), while the bench sends ``/top``, ``/top short`` and
+``/score <random symbol>`` in turn, each with a random pause of up to 10 ms before it so the
+cycles progress. Timed per call: ``ConsoleAdapter.handle_line`` — the command layer's
+registry handler (rate limit, parsing, the store reads) plus the reply document and its
+plain text, the path every chat command takes minus the platform's own send. A call
+"overlapped a cycle" when a cycle was in flight (started, not finished) while it ran: the
+cycle was awaiting the exchange, so the call ran between two of its steps. A "full GC" is a
+generation-2 collection (``gc.callbacks``) during the call. A call "re-read the market" when
+``/top``'s cached market (``Queries.market``) was replaced by it: the first command after a
+cycle stored reads every symbol's newest score again.
+
+Three phases, one after another, same process and database:
+(a) as ``dps run`` is: the read path of this commit, the GC as ``after_start`` left it;
+(b) baseline: the same calls through a second command layer whose score store answers
+``latest_scores`` and ``score_card`` as before this change (ORM rows; every (symbol, ts)
+pair of the window read, then the rows at each symbol's newest time);
+(c) for reference: ``gc.unfreeze()``, the read path of this commit: what the freeze buys.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gc
-import importlib
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import and_, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import median, p, write_section
-from bot.core.diff import DiffParams, diff
-from bot.core.events import Reading, ScoredPoint, SymbolState
-from bot.core.market import MarketSnapshot
-from bot.core.models import Bias, ScoreInputs, ScoreResult
-from bot.core.records import ScoreCard, ScoreRecord
+from bot.app.commands import CommandLayer, CommandPorts
+from bot.bootstrap import App, SystemClock, build_app
+from bot.chat.console_adapter import ConsoleAdapter
+from bot.collector.client import SourceTuning
+from bot.config import load_settings
+from bot.core.models import Bias, Regime, ScoreInputs
+from bot.core.records import ChatKind, ChatSettings, ScoreCard, ScoreRecord
 from bot.core.scoring import score
+from bot.roles import Role
+from bot.runner import Process
 from bot.storage.db import session_factory, transaction
-from bot.storage.facade import Storage, open_storage
-from bot.storage.models import AlertMarkRow, AlertStateRow, ScoreRow, SnapshotRow
-from bot.storage.repositories.alert_states import _mark_rows, _state_row
-from bot.storage.repositories.scores import row_to_score, score_to_row
-from bot.storage.repositories.snapshots import snapshot_to_row
+from bot.storage.facade import open_storage
+from bot.storage.migrate import head_revision
+from bot.storage.models import ScoreRow, table_of
+from bot.storage.repositories._common import newest_in_window, rows_at
+from bot.storage.repositories.scores import DAY, HOUR, SqlScoreStore, row_to_score, score_to_row
 
+ROOT = Path(__file__).resolve().parents[1]
 EX = "binanceusdm"
+SYMBOLS = 500
+DAYS = 30
 STEP = timedelta(minutes=5)
-CYCLE_SYMBOLS = 5_000
-CYCLE_TARGET_S = 0.5
-HISTORY_SYMBOLS = 500
-QUERY_TARGET_S = 0.050
-FRESH = timedelta(minutes=15)  # /top window: a symbol not scored for 3 cycles is stale
-TOLERANCE = timedelta(minutes=15)  # /score: how far the 1h / 24h-ago scores may be off
-POOL = 20_000
-# The newest loaded time; history runs back from it.
-END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+TARGET_S = 0.020
+CALLS = 1000  # per command, phase (a)
+OTHER_CALLS = 400  # per command, phases (b) and (c)
+CYCLE_GAP_S = 2.0
+MAX_PAUSE_S = 0.010
+RATE_LIMIT_MS = 2.0  # ccxt's spacing, as bench_memory: cycles in seconds, not minutes
+WEIGHT_LIMIT = 100 * 2400
+POOL = 5_000
+COMMANDS = ("/top", "/top short", "/score")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
 
 
 def check(ok: bool, what: str) -> None:
@@ -89,630 +107,567 @@ def check(ok: bool, what: str) -> None:
         raise RuntimeError(f"bench sanity check failed: {what}")
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def symbol_names() -> list[str]:
+    """The fake's generated perpetuals (``FakeMarket.generated``) as the bot stores them."""
+    return [f"S{n:03d}USDT" for n in range(SYMBOLS)]
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
+# -- the child process ------------------------------------------------------------------
 
 
-def file_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.parent.glob(path.name + "*")) / 1024**2
+def serve_fake() -> None:
+    """Child: serve the fake exchange, print its URL, stop when stdin closes."""
+    from tests.fakes.exchange import FakeExchange, FakeMarket
+
+    async def serve() -> None:
+        fake = FakeExchange(FakeMarket.generated(SYMBOLS))
+        fake.weight_limit = WEIGHT_LIMIT
+        print(await fake.start(), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await fake.stop()
+
+    asyncio.run(serve())
 
 
-# --- realistic inputs --------------------------------------------------------------------
+# -- 30 days of history, bulk-loaded and cached ---------------------------------------------
 
 
-def random_inputs(rng: random.Random) -> ScoreInputs:
-    """One symbol's inputs from a plausible spread (1 % miss the 24h horizon: partial)."""
-    return ScoreInputs(
-        oi_1h_pct=rng.gauss(0, 1.5),
-        oi_4h_pct=rng.gauss(0, 4),
-        oi_24h_pct=None if rng.random() < 0.01 else rng.gauss(2, 12),
-        funding_pct=rng.gauss(0.01, 0.03),
-        funding_interval_h=rng.choice([1.0, 4.0, 8.0]),
-        basis_pct=rng.gauss(0, 0.25),
-    )
+def floor_step(moment: datetime) -> datetime:
+    return datetime.fromtimestamp(moment.timestamp() // STEP.total_seconds() * STEP.total_seconds(), UTC)
 
 
-def scored_pool(rng: random.Random, size: int = POOL) -> list[tuple[ScoreInputs, ScoreResult]]:
+def value_pool(rng: random.Random) -> list[tuple[Any, ...]]:
+    """Column values (after exchange, symbol, ts) of scored random inputs."""
     pool = []
-    for _ in range(size):
-        inputs = random_inputs(rng)
-        pool.append((inputs, score(inputs)))
+    for _ in range(POOL):
+        inputs = ScoreInputs(
+            oi_1h_pct=rng.gauss(0, 1.5),
+            oi_4h_pct=rng.gauss(0, 4),
+            oi_24h_pct=None if rng.random() < 0.01 else rng.gauss(2, 12),
+            funding_pct=rng.gauss(0.01, 0.03),
+            funding_interval_h=rng.choice([1.0, 4.0, 8.0]),
+            basis_pct=rng.gauss(0, 0.25),
+        )
+        row = score_to_row(ScoreRecord(EX, "X", datetime.now(UTC), inputs, score(inputs)))
+        pool.append(tuple(row[c] for c in VALUE_COLUMNS))
     return pool
 
 
-def snapshot(symbol: str, ts: datetime, price: float, oi: float, funding_pct: float) -> MarketSnapshot:
-    return MarketSnapshot(
-        exchange=EX,
-        symbol=symbol,
-        ts=ts,
-        oi_contracts=oi,
-        oi_usd=oi * price,
-        mark_price=price,
-        index_price=price * 0.9998,
-        last_price=price * 1.0001,
-        funding_rate=funding_pct / 100,
-        funding_interval_h=8.0,
-        next_funding_time=ts + timedelta(hours=3),
-        volume_24h_usd=price * oi * 0.8,
-    )
+VALUE_COLUMNS = tuple(
+    c.name for c in table_of(ScoreRow).c if c.name not in ("id", "exchange", "symbol", "ts")
+)
+# Column names from the table itself, values bound: nothing here comes from outside.
+INSERT = (
+    f"INSERT INTO scores (exchange, symbol, ts, {', '.join(VALUE_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * (3 + len(VALUE_COLUMNS)))})"
+)
 
 
-@dataclass
-class Walk:
-    """One symbol's market, moving a little every cycle."""
-
-    symbol: str
-    price: float
-    oi: float
-    oi_1h: float
-    oi_4h: float
-    oi_24h: float
-    funding: float
-    interval: float
-    basis: float
-    partial: bool
+def insert_steps(
+    conn: Connection, times: list[datetime], pool: list[tuple[Any, ...]], rng: random.Random
+) -> int:
+    """Scores of every symbol at ``times``, one executemany of plain tuples."""
+    names = symbol_names()
+    rows = [(EX, s, stamp_of(conn, ts), *pool[rng.randrange(POOL)]) for ts in times for s in names]
+    conn.exec_driver_sql(INSERT, rows)
+    return len(rows)
 
 
-@dataclass
-class Market:
-    """``n`` symbols following random walks: each ``tick`` is one cycle's fetch."""
-
-    n: int
-    rng: random.Random
-    walks: list[Walk] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        r = self.rng
-        self.walks = [
-            Walk(
-                symbol=f"S{i:04d}USDT",
-                price=10 ** r.uniform(-3, 4),
-                oi=10 ** r.uniform(4, 8),
-                oi_1h=r.gauss(0, 1.5),
-                oi_4h=r.gauss(0, 4),
-                oi_24h=r.gauss(2, 12),
-                funding=r.gauss(0.01, 0.03),
-                interval=r.choice([1.0, 4.0, 8.0]),
-                basis=r.gauss(0, 0.25),
-                partial=r.random() < 0.01,
-            )
-            for i in range(self.n)
-        ]
-
-    def tick(self, ts: datetime) -> list[tuple[MarketSnapshot, ScoreInputs]]:
-        r = self.rng
-        out = []
-        for w in self.walks:
-            w.price *= 1 + r.gauss(0, 0.003)
-            w.oi *= 1 + r.gauss(0, 0.004)
-            w.oi_1h = 0.8 * w.oi_1h + r.gauss(0, 0.9)
-            w.oi_4h = 0.95 * w.oi_4h + r.gauss(0, 1.2)
-            w.oi_24h = 0.99 * w.oi_24h + r.gauss(0.02, 1.7)
-            w.funding = 0.97 * w.funding + 0.0003 + r.gauss(0, 0.005)
-            w.basis = 0.9 * w.basis + r.gauss(0, 0.08)
-            inputs = ScoreInputs(
-                oi_1h_pct=w.oi_1h,
-                oi_4h_pct=w.oi_4h,
-                oi_24h_pct=None if w.partial else w.oi_24h,
-                funding_pct=w.funding,
-                funding_interval_h=w.interval,
-                basis_pct=w.basis,
-            )
-            out.append((snapshot(w.symbol, ts, w.price, w.oi, w.funding), inputs))
-        return out
+def steps(first: datetime, last: datetime) -> list[datetime]:
+    n = int((last - first) / STEP) + 1
+    return [first + k * STEP for k in range(max(0, n))]
 
 
-# --- part 1: one cycle -----------------------------------------------------------------
-
-
-@dataclass
-class CycleWork:
-    scores: list[ScoreRecord]
-    states: dict[str, SymbolState]
-    changed: list[SymbolState]
-    events: int
-
-
-def score_and_diff(
-    fetched: list[tuple[MarketSnapshot, ScoreInputs]], previous: dict[str, SymbolState], now: datetime
-) -> CycleWork:
-    """What ``CollectionCycle.run`` does between the fetch and the store."""
-    scores: list[ScoreRecord] = []
-    points: list[ScoredPoint] = []
-    for snap, inputs in fetched:
-        r = score(inputs)
-        scores.append(ScoreRecord(EX, snap.symbol, snap.ts, inputs, r))
-        reading = Reading(
-            ts=snap.ts,
-            score=r.score,
-            band=r.band,
-            bias=r.bias,
-            regime=r.regime,
-            label=r.label,
-            oi_1h_pct=inputs.oi_1h_pct,
-            oi_4h_pct=inputs.oi_4h_pct,
-            oi_24h_pct=inputs.oi_24h_pct,
-            funding_8h_pct=r.components.funding_8h_pct,
-            basis_pct=inputs.basis_pct,
+def build_history(conn: Connection, end: datetime, pool: list[tuple[Any, ...]], rng: random.Random) -> None:
+    """``DAYS`` days of scores ending at ``end``: the first day inserted, then copied forward in SQL."""
+    start = end - DAY * DAYS + STEP
+    insert_steps(conn, steps(start, start + DAY - STEP), pool, rng)
+    day0 = (stamp_of(conn, start), stamp_of(conn, start + DAY))
+    columns = ", ".join(VALUE_COLUMNS)
+    for k in range(1, DAYS):
+        # Every stored time is a whole second, so this text is the one SQLAlchemy writes.
+        shifted = f"strftime('%Y-%m-%d %H:%M:%S', ts, '+{k} days') || '.000000'"
+        conn.exec_driver_sql(
+            f"INSERT INTO scores (exchange, symbol, ts, {columns}) "  # noqa: S608 (our own column names)
+            f"SELECT exchange, symbol, {shifted}, {columns} "
+            "FROM scores WHERE exchange = ? AND ts >= ? AND ts < ?",
+            (EX, *day0),
         )
-        points.append(ScoredPoint(snap.symbol, reading, r.partial))
-    outcome = diff(EX, previous, points, now, DiffParams())
-    changed = [st for sym, st in outcome.states.items() if previous.get(sym) != st]
-    return CycleWork(scores, outcome.states, changed, len(outcome.events))
+        conn.commit()
+        if k % 5 == 4:
+            log(f"  history: {k + 1}/{DAYS} days")
 
 
-def store_batched(storage: Storage, snaps: list[MarketSnapshot], work: CycleWork) -> None:
-    saved = storage.cycles.save_cycle(
-        exchange=EX, snapshots=snaps, scores=work.scores, alert_states=work.changed, outbox=[]
-    )
-    check((saved.snapshots, saved.scores) == (len(snaps), len(work.scores)), "every row of the cycle stored")
-
-
-def store_orm_per_row(storage: Storage, snaps: list[MarketSnapshot], work: CycleWork) -> None:
-    """Baseline (a): one ORM object per row, one transaction."""
-    sessions = session_factory(storage.engine)
-    with transaction(sessions, "store a cycle, one ORM object per row") as session:
-        session.add_all([SnapshotRow(**snapshot_to_row(s)) for s in snaps])
-        session.add_all([ScoreRow(**score_to_row(r)) for r in work.scores])
-        for state in work.changed:
-            session.merge(AlertStateRow(**_state_row(EX, state)))
-            session.execute(
-                delete(AlertMarkRow).where(AlertMarkRow.exchange == EX, AlertMarkRow.symbol == state.symbol)
-            )
-            session.add_all([AlertMarkRow(**row) for row in _mark_rows(EX, state)])
-
-
-def store_row_by_row(storage: Storage, snaps: list[MarketSnapshot], work: CycleWork) -> None:
-    """Baseline (b): every row in a transaction of its own, through the repositories."""
-    for snap in snaps:
-        storage.snapshots.add_snapshots([snap])
-    for record in work.scores:
-        storage.cycles.save_cycle(exchange=EX, scores=[record])
-    for state in work.changed:
-        storage.alert_states.save_alert_states(EX, [state])
-
-
-def pooled_history(
-    symbols: list[str], times: list[datetime], pool: list[tuple[ScoreInputs, ScoreResult]], rng: random.Random
-) -> Iterator[ScoreRecord]:
-    for ts in times:
-        for symbol in symbols:
-            inputs, result = pool[rng.randrange(len(pool))]
-            yield ScoreRecord(EX, symbol, ts, inputs, result)
-
-
-def preload_cycle_history(storage: Storage, market: Market, start: datetime, hours: int, seed: int) -> None:
-    """``hours`` of snapshots and scores for the cycle's symbols, twelve cycles per call."""
-    rng = random.Random(seed)
-    pool = scored_pool(rng, 5_000)
-    steps = hours * 12
-    symbols = [w.symbol for w in market.walks]
-    began = time.perf_counter()
-    for first in range(0, steps, 12):
-        times = [start + (first + k) * STEP for k in range(min(12, steps - first))]
-        storage.cycles.save_cycle(exchange=EX, scores=list(pooled_history(symbols, times, pool, rng)))
-        storage.snapshots.add_snapshots(
-            [snapshot(w.symbol, ts, w.price, w.oi, w.funding) for ts in times for w in market.walks]
-        )
-        if (first // 12) % 6 == 5 or first + 12 >= steps:
-            log(
-                f"  cycle history: {first // 12 + 1}/{(steps + 11) // 12} h loaded "
-                f"({time.perf_counter() - began:.0f} s)"
-            )
-
-
-@dataclass
-class CycleFigures:
-    total: list[float] = field(default_factory=list)
-    compute: list[float] = field(default_factory=list)
-    store: list[float] = field(default_factory=list)
-    orm_total: list[float] = field(default_factory=list)
-    orm_store: list[float] = field(default_factory=list)
-    rows_total: list[float] = field(default_factory=list)
-    load_states: list[float] = field(default_factory=list)
-    changed: list[int] = field(default_factory=list)
-    events: list[int] = field(default_factory=list)
-    history_hours: int = 0
-    db_mb: float = 0.0
-
-
-def bench_cycle(db: Path, cycles: int, orm_cycles: int, row_cycles: int, history_hours: int) -> CycleFigures:
-    log(f"part 1: {CYCLE_SYMBOLS} symbols, {history_hours} h of history, {cycles} cycles")
-    storage = open_storage(f"sqlite:///{db}")
-    figures = CycleFigures(history_hours=history_hours)
-    try:
-        market = Market(CYCLE_SYMBOLS, random.Random(7))
-        start = END - timedelta(hours=history_hours)
-        preload_cycle_history(storage, market, start, history_hours, seed=11)
-        ts = start + history_hours * 12 * STEP
-        states: dict[str, SymbolState] = {}
-        # Prime: one stored cycle (states inserted), two more to warm the caches.
-        for _ in range(3):
-            fetched = market.tick(ts)
-            work = score_and_diff(fetched, states, ts)
-            store_batched(storage, [s for s, _ in fetched], work)
-            states, ts = work.states, ts + STEP
-        modes = ["batched"] * cycles + ["ORM per row"] * orm_cycles + ["row per transaction"] * row_cycles
-        for i, mode in enumerate(modes):
-            fetched = market.tick(ts)
-            snaps = [s for s, _ in fetched]
-            began = time.perf_counter()
-            work = score_and_diff(fetched, states, ts)
-            computed = time.perf_counter()
-            if mode == "batched":
-                store_batched(storage, snaps, work)
-                done = time.perf_counter()
-                figures.total.append(done - began)
-                figures.compute.append(computed - began)
-                figures.store.append(done - computed)
-                figures.changed.append(len(work.changed))
-                figures.events.append(work.events)
-                spent = done - began
-            elif mode == "ORM per row":
-                store_orm_per_row(storage, snaps, work)
-                done = time.perf_counter()
-                figures.orm_total.append(done - began)
-                figures.orm_store.append(done - computed)
-                spent = done - began
-            else:
-                store_row_by_row(storage, snaps, work)
-                spent = time.perf_counter() - began
-                figures.rows_total.append(spent)
-            log(
-                f"  cycle {i + 1}/{len(modes)} ({mode}): {spent:.3f} s, "
-                f"{len(work.changed)} states changed, {work.events} events"
-            )
-            states, ts = work.states, ts + STEP
-        for _ in range(5):
-            began = time.perf_counter()
-            loaded = storage.alert_states.load_alert_states(EX)
-            figures.load_states.append(time.perf_counter() - began)
-        check(loaded == states, "the stored states are the diff's")
-        figures.db_mb = file_mb(db)
-    finally:
-        storage.close()
-    return figures
-
-
-def cycle_section(f: CycleFigures) -> str:
-    rows = [
-        "| measure | median | p90 | target |",
-        "|---|---:|---:|---:|",
-        f"| score + diff + `save_cycle`, 5,000 symbols ({len(f.total)} cycles) | {ms(median(f.total))} "
-        f"| {ms(p(f.total, 0.9))} | < {CYCLE_TARGET_S * 1000:.0f} ms |",
-        f"| — of which score + diff | {ms(median(f.compute))} | {ms(p(f.compute, 0.9))} | |",
-        f"| — of which `save_cycle` (one transaction) | {ms(median(f.store))} | {ms(p(f.store, 0.9))} | |",
-        f"| baseline (a): same cycle, one ORM object per row, one transaction ({len(f.orm_total)} cycles) "
-        f"| {ms(median(f.orm_total))} | {ms(p(f.orm_total, 0.9))} | — |",
-        f"| — of which the ORM writes | {ms(median(f.orm_store))} | {ms(p(f.orm_store, 0.9))} | |",
-        f"| for reference: `load_alert_states`, 5,000 states (the cycle's read, not in the target) "
-        f"| {ms(median(f.load_states))} | {ms(p(f.load_states, 0.9))} | |",
-    ]
-    if f.rows_total:
-        rows.insert(
-            -1,
-            f"| baseline (b): same cycle, one row per transaction via the repositories "
-            f"({len(f.rows_total)} cycle) | {median(f.rows_total):.1f} s | — | — |",
-        )
-    return (
-        "### One cycle of 5,000 symbols: score + diff + store\n\n"
-        f"SQLite file after the real migrations, already holding {f.history_hours} h of 5-minute "
-        "snapshots and scores for the 5,000 symbols. Each cycle stores 5,000 snapshots, 5,000 "
-        f"scores and the changed alert states (median {median(f.changed):,.0f}: every fresh "
-        f"complete reading updates its state; median {median(f.events):.0f} events; no outbox). "
-        "The baselines do the same score + diff; (a) writes the same rows with `session.add` / "
-        "`session.merge` per row in one transaction"
-        + (
-            ", (b) through `add_snapshots([s])`, `save_cycle(scores=[r])` and "
-            "`save_alert_states(ex, [state])`, one transaction each"
-            if f.rows_total
-            else ""
-        )
-        + ". Database "
-        f"after the run: {f.db_mb:,.0f} MB.\n\n" + "\n".join(rows)
-    )
-
-
-# --- part 2: /top and /score from history ------------------------------------------------
+def stamp_of(conn: Connection, moment: datetime) -> Any:
+    """``moment`` as SQLAlchemy stores it in ``scores.ts`` on this dialect."""
+    stamp = table_of(ScoreRow).c.ts.type.bind_processor(conn.dialect)
+    return moment if stamp is None else stamp(moment)
 
 
 @dataclass
 class History:
-    days_wanted: int
-    days_loaded: int
+    path: Path
     rows: int
-    load_s: float
-    db_mb: float
-    symbols: list[str]
-    now: datetime
+    built_s: float
+    how: str
 
 
-def load_history(storage: Storage, db: Path, days: int, budget_s: float) -> History:
-    rng = random.Random(5)
-    pool = scored_pool(rng)
-    symbols = [f"H{i:03d}USDT" for i in range(HISTORY_SYMBOLS)]
-    per_day = 24 * 12
-    start = END - (days * per_day - 1) * STEP
+def prepare_history(cache_dir: Path) -> History:
+    """The cached database, built or topped up so its history ends at the current time."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"scores-{head_revision()}-{SYMBOLS}x{DAYS}d.sqlite3"
     began = time.perf_counter()
-    rows = loaded = 0
-    for day in range(days):
-        times = [start + (day * per_day + k) * STEP for k in range(per_day)]
-        rows += storage.cycles.save_cycle(
-            exchange=EX, scores=list(pooled_history(symbols, times, pool, rng))
-        ).scores
-        loaded += 1
-        elapsed = time.perf_counter() - began
-        log(f"  history: day {day + 1}/{days}, {rows:,} rows, {elapsed:.0f} s, {file_mb(db):.0f} MB")
-        if elapsed > budget_s and day + 1 < days:
-            log(f"  load budget of {budget_s:.0f} s spent: measuring on {loaded} days")
-            break
-    now = start + (loaded * per_day - 1) * STEP
-    return History(days, loaded, rows, time.perf_counter() - began, file_mb(db), symbols, now)
+    end = floor_step(datetime.now(UTC)) - STEP
+    rng = random.Random(17)
+    pool = value_pool(rng)
+    storage = open_storage(f"sqlite:///{path}")  # migrates a new file; a cached one is at head
+    try:
+        with storage.engine.connect() as conn:
+            newest = conn.execute(select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == EX)).scalar()
+            if newest is None or end - newest > DAY * DAYS:
+                conn.exec_driver_sql("DELETE FROM scores")
+                conn.commit()
+                log(f"building {DAYS} days of scores for {SYMBOLS} symbols in {path}")
+                build_history(conn, end, pool, rng)
+                how = "built"
+            else:
+                gap = steps(floor_step(newest) + STEP, end)
+                for first in range(0, len(gap), 288):
+                    insert_steps(conn, gap[first : first + 288], pool, rng)
+                    conn.commit()
+                conn.exec_driver_sql(
+                    "DELETE FROM scores WHERE exchange = ? AND ts < ?", (EX, stamp_of(conn, end - DAY * DAYS))
+                )
+                conn.commit()
+                how = f"cached, topped up by {len(gap)} steps"
+            # A run stopped mid-way leaves its collector lease: this run must collect at once.
+            conn.exec_driver_sql("DELETE FROM leases")
+            conn.commit()
+            rows = int(conn.exec_driver_sql("SELECT COUNT(*) FROM scores").scalar_one())
+    finally:
+        storage.close()
+    return History(path, rows, time.perf_counter() - began, how)
 
 
-def naive_top(sessions: Callable[[], Session], now: datetime, bias: Bias | None) -> list[ScoreRecord]:
-    """The newest row per symbol by max(ts) over the whole table, no time window."""
-    newest = (
-        select(ScoreRow.symbol, func.max(ScoreRow.ts).label("ts"))
-        .where(ScoreRow.exchange == EX)
-        .group_by(ScoreRow.symbol)
-        .subquery()
-    )
-    stmt = (
-        select(ScoreRow)
-        .join(
-            newest,
-            and_(ScoreRow.exchange == EX, ScoreRow.symbol == newest.c.symbol, ScoreRow.ts == newest.c.ts),
-        )
-        .where(ScoreRow.ts >= now - FRESH)
-        .order_by(ScoreRow.score.desc(), ScoreRow.symbol)
-        .limit(50)
-    )
-    if bias is not None:
-        stmt = stmt.where(ScoreRow.bias == bias.value)
-    with sessions() as session:
-        return [row_to_score(row) for row in session.scalars(stmt)]
+# -- baseline: the read path before this change -----------------------------------------------
 
 
-def naive_card(sessions: Callable[[], Session], symbol: str) -> ScoreCard | None:
-    """The symbol's last 24 h + tolerance of rows, read whole and picked from in Python."""
-    with sessions() as session:
-        latest_ts = session.scalar(
-            select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == EX, ScoreRow.symbol == symbol)
-        )
-        if latest_ts is None:
-            return None
-        stmt = (
-            select(ScoreRow)
-            .where(
-                ScoreRow.exchange == EX,
-                ScoreRow.symbol == symbol,
-                ScoreRow.ts >= latest_ts - timedelta(hours=24) - TOLERANCE,
+class ReadPathBefore(SqlScoreStore):
+    """``latest_scores`` and ``score_card`` as they were: ORM rows, the window's pairs read."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__(sessions)
+        self._before = sessions
+
+    def latest_scores(
+        self,
+        exchange: str,
+        *,
+        since: datetime,
+        bias: Bias | None = None,
+        regimes: Collection[Regime] | None = None,
+        limit: int | None = None,
+    ) -> list[ScoreRecord]:
+        newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
+        with transaction(self._before, "read the latest scores") as session:
+            end = session.scalar(newest)
+            if end is None or end < since:
+                return []
+            times = newest_in_window(session, ScoreRow, exchange, start=since, end=end)
+            where = []
+            if bias is not None:
+                where.append(ScoreRow.bias == bias.value)
+            if regimes is not None:
+                where.append(ScoreRow.regime.in_([r.value for r in regimes]))
+            rows = rows_at(session, ScoreRow, exchange, times, where)
+        rows.sort(key=lambda row: (-row.score, row.symbol))
+        return [row_to_score(row) for row in rows[:limit]]
+
+    def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
+        def at(session: Session, moment: datetime) -> ScoreRow | None:
+            return session.scalar(
+                select(ScoreRow)
+                .where(
+                    ScoreRow.exchange == exchange,
+                    ScoreRow.symbol == symbol,
+                    ScoreRow.ts <= moment,
+                    ScoreRow.ts >= moment - tolerance,
+                )
+                .order_by(ScoreRow.ts.desc())
+                .limit(1)
             )
-            .order_by(ScoreRow.ts)
+
+        newest = (
+            select(ScoreRow)
+            .where(ScoreRow.exchange == exchange, ScoreRow.symbol == symbol)
+            .order_by(ScoreRow.ts.desc())
+            .limit(1)
         )
-        history = [row_to_score(row) for row in session.scalars(stmt)]
+        with transaction(self._before, "read a score card") as session:
+            latest = session.scalar(newest)
+            if latest is None:
+                return None
+            hour_ago, day_ago = at(session, latest.ts - HOUR), at(session, latest.ts - DAY)
+        return ScoreCard(
+            latest=row_to_score(latest),
+            hour_ago=None if hour_ago is None else row_to_score(hour_ago),
+            day_ago=None if day_ago is None else row_to_score(day_ago),
+        )
 
-    def at(when: datetime) -> ScoreRecord | None:
-        found = [r for r in history if when - TOLERANCE <= r.ts <= when]
-        return found[-1] if found else None
 
-    return ScoreCard(
-        latest=history[-1],
-        hour_ago=at(latest_ts - timedelta(hours=1)),
-        day_ago=at(latest_ts - timedelta(hours=24)),
+def console_before(app: App, out: TextIO, charts: Path) -> tuple[ConsoleAdapter, CommandLayer]:
+    """A console over a command layer like ``app``'s whose score store reads as before."""
+    storage = app.collector.storage
+    s = app.settings
+    commands = CommandLayer(
+        CommandPorts(
+            chats=storage.chats,
+            scores=ReadPathBefore(session_factory(storage.engine)),
+            snapshots=storage.snapshots,
+            outbox=storage.outbox,
+        ),
+        exchange=app.collector.exchange,
+        source_label=None,
+        admin_ids=s.admin_ids,
+        band_floors=s.scoring.to_params().band_floors,
+        collect_interval=timedelta(seconds=s.collect_interval),
     )
+    return ConsoleAdapter(commands, app.clock, out=out, chart_dir=charts), commands
+
+
+# -- the measured run ----------------------------------------------------------------------
 
 
 @dataclass
-class QueryFigures:
-    heap_objects: int = 0
-    full_gc_s: float = 0.0
-    samples: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    gc_hits: dict[tuple[str, str], int] = field(default_factory=dict)
+class Call:
+    command: str
+    seconds: float
+    cycle: bool
+    full_gc: bool
+    reread: bool
+    lag: float  # how much later than asked the loop resumed the bench before the call
+    cpu: float  # the thread's CPU time during the call: what another process's load cannot inflate
 
 
-class GcWatch:
-    """Counts the timed calls during which a full (generation 2) collection ran."""
+@dataclass
+class Phase:
+    name: str
+    calls: list[Call] = field(default_factory=list)
+    cycles: int = 0
+    full_gcs: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average, start and end
+    tracked: int = 0  # objects a full collection traverses, at the phase's end
+
+
+class Watch:
+    """When cycles and full collections ran (``perf_counter`` spans)."""
 
     def __init__(self) -> None:
-        self.full = 0
-        gc.callbacks.append(self._callback)
+        self.cycles: list[tuple[float, float]] = []
+        self.cycle_started: float | None = None
+        self.gcs: list[tuple[float, float]] = []
+        self._gc_started: float | None = None
+        gc.callbacks.append(self._on_gc)
 
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and info.get("generation") == 2:
-            self.full += 1
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started is not None:
+            self.gcs.append((self._gc_started, time.perf_counter()))
+            self._gc_started = None
 
     def close(self) -> None:
-        gc.callbacks.remove(self._callback)
+        gc.callbacks.remove(self._on_gc)
+
+    def overlaps_cycle(self, start: float, end: float) -> bool:
+        if self.cycle_started is not None:
+            return True
+        return any(a < end and b > start for a, b in self.cycles[-3:])
+
+    def gc_in(self, start: float, end: float) -> bool:
+        return any(a >= start and b <= end for a, b in self.gcs[-3:])
 
 
-def timed_collections(n: int = 5) -> list[float]:
-    out = []
-    for _ in range(n):
-        began = time.perf_counter()
-        gc.collect()
-        out.append(time.perf_counter() - began)
-    return out
+async def run_cycles(process: Process, watch: Watch, stop: asyncio.Event, gap_s: float) -> None:
+    while not stop.is_set():
+        watch.cycle_started = time.perf_counter()
+        await process.cycle()
+        await process.deliver()
+        watch.cycles.append((watch.cycle_started, time.perf_counter()))
+        watch.cycle_started = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), gap_s)
 
 
-def time_calls(
-    figures: QueryFigures, key: tuple[str, str], fn: Callable[[], object], n: int, watch: GcWatch
-) -> None:
-    samples = figures.samples.setdefault(key, [])
-    hits = 0
-    for _ in range(n):
-        before = watch.full
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-        hits += watch.full != before
-    figures.gc_hits[key] = figures.gc_hits.get(key, 0) + hits
+async def phase(
+    name: str, console: ConsoleAdapter, commands: CommandLayer, calls: int, watch: Watch, rng: random.Random
+) -> Phase:
+    queries = commands.queries
+    result = Phase(name)
+    cycles_before, gcs_before = len(watch.cycles), len(watch.gcs)
+    names = symbol_names()
+    market = queries.market()
+    began = time.perf_counter()
+    load = os.getloadavg()[0]
+    for i in range(calls * len(COMMANDS)):
+        command = COMMANDS[i % len(COMMANDS)]
+        line = f"/score {rng.choice(names)}" if command == "/score" else command
+        pause = rng.uniform(0, MAX_PAUSE_S)
+        asked = time.perf_counter()
+        await asyncio.sleep(pause)
+        c0, t0 = time.thread_time(), time.perf_counter()
+        answer = await console.handle_line(line)
+        t1, c1 = time.perf_counter(), time.thread_time()
+        expected = "Top 10" if command.startswith("/top") else line.split()[1]
+        check(answer is not None and expected in answer and "No score" not in answer, f"{line}: {answer!r}")
+        now_market = queries.market()  # outside the timed span; no cycle can run in between
+        reread = now_market is not market
+        market = now_market
+        result.calls.append(
+            Call(
+                command,
+                t1 - t0,
+                watch.overlaps_cycle(t0, t1),
+                watch.gc_in(t0, t1),
+                reread,
+                t0 - asked - pause,
+                c1 - c0,
+            )
+        )
+    result.seconds = time.perf_counter() - began
+    result.tracked = len(gc.get_objects())
+    result.load = (load, os.getloadavg()[0])
+    result.cycles = len(watch.cycles) - cycles_before
+    result.full_gcs = [b - a for a, b in watch.gcs[gcs_before:]]
+    return result
 
 
-def bench_queries(storage: Storage, history: History, queries: int, baseline_queries: int) -> QueryFigures:
-    scores = storage.scores
-    now = history.now
-    rng = random.Random(3)
-    top_calls: dict[str, Callable[[], object]] = {
-        "`/top`: `latest_scores(since=now-15m, limit=50)`": lambda: scores.latest_scores(
-            EX, since=now - FRESH, limit=50
-        ),
-        "`/top` SHORT: `latest_scores(..., bias=SHORT, limit=50)`": lambda: scores.latest_scores(
-            EX, since=now - FRESH, bias=Bias.SHORT, limit=50
-        ),
-        "`/score`: `score_card(symbol, tolerance=15m)`": lambda: scores.score_card(
-            EX, rng.choice(history.symbols), tolerance=TOLERANCE
-        ),
-    }
-    # Sanity: the store sees every symbol and a full card.
-    check(len(scores.latest_scores(EX, since=now - FRESH)) == HISTORY_SYMBOLS, "/top sees every symbol")
-    card = scores.score_card(EX, history.symbols[0], tolerance=TOLERANCE)
-    check(card is not None and card.hour_ago is not None, "/score finds the hour-ago score")
-    check(card is not None and (card.day_ago is not None) == (history.days_loaded >= 2), "day-ago score")
+@dataclass
+class Run:
+    history: History
+    startup_s: float = 0.0
+    frozen: int = 0
+    phases: list[Phase] = field(default_factory=list)
+    cycle_s: list[float] = field(default_factory=list)
+    market_symbols: int = 0
+    rows_end: int = 0
 
-    figures = QueryFigures()
-    gc.collect()
-    figures.heap_objects = len(gc.get_objects())
-    figures.full_gc_s = median(timed_collections())
-    log(f"part 2: {figures.heap_objects:,} GC-tracked objects, full collection {ms(figures.full_gc_s)}")
-    watch = GcWatch()
+
+async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: float) -> Run:
+    run = Run(history)
+    settings = load_settings(
+        database_url=f"sqlite:///{history.path}",
+        exchange=EX,
+        exchange_api_url=url,
+        symbols=[],
+        universe_top_n=None,
+        collect_interval=300,
+        telegram_bot_token=None,
+        discord_bot_token=None,
+    )
+    began = time.perf_counter()
+    app = build_app(
+        settings,
+        clock=SystemClock(),
+        role=Role.ALL,
+        out=out,
+        chart_dir=tmp / "charts",
+        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS),
+    )
+    watch = Watch()
+    process = Process(app, backfill=True)
     try:
-        for fn in top_calls.values():  # warm-up
-            for _ in range(20):
-                fn()
-        blocks = 4
-        per_block = -(-queries // blocks)
-        # ABBA: as is, frozen, frozen, as is (x2), so drift affects both modes alike.
-        for index, mode in enumerate(["as is", "gc.freeze()", "gc.freeze()", "as is"] * (blocks // 2)):
-            if mode == "gc.freeze()":
-                gc.freeze()
-            for name, fn in top_calls.items():
-                time_calls(figures, (name, mode), fn, per_block, watch)
-            if mode == "gc.freeze()":
-                gc.unfreeze()
-            log(f"  queries: block {index + 1}/{blocks * 2} ({mode}) done")
-
-        sessions = session_factory(storage.engine)
-        baselines: dict[str, Callable[[], object]] = {
-            "baseline `/top`: newest row per symbol by `max(ts)` over the whole table": lambda: naive_top(
-                sessions, now, None
-            ),
-            "baseline `/top` SHORT: the same with the bias filter": lambda: naive_top(
-                sessions, now, Bias.SHORT
-            ),
-            "baseline `/score`: the symbol's last 24 h read whole, picked in Python": lambda: naive_card(
-                sessions, rng.choice(history.symbols)
-            ),
-        }
-        expected = [r.symbol for r in scores.latest_scores(EX, since=now - FRESH, limit=50)]
-        check([r.symbol for r in naive_top(sessions, now, None)] == expected, "naive /top agrees")
-        symbol = history.symbols[7]
-        card = scores.score_card(EX, symbol, tolerance=TOLERANCE)
-        check(naive_card(sessions, symbol) == card, "naive /score agrees")
-        for name, fn in baselines.items():
-            fn()
-            n = baseline_queries if name.startswith("baseline `/top`") else queries
-            began = time.perf_counter()
-            time_calls(figures, (name, "as is"), fn, n, watch)
-            log(f"  {name.split(':')[0]}: {n} calls, {time.perf_counter() - began:.0f} s")
+        app.collector.storage.chats.ensure_chat(  # as dps run does for the console chat
+            app.console.chat,
+            kind=ChatKind.PRIVATE,
+            now=app.clock.now(),
+            timezone=settings.digest_timezone,
+            defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
+        )
+        # dps run's start-up: markets, backfill, the first cycle, then gc_policy.after_start().
+        await process.cycle()
+        run.startup_s = time.perf_counter() - began
+        run.frozen = gc.get_freeze_count()
+        check(run.frozen > 0, "dps run's start-up froze the start-up objects")
+        market = app.commands.queries.market()
+        if market is None:
+            raise RuntimeError("bench sanity check failed: the first cycle stored scores")
+        run.market_symbols = len(market.records)
+        check(
+            {r.symbol for r in market.records} == set(symbol_names()),
+            "the live cycle's symbols are the history's",
+        )
+        log(f"start-up done in {run.startup_s:.0f} s: {run.frozen:,} objects frozen; {app.last_cycle.line}")
+        stop = asyncio.Event()
+        cycles = asyncio.create_task(run_cycles(process, watch, stop, gap_s))
+        rng = random.Random(5)
+        try:
+            before, before_commands = console_before(app, out, tmp / "charts")
+            for name, console, commands, calls in (
+                ("a", app.console, app.commands, CALLS),
+                ("b", before, before_commands, OTHER_CALLS),
+                ("c", app.console, app.commands, OTHER_CALLS),
+            ):
+                if name == "c":
+                    gc.unfreeze()
+                log(f"phase ({name}): {calls} calls per command")
+                run.phases.append(await phase(name, console, commands, calls, watch, rng))
+        finally:
+            stop.set()
+            await cycles
+        run.cycle_s = [b - a for a, b in watch.cycles]
+        with app.collector.storage.engine.connect() as conn:
+            run.rows_end = int(conn.execute(text("SELECT COUNT(*) FROM scores")).scalar_one())
     finally:
         watch.close()
-    return figures
+        process.release_leases()
+        await app.close()
+    return run
 
 
-def query_section(h: History, f: QueryFigures, bot_heap: bool) -> str:
-    rows = [
-        "| query | GC | calls | p50 | p99 | max | calls with a full GC | target |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for (name, mode), samples in f.samples.items():
-        target = "—" if name.startswith("baseline") else f"p99 < {QUERY_TARGET_S * 1000:.0f} ms"
-        rows.append(
-            f"| {name} | {mode} | {len(samples)} | {ms(median(samples))} | {ms(p(samples, 0.99))} "
-            f"| {ms(max(samples))} | {f.gc_hits[(name, mode)]} | {target} |"
+# -- the report ----------------------------------------------------------------------------
+
+TITLES = {
+    "/top": "`/top`",
+    "/top short": "`/top short`",
+    "/score": "`/score SYMBOL`",
+}
+PHASES = {
+    "a": "(a) as `dps run` is",
+    "b": "(b) baseline: read path before",
+    "c": "(c) GC unfrozen",
+}
+
+
+def rows_of(ph: Phase) -> Iterator[str]:
+    for command in COMMANDS:
+        calls = [c for c in ph.calls if c.command == command]
+        times = [c.seconds for c in calls]
+        rereads = [c.seconds for c in calls if c.reread]
+        reread = f"{len(rereads)} (max {ms(max(rereads))})" if rereads else "0"
+        quiet = [c.seconds for c in calls if not c.cycle]
+        yield (
+            f"| {PHASES[ph.name]} | {TITLES[command]} | {len(calls)} | {ms(median(times))} | "
+            f"{ms(p(times, 0.99))} | {ms(max(times))} | {sum(c.cycle for c in calls)} | "
+            f"{ms(p(quiet, 0.99)) if quiet else '—'} | {ms(p([c.cpu for c in calls], 0.99))} | "
+            f"{sum(c.full_gc for c in calls)} | {reread} |"
         )
-    heap_note = (
-        " (the bot's composition root `bot.bootstrap` imported, ccxt included, and no market or "
-        "chat data loaded: a running bot holds at least that)"
-        if bot_heap
-        else " (bench modules only: a running bot holds more)"
+
+
+def verdict(command: str, ph: Phase) -> str:
+    p99 = p([c.seconds for c in ph.calls if c.command == command], 0.99)
+    what = f"{TITLES[command]} p99 under {TARGET_S * 1000:.0f} ms in production conditions"
+    if p99 < TARGET_S:
+        return f"Verdict: {what} — **met** ({ms(p99)})."
+    return f"Verdict: {what} — **missed by {ms(p99 - TARGET_S)}** ({ms(p99)})."
+
+
+def report(run: Run, elapsed_s: float, gap_s: float) -> str:
+    h = run.history
+    a = run.phases[0]
+    table = [
+        "| phase | command | calls | p50 | p99 | max | overlapped a cycle | p99 of the others "
+        "| p99 CPU time | with a full GC | re-read the market |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for ph in run.phases:
+        table.extend(rows_of(ph))
+    gcs = "; ".join(
+        f"({ph.name}) {len(ph.full_gcs)} full collections"
+        + (f", median {ms(median(ph.full_gcs))}, max {ms(max(ph.full_gcs))}" if ph.full_gcs else "")
+        for ph in run.phases
     )
-    size = f"{h.days_loaded} days" + (
-        "" if h.days_loaded == h.days_wanted else f" (of the {h.days_wanted} asked: load budget spent)"
-    )
-    return (
-        f"### `/top` and `/score` from {h.days_loaded} days of history (500 symbols)\n\n"
-        f"{size} of 5-minute scores for {HISTORY_SYMBOLS} symbols: {h.rows:,} rows, loaded through "
-        f"`save_cycle` one day per call in {h.load_s:.0f} s ({h.rows / h.load_s:,.0f} rows/s); "
-        f"database {h.db_mb:,.0f} MB (scores only: snapshots live in another table these "
-        "queries never read). `/top` reads the newest 15 minutes; `/score` picks a random "
-        "symbol each call. Calls alternate in blocks between the collector as is and after "
-        '`gc.freeze()`; "calls with a full GC" counts calls during which a generation-2 '
-        f"collection ran. The process holds {f.heap_objects:,} GC-tracked objects{heap_note}, so "
-        f"a full collection takes {ms(f.full_gc_s)} here unless frozen.\n\n" + "\n".join(rows)
-    )
+    verdicts = "\n".join(verdict(c, a) for c in COMMANDS)
+    lags = [c.lag for c in a.calls]
+    loads = "; ".join(f"({ph.name}) {ph.load[0]:.1f} → {ph.load[1]:.1f}" for ph in run.phases)
+    return f"""## `/top` and `/score` in production conditions (500 symbols, 30 days)
+
+The app built as `dps run` builds it (role `all`, console chat) against the fake exchange
+serving {SYMBOLS} Binance USD-M perpetuals from a child process; start-up as `dps run` runs
+it: markets loaded, 24 h of OI backfilled, the first cycle, then `bot.gc_policy.after_start()`
+(collect, then freeze: {run.frozen:,} objects frozen; {a.tracked:,} tracked at the end
+of phase (a), what a full collection then traverses; {run.phases[-1].tracked:,} after
+`gc.unfreeze()` in (c)), {run.startup_s:.0f} s in all. The SQLite file holds {DAYS} days of 5-minute scores
+for the same {SYMBOLS} symbols ({h.rows:,} rows at the start, {run.rows_end:,} at the end;
+{h.how}, {h.built_s:.0f} s). Then cycles run in the same event loop, a {gap_s:g} s pause
+after each ({len(run.cycle_s)} cycles, median {median(run.cycle_s):.1f} s each: fetch of
+{SYMBOLS} symbols, score, store), while `/top`, `/top short` and `/score <random symbol>` are
+sent in turn, each after a random pause of up to {MAX_PAUSE_S * 1000:.0f} ms.
+
+Timed: `ConsoleAdapter.handle_line`, i.e. the command layer (rate limit, registry handler,
+store reads) plus the reply document and its plain text: every chat command's path except
+the platform's send. "Overlapped a cycle": a cycle was in flight during the call (awaiting
+the exchange between its steps). "With a full GC": a generation-2 collection ran during the
+call. "Re-read the market": the call was the first after a cycle stored and read every
+symbol's newest score again (the others use the market cached by `Queries`, checked against
+the store's mark on every call).
+
+{chr(10).join(table)}
+
+Full collections: {gcs}. The machine's load average (1 minute, {os.cpu_count()} cores) at the
+start and end of each phase: {loads}. "p99 CPU time" is the calling thread's CPU time
+(`time.thread_time`) per call: the work itself, without the time other processes took
+the core.
+
+Not timed above: the wait for the event loop. The bench's own pauses resumed late by
+p50 {ms(median(lags))}, p99 {ms(p(lags, 0.99))}, max {ms(max(lags))} in phase (a): the cycle's
+CPU work (parsing the exchange's answers, scoring, the store's transaction) holds the loop,
+and a chat command arriving then waits as long.
+
+{verdicts}
+
+Baseline (b): the same calls, same process and moment, through a command layer whose score
+store reads as before this change (ORM rows, the window's (symbol, ts) pairs read and
+the newest per symbol picked in Python). Phase (c) calls `gc.unfreeze()` first: a process
+that never froze (`dps run` froze before loading the markets and backfilling until this
+change, between the two). The script (`bench/bench_queries.py`) ran for {elapsed_s / 60:.1f} minutes.
+"""
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--days", type=int, default=30, help="days of history for part 2 (default 30)")
-    parser.add_argument("--load-budget", type=float, default=240.0, help="seconds to spend loading part 2")
-    parser.add_argument("--cycles", type=int, default=10, help="timed batched cycles (default 10)")
-    parser.add_argument("--orm-cycles", type=int, default=3, help="timed ORM-per-row baseline cycles")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycle-gap", type=float, default=CYCLE_GAP_S, help="seconds between cycles")
     parser.add_argument(
-        "--row-baseline", action="store_true", help="also time one cycle stored one row per transaction"
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "dps-bench-queries",
+        help="where the history database is kept between runs",
     )
-    parser.add_argument(
-        "--cycle-history-hours", type=int, default=24, help="history already stored before part 1"
-    )
-    parser.add_argument("--queries", type=int, default=1000, help="calls per query and GC mode")
-    parser.add_argument("--baseline-queries", type=int, default=30, help="calls per naive /top")
-    parser.add_argument("--skip-cycle", action="store_true", help="run part 2 only")
-    parser.add_argument(
-        "--bare-heap", action="store_true", help="do not import the bot's modules (smaller heap for the GC)"
-    )
+    parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-
+    if args.serve_fake:
+        serve_fake()
+        return
     began = time.perf_counter()
-    if not args.bare_heap:
-        # What the bot process holds before any data (ccxt is most of it): the GC walks it all.
-        importlib.import_module("bot.bootstrap")
-    sections = []
-    with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
-        if not args.skip_cycle:
-            figures = bench_cycle(
-                Path(tmp) / "cycle.sqlite3",
-                args.cycles,
-                args.orm_cycles,
-                1 if args.row_baseline else 0,
-                args.cycle_history_hours,
-            )
-            sections.append(cycle_section(figures))
-            gc.collect()
-        db = Path(tmp) / "history.sqlite3"
-        log(f"part 2: {HISTORY_SYMBOLS} symbols, {args.days} days of history")
-        storage = open_storage(f"sqlite:///{db}")
-        try:
-            history = load_history(storage, db, args.days, args.load_budget)
-        finally:
-            storage.close()
-        gc.collect()
-        storage = open_storage(f"sqlite:///{db}", upgrade=False)  # fresh connections
-        try:
-            query_figures = bench_queries(storage, history, args.queries, args.baseline_queries)
-        finally:
-            storage.close()
-        sections.append(query_section(history, query_figures, not args.bare_heap))
-    runtime = time.perf_counter() - began
-    text = "## Storage\n\n" + "\n\n".join(sections)
-    text += f"\n\nThe script (`bench/bench_storage.py`) ran for {runtime / 60:.1f} minutes."
+    history = prepare_history(args.cache_dir)
+    log(f"history: {history.rows:,} rows ({history.how}) in {history.built_s:.0f} s")
+    fake = subprocess.Popen(
+        [sys.executable, __file__, "--serve-fake"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if fake.stdin is None or fake.stdout is None:
+        raise RuntimeError("no pipes to the fake exchange")
+    try:
+        url = fake.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise SystemExit(f"the fake exchange did not start (said {url!r})")
+        with (
+            tempfile.TemporaryDirectory(prefix="dps-bench-queries-") as tmp,
+            open(os.devnull, "w", encoding="utf-8") as out,
+        ):
+            run = asyncio.run(measure(url, history, Path(tmp), out, args.cycle_gap))
+    finally:
+        fake.stdin.close()
+        fake.wait(timeout=30)
+    text = report(run, time.perf_counter() - began, args.cycle_gap)
     print(text)
-    write_section("storage", text)
+    write_section("queries", text)
 
 
 if __name__ == "__main__":
