@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import weakref
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
