@@ -299,7 +299,7 @@ class Run:
     """RSS after each phase and each cycle, the peak within each phase (MB), and what was delivered."""
 
     start_mb: float = 0.0
-    backfilled_mb: float = 0.0  # after the backfill, before after_start()
+    backfilled_mb: float = 0.0  # after the backfill and the first cycle, before after_start()
     backfill_mb: float = 0.0  # after after_start()
     backfill_s: float = 0.0
     cycles_mb: list[float] = field(default_factory=list)
@@ -401,9 +401,11 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
         run.start_mb = rss_mb()
         run.peaks["start"] = peak_mb(reset=True)
         t0 = time.perf_counter()
-        # What Process.cycle does on its first run in ``dps run``: backfill, then after_start().
+        # What Process.cycle does on its first run in ``dps run``: backfill, the first cycle,
+        # then after_start() (bot/runner.py), step by step so each step can be measured.
         await app.collector.cycle.backfill(app.clock.now())
         run.backfill_s = time.perf_counter() - t0
+        await app.collector.cycle.run(app.clock.now())
         run.backfilled_mb = rss_mb()
         gc_policy.after_start()
         run.backfill_mb = rss_mb()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TextIO
 
 from bot import gc_policy
@@ -78,9 +78,17 @@ class Process:
         if self._backfill_pending:
             # Only the lease holder backfills: a standby would fetch history for nothing.
             self._backfill_pending = False
-            await app.collector.cycle.backfill(now)
-            gc_policy.after_start()  # start-up ends with the backfill
-            now = app.clock.now()
+            try:
+                await app.collector.cycle.backfill(now)
+                await self._collect(app.clock.now())
+            finally:
+                # Start-up is over only now: the markets are loaded and the backfill done.
+                gc_policy.after_start()
+            return
+        await self._collect(now)
+
+    async def _collect(self, now: datetime) -> None:
+        app = self.app
         try:
             report = await app.collector.cycle.run(now)
         except LeaseLostError as exc:
@@ -221,8 +229,8 @@ async def run(
             defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
         )
     logger.info("role %s: %s", role.value, _role_text(role, app))
-    if not role.collects:
-        gc_policy.after_start()  # a collector's start-up ends later, with its backfill
+    # A collector freezes again after its first cycle (markets, backfill): Process.cycle.
+    gc_policy.after_start()
     loop = asyncio.get_running_loop()
     signals = stop is None
     stop = stop or asyncio.Event()

@@ -21,6 +21,7 @@ from bot.app.views import (
     ErrorReply,
     ScoreCardReply,
     StatusReply,
+    Summary,
     TableReply,
     rank,
     summarise,
@@ -46,12 +47,14 @@ class LatestMarket:
         records: each symbol's newest score, highest first (never empty).
         index: resolves typed names to the symbols in ``records``.
         mark: the store's mark this was read at.
+        summary: average and bias counts over every record.
     """
 
     as_of: datetime
     records: tuple[ScoreRecord, ...]
     index: SymbolIndex
     mark: ScoreMark
+    summary: Summary
 
 
 def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
@@ -96,6 +99,9 @@ class Queries:
         self._floors = band_floors
         self._stale_after = stale_after
         self._cached: LatestMarket | None = None
+        # /top's filtered records of the cached market, computed once per market and filter:
+        # a command then ranks at most its limit, not every symbol.
+        self._filtered: dict[TopFilter | None, tuple[ScoreRecord, ...]] = {}
 
     def _age(self, moment: datetime, now: datetime) -> tuple[timedelta, bool]:
         # A data time a little ahead of our clock (skew) is fresh, not negative-aged.
@@ -114,12 +120,15 @@ class Queries:
             records = self._scores.latest_scores(self._exchange, since=mark.newest - self._stale_after)
             if not records:  # removed meanwhile (retention); nothing to keep
                 return None
+            ordered = tuple(sorted(records, key=lambda r: (-r.result.score, r.symbol)))
             self._cached = LatestMarket(
                 as_of=mark.newest,
-                records=tuple(records),
+                records=ordered,
                 index=SymbolIndex.of(r.symbol for r in records),
                 mark=mark,
+                summary=summarise([r.result for r in records]),
             )
+            self._filtered = {}
         return self._cached
 
     def resolve(self, text: str) -> str | ErrorReply:
@@ -141,9 +150,15 @@ class Queries:
         market = self.market()
         if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
-        chosen = [r for r in market.records if _matches(r, args.filter)]
-        table = rank([(r.symbol, r.inputs, r.result) for r in chosen], args.limit, self._label)
-        table = replace(table, summary=summarise([r.result for r in market.records]))
+        chosen = self._filtered.get(args.filter)
+        if chosen is None:
+            chosen = self._filtered[args.filter] = tuple(
+                r for r in market.records if _matches(r, args.filter)
+            )
+        # The records are ranked already (highest first, ties by symbol): the first ``limit``
+        # are the table's rows.
+        shown = [(r.symbol, r.inputs, r.result) for r in chosen[: args.limit]]
+        table = replace(rank(shown, args.limit, self._label), summary=market.summary)
         title = f"Top {args.limit}"
         if args.filter is not None:
             title += f" · {_FILTER_TITLES[args.filter]}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Row, Select, String, and_, bindparam, func, insert, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
@@ -75,12 +76,51 @@ def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
     return len(rows)
 
 
+# Every column a ScoreRecord needs, read as plain Core rows: a read model of a few hundred
+# records does not need the ORM's identity map and per-object state (most of /top's cost).
+_RECORD_COLUMNS = tuple(c for c in table_of(ScoreRow).c if c.name != "id")
+_POSITION = {c.name: i for i, c in enumerate(_RECORD_COLUMNS)}
+# Each dataclass's fields in declaration order, picked by position: attribute access by
+# name on a Core row costs more than building the record.
+_INPUTS = itemgetter(*(_POSITION[name] for name in _INPUT_FIELDS))
+_COMPONENTS = itemgetter(*(_POSITION[name] for name in _COMPONENT_FIELDS))
+_HEAD = itemgetter(
+    *(_POSITION[name] for name in ("exchange", "symbol", "ts", "score", "band", "bias", "regime"))
+)
+_PARTIAL = _POSITION["partial"]
+
+
+def _records() -> Select[Any]:
+    return select(*_RECORD_COLUMNS)
+
+
+def _record_of(row: Row[Any]) -> ScoreRecord:
+    """The score record of a Core row of ``_RECORD_COLUMNS`` (as ``row_to_score``)."""
+    exchange, symbol, ts, score, band, bias, regime_code = _HEAD(row)
+    regime = Regime(regime_code)
+    return ScoreRecord(
+        exchange=exchange,
+        symbol=symbol,
+        ts=ts,
+        inputs=ScoreInputs(*_INPUTS(row)),
+        result=ScoreResult(
+            score=score,
+            band=Band(band),
+            bias=Bias(bias),
+            regime=regime,
+            label=REGIME_LABELS[regime],
+            partial=row[_PARTIAL],
+            components=Components(*_COMPONENTS(row)),
+        ),
+    )
+
+
 def _score_at(
     session: Session, exchange: str, symbol: str, at: datetime, tolerance: timedelta
-) -> ScoreRow | None:
+) -> Row[Any] | None:
     """The symbol's newest score with ``at - tolerance <= ts <= at`` (unique index range)."""
     stmt = (
-        select(ScoreRow)
+        _records()
         .where(
             ScoreRow.exchange == exchange,
             ScoreRow.symbol == symbol,
@@ -90,7 +130,50 @@ def _score_at(
         .order_by(ScoreRow.ts.desc())
         .limit(1)
     )
-    return session.scalar(stmt)
+    return session.execute(stmt).first()
+
+
+def _latest_rows() -> Select[Any]:
+    """Each symbol's newest row with ``ts >= :since`` on ``:exchange``, by index probes alone.
+
+    The exchange's symbols come from a walk of the (exchange, symbol, ts) index, one probe
+    per symbol (a loose index scan: ``min(symbol) > previous``), and each one's newest time
+    from one more probe of the same index; then those rows by their unique key. The cost
+    follows the number of symbols, not the rows in the window nor the history: reading the
+    window's (symbol, ts) pairs instead costs as many rows as cycles stored in it, and a
+    SQL ``GROUP BY symbol`` over the window tempts SQLite into walking the exchange's whole
+    history. Built once, with bound parameters: building it costs more than running it.
+    """
+    exchange = bindparam("exchange", type_=String())
+    since = bindparam("since", type_=ScoreRow.ts.type)
+    walk = aliased(ScoreRow)
+    first = select(func.min(walk.symbol).label("symbol")).where(walk.exchange == exchange)
+    symbols = first.cte("symbols", recursive=True)
+    after = aliased(ScoreRow)
+    following = (
+        select(func.min(after.symbol)).where(after.exchange == exchange, after.symbol > symbols.c.symbol)
+    ).scalar_subquery()
+    symbols = symbols.union_all(select(following).where(symbols.c.symbol.is_not(None)))
+    newest = aliased(ScoreRow)
+    newest_ts = (
+        select(func.max(newest.ts))
+        .where(newest.exchange == exchange, newest.symbol == symbols.c.symbol, newest.ts >= since)
+        .scalar_subquery()
+    )
+    latest = (
+        select(symbols.c.symbol.label("symbol"), newest_ts.label("ts"))
+        .where(symbols.c.symbol.is_not(None))
+        .subquery("latest")
+    )
+    return (
+        _records()
+        .join(latest, and_(ScoreRow.symbol == latest.c.symbol, ScoreRow.ts == latest.c.ts))
+        .where(ScoreRow.exchange == exchange)
+    )
+
+
+_LATEST_ROWS = _latest_rows()
+_SCORE, _SYMBOL = _POSITION["score"], _POSITION["symbol"]
 
 
 class SqlScoreStore:
@@ -108,22 +191,17 @@ class SqlScoreStore:
         regimes: Collection[Regime] | None = None,
         limit: int | None = None,
     ) -> list[ScoreRecord]:
-        newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
+        # Filters apply to each symbol's latest row, never before picking it: that would
+        # pick an older row that happened to match.
+        stmt = _LATEST_ROWS
+        if bias is not None:
+            stmt = stmt.where(ScoreRow.bias == bias.value)
+        if regimes is not None:
+            stmt = stmt.where(ScoreRow.regime.in_([r.value for r in regimes]))
         with transaction(self._sessions, "read the latest scores") as session:
-            end = session.scalar(newest)
-            if end is None or end < since:
-                return []
-            times = newest_in_window(session, ScoreRow, exchange, start=since, end=end)
-            # Filters apply to each symbol's latest row, never before picking it: that
-            # would pick an older row that happened to match.
-            where = []
-            if bias is not None:
-                where.append(ScoreRow.bias == bias.value)
-            if regimes is not None:
-                where.append(ScoreRow.regime.in_([r.value for r in regimes]))
-            rows = rows_at(session, ScoreRow, exchange, times, where)
-        rows.sort(key=lambda row: (-row.score, row.symbol))
-        return [row_to_score(row) for row in rows[:limit]]
+            rows = list(session.execute(stmt, {"exchange": exchange, "since": since}))
+        rows.sort(key=lambda row: (-row[_SCORE], row[_SYMBOL]))
+        return [_record_of(row) for row in rows[:limit]]
 
     def score_at_many(
         self,
@@ -140,21 +218,21 @@ class SqlScoreStore:
 
     def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
         newest = (
-            select(ScoreRow)
+            _records()
             .where(ScoreRow.exchange == exchange, ScoreRow.symbol == symbol)
             .order_by(ScoreRow.ts.desc())
             .limit(1)
         )
         with transaction(self._sessions, "read a score card") as session:
-            latest = session.scalar(newest)
+            latest = session.execute(newest).first()
             if latest is None:
                 return None
             hour_ago = _score_at(session, exchange, symbol, latest.ts - HOUR, tolerance)
             day_ago = _score_at(session, exchange, symbol, latest.ts - DAY, tolerance)
         return ScoreCard(
-            latest=row_to_score(latest),
-            hour_ago=None if hour_ago is None else row_to_score(hour_ago),
-            day_ago=None if day_ago is None else row_to_score(day_ago),
+            latest=_record_of(latest),
+            hour_ago=None if hour_ago is None else _record_of(hour_ago),
+            day_ago=None if day_ago is None else _record_of(day_ago),
         )
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
