@@ -106,6 +106,8 @@ class ChartWorker:
     async def close(self) -> None:
         """Stop the worker, if one is up (the bot's shutdown)."""
         self._cancel_idle_timer()
+        if self._retiring is not None:
+            await self._retiring  # an idle exit under way: let it finish rather than orphan it
         async with self._lock:
             await self._stop()
 
@@ -140,6 +142,19 @@ class ChartWorker:
         return png
 
     async def _roundtrip(self, request: bytes) -> bytes:
+        reused = self._process is not None
+        try:
+            return await self._exchange(request)
+        except _WorkerGoneError:
+            if not reused:
+                raise ChartError("the chart worker stopped unexpectedly") from None
+        # The worker died while idle (killed, out of memory): one more try on a fresh one.
+        try:
+            return await self._exchange(request)
+        except _WorkerGoneError:
+            raise ChartError("the chart worker stopped unexpectedly") from None
+
+    async def _exchange(self, request: bytes) -> bytes:
         process = await self._started()
         stdin, stdout = _pipes(process)
         try:
@@ -151,7 +166,7 @@ class ChartWorker:
             raise ChartError(f"the chart worker took over {limit} and was stopped") from exc
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             await self._stop(kill=True)
-            raise ChartError("the chart worker stopped unexpectedly") from exc
+            raise _WorkerGoneError from exc
         if status == ERROR:
             raise ChartError(f"the chart could not be drawn: {body.decode(errors='replace')}")
         if status != PNG:
@@ -201,7 +216,7 @@ class ChartWorker:
 
     async def _stop(self, *, kill: bool = False) -> None:
         """End the child: EOF on its stdin lets it exit; ``kill`` (or a stuck one) ends it now."""
-        process, self._process = self._process, None
+        process = self._process
         if process is None:
             return
         if process.returncode is None:
@@ -214,6 +229,7 @@ class ChartWorker:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+        self._process = None  # only now: ``pid is None`` means the child is gone
         logger.info("chart worker %d stopped (peak RSS %.0f MB)", process.pid, self.stats.peak_rss_kib / 1024)
 
     def _arm_idle_timer(self) -> None:
@@ -233,6 +249,10 @@ class ChartWorker:
         async with self._lock:
             if self._idle_timer is None:  # no request re-armed it while we waited
                 await self._stop()
+
+
+class _WorkerGoneError(Exception):
+    """The child's pipe closed mid-request: it crashed or was killed."""
 
 
 def _pipes(process: asyncio.subprocess.Process) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
