@@ -10,6 +10,7 @@ the same local day.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -173,6 +174,7 @@ class DigestJob:
         if self._waiting:
             logger.info("fresh scores again: sending the %d digests that waited", len(due))
         self._waiting = False
+        await asyncio.sleep(0)  # two large reads back to back would hold the loop for both
         day_ago = self._scores.score_at_many(self._exchange, now - timedelta(hours=24), DAY_TOLERANCE)
         for chat, local_date in due:
             digest = build_digest(chat, local_date, latest, day_ago, self._label)
@@ -187,5 +189,8 @@ class DigestJob:
             )
             self._outbox.enqueue([message])
             self._log.record_digest(chat.ref, local_date, now)
+            # A chart served from the worker's cache returns without yielding: without this,
+            # a run for thousands of chats would hold the event loop from the first to the last.
+            await asyncio.sleep(0)
         logger.info("enqueued %d digests", len(due))
         return len(due)
