@@ -132,7 +132,9 @@ class ChartWorker:
             png = await self._roundtrip(request)
         except ChartError:
             self.stats.failures += 1
-            self._failed[request] = time.monotonic() + self._retry_after_s
+            now = time.monotonic()
+            self._failed = {r: until for r, until in self._failed.items() if until > now}
+            self._failed[request] = now + self._retry_after_s
             raise
         self._failed.pop(request, None)
         self._cache[request] = png
