@@ -294,9 +294,10 @@ def section(runs: dict[str, Run], bot_peak_mb: float) -> str:
             "The worker starts on the first chart (`python -m bot.render.chart_child`: the drawing "
             "code and matplotlib only), serves every chart of the run and exits after 60 s idle; "
             "start-up is seen from the bot (spawn to ready), peak RSS is the worker's own. "
-            "What remains of the p99 is not the charts (compare the run without a chart): it is "
-            "`Delivery` claiming a batch of 100 digests, each with its PNG, in one synchronous read, "
-            "and the machine's load (the idle reference). "
+            "The two reference rows say how much of the p99 is not the charts: the same digest run "
+            "without any chart (`Delivery` claims 100 outbox rows per batch in one synchronous read, "
+            "and `DigestJob` reads the scores of 500 symbols twice), and `/top` alone on the machine "
+            "as loaded at the time. "
             f"The bench process peaked at {bot_peak_mb:.0f} MB RSS (matplotlib loaded for the baseline).",
         ]
     )

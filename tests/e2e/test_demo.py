@@ -18,7 +18,7 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a hang guard only: the replay takes ~100 s on a loaded 2-core machine
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
