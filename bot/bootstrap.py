@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.core.records import ChatSettings, Platform
 from bot.errors import ConfigError
 from bot.ports import ChatAdapter, Clock, MarketSource, Sink, StateStore
-from bot.render.chart import digest_chart, render_chart
+from bot.render.chart_worker import ChartWorker
 from bot.render.documents import alert_document, digest_document
 from bot.roles import Role
 from bot.storage.db import session_factory
@@ -179,10 +179,12 @@ class App:
     digest: DigestJob
     clock: Clock
     last_cycle: LastCycle
+    charts: ChartWorker  # draws /chart and digest charts in a child process
     chats: list[ChatDuty] = field(default_factory=list)  # this role's chat adapters
 
     async def close(self) -> None:
-        """Close the market source and the database."""
+        """Stop the chart worker, close the market source and the database."""
+        await self.charts.close()
         await self.collector.close()
 
 
@@ -276,6 +278,7 @@ def _wire(
     storage = collector.storage
     label = collector.label if shown else None
     last_cycle = LastCycle()
+    charts = ChartWorker()  # starts its process on the first chart, not here
     commands = CommandLayer(
         CommandPorts(
             chats=storage.chats, scores=storage.scores, snapshots=storage.snapshots, outbox=storage.outbox
@@ -285,7 +288,7 @@ def _wire(
         admin_ids=settings.admin_ids,
         band_floors=settings.scoring.to_params().band_floors,
         collect_interval=timedelta(seconds=settings.collect_interval),
-        chart=render_chart,
+        chart=charts.chart,
         default_settings=ChatSettings(digest_time=settings.digest_time),
         default_timezone=settings.digest_timezone,
         last_cycle=last_cycle,
@@ -313,9 +316,9 @@ def _wire(
         storage.digests,
         digest_document,
         label,
-        chart=digest_chart,
+        chart=charts.digest,
     )
-    return App(settings, collector, commands, console, delivery, digest, clock, last_cycle, chats)
+    return App(settings, collector, commands, console, delivery, digest, clock, last_cycle, charts, chats)
 
 
 @dataclass(frozen=True)

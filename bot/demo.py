@@ -65,7 +65,7 @@ async def demo(settings: Settings, *, interactive: bool, out: TextIO | None = No
             return
         clock.current = moment
         await process.cycle()
-        app.digest.tick(moment)
+        await app.digest.tick(moment)
         await process.deliver()
 
     schedule = Schedule(Jobs(tick, _idle, _idle, _idle, cycle_every=TICK))

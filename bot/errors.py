@@ -9,8 +9,10 @@ DpsError                         root: anything the bot raises on purpose
 │   └── SourceDataError          the payload was junk for one symbol or call
 ├── StorageError                 the database refused or failed
 │   └── LeaseLostError           a write under a lease found it held by another process
-└── ChatPlatformError            a chat platform could not be started: token refused
-                                 (Telegram or Discord alike) or platform unreachable
+├── ChatPlatformError            a chat platform could not be started: token refused
+│                                (Telegram or Discord alike) or platform unreachable
+└── ChartError                   a chart could not be drawn: the chart worker timed out,
+                                 crashed or could not start
 """
 
 from __future__ import annotations
@@ -69,4 +71,12 @@ class ChatPlatformError(DpsError):
     A refused token is this on Telegram and on Discord alike, so one ``except`` (and one
     line in the operator's log) covers both; so are Discord refusing the slash commands
     (``dps discord sync``) and a platform that is unreachable at start-up.
+    """
+
+
+class ChartError(DpsError):
+    """A chart could not be drawn (the worker process timed out, crashed or did not start).
+
+    The digest goes out without its picture and ``/chart`` says so; the next chart starts
+    a fresh worker.
     """

@@ -120,7 +120,7 @@ class Process:
     async def digest_tick(self) -> None:
         """Enqueue the digests that are due (the collector only)."""
         if self.collects():
-            self.app.digest.tick(self.app.clock.now())
+            await self.app.digest.tick(self.app.clock.now())
 
     async def retention(self) -> None:
         """Purge old history (the collector only)."""

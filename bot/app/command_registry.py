@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # the context's services import this module for CommandReques
     from bot.app.queries import CycleLine, Queries
     from bot.app.track import TrackHistory
 
-ChartRenderer = Callable[[ChartView], bytes]
-"""Turns a chart view into PNG bytes (``bot.render.chart.render_chart``, injected)."""
+ChartRenderer = Callable[[ChartView], Awaitable[bytes]]
+"""Draws a chart view as PNG bytes (the chart worker, injected); may raise ``ChartError``."""
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 """A command or option name every platform accepts (Telegram: 1-32 of a-z, 0-9 and _)."""

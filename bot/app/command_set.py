@@ -25,7 +25,7 @@ from bot.app.queries import NO_DATA
 from bot.app.views import ChartReply, ErrorKind, ErrorReply, Reply, TextReply, TextSection, TrackReply
 from bot.core.bands import legend_lines
 from bot.core.durations import age_text
-from bot.errors import InputError
+from bot.errors import ChartError, InputError
 
 ABOUT = (
     "One number per perpetual-futures symbol, 0 to 100: how stressed its derivatives book is. "
@@ -123,8 +123,12 @@ async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     view = ctx.queries.chart(symbol, label, window, request.now)
     if view is None:
         return ErrorReply(ErrorKind.NO_DATA, f"No scores stored for {symbol} in the last {label}.")
-    # Drawing takes a while; keep the event loop free for other chats meanwhile.
-    png = await asyncio.to_thread(ctx.chart, view)
+    try:
+        png = await ctx.chart(view)  # drawn in the chart worker: the event loop stays free
+    except ChartError:
+        return ErrorReply(
+            ErrorKind.UNAVAILABLE, "The chart could not be drawn just now; please try again in a minute."
+        )
     last = view.records[-1].result
     caption = (
         f"{symbol} · Derivatives Pressure Score, last {label} · now {last.score} "

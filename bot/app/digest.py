@@ -10,8 +10,9 @@ the same local day.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -20,6 +21,7 @@ from bot.app.fanout import zone
 from bot.app.views import Summary, summarise
 from bot.core.document import Document
 from bot.core.records import Chat, OutboxMessage, ScoreRecord
+from bot.errors import ChartError
 from bot.ports import ChatStore, DigestLog, OutboxStore, ScoreStore
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,24 @@ class Digest:
     fallers: tuple[Mover, ...]
     squeeze: tuple[ScoreRecord, ...]
     source_label: str | None
+
+    @property
+    def picture(self) -> DigestPicture:
+        """What the digest's chart shows: the same for every chat sharing the date and top names."""
+        return DigestPicture(self.local_date, self.source_label, self.top)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPicture:
+    """The digest chart's input, without the chat: equal pictures are drawn once for many chats."""
+
+    local_date: date
+    source_label: str | None
+    top: tuple[ScoreRecord, ...]
+
+
+DigestChart = Callable[[DigestPicture], Awaitable[bytes]]
+"""Draws the digest's picture as PNG bytes (the chart worker, injected); may raise ``ChartError``."""
 
 
 def build_digest(
@@ -101,7 +121,7 @@ class DigestJob:
         log: DigestLog,
         render: DigestRenderer,
         source_label: str | None = None,
-        chart: Callable[[Digest], bytes] | None = None,
+        chart: DigestChart | None = None,
     ) -> None:
         self._exchange = exchange
         self._chats = chats
@@ -124,17 +144,23 @@ class DigestJob:
                 found.append((profile.chat, local.date()))
         return found
 
-    def _picture(self, digest: Digest) -> bytes | None:
+    async def _picture(self, digest: Digest) -> bytes | None:
         if self._chart is None:
             return None
         try:
-            return self._chart(digest)
-        except Exception:  # a broken chart must not cost the chat its digest
+            return await self._chart(digest.picture)
+        except ChartError as exc:  # a broken chart must not cost the chat its digest
+            logger.warning("digest chart failed (%s); sending the digest without it", exc)
+        except Exception:
             logger.exception("digest chart failed; sending the digest without it")
-            return None
+        return None
 
-    def tick(self, now: datetime) -> int:
-        """Enqueue every due digest; returns how many."""
+    async def tick(self, now: datetime) -> int:
+        """Enqueue every due digest; returns how many.
+
+        The chart is awaited (drawn in another process), so the event loop serves commands
+        meanwhile; each digest is enqueued and recorded before the next chat's is drawn.
+        """
         due = self.due(now)
         if not due:
             return 0
@@ -148,10 +174,11 @@ class DigestJob:
         if self._waiting:
             logger.info("fresh scores again: sending the %d digests that waited", len(due))
         self._waiting = False
+        await asyncio.sleep(0)  # two large reads back to back would hold the loop for both
         day_ago = self._scores.score_at_many(self._exchange, now - timedelta(hours=24), DAY_TOLERANCE)
         for chat, local_date in due:
             digest = build_digest(chat, local_date, latest, day_ago, self._label)
-            picture = self._picture(digest)  # first: the document names the chart only if there is one
+            picture = await self._picture(digest)  # first: the document names the chart only if there is one
             message = OutboxMessage(
                 idempotency_key=digest_key(chat, local_date),
                 chat_ref=chat.ref,
@@ -162,5 +189,8 @@ class DigestJob:
             )
             self._outbox.enqueue([message])
             self._log.record_digest(chat.ref, local_date, now)
+            # A chart served from the worker's cache returns without yielding: without this,
+            # a run for thousands of chats would hold the event loop from the first to the last.
+            await asyncio.sleep(0)
         logger.info("enqueued %d digests", len(due))
         return len(due)

@@ -1,7 +1,9 @@
 """``/chart`` (and the digest's chart): a PNG of one symbol's score and its components.
 
 Drawn with matplotlib's object API on an explicit Agg canvas, never ``pyplot``: no global
-figure registry to leak, no GUI backend, and safe to call from a worker thread.
+figure registry to leak, no GUI backend. The bot process never imports this module (it
+would carry matplotlib's ~50 MB and hold the event loop for tens of milliseconds per
+chart): ``bot.render.chart_child`` runs it in the chart worker process.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from bot.app.digest import Digest
+from bot.app.digest import DigestPicture
 from bot.app.views import ChartView
 from bot.core.models import Band
 from bot.core.params import DEFAULT_PARAMS
@@ -90,7 +92,7 @@ def render_chart(view: ChartView) -> bytes:
     return buffer.getvalue()
 
 
-def digest_chart(digest: Digest) -> bytes:
+def digest_chart(digest: DigestPicture) -> bytes:
     """The digest's picture: the top names' scores as bars over the bands, coloured by bias."""
     records = list(reversed(digest.top))  # highest at the top of a horizontal bar chart
     fig = Figure(figsize=(8.0, 0.6 + 0.38 * max(len(records), 1)), dpi=DPI, layout="constrained")

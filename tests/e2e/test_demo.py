@@ -18,7 +18,7 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a hang guard only: the replay takes ~100 s on a loaded 2-core machine
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -30,6 +30,11 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
     assert "SUIUSDT stretched → stressed" in out  # the placed stressed crossing
     assert "ARBUSDT squeeze risk" in out  # the placed squeeze-risk episode
     assert out.count("Daily Derivatives Pressure digest") == 4  # 17th (late), 18th, 19th, 20th at 08:00
+    # Each digest's chart, drawn in the chart worker, is written by the console sink.
+    assert out.count("Chart written to") == 4
+    pngs = sorted((tmp_path / "data" / "charts").glob("message-*.png"))
+    assert len(pngs) == 4
+    assert all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
     # The most stressed book leads the table (its score below 100: nothing piles up there).
     assert "> /top 10" in out and re.search(r"\n 1  SPKUSDT +9\d  SHORT", out)
     assert "> /score spk" in out and re.search(r"SPKUSDT · score 9\d \(stressed\) · SHORT", out)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.app.command_limits import RateLimit
-from bot.app.commands import CommandLayer, CommandPorts, CommandRequest
+from bot.app.commands import ChartRenderer, CommandLayer, CommandPorts, CommandRequest
 from bot.app.views import ChartView, ErrorKind, ErrorReply, Reply
 from bot.core.market import MarketSnapshot
 from bot.core.models import ScoreInputs
@@ -100,7 +100,7 @@ class ChartSpy:
     def __init__(self) -> None:
         self.views: list[ChartView] = []
 
-    def __call__(self, view: ChartView) -> bytes:
+    async def __call__(self, view: ChartView) -> bytes:
         self.views.append(view)
         return FAKE_PNG
 
@@ -109,7 +109,7 @@ def make_layer(
     storage: FakeStorage,
     *,
     source_label: str | None = SOURCE,
-    chart: Callable[[ChartView], bytes] | None = None,
+    chart: ChartRenderer | None = None,
     rate_limit: RateLimit | None = None,
     last_cycle: Callable[[], str | None] | None = None,
     charts: bool = True,

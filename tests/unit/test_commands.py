@@ -18,6 +18,7 @@ from bot.app.command_limits import RateLimit
 from bot.app.commands import APOLOGY, COMMANDS, CommandLayer, CommandRequest
 from bot.app.views import (
     ChartReply,
+    ChartView,
     ErrorKind,
     ErrorReply,
     ScoreCardReply,
@@ -29,7 +30,7 @@ from bot.app.views import (
 from bot.core.bands import legend_lines
 from bot.core.models import Band, Bias
 from bot.core.records import ChatKind, OutboxMessage
-from bot.errors import StorageError
+from bot.errors import ChartError, StorageError
 from bot.render.table import markdown_table
 from bot.render.text import render_text
 from tests.fakes.contract import note
@@ -347,6 +348,16 @@ async def test_chart_renders_the_symbols_history_over_the_window(storage: FakeSt
 @pytest.mark.parametrize("args", ["", "btc 1y", "btc 24h extra"])
 async def test_chart_rejects_bad_arguments(layer: CommandLayer, args: str) -> None:
     error_of(await ask(layer, "/chart", args), ErrorKind.BAD_INPUT)
+
+
+async def test_chart_says_so_when_the_chart_worker_fails(storage: FakeStorage) -> None:
+    async def failing(_: ChartView) -> bytes:
+        raise ChartError("the chart worker took over 20 s and was stopped")
+
+    layer = make_layer(storage, chart=failing)
+    reply = error_of(await layer.handle(request("/chart", "spk")), ErrorKind.UNAVAILABLE)
+    assert "could not be drawn just now" in reply.message
+    assert "worker" not in reply.message  # the operator's detail stays in the log
 
 
 async def test_chart_without_a_renderer_says_charts_are_unavailable(storage: FakeStorage) -> None:

@@ -13,7 +13,7 @@ from bot.chat.console_adapter import CONSOLE_CHAT, NOT_A_COMMAND, ConsoleAdapter
 from bot.core.document import Document, Heading, Paragraph
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.core.send_outcome import Sent
-from bot.render.chart import render_chart
+from bot.render.chart_worker import ChartWorker
 from tests.fakes.clock import FakeClock
 from tests.fakes.scored_market import FAKE_PNG, LATEST, SOURCE, make_layer, populate
 from tests.fakes.storage import FakeStorage
@@ -105,10 +105,15 @@ async def test_a_chart_file_name_cannot_escape_the_chart_directory(
     assert path == tmp_path / "charts" / saved
 
 
+@pytest.mark.slow
 async def test_a_real_chart_end_to_end(tmp_path: Path) -> None:
-    layer = make_layer(populate(FakeStorage()), chart=render_chart)
+    charts = ChartWorker()  # the bot's own wiring: drawn in the chart worker process
+    layer = make_layer(populate(FakeStorage()), chart=charts.chart)
     console = ConsoleAdapter(layer, FakeClock(LATEST), chart_dir=tmp_path, out=io.StringIO())
-    printed = await console.handle_line("/chart spk 7d")
+    try:
+        printed = await console.handle_line("/chart spk 7d")
+    finally:
+        await charts.close()
     assert printed is not None
     path = tmp_path / "dps-SPKUSDT-7d.png"
     assert str(path) in printed

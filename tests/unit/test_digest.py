@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from bot.app.delivery import Delivery
-from bot.app.digest import DigestJob
+from bot.app.digest import DigestJob, DigestPicture
 from bot.core.document import Heading, Table
 from bot.core.models import Bias, Regime
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
+from bot.errors import ChartError
 from bot.render.chart import digest_chart
 from bot.render.documents import digest_document
 from bot.render.plain_text import document_text
@@ -43,24 +43,24 @@ def scores_at(s: FakeStorage, ts: datetime, shift: int = 0) -> None:
     )
 
 
-def test_sent_once_at_the_chats_local_time() -> None:
+async def test_sent_once_at_the_chats_local_time() -> None:
     s, job, ref = setup()
     for hour in range(24):
         scores_at(s, DAY + timedelta(hours=hour) - timedelta(minutes=5), shift=hour)
-    assert job.tick(DAY + timedelta(hours=7, minutes=59)) == 0  # 08:59 in Berlin
-    assert job.tick(DAY + timedelta(hours=8)) == 1  # 09:00 in Berlin
-    assert job.tick(DAY + timedelta(hours=8, minutes=1)) == 0
+    assert await job.tick(DAY + timedelta(hours=7, minutes=59)) == 0  # 08:59 in Berlin
+    assert await job.tick(DAY + timedelta(hours=8)) == 1  # 09:00 in Berlin
+    assert await job.tick(DAY + timedelta(hours=8, minutes=1)) == 0
     restarted = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document)
-    assert restarted.tick(DAY + timedelta(hours=12)) == 0  # a restart does not send it again
+    assert await restarted.tick(DAY + timedelta(hours=12)) == 0  # a restart does not send it again
     assert s.outbox.events_for_chat(ref, DAY) == 0  # digests do not eat the alert cap
     assert sum(s.outbox.status_counts().values()) == 1
 
 
-def test_the_digest_shows_header_top_movers_squeeze_and_label() -> None:
+async def test_the_digest_shows_header_top_movers_squeeze_and_label() -> None:
     s, job, _ = setup(tz="UTC", at=time(8, 0))
     scores_at(s, DAY + timedelta(hours=7, minutes=55) - timedelta(hours=24), shift=0)
     scores_at(s, DAY + timedelta(hours=7, minutes=55), shift=8)
-    assert job.tick(DAY + timedelta(hours=8)) == 1
+    assert await job.tick(DAY + timedelta(hours=8)) == 1
     (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, claim_for=timedelta(minutes=1))
     text = document_text(entry.payload)
     for needle in (
@@ -83,18 +83,18 @@ def test_the_digest_shows_header_top_movers_squeeze_and_label() -> None:
     assert [row[0] for row in tables["Squeeze risk now"].rows] == ["ARBUSDT"]
 
 
-def test_down_at_digest_time_sends_on_return_the_same_day_and_never_twice() -> None:
+async def test_down_at_digest_time_sends_on_return_the_same_day_and_never_twice() -> None:
     s, job, _ = setup(tz="Asia/Tokyo", at=time(9, 0))  # 00:00 UTC
     scores_at(s, DAY + timedelta(hours=5))
-    assert job.tick(DAY + timedelta(hours=5, minutes=5)) == 1  # came back at 14:05 Tokyo
-    assert job.tick(DAY + timedelta(hours=14, minutes=59)) == 0  # 23:59 Tokyo, same day
+    assert await job.tick(DAY + timedelta(hours=5, minutes=5)) == 1  # came back at 14:05 Tokyo
+    assert await job.tick(DAY + timedelta(hours=14, minutes=59)) == 0  # 23:59 Tokyo, same day
     scores_at(s, DAY + timedelta(hours=15))
-    assert job.tick(DAY + timedelta(hours=15, minutes=1)) == 0  # 00:01 next day in Tokyo: not yet
+    assert await job.tick(DAY + timedelta(hours=15, minutes=1)) == 0  # 00:01 next day in Tokyo: not yet
     scores_at(s, DAY + timedelta(hours=23, minutes=58))
-    assert job.tick(DAY + timedelta(hours=24)) == 1  # 09:00 next day in Tokyo
+    assert await job.tick(DAY + timedelta(hours=24)) == 1  # 09:00 next day in Tokyo
 
 
-def test_crash_between_enqueue_and_record_sends_one() -> None:
+async def test_crash_between_enqueue_and_record_sends_one() -> None:
     s, job, ref = setup(tz="UTC", at=time(8, 0))
     scores_at(s, DAY + timedelta(hours=7, minutes=58))
     now = DAY + timedelta(hours=8)
@@ -105,59 +105,83 @@ def test_crash_between_enqueue_and_record_sends_one() -> None:
 
     s.digests.record_digest = killed  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        job.tick(now)
+        await job.tick(now)
     s.digests.record_digest = original  # type: ignore[method-assign]
-    assert job.tick(now + timedelta(minutes=1)) == 1
+    assert await job.tick(now + timedelta(minutes=1)) == 1
     assert sum(s.outbox.status_counts().values()) == 1
     assert s.digests.digest_sent(ref, now.date())
 
 
-def test_no_fresh_scores_waits_instead_of_recording() -> None:
+async def test_no_fresh_scores_waits_instead_of_recording() -> None:
     s, job, ref = setup(tz="UTC", at=time(8, 0))
     scores_at(s, DAY - timedelta(hours=3))  # stale
-    assert job.tick(DAY + timedelta(hours=8)) == 0
+    assert await job.tick(DAY + timedelta(hours=8)) == 0
     assert not s.digests.digest_sent(ref, DAY.date())
 
 
-def test_waiting_for_fresh_scores_is_logged_once_per_wait(caplog: pytest.LogCaptureFixture) -> None:
+async def test_waiting_for_fresh_scores_is_logged_once_per_wait(caplog: pytest.LogCaptureFixture) -> None:
     s, job, ref = setup(tz="UTC", at=time(8, 0))
     scores_at(s, DAY - timedelta(hours=3))  # stale
     caplog.set_level("INFO", logger="bot.app.digest")
     for minute in range(5):
-        job.tick(DAY + timedelta(hours=8, minutes=minute))
+        await job.tick(DAY + timedelta(hours=8, minutes=minute))
     waits = [r for r in caplog.records if "no fresh scores" in r.message]
     assert len(waits) == 1
     scores_at(s, DAY + timedelta(hours=8, minutes=5))
-    assert job.tick(DAY + timedelta(hours=8, minutes=6)) == 1
+    assert await job.tick(DAY + timedelta(hours=8, minutes=6)) == 1
     assert any("fresh scores again" in r.message for r in caplog.records)
     assert s.digests.digest_sent(ref, DAY.date())
 
 
-def test_the_digest_carries_its_chart_to_the_sink() -> None:
+async def test_the_digest_carries_its_chart_to_the_sink() -> None:
     s, _, _ = setup(tz="UTC", at=time(8, 0))
-    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, chart=digest_chart)
+    drawn: list[DigestPicture] = []
+
+    async def chart(picture: DigestPicture) -> bytes:
+        drawn.append(picture)
+        return digest_chart(picture)
+
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, chart=chart)
     scores_at(s, DAY + timedelta(hours=7, minutes=55))
-    assert job.tick(DAY + timedelta(hours=8)) == 1
+    assert await job.tick(DAY + timedelta(hours=8)) == 1
     sink = FakeSink()
-    report = asyncio.run(
-        Delivery(s.outbox, s.chats, {Platform.TELEGRAM: sink}).drain(DAY + timedelta(hours=8))
-    )
+    report = await Delivery(s.outbox, s.chats, {Platform.TELEGRAM: sink}).drain(DAY + timedelta(hours=8))
     assert report.sent == 1
     (png,) = sink.attachments
     assert png is not None and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000
     ((_, document),) = sink.sent
     assert document.chart is not None  # the document says a chart goes with it
+    (picture,) = drawn
+    assert [r.symbol for r in picture.top] == ["SPKUSDT", "ARBUSDT", "BTCUSDT"]
 
 
-def test_a_broken_chart_still_sends_the_digest() -> None:
+async def test_chats_sharing_a_date_get_one_picture_to_draw() -> None:
+    s, _, _ = setup(tz="UTC", at=time(8, 0))
+    other = s.chats.ensure_chat(ChatKey(Platform.TELEGRAM, "-300"), kind=ChatKind.GROUP, now=DAY)
+    s.chats.save_settings(other.ref, ChatSettings(digest_enabled=True, digest_time=time(8, 0)))
+    drawn: list[DigestPicture] = []
+
+    async def chart(picture: DigestPicture) -> bytes:
+        drawn.append(picture)
+        return b"\x89PNG\r\n\x1a\n"
+
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, chart=chart)
+    scores_at(s, DAY + timedelta(hours=7, minutes=55))
+    assert await job.tick(DAY + timedelta(hours=8)) == 2
+    first, second = drawn
+    assert first == second  # equal pictures: the chart worker draws them once
+
+
+@pytest.mark.parametrize("error", [RuntimeError("no fonts"), ChartError("the chart worker did not start")])
+async def test_a_broken_chart_still_sends_the_digest(error: Exception) -> None:
     s, _, _ = setup(tz="UTC", at=time(8, 0))
 
-    def broken(_: object) -> bytes:
-        raise RuntimeError("no fonts")
+    async def broken(_: object) -> bytes:
+        raise error
 
     job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, chart=broken)
     scores_at(s, DAY + timedelta(hours=7, minutes=55))
-    assert job.tick(DAY + timedelta(hours=8)) == 1
+    assert await job.tick(DAY + timedelta(hours=8)) == 1
     (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, claim_for=timedelta(minutes=1))
     assert entry.attachment is None
     assert entry.payload.chart is None  # and the document does not promise one
