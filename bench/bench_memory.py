@@ -3,8 +3,9 @@
 Setup: the wiring of ``dps run`` (``build_app(settings, clock=SystemClock(), role=Role.ALL)``
 with ``TELEGRAM_BOT_TOKEN`` and ``DISCORD_BOT_TOKEN`` set, so ``build_chat_adapters`` builds
 both adapters; ``Process.start_chats`` starts them: Telegram long-polls, Discord's gateway is
-READY), then the backfill and the first cycle, ``bot.gc_policy.after_start()`` (the function ``dps run`` calls
-when start-up is done), then cycles. The fake exchange (500 generated Binance USD-M perpetuals),
+READY), then the backfill and the first cycle, ``bot.gc_policy.after_start()`` (the
+function ``dps run`` calls when start-up is done), then cycles. The fake exchange (500
+generated Binance USD-M perpetuals),
 the fake Bot API and the fake Discord run in a CHILD process, so only the bot's memory is
 counted: the fakes keep every request they answer, which in the same process would read as
 a leak of the bot. The database is migrated (and two Telegram chats and one Discord channel
@@ -535,7 +536,8 @@ def report(
         f"{base_mb:.0f} MB | — |",
         f"| start-up: ccxt client, command layer, Telegram polling, Discord gateway READY | "
         f"{plus(run.start_mb)} | {run.peaks['start']:.0f} MB |",
-        f"| backfill: 24 h of OI history ({run.backfill_s:.0f} s) and the first cycle, {start['snapshots']:,} points; "
+        f"| backfill: 24 h of OI history ({run.backfill_s:.0f} s) and the first cycle, "
+        f"{start['snapshots']:,} points; "
         f"then `gc_policy.after_start()` ({run.backfilled_mb:.0f} → {run.backfill_mb:.0f} MB) | "
         f"{plus(run.backfill_mb)} | {run.peaks['backfill']:.0f} MB |",
         f"| cycles 1–{len(early)} (the digest built with its chart and delivered) | "
@@ -595,8 +597,9 @@ def report(
     return f"""## Memory of the running bot ({SYMBOLS} symbols, Telegram and Discord)
 
 The wiring of `dps run` (`build_app(..., role=Role.ALL)` with both chat tokens set, so
-Telegram long-polls and Discord's gateway connects; backfill and the first cycle; `bot.gc_policy.after_start()`,
-the function `dps run` calls when start-up is done) against the fake exchange ({SYMBOLS}
+Telegram long-polls and Discord's gateway connects; backfill and the first cycle;
+`bot.gc_policy.after_start()`, the function `dps run` calls when start-up is done) against
+the fake exchange ({SYMBOLS}
 Binance USD-M perpetuals), the fake Bot API and the fake Discord, all served from a child
 process so their memory is not counted. The database was migrated by another child first,
 as every start but the first after an upgrade finds it. {cycles} cycles back to back, each
