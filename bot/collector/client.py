@@ -42,6 +42,9 @@ class SourceTuning:
         budget_share: the share of each published limit (``ExchangeProfile.rate_windows``)
             our limiter spends; the rest is headroom.
         budget_margin_s: added to each limit's window (we count starts, the venue arrivals).
+        budget_scale: multiplies every published limit; 1 in production (a soak whose
+            clock runs N times faster than wall time scales its fake's budgets, and ours,
+            by N).
         weight: when to slow down against the weight the exchange reports back.
     """
 
@@ -57,6 +60,7 @@ class SourceTuning:
     rate_limit_ms: float | None = None
     budget_share: float = 0.5
     budget_margin_s: float = 0.5
+    budget_scale: float = 1.0
     weight: WeightPolicy = field(default_factory=WeightPolicy)
 
 
@@ -180,7 +184,12 @@ def new_exchange(
         logger.info("%s REST endpoints redirected to %s", profile.exchange_id, redacted(api_url))
     exchange.dps_gate = gate
     exchange.dps_limiter = (
-        VenueLimiter(profile.rate_windows, share=tuning.budget_share, margin_s=tuning.budget_margin_s)
+        VenueLimiter(
+            profile.rate_windows,
+            share=tuning.budget_share,
+            margin_s=tuning.budget_margin_s,
+            scale=tuning.budget_scale,
+        )
         if profile.rate_windows
         else None
     )

@@ -38,6 +38,7 @@ class VenueLimiter:
         windows: the venue's published limits (``ExchangeProfile.rate_windows``).
         share: the part of each budget we may spend, in (0, 1].
         margin_s: added to each window (the exchange counts arrivals, we count starts).
+        scale: multiplies every limit (1 but in a sped-up soak, see ``SourceTuning``).
         clock / sleep: monotonic seconds and ``asyncio.sleep`` (tests pass virtual ones).
     """
 
@@ -47,6 +48,7 @@ class VenueLimiter:
         *,
         share: float = 0.5,
         margin_s: float = 0.5,
+        scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -58,7 +60,10 @@ class VenueLimiter:
             (
                 window,
                 WindowLimiter(
-                    max(1, int(window.limit * share)), window.window_s + margin_s, clock=clock, sleep=sleep
+                    max(1, int(window.limit * scale * share)),
+                    window.window_s + margin_s,
+                    clock=clock,
+                    sleep=sleep,
                 ),
             )
             for window in windows
