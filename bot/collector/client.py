@@ -10,6 +10,7 @@ ccxt's retry-on-failure off; ``EXCHANGE_API_URL`` applied to every REST URL.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,9 +20,12 @@ import ccxt.async_support as ccxt_async
 from bot.collector.errors import ANSWER_HEADERS, ANSWER_STATUS
 from bot.collector.profiles import ExchangeProfile
 from bot.collector.request_budget import ExchangeGate, WeightPolicy
-from bot.collector.venue_limiter import Charge, VenueLimiter
+from bot.collector.venue_limiter import Charge, Grants, VenueLimiter
 
 logger = logging.getLogger(__name__)
+
+_GRANTS: ContextVar[Grants] = ContextVar("venue_grants", default=())
+"""What the current request was granted by the limiter (``throttle`` runs inside ``fetch2``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,7 @@ def _gated_class(base: type[Any]) -> type[Any]:
         request = cost if isinstance(cost, _Request) else _Request(cost, ())
         limiter: VenueLimiter | None = getattr(self, "dps_limiter", None)
         if limiter is not None and request.charge:
-            await limiter.acquire(request.charge)
+            _GRANTS.set(await limiter.acquire(request.charge))
             result = None
         else:
             result = await base.throttle(self, request.ccxt_cost)
@@ -135,6 +139,15 @@ def _gated_class(base: type[Any]) -> type[Any]:
         if gate is not None:
             await gate.wait()
         return result
+
+    async def fetch2(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Runs throttle in this same task, so its grants are visible here afterwards.
+        token = _GRANTS.set(())
+        try:
+            return await base.fetch2(self, *args, **kwargs)
+        finally:
+            VenueLimiter.settle(_GRANTS.get())
+            _GRANTS.reset(token)
 
     def handle_errors(
         self: Any, code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any
@@ -158,6 +171,7 @@ def _gated_class(base: type[Any]) -> type[Any]:
         (base,),
         {
             "calculate_rate_limiter_cost": calculate_rate_limiter_cost,
+            "fetch2": fetch2,
             "throttle": throttle,
             "handle_errors": handle_errors,
             "handle_http_status_code": handle_http_status_code,

@@ -1,7 +1,8 @@
-"""Our own rate limiting on top of ccxt's throttle: exchange-wide pauses and weight budget.
+"""What the exchange tells us back: exchange-wide pauses and the reported weight budget.
 
-ccxt's throttler (kept on) spaces request *starts* by ``rateLimit`` ms per cost unit. It
-knows nothing of what the exchange tells us back, so ``ExchangeGate`` adds:
+Requests get their slot from ``venue_limiter`` (a share of each published limit), or
+from ccxt's throttle when no published limit covers them. Neither knows what the
+exchange answers, so ``ExchangeGate`` adds:
 
 - a pause of the whole exchange when it answers 429/418 (``Retry-After``), so no request
   leaves until the pause is over; then one request goes first (a probe) and the others
@@ -18,9 +19,9 @@ knows nothing of what the exchange tells us back, so ``ExchangeGate`` adds:
 
 ``WindowLimiter`` is a weighted sliding window: it caps one endpoint family (Binance
 ``/futures/data/*``) and, through ``venue_limiter``, each published budget of a venue.
-The gate is awaited *after* ccxt's throttle hands out a slot (see ``ccxt_source``), i.e.
-right before the HTTP request, so requests queued in the throttle cannot slip through a
-pause.
+The gate is awaited *after* the request's slot is granted (by ``venue_limiter``, or by
+ccxt's throttle for a request no published limit covers; see ``client``), i.e. right
+before the HTTP request, so requests queued for a slot cannot slip through a pause.
 """
 
 from __future__ import annotations
@@ -294,11 +295,22 @@ class ExchangeGate:
             await self._sleep(self.policy.max_delay_s * (share - self.policy.soft) / spread)
 
 
-class WindowLimiter:
-    """At most ``max_requests`` weight started in any ``window_s`` seconds (a sliding window).
+class Grant:
+    """Weight counted in a ``WindowLimiter`` from moment ``at`` (moved later by ``settle``)."""
 
-    Each ``acquire`` counts its weight (1 by default: then it is a request count) at the
-    moment it is granted. Waiters are served in arrival order.
+    __slots__ = ("at", "weight")
+
+    def __init__(self, at: float, weight: int) -> None:
+        self.at, self.weight = at, weight
+
+
+class WindowLimiter:
+    """At most ``max_requests`` weight in any ``window_s`` seconds (a sliding window).
+
+    Each ``acquire`` counts its weight (1 by default: then it is a request count) from
+    the moment it is granted; ``settle`` moves that moment to when the answer came, so
+    the window is counted from a time no earlier than the exchange's arrival, however
+    long the request took to leave. Waiters are served in arrival order.
     """
 
     def __init__(
@@ -313,16 +325,16 @@ class WindowLimiter:
             raise ValueError("WindowLimiter needs max_requests >= 1 and window_s > 0")
         self.max_requests, self.window_s = max_requests, window_s
         self._clock, self._sleep = clock, sleep
-        self._starts: deque[tuple[float, int]] = deque()
+        self._grants: deque[Grant] = deque()
         self._used = 0
         self._lock = asyncio.Lock()
 
     def used(self) -> int:
-        """Weight granted in the last ``window_s`` seconds."""
+        """Weight counted in the last ``window_s`` seconds."""
         self._expire(self._clock())
         return self._used
 
-    async def acquire(self, weight: int = 1) -> None:
+    async def acquire(self, weight: int = 1) -> Grant:
         """Wait until ``weight`` more fits in the window, and count it.
 
         A weight above the whole window waits for an empty window (else it never fits).
@@ -330,30 +342,40 @@ class WindowLimiter:
         async with self._lock:
             while (delay := self.delay_for(weight)) > 0:
                 await self._sleep(delay)
-            self.take(weight)
+            return self.take(weight)
 
     def delay_for(self, weight: int) -> float:
         """Seconds until ``weight`` more fits (0: it fits now)."""
         now = self._clock()
         self._expire(now)
-        if weight <= 0 or self._used + weight <= self.max_requests or not self._starts:
+        if weight <= 0 or self._used + weight <= self.max_requests or not self._grants:
             return 0.0
-        freed = 0
-        for started, granted in self._starts:
-            freed += granted
+        # Grants leave in order (see _expire): one leaves once all before it have.
+        freed, leaves = 0, now
+        for grant in self._grants:
+            freed += grant.weight
+            leaves = max(leaves, grant.at + self.window_s)
             if self._used - freed + weight <= self.max_requests:
-                return max(1e-6, self.window_s - (now - started))
-        return max(1e-6, self.window_s - (now - self._starts[-1][0]))
+                break
+        return max(1e-6, leaves - now)
 
-    def take(self, weight: int) -> None:
-        """Count ``weight`` as started now (call when ``delay_for`` says it fits)."""
-        if weight > 0:
-            self._starts.append((self._clock(), weight))
-            self._used += weight
+    def take(self, weight: int) -> Grant:
+        """Count ``weight`` from now (call when ``delay_for`` says it fits)."""
+        grant = Grant(self._clock(), max(0, weight))
+        if grant.weight:
+            self._grants.append(grant)
+            self._used += grant.weight
+        return grant
+
+    def settle(self, grant: Grant) -> None:
+        """The request of ``grant`` was answered: count its weight from now on."""
+        grant.at = max(grant.at, self._clock())
 
     def _expire(self, now: float) -> None:
-        while self._starts and now - self._starts[0][0] >= self.window_s:
-            self._used -= self._starts.popleft()[1]
+        # Oldest grant first; one settled late holds the younger ones back a little
+        # (they are counted longer than needed, never shorter).
+        while self._grants and now - self._grants[0].at >= self.window_s:
+            self._used -= self._grants.popleft().weight
 
 
 def backoff_delay(attempt: int, *, base_s: float, cap_s: float, jitter: Callable[[], float]) -> float:

@@ -8,10 +8,11 @@ weigh 500 of a 2,400-per-minute budget. ``VenueLimiter`` instead holds, per
 every window it falls under. Within the budget requests go at once (concurrency hides the
 round trip); past it they wait for the oldest weight to leave the window.
 
-The window is counted at our start of the request, the exchange counts its arrival: a
-margin is added to each window so arrivals spread by a jittery network still fit, and the
-share keeps the rest of the real limit as headroom (other clients on the same IP, a pause
-that holds granted requests back).
+The exchange counts a request when it arrives, which we never see: a request's weight is
+counted from its grant until its answer, and from its answer on for a whole window (so
+from no earlier than its arrival, however long it took to leave a busy event loop). A
+small margin is added to each window for clock differences, and the share keeps the rest
+of the real limit as headroom (other clients on the same IP).
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.collector.profiles import RateWindow
-from bot.collector.request_budget import Sleep, WindowLimiter
+from bot.collector.request_budget import Grant, Sleep, WindowLimiter
 
 logger = logging.getLogger(__name__)
 
 Charge = tuple[tuple[WindowLimiter, int], ...]
 """The windows one request falls under, each with the weight it costs there."""
+
+Grants = tuple[tuple[WindowLimiter, Grant], ...]
+"""What one request was granted, to be settled when it is answered."""
 
 
 class VenueLimiter:
@@ -81,13 +85,21 @@ class VenueLimiter:
                 out.append((limiter, weight))
         return tuple(out)
 
-    async def acquire(self, charge: Charge) -> None:
-        """Wait until the request's weight fits in every window, and count it there."""
+    async def acquire(self, charge: Charge) -> Grants:
+        """Wait until the request's weight fits in every window, and count it there.
+
+        Pass the result to ``settle`` when the request is answered (or failed).
+        """
         async with self._lock:
             while (delay := max((limiter.delay_for(weight) for limiter, weight in charge), default=0.0)) > 0:
                 await self._sleep(delay)
-            for limiter, weight in charge:
-                limiter.take(weight)
+            return tuple((limiter, limiter.take(weight)) for limiter, weight in charge)
+
+    @staticmethod
+    def settle(grants: Grants) -> None:
+        """The request is over: its weight counts from now (no earlier than its arrival)."""
+        for limiter, grant in grants:
+            limiter.settle(grant)
 
     def used(self) -> dict[str, int]:
         """Weight spent in each window's last ``window_s``, by window name (for logs and tests)."""

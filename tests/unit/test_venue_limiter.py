@@ -104,3 +104,24 @@ async def test_venue_limiter_spends_only_its_share_of_each_window() -> None:
 def test_share_must_be_a_fraction() -> None:
     with pytest.raises(ValueError, match="share"):
         VenueLimiter(BYBIT.rate_windows, share=1.5)
+
+
+async def test_weight_counts_from_the_answer_so_a_late_arrival_cannot_share_a_window() -> None:
+    time = VirtualTime()
+    window = WindowLimiter(10, 5.0, clock=time.clock, sleep=time.sleep)
+    grant = await window.acquire(10)
+    time.now = 2.0  # the request left late, or took long: answered at 2
+    window.settle(grant)
+    await window.acquire(1)
+    assert time.now == pytest.approx(7.0)  # a window after the answer, not after the grant
+
+
+async def test_venue_limiter_settles_every_window_of_a_request() -> None:
+    time = VirtualTime()
+    windows = (RateWindow("a", 2, 10.0, other=1), RateWindow("b", 2, 4.0, other=1))
+    limiter = VenueLimiter(windows, share=0.5, margin_s=0.0, clock=time.clock, sleep=time.sleep)
+    grants = await limiter.acquire(limiter.charge("x", {}))
+    time.now = 3.0
+    limiter.settle(grants)
+    await limiter.acquire(limiter.charge("x", {}))
+    assert time.now == pytest.approx(13.0)  # window "a" counts it from 3
