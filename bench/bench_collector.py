@@ -252,6 +252,10 @@ for this cycle before), and keeps up to {concurrency} Binance OI requests in fli
 the round trip. Back to back, the third Binance cycle waits for the first one's weight to
 leave the 60 s window.
 
+Bybit's cycle is one request either way (OKX's five): there the source can only match
+the baseline's round trips, and its time over them is building the 500 snapshots the
+baseline does not build.
+
 Baseline: a plain ccxt instance awaits the same bulk endpoints one after another and then,
 where OI has no bulk form (Binance), one OI request per symbol; its throttle is off (one
 request at a time stays far inside every limit).
