@@ -1,9 +1,10 @@
 """The live market source: one ccxt async exchange, bulk endpoints first, faults contained.
 
 A cycle starts every bulk call of the exchange's profile and, where OI has no bulk form
-(Binance), one OI call per symbol under a semaphore, all at once so ccxt's throttle queue
-never idles. Each call goes through ``_call``: the circuit breaker and any exchange pause
-are checked, the request runs inside ``translate_ccxt_errors``, transient failures are
+(Binance), one OI call per symbol under a semaphore, all at once: as many in flight as
+the semaphore and the venue budget allow, so the round trips overlap. Each call goes
+through ``_call``: the circuit breaker and any exchange pause are checked, the request
+runs inside ``translate_ccxt_errors``, transient failures are
 retried with jittered backoff (429/418 pause the whole exchange for ``Retry-After``), and
 the used-weight header is fed to the gate. A symbol whose call fails is reported in the
 cycle's failures; only a failed *required* bulk call fails the cycle.
