@@ -1,16 +1,22 @@
 """The live market source: one ccxt async exchange, bulk endpoints first, faults contained.
 
 A cycle starts every bulk call of the exchange's profile and, where OI has no bulk form
-(Binance), one OI call per symbol under a semaphore, all at once so ccxt's throttle queue
-never idles. Each call goes through ``_call``: the circuit breaker and any exchange pause
-are checked, the request runs inside ``translate_ccxt_errors``, transient failures are
+(Binance), one OI call per symbol under a semaphore, all at once: as many in flight as
+the semaphore and the venue budget allow, so the round trips overlap. Each call goes
+through ``_call``: the circuit breaker and any exchange pause are checked, the request
+runs inside ``translate_ccxt_errors``, transient failures are
 retried with jittered backoff (429/418 pause the whole exchange for ``Retry-After``), and
 the used-weight header is fed to the gate. A symbol whose call fails is reported in the
 cycle's failures; only a failed *required* bulk call fails the cycle.
 
-Rate limits by design: one ccxt instance per source (one throttle bucket); ccxt's
-``enableRateLimit`` on and its ``maxRetriesOnFailure`` at 0 (it would retry 429s without
-waiting); our ``ExchangeGate`` runs after ccxt's throttle, right before each request.
+Rate limits by design: one ccxt instance per source; each request is paced against a
+share of the venue's published limits (``venue_limiter``, see ``client``) rather than by
+ccxt's fixed spacing, so the per-symbol calls go as fast as the round trip allows while
+the budget has room; ccxt's ``maxRetriesOnFailure`` at 0 (it would retry 429s without
+waiting); our ``ExchangeGate`` runs right before each request.
+
+A coherent snapshot needs the OI readings close together: each cycle logs the spread
+between its first and last OI answer (``last_oi_spread_s``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +53,11 @@ __all__ = ["CcxtSource", "SourceTuning"]
 class _Stats:
     requests: int = 0
     weight_peak: int | None = None
+    oi_read_at: list[float] = field(default_factory=list)
+
+    def oi_spread_s(self) -> float | None:
+        """Seconds between the cycle's first and last OI answer (0 for one bulk answer)."""
+        return max(self.oi_read_at) - min(self.oi_read_at) if self.oi_read_at else None
 
 
 def _timeframe(text: str) -> timedelta:
@@ -111,6 +122,8 @@ class CcxtSource:
         self._markets: dict[str, Mapping[str, Any]] = {}
         self._universe: list[str] | None = None
         self._cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
+        self.last_oi_spread_s: float | None = None
+        """Seconds between the first and last OI answer of the last cycle (None: no OI read)."""
 
     # -- the public API -----------------------------------------------------------------
 
@@ -182,7 +195,8 @@ class CcxtSource:
             weight_used=stats.weight_peak,
             duration_s=time.perf_counter() - started,
         )
-        self._log_cycle(report)
+        self.last_oi_spread_s = stats.oi_spread_s()
+        self._log_cycle(report, self.last_oi_spread_s)
         return report
 
     async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
@@ -356,6 +370,8 @@ class CcxtSource:
             return cached[1]
         try:
             raw = await self._call(stats, call.method, call.method, params=dict(call.params))
+            if self._carries_oi(call):
+                stats.oi_read_at.append(time.monotonic())
         except (ExchangeUnavailableError, ExchangeDataError) as exc:
             if call.required:
                 raise
@@ -372,6 +388,12 @@ class CcxtSource:
             self._cache[call.method] = (time.monotonic(), keyed)
         return keyed
 
+    def _carries_oi(self, call: BulkCall) -> bool:
+        fields = self.profile.info_fields
+        return call.role == "oi" or (
+            call.role == "funding" and fields is not None and fields.oi_amount is not None
+        )
+
     async def _symbol_oi(self, symbol: str, method: str, stats: _Stats) -> normalize.Part:
         market = self._markets.get(symbol)
         if market is None:  # markets reloaded mid-cycle without it
@@ -380,6 +402,7 @@ class CcxtSource:
             )
         async with self._sem:
             raw = await self._call(stats, f"open interest {symbol}", method, market["symbol"])
+        stats.oi_read_at.append(time.monotonic())
         part = normalize.from_open_interest(
             raw, contract_size=market.get("contractSize"), in_contracts=self.profile.oi_in_contracts
         )
@@ -401,10 +424,10 @@ class CcxtSource:
             )
         return out
 
-    def _log_cycle(self, report: FetchReport) -> None:
+    def _log_cycle(self, report: FetchReport, oi_spread_s: float | None) -> None:
         failed = Counter(f.reason for f in report.failures)
         logger.info(
-            "%s cycle: %d ok, %d failed%s, %d warnings, %d requests, weight %s, %.2fs",
+            "%s cycle: %d ok, %d failed%s, %d warnings, %d requests, weight %s, OI spread %s, %.2fs",
             self.exchange,
             len(report.snapshots),
             len(report.failures),
@@ -412,6 +435,7 @@ class CcxtSource:
             len(report.warnings),
             report.requests,
             report.weight_used if report.weight_used is not None else "n/a",
+            f"{oi_spread_s:.2f}s" if oi_spread_s is not None else "n/a",
             report.duration_s,
         )
         # Data that stopped or went bad must be visible in the log, not only in counts.

@@ -88,6 +88,55 @@ class WeightBudget:
 
 
 @dataclass(frozen=True, slots=True)
+class Weight:
+    """What one request to an endpoint costs against a ``RateWindow``.
+
+    Attributes:
+        each: the weight of a request that names one symbol (or of any request, when
+            ``bulk`` is ``None``).
+        bulk: the weight of the all-symbols form (no symbol parameter), where the venue
+            charges it more (Binance ``ticker/24hr``: 1 with a symbol, 40 without).
+    """
+
+    each: int
+    bulk: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """One published request limit: at most ``limit`` weight in any ``window_s`` seconds per IP.
+
+    Our limiter (``bot.collector.venue_limiter``) spends only a share of it (the rest is
+    headroom for other clients on the same IP and for clock differences).
+
+    Attributes:
+        name: for logs.
+        limit / window_s: the venue's published budget.
+        weights: ccxt request path (as ccxt's ``fetch2`` names it, e.g. ``openInterest``,
+            ``public/funding-rate``) → its documented weight.
+        other: the weight of a path not listed; ``None`` = such paths are not under this
+            window.
+        symbol_param: the request parameter that names one symbol (see ``Weight.bulk``).
+    """
+
+    name: str
+    limit: int
+    window_s: float
+    weights: Mapping[str, Weight] = field(default_factory=_frozen)
+    other: int | None = None
+    symbol_param: str = "symbol"
+
+    def weight_of(self, path: str, params: Mapping[str, Any]) -> int | None:
+        """The weight of a request to ``path`` with ``params``; ``None`` when not under this window."""
+        weight = self.weights.get(path)
+        if weight is None:
+            return self.other
+        if weight.bulk is not None and self.symbol_param not in params:
+            return weight.bulk
+        return weight.each
+
+
+@dataclass(frozen=True, slots=True)
 class OiHistory:
     """The OI-history endpoint used for backfill.
 
@@ -136,8 +185,13 @@ class ExchangeProfile:
         volume_role: the bulk role whose rows carry 24h volume, for top-N ranking.
         oi_history: the backfill endpoint.
         weight: request-weight reporting, where the exchange has it.
-        concurrency: per-symbol calls in flight (and queued in ccxt's throttle) at once.
-        rate_limit_ms: ccxt ``rateLimit`` override; ``None`` keeps ccxt's own.
+        rate_windows: the venue's published request limits; a request under at least one
+            of them is paced by our limiter (a share of each budget) instead of ccxt's
+            one-request-per-``rateLimit`` spacing; requests under none keep ccxt's throttle.
+        concurrency: per-symbol calls in flight at once (enough to hide the round trip;
+            the budget is the limiter's business).
+        rate_limit_ms: ccxt ``rateLimit`` override (requests no window covers); ``None``
+            keeps ccxt's own.
         ban_pauses: HTTP status of an IP-ban answer → seconds to stay away when the answer
             names no ``Retry-After`` (the ban's documented minimum).
     """
@@ -156,6 +210,7 @@ class ExchangeProfile:
     ticker_volume_in_contracts: bool = False
     index_join: str | None = None
     weight: WeightBudget | None = None
+    rate_windows: tuple[RateWindow, ...] = ()
     concurrency: int = 8
     rate_limit_ms: float | None = None
     ban_pauses: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
@@ -191,8 +246,34 @@ BINANCE_USDM = ExchangeProfile(
         default_limit=2400,
         default_window_s=60.0,
     ),
-    # ccxt spaces requests 50 ms apart (per cost unit), so a few in flight saturate it.
-    concurrency=16,
+    rate_windows=(
+        # developers.binance.com, USD-M Futures "General Info" → Limits: REQUEST_WEIGHT 2400
+        # per minute per IP (also served in exchangeInfo rateLimits); weights from each
+        # endpoint's page: premiumIndex 1 with a symbol, 10 without; ticker/24hr 1 with a
+        # symbol, 40 without; openInterest 1; exchangeInfo 1; fundingInfo 0 (it has its
+        # own limit below). Paths we do not list are charged 1.
+        RateWindow(
+            "request weight",
+            2400,
+            60.0,
+            _frozen(
+                {
+                    "premiumIndex": Weight(1, bulk=10),
+                    "ticker/24hr": Weight(1, bulk=40),
+                    "openInterest": Weight(1),
+                    "exchangeInfo": Weight(1),
+                    "fundingInfo": Weight(0),
+                    "openInterestHist": Weight(0),  # /futures/data: its own limit (oi_history)
+                }
+            ),
+            other=1,
+        ),
+        # "Get Funding Rate Info": "share 500/5min/IP rate limit with GET /fapi/v1/fundingRate".
+        RateWindow("fundingInfo", 500, 300.0, _frozen({"fundingInfo": Weight(1), "fundingRate": Weight(1)})),
+    ),
+    # 500 openInterest calls (weight 1 each) fit in the budget at once; what bounds the
+    # cycle is the round trip, so enough in flight to hide it.
+    concurrency=64,
     # 418: the IP is banned after ignoring 429s, "from 2 minutes to 3 days" (Retry-After
     # normally says how long).
     ban_pauses=MappingProxyType({418: 120.0}),
@@ -215,6 +296,12 @@ BYBIT = ExchangeProfile(
     ),
     volume_role="funding",
     oi_history=OiHistory(timeframe="5m", page_limit=200),
+    rate_windows=(
+        # bybit-exchange.github.io/docs/v5/rate-limit, "HTTP IP limit": 600 requests within
+        # a 5-second window per IP, every request counting 1 (public market data has no
+        # per-UID limit).
+        RateWindow("HTTP IP limit", 600, 5.0, other=1),
+    ),
     concurrency=8,
     # Public market data has no per-UID limit, only the IP one (600 requests per 5 s):
     # over it Bybit answers a bare 403 "access too frequent" and bans the IP for at least
@@ -241,6 +328,24 @@ OKX = ExchangeProfile(
     volume_role="ticker",
     # rubik open-interest-history: at most 100 points per request.
     oi_history=OiHistory(timeframe="5m", page_limit=100),
+    # www.okx.com/docs-v5, each endpoint's "Rate Limit" line: a limit per endpoint, no
+    # IP-wide one for public data. Rules "IP + Instrument ID" (funding-rate with instId=ANY,
+    # mark-price, open-interest) count per instrument; we count per endpoint, which is
+    # stricter. Paths not listed keep ccxt's throttle.
+    rate_windows=(
+        RateWindow("public/instruments", 20, 2.0, _frozen({"public/instruments": Weight(1)})),
+        RateWindow("public/funding-rate", 10, 2.0, _frozen({"public/funding-rate": Weight(1)})),
+        RateWindow("public/mark-price", 10, 2.0, _frozen({"public/mark-price": Weight(1)})),
+        RateWindow("market/index-tickers", 20, 2.0, _frozen({"market/index-tickers": Weight(1)})),
+        RateWindow("public/open-interest", 20, 2.0, _frozen({"public/open-interest": Weight(1)})),
+        RateWindow("market/tickers", 20, 2.0, _frozen({"market/tickers": Weight(1)})),
+        RateWindow(
+            "rubik open-interest-history",
+            10,
+            2.0,
+            _frozen({"rubik/stat/contracts/open-interest-history": Weight(1)}),
+        ),
+    ),
     concurrency=8,
 )
 

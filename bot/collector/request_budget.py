@@ -1,7 +1,8 @@
-"""Our own rate limiting on top of ccxt's throttle: exchange-wide pauses and weight budget.
+"""What the exchange tells us back: exchange-wide pauses and the reported weight budget.
 
-ccxt's throttler (kept on) spaces request *starts* by ``rateLimit`` ms per cost unit. It
-knows nothing of what the exchange tells us back, so ``ExchangeGate`` adds:
+Requests get their slot from ``venue_limiter`` (a share of each published limit), or
+from ccxt's throttle when no published limit covers them. Neither knows what the
+exchange answers, so ``ExchangeGate`` adds:
 
 - a pause of the whole exchange when it answers 429/418 (``Retry-After``), so no request
   leaves until the pause is over; then one request goes first (a probe) and the others
@@ -11,12 +12,16 @@ knows nothing of what the exchange tells us back, so ``ExchangeGate`` adds:
 - Binance's request-weight budget (read from exchangeInfo by ``weight_budget``): the used
   weight reported in the ``X-MBX-USED-WEIGHT-*`` header is compared with it; above a soft
   share each request is delayed a little more (serialised, so concurrency cannot burst
-  past it), and above a hard share requests wait for the next window.
+  past it), and above a hard share requests wait for the next window. While the current
+  window has no reading yet (a new window, or none read so far), one request goes first
+  and the others wait for its answer: a burst of concurrent requests must not leave
+  before the exchange has said how much of the window other clients on the IP used.
 
-``WindowLimiter`` caps one endpoint family separately (Binance ``/futures/data/*``).
-The gate is awaited *after* ccxt's throttle hands out a slot (see ``ccxt_source``), i.e.
-right before the HTTP request, so requests queued in the throttle cannot slip through a
-pause.
+``WindowLimiter`` is a weighted sliding window: it caps one endpoint family (Binance
+``/futures/data/*``) and, through ``venue_limiter``, each published budget of a venue.
+The gate is awaited *after* the request's slot is granted (by ``venue_limiter``, or by
+ccxt's throttle for a request no published limit covers; see ``client``), i.e. right
+before the HTTP request, so requests queued for a slot cannot slip through a pause.
 """
 
 from __future__ import annotations
@@ -137,6 +142,7 @@ class ExchangeGate:
         self._cautious = False
         self._probe: object | None = None
         self._probe_answered = asyncio.Event()
+        self._scout: asyncio.Event | None = None
         self._used: int | None = None
         self._used_window = -1
         self._warned_window = -1
@@ -171,8 +177,12 @@ class ExchangeGate:
         """``call`` got its answer (or failed).
 
         When it was the probe after a pause, the others go on: all of them if it was not
-        rate limited, else (a new pause is in force) the next probe.
+        rate limited, else (a new pause is in force) the next probe. Any answer also ends
+        the wait for a weight reading (the caller records it right after, in the same step).
         """
+        if self._scout is not None:
+            self._scout.set()
+            self._scout = None
         if self._probe is None or self._probe is not call:
             return
         self._probe = None
@@ -223,6 +233,7 @@ class ExchangeGate:
         """
         await self._wait_for_clearance()
         pauses = self._pauses
+        await self._scout_new_window()
         await self._pace()
         if self._pauses != pauses:  # paused while this request was being paced
             await self._wait_for_clearance()
@@ -255,6 +266,19 @@ class ExchangeGate:
                 self._probe_answered.clear()
                 return
 
+    async def _scout_new_window(self) -> None:
+        """No reading in this window yet: the first request goes, the rest wait for its answer."""
+        while self.budget is not None and self.used_share() is None:
+            scout = self._scout
+            if scout is None:
+                self._scout = asyncio.Event()
+                return
+            try:
+                await asyncio.wait_for(scout.wait(), PROBE_PATIENCE_S)
+            except TimeoutError:
+                if self._scout is scout:  # its answer is late: the next request scouts
+                    self._scout = None
+
     async def _pace(self) -> None:
         share = self.used_share()
         if share is None or share < self.policy.soft:
@@ -271,8 +295,23 @@ class ExchangeGate:
             await self._sleep(self.policy.max_delay_s * (share - self.policy.soft) / spread)
 
 
+class Grant:
+    """Weight counted in a ``WindowLimiter`` from moment ``at`` (moved later by ``settle``)."""
+
+    __slots__ = ("at", "weight")
+
+    def __init__(self, at: float, weight: int) -> None:
+        self.at, self.weight = at, weight
+
+
 class WindowLimiter:
-    """At most ``max_requests`` starts in any ``window_s`` seconds (a sliding window)."""
+    """At most ``max_requests`` weight in any ``window_s`` seconds (a sliding window).
+
+    Each ``acquire`` counts its weight (1 by default: then it is a request count) from
+    the moment it is granted; ``settle`` moves that moment to when the answer came, so
+    the window is counted from a time no earlier than the exchange's arrival, however
+    long the request took to leave. Waiters are served in arrival order.
+    """
 
     def __init__(
         self,
@@ -286,20 +325,57 @@ class WindowLimiter:
             raise ValueError("WindowLimiter needs max_requests >= 1 and window_s > 0")
         self.max_requests, self.window_s = max_requests, window_s
         self._clock, self._sleep = clock, sleep
-        self._starts: deque[float] = deque()
+        self._grants: deque[Grant] = deque()
+        self._used = 0
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
-        """Wait until one more request fits in the window, and count it."""
+    def used(self) -> int:
+        """Weight counted in the last ``window_s`` seconds."""
+        self._expire(self._clock())
+        return self._used
+
+    async def acquire(self, weight: int = 1) -> Grant:
+        """Wait until ``weight`` more fits in the window, and count it.
+
+        A weight above the whole window waits for an empty window (else it never fits).
+        """
         async with self._lock:
-            while True:
-                now = self._clock()
-                while self._starts and now - self._starts[0] >= self.window_s:
-                    self._starts.popleft()
-                if len(self._starts) < self.max_requests:
-                    self._starts.append(now)
-                    return
-                await self._sleep(self.window_s - (now - self._starts[0]))
+            while (delay := self.delay_for(weight)) > 0:
+                await self._sleep(delay)
+            return self.take(weight)
+
+    def delay_for(self, weight: int) -> float:
+        """Seconds until ``weight`` more fits (0: it fits now)."""
+        now = self._clock()
+        self._expire(now)
+        if weight <= 0 or self._used + weight <= self.max_requests or not self._grants:
+            return 0.0
+        # Grants leave in order (see _expire): one leaves once all before it have.
+        freed, leaves = 0, now
+        for grant in self._grants:
+            freed += grant.weight
+            leaves = max(leaves, grant.at + self.window_s)
+            if self._used - freed + weight <= self.max_requests:
+                break
+        return max(1e-6, leaves - now)
+
+    def take(self, weight: int) -> Grant:
+        """Count ``weight`` from now (call when ``delay_for`` says it fits)."""
+        grant = Grant(self._clock(), max(0, weight))
+        if grant.weight:
+            self._grants.append(grant)
+            self._used += grant.weight
+        return grant
+
+    def settle(self, grant: Grant) -> None:
+        """The request of ``grant`` was answered: count its weight from now on."""
+        grant.at = max(grant.at, self._clock())
+
+    def _expire(self, now: float) -> None:
+        # Oldest grant first; one settled late holds the younger ones back a little
+        # (they are counted longer than needed, never shorter).
+        while self._grants and now - self._grants[0].at >= self.window_s:
+            self._used -= self._grants.popleft().weight
 
 
 def backoff_delay(attempt: int, *, base_s: float, cap_s: float, jitter: Callable[[], float]) -> float:

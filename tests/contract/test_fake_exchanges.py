@@ -102,7 +102,12 @@ async def test_binance_bans_a_client_that_keeps_calling_after_a_429_longer_each_
     for _ in range(3):
         assert (await get(http, fake, "/fapi/v1/premiumIndex"))[0] == 200
         assert (await get(http, fake, "/fapi/v1/premiumIndex"))[0] == 429
-        # Ignoring Retry-After: answered 429 while they may be requests already on the wire...
+        # Requests arriving with the 429 may have left before it: answered 429, no strike.
+        for _ in range(5):
+            assert (await get(http, fake, "/fapi/v1/premiumIndex"))[0] == 429
+        assert fake.binance.strikes == 0
+        clock.advance(fake.binance.on_the_wire_s + 0.01)
+        # Ignoring Retry-After: answered 429 again...
         for _ in range(fake.binance.strikes_to_ban - 1):
             assert (await get(http, fake, "/fapi/v1/premiumIndex"))[0] == 429
         # ...then banned.
@@ -128,9 +133,30 @@ async def test_binance_bans_a_client_that_keeps_calling_after_a_429_longer_each_
 async def test_binance_ban_is_capped_at_three_days(fake: FakeExchange, clock: Clock) -> None:
     fake.binance.bans = 20  # a repeat offender
     fake.binance.note_429(clock.now, 60)
+    clock.advance(fake.binance.on_the_wire_s + 0.01)
     for _ in range(fake.binance.strikes_to_ban):
         fake.binance.admit(fake, OPEN_INTEREST_ROUTE, {"symbol": "BTCUSDT"}, 1, {})
     assert fake.binance.banned_until - clock.now == 3 * 86400
+
+
+async def test_request_log_carries_each_request_weight_and_peaks_per_window(
+    fake: FakeExchange, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    fake.weight_limit = 45
+    await get(http, fake, "/fapi/v1/ticker/24hr")  # 40
+    await get(http, fake, "/fapi/v1/openInterest", symbol="BTCUSDT")  # 1
+    status, _, _ = await get(http, fake, "/fapi/v1/premiumIndex")  # 10: over 45, refused
+    await get(http, fake, "/v5/market/tickers", category="linear")  # Bybit: one request
+
+    assert status == 429
+    assert [(r.dialect, r.weight) for r in fake.requests] == [
+        ("binance", 40),
+        ("binance", 1),
+        ("binance", 10),  # refused requests count, as at Binance
+        ("bybit", 1),
+    ]
+    assert fake.peak_weight(60.0, dialect="binance") == 51
+    assert fake.peak_weight(60.0, dialect="bybit") == 1
 
 
 async def test_binance_open_interest_history_has_its_own_request_limit(

@@ -13,8 +13,10 @@ Binance USD-M (developers.binance.com, "General Info" → Limits; error code -10
   result in an automated IP ban (HTTP status 418)", bans "scale in duration for repeat
   offenders, from 2 minutes to 3 days", body ``Way too many requests; IP banned until
   <ms>``. Binance does not publish how many requests after a 429 make a ban; the fake
-  tolerates ``strikes_to_ban - 1`` (requests that were already on the wire when the 429
-  left) and bans on the next, doubling the ban each time.
+  answers 429 to every request during the ``Retry-After``, counts as a strike only one
+  that arrives more than ``on_the_wire_s`` after the 429 left (earlier ones may have left
+  the client before the 429 reached it: a concurrent client has many in flight), and
+  bans on the ``strikes_to_ban``-th, doubling the ban each time.
 
 Bybit v5 (bybit-exchange.github.io/docs/v5/rate-limit): public market endpoints have no UID,
 so only the HTTP IP limit applies: 600 requests in any 5-second window; over it, HTTP 403
@@ -105,18 +107,22 @@ class BinanceGuard:
 
     Attributes:
         strikes_to_ban: requests during a 429's ``Retry-After`` that earn a 418 (the ones
-            before it are answered 429 again: they may have left before the 429 arrived).
+            before it are answered 429 again).
+        on_the_wire_s: a request arriving this soon after the 429 left is answered 429
+            but is no strike: it may have left before the 429 arrived.
         ban_first_s / ban_max_s: the first ban and the cap; each ban doubles the last.
         bans: how many bans were handed out.
     """
 
     strikes_to_ban: int = 3
+    on_the_wire_s: float = 0.25
     ban_first_s: float = 120.0
     ban_max_s: float = 3 * 86400.0
     bans: int = 0
     backoff_until: float = 0.0
     banned_until: float = 0.0
     strikes: int = 0
+    noted_at: float = 0.0
     _weight: dict[int, int] = field(default_factory=dict)
 
     def used_weight(self, fake: FakeExchange, route: Route, params: Params) -> int:
@@ -132,7 +138,8 @@ class BinanceGuard:
         if now < self.banned_until:
             return self._banned(fake, now, headers)
         if now < self.backoff_until:
-            self.strikes += 1
+            if now - self.noted_at > self.on_the_wire_s:
+                self.strikes += 1
             if self.strikes >= self.strikes_to_ban:
                 return self._ban(fake, now, headers)
             return self._too_many(
@@ -158,6 +165,7 @@ class BinanceGuard:
         """A 429 left: until ``Retry-After`` has passed, further requests are strikes."""
         if now >= self.backoff_until:
             self.strikes = 0
+        self.noted_at = now
         self.backoff_until = max(self.backoff_until, now + retry_after_s)
 
     def _too_many(

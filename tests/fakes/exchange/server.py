@@ -76,13 +76,33 @@ class Fault:
 
 @dataclass(frozen=True)
 class Recorded:
-    """One request as the server saw it (``t`` is ``time.monotonic()`` on arrival)."""
+    """One request as the server saw it (``t`` is ``time.monotonic()`` on arrival).
+
+    ``weight`` is what it counts against its venue's IP limit: Binance's request weight,
+    1 for a Bybit or OKX request (their limits count requests). Refused requests count
+    too, as they do at the venues.
+    """
 
     key: str
     path: str
     params: dict[str, str]
     t: float
     wall: float
+    dialect: str = "?"
+    weight: int = 0
+
+
+def peak_in_window(requests: list[Recorded], window_s: float) -> int:
+    """The most weight of ``requests`` that arrived within any ``window_s`` seconds."""
+    times = sorted((r.t, r.weight) for r in requests)
+    peak = total = first = 0
+    for t, weight in times:
+        total += weight
+        while t - times[first][0] >= window_s:
+            total -= times[first][1]
+            first += 1
+        peak = max(peak, total)
+    return peak
 
 
 class FakeExchange:
@@ -166,6 +186,19 @@ class FakeExchange:
         """Requests to one endpoint (route key, e.g. ``openInterest``)."""
         return [r for r in self.requests if r.key == key]
 
+    def peak_weight(self, window_s: float, *, dialect: str | None = None, key: str | None = None) -> int:
+        """The most weight that arrived in any ``window_s`` seconds (from the request log).
+
+        ``dialect`` keeps one venue's requests (``binance``, ``bybit``, ``okx``); ``key``
+        one endpoint's (OKX limits each endpoint on its own).
+        """
+        chosen = [
+            r
+            for r in self.requests
+            if (dialect is None or r.dialect == dialect) and (key is None or r.key == key)
+        ]
+        return peak_in_window(chosen, window_s)
+
     def omitted(self, endpoint: str) -> set[str]:
         """Symbols an ``omit`` fault removes from this endpoint's bulk answer (counts a hit)."""
         out = set()
@@ -196,8 +229,18 @@ class FakeExchange:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         params = dict(request.query)
         route = self._routes.get(request.path)
+        dialect = route.dialect if route else "?"
+        weight = (route.weight(params) if dialect == "binance" else 1) if route else 0
         self.requests.append(
-            Recorded(route.key if route else "?", request.path, params, time.monotonic(), time.time())
+            Recorded(
+                route.key if route else "?",
+                request.path,
+                params,
+                time.monotonic(),
+                time.time(),
+                dialect,
+                weight,
+            )
         )
         if route is None:
             return web.json_response({"code": -1, "msg": f"no route {request.path}"}, status=404)
