@@ -6,13 +6,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.events import EventKind, LastAlert, Reading, SymbolState
 from bot.core.models import Band, Bias, Regime
 from bot.storage.db import transaction
-from bot.storage.models import AlertMarkRow, AlertStateRow
+from bot.storage.models import AlertMarkRow, AlertStateRow, table_of
 from bot.storage.repositories._common import chunked
 
 
@@ -81,24 +81,34 @@ def upsert_alert_states(session: Session, exchange: str, states: Sequence[Symbol
     state break the primary key of ``alert_marks``, failing the transaction.
     """
     latest: dict[str, SymbolState] = {s.symbol: s for s in states}  # the last of duplicates wins
+    # Core statements of the tables, each an executemany of plain dicts: a cycle writes
+    # thousands of states, and the ORM's bulk paths cost several times more per row.
+    conn = session.connection()
+    state_table, mark_table = table_of(AlertStateRow), table_of(AlertMarkRow)
     existing: set[str] = set()
     for chunk in chunked(list(latest)):
-        stmt = select(AlertStateRow.symbol).where(
-            AlertStateRow.exchange == exchange, AlertStateRow.symbol.in_(chunk)
+        stmt = select(state_table.c.symbol).where(
+            state_table.c.exchange == exchange, state_table.c.symbol.in_(chunk)
         )
-        existing.update(session.scalars(stmt))
-        session.execute(
-            delete(AlertMarkRow).where(AlertMarkRow.exchange == exchange, AlertMarkRow.symbol.in_(chunk))
+        existing.update(conn.execute(stmt).scalars())
+        conn.execute(
+            delete(mark_table).where(mark_table.c.exchange == exchange, mark_table.c.symbol.in_(chunk))
         )
     updates = [_state_row(exchange, s) for symbol, s in latest.items() if symbol in existing]
     inserts = [_state_row(exchange, s) for symbol, s in latest.items() if symbol not in existing]
     marks = [row for s in latest.values() for row in _mark_rows(exchange, s)]
     if updates:
-        session.execute(update(AlertStateRow), updates)
+        for row in updates:  # the key is matched by renamed parameters, the rest is SET
+            row["key_exchange"], row["key_symbol"] = row.pop("exchange"), row.pop("symbol")
+        by_key = update(state_table).where(
+            state_table.c.exchange == bindparam("key_exchange"),
+            state_table.c.symbol == bindparam("key_symbol"),
+        )
+        conn.execute(by_key, updates)
     if inserts:
-        session.execute(insert(AlertStateRow), inserts)
+        conn.execute(insert(state_table), inserts)
     if marks:
-        session.execute(insert(AlertMarkRow), marks)
+        conn.execute(insert(mark_table), marks)
     return len(latest)
 
 
