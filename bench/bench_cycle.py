@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import os
 import random
 import shutil
 import sys
@@ -365,7 +366,9 @@ def section(results: list[tuple[str, Figures]], baseline: Figures, pg_note: str)
         "(`keep_states=False`), so it reads all 5,000 states and their alerts from the database "
         f"every cycle, as it did before ({baseline.state_reads} reads in "
         f"{len(baseline.total) + 2} cycles).\n\n"
-        f"{pg_note}\n\n{verdict(main)}\n"
+        f"{pg_note}\n\nLoad average (1 min) at the end of the run: {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores; other work on the machine slows every figure above.\n\n"
+        f"{verdict(main)}\n"
     )
 
 
