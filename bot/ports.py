@@ -469,11 +469,16 @@ class RetentionJob(Protocol):
 class LeaseStore(Protocol):
     """Named leases: at most one holder at a time (one collector per exchange)."""
 
-    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> datetime | None:
         """Take or renew ``name`` for ``holder`` until ``now + ttl``.
 
         Succeeds when the lease is free, already ``holder``'s, or expired; fails while
         another holder's lease runs.
+
+        Returns:
+            When ``holder``'s current tenure began (kept by a renewal, ``now`` when the
+            lease was taken), or ``None`` when another holder has it. A changed tenure
+            tells a holder that someone else may have held the lease in between.
         """
         ...
 

@@ -5,6 +5,13 @@ transaction (``CycleStore.save_cycle``). A crash before that commit loses the cy
 work but nothing else: the next run recomputes the same events from the same state, and
 their deterministic ids give the same outbox keys. A crash after it leaves the messages
 in the outbox for delivery.
+
+The alert states stay in memory between cycles (``keep_states``): the database holds the
+same, since a cycle remembers its new states only once ``save_cycle`` committed them. They
+are read again whenever this process may not have been their only writer: at the first
+cycle, after a failed store, and in a new tenure of the collector lease (another process
+may have collected in between). The fence then also refuses a store begun in an older
+tenure, so states computed from a stale memory are never written.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
 from bot.core.diff import DiffParams, diff
 from bot.core.document import Document
-from bot.core.events import AlertEvent, Reading, ScoredPoint
+from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.oi_deltas import DEFAULT_TOLERANCES
 from bot.core.params import ScoringParams
@@ -145,6 +152,7 @@ class CollectionCycle:
         daily_cap: int = 50,
         evidence: EvidenceLines | None = None,
         fence: Callable[[datetime], LeaseClaim] | None = None,
+        keep_states: bool = True,
     ) -> None:
         self._d = deps
         self._params = params
@@ -157,6 +165,20 @@ class CollectionCycle:
         self._joined: list[str] = []  # symbols that joined at the last reload
         # Given when this process collects under a lease: cycles then store only while held.
         self._fence = fence
+        self._keep_states = keep_states
+        # The states as last committed, and the lease tenure they were committed in.
+        self._states: dict[str, SymbolState] | None = None
+        self._states_tenure: datetime | None = None
+
+    def remembered_states(self) -> dict[str, SymbolState] | None:
+        """The alert states kept from the last stored cycle (``None``: read them next cycle)."""
+        return None if self._states is None else dict(self._states)
+
+    def _previous_states(self, claim: LeaseClaim | None) -> dict[str, SymbolState]:
+        tenure = None if claim is None else claim.since
+        if self._states is not None and self._states_tenure == tenure:
+            return self._states
+        return self._d.alert_states.load_alert_states(self._d.exchange)
 
     async def reload_universe(self, now: datetime, *, force: bool = False) -> list[str] | None:
         """Reload the market list when it is an hour old (new listings join, delisted ones leave)."""
@@ -228,6 +250,8 @@ class CollectionCycle:
         """One full cycle at ``now`` (aware UTC)."""
         started = time.perf_counter()
         report = CycleReport(now=now)
+        # One claim for the whole cycle: it names the tenure the remembered states belong to.
+        claim = None if self._fence is None else self._fence(now)
         if await self.reload_universe(now) is not None and self._joined:
             # New listings get their day of history too, or they score partial for a day.
             await self._backfill(self._joined, now)
@@ -249,12 +273,17 @@ class CollectionCycle:
         report.partial = sum(s.result.partial for s in scored)
         report.top = scored[:5]
 
-        previous = self._d.alert_states.load_alert_states(self._d.exchange)
+        previous = self._previous_states(claim)
         points = [ScoredPoint(s.snapshot.symbol, reading_of(s), s.result.partial) for s in scored]
         outcome = diff(self._d.exchange, previous, points, now, self._diff)
-        changed = [st for sym, st in outcome.states.items() if previous.get(sym) != st]
+        # The diff keeps an untouched state as the same object: compare values only otherwise.
+        changed = [
+            st for sym, st in outcome.states.items() if (old := previous.get(sym)) is not st and old != st
+        ]
 
         messages = self._messages(outcome.events, now)
+        # Forget first: if the store fails, the database (not this memory) holds the truth.
+        self._states = None
         self._d.cycles.save_cycle(
             exchange=self._d.exchange,
             snapshots=fetch.snapshots,
@@ -264,8 +293,10 @@ class CollectionCycle:
             ],
             alert_states=changed,
             outbox=messages,
-            lease=None if self._fence is None else self._fence(now),
+            lease=claim,
         )
+        if self._keep_states:
+            self._states, self._states_tenure = outcome.states, None if claim is None else claim.since
         report.events = len(outcome.events)
         report.alerts = outcome.events
         report.messages = len(messages)

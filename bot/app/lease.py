@@ -49,6 +49,7 @@ class Lease:
         self.ttl = ttl
         self._store = store
         self._held = False
+        self._since: datetime | None = None  # when this holder's current tenure began
         self._waiting_told = False
 
     @property
@@ -59,12 +60,15 @@ class Lease:
     def hold(self, now: datetime) -> bool:
         """Take or renew the lease; False (on standby) while another process holds it."""
         try:
-            ok = self._store.acquire(self.name, self.holder, now, self.ttl)
+            since = self._store.acquire(self.name, self.holder, now, self.ttl)
         except StorageError as exc:
             # Unable to confirm: behave as not holding, so two collectors never both run.
             logger.warning("lease %s: %s", self.name, exc)
-            ok = False
-        if ok and not self._held:
+            since = None
+        ok = since is not None
+        # A new tenure while we thought we held it: we stalled, and another process held it
+        # (and may have written) in between.
+        if ok and (not self._held or since != self._since):
             logger.info("lease %s taken by %s: this process %s", self.name, self.holder, self.duty)
             self._waiting_told = False
         elif not ok and self._held:
@@ -72,11 +76,13 @@ class Lease:
         elif not ok and not self._waiting_told:
             self._say_waiting()
         self._held = ok
+        self._since = since
         return ok
 
     def claim(self, now: datetime) -> LeaseClaim:
-        """A fence for a write: it commits only while this process still holds the lease."""
-        return LeaseClaim(self.name, self.holder, now + self.ttl)
+        """A fence for a write: it commits only while this process still holds the lease,
+        in the tenure its last ``hold`` saw (never after the lease changed hands meanwhile)."""
+        return LeaseClaim(self.name, self.holder, now + self.ttl, since=self._since)
 
     def _say_waiting(self) -> None:
         self._waiting_told = True
@@ -97,6 +103,7 @@ class Lease:
         if not self._held:
             return
         self._held = False
+        self._since = None
         try:
             self._store.release(self.name, self.holder)
             logger.info("lease %s released", self.name)

@@ -358,6 +358,9 @@ class LeaseClaim:
     name: str
     holder: str
     expires_at: datetime
+    since: datetime | None = None
+    """The holder's tenure (``LeaseStore.acquire``): when given, the write commits only if
+    the lease has not changed hands since, even if the holder has it again now."""
 
     def __post_init__(self) -> None:
         require_aware("LeaseClaim.expires_at", self.expires_at)

@@ -594,6 +594,10 @@ def check_alert_state_save_replaces_the_states_given(s: Stores) -> None:
     assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": quiet, "ETHUSDT": eth}
     s.alert_states.save_alert_states(EX, [])
     assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": quiet, "ETHUSDT": eth}
+    # A new reading with the same alerts (most cycles' change) keeps them.
+    eth_later = replace(eth, last=reading(T0 + 2 * STEP, 50, Band.STRETCHED, rates=False))
+    s.alert_states.save_alert_states(EX, [eth_later])
+    assert s.alert_states.load_alert_states(EX) == {"BTCUSDT": quiet, "ETHUSDT": eth_later}
 
 
 def check_alert_state_refuses_what_it_cannot_store(s: Stores) -> None:

@@ -17,13 +17,16 @@ class FakeLeaseStore:
 
     def __init__(self) -> None:
         self.leases: dict[str, LeaseInfo] = {}
+        self.since: dict[str, datetime] = {}  # when each lease's holder took it
 
-    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> datetime | None:
         current = self.leases.get(name)
         if current is not None and current.holder != holder and current.expires_at > now:
-            return False
+            return None
+        if current is None or current.holder != holder:
+            self.since[name] = now
         self.leases[name] = LeaseInfo(name, holder, now + ttl)
-        return True
+        return self.since[name]
 
     def release(self, name: str, holder: str) -> None:
         current = self.leases.get(name)
@@ -69,6 +72,18 @@ def check_release_frees_it_for_others_only_by_the_holder(store: LeaseStore) -> N
     assert store.acquire("collector:x", "b", EPOCH, TTL)
 
 
+def check_the_tenure_is_kept_by_renewals_and_starts_again_after_a_takeover(store: LeaseStore) -> None:
+    assert store.acquire("collector:x", "a", EPOCH, TTL) == EPOCH
+    assert store.acquire("collector:x", "a", EPOCH + timedelta(seconds=20), TTL) == EPOCH
+    # Expired but nobody took it: still a's first tenure (nobody else can have written).
+    assert store.acquire("collector:x", "a", EPOCH + timedelta(seconds=90), TTL) == EPOCH
+    later = EPOCH + timedelta(seconds=200)
+    assert store.acquire("collector:x", "b", later, TTL) == later
+    store.release("collector:x", "b")
+    again = later + timedelta(seconds=1)
+    assert store.acquire("collector:x", "a", again, TTL) == again  # a holds it again, a new tenure
+
+
 def check_leases_are_independent_by_name(store: LeaseStore) -> None:
     assert store.acquire("collector:binanceusdm", "a", EPOCH, TTL)
     assert store.acquire("collector:okx", "b", EPOCH, TTL)
@@ -79,5 +94,6 @@ LEASE_CHECKS: tuple[Callable[[LeaseStore], None], ...] = (
     check_the_holder_renews,
     check_an_expired_lease_is_taken_over,
     check_release_frees_it_for_others_only_by_the_holder,
+    check_the_tenure_is_kept_by_renewals_and_starts_again_after_a_takeover,
     check_leases_are_independent_by_name,
 )

@@ -67,3 +67,25 @@ def test_a_cycle_stores_and_renews_while_the_lease_is_held_and_nothing_once_it_i
     info = stores.leases.lease(NAME)
     assert info is not None
     assert info.holder == "b"
+
+
+@pytest.mark.parametrize("which", ["fake", "sql"])
+def test_a_write_begun_in_an_older_tenure_is_refused_though_the_lease_is_ours_again(
+    sql: Storage, which: str
+) -> None:
+    stores = FakeStorage() if which == "fake" else sql
+    since = stores.leases.acquire(NAME, "a", T0, TTL)
+    assert since == T0
+    stale = LeaseClaim(NAME, "a", T0 + TTL, since=since)
+    later = T0 + 2 * TTL
+    assert stores.leases.acquire(NAME, "b", later, TTL)  # a stalled: b held it (and may have written)
+    stores.leases.release(NAME, "b")
+    again = stores.leases.acquire(NAME, "a", later + timedelta(seconds=1), TTL)
+    assert again == later + timedelta(seconds=1)
+    with pytest.raises(LeaseLostError):
+        stores.cycles.save_cycle(exchange=EX, snapshots=[snapshot("BTCUSDT", later)], lease=stale)
+    assert stores.snapshots.latest_snapshot_time(EX) is None  # nothing stored
+    # A claim in the current tenure stores.
+    current = LeaseClaim(NAME, "a", later + TTL, since=again)
+    stores.cycles.save_cycle(exchange=EX, snapshots=[snapshot("BTCUSDT", later)], lease=current)
+    assert stores.snapshots.latest_snapshot_time(EX) == later

@@ -6,13 +6,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.events import EventKind, LastAlert, Reading, SymbolState
 from bot.core.models import Band, Bias, Regime
 from bot.storage.db import transaction
-from bot.storage.models import AlertMarkRow, AlertStateRow
+from bot.storage.models import AlertMarkRow, AlertStateRow, table_of
 from bot.storage.repositories._common import chunked
 
 
@@ -76,29 +76,57 @@ def upsert_alert_states(session: Session, exchange: str, states: Sequence[Symbol
     """Insert or replace ``exchange``'s states and their alerts; returns how many states were written.
 
     Portable upsert: find which keys exist, bulk-UPDATE those by primary key and bulk-INSERT
-    the rest, inside the caller's transaction. Alerts are replaced wholesale (delete, then
-    insert), so an alert dropped from the state disappears. Two alerts of one kind in a
-    state break the primary key of ``alert_marks``, failing the transaction.
+    the rest, inside the caller's transaction. A state's alerts are replaced wholesale
+    (delete, then insert) when they differ from the stored ones, so an alert dropped from
+    the state disappears; most cycles change a reading but no alert, and write no alert
+    row. Two alerts of one kind in a state break the primary key of ``alert_marks``,
+    failing the transaction.
     """
     latest: dict[str, SymbolState] = {s.symbol: s for s in states}  # the last of duplicates wins
+    # Core statements of the tables, each an executemany of plain dicts: a cycle writes
+    # thousands of states, and the ORM's bulk paths cost several times more per row.
+    conn = session.connection()
+    state_table, mark_table = table_of(AlertStateRow), table_of(AlertMarkRow)
+    mark_keys = ("kind", "position", "at", "severity", "open")
     existing: set[str] = set()
+    stored_marks: dict[str, list[tuple[Any, ...]]] = {}
     for chunk in chunked(list(latest)):
-        stmt = select(AlertStateRow.symbol).where(
-            AlertStateRow.exchange == exchange, AlertStateRow.symbol.in_(chunk)
+        stmt = select(state_table.c.symbol).where(
+            state_table.c.exchange == exchange, state_table.c.symbol.in_(chunk)
         )
-        existing.update(session.scalars(stmt))
-        session.execute(
-            delete(AlertMarkRow).where(AlertMarkRow.exchange == exchange, AlertMarkRow.symbol.in_(chunk))
+        existing.update(conn.execute(stmt).scalars())
+        marks_stmt = (
+            select(mark_table.c.symbol, *(mark_table.c[k] for k in mark_keys))
+            .where(mark_table.c.exchange == exchange, mark_table.c.symbol.in_(chunk))
+            .order_by(mark_table.c.symbol, mark_table.c.position)
         )
+        for stored in conn.execute(marks_stmt):
+            stored_marks.setdefault(stored[0], []).append(tuple(stored[1:]))
+    new_marks = {symbol: _mark_rows(exchange, s) for symbol, s in latest.items()}
+    replaced = [
+        symbol
+        for symbol, rows in new_marks.items()
+        if [tuple(row[k] for k in mark_keys) for row in rows] != stored_marks.get(symbol, [])
+    ]
     updates = [_state_row(exchange, s) for symbol, s in latest.items() if symbol in existing]
     inserts = [_state_row(exchange, s) for symbol, s in latest.items() if symbol not in existing]
-    marks = [row for s in latest.values() for row in _mark_rows(exchange, s)]
+    marks = [row for symbol in replaced for row in new_marks[symbol]]
     if updates:
-        session.execute(update(AlertStateRow), updates)
+        for row in updates:  # the key is matched by renamed parameters, the rest is SET
+            row["key_exchange"], row["key_symbol"] = row.pop("exchange"), row.pop("symbol")
+        by_key = update(state_table).where(
+            state_table.c.exchange == bindparam("key_exchange"),
+            state_table.c.symbol == bindparam("key_symbol"),
+        )
+        conn.execute(by_key, updates)
     if inserts:
-        session.execute(insert(AlertStateRow), inserts)
+        conn.execute(insert(state_table), inserts)
+    for chunk in chunked(replaced):
+        conn.execute(
+            delete(mark_table).where(mark_table.c.exchange == exchange, mark_table.c.symbol.in_(chunk))
+        )
     if marks:
-        session.execute(insert(AlertMarkRow), marks)
+        conn.execute(insert(mark_table), marks)
     return len(latest)
 
 

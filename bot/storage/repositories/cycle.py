@@ -43,11 +43,10 @@ class SqlCycleStore:
             if lease is not None:
                 # Fencing: a collector that stalled past its lease while another took over
                 # must not store the cycle it was in the middle of.
-                renew = (
-                    update(LeaseRow)
-                    .where(LeaseRow.name == lease.name, LeaseRow.holder == lease.holder)
-                    .values(expires_at=lease.expires_at)
-                )
+                held = [LeaseRow.name == lease.name, LeaseRow.holder == lease.holder]
+                if lease.since is not None:
+                    held.append(LeaseRow.acquired_at == lease.since)
+                renew = update(LeaseRow).where(*held).values(expires_at=lease.expires_at)
                 if execute_dml(session, renew) != 1:
                     raise LeaseLostError(f"lease {lease.name} is no longer ours; the cycle was not stored")
             return CycleSaved(

@@ -26,7 +26,7 @@ class SqlLeaseStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> datetime | None:
         expires = now + ttl
         take = (
             update(LeaseRow)
@@ -39,7 +39,7 @@ class SqlLeaseStore:
         )
         with transaction(self._sessions, "renew a lease") as session:
             if execute_dml(session, take) == 1:
-                return True
+                return session.scalar(select(LeaseRow.acquired_at).where(LeaseRow.name == name))
         try:
             with transaction(self._sessions, "take a lease") as session:
                 session.execute(
@@ -47,9 +47,9 @@ class SqlLeaseStore:
                 )
         except StorageError as exc:
             if isinstance(exc.__cause__, IntegrityError):
-                return False  # someone else holds it (or took it just now)
+                return None  # someone else holds it (or took it just now)
             raise
-        return True
+        return now
 
     def release(self, name: str, holder: str) -> None:
         with transaction(self._sessions, "release a lease") as session:

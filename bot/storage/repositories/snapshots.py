@@ -100,7 +100,8 @@ class SqlSnapshotStore:
         oi_series: OiSeries = {}
         mark_series: OiSeries = {}
         with transaction(self._sessions, "read open-interest and mark-price history") as session:
-            for symbol, ts, oi, mark in session.execute(stmt):
+            # Core rows, not the ORM's: a 5,000-symbol window is tens of thousands of them.
+            for symbol, ts, oi, mark in session.connection().execute(stmt):
                 if wanted is not None and symbol not in wanted:
                     continue
                 if oi is not None:
