@@ -22,6 +22,11 @@ loudly, `tests/waiting.py`) or move a clock they control (`tests/fakes/clock.py`
 `dps run` processes, `tests/contract/clocked_run.py`), and how fast something runs is
 measured here, not asserted there. The only durations it checks are lower bounds a slow
 machine cannot break: a pause an exchange asked for lasted at least that long.
+
+Every section names the commit it was measured on and ends its figures with one verdict line
+per target (`Verdict: <target> — **met** (<figure>).` or `… — **missed by X** (<figure>).`),
+computed from the measurement; `make bench` prints them all at the end, and
+`tests/unit/test_performance_doc.py` fails when a section lacks its stamp or a verdict.
 """
 
 
