@@ -18,11 +18,12 @@ PERFORMANCE = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
 RELIABILITY = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
 SOAK_BEGIN, SOAK_END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
-# Sections still carrying the page's older wording: their benches are rewritten by other
-# engineers in issue 17 (collector, memory, storage), print verdicts now but were not
-# re-run on this branch (backtest, delivery processes, soak: minutes each on a shared
-# machine), or were last run with a file of the suite uncommitted (Telegram). Strict: once re-measured they pass, the xfail turns into a failure, and the
-# title must come off this set; `make bench` re-measures them all.
+# Sections not yet compliant on this branch: their benches are rewritten by other engineers
+# in issue 17 (collector, memory, storage), print verdicts now but were not re-run here
+# (backtest, delivery processes, soak: minutes each on a shared machine), or were last run
+# with a file of the suite uncommitted (Telegram). Strict: once re-measured they pass, the
+# xfail turns into a failure, and the title must come off this set; `make bench` re-measures
+# them all.
 PENDING = {
     "Collector cycle (500 symbols, Binance USD-M on the fake exchange)",
     "Memory of the running bot (500 symbols)",
