@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
-from bench.common import write_section
+from bench.common import verdict, write_section
 from bot.core.document import Document
 from bot.core.records import ChatKey, ChatKind, OutboxMessage, Platform
 from bot.storage.facade import open_storage
@@ -140,6 +140,13 @@ async def main() -> int:
             databases.close()
     base = results[0].rate
     ok = all(r.duplicates == 0 and r.lost == 0 for r in results)
+    runs = f"{len(results)} runs, {sum(r.messages for r in results):,} messages"
+    verdicts = "\n\n".join(
+        [
+            verdict(f"no message lost ({runs})", sum(r.lost for r in results), 0, "lost"),
+            verdict(f"no message duplicated ({runs})", sum(r.duplicates for r in results), 0, "duplicated"),
+        ]
+    )
     table = "\n".join(row(r, base) for r in results)
     write_section(
         "delivery_processes",
@@ -151,8 +158,11 @@ processes through the real Telegram adapter to the fake Bot API, which takes
 each process sends to 16 chats at a time. Telegram's cap is lifted (`TELEGRAM_MAX_RATE=1000`):
 with a real bot token the 30 messages/s per bot is shared by all processes, so more
 processes buy failover and headroom for other platforms, not more Telegram messages.
-PostgreSQL is the tests' throwaway cluster (local, fsync off). Every message arrived
-exactly once: {"yes" if ok else "**no**"}.
+PostgreSQL is the tests' throwaway cluster (local, fsync off). Lost and duplicated are
+counted in the fake Bot API's own record of the messages it accepted, per chat id.
+Baseline: one process draining alone.
+
+{verdicts}
 
 | processes | messages | first to last send | rate | vs one | sent by each | duplicates | lost |
 |---:|---:|---:|---:|---:|---|---:|---:|

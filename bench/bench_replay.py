@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import median, p, write_section
+from bench.common import median, p, verdict, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEAT = 7
@@ -44,7 +44,6 @@ def fresh(code: str) -> float:
 def main() -> None:
     load = [fresh(LOAD) for _ in range(REPEAT)]
     floor = [fresh(FLOOR) for _ in range(REPEAT)]
-    met = "**met**" if p(load, 0.9) < TARGET_S else "**not met**"
     rows = [
         "| measure | median | p90 | target |",
         "|---|---:|---:|---:|",
@@ -54,8 +53,12 @@ def main() -> None:
         f"{p(floor, 0.9) * 1000:.0f} ms | — |",
     ]
     text = "## Loading the bundled demo market\n\n" + "\n".join(rows)
-    text += f"\n\nTarget (p90 of {REPEAT} fresh loads under {TARGET_S:g} s): {met}."
-    text += " Measured here rather than asserted in the suite, which makes no timed assertions."
+    text += "\n\n" + verdict(f"p90 of {REPEAT} fresh loads under {TARGET_S:g} s", p(load, 0.9), TARGET_S, "s")
+    text += (
+        "\n\nBaseline: the floor of the same work, the file decompressed and split into CSV rows"
+        " with the standard library, nothing parsed or indexed."
+        " Measured here rather than asserted in the suite, which makes no timed assertions."
+    )
     print(text)
     write_section("replay", text)
 

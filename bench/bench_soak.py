@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import machine
+from bench.common import code_version, machine, verdict
 from tests.soak.harness import SoakConfig, SoakReport, run_soak
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -28,7 +28,7 @@ def section(report: SoakReport) -> str:
     cfg = report.config
     steady, peak, drift = report.memory()
     problems = report.problems()
-    verdict = "**all promises held**" if not problems else "**broken:** " + "; ".join(problems)
+    outcome = "**all promises held**" if not problems else "**broken:** " + "; ".join(problems)
     digests = sorted(report.digest_counts.items())
     rows = "\n".join(
         [
@@ -54,10 +54,21 @@ def section(report: SoakReport) -> str:
             f"| wall time | {report.wall_s:.0f} s |",
         ]
     )
+    lines = [
+        verdict("no message lost", len(report.lost), 0, "lost"),
+        verdict("at most one duplicate per crash", len(report.duplicates), report.kills, "duplicated"),
+        verdict(f"all {cfg.cycles} cycles run", report.cycles, cfg.cycles, "cycles", lower_is_better=False),
+        verdict("no ERROR line or traceback in the log", len(report.log_errors), 0, "lines"),
+    ]
+    if drift == drift:  # NaN: a life too short to tell
+        lines.append(verdict("memory flat within one life (drift at most 15 MB)", drift, 15.0, "MB"))
+    verdicts = "\n\n".join(lines)
     chaos = "\n".join(f"- {line}" for line in report.chaos)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""{BEGIN}
-Result: {verdict}.
+Result: {outcome}.
+
+{verdicts}
 
 | measure | value |
 |---|---|
@@ -67,8 +78,8 @@ What happened, in order (cycle counts and simulated times):
 
 {chaos}
 
-_Measured {stamp} on {machine()} with `make bench` (`bench/bench_soak.py --cycles {cfg.cycles}
---speed {cfg.speed:g} --kills {cfg.kills} --seed {cfg.seed}`)._
+_Measured {stamp} on {code_version()}, {machine()}, with `make bench`
+(`bench/bench_soak.py --cycles {cfg.cycles} --speed {cfg.speed:g} --kills {cfg.kills} --seed {cfg.seed}`)._
 {END}"""
 
 

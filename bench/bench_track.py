@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert
 
-from bench.common import write_section
+from bench.common import verdict, write_section
 from bot.app.cycle import CollectionCycle, CycleDeps
 from bot.app.track import TrackHistory
 from bot.core.diff import DiffParams
@@ -62,11 +62,6 @@ TARGET_S = 0.300
 FIRST_S = 5.0
 HELD_MB = 40.0
 BANDS = [Band.NEUTRAL] * 6 + [Band.LEAN] * 2 + [Band.STRETCHED, Band.STRESSED]
-
-
-def verdict(value: float, limit: float, unit: str) -> str:
-    """``**met**`` or ``**missed by X**``."""
-    return "**met**" if value < limit else f"**missed by {value - limit:.3g} {unit}**"
 
 
 def symbol(k: int) -> str:
@@ -244,7 +239,14 @@ def main() -> int:
         plain, with_lines = fanout_cycle(storage, None), fanout_cycle(storage, collector)
         events = events_for(alerted, at + STEP)
         without_s = statistics.median(timed(lambda: plain._messages(events, at + STEP)) for _ in range(5))
-        first_alert_s = timed(lambda: with_lines._messages(events, at + STEP))
+        # The first alert's read, in three fresh collector histories (the median: one figure
+        # on a busy machine is noise); the last one is the collector used from here on.
+        firsts = [timed(lambda: with_lines._messages(events, at + STEP))]
+        for _ in range(2):
+            collector = TrackHistory(storage.scores, storage.snapshots, exchange=EX)
+            with_lines = fanout_cycle(storage, collector)
+            firsts.append(timed(lambda cycle=with_lines: cycle._messages(events, at + STEP)))
+        first_alert_s = statistics.median(firsts)
         messages = with_lines._messages(events, at + STEP)
         shown = sum(document_text(m.payload).count("readings here in the last") for m in messages)
         at += STEP
@@ -255,7 +257,6 @@ def main() -> int:
 
     after = statistics.median(market)
     sampled = sum(g.readings for g in record.bands)
-    met = "**met**" if max(market) < TARGET_S else f"**missed by {max(market) - TARGET_S:.3f} s**"
     rows_text = "\n".join(
         f"| {g.band.value} | {g.readings:,} | {g.known:,} | "
         f"{'' if g.median_move_pct is None else f'{g.median_move_pct:.2f} %'} |"
@@ -283,11 +284,33 @@ def main() -> int:
                 f"{without_s * 1000:.1f} ms",
             ),
             (
-                "the same with evidence lines, the first time those symbols alert (their history read)",
+                "the same with evidence lines, the first time those symbols alert (their history read),"
+                " median of 3 fresh histories",
                 f"{first_alert_s * 1000:.0f} ms",
             ),
             ("the same at the next cycle (topped up)", f"{next_cycle_s * 1000:.1f} ms"),
         )
+    )
+    verdicts = "\n\n".join(
+        [
+            verdict(
+                f"whole-market `/track` after a cycle under {TARGET_S:g} s, every time (the slowest of"
+                f" {args.cycles})",
+                max(market),
+                TARGET_S,
+                "s",
+            ),
+            verdict(f"first read under {FIRST_S:g} s", first_s, FIRST_S, "s"),
+            verdict(
+                f"RSS held after the first read under +{HELD_MB:g} MB", held_mb - before_mb, HELD_MB, "MB"
+            ),
+            verdict(
+                f"evidence lines for {args.alerts} first-time symbols under {TARGET_S:g} s",
+                first_alert_s,
+                TARGET_S,
+                "s",
+            ),
+        ]
     )
     text = f"""## /track and the alert evidence line (`bench/bench_track.py`)
 
@@ -318,14 +341,10 @@ Per band over the market: readings, final outcomes, median 24h move:
 |---|---|---|---|
 {rows_text}
 
-Targets:
+{verdicts}
 
-- whole-market `/track` after a cycle under {TARGET_S * 1000:.0f} ms, every time: {met};
-  {first_s / after:.0f}x faster than the baseline;
-- first read well under {FIRST_S:.0f} s: {verdict(first_s, FIRST_S, "s")} ({first_s:.2f} s);
-- RSS held after the first read under +{HELD_MB:.0f} MB: {verdict(held_mb - before_mb, HELD_MB, "MB")};
-- evidence lines for {args.alerts} first-time symbols well under {TARGET_S * 1000:.0f} ms:
-  {verdict(first_alert_s, TARGET_S, "s")} ({first_alert_s * 1000:.0f} ms)."""
+Baseline: the whole history read and computed, as a process's first `/track` does
+({first_s / after:.0f}x the whole-market `/track` after a cycle)."""
     write_section("track", text)
     print(text)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import subprocess
 import time
@@ -12,6 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# The shapes a published section must carry (tests/unit/test_performance_doc.py checks them).
+STAMP = re.compile(
+    r"_Measured \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC on commit (?P<commit>[0-9a-f]{7,40})"
+    r"(?P<dirty> with uncommitted changes)?"
+)
+VERDICT = re.compile(
+    r"^Verdict: (?P<target>.+?) — \*\*(?P<outcome>met|missed by (?P<by>[^*]+))\*\* \((?P<figure>.+)\)\.$",
+    re.M,
+)
 
 
 def machine() -> str:
@@ -64,6 +74,37 @@ def code_version() -> str:
     return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
 
 
+def verdict(target: str, measured: float, limit: float, unit: str, *, lower_is_better: bool = True) -> str:
+    """The section's verdict line for one target, computed from the measurement.
+
+    ``Verdict: <target> — **met** (<figure>).`` or ``… — **missed by <X>** (<figure>).``,
+    where X is how far ``measured`` is on the wrong side of ``limit``. The limit itself
+    counts as met either way, so a count target ("0 lost") is written with limit 0.
+    """
+    figure = _amount(measured, unit)
+    gap = measured - limit if lower_is_better else limit - measured
+    if gap <= 0:
+        return f"Verdict: {target} — **met** ({figure})."
+    return f"Verdict: {target} — **missed by {_amount(gap, unit)}** ({figure})."
+
+
+def _amount(value: float, unit: str) -> str:
+    """A figure with its unit, as few decimals as tell it apart ("0.335 s", "12 MB", "3")."""
+    if value == int(value) and abs(value) >= 1:
+        text = f"{int(value):,}"
+    elif abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    elif abs(value) >= 1:
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.3g}"
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit in ("%", "×", "x") else f"{text} {unit}"
+
+
 def write_section(name: str, markdown: str) -> Path:
     """Store one bench's Markdown section; run_all.py stitches them into docs/performance.md."""
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -72,3 +113,26 @@ def write_section(name: str, markdown: str) -> Path:
     stamp += f" on {code_version()}"
     path.write_text(f"{markdown.rstrip()}\n\n_Measured {stamp}, {machine()}._\n", encoding="utf-8")
     return path
+
+
+def sections(markdown: str) -> dict[str, str]:
+    """The ``## `` sections of a page, by title (the text before the first one is left out)."""
+    out = {}
+    for chunk in re.split(r"^(?=## )", markdown, flags=re.M):
+        if chunk.startswith("## "):
+            title, _, _ = chunk.partition("\n")
+            out[title[3:].strip()] = chunk
+    return out
+
+
+def section_problems(text: str) -> list[str]:
+    """What a published section lacks: a commit stamp on clean code, at least one verdict line."""
+    problems = []
+    stamp = STAMP.search(text)
+    if stamp is None:
+        problems.append("no '_Measured YYYY-MM-DD HH:MM UTC on commit <hash>' stamp")
+    elif stamp.group("dirty"):
+        problems.append(f"measured on commit {stamp.group('commit')} with uncommitted changes")
+    if not VERDICT.search(text):
+        problems.append("no 'Verdict: <target> — **met**/**missed by X** (<figure>).' line")
+    return problems

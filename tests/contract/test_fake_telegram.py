@@ -555,6 +555,31 @@ async def test_latency_holds_each_send_on_the_clock(fake: FakeTelegram, bot: Bot
     assert [m.text for m in fake.sent()] == ["slow"]
 
 
+async def test_jittered_answers_count_the_send_on_arrival_and_answer_within_the_range(
+    fake: FakeTelegram, bot: Bot, clock: ManualClock
+) -> None:
+    fake.jitter_answers(0.03, 0.2, seed=3)
+    first = asyncio.create_task(bot.send_message(USER, "one"))
+    await wait_for(lambda: clock.sleepers == 1, "the answer is held")
+    assert [m.text for m in fake.sent()] == ["one"]  # arrived and counted before its answer
+    clock.advance(0.0299)
+    assert clock.sleepers == 1 and not first.done()
+    clock.advance(0.2 - 0.0299)
+    assert (await asyncio.wait_for(first, 10)).text == "one"
+    # A refused send waits for its answer too.
+    fake.enforce_limits(per_second=1, retry_after=1)
+    await asyncio.gather(bot.send_message(USER, "two"), advance_when_held(clock))
+    refused = asyncio.create_task(raw_post(fake, "sendMessage", chat_id=USER + 1, text="three"))
+    await wait_for(lambda: clock.sleepers == 1, "the refusal is held")
+    clock.advance(0.2)
+    assert (await refused)[0] == 429
+
+
+async def advance_when_held(clock: ManualClock) -> None:
+    await wait_for(lambda: clock.sleepers == 1, "the answer is held")
+    clock.advance(0.2)
+
+
 async def test_wait_for_sent(fake: FakeTelegram, bot: Bot) -> None:
     waiting = asyncio.create_task(fake.wait_for_sent(2, chat_id=GROUP, timeout=10))
     await bot.send_message(GROUP, "one")

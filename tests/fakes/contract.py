@@ -502,6 +502,10 @@ def check_band_history(s: Stores) -> None:
     assert only_a == {"A": found["A"]}
     # A slot cut by the window's end holds only what is in the window.
     assert s.scores.band_history(EX, T0 - 30 * minute, T0 + minute, **SAMPLING) == {"B": found["B"]}
+    # The same asked for a few symbols (sought one symbol at a time on SQL stores).
+    cut = s.scores.band_history(EX, T0 - 30 * minute, T0 + minute, symbols=["A", "B"], **SAMPLING)
+    assert cut == {"B": found["B"]}
+    assert s.scores.band_history(EX, *window, symbols=[], **SAMPLING) == {}
     assert s.scores.band_history(EX, T0 + 20 * minute, T0 + 50 * minute, **SAMPLING) == {}
     # Every period of a longer window (two queries' worth of slots on SQL stores).
     store_scores(s, [record("C", T0 + k * HOUR + 3 * minute) for k in range(-300, 2)])
@@ -532,6 +536,8 @@ def check_mark_samples(s: Stores) -> None:
     found = s.snapshots.mark_samples(EX, *window, **SAMPLING)
     assert found == {"A": [(T0 + HOUR + 6 * minute, 13.0)], "B": [(T0 + 3 * minute, 21.0)]}
     assert s.snapshots.mark_samples(EX, *window, symbols=["B"], **SAMPLING) == {"B": found["B"]}
+    # The slot's first snapshot has no price: empty, also when asked for that symbol alone.
+    assert s.snapshots.mark_samples(EX, T0 - 10 * minute, T0 + HOUR - minute, symbols=["A"], **SAMPLING) == {}
     assert s.snapshots.mark_samples(EX, T0 + 20 * minute, T0 + 50 * minute, **SAMPLING) == {}
 
 

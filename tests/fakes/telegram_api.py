@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import re
 import time
 from collections import deque
@@ -404,7 +405,8 @@ class FakeTelegram:
     ``calls`` (outgoing), ``admins``/``creators`` (getChatMember), ``add_topic`` (forum
     topics beyond those pushed messages came from), ``fail_next``/``block``/``migrate``
     (errors), ``enforce_limits``/``lift_limits`` (flood limits, on by default), ``latency``
-    (added to every send). ``strict_html`` (default True) refuses a bare ``&`` that real
+    (added to every send before it counts), ``jitter_answers`` (a seeded random delay on each
+    send's answer). ``strict_html`` (default True) refuses a bare ``&`` that real
     Telegram would let through; ``long_poll_cap`` bounds how long an empty getUpdates is
     held so tests stay fast. ``clock`` runs the flood windows, the hold and the latency.
     """
@@ -429,6 +431,7 @@ class FakeTelegram:
         self.commands: list[dict[str, Any]] = []
         self.too_many_requests = 0
         self.latency = 0.0
+        self._answer_delay: tuple[float, float, random.Random] | None = None
         self.strict_html = True
         self.long_poll_cap = 1.0
         self._sent: list[SentMessage] = []
@@ -672,6 +675,18 @@ class FakeTelegram:
         self._group_windows.clear()
         self._chat_buckets.clear()
 
+    def jitter_answers(self, low: float, high: float, *, seed: int = 0) -> None:
+        """Answer each send after a delay drawn uniformly from ``[low, high]`` seconds (seeded).
+
+        Unlike ``latency``, the send has reached Telegram by then: the flood limits and
+        ``sent()`` count it on arrival, and the delay is the processing and the way back. So
+        the jitter changes how long a sender waits for each answer (how many sends it needs
+        in flight to keep a pace), not the order in which its sends arrive.
+        """
+        if not 0 <= low <= high:
+            raise ValueError(f"jitter_answers: need 0 <= low <= high, got {low}, {high}")
+        self._answer_delay = (low, high, random.Random(seed))
+
     def lift_limits(self) -> None:
         """No flood limits: only for a test that must send faster than Telegram allows,
         and that says why."""
@@ -704,8 +719,15 @@ class FakeTelegram:
         except ApiError as exc:
             if exc.status == 429:
                 self.too_many_requests += 1
+            await self._delay_answer(method)
             return _error(exc)
+        await self._delay_answer(method)
         return web.json_response({"ok": True, "result": result})
+
+    async def _delay_answer(self, method: str) -> None:
+        if self._answer_delay is not None and method in SEND_METHODS:
+            low, high, rng = self._answer_delay
+            await self.clock.sleep(rng.uniform(low, high))
 
     def _check_faults(self, method: str, params: dict[str, Any]) -> None:
         chat = params.get("chat_id")
