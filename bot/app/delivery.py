@@ -19,6 +19,7 @@ Semantics (``docs/alerts.md`` has the full story):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,29 @@ class _Progress:
         self.parts_sent = max(self.parts_sent, parts_sent)
 
 
+class _Countdown:
+    """Set once ``n`` ticks have come (at once when ``n`` is 0)."""
+
+    def __init__(self, n: int) -> None:
+        self._left = n
+        self._done = asyncio.Event()
+        if n <= 0:
+            self._done.set()
+
+    def tick(self) -> None:
+        self._left -= 1
+        if self._left <= 0:
+            self._done.set()
+
+    async def wait(self) -> None:
+        await self._done.wait()
+
+
+def _forget(lanes: dict[int, asyncio.Task[None]], chat_ref: int, done: asyncio.Task[None]) -> None:
+    if lanes.get(chat_ref) is done:  # a later batch's task for the chat may have replaced it
+        del lanes[chat_ref]
+
+
 class Delivery:
     """Drains the outbox through one sink per platform."""
 
@@ -91,35 +115,66 @@ class Delivery:
         """Drain batch after batch while whole batches come back.
 
         A broadcast to thousands of chats then flows at the platforms' own pace (their
-        rate limiters) instead of one batch per scheduler tick.
+        rate limiters) instead of one batch per scheduler tick. The next batch is claimed
+        as soon as every entry of the current one has started, not when the last answer
+        is in: with answers taking up to a few hundred milliseconds, waiting out each
+        batch's slowest send would leave the rate limiter idle once per batch. Two
+        batches may then hold messages for the same chat; the later waits for the
+        earlier, so a chat still gets one message at a time, in order.
         """
         total = DeliveryReport()
+        if not self._sinks:
+            return total
+        gate = asyncio.Semaphore(self._concurrency)
+        lanes: dict[int, asyncio.Task[None]] = {}
+        pending: list[asyncio.Task[None]] = []
         while True:
-            report = await self.drain(now())
-            total.sent += report.sent
-            total.retrying += report.retrying
-            total.failed += report.failed
-            total.chats_disabled += report.chats_disabled
-            total.chats_moved += report.chats_moved
-            total.errors.extend(report.errors)
-            if report.handled < self._batch:
-                return total
+            entries = self._claim(now())
+            started = _Countdown(len({e.chat_ref for e in entries}))
+            pending.extend(self._serve_all(entries, now(), total, gate, lanes, started))
+            if len(entries) < self._batch:
+                break
+            await started.wait()
+        await asyncio.gather(*pending)
+        return total
 
     async def drain(self, now: datetime) -> DeliveryReport:
         """Claim what is due (for the platforms this process serves) and try to send it."""
         report = DeliveryReport()
         if not self._sinks:
             return report
-        entries = self._outbox.claim_due(
-            now, limit=self._batch, claim_for=self._claim_for, platforms=tuple(self._sinks)
+        entries = self._claim(now)
+        gate = asyncio.Semaphore(self._concurrency)
+        await asyncio.gather(*self._serve_all(entries, now, report, gate, {}, None))
+        return report
+
+    def _claim(self, now: datetime) -> list[OutboxEntry]:
+        return list(
+            self._outbox.claim_due(
+                now, limit=self._batch, claim_for=self._claim_for, platforms=tuple(self._sinks)
+            )
         )
+
+    def _serve_all(
+        self,
+        entries: Sequence[OutboxEntry],
+        now: datetime,
+        report: DeliveryReport,
+        gate: asyncio.Semaphore,
+        lanes: dict[int, asyncio.Task[None]],
+        started: _Countdown | None,
+    ) -> list[asyncio.Task[None]]:
+        """One task per chat, sending its entries one at a time after the chat's earlier task."""
         by_chat: dict[int, list[OutboxEntry]] = defaultdict(list)
         for entry in entries:
             by_chat[entry.chat_ref].append(entry)
-        gate = asyncio.Semaphore(self._concurrency)
 
-        async def serve(queue: Sequence[OutboxEntry]) -> None:
+        async def serve(queue: Sequence[OutboxEntry], before: asyncio.Task[None] | None) -> None:
+            if before is not None:
+                await asyncio.wait([before])  # the chat's earlier batch first; its failure is its own
             async with gate:
+                if started is not None:
+                    started.tick()
                 for entry in queue:  # one at a time per chat: a crash repeats at most one
                     try:
                         await self._deliver(entry, now, report)
@@ -129,8 +184,13 @@ class Delivery:
                         )
                         report.errors.append(f"entry {entry.id}: internal error")
 
-        await asyncio.gather(*(serve(q) for q in by_chat.values()))
-        return report
+        tasks = []
+        for chat_ref, queue in by_chat.items():
+            task = asyncio.ensure_future(serve(queue, lanes.get(chat_ref)))
+            lanes[chat_ref] = task
+            task.add_done_callback(functools.partial(_forget, lanes, chat_ref))
+            tasks.append(task)
+        return tasks
 
     async def _send(self, entry: OutboxEntry, chat: ChatKey, progress: _Progress) -> SendOutcome:
         sink = self._sinks[entry.chat.platform]

@@ -43,6 +43,7 @@ from bot.ports import Sink
 from tests.fakes import EPOCH, FakeChatStore, FakeOutboxStore, FakeSink
 from tests.fakes.contract import note
 from tests.fakes.outbox_rows import OutboxRecord, stored_outbox
+from tests.waiting import wait_for
 
 T0 = EPOCH
 TG = Platform.TELEGRAM
@@ -673,6 +674,71 @@ async def test_drain_backlog_stops_when_only_retries_are_left(env: Env) -> None:
     report = await env.delivery({TG: sink}, batch=2).drain_backlog(lambda: T0)
     assert report.retrying == 2  # not re-claimed at the same instant: they wait for their back-off
     assert len(sink.sent) == 2
+
+
+class GatedSink:
+    """Holds each send to a chat named in ``gates`` until that gate opens; records per chat."""
+
+    def __init__(self, gates: dict[str, asyncio.Event]) -> None:
+        self.gates = gates
+        self.order: dict[str, list[Document]] = defaultdict(list)
+        self.done: list[str] = []
+        self._in_flight: Counter[str] = Counter()
+        self.max_per_chat: Counter[str] = Counter()
+
+    async def send(
+        self, chat: ChatKey, document: Document, attachment: bytes | None = None, **_: object
+    ) -> SendOutcome:
+        key = chat.chat_id
+        self.order[key].append(document)
+        self._in_flight[key] += 1
+        self.max_per_chat[key] = max(self.max_per_chat[key], self._in_flight[key])
+        try:
+            gate = self.gates.get(key)
+            if gate is not None:
+                await gate.wait()
+        finally:
+            self._in_flight[key] -= 1
+        self.done.append(key)
+        return Sent()
+
+
+async def test_drain_backlog_claims_the_next_batch_while_a_slow_send_is_still_out(env: Env) -> None:
+    for name in ("slow", "c1", "c2", "c3"):
+        env.enqueue(env.chat(name), f"m-{name}")
+    release = asyncio.Event()
+    sink = GatedSink({"slow": release})
+    draining = asyncio.ensure_future(env.delivery({TG: sink}, batch=2).drain_backlog(lambda: T0))
+    try:
+        # Batch 1 is slow and c1; c2 and c3 come in batch 2, sent while slow's answer is out.
+        await wait_for(lambda: {"c1", "c2", "c3"} <= set(sink.done))
+        assert "slow" not in sink.done
+    finally:
+        release.set()
+    report = await draining
+    assert report.sent == 4
+    assert sorted(sink.done) == ["c1", "c2", "c3", "slow"]
+
+
+async def test_a_chat_in_two_overlapping_batches_gets_one_message_at_a_time_in_order(env: Env) -> None:
+    a, b, c = env.chat("a"), env.chat("b"), env.chat("c")
+    env.enqueue(a, "a1")
+    env.enqueue(b, "b1")
+    env.enqueue(a, "a2")  # claimed in the second batch while a1 is still out
+    env.enqueue(c, "c1")
+    release = asyncio.Event()
+    sink = GatedSink({"a": release})
+    draining = asyncio.ensure_future(env.delivery({TG: sink}, batch=2).drain_backlog(lambda: T0))
+    try:
+        await wait_for(lambda: "c" in sink.done)  # the second batch is under way
+        assert sink.order["a"] == [text("a1")]  # a2 waits for a1
+    finally:
+        release.set()
+    report = await draining
+    assert report.sent == 4
+    assert sink.order["a"] == [text("a1"), text("a2")]
+    assert sink.max_per_chat["a"] == 1
+    assert env.entry("a2").status is OutboxStatus.SENT
 
 
 # --- messages in several parts ------------------------------------------------------------
