@@ -557,9 +557,12 @@ def rows_of(ph: Phase) -> Iterator[str]:
         )
 
 
-def verdict(command: str, ph: Phase) -> str:
-    p99 = p([c.seconds for c in ph.calls if c.command == command], 0.99)
+def verdict(command: str, ph: Phase, *, waited: bool = False) -> str:
+    """The p99 verdict of the command layer's time, or (``waited``) of arrival to answer."""
+    times = [c.seconds + (c.lag if waited else 0.0) for c in ph.calls if c.command == command]
+    p99 = p(times, 0.99)
     what = f"{TITLES[command]} p99 under {TARGET_S * 1000:.0f} ms in production conditions"
+    what += ", from arrival to answer (the wait for the event loop included)" if waited else ""
     if p99 < TARGET_S:
         return f"Verdict: {what} — **met** ({ms(p99)})."
     return f"Verdict: {what} — **missed by {ms(p99 - TARGET_S)}** ({ms(p99)})."
@@ -580,7 +583,9 @@ def report(run: Run, elapsed_s: float, gap_s: float) -> str:
         + (f", median {ms(median(ph.full_gcs))}, max {ms(max(ph.full_gcs))}" if ph.full_gcs else "")
         for ph in run.phases
     )
-    verdicts = "\n".join(verdict(c, a) for c in COMMANDS)
+    verdicts = "\n".join(
+        [*(verdict(c, a) for c in COMMANDS), *(verdict(c, a, waited=True) for c in COMMANDS)]
+    )
     lags = [c.lag for c in a.calls]
     loads = "; ".join(f"({ph.name}) {ph.load[0]:.1f} → {ph.load[1]:.1f}" for ph in run.phases)
     return f"""## `/top` and `/score` in production conditions (500 symbols, 30 days)
@@ -615,7 +620,8 @@ the core.
 Not timed above: the wait for the event loop. The bench's own pauses resumed late by
 p50 {ms(median(lags))}, p99 {ms(p(lags, 0.99))}, max {ms(max(lags))} in phase (a): the cycle's
 CPU work (parsing the exchange's answers, scoring, the store's transaction) holds the loop,
-and a chat command arriving then waits as long.
+and a chat command arriving then waits as long. A user waits for both: the last three
+verdicts add that wait to each call (arrival to answer), the first three do not.
 
 {verdicts}
 
