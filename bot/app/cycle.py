@@ -200,8 +200,6 @@ class CollectionCycle:
         day_ago = now - timedelta(hours=24)
         known = self._d.snapshots.oi_at_many(self._d.exchange, day_ago, timedelta(minutes=45), symbols)
         missing = [s for s in symbols if s not in known]
-        if missing:
-            self._market = None  # the backfill stores points the memory has not got
         gate = asyncio.Semaphore(BACKFILL_CONCURRENCY)
 
         async def one(symbol: str) -> list[MarketSnapshot]:
@@ -236,6 +234,9 @@ class CollectionCycle:
         # hundreds of symbols would otherwise all sit in memory at once.
         for start in range(0, len(missing), BACKFILL_SLICE):
             batches = await asyncio.gather(*(one(s) for s in missing[start : start + BACKFILL_SLICE]))
+            # Points the memory has not got: read them with the rest at the next cycle. Set
+            # after the awaits, so a cycle cannot have read the memory before this slice lands.
+            self._market = None
             added += self._d.snapshots.add_snapshots([snap for batch in batches for snap in batch])
             done += sum(1 for batch in batches if batch)
         if missing:
