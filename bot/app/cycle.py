@@ -12,6 +12,10 @@ are read again whenever this process may not have been their only writer: at the
 cycle, after a failed store, and in a new tenure of the collector lease (another process
 may have collected in between). The fence then also refuses a store begun in an older
 tenure, so states computed from a stale memory are never written.
+
+The OI and mark-price points the deltas score from are kept the same way
+(``bot.app.market_memory``): read again on those same occasions and after a backfill
+stored points, and extended with each cycle's own snapshots once ``save_cycle`` committed.
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
+from bot.app.market_memory import MarketMemory, history_spans, load_memory
 from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
 from bot.core.diff import DiffParams, diff
 from bot.core.document import Document
 from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
-from bot.core.oi_deltas import DEFAULT_TOLERANCES
 from bot.core.params import ScoringParams
 from bot.core.records import LeaseClaim, OutboxMessage, ScoreRecord
 from bot.ports import (
@@ -109,17 +113,6 @@ def reading_of(s: ScoredSymbol) -> Reading:
     )
 
 
-def _disjoint(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """Closed time spans merged where they overlap or touch, oldest first."""
-    merged: list[tuple[datetime, datetime]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
 class AlertRenderer(Protocol):
     """One chat's alert batch as a message document; ``evidence``: evidence lines by event id."""
 
@@ -169,6 +162,9 @@ class CollectionCycle:
         # The states as last committed, and the lease tenure they were committed in.
         self._states: dict[str, SymbolState] | None = None
         self._states_tenure: datetime | None = None
+        # The stored points the deltas can need, likewise (``None``: read them next cycle).
+        self._market: MarketMemory | None = None
+        self._market_tenure: datetime | None = None
 
     def remembered_states(self) -> dict[str, SymbolState] | None:
         """The alert states kept from the last stored cycle (``None``: read them next cycle)."""
@@ -238,6 +234,9 @@ class CollectionCycle:
         # hundreds of symbols would otherwise all sit in memory at once.
         for start in range(0, len(missing), BACKFILL_SLICE):
             batches = await asyncio.gather(*(one(s) for s in missing[start : start + BACKFILL_SLICE]))
+            # Points the memory has not got: read them with the rest at the next cycle. Set
+            # after the awaits, so a cycle cannot have read the memory before this slice lands.
+            self._market = None
             added += self._d.snapshots.add_snapshots([snap for batch in batches for snap in batch])
             done += sum(1 for batch in batches if batch)
         if missing:
@@ -261,7 +260,7 @@ class CollectionCycle:
         report.weight_used = fetch.weight_used
         report.failures.update(f.reason for f in fetch.failures)
 
-        history = self._history_windows(now, [s.symbol for s in fetch.snapshots])
+        history = self._history(now, claim, fetch.snapshots)
         scored = score_snapshots(
             fetch.snapshots,
             lambda sym: history.oi.get(sym, []),
@@ -284,6 +283,7 @@ class CollectionCycle:
         messages = self._messages(outcome.events, now)
         # Forget first: if the store fails, the database (not this memory) holds the truth.
         self._states = None
+        market, self._market = self._market, None
         self._d.cycles.save_cycle(
             exchange=self._d.exchange,
             snapshots=fetch.snapshots,
@@ -297,11 +297,29 @@ class CollectionCycle:
         )
         if self._keep_states:
             self._states, self._states_tenure = outcome.states, None if claim is None else claim.since
+            if market is not None and market.add_snapshots(self._d.exchange, fetch.snapshots):
+                market.trim(now)
+                self._market, self._market_tenure = market, self._states_tenure
         report.events = len(outcome.events)
         report.alerts = outcome.events
         report.messages = len(messages)
         report.duration_s = time.perf_counter() - started
         return report
+
+    def _history(
+        self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]
+    ) -> MarketSeries:
+        """What the deltas of this cycle score from: from memory, or the database's windows."""
+        if not self._keep_states:
+            return self._history_windows(now, [s.symbol for s in latest])
+        tenure = None if claim is None else claim.since
+        if self._market is None or self._market_tenure != tenure:
+            self._market = load_memory(self._d.snapshots.market_history, self._d.exchange, now)
+            self._market_tenure = tenure
+        at: dict[str, list[datetime]] = {}
+        for snap in latest:
+            at.setdefault(snap.symbol, []).append(snap.ts)
+        return self._market.series(now, at)
 
     def _history_windows(self, now: datetime, symbols: list[str]) -> MarketSeries:
         """The stored OI and mark-price points the deltas can use: near now and near each
@@ -312,14 +330,9 @@ class CollectionCycle:
         """
         oi: OiSeries = {}
         mark: OiSeries = {}
-        spans = [(now - DEFAULT_TOLERANCES.tolerance_1h, now)]
-        for hours in (1, 4, 24):
-            slack = DEFAULT_TOLERANCES.tolerance_for(hours)
-            target = now - timedelta(hours=hours)
-            spans.append((target - slack, target + slack))
         # Read disjoint windows oldest first: each symbol's points then arrive in time order,
         # each once, and need neither de-duplication nor sorting.
-        for start, end in _disjoint(spans):
+        for start, end in history_spans(now):
             window = self._d.snapshots.market_history(self._d.exchange, start, end, symbols)
             for merged, found in ((oi, window.oi), (mark, window.mark)):
                 for symbol, points in found.items():

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app.cycle import CollectionCycle, CycleDeps, _disjoint
+from bot.app.cycle import CollectionCycle, CycleDeps
+from bot.app.market_memory import disjoint_spans as _disjoint
 from bot.app.snapshot_scoring import ScoredSymbol
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.diff import DiffParams

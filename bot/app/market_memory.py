@@ -1,0 +1,265 @@
+"""The stored OI and mark-price points a cycle's deltas can need, kept in memory across cycles.
+
+Each cycle scores from the points of a few windows: near now and near each horizon's past
+time (``history_spans``). Reading those windows back every cycle (about 35 rows a symbol)
+costs most of a 5,000-symbol cycle's reads, chiefly in building a datetime per row. This
+keeps every point from the oldest window's start onwards, per symbol, as compact arrays
+of epoch microseconds and values, and hands the scorer only the few points it looks at.
+
+What the scorer gets is the same as the window read would give, minus points it never
+looks at (see ``MarketMemory.series``), so the deltas are identical.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from array import array
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.core.market import MarketSnapshot
+from bot.core.oi_deltas import DEFAULT_TOLERANCES, OiDeltaTolerances
+from bot.ports import MarketSeries, OiSeries
+
+HORIZONS_H = (1, 4, 24)
+"""The deltas' horizons, in hours (``bot.core.oi_deltas.oi_changes``)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_HOUR_US = 3_600_000_000
+_BACKS_US = (0, *(h * _HOUR_US for h in HORIZONS_H))  # the measuring time and each horizon's target
+_LOAD_CHUNK = timedelta(hours=1)  # rows read back per query at a reload: bounds its transient memory
+_FAR = timedelta(days=3650)  # "every later row": a reload also keeps points dated after now (clock skew)
+
+WindowReader = Callable[[str, datetime, datetime, Collection[str] | None], MarketSeries]
+"""``SnapshotStore.market_history``."""
+
+
+def history_spans(
+    now: datetime, tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES
+) -> list[tuple[datetime, datetime]]:
+    """The closed time windows whose points a cycle at ``now`` scores from, merged, oldest first."""
+    spans = [(now - tolerances.tolerance_1h, now)]
+    for hours in HORIZONS_H:
+        slack = tolerances.tolerance_for(hours)
+        target = now - timedelta(hours=hours)
+        spans.append((target - slack, target + slack))
+    return disjoint_spans(spans)
+
+
+def disjoint_spans(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Closed time spans merged where they overlap or touch, oldest first."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def micros(ts: datetime) -> int:
+    """Microseconds since the Unix epoch: exact, and ordered as the datetimes are."""
+    return (ts - _EPOCH) // _US
+
+
+def from_micros(us: int) -> datetime:
+    """The aware-UTC datetime of ``micros``."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(slots=True)
+class _Series:
+    """One symbol's points of one kind, oldest first, at most one per time."""
+
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    values: array[float] = field(default_factory=lambda: array("d"))
+
+    def add(self, us: int, value: float) -> None:
+        """Add a point unless one is held at that time (the store keeps the first one too)."""
+        if not self.ts or us > self.ts[-1]:
+            self.ts.append(us)
+            self.values.append(value)
+            return
+        i = bisect.bisect_left(self.ts, us)
+        if self.ts[i] != us:
+            self.ts.insert(i, us)
+            self.values.insert(i, value)
+
+    def trim(self, before_us: int) -> None:
+        """Forget the points older than ``before_us``."""
+        cut = bisect.bisect_left(self.ts, before_us)
+        if cut:
+            del self.ts[:cut]
+            del self.values[:cut]
+
+    def picked(
+        self, windows: list[tuple[int, int]], at: Iterable[int], made: dict[int, datetime]
+    ) -> list[tuple[datetime, float]]:
+        """The points in ``windows`` that a delta measured at one of the ``at`` times can look at.
+
+        The deltas of ``bot.core.oi_deltas`` over a sorted series look only at the points
+        either side of a bisection: the newest at or before the measuring time (and whether
+        any lies after it, ``_with_snapshot_point``), and the nearest to each horizon's past
+        time. A sub-sequence holding the window points either side of each of those times
+        has the same neighbours there as the whole windows, so its deltas are the same.
+        ``made``: datetimes already built, by epoch microseconds (symbols share times).
+        """
+        keep = self._neighbours_near(windows, at)
+        if keep is None:
+            keep = self._neighbours(windows, at)
+        ts, values = self.ts, self.values
+        points = []
+        for i in sorted(keep):
+            us = ts[i]
+            when_dt = made.get(us)
+            if when_dt is None:
+                when_dt = made[us] = from_micros(us)
+            points.append((when_dt, values[i]))
+        return points
+
+    def _neighbours_near(self, windows: list[tuple[int, int]], at: Iterable[int]) -> set[int] | None:
+        """``_neighbours`` when each target's neighbours lie in the target's own window (the
+        usual case: a cycle measures at about its own time); ``None`` when they may not."""
+        ts = self.ts
+        n = len(ts)
+        first, last = windows[0][0], windows[-1][1]
+        keep: set[int] = set()
+        for when in at:
+            for back in _BACKS_US:
+                target = when - back
+                for lo, hi in windows:
+                    if lo <= target <= hi:
+                        break
+                else:
+                    return None
+                p = bisect.bisect_left(ts, target)
+                if p:
+                    before = ts[p - 1]  # < target <= hi
+                    if before >= lo:
+                        keep.add(p - 1)
+                    elif before >= first:  # may lie in an older window
+                        return None
+                if p < n:
+                    after = ts[p]  # >= target >= lo
+                    if after <= hi:
+                        keep.add(p)
+                    elif after <= last:  # may lie in a newer window
+                        return None
+        return keep
+
+    def _neighbours(self, windows: list[tuple[int, int]], at: Iterable[int]) -> set[int]:
+        """The indices of the window points either side of each measuring and target time."""
+        ts = self.ts
+        ranges = [(bisect.bisect_left(ts, a), bisect.bisect_right(ts, b)) for a, b in windows]
+        ranges = [(lo, hi) for lo, hi in ranges if lo < hi]
+        keep: set[int] = set()
+        for when in at:
+            for back in _BACKS_US:
+                p = bisect.bisect_left(ts, when - back)
+                for lo, hi in ranges:
+                    if lo < p:
+                        keep.add(min(hi, p) - 1)  # the newest window point before the target
+                    if hi > p:
+                        keep.add(max(lo, p))  # the oldest at or after it
+                        break
+        return keep
+
+
+class MarketMemory:
+    """One exchange's OI and mark-price points from the oldest window the deltas can need."""
+
+    def __init__(self, tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES) -> None:
+        self._tolerances = tolerances
+        self._oi: dict[str, _Series] = {}
+        self._mark: dict[str, _Series] = {}
+
+    def oldest_needed(self, now: datetime) -> datetime:
+        """The start of the oldest window a cycle at ``now`` (or later) reads."""
+        return history_spans(now, self._tolerances)[0][0]
+
+    def add_series(self, found: MarketSeries) -> None:
+        """Add points read back from the store."""
+        for held, series in ((self._oi, found.oi), (self._mark, found.mark)):
+            for symbol, points in series.items():
+                kept = held.get(symbol)
+                if kept is None:
+                    kept = held[symbol] = _Series()
+                for ts, value in points:
+                    kept.add(micros(ts), value)
+
+    def add_snapshots(self, exchange: str, snapshots: Iterable[MarketSnapshot]) -> bool:
+        """Add a stored cycle's snapshots as the store holds them.
+
+        Returns:
+            False when a value is not finite: how the database keeps those depends on its
+            dialect (SQLite stores NaN as NULL), so the memory must be read again.
+        """
+        for snap in snapshots:
+            if snap.exchange != exchange:
+                continue
+            us = micros(snap.ts)
+            for held, value in ((self._oi, snap.oi_contracts), (self._mark, snap.mark_price)):
+                if value is None:
+                    continue
+                if not math.isfinite(value):
+                    return False
+                kept = held.get(snap.symbol)
+                if kept is None:
+                    kept = held[snap.symbol] = _Series()
+                kept.add(us, value)
+        return True
+
+    def trim(self, now: datetime) -> None:
+        """Forget what no cycle at ``now`` or later can read; drop symbols left empty."""
+        before = micros(self.oldest_needed(now))
+        for held in (self._oi, self._mark):
+            for symbol in list(held):
+                held[symbol].trim(before)
+                if not held[symbol].ts:
+                    del held[symbol]
+
+    def points(self) -> int:
+        """How many points are held (both kinds)."""
+        return sum(len(s.ts) for held in (self._oi, self._mark) for s in held.values())
+
+    def series(self, now: datetime, at: Mapping[str, Iterable[datetime]]) -> MarketSeries:
+        """What the cycle at ``now`` scores from, for the symbols of ``at``.
+
+        Args:
+            now: the cycle time; the windows are ``history_spans(now)``.
+            at: each symbol's measuring times (its snapshots' times).
+
+        Returns:
+            Per symbol, the points of the windows a delta measured at those times looks at,
+            oldest first: the deltas are those of the whole windows' points.
+        """
+        windows = [(micros(a), micros(b)) for a, b in history_spans(now, self._tolerances)]
+        found: list[OiSeries] = [{}, {}]
+        made: dict[int, datetime] = {}
+        for symbol, times in at.items():
+            whens = [micros(t) for t in times]
+            for out, held in zip(found, (self._oi, self._mark), strict=True):
+                kept = held.get(symbol)
+                if kept is not None and (picked := kept.picked(windows, whens, made)):
+                    out[symbol] = picked
+        return MarketSeries(oi=found[0], mark=found[1])
+
+
+def load_memory(
+    read: WindowReader,
+    exchange: str,
+    now: datetime,
+    tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
+) -> MarketMemory:
+    """Read every stored point a cycle at ``now`` or later can need, an hour per query."""
+    memory = MarketMemory(tolerances)
+    start = memory.oldest_needed(now)
+    while start <= now:
+        end = min(start + _LOAD_CHUNK, now)
+        memory.add_series(read(exchange, start, end, None))
+        start = end + _US
+    memory.add_series(read(exchange, now + _US, now + _FAR, None))
+    return memory
