@@ -391,7 +391,7 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
         role=Role.ALL,
         out=console_out,
         chart_dir=tmp / "charts",
-        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS),
+        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=WEIGHT_LIMIT / 2400),
     )
     process = Process(app)
     sampler = ChildSampler(ignore={fakes.proc.pid})
@@ -631,10 +631,11 @@ What each change does (each measured in fresh interpreters, RSS):
 {chr(10).join(lever_table)}
 
 Only timing differs from production: ccxt `rateLimit` {RATE_LIMIT_MS:g} ms instead of 50 ms
-and the fake's weight budget {WEIGHT_LIMIT:,} instead of 2,400 a minute, so cycles follow each
-other in seconds. Because they do, every cycle of the run falls inside the 10-minute window
-a cycle reads its latest OI points from: a cycle here reads about {cycles} points per symbol
-where production reads two or three, which can only overstate the per-cycle working set.
+and the fake's weight budget {WEIGHT_LIMIT:,} instead of 2,400 a minute (the collector's own
+pacing scaled to match, `SourceTuning(budget_scale=…)`), so cycles follow each other in
+seconds. Because they do, every cycle of the run falls inside the 10-minute window a cycle
+reads its latest OI points from: a cycle here reads about {cycles} points per symbol where
+production reads two or three, which can only overstate the per-cycle working set.
 """
 
 

@@ -475,7 +475,7 @@ async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: flo
         role=Role.ALL,
         out=out,
         chart_dir=tmp / "charts",
-        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS),
+        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=WEIGHT_LIMIT / 2400),
     )
     watch = Watch()
     process = Process(app, backfill=True)
