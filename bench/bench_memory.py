@@ -67,17 +67,6 @@ WEIGHT_LIMIT = 100 * 2400
 CYCLES_PER_DAY = 24 * 60 // 5
 TG_CHATS = (7001, 7002)
 CHART_IMPORTS = ("matplotlib.pyplot", "bot.render.chart")
-CHART_PACKAGES = (
-    "matplotlib",
-    "mpl_toolkits",
-    "numpy",
-    "PIL",
-    "kiwisolver",
-    "contourpy",
-    "cycler",
-    "pyparsing",
-    "fontTools",
-)
 """Top-level packages only chart drawing imports (``bot/render/chart.py``)."""
 COUNTS = {
     "snapshots": "SELECT COUNT(*) FROM market_snapshots",
