@@ -18,32 +18,10 @@ PERFORMANCE = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
 RELIABILITY = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
 SOAK_BEGIN, SOAK_END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
-# Sections not yet compliant on this branch: their benches are rewritten by other engineers
-# in issue 17 (collector, memory, storage), print verdicts now but were not re-run here
-# (backtest, delivery processes: minutes each on a shared machine), or were last run
-# with a file of the suite uncommitted (Telegram). Strict: once re-measured they pass, the
-# xfail turns into a failure, and the title must come off this set; `make bench` re-measures
-# them all.
-PENDING = {
-    "Collector cycle (500 symbols, Binance USD-M on the fake exchange)",
-    "Memory of the running bot (500 symbols)",
-    "Storage",
-    "`dps backtest`: the whole pipeline over a recorded market",
-    "Delivery processes on one PostgreSQL outbox",
-    "Telegram broadcast: one alert to 10,000 chats",
-}
 PUBLISHED = sections(PERFORMANCE)
 
 
-@pytest.mark.parametrize(
-    "title",
-    [
-        pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="re-measured by its owner in issue 17"))
-        if t in PENDING
-        else t
-        for t in PUBLISHED
-    ],
-)
+@pytest.mark.parametrize("title", list(PUBLISHED))
 def test_each_performance_section_has_a_commit_stamp_and_a_verdict(title: str) -> None:
     assert section_problems(PUBLISHED[title]) == [], f"docs/performance.md, '## {title}'"
 
