@@ -134,7 +134,9 @@ READY_THEN = (
 
 
 async def test_a_hung_chart_times_out_and_the_child_is_killed() -> None:
-    worker = ChartWorker(command=python(READY_THEN + "import time; time.sleep(600)\n"), draw_timeout_s=0.5)
+    worker = ChartWorker(
+        command=python(READY_THEN + "import threading; threading.Event().wait()\n"), draw_timeout_s=0.5
+    )
     try:
         with pytest.raises(ChartError, match=r"took over 0\.5 s"):
             await worker.digest(picture())
