@@ -11,7 +11,7 @@ still shown, marked STALE with their age, rather than hidden.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.app.arguments import TopArgs, TopFilter, echo
@@ -19,11 +19,12 @@ from bot.app.views import (
     ChartView,
     ErrorKind,
     ErrorReply,
+    RankedRow,
+    RankedTable,
     ScoreCardReply,
     StatusReply,
     Summary,
     TableReply,
-    rank,
     summarise,
 )
 from bot.core.durations import age_text
@@ -155,10 +156,12 @@ class Queries:
             chosen = self._filtered[args.filter] = tuple(
                 r for r in market.records if _matches(r, args.filter)
             )
-        # The records are ranked already (highest first, ties by symbol): the first ``limit``
-        # are the table's rows.
-        shown = [(r.symbol, r.inputs, r.result) for r in chosen[: args.limit]]
-        table = replace(rank(shown, args.limit, self._label), summary=market.summary)
+        # The records are ranked already (highest first, ties by symbol) and the market is
+        # summarised once per read: the first ``limit`` records are the table's rows.
+        rows = tuple(
+            RankedRow(i + 1, r.symbol, r.inputs, r.result) for i, r in enumerate(chosen[: args.limit])
+        )
+        table = RankedTable(rows=rows, summary=market.summary, source_label=self._label)
         title = f"Top {args.limit}"
         if args.filter is not None:
             title += f" · {_FILTER_TITLES[args.filter]}"
