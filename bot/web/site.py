@@ -474,12 +474,13 @@ def build_web_app(deps: WebDeps) -> Starlette:
     routes = [
         page("/", site.dashboard),
         page("/table", site.table),
-        page("/symbol/{symbol}", site.symbol_page),
-        page("/symbol/{symbol}/chart.png", site.chart_png),
+        # ``path``: an exchange's symbol may hold a slash; the route must still reach it.
+        page("/symbol/{symbol:path}", site.symbol_page),
+        page("/chart/{symbol:path}", site.chart_png),
         page("/static/{name}", site.asset),
         api("/api/v1/top", site.api_top),
-        api("/api/v1/score/{symbol}", site.api_score),
-        api("/api/v1/history/{symbol}", site.api_history),
+        api("/api/v1/score/{symbol:path}", site.api_score),
+        api("/api/v1/history/{symbol:path}", site.api_history),
         api("/api/v1/status", site.api_status),
         Route("/api/v1/openapi.json", site.api_openapi, methods=["GET", "HEAD"]),
     ]

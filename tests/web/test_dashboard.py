@@ -180,7 +180,7 @@ def test_the_symbol_page_shows_the_card_the_chart_and_the_alerts(
     assert card is not None
     assert "<h2>SPKUSDT" in page.text
     assert card.card.latest.result.label in page.text
-    assert '<img src="/symbol/SPKUSDT/chart.png?window=24h"' in page.text
+    assert '<img src="/chart/SPKUSDT?window=24h"' in page.text
     assert "Recent alerts" in page.text
 
 
