@@ -41,15 +41,17 @@ def web_deps(app: App) -> WebDeps:
     )
 
 
-async def start_web(app: App) -> WebServer | None:
+async def start_web(app: App, *, port: int | None = None) -> WebServer | None:
     """Serve the dashboard beside the bot when ``WEB_PORT`` is set; ``None`` (nothing imported) when not.
+
+    ``port`` replaces a set ``WEB_PORT`` (0: any free port, as tests want).
 
     Raises:
         OSError: the address could not be bound.
     """
-    port = app.settings.web_port
-    if port is None:
+    if app.settings.web_port is None:
         return None
+    port = app.settings.web_port if port is None else port
     from bot.web.server import WebServer
 
     server = WebServer(web_deps(app), app.settings.web_host, port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Generator
 
 import uvicorn
@@ -49,6 +50,24 @@ def dashboard_address(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    # Bound here, not by uvicorn: uvicorn answers a failed bind with SystemExit, which would
+    # escape the bot's event loop; an OSError lets the caller say what went wrong.
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def serve_web(deps: WebDeps, host: str, port: int) -> None:
     """``dps web``: serve until SIGINT or SIGTERM."""
     await uvicorn.Server(_config(deps, host, port)).serve()
@@ -59,32 +78,34 @@ class WebServer:
 
     def __init__(self, deps: WebDeps, host: str, port: int) -> None:
         self._server = _EmbeddedServer(_config(deps, host, port))
+        self._host, self._port = host, port
+        self._socket: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
         self.address = dashboard_address(host, port)
 
     @property
     def bound_port(self) -> int | None:
         """The port actually listened on (``port=0`` picks a free one), once started."""
-        for server in self._server.servers:
-            for sock in server.sockets:
-                return int(sock.getsockname()[1])
-        return None
+        return None if self._socket is None else int(self._socket.getsockname()[1])
 
     async def start(self) -> None:
-        """Listen; returns once the socket is open.
+        """Listen; returns once the server accepts connections.
 
         Raises:
-            OSError: the address could not be bound (in use, not allowed).
+            OSError: the address could not be bound (in use, not allowed, unknown host).
         """
-        self._task = asyncio.create_task(self._server.serve(), name="web")
-        while not self._server.started:
-            if self._task.done():
-                # uvicorn logs a failed bind and raises SystemExit: not ours to exit the bot with.
-                with contextlib.suppress(SystemExit):
-                    self._task.result()
-                self._task = None
-                raise OSError(f"the web server could not listen on {self.address}")
+        try:
+            self._socket = _bind(self._host, self._port)
+        except OSError as exc:
+            raise OSError(
+                f"the web server could not listen on {self.address}: {exc.strerror or exc}"
+            ) from exc
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="web")
+        while not self._server.started and not self._task.done():
             await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()
+            raise OSError(f"the web server stopped at start on {self.address}")
         logger.info("dashboard at %s", self.address)
 
     async def stop(self) -> None:
@@ -98,3 +119,6 @@ class WebServer:
             self._server.force_exit = True
             await asyncio.wait_for(self._task, STOP_TIMEOUT_S)
         self._task = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
