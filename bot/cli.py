@@ -78,6 +78,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     from bot.config import load_settings
     from bot.web_launch import serve_dashboard
 
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise InputError(f"--port must be from 1 to 65535, not {args.port}")
     settings = load_settings()
     configure_libraries(settings.log_level, _secrets(settings))
     return asyncio.run(serve_dashboard(settings, port=args.port))

@@ -89,7 +89,8 @@ class WebServer:
         return None if self._socket is None else int(self._socket.getsockname()[1])
 
     async def start(self) -> None:
-        """Listen; returns once the server accepts connections.
+        """Listen: once this returns, connections are accepted (the kernel queues the first
+        ones until uvicorn's loop takes them).
 
         Raises:
             OSError: the address could not be bound (in use, not allowed, unknown host).
@@ -97,16 +98,9 @@ class WebServer:
         try:
             self._socket = _bind(self._host, self._port)
         except OSError as exc:
-            raise OSError(
-                f"the web server could not listen on {self.address}: {exc.strerror or exc}"
-            ) from exc
+            reason = exc.strerror or exc
+            raise OSError(f"the web server could not listen on {self.address}: {reason}") from exc
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="web")
-        while not self._server.started and not self._task.done():
-            await asyncio.sleep(0.01)
-        if self._task.done():
-            self._task.result()
-            raise OSError(f"the web server stopped at start on {self.address}")
-        logger.info("dashboard at %s", self.address)
 
     async def stop(self) -> None:
         """Close the listener and finish open requests (at most ``STOP_TIMEOUT_S``)."""

@@ -63,7 +63,7 @@ async def test_dps_run_s_web_server_serves_the_dashboard_and_the_chart(tmp_path:
     finally:
         await server.stop()
         await app.close()
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
 
 
