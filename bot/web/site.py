@@ -461,6 +461,11 @@ def _guarded(site: Site, handler: Handler, *, api: bool) -> Handler:
     return endpoint
 
 
+async def _no_icon(request: Request) -> Response:
+    # Browsers ask for it on every first visit; "no content" rather than a logged 404.
+    return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
+
 def build_web_app(deps: WebDeps) -> Starlette:
     """The dashboard and the API as one ASGI application (read-only, see ``bot.web.security``)."""
     site = Site(deps)
@@ -483,6 +488,7 @@ def build_web_app(deps: WebDeps) -> Starlette:
         api("/api/v1/history/{symbol:path}", site.api_history),
         api("/api/v1/status", site.api_status),
         Route("/api/v1/openapi.json", site.api_openapi, methods=["GET", "HEAD"]),
+        Route("/favicon.ico", _no_icon, methods=["GET", "HEAD"]),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -6,7 +6,7 @@
   const live = document.getElementById("live");
   if (!live) return;
   const src = live.dataset.src;
-  const every = Math.max(2, Number(live.dataset.refresh) || 15) * 1000;
+  const every = Math.max(1, Number(live.dataset.refresh) || 15) * 1000;
   let last = null;
   async function poll() {
     try {
