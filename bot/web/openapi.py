@@ -164,6 +164,7 @@ def openapi_schema(version: str) -> dict[str, Any]:
                         {
                             "name": "limit",
                             "in": "query",
+                            "description": "at most this many rows (every symbol when absent)",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
                         },
                     ],

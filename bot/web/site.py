@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,8 +48,8 @@ HTML = "text/html; charset=utf-8"
 CSS = "text/css; charset=utf-8"
 SCRIPT = "text/javascript; charset=utf-8"
 SYMBOL_TEXT_MAX = 32
-ALL_ROWS = 100_000
-"""The dashboard shows every symbol of the latest collection (``/top`` caps what a chat gets)."""
+API_LIMIT_MAX = 5000
+_LIMIT = re.compile(r"[0-9]{1,4}")
 
 COLUMNS: tuple[tuple[str, SortKey], ...] = (
     ("#", SortKey.RANK),
@@ -232,8 +233,14 @@ class Site:
     def _now(self) -> datetime:
         return self.deps.clock.now()
 
+    def _top(self, wanted: TopFilter | None, limit: int | None) -> TableReply | ErrorReply:
+        if limit is None:  # every symbol: the market's size is the table's ("Top 68")
+            market = self.deps.queries.market()
+            limit = max(1, len(market.records)) if market is not None else 1
+        return self.deps.queries.top(TopArgs(limit=limit, filter=wanted), self._now())
+
     def _table(self, query: TableQuery) -> TableReply | ErrorReply:
-        return self.deps.queries.top(TopArgs(limit=ALL_ROWS, filter=query.filter), self._now())
+        return self._top(query.filter, None)
 
     def _table_context(self, query: TableQuery, reply: TableReply) -> dict[str, Any]:
         rows = sort_rows(search_rows(reply.table.rows, query.search), query.sort, query.descending)
@@ -247,6 +254,8 @@ class Site:
                 state = "none"
             headers.append({"label": label, "href": query.link(sort=key.value, dir=next_dir), "sort": state})
         age = max(self._now() - reply.as_of, timedelta(0))
+        # No "n seconds ago" here: the fragment's ETag must stay put while the data does, so
+        # the page's poll is a 304; the age is shown once it matters (STALE).
         return {
             "rows": [cells(r) for r in rows],
             "headers": headers,
@@ -365,12 +374,12 @@ class Site:
         """``/api/v1/top?filter=short&limit=20``."""
         wanted = _filter(request.query_params.get("filter", ""))
         raw_limit = request.query_params.get("limit", "")
-        limit = ALL_ROWS
+        limit = None
         if raw_limit:
-            if not raw_limit.isdigit() or not 1 <= int(raw_limit[:6]) <= 5000 or len(raw_limit) > 6:
-                raise BadRequestError("limit is a whole number from 1 to 5000.")
+            if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= API_LIMIT_MAX:
+                raise BadRequestError(f"limit is a whole number from 1 to {API_LIMIT_MAX}.")
             limit = int(raw_limit)
-        reply = self.deps.queries.top(TopArgs(limit=limit, filter=wanted), self._now())
+        reply = self._top(wanted, limit)
         if isinstance(reply, ErrorReply):
             return self._api_error(request, 503, reply.message)
         return self._json(request, payloads.top_json(reply, self.deps.exchange))

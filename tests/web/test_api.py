@@ -31,6 +31,7 @@ def test_top_lists_every_symbol_ranked_with_the_summary(client: TestClient, mark
     assert body["summary"]["long"] == reply.table.summary.long
     assert body["source_label"] == "synthetic demo market (replay)"
     assert body["stale"] is False
+    assert body["title"] == "Top 68"
     assert max(body["rows"], key=lambda r: abs(r["funding_8h_pct"]))["symbol"] == "SPKUSDT"
 
 
@@ -82,6 +83,8 @@ def test_status(client: TestClient) -> None:
         ("/api/v1/top?limit=0", 400, "limit"),
         ("/api/v1/top?limit=99999999999999999999", 400, "limit"),
         ("/api/v1/top?limit=-3", 400, "limit"),
+        ("/api/v1/top?limit=%C2%B2", 400, "limit"),
+        ("/api/v1/top?limit=5001", 400, "limit"),
         ("/api/v1/score/" + "A" * 500, 400, "1 to 32 characters"),
         ("/api/v1/score/BTC%00USDT", 400, ""),
         ("/api/v1/nothing", 404, "openapi.json"),
