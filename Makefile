@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
 
-demo: venv ## Run the whole pipeline on the bundled (synthetic) replay market
-	$(BIN)/dps demo --live
+demo: venv ## Run the whole pipeline on the bundled (synthetic) replay market, with its dashboard
+	WEB_PORT=$${WEB_PORT:-8080} $(BIN)/dps demo --live
 
 lint: venv ## ruff, mypy (strict on bot/) and the import-linter contracts
 	$(BIN)/ruff check .

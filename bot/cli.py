@@ -55,7 +55,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    tokens = (settings.telegram_bot_token, settings.discord_bot_token)
+    tokens = (settings.telegram_bot_token, settings.discord_bot_token, settings.web_api_token)
     return [t.get_secret_value() for t in tokens if t is not None]
 
 
@@ -69,6 +69,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_libraries(settings.log_level, _secrets(settings))
     return asyncio.run(run(settings, role=Role(args.role)))
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the read-only dashboard and JSON API over the database."""
+    import asyncio
+
+    from bot.config import load_settings
+    from bot.web_launch import serve_dashboard
+
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise InputError(f"--port must be from 1 to 65535, not {args.port}")
+    settings = load_settings()
+    configure_libraries(settings.log_level, _secrets(settings))
+    return asyncio.run(serve_dashboard(settings, port=args.port))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -233,6 +247,11 @@ def build_parser(registry: CommandRegistry = COMMAND_SET) -> argparse.ArgumentPa
     )
     run.set_defaults(handler=cmd_run)
     demo.set_defaults(handler=cmd_demo)
+    web = sub.add_parser(
+        "web", help="serve the read-only dashboard and JSON API (WEB_HOST, default 127.0.0.1)"
+    )
+    web.add_argument("--port", type=int, default=None, help="port (default WEB_PORT, else 8080)")
+    web.set_defaults(handler=cmd_web)
     add_queries(sub, registry)
     collect = sub.add_parser("collect", help="collect market data into the store")
     collect.add_argument("--once", action="store_true", required=True, help="run exactly one cycle")

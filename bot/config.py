@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     snapshot_retention_days: int = Field(default=14, ge=1, le=3650)
     score_retention_days: int = Field(default=90, ge=1, le=3650)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    web_port: int | None = Field(default=None, ge=1, le=65535)
+    web_host: str = "127.0.0.1"
+    web_api_token: SecretStr | None = None
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
     _split_symbols = field_validator("symbols", "admin_ids", mode="before")(_split_csv)
@@ -132,6 +135,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("web_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        # A host name or an address, nothing that could smuggle a scheme, port or path in.
+        if not value or any(ch in value for ch in "/@?# ") or len(value) > 253:
+            raise ValueError("must be a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0")
         return value
 
     @field_validator("exchange_api_url", "telegram_base_url")

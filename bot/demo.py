@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings
 from bot.runner import Process
 from bot.scheduler import Jobs, Schedule
+from bot.web_launch import start_web
 
 DEMO_DIGEST_AT = time(8, 0)
 TICK = timedelta(seconds=0.02)
@@ -53,6 +54,13 @@ async def demo(settings: Settings, *, interactive: bool, out: TextIO | None = No
     say("This market is SYNTHETIC: generated from the seed dashboard, not real trading data.")
     say(f"Replaying {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC, one 5-minute cycle per tick.\n")
     await app.collector.cycle.backfill(start)
+    web = None
+    try:
+        web = await start_web(app)  # only with WEB_PORT (make demo sets it)
+    except OSError as exc:
+        say(f"The dashboard is not served: {exc}.\n")
+    if web is not None:
+        say(f"Dashboard (synthetic market, while the demo runs): {web.address}\n")
 
     process = Process(app)
     done = asyncio.Event()
@@ -79,5 +87,7 @@ async def demo(settings: Settings, *, interactive: bool, out: TextIO | None = No
     if interactive:
         say("\nType commands (/help, /score btc, /top 5 short, /chart spk); Ctrl-D to quit.")
         await app.console.run()
+    if web is not None:
+        await web.stop()
     await app.close()
     return 0

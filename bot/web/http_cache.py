@@ -1,0 +1,43 @@
+"""ETag and Cache-Control: a client that has the current body gets a bodiless 304."""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+REVALIDATE = "no-cache"
+"""May be stored, but must be revalidated (a cheap 304) before each use: data changes each cycle."""
+
+
+def etag_of(body: bytes) -> str:
+    """A strong validator of the exact bytes."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _matches(header: str | None, tag: str) -> bool:
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    # Weak comparison (RFC 9110 13.1.2): a W/ prefix added by a proxy still matches.
+    return any(part.strip().removeprefix("W/") == tag for part in header.split(","))
+
+
+def cached_response(
+    request: Request,
+    body: bytes,
+    media_type: str,
+    *,
+    status: int = 200,
+    cache_control: str = REVALIDATE,
+    private: bool = False,
+) -> Response:
+    """``body`` with its ETag, or 304 when the request already holds it."""
+    control = f"private, {cache_control}" if private else cache_control
+    tag = etag_of(body)
+    headers = {"ETag": tag, "Cache-Control": control}
+    if status == 200 and _matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, status_code=status, media_type=media_type, headers=headers)

@@ -1,0 +1,512 @@
+"""The Starlette application: the dashboard pages and the JSON API over the read side.
+
+Every handler reads through ``Queries`` (the numbers of ``/top`` and ``/score``) and the
+alert-state store; nothing here writes. Bad input (a filter, a sort key, a window, a symbol
+that is not text) gets a 4xx with a plain message; a store failure a 503; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.app import arguments as argp
+from bot.app.arguments import CHART_WINDOWS, TopArgs, TopFilter
+from bot.app.command_registry import ChartRenderer
+from bot.app.queries import CycleLine, Queries
+from bot.app.views import ErrorKind, ErrorReply, TableReply
+from bot.core.durations import age_text
+from bot.core.events import EventKind, SymbolState
+from bot.errors import ChartError, InputError, StorageError
+from bot.ports import AlertStateStore, Clock
+from bot.render.numbers import pct, utc_text
+from bot.render.table import summary_line
+from bot.web import payloads
+from bot.web.http_cache import cached_response
+from bot.web.openapi import openapi_schema
+from bot.web.rows import DESCENDING_FIRST, SEARCH_MAX, SortKey, cells, search_rows, sort_rows
+from bot.web.security import ReadOnlySecurity, bearer_ok
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+SCRIPT = "text/javascript; charset=utf-8"
+SYMBOL_TEXT_MAX = 32
+API_LIMIT_MAX = 5000
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+COLUMNS: tuple[tuple[str, SortKey], ...] = (
+    ("#", SortKey.RANK),
+    ("Symbol", SortKey.SYMBOL),
+    ("Score", SortKey.SCORE),
+    ("Bias", SortKey.BIAS),
+    ("Regime", SortKey.REGIME),
+    ("OI 1h", SortKey.OI_1H),
+    ("OI 24h", SortKey.OI_24H),
+    ("Funding", SortKey.FUNDING),
+    ("Basis", SortKey.BASIS),
+)
+
+FILTERS: tuple[tuple[str, str], ...] = (
+    ("", "All"),
+    ("long", "Long"),
+    ("short", "Short"),
+    ("squeeze", "Squeeze"),
+)
+
+EVENT_NAMES = {
+    EventKind.BAND_UP: "Band up",
+    EventKind.BAND_DOWN: "Band down",
+    EventKind.SQUEEZE_RISK: "Squeeze risk",
+    EventKind.BIAS_FLIP: "Bias flip",
+}
+
+
+@dataclass(frozen=True)
+class WebDeps:
+    """What the web side reads, wired by the composition root.
+
+    Attributes:
+        queries: the command layer's read side (``CommandLayer.queries``).
+        alert_states: the diff engine's per-symbol memory (the symbol page's recent alerts).
+        clock: the application's clock.
+        exchange: the exchange whose scores are shown.
+        source_label: shown on every page when set (the synthetic demo market).
+        chart: draws a chart view as PNG (the chart worker's ``chart``); ``None``: no charts.
+        api_token: when set, ``/api/v1/`` wants ``Authorization: Bearer <token>``.
+        last_cycle: a line about the latest cycle this process ran (``/api/v1/status``).
+        version: the package's version, for the OpenAPI document.
+        refresh_s: how often the page's script asks whether the table changed.
+    """
+
+    queries: Queries
+    alert_states: AlertStateStore
+    clock: Clock
+    exchange: str
+    source_label: str | None = None
+    chart: ChartRenderer | None = None
+    api_token: str | None = None
+    last_cycle: CycleLine | None = None
+    version: str = "unknown"
+    refresh_s: int = 15
+
+
+class BadRequestError(Exception):
+    """A query or path value the site does not accept; the message is shown as is."""
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """The dashboard's view: filter, search text, sort column and direction."""
+
+    filter: TopFilter | None
+    search: str
+    sort: SortKey
+    descending: bool
+
+    @staticmethod
+    def of(request: Request) -> TableQuery:
+        """Parse the query string; anything unknown is a ``BadRequestError`` naming it."""
+        params = request.query_params
+        wanted = _filter(params.get("filter", ""))
+        search = params.get("q", "").strip()
+        if len(search) > SEARCH_MAX:
+            raise BadRequestError(f"The search text is too long: at most {SEARCH_MAX} characters.")
+        _plain(search)
+        raw_sort = params.get("sort", SortKey.RANK.value)
+        try:
+            sort = SortKey(raw_sort)
+        except ValueError:
+            names = ", ".join(k.value for k in SortKey)
+            raise BadRequestError(
+                f"Unknown sort column {argp.echo(raw_sort)!r}: use one of {names}."
+            ) from None
+        raw_dir = params.get("dir", "desc" if sort in DESCENDING_FIRST else "asc")
+        if raw_dir not in ("asc", "desc"):
+            raise BadRequestError("The sort direction is asc or desc.")
+        return TableQuery(wanted, search, sort, raw_dir == "desc")
+
+    def link(self, **changes: str) -> str:
+        """This view's address with some parameters changed (empty ones left out)."""
+        values = {
+            "filter": "" if self.filter is None else self.filter.value,
+            "q": self.search,
+            "sort": self.sort.value,
+            "dir": "desc" if self.descending else "asc",
+        }
+        values.update(changes)
+        if values["sort"] == SortKey.RANK.value and values["dir"] == "asc":
+            values["sort"] = values["dir"] = ""  # the default view has the plain address
+        kept = {k: v for k, v in values.items() if v}
+        return "?" + urlencode(kept) if kept else "?"
+
+
+def _filter(raw: str) -> TopFilter | None:
+    try:
+        return TopFilter(raw) if raw else None
+    except ValueError:
+        raise BadRequestError(f"Unknown filter {argp.echo(raw)!r}: use long, short or squeeze.") from None
+
+
+def _plain(text: str) -> None:
+    try:
+        argp.check_text(text)
+    except InputError as exc:
+        raise BadRequestError(str(exc)) from None
+
+
+def _symbol_text(raw: str) -> str:
+    if not raw or len(raw) > SYMBOL_TEXT_MAX:
+        raise BadRequestError(f"A symbol is 1 to {SYMBOL_TEXT_MAX} characters.")
+    _plain(raw)
+    return raw
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bot.web", "templates"),
+        autoescape=True,  # every value from the market or a person is escaped, in every template
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["path"] = lambda s: quote(str(s), safe="")
+    return env
+
+
+def _static(name: str) -> bytes:
+    return resources.files("bot.web").joinpath("static", name).read_bytes()
+
+
+class Site:
+    """The routes' handlers over one ``WebDeps``."""
+
+    def __init__(self, deps: WebDeps) -> None:
+        self.deps = deps
+        self._env = _environment()
+        self._css = _static("dashboard.css")
+        self._js = _static("dashboard.js")
+        self._openapi = json.dumps(openapi_schema(deps.version), indent=1).encode()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _render(self, name: str, **context: Any) -> bytes:
+        label = self.deps.source_label
+        return self._env.get_template(name).render(source_label=label, **context).encode()
+
+    def _page(self, request: Request, name: str, *, status: int = 200, **context: Any) -> Response:
+        return cached_response(request, self._render(name, **context), HTML, status=status)
+
+    def _error_page(
+        self, request: Request, status: int, message: str, suggestions: tuple[str, ...] = ()
+    ) -> Response:
+        body = self._render("error.html", status=status, message=message, suggestions=suggestions)
+        return Response(body, status_code=status, media_type=HTML, headers={"Cache-Control": "no-store"})
+
+    def _json(self, request: Request, body: dict[str, Any], *, status: int = 200) -> Response:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        if status != 200:
+            return Response(data, status_code=status, media_type=JSON, headers={"Cache-Control": "no-store"})
+        return cached_response(request, data, JSON, private=self.deps.api_token is not None)
+
+    def _api_error(
+        self, request: Request, status: int, message: str, suggestions: tuple[str, ...] = ()
+    ) -> Response:
+        return self._json(request, payloads.error_json(status, message, suggestions), status=status)
+
+    def _now(self) -> datetime:
+        return self.deps.clock.now()
+
+    def _top(self, wanted: TopFilter | None, limit: int | None) -> TableReply | ErrorReply:
+        if limit is None:  # every symbol: the market's size is the table's ("Top 68")
+            market = self.deps.queries.market()
+            limit = max(1, len(market.records)) if market is not None else 1
+        return self.deps.queries.top(TopArgs(limit=limit, filter=wanted), self._now())
+
+    def _table(self, query: TableQuery) -> TableReply | ErrorReply:
+        return self._top(query.filter, None)
+
+    def _table_context(self, query: TableQuery, reply: TableReply) -> dict[str, Any]:
+        rows = sort_rows(search_rows(reply.table.rows, query.search), query.sort, query.descending)
+        headers = []
+        for label, key in COLUMNS:
+            if key is query.sort:
+                next_dir = "asc" if query.descending else "desc"
+                state = "descending" if query.descending else "ascending"
+            else:
+                next_dir = "desc" if key in DESCENDING_FIRST else "asc"
+                state = "none"
+            headers.append({"label": label, "href": query.link(sort=key.value, dir=next_dir), "sort": state})
+        age = max(self._now() - reply.as_of, timedelta(0))
+        # No "n seconds ago" here: the fragment's ETag must stay put while the data does, so
+        # the page's poll is a 304; the age is shown once it matters (STALE).
+        return {
+            "rows": [cells(r) for r in rows],
+            "headers": headers,
+            "summary": summary_line(reply.table.summary),
+            "summary_values": reply.table.summary,
+            "as_of": utc_text(reply.as_of),
+            "age": age_text(age),
+            "stale": reply.stale,
+            "notes": reply.notes,
+            "searched": bool(query.search),
+            "shown": len(rows),
+            "total": len(reply.table.rows),
+        }
+
+    # --- pages --------------------------------------------------------------------------
+
+    async def dashboard(self, request: Request) -> Response:
+        """The ranked table under its summary line; works without JavaScript."""
+        query = TableQuery.of(request)
+        reply = self._table(query)
+        filters = [
+            {"label": label, "href": query.link(filter=value), "on": (query.filter or "") == value}
+            for value, label in FILTERS
+        ]
+        context: dict[str, Any] = {
+            "query": query,
+            "filters": filters,
+            "refresh_s": self.deps.refresh_s,
+            "table_src": "/table" + query.link(),
+            "exchange": self.deps.exchange,
+        }
+        if isinstance(reply, ErrorReply):
+            return self._page(request, "dashboard.html", table=None, message=reply.message, **context)
+        table = self._table_context(query, reply)
+        return self._page(request, "dashboard.html", table=table, message=None, **context)
+
+    async def table(self, request: Request) -> Response:
+        """The table alone, for the page's script to swap in after a cycle."""
+        query = TableQuery.of(request)
+        reply = self._table(query)
+        if isinstance(reply, ErrorReply):
+            return self._page(request, "table.html", table=None, message=reply.message)
+        return self._page(request, "table.html", table=self._table_context(query, reply), message=None)
+
+    async def symbol_page(self, request: Request) -> Response:
+        """One symbol: its score card, its chart and its recent alerts."""
+        found = self._resolve(_symbol_text(request.path_params["symbol"]))
+        if isinstance(found, ErrorReply):
+            status = 503 if found.kind is ErrorKind.NO_DATA else 404
+            return self._error_page(request, status, found.message, found.suggestions)
+        now = self._now()
+        card = self.deps.queries.card(found, now)
+        if card is None:
+            return self._error_page(request, 404, f"No stored score for {found} yet.")
+        r, i = card.card.latest.result, card.card.latest.inputs
+        facts = [
+            ("Score", f"{r.score}" + (" (partial)" if r.partial else "")),
+            ("Band", r.band.value),
+            ("Bias", r.bias.value),
+            ("Regime", r.label),
+            ("OI 1h", pct(i.oi_1h_pct, 2)),
+            ("OI 4h", pct(i.oi_4h_pct, 1)),
+            ("OI 24h", pct(i.oi_24h_pct, 1)),
+            ("Funding (8h)", pct(r.components.funding_8h_pct, 3)),
+            ("Basis", pct(i.basis_pct, 2)),
+            ("Change 1h", _change(card.change_1h)),
+            ("Change 24h", _change(card.change_24h)),
+        ]
+        state = self.deps.alert_states.load_alert_states(self.deps.exchange).get(found)
+        return self._page(
+            request,
+            "symbol.html",
+            symbol=found,
+            band=r.band.value,
+            score=r.score,
+            facts=facts,
+            as_of=utc_text(card.card.latest.ts),
+            age=age_text(card.age),
+            stale=card.stale,
+            alerts=_alerts(state),
+            charts=self.deps.chart is not None,
+        )
+
+    async def chart_png(self, request: Request) -> Response:
+        """The symbol's chart, drawn by the chart worker process."""
+        found = self._resolve(_symbol_text(request.path_params["symbol"]))
+        if isinstance(found, ErrorReply):
+            return Response(found.message, status_code=404, media_type="text/plain; charset=utf-8")
+        label, window = _window(request.query_params.get("window", "24h"))
+        if self.deps.chart is None:
+            return Response("Charts are not available here.", status_code=503, media_type="text/plain")
+        view = self.deps.queries.chart(found, label, window, self._now())
+        if view is None:
+            return Response(f"No scores of {found} in that window.", status_code=404, media_type="text/plain")
+        try:
+            png = await self.deps.chart(view)
+        except ChartError:
+            return Response(
+                "The chart could not be drawn just now; try again in a minute.",
+                status_code=503,
+                media_type="text/plain",
+            )
+        return cached_response(request, png, "image/png", cache_control="max-age=60")
+
+    async def asset(self, request: Request) -> Response:
+        """The page's stylesheet and script (same origin: the CSP allows nothing else)."""
+        name = request.path_params["name"]
+        found = {"dashboard.css": (self._css, CSS), "dashboard.js": (self._js, SCRIPT)}.get(name)
+        if found is not None:
+            return cached_response(request, found[0], found[1], cache_control="max-age=300")
+        return self._error_page(request, 404, "No such file.")
+
+    # --- API ----------------------------------------------------------------------------
+
+    async def api_top(self, request: Request) -> Response:
+        """``/api/v1/top?filter=short&limit=20``."""
+        wanted = _filter(request.query_params.get("filter", ""))
+        raw_limit = request.query_params.get("limit", "")
+        limit = None
+        if raw_limit:
+            if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= API_LIMIT_MAX:
+                raise BadRequestError(f"limit is a whole number from 1 to {API_LIMIT_MAX}.")
+            limit = int(raw_limit)
+        reply = self._top(wanted, limit)
+        if isinstance(reply, ErrorReply):
+            return self._api_error(request, 503, reply.message)
+        return self._json(request, payloads.top_json(reply, self.deps.exchange))
+
+    async def api_score(self, request: Request) -> Response:
+        """``/api/v1/score/{symbol}``."""
+        found = self._resolve(_symbol_text(request.path_params["symbol"]))
+        if isinstance(found, ErrorReply):
+            status = 503 if found.kind is ErrorKind.NO_DATA else 404
+            return self._api_error(request, status, found.message, found.suggestions)
+        card = self.deps.queries.card(found, self._now())
+        if card is None:
+            return self._api_error(request, 404, f"No stored score for {found} yet.")
+        return self._json(request, payloads.score_json(card, self.deps.exchange))
+
+    async def api_history(self, request: Request) -> Response:
+        """``/api/v1/history/{symbol}?window=24h``."""
+        found = self._resolve(_symbol_text(request.path_params["symbol"]))
+        label, window = _window(request.query_params.get("window", "24h"))
+        if isinstance(found, ErrorReply):
+            status = 503 if found.kind is ErrorKind.NO_DATA else 404
+            return self._api_error(request, status, found.message, found.suggestions)
+        view = self.deps.queries.chart(found, label, window, self._now())
+        return self._json(request, payloads.history_json(view, found, label, self.deps.exchange))
+
+    async def api_status(self, request: Request) -> Response:
+        """``/api/v1/status``."""
+        line = None if self.deps.last_cycle is None else self.deps.last_cycle()
+        return self._json(request, payloads.status_json(self.deps.queries.status(self._now(), line)))
+
+    async def api_openapi(self, request: Request) -> Response:
+        """The OpenAPI document (open, like the page: it holds no data)."""
+        return cached_response(request, self._openapi, JSON)
+
+    def _resolve(self, text: str) -> str | ErrorReply:
+        return self.deps.queries.resolve(text)
+
+
+def _change(points: int | None) -> str:
+    return "—" if points is None else f"{points:+d}"
+
+
+def _window(raw: str) -> tuple[str, Any]:
+    found = CHART_WINDOWS.get(raw.lower()) if len(raw) <= 8 else None
+    if found is None:
+        raise BadRequestError(f"The window is 24h or 7d, not {argp.echo(raw)!r}.")
+    return found
+
+
+def _alerts(state: SymbolState | None) -> list[dict[str, str]]:
+    if state is None:
+        return []
+    ordered = sorted(state.alerts, key=lambda a: a.at, reverse=True)
+    return [
+        {
+            "kind": EVENT_NAMES.get(a.kind, a.kind.value),
+            "at": utc_text(a.at),
+            "open": "still holds" if a.open else "over",
+        }
+        for a in ordered
+    ]
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(site: Site, handler: Handler, *, api: bool) -> Handler:
+    """Adds the bearer check (API only) and turns refusals and store failures into answers."""
+
+    async def endpoint(request: Request) -> Response:
+        token = site.deps.api_token
+        if api and token is not None and not bearer_ok(request.headers.get("authorization"), token):
+            needed = "A bearer token is needed: Authorization: Bearer <token>."
+            response = site._api_error(request, 401, needed)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="dps"'
+            return response
+        try:
+            return await handler(request)
+        except BadRequestError as exc:
+            if api:
+                return site._api_error(request, 400, str(exc))
+            return site._error_page(request, 400, str(exc))
+        except StorageError:
+            logger.exception("storage failed answering %s", request.url.path[:80])
+            message = "The database did not answer just now. Please try again in a minute."
+            return site._api_error(request, 503, message) if api else site._error_page(request, 503, message)
+
+    return endpoint
+
+
+async def _no_icon(request: Request) -> Response:
+    # Browsers ask for it on every first visit; "no content" rather than a logged 404.
+    return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
+
+def build_web_app(deps: WebDeps) -> Starlette:
+    """The dashboard and the API as one ASGI application (read-only, see ``bot.web.security``)."""
+    site = Site(deps)
+
+    def page(path: str, handler: Handler) -> Route:
+        return Route(path, _guarded(site, handler, api=False), methods=["GET", "HEAD"])
+
+    def api(path: str, handler: Handler) -> Route:
+        return Route(path, _guarded(site, handler, api=True), methods=["GET", "HEAD"])
+
+    routes = [
+        page("/", site.dashboard),
+        page("/table", site.table),
+        # ``path``: an exchange's symbol may hold a slash; the route must still reach it.
+        page("/symbol/{symbol:path}", site.symbol_page),
+        page("/chart/{symbol:path}", site.chart_png),
+        page("/static/{name}", site.asset),
+        api("/api/v1/top", site.api_top),
+        api("/api/v1/score/{symbol:path}", site.api_score),
+        api("/api/v1/history/{symbol:path}", site.api_history),
+        api("/api/v1/status", site.api_status),
+        Route("/api/v1/openapi.json", site.api_openapi, methods=["GET", "HEAD"]),
+        Route("/favicon.ico", _no_icon, methods=["GET", "HEAD"]),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return site._api_error(request, 404, "No such endpoint: see /api/v1/openapi.json.")
+        return site._error_page(request, 404, "No such page.")
+
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(ReadOnlySecurity)],
+        exception_handlers={404: not_found},
+    )

@@ -1,0 +1,74 @@
+"""Wires the web side (``bot.web``) to a built ``App``: ``dps web``, and ``dps run`` with ``WEB_PORT``.
+
+Kept out of ``bot.web`` so that the adapter never sees the composition root, and out of
+``bot.bootstrap`` so that a process without ``WEB_PORT`` never imports Starlette, uvicorn or
+Jinja2 (each import below happens only when the dashboard is served).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.bootstrap import App, SystemClock, build_app, package_version
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.web.server import WebServer
+    from bot.web.site import WebDeps
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8080
+"""``dps web`` without ``WEB_PORT``."""
+
+
+def web_deps(app: App) -> WebDeps:
+    """What the dashboard reads, from the app's read side (the same as ``/top`` and ``/score``)."""
+    from bot.web.site import WebDeps
+
+    token = app.settings.web_api_token
+    return WebDeps(
+        queries=app.commands.queries,
+        alert_states=app.collector.storage.alert_states,
+        clock=app.clock,
+        exchange=app.collector.exchange,
+        source_label=app.commands.context.source_label,
+        chart=app.charts.chart,
+        api_token=None if token is None else token.get_secret_value(),
+        last_cycle=app.last_cycle,
+        version=package_version(),
+    )
+
+
+async def start_web(app: App, *, port: int | None = None) -> WebServer | None:
+    """Serve the dashboard beside the bot when ``WEB_PORT`` is set; ``None`` (nothing imported) when not.
+
+    ``port`` replaces a set ``WEB_PORT`` (0: any free port, as tests want).
+
+    Raises:
+        OSError: the address could not be bound.
+    """
+    if app.settings.web_port is None:
+        return None
+    port = app.settings.web_port if port is None else port
+    from bot.web.server import WebServer
+
+    server = WebServer(web_deps(app), app.settings.web_host, port)
+    await server.start()
+    logger.info("dashboard at %s", server.address)
+    return server
+
+
+async def serve_dashboard(settings: Settings, *, port: int | None = None) -> int:
+    """``dps web``: the dashboard and API over the database, until SIGINT or SIGTERM."""
+    from bot.web.server import dashboard_address, serve_web
+
+    app = build_app(settings, clock=SystemClock())
+    chosen = port or settings.web_port or DEFAULT_PORT
+    try:
+        print(f"dashboard at {dashboard_address(settings.web_host, chosen)} (Ctrl-C stops)", flush=True)
+        await serve_web(web_deps(app), settings.web_host, chosen)
+    finally:
+        await app.close()
+    return 0
