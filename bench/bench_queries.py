@@ -23,7 +23,8 @@ cycles progress. Timed per call: ``ConsoleAdapter.handle_line`` — the command 
 registry handler (rate limit, parsing, the store reads) plus the reply document and its
 plain text, the path every chat command takes minus the platform's own send. A call
 "overlapped a cycle" when a cycle was in flight (started, not finished) while it ran: the
-cycle was awaiting the exchange, so the call ran between two of its steps. A "full GC" is a
+cycle was awaiting the exchange, or one of its steps was running in its worker thread
+(``bot.app.off_loop``), so the call ran beside it. A "full GC" is a
 generation-2 collection (``gc.callbacks``) during the call. A call "re-read the market" when
 ``/top``'s cached market (``Queries.market``) was replaced by it: the first command after a
 cycle stored reads every symbol's newest score again.
@@ -605,10 +606,10 @@ sent in turn, each after a random pause of up to {MAX_PAUSE_S * 1000:.0f} ms.
 Timed: `ConsoleAdapter.handle_line`, i.e. the command layer (rate limit, registry handler,
 store reads) plus the reply document and its plain text: every chat command's path except
 the platform's send. "Overlapped a cycle": a cycle was in flight during the call (awaiting
-the exchange between its steps). "With a full GC": a generation-2 collection ran during the
-call. "Re-read the market": the call was the first after a cycle stored and read every
-symbol's newest score again (the others use the market cached by `Queries`, checked against
-the store's mark on every call).
+the exchange, or a step running in its worker thread). "With a full GC": a generation-2
+collection ran during the call. "Re-read the market": the call was the first after a cycle
+stored and read every symbol's newest score again (the others use the market cached by
+`Queries`, checked against the store's mark on every call).
 
 {chr(10).join(table)}
 
@@ -618,10 +619,15 @@ start and end of each phase: {loads}. "p99 CPU time" is the calling thread's CPU
 the core.
 
 Not timed above: the wait for the event loop. The bench's own pauses resumed late by
-p50 {ms(median(lags))}, p99 {ms(p(lags, 0.99))}, max {ms(max(lags))} in phase (a): the cycle's
-CPU work (parsing the exchange's answers, scoring, the store's transaction) holds the loop,
-and a chat command arriving then waits as long. A user waits for both: the last three
-verdicts add that wait to each call (arrival to answer), the first three do not.
+p50 {ms(median(lags))}, p99 {ms(p(lags, 0.99))}, max {ms(max(lags))} in phase (a). The cycle's
+reads, scoring, diff, messages and transaction run in a worker thread (`bot.app.off_loop`),
+one step at a time; what still holds the loop is the work between them (parsing the
+exchange's answers, building the step's inputs) and the GIL: while a step computes in
+Python, the loop's thread gets the interpreter back within the switch interval
+({sys.getswitchinterval() * 1000:g} ms). Another process taking the core (a loaded machine,
+the fake exchange answering) delays the loop as well. A command arriving then waits: a
+user waits for both, so the last three verdicts add that wait to each call (arrival to
+answer), the first three do not.
 
 {verdicts}
 

@@ -1,6 +1,8 @@
 """The running system (``dps run``): start, schedule, stop.
 
-Everything runs in one event loop: the scheduler's jobs, the chat adapters, and delivery.
+Everything runs in one event loop: the scheduler's jobs, the chat adapters, and delivery;
+a cycle's blocking steps run in a worker thread (``bot.app.off_loop``) while the loop
+answers commands, and a stop waits for the one under way before the database is closed.
 ``bot.bootstrap`` builds every part; this module only runs them: it holds the leases,
 starts and switches the chat adapters (``bot.ports.ChatAdapter``), schedules the jobs
 and stops on a signal. It imports no adapter.

@@ -134,11 +134,18 @@ class Schedule:
         self._scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
 
     async def stop(self, grace: float = 30.0) -> None:
-        """Stop scheduling, let running jobs finish (up to ``grace`` s), then shut down."""
+        """Stop scheduling, let running jobs finish (up to ``grace`` s), then shut down.
+
+        A job still running then is cancelled, and awaited: one cancelled while a worker
+        thread stores its cycle ends only once that transaction has (``bot.app.off_loop``),
+        so the caller may close the database as soon as this returns.
+        """
         self._scheduler.pause()
         if self._running:
             _, pending = await asyncio.wait(set(self._running), timeout=grace)
             for task in pending:
                 logger.warning("abandoning a job still running after %.0fs", grace)
                 task.cancel()
+            if pending:
+                await asyncio.wait(pending)
         self._scheduler.shutdown(wait=False)

@@ -31,6 +31,7 @@ from typing import Protocol
 
 from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.market_memory import MarketMemory, history_spans, load_memory
+from bot.app.off_loop import off_loop
 from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
 from bot.core.diff import DiffParams, diff
 from bot.core.document import Document
@@ -198,7 +199,9 @@ class CollectionCycle:
     async def _backfill(self, symbols: list[str], now: datetime) -> int:
         """Backfill those of ``symbols`` whose stored history does not reach back a day."""
         day_ago = now - timedelta(hours=24)
-        known = self._d.snapshots.oi_at_many(self._d.exchange, day_ago, timedelta(minutes=45), symbols)
+        known = await off_loop(
+            self._d.snapshots.oi_at_many, self._d.exchange, day_ago, timedelta(minutes=45), symbols
+        )
         missing = [s for s in symbols if s not in known]
         gate = asyncio.Semaphore(BACKFILL_CONCURRENCY)
 
@@ -237,7 +240,9 @@ class CollectionCycle:
             # Points the memory has not got: read them with the rest at the next cycle. Set
             # after the awaits, so a cycle cannot have read the memory before this slice lands.
             self._market = None
-            added += self._d.snapshots.add_snapshots([snap for batch in batches for snap in batch])
+            added += await off_loop(
+                self._d.snapshots.add_snapshots, [snap for batch in batches for snap in batch]
+            )
             done += sum(1 for batch in batches if batch)
         if missing:
             logger.info(
@@ -260,8 +265,11 @@ class CollectionCycle:
         report.weight_used = fetch.weight_used
         report.failures.update(f.reason for f in fetch.failures)
 
-        history = self._history(now, claim, fetch.snapshots)
-        scored = score_snapshots(
+        # Each synchronous step runs in a worker thread (``off_loop``), so commands are answered
+        # meanwhile. Still one step at a time: nothing else touches this cycle's memory.
+        history = await off_loop(self._history, now, claim, fetch.snapshots)
+        scored = await off_loop(
+            score_snapshots,
             fetch.snapshots,
             lambda sym: history.oi.get(sym, []),
             now,
@@ -272,19 +280,20 @@ class CollectionCycle:
         report.partial = sum(s.result.partial for s in scored)
         report.top = scored[:5]
 
-        previous = self._previous_states(claim)
+        previous = await off_loop(self._previous_states, claim)
         points = [ScoredPoint(s.snapshot.symbol, reading_of(s), s.result.partial) for s in scored]
-        outcome = diff(self._d.exchange, previous, points, now, self._diff)
+        outcome = await off_loop(diff, self._d.exchange, previous, points, now, self._diff)
         # The diff keeps an untouched state as the same object: compare values only otherwise.
         changed = [
             st for sym, st in outcome.states.items() if (old := previous.get(sym)) is not st and old != st
         ]
 
-        messages = self._messages(outcome.events, now)
+        messages = await off_loop(self._messages, outcome.events, now)
         # Forget first: if the store fails, the database (not this memory) holds the truth.
         self._states = None
         market, self._market = self._market, None
-        self._d.cycles.save_cycle(
+        await off_loop(
+            self._d.cycles.save_cycle,
             exchange=self._d.exchange,
             snapshots=fetch.snapshots,
             scores=[
@@ -297,14 +306,20 @@ class CollectionCycle:
         )
         if self._keep_states:
             self._states, self._states_tenure = outcome.states, None if claim is None else claim.since
-            if market is not None and market.add_snapshots(self._d.exchange, fetch.snapshots):
-                market.trim(now)
+            if market is not None and await off_loop(self._extend, market, now, fetch.snapshots):
                 self._market, self._market_tenure = market, self._states_tenure
         report.events = len(outcome.events)
         report.alerts = outcome.events
         report.messages = len(messages)
         report.duration_s = time.perf_counter() - started
         return report
+
+    def _extend(self, market: MarketMemory, now: datetime, stored: Sequence[MarketSnapshot]) -> bool:
+        """Add a stored cycle's snapshots to ``market``; False: it must be read again."""
+        if not market.add_snapshots(self._d.exchange, stored):
+            return False
+        market.trim(now)
+        return True
 
     def _history(
         self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]

@@ -22,10 +22,12 @@ from bot.core.records import (
 )
 from bot.errors import StorageError
 from tests.fakes.market_stores import utc
+from tests.fakes.serialised import serialised
 
 MAX_ERROR_LEN = 2000
 
 
+@serialised
 class FakeChatStore:
     """``bot.ports.ChatStore`` in memory."""
 
@@ -123,6 +125,7 @@ class FakeChatStore:
         return [p for p in self._profiles() if p.settings.digest_enabled]
 
 
+@serialised
 class FakeOutboxStore:
     """``bot.ports.OutboxStore`` in memory; needs the chat store for its foreign key."""
 
@@ -263,6 +266,7 @@ class FakeOutboxStore:
         return len(old)
 
 
+@serialised
 class FakeDigestLog:
     """``bot.ports.DigestLog`` in memory; needs the chat store for its foreign key."""
 

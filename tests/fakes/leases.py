@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from bot.core.records import LeaseInfo
 from bot.ports import LeaseStore
 from tests.fakes.clock import EPOCH
+from tests.fakes.serialised import serialised
 
 TTL = timedelta(seconds=30)
 
 
+@serialised
 class FakeLeaseStore:
     """Leases in a dict; the same rules as the SQL store."""
 

@@ -14,6 +14,7 @@ from bot.core.models import Bias, Regime
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.errors import StorageError
 from bot.ports import BandSeries, MarketSeries, OiSeries
+from tests.fakes.serialised import serialised
 
 T = TypeVar("T")
 Key = tuple[str, str, datetime]
@@ -75,6 +76,7 @@ def first_per_slot(
     return found
 
 
+@serialised
 class FakeSnapshotStore:
     """``bot.ports.SnapshotStore`` in memory."""
 
@@ -175,6 +177,7 @@ class FakeSnapshotStore:
         return len(old)
 
 
+@serialised
 class FakeScoreStore:
     """``bot.ports.ScoreStore`` in memory."""
 
@@ -286,6 +289,7 @@ class FakeScoreStore:
         return len(old)
 
 
+@serialised
 class FakeAlertStateStore:
     """``bot.ports.AlertStateStore`` in memory."""
 

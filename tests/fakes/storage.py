@@ -20,8 +20,10 @@ from bot.errors import LeaseLostError
 from tests.fakes.chat_stores import FakeChatStore, FakeDigestLog, FakeOutboxStore
 from tests.fakes.leases import FakeLeaseStore
 from tests.fakes.market_stores import FakeAlertStateStore, FakeScoreStore, FakeSnapshotStore
+from tests.fakes.serialised import serialised
 
 
+@serialised
 class FakeCycleStore:
     """``bot.ports.CycleStore`` in memory: all or nothing, like the SQL transaction."""
 
@@ -60,6 +62,7 @@ class FakeCycleStore:
             raise
 
 
+@serialised
 class FakeRetention:
     """``bot.ports.RetentionJob`` in memory."""
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
 
+from bot.app.off_loop import off_loop
 from bot.scheduler import Jobs, Schedule
-from tests.waiting import wait_for
+from tests.waiting import DEADLINE_S, wait_for
 
 SKIPPED = "job cycle skipped: the previous run is still going"
 
@@ -76,3 +78,33 @@ async def test_the_first_cycle_runs_at_start_up_and_stop_lets_it_finish() -> Non
     assert not finished.is_set()
     await schedule.stop(grace=30.0)
     assert finished.is_set()
+
+
+async def test_stop_returns_only_once_a_cancelled_job_s_worker_thread_has_ended() -> None:
+    entered, opened = threading.Event(), threading.Event()
+    log: list[str] = []
+    job: list[asyncio.Task[object]] = []
+
+    def store() -> None:  # a cycle's transaction, under way in a worker thread
+        entered.set()
+        opened.wait(DEADLINE_S)
+        log.append("stored")
+
+    async def cycle() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        job.append(task)
+        await off_loop(store)
+
+    schedule = Schedule(Jobs(cycle, idle, idle, idle, cycle_every=timedelta(hours=1)))
+    schedule.start()
+    await wait_for(entered.is_set, "the cycle's store to begin")
+    stopping = asyncio.create_task(schedule.stop(grace=0.0))  # no grace: the job is cancelled
+    await wait_for(lambda: job[0].cancelling(), "the job to be cancelled")
+    for _ in range(20):  # the turns a stop that did not wait would need to return
+        await asyncio.sleep(0)
+    assert not stopping.done()  # the database may not be closed yet: the store is under way
+    opened.set()
+    await stopping
+    log.append("stopped")
+    assert log == ["stored", "stopped"]

@@ -1,0 +1,87 @@
+"""Blocking work in a worker thread: the event loop runs meanwhile; results, errors and
+cancellation come back as the awaiting task expects."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from bot.app.off_loop import off_loop
+from tests.waiting import DEADLINE_S, wait_for
+
+# A plain ``asyncio.to_thread`` lets a cancelled task end within a couple of the loop's
+# turns; this many is plenty to see whether the task waited for its thread instead.
+TURNS = 20
+
+
+class Gate:
+    """Blocking work that runs until the test opens the gate from the event loop."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+        self.log: list[str] = []
+
+    def work(self, value: int) -> int:
+        self.entered.set()
+        # The bound only keeps a broken build from hanging: False then fails the test.
+        if not self.opened.wait(DEADLINE_S):
+            raise AssertionError("the event loop never ran while the work blocked")
+        self.log.append("thread ended")
+        return value * 2
+
+
+async def test_the_loop_runs_while_the_work_blocks_and_the_result_comes_back() -> None:
+    gate = Gate()
+    work = asyncio.create_task(off_loop(gate.work, 21))
+    # This wait polls from the event loop: it ends only if the loop is free meanwhile.
+    await wait_for(gate.entered.is_set, "the work to start")
+    gate.opened.set()
+    assert await work == 42
+
+
+async def test_the_work_s_exception_is_raised_to_the_awaiting_task() -> None:
+    def fails(what: str) -> None:
+        raise KeyError(what)
+
+    with pytest.raises(KeyError, match="missing"):
+        await off_loop(fails, "missing")
+
+
+async def test_keyword_arguments_reach_the_work() -> None:
+    def join(*parts: str, sep: str) -> str:
+        return sep.join(parts)
+
+    assert await off_loop(join, "a", "b", sep="-") == "a-b"
+
+
+async def test_a_cancelled_task_ends_only_once_its_thread_has() -> None:
+    gate = Gate()
+    work = asyncio.create_task(off_loop(gate.work, 1))
+    work.add_done_callback(lambda _: gate.log.append("task ended"))
+    await wait_for(gate.entered.is_set, "the work to start")
+    work.cancel()
+    for _ in range(TURNS):
+        await asyncio.sleep(0)
+    assert not work.done()
+    gate.opened.set()
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    assert gate.log == ["thread ended", "task ended"]
+
+
+async def test_a_cancellation_repeated_while_waiting_still_waits_for_the_thread() -> None:
+    gate = Gate()
+    work = asyncio.create_task(off_loop(gate.work, 1))
+    await wait_for(gate.entered.is_set, "the work to start")
+    for _ in range(3):
+        work.cancel()
+        for _ in range(TURNS):
+            await asyncio.sleep(0)
+    assert not work.done()
+    gate.opened.set()
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    assert gate.log == ["thread ended"]
