@@ -25,6 +25,7 @@ from bot.errors import DpsError, LeaseLostError
 from bot.ports import ChatAdapter, Clock
 from bot.roles import Role
 from bot.scheduler import Job, Jobs, Schedule
+from bot.web_launch import start_web
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +219,7 @@ async def run(
     process = Process(app, backfill=role.collects)
     try:
         await process.start_chats()
+        web = await start_web(app)  # the dashboard, only with WEB_PORT
     except BaseException:
         await app.close()  # release the exchange session even when start-up fails
         raise
@@ -260,6 +262,8 @@ async def run(
     if delivers:
         await process.deliver()  # flush what is due
     await process.stop_chats()
+    if web is not None:
+        await web.stop()
     process.release_leases()
     await app.close()
     logger.info("stopped")

@@ -6,11 +6,13 @@ import asyncio
 import io
 import os
 import signal
+import socket
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from bot.config import Settings, load_settings
@@ -21,7 +23,7 @@ from tests.fakes.discord_api import TOKEN as DISCORD_TOKEN
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.exchange import FakeExchange
 from tests.fakes.telegram_api import FakeTelegram
-from tests.waiting import wait_for
+from tests.waiting import DEADLINE_S, wait_for
 
 COMMANDS = "discord:commands"
 READY = "Discord gateway ready"
@@ -244,3 +246,42 @@ async def test_two_discord_processes_one_gateway_and_commands_survive_either_sto
         stops[1].set()
         assert await asyncio.wait_for(tasks[1], timeout=60) == 0
     assert "Traceback" not in caplog.text
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _page(port: int) -> str | None:
+    try:
+        async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            answer = await client.get("/")
+    except httpx2.TransportError:
+        return None
+    return answer.text if answer.status_code == 200 else None
+
+
+@pytest.mark.slow
+async def test_run_with_web_port_serves_the_dashboard_until_it_stops(
+    fake: FakeExchange, tmp_path: Path
+) -> None:
+    port = _free_port()
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        exchange="binanceusdm",
+        exchange_api_url=fake.url,
+        collect_interval=30,
+        web_port=port,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop=stop, out=io.StringIO()))
+    # Polls the outcome, as wait_for does, but over HTTP.
+    async with asyncio.timeout(DEADLINE_S):
+        while (text := await _page(port)) is None or "BTCUSDT" not in text:  # noqa: ASYNC110 - polls a server
+            await asyncio.sleep(0.05)
+    assert "<table" in text
+    stop.set()
+    assert await asyncio.wait_for(task, timeout=60) == 0
+    assert await _page(port) is None  # the server stopped with the bot
