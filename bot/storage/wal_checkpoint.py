@@ -90,6 +90,11 @@ class WalCheckpointer:
             wanted = self._wakes
             return self._cond.wait_for(lambda: self._served >= wanted or self._stopping, timeout)
 
+    @property
+    def alive(self) -> bool:
+        """The thread still runs (until ``close``)."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
         """Checkpoint once more, then stop the thread and close its connection."""
         with self._cond:
