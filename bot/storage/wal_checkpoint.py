@@ -106,12 +106,12 @@ class WalCheckpointer:
     def _loop(self) -> None:
         try:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_ms)}")
         except sqlite3.Error as exc:
             logger.warning("cannot open %s to checkpoint its WAL: %s", self._path, exc)
             self._finish()
             return
         try:
-            conn.execute(f"PRAGMA busy_timeout={int(self._busy_ms)}")
             while True:
                 with self._cond:
                     self._cond.wait_for(lambda: self._wakes > self._served or self._stopping, self._every)

