@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import StorageError
-from bot.storage.wal_checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
+from bot.storage.wal_checkpoint import SIZE_LIMIT_PRAGMA, WalCheckpointer
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def checkpoint_in_background(engine: Engine) -> WalCheckpointer | None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
-            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            cursor.execute(SIZE_LIMIT_PRAGMA)
         finally:
             cursor.close()
         record.info[_CHANGES] = dbapi_connection.total_changes

@@ -30,8 +30,12 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
-"""Bytes a WAL file is truncated back to when SQLite starts reusing it."""
+SIZE_LIMIT_PRAGMA = "PRAGMA journal_size_limit=67108864"
+"""A WAL file is truncated back to 64 MiB when SQLite starts reusing it."""
+_CHECKPOINTS = {
+    "PASSIVE": "PRAGMA wal_checkpoint(PASSIVE)",
+    "RESTART": "PRAGMA wal_checkpoint(RESTART)",
+}
 RESTART_FRAMES = 16_384
 """WAL frames (pages) past which a checkpoint that readers kept from finishing asks for a RESTART."""
 
@@ -105,8 +109,10 @@ class WalCheckpointer:
 
     def _loop(self) -> None:
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout={int(self._busy_ms)}")
+            # ``timeout`` is the busy timeout, which only a RESTART waits on.
+            conn = sqlite3.connect(
+                self._path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             logger.warning("cannot open %s to checkpoint its WAL: %s", self._path, exc)
             self._finish()
@@ -149,5 +155,5 @@ class WalCheckpointer:
 
     @staticmethod
     def _run(conn: sqlite3.Connection, mode: str) -> CheckpointResult:
-        busy, frames, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        busy, frames, done = conn.execute(_CHECKPOINTS[mode]).fetchone()
         return CheckpointResult(busy=bool(busy), wal_frames=frames, checkpointed=done)

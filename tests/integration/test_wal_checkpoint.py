@@ -45,6 +45,7 @@ def db_file(migrated_url: str) -> Path:
 def test_the_cycles_commit_leaves_the_checkpoint_to_the_thread(storage: Storage) -> None:
     with storage.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == 64 * 1024 * 1024
     checkpointer = storage.checkpointer
     assert checkpointer is not None
     before = checkpointer.runs
