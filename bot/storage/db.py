@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import StorageError
+from bot.storage.wal_checkpoint import SIZE_LIMIT_PRAGMA, WalCheckpointer
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,50 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
+
+
+_WROTE = "dps_wrote"
+_CHANGES = "dps_total_changes"
+
+
+def checkpoint_in_background(engine: Engine) -> WalCheckpointer | None:
+    """Move ``engine``'s WAL checkpoints off its commits, onto a ``WalCheckpointer`` thread.
+
+    For a SQLite file only (None otherwise); call before the engine's first connection.
+    Its connections stop checkpointing inside their commits (``wal_autocheckpoint=0``),
+    and every connection that committed a write wakes the checkpointer when it goes back
+    to the pool, once its commit has landed.
+    """
+    path = sqlite_file(engine.url)
+    if path is None:
+        return None
+    checkpointer = WalCheckpointer(path)
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.execute(SIZE_LIMIT_PRAGMA)
+        finally:
+            cursor.close()
+        record.info[_CHANGES] = dbapi_connection.total_changes
+
+    def on_commit(connection: Any) -> None:
+        # The commit event comes before the COMMIT itself: note that this transaction
+        # wrote (its connection's change count moved) and wake at check-in, after it.
+        changes = connection.connection.dbapi_connection.total_changes
+        if connection.info.get(_CHANGES) != changes:
+            connection.info[_CHANGES] = changes
+            connection.info[_WROTE] = True
+
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_WROTE, False):
+            checkpointer.wake()
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine.pool, "checkin", on_checkin)
+    return checkpointer
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from bot.storage import migrate
-from bot.storage.db import create_db_engine, session_factory
+from bot.storage.db import checkpoint_in_background, create_db_engine, session_factory
 from bot.storage.repositories.alert_states import SqlAlertStateStore
 from bot.storage.repositories.chats import SqlChatStore
 from bot.storage.repositories.cycle import SqlCycleStore
@@ -18,6 +18,7 @@ from bot.storage.repositories.outbox import SqlOutboxStore
 from bot.storage.repositories.scores import SqlScoreStore
 from bot.storage.repositories.snapshots import SqlSnapshotStore
 from bot.storage.retention import SqlRetention
+from bot.storage.wal_checkpoint import WalCheckpointer
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +35,14 @@ class Storage:
     cycles: SqlCycleStore
     retention: SqlRetention
     leases: SqlLeaseStore
+    checkpointer: WalCheckpointer | None = None
+    """A SQLite file's WAL checkpointer (``bot.storage.wal_checkpoint``); None on PostgreSQL."""
 
     def close(self) -> None:
-        """Close every pooled connection (at shutdown, and in tests)."""
+        """Close every pooled connection (at shutdown, and in tests), checkpointing once more."""
         self.engine.dispose()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
 
 def open_storage(url: str | URL, *, upgrade: bool = True) -> Storage:
@@ -49,9 +54,11 @@ def open_storage(url: str | URL, *, upgrade: bool = True) -> Storage:
     if upgrade:
         migrate.upgrade(url)
     engine = create_db_engine(url)
+    checkpointer = checkpoint_in_background(engine)
     sessions = session_factory(engine)
     return Storage(
         engine=engine,
+        checkpointer=checkpointer,
         snapshots=SqlSnapshotStore(sessions),
         scores=SqlScoreStore(sessions),
         chats=SqlChatStore(sessions),

@@ -131,14 +131,21 @@ def existing_keys(
     return found
 
 
-def new_rows(session: Session, model: TimeSeriesModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop rows whose (exchange, symbol, ts) is stored already or repeated in ``rows``."""
-    unique: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+def new_rows(
+    session: Session, model: TimeSeriesModel, rows: Sequence[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Drop rows whose (exchange, symbol, ts) is stored already or repeated in ``rows``.
+
+    Rows are tuples that start with exchange, symbol and ts (``bot.storage.repositories.bulk``).
+    """
+    unique: dict[tuple[str, str, datetime], tuple[Any, ...]] = {}
     for row in rows:
-        unique.setdefault((row["exchange"], row["symbol"], row["ts"]), row)
+        unique.setdefault(row[:3], row)
     if not unique:
         return []
     stored = existing_keys(session, model, list(unique))
+    if not stored:
+        return list(unique.values())
     return [row for key, row in unique.items() if key not in stored]
 
 

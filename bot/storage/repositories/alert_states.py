@@ -6,34 +6,55 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.events import EventKind, LastAlert, Reading, SymbolState
 from bot.core.models import Band, Bias, Regime
 from bot.storage.db import transaction
 from bot.storage.models import AlertMarkRow, AlertStateRow, table_of
-from bot.storage.repositories._common import chunked
+from bot.storage.repositories._common import IN_CHUNK, chunked
+from bot.storage.repositories.bulk import execute_rows, upsert_clause
+
+_STATE_COLUMNS = (
+    "exchange",
+    "symbol",
+    "confirmed_band",
+    "ts",
+    "score",
+    "band",
+    "bias",
+    "regime",
+    "label",
+    "oi_1h_pct",
+    "oi_4h_pct",
+    "oi_24h_pct",
+    "funding_8h_pct",
+    "basis_pct",
+)
+_KEY = ("exchange", "symbol")
+_MARK_KEYS = ("kind", "position", "at", "severity", "open")
 
 
-def _state_row(exchange: str, state: SymbolState) -> dict[str, Any]:
+def _state_values(exchange: str, state: SymbolState) -> tuple[Any, ...]:
+    """A state's column values in ``_STATE_COLUMNS`` order."""
     last = state.last
-    return {
-        "exchange": exchange,
-        "symbol": state.symbol,
-        "confirmed_band": state.confirmed_band.value,
-        "ts": last.ts,
-        "score": last.score,
-        "band": last.band.value,
-        "bias": last.bias.value,
-        "regime": last.regime.value,
-        "label": last.label,
-        "oi_1h_pct": last.oi_1h_pct,
-        "oi_4h_pct": last.oi_4h_pct,
-        "oi_24h_pct": last.oi_24h_pct,
-        "funding_8h_pct": last.funding_8h_pct,
-        "basis_pct": last.basis_pct,
-    }
+    return (
+        exchange,
+        state.symbol,
+        state.confirmed_band.value,
+        last.ts,
+        last.score,
+        last.band.value,
+        last.bias.value,
+        last.regime.value,
+        last.label,
+        last.oi_1h_pct,
+        last.oi_4h_pct,
+        last.oi_24h_pct,
+        last.funding_8h_pct,
+        last.basis_pct,
+    )
 
 
 def _mark_rows(exchange: str, state: SymbolState) -> list[dict[str, Any]]:
@@ -75,59 +96,65 @@ def _state(row: AlertStateRow, alerts: Sequence[LastAlert]) -> SymbolState:
 def upsert_alert_states(session: Session, exchange: str, states: Sequence[SymbolState]) -> int:
     """Insert or replace ``exchange``'s states and their alerts; returns how many states were written.
 
-    Portable upsert: find which keys exist, bulk-UPDATE those by primary key and bulk-INSERT
-    the rest, inside the caller's transaction. A state's alerts are replaced wholesale
-    (delete, then insert) when they differ from the stored ones, so an alert dropped from
-    the state disappears; most cycles change a reading but no alert, and write no alert
-    row. Two alerts of one kind in a state break the primary key of ``alert_marks``,
-    failing the transaction.
+    One executemany of an upsert on the primary key (``bulk.upsert_clause``) inside the
+    caller's transaction: no read of which keys exist. A state's alerts are replaced
+    wholesale (delete, then insert) when they differ from the stored ones, so an alert
+    dropped from the state disappears; most cycles change a reading but no alert, and
+    write no alert row. Two alerts of one kind in a state break the primary key of
+    ``alert_marks``, failing the transaction.
     """
     latest: dict[str, SymbolState] = {s.symbol: s for s in states}  # the last of duplicates wins
-    # Core statements of the tables, each an executemany of plain dicts: a cycle writes
-    # thousands of states, and the ORM's bulk paths cost several times more per row.
+    if not latest:
+        return 0
     conn = session.connection()
     state_table, mark_table = table_of(AlertStateRow), table_of(AlertMarkRow)
-    mark_keys = ("kind", "position", "at", "severity", "open")
-    existing: set[str] = set()
-    stored_marks: dict[str, list[tuple[Any, ...]]] = {}
-    for chunk in chunked(list(latest)):
-        stmt = select(state_table.c.symbol).where(
-            state_table.c.exchange == exchange, state_table.c.symbol.in_(chunk)
-        )
-        existing.update(conn.execute(stmt).scalars())
-        marks_stmt = (
-            select(mark_table.c.symbol, *(mark_table.c[k] for k in mark_keys))
-            .where(mark_table.c.exchange == exchange, mark_table.c.symbol.in_(chunk))
-            .order_by(mark_table.c.symbol, mark_table.c.position)
-        )
-        for stored in conn.execute(marks_stmt):
-            stored_marks.setdefault(stored[0], []).append(tuple(stored[1:]))
-    new_marks = {symbol: _mark_rows(exchange, s) for symbol, s in latest.items()}
+    stored_marks = _stored_marks(conn, exchange, list(latest))
+    new_marks = {symbol: _mark_rows(exchange, s) for symbol, s in latest.items() if s.alerts}
     replaced = [
         symbol
-        for symbol, rows in new_marks.items()
-        if [tuple(row[k] for k in mark_keys) for row in rows] != stored_marks.get(symbol, [])
+        for symbol in latest
+        if [tuple(row[k] for k in _MARK_KEYS) for row in new_marks.get(symbol, ())]
+        != stored_marks.get(symbol, [])
     ]
-    updates = [_state_row(exchange, s) for symbol, s in latest.items() if symbol in existing]
-    inserts = [_state_row(exchange, s) for symbol, s in latest.items() if symbol not in existing]
-    marks = [row for symbol in replaced for row in new_marks[symbol]]
-    if updates:
-        for row in updates:  # the key is matched by renamed parameters, the rest is SET
-            row["key_exchange"], row["key_symbol"] = row.pop("exchange"), row.pop("symbol")
-        by_key = update(state_table).where(
-            state_table.c.exchange == bindparam("key_exchange"),
-            state_table.c.symbol == bindparam("key_symbol"),
-        )
-        conn.execute(by_key, updates)
-    if inserts:
-        conn.execute(insert(state_table), inserts)
+    execute_rows(
+        conn,
+        state_table,
+        _STATE_COLUMNS,
+        [_state_values(exchange, s) for s in latest.values()],
+        suffix=upsert_clause(conn.dialect, _KEY, _STATE_COLUMNS),
+    )
     for chunk in chunked(replaced):
         conn.execute(
             delete(mark_table).where(mark_table.c.exchange == exchange, mark_table.c.symbol.in_(chunk))
         )
+    marks = [row for symbol in replaced for row in new_marks.get(symbol, ())]
     if marks:
         conn.execute(insert(mark_table), marks)
     return len(latest)
+
+
+def _stored_marks(conn: Connection, exchange: str, symbols: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """The stored alerts of ``symbols``, by symbol, in position order, as ``_MARK_KEYS`` tuples."""
+    mark_table = table_of(AlertMarkRow)
+    columns = (mark_table.c.symbol, *(mark_table.c[k] for k in _MARK_KEYS))
+    order = (mark_table.c.symbol, mark_table.c.position)
+    # Few symbols: look them up. A whole market: read the exchange's alerts at once, one
+    # query instead of one per IN chunk (only symbols that alerted have any).
+    if len(symbols) <= IN_CHUNK:
+        stmts = [
+            select(*columns)
+            .where(mark_table.c.exchange == exchange, mark_table.c.symbol.in_(symbols))
+            .order_by(*order)
+        ]
+    else:
+        stmts = [select(*columns).where(mark_table.c.exchange == exchange).order_by(*order)]
+    wanted = set(symbols)
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for stmt in stmts:
+        for stored in conn.execute(stmt):
+            if stored[0] in wanted:
+                found.setdefault(stored[0], []).append(tuple(stored[1:]))
+    return found
 
 
 class SqlAlertStateStore:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Row, Select, String, and_, bindparam, func, insert, select
+from sqlalchemy import Row, Select, String, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
@@ -18,6 +18,7 @@ from bot.ports import BandSeries
 from bot.storage.db import transaction
 from bot.storage.models import ScoreRow, table_of
 from bot.storage.repositories._common import first_in_slots, new_rows, newest_in_window, rows_at
+from bot.storage.repositories.bulk import execute_rows
 
 # The inputs' and components' field names are the table's column names (none collide).
 _INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
@@ -27,24 +28,42 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
 
 
+_ROW_COLUMNS = (
+    "exchange",
+    "symbol",
+    "ts",
+    "score",
+    "band",
+    "bias",
+    "regime",
+    "partial",
+    *_INPUT_FIELDS,
+    *_COMPONENT_FIELDS,
+)
+_INPUT_VALUES = attrgetter(*_INPUT_FIELDS)
+_COMPONENT_VALUES = attrgetter(*_COMPONENT_FIELDS)
+
+
+def _score_values(record: ScoreRecord) -> tuple[Any, ...]:
+    """``score_to_row``'s values as a tuple in ``_ROW_COLUMNS`` order."""
+    result = record.result
+    return (
+        record.exchange,
+        record.symbol,
+        record.ts,
+        result.score,
+        result.band.value,
+        result.bias.value,
+        result.regime.value,
+        result.partial,
+        *_INPUT_VALUES(record.inputs),
+        *_COMPONENT_VALUES(result.components),
+    )
+
+
 def score_to_row(record: ScoreRecord) -> dict[str, Any]:
     """Column values for one score."""
-    result = record.result
-    row: dict[str, Any] = {
-        "exchange": record.exchange,
-        "symbol": record.symbol,
-        "ts": record.ts,
-        "score": result.score,
-        "band": result.band.value,
-        "bias": result.bias.value,
-        "regime": result.regime.value,
-        "partial": result.partial,
-    }
-    for name in _INPUT_FIELDS:
-        row[name] = getattr(record.inputs, name)
-    for name in _COMPONENT_FIELDS:
-        row[name] = getattr(result.components, name)
-    return row
+    return dict(zip(_ROW_COLUMNS, _score_values(record), strict=True))
 
 
 def row_to_score(row: ScoreRow) -> ScoreRecord:
@@ -69,10 +88,10 @@ def row_to_score(row: ScoreRow) -> ScoreRecord:
 
 def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
     """Insert scores not stored yet, as one executemany; returns how many were inserted."""
-    rows = new_rows(session, ScoreRow, [score_to_row(r) for r in records])
+    rows = new_rows(session, ScoreRow, [_score_values(r) for r in records])
     if rows:
-        # A Core insert of the table: a plain executemany, without the ORM's per-row work.
-        session.execute(insert(table_of(ScoreRow)), rows)
+        # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
+        execute_rows(session.connection(), table_of(ScoreRow), _ROW_COLUMNS, rows)
     return len(rows)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.collection import OiPoint
@@ -16,9 +17,11 @@ from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction
 from bot.storage.models import SnapshotRow, table_of
 from bot.storage.repositories._common import first_in_slots, new_rows, symbol_filter
+from bot.storage.repositories.bulk import execute_rows
 
 # MarketSnapshot's fields and the table's columns share their names.
 _FIELDS = tuple(f.name for f in fields(MarketSnapshot))
+_VALUES = attrgetter(*_FIELDS)
 
 
 def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
@@ -28,10 +31,11 @@ def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
 
 def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> int:
     """Insert snapshots not stored yet, as one executemany; returns how many were inserted."""
-    rows = new_rows(session, SnapshotRow, [snapshot_to_row(s) for s in snapshots])
+    # Tuples in the fields' order (exchange, symbol, ts first, as ``new_rows`` wants them).
+    rows = new_rows(session, SnapshotRow, [_VALUES(s) for s in snapshots])
     if rows:
-        # A Core insert of the table: a plain executemany, without the ORM's per-row work.
-        session.execute(insert(table_of(SnapshotRow)), rows)
+        # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
+        execute_rows(session.connection(), table_of(SnapshotRow), _FIELDS, rows)
     return len(rows)
 
 
