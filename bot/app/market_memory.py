@@ -96,7 +96,11 @@ class _Series:
             del self.values[:cut]
 
     def picked(
-        self, windows: list[tuple[int, int]], at: Iterable[int], made: dict[int, datetime]
+        self,
+        windows: list[tuple[int, int]],
+        at: list[int],
+        targets: list[tuple[int, int, int]] | None,
+        made: dict[int, datetime],
     ) -> list[tuple[datetime, float]]:
         """The points in ``windows`` that a delta measured at one of the ``at`` times can look at.
 
@@ -105,9 +109,10 @@ class _Series:
         any lies after it, ``_with_snapshot_point``), and the nearest to each horizon's past
         time. A sub-sequence holding the window points either side of each of those times
         has the same neighbours there as the whole windows, so its deltas are the same.
-        ``made``: datetimes already built, by epoch microseconds (symbols share times).
+        ``targets``: ``_targets(windows, at)``. ``made``: datetimes already built, by epoch
+        microseconds (symbols share times).
         """
-        keep = self._neighbours_near(windows, at)
+        keep = None if targets is None else self._neighbours_near(targets, windows[0][0], windows[-1][1])
         if keep is None:
             keep = self._neighbours(windows, at)
         ts, values = self.ts, self.values
@@ -120,34 +125,30 @@ class _Series:
             points.append((when_dt, values[i]))
         return points
 
-    def _neighbours_near(self, windows: list[tuple[int, int]], at: Iterable[int]) -> set[int] | None:
+    def _neighbours_near(self, targets: list[tuple[int, int, int]], first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the
-        usual case: a cycle measures at about its own time); ``None`` when they may not."""
+        usual case: a cycle measures at about its own time); ``None`` when they may not.
+
+        ``targets``: each measuring and past time with the bounds of its window; ``first``
+        and ``last``: the windows' outer bounds.
+        """
         ts = self.ts
         n = len(ts)
-        first, last = windows[0][0], windows[-1][1]
         keep: set[int] = set()
-        for when in at:
-            for back in _BACKS_US:
-                target = when - back
-                for lo, hi in windows:
-                    if lo <= target <= hi:
-                        break
-                else:
+        for target, lo, hi in targets:
+            p = bisect.bisect_left(ts, target)
+            if p:
+                before = ts[p - 1]  # < target <= hi
+                if before >= lo:
+                    keep.add(p - 1)
+                elif before >= first:  # may lie in an older window
                     return None
-                p = bisect.bisect_left(ts, target)
-                if p:
-                    before = ts[p - 1]  # < target <= hi
-                    if before >= lo:
-                        keep.add(p - 1)
-                    elif before >= first:  # may lie in an older window
-                        return None
-                if p < n:
-                    after = ts[p]  # >= target >= lo
-                    if after <= hi:
-                        keep.add(p)
-                    elif after <= last:  # may lie in a newer window
-                        return None
+            if p < n:
+                after = ts[p]  # >= target >= lo
+                if after <= hi:
+                    keep.add(p)
+                elif after <= last:  # may lie in a newer window
+                    return None
         return keep
 
     def _neighbours(self, windows: list[tuple[int, int]], at: Iterable[int]) -> set[int]:
@@ -239,13 +240,36 @@ class MarketMemory:
         windows = [(micros(a), micros(b)) for a, b in history_spans(now, self._tolerances)]
         found: list[OiSeries] = [{}, {}]
         made: dict[int, datetime] = {}
+        # Symbols mostly share their measuring times: work out their targets once.
+        planned: dict[tuple[datetime, ...], tuple[list[int], list[tuple[int, int, int]] | None]] = {}
         for symbol, times in at.items():
-            whens = [micros(t) for t in times]
+            key = tuple(times)
+            plan = planned.get(key)
+            if plan is None:
+                whens = [micros(t) for t in key]
+                plan = planned[key] = (whens, _targets(windows, whens))
+            whens, targets = plan
             for out, held in zip(found, (self._oi, self._mark), strict=True):
                 kept = held.get(symbol)
-                if kept is not None and (picked := kept.picked(windows, whens, made)):
+                if kept is not None and (picked := kept.picked(windows, whens, targets, made)):
                     out[symbol] = picked
         return MarketSeries(oi=found[0], mark=found[1])
+
+
+def _targets(windows: list[tuple[int, int]], at: list[int]) -> list[tuple[int, int, int]] | None:
+    """Each measuring time and horizon target of ``at`` with the bounds of the window holding
+    it; ``None`` when one lies in none (``_Series._neighbours`` then finds the neighbours)."""
+    targets = []
+    for when in at:
+        for back in _BACKS_US:
+            target = when - back
+            for lo, hi in windows:
+                if lo <= target <= hi:
+                    targets.append((target, lo, hi))
+                    break
+            else:
+                return None
+    return targets
 
 
 def load_memory(
