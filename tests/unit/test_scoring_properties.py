@@ -210,3 +210,27 @@ def test_mirror_symmetric_with_price(inputs: ScoreInputs, h1: float, h4: float, 
     assert flipped.score == original.score
     assert flipped.bias is original.bias.mirrored()
     assert flipped.regime is MIRRORED_REGIME[original.regime]
+
+
+def _blend(changes: list[float | None], side: float) -> float:
+    """The OI measure of the module formula, term by term over the present horizons."""
+    total = part = 0.0
+    for change, horizon in zip(changes, DEFAULT_PARAMS.horizons, strict=True):
+        if change is not None:
+            total += horizon.weight
+            part += horizon.weight * math.tanh(max(side * change, 0.0) / horizon.scale_pct)
+    return part / total if total > 0 else 0.0
+
+
+signed_zero_or_change = st.one_of(st.sampled_from([0.0, -0.0]), oi_change)
+
+
+@given(any_inputs, maybe(signed_zero_or_change), maybe(signed_zero_or_change), maybe(signed_zero_or_change))
+def test_oi_build_and_unwind_are_the_formulas_bits(
+    inputs: ScoreInputs, h1: float | None, h4: float | None, h24: float | None
+) -> None:
+    # The score adds each change's tanh on its own side only: the other side's tanh(0) must
+    # not have moved a bit (a signed zero included).
+    comps = score(dataclasses.replace(inputs, oi_1h_pct=h1, oi_4h_pct=h4, oi_24h_pct=h24)).components
+    assert comps.oi_build.hex() == _blend([h1, h4, h24], 1.0).hex()
+    assert comps.oi_unwind.hex() == _blend([h1, h4, h24], -1.0).hex()
