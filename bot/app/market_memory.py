@@ -101,6 +101,7 @@ class _Series:
         at: list[int],
         targets: list[tuple[int, int, int]] | None,
         made: dict[int, datetime],
+        last: _LastPick,
     ) -> list[tuple[datetime, float]]:
         """The points in ``windows`` that a delta measured at one of the ``at`` times can look at.
 
@@ -109,21 +110,28 @@ class _Series:
         any lies after it, ``_with_snapshot_point``), and the nearest to each horizon's past
         time. A sub-sequence holding the window points either side of each of those times
         has the same neighbours there as the whole windows, so its deltas are the same.
-        ``targets``: ``_targets(windows, at)``. ``made``: datetimes already built, by epoch
-        microseconds (symbols share times).
+
+        Args:
+            windows: the cycle's windows, in epoch microseconds.
+            at: the measuring times.
+            targets: ``_targets(windows, at)``.
+            made: datetimes already built, by epoch microseconds (symbols share times).
+            last: the last pick at these measuring times; a series with the same times (a
+                symbol's OI and mark price, and mostly every symbol's) picks the same.
         """
-        keep = None if targets is None else self._neighbours_near(targets, windows[0][0], windows[-1][1])
-        if keep is None:
-            keep = self._neighbours(windows, at)
         ts, values = self.ts, self.values
-        points = []
-        for i in sorted(keep):
-            us = ts[i]
-            when_dt = made.get(us)
-            if when_dt is None:
-                when_dt = made[us] = from_micros(us)
-            points.append((when_dt, values[i]))
-        return points
+        if last.ts is None or last.ts != ts:
+            keep = None if targets is None else self._neighbours_near(targets, windows[0][0], windows[-1][1])
+            if keep is None:
+                keep = self._neighbours(windows, at)
+            last.ts, last.picks, last.times = ts, sorted(keep), []
+            for i in last.picks:
+                us = ts[i]
+                when_dt = made.get(us)
+                if when_dt is None:
+                    when_dt = made[us] = from_micros(us)
+                last.times.append(when_dt)
+        return list(zip(last.times, [values[i] for i in last.picks], strict=True))
 
     def _neighbours_near(self, targets: list[tuple[int, int, int]], first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the
@@ -167,6 +175,16 @@ class _Series:
                         keep.add(max(lo, p))  # the oldest at or after it
                         break
         return keep
+
+
+@dataclass(slots=True)
+class _LastPick:
+    """The last series picked at some measuring times: its times, the indices picked, and
+    their datetimes."""
+
+    ts: array[int] | None = None
+    picks: list[int] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
 
 
 class MarketMemory:
@@ -241,22 +259,27 @@ class MarketMemory:
         found: list[OiSeries] = [{}, {}]
         made: dict[int, datetime] = {}
         # Symbols mostly share their measuring times: work out their targets once.
-        planned: dict[tuple[datetime, ...], tuple[list[int], list[tuple[int, int, int]] | None]] = {}
+        planned: dict[
+            tuple[datetime, ...], tuple[list[int], list[tuple[int, int, int]] | None, _LastPick]
+        ] = {}
         for symbol, times in at.items():
             key = tuple(times)
             plan = planned.get(key)
             if plan is None:
                 whens = [micros(t) for t in key]
-                plan = planned[key] = (whens, _targets(windows, whens))
-            whens, targets = plan
+                plan = planned[key] = (whens, _targets(windows, whens), _LastPick())
+            whens, targets, last = plan
             for out, held in zip(found, (self._oi, self._mark), strict=True):
                 kept = held.get(symbol)
-                if kept is not None and (picked := kept.picked(windows, whens, targets, made)):
+                if kept is not None and (picked := kept.picked(windows, whens, targets, made, last)):
                     out[symbol] = picked
         return MarketSeries(oi=found[0], mark=found[1])
 
 
-def _targets(windows: list[tuple[int, int]], at: list[int]) -> list[tuple[int, int, int]] | None:
+_Targets = list[tuple[int, int, int]]
+
+
+def _targets(windows: list[tuple[int, int]], at: list[int]) -> _Targets | None:
     """Each measuring time and horizon target of ``at`` with the bounds of the window holding
     it; ``None`` when one lies in none (``_Series._neighbours`` then finds the neighbours)."""
     targets = []

@@ -185,17 +185,17 @@ class ChangeTimes:
         # Per horizon: the oldest end point still fresh, the target, the target's bounds.
         self.bounds: tuple[tuple[datetime, datetime, datetime, datetime], ...] | None = None
         bounds = []
+        slacks = (tolerances.tolerance_1h, tolerances.tolerance_4h, tolerances.tolerance_24h)
         try:
-            for hours in _HOURS:
-                slack = tolerances.tolerance_for(hours)
-                target = now - timedelta(hours=hours)
+            for back, slack in zip(_BACKS, slacks, strict=True):
+                target = now - back
                 bounds.append((now - slack, target, target - slack, target + slack))
         except OverflowError:  # a bound beyond the calendar: measured horizon by horizon
             return
         self.bounds = tuple(bounds)
 
 
-_HOURS = (1, 4, 24)
+_BACKS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
 
 
 def changes_at(history: Sequence[OiSample], times: ChangeTimes) -> OiChanges:
