@@ -91,10 +91,11 @@ def held_band(confirmed: Band, scores: Sequence[int], p: DiffParams) -> Band:
     """
     rank = confirmed.rank
     raised = [band_for(s, p.band_floors) for s in scores]
-    lowest = min(raised, key=_RANK)
-    if lowest.rank > rank:  # every score in a higher band
-        return lowest
-    if max(raised, key=_RANK).rank >= rank:
+    ranks = [b.rank for b in raised]
+    lowest = min(ranks)
+    if lowest > rank:  # every score in a higher band: up to the first of the lowest
+        return raised[ranks.index(lowest)]
+    if max(ranks) >= rank:
         # The usual case: a score at or above the band keeps it (``confirmed_band`` never
         # lowers a band its raw band reaches), so it cannot go down either.
         return confirmed
