@@ -70,6 +70,10 @@ def from_micros(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+_Targets = list[tuple[int, int, int]]
+"""Measuring and past times, each with the bounds of the window holding it (microseconds)."""
+
+
 @dataclass(slots=True)
 class _Series:
     """One symbol's points of one kind, oldest first, at most one per time."""
@@ -99,7 +103,7 @@ class _Series:
         self,
         windows: list[tuple[int, int]],
         at: list[int],
-        targets: list[tuple[int, int, int]] | None,
+        targets: _Targets | None,
         made: dict[int, datetime],
         last: _LastPick,
     ) -> list[tuple[datetime, float]]:
@@ -133,7 +137,7 @@ class _Series:
                 last.times.append(when_dt)
         return list(zip(last.times, [values[i] for i in last.picks], strict=True))
 
-    def _neighbours_near(self, targets: list[tuple[int, int, int]], first: int, last: int) -> set[int] | None:
+    def _neighbours_near(self, targets: _Targets, first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the
         usual case: a cycle measures at about its own time); ``None`` when they may not.
 
@@ -259,9 +263,7 @@ class MarketMemory:
         found: list[OiSeries] = [{}, {}]
         made: dict[int, datetime] = {}
         # Symbols mostly share their measuring times: work out their targets once.
-        planned: dict[
-            tuple[datetime, ...], tuple[list[int], list[tuple[int, int, int]] | None, _LastPick]
-        ] = {}
+        planned: dict[tuple[datetime, ...], tuple[list[int], _Targets | None, _LastPick]] = {}
         for symbol, times in at.items():
             key = tuple(times)
             plan = planned.get(key)
@@ -274,9 +276,6 @@ class MarketMemory:
                 if kept is not None and (picked := kept.picked(windows, whens, targets, made, last)):
                     out[symbol] = picked
         return MarketSeries(oi=found[0], mark=found[1])
-
-
-_Targets = list[tuple[int, int, int]]
 
 
 def _targets(windows: list[tuple[int, int]], at: list[int]) -> _Targets | None:

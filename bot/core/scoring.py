@@ -69,14 +69,16 @@ def _oi_measures(changes: tuple[float | None, ...], p: ScoringParams) -> tuple[f
     for change, horizon in zip(changes, p.horizons, strict=True):
         if change is None:
             continue
-        weight = horizon.weight
+        weight, scale = horizon.weight, horizon.scale_pct
         total_weight += weight
-        # Only one side of a change is non-zero; the other would add tanh(0) = 0.0, which
-        # leaves a sum begun at +0.0 as it is (unless an infinite weight makes it NaN).
-        if change > 0.0 or not math.isfinite(weight):
-            build += weight * math.tanh(max(change, 0.0) / horizon.scale_pct)
-        if change < 0.0 or not math.isfinite(weight):
-            unwind += weight * math.tanh(max(-change, 0.0) / horizon.scale_pct)
+        # Only one side of a change is non-zero. The other adds weight·tanh(0/scale), +0.0
+        # or -0.0 for a finite weight and a scale that is a number, which leaves a sum begun
+        # at +0.0 as it is: that tanh need not be computed.
+        both = not math.isfinite(weight) or math.isnan(scale)
+        if change > 0.0 or both:
+            build += weight * math.tanh(max(change, 0.0) / scale)
+        if change < 0.0 or both:
+            unwind += weight * math.tanh(max(-change, 0.0) / scale)
     if total_weight <= 0:
         return 0.0, 0.0
     return build / total_weight, unwind / total_weight
