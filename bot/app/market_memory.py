@@ -70,6 +70,10 @@ def from_micros(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+_Targets = list[tuple[int, int, int]]
+"""Measuring and past times, each with the bounds of the window holding it (microseconds)."""
+
+
 @dataclass(slots=True)
 class _Series:
     """One symbol's points of one kind, oldest first, at most one per time."""
@@ -96,7 +100,12 @@ class _Series:
             del self.values[:cut]
 
     def picked(
-        self, windows: list[tuple[int, int]], at: Iterable[int], made: dict[int, datetime]
+        self,
+        windows: list[tuple[int, int]],
+        at: list[int],
+        targets: _Targets | None,
+        made: dict[int, datetime],
+        last: _LastPick,
     ) -> list[tuple[datetime, float]]:
         """The points in ``windows`` that a delta measured at one of the ``at`` times can look at.
 
@@ -105,49 +114,53 @@ class _Series:
         any lies after it, ``_with_snapshot_point``), and the nearest to each horizon's past
         time. A sub-sequence holding the window points either side of each of those times
         has the same neighbours there as the whole windows, so its deltas are the same.
-        ``made``: datetimes already built, by epoch microseconds (symbols share times).
-        """
-        keep = self._neighbours_near(windows, at)
-        if keep is None:
-            keep = self._neighbours(windows, at)
-        ts, values = self.ts, self.values
-        points = []
-        for i in sorted(keep):
-            us = ts[i]
-            when_dt = made.get(us)
-            if when_dt is None:
-                when_dt = made[us] = from_micros(us)
-            points.append((when_dt, values[i]))
-        return points
 
-    def _neighbours_near(self, windows: list[tuple[int, int]], at: Iterable[int]) -> set[int] | None:
+        Args:
+            windows: the cycle's windows, in epoch microseconds.
+            at: the measuring times.
+            targets: ``_targets(windows, at)``.
+            made: datetimes already built, by epoch microseconds (symbols share times).
+            last: the last pick at these measuring times; a series with the same times (a
+                symbol's OI and mark price, and mostly every symbol's) picks the same.
+        """
+        ts, values = self.ts, self.values
+        if last.ts is None or last.ts != ts:
+            keep = None if targets is None else self._neighbours_near(targets, windows[0][0], windows[-1][1])
+            if keep is None:
+                keep = self._neighbours(windows, at)
+            last.ts, last.picks, last.times = ts, sorted(keep), []
+            for i in last.picks:
+                us = ts[i]
+                when_dt = made.get(us)
+                if when_dt is None:
+                    when_dt = made[us] = from_micros(us)
+                last.times.append(when_dt)
+        return list(zip(last.times, [values[i] for i in last.picks], strict=True))
+
+    def _neighbours_near(self, targets: _Targets, first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the
-        usual case: a cycle measures at about its own time); ``None`` when they may not."""
+        usual case: a cycle measures at about its own time); ``None`` when they may not.
+
+        ``targets``: each measuring and past time with the bounds of its window; ``first``
+        and ``last``: the windows' outer bounds.
+        """
         ts = self.ts
         n = len(ts)
-        first, last = windows[0][0], windows[-1][1]
         keep: set[int] = set()
-        for when in at:
-            for back in _BACKS_US:
-                target = when - back
-                for lo, hi in windows:
-                    if lo <= target <= hi:
-                        break
-                else:
+        for target, lo, hi in targets:
+            p = bisect.bisect_left(ts, target)
+            if p:
+                before = ts[p - 1]  # < target <= hi
+                if before >= lo:
+                    keep.add(p - 1)
+                elif before >= first:  # may lie in an older window
                     return None
-                p = bisect.bisect_left(ts, target)
-                if p:
-                    before = ts[p - 1]  # < target <= hi
-                    if before >= lo:
-                        keep.add(p - 1)
-                    elif before >= first:  # may lie in an older window
-                        return None
-                if p < n:
-                    after = ts[p]  # >= target >= lo
-                    if after <= hi:
-                        keep.add(p)
-                    elif after <= last:  # may lie in a newer window
-                        return None
+            if p < n:
+                after = ts[p]  # >= target >= lo
+                if after <= hi:
+                    keep.add(p)
+                elif after <= last:  # may lie in a newer window
+                    return None
         return keep
 
     def _neighbours(self, windows: list[tuple[int, int]], at: Iterable[int]) -> set[int]:
@@ -166,6 +179,16 @@ class _Series:
                         keep.add(max(lo, p))  # the oldest at or after it
                         break
         return keep
+
+
+@dataclass(slots=True)
+class _LastPick:
+    """The last series picked at some measuring times: its times, the indices picked, and
+    their datetimes."""
+
+    ts: array[int] | None = None
+    picks: list[int] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
 
 
 class MarketMemory:
@@ -239,13 +262,36 @@ class MarketMemory:
         windows = [(micros(a), micros(b)) for a, b in history_spans(now, self._tolerances)]
         found: list[OiSeries] = [{}, {}]
         made: dict[int, datetime] = {}
+        # Symbols mostly share their measuring times: work out their targets once.
+        planned: dict[tuple[datetime, ...], tuple[list[int], _Targets | None, _LastPick]] = {}
         for symbol, times in at.items():
-            whens = [micros(t) for t in times]
+            key = tuple(times)
+            plan = planned.get(key)
+            if plan is None:
+                whens = [micros(t) for t in key]
+                plan = planned[key] = (whens, _targets(windows, whens), _LastPick())
+            whens, targets, last = plan
             for out, held in zip(found, (self._oi, self._mark), strict=True):
                 kept = held.get(symbol)
-                if kept is not None and (picked := kept.picked(windows, whens, made)):
+                if kept is not None and (picked := kept.picked(windows, whens, targets, made, last)):
                     out[symbol] = picked
         return MarketSeries(oi=found[0], mark=found[1])
+
+
+def _targets(windows: list[tuple[int, int]], at: list[int]) -> _Targets | None:
+    """Each measuring time and horizon target of ``at`` with the bounds of the window holding
+    it; ``None`` when one lies in none (``_Series._neighbours`` then finds the neighbours)."""
+    targets = []
+    for when in at:
+        for back in _BACKS_US:
+            target = when - back
+            for lo, hi in windows:
+                if lo <= target <= hi:
+                    targets.append((target, lo, hi))
+                    break
+            else:
+                return None
+    return targets
 
 
 def load_memory(

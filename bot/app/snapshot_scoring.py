@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from bot.core.inputs import inputs_from_snapshot
 from bot.core.market import MarketSnapshot
 from bot.core.models import ScoreInputs, ScoreResult
-from bot.core.oi_deltas import DEFAULT_TOLERANCES, OiDeltaTolerances, OiSample, oi_changes
+from bot.core.oi_deltas import DEFAULT_TOLERANCES, ChangeTimes, OiDeltaTolerances, OiSample, changes_at
 from bot.core.params import ScoringParams
 from bot.core.records import require_aware
 from bot.core.scoring import score
@@ -91,11 +91,20 @@ def score_snapshot(
     ``price_history`` is the symbol's (ts, mark price) series; empty means no price moves
     (the regime then falls back to funding and basis; the score is the same either way).
     """
-    changes = oi_changes(_with_snapshot_point(history, snap, snap.oi_contracts), snap.ts, tolerances)
+    return _scored(snap, history, price_history, params, ChangeTimes(snap.ts, tolerances))
+
+
+def _scored(
+    snap: MarketSnapshot,
+    history: Sequence[OiSample],
+    price_history: Sequence[OiSample],
+    params: ScoringParams,
+    times: ChangeTimes,
+) -> ScoredSymbol:
+    changes = changes_at(_with_snapshot_point(history, snap, snap.oi_contracts), times)
     price = None
     if price_history:
-        points = _with_snapshot_point(price_history, snap, snap.mark_price)
-        price = oi_changes(points, snap.ts, tolerances)
+        price = changes_at(_with_snapshot_point(price_history, snap, snap.mark_price), times)
     inputs = inputs_from_snapshot(snap, changes, price)
     return ScoredSymbol(snapshot=snap, inputs=inputs, result=score(inputs, params))
 
@@ -131,15 +140,16 @@ def score_snapshots(
         ValueError: ``now`` is naive.
     """
     fresh = split_stale(latest, now, stale_after).fresh
-    scored = [
-        score_snapshot(
-            snap,
-            oi_history(snap.symbol),
-            params,
-            tolerances,
-            price_history=() if price_history is None else price_history(snap.symbol),
-        )
-        for snap in fresh
-    ]
+    times: dict[datetime, ChangeTimes] = {}  # the symbols of a cycle mostly share one data time
+    scored = []
+    for snap in fresh:
+        ts = snap.ts
+        at = times.get(ts)
+        # An equal time in another zone (or fold) compares with other zones' points through
+        # its own offset: it gets its own bounds.
+        if at is None or at.now.tzinfo is not ts.tzinfo or at.now.fold != ts.fold:
+            at = times[ts] = ChangeTimes(ts, tolerances)
+        prices = () if price_history is None else price_history(snap.symbol)
+        scored.append(_scored(snap, oi_history(snap.symbol), prices, params, at))
     scored.sort(key=lambda s: (-s.result.score, s.snapshot.symbol, s.snapshot.exchange))
     return scored

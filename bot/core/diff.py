@@ -28,6 +28,7 @@ Rules (``docs/alerts.md`` tells the story with the replay's figures):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -88,28 +89,47 @@ def held_band(confirmed: Band, scores: Sequence[int], p: DiffParams) -> Band:
     Up only when every score is in a higher band (to the lowest of them); down only when
     every score is a hysteresis margin below (to the highest of them); else unchanged.
     """
+    rank = confirmed.rank
     raised = [band_for(s, p.band_floors) for s in scores]
-    if all(b.rank > confirmed.rank for b in raised):
-        return min(raised, key=lambda b: b.rank)
-    lowered = [confirmed_band(confirmed, s, p) for s in scores]
-    if all(b.rank < confirmed.rank for b in lowered):
-        return max(lowered, key=lambda b: b.rank)
+    ranks = [b.rank for b in raised]
+    lowest = min(ranks)
+    if lowest > rank:  # every score in a higher band: up to the first of the lowest
+        return raised[ranks.index(lowest)]
+    if max(ranks) >= rank:
+        # The usual case: a score at or above the band keeps it (``confirmed_band`` never
+        # lowers a band its raw band reaches), so it cannot go down either.
+        return confirmed
+    highest = max([confirmed_band(confirmed, s, p) for s in scores], key=_RANK)
+    if highest.rank < rank:  # every score a margin below
+        return highest
     return confirmed
+
+
+_RANK = operator.attrgetter("rank")
+_AT = operator.attrgetter("at")
 
 
 BAND_KINDS = (EventKind.BAND_UP, EventKind.BAND_DOWN)
 
+# Reading a member through its Enum class costs a descriptor call; the diff reads these for
+# every symbol of every cycle.
+_BAND_UP, _BAND_DOWN = BAND_KINDS
+_SQUEEZE_RISK = EventKind.SQUEEZE_RISK
+_BIAS_FLIP = EventKind.BIAS_FLIP
+_LONG, _SHORT = Bias.LONG, Bias.SHORT
+_STRESSED_RANK = Band.STRESSED.rank
+
 
 def _band_of(alert: LastAlert) -> Band:
     """The band a band alert announced (band_up severity is the rank; band_down counts down)."""
-    rank = alert.severity if alert.kind is EventKind.BAND_UP else Band.STRESSED.rank - alert.severity
+    rank = alert.severity if alert.kind is _BAND_UP else _STRESSED_RANK - alert.severity
     return Band.from_rank(rank)
 
 
 def announced_band(state: SymbolState) -> Band:
     """The band people were last told about; the confirmed band when nothing was said yet."""
     said = [a for a in state.alerts if a.kind in BAND_KINDS]
-    return _band_of(max(said, key=lambda a: a.at)) if said else state.confirmed_band
+    return _band_of(max(said, key=_AT)) if said else state.confirmed_band
 
 
 def _band_allowed(
@@ -118,40 +138,42 @@ def _band_allowed(
     said = [memory[k] for k in BAND_KINDS if k in memory]
     if not said:
         return True
-    last = max(said, key=lambda a: a.at)
+    last = max(said, key=_AT)
     if last.kind is kind or now - last.at >= p.reversal_window:
         return True
-    last_up = memory.get(EventKind.BAND_UP)
+    last_up = memory.get(_BAND_UP)
     # Within the window only a rise above the last band announced on the way up gets through.
-    return kind is EventKind.BAND_UP and last_up is not None and rank > last_up.severity
+    return kind is _BAND_UP and last_up is not None and rank > last_up.severity
 
 
 def _candidates(
-    old: SymbolState, band: Band, now_reading: Reading, p: DiffParams
+    old: SymbolState, said: Band, band: Band, now_reading: Reading, p: DiffParams
 ) -> list[tuple[EventKind, int, Band]]:
-    """(kind, severity, band to announce) of every difference between what was said and now."""
+    """(kind, severity, band to announce) of every difference between what was said
+    (``said``, the announced band) and now."""
     found: list[tuple[EventKind, int, Band]] = []
-    said = announced_band(old)
     # The reading itself must agree at the moment of telling: a change held back by the
     # reversal window is not announced on a reading that has just swung the other way.
     now_band = band_for(now_reading.score, p.band_floors)
-    rise = min(band, now_band, key=lambda b: b.rank)
-    if rise.rank > said.rank:
-        found.append((EventKind.BAND_UP, rise.rank, rise))
-    elif band.rank < said.rank and band.rank < p.announce_down_below.rank and now_band.rank < said.rank:
-        found.append((EventKind.BAND_DOWN, Band.STRESSED.rank - band.rank, band))
+    rank, now_rank, said_rank = band.rank, now_band.rank, said.rank
+    rise, rise_rank = (band, rank) if rank <= now_rank else (now_band, now_rank)  # the lower
+    if rise_rank > said_rank:
+        found.append((_BAND_UP, rise_rank, rise))
+    elif rank < said_rank and rank < p.announce_down_below.rank and now_rank < said_rank:
+        found.append((_BAND_DOWN, _STRESSED_RANK - rank, band))
     entered_squeeze = now_reading.regime.is_squeeze_risk and now_reading.regime is not old.last.regime
     if entered_squeeze:
-        found.append((EventKind.SQUEEZE_RISK, band.rank, band))
-    sides = {old.last.bias, now_reading.bias}
-    if sides == {Bias.LONG, Bias.SHORT} and band.rank >= p.flip_min_band.rank:
-        found.append((EventKind.BIAS_FLIP, band.rank, band))
+        found.append((_SQUEEZE_RISK, rank, band))
+    before, after = old.last.bias, now_reading.bias
+    flipped = (before == _LONG and after == _SHORT) or (before == _SHORT and after == _LONG)
+    if flipped and rank >= p.flip_min_band.rank:
+        found.append((_BIAS_FLIP, rank, band))
     return found
 
 
 def _still_open(alert: LastAlert, reading: Reading) -> bool:
     """Does the situation a remembered squeeze alert announced still hold?"""
-    return alert.kind is EventKind.SQUEEZE_RISK and reading.regime.is_squeeze_risk
+    return alert.kind is _SQUEEZE_RISK and reading.regime.is_squeeze_risk
 
 
 def _allowed(
@@ -163,6 +185,10 @@ def _allowed(
     if last is None or severity > last.severity:
         return True
     return not last.open and now - last.at >= p.cooldown
+
+
+def _kind_value(alert: LastAlert) -> str:
+    return alert.kind.value
 
 
 def _event_id(exchange: str, symbol: str, kind: EventKind, ts: datetime) -> str:
@@ -179,13 +205,17 @@ def _step(
         band = held_band(old.confirmed_band, [reading.score, old.last.score], p)
     else:  # the previous reading is too old to count: after a gap, a change waits one more cycle
         band = old.confirmed_band
-    memory = {a.kind: replace(a, open=a.open and _still_open(a, reading)) for a in old.alerts}
+    memory: dict[EventKind, LastAlert] = {}
+    for alert in old.alerts:
+        still = alert.open and _still_open(alert, reading)
+        # Mostly nothing changed: keep the alert itself rather than an equal copy.
+        memory[alert.kind] = alert if still == alert.open else replace(alert, open=still)
     said = announced_band(old)
     events: list[AlertEvent] = []
-    for kind, severity, new_band in _candidates(old, band, reading, p):
+    for kind, severity, new_band in _candidates(old, said, band, reading, p):
         if not _allowed(kind, severity, memory, now, p):
             continue
-        memory[kind] = LastAlert(kind=kind, at=now, severity=severity, open=kind is EventKind.SQUEEZE_RISK)
+        memory[kind] = LastAlert(kind=kind, at=now, severity=severity, open=kind is _SQUEEZE_RISK)
         events.append(
             AlertEvent(
                 event_id=_event_id(exchange, point.symbol, kind, reading.ts),
@@ -199,7 +229,7 @@ def _step(
                 severity=severity,
             )
         )
-    alerts = tuple(sorted(memory.values(), key=lambda a: a.kind.value))
+    alerts = tuple(sorted(memory.values(), key=_kind_value)) if memory else ()
     return events, SymbolState(symbol=point.symbol, confirmed_band=band, last=reading, alerts=alerts)
 
 

@@ -14,6 +14,8 @@ from bot.core.oi_deltas import OiChanges
 
 
 def _finite(value: float | None) -> float | None:
+    if type(value) is float:  # the common case first; float() of a float is the float itself
+        return value if math.isfinite(value) else None
     if value is None or isinstance(value, bool):
         return None
     return float(value) if math.isfinite(value) else None

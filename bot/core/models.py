@@ -21,7 +21,7 @@ class Band(StrEnum):
     @property
     def rank(self) -> int:
         """Order of the band, 0 for neutral up to 3 for stressed."""
-        return _BAND_ORDER.index(self)
+        return _BAND_RANK[self]
 
     @staticmethod
     def from_rank(rank: int) -> Band:
@@ -30,6 +30,8 @@ class Band(StrEnum):
 
 
 _BAND_ORDER = (Band.NEUTRAL, Band.LEAN, Band.STRETCHED, Band.STRESSED)
+# A dict lookup: ``rank`` is read many times per symbol by the diff engine.
+_BAND_RANK = {band: rank for rank, band in enumerate(_BAND_ORDER)}
 
 
 class Bias(StrEnum):
@@ -66,7 +68,12 @@ class Regime(StrEnum):
     @property
     def is_squeeze_risk(self) -> bool:
         """True for the two squeeze-risk regimes."""
-        return self in (Regime.LONG_SQUEEZE_RISK, Regime.SHORT_SQUEEZE_RISK)
+        return self in _SQUEEZE_RISK
+
+
+# Module constants: reading a member through its Enum class costs a descriptor call, and
+# these properties are read for every symbol of every cycle.
+_SQUEEZE_RISK = frozenset({Regime.LONG_SQUEEZE_RISK, Regime.SHORT_SQUEEZE_RISK})
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,12 +98,8 @@ def latest_point(history: Sequence[OiSample], now: datetime) -> OiSample | None:
     return history[i - 1] if i else None
 
 
-def _change(
-    history: Sequence[OiSample], end: OiSample | None, now: datetime, hours: float, slack: timedelta
-) -> float | None:
-    if end is None or now - end[0] > slack:
-        return None
-    start = nearest_point(history, now - timedelta(hours=hours), slack)
+def _relative(start: OiSample | None, end: OiSample) -> float | None:
+    """The change from ``start`` to ``end`` in %, ``None`` when it cannot be measured."""
     # A huge tolerance could pick the end point itself; a change needs two distinct times.
     if start is None or start[0] >= end[0]:
         return None
@@ -112,6 +108,14 @@ def _change(
         return None
     change = (current / past - 1.0) * 100.0
     return change if math.isfinite(change) else None
+
+
+def _change(
+    history: Sequence[OiSample], end: OiSample | None, now: datetime, hours: float, slack: timedelta
+) -> float | None:
+    if end is None or now - end[0] > slack:
+        return None
+    return _relative(nearest_point(history, now - timedelta(hours=hours), slack), end)
 
 
 def oi_change_pct(
@@ -152,10 +156,79 @@ def oi_changes(
     tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
 ) -> OiChanges:
     """OI changes over 1h, 4h and 24h at ``now``, in % (see ``oi_change_pct``)."""
-    require_aware("now", now)
+    return changes_at(history, ChangeTimes(now, tolerances))
+
+
+class ChangeTimes:
+    """The times ``oi_changes`` at one ``now`` compares a series' points with.
+
+    The symbols of a cycle share their data time, and a symbol's OI and mark-price series
+    are measured at the same one: computing each horizon's target and tolerance bounds once
+    per time, rather than per series and horizon, keeps datetime arithmetic out of the
+    per-symbol work. That arithmetic is exact, so ``target - slack <= ts <= target + slack``
+    accepts exactly the points ``abs(ts - target) <= slack`` does.
+
+    Args:
+        now: the time the changes are measured at (aware UTC).
+        tolerances: each horizon's slack.
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+
+    __slots__ = ("bounds", "now", "tolerances")
+
+    def __init__(self, now: datetime, tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES) -> None:
+        require_aware("now", now)
+        self.now = now
+        self.tolerances = tolerances
+        # Per horizon: the oldest end point still fresh, the target, the target's bounds.
+        self.bounds: tuple[tuple[datetime, datetime, datetime, datetime], ...] | None = None
+        bounds = []
+        slacks = (tolerances.tolerance_1h, tolerances.tolerance_4h, tolerances.tolerance_24h)
+        try:
+            for back, slack in zip(_BACKS, slacks, strict=True):
+                target = now - back
+                bounds.append((now - slack, target, target - slack, target + slack))
+        except OverflowError:  # a bound beyond the calendar: measured horizon by horizon
+            return
+        self.bounds = tuple(bounds)
+
+
+_BACKS = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
+
+
+def changes_at(history: Sequence[OiSample], times: ChangeTimes) -> OiChanges:
+    """OI changes over 1h, 4h and 24h at ``times.now``, in %, as ``oi_changes`` defines them.
+
+    Args:
+        history: one symbol's points, sorted by time; OI in contracts.
+        times: the measuring time with its horizons' bounds.
+    """
+    now, bounds = times.now, times.bounds
     end = latest_point(history, now)
-    return OiChanges(
-        h1_pct=_change(history, end, now, 1, tolerances.tolerance_1h),
-        h4_pct=_change(history, end, now, 4, tolerances.tolerance_4h),
-        h24_pct=_change(history, end, now, 24, tolerances.tolerance_24h),
-    )
+    if bounds is None:
+        t = times.tolerances
+        return OiChanges(
+            h1_pct=_change(history, end, now, 1, t.tolerance_1h),
+            h4_pct=_change(history, end, now, 4, t.tolerance_4h),
+            h24_pct=_change(history, end, now, 24, t.tolerance_24h),
+        )
+    if end is None:
+        return OiChanges(None, None, None)
+    n = len(history)
+    found: list[float | None] = []
+    for fresh_from, target, lo, hi in bounds:
+        if end[0] < fresh_from:  # now - end > slack: the series is stale
+            found.append(None)
+            continue
+        # nearest_point within the bounds: the neighbours either side of the target, the
+        # older one winning a tie.
+        j = bisect.bisect_left(history, target, key=_TS)
+        start = history[j - 1] if j and history[j - 1][0] >= lo else None
+        if j < n:
+            after = history[j]
+            if after[0] <= hi and (start is None or after[0] - target < target - start[0]):
+                start = after
+        found.append(_relative(start, end))
+    return OiChanges(found[0], found[1], found[2])

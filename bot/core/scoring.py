@@ -30,6 +30,8 @@ from bot.core.regimes import REGIME_LABELS, classify
 
 def finite_or_none(value: float | None) -> float | None:
     """Return ``value`` as a float when it is a finite number, else ``None``."""
+    if type(value) is float:  # the common case first; float() of a float is the float itself
+        return value if math.isfinite(value) else None
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -50,14 +52,14 @@ def _price_move(changes: tuple[float | None, ...], p: ScoringParams) -> float | 
     a direction is a claim about who trades, and after a cold start (the backfill has OI
     but no prices) a 0.2 % hour alone must not read as a rising market.
     """
-    move = 0.0
+    move = total_weight = 0.0
     present = False
     for change, horizon in zip(changes, p.price_horizons, strict=True):
+        total_weight += horizon.weight  # every horizon's: a missing one counts as no move
         if change is None:
             continue
         present = True
         move += horizon.weight * math.tanh(change / horizon.scale_pct)
-    total_weight = sum(h.weight for h in p.price_horizons)
     return move / total_weight + 0.0 if present and total_weight > 0 else None
 
 
@@ -67,9 +69,16 @@ def _oi_measures(changes: tuple[float | None, ...], p: ScoringParams) -> tuple[f
     for change, horizon in zip(changes, p.horizons, strict=True):
         if change is None:
             continue
-        total_weight += horizon.weight
-        build += horizon.weight * math.tanh(max(change, 0.0) / horizon.scale_pct)
-        unwind += horizon.weight * math.tanh(max(-change, 0.0) / horizon.scale_pct)
+        weight, scale = horizon.weight, horizon.scale_pct
+        total_weight += weight
+        # Only one side of a change is non-zero. The other adds weight·tanh(0/scale), +0.0
+        # or -0.0 for a finite weight and a scale that is a number, which leaves a sum begun
+        # at +0.0 as it is: that tanh need not be computed.
+        both = not math.isfinite(weight) or math.isnan(scale)
+        if change > 0.0 or both:
+            build += weight * math.tanh(max(change, 0.0) / scale)
+        if change < 0.0 or both:
+            unwind += weight * math.tanh(max(-change, 0.0) / scale)
     if total_weight <= 0:
         return 0.0, 0.0
     return build / total_weight, unwind / total_weight
@@ -114,7 +123,7 @@ def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tu
     )
     # Price is optional: without it the regime falls back to funding and basis, so a
     # missing price never makes the score partial.
-    partial = any(v is None for v in oi) or funding_8h is None or basis_raw is None
+    partial = None in oi or funding_8h is None or basis_raw is None
     comps = Components(
         funding_8h_pct=funding_8h,
         funding_excess_pct=excess,

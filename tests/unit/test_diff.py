@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.bands import band_for
-from bot.core.diff import DiffParams, DiffResult, confirmed_band, diff
+from bot.core.diff import DiffParams, DiffResult, confirmed_band, diff, held_band
 from bot.core.events import AlertEvent, EventKind, Reading, ScoredPoint, SymbolState
 from bot.core.models import Band, Bias, Regime
 
@@ -242,3 +242,19 @@ def test_what_was_announced_is_never_more_than_the_window_behind(scores: list[in
     # Or the score's own band, when only hysteresis holds the held band up.
     own = band_for(scores[-1], P.band_floors)
     assert told in (state.confirmed_band, own) or quiet_step_down, (told, state.confirmed_band)
+
+
+@given(st.sampled_from(list(Band)), st.lists(st.integers(min_value=0, max_value=100), min_size=1, max_size=3))
+def test_held_band_is_its_definition(confirmed: Band, scores: list[int]) -> None:
+    # Up to the lowest band when every score is higher; down to the highest confirmed band
+    # when every score is a margin below; else unchanged.
+    p = DiffParams()
+    raised = [band_for(s, p.band_floors) for s in scores]
+    lowered = [confirmed_band(confirmed, s, p) for s in scores]
+    if all(b.rank > confirmed.rank for b in raised):
+        expected = min(raised, key=lambda b: b.rank)
+    elif all(b.rank < confirmed.rank for b in lowered):
+        expected = max(lowered, key=lambda b: b.rank)
+    else:
+        expected = confirmed
+    assert held_band(confirmed, scores, p) is expected

@@ -7,14 +7,16 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.oi_deltas import (
     DEFAULT_TOLERANCES,
+    ChangeTimes,
     OiChanges,
     OiDeltaTolerances,
     OiSample,
+    changes_at,
     nearest_point,
     oi_change_pct,
     oi_changes,
@@ -156,3 +158,79 @@ def test_changes_are_finite_and_do_not_depend_on_units(ois: list[float], scale: 
             assert math.isfinite(plain)
             assert plain >= -100.0
             assert rescaled == pytest.approx(plain, rel=1e-9, abs=1e-9)
+
+
+def bits(value: float | None) -> str | None:
+    """A float's exact bits (``-0.0`` differs from ``0.0``), or None."""
+    return None if value is None else value.hex()
+
+
+# Whole minutes, mostly near now and near the horizons' targets, so that ties between
+# neighbours and points exactly on a tolerance's edge are common; duplicates, junk values
+# and points after now included.
+near_targets = st.builds(
+    lambda base, minutes: base + minutes,
+    st.sampled_from([0, -60, -4 * 60, -24 * 60]),
+    st.integers(min_value=-50, max_value=50),
+)
+histories = st.lists(
+    st.tuples(
+        st.one_of(near_targets, st.integers(min_value=-26 * 60, max_value=10)),
+        st.one_of(
+            st.floats(min_value=0.0, max_value=1e6),
+            st.sampled_from([math.nan, math.inf, -1.0, 0.0, 100.0, 101.0]),
+        ),
+    ),
+    max_size=40,
+).map(lambda points: sorted(((NOW + m * MIN, oi) for m, oi in points), key=lambda p: p[0]))
+slacks = st.one_of(st.integers(min_value=0, max_value=60), st.integers(min_value=0, max_value=30 * 60)).map(
+    lambda m: m * MIN
+)
+tolerance_sets = st.one_of(st.just(DEFAULT_TOLERANCES), st.builds(OiDeltaTolerances, slacks, slacks, slacks))
+
+
+@st.composite
+def measured_histories(draw: st.DrawFn) -> tuple[list[OiSample], datetime, OiDeltaTolerances]:
+    """A history with points on the edges that matter: exactly a tolerance from a target or
+    from now, and pairs the same distance either side of a target (a tie)."""
+    tolerances = draw(tolerance_sets)
+    now = NOW + draw(st.integers(min_value=-15, max_value=15)) * MIN
+    points = [(ts, oi) for ts, oi in draw(histories)]
+    values = st.floats(min_value=1.0, max_value=1e6)
+    for hours in (1, 4, 24):
+        slack = tolerances.tolerance_for(hours)
+        target = now - timedelta(hours=hours)
+        edges = [now - slack, target - slack, target + slack]
+        gap = draw(st.integers(min_value=0, max_value=60)) * MIN
+        edges += [target - gap, target + gap]
+        points += [(ts, draw(values)) for ts in draw(st.lists(st.sampled_from(edges), max_size=5))]
+    return sorted(points, key=lambda p: p[0]), now, tolerances
+
+
+@settings(max_examples=500)
+@given(measured_histories())
+def test_changes_measured_together_are_those_measured_horizon_by_horizon(
+    drawn: tuple[list[OiSample], datetime, OiDeltaTolerances],
+) -> None:
+    # oi_changes measures the three horizons against bounds computed once (ChangeTimes);
+    # oi_change_pct finds each horizon's nearest point on its own: the bits must agree.
+    history, now, tolerances = drawn
+    together = changes_at(history, ChangeTimes(now, tolerances))
+    assert together == oi_changes(history, now, tolerances)
+    one_by_one = [oi_change_pct(history, now, h, tolerances.tolerance_for(h)) for h in (1, 4, 24)]
+    assert [bits(together.h1_pct), bits(together.h4_pct), bits(together.h24_pct)] == [
+        bits(v) for v in one_by_one
+    ]
+
+
+def test_changes_near_the_calendars_start_are_measured_horizon_by_horizon() -> None:
+    # 24 h after the first representable time, a 45-minute bound before the 24 h target
+    # does not exist; the changes are still measured (the older horizons simply have none).
+    now = datetime.min.replace(tzinfo=UTC) + timedelta(hours=24, minutes=1)
+    history = [(now - timedelta(hours=1), 100.0), (now, 110.0)]
+    times = ChangeTimes(now)
+    assert times.bounds is None
+    assert changes_at(history, times) == OiChanges(
+        h1_pct=oi_change_pct(history, now, 1), h4_pct=oi_change_pct(history, now, 4), h24_pct=None
+    )
+    assert changes_at(history, times).h1_pct == pytest.approx(10.0)

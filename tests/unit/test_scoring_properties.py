@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bot.core.bands import band_floor
 from bot.core.funding import valid_interval
 from bot.core.models import Band, Bias, Regime, ScoreInputs
-from bot.core.params import DEFAULT_PARAMS
-from bot.core.scoring import score
+from bot.core.params import DEFAULT_PARAMS, HorizonParams, ScoringParams
+from bot.core.scoring import components_for, score
 from tests.strategies import any_inputs, basis, complete_inputs, funding, interval, maybe, oi_change
 
 BASELINE = DEFAULT_PARAMS.funding_baseline_8h_pct
@@ -210,3 +211,48 @@ def test_mirror_symmetric_with_price(inputs: ScoreInputs, h1: float, h4: float, 
     assert flipped.score == original.score
     assert flipped.bias is original.bias.mirrored()
     assert flipped.regime is MIRRORED_REGIME[original.regime]
+
+
+def _blend(changes: list[float | None], side: float, p: ScoringParams = DEFAULT_PARAMS) -> float:
+    """The OI measure of the module formula, term by term over the present horizons."""
+    total = part = 0.0
+    for change, horizon in zip(changes, p.horizons, strict=True):
+        if change is not None:
+            total += horizon.weight
+            part += horizon.weight * math.tanh(max(side * change, 0.0) / horizon.scale_pct)
+    return part / total if total > 0 else 0.0
+
+
+signed_zero_or_change = st.one_of(st.sampled_from([0.0, -0.0]), oi_change)
+
+
+@given(any_inputs, maybe(signed_zero_or_change), maybe(signed_zero_or_change), maybe(signed_zero_or_change))
+def test_oi_build_and_unwind_are_the_formulas_bits(
+    inputs: ScoreInputs, h1: float | None, h4: float | None, h24: float | None
+) -> None:
+    # The score adds each change's tanh on its own side only: the other side's tanh(0) must
+    # not have moved a bit (a signed zero included).
+    comps = score(dataclasses.replace(inputs, oi_1h_pct=h1, oi_4h_pct=h4, oi_24h_pct=h24)).components
+    assert comps.oi_build.hex() == _blend([h1, h4, h24], 1.0).hex()
+    assert comps.oi_unwind.hex() == _blend([h1, h4, h24], -1.0).hex()
+
+
+ODD_HORIZONS = [
+    (HorizonParams(1, 3.0, math.inf), HorizonParams(4, 8.0, 0.3), HorizonParams(24, 25.0, 0.5)),
+    (HorizonParams(1, 3.0, 0.2), HorizonParams(4, math.nan, 0.3), HorizonParams(24, 25.0, 0.5)),
+    (HorizonParams(1, math.inf, 0.2), HorizonParams(4, 8.0, 0.0), HorizonParams(24, 25.0, 0.5)),
+]
+
+
+@pytest.mark.parametrize("horizons", ODD_HORIZONS)
+@pytest.mark.parametrize("changes", [[1.5, -2.0, 0.0], [-0.0, 3.0, -4.0], [None, -1.0, 2.0]])
+def test_odd_weights_and_scales_still_give_the_formulas_bits(
+    horizons: tuple[HorizonParams, ...], changes: list[float | None]
+) -> None:
+    # An infinite weight or a scale that is not a number turns tanh(0) terms into NaN:
+    # then both sides are computed, as the formula says.
+    p = ScoringParams(horizons=horizons)
+    inputs = ScoreInputs(oi_1h_pct=changes[0], oi_4h_pct=changes[1], oi_24h_pct=changes[2])
+    comps, _ = components_for(inputs, p)
+    assert comps.oi_build.hex() == _blend(changes, 1.0, p).hex()
+    assert comps.oi_unwind.hex() == _blend(changes, -1.0, p).hex()

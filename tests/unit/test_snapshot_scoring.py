@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.app.snapshot_scoring import (
     DEFAULT_STALE_AFTER,
     ScoredSymbol,
+    score_snapshot,
     score_snapshots,
     split_stale,
 )
@@ -147,3 +150,40 @@ def test_scored_symbol_is_frozen() -> None:
     (scored,) = score_snapshots([snap("AAA")], FakeHistory({}), NOW, DEFAULT_PARAMS)
     with pytest.raises(dataclasses.FrozenInstanceError):
         scored.result = scored.result  # type: ignore[misc]
+
+
+PLUS_2H = timezone(timedelta(hours=2))
+# The same instants as NOW and a minute before it, written in another zone: equal times
+# whose points are compared through their own offset.
+data_times = st.sampled_from(
+    [
+        NOW,
+        NOW - timedelta(minutes=1),
+        NOW.astimezone(PLUS_2H),
+        (NOW - timedelta(minutes=1)).astimezone(PLUS_2H),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(data_times, st.floats(min_value=-50.0, max_value=50.0)), min_size=1, max_size=6),
+    st.lists(st.integers(min_value=-25 * 12, max_value=0), max_size=40),
+)
+def test_a_cycle_scores_each_symbol_as_scoring_it_alone_does(
+    latest: list[tuple[datetime, float]], minutes_ago: list[int]
+) -> None:
+    # score_snapshots shares one set of horizon bounds per data time across symbols;
+    # score_snapshot computes its own: inputs and results must be the same bits.
+    points = sorted((NOW + k * STEP, 1000.0 + 3 * k) for k in set(minutes_ago))
+    prices = [(ts, 100.0 - oi / 100) for ts, oi in points]
+    snaps = [
+        snap(f"S{i}", ts=ts, oi_contracts=1000.0 * (1 + move / 100)) for i, (ts, move) in enumerate(latest)
+    ]
+    scored = score_snapshots(snaps, lambda _: points, NOW, DEFAULT_PARAMS, price_history=lambda _: prices)
+    alone = {s.symbol: score_snapshot(s, points, DEFAULT_PARAMS, price_history=prices) for s in snaps}
+    assert len(scored) == len(snaps)
+    for got in scored:
+        expected = alone[got.snapshot.symbol]
+        assert repr(got.inputs) == repr(expected.inputs)  # repr tells -0.0 from 0.0
+        assert got == expected
