@@ -1,0 +1,156 @@
+"""Venue details: OKX's settlement intervals, and the contracts that are not USDT perpetuals.
+
+The real ccxt client against the fake venues: what each venue lists and how ccxt parses
+it decide what the collector keeps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from bot.app.snapshot_scoring import ScoredSymbol, score_snapshot
+from bot.core.market import MarketSnapshot
+from bot.core.oi_deltas import OiSample
+from bot.core.params import DEFAULT_PARAMS
+from tests.contract.conftest import SourceFactory
+from tests.fakes.exchange import FakeExchange, FakeInstrument, FakeMarket, binance, bybit, okx
+
+EXCHANGES = ["binanceusdm", "bybit", "okx"]
+
+# -- OKX settlement intervals ------------------------------------------------------------
+
+FUNDING_8H = 0.003
+"""A crowded book's funding per 8 h (0.3 %)."""
+
+
+def _book(base: str, interval_h: int) -> FakeInstrument:
+    # The same book on every footing: funding per interval scaled to pay FUNDING_8H per 8 h.
+    return FakeInstrument(
+        base, 100.0, basis=0.004, funding_rate=FUNDING_8H * interval_h / 8, interval_h=interval_h
+    )
+
+
+def _rising_history(snap: MarketSnapshot) -> list[OiSample]:
+    """OI that built up steadily over the last day, ending at the snapshot's own reading."""
+    assert snap.oi_contracts is not None
+    return [
+        (snap.ts - timedelta(hours=hours), snap.oi_contracts / growth)
+        for hours, growth in ((24, 1.30), (4, 1.12), (1, 1.04))
+    ]
+
+
+def _score(snap: MarketSnapshot) -> ScoredSymbol:
+    return score_snapshot(snap, _rising_history(snap), DEFAULT_PARAMS)
+
+
+@pytest.mark.parametrize("interval_h", [6, 4, 2, 1])
+async def test_okx_book_on_any_interval_scores_as_the_same_book_on_8h(
+    interval_h: int, fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    """ccxt names no 6 h interval (it passes '21600000' through); the settlement times do."""
+    fake.market = FakeMarket({"AAA": _book("AAA", interval_h), "BBB": _book("BBB", 8)})
+    report = await make_source("okx").fetch_cycle(datetime.now(UTC))
+
+    assert report.failures == ()
+    assert report.warnings == ()
+    snaps = {s.symbol: s for s in report.snapshots}
+    book, same_on_8h = snaps["AAA-USDT-SWAP"], snaps["BBB-USDT-SWAP"]
+    assert book.funding_interval_h == interval_h
+    assert same_on_8h.funding_interval_h == 8
+
+    scored, reference = _score(book).result, _score(same_on_8h).result
+    assert not scored.partial and not reference.partial
+    assert reference.score >= 60  # crowded: the comparison is not made on a quiet book
+    assert (scored.score, scored.band, scored.bias, scored.regime) == (
+        reference.score,
+        reference.band,
+        reference.bias,
+        reference.regime,
+    )
+    assert scored.components.funding_8h_pct == pytest.approx(FUNDING_8H * 100)
+
+
+async def test_okx_funding_rows_name_the_interval_by_their_settlement_times(
+    fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    """The fake answers as OKX does: the two settlement times are ``interval_h`` apart."""
+    fake.market = FakeMarket({f"I{h}": _book(f"I{h}", h) for h in (8, 6, 4, 2, 1)})
+    report = await make_source("okx").fetch_cycle(datetime.now(UTC))
+    assert {s.symbol: s.funding_interval_h for s in report.snapshots} == {
+        f"I{h}-USDT-SWAP": h for h in (8, 6, 4, 2, 1)
+    }
+    rows = fake.calls("funding-rate")
+    assert rows and rows[-1].params == {"instId": "ANY"}
+
+
+# -- contracts that are not USDT perpetuals ----------------------------------------------
+
+
+def _perp_ids(exchange: str, fake: FakeExchange) -> list[str]:
+    return sorted(i.okx_id if exchange == "okx" else i.binance_id for i in fake.market.trading())
+
+
+def _other_ids(exchange: str, fake: FakeExchange) -> list[str]:
+    name = {"binanceusdm": binance.other_id, "bybit": bybit.other_id, "okx": okx.other_id}[exchange]
+    return [i for i in map(name, fake.market.others) if i is not None]
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+async def test_only_usdt_perpetuals_enter_the_universe_and_the_cycle(
+    exchange: str, fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    """Inverse and USDC swaps, dated futures, pre-launch contracts: listed, never collected.
+
+    They out-trade every perpetual (the top-N ranking would pick them first) and pay an
+    extreme funding (scored, they would top every list).
+    """
+    assert {o.kind for o in fake.market.others} == {"inverse_swap", "usdc_swap", "dated_future", "prelaunch"}
+    source = make_source(exchange, top_n=100)
+    universe = await source.load_universe()
+    assert sorted(universe) == _perp_ids(exchange, fake)
+
+    report = await source.fetch_cycle(datetime.now(UTC))
+    assert sorted(s.symbol for s in report.snapshots) == _perp_ids(exchange, fake)
+    assert report.failures == ()
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+async def test_asking_for_other_contracts_by_name_collects_none_of_them(
+    exchange: str, fake: FakeExchange, make_source: SourceFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    others = _other_ids(exchange, fake)
+    perp = _perp_ids(exchange, fake)[0]
+    universe = await make_source(exchange, symbols=[*others, perp]).load_universe()
+    assert universe == [perp]
+    skipped = [r.getMessage() for r in caplog.records if "not a trading USDT perpetual" in r.getMessage()]
+    assert len(skipped) == len(others)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "listed"),
+    [
+        ("/fapi/v1/exchangeInfo", {}, {"BTCUSDC", "BTCUSDT_261225", "NEWCOINUSDT"}),
+        ("/v5/market/instruments-info", {"category": "linear"}, {"BTCPERP", "BTCUSDT-25DEC26"}),
+        ("/v5/market/instruments-info", {"category": "linear", "status": "PreLaunch"}, {"NEWCOINUSDT"}),
+        ("/v5/market/instruments-info", {"category": "inverse"}, {"BTCUSD"}),
+        (
+            "/api/v5/public/instruments",
+            {"instType": "SWAP"},
+            {"BTC-USD-SWAP", "BTC-USDC-SWAP", "NEWCOIN-USDT-SWAP", "ETH-USD_UM-SWAP"},
+        ),
+        ("/api/v5/public/instruments", {"instType": "FUTURES"}, {"BTC-USDT-261225"}),
+    ],
+)
+async def test_the_fakes_list_what_the_venues_list(
+    path: str, params: dict[str, str], listed: set[str], fake: FakeExchange
+) -> None:
+    async with aiohttp.ClientSession() as http, http.get(fake.url + path, params=params) as resp:
+        body = await resp.json()
+    rows = body.get("symbols") or body.get("data") or body["result"]["list"]
+    names = {r.get("symbol") or r.get("instId") for r in rows}
+    assert listed <= names
+    perps = {i.okx_id if "api/v5" in path else i.binance_id for i in fake.market.listed()}
+    assert names - listed <= perps
