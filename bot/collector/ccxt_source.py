@@ -81,7 +81,8 @@ class CcxtSource:
         tuning: timeouts, retries, breaker, concurrency.
         profile: override the exchange profile (tests, new exchanges).
         jitter: random numbers in [0, 1) for backoff.
-        clock: monotonic seconds for the circuit breaker (tests step it past the cool-off).
+        clock: monotonic seconds for the circuit breaker and the exchange pauses (tests
+            step it past a cool-off or a ban).
     """
 
     def __init__(
@@ -104,7 +105,9 @@ class CcxtSource:
         self._symbols, self._top_n = tuple(symbols), top_n
         self._max_age = timedelta(seconds=2 * cycle_interval_s)
         self._jitter = jitter or random.SystemRandom().random
-        self._gate = ExchangeGate(self.tuning.weight, max_wait_s=self.tuning.max_pause_wait_s)
+        self._clock = clock
+        self._gate = ExchangeGate(self.tuning.weight, max_wait_s=self.tuning.max_pause_wait_s, clock=clock)
+        self._banned_until = float("-inf")
         self._ex: Any = new_exchange(self.profile, self.tuning, self._gate, api_url)
         self._breaker = CircuitBreaker(
             self.exchange,
@@ -286,7 +289,7 @@ class CcxtSource:
                     result = await getattr(self._ex, method)(*args, **kwargs)
             except ExchangeUnavailableError as exc:
                 if exc.rate_limited:
-                    self._gate.pause(self._pause_for(exc), what)  # before the others go on
+                    self._pause_after(exc, what)  # before the others go on
                 self._gate.answered(call, rate_limited=exc.rate_limited)
                 if exc.kind in (reasons.REASON_PAUSED, reasons.REASON_CIRCUIT_OPEN):
                     stats.requests -= 1  # refused by our gate before sending
@@ -309,6 +312,29 @@ class CcxtSource:
             self._observe_weight(stats)
             self._breaker.record_success()
             return result
+
+    def _pause_after(self, exc: ExchangeUnavailableError, what: str) -> None:
+        """Hold every request of the exchange after a rate-limit answer (see ``_pause_for``).
+
+        An IP ban is logged once, when it starts: the answers to requests already in
+        flight extend the pause quietly.
+        """
+        seconds = self._pause_for(exc)
+        if exc.retry_after is not None or self.profile.ban_pause(exc.http_status) is None:
+            self._gate.pause(seconds, what)
+            return
+        now = self._clock()
+        if now >= self._banned_until:
+            logger.warning(
+                "%s: IP banned (HTTP %s without Retry-After, on %s); no request for %.0fs, "
+                "the ban's documented minimum",
+                self.exchange,
+                exc.http_status,
+                what,
+                seconds,
+            )
+        self._banned_until = max(self._banned_until, now + seconds)
+        self._gate.pause(seconds, what, log=False)
 
     def _pause_for(self, exc: ExchangeUnavailableError) -> float:
         """How long a rate-limit answer keeps the whole exchange away.

@@ -1,4 +1,5 @@
-"""Venue details: OKX's settlement intervals, and the contracts that are not USDT perpetuals.
+"""Venue details: OKX's settlement intervals, Bybit's IP ban, and the contracts that are not
+USDT perpetuals.
 
 The real ccxt client against the fake venues: what each venue lists and how ccxt parses
 it decide what the collector keeps.
@@ -6,17 +7,25 @@ it decide what the collector keeps.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import aiohttp
 import pytest
 
 from bot.app.snapshot_scoring import ScoredSymbol, score_snapshot
+from bot.collector.errors import ExchangeUnavailableError
+from bot.core import collection as reasons
 from bot.core.market import MarketSnapshot
 from bot.core.oi_deltas import OiSample
 from bot.core.params import DEFAULT_PARAMS
-from tests.contract.conftest import SourceFactory
+from tests.contract.conftest import FAST, SourceFactory
+from tests.fakes.clock import FakeClock
 from tests.fakes.exchange import FakeExchange, FakeInstrument, FakeMarket, binance, bybit, okx
+from tests.fakes.exchange.limits import RequestLimit
 
 EXCHANGES = ["binanceusdm", "bybit", "okx"]
 
@@ -84,6 +93,69 @@ async def test_okx_funding_rows_name_the_interval_by_their_settlement_times(
     }
     rows = fake.calls("funding-rate")
     assert rows and rows[-1].params == {"instId": "ANY"}
+
+
+# -- Bybit's IP ban ----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+async def _settled(call: Awaitable[T]) -> T:
+    # The clock only moves when the test says: a source that waited out a short pause
+    # would wait forever, so such a regression fails here instead of hanging the run.
+    return await asyncio.wait_for(call, timeout=30)
+
+
+async def test_bybit_ip_ban_pauses_the_venue_for_ten_minutes_and_is_logged_once(
+    fake: FakeExchange, make_source: SourceFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bybit's docs: over the IP limit, "403, access too frequent"; wait at least 10 minutes.
+
+    No Retry-After comes with it: the default pause (10 s here would be 0.5 s) would send
+    each cycle's requests into the ban until the breaker opened. The source and the fake
+    read one controllable clock, so the ten minutes pass without sleeping.
+    """
+    clock = FakeClock()
+
+    def seconds() -> float:
+        return clock.now().timestamp()
+
+    fake.clock = seconds
+    source = make_source("bybit", clock=seconds)
+    await source.load_universe()
+    caplog.set_level(logging.INFO, logger="bot.collector")
+    fake.windows.overrides["bybit-ip"] = RequestLimit(0, 5.0, "bybit-ip")  # the next request is one too many
+
+    with pytest.raises(ExchangeUnavailableError) as caught:
+        await _settled(source.fetch_cycle(datetime.now(UTC)))
+    assert (caught.value.kind, caught.value.http_status) == (reasons.REASON_RATE_LIMITED, 403)
+    del fake.windows.overrides["bybit-ip"]  # from here on only the ban refuses
+    sent = len(fake.requests)
+
+    for _ in range(9):  # a cycle a minute, and a backfill, for nine minutes
+        clock.advance(timedelta(minutes=1))
+        with pytest.raises(ExchangeUnavailableError) as caught:
+            await _settled(source.fetch_cycle(datetime.now(UTC)))
+        assert caught.value.kind == reasons.REASON_PAUSED
+        assert caught.value.retry_after is not None and caught.value.retry_after > FAST.max_pause_wait_s
+        with pytest.raises(ExchangeUnavailableError):
+            await source.fetch_oi_history(
+                "BTCUSDT", datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
+            )
+    assert len(fake.requests) == sent  # nothing was sent into the ban
+
+    clock.advance(timedelta(minutes=1, seconds=1))  # ten minutes and a second after the 403
+    report = await _settled(source.fetch_cycle(datetime.now(UTC)))
+    assert len(report.snapshots) == 6
+    assert [(r.key, r.status) for r in fake.refusals] == [("tickers", 403)]
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "banned" in m or "paused for" in m]) == 1
+    assert [m for m in messages if "banned" in m] == [
+        "bybit: IP banned (HTTP 403 without Retry-After, on fetch_funding_rates); "
+        "no request for 600s, the ban's documented minimum"
+    ]
+    assert not [m for m in messages if "circuit opened" in m]
 
 
 # -- contracts that are not USDT perpetuals ----------------------------------------------
