@@ -1,7 +1,8 @@
 """The live market source: one ccxt async exchange, bulk endpoints first, faults contained.
 
 A cycle starts every bulk call of the exchange's profile and, where OI has no bulk form
-(Binance), one OI call per symbol under a semaphore, all at once: as many in flight as
+(Binance) or must come from the OI-history endpoint (Bybit), one OI call per symbol under
+a semaphore, all at once: as many in flight as
 the semaphore and the venue budget allow, so the round trips overlap. Each call goes
 through ``_call``: the circuit breaker and any exchange pause are checked, the request
 runs inside ``translate_ccxt_errors``, transient failures are
@@ -294,11 +295,12 @@ class CcxtSource:
                 if exc.kind in (reasons.REASON_PAUSED, reasons.REASON_CIRCUIT_OPEN):
                     stats.requests -= 1  # refused by our gate before sending
                     raise  # and not an exchange failure
-                if (
-                    attempt >= self.tuning.max_attempts
-                    or self._gate.paused_for() > self.tuning.max_pause_wait_s
-                ):
-                    self._breaker.record_failure(str(exc))
+                long_pause = self._gate.paused_for() > self.tuning.max_pause_wait_s
+                if attempt >= self.tuning.max_attempts or long_pause:
+                    # A rate limit that paused the exchange keeps us away already; the
+                    # answers of requests in flight then must not open the breaker too.
+                    if not (exc.rate_limited and long_pause):
+                        self._breaker.record_failure(str(exc))
                     raise
                 # After a 429 the gate holds every request; other failures back off here.
                 delay = 0.0 if exc.rate_limited else self._backoff(attempt)
@@ -426,8 +428,10 @@ class CcxtSource:
             raise ExchangeDataError(
                 f"open interest {symbol}: no longer listed", kind=reasons.REASON_BAD_SYMBOL
             )
+        params = dict(self.profile.per_symbol_oi_params)
+        args = (market["symbol"], params) if params else (market["symbol"],)
         async with self._sem:
-            raw = await self._call(stats, f"open interest {symbol}", method, market["symbol"])
+            raw = await self._call(stats, f"open interest {symbol}", method, *args)
         stats.oi_read_at.append(time.monotonic())
         part = normalize.from_open_interest(
             raw, contract_size=market.get("contractSize"), in_contracts=self.profile.oi_in_contracts

@@ -1,5 +1,5 @@
-"""Venue details: OKX's settlement intervals, Bybit's IP ban, and the contracts that are not
-USDT perpetuals.
+"""Venue details: OKX's settlement intervals, Bybit's IP ban, OI now and OI then from one
+source, and the contracts that are not USDT perpetuals.
 
 The real ccxt client against the fake venues: what each venue lists and how ccxt parses
 it decide what the collector keeps.
@@ -20,7 +20,7 @@ from bot.app.snapshot_scoring import ScoredSymbol, score_snapshot
 from bot.collector.errors import ExchangeUnavailableError
 from bot.core import collection as reasons
 from bot.core.market import MarketSnapshot
-from bot.core.oi_deltas import OiSample
+from bot.core.oi_deltas import OiSample, oi_changes
 from bot.core.params import DEFAULT_PARAMS
 from tests.contract.conftest import FAST, SourceFactory
 from tests.fakes.clock import FakeClock
@@ -125,6 +125,7 @@ async def test_bybit_ip_ban_pauses_the_venue_for_ten_minutes_and_is_logged_once(
     await source.load_universe()
     caplog.set_level(logging.INFO, logger="bot.collector")
     fake.windows.overrides["bybit-ip"] = RequestLimit(0, 5.0, "bybit-ip")  # the next request is one too many
+    banned_at = seconds()
 
     with pytest.raises(ExchangeUnavailableError) as caught:
         await _settled(source.fetch_cycle(datetime.now(UTC)))
@@ -147,7 +148,10 @@ async def test_bybit_ip_ban_pauses_the_venue_for_ten_minutes_and_is_logged_once(
     clock.advance(timedelta(minutes=1, seconds=1))  # ten minutes and a second after the 403
     report = await _settled(source.fetch_cycle(datetime.now(UTC)))
     assert len(report.snapshots) == 6
-    assert [(r.key, r.status) for r in fake.refusals] == [("tickers", 403)]
+    # Refused: only the first cycle's requests, already on their way when the ban began.
+    first_cycle = sent - len([r for r in fake.requests[:sent] if r.key == "instruments-info"])
+    assert {(r.t, r.status) for r in fake.refusals} == {(banned_at, 403)}
+    assert len(fake.refusals) == first_cycle
 
     messages = [r.getMessage() for r in caplog.records]
     assert len([m for m in messages if "banned" in m or "paused for" in m]) == 1
@@ -156,6 +160,51 @@ async def test_bybit_ip_ban_pauses_the_venue_for_ten_minutes_and_is_logged_once(
         "no request for 600s, the ban's documented minimum"
     ]
     assert not [m for m in messages if "circuit opened" in m]
+
+
+# -- OI now and OI then -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exchange", "symbol"),
+    [("binanceusdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP")],
+)
+async def test_first_day_oi_deltas_compare_like_with_like(
+    exchange: str, symbol: str, fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    """Right after a backfill, the cycle's OI and the backfilled OI count the same thing.
+
+    The fake's Bybit counts one side in its tickers and both in its OI history (the
+    history's documented "sum of both sides"): mixed, the first day's deltas would read
+    about -50 %. The fake's OI moves at most 5 % around its level over a day.
+    """
+    source = make_source(exchange)
+    until = datetime.now(UTC)
+    history = await source.fetch_oi_history(symbol, until - timedelta(hours=25), until)
+    report = await source.fetch_cycle(datetime.now(UTC))
+    snap = next(s for s in report.snapshots if s.symbol == symbol)
+    assert snap.oi_contracts is not None
+
+    points = [(p.ts, p.oi_contracts) for p in history if p.ts < snap.ts] + [(snap.ts, snap.oi_contracts)]
+    changes = oi_changes(points, snap.ts)
+    for change in (changes.h1_pct, changes.h4_pct, changes.h24_pct):
+        assert change is not None and abs(change) < 11.0
+
+
+async def test_bybit_oi_now_is_the_newest_point_of_its_oi_history(
+    fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    source = make_source("bybit")
+    await source.load_universe()
+    fake.requests.clear()
+    report = await source.fetch_cycle(datetime.now(UTC))
+
+    asked = fake.calls("open-interest")
+    assert sorted(r.params["symbol"] for r in asked) == sorted(s.symbol for s in report.snapshots)
+    assert all(r.params["intervalTime"] == "5min" and r.params["limit"] == "1" for r in asked)
+    btc = next(s for s in report.snapshots if s.symbol == "BTCUSDT")
+    newest = await source.fetch_oi_history("BTCUSDT", btc.ts - timedelta(minutes=10), btc.ts)
+    assert btc.oi_contracts == newest[-1].oi_contracts
 
 
 # -- contracts that are not USDT perpetuals ----------------------------------------------

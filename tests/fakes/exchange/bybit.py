@@ -1,4 +1,10 @@
-"""Bybit v5 linear payloads (``/v5/market/*``), as quoted in ccxt 4.5.90's ``bybit.py``."""
+"""Bybit v5 linear payloads (``/v5/market/*``), as quoted in ccxt 4.5.90's ``bybit.py``.
+
+Open interest: Bybit documents ``/v5/market/open-interest``'s ``openInterest`` as "the sum
+of both sides" (and ``singleOpenInterest`` as "the single side"); the tickers'
+``openInterest`` is only "Open interest size". The fake serves the case that would hurt a
+client mixing them: the tickers count one side (``oi_base``), the history both.
+"""
 
 from __future__ import annotations
 
@@ -182,9 +188,17 @@ def open_interest(fake: FakeExchange, params: Params) -> Reply:
     limit = min(int(params.get("limit", 50)), 200)
     now = fake.market.now_ms()
     end = min(int(params.get("endTime", now)), now)
-    start = int(params.get("startTime", end - (limit - 1) * FIVE_MINUTES_MS))
+    # Without startTime: the newest ``limit`` points up to endTime.
+    start = int(params.get("startTime", (end // FIVE_MINUTES_MS - (limit - 1)) * FIVE_MINUTES_MS))
     grid = list(range(-(-start // FIVE_MINUTES_MS) * FIVE_MINUTES_MS, end + 1, FIVE_MINUTES_MS))
-    rows = [{"openInterest": f"{inst.oi_at(ts):.8f}", "timestamp": str(ts)} for ts in reversed(grid)]
+    rows = [
+        {
+            "openInterest": f"{2 * inst.oi_at(ts):.8f}",  # "the sum of both sides"
+            "singleOpenInterest": f"{inst.oi_at(ts):.8f}",
+            "timestamp": str(ts),
+        }
+        for ts in reversed(grid)
+    ]
     # Newest first, walking back from endTime; paging by cursor is not needed for our windows.
     return _envelope(
         fake, {"symbol": inst.binance_id, "category": "linear", "list": rows[:limit], "nextPageCursor": ""}
