@@ -28,7 +28,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,7 +165,7 @@ class CcxtSource:
         bulk = {call.role: asyncio.create_task(self._bulk(call, stats)) for call in self.profile.bulk}
         per_symbol = {}
         if (oi_method := self.profile.per_symbol_oi) is not None:
-            per_symbol = {s: asyncio.create_task(self._symbol_oi(s, oi_method, stats)) for s in symbols}
+            per_symbol = {s: asyncio.create_task(self._symbol_oi(s, oi_method, stats, now)) for s in symbols}
         tasks = [*bulk.values(), *per_symbol.values()]
         answers: dict[str, Mapping[str, Any] | None] = {}
         try:
@@ -422,7 +422,7 @@ class CcxtSource:
             call.role == "funding" and fields is not None and fields.oi_amount is not None
         )
 
-    async def _symbol_oi(self, symbol: str, method: str, stats: _Stats) -> normalize.Part:
+    async def _symbol_oi(self, symbol: str, method: str, stats: _Stats, now: datetime) -> normalize.Part:
         market = self._markets.get(symbol)
         if market is None:  # markets reloaded mid-cycle without it
             raise ExchangeDataError(
@@ -439,6 +439,16 @@ class CcxtSource:
         if part.oi_contracts is None:
             detail = "; ".join(part.issues) or "no open interest in the answer"
             raise ExchangeDataError(f"open interest {symbol}: {detail}", kind=reasons.REASON_JUNK)
+        step = self.profile.oi_point_s
+        if step and part.ts is not None:
+            # A point of a series is up to one step old by design: the stale guard gives it
+            # that step on top, here, instead of judging it with the cycle's other data.
+            age = (now - part.ts).total_seconds()
+            if age > self._max_age.total_seconds() + step:
+                raise ExchangeDataError(
+                    f"open interest {symbol}: data {age:.0f}s old", kind=reasons.REASON_STALE
+                )
+            part = replace(part, checks_freshness=False)
         return part
 
     async def _volumes(self, stats: _Stats) -> dict[str, float | None]:

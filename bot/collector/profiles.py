@@ -176,6 +176,8 @@ class ExchangeProfile:
         per_symbol_oi: ccxt method for OI where no bulk OI exists (Binance) or where the
             bulk OI is not what the history endpoint counts (Bybit), else ``None``.
         per_symbol_oi_params: extra parameters of each ``per_symbol_oi`` request.
+        oi_point_s: the per-symbol OI is the newest point of a series with this step (Bybit:
+            5 minutes), up to one step old by design; its stale guard allows that much more.
         info_fields: raw fields read from the ``funding`` rows' ``info``.
         default_interval_h: funding interval of a symbol the interval source leaves out
             (Binance fundingInfo lists only adjusted symbols; the rest settle every 8h).
@@ -207,6 +209,7 @@ class ExchangeProfile:
     settle: str = "USDT"
     per_symbol_oi: str | None = None
     per_symbol_oi_params: Mapping[str, Any] = field(default_factory=_frozen)
+    oi_point_s: float = 0.0
     info_fields: InfoFields | None = None
     default_interval_h: float | None = None
     oi_in_contracts: bool = False
@@ -301,6 +304,7 @@ BYBIT = ExchangeProfile(
     # the endpoint's own (both sides, per its docs); deltas are consistent.
     per_symbol_oi="fetch_open_interest",
     per_symbol_oi_params=_frozen({"interval": "5m", "limit": 1}),
+    oi_point_s=300.0,
     volume_role="funding",
     oi_history=OiHistory(timeframe="5m", page_limit=200),
     rate_windows=(

@@ -207,6 +207,24 @@ async def test_bybit_oi_now_is_the_newest_point_of_its_oi_history(
     assert btc.oi_contracts == newest[-1].oi_contracts
 
 
+@pytest.mark.parametrize(("history_lag_min", "fresh"), [(0, True), (7, False)])
+async def test_bybit_oi_point_may_be_one_step_older_than_the_cycle_allows(
+    history_lag_min: int, fresh: bool, fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    """At a 30 s interval data older than 60 s is stale; a 5-minute OI point gets 5 minutes more."""
+    now = datetime(2026, 11, 20, 12, 4, tzinfo=UTC)  # the newest point, 12:00, is 4 minutes old
+    fake.market.clock_ms = lambda: int(now.timestamp() * 1000)
+    for inst in fake.market.instruments.values():
+        inst.history_lag_s = history_lag_min * 60.0  # 7: the newest point is 11:55, 9 minutes old
+    report = await make_source("bybit", cycle_interval_s=30).fetch_cycle(now)
+    if fresh:
+        assert len(report.snapshots) == 6 and report.failures == ()
+        assert {s.ts for s in report.snapshots} == {now}  # dated by the tickers, as before
+    else:
+        assert report.snapshots == ()
+        assert {f.reason for f in report.failures} == {reasons.REASON_STALE}
+
+
 # -- contracts that are not USDT perpetuals ----------------------------------------------
 
 

@@ -187,7 +187,7 @@ def open_interest(fake: FakeExchange, params: Params) -> Reply:
         return _invalid(fake)
     limit = min(int(params.get("limit", 50)), 200)
     now = fake.market.now_ms()
-    end = min(int(params.get("endTime", now)), now)
+    end = min(int(params.get("endTime", now)), now - int(inst.history_lag_s * 1000))
     # Without startTime: the newest ``limit`` points up to endTime.
     start = int(params.get("startTime", (end // FIVE_MINUTES_MS - (limit - 1)) * FIVE_MINUTES_MS))
     grid = list(range(-(-start // FIVE_MINUTES_MS) * FIVE_MINUTES_MS, end + 1, FIVE_MINUTES_MS))

@@ -36,6 +36,8 @@ class FakeInstrument:
         contract_size: base units per contract (OKX ``ctVal``; 1 elsewhere).
         status: ``trading``, ``settling`` (listed but not trading) or ``delisted`` (gone).
         lag_s: how old the exchange's data time is (stale-data tests).
+        history_lag_s: how far the OI history's newest point lags behind (Bybit's docs warn
+            of delays of that endpoint in volatile markets).
         zero_index: serve an index price of 0 (an exchange glitch).
         listed_ms: onboard / launch time.
     """
@@ -50,6 +52,7 @@ class FakeInstrument:
     contract_size: float = 1.0
     status: str = "trading"
     lag_s: float = 0.0
+    history_lag_s: float = 0.0
     zero_index: bool = False
     listed_ms: int = 1_569_398_400_000
 
