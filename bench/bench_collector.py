@@ -16,8 +16,8 @@ Measured from the fake's request log, never from the client's own counts:
       the peak weight that arrived in any window of the venue's length, against the
       published budget, and the refusals;
   (c) the baseline: a plain ccxt instance calling the same bulk endpoints one after
-      another, then, where OI is asked per symbol (Binance, Bybit), one OI request per
-      symbol in a loop; ccxt's throttle off (one request at a time stays far inside every limit, and
+      another, then, where OI has no bulk form (Binance), one OI request per symbol in a
+      loop; ccxt's throttle off (one request at a time stays far inside every limit, and
       its spacing would only add to the round trips).
 """
 
@@ -71,8 +71,7 @@ class Venue:
 VENUES = (
     # 3 x 550 weight > 1,200 (half of 2,400 per minute): the third waits for the first.
     Venue("binanceusdm", "Binance USD-M", "binance", "openInterest", 3),
-    # 501 requests a cycle (tickers, then OI per symbol) > 300 (half of 600 per 5 s).
-    Venue("bybit", "Bybit", "bybit", "open-interest", 2),
+    Venue("bybit", "Bybit", "bybit", "tickers", 30),
     # 8 funding-rate requests > 5 (half of 10 per 2 s).
     Venue("okx", "OKX", "okx", "okx-open-interest", 8),
 )
@@ -167,9 +166,8 @@ async def measure_sequential(venue: Venue, fake: FakeExchange) -> tuple[float, i
         for call in profile.bulk:
             await getattr(exchange, call.method)(params=dict(call.params))
         if profile.per_symbol_oi is not None:
-            params = dict(profile.per_symbol_oi_params)
             for symbol in symbols:
-                await getattr(exchange, profile.per_symbol_oi)(symbol, *([params] if params else []))
+                await getattr(exchange, profile.per_symbol_oi)(symbol)
         elapsed = time.perf_counter() - started
     finally:
         await exchange.close()
@@ -249,8 +247,8 @@ any window" is the most weight that arrived at the fake within any window of the
 length (Binance 60 s, Bybit 5 s, OKX 2 s per endpoint, the worst endpoint shown), over
 the first cycle and the cycles that followed it back to back, from the fake's request log;
 "refused" counts the fake's rate-limit answers. The OI spread is the time between the
-first and the last OI request of the first cycle to reach the fake (OKX answers OI for
-every symbol in one request: 0).
+first and the last OI request of the first cycle to reach the fake (Bybit and OKX answer
+OI for every symbol in one request: 0).
 
 How: ``CcxtSource`` paces each request against {SHARE_TARGET:.0%} of every published limit it
 falls under (a weighted sliding window per limit, ``bot/collector/venue_limiter.py``)
@@ -259,15 +257,12 @@ for this cycle before), and keeps up to {concurrency} Binance OI requests in fli
 the round trip. Back to back, the third Binance cycle waits for the first one's weight to
 leave the 60 s window.
 
-Bybit's OI comes from the newest point of its OI history, one request per symbol (the
-tickers' OI may not count what the backfilled history counts, see ``BYBIT`` in
-``bot/collector/profiles.py``): 501 requests against 300 per 5.5 s, so its cycle waits
-for the first requests to leave the window. OKX's cycle is five requests either way: there
-the source can only match the baseline's round trips, and its time over them is building
-the 500 snapshots the baseline does not build.
+Bybit's cycle is one request either way (OKX's five): there the source can only match
+the baseline's round trips, and its time over them is building the 500 snapshots the
+baseline does not build.
 
 Baseline: a plain ccxt instance awaits the same bulk endpoints one after another and then,
-where OI is asked per symbol (Binance, Bybit), one OI request per symbol; its throttle is off (one
+where OI has no bulk form (Binance), one OI request per symbol; its throttle is off (one
 request at a time stays far inside every limit).
 """
     return (

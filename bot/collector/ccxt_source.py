@@ -1,8 +1,7 @@
 """The live market source: one ccxt async exchange, bulk endpoints first, faults contained.
 
 A cycle starts every bulk call of the exchange's profile and, where OI has no bulk form
-(Binance) or must come from the OI-history endpoint (Bybit), one OI call per symbol under
-a semaphore, all at once: as many in flight as
+(Binance), one OI call per symbol under a semaphore, all at once: as many in flight as
 the semaphore and the venue budget allow, so the round trips overlap. Each call goes
 through ``_call``: the circuit breaker and any exchange pause are checked, the request
 runs inside ``translate_ccxt_errors``, transient failures are
@@ -28,11 +27,11 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.collector import assembly, normalize, universe
+from bot.collector import assembly, normalize, oi_footing, universe
 from bot.collector.circuit import CircuitBreaker
 from bot.collector.client import SourceTuning, new_exchange
 from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError, header, translate_ccxt_errors
@@ -44,6 +43,10 @@ from bot.core.records import require_aware
 from bot.errors import SourceError
 
 logger = logging.getLogger(__name__)
+
+CURRENT_OI_REUSE_S = 60.0
+"""A backfill compares every symbol's history with one bulk answer up to this old: the
+history's newest point is up to 5 minutes old itself, so a minute more changes little."""
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
@@ -126,6 +129,9 @@ class CcxtSource:
         self._markets: dict[str, Mapping[str, Any]] = {}
         self._universe: list[str] | None = None
         self._cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
+        self._current_oi_answer: tuple[float, Mapping[str, Any]] | None = None
+        self._current_oi_lock = asyncio.Lock()
+        self._unfooted: set[str] = set()  # symbols whose history disagreed with their OI, logged
         self.last_oi_spread_s: float | None = None
         """Seconds between the first and last OI answer of the last cycle (None: no OI read)."""
 
@@ -165,7 +171,7 @@ class CcxtSource:
         bulk = {call.role: asyncio.create_task(self._bulk(call, stats)) for call in self.profile.bulk}
         per_symbol = {}
         if (oi_method := self.profile.per_symbol_oi) is not None:
-            per_symbol = {s: asyncio.create_task(self._symbol_oi(s, oi_method, stats, now)) for s in symbols}
+            per_symbol = {s: asyncio.create_task(self._symbol_oi(s, oi_method, stats)) for s in symbols}
         tasks = [*bulk.values(), *per_symbol.values()]
         answers: dict[str, Mapping[str, Any] | None] = {}
         try:
@@ -208,7 +214,8 @@ class CcxtSource:
 
         Pages through the exchange's OI-history endpoint (Binance ``openInterestHist``,
         under its own request limiter); points beyond the endpoint's lookback are not
-        asked for.
+        asked for. Where the history may count both sides (Bybit), the points come on the
+        footing of the cycle's OI, or not at all if the two disagree (``oi_footing``).
         """
         require_aware("since", since)
         require_aware("until", until)
@@ -250,7 +257,46 @@ class CcxtSource:
                 )
             points.update((p.ts, p) for p in found if since <= p.ts <= until)
             start = end + timedelta(milliseconds=1)  # contiguous windows: no grid point falls between
-        return [points[ts] for ts in sorted(points)]
+        found = [points[ts] for ts in sorted(points)]
+        if self.profile.history_oi_may_count_both_sides and found:
+            return await self._on_current_footing(symbol, market, found, stats)
+        return found
+
+    async def _on_current_footing(
+        self, symbol: str, market: Mapping[str, Any], points: list[OiPoint], stats: _Stats
+    ) -> list[OiPoint]:
+        """``points`` on the footing of the cycle's OI (see ``oi_footing``); none if they disagree."""
+        current = await self._current_oi(market, stats)
+        newest = points[-1].oi_contracts
+        scale = oi_footing.history_scale(current, newest)
+        if scale is None:
+            if symbol not in self._unfooted:
+                self._unfooted.add(symbol)
+                logger.warning(
+                    "%s oi history %s: current OI %s is neither the newest history point %s "
+                    "nor half of it (within %.0f%%); not backfilled, it scores partial until "
+                    "it has a day of its own",
+                    self.exchange,
+                    symbol,
+                    current,
+                    newest,
+                    100 * oi_footing.TOLERANCE,
+                )
+            return []
+        return oi_footing.scaled(points, scale)
+
+    async def _current_oi(self, market: Mapping[str, Any], stats: _Stats) -> float | None:
+        """The cycle's OI of one market, from a bulk answer shared by a backfill's symbols."""
+        call = next((c for c in self.profile.bulk if c.role == "funding" and self._carries_oi(c)), None)
+        if call is None:
+            return None
+        async with self._current_oi_lock:  # one request for the symbols backfilled together
+            held = self._current_oi_answer
+            if held is None or time.monotonic() - held[0] > CURRENT_OI_REUSE_S:
+                raw = await self._call(stats, "current oi", call.method, params=dict(call.params))
+                held = self._current_oi_answer = (time.monotonic(), assembly.keyed(call, raw))
+        row = held[1].get(market["symbol"])
+        return normalize.from_funding_rate(row, self.profile.info_fields).oi_contracts
 
     async def close(self) -> None:
         """Close the exchange's HTTP session (always call it)."""
@@ -422,16 +468,14 @@ class CcxtSource:
             call.role == "funding" and fields is not None and fields.oi_amount is not None
         )
 
-    async def _symbol_oi(self, symbol: str, method: str, stats: _Stats, now: datetime) -> normalize.Part:
+    async def _symbol_oi(self, symbol: str, method: str, stats: _Stats) -> normalize.Part:
         market = self._markets.get(symbol)
         if market is None:  # markets reloaded mid-cycle without it
             raise ExchangeDataError(
                 f"open interest {symbol}: no longer listed", kind=reasons.REASON_BAD_SYMBOL
             )
-        params = dict(self.profile.per_symbol_oi_params)
-        args = (market["symbol"], params) if params else (market["symbol"],)
         async with self._sem:
-            raw = await self._call(stats, f"open interest {symbol}", method, *args)
+            raw = await self._call(stats, f"open interest {symbol}", method, market["symbol"])
         stats.oi_read_at.append(time.monotonic())
         part = normalize.from_open_interest(
             raw, contract_size=market.get("contractSize"), in_contracts=self.profile.oi_in_contracts
@@ -439,16 +483,6 @@ class CcxtSource:
         if part.oi_contracts is None:
             detail = "; ".join(part.issues) or "no open interest in the answer"
             raise ExchangeDataError(f"open interest {symbol}: {detail}", kind=reasons.REASON_JUNK)
-        step = self.profile.oi_point_s
-        if step and part.ts is not None:
-            # A point of a series is up to one step old by design: the stale guard gives it
-            # that step on top, here, instead of judging it with the cycle's other data.
-            age = (now - part.ts).total_seconds()
-            if age > self._max_age.total_seconds() + step:
-                raise ExchangeDataError(
-                    f"open interest {symbol}: data {age:.0f}s old", kind=reasons.REASON_STALE
-                )
-            part = replace(part, checks_freshness=False)
         return part
 
     async def _volumes(self, stats: _Stats) -> dict[str, float | None]:

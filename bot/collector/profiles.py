@@ -59,8 +59,8 @@ class BulkCall:
 class InfoFields:
     """Raw fields to read from a bulk row's ``info`` (ccxt leaves them unparsed).
 
-    Bybit's v5 tickers row carries 24h turnover and the last price beside the funding
-    fields (and an OI, which we do not read: see ``BYBIT``).
+    Bybit's v5 tickers row carries OI, 24h turnover and the last price beside the
+    funding fields, so one request gives the whole snapshot.
     """
 
     last_price: str | None = None
@@ -173,11 +173,10 @@ class ExchangeProfile:
         settle: only perpetual swaps settled in this currency are collected.
         bulk: the all-symbols calls of a cycle, in priority order (an earlier role's
             value wins when two calls give the same field).
-        per_symbol_oi: ccxt method for OI where no bulk OI exists (Binance) or where the
-            bulk OI is not what the history endpoint counts (Bybit), else ``None``.
-        per_symbol_oi_params: extra parameters of each ``per_symbol_oi`` request.
-        oi_point_s: the per-symbol OI is the newest point of a series with this step (Bybit:
-            5 minutes), up to one step old by design; its stale guard allows that much more.
+        per_symbol_oi: ccxt method for OI where no bulk OI exists (Binance), else ``None``.
+        history_oi_may_count_both_sides: the OI-history endpoint may count both sides where
+            the cycle's OI counts one (Bybit): each backfill is calibrated against the
+            current OI first (``bot/collector/oi_footing.py``).
         info_fields: raw fields read from the ``funding`` rows' ``info``.
         default_interval_h: funding interval of a symbol the interval source leaves out
             (Binance fundingInfo lists only adjusted symbols; the rest settle every 8h).
@@ -208,8 +207,7 @@ class ExchangeProfile:
     oi_history: OiHistory
     settle: str = "USDT"
     per_symbol_oi: str | None = None
-    per_symbol_oi_params: Mapping[str, Any] = field(default_factory=_frozen)
-    oi_point_s: float = 0.0
+    history_oi_may_count_both_sides: bool = False
     info_fields: InfoFields | None = None
     default_interval_h: float | None = None
     oi_in_contracts: bool = False
@@ -290,21 +288,22 @@ BYBIT = ExchangeProfile(
     ccxt_class="bybit",
     ccxt_options=_frozen({"fetchMarkets": {"types": ["linear"]}, "defaultType": "swap"}),
     bulk=(
-        # v5 tickers?category=linear: funding, next funding, mark, index, turnover, last
-        # price of every linear contract; the interval comes from the loaded market.
+        # v5 tickers?category=linear: funding, next funding, mark, index, OI, turnover,
+        # last price of every linear contract; the interval comes from the loaded market.
         BulkCall("funding", "fetch_funding_rates", required=True),
     ),
-    info_fields=InfoFields(last_price="lastPrice", volume_24h_usd="turnover24h"),
-    # OI "now" comes from where the backfill's "then" comes from: the newest 5-minute
-    # point of /v5/market/open-interest (one request per symbol). Bybit's docs describe
-    # that endpoint's openInterest as "the sum of both sides" (newer pages add a
-    # singleOpenInterest, "the single side"), while the tickers' openInterest is only
-    # "Open interest size": if the two counted differently, the first day's deltas
-    # (tickers now against backfilled history) would jump by ~100 %. Levels are therefore
-    # the endpoint's own (both sides, per its docs); deltas are consistent.
-    per_symbol_oi="fetch_open_interest",
-    per_symbol_oi_params=_frozen({"interval": "5m", "limit": 1}),
-    oi_point_s=300.0,
+    info_fields=InfoFields(
+        last_price="lastPrice",
+        volume_24h_usd="turnover24h",
+        oi_amount="openInterest",  # base units for linear contracts
+        oi_usd="openInterestValue",
+    ),
+    # Bybit's docs describe /v5/market/open-interest's openInterest (the backfill's
+    # "then") as "the sum of both sides" (newer pages add a singleOpenInterest, "the
+    # single side"), the tickers' openInterest (the cycle's "now") only as "Open interest
+    # size". Mixed as they come, the first day's deltas could jump by ~100 %: the
+    # backfill puts each symbol's history on the tickers' footing instead.
+    history_oi_may_count_both_sides=True,
     volume_role="funding",
     oi_history=OiHistory(timeframe="5m", page_limit=200),
     rate_windows=(

@@ -81,10 +81,10 @@ async def test_the_cycle_knows_how_far_apart_its_oi_readings_were(
     fake.latency_s = 0.02
     binance = make_source(tuning=replace(FAST, concurrency=1))  # one after another: spread out
     await binance.fetch_cycle(datetime.now(UTC))
-    okx = make_source("okx")
-    await okx.fetch_cycle(datetime.now(UTC))
+    bybit = make_source("bybit")
+    await bybit.fetch_cycle(datetime.now(UTC))
 
     arrivals = sorted(r.t for r in fake.calls("openInterest"))
     assert binance.last_oi_spread_s is not None
     assert binance.last_oi_spread_s >= (arrivals[-1] - arrivals[0]) * 0.9
-    assert okx.last_oi_spread_s == 0.0  # one bulk answer carries every symbol's OI
+    assert bybit.last_oi_spread_s == 0.0  # one bulk answer carries every symbol's OI

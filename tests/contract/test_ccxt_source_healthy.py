@@ -15,7 +15,6 @@ from bot.collector.replay import ReplayMarket
 from bot.core.market import MarketSnapshot
 from tests.contract.conftest import SourceFactory
 from tests.fakes.exchange import FakeExchange, FakeInstrument, FakeMarket
-from tests.fakes.exchange.market import FIVE_MINUTES_MS
 
 EXCHANGES = ["binanceusdm", "bybit", "okx"]
 
@@ -24,23 +23,15 @@ def _id(exchange: str, inst: FakeInstrument) -> str:
     return inst.okx_id if exchange == "okx" else inst.binance_id
 
 
-def _bybit_oi_now(inst: FakeInstrument, at: datetime) -> float:
-    """Bybit's OI now: the newest 5-minute point of its OI history, "the sum of both sides"."""
-    ms = int(at.timestamp() * 1000)
-    return 2 * inst.oi_at(ms // FIVE_MINUTES_MS * FIVE_MINUTES_MS)
-
-
-def _check(snap: MarketSnapshot, inst: FakeInstrument, now: datetime, exchange: str = "binanceusdm") -> None:
+def _check(snap: MarketSnapshot, inst: FakeInstrument, now: datetime) -> None:
     assert snap.mark_price == pytest.approx(inst.mark, rel=1e-6)
     assert snap.index_price == pytest.approx(inst.index, rel=1e-6)
     assert snap.mark_price / snap.index_price - 1 == pytest.approx(inst.basis, abs=1e-6)
     assert snap.funding_rate == pytest.approx(inst.funding_rate, rel=1e-9)
     assert snap.funding_interval_h == inst.interval_h
     # OI in base units whatever the exchange counts in (OKX: contracts × ctVal).
-    oi = _bybit_oi_now(inst, now) if exchange == "bybit" else inst.oi_base
-    rel = 1e-3 if exchange == "bybit" else 1e-6  # the cycle may straddle a 5-minute point
-    assert snap.oi_contracts == pytest.approx(oi, rel=rel)
-    assert snap.oi_usd == pytest.approx(oi * inst.mark, rel=rel)
+    assert snap.oi_contracts == pytest.approx(inst.oi_base, rel=1e-6)
+    assert snap.oi_usd == pytest.approx(inst.oi_base * inst.mark, rel=1e-6)
     assert snap.last_price == pytest.approx(inst.mark * 1.0001, rel=1e-6)
     assert snap.volume_24h_usd == pytest.approx(inst.volume_usd, rel=2e-4)
     assert snap.next_funding_time is not None
@@ -68,7 +59,7 @@ async def test_healthy_cycle_normalises_every_symbol(
     assert {s.symbol for s in report.snapshots} == set(insts)
     for snap in report.snapshots:
         assert snap.exchange == exchange
-        _check(snap, insts[snap.symbol], now, exchange)
+        _check(snap, insts[snap.symbol], now)
     intervals = {s.funding_interval_h for s in report.snapshots}
     assert intervals == {1.0, 4.0, 8.0}
     assert report.duration_s > 0
@@ -112,12 +103,11 @@ async def test_binance_symbol_absent_from_funding_info_settles_every_8h(
 @pytest.mark.parametrize(
     ("exchange", "keys"),
     [
-        # OI from the newest point of the OI history, one request per symbol (see BYBIT).
-        ("bybit", ["tickers"] + ["open-interest"] * 6),
+        ("bybit", ["tickers"]),
         ("okx", ["funding-rate", "mark-price", "index-tickers", "okx-open-interest", "okx-tickers"]),
     ],
 )
-async def test_bybit_and_okx_cycle_requests(
+async def test_bybit_and_okx_cycles_are_bulk_only(
     exchange: str, keys: list[str], fake: FakeExchange, make_source: SourceFactory
 ) -> None:
     source = make_source(exchange)
@@ -165,7 +155,7 @@ async def test_every_request_goes_to_the_overridden_url(
     await source.load_universe()
     await source.fetch_cycle(datetime.now(UTC))
     assert fake.requests  # had any request gone to api.bybit.com, there is no internet: it would fail
-    assert {r.key for r in fake.requests} == {"instruments-info", "tickers", "open-interest"}
+    assert {r.key for r in fake.requests} == {"instruments-info", "tickers"}
 
 
 async def test_binance_cycle_over_the_demo_market(fake: FakeExchange, make_source: SourceFactory) -> None:

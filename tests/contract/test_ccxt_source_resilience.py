@@ -38,7 +38,6 @@ async def test_circuit_breaker_opens_fails_fast_then_closes(
     source = make_source("bybit", tuning=replace(FAST, breaker_cool_off_s=60.0), clock=clock)
     await source.load_universe()
     fake.inject("tickers", "status", status=503)
-    fake.inject("open-interest", "status", status=503)
     caplog.set_level(logging.INFO, logger="bot.collector")
 
     for _ in range(FAST.breaker_threshold):
@@ -181,9 +180,8 @@ async def test_oi_history_backfills_24h_of_5_minute_points(
     assert all(p.ts.tzinfo is not None and since <= p.ts <= until for p in points)
     assert all(b.ts - a.ts == timedelta(minutes=5) for a, b in itertools.pairwise(points))
     inst = fake.market.instruments["BTC"]
-    sides = 2 if exchange == "bybit" else 1  # Bybit's history: "the sum of both sides"
     for p in points[::50]:
-        assert p.oi_contracts == pytest.approx(sides * inst.oi_at(int(p.ts.timestamp() * 1000)), rel=1e-6)
+        assert p.oi_contracts == pytest.approx(inst.oi_at(int(p.ts.timestamp() * 1000)), rel=1e-6)
         if exchange != "bybit":  # Bybit's history has no USD value
             assert p.oi_usd == pytest.approx(p.oi_contracts * inst.mark, rel=1e-6)
     assert len(fake.calls(endpoint)) == pages

@@ -1,5 +1,5 @@
-"""Venue details: OKX's settlement intervals, Bybit's IP ban, OI now and OI then from one
-source, and the contracts that are not USDT perpetuals.
+"""Venue details: OKX's settlement intervals, Bybit's IP ban, OI now and OI then on one
+footing, and the contracts that are not USDT perpetuals.
 
 The real ccxt client against the fake venues: what each venue lists and how ccxt parses
 it decide what the collector keeps.
@@ -166,18 +166,25 @@ async def test_bybit_ip_ban_pauses_the_venue_for_ten_minutes_and_is_logged_once(
 
 
 @pytest.mark.parametrize(
-    ("exchange", "symbol"),
-    [("binanceusdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP")],
+    ("exchange", "symbol", "history_sides"),
+    [
+        ("binanceusdm", "BTCUSDT", 1.0),
+        ("bybit", "BTCUSDT", 2.0),  # Bybit's documented "sum of both sides"
+        ("bybit", "BTCUSDT", 1.0),  # history and tickers agree
+        ("okx", "BTC-USDT-SWAP", 1.0),
+    ],
 )
 async def test_first_day_oi_deltas_compare_like_with_like(
-    exchange: str, symbol: str, fake: FakeExchange, make_source: SourceFactory
+    exchange: str, symbol: str, history_sides: float, fake: FakeExchange, make_source: SourceFactory
 ) -> None:
     """Right after a backfill, the cycle's OI and the backfilled OI count the same thing.
 
-    The fake's Bybit counts one side in its tickers and both in its OI history (the
-    history's documented "sum of both sides"): mixed, the first day's deltas would read
-    about -50 %. The fake's OI moves at most 5 % around its level over a day.
+    The fake's Bybit tickers count one side; its OI history both (mixed, the first day's
+    deltas would read about -50 %) or the same. The fake's OI moves at most 5 % around its
+    level over a day.
     """
+    for inst in fake.market.instruments.values():
+        inst.history_sides = history_sides
     source = make_source(exchange)
     until = datetime.now(UTC)
     history = await source.fetch_oi_history(symbol, until - timedelta(hours=25), until)
@@ -185,44 +192,59 @@ async def test_first_day_oi_deltas_compare_like_with_like(
     snap = next(s for s in report.snapshots if s.symbol == symbol)
     assert snap.oi_contracts is not None
 
+    assert history
     points = [(p.ts, p.oi_contracts) for p in history if p.ts < snap.ts] + [(snap.ts, snap.oi_contracts)]
     changes = oi_changes(points, snap.ts)
     for change in (changes.h1_pct, changes.h4_pct, changes.h24_pct):
         assert change is not None and abs(change) < 11.0
 
 
-async def test_bybit_oi_now_is_the_newest_point_of_its_oi_history(
-    fake: FakeExchange, make_source: SourceFactory
+@pytest.mark.parametrize("history_sides", [2.0, 1.0])
+async def test_bybit_history_is_put_on_the_tickers_footing_point_by_point(
+    history_sides: float, fake: FakeExchange, make_source: SourceFactory
 ) -> None:
+    """Both sides are halved exactly, one side kept; the cycle still sends the tickers only."""
+    for inst in fake.market.instruments.values():
+        inst.history_sides = history_sides
     source = make_source("bybit")
-    await source.load_universe()
+    until = datetime.now(UTC)
+    for inst in fake.market.trading():
+        points = await source.fetch_oi_history(inst.binance_id, until - timedelta(hours=2), until)
+        assert len(points) >= 20
+        for p in points:
+            single = inst.oi_at(int(p.ts.timestamp() * 1000))
+            assert p.oi_contracts == pytest.approx(single, rel=1e-6)
+    # Every symbol's history was compared with one tickers answer (reused for a minute).
+    assert len(fake.calls("tickers")) == 1
+
     fake.requests.clear()
     report = await source.fetch_cycle(datetime.now(UTC))
-
-    asked = fake.calls("open-interest")
-    assert sorted(r.params["symbol"] for r in asked) == sorted(s.symbol for s in report.snapshots)
-    assert all(r.params["intervalTime"] == "5min" and r.params["limit"] == "1" for r in asked)
-    btc = next(s for s in report.snapshots if s.symbol == "BTCUSDT")
-    newest = await source.fetch_oi_history("BTCUSDT", btc.ts - timedelta(minutes=10), btc.ts)
-    assert btc.oi_contracts == newest[-1].oi_contracts
+    assert [r.key for r in fake.requests] == ["tickers"]
+    btc = fake.market.instruments["BTC"]
+    snap = next(s for s in report.snapshots if s.symbol == "BTCUSDT")
+    assert snap.oi_contracts == pytest.approx(btc.oi_base, rel=1e-6)
 
 
-@pytest.mark.parametrize(("history_lag_min", "fresh"), [(0, True), (7, False)])
-async def test_bybit_oi_point_may_be_one_step_older_than_the_cycle_allows(
-    history_lag_min: int, fresh: bool, fake: FakeExchange, make_source: SourceFactory
+@pytest.mark.parametrize("history_sides", [3.0, 1.4, 0.25])
+async def test_bybit_history_that_agrees_with_neither_footing_is_not_backfilled(
+    history_sides: float,
+    fake: FakeExchange,
+    make_source: SourceFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """At a 30 s interval data older than 60 s is stale; a 5-minute OI point gets 5 minutes more."""
-    now = datetime(2026, 11, 20, 12, 4, tzinfo=UTC)  # the newest point, 12:00, is 4 minutes old
-    fake.market.clock_ms = lambda: int(now.timestamp() * 1000)
-    for inst in fake.market.instruments.values():
-        inst.history_lag_s = history_lag_min * 60.0  # 7: the newest point is 11:55, 9 minutes old
-    report = await make_source("bybit", cycle_interval_s=30).fetch_cycle(now)
-    if fresh:
-        assert len(report.snapshots) == 6 and report.failures == ()
-        assert {s.ts for s in report.snapshots} == {now}  # dated by the tickers, as before
-    else:
-        assert report.snapshots == ()
-        assert {f.reason for f in report.failures} == {reasons.REASON_STALE}
+    """Junk (1/3, 0.7 or 4 times the tickers' OI): no backfill for that symbol, logged once."""
+    fake.market.instruments["BTC"].history_sides = history_sides
+    source = make_source("bybit")
+    caplog.set_level(logging.WARNING, logger="bot.collector")
+    until = datetime.now(UTC)
+    for _ in range(2):  # a restart's or a new listing's backfill asks again
+        assert await source.fetch_oi_history("BTCUSDT", until - timedelta(hours=2), until) == []
+    others = await source.fetch_oi_history("ETHUSDT", until - timedelta(hours=2), until)
+    assert others  # the other symbols are backfilled as usual
+
+    warned = [r.getMessage() for r in caplog.records if "oi history" in r.getMessage()]
+    assert len(warned) == 1
+    assert "BTCUSDT" in warned[0] and "not backfilled" in warned[0]
 
 
 # -- contracts that are not USDT perpetuals ----------------------------------------------

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.collector import normalize
 from bot.collector.normalize import Part, assemble
-from bot.collector.profiles import BYBIT, InfoFields
+from bot.collector.profiles import BYBIT
 from bot.collector.request_budget import Budget, weight_budget
 from bot.core import collection as reasons
 
@@ -317,17 +317,19 @@ def test_bybit_info_fields() -> None:
         },
     )
     part = normalize.from_funding_rate(row, BYBIT.info_fields)
-    # The tickers' OI is left alone: Bybit's OI comes from its OI-history endpoint (BYBIT).
     assert (
         part.oi_contracts,
         part.oi_usd,
         part.volume_24h_usd,
         part.last_price,
         part.funding_interval_h,
-    ) == (None, None, 4686694853.04, 19255.5, 4.0)
-    with_oi = InfoFields(oi_amount="openInterest", oi_usd="openInterestValue")
-    part = normalize.from_funding_rate(row, with_oi)
-    assert (part.oi_contracts, part.oi_usd) == (48069.549, 9.1e8)
+    ) == (
+        48069.549,
+        9.1e8,
+        4686694853.04,
+        19255.5,
+        4.0,
+    )
 
 
 def test_oi_history_rows_sorted_deduplicated_junk_dropped() -> None:

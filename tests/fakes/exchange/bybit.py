@@ -2,8 +2,9 @@
 
 Open interest: Bybit documents ``/v5/market/open-interest``'s ``openInterest`` as "the sum
 of both sides" (and ``singleOpenInterest`` as "the single side"); the tickers'
-``openInterest`` is only "Open interest size". The fake serves the case that would hurt a
-client mixing them: the tickers count one side (``oi_base``), the history both.
+``openInterest`` is only "Open interest size". The fake serves, per instrument
+(``history_sides``), the case that would hurt a client mixing them (the tickers count one
+side, ``oi_base``, the history both), the case where they agree, and junk.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def open_interest(fake: FakeExchange, params: Params) -> Reply:
     grid = list(range(-(-start // FIVE_MINUTES_MS) * FIVE_MINUTES_MS, end + 1, FIVE_MINUTES_MS))
     rows = [
         {
-            "openInterest": f"{2 * inst.oi_at(ts):.8f}",  # "the sum of both sides"
+            "openInterest": f"{inst.history_sides * inst.oi_at(ts):.8f}",  # "the sum of both sides"
             "singleOpenInterest": f"{inst.oi_at(ts):.8f}",
             "timestamp": str(ts),
         }

@@ -38,6 +38,8 @@ class FakeInstrument:
         lag_s: how old the exchange's data time is (stale-data tests).
         history_lag_s: how far the OI history's newest point lags behind (Bybit's docs warn
             of delays of that endpoint in volatile markets).
+        history_sides: what Bybit's OI history counts, in multiples of the tickers' OI:
+            2 (its docs: "the sum of both sides"), 1 (the two agree) or anything else (junk).
         zero_index: serve an index price of 0 (an exchange glitch).
         listed_ms: onboard / launch time.
     """
@@ -53,6 +55,7 @@ class FakeInstrument:
     status: str = "trading"
     lag_s: float = 0.0
     history_lag_s: float = 0.0
+    history_sides: float = 2.0
     zero_index: bool = False
     listed_ms: int = 1_569_398_400_000
 
