@@ -154,7 +154,12 @@ async def measure_sequential(venue: Venue, fake: FakeExchange) -> tuple[float, i
     try:
         await exchange.load_markets()
         symbols = sorted(
-            m["symbol"] for m in exchange.markets.values() if m.get("swap") and m.get("settle") == "USDT"
+            m["symbol"]
+            for m in exchange.markets.values()
+            if m.get("swap")
+            and m.get("linear")
+            and m.get("settle") == "USDT"
+            and m.get("active") is not False
         )
         first = len(fake.requests)
         started = time.perf_counter()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.collector import assembly, normalize, universe
+from bot.collector import assembly, normalize, oi_footing, universe
 from bot.collector.circuit import CircuitBreaker
 from bot.collector.client import SourceTuning, new_exchange
 from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError, header, translate_ccxt_errors
@@ -43,6 +43,10 @@ from bot.core.records import require_aware
 from bot.errors import SourceError
 
 logger = logging.getLogger(__name__)
+
+CURRENT_OI_REUSE_S = 60.0
+"""A backfill compares every symbol's history with one bulk answer up to this old: the
+history's newest point is up to 5 minutes old itself, so a minute more changes little."""
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
@@ -81,7 +85,8 @@ class CcxtSource:
         tuning: timeouts, retries, breaker, concurrency.
         profile: override the exchange profile (tests, new exchanges).
         jitter: random numbers in [0, 1) for backoff.
-        clock: monotonic seconds for the circuit breaker (tests step it past the cool-off).
+        clock: monotonic seconds for the circuit breaker and the exchange pauses (tests
+            step it past a cool-off or a ban).
     """
 
     def __init__(
@@ -104,7 +109,9 @@ class CcxtSource:
         self._symbols, self._top_n = tuple(symbols), top_n
         self._max_age = timedelta(seconds=2 * cycle_interval_s)
         self._jitter = jitter or random.SystemRandom().random
-        self._gate = ExchangeGate(self.tuning.weight, max_wait_s=self.tuning.max_pause_wait_s)
+        self._clock = clock
+        self._gate = ExchangeGate(self.tuning.weight, max_wait_s=self.tuning.max_pause_wait_s, clock=clock)
+        self._banned_until = float("-inf")
         self._ex: Any = new_exchange(self.profile, self.tuning, self._gate, api_url)
         self._breaker = CircuitBreaker(
             self.exchange,
@@ -122,6 +129,9 @@ class CcxtSource:
         self._markets: dict[str, Mapping[str, Any]] = {}
         self._universe: list[str] | None = None
         self._cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
+        self._current_oi_answer: tuple[float, Mapping[str, Any]] | None = None
+        self._current_oi_lock = asyncio.Lock()
+        self._unfooted: set[str] = set()  # symbols whose history disagreed with their OI, logged
         self.last_oi_spread_s: float | None = None
         """Seconds between the first and last OI answer of the last cycle (None: no OI read)."""
 
@@ -204,7 +214,8 @@ class CcxtSource:
 
         Pages through the exchange's OI-history endpoint (Binance ``openInterestHist``,
         under its own request limiter); points beyond the endpoint's lookback are not
-        asked for.
+        asked for. Where the history may count both sides (Bybit), the points come on the
+        footing of the cycle's OI, or not at all if the two disagree (``oi_footing``).
         """
         require_aware("since", since)
         require_aware("until", until)
@@ -246,7 +257,46 @@ class CcxtSource:
                 )
             points.update((p.ts, p) for p in found if since <= p.ts <= until)
             start = end + timedelta(milliseconds=1)  # contiguous windows: no grid point falls between
-        return [points[ts] for ts in sorted(points)]
+        found = [points[ts] for ts in sorted(points)]
+        if self.profile.history_oi_may_count_both_sides and found:
+            return await self._on_current_footing(symbol, market, found, stats)
+        return found
+
+    async def _on_current_footing(
+        self, symbol: str, market: Mapping[str, Any], points: list[OiPoint], stats: _Stats
+    ) -> list[OiPoint]:
+        """``points`` on the footing of the cycle's OI (see ``oi_footing``); none if they disagree."""
+        current = await self._current_oi(market, stats)
+        newest = points[-1].oi_contracts
+        scale = oi_footing.history_scale(current, newest)
+        if scale is None:
+            if symbol not in self._unfooted:
+                self._unfooted.add(symbol)
+                logger.warning(
+                    "%s oi history %s: current OI %s is neither the newest history point %s "
+                    "nor half of it (within %.0f%%); not backfilled, it scores partial until "
+                    "it has a day of its own",
+                    self.exchange,
+                    symbol,
+                    current,
+                    newest,
+                    100 * oi_footing.TOLERANCE,
+                )
+            return []
+        return oi_footing.scaled(points, scale)
+
+    async def _current_oi(self, market: Mapping[str, Any], stats: _Stats) -> float | None:
+        """The cycle's OI of one market, from a bulk answer shared by a backfill's symbols."""
+        call = next((c for c in self.profile.bulk if c.role == "funding" and self._carries_oi(c)), None)
+        if call is None:
+            return None
+        async with self._current_oi_lock:  # one request for the symbols backfilled together
+            held = self._current_oi_answer
+            if held is None or time.monotonic() - held[0] > CURRENT_OI_REUSE_S:
+                raw = await self._call(stats, "current oi", call.method, params=dict(call.params))
+                held = self._current_oi_answer = (time.monotonic(), assembly.keyed(call, raw))
+        row = held[1].get(market["symbol"])
+        return normalize.from_funding_rate(row, self.profile.info_fields).oi_contracts
 
     async def close(self) -> None:
         """Close the exchange's HTTP session (always call it)."""
@@ -286,16 +336,17 @@ class CcxtSource:
                     result = await getattr(self._ex, method)(*args, **kwargs)
             except ExchangeUnavailableError as exc:
                 if exc.rate_limited:
-                    self._gate.pause(self._pause_for(exc), what)  # before the others go on
+                    self._pause_after(exc, what)  # before the others go on
                 self._gate.answered(call, rate_limited=exc.rate_limited)
                 if exc.kind in (reasons.REASON_PAUSED, reasons.REASON_CIRCUIT_OPEN):
                     stats.requests -= 1  # refused by our gate before sending
                     raise  # and not an exchange failure
-                if (
-                    attempt >= self.tuning.max_attempts
-                    or self._gate.paused_for() > self.tuning.max_pause_wait_s
-                ):
-                    self._breaker.record_failure(str(exc))
+                long_pause = self._gate.paused_for() > self.tuning.max_pause_wait_s
+                if attempt >= self.tuning.max_attempts or long_pause:
+                    # A rate limit that paused the exchange keeps us away already; the
+                    # answers of requests in flight then must not open the breaker too.
+                    if not (exc.rate_limited and long_pause):
+                        self._breaker.record_failure(str(exc))
                     raise
                 # After a 429 the gate holds every request; other failures back off here.
                 delay = 0.0 if exc.rate_limited else self._backoff(attempt)
@@ -309,6 +360,29 @@ class CcxtSource:
             self._observe_weight(stats)
             self._breaker.record_success()
             return result
+
+    def _pause_after(self, exc: ExchangeUnavailableError, what: str) -> None:
+        """Hold every request of the exchange after a rate-limit answer (see ``_pause_for``).
+
+        An IP ban is logged once, when it starts: the answers to requests already in
+        flight extend the pause quietly.
+        """
+        seconds = self._pause_for(exc)
+        if exc.retry_after is not None or self.profile.ban_pause(exc.http_status) is None:
+            self._gate.pause(seconds, what)
+            return
+        now = self._clock()
+        if now >= self._banned_until:
+            logger.warning(
+                "%s: IP banned (HTTP %s without Retry-After, on %s); no request for %.0fs, "
+                "the ban's documented minimum",
+                self.exchange,
+                exc.http_status,
+                what,
+                seconds,
+            )
+        self._banned_until = max(self._banned_until, now + seconds)
+        self._gate.pause(seconds, what, log=False)
 
     def _pause_for(self, exc: ExchangeUnavailableError) -> float:
         """How long a rate-limit answer keeps the whole exchange away.

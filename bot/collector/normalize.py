@@ -24,9 +24,13 @@ from bot.core.market import MarketSnapshot
 
 _MIN_MS = 1_262_304_000_000  # 2010-01-01: anything earlier is not a data time
 _MAX_MS = 4_102_444_800_000  # 2100-01-01
+HOUR_MS = 3_600_000
 MAX_ABS_FUNDING = 1.0
 """A funding rate beyond ±100 % per interval is junk, not a market."""
 MAX_INTERVAL_H = 24.0
+MIN_DERIVED_INTERVAL_H = 1.0
+"""An interval derived from two settlement times is whole minutes from 1 h to ``MAX_INTERVAL_H``
+(OKX lists 8, 6, 4, 2 and 1 h); anything else there is a junk pair of times."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,22 @@ class _Reader:
             self.issues.append("funding_interval_h: not an interval")
         return hours
 
+    def settlement_interval(self) -> float | None:
+        """ccxt's ``interval`` label, else the gap between the two settlement times it gives.
+
+        ccxt's OKX parser names only 1, 2, 4, 8, 16 and 24 h and passes any other gap
+        through as a string of milliseconds (6 h: ``'21600000'``), which read as hours is
+        no interval; the settlement times it came from say what it is.
+        """
+        raw = self.row.get("interval")
+        if not is_interval_label(raw):
+            derived = derived_interval_hours(
+                self.row.get("fundingTimestamp"), self.row.get("nextFundingTimestamp")
+            )
+            if derived is not None:
+                return derived
+        return self.interval(raw)
+
 
 def to_float(raw: object) -> float | None:
     """A number from ccxt (float/int) or a raw payload (decimal string); anything else → None."""
@@ -155,6 +175,24 @@ def interval_hours(raw: object) -> float | None:
     return hours
 
 
+def is_interval_label(raw: object) -> bool:
+    """Whether ``raw`` is an interval with its unit (``'8h'``, ``'30m'``), as ccxt names known ones."""
+    return isinstance(raw, str) and raw.strip().lower().endswith(("h", "m"))
+
+
+def derived_interval_hours(settlement_ms: object, next_settlement_ms: object) -> float | None:
+    """Hours between two consecutive settlements (epoch ms); ``None`` unless a plausible interval.
+
+    Plausible: a whole number of minutes from ``MIN_DERIVED_INTERVAL_H`` to ``MAX_INTERVAL_H``.
+    """
+    if ms_to_utc(settlement_ms) is None or ms_to_utc(next_settlement_ms) is None:
+        return None
+    gap_ms = float(to_float(next_settlement_ms) or 0.0) - float(to_float(settlement_ms) or 0.0)
+    if gap_ms % 60_000 or not MIN_DERIVED_INTERVAL_H * HOUR_MS <= gap_ms <= MAX_INTERVAL_H * HOUR_MS:
+        return None
+    return gap_ms / HOUR_MS
+
+
 def _mapping(raw: object) -> Mapping[str, object] | None:
     return raw if isinstance(raw, Mapping) else None
 
@@ -177,7 +215,8 @@ def from_funding_rate(fr: object, info_fields: InfoFields | None = None) -> Part
     ``fundingInterval`` and keeps ``openInterest``, ``openInterestValue``, ``turnover24h``,
     ``lastPrice`` in ``info`` (read through ``info_fields``); OKX
     (``GET /api/v5/public/funding-rate?instId=ANY``) gives no prices or time, and
-    ``fundingTimestamp`` is the upcoming settlement there too.
+    ``fundingTimestamp`` is the upcoming settlement there too, ``nextFundingTimestamp`` the
+    one after: where ccxt has no label for their gap (OKX's 6 h), the interval is that gap.
     """
     row = _mapping(fr)
     if row is None:
@@ -186,7 +225,7 @@ def from_funding_rate(fr: object, info_fields: InfoFields | None = None) -> Part
     part = Part(
         ts=r.time("timestamp", "ts"),
         funding_rate=r.funding("fundingRate"),
-        funding_interval_h=r.interval(row.get("interval")),
+        funding_interval_h=r.settlement_interval(),
         next_funding_time=r.time("fundingTimestamp", "next_funding_time"),
         mark_price=r.number("markPrice", "mark_price", positive=True),
         index_price=r.number("indexPrice", "index_price", positive=True),

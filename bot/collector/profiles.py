@@ -174,6 +174,9 @@ class ExchangeProfile:
         bulk: the all-symbols calls of a cycle, in priority order (an earlier role's
             value wins when two calls give the same field).
         per_symbol_oi: ccxt method for OI where no bulk OI exists (Binance), else ``None``.
+        history_oi_may_count_both_sides: the OI-history endpoint may count both sides where
+            the cycle's OI counts one (Bybit): each backfill is calibrated against the
+            current OI first (``bot/collector/oi_footing.py``).
         info_fields: raw fields read from the ``funding`` rows' ``info``.
         default_interval_h: funding interval of a symbol the interval source leaves out
             (Binance fundingInfo lists only adjusted symbols; the rest settle every 8h).
@@ -204,6 +207,7 @@ class ExchangeProfile:
     oi_history: OiHistory
     settle: str = "USDT"
     per_symbol_oi: str | None = None
+    history_oi_may_count_both_sides: bool = False
     info_fields: InfoFields | None = None
     default_interval_h: float | None = None
     oi_in_contracts: bool = False
@@ -294,6 +298,12 @@ BYBIT = ExchangeProfile(
         oi_amount="openInterest",  # base units for linear contracts
         oi_usd="openInterestValue",
     ),
+    # Bybit's docs describe /v5/market/open-interest's openInterest (the backfill's
+    # "then") as "the sum of both sides" (newer pages add a singleOpenInterest, "the
+    # single side"), the tickers' openInterest (the cycle's "now") only as "Open interest
+    # size". Mixed as they come, the first day's deltas could jump by ~100 %: the
+    # backfill puts each symbol's history on the tickers' footing instead.
+    history_oi_may_count_both_sides=True,
     volume_role="funding",
     oi_history=OiHistory(timeframe="5m", page_limit=200),
     rate_windows=(

@@ -150,14 +150,18 @@ class ExchangeGate:
 
     # -- pauses ---------------------------------------------------------------------
 
-    def pause(self, seconds: float, why: str) -> None:
-        """Stop every request of this exchange for ``seconds`` (extends, never shortens)."""
+    def pause(self, seconds: float, why: str, *, log: bool = True) -> None:
+        """Stop every request of this exchange for ``seconds`` (extends, never shortens).
+
+        ``log=False``: the caller has said why already (an IP ban is logged once).
+        """
         until = self._clock() + max(0.0, seconds)
         self._cautious = True
         if until > self._paused_until:
             self._paused_until = until
             self._pauses += 1
-            logger.warning("exchange paused for %.1fs: %s", seconds, why)
+            if log:
+                logger.warning("exchange paused for %.1fs: %s", seconds, why)
 
     def paused_for(self) -> float:
         """Seconds left of the current pause (0 when not paused)."""

@@ -55,6 +55,7 @@ KEYS = (
     "indexPrice",
     "fundingRate",
     "fundingTimestamp",
+    "nextFundingTimestamp",
     "timestamp",
     "interval",
     "last",
@@ -166,6 +167,57 @@ def test_interval_strings(text: object, hours: float) -> None:
 @pytest.mark.parametrize("text", ["0h", "-8h", "48h", "eight", "", None, True, "nanh"])
 def test_junk_intervals(text: object) -> None:
     assert normalize.interval_hours(text) is None
+
+
+def _okx_funding(interval_ms: int, label: object) -> dict[str, Any]:
+    """ccxt's OKX funding structure: ``interval`` is its label, or the gap in ms it has none for."""
+    upcoming = NOW_MS + 3_600_000
+    return {
+        "symbol": "BTC/USDT:USDT",
+        "fundingRate": 0.0001,
+        "fundingTimestamp": upcoming,
+        "nextFundingTimestamp": upcoming + interval_ms,
+        "timestamp": None,
+        "interval": label,
+    }
+
+
+@pytest.mark.parametrize("hours", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_okx_interval_without_a_ccxt_label_comes_from_the_settlement_times(hours: int) -> None:
+    # ccxt 4.5.90 okx.parse_funding_interval names 1, 2, 4, 8, 16 and 24 h only and
+    # passes any other gap through as its milliseconds: 6 h is '21600000'.
+    ms = hours * 3_600_000
+    label = {1: "1h", 2: "2h", 4: "4h", 8: "8h"}.get(hours, str(ms))
+    part = normalize.from_funding_rate(_okx_funding(ms, label))
+    assert part.funding_interval_h == hours
+    assert part.issues == ()
+
+
+@pytest.mark.parametrize(
+    ("interval_ms", "label"),
+    [
+        (0, "0"),  # one settlement time twice
+        (-21_600_000, "-21600000"),
+        (1_800_000, "1800000"),  # 30 min: below the 1 h a derived gap may be
+        (90_000_000, "90000000"),  # 25 h
+        (21_600_001, "21600001"),  # not whole minutes: not two settlement times
+    ],
+)
+def test_an_implausible_gap_between_settlement_times_is_no_interval(interval_ms: int, label: str) -> None:
+    part = normalize.from_funding_rate(_okx_funding(interval_ms, label))
+    assert part.funding_interval_h is None
+    assert part.issues == ("funding_interval_h: not an interval",)
+
+
+def test_a_ccxt_label_wins_over_the_settlement_times() -> None:
+    # Bybit's label comes from the market's fundingInterval; its row has no next-but-one time.
+    assert normalize.from_funding_rate(_okx_funding(21_600_000, "4h")).funding_interval_h == 4.0
+    assert (
+        normalize.from_funding_rate(
+            {**_okx_funding(0, "8h"), "nextFundingTimestamp": None}
+        ).funding_interval_h
+        == 8.0
+    )
 
 
 def test_zero_index_becomes_none_with_a_warning() -> None:

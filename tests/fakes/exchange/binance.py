@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.exchange.limits import RequestLimit
-from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument
+from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument, FakeListing
 from tests.fakes.exchange.server import Params, Reply, Route
 
 if TYPE_CHECKING:
@@ -26,18 +26,61 @@ def _num(value: float) -> str:
 
 
 def _symbol_info(inst: FakeInstrument) -> dict[str, Any]:
+    status = "TRADING" if inst.status == "trading" else "SETTLING"
+    return _contract(inst.binance_id, inst.binance_id, inst.base, "USDT", status, listed_ms=inst.listed_ms)
+
+
+def other_id(other: FakeListing) -> str | None:
+    """The USD-M symbol of a contract that is not a USDT perpetual (None: not on USD-M).
+
+    Inverse swaps are COIN-M's (``/dapi``), another API; a quarterly future is
+    ``BTCUSDT_261225``; a USDC perpetual ``BTCUSDC``; a pre-launch perpetual has its usual
+    name and ``status`` ``PENDING_TRADING``.
+    """
+    if other.kind == "dated_future":
+        return f"{other.base}USDT_{other.expiry:%y%m%d}"
+    if other.kind == "usdc_swap":
+        return f"{other.base}USDC"
+    if other.kind == "prelaunch":
+        return f"{other.base}USDT"
+    return None
+
+
+def _other_info(other: FakeListing) -> dict[str, Any] | None:
+    symbol = other_id(other)
+    if symbol is None:
+        return None
+    if other.kind == "dated_future":
+        return _contract(
+            symbol, f"{other.base}USDT", other.base, "USDT", "TRADING", "CURRENT_QUARTER", other.expiry_ms
+        )
+    if other.kind == "usdc_swap":
+        return _contract(symbol, symbol, other.base, "USDC", "TRADING")
+    return _contract(symbol, symbol, other.base, "USDT", "PENDING_TRADING")
+
+
+def _contract(
+    symbol: str,
+    pair: str,
+    base: str,
+    quote: str,
+    status: str,
+    contract_type: str = "PERPETUAL",
+    delivery_ms: int = 4133404800000,
+    listed_ms: int = 1_569_398_400_000,
+) -> dict[str, Any]:
     return {
-        "symbol": inst.binance_id,
-        "pair": inst.binance_id,
-        "contractType": "PERPETUAL",
-        "deliveryDate": 4133404800000,
-        "onboardDate": inst.listed_ms,
-        "status": "TRADING" if inst.status == "trading" else "SETTLING",
+        "symbol": symbol,
+        "pair": pair,
+        "contractType": contract_type,
+        "deliveryDate": delivery_ms,
+        "onboardDate": listed_ms,
+        "status": status,
         "maintMarginPercent": "2.5000",
         "requiredMarginPercent": "5.0000",
-        "baseAsset": inst.base,
-        "quoteAsset": "USDT",
-        "marginAsset": "USDT",
+        "baseAsset": base,
+        "quoteAsset": quote,
+        "marginAsset": quote,
         "pricePrecision": 2,
         "quantityPrecision": 3,
         "baseAssetPrecision": 8,
@@ -80,7 +123,8 @@ def exchange_info(fake: FakeExchange, params: Params) -> Reply:
             ],
             "exchangeFilters": [],
             "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-            "symbols": [_symbol_info(i) for i in fake.market.listed()],
+            "symbols": [_symbol_info(i) for i in fake.market.listed()]
+            + [row for row in map(_other_info, fake.market.others) if row is not None],
         }
     )
 
@@ -100,7 +144,13 @@ def _premium_row(fake: FakeExchange, inst: FakeInstrument) -> dict[str, Any]:
 
 
 def _one_or_all(
-    fake: FakeExchange, params: Params, key: str, row: Any, *, trading_only: bool = False
+    fake: FakeExchange,
+    params: Params,
+    key: str,
+    row: Any,
+    other_row: Any,
+    *,
+    trading_only: bool = False,
 ) -> Reply:
     symbol = params.get("symbol")
     if symbol is not None:
@@ -110,11 +160,51 @@ def _one_or_all(
         return Reply(row(fake, inst))
     omitted = fake.omitted(key)
     pool = fake.market.trading() if trading_only else fake.market.listed()
-    return Reply([row(fake, i) for i in pool if i.binance_id not in omitted])
+    others = [other_row(fake, o, sym) for o in fake.market.others if (sym := other_id(o)) is not None]
+    return Reply([row(fake, i) for i in pool if i.binance_id not in omitted] + others)
+
+
+def _other_premium_row(fake: FakeExchange, other: FakeListing, symbol: str) -> dict[str, Any]:
+    # A future pays no funding: its rate and next funding time are empty.
+    perpetual = other.kind != "dated_future"
+    now = fake.market.now_ms()
+    return {
+        "symbol": symbol,
+        "markPrice": _num(other.mark),
+        "indexPrice": _num(other.mark),
+        "estimatedSettlePrice": _num(other.mark),
+        "lastFundingRate": _num(other.funding_rate) if perpetual else "",
+        "interestRate": "0.00010000" if perpetual else "",
+        "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000 if perpetual else 0,
+        "time": now,
+    }
+
+
+def _other_ticker_row(fake: FakeExchange, other: FakeListing, symbol: str) -> dict[str, Any]:
+    now = fake.market.now_ms()
+    mark = _num(other.mark)
+    return {
+        "symbol": symbol,
+        "priceChange": "0",
+        "priceChangePercent": "0.000",
+        "weightedAvgPrice": mark,
+        "lastPrice": mark,
+        "lastQty": "1",
+        "openPrice": mark,
+        "highPrice": mark,
+        "lowPrice": mark,
+        "volume": _num(other.volume_usd / other.mark),
+        "quoteVolume": _num(other.volume_usd),
+        "openTime": now - 86_400_000,
+        "closeTime": now,
+        "firstId": 1,
+        "lastId": 1000,
+        "count": 1000,
+    }
 
 
 def premium_index(fake: FakeExchange, params: Params) -> Reply:
-    return _one_or_all(fake, params, "premiumIndex", _premium_row)
+    return _one_or_all(fake, params, "premiumIndex", _premium_row, _other_premium_row)
 
 
 def funding_info(fake: FakeExchange, params: Params) -> Reply:
@@ -158,7 +248,7 @@ def _ticker_row(fake: FakeExchange, inst: FakeInstrument) -> dict[str, Any]:
 
 
 def ticker_24hr(fake: FakeExchange, params: Params) -> Reply:
-    return _one_or_all(fake, params, "ticker/24hr", _ticker_row)
+    return _one_or_all(fake, params, "ticker/24hr", _ticker_row, _other_ticker_row)
 
 
 def open_interest(fake: FakeExchange, params: Params) -> Reply:

@@ -1,10 +1,17 @@
-"""Bybit v5 linear payloads (``/v5/market/*``), as quoted in ccxt 4.5.90's ``bybit.py``."""
+"""Bybit v5 linear payloads (``/v5/market/*``), as quoted in ccxt 4.5.90's ``bybit.py``.
+
+Open interest: Bybit documents ``/v5/market/open-interest``'s ``openInterest`` as "the sum
+of both sides" (and ``singleOpenInterest`` as "the single side"); the tickers'
+``openInterest`` is only "Open interest size". The fake serves, per instrument
+(``history_sides``), the case that would hurt a client mixing them (the tickers count one
+side, ``oi_base``, the history both), the case where they agree, and junk.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument
+from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument, FakeListing
 from tests.fakes.exchange.server import Params, Reply, Route
 
 if TYPE_CHECKING:
@@ -51,11 +58,64 @@ def _instrument(inst: FakeInstrument) -> dict[str, Any]:
     }
 
 
+def other_id(other: FakeListing) -> str:
+    """Bybit's name of a contract that is not a USDT perpetual.
+
+    ``BTCUSD`` (inverse perpetual, category ``inverse``), ``BTCPERP`` (USDC perpetual),
+    ``BTCUSDT-25DEC26`` (USDT-margined dated future), and a pre-launch perpetual under its
+    usual name, listed only when ``status=PreLaunch`` is asked for.
+    """
+    if other.kind == "inverse_swap":
+        return f"{other.base}USD"
+    if other.kind == "usdc_swap":
+        return f"{other.base}PERP"
+    if other.kind == "dated_future":
+        return f"{other.base}USDT-{other.expiry:%d%b%y}".upper()
+    return f"{other.base}USDT"
+
+
+_OTHER_CONTRACTS = {
+    # kind: (contractType, quote coin, settle coin; None = the base coin)
+    "inverse_swap": ("InversePerpetual", "USD", None),
+    "usdc_swap": ("LinearPerpetual", "USDC", "USDC"),
+    "dated_future": ("LinearFutures", "USDT", "USDT"),
+    "prelaunch": ("LinearPerpetual", "USDT", "USDT"),
+}
+
+
+def _other_instrument(other: FakeListing) -> dict[str, Any]:
+    contract_type, quote, settle = _OTHER_CONTRACTS[other.kind]
+    row = _instrument(FakeInstrument(other.base, other.mark))
+    row.update(
+        symbol=other_id(other),
+        contractType=contract_type,
+        status="PreLaunch" if other.kind == "prelaunch" else "Trading",
+        quoteCoin=quote,
+        settleCoin=settle or other.base,
+        deliveryTime=str(other.expiry_ms) if other.kind == "dated_future" else "0",
+        fundingInterval=0 if other.kind == "dated_future" else 480,
+    )
+    return row
+
+
+def _others(fake: FakeExchange, category: str | None, *, prelaunch: bool) -> list[FakeListing]:
+    kinds = {"inverse": ("inverse_swap",), "linear": ("usdc_swap", "dated_future")}.get(category or "", ())
+    return [o for o in fake.market.others if o.kind in kinds or (prelaunch and o.kind == "prelaunch")]
+
+
 def instruments_info(fake: FakeExchange, params: Params) -> Reply:
-    if params.get("category") != "linear":
-        return _envelope(fake, {"category": params.get("category", ""), "list": [], "nextPageCursor": ""})
-    rows = [] if params.get("status") == "PreLaunch" else [_instrument(i) for i in fake.market.listed()]
-    return _envelope(fake, {"category": "linear", "list": rows, "nextPageCursor": ""})
+    category = params.get("category", "")
+    # Without a status filter Bybit lists what trades (and settles); pre-launch contracts
+    # only when asked for (ccxt asks, in a second request).
+    prelaunch = params.get("status") == "PreLaunch"
+    rows = [
+        _other_instrument(o) for o in _others(fake, category, prelaunch=prelaunch and category == "linear")
+    ]
+    if category == "linear" and not prelaunch:
+        rows = [_instrument(i) for i in fake.market.listed()] + rows
+    if prelaunch:
+        rows = [r for r in rows if r["status"] == "PreLaunch"]
+    return _envelope(fake, {"category": category, "list": rows, "nextPageCursor": ""})
 
 
 def _ticker(fake: FakeExchange, inst: FakeInstrument) -> dict[str, Any]:
@@ -88,8 +148,21 @@ def _ticker(fake: FakeExchange, inst: FakeInstrument) -> dict[str, Any]:
     }
 
 
+def _other_ticker(fake: FakeExchange, other: FakeListing) -> dict[str, Any]:
+    row = _ticker(fake, FakeInstrument(other.base, other.mark, basis=0.0, volume_usd=other.volume_usd))
+    perpetual = other.kind != "dated_future"
+    row.update(
+        symbol=other_id(other),
+        fundingRate=f"{other.funding_rate:.10g}" if perpetual else "",
+        nextFundingTime=row["nextFundingTime"] if perpetual else "",
+        deliveryTime=str(other.expiry_ms) if not perpetual else "0",
+    )
+    return row
+
+
 def tickers(fake: FakeExchange, params: Params) -> Reply:
     symbol = params.get("symbol")
+    category = params.get("category", "linear")
     if symbol is not None:
         inst = fake.market.by_binance_id(symbol)
         if inst is None:
@@ -97,8 +170,11 @@ def tickers(fake: FakeExchange, params: Params) -> Reply:
         rows = [_ticker(fake, inst)]
     else:
         omitted = fake.omitted("tickers")
-        rows = [_ticker(fake, i) for i in fake.market.listed() if i.binance_id not in omitted]
-    result = {"category": "linear", "list": rows}
+        # A linear answer holds every linear contract: USDC perpetuals, futures, pre-launch.
+        others = [_other_ticker(fake, o) for o in _others(fake, category, prelaunch=category == "linear")]
+        perps = [_ticker(fake, i) for i in fake.market.listed() if i.binance_id not in omitted]
+        rows = (perps if category == "linear" else []) + others
+    result = {"category": category, "list": rows}
     reply = _envelope(fake, result)
     # Bybit dates the whole answer once; a lagging instrument makes the envelope old.
     lag = max((i.lag_s for i in fake.market.listed()), default=0.0)
@@ -112,10 +188,18 @@ def open_interest(fake: FakeExchange, params: Params) -> Reply:
         return _invalid(fake)
     limit = min(int(params.get("limit", 50)), 200)
     now = fake.market.now_ms()
-    end = min(int(params.get("endTime", now)), now)
-    start = int(params.get("startTime", end - (limit - 1) * FIVE_MINUTES_MS))
+    end = min(int(params.get("endTime", now)), now - int(inst.history_lag_s * 1000))
+    # Without startTime: the newest ``limit`` points up to endTime.
+    start = int(params.get("startTime", (end // FIVE_MINUTES_MS - (limit - 1)) * FIVE_MINUTES_MS))
     grid = list(range(-(-start // FIVE_MINUTES_MS) * FIVE_MINUTES_MS, end + 1, FIVE_MINUTES_MS))
-    rows = [{"openInterest": f"{inst.oi_at(ts):.8f}", "timestamp": str(ts)} for ts in reversed(grid)]
+    rows = [
+        {
+            "openInterest": f"{inst.history_sides * inst.oi_at(ts):.8f}",  # "the sum of both sides"
+            "singleOpenInterest": f"{inst.oi_at(ts):.8f}",
+            "timestamp": str(ts),
+        }
+        for ts in reversed(grid)
+    ]
     # Newest first, walking back from endTime; paging by cursor is not needed for our windows.
     return _envelope(
         fake, {"symbol": inst.binance_id, "category": "linear", "list": rows[:limit], "nextPageCursor": ""}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
 
 from bot.core.market import MarketSnapshot
 
@@ -34,6 +36,10 @@ class FakeInstrument:
         contract_size: base units per contract (OKX ``ctVal``; 1 elsewhere).
         status: ``trading``, ``settling`` (listed but not trading) or ``delisted`` (gone).
         lag_s: how old the exchange's data time is (stale-data tests).
+        history_lag_s: how far the OI history's newest point lags behind (Bybit's docs warn
+            of delays of that endpoint in volatile markets).
+        history_sides: what Bybit's OI history counts, in multiples of the tickers' OI:
+            2 (its docs: "the sum of both sides"), 1 (the two agree) or anything else (junk).
         zero_index: serve an index price of 0 (an exchange glitch).
         listed_ms: onboard / launch time.
     """
@@ -48,6 +54,8 @@ class FakeInstrument:
     contract_size: float = 1.0
     status: str = "trading"
     lag_s: float = 0.0
+    history_lag_s: float = 0.0
+    history_sides: float = 2.0
     zero_index: bool = False
     listed_ms: int = 1_569_398_400_000
 
@@ -84,12 +92,57 @@ class FakeInstrument:
         return (now_ms // step + 1) * step
 
 
+ListingKind = Literal["inverse_swap", "usdc_swap", "dated_future", "prelaunch"]
+
+
+@dataclass(frozen=True)
+class FakeListing:
+    """A contract a venue lists besides its USDT perpetuals; the bot never collects one.
+
+    Each dialect shows it as that venue does (Binance USD-M has no inverse swaps: those are
+    COIN-M's, another API). Its volume and funding are extreme on purpose: ranked by volume
+    it would top the universe, scored it would top every list.
+
+    Attributes:
+        base: base asset.
+        kind: ``inverse_swap`` (settled in the base coin), ``usdc_swap`` (USDC-margined
+            perpetual), ``dated_future`` (USDT-margined, expiring at ``expiry_ms``) or
+            ``prelaunch`` (a USDT perpetual announced but not trading yet: Binance
+            ``PENDING_TRADING``, Bybit ``PreLaunch``, OKX ``preopen``).
+    """
+
+    base: str
+    kind: ListingKind
+    mark: float = 100.0
+    volume_usd: float = 1e13
+    funding_rate: float = 0.01
+    expiry_ms: int = 1_798_185_600_000  # 2026-12-25 08:00 UTC
+
+    @property
+    def expiry(self) -> datetime:
+        return datetime.fromtimestamp(self.expiry_ms / 1000, tz=UTC)
+
+
+def usual_listings() -> list[FakeListing]:
+    """What every venue lists beside its USDT perpetuals: one of each kind."""
+    return [
+        FakeListing("BTC", "inverse_swap", mark=91_250.0),
+        FakeListing("BTC", "usdc_swap", mark=91_250.0),
+        FakeListing("BTC", "dated_future", mark=92_000.0),
+        FakeListing("NEWCOIN", "prelaunch", mark=0.5),
+    ]
+
+
 @dataclass
 class FakeMarket:
-    """The instruments the fake exchange lists, keyed by base asset."""
+    """The instruments the fake exchange lists, keyed by base asset.
+
+    ``others``: the venue's contracts that are not USDT perpetuals (``FakeListing``).
+    """
 
     instruments: dict[str, FakeInstrument]
     clock_ms: Callable[[], int] | None = None
+    others: list[FakeListing] = field(default_factory=list)
 
     def now_ms(self) -> int:
         return self.clock_ms() if self.clock_ms else int(time.time() * 1000)
@@ -103,6 +156,10 @@ class FakeMarket:
 
     def trading(self) -> Iterator[FakeInstrument]:
         return (i for i in self.instruments.values() if i.status == "trading")
+
+    def other(self, *kinds: ListingKind) -> list[FakeListing]:
+        """The listed contracts of these kinds that are not USDT perpetuals."""
+        return [o for o in self.others if o.kind in kinds]
 
     def by_binance_id(self, symbol: str) -> FakeInstrument | None:
         inst = self.instruments.get(symbol.removesuffix("USDT")) if symbol.endswith("USDT") else None
@@ -122,7 +179,8 @@ class FakeMarket:
 
     @classmethod
     def default(cls) -> FakeMarket:
-        """Six perps with 8h, 4h and 1h intervals, one OKX-style fractional contract each."""
+        """Six perps with 8h, 4h and 1h intervals, one OKX-style fractional contract each, and
+        the usual other contracts (``usual_listings``)."""
         return cls(
             {
                 i.base: i
@@ -134,7 +192,8 @@ class FakeMarket:
                     FakeInstrument("DOGE", 0.15, -0.0008, -0.0004, 1, 2_000_000_000.0, 4e8, 1000.0),
                     FakeInstrument("1000PEPE", 0.011, 0.0020, 0.0005, 4, 9_000_000_000.0, 3e8, 10.0),
                 )
-            }
+            },
+            others=usual_listings(),
         )
 
     @classmethod
@@ -152,7 +211,7 @@ class FakeMarket:
                 oi_base=10_000.0 + 37.0 * n,
                 volume_usd=1e6 * (count - n),
             )
-        return cls(instruments)
+        return cls(instruments, others=usual_listings())
 
     @classmethod
     def from_snapshots(cls, snapshots: Iterable[MarketSnapshot]) -> FakeMarket:

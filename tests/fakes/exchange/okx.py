@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.exchange.limits import RequestLimit
-from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument
+from tests.fakes.exchange.market import FIVE_MINUTES_MS, FakeInstrument, FakeListing
 from tests.fakes.exchange.server import Params, Reply, Route
 
 if TYPE_CHECKING:
@@ -54,10 +54,52 @@ def _instrument(inst: FakeInstrument) -> dict[str, Any]:
     }
 
 
+def other_id(other: FakeListing) -> str:
+    """OKX's name of a contract that is not a USDT perpetual: ``BTC-USD-SWAP`` (inverse),
+    ``BTC-USDC-SWAP``, ``BTC-USDT-261225`` (``FUTURES``), a pre-open swap's usual name."""
+    if other.kind == "inverse_swap":
+        return f"{other.base}-USD-SWAP"
+    if other.kind == "usdc_swap":
+        return f"{other.base}-USDC-SWAP"
+    if other.kind == "dated_future":
+        return f"{other.base}-USDT-{other.expiry:%y%m%d}"
+    return f"{other.base}-USDT-SWAP"
+
+
+def _other_instrument(other: FakeListing) -> dict[str, Any]:
+    row = _instrument(FakeInstrument(other.base, other.mark))
+    quote = {"inverse_swap": "USD", "usdc_swap": "USDC"}.get(other.kind, "USDT")
+    inverse = other.kind == "inverse_swap"
+    row.update(
+        instId=other_id(other),
+        instFamily=f"{other.base}-{quote}",
+        uly=f"{other.base}-{quote}",
+        settleCcy=other.base if inverse else quote,
+        ctType="inverse" if inverse else "linear",
+        ctVal="100" if inverse else "0.01",
+        ctValCcy="USD" if inverse else other.base,
+        state="preopen" if other.kind == "prelaunch" else "live",
+    )
+    if other.kind == "dated_future":
+        row.update(instType="FUTURES", expTime=str(other.expiry_ms), alias="quarter")
+    return row
+
+
+# OKX also lists pre-open placeholders that carry nothing but these three fields.
+PREOPEN_PLACEHOLDER = {"instId": "ETH-USD_UM-SWAP", "instType": "SWAP", "state": "preopen"}
+
+
+def _other_swaps(fake: FakeExchange) -> list[FakeListing]:
+    return fake.market.other("inverse_swap", "usdc_swap", "prelaunch")
+
+
 def instruments(fake: FakeExchange, params: Params) -> Reply:
+    if params.get("instType") == "FUTURES":
+        return _ok([_other_instrument(o) for o in fake.market.other("dated_future")])
     if params.get("instType") != "SWAP":
         return _ok([])
-    return _ok([_instrument(i) for i in fake.market.listed()])
+    others = [_other_instrument(o) for o in _other_swaps(fake)]
+    return _ok([_instrument(i) for i in fake.market.listed()] + others + [PREOPEN_PLACEHOLDER])
 
 
 def _rows(fake: FakeExchange, key: str) -> list[FakeInstrument]:
@@ -65,13 +107,32 @@ def _rows(fake: FakeExchange, key: str) -> list[FakeInstrument]:
     return [i for i in fake.market.listed() if i.okx_id not in omitted]
 
 
+def _swap_rows(fake: FakeExchange, key: str) -> list[tuple[str, FakeInstrument]]:
+    """Every live swap of an ``instType=SWAP`` answer by its id: inverse and USDC ones too."""
+    others = fake.market.other("inverse_swap", "usdc_swap")
+    return [(i.okx_id, i) for i in _rows(fake, key)] + [(other_id(o), _as_instrument(o)) for o in others]
+
+
+def _as_instrument(other: FakeListing) -> FakeInstrument:
+    return FakeInstrument(
+        other.base, other.mark, basis=0.0, funding_rate=other.funding_rate, volume_usd=other.volume_usd
+    )
+
+
 def funding_rate(fake: FakeExchange, params: Params) -> Reply:
+    """Settlement every ``interval_h`` (OKX lists 8, 6, 4, 2 and 1 h): ``fundingTime`` is the
+    upcoming settlement, ``nextFundingTime`` the one after, the interval their gap."""
     inst_id = params.get("instId")
     pool = _rows(fake, "funding-rate") if inst_id == "ANY" else [fake.market.by_okx_id(inst_id or "")]
     if None in pool:
         return _no_instrument()
+    ids = [i.okx_id for i in pool if i is not None]
+    if inst_id == "ANY":  # every live swap, inverse and USDC ones too
+        others = fake.market.other("inverse_swap", "usdc_swap")
+        pool += [_as_instrument(o) for o in others]
+        ids += [other_id(o) for o in others]
     out = []
-    for inst in pool:
+    for inst, okx_id in zip(pool, ids, strict=True):
         assert inst is not None
         now = fake.market.data_ms(inst)
         nxt = inst.next_funding_ms(now)
@@ -81,7 +142,7 @@ def funding_rate(fake: FakeExchange, params: Params) -> Reply:
                 "fundingRate": f"{inst.funding_rate:.16f}",
                 "fundingTime": str(nxt),  # the upcoming settlement
                 "impactValue": "20000",
-                "instId": inst.okx_id,
+                "instId": okx_id,
                 "instType": "SWAP",
                 "interestRate": "0.0001",
                 "maxFundingRate": "0.00375",
@@ -102,12 +163,12 @@ def mark_price(fake: FakeExchange, params: Params) -> Reply:
     return _ok(
         [
             {
-                "instId": i.okx_id,
+                "instId": inst_id,
                 "instType": "SWAP",
                 "markPx": f"{i.mark:.8g}",
                 "ts": str(fake.market.data_ms(i)),
             }
-            for i in _rows(fake, "mark-price")
+            for inst_id, i in _swap_rows(fake, "mark-price")
         ]
     )
 
@@ -135,26 +196,26 @@ def open_interest(fake: FakeExchange, params: Params) -> Reply:
     return _ok(
         [
             {
-                "instId": i.okx_id,
+                "instId": inst_id,
                 "instType": "SWAP",
                 "oi": f"{i.oi_contracts:.4f}",
                 "oiCcy": f"{i.oi_base:.4f}",
                 "oiUsd": f"{i.oi_base * i.mark:.4f}",
                 "ts": str(fake.market.data_ms(i)),
             }
-            for i in _rows(fake, "okx-open-interest")
+            for inst_id, i in _swap_rows(fake, "okx-open-interest")
         ]
     )
 
 
 def tickers(fake: FakeExchange, params: Params) -> Reply:
     out = []
-    for i in _rows(fake, "okx-tickers"):
+    for inst_id, i in _swap_rows(fake, "okx-tickers"):
         base_volume = i.volume_usd / i.mark
         out.append(
             {
                 "instType": "SWAP",
-                "instId": i.okx_id,
+                "instId": inst_id,
                 "last": f"{i.mark * 1.0001:.8g}",
                 "lastSz": "1",
                 "askPx": f"{i.mark * 1.0001:.8g}",
