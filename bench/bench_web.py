@@ -208,6 +208,7 @@ class Phase:
     opened: int = 0
     retried: int = 0
     cycles: int = 0
+    cycle_s: list[float] = field(default_factory=list)  # the cycles that finished during the phase
     load: tuple[float, float] = (0.0, 0.0)
 
 
@@ -234,6 +235,7 @@ async def drive(name: str, port: int, rate: float, seconds: float, seed: int, wa
     result = Phase(name, seconds=seconds, opened=got["opened"], retried=got["retried"])
     result.load = (load, os.getloadavg()[0])
     result.cycles = len(watch.cycles) - cycles_before
+    result.cycle_s = [b - a for a, b in watch.cycles[cycles_before:]]
     for kind, due, sent, done, status, size in got["results"]:
         expected = (0, 200, 304) if kind == "table" else (0, 200)
         check(status in expected and (status in (0, 304) or size > 0), f"{kind}: HTTP {status}, {size} bytes")
@@ -311,7 +313,10 @@ async def measure(
             run.cycle_s = [b - a for a, b in watch.cycles]
     finally:
         watch.close()
-    check(run.phases[0].cycles > 0 and run.phases[1].cycles == 0, "cycles ran in (a), not in (b)")
+    check(
+        run.phases[0].cycles > 0 and run.phases[1].cycles == 0 and run.phases[2].cycles > 0,
+        "cycles ran in (a) and (c), not in (b)",
+    )
     return run
 
 
@@ -396,8 +401,8 @@ process, backfill and first cycle, `gc_policy.after_start()`; {run.startup.secon
 the SQLite file holding 30 days of 5-minute scores for those symbols ({h.rows:,} rows; {h.how}).
 The dashboard is served by `start_web` on the bot's event loop, as `dps run` serves it when
 `WEB_PORT` is set. In phase (a) cycles run in the same process, a {gap_s:g} s pause after each
-({a.cycles} cycles, median {median(run.cycle_s):.1f} s each: fetch of {SYMBOLS} symbols, score,
-store, deliver).
+({a.cycles} cycles in (a), median {median(a.cycle_s):.1f} s each: fetch of {SYMBOLS} symbols,
+score, store, deliver; {run.phases[2].cycles} in (c), median {median(run.phases[2].cycle_s):.1f} s).
 
 The load: a separate process (its own interpreter, so neither the bot's event loop nor its
 GIL) sends HTTP/1.1 over loopback on keep-alive connections, {run.rate:g} requests/s, open-loop:
