@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,7 +65,7 @@ from bot.app.commands import CommandLayer, CommandPorts
 from bot.bootstrap import App, SystemClock, build_app
 from bot.chat.console_adapter import ConsoleAdapter
 from bot.collector.client import SourceTuning
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.core.models import Bias, Regime, ScoreInputs
 from bot.core.records import ChatKind, ChatSettings, ScoreCard, ScoreRecord
 from bot.core.scoring import score
@@ -128,6 +128,28 @@ def serve_fake() -> None:
         await fake.stop()
 
     asyncio.run(serve())
+
+
+@contextlib.contextmanager
+def fake_exchange() -> Iterator[str]:
+    """The fake exchange serving ``SYMBOLS`` perpetuals in a child process: its URL."""
+    fake = subprocess.Popen(
+        [sys.executable, __file__, "--serve-fake"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if fake.stdin is None or fake.stdout is None:
+        raise RuntimeError("no pipes to the fake exchange")
+    try:
+        url = fake.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise SystemExit(f"the fake exchange did not start (said {url!r})")
+        yield url
+    finally:
+        fake.stdin.close()
+        fake.wait(timeout=30)
 
 
 # -- 30 days of history, bulk-loaded and cached ---------------------------------------------
@@ -457,18 +479,36 @@ class Run:
     rows_end: int = 0
 
 
-async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: float) -> Run:
-    run = Run(history)
-    settings = load_settings(
-        database_url=f"sqlite:///{history.path}",
-        exchange=EX,
-        exchange_api_url=url,
-        symbols=[],
-        universe_top_n=None,
-        collect_interval=300,
-        telegram_bot_token=None,
-        discord_bot_token=None,
-    )
+@dataclass
+class Startup:
+    """What ``dps run``'s start-up did in the bench's process."""
+
+    seconds: float = 0.0
+    frozen: int = 0
+    market_symbols: int = 0
+
+
+def production_settings(url: str, history: History, **overrides: Any) -> Settings:
+    """The settings of the bench's ``dps run``: the cached history, the fake exchange at ``url``."""
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{history.path}",
+        "exchange": EX,
+        "exchange_api_url": url,
+        "symbols": [],
+        "universe_top_n": None,
+        "collect_interval": 300,
+        "telegram_bot_token": None,
+        "discord_bot_token": None,
+    }
+    return load_settings(**(values | overrides))
+
+
+@contextlib.asynccontextmanager
+async def started_app(
+    settings: Settings, tmp: Path, out: TextIO, startup: Startup
+) -> AsyncIterator[tuple[App, Process]]:
+    """The app built and started as ``dps run`` does (role ``all``, console chat, backfill, the
+    first cycle, ``gc_policy.after_start()``); its leases released and the app closed on exit."""
     began = time.perf_counter()
     app = build_app(
         settings,
@@ -478,7 +518,6 @@ async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: flo
         chart_dir=tmp / "charts",
         tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=WEIGHT_LIMIT / 2400),
     )
-    watch = Watch()
     process = Process(app, backfill=True)
     try:
         app.collector.storage.chats.ensure_chat(  # as dps run does for the console chat
@@ -490,42 +529,57 @@ async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: flo
         )
         # dps run's start-up: markets, backfill, the first cycle, then gc_policy.after_start().
         await process.cycle()
-        run.startup_s = time.perf_counter() - began
-        run.frozen = gc.get_freeze_count()
-        check(run.frozen > 0, "dps run's start-up froze the start-up objects")
+        startup.seconds = time.perf_counter() - began
+        startup.frozen = gc.get_freeze_count()
+        check(startup.frozen > 0, "dps run's start-up froze the start-up objects")
         market = app.commands.queries.market()
         if market is None:
             raise RuntimeError("bench sanity check failed: the first cycle stored scores")
-        run.market_symbols = len(market.records)
+        startup.market_symbols = len(market.records)
         check(
             {r.symbol for r in market.records} == set(symbol_names()),
             "the live cycle's symbols are the history's",
         )
-        log(f"start-up done in {run.startup_s:.0f} s: {run.frozen:,} objects frozen; {app.last_cycle.line}")
-        stop = asyncio.Event()
-        cycles = asyncio.create_task(run_cycles(process, watch, stop, gap_s))
-        rng = random.Random(5)
-        try:
-            before, before_commands = console_before(app, out, tmp / "charts")
-            for name, console, commands, calls in (
-                ("a", app.console, app.commands, CALLS),
-                ("b", before, before_commands, OTHER_CALLS),
-                ("c", app.console, app.commands, OTHER_CALLS),
-            ):
-                if name == "c":
-                    gc.unfreeze()
-                log(f"phase ({name}): {calls} calls per command")
-                run.phases.append(await phase(name, console, commands, calls, watch, rng))
-        finally:
-            stop.set()
-            await cycles
-        run.cycle_s = [b - a for a, b in watch.cycles]
-        with app.collector.storage.engine.connect() as conn:
-            run.rows_end = int(conn.execute(text("SELECT COUNT(*) FROM scores")).scalar_one())
+        log(f"start-up done in {startup.seconds:.0f} s: {startup.frozen:,} frozen; {app.last_cycle.line}")
+        yield app, process
     finally:
-        watch.close()
         process.release_leases()
         await app.close()
+
+
+async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: float) -> Run:
+    run = Run(history)
+    startup = Startup()
+    watch = Watch()
+    try:
+        async with started_app(production_settings(url, history), tmp, out, startup) as (app, process):
+            run.startup_s, run.frozen, run.market_symbols = (
+                startup.seconds,
+                startup.frozen,
+                startup.market_symbols,
+            )
+            stop = asyncio.Event()
+            cycles = asyncio.create_task(run_cycles(process, watch, stop, gap_s))
+            rng = random.Random(5)
+            try:
+                before, before_commands = console_before(app, out, tmp / "charts")
+                for name, console, commands, calls in (
+                    ("a", app.console, app.commands, CALLS),
+                    ("b", before, before_commands, OTHER_CALLS),
+                    ("c", app.console, app.commands, OTHER_CALLS),
+                ):
+                    if name == "c":
+                        gc.unfreeze()
+                    log(f"phase ({name}): {calls} calls per command")
+                    run.phases.append(await phase(name, console, commands, calls, watch, rng))
+            finally:
+                stop.set()
+                await cycles
+            run.cycle_s = [b - a for a, b in watch.cycles]
+            with app.collector.storage.engine.connect() as conn:
+                run.rows_end = int(conn.execute(text("SELECT COUNT(*) FROM scores")).scalar_one())
+    finally:
+        watch.close()
     return run
 
 
@@ -656,27 +710,12 @@ def main() -> None:
     began = time.perf_counter()
     history = prepare_history(args.cache_dir)
     log(f"history: {history.rows:,} rows ({history.how}) in {history.built_s:.0f} s")
-    fake = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    if fake.stdin is None or fake.stdout is None:
-        raise RuntimeError("no pipes to the fake exchange")
-    try:
-        url = fake.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise SystemExit(f"the fake exchange did not start (said {url!r})")
-        with (
-            tempfile.TemporaryDirectory(prefix="dps-bench-queries-") as tmp,
-            open(os.devnull, "w", encoding="utf-8") as out,
-        ):
-            run = asyncio.run(measure(url, history, Path(tmp), out, args.cycle_gap))
-    finally:
-        fake.stdin.close()
-        fake.wait(timeout=30)
+    with (
+        fake_exchange() as url,
+        tempfile.TemporaryDirectory(prefix="dps-bench-queries-") as tmp,
+        open(os.devnull, "w", encoding="utf-8") as out,
+    ):
+        run = asyncio.run(measure(url, history, Path(tmp), out, args.cycle_gap))
     text = report(run, time.perf_counter() - began, args.cycle_gap)
     print(text)
     write_section("queries", text)
