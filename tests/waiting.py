@@ -33,3 +33,22 @@ async def wait_for(
     except TimeoutError:
         text = what() if callable(what) else what
         raise AssertionError(f"waited {within:g} s for {text}, in vain") from None
+
+
+def behind_queued(check: Callable[[], bool], then: Callable[[], None]) -> list[bool]:
+    """Record ``check()``, then call ``then``, in an event-loop callback queued behind every
+    callback already queued; returns the list the recorded value goes to.
+
+    ``task.cancel()`` queues the task's wake-up: a task that ends at its cancellation is
+    done by the time this callback runs. So a test can see that a cancelled task is still
+    waiting (for a worker thread, say) and only then release what it waits for, without
+    counting loop turns.
+    """
+    seen: list[bool] = []
+
+    def run() -> None:
+        seen.append(check())
+        then()
+
+    asyncio.get_running_loop().call_soon(run)
+    return seen

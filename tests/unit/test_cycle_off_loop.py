@@ -21,7 +21,7 @@ from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.render.documents import alert_document
 from tests.fakes import FakeStorage
 from tests.unit.test_cycle import STEP, T0, ScriptedSource
-from tests.waiting import DEADLINE_S, wait_for
+from tests.waiting import DEADLINE_S, behind_queued, wait_for
 
 CYCLES = 8  # alerts come from the fourth on: every step below runs, fan-out included
 
@@ -121,12 +121,10 @@ async def test_a_cycle_cancelled_mid_store_ends_after_the_store_and_reads_its_st
     running = asyncio.create_task(cycle.run(T0))
     await wait_for(gate.entered.is_set, "the cycle's store to begin")
     running.cancel()
-    for _ in range(20):  # the turns a cancelled task awaiting a plain thread would need to end
-        await asyncio.sleep(0)
-    assert not running.done()  # a shutdown awaiting it cannot close the store under it
-    gate.opened.set()
+    seen = behind_queued(running.done, gate.opened.set)
     with pytest.raises(asyncio.CancelledError):
         await running
+    assert seen == [False]  # still storing when cancelled: a shutdown awaiting it waits too
     # The transaction ran to its end; the memory was not updated, so the next cycle reads
     # the states back from the store rather than trusting a cycle it never saw finish.
     assert storage.scores.score_history("fakex", "BTCUSDT", T0, T0)

@@ -11,9 +11,28 @@ import pytest
 from bot.app.off_loop import off_loop
 from tests.waiting import DEADLINE_S, wait_for
 
-# A plain ``asyncio.to_thread`` lets a cancelled task end within a couple of the loop's
-# turns; this many is plenty to see whether the task waited for its thread instead.
-TURNS = 20
+
+def cancel_then_release(gate: Gate, task: asyncio.Task[int], times: int = 1) -> list[bool]:
+    """Cancel ``task`` ``times`` times, then open ``gate``, each step a loop callback.
+
+    ``task.cancel()`` queues the task's wake-up before the next callback: a task that ends
+    without waiting for its thread (a plain ``asyncio.to_thread``) is done by the time that
+    callback runs. The list gets, at each callback, whether the task was done.
+    """
+    seen: list[bool] = []
+    loop = asyncio.get_running_loop()
+
+    def step(left: int) -> None:
+        seen.append(task.done())
+        if left:
+            task.cancel()
+            loop.call_soon(step, left - 1)
+        else:
+            gate.opened.set()
+
+    task.cancel()
+    loop.call_soon(step, times - 1)
+    return seen
 
 
 class Gate:
@@ -62,13 +81,10 @@ async def test_a_cancelled_task_ends_only_once_its_thread_has() -> None:
     work = asyncio.create_task(off_loop(gate.work, 1))
     work.add_done_callback(lambda _: gate.log.append("task ended"))
     await wait_for(gate.entered.is_set, "the work to start")
-    work.cancel()
-    for _ in range(TURNS):
-        await asyncio.sleep(0)
-    assert not work.done()
-    gate.opened.set()
+    seen = cancel_then_release(gate, work)
     with pytest.raises(asyncio.CancelledError):
         await work
+    assert seen == [False]
     assert gate.log == ["thread ended", "task ended"]
 
 
@@ -76,12 +92,8 @@ async def test_a_cancellation_repeated_while_waiting_still_waits_for_the_thread(
     gate = Gate()
     work = asyncio.create_task(off_loop(gate.work, 1))
     await wait_for(gate.entered.is_set, "the work to start")
-    for _ in range(3):
-        work.cancel()
-        for _ in range(TURNS):
-            await asyncio.sleep(0)
-    assert not work.done()
-    gate.opened.set()
+    seen = cancel_then_release(gate, work, times=3)
     with pytest.raises(asyncio.CancelledError):
         await work
+    assert seen == [False, False, False]
     assert gate.log == ["thread ended"]

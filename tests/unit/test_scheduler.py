@@ -15,7 +15,7 @@ import pytest
 
 from bot.app.off_loop import off_loop
 from bot.scheduler import Jobs, Schedule
-from tests.waiting import DEADLINE_S, wait_for
+from tests.waiting import DEADLINE_S, behind_queued, wait_for
 
 SKIPPED = "job cycle skipped: the previous run is still going"
 
@@ -101,10 +101,8 @@ async def test_stop_returns_only_once_a_cancelled_job_s_worker_thread_has_ended(
     await wait_for(entered.is_set, "the cycle's store to begin")
     stopping = asyncio.create_task(schedule.stop(grace=0.0))  # no grace: the job is cancelled
     await wait_for(lambda: job[0].cancelling(), "the job to be cancelled")
-    for _ in range(20):  # the turns a stop that did not wait would need to return
-        await asyncio.sleep(0)
-    assert not stopping.done()  # the database may not be closed yet: the store is under way
-    opened.set()
+    seen = behind_queued(stopping.done, opened.set)
     await stopping
+    assert seen == [False]  # the database may not be closed yet: the store was under way
     log.append("stopped")
     assert log == ["stored", "stopped"]
