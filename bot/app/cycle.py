@@ -33,7 +33,7 @@ from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.market_memory import MarketMemory, history_spans, load_memory
 from bot.app.off_loop import off_loop
 from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
-from bot.core.diff import DiffParams, diff
+from bot.core.diff import DiffParams, DiffResult, diff
 from bot.core.document import Document
 from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
@@ -112,6 +112,22 @@ def reading_of(s: ScoredSymbol) -> Reading:
         funding_8h_pct=r.components.funding_8h_pct,
         basis_pct=i.basis_pct,
     )
+
+
+def changed_states(
+    previous: Mapping[str, SymbolState], states: Mapping[str, SymbolState]
+) -> list[SymbolState]:
+    """The states of ``states`` that differ from those of ``previous`` (new ones included)."""
+    changed = []
+    for symbol, state in states.items():
+        old = previous.get(symbol)
+        # The diff keeps an untouched state as the same object, and a new reading has a new
+        # time (so the states differ): only the rest needs a comparison of whole values.
+        if old is state:
+            continue
+        if old is None or old.last.ts != state.last.ts or old != state:
+            changed.append(state)
+    return changed
 
 
 class AlertRenderer(Protocol):
@@ -281,14 +297,12 @@ class CollectionCycle:
         report.top = scored[:5]
 
         previous = await off_loop(self._previous_states, claim)
-        points = [ScoredPoint(s.snapshot.symbol, reading_of(s), s.result.partial) for s in scored]
-        outcome = await off_loop(diff, self._d.exchange, previous, points, now, self._diff)
-        # The diff keeps an untouched state as the same object: compare values only otherwise.
-        changed = [
-            st for sym, st in outcome.states.items() if (old := previous.get(sym)) is not st and old != st
-        ]
+        # The lists of thousands of objects are built in the worker too: on the loop they
+        # would hold up every command for tens of milliseconds.
+        outcome, changed = await off_loop(self._diff_states, previous, scored, now)
 
         messages = await off_loop(self._messages, outcome.events, now)
+        scores = await off_loop(self._score_records, scored)
         # Forget first: if the store fails, the database (not this memory) holds the truth.
         self._states = None
         market, self._market = self._market, None
@@ -296,10 +310,7 @@ class CollectionCycle:
             self._d.cycles.save_cycle,
             exchange=self._d.exchange,
             snapshots=fetch.snapshots,
-            scores=[
-                ScoreRecord(self._d.exchange, s.snapshot.symbol, s.snapshot.ts, s.inputs, s.result)
-                for s in scored
-            ],
+            scores=scores,
             alert_states=changed,
             outbox=messages,
             lease=claim,
@@ -313,6 +324,18 @@ class CollectionCycle:
         report.messages = len(messages)
         report.duration_s = time.perf_counter() - started
         return report
+
+    def _diff_states(
+        self, previous: Mapping[str, SymbolState], scored: Sequence[ScoredSymbol], now: datetime
+    ) -> tuple[DiffResult, list[SymbolState]]:
+        """The diff of this cycle's scores against ``previous``, and the states it changed."""
+        points = [ScoredPoint(s.snapshot.symbol, reading_of(s), s.result.partial) for s in scored]
+        outcome = diff(self._d.exchange, previous, points, now, self._diff)
+        return outcome, changed_states(previous, outcome.states)
+
+    def _score_records(self, scored: Sequence[ScoredSymbol]) -> list[ScoreRecord]:
+        exchange = self._d.exchange
+        return [ScoreRecord(exchange, s.snapshot.symbol, s.snapshot.ts, s.inputs, s.result) for s in scored]
 
     def _extend(self, market: MarketMemory, now: datetime, stored: Sequence[MarketSnapshot]) -> bool:
         """Add a stored cycle's snapshots to ``market``; False: it must be read again."""

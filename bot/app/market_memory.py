@@ -94,6 +94,8 @@ class _Series:
 
     def trim(self, before_us: int) -> None:
         """Forget the points older than ``before_us``."""
+        if not self.ts or self.ts[0] >= before_us:
+            return  # nothing to forget: most series, most cycles
         cut = bisect.bisect_left(self.ts, before_us)
         if cut:
             del self.ts[:cut]
@@ -220,10 +222,14 @@ class MarketMemory:
             False when a value is not finite: how the database keeps those depends on its
             dialect (SQLite stores NaN as NULL), so the memory must be read again.
         """
+        seen: dict[datetime, int] = {}  # a cycle's snapshots mostly share their time
         for snap in snapshots:
             if snap.exchange != exchange:
                 continue
-            us = micros(snap.ts)
+            us = seen.get(snap.ts)
+            # An equal time in another zone hashes alike and has the same epoch microseconds.
+            if us is None:
+                us = seen[snap.ts] = micros(snap.ts)
             for held, value in ((self._oi, snap.oi_contracts), (self._mark, snap.mark_price)):
                 if value is None:
                     continue

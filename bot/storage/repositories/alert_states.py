@@ -38,16 +38,16 @@ _MARK_KEYS = ("kind", "position", "at", "severity", "open")
 
 def _state_values(exchange: str, state: SymbolState) -> tuple[Any, ...]:
     """A state's column values in ``_STATE_COLUMNS`` order."""
-    last = state.last
+    last = state.last  # ``_value_``: as in ``scores._score_values``
     return (
         exchange,
         state.symbol,
-        state.confirmed_band.value,
+        state.confirmed_band._value_,
         last.ts,
         last.score,
-        last.band.value,
-        last.bias.value,
-        last.regime.value,
+        last.band._value_,
+        last.bias._value_,
+        last.regime._value_,
         last.label,
         last.oi_1h_pct,
         last.oi_4h_pct,
