@@ -7,7 +7,8 @@ after normalisation. ``docs/scoring.md`` explains each default and how it was ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,18 @@ class ScoringParams:
         return self.base_gain + self.build_gain + self.unwind_gain + self.oi_only_gain
 
     def __post_init__(self) -> None:
+        # NaN passes no comparison and inf passes every one: either would score every symbol
+        # NaN or 0 without an error, so only finite numbers are accepted.
+        numbers = [(f.name, getattr(self, f.name)) for f in fields(self) if f.type in ("float", float)]
+        numbers += [
+            (f"{name}[{i}].{attr}", getattr(h, attr))
+            for name, horizons in (("horizons", self.horizons), ("price_horizons", self.price_horizons))
+            for i, h in enumerate(horizons)
+            for attr in ("scale_pct", "weight")
+        ]
+        for name, value in numbers:
+            if not math.isfinite(value):
+                raise ValueError(f"ScoringParams.{name} must be a finite number, got {value!r}")
         positive = {
             "funding_scale_pct": self.funding_scale_pct,
             "basis_scale_pct": self.basis_scale_pct,

@@ -117,3 +117,32 @@ def test_tokens_never_print(clean_env: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "SECRET-TOKEN" not in repr(settings) and "SECRET-TOKEN" not in str(settings)
     assert settings.telegram_bot_token is not None
     assert settings.telegram_bot_token.get_secret_value() == "123456:SECRET-TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SCORING__FUNDING_SCALE_PCT", "inf"),
+        ("SCORING__BUILD_GAIN", "nan"),
+        ("SCORING__CROWDED_BASIS", "-inf"),
+    ],
+)
+def test_scoring_overrides_must_be_finite(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    # inf passes every "> 0" check and NaN none of the "< 1" ones: each would score every
+    # symbol NaN or 0 without a word, so start-up stops and names the setting.
+    monkeypatch.setenv(name, value)
+    field = name.removeprefix("SCORING__").lower()
+    with pytest.raises(ConfigError, match=rf"ScoringParams\.{field} must be a finite number"):
+        load_settings()
+
+
+def test_horizon_values_must_be_finite() -> None:
+    from bot.core.params import HorizonParams
+
+    bad = (HorizonParams(hours=1, scale_pct=3.0, weight=float("nan")),)
+    with pytest.raises(ValueError, match=r"horizons\[0\]\.weight must be a finite number"):
+        ScoringParams(horizons=bad)
+    good = (HorizonParams(hours=1, scale_pct=3.0, weight=1.0),)
+    assert ScoringParams(horizons=good).horizons == good
