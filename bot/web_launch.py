@@ -47,12 +47,15 @@ def web_queries(app: App) -> Queries:
     """A read side of the web's own, over the app's stores, set up as the chats' one.
 
     Not the chats' instance: beside the bot the server runs in a thread of its own, and
-    ``Queries`` keeps its market between calls without a lock.
+    ``Queries`` keeps its market between calls without a lock. Its mark reads are shared by
+    the requests queued together (``bot.web.shared_reads``).
     """
+    from bot.web.shared_reads import SharedMarkReads
+
     storage = app.collector.storage
     settings = app.settings
     return Queries(
-        storage.scores,
+        SharedMarkReads(storage.scores),
         storage.snapshots,
         storage.outbox,
         exchange=app.collector.exchange,

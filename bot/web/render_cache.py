@@ -51,14 +51,20 @@ class RenderCache:
         self.renders = 0
         """How many bodies were rendered (misses), for tests and benches."""
 
+    def peek(self, key: Hashable) -> Rendered | None:
+        """The body kept for ``key``, if any (what a request can answer without reading more)."""
+        found = self._done.get(key)
+        if found is not None:
+            self._done.move_to_end(key)
+        return found
+
     async def get(self, key: Hashable, render: Callable[[], bytes]) -> Rendered:
         """The body for ``key``: kept, being rendered, or ``render()`` run off the loop now.
 
         ``render``'s exception reaches every request waiting on it; nothing is kept then.
         """
-        found = self._done.get(key)
+        found = self.peek(key)
         if found is not None:
-            self._done.move_to_end(key)
             return found
         pending = self._pending.get(key)
         if pending is not None:

@@ -206,6 +206,8 @@ class Site:
         self._js = _static("dashboard.js")
         self._openapi = json.dumps(openapi_schema(deps.version), indent=1).encode()
         self._rendered = RenderCache()
+        self._summary: object = None  # the market the newest head came from (see ``_head``)
+        self._market_number = 0
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -236,27 +238,46 @@ class Site:
     def _now(self) -> datetime:
         return self.deps.clock.now()
 
-    def _top(self, wanted: TopFilter | None, limit: int | None) -> tuple[TableReply | ErrorReply, Hashable]:
-        """The reply, and the mark of the market it was read from (``None`` without one)."""
-        market = self.deps.queries.market()
+    def _top(self, wanted: TopFilter | None, limit: int | None) -> TableReply | ErrorReply:
         if limit is None:  # every symbol: the market's size is the table's ("Top 68")
+            market = self.deps.queries.market()
             limit = max(1, len(market.records)) if market is not None else 1
-        reply = self.deps.queries.top(TopArgs(limit=limit, filter=wanted), self._now())
-        # A cycle stored between the two reads leaves a newer reply under the older mark:
-        # only requests that read the older mark find it, and they get the newer data.
-        return reply, None if market is None else market.mark
+        return self.deps.queries.top(TopArgs(limit=limit, filter=wanted), self._now())
+
+    def _head(self, wanted: TopFilter | None) -> TableReply | ErrorReply:
+        """The table's first row only (one store read, one row built): its market, notes and
+        staleness say which kept body answers, before the whole table is asked for."""
+        return self.deps.queries.top(TopArgs(limit=1, filter=wanted), self._now())
 
     def _stale_age(self, reply: TableReply) -> str:
         """The age the STALE line shows ("" while fresh: the body must not change then)."""
         return age_text(max(self._now() - reply.as_of, timedelta(0))) if reply.stale else ""
 
-    async def _table_body(self, query: TableQuery, reply: TableReply, mark: Hashable) -> Rendered:
-        age = self._stale_age(reply)
-        # The key holds everything the body depends on: the market, the view, and what the
-        # clock adds (the notes, the STALE line's age).
+    def _market_key(self, head: TableReply, age: str) -> Hashable:
+        """Everything a body depends on but the view: the market, and what the clock adds
+        (the notes, the STALE line and its age)."""
+        # ``Queries`` hands out one summary object per market it read: a new object is a new
+        # market (a cycle stored). Were it ever built per call, every request would render:
+        # slower, never wrong.
+        if head.table.summary is not self._summary:
+            self._summary = head.table.summary
+            self._market_number += 1
+        return (self._market_number, head.stale, head.notes, age)
+
+    async def _table_body(self, query: TableQuery) -> Rendered | ErrorReply:
+        head = self._head(query.filter)
+        if isinstance(head, ErrorReply):
+            return head
+        age = self._stale_age(head)
+        key = ("table", self._market_key(head, age), query)
+        found = self._rendered.peek(key)
+        if found is not None:
+            return found
+        reply = self._top(query.filter, None)
+        if isinstance(reply, ErrorReply):  # the market went away meanwhile (retention)
+            return reply
         return await self._rendered.get(
-            ("table", mark, query, reply.stale, reply.notes, age),
-            lambda: self._render("table.html", table=_table_context(query, reply, age), message=None),
+            key, lambda: self._render("table.html", table=_table_context(query, reply, age), message=None)
         )
 
     # --- pages --------------------------------------------------------------------------
@@ -264,7 +285,7 @@ class Site:
     async def dashboard(self, request: Request) -> Response:
         """The ranked table under its summary line; works without JavaScript."""
         query = TableQuery.of(request)
-        reply, mark = self._top(query.filter, None)
+        fragment = await self._table_body(query)
         filters = [
             {"label": label, "href": query.link(filter=value), "on": (query.filter or "") == value}
             for value, label in FILTERS
@@ -276,24 +297,22 @@ class Site:
             "table_src": "/table" + query.link(),
             "exchange": self.deps.exchange,
         }
-        if isinstance(reply, ErrorReply):
-            table = _rendered_html(self._render("table.html", table=None, message=reply.message))
+        if isinstance(fragment, ErrorReply):
+            table = _rendered_html(self._render("table.html", table=None, message=fragment.message))
             return self._page(request, "dashboard.html", table_html=table, **context)
-        # The page holds the fragment's very bytes: one table rendering serves both.
-        fragment = await self._table_body(query, reply, mark)
+        # The page holds the fragment's very bytes (one table rendering serves both), so the
+        # fragment's ETag keys it.
         page = await self._rendered.get(
-            ("page", mark, query, reply.stale, reply.notes, self._stale_age(reply)),
+            ("page", fragment.etag, query),
             lambda: self._render("dashboard.html", table_html=_rendered_html(fragment.body), **context),
         )
         return tagged_response(request, page.body, page.etag, HTML)
 
     async def table(self, request: Request) -> Response:
         """The table alone, for the page's script to swap in after a cycle."""
-        query = TableQuery.of(request)
-        reply, mark = self._top(query.filter, None)
-        if isinstance(reply, ErrorReply):
-            return self._page(request, "table.html", table=None, message=reply.message)
-        fragment = await self._table_body(query, reply, mark)
+        fragment = await self._table_body(TableQuery.of(request))
+        if isinstance(fragment, ErrorReply):
+            return self._page(request, "table.html", table=None, message=fragment.message)
         return tagged_response(request, fragment.body, fragment.etag, HTML)
 
     async def symbol_page(self, request: Request) -> Response:
@@ -375,15 +394,19 @@ class Site:
             if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= API_LIMIT_MAX:
                 raise BadRequestError(f"limit is a whole number from 1 to {API_LIMIT_MAX}.")
             limit = int(raw_limit)
-        reply, mark = self._top(wanted, limit)
-        if isinstance(reply, ErrorReply):
-            return self._api_error(request, 503, reply.message)
-        # The body holds no clock reading but the notes' (a STALE age): keyed like the table.
-        exchange = self.deps.exchange
-        found = await self._rendered.get(
-            ("top", mark, wanted, limit, reply.stale, reply.notes),
-            lambda: json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode(),
-        )
+        head = self._head(wanted)
+        if isinstance(head, ErrorReply):
+            return self._api_error(request, 503, head.message)
+        key = ("top", self._market_key(head, self._stale_age(head)), wanted, limit)
+        found = self._rendered.peek(key)
+        if found is None:
+            reply = self._top(wanted, limit)
+            if isinstance(reply, ErrorReply):
+                return self._api_error(request, 503, reply.message)
+            exchange = self.deps.exchange
+            found = await self._rendered.get(
+                key, lambda: json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode()
+            )
         private = self.deps.api_token is not None
         return tagged_response(request, found.body, found.etag, JSON, private=private)
 

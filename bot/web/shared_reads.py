@@ -1,0 +1,97 @@
+"""One read of the store's mark for every request already waiting on the web's event loop.
+
+Each request asks the store whether a cycle was stored since (``ScoreStore.score_mark``,
+through ``Queries``), so that a page never shows an older market than the store holds.
+That read costs about a millisecond of the interpreter; under a burst, hundreds of them a
+second were most of the server's work. A read is now shared by the requests whose
+handlers were already queued on the loop when it was made: those requests had arrived
+before it began, so the mark it returned is one the store held while each of them was
+open — the same guarantee as a read of their own. A request queued after it reads again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from bot.core.models import Bias, Regime
+from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
+from bot.ports import BandSeries, ScoreStore
+
+
+class SharedMarkReads:
+    """``inner`` with ``score_mark`` shared as the module docstring says; the rest passed on."""
+
+    def __init__(self, inner: ScoreStore) -> None:
+        self._inner = inner
+        self._kept: tuple[asyncio.AbstractEventLoop, tuple[str, timedelta], ScoreMark | None] | None = None
+        self.reads = 0
+        """How many marks were read from the store (for tests and benches)."""
+
+    def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
+        """The store's mark: the one read for the requests queued with this one, or read now."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not serving: nothing to share with
+            return self._read(exchange, window)
+        kept = self._kept
+        if kept is not None and kept[0] is loop and kept[1] == (exchange, window):
+            return kept[2]
+        mark = self._read(exchange, window)
+        self._kept = (loop, (exchange, window), mark)
+        # Runs after every callback queued so far (the handlers of requests already read
+        # off their sockets) and before any queued later.
+        loop.call_soon(self._forget, self._kept)
+        return mark
+
+    def _read(self, exchange: str, window: timedelta) -> ScoreMark | None:
+        self.reads += 1
+        return self._inner.score_mark(exchange, window)
+
+    def _forget(self, kept: object) -> None:
+        if self._kept is kept:
+            self._kept = None
+
+    def latest_scores(
+        self,
+        exchange: str,
+        *,
+        since: datetime,
+        bias: Bias | None = None,
+        regimes: Collection[Regime] | None = None,
+        limit: int | None = None,
+    ) -> list[ScoreRecord]:
+        """As ``ScoreStore.latest_scores``."""
+        return self._inner.latest_scores(exchange, since=since, bias=bias, regimes=regimes, limit=limit)
+
+    def score_at_many(
+        self,
+        exchange: str,
+        at: datetime,
+        tolerance: timedelta,
+        symbols: Collection[str] | None = None,
+    ) -> dict[str, ScoreRecord]:
+        """As ``ScoreStore.score_at_many``."""
+        return self._inner.score_at_many(exchange, at, tolerance, symbols)
+
+    def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
+        """As ``ScoreStore.score_card``."""
+        return self._inner.score_card(exchange, symbol, tolerance=tolerance)
+
+    def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
+        """As ``ScoreStore.score_history``."""
+        return self._inner.score_history(exchange, symbol, start, end)
+
+    def band_history(
+        self,
+        exchange: str,
+        start: datetime,
+        end: datetime,
+        symbols: Collection[str] | None = None,
+        *,
+        every: timedelta,
+        slot: timedelta,
+    ) -> BandSeries:
+        """As ``ScoreStore.band_history``."""
+        return self._inner.band_history(exchange, start, end, symbols, every=every, slot=slot)
