@@ -7,6 +7,10 @@ second were most of the server's work. A read is now shared by the requests whos
 handlers were already queued on the loop when it was made: those requests had arrived
 before it began, so the mark it returned is one the store held while each of them was
 open — the same guarantee as a read of their own. A request queued after it reads again.
+
+Score cards (``/api/v1/score``, the symbol page) are kept while the mark stays put, as
+``Queries`` keeps the market: a card is read again once a cycle moved the mark. Only a
+mark read for the request asking is trusted for that, never one left from earlier.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class SharedMarkReads:
     def __init__(self, inner: ScoreStore) -> None:
         self._inner = inner
         self._kept: tuple[asyncio.AbstractEventLoop, tuple[str, timedelta], ScoreMark | None] | None = None
+        self._cards_mark: ScoreMark | None = None
+        self._cards: dict[tuple[str, str, timedelta], ScoreCard | None] = {}
         self.reads = 0
         """How many marks were read from the store (for tests and benches)."""
 
@@ -76,8 +82,16 @@ class SharedMarkReads:
         return self._inner.score_at_many(exchange, at, tolerance, symbols)
 
     def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
-        """As ``ScoreStore.score_card``."""
-        return self._inner.score_card(exchange, symbol, tolerance=tolerance)
+        """As ``ScoreStore.score_card``; kept while the mark read for this request stays put."""
+        kept = self._kept
+        if kept is None or kept[2] is None or kept[1][0] != exchange or not _running(kept[0]):
+            return self._inner.score_card(exchange, symbol, tolerance=tolerance)
+        if kept[2] != self._cards_mark:
+            self._cards_mark, self._cards = kept[2], {}
+        key = (exchange, symbol, tolerance)
+        if key not in self._cards:
+            self._cards[key] = self._inner.score_card(exchange, symbol, tolerance=tolerance)
+        return self._cards[key]
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         """As ``ScoreStore.score_history``."""
@@ -95,3 +109,10 @@ class SharedMarkReads:
     ) -> BandSeries:
         """As ``ScoreStore.band_history``."""
         return self._inner.band_history(exchange, start, end, symbols, every=every, slot=slot)
+
+
+def _running(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
