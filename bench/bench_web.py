@@ -4,8 +4,8 @@ loopback, with 500 symbols, while cycles run in the process that serves them.
 The state is ``bench_queries``'s (its helpers, not a copy): the app built and started as
 ``dps run`` builds and starts it, collecting from the fake exchange (a child process) serving
 500 generated perpetuals, over the cached SQLite file holding 30 days of 5-minute scores for
-them. The dashboard is served by ``bot.web_launch.start_web`` on the app's event loop, as
-``dps run`` does with ``WEB_PORT``.
+them. The dashboard is served by ``bot.web_launch.start_web``, as ``dps run`` does with
+``WEB_PORT`` (uvicorn on an event loop of its own, in a thread of the bot's process).
 
 The load comes from another child process (its own interpreter: it shares neither the bot's
 event loop nor its GIL) speaking HTTP/1.1 over raw asyncio sockets, keep-alive connections
@@ -17,8 +17,10 @@ the table fragment ``/table`` the page polls (with the ``If-None-Match`` of the 
 as the browser's revalidating poll sends it), ``/api/v1/top`` and
 ``/api/v1/score/<random symbol>``.
 
-Two phases, same process and server: (a) cycles run (``Process.cycle`` and ``deliver``, a
-``--cycle-gap`` pause after each), (b) baseline: the same schedule with no cycle running.
+Four phases, same process and server: (a) cycles run (``Process.cycle`` and ``deliver``, a
+``--cycle-gap`` pause after each), (b) baseline: the same schedule with no cycle running,
+(c) a tenth of the rate with cycles running, (d) cycles with no web request at all: what a
+cycle takes when nothing else is served, against which (a)'s cycles are compared.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ LOADED_S = 30.0  # phase (a)
 BASELINE_S = 15.0  # phase (b)
 REFERENCE_S = 15.0  # phase (c), at REFERENCE_SHARE of the rate
 REFERENCE_SHARE = 0.1
+QUIET_S = 15.0  # phase (d): cycles, no requests
+CYCLE_SLOWDOWN_MAX = 1.25  # (a)'s median cycle at most this many times (d)'s
 TIMEOUT_S = 5.0  # a request unanswered this long is abandoned (the run's length stays bounded)
 POOL = 32  # keep-alive connections opened before the schedule starts
 PAGE_TARGET_S = 0.050
@@ -270,6 +274,7 @@ class Run:
     startup: Startup = field(default_factory=Startup)
     phases: list[Phase] = field(default_factory=list)
     cycle_s: list[float] = field(default_factory=list)
+    quiet_cycle_s: list[float] = field(default_factory=list)  # phase (d)
     settle_s: float = 0.0
 
 
@@ -308,14 +313,27 @@ async def measure(
                 finally:
                     stop.set()
                     await cycles
+                log(f"phase (d): no requests for {QUIET_S * scale:g} s, cycles running")
+                before = len(watch.cycles)
+                stop = asyncio.Event()
+                cycles = asyncio.create_task(run_cycles(process, watch, stop, gap_s))
+                try:
+                    await asyncio.sleep(QUIET_S * scale)
+                finally:
+                    stop.set()
+                    await cycles
+                run.quiet_cycle_s = [b - a for a, b in watch.cycles[before:]]
             finally:
                 await server.stop()
             run.cycle_s = [b - a for a, b in watch.cycles]
     finally:
         watch.close()
     check(
-        run.phases[0].cycles > 0 and run.phases[1].cycles == 0 and run.phases[2].cycles > 0,
-        "cycles ran in (a) and (c), not in (b)",
+        run.phases[0].cycles > 0
+        and run.phases[1].cycles == 0
+        and run.phases[2].cycles > 0
+        and len(run.quiet_cycle_s) > 0,
+        "cycles ran in (a), (c) and (d), not in (b)",
     )
     return run
 
@@ -352,6 +370,18 @@ def p99(ph: Phase, kinds: tuple[str, ...]) -> float:
     return p([r.latency for r in ph.requests if r.kind in kinds], 0.99)
 
 
+def cycle_line(run: Run) -> str:
+    spans = [
+        (f"({ph.name}) at {len(ph.requests) / ph.seconds:.0f} requests/s", ph.cycle_s)
+        for ph in run.phases
+        if ph.cycle_s
+    ]
+    spans.append(("(d) with no web request", run.quiet_cycle_s))
+    return "; ".join(
+        f"{label}: {len(times)} cycles, {ms(median(times))} and {ms(max(times))}" for label, times in spans
+    )
+
+
 def report(run: Run, elapsed_s: float, gap_s: float) -> str:
     a = run.phases[0]
     table = [
@@ -380,6 +410,13 @@ def report(run: Run, elapsed_s: float, gap_s: float) -> str:
                 API_TARGET_S * 1000,
                 "ms",
             ),
+            verdict(
+                f"the median cycle at {run.rate:g} requests/s at most {CYCLE_SLOWDOWN_MAX:g} times "
+                "the median cycle with no web request",
+                median(a.cycle_s) / median(run.quiet_cycle_s),
+                CYCLE_SLOWDOWN_MAX,
+                "×",
+            ),
         ]
     )
     counts = "; ".join(
@@ -399,10 +436,12 @@ The app built and started as `dps run` builds and starts it (`bench/bench_querie
 set-up: role `all`, the fake exchange serving {SYMBOLS} Binance USD-M perpetuals from a child
 process, backfill and first cycle, `gc_policy.after_start()`; {run.startup.seconds:.0f} s), over
 the SQLite file holding 30 days of 5-minute scores for those symbols ({h.rows:,} rows; {h.how}).
-The dashboard is served by `start_web` on the bot's event loop, as `dps run` serves it when
-`WEB_PORT` is set. In phase (a) cycles run in the same process, a {gap_s:g} s pause after each
-({a.cycles} cycles in (a), median {median(a.cycle_s):.1f} s each: fetch of {SYMBOLS} symbols,
-score, store, deliver; {run.phases[2].cycles} in (c), median {median(run.phases[2].cycle_s):.1f} s).
+The dashboard is served by `start_web` as `dps run` serves it when `WEB_PORT` is set: uvicorn
+on an event loop of its own, in a thread of the bot's process. In phase (a) cycles run in the
+same process, a {gap_s:g} s pause after each.
+
+Cycles (fetch of {SYMBOLS} symbols, score, store, deliver), median and max:
+{cycle_line(run)}.
 
 The load: a separate process (its own interpreter, so neither the bot's event loop nor its
 GIL) sends HTTP/1.1 over loopback on keep-alive connections, {run.rate:g} requests/s, open-loop:

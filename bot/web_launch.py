@@ -8,8 +8,10 @@ Jinja2 (each import below happens only when the dashboard is served).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot.app.queries import Queries
 from bot.bootstrap import App, SystemClock, build_app, package_version
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ def web_deps(app: App) -> WebDeps:
 
     token = app.settings.web_api_token
     return WebDeps(
-        queries=app.commands.queries,
+        queries=web_queries(app),
         alert_states=app.collector.storage.alert_states,
         clock=app.clock,
         exchange=app.collector.exchange,
@@ -38,6 +40,29 @@ def web_deps(app: App) -> WebDeps:
         api_token=None if token is None else token.get_secret_value(),
         last_cycle=app.last_cycle,
         version=package_version(),
+    )
+
+
+def web_queries(app: App) -> Queries:
+    """A read side of the web's own, over the app's stores, set up as the chats' one.
+
+    Not the chats' instance: beside the bot the server runs in a thread of its own, and
+    ``Queries`` keeps its market between calls without a lock. Its mark reads are shared by
+    the requests queued together (``bot.web.shared_reads``).
+    """
+    from bot.web.shared_reads import SharedMarkReads
+
+    storage = app.collector.storage
+    settings = app.settings
+    return Queries(
+        SharedMarkReads(storage.scores),
+        storage.snapshots,
+        storage.outbox,
+        exchange=app.collector.exchange,
+        source_label=app.commands.context.source_label,
+        band_floors=settings.scoring.to_params().band_floors,
+        # As ``CommandLayer`` sets it: two collection intervals (tests/web checks they agree).
+        stale_after=2 * timedelta(seconds=settings.collect_interval),
     )
 
 

@@ -35,8 +35,23 @@ def cached_response(
     private: bool = False,
 ) -> Response:
     """``body`` with its ETag, or 304 when the request already holds it."""
+    return tagged_response(
+        request, body, etag_of(body), media_type, status=status, cache_control=cache_control, private=private
+    )
+
+
+def tagged_response(
+    request: Request,
+    body: bytes,
+    tag: str,
+    media_type: str,
+    *,
+    status: int = 200,
+    cache_control: str = REVALIDATE,
+    private: bool = False,
+) -> Response:
+    """``cached_response`` for a body whose ETag (``etag_of(body)``) was computed before."""
     control = f"private, {cache_control}" if private else cache_control
-    tag = etag_of(body)
     headers = {"ETag": tag, "Cache-Control": control}
     if status == 200 and _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)

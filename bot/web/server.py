@@ -1,7 +1,9 @@
 """Serving the web app with uvicorn: on its own (``dps web``) or beside the bot (``dps run``).
 
-Beside the bot, the server runs as a task on the bot's event loop and leaves the process's
-signals to the runner (uvicorn would otherwise take SIGINT and SIGTERM for itself).
+Beside the bot, the server runs on its own event loop in a thread of its own, and leaves the
+process's signals to the runner (uvicorn would otherwise take SIGINT and SIGTERM for itself).
+On the bot's loop, a burst of web requests queued ahead of cycles and chat commands and
+could stall them for seconds; on its own loop it only shares the interpreter.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Generator
+from dataclasses import replace
 
 import uvicorn
 
+from bot.app.command_registry import ChartRenderer
+from bot.app.views import ChartView
 from bot.web.site import WebDeps, build_web_app
 
 logger = logging.getLogger(__name__)
@@ -73,14 +79,30 @@ async def serve_web(deps: WebDeps, host: str, port: int) -> None:
     await uvicorn.Server(_config(deps, host, port)).serve()
 
 
+def _drawn_on(loop: asyncio.AbstractEventLoop, chart: ChartRenderer) -> ChartRenderer:
+    """``chart`` called from another loop: the chart worker's lock and child belong to ``loop``."""
+
+    async def on_loop(view: ChartView) -> bytes:
+        return await chart(view)
+
+    async def draw(view: ChartView) -> bytes:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(on_loop(view), loop))
+
+    return draw
+
+
 class WebServer:
-    """The dashboard served beside the bot: ``start`` once, ``stop`` on shutdown."""
+    """The dashboard served beside the bot: ``start`` once, ``stop`` on shutdown.
+
+    uvicorn runs on an event loop of its own in a daemon thread (see the module docstring).
+    """
 
     def __init__(self, deps: WebDeps, host: str, port: int) -> None:
-        self._server = _EmbeddedServer(_config(deps, host, port))
+        self._deps = deps
+        self._server: _EmbeddedServer | None = None
         self._host, self._port = host, port
         self._socket: socket.socket | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
         self.address = dashboard_address(host, port)
 
     @property
@@ -100,19 +122,34 @@ class WebServer:
         except OSError as exc:
             reason = exc.strerror or exc
             raise OSError(f"the web server could not listen on {self.address}: {reason}") from exc
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="web")
+        deps = self._deps
+        if deps.chart is not None:
+            deps = replace(deps, chart=_drawn_on(asyncio.get_running_loop(), deps.chart))
+        self._server = server = _EmbeddedServer(_config(deps, self._host, self._port))
+        listening = self._socket
+        self._thread = threading.Thread(target=_serve, args=(server, listening), name="web", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
         """Close the listener and finish open requests (at most ``STOP_TIMEOUT_S``)."""
-        if self._task is None:
+        thread, server = self._thread, self._server
+        if thread is None or server is None:
             return
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(self._task, STOP_TIMEOUT_S)
-        except TimeoutError:
-            self._server.force_exit = True
-            await asyncio.wait_for(self._task, STOP_TIMEOUT_S)
-        self._task = None
+        server.should_exit = True  # uvicorn's loop looks at it every tenth of a second
+        await asyncio.to_thread(thread.join, STOP_TIMEOUT_S)
+        if thread.is_alive():
+            server.force_exit = True
+            await asyncio.to_thread(thread.join, STOP_TIMEOUT_S)
+        if thread.is_alive():
+            logger.warning("the web server's thread did not end within %.0f s", 2 * STOP_TIMEOUT_S)
+        self._thread = self._server = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+
+
+def _serve(server: uvicorn.Server, listening: socket.socket) -> None:
+    try:
+        asyncio.run(server.serve(sockets=[listening]))
+    except Exception:  # a thread's error would otherwise go to stderr unlogged
+        logger.exception("the web server stopped on an error")

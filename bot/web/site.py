@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -36,8 +37,9 @@ from bot.ports import AlertStateStore, Clock
 from bot.render.numbers import pct, utc_text
 from bot.render.table import summary_line
 from bot.web import payloads
-from bot.web.http_cache import cached_response
+from bot.web.http_cache import cached_response, tagged_response
 from bot.web.openapi import openapi_schema
+from bot.web.render_cache import RenderCache, Rendered
 from bot.web.rows import DESCENDING_FIRST, SEARCH_MAX, SortKey, cells, search_rows, sort_rows
 from bot.web.security import ReadOnlySecurity, bearer_ok
 
@@ -203,6 +205,9 @@ class Site:
         self._css = _static("dashboard.css")
         self._js = _static("dashboard.js")
         self._openapi = json.dumps(openapi_schema(deps.version), indent=1).encode()
+        self._rendered = RenderCache()
+        self._summary: object = None  # the market the newest head came from (see ``_head``)
+        self._market_number = 0
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -239,43 +244,48 @@ class Site:
             limit = max(1, len(market.records)) if market is not None else 1
         return self.deps.queries.top(TopArgs(limit=limit, filter=wanted), self._now())
 
-    def _table(self, query: TableQuery) -> TableReply | ErrorReply:
-        return self._top(query.filter, None)
+    def _head(self, wanted: TopFilter | None) -> TableReply | ErrorReply:
+        """The table's first row only (one store read, one row built): its market, notes and
+        staleness say which kept body answers, before the whole table is asked for."""
+        return self.deps.queries.top(TopArgs(limit=1, filter=wanted), self._now())
 
-    def _table_context(self, query: TableQuery, reply: TableReply) -> dict[str, Any]:
-        rows = sort_rows(search_rows(reply.table.rows, query.search), query.sort, query.descending)
-        headers = []
-        for label, key in COLUMNS:
-            if key is query.sort:
-                next_dir = "asc" if query.descending else "desc"
-                state = "descending" if query.descending else "ascending"
-            else:
-                next_dir = "desc" if key in DESCENDING_FIRST else "asc"
-                state = "none"
-            headers.append({"label": label, "href": query.link(sort=key.value, dir=next_dir), "sort": state})
-        age = max(self._now() - reply.as_of, timedelta(0))
-        # No "n seconds ago" here: the fragment's ETag must stay put while the data does, so
-        # the page's poll is a 304; the age is shown once it matters (STALE).
-        return {
-            "rows": [cells(r) for r in rows],
-            "headers": headers,
-            "summary": summary_line(reply.table.summary),
-            "summary_values": reply.table.summary,
-            "as_of": utc_text(reply.as_of),
-            "age": age_text(age),
-            "stale": reply.stale,
-            "notes": reply.notes,
-            "searched": bool(query.search),
-            "shown": len(rows),
-            "total": len(reply.table.rows),
-        }
+    def _stale_age(self, reply: TableReply) -> str:
+        """The age the STALE line shows ("" while fresh: the body must not change then)."""
+        return age_text(max(self._now() - reply.as_of, timedelta(0))) if reply.stale else ""
+
+    def _market_key(self, head: TableReply, age: str) -> Hashable:
+        """Everything a body depends on but the view: the market, and what the clock adds
+        (the notes, the STALE line and its age)."""
+        # ``Queries`` hands out one summary object per market it read: a new object is a new
+        # market (a cycle stored). Were it ever built per call, every request would render:
+        # slower, never wrong.
+        if head.table.summary is not self._summary:
+            self._summary = head.table.summary
+            self._market_number += 1
+        return (self._market_number, head.stale, head.notes, age)
+
+    async def _table_body(self, query: TableQuery) -> Rendered | ErrorReply:
+        head = self._head(query.filter)
+        if isinstance(head, ErrorReply):
+            return head
+        age = self._stale_age(head)
+        key = ("table", self._market_key(head, age), query)
+        found = self._rendered.peek(key)
+        if found is not None:
+            return found
+        reply = self._top(query.filter, None)
+        if isinstance(reply, ErrorReply):  # the market went away meanwhile (retention)
+            return reply
+        return await self._rendered.get(
+            key, lambda: self._render("table.html", table=_table_context(query, reply, age), message=None)
+        )
 
     # --- pages --------------------------------------------------------------------------
 
     async def dashboard(self, request: Request) -> Response:
         """The ranked table under its summary line; works without JavaScript."""
         query = TableQuery.of(request)
-        reply = self._table(query)
+        fragment = await self._table_body(query)
         filters = [
             {"label": label, "href": query.link(filter=value), "on": (query.filter or "") == value}
             for value, label in FILTERS
@@ -287,18 +297,23 @@ class Site:
             "table_src": "/table" + query.link(),
             "exchange": self.deps.exchange,
         }
-        if isinstance(reply, ErrorReply):
-            return self._page(request, "dashboard.html", table=None, message=reply.message, **context)
-        table = self._table_context(query, reply)
-        return self._page(request, "dashboard.html", table=table, message=None, **context)
+        if isinstance(fragment, ErrorReply):
+            table = _rendered_html(self._render("table.html", table=None, message=fragment.message))
+            return self._page(request, "dashboard.html", table_html=table, **context)
+        # The page holds the fragment's very bytes (one table rendering serves both), so the
+        # fragment's ETag keys it.
+        page = await self._rendered.get(
+            ("page", fragment.etag, query),
+            lambda: self._render("dashboard.html", table_html=_rendered_html(fragment.body), **context),
+        )
+        return tagged_response(request, page.body, page.etag, HTML)
 
     async def table(self, request: Request) -> Response:
         """The table alone, for the page's script to swap in after a cycle."""
-        query = TableQuery.of(request)
-        reply = self._table(query)
-        if isinstance(reply, ErrorReply):
-            return self._page(request, "table.html", table=None, message=reply.message)
-        return self._page(request, "table.html", table=self._table_context(query, reply), message=None)
+        fragment = await self._table_body(TableQuery.of(request))
+        if isinstance(fragment, ErrorReply):
+            return self._page(request, "table.html", table=None, message=fragment.message)
+        return tagged_response(request, fragment.body, fragment.etag, HTML)
 
     async def symbol_page(self, request: Request) -> Response:
         """One symbol: its score card, its chart and its recent alerts."""
@@ -379,10 +394,21 @@ class Site:
             if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= API_LIMIT_MAX:
                 raise BadRequestError(f"limit is a whole number from 1 to {API_LIMIT_MAX}.")
             limit = int(raw_limit)
-        reply = self._top(wanted, limit)
-        if isinstance(reply, ErrorReply):
-            return self._api_error(request, 503, reply.message)
-        return self._json(request, payloads.top_json(reply, self.deps.exchange))
+        head = self._head(wanted)
+        if isinstance(head, ErrorReply):
+            return self._api_error(request, 503, head.message)
+        key = ("top", self._market_key(head, self._stale_age(head)), wanted, limit)
+        found = self._rendered.peek(key)
+        if found is None:
+            reply = self._top(wanted, limit)
+            if isinstance(reply, ErrorReply):
+                return self._api_error(request, 503, reply.message)
+            exchange = self.deps.exchange
+            found = await self._rendered.get(
+                key, lambda: json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode()
+            )
+        private = self.deps.api_token is not None
+        return tagged_response(request, found.body, found.etag, JSON, private=private)
 
     async def api_score(self, request: Request) -> Response:
         """``/api/v1/score/{symbol}``."""
@@ -416,6 +442,41 @@ class Site:
 
     def _resolve(self, text: str) -> str | ErrorReply:
         return self.deps.queries.resolve(text)
+
+
+def _table_context(query: TableQuery, reply: TableReply, age: str) -> dict[str, Any]:
+    """The table template's values (pure: run in a worker thread)."""
+    rows = sort_rows(search_rows(reply.table.rows, query.search), query.sort, query.descending)
+    headers = []
+    for label, key in COLUMNS:
+        if key is query.sort:
+            next_dir = "asc" if query.descending else "desc"
+            state = "descending" if query.descending else "ascending"
+        else:
+            next_dir = "desc" if key in DESCENDING_FIRST else "asc"
+            state = "none"
+        headers.append({"label": label, "href": query.link(sort=key.value, dir=next_dir), "sort": state})
+    # No "n seconds ago" here: the fragment's ETag must stay put while the data does, so
+    # the page's poll is a 304; the age is shown once it matters (STALE).
+    return {
+        "rows": [cells(r) for r in rows],
+        "headers": headers,
+        "summary": summary_line(reply.table.summary),
+        "summary_values": reply.table.summary,
+        "as_of": utc_text(reply.as_of),
+        "age": age,
+        "stale": reply.stale,
+        "notes": reply.notes,
+        "searched": bool(query.search),
+        "shown": len(rows),
+        "total": len(reply.table.rows),
+    }
+
+
+def _rendered_html(body: bytes) -> Markup:
+    """A body this site's own templates rendered (every value in it escaped there), to embed
+    as is: escaping it again would show its tags as text."""
+    return Markup(body.decode())  # noqa: S704 - our autoescaped output, not outside text
 
 
 def _change(points: int | None) -> str:

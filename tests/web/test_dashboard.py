@@ -209,3 +209,21 @@ def test_stale_data_is_said(market: Replayed) -> None:
         card = web.get("/symbol/btc").text
     assert "STALE: these scores are 3 h old" in page
     assert "STALE: this score is 3 h old" in card
+
+
+def test_a_kept_table_still_turns_stale_and_ages_with_the_clock(market: Replayed) -> None:
+    later = Later(market, timedelta(0))
+    with TestClient(build_web_app(replace(web_deps(market.app), clock=later))) as web:
+        fresh = web.get("/table")
+        assert "STALE" not in fresh.text
+        assert web.get("/table", headers={"If-None-Match": fresh.headers["etag"]}).status_code == 304
+        later._by = timedelta(hours=3)  # no cycle since: the same market, now old
+        stale = web.get("/table", headers={"If-None-Match": fresh.headers["etag"]})
+        assert stale.status_code == 200
+        assert "STALE: these scores are 3 h old" in stale.text
+        assert "STALE: these scores are 3 h old" in web.get("/").text
+        assert web.get("/api/v1/top").json()["stale"] is True
+        later._by = timedelta(hours=4)
+        older = web.get("/table", headers={"If-None-Match": stale.headers["etag"]})
+        assert older.status_code == 200
+        assert "STALE: these scores are 4 h old" in older.text

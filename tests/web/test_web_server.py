@@ -17,7 +17,7 @@ import pytest
 from bot.bootstrap import build_demo
 from bot.config import load_settings
 from bot.demo import ReplayClock
-from bot.web_launch import start_web
+from bot.web_launch import start_web, web_queries
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -106,3 +106,19 @@ def test_without_web_port_the_bot_imports_no_web_stack(tmp_path: Path) -> None:
     stack = [m for m in report["loaded"] if not m.startswith("bot")]
     assert stack == []
     assert not any(m.startswith("bot.web.") or m == "bot.web" for m in report["loaded"])
+
+
+def test_the_web_s_read_side_is_its_own_and_agrees_with_the_chats(tmp_path: Path) -> None:
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'own.sqlite3'}", symbols=["BTCUSDT"], collect_interval=120
+    )
+    demo = build_demo(settings, clock=ReplayClock(datetime.min.replace(tzinfo=UTC)))
+    try:
+        chats = demo.app.commands.queries
+        web = web_queries(demo.app)
+        assert web is not chats  # the server's thread never shares the chats' cached market
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        assert web.status(now, None).stale_after == chats.status(now, None).stale_after
+        assert web.status(now, None).source_label == chats.status(now, None).source_label
+    finally:
+        asyncio.run(demo.app.close())

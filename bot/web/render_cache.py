@@ -1,0 +1,98 @@
+"""Rendered bodies kept per view of one stored market, rendered once and off the event loop.
+
+A 500-row table takes tens of milliseconds to render; rendering it for every request made
+the server fall behind at a few dozen requests a second. A body depends only on the market
+(``Queries``' mark: it moves when a cycle is stored, by this process or another), the view
+(filter, search, sort) and what the clock adds (the STALE line and its age), so the key is
+exactly those: a new cycle or a staleness step is a new key, never a stale hit.
+
+Bounded by bytes, least recently used first out: one entry per view asked since the last
+cycle, a few hundred kilobytes each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from bot.web.http_cache import etag_of
+
+MAX_BYTES = 16 * 1024 * 1024
+"""Dozens of full 500-symbol tables; many more filtered or searched ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A body and its strong validator (hashed once, not per request)."""
+
+    body: bytes
+    etag: str
+
+    @staticmethod
+    def of(body: bytes) -> Rendered:
+        """``body`` with its ETag."""
+        return Rendered(body, etag_of(body))
+
+
+class RenderCache:
+    """Bodies by key, each rendered once in a worker thread (see the module docstring).
+
+    Used from one event loop. Requests that miss the same key while it renders wait for that
+    one rendering rather than starting their own.
+    """
+
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._done: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._pending: dict[Hashable, asyncio.Future[Rendered]] = {}
+        self.renders = 0
+        """How many bodies were rendered (misses), for tests and benches."""
+
+    def peek(self, key: Hashable) -> Rendered | None:
+        """The body kept for ``key``, if any (what a request can answer without reading more)."""
+        found = self._done.get(key)
+        if found is not None:
+            self._done.move_to_end(key)
+        return found
+
+    async def get(self, key: Hashable, render: Callable[[], bytes]) -> Rendered:
+        """The body for ``key``: kept, being rendered, or ``render()`` run off the loop now.
+
+        ``render``'s exception reaches every request waiting on it; nothing is kept then.
+        """
+        found = self.peek(key)
+        if found is not None:
+            return found
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        work = asyncio.ensure_future(asyncio.to_thread(_rendered, render))
+        self._pending[key] = work
+        work.add_done_callback(lambda done: self._finish(key, done))
+        # shield: one waiter's cancellation (a client gone) must not cancel the others'.
+        return await asyncio.shield(work)
+
+    def _finish(self, key: Hashable, work: asyncio.Future[Rendered]) -> None:
+        del self._pending[key]
+        if work.cancelled() or work.exception() is not None:
+            return
+        self.renders += 1
+        self._keep(key, work.result())
+
+    def _keep(self, key: Hashable, rendered: Rendered) -> None:
+        size = len(rendered.body)
+        if size > self._max_bytes:
+            return
+        old = self._done.pop(key, None)
+        self._bytes += size - (0 if old is None else len(old.body))
+        self._done[key] = rendered
+        while self._bytes > self._max_bytes:
+            _, dropped = self._done.popitem(last=False)
+            self._bytes -= len(dropped.body)
+
+
+def _rendered(render: Callable[[], bytes]) -> Rendered:
+    return Rendered.of(render())
