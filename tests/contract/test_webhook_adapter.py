@@ -161,7 +161,9 @@ async def test_private_addresses_are_refused_at_send_time_without_the_setting(
     assert endpoint.failures == 1
 
 
-async def test_a_removed_webhook_is_gone(storage: Storage, receiver: WebhookReceiver, sink: WebhookSink) -> None:
+async def test_a_removed_webhook_is_gone(
+    storage: Storage, receiver: WebhookReceiver, sink: WebhookSink
+) -> None:
     chat = add(storage, receiver.url)
     assert storage.webhooks.remove_webhook(chat.chat_id)
     assert await sink.send_keyed("k", chat, DOC) == ChatGone(error="webhook removed")

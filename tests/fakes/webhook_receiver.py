@@ -39,11 +39,16 @@ class WebhookReceiver:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     held: asyncio.Event | None = None
+    ok_left: int | None = None
     _runner: web.AppRunner | None = None
 
     def answer(self, status: int, **headers: str) -> None:
         """Answer the following requests with ``status`` (and these headers)."""
-        self.status, self.headers = status, dict(headers)
+        self.status, self.headers, self.ok_left = status, dict(headers), None
+
+    def outage_after(self, n: int) -> None:
+        """Accept the next ``n`` requests, then answer 503 until ``answer`` is called."""
+        self.ok_left = n
 
     def hold(self) -> None:
         """Leave the following requests unanswered until ``release``."""
@@ -63,6 +68,9 @@ class WebhookReceiver:
         if self.held is not None:
             await self.held.wait()
         status, headers = self.status, self.headers
+        if self.ok_left is not None:
+            status = 200 if self.ok_left > 0 else 503
+            self.ok_left = max(0, self.ok_left - 1)
         self.requests.append(Received(request.path_qs, dict(request.headers), body, status))
         return web.Response(status=status, headers=headers, text="ok" if status < 300 else "no")
 

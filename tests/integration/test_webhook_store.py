@@ -16,7 +16,10 @@ from bot.storage.facade import Storage, open_storage
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 SETTINGS = ChatSettings(
-    min_band=Band.STRESSED, event_kinds=frozenset({EventKind.BAND_UP}), watchlist_only=True, digest_enabled=True
+    min_band=Band.STRESSED,
+    event_kinds=frozenset({EventKind.BAND_UP}),
+    watchlist_only=True,
+    digest_enabled=True,
 )
 BEFORE_WEBHOOKS = "a4c8d2f61b93"
 
@@ -37,7 +40,11 @@ def add(storage: Storage, webhook_id: str = "wh-1", url: str = "https://hooks.ex
 def test_a_webhook_is_a_chat_the_fan_out_and_digest_see(storage: Storage) -> None:
     ref = add(storage)
     [endpoint] = storage.webhooks.webhooks()
-    assert (endpoint.webhook_id, endpoint.url, endpoint.secret) == ("wh-1", "https://hooks.example/dps", "s" * 32)
+    assert (endpoint.webhook_id, endpoint.url, endpoint.secret) == (
+        "wh-1",
+        "https://hooks.example/dps",
+        "s" * 32,
+    )
     assert endpoint.enabled and endpoint.failures == 0 and endpoint.created_at == NOW
     assert "s" * 32 not in repr(endpoint)
     chat = storage.chats.get_chat(ChatKey(Platform.WEBHOOK, "wh-1"))
