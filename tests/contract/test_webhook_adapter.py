@@ -27,7 +27,7 @@ from bot.storage.facade import Storage, open_storage
 from tests.fakes.clock import FakeClock
 from tests.fakes.webhook_receiver import WebhookReceiver
 
-SECRET = "a-receiver-secret-0123456789"
+SECRET = "a-receiver-secret-0123456789"  # noqa: S105 - a made-up signing key
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 DOC = Document("Derivatives Pressure alerts", (Paragraph("SUIUSDT lean → stretched"),), Tone.STRETCHED)
 

@@ -57,7 +57,8 @@ def test_add_list_remove_with_private_targets_allowed(
     code, out, _ = out_and_code(
         capsys,
         "webhook", "add", "http://127.0.0.1:9/hook",
-        "--min", "stressed", "--kinds", "band_up,squeeze_risk", "--symbols", "btc/usdt, ETHUSDT", "--no-digest",
+        "--min", "stressed", "--kinds", "band_up,squeeze_risk",
+        "--symbols", "btc/usdt, ETHUSDT", "--no-digest",
     )  # fmt: skip
     assert code == 0
     first, secret_line = out.splitlines()

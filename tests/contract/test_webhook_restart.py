@@ -33,7 +33,7 @@ from tests.fakes.exchange import FakeExchange
 from tests.fakes.webhook_receiver import Received, WebhookReceiver
 from tests.waiting import wait_for
 
-SECRET = "restart-test-secret-0123456789"
+SECRET = "restart-test-secret-0123456789"  # noqa: S105 - a made-up signing key
 QUEUED = 12
 ACCEPTED_BEFORE_OUTAGE = 5
 LATER = timedelta(hours=2)  # past every back-off of the first run
