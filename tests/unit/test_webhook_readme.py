@@ -14,6 +14,7 @@ from bot.core.document import Document, Paragraph
 from bot.core.webhook_signature import header_value
 
 README = Path(__file__).parents[2] / "README.md"
+KEY = "the-secret-0123456789"
 
 
 def section() -> str:
@@ -32,12 +33,12 @@ def test_the_snippet_accepts_the_bots_signature_and_nothing_else() -> None:
     verified = snippet_verified()
     now = int(datetime.now(UTC).timestamp())
     body = webhook_body("alert:1:abc", Document("t", (Paragraph("x"),)), None, datetime.now(UTC))
-    header = header_value("the-secret-0123456789", now, body)
-    assert verified("the-secret-0123456789", header, body)
+    header = header_value(KEY, now, body)
+    assert verified(KEY, header, body)
     assert not verified("another-secret-0123456", header, body)
-    assert not verified("the-secret-0123456789", header, body.replace(b'"x"', b'"y"'))
-    assert not verified("the-secret-0123456789", header_value("the-secret-0123456789", now - 3600, body), body)
-    assert not verified("the-secret-0123456789", "t=abc,v1=00", body)
+    assert not verified(KEY, header, body.replace(b'"x"', b'"y"'))
+    assert not verified(KEY, header_value(KEY, now - 3600, body), body)
+    assert not verified(KEY, "t=abc,v1=00", body)
 
 
 def test_the_example_body_has_the_fields_the_bot_sends() -> None:
