@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport, diff_params_for
@@ -23,7 +23,6 @@ from bot.app.digest import DigestJob
 from bot.app.lease import Lease, collector_lease, commands_lease
 from bot.app.track import TrackHistory
 from bot.chat.console_adapter import ConsoleAdapter
-from bot.chat.webhook_adapter import WebhookSink
 from bot.collector.ccxt_source import CcxtSource
 from bot.collector.client import SourceTuning as SourceTuning
 from bot.collector.replay_source import ReplaySource
@@ -37,6 +36,9 @@ from bot.roles import Role
 from bot.storage.db import session_factory
 from bot.storage.facade import Storage, open_storage
 from bot.storage.repositories.state import SqlStateStore
+
+if TYPE_CHECKING:
+    from bot.chat.webhook_adapter import WebhookSink
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +341,8 @@ def build_webhook_sink(
     split deployment (the chat processes deliver only to their own platform)."""
     if role not in (Role.ALL, Role.COLLECTOR):
         return None
+    from bot.chat.webhook_adapter import WebhookSink  # httpx only in a process that delivers
+
     return WebhookSink(
         storage.webhooks,
         clock,

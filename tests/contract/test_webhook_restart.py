@@ -28,7 +28,7 @@ from bot.core.records import ChatSettings, OutboxMessage
 from bot.core.webhook_signature import HEADER, verify
 from bot.storage.facade import open_storage
 from tests.contract.clocked_run import TestClock
-from tests.contract.processes import start, stop
+from tests.contract.processes import Proc, start, stop
 from tests.fakes.exchange import FakeExchange
 from tests.fakes.webhook_receiver import Received, WebhookReceiver
 from tests.waiting import wait_for
@@ -69,7 +69,11 @@ async def test_every_alert_arrives_once_signed_across_a_restart(fake: FakeExchan
                 f"{receiver.url}/dps",
                 SECRET,
                 settings=ChatSettings(
-                    min_band=Band.LEAN, event_kinds=frozenset(EventKind), digest_enabled=True
+                    min_band=Band.LEAN,
+                    event_kinds=frozenset(EventKind),
+                    digest_enabled=True,
+                    # Due as soon as the second run starts (whatever the time of day), not before.
+                    digest_time=(now + LATER).time().replace(second=0, microsecond=0),
                 ),
                 exchange="binanceusdm",
                 symbols=(),
@@ -106,32 +110,45 @@ async def test_every_alert_arrives_once_signed_across_a_restart(fake: FakeExchan
         def tried() -> set[str]:
             return {r.headers[DELIVERY_HEADER] for r in receiver.requests}
 
-        first = await start("first", env, tmp_path, "all", clock)
-        await wait_for(lambda: queued <= tried() or not first.alive(), "every queued alert to be tried once")
-        assert await stop(first) == 0
-        before_restart = len(receiver.requests)
-        assert len(receiver.delivered()) == ACCEPTED_BEFORE_OUTAGE
+        procs: list[Proc] = []
+        try:
+            first = await start("first", env, tmp_path, "all", clock)
+            procs.append(first)
+            await wait_for(
+                lambda: queued <= tried() or not first.alive(), "every queued alert to be tried once"
+            )
+            assert await stop(first) == 0
+            before_restart = len(receiver.requests)
+            assert len(receiver.delivered()) == ACCEPTED_BEFORE_OUTAGE
 
-        receiver.answer(200)  # the outage is over
-        clock.run_offset(LATER)
-        fake.market.clock_ms = lambda: int((datetime.now(UTC) + LATER).timestamp() * 1000)  # not stale
-        second = await start("second", env, tmp_path, "all", clock)
+            receiver.answer(200)  # the outage is over
+            clock.run_offset(LATER)
+            fake.market.clock_ms = lambda: int((datetime.now(UTC) + LATER).timestamp() * 1000)  # not stale
+            second = await start("second", env, tmp_path, "all", clock)
+            procs.append(second)
 
-        def all_sent() -> bool:
-            rows = webhook_rows(db)
-            raised = {k for k, _ in rows} - queued
-            return bool(raised) and queued <= {k for k, _ in rows} and all(s == "sent" for _, s in rows)
+            def all_sent() -> bool:
+                rows = webhook_rows(db)
+                raised = {k for k, _ in rows} - queued
+                return bool(raised) and queued <= {k for k, _ in rows} and all(s == "sent" for _, s in rows)
 
-        await wait_for(
-            lambda: all_sent() or not second.alive(),
-            lambda: f"every webhook message to be sent: {webhook_rows(db)}\n{second.log()}",
-        )
-        jumped = clock.run_offset(JUMP)
-        await wait_for(
-            lambda: any(t >= jumped for t in second.drains()) or not second.alive(),
-            "a drain after the jump past the claim",
-        )
-        assert await stop(second) == 0
+            await wait_for(
+                lambda: all_sent() or not second.alive(),
+                lambda: f"every webhook message to be sent: {webhook_rows(db)}\n{second.log()}",
+            )
+            jumped = clock.run_offset(JUMP)
+            await wait_for(
+                lambda: any(t >= jumped for t in second.drains()) or not second.alive(),
+                "a drain after the jump past the claim",
+            )
+            assert await stop(second) == 0
+        finally:
+            for p in procs:  # a failed wait must not leave a bot running
+                if p.proc.returncode is None:
+                    p.proc.kill()
+                    await p.proc.wait()
+                if p.reader is not None:
+                    await p.reader
 
     assert all_sent()
     delivered = Counter(r.headers[DELIVERY_HEADER] for r in receiver.delivered())
