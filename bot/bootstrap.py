@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport, diff_params_for
@@ -36,6 +36,9 @@ from bot.roles import Role
 from bot.storage.db import session_factory
 from bot.storage.facade import Storage, open_storage
 from bot.storage.repositories.state import SqlStateStore
+
+if TYPE_CHECKING:
+    from bot.chat.webhook_adapter import WebhookSink
 
 logger = logging.getLogger(__name__)
 
@@ -181,10 +184,13 @@ class App:
     last_cycle: LastCycle
     charts: ChartWorker  # draws /chart and digest charts in a child process
     chats: list[ChatDuty] = field(default_factory=list)  # this role's chat adapters
+    webhooks: WebhookSink | None = None  # delivers to webhooks (roles all and collector)
 
     async def close(self) -> None:
-        """Stop the chart worker, close the market source and the database."""
+        """Stop the chart worker, close the webhooks' connections, the market source and the database."""
         await self.charts.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         await self.collector.close()
 
 
@@ -307,6 +313,11 @@ def _wire(
     chats = [ChatDuty(a, commands_lease(storage.leases, a.platform.value, ttl=ttl)) for a in adapters]
     # Delivery goes through this role's chat adapters, or the console when there is none.
     sinks: dict[Platform, Sink] = {a.platform: a for a in adapters} or {Platform.CONSOLE: console}
+    webhooks = build_webhook_sink(settings, storage, clock, role)
+    if webhooks is not None:
+        if role is Role.COLLECTOR:
+            sinks = {}  # a collector delivers to webhooks only: the chat processes serve the rest
+        sinks[Platform.WEBHOOK] = webhooks
     delivery = Delivery(storage.outbox, storage.chats, sinks)
     digest = DigestJob(
         collector.exchange,
@@ -318,7 +329,26 @@ def _wire(
         label,
         chart=charts.digest,
     )
-    return App(settings, collector, commands, console, delivery, digest, clock, last_cycle, charts, chats)
+    return App(
+        settings, collector, commands, console, delivery, digest, clock, last_cycle, charts, chats, webhooks
+    )
+
+
+def build_webhook_sink(
+    settings: Settings, storage: Storage, clock: Clock, role: Role | None
+) -> WebhookSink | None:
+    """The webhooks' sink for a process that delivers them: ``all``, or the ``collector`` of a
+    split deployment (the chat processes deliver only to their own platform)."""
+    if role not in (Role.ALL, Role.COLLECTOR):
+        return None
+    from bot.chat.webhook_adapter import WebhookSink  # httpx only in a process that delivers
+
+    return WebhookSink(
+        storage.webhooks,
+        clock,
+        allow_private=settings.webhook_allow_private,
+        user_agent=f"dps-webhook/{package_version()}",
+    )
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,87 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0 if report.fetched else 1
 
 
+def cmd_webhook_add(args: argparse.Namespace) -> int:
+    """Check a URL and register it as a webhook; print its id (and the secret if made up)."""
+    import asyncio
+
+    from bot.config import load_settings
+    from bot.core.events import EventKind
+    from bot.core.models import Band
+    from bot.webhook_admin import add_webhook, view_line
+
+    names = {k.value for k in EventKind}
+    unknown = [k for k in args.kinds if k not in names and k != "all"]
+    if unknown or not args.kinds:
+        raise InputError(f"--kinds takes {', '.join(sorted(names))} or all, not {','.join(unknown)[:80]!r}")
+    kinds = frozenset(EventKind) if "all" in args.kinds else frozenset(EventKind(k) for k in args.kinds)
+    added = asyncio.run(
+        add_webhook(
+            load_settings(),
+            args.url,
+            secret=args.secret,
+            min_band=Band(args.min),
+            kinds=kinds,
+            symbols=args.symbols,
+            digest=not args.no_digest,
+        )
+    )
+    print(f"added {view_line(added.view)}")
+    if added.generated_secret is not None:
+        print(f"signing secret (shown only now; give it to the receiver): {added.generated_secret}")
+    return 0
+
+
+def cmd_webhook_list(args: argparse.Namespace) -> int:
+    """Print every webhook (never its secret)."""
+    from bot.config import load_settings
+    from bot.webhook_admin import list_webhooks, view_line
+
+    views = list_webhooks(load_settings())
+    print("\n".join(view_line(v) for v in views) or "no webhooks")
+    return 0
+
+
+def cmd_webhook_remove(args: argparse.Namespace) -> int:
+    """Delete a webhook and the messages still queued for it."""
+    from bot.config import load_settings
+    from bot.webhook_admin import remove_webhook
+
+    if not remove_webhook(load_settings(), args.id):
+        raise InputError(f"no webhook {args.id[:40]!r} (dps webhook list shows them)")
+    print(f"removed {args.id}")
+    return 0
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_webhook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dps webhook add/list/remove``."""
+    webhook = sub.add_parser("webhook", help="signed webhooks: alerts and digests POSTed as JSON")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    add = webhook_sub.add_parser("add", help="check a URL and send alerts and digests to it")
+    add.add_argument("url", help="https://… (private addresses only with WEBHOOK_ALLOW_PRIVATE=1)")
+    add.add_argument("--secret", help="HMAC key of X-DPS-Signature (default: a new random one, printed once)")
+    add.add_argument(
+        "--min", choices=["lean", "stretched", "stressed"], default="stretched", help="lowest band alerted"
+    )
+    add.add_argument(
+        "--kinds",
+        type=_csv,
+        default=["all"],
+        help="comma-separated: band_up,band_down,squeeze_risk,bias_flip (default all)",
+    )
+    add.add_argument("--symbols", type=_csv, default=[], help="only these symbols, e.g. BTCUSDT,ETHUSDT")
+    add.add_argument("--no-digest", action="store_true", help="alerts only, no daily digest")
+    add.set_defaults(handler=cmd_webhook_add)
+    webhook_sub.add_parser("list", help="show every webhook").set_defaults(handler=cmd_webhook_list)
+    remove = webhook_sub.add_parser("remove", help="delete a webhook and its queued messages")
+    remove.add_argument("id", help="the webhook's id (wh-…, from dps webhook list)")
+    remove.set_defaults(handler=cmd_webhook_remove)
+
+
 def cmd_import_binance_archive(args: argparse.Namespace) -> int:
     """Convert files downloaded from Binance's public data archive into a market file."""
     from bot.backtest.binance_archive import import_archive, selection_from
@@ -264,6 +345,7 @@ def build_parser(registry: CommandRegistry = COMMAND_SET) -> argparse.ArgumentPa
     discord_sub.add_parser(
         "sync", help="sync the slash commands now (a start syncs only when they changed)"
     ).set_defaults(handler=cmd_discord_sync)
+    add_webhook_commands(sub)
     imports = sub.add_parser("import", help="convert market data from elsewhere into a market file")
     imports_sub = imports.add_subparsers(dest="import_command", required=True)
     archive = imports_sub.add_parser(

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     web_port: int | None = Field(default=None, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     web_api_token: SecretStr | None = None
+    # Webhooks may POST to private, loopback and link-local addresses (a receiver on the LAN).
+    webhook_allow_private: bool = False
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
     _split_symbols = field_validator("symbols", "admin_ids", mode="before")(_split_csv)

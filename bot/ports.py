@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.document import Document
@@ -40,6 +40,7 @@ from bot.core.records import (
     WatchlistEntry,
 )
 from bot.core.send_outcome import PartAccepted, SendOutcome
+from bot.core.webhook_records import WebhookEndpoint
 
 OiSeries = dict[str, list[tuple[datetime, float]]]
 """Symbol → its (ts, oi_contracts) points sorted by time (``bot.core.oi_deltas`` format)."""
@@ -81,6 +82,25 @@ class Sink(Protocol):
         platform accepts. ``Sent`` means every part from ``start`` on was accepted (none
         left is ``Sent`` too). Report the outcome; never raise for a chat fault.
         """
+        ...
+
+
+@runtime_checkable
+class KeyedSink(Protocol):
+    """A sink that also passes on the outbox entry's idempotency key (webhooks send it as
+    a header, so a receiver can drop a repeat); the delivery job prefers this method."""
+
+    async def send_keyed(
+        self,
+        key: str,
+        chat: ChatKey,
+        document: Document,
+        attachment: bytes | None = None,
+        *,
+        start: int = 0,
+        on_part: PartAccepted | None = None,
+    ) -> SendOutcome:
+        """``Sink.send`` with the message's idempotency key."""
         ...
 
 
@@ -500,4 +520,47 @@ class StateStore(Protocol):
 
     def put(self, name: str, value: str, now: datetime) -> None:
         """Store ``value`` under ``name`` (replacing any), stamped ``now``."""
+        ...
+
+
+class WebhookStore(Protocol):
+    """Webhooks: chats on the ``webhook`` platform with a URL and a signing secret."""
+
+    def add_webhook(
+        self,
+        webhook_id: str,
+        url: str,
+        secret: str,
+        *,
+        settings: ChatSettings,
+        exchange: str,
+        symbols: Sequence[str],
+        timezone: str = "UTC",
+        now: datetime,
+    ) -> WebhookEndpoint:
+        """Register a webhook: its chat (with ``settings``, ``symbols`` on its watchlist) and URL.
+
+        Raises:
+            StorageError: ``webhook_id`` is taken.
+        """
+        ...
+
+    def webhooks(self) -> list[WebhookEndpoint]:
+        """Every webhook, enabled or not, oldest first."""
+        ...
+
+    def webhook(self, webhook_id: str) -> WebhookEndpoint | None:
+        """The webhook with this id, if any."""
+        ...
+
+    def remove_webhook(self, webhook_id: str) -> bool:
+        """Delete the webhook, its chat and its queued messages; False if there was none."""
+        ...
+
+    def record_failure(self, chat_ref: int) -> int:
+        """Count one more permanent failure in a row; how many there are now."""
+        ...
+
+    def record_delivery(self, chat_ref: int) -> None:
+        """A message was accepted: the failures in a row start again from zero."""
         ...

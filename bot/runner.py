@@ -241,7 +241,7 @@ async def run(
     if signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    delivers = bool(app.chats) or role is Role.ALL
+    delivers = bool(app.chats) or role is Role.ALL or app.webhooks is not None
 
     async def renew_leases() -> None:
         if await process.renew_leases():

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from bot.app.chat_lifecycle import disable_chat, move_chat
 from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
 from bot.core.send_outcome import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
-from bot.ports import ChatStore, OutboxStore, Sink
+from bot.ports import ChatStore, KeyedSink, OutboxStore, Sink
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +197,15 @@ class Delivery:
         if progress.parts_sent:
             logger.info("outbox entry %s resumes after part %d", entry.id, progress.parts_sent)
         try:
+            if isinstance(sink, KeyedSink):
+                return await sink.send_keyed(
+                    entry.idempotency_key,
+                    chat,
+                    entry.payload,
+                    entry.attachment,
+                    start=progress.parts_sent,
+                    on_part=progress,
+                )
             return await sink.send(
                 chat,
                 entry.payload,

@@ -34,6 +34,7 @@ class Platform(StrEnum):
     TELEGRAM = "telegram"
     DISCORD = "discord"
     CONSOLE = "console"
+    WEBHOOK = "webhook"  # an HTTPS endpoint the operator added (``dps webhook add``)
 
 
 class ChatKind(StrEnum):

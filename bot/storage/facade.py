@@ -17,6 +17,7 @@ from bot.storage.repositories.leases import SqlLeaseStore
 from bot.storage.repositories.outbox import SqlOutboxStore
 from bot.storage.repositories.scores import SqlScoreStore
 from bot.storage.repositories.snapshots import SqlSnapshotStore
+from bot.storage.repositories.webhooks import SqlWebhookStore
 from bot.storage.retention import SqlRetention
 from bot.storage.wal_checkpoint import WalCheckpointer
 
@@ -35,6 +36,7 @@ class Storage:
     cycles: SqlCycleStore
     retention: SqlRetention
     leases: SqlLeaseStore
+    webhooks: SqlWebhookStore
     checkpointer: WalCheckpointer | None = None
     """A SQLite file's WAL checkpointer (``bot.storage.wal_checkpoint``); None on PostgreSQL."""
 
@@ -68,4 +70,5 @@ def open_storage(url: str | URL, *, upgrade: bool = True) -> Storage:
         cycles=SqlCycleStore(sessions),
         retention=SqlRetention(sessions),
         leases=SqlLeaseStore(sessions),
+        webhooks=SqlWebhookStore(sessions),
     )

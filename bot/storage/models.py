@@ -293,3 +293,20 @@ class BotStateRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class WebhookRow(Base):
+    """Where a webhook chat's messages are POSTed, the secret that signs them, and its record.
+
+    The chat itself (``chats``, platform ``webhook``) holds its settings and watchlist, so
+    the fan-out and the digest treat it like any other chat.
+    """
+
+    __tablename__ = "webhooks"
+
+    chat_ref: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(200))
+    # Permanent failures (4xx, refused address) in a row; a delivery resets it.
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime]

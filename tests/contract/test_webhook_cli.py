@@ -1,0 +1,120 @@
+"""``dps webhook add/list/remove`` in-process, on a SQLite file: checks, output, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import load_settings
+from bot.core.events import EventKind
+from bot.core.models import Band
+from bot.storage.facade import open_storage
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)  # no .env from the working tree
+    url = f"sqlite:///{tmp_path / 'dps.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE", raising=False)
+    return url
+
+
+def out_and_code(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:8080/hook", "127.0.0.1 is a loopback address (set WEBHOOK_ALLOW_PRIVATE=1"),
+        ("http://localhost/hook", "localhost: 127.0.0.1 is a loopback address"),
+        ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"),
+        ("https://10.1.2.3/", "10.1.2.3 is a private address"),
+        ("http://[::1]:9/", "::1 is a loopback address"),
+        ("ftp://hooks.example/", "the URL must start with https://"),
+        ("https://user:pw@hooks.example/", "must not carry a user name or password"),
+    ],
+)
+def test_add_refuses_targets_the_bot_must_not_post_to(
+    env: str, capsys: pytest.CaptureFixture[str], url: str, why: str
+) -> None:
+    code, out, err = out_and_code(capsys, "webhook", "add", url)
+    assert code == 2 and out == ""
+    assert err.startswith("dps webhook: ") and why in err
+    assert "Traceback" not in err
+    assert out_and_code(capsys, "webhook", "list")[1] == "no webhooks\n"
+
+
+def test_add_list_remove_with_private_targets_allowed(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")
+    code, out, _ = out_and_code(
+        capsys,
+        "webhook", "add", "http://127.0.0.1:9/hook",
+        "--min", "stressed", "--kinds", "band_up,squeeze_risk",
+        "--symbols", "btc/usdt, ETHUSDT", "--no-digest",
+    )  # fmt: skip
+    assert code == 0
+    first, secret_line = out.splitlines()
+    assert "signing secret (shown only now" in secret_line
+    secret = secret_line.rsplit(" ", 1)[1]
+    assert len(secret) >= 32
+    code, out, _ = out_and_code(capsys, "webhook", "add", "http://127.0.0.1:9/b", "--secret", "x" * 20)
+    assert code == 0 and "signing secret" not in out  # the operator's own secret is not echoed
+
+    storage = open_storage(env)
+    try:
+        hooks = storage.webhooks.webhooks()
+        settings = storage.chats.get_settings(hooks[0].chat_ref)
+        watched = [e.symbol for e in storage.chats.watchlist(hooks[0].chat_ref)]
+    finally:
+        storage.close()
+    assert [h.secret for h in hooks] == [secret, "x" * 20]
+    assert settings.min_band is Band.STRESSED
+    assert settings.event_kinds == {EventKind.BAND_UP, EventKind.SQUEEZE_RISK}
+    assert settings.watchlist_only and not settings.digest_enabled
+    assert watched == ["BTCUSDT", "ETHUSDT"]
+    assert first.startswith(f"added {hooks[0].webhook_id}  enabled  http://127.0.0.1:9/hook")
+
+    code, listed, _ = out_and_code(capsys, "webhook", "list")
+    assert code == 0 and len(listed.splitlines()) == 2
+    assert secret not in listed and "x" * 20 not in listed
+    assert "symbols BTCUSDT,ETHUSDT · digest off" in listed
+    assert (
+        "min stretched · kinds band_down,band_up,bias_flip,squeeze_risk · symbols all · digest on" in listed
+    )
+
+    assert out_and_code(capsys, "webhook", "remove", hooks[0].webhook_id)[:2] == (
+        0,
+        f"removed {hooks[0].webhook_id}\n",
+    )
+    code, _, err = out_and_code(capsys, "webhook", "remove", hooks[0].webhook_id)
+    assert code == 2 and "no webhook" in err
+    assert hooks[0].webhook_id not in out_and_code(capsys, "webhook", "list")[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("--kinds", "band_up,moon"), "--kinds takes band_down, band_up, bias_flip, squeeze_risk or all"),
+        (("--secret", "short"), "--secret must be 16 to 200 printable characters"),
+        (("--symbols", "BTC USDT!"), "is not a symbol"),
+    ],
+)
+def test_bad_options_get_a_clear_message(
+    env: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    why: str,
+) -> None:
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")
+    code, out, err = out_and_code(capsys, "webhook", "add", "http://127.0.0.1:9/", *args)
+    assert (code, out) == (2, "") and why in err
+    assert load_settings().webhook_allow_private
