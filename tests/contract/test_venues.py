@@ -19,6 +19,7 @@ import pytest
 from bot.app.views import StatusReply
 from bot.bootstrap import App, build_app
 from bot.config import Settings, load_settings
+from bot.errors import DpsError
 from bot.roles import Role
 from bot.runner import Process, run
 from bot.storage.facade import open_storage
@@ -122,6 +123,37 @@ async def test_one_venue_answering_503_for_ten_minutes_leaves_the_others_collect
     for venue in VENUES:  # every cycle of the healthy venues, on its minute
         lines = [r.message for r in caplog.records if r.message.startswith(f"{venue}: cycle ")]
         assert len(lines) == (2 if venue == "bybit" else 12), lines
+
+
+async def test_a_venue_down_at_start_up_joins_with_its_history_once_it_answers(
+    fakes: dict[str, FakeExchange], tmp_path: Path
+) -> None:
+    clock = FakeClock(START)
+    for fake in fakes.values():
+        fake.market.clock_ms = lambda: int(clock.now().timestamp() * 1000)
+    for route in bybit.ROUTES:  # down before the first cycle: no markets, no backfill
+        fakes["bybit"].inject(route.key, "status", status=503)
+    settings = venue_settings(tmp_path, fakes, collect_interval=int(INTERVAL.total_seconds()))
+    app = build_app(settings, clock=clock, role=Role.COLLECTOR, tuning=replace(FAST, breaker_cool_off_s=0.0))
+    process = Process(app, backfill=True)
+    try:
+        await process.renew_leases()
+        jobs = {c.exchange: asyncio.create_task(process.venue_cycle(c)) for c in app.collectors}
+        first = clock.now()
+        await wait_for(lambda: latest(app, "binanceusdm") == first and latest(app, "okx") == first)
+        await jobs["binanceusdm"]
+        await jobs["okx"]
+        with pytest.raises(DpsError, match="bybit"):  # the schedule logs it as that job's failure
+            await jobs["bybit"]
+        fakes["bybit"].heal()
+        clock.advance(INTERVAL)
+        await tick(process, clock, VENUES)
+        # Its first universe counts as newly listed: a day of history is fetched with it.
+        scores = app.collector.storage.scores.latest_scores("bybit", since=clock.now())
+        assert scores and not any(r.result.partial for r in scores)
+    finally:
+        process.release_leases()
+        await app.close()
 
 
 def cycles(caplog: pytest.LogCaptureFixture, venue: str) -> int:
