@@ -139,11 +139,15 @@ def build_collectors(
     first = build_collector(settings, replay=replay, tuning=tuning, fenced=fenced)
     if replay is not None:
         return (first,)
+    # One holder name for every lease of this process, so the log shows one process.
+    holder = None if first.lease is None else first.lease.holder
     more: list[Collector] = []
     try:
         for venue in settings.exchanges[1:]:
             more.append(
-                _venue_collector(settings, first.storage, tuning=tuning, fenced=fenced, exchange=venue)
+                _venue_collector(
+                    settings, first.storage, tuning=tuning, fenced=fenced, exchange=venue, holder=holder
+                )
             )
     except BaseException:
         first.storage.close()
@@ -159,13 +163,11 @@ def _venue_collector(
     tuning: SourceTuning | None = None,
     fenced: bool = False,
     exchange: str | None = None,
+    holder: str | None = None,
 ) -> Collector:
     source, exchange, label = build_source(settings, replay=replay, tuning=tuning, exchange=exchange)
-    lease = (
-        collector_lease(storage.leases, exchange, ttl=timedelta(seconds=settings.collector_lease_seconds))
-        if fenced
-        else None
-    )
+    ttl = timedelta(seconds=settings.collector_lease_seconds)
+    lease = collector_lease(storage.leases, exchange, ttl=ttl, holder=holder) if fenced else None
     deps = CycleDeps(
         exchange=exchange,
         source=source,

@@ -189,7 +189,12 @@ async def test_dps_run_collects_from_three_venues_and_a_slow_one_holds_up_no_oth
     assert "collects binanceusdm, bybit, okx, each under its own lease" in caplog.text
     assert "job cycle:bybit skipped: the previous run is still going" in caplog.text
     assert "job cycle:binanceusdm skipped" not in caplog.text
+    holders = set()
     for venue in VENUES:
-        assert f"lease collector:{venue} taken by" in caplog.text
+        taken = [
+            r.message for r in caplog.records if r.message.startswith(f"lease collector:{venue} taken by")
+        ]
+        holders |= {line.split()[4] for line in taken}
         assert f"lease collector:{venue} released" in caplog.text
+    assert len(holders) == 1, holders  # one process, one holder name in every lease line
     assert "Traceback" not in caplog.text
