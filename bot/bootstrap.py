@@ -82,14 +82,22 @@ class Collector:
 
 
 def build_source(
-    settings: Settings, *, replay: ReplaySource | None = None, tuning: SourceTuning | None = None
+    settings: Settings,
+    *,
+    replay: ReplaySource | None = None,
+    tuning: SourceTuning | None = None,
+    exchange: str | None = None,
 ) -> tuple[MarketSource, str, str]:
-    """The market source for the settings: (source, exchange id, label shown to people)."""
+    """The market source for the settings: (source, exchange id, label shown to people).
+
+    ``exchange`` picks one venue of ``EXCHANGES`` (default: the first).
+    """
     if replay is not None:
         return replay, replay.exchange, replay.label
+    venue = exchange or settings.exchange
     cs = CcxtSource(
-        settings.exchange,
-        api_url=settings.exchange_api_url,
+        venue,
+        api_url=settings.api_url_for(venue),
         symbols=settings.symbols,
         top_n=settings.universe_top_n,
         cycle_interval_s=settings.collect_interval,
@@ -105,18 +113,64 @@ def build_collector(
     tuning: SourceTuning | None = None,
     fenced: bool = False,
 ) -> Collector:
-    """Open (and migrate) the database and wire the collection cycle.
+    """Open (and migrate) the database and wire the first venue's collection cycle.
 
     With ``fenced`` the process collects under the collector lease: the cycle is built
     with the lease's fence, so a cycle stores nothing once another process holds it.
     """
     storage = open_storage(settings.database_url)
-    source, exchange, label = build_source(settings, replay=replay, tuning=tuning)
-    lease = (
-        collector_lease(storage.leases, exchange, ttl=timedelta(seconds=settings.collector_lease_seconds))
-        if fenced
-        else None
-    )
+    try:
+        return _venue_collector(settings, storage, replay=replay, tuning=tuning, fenced=fenced)
+    except BaseException:
+        storage.close()
+        raise
+
+
+def build_collectors(
+    settings: Settings,
+    *,
+    replay: ReplaySource | None = None,
+    tuning: SourceTuning | None = None,
+    fenced: bool = False,
+) -> tuple[Collector, ...]:
+    """One collector per venue of ``EXCHANGES`` (the replay alone when given), on one database.
+
+    Each venue has its own ccxt source (so its own rate limits and circuit breaker), its
+    own cycle and, with ``fenced``, its own lease: a venue's trouble stays its own. They
+    share the storage, which the first closes.
+    """
+    first = build_collector(settings, replay=replay, tuning=tuning, fenced=fenced)
+    if replay is not None:
+        return (first,)
+    # One holder name for every lease of this process, so the log shows one process.
+    holder = None if first.lease is None else first.lease.holder
+    more: list[Collector] = []
+    try:
+        for venue in settings.exchanges[1:]:
+            more.append(
+                _venue_collector(
+                    settings, first.storage, tuning=tuning, fenced=fenced, exchange=venue, holder=holder
+                )
+            )
+    except BaseException:
+        first.storage.close()
+        raise
+    return (first, *more)
+
+
+def _venue_collector(
+    settings: Settings,
+    storage: Storage,
+    *,
+    replay: ReplaySource | None = None,
+    tuning: SourceTuning | None = None,
+    fenced: bool = False,
+    exchange: str | None = None,
+    holder: str | None = None,
+) -> Collector:
+    source, exchange, label = build_source(settings, replay=replay, tuning=tuning, exchange=exchange)
+    ttl = timedelta(seconds=settings.collector_lease_seconds)
+    lease = collector_lease(storage.leases, exchange, ttl=ttl, holder=holder) if fenced else None
     deps = CycleDeps(
         exchange=exchange,
         source=source,
@@ -145,17 +199,24 @@ def build_collector(
 
 
 class LastCycle:
-    """The newest cycle's summary line: the runner records it, ``/status`` shows it."""
+    """The newest cycle's summary line, and each venue's: the runner records them, ``/status`` shows them."""
 
     def __init__(self) -> None:
         self.line: str | None = None
+        self.by_venue: dict[str, str] = {}
 
-    def record(self, line: str) -> None:
-        """Keep ``line`` as the newest cycle's summary."""
+    def record(self, line: str, exchange: str | None = None) -> None:
+        """Keep ``line`` as the newest cycle's summary (and ``exchange``'s, when named)."""
         self.line = line
+        if exchange is not None:
+            self.by_venue[exchange] = line
 
     def __call__(self) -> str | None:
         return self.line
+
+    def of(self, exchange: str) -> str | None:
+        """The newest cycle's summary line of one venue (``None``: none ran here yet)."""
+        return self.by_venue.get(exchange)
 
 
 @dataclass(frozen=True)
@@ -185,12 +246,21 @@ class App:
     charts: ChartWorker  # draws /chart and digest charts in a child process
     chats: list[ChatDuty] = field(default_factory=list)  # this role's chat adapters
     webhooks: WebhookSink | None = None  # delivers to webhooks (roles all and collector)
+    # Every venue collected, ``collector`` (the one commands show) first; empty: it alone.
+    venues: tuple[Collector, ...] = ()
+
+    @property
+    def collectors(self) -> tuple[Collector, ...]:
+        """Every venue's collector, the first being ``collector``."""
+        return self.venues or (self.collector,)
 
     async def close(self) -> None:
-        """Stop the chart worker, close the webhooks' connections, the market source and the database."""
+        """Stop the chart worker, close the webhooks' connections, the market sources and the database."""
         await self.charts.close()
         if self.webhooks is not None:
             await self.webhooks.close()
+        for other in self.collectors[1:]:
+            await other.source.close()  # the storage is shared: the first closes it
         await self.collector.close()
 
 
@@ -261,19 +331,19 @@ def build_app(
     """
     if role is not None:
         _check_tokens(settings, role)  # before anything is opened
-    collector = build_collector(
+    collectors = build_collectors(
         settings, replay=replay, tuning=tuning, fenced=role is not None and role.collects
     )
     try:
-        return _wire(settings, collector, clock, role, out, chart_dir, shown=replay is not None)
+        return _wire(settings, collectors, clock, role, out, chart_dir, shown=replay is not None)
     except BaseException:
-        collector.storage.close()
+        collectors[0].storage.close()
         raise
 
 
 def _wire(
     settings: Settings,
-    collector: Collector,
+    collectors: tuple[Collector, ...],
     clock: Clock,
     role: Role | None,
     out: TextIO | None,
@@ -281,6 +351,7 @@ def _wire(
     *,
     shown: bool,
 ) -> App:
+    collector = collectors[0]  # commands show the first venue (cross-venue ones come later)
     storage = collector.storage
     label = collector.label if shown else None
     last_cycle = LastCycle()
@@ -298,6 +369,8 @@ def _wire(
         default_settings=ChatSettings(digest_time=settings.digest_time),
         default_timezone=settings.digest_timezone,
         last_cycle=last_cycle,
+        venues=tuple(c.exchange for c in collectors),
+        venue_cycle=last_cycle.of,
         track_keep=timedelta(days=settings.snapshot_retention_days),
         version=package_version(),
         # The replay's clock is set to the market's start only after this: no uptime there.
@@ -329,8 +402,20 @@ def _wire(
         label,
         chart=charts.digest,
     )
+    venues = collectors if len(collectors) > 1 else ()
     return App(
-        settings, collector, commands, console, delivery, digest, clock, last_cycle, charts, chats, webhooks
+        settings,
+        collector,
+        commands,
+        console,
+        delivery,
+        digest,
+        clock,
+        last_cycle,
+        charts,
+        chats,
+        webhooks=webhooks,
+        venues=venues,
     )
 
 
@@ -377,7 +462,11 @@ def state_store(storage: Storage) -> StateStore:
 
 
 async def collect_once(settings: Settings, *, now: datetime | None = None) -> CycleReport:
-    """Backfill what is missing, run one cycle into the store, and return its report."""
+    """Backfill what is missing, run one cycle into the store, and return its report.
+
+    The first venue of ``EXCHANGES`` only: ``dps collect`` is a one-off check of one venue;
+    ``dps run`` collects them all.
+    """
     collector = build_collector(settings)
     try:
         moment = now or datetime.now(UTC)
@@ -397,11 +486,10 @@ async def one_shot(settings: Settings, line: str) -> str:
 
 
 async def data_is_fresh(settings: Settings) -> bool:
-    """Whether the newest stored collection is younger than two intervals (``dps status``'s exit)."""
+    """Whether every venue's newest collection is younger than two intervals (``dps status``'s exit)."""
     app = build_app(settings, clock=SystemClock())
     try:
-        status = app.commands.queries.status(app.clock.now(), None)
-        return status.last_collection is not None and not status.stale
+        return app.commands.queries.status(app.clock.now(), None).fresh
     finally:
         await app.close()
 

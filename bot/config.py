@@ -81,6 +81,18 @@ def _split_csv(value: object) -> object:
     return value
 
 
+def _supported_exchange(value: str) -> str:
+    if value not in PROFILES:
+        raise ValueError(f"unsupported exchange {value!r}; choose one of {', '.join(PROFILES)}")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     """All runtime settings. Tokens are ``SecretStr`` so they never print."""
 
@@ -94,7 +106,11 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     exchange: str = BINANCE_USDM.exchange_id
+    # Every venue collected, the first being the one commands show; empty: [EXCHANGE].
+    exchanges: Annotated[list[str], NoDecode] = Field(default_factory=list)
     exchange_api_url: str | None = None
+    # EXCHANGE_API_URLS__<VENUE>: one venue's own endpoint, in place of EXCHANGE_API_URL.
+    exchange_api_urls: dict[str, str] = Field(default_factory=dict)
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
     universe_top_n: int | None = Field(default=None, ge=1, le=2000)
     collect_interval: int = Field(default=300, ge=30, le=3600, description="seconds")
@@ -116,7 +132,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
-    _split_symbols = field_validator("symbols", "admin_ids", mode="before")(_split_csv)
+    _split_symbols = field_validator("symbols", "admin_ids", "exchanges", mode="before")(_split_csv)
 
     @field_validator("symbols")
     @classmethod
@@ -126,9 +142,53 @@ class Settings(BaseSettings):
     @field_validator("exchange")
     @classmethod
     def _supported(cls, value: str) -> str:
-        if value not in PROFILES:
-            raise ValueError(f"unsupported exchange {value!r}; choose one of {', '.join(PROFILES)}")
-        return value
+        return _supported_exchange(value)
+
+    @field_validator("exchanges")
+    @classmethod
+    def _venues(cls, value: list[str]) -> list[str]:
+        venues = [v.lower() for v in value]
+        for venue in venues:
+            _supported_exchange(venue)
+        repeated = sorted({v for v in venues if venues.count(v) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return venues
+
+    @field_validator("exchange_api_urls")
+    @classmethod
+    def _venue_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        urls = {}
+        for venue, url in value.items():
+            urls[venue.lower()] = _http_url(url)
+        return urls
+
+    @model_validator(mode="after")
+    def _one_venue_list(self) -> Self:
+        # EXCHANGE names the single venue of older set-ups; EXCHANGES lists them all. Both
+        # set must agree on the venue commands show, or which one is meant is a guess.
+        if not self.exchanges:
+            self.exchanges = [self.exchange]
+        elif "exchange" in self.model_fields_set and self.exchange != self.exchanges[0]:
+            raise PydanticCustomError(
+                "exchanges",
+                "EXCHANGE={exchange} disagrees with EXCHANGES={exchanges} (whose first venue is the one "
+                "commands show); set EXCHANGES only, or make EXCHANGE its first venue",
+                {"exchange": self.exchange, "exchanges": ",".join(self.exchanges)},
+            )
+        self.exchange = self.exchanges[0]
+        unknown = sorted(set(self.exchange_api_urls) - set(self.exchanges))
+        if unknown:
+            raise PydanticCustomError(
+                "exchange_api_urls",
+                "EXCHANGE_API_URLS names {unknown}, not in EXCHANGES ({exchanges})",
+                {"unknown": ", ".join(unknown), "exchanges": ",".join(self.exchanges)},
+            )
+        return self
+
+    def api_url_for(self, exchange: str) -> str | None:
+        """The REST endpoint override of one venue: its own, else ``EXCHANGE_API_URL``."""
+        return self.exchange_api_urls.get(exchange, self.exchange_api_url)
 
     @field_validator("digest_timezone")
     @classmethod
@@ -150,9 +210,7 @@ class Settings(BaseSettings):
     @field_validator("exchange_api_url", "telegram_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else value
+        return None if value is None else _http_url(value)
 
 
 def load_settings(**overrides: object) -> Settings:

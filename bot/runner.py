@@ -15,16 +15,18 @@ import logging
 import signal
 import sys
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TextIO
 
 from bot import gc_policy
-from bot.bootstrap import App, SourceTuning, SystemClock, build_app
+from bot.app.lease import Lease
+from bot.bootstrap import App, Collector, SourceTuning, SystemClock, build_app
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, RetentionPolicy
 from bot.errors import DpsError, LeaseLostError
 from bot.ports import ChatAdapter, Clock
 from bot.roles import Role
-from bot.scheduler import Job, Jobs, Schedule
+from bot.scheduler import IntervalJob, Job, Jobs, Schedule
 from bot.web_launch import start_web
 
 logger = logging.getLogger(__name__)
@@ -33,37 +35,48 @@ logger = logging.getLogger(__name__)
 class Process:
     """What one process does with its wired parts: the jobs, and the leases they run under.
 
+    With several venues each has its own cycle job and collector lease, so one venue's
+    trouble (down, banned, slow) only ever holds up its own cycle.
+
     Args:
         app: the parts (``bot.bootstrap.build_app``).
-        backfill: backfill missing history before the first cycle this process runs.
+        backfill: backfill missing history before the first cycle this process runs (per venue).
     """
 
     def __init__(self, app: App, *, backfill: bool = False) -> None:
         self.app = app
-        self._backfill_pending = backfill
+        self._backfill_pending = {c.exchange for c in app.collectors} if backfill else set()
+        self.several = len(app.collectors) > 1
 
     def collects(self) -> bool:
-        """Whether this process is the collector now (no lease: always)."""
+        """Whether this process is the collector of the first venue now (no lease: always);
+        its holder also sends the digests and purges old history."""
         lease = self.app.collector.lease
         return lease is None or lease.held
 
-    async def renew_leases(self) -> bool:
-        """Renew every lease and switch each chat's commands to match; whether this
-        process just took the collector lease over (it should collect at once, not an
+    def cycle_job(self, exchange: str) -> str:
+        """The schedule's id of one venue's cycle: ``cycle``, or ``cycle:<venue>`` among several."""
+        return f"cycle:{exchange}" if self.several else "cycle"
+
+    async def renew_leases(self) -> list[str]:
+        """Renew every lease and switch each chat's commands to match; the venues whose
+        collector lease this process just took over (each should collect at once, not an
         interval later)."""
         now = self.app.clock.now()
-        lease = self.app.collector.lease
-        took_over = False
-        if lease is not None:
-            was_held = lease.held
-            took_over = lease.hold(now) and not was_held
+        took_over = []
+        for collector in self.app.collectors:
+            lease = collector.lease
+            if lease is not None:
+                was_held = lease.held
+                if lease.hold(now) and not was_held:
+                    took_over.append(collector.exchange)
         for duty in self.app.chats:
             try:
                 await duty.adapter.serve_commands(duty.lease.hold(now))
             except DpsError as exc:
                 logger.warning("%s not switched: %s", duty.lease.name, exc)
         # A heartbeat for whoever digs (and for the multi-process tests, which wait on it).
-        leases = [x for x in (lease, *(duty.lease for duty in self.app.chats)) if x is not None]
+        leases = [x for x in (*self._collector_leases(), *(duty.lease for duty in self.app.chats))]
         logger.debug(
             "leases checked at %s: %s",
             now.isoformat(),
@@ -71,44 +84,54 @@ class Process:
         )
         return took_over
 
+    def _collector_leases(self) -> list[Lease]:
+        return [c.lease for c in self.app.collectors if c.lease is not None]
+
     async def cycle(self) -> None:
-        """One collection cycle, if this process holds the collector lease."""
-        app = self.app
-        now = app.clock.now()
-        lease = app.collector.lease
+        """One collection cycle of the first venue, if this process holds its collector lease."""
+        await self.venue_cycle(self.app.collector)
+
+    async def venue_cycle(self, collector: Collector) -> None:
+        """One collection cycle of ``collector``'s venue, if this process holds its lease."""
+        now = self.app.clock.now()
+        lease = collector.lease
         if lease is not None and not lease.hold(now):
             return  # standby: another process collects this exchange
-        if self._backfill_pending:
+        if collector.exchange in self._backfill_pending:
             # Only the lease holder backfills: a standby would fetch history for nothing.
-            self._backfill_pending = False
+            self._backfill_pending.discard(collector.exchange)
             try:
-                await app.collector.cycle.backfill(now)
-                await self._collect(app.clock.now())
+                await collector.cycle.backfill(now)
+                await self._collect(collector, self.app.clock.now())
             finally:
                 # Start-up is over only now: the markets are loaded and the backfill done.
                 gc_policy.after_start()
             return
-        await self._collect(now)
+        await self._collect(collector, now)
 
-    async def _collect(self, now: datetime) -> None:
+    async def _collect(self, collector: Collector, now: datetime) -> None:
         app = self.app
+        venue = f"{collector.exchange}: " if self.several else ""  # whose cycle, among several
         try:
-            report = await app.collector.cycle.run(now)
+            report = await collector.cycle.run(now)
         except LeaseLostError as exc:
             logger.warning("%s: another process collects now", exc)
             return
         except DpsError as exc:
-            latest = app.collector.storage.snapshots.latest_snapshot_time(app.collector.exchange)
+            latest = collector.storage.snapshots.latest_snapshot_time(collector.exchange)
             age = f"{(now - latest).total_seconds() / 60:.0f} min old" if latest else "none stored"
-            logger.warning("STALE: cycle failed (%s); latest data %s", exc, age)
+            logger.warning("%sSTALE: cycle failed (%s); latest data %s", venue, exc, age)
             return
-        app.last_cycle.record(report.log_line())
-        logger.info("%s", report.log_line())
+        app.last_cycle.record(report.log_line(), collector.exchange)
+        logger.info("%s%s", venue, report.log_line())
         stale = report.failures.get("stale", 0)
         if stale or not report.scored:
             # Silent stalls are what traders fear most: say it loudly, every cycle it lasts.
             logger.warning(
-                "STALE: %d symbols returned old data and %d were scored this cycle", stale, report.scored
+                "%sSTALE: %d symbols returned old data and %d were scored this cycle",
+                venue,
+                stale,
+                report.scored,
             )
 
     async def deliver(self) -> None:
@@ -156,9 +179,8 @@ class Process:
 
     def release_leases(self) -> None:
         """Give every lease up, so a standby takes over at once."""
-        for lease in (self.app.collector.lease, *(duty.lease for duty in self.app.chats)):
-            if lease is not None:
-                lease.release()
+        for lease in (*self._collector_leases(), *(duty.lease for duty in self.app.chats)):
+            lease.release()
 
 
 async def _idle() -> None:
@@ -176,15 +198,24 @@ def _jobs(
     """The schedule of one role: a collector collects, a chat process delivers, ``all`` both."""
     s = process.app.settings
     lease_ttl = timedelta(seconds=s.collector_lease_seconds)
+    cycle_every = timedelta(seconds=s.collect_interval / speed)
+    # Several venues: a cycle job each, never one job awaiting them all together.
+    venues = process.several and role.collects
+    more = tuple(
+        IntervalJob(process.cycle_job(c.exchange), partial(process.venue_cycle, c), cycle_every)
+        for c in process.app.collectors
+        if venues
+    )
     return Jobs(
-        process.cycle if role.collects else _idle,
+        None if venues else process.cycle if role.collects else _idle,
         process.deliver if delivers else _idle,
         process.digest_tick if role.collects else _idle,
         process.retention if role.collects else _idle,
-        cycle_every=timedelta(seconds=s.collect_interval / speed),
+        cycle_every=cycle_every,
         digest_every=digest_every or (None if speed == 1.0 else timedelta(seconds=60 / speed)),
         lease=lease if role.collects or process.app.chats else None,
         lease_every=lease_ttl / 3 / speed,
+        more=more,
     )
 
 
@@ -244,8 +275,8 @@ async def run(
     delivers = bool(app.chats) or role is Role.ALL or app.webhooks is not None
 
     async def renew_leases() -> None:
-        if await process.renew_leases():
-            schedule.run_now("cycle")  # a standby that just took over collects now
+        for exchange in await process.renew_leases():
+            schedule.run_now(process.cycle_job(exchange))  # a standby that just took over collects now
 
     schedule = Schedule(_jobs(process, role, delivers, speed, digest_every, renew_leases))
     schedule.start()
@@ -274,5 +305,13 @@ def _role_text(role: Role, app: App) -> str:
     chats = ", ".join(d.adapter.platform.value for d in app.chats) or (
         "console" if role is Role.ALL else "none"
     )
-    collects = "collects under the lease" if role.collects else "does not collect"
+    venues = ", ".join(c.exchange for c in app.collectors)
+    several = f"collects {venues}, each under its own lease"
+    collects = (
+        "does not collect"
+        if not role.collects
+        else several
+        if len(app.collectors) > 1
+        else "collects under the lease"
+    )
     return f"{collects}; chats: {chats}"

@@ -29,18 +29,33 @@ Job = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
+class IntervalJob:
+    """One more job on an interval, under its own id, first run at start-up.
+
+    Each is an APScheduler job of its own (``max_instances=1``): one that is slow or
+    stuck skips only its own runs, never another's. One venue's collection cycle is one.
+    """
+
+    job_id: str
+    job: Job
+    every: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Jobs:
     """What runs, and how often.
 
     Attributes:
-        cycle: collect → score → diff → outbox, every ``cycle_every``.
+        cycle: collect → score → diff → outbox, every ``cycle_every`` (``None``: no job
+            ``cycle``; a bot with several venues runs one cycle per venue in ``more``).
         deliver: drain the outbox, every ``deliver_every``.
         digest_tick: send the digests that are due, every minute at second 0.
         retention: purge old history, daily at 03:17 UTC.
         lease: renew the collector lease, every ``lease_every`` (a collector only).
+        more: further interval jobs (each venue's cycle when there are several).
     """
 
-    cycle: Job
+    cycle: Job | None
     deliver: Job
     digest_tick: Job
     retention: Job
@@ -49,6 +64,7 @@ class Jobs:
     digest_every: timedelta | None = None  # None: every minute at second 0
     lease: Job | None = None  # renews the collector lease between cycles
     lease_every: timedelta = timedelta(seconds=30)
+    more: tuple[IntervalJob, ...] = ()
 
 
 class Schedule:
@@ -79,14 +95,16 @@ class Schedule:
     def start(self) -> None:
         """Add the jobs and start (call from inside the running event loop)."""
         j = self._jobs
-        cycle_s = j.cycle_every.total_seconds()
-        self._scheduler.add_job(
-            self._tracked("cycle", j.cycle),
-            IntervalTrigger(seconds=cycle_s, timezone="UTC"),
-            id="cycle",
-            next_run_time=datetime.now(UTC),  # the first cycle runs at once, not an interval later
-            misfire_grace_time=max(int(cycle_s // 2), 1),  # a run half an interval late is still useful
-        )
+        cycles = [] if j.cycle is None else [IntervalJob("cycle", j.cycle, j.cycle_every)]
+        for each in (*cycles, *j.more):
+            every_s = each.every.total_seconds()
+            self._scheduler.add_job(
+                self._tracked(each.job_id, each.job),
+                IntervalTrigger(seconds=every_s, timezone="UTC"),
+                id=each.job_id,
+                next_run_time=datetime.now(UTC),  # the first run is at once, not an interval later
+                misfire_grace_time=max(int(every_s // 2), 1),  # a run half an interval late is still useful
+            )
         self._scheduler.add_job(
             self._tracked("deliver", j.deliver),
             IntervalTrigger(seconds=j.deliver_every.total_seconds(), timezone="UTC"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -32,7 +32,7 @@ from bot.app.command_registry import (
     command_name,
 )
 from bot.app.command_set import COMMAND_SET
-from bot.app.queries import CycleLine, Queries
+from bot.app.queries import CycleLine, Queries, VenueCycleLine
 from bot.app.track import TrackHistory
 from bot.app.views import ErrorKind, ErrorReply, Reply
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
@@ -95,6 +95,8 @@ class CommandLayer:
             operator's own terminal).
         default_settings / default_timezone: what a chat gets when it is first stored.
         last_cycle: a line about the latest cycle this process ran, for ``/status``.
+        venues / venue_cycle: every venue the bot collects (``exchange`` first) and a line
+            about each one's latest cycle here: ``/status`` shows each venue's freshness.
         track_keep: how far back ``/track`` looks (the snapshots' retention).
         registry: the commands answered (``COMMAND_SET`` unless a test brings its own).
         version: the installed package's version, for ``/about``.
@@ -116,6 +118,8 @@ class CommandLayer:
         default_settings: ChatSettings | None = None,
         default_timezone: str = "UTC",
         last_cycle: CycleLine | None = None,
+        venues: Sequence[str] = (),
+        venue_cycle: VenueCycleLine | None = None,
         track_keep: timedelta = timedelta(days=14),
         registry: CommandRegistry = COMMAND_SET,
         version: str = "unknown",
@@ -133,6 +137,8 @@ class CommandLayer:
             source_label=source_label,
             band_floors=band_floors,
             stale_after=2 * collect_interval,
+            venues=venues,
+            venue_cycle=venue_cycle,
         )
         self.track = TrackHistory(ports.scores, ports.snapshots, exchange=exchange, keep=track_keep)
         self.settings = ChatSettingsCommands(

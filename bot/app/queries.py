@@ -10,7 +10,7 @@ still shown, marked STALE with their age, rather than hidden.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from bot.app.views import (
     StatusReply,
     Summary,
     TableReply,
+    VenueStatus,
     summarise,
 )
 from bot.core.durations import age_text
@@ -37,6 +38,9 @@ NO_DATA = "No scores yet: the first collection has not finished. Try again in a 
 
 CycleLine = Callable[[], str | None]
 """Returns a line about the latest collection cycle this process ran (``None``: none yet)."""
+
+VenueCycleLine = Callable[[str], str | None]
+"""Returns a line about one venue's latest collection cycle this process ran (``None``: none yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class Queries:
         source_label: str | None,
         band_floors: tuple[int, int, int],
         stale_after: timedelta,
+        venues: Sequence[str] = (),
+        venue_cycle: VenueCycleLine | None = None,
     ) -> None:
         self._scores = scores
         self._snapshots = snapshots
@@ -99,6 +105,9 @@ class Queries:
         self._label = source_label
         self._floors = band_floors
         self._stale_after = stale_after
+        # Every venue the bot collects; ``/status`` lists each when there are several.
+        self._venues = tuple(venues) if len(venues) > 1 else ()
+        self._venue_cycle = venue_cycle
         self._cached: LatestMarket | None = None
         # /top's filtered records of the cached market, computed once per market and filter:
         # a command then ranks at most its limit, not every symbol.
@@ -218,4 +227,11 @@ class Queries:
             outbox=outbox,
             last_cycle=last_cycle,
             source_label=self._label,
+            venues=tuple(self._venue_status(venue, now) for venue in self._venues),
         )
+
+    def _venue_status(self, exchange: str, now: datetime) -> VenueStatus:
+        collected = self._snapshots.latest_snapshot_time(exchange)
+        age, stale = (None, True) if collected is None else self._age(collected, now)
+        line = None if self._venue_cycle is None else self._venue_cycle(exchange)
+        return VenueStatus(exchange, collected, age, stale, line)

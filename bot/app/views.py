@@ -186,6 +186,24 @@ class SettingsReply:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueStatus:
+    """One venue's freshness in ``/status`` (a bot collecting several venues).
+
+    Attributes:
+        last_collection: data time of the venue's newest stored snapshot (``None``: none yet).
+        age: how old that is at the time of asking.
+        stale: none yet, or older than two collection intervals.
+        last_cycle: a line about the venue's latest cycle, when this process ran one.
+    """
+
+    exchange: str
+    last_collection: datetime | None
+    age: timedelta | None
+    stale: bool
+    last_cycle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReply:
     """``/status``: is data flowing, and is delivery keeping up?
 
@@ -195,6 +213,8 @@ class StatusReply:
         stale: older than ``stale_after`` (two collection intervals).
         outbox: message counts by status name.
         last_cycle: a line about the latest cycle, when the process ran one.
+        venues: each venue's freshness when the bot collects several (empty for one); the
+            fields above are then the first venue's, the one commands show.
     """
 
     exchange: str
@@ -206,6 +226,16 @@ class StatusReply:
     outbox: tuple[tuple[str, int], ...]
     last_cycle: str | None = None
     source_label: str | None = None
+    venues: tuple[VenueStatus, ...] = ()
+
+    @property
+    def fresh(self) -> bool:
+        """Whether data is flowing: a collection stored and none stale, on every venue."""
+        return (
+            self.last_collection is not None
+            and not self.stale
+            and not any(v.last_collection is None or v.stale for v in self.venues)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ the same figures.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from bot.app.digest import Digest, Mover
@@ -217,24 +217,32 @@ def _settings(reply: SettingsReply) -> Document:
     return Document(title="Settings for this chat", blocks=tuple(blocks), source_label=reply.source_label)
 
 
-def _status(reply: StatusReply) -> Document:
-    if reply.last_collection is None or reply.age is None:
-        last = "none has finished yet."
-    elif reply.stale:
-        last = (
-            f"{utc_text(reply.last_collection)}, {age_text(reply.age)} ago — STALE: "
-            f"older than two collection intervals ({age_text(reply.stale_after)}); "
+def _freshness(last_collection: datetime | None, age: timedelta | None, stale: bool, after: timedelta) -> str:
+    if last_collection is None or age is None:
+        return "none has finished yet."
+    if stale:
+        return (
+            f"{utc_text(last_collection)}, {age_text(age)} ago — STALE: "
+            f"older than two collection intervals ({age_text(after)}); "
             "data collection may have stopped."
         )
-    else:
-        last = f"{utc_text(reply.last_collection)}, {age_text(reply.age)} ago (fresh)"
+    return f"{utc_text(last_collection)}, {age_text(age)} ago (fresh)"
+
+
+def _status(reply: StatusReply) -> Document:
+    last = _freshness(reply.last_collection, reply.age, reply.stale, reply.stale_after)
     items = [("Exchange", reply.exchange), ("Symbols tracked", str(reply.symbols)), ("Last collection", last)]
-    if reply.last_cycle:
+    if reply.last_cycle and not reply.venues:
         items.append(("Last cycle", reply.last_cycle))
+    for venue in reply.venues:  # several venues: each one's freshness, the first's included
+        fresh_text = _freshness(venue.last_collection, venue.age, venue.stale, reply.stale_after)
+        items.append((f"Venue {venue.exchange}", fresh_text))
+        if venue.last_cycle:
+            items.append((f"Last cycle {venue.exchange}", venue.last_cycle))
     items.append(
         ("Alert outbox", " · ".join(f"{status} {count}" for status, count in reply.outbox) or "empty")
     )
-    fresh = reply.last_collection is not None and not reply.stale
+    fresh = reply.fresh
     return Document(
         title="Status",
         blocks=(KeyValues(tuple(items)),),

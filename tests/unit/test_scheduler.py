@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
 
 from bot.app.off_loop import off_loop
-from bot.scheduler import Jobs, Schedule
+from bot.scheduler import IntervalJob, Jobs, Schedule
 from tests.waiting import DEADLINE_S, behind_queued, wait_for
 
 SKIPPED = "job cycle skipped: the previous run is still going"
@@ -106,3 +107,33 @@ async def test_stop_returns_only_once_a_cancelled_job_s_worker_thread_has_ended(
     assert seen == [False]  # the database may not be closed yet: the store was under way
     log.append("stopped")
     assert log == ["stored", "stopped"]
+
+
+async def test_a_stuck_venue_cycle_holds_up_no_other_venue_s_cycle(caplog: pytest.LogCaptureFixture) -> None:
+    release = asyncio.Event()
+    runs = {"binanceusdm": 0, "bybit": 0, "okx": 0}
+
+    def venue(name: str) -> Callable[[], Awaitable[None]]:
+        async def cycle() -> None:
+            runs[name] += 1
+            if name == "bybit":
+                await release.wait()  # down, banned or slow: its first run never ends meanwhile
+
+        return cycle
+
+    every = timedelta(seconds=0.2)
+    more = tuple(IntervalJob(f"cycle:{name}", venue(name), every) for name in runs)
+    schedule = Schedule(Jobs(None, idle, idle, idle, more=more))
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        schedule.start()
+        try:
+            await wait_for(lambda: runs["binanceusdm"] >= 3 and runs["okx"] >= 3, "the other venues' cycles")
+            await wait_for(
+                lambda: any("job cycle:bybit skipped" in r.message for r in caplog.records),
+                "the stuck venue's own skip, logged",
+            )
+            assert runs["bybit"] == 1  # never overlapped by its own next run either
+            assert not any("cycle:okx skipped" in r.message for r in caplog.records)
+        finally:
+            release.set()
+            await schedule.stop(grace=10.0)
