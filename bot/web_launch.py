@@ -63,6 +63,8 @@ def web_queries(app: App) -> Queries:
         band_floors=settings.scoring.to_params().band_floors,
         # As ``CommandLayer`` sets it: two collection intervals (tests/web checks they agree).
         stale_after=2 * timedelta(seconds=settings.collect_interval),
+        venues=tuple(c.exchange for c in app.collectors),
+        venue_cycle=app.last_cycle.of,
     )
 
 

@@ -146,6 +146,20 @@ def openapi_schema(version: str) -> dict[str, Any]:
                         "age_seconds": {"type": ["number", "null"]},
                         "stale": {"type": "boolean"},
                         "outbox": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "venues": {
+                            "type": "array",
+                            "description": "Each venue's freshness when several are collected (else empty)",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "exchange": {"type": "string"},
+                                    "last_collection": _TIME,
+                                    "age_seconds": {"type": ["number", "null"]},
+                                    "stale": {"type": "boolean"},
+                                    "last_cycle": {"type": ["string", "null"]},
+                                },
+                            },
+                        },
                     },
                 },
             },

@@ -128,6 +128,18 @@ def status_json(reply: StatusReply) -> dict[str, Any]:
         "stale_after_seconds": _seconds(reply.stale_after),
         "outbox": dict(reply.outbox),
         "last_cycle": reply.last_cycle,
+        # Each venue's freshness when the bot collects several; the fields above are then
+        # the first venue's, the one the table shows.
+        "venues": [
+            {
+                "exchange": v.exchange,
+                "last_collection": iso(v.last_collection),
+                "age_seconds": _seconds(v.age),
+                "stale": v.stale,
+                "last_cycle": v.last_cycle,
+            }
+            for v in reply.venues
+        ],
     }
 
 

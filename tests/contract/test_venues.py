@@ -23,6 +23,8 @@ from bot.errors import DpsError
 from bot.roles import Role
 from bot.runner import Process, run
 from bot.storage.facade import open_storage
+from bot.web.payloads import status_json
+from bot.web_launch import web_queries
 from tests.contract.conftest import FAST
 from tests.fakes.clock import FakeClock
 from tests.fakes.exchange import FakeExchange, bybit
@@ -111,6 +113,14 @@ async def test_one_venue_answering_503_for_ten_minutes_leaves_the_others_collect
         assert "Venue okx: 2026-12-04 12:10 UTC, 0s ago (fresh)" in shown, shown
         assert "Last cycle okx: cycle 2026-12-04 12:10 UTC" in shown, shown
         assert caplog.text.count("bybit: STALE: cycle failed") == 10
+        # The API's status lists the same, venue by venue (the web has a read side of its own).
+        api = status_json(web_queries(app).status(clock.now(), None))
+        assert [(v["exchange"], v["stale"]) for v in api["venues"]] == [
+            ("binanceusdm", False),
+            ("bybit", True),
+            ("okx", False),
+        ]
+        assert api["venues"][1]["age_seconds"] == 600
 
         fakes["bybit"].heal()  # back: the next cycle stores Bybit again
         clock.advance(INTERVAL)
