@@ -72,13 +72,12 @@ def _oi_measures(changes: tuple[float | None, ...], p: ScoringParams) -> tuple[f
         weight, scale = horizon.weight, horizon.scale_pct
         total_weight += weight
         # Only one side of a change is non-zero. The other adds weight·tanh(0/scale), +0.0
-        # or -0.0 for a finite weight and a scale that is a number, which leaves a sum begun
-        # at +0.0 as it is: that tanh need not be computed.
-        both = not math.isfinite(weight) or math.isnan(scale)
-        if change > 0.0 or both:
-            build += weight * math.tanh(max(change, 0.0) / scale)
-        if change < 0.0 or both:
-            unwind += weight * math.tanh(max(-change, 0.0) / scale)
+        # or -0.0 (ScoringParams accepts only finite weights and scales), which leaves a sum
+        # begun at +0.0 as it is: that tanh need not be computed.
+        if change > 0.0:
+            build += weight * math.tanh(change / scale)
+        elif change < 0.0:
+            unwind += weight * math.tanh(-change / scale)
     if total_weight <= 0:
         return 0.0, 0.0
     return build / total_weight, unwind / total_weight

@@ -237,7 +237,14 @@ def test_oi_build_and_unwind_are_the_formulas_bits(
     assert comps.oi_unwind.hex() == _blend([h1, h4, h24], -1.0).hex()
 
 
+# Finite but extreme: a weight or scale at the edge of the floats (tanh of a subnormal, a
+# product that overflows) must still give the formula's bits on the fast path.
 ODD_HORIZONS = [
+    (HorizonParams(1, 3.0, 1e308), HorizonParams(4, 8.0, 0.3), HorizonParams(24, 25.0, 0.5)),
+    (HorizonParams(1, 3.0, 0.2), HorizonParams(4, 5e-324, 0.3), HorizonParams(24, 25.0, 0.5)),
+    (HorizonParams(1, 1e308, 0.2), HorizonParams(4, 8.0, 0.0), HorizonParams(24, 25.0, 5e-324)),
+]
+NON_FINITE_HORIZONS = [
     (HorizonParams(1, 3.0, math.inf), HorizonParams(4, 8.0, 0.3), HorizonParams(24, 25.0, 0.5)),
     (HorizonParams(1, 3.0, 0.2), HorizonParams(4, math.nan, 0.3), HorizonParams(24, 25.0, 0.5)),
     (HorizonParams(1, math.inf, 0.2), HorizonParams(4, 8.0, 0.0), HorizonParams(24, 25.0, 0.5)),
@@ -249,10 +256,16 @@ ODD_HORIZONS = [
 def test_odd_weights_and_scales_still_give_the_formulas_bits(
     horizons: tuple[HorizonParams, ...], changes: list[float | None]
 ) -> None:
-    # An infinite weight or a scale that is not a number turns tanh(0) terms into NaN:
-    # then both sides are computed, as the formula says.
     p = ScoringParams(horizons=horizons)
     inputs = ScoreInputs(oi_1h_pct=changes[0], oi_4h_pct=changes[1], oi_24h_pct=changes[2])
     comps, _ = components_for(inputs, p)
     assert comps.oi_build.hex() == _blend(changes, 1.0, p).hex()
     assert comps.oi_unwind.hex() == _blend(changes, -1.0, p).hex()
+
+
+@pytest.mark.parametrize("horizons", NON_FINITE_HORIZONS)
+def test_weights_and_scales_that_are_not_finite_are_refused(horizons: tuple[HorizonParams, ...]) -> None:
+    # An infinite weight or a scale that is not a number would turn tanh(0) terms into NaN
+    # and every score with them: such a configuration never gets as far as scoring.
+    with pytest.raises(ValueError, match="must be a finite number"):
+        ScoringParams(horizons=horizons)
