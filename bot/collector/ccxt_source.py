@@ -17,6 +17,11 @@ waiting); our ``ExchangeGate`` runs right before each request.
 
 A coherent snapshot needs the OI readings close together: each cycle logs the spread
 between its first and last OI answer (``last_oi_spread_s``).
+
+Threading: the ccxt client and everything around it (semaphore, limiter, gate, breaker)
+live on an event loop of their own in a dedicated thread (``loop_thread``), so parsing
+the answers never holds the bot's loop. The public coroutines hand their work over to
+that loop and await its outcome; ``close`` ends the thread.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from bot.collector import assembly, normalize, oi_footing, universe
 from bot.collector.circuit import CircuitBreaker
 from bot.collector.client import SourceTuning, new_exchange
 from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError, header, translate_ccxt_errors
+from bot.collector.loop_thread import LoopThread
 from bot.collector.profiles import BulkCall, ExchangeProfile, profile_for
 from bot.collector.request_budget import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
 from bot.core import collection as reasons
@@ -134,11 +140,44 @@ class CcxtSource:
         self._unfooted: set[str] = set()  # symbols whose history disagreed with their OI, logged
         self.last_oi_spread_s: float | None = None
         """Seconds between the first and last OI answer of the last cycle (None: no OI read)."""
+        self._thread = LoopThread(f"ccxt-{self.exchange}")
 
-    # -- the public API -----------------------------------------------------------------
+    # -- the public API: each call runs on the client's own loop ------------------------
 
     async def load_universe(self) -> list[str]:
         """Reload markets and pick the symbols to collect (exchange ids); call hourly."""
+        return await self._thread.run(self._load_universe)
+
+    async def fetch_cycle(self, now: datetime) -> FetchReport:
+        """One snapshot per symbol of the universe; failed symbols are reported, not raised.
+
+        Raises:
+            ExchangeUnavailableError: the circuit is open, the exchange asked us to stay
+                away, or a required bulk call failed after its retries.
+            ExchangeDataError: a required bulk call answered junk.
+        """
+        require_aware("now", now)
+        return await self._thread.run(lambda: self._fetch_cycle(now))
+
+    async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
+        """5-minute OI points of one symbol with ``since <= ts <= until`` (aware UTC), oldest first.
+
+        Pages through the exchange's OI-history endpoint (Binance ``openInterestHist``,
+        under its own request limiter); points beyond the endpoint's lookback are not
+        asked for. Where the history may count both sides (Bybit), the points come on the
+        footing of the cycle's OI, or not at all if the two disagree (``oi_footing``).
+        """
+        require_aware("since", since)
+        require_aware("until", until)
+        return await self._thread.run(lambda: self._fetch_oi_history(symbol, since, until))
+
+    async def close(self) -> None:
+        """Close the exchange's HTTP session and end the client's thread (always call it)."""
+        await self._thread.close(self._ex.close)
+
+    # -- the work, on the client's loop ---------------------------------------------------
+
+    async def _load_universe(self) -> list[str]:
         stats = _Stats()
         await self._load_markets(stats, reload=self._universe is not None)
         volumes = await self._volumes(stats) if self._top_n and not self._symbols else None
@@ -153,19 +192,11 @@ class CcxtSource:
         self._universe = chosen
         return list(chosen)
 
-    async def fetch_cycle(self, now: datetime) -> FetchReport:
-        """One snapshot per symbol of the universe; failed symbols are reported, not raised.
-
-        Raises:
-            ExchangeUnavailableError: the circuit is open, the exchange asked us to stay
-                away, or a required bulk call failed after its retries.
-            ExchangeDataError: a required bulk call answered junk.
-        """
-        require_aware("now", now)
+    async def _fetch_cycle(self, now: datetime) -> FetchReport:
         started = time.perf_counter()
         self._refuse_if_down("cycle")
         if self._universe is None:
-            await self.load_universe()
+            await self._load_universe()
         symbols = list(self._universe or ())
         stats = _Stats()
         bulk = {call.role: asyncio.create_task(self._bulk(call, stats)) for call in self.profile.bulk}
@@ -209,16 +240,7 @@ class CcxtSource:
         self._log_cycle(report, self.last_oi_spread_s)
         return report
 
-    async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
-        """5-minute OI points of one symbol with ``since <= ts <= until`` (aware UTC), oldest first.
-
-        Pages through the exchange's OI-history endpoint (Binance ``openInterestHist``,
-        under its own request limiter); points beyond the endpoint's lookback are not
-        asked for. Where the history may count both sides (Bybit), the points come on the
-        footing of the cycle's OI, or not at all if the two disagree (``oi_footing``).
-        """
-        require_aware("since", since)
-        require_aware("until", until)
+    async def _fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
         stats = _Stats()
         if not self._markets:
             await self._load_markets(stats, reload=False)
@@ -297,10 +319,6 @@ class CcxtSource:
                 held = self._current_oi_answer = (time.monotonic(), assembly.keyed(call, raw))
         row = held[1].get(market["symbol"])
         return normalize.from_funding_rate(row, self.profile.info_fields).oi_contracts
-
-    async def close(self) -> None:
-        """Close the exchange's HTTP session (always call it)."""
-        await self._ex.close()
 
     # -- calls ----------------------------------------------------------------------------
 
