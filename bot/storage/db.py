@@ -175,3 +175,18 @@ def transaction(sessions: sessionmaker[Session], action: str) -> Iterator[Sessio
     """A session in a transaction committed on success and rolled back on any error."""
     with storage_errors(action), sessions.begin() as session:
         yield session
+
+
+@contextmanager
+def write_transaction(sessions: sessionmaker[Session], action: str) -> Iterator[Session]:
+    """Like ``transaction``, for a transaction that writes: on SQLite it begins IMMEDIATE.
+
+    SQLite's deferred BEGIN takes the write lock only at the first write. If another
+    connection committed after this transaction's first read, that write fails at once
+    with "database is locked" (its snapshot is stale; ``busy_timeout`` cannot help).
+    Taking the lock at BEGIN makes the transaction wait its turn instead. Other dialects
+    ignore the option.
+    """
+    with transaction(sessions, action) as session:
+        session.connection(execution_options=IMMEDIATE_OPTIONS)
+        yield session

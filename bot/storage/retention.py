@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.records import OutboxStatus, RetentionPolicy, RetentionReport
-from bot.storage.db import transaction
+from bot.storage.db import write_transaction
 from bot.storage.models import DigestSentRow, OutboxRow, ScoreRow, SnapshotRow
 from bot.storage.repositories._common import TimeSeriesModel, execute_dml
 
@@ -48,11 +48,11 @@ def purge_expired(sessions: sessionmaker[Session], policy: RetentionPolicy, now:
     failure part-way keeps what was already purged. Pending outbox messages are never
     deleted, whatever their age.
     """
-    with transaction(sessions, "purge old snapshots") as session:
+    with write_transaction(sessions, "purge old snapshots") as session:
         snapshots = _purge_series(session, SnapshotRow, now - policy.snapshots)
-    with transaction(sessions, "purge old scores") as session:
+    with write_transaction(sessions, "purge old scores") as session:
         scores = _purge_series(session, ScoreRow, now - policy.scores)
-    with transaction(sessions, "purge old outbox messages") as session:
+    with write_transaction(sessions, "purge old outbox messages") as session:
         outbox = execute_dml(
             session,
             delete(OutboxRow).where(
@@ -60,7 +60,7 @@ def purge_expired(sessions: sessionmaker[Session], policy: RetentionPolicy, now:
                 OutboxRow.created_at < now - policy.outbox,
             ),
         )
-    with transaction(sessions, "purge old digest records") as session:
+    with write_transaction(sessions, "purge old digest records") as session:
         digests = execute_dml(
             session, delete(DigestSentRow).where(DigestSentRow.sent_at < now - policy.digests)
         )

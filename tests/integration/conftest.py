@@ -14,7 +14,20 @@ import pytest
 
 from bot.storage import migrate
 from bot.storage.facade import Storage, open_storage
+from tests.integration.write_lock_policy import WriteLockPolicy
 from tests.postgres import BACKENDS, NewDatabase, PostgresDatabases
+
+
+@pytest.fixture(autouse=True)
+def write_lock_policy() -> Iterator[WriteLockPolicy]:
+    """Fail a test whose repository writes ran on SQLite without the write lock up front."""
+    policy = WriteLockPolicy()
+    policy.start()
+    try:
+        yield policy
+    finally:
+        policy.stop()
+    assert policy.violations == [], "repository writes must use write_transaction"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.events import EventKind, LastAlert, Reading, SymbolState
 from bot.core.models import Band, Bias, Regime
-from bot.storage.db import transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import AlertMarkRow, AlertStateRow, table_of
 from bot.storage.repositories._common import IN_CHUNK, chunked
 from bot.storage.repositories.bulk import execute_rows, upsert_clause
@@ -181,5 +181,5 @@ class SqlAlertStateStore:
         return {row.symbol: _state(row, alerts[row.symbol]) for row in state_rows}
 
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
-        with transaction(self._sessions, "store alert states") as session:
+        with write_transaction(self._sessions, "store alert states") as session:
             upsert_alert_states(session, exchange, states)

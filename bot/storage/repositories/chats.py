@@ -22,7 +22,7 @@ from bot.core.records import (
     WatchlistEntry,
 )
 from bot.errors import StorageError
-from bot.storage.db import transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import ChatRow, ChatSettingsRow, WatchlistRow
 from bot.storage.repositories._common import execute_dml
 
@@ -127,7 +127,7 @@ class SqlChatStore:
         if found is not None:
             return found
         try:
-            with transaction(self._sessions, "register a chat") as session:
+            with write_transaction(self._sessions, "register a chat") as session:
                 row = ChatRow(
                     platform=key.platform.value,
                     chat_id=key.chat_id,
@@ -161,7 +161,7 @@ class SqlChatStore:
             return None if row is None else row_to_chat(row)
 
     def update_chat(self, chat: Chat) -> None:
-        with transaction(self._sessions, "update a chat") as session:
+        with write_transaction(self._sessions, "update a chat") as session:
             row = _require_chat(session, chat.ref)
             row.platform = chat.key.platform.value
             row.chat_id = chat.key.chat_id
@@ -178,7 +178,7 @@ class SqlChatStore:
             return row_to_settings(row)
 
     def save_settings(self, chat_ref: int, settings: ChatSettings) -> None:
-        with transaction(self._sessions, "store chat settings") as session:
+        with write_transaction(self._sessions, "store chat settings") as session:
             row = session.get(ChatSettingsRow, chat_ref)
             if row is None:
                 raise StorageError(f"no chat with ref {chat_ref}")
@@ -189,7 +189,7 @@ class SqlChatStore:
         wanted = list(dict.fromkeys(symbols))
         if not wanted:
             return 0
-        with transaction(self._sessions, "update a watchlist") as session:
+        with write_transaction(self._sessions, "update a watchlist") as session:
             _require_chat(session, chat_ref)
             present = set(
                 session.scalars(
@@ -217,7 +217,7 @@ class SqlChatStore:
             WatchlistRow.exchange == exchange,
             WatchlistRow.symbol.in_(gone),
         )
-        with transaction(self._sessions, "update a watchlist") as session:
+        with write_transaction(self._sessions, "update a watchlist") as session:
             return execute_dml(session, stmt)
 
     def watchlist(self, chat_ref: int) -> list[WatchlistEntry]:

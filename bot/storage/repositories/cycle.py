@@ -11,7 +11,7 @@ from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.records import CycleSaved, LeaseClaim, OutboxMessage, ScoreRecord
 from bot.errors import LeaseLostError
-from bot.storage.db import IMMEDIATE_OPTIONS, transaction
+from bot.storage.db import write_transaction
 from bot.storage.models import LeaseRow
 from bot.storage.repositories._common import execute_dml
 from bot.storage.repositories.alert_states import upsert_alert_states
@@ -39,10 +39,7 @@ class SqlCycleStore:
         # Alert state and the alerts it caused commit together or not at all: a crash can
         # neither lose alerts (state saved, outbox not) nor repeat them (outbox saved,
         # state not, so the next cycle fires again).
-        with transaction(self._sessions, "store a cycle") as session:
-            # Its inserts read first: on SQLite take the write lock up front, so a commit of
-            # another venue's cycle in between makes this one wait, not fail as locked.
-            session.connection(execution_options=IMMEDIATE_OPTIONS)
+        with write_transaction(self._sessions, "store a cycle") as session:
             if lease is not None:
                 # Fencing: a collector that stalled past its lease while another took over
                 # must not store the cycle it was in the middle of.

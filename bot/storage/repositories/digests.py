@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import StorageError
-from bot.storage.db import transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import DigestSentRow
 
 
@@ -23,7 +23,7 @@ class SqlDigestLog:
         if self.digest_sent(chat_ref, local_date):
             return False
         try:
-            with transaction(self._sessions, "record a digest") as session:
+            with write_transaction(self._sessions, "record a digest") as session:
                 session.execute(
                     insert(DigestSentRow).values(chat_ref=chat_ref, local_date=local_date, sent_at=sent_at)
                 )

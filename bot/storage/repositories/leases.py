@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.records import LeaseInfo
 from bot.errors import StorageError
-from bot.storage.db import transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import LeaseRow
 from bot.storage.repositories._common import execute_dml
 
@@ -37,11 +37,11 @@ class SqlLeaseStore:
                 acquired_at=case((LeaseRow.holder == holder, LeaseRow.acquired_at), else_=now),
             )
         )
-        with transaction(self._sessions, "renew a lease") as session:
+        with write_transaction(self._sessions, "renew a lease") as session:
             if execute_dml(session, take) == 1:
                 return session.scalar(select(LeaseRow.acquired_at).where(LeaseRow.name == name))
         try:
-            with transaction(self._sessions, "take a lease") as session:
+            with write_transaction(self._sessions, "take a lease") as session:
                 session.execute(
                     insert(LeaseRow).values(name=name, holder=holder, acquired_at=now, expires_at=expires)
                 )
@@ -52,7 +52,7 @@ class SqlLeaseStore:
         return now
 
     def release(self, name: str, holder: str) -> None:
-        with transaction(self._sessions, "release a lease") as session:
+        with write_transaction(self._sessions, "release a lease") as session:
             session.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder))
 
     def lease(self, name: str) -> LeaseInfo | None:

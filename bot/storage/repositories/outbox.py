@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.document import Document, DocumentError, from_json, to_json
 from bot.core.records import ChatKey, OutboxEntry, OutboxMessage, OutboxStatus, Platform, RetryPolicy
 from bot.errors import StorageError
-from bot.storage.db import IMMEDIATE_OPTIONS, transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import ChatRow, OutboxRow
 from bot.storage.repositories._common import chunked, execute_dml
 
@@ -88,7 +88,7 @@ class SqlOutboxStore:
         self._sessions = sessions
 
     def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
-        with transaction(self._sessions, "enqueue messages") as session:
+        with write_transaction(self._sessions, "enqueue messages") as session:
             return enqueue_messages(session, messages)
 
     def claim_due(
@@ -110,8 +110,7 @@ class SqlOutboxStore:
             # serialises claims by taking its single write lock before the SELECT.
             .with_for_update(of=OutboxRow, skip_locked=True)
         )
-        with transaction(self._sessions, "claim outbox messages") as session:
-            session.connection(execution_options=IMMEDIATE_OPTIONS)
+        with write_transaction(self._sessions, "claim outbox messages") as session:
             entries = []
             for row, chat in session.execute(stmt).all():
                 row.attempts += 1
@@ -140,7 +139,7 @@ class SqlOutboxStore:
             .where(OutboxRow.id == entry_id)
             .values(status=OutboxStatus.SENT.value, sent_at=now)
         )
-        with transaction(self._sessions, "mark a message sent") as session:
+        with write_transaction(self._sessions, "mark a message sent") as session:
             if execute_dml(session, stmt) == 0:
                 raise StorageError(f"no outbox entry {entry_id}")
 
@@ -156,7 +155,7 @@ class SqlOutboxStore:
             )
             .values(parts_sent=parts_sent)
         )
-        with transaction(self._sessions, "record a message's progress") as session:
+        with write_transaction(self._sessions, "record a message's progress") as session:
             if execute_dml(session, stmt) == 0 and session.get(OutboxRow, entry_id) is None:
                 raise StorageError(f"no outbox entry {entry_id}")
 
@@ -170,7 +169,7 @@ class SqlOutboxStore:
         permanent: bool = False,
         not_before: datetime | None = None,
     ) -> OutboxStatus:
-        with transaction(self._sessions, "mark a message failed") as session:
+        with write_transaction(self._sessions, "mark a message failed") as session:
             row = session.get(OutboxRow, entry_id)
             if row is None:
                 raise StorageError(f"no outbox entry {entry_id}")

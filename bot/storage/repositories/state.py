@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import StorageError
-from bot.storage.db import transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import BotStateRow
 from bot.storage.repositories._common import execute_dml
 
@@ -31,14 +31,14 @@ class SqlStateStore:
 
     def put(self, name: str, value: str, now: datetime) -> None:
         change = update(BotStateRow).where(BotStateRow.name == name).values(value=value, updated_at=now)
-        with transaction(self._sessions, "store a state value") as session:
+        with write_transaction(self._sessions, "store a state value") as session:
             if execute_dml(session, change) == 1:
                 return
         try:
-            with transaction(self._sessions, "store a state value") as session:
+            with write_transaction(self._sessions, "store a state value") as session:
                 session.execute(insert(BotStateRow).values(name=name, value=value, updated_at=now))
         except StorageError as exc:
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
-            with transaction(self._sessions, "store a state value") as session:
+            with write_transaction(self._sessions, "store a state value") as session:
                 session.execute(change)  # inserted by another process meanwhile

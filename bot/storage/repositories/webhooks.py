@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
 from bot.core.webhook_records import WebhookEndpoint
-from bot.storage.db import transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import ChatRow, ChatSettingsRow, WatchlistRow, WebhookRow
 from bot.storage.repositories._common import execute_dml
 from bot.storage.repositories.chats import NO_THREAD, settings_values
@@ -56,7 +56,7 @@ class SqlWebhookStore:
         now: datetime,
     ) -> WebhookEndpoint:
         key = ChatKey(Platform.WEBHOOK, webhook_id)
-        with transaction(self._sessions, "add a webhook") as session:
+        with write_transaction(self._sessions, "add a webhook") as session:
             chat = ChatRow(
                 platform=key.platform.value,
                 chat_id=key.chat_id,
@@ -91,7 +91,7 @@ class SqlWebhookStore:
             return None if found is None else _endpoint(*found)
 
     def remove_webhook(self, webhook_id: str) -> bool:
-        with transaction(self._sessions, "remove a webhook") as session:
+        with write_transaction(self._sessions, "remove a webhook") as session:
             found = _by_id(session, webhook_id)
             if found is None:
                 return False
@@ -100,7 +100,7 @@ class SqlWebhookStore:
             return True
 
     def record_failure(self, chat_ref: int) -> int:
-        with transaction(self._sessions, "count a webhook failure") as session:
+        with write_transaction(self._sessions, "count a webhook failure") as session:
             execute_dml(
                 session,
                 update(WebhookRow)
@@ -110,7 +110,7 @@ class SqlWebhookStore:
             return session.scalar(select(WebhookRow.failures).where(WebhookRow.chat_ref == chat_ref)) or 0
 
     def record_delivery(self, chat_ref: int) -> None:
-        with transaction(self._sessions, "reset a webhook's failures") as session:
+        with write_transaction(self._sessions, "reset a webhook's failures") as session:
             session.execute(
                 update(WebhookRow)
                 .where(WebhookRow.chat_ref == chat_ref, WebhookRow.failures != 0)
