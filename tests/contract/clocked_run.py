@@ -24,6 +24,7 @@ from bot.roles import Role
 from bot.runner import run
 
 ENV = "DPS_TEST_CLOCK"
+DIGEST_EVERY_ENV = "DPS_TEST_DIGEST_EVERY"
 
 
 class FileClock:
@@ -72,7 +73,12 @@ def main() -> int:
     configure_libraries(settings.log_level, secrets)
     logging.getLogger("bot.runner").setLevel(logging.DEBUG)
     try:
-        return asyncio.run(run(settings, role=Role(sys.argv[1]), clock=FileClock(Path(os.environ[ENV]))))
+        # A test that waits for a digest sets how often due digests are looked for; by
+        # default that is at second 0 of each wall-clock minute, up to a minute's wait.
+        every = os.environ.get(DIGEST_EVERY_ENV)
+        digest_every = None if every is None else timedelta(seconds=float(every))
+        clock = FileClock(Path(os.environ[ENV]))
+        return asyncio.run(run(settings, role=Role(sys.argv[1]), clock=clock, digest_every=digest_every))
     except DpsError as exc:
         print(f"clocked_run: {exc}", file=sys.stderr)
         return 2

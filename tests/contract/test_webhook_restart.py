@@ -27,7 +27,7 @@ from bot.core.models import Band
 from bot.core.records import ChatSettings, OutboxMessage
 from bot.core.webhook_signature import HEADER, verify
 from bot.storage.facade import open_storage
-from tests.contract.clocked_run import TestClock
+from tests.contract.clocked_run import DIGEST_EVERY_ENV, TestClock
 from tests.contract.processes import Proc, start, stop
 from tests.fakes.exchange import FakeExchange
 from tests.fakes.webhook_receiver import Received, WebhookReceiver
@@ -101,6 +101,8 @@ async def test_every_alert_arrives_once_signed_across_a_restart(fake: FakeExchan
             "EXCHANGE_API_URL": fake.url,
             "COLLECT_INTERVAL": "30",
             "WEBHOOK_ALLOW_PRIVATE": "1",
+            # Due digests looked for every second, not at the next wall-clock minute.
+            DIGEST_EVERY_ENV: "1",
         }
         for name in ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "WEB_PORT"):
             env.pop(name, None)
