@@ -148,8 +148,15 @@ def build_collectors(
     try:
         for venue in settings.exchanges[1:]:
             more.append(
+                # Collected, scored and stored; only the first venue alerts chats for now.
                 _venue_collector(
-                    settings, first.storage, tuning=tuning, fenced=fenced, exchange=venue, holder=holder
+                    settings,
+                    first.storage,
+                    tuning=tuning,
+                    fenced=fenced,
+                    exchange=venue,
+                    holder=holder,
+                    alerts=False,
                 )
             )
     except BaseException:
@@ -167,6 +174,7 @@ def _venue_collector(
     fenced: bool = False,
     exchange: str | None = None,
     holder: str | None = None,
+    alerts: bool = True,
 ) -> Collector:
     source, exchange, label = build_source(settings, replay=replay, tuning=tuning, exchange=exchange)
     ttl = timedelta(seconds=settings.collector_lease_seconds)
@@ -194,6 +202,7 @@ def _venue_collector(
         partial(alert_document, source_label=shown),
         evidence=history.evidence_lines,
         fence=None if lease is None else lease.claim,
+        alerts=alerts,
     )
     return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label, lease=lease)
 

@@ -93,6 +93,24 @@ async def test_cycles_backfill_score_diff_and_enqueue_in_one_unit() -> None:
     assert "cycle 2026-11-20 00:00 UTC: symbols=1 scored=1 partial=0 failed=1 (timeout=1)" in first.log_line()
 
 
+async def test_a_cycle_without_alerts_stores_its_states_and_tells_no_chat() -> None:
+    # A venue other than the first: its events change its stored states (so nothing is
+    # owed when chats can later choose it), and no chat hears the same symbol once per venue.
+    storage, source = FakeStorage(), ScriptedSource()
+    stores = (storage.snapshots, storage.alert_states, storage.chats, storage.outbox, storage.cycles)
+    deps = CycleDeps("fakex", source, *stores)
+    silent = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document, alerts=False)
+    assert not silent.alerts
+    chat = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "me"), kind=ChatKind.PRIVATE, now=T0)
+    storage.chats.save_settings(chat.ref, ChatSettings(min_band=Band.LEAN))
+    await silent.backfill(T0)
+    reports = [await silent.run(T0 + i * STEP) for i in range(12)]
+    assert sum(r.events for r in reports) >= 1
+    assert sum(r.messages for r in reports) == 0
+    assert sum(storage.outbox.status_counts().values()) == 0
+    assert set(storage.alert_states.load_alert_states("fakex")) == {"BTCUSDT"}
+
+
 async def test_markets_reload_hourly_not_every_cycle() -> None:
     cycle, _, source = build()
     for i in range(25):  # two hours of 5-minute cycles
