@@ -16,6 +16,11 @@ from tests.waiting import DEADLINE_S, behind_queued, wait_for
 ASKED: contextvars.ContextVar[str] = contextvars.ContextVar("asked", default="nobody")
 
 
+async def until_cancelled() -> None:
+    """Wait on a future nothing resolves: the work ends only by cancellation."""
+    await asyncio.get_running_loop().create_future()
+
+
 def alive(name: str) -> bool:
     return any(t.name == name for t in threading.enumerate())
 
@@ -48,7 +53,6 @@ async def test_the_work_runs_on_another_thread_while_the_caller_s_loop_runs(host
 
     async def work() -> tuple[int, str]:
         gate.block()  # blocks the thread's loop, not the caller's
-        await asyncio.sleep(0)
         return 42, threading.current_thread().name
 
     call = asyncio.create_task(hosted.run(work))
@@ -81,7 +85,7 @@ async def test_a_cancelled_call_ends_only_once_its_work_has(hosted: LoopThread) 
     async def work() -> None:
         started.set()
         try:
-            await asyncio.sleep(3600)
+            await until_cancelled()
         finally:  # unwinding takes a while, on the thread's loop
             gate.block()
             gate.log.append("work unwound")
@@ -104,7 +108,7 @@ async def test_a_call_cancelled_twice_still_waits_for_its_work(hosted: LoopThrea
     async def work() -> None:
         started.set()
         try:
-            await asyncio.sleep(3600)
+            await until_cancelled()
         finally:
             gate.block()
 
@@ -149,7 +153,7 @@ async def test_close_cancels_what_is_left_and_its_executor_threads() -> None:
     async def leave_a_task() -> threading.Thread:
         async def forever() -> None:
             try:
-                await asyncio.sleep(3600)
+                await until_cancelled()
             except asyncio.CancelledError:
                 cancelled.set()
                 raise
@@ -173,7 +177,7 @@ async def test_a_call_under_way_when_the_thread_ends_fails_plainly() -> None:
 
     async def forever() -> None:
         started.set()
-        await asyncio.sleep(3600)
+        await until_cancelled()
 
     call = asyncio.create_task(thread.run(forever))
     await wait_for(started.is_set, "the work to start")
