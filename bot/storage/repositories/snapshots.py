@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.collection import OiPoint
 from bot.core.market import MarketSnapshot
 from bot.ports import MarketSeries, OiSeries
-from bot.storage.db import IMMEDIATE_OPTIONS, transaction
+from bot.storage.db import transaction, write_transaction
 from bot.storage.models import SnapshotRow, table_of
 from bot.storage.repositories._common import first_in_slots, new_rows, symbol_filter
 from bot.storage.repositories.bulk import execute_rows
@@ -46,10 +46,7 @@ class SqlSnapshotStore:
         self._sessions = sessions
 
     def add_snapshots(self, snapshots: Sequence[MarketSnapshot]) -> int:
-        with transaction(self._sessions, "store snapshots") as session:
-            # Read-then-write: on SQLite, take the write lock first, or another venue's
-            # commit between the read and the insert fails this with "database is locked".
-            session.connection(execution_options=IMMEDIATE_OPTIONS)
+        with write_transaction(self._sessions, "store snapshots") as session:
             return insert_snapshots(session, snapshots)
 
     def latest_snapshot_time(self, exchange: str) -> datetime | None:
