@@ -76,7 +76,7 @@ class Process:
             except DpsError as exc:
                 logger.warning("%s not switched: %s", duty.lease.name, exc)
         # A heartbeat for whoever digs (and for the multi-process tests, which wait on it).
-        leases = [x for x in (*self._collector_leases(), *(duty.lease for duty in self.app.chats))]
+        leases = [*self._collector_leases(), *(duty.lease for duty in self.app.chats)]
         logger.debug(
             "leases checked at %s: %s",
             now.isoformat(),
@@ -104,8 +104,10 @@ class Process:
                 await collector.cycle.backfill(now)
                 await self._collect(collector, self.app.clock.now())
             finally:
-                # Start-up is over only now: the markets are loaded and the backfill done.
-                gc_policy.after_start()
+                # Start-up is over once every venue's markets are loaded and backfill done: one
+                # full collection then, not one per venue.
+                if not self._backfill_pending:
+                    gc_policy.after_start()
             return
         await self._collect(collector, now)
 
