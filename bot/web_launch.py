@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.app.queries import Queries
-from bot.bootstrap import App, SystemClock, build_app, package_version
+from bot.bootstrap import App, LastCycle, SystemClock, build_app, package_version
 from bot.web_supervisor import SERVING, WebChild
 
 if TYPE_CHECKING:
@@ -136,9 +136,27 @@ def start_web_child(
         dashboard_address(settings.web_host, int(listening.getsockname()[1])),
         backoff_s=backoff_s,
         backoff_max_s=backoff_max_s,
+        news=lambda: _cycle_news(app.last_cycle),
     )
     child.start()
     return child
+
+
+def _cycle_news(last_cycle: LastCycle) -> bytes:
+    """The latest cycles' lines (the bot's, for the child's ``/api/v1/status``)."""
+    return json.dumps({"line": last_cycle.line, "by_venue": last_cycle.by_venue}).encode()
+
+
+def _heard(last_cycle: LastCycle, news: bytes) -> None:
+    """Take the bot's cycle lines as this process's own (``_cycle_news``); a malformed line is ignored."""
+    try:
+        lines = json.loads(news)
+        line, by_venue = lines["line"], lines["by_venue"]
+    except (ValueError, TypeError, KeyError):
+        return
+    if isinstance(line, str | None) and isinstance(by_venue, dict):
+        last_cycle.line = line
+        last_cycle.by_venue = {str(k): str(v) for k, v in by_venue.items()}
 
 
 def child_settings(settings: Settings) -> bytes:
@@ -177,8 +195,11 @@ async def _serve_child(settings: Settings, listening: socket.socket) -> int:
         if not closed.done():
             closed.set_result(None)
 
+    app = build_app(settings, clock=SystemClock())
+
     def read_until_eof() -> None:  # a daemon thread: it must not hold the interpreter's exit
-        sys.stdin.buffer.read()
+        for news in sys.stdin.buffer:
+            loop.call_soon_threadsafe(_heard, app.last_cycle, news)
         loop.call_soon_threadsafe(close)
 
     threading.Thread(target=read_until_eof, name="stdin", daemon=True).start()
@@ -187,7 +208,6 @@ async def _serve_child(settings: Settings, listening: socket.socket) -> int:
         sys.stdout.buffer.write(SERVING + b"\n")
         sys.stdout.buffer.flush()
 
-    app = build_app(settings, clock=SystemClock())
     try:
         await serve_socket(web_deps(app), settings.web_host, listening, closed, serving)
     finally:

@@ -6,8 +6,9 @@ the database, which it reads; a new cycle reaches the page through the store (it
 
 The bot binds the listening socket and hands it to each child it starts, so the address is
 checked once at start-up, and connections arriving while a dead child is replaced queue in
-the kernel instead of being refused. The child reads its settings from its stdin and exits
-when that pipe closes: on ``stop``, and when the bot dies without stopping it (kill -9).
+the kernel instead of being refused. The child reads its settings from its stdin, then the
+bot's news (the latest cycle's line, for ``/api/v1/status``) as it changes, and exits when
+that pipe closes: on ``stop``, and when the bot dies without stopping it (kill -9).
 A child that dies is started again after a back-off that doubles while it keeps dying; its
 exit is logged once (as a warning) until it has served for a while again, so a crash loop
 does not flood the log. Nothing the child does can stop the bot.
@@ -20,11 +21,13 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
+NEWS_EVERY_S = 1.0
+"""How often the bot's news is looked at, and sent to the child when it changed."""
 SERVING = b"serving"
 """The line the child prints on its stdout once it accepts connections."""
 
@@ -41,6 +44,8 @@ class WebChild:
         backoff_s: the first pause before a restart; doubled per exit, up to ``backoff_max_s``.
         backoff_max_s: the longest pause, and how long a child must serve to count as healthy
             (the pause then starts again from ``backoff_s``).
+        news: what the child should know of the bot now (one line, no newline); sent on
+            start and whenever it changes, looked at every ``NEWS_EVERY_S``.
     """
 
     def __init__(
@@ -52,14 +57,18 @@ class WebChild:
         *,
         backoff_s: float = 1.0,
         backoff_max_s: float = 60.0,
+        news: Callable[[], bytes] | None = None,
     ) -> None:
         self._command = list(command)
+        self._news = news
+        self._sent: bytes | None = None
         self._settings = settings
         self._socket: socket.socket | None = listening
         self.address = address
         self._backoff_s, self._backoff_max_s = backoff_s, backoff_max_s
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
+        self._news_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.started = 0
         """How many children were started (tests and the bench read it)."""
@@ -87,6 +96,8 @@ class WebChild:
     def start(self) -> None:
         """Start the first child and keep one running until ``stop``."""
         self._task = asyncio.create_task(self._supervise(), name="web-child")
+        if self._news is not None:
+            self._news_task = asyncio.create_task(self._send_news(), name="web-news")
 
     async def stop(self) -> None:
         """Stop the child (its open requests finish, at most ``STOP_TIMEOUT_S``) and close the socket."""
@@ -95,9 +106,11 @@ class WebChild:
         proc = self._proc
         if proc is not None and proc.returncode is None:
             await _end(proc)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for running in (task, self._news_task):
+            if running is not None:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+        self._news_task = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -146,8 +159,10 @@ class WebChild:
         self.started += 1
         if proc.stdin is None or proc.stdout is None:
             raise RuntimeError("the child's pipes are missing")
+        self._sent = None  # a new child knows nothing yet
         with contextlib.suppress(OSError):  # it died at once: its exit code says more
             proc.stdin.write(self._settings + b"\n")
+            self._tell(proc)
             await proc.stdin.drain()
         while line := await proc.stdout.readline():
             if line.rstrip() == SERVING:
@@ -157,6 +172,24 @@ class WebChild:
             else:  # not ours: what the child printed goes where the bot prints
                 sys.stdout.write(line.decode(errors="replace"))
         return await proc.wait()
+
+    async def _send_news(self) -> None:
+        while True:
+            await asyncio.sleep(NEWS_EVERY_S)
+            proc = self._proc
+            if proc is not None and proc.returncode is None:
+                self._tell(proc)
+
+    def _tell(self, proc: asyncio.subprocess.Process) -> None:
+        """Write the news to ``proc`` if it changed since it was last told (a line of a few
+        hundred bytes: the pipe's buffer takes it without waiting)."""
+        if self._news is None or proc.stdin is None or proc.stdin.is_closing():
+            return
+        news = self._news()
+        if news != self._sent:
+            with contextlib.suppress(OSError):
+                proc.stdin.write(news + b"\n")
+                self._sent = news
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:

@@ -5,9 +5,11 @@ when the bot's end of its stdin closes, and never takes the bot down."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -20,10 +22,11 @@ import pytest
 
 from bot.bootstrap import App, SystemClock, build_app
 from bot.config import Settings, load_settings
-from bot.runner import Process
+from bot.runner import Process, run
 from bot.web.server import bind
 from bot.web_launch import child_settings, start_web_child
 from bot.web_supervisor import WebChild
+from tests.contract import processes
 from tests.fakes.exchange import FakeExchange
 from tests.waiting import wait_for
 
@@ -88,6 +91,24 @@ async def _serving(child: WebChild, count: int) -> None:
     await wait_for(lambda: child.serving >= count, f"the dashboard's process #{count} to serve")
 
 
+async def _status_says(port: int, line: str) -> None:
+    seen: list[object] = []
+
+    async def poll() -> None:
+        while True:
+            status = await _get(port, "/api/v1/status")
+            assert status is not None and status.status_code == 200
+            seen.append(status.json()["last_cycle"])
+            if seen[-1] == line:
+                return
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(poll(), 60)
+    except TimeoutError:
+        raise AssertionError(f"the child's status never said {line!r}: {seen[-3:]}") from None
+
+
 def _refused(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -117,6 +138,10 @@ async def test_the_child_serves_the_bot_s_cycles_and_stops_with_it(bot: Bot) -> 
         fresh = await _get(port, "/table", {"If-None-Match": etag})
         assert fresh is not None and fresh.status_code == 200
         assert fresh.headers["etag"] != etag
+        # The bot's latest cycle line reaches the child's status (it runs no cycle itself).
+        line = bot.app.last_cycle.line
+        assert line is not None and " scored=" in line
+        await _status_says(port, line)
         pid = child.pid
     finally:
         await child.stop()
@@ -215,3 +240,73 @@ def test_the_child_gets_the_bot_s_settings_but_not_the_chat_tokens(tmp_path: Pat
     assert again.model_dump(exclude={"web_api_token", "telegram_bot_token"}) == settings.model_dump(
         exclude={"web_api_token", "telegram_bot_token"}
     )
+
+
+CHILD_PID = re.compile(r"dashboard at \S+ \(its own process, (\d+)\)")
+
+
+def _child_pids(text: str) -> list[int]:
+    return [int(m[1]) for m in CHILD_PID.finditer(text)]
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie left to a parent that is no longer there."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+async def test_dps_run_outlives_its_dashboard_s_process(
+    fake: FakeExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger=SUPERVISOR)  # after: it lowers the handler's level too
+    port = _free_port()
+    settings = _settings(tmp_path, fake).model_copy(update={"web_port": port})
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop=stop, out=io.StringIO()))
+    try:
+        await wait_for(
+            lambda: _child_pids(caplog.text) and " scored=" in caplog.text, "a cycle and the dashboard"
+        )
+        first = _child_pids(caplog.text)[0]
+        os.kill(first, signal.SIGKILL)
+        await wait_for(lambda: len(_child_pids(caplog.text)) == 2, "the dashboard's process started again")
+        page = await _get(port, "/")
+        assert page is not None and page.status_code == 200 and "BTCUSDT" in page.text
+        assert not task.done()  # the bot never noticed beyond the log
+        second = _child_pids(caplog.text)[1]
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, timeout=60) == 0
+    assert _gone(second)
+    assert await _get(port, "/") is None
+
+
+async def test_a_killed_bot_s_dashboard_process_exits_too(fake: FakeExchange, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        "EXCHANGE_API_URL": fake.url,
+        "WEB_PORT": str(port),
+    }
+    bot = await processes.start("bot", env, tmp_path, "all")
+    try:
+        await bot.wait_for("its own process")
+        [child] = _child_pids(bot.log())
+        assert await processes.stop(bot, signal.SIGKILL) == -signal.SIGKILL
+        # Nothing stopped the child: only its stdin, the bot's end closed by the kernel.
+        await wait_for(lambda: _gone(child), "the dashboard's process to exit after the bot was killed")
+    finally:
+        if bot.proc.returncode is None:
+            await processes.stop(bot, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
