@@ -98,7 +98,8 @@ async def start_web(app: App, *, port: int | None = None) -> WebServer | None:
 
 async def serve_dashboard(settings: Settings, *, port: int | None = None) -> int:
     """``dps web``: the dashboard and API over the database, until SIGINT or SIGTERM."""
-    from bot.web.server import dashboard_address, serve_web
+    from bot.web.listen import dashboard_address
+    from bot.web.server import serve_web
 
     app = build_app(settings, clock=SystemClock())
     chosen = port or settings.web_port or DEFAULT_PORT
@@ -125,7 +126,7 @@ def start_web_child(
     if settings.web_port is None:
         return None
     port = settings.web_port if port is None else port
-    from bot.web.server import bind, dashboard_address
+    from bot.web.listen import bind, dashboard_address
 
     address = dashboard_address(settings.web_host, port)
     listening = bind(settings.web_host, port, address)

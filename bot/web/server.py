@@ -21,6 +21,7 @@ import uvicorn
 
 from bot.app.command_registry import ChartRenderer
 from bot.app.views import ChartView
+from bot.web.listen import bind, dashboard_address
 from bot.web.site import WebDeps, build_web_app
 
 logger = logging.getLogger(__name__)
@@ -49,39 +50,6 @@ def _config(deps: WebDeps, host: str, port: int) -> uvicorn.Config:
         # A request line or header block beyond this is refused before it reaches the app.
         h11_max_incomplete_event_size=16 * 1024,
     )
-
-
-def dashboard_address(host: str, port: int) -> str:
-    """The address to print for people (``http://127.0.0.1:8080/``)."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
-
-
-def bind(host: str, port: int, address: str) -> socket.socket:
-    """A listening, non-blocking socket on ``host:port`` (``address`` names it in the error).
-
-    Bound here, not by uvicorn: uvicorn answers a failed bind with SystemExit, which would
-    escape the bot's event loop; an OSError lets the caller say what went wrong.
-
-    Raises:
-        OSError: the address could not be bound (in use, not allowed, unknown host).
-    """
-    try:
-        family, kind, proto, _, sockaddr = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise OSError(f"the web server could not listen on {address}: {exc.strerror or exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(sockaddr)
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"the web server could not listen on {address}: {exc.strerror or exc}") from exc
-    return sock
 
 
 async def serve_web(deps: WebDeps, host: str, port: int) -> None:

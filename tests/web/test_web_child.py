@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import pytest
 from bot.bootstrap import App, SystemClock, build_app
 from bot.config import Settings, load_settings
 from bot.runner import Process, run
-from bot.web.server import bind
+from bot.web.listen import bind
 from bot.web_launch import child_settings, start_web_child
 from bot.web_supervisor import WebChild
 from tests.contract import processes
@@ -310,3 +311,30 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_the_bot_with_web_port_leaves_the_web_stack_to_its_dashboard_s_process(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, json, sys\n"
+        "from bot.bootstrap import SystemClock, build_app\n"
+        "from bot.config import load_settings\n"
+        "from bot.web_launch import start_web_child\n"
+        f"settings = load_settings(database_url='sqlite:///{tmp_path / 'x.sqlite3'}', web_port=8080)\n"
+        "async def main():\n"
+        "    app = build_app(settings, clock=SystemClock())\n"
+        "    child = start_web_child(app, port=0)\n"
+        "    while not child.serving:\n"  # polled, as tests.waiting.wait_for does
+        "        await asyncio.sleep(0.02)\n"
+        "    await child.stop()\n"
+        "    await app.close()\n"
+        "    return child.started\n"
+        "started = asyncio.run(main())\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn', 'jinja2'))\n"
+        "print(json.dumps({'started': started, 'loaded': loaded}))\n"
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"started": 1, "loaded": []}
