@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import socket
 import sys
 import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot import gc_policy
 from bot.app.queries import Queries
 from bot.bootstrap import App, LastCycle, SystemClock, build_app, package_version
 from bot.web_supervisor import SERVING, WebChild
@@ -172,13 +174,18 @@ def child_settings(settings: Settings) -> bytes:
 
 def _child_main(argv: list[str]) -> int:
     """The dashboard's process: settings from stdin, serve on the inherited socket until
-    stdin closes (the bot stopped or died) or SIGTERM."""
+    stdin closes (the bot stopped or died)."""
     from bot.config import load_settings
     from bot.libraries import configure_libraries
 
     if len(argv) != 2 or argv[0] != "--fd":
         print("usage: python -m bot.web_launch --fd N (started by dps run)", file=sys.stderr)
         return 2
+    # Its life is the bot's: it stops when its stdin closes, never on a signal meant for the
+    # bot (systemd sends SIGTERM to the whole service; a child that exited then would be
+    # reported dead and started again while the bot stops).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = load_settings(**json.loads(sys.stdin.buffer.readline()))
     token = settings.web_api_token
     configure_libraries(settings.log_level, [] if token is None else [token.get_secret_value()])
@@ -197,6 +204,9 @@ async def _serve_child(settings: Settings, listening: socket.socket) -> int:
             closed.set_result(None)
 
     app = build_app(settings, clock=SystemClock())
+    # As the bot does once started: what was loaded by now lives as long as the process, and
+    # full collections traversing it would pause requests (bot.gc_policy).
+    gc_policy.after_start()
 
     def read_until_eof() -> None:  # a daemon thread: it must not hold the interpreter's exit
         for news in sys.stdin.buffer:

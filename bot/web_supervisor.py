@@ -100,7 +100,8 @@ class WebChild:
             self._news_task = asyncio.create_task(self._send_news(), name="web-news")
 
     async def stop(self) -> None:
-        """Stop the child (its open requests finish, at most ``STOP_TIMEOUT_S``) and close the socket."""
+        """Stop the child (its open requests finish, at most ``STOP_TIMEOUT_S``; then it is
+        killed) and close the socket."""
         self._stopping = True
         task, self._task = self._task, None
         proc = self._proc
@@ -111,6 +112,9 @@ class WebChild:
                 running.cancel()
                 await asyncio.gather(running, return_exceptions=True)
         self._news_task = None
+        proc = self._proc  # one started while the first was ending
+        if proc is not None and proc.returncode is None:
+            await _end(proc)
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -193,17 +197,14 @@ class WebChild:
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:
-    """Close the child's stdin (it stops serving and exits); SIGTERM, then SIGKILL, if it lingers."""
+    """Close the child's stdin (it finishes its open requests and exits); SIGKILL if it lingers."""
     if proc.stdin is not None:
         proc.stdin.close()
-    for escalate in (proc.terminate, proc.kill):
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
-            return
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                escalate()
-    with contextlib.suppress(TimeoutError):
+    try:
         await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
-    if proc.returncode is None:
-        logger.warning("the dashboard's process %d did not exit", proc.pid)
+        return
+    except TimeoutError:
+        logger.warning("the dashboard's process %d did not stop in %.0f s: killed", proc.pid, STOP_TIMEOUT_S)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()

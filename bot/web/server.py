@@ -65,7 +65,8 @@ async def serve_socket(
     serving: Callable[[], None],
 ) -> None:
     """The dashboard's own process beside ``dps run``: serve on ``listening`` (bound by the
-    bot and inherited) until ``until`` is done or SIGINT/SIGTERM; ``serving()`` once it accepts.
+    bot and inherited) until ``until`` is done; ``serving()`` once it accepts. Signals are the
+    process's business (uvicorn's own handlers are not installed).
     """
     server = _ChildServer(_config(deps, host, int(listening.getsockname()[1])), serving)
 
@@ -81,8 +82,8 @@ async def serve_socket(
         await asyncio.gather(watcher, return_exceptions=True)
 
 
-class _ChildServer(uvicorn.Server):
-    """A uvicorn server that says when it started (uvicorn has no hook for it)."""
+class _ChildServer(_EmbeddedServer):
+    """An embedded uvicorn server that says when it started (uvicorn has no hook for it)."""
 
     def __init__(self, config: uvicorn.Config, serving: Callable[[], None]) -> None:
         super().__init__(config)

@@ -204,7 +204,7 @@ async def test_a_child_that_keeps_dying_is_retried_with_a_growing_pause(
     assert "(3)" in exits[0].getMessage()
 
 
-async def test_the_child_exits_when_the_bot_s_end_of_its_stdin_closes(bot: Bot) -> None:
+async def test_the_child_ignores_signals_and_exits_when_the_bot_s_end_of_its_stdin_closes(bot: Bot) -> None:
     # As when the bot is killed -9: nothing stops the child but the pipe closing.
     listening = bind("127.0.0.1", 0, "test")
     try:
@@ -216,8 +216,13 @@ async def test_the_child_exits_when_the_bot_s_end_of_its_stdin_closes(bot: Bot) 
         proc.stdin.write(child_settings(bot.app.settings) + b"\n")
         await proc.stdin.drain()
         assert (await asyncio.wait_for(proc.stdout.readline(), 60)).strip() == b"serving"
+        # A signal meant for the bot's whole service is not the child's cue: only its stdin is.
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
+        page = await _get(int(listening.getsockname()[1]), "/api/v1/status")
+        assert page is not None and page.status_code == 200
         proc.stdin.close()
-        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        assert await asyncio.wait_for(proc.wait(), 60) == 0  # not -SIGTERM: it exited by itself
     finally:
         listening.close()
 
