@@ -209,9 +209,12 @@ async def _serve_child(settings: Settings, listening: socket.socket) -> int:
     gc_policy.after_start()
 
     def read_until_eof() -> None:  # a daemon thread: it must not hold the interpreter's exit
-        for news in sys.stdin.buffer:
-            loop.call_soon_threadsafe(_heard, app.last_cycle, news)
-        loop.call_soon_threadsafe(close)
+        try:
+            for news in sys.stdin.buffer:
+                loop.call_soon_threadsafe(_heard, app.last_cycle, news)
+            loop.call_soon_threadsafe(close)
+        except RuntimeError:  # the loop is closed: the server already ended on its own
+            return
 
     threading.Thread(target=read_until_eof, name="stdin", daemon=True).start()
 
