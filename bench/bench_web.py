@@ -1,11 +1,11 @@
 """Target: the dashboard page p99 under 50 ms and the API p99 under 20 ms at 200 requests/s over
-loopback, with 500 symbols, while cycles run in the process that serves them.
+loopback, with 500 symbols, while the bot beside the dashboard's process runs cycles.
 
 The state is ``bench_queries``'s (its helpers, not a copy): the app built and started as
 ``dps run`` builds and starts it, collecting from the fake exchange (a child process) serving
 500 generated perpetuals, over the cached SQLite file holding 30 days of 5-minute scores for
-them. The dashboard is served by ``bot.web_launch.start_web``, as ``dps run`` does with
-``WEB_PORT`` (uvicorn on an event loop of its own, in a thread of the bot's process).
+them. The dashboard is served by ``bot.web_launch.start_web_child``, as ``dps run`` does with
+``WEB_PORT``: uvicorn in a process of its own beside the bot's, reading the same database.
 
 The load comes from another child process (its own interpreter: it shares neither the bot's
 event loop nor its GIL) speaking HTTP/1.1 over raw asyncio sockets, keep-alive connections
@@ -57,7 +57,7 @@ from bench.bench_queries import (
     symbol_names,
 )
 from bench.common import median, p, verdict, write_section
-from bot.web_launch import start_web
+from bot.web_launch import start_web_child
 
 RATE = 200.0  # requests per second
 LOADED_S = 30.0  # phase (a)
@@ -288,9 +288,13 @@ async def measure(
     watch = Watch()
     try:
         async with started_app(settings, tmp, out, run.startup) as (app, process):
-            server = await start_web(app, port=0)
+            server = start_web_child(app, port=0)
             if server is None or server.bound_port is None:
-                raise RuntimeError("bench sanity check failed: start_web served the dashboard")
+                raise RuntimeError("bench sanity check failed: start_web_child served the dashboard")
+            while server.serving == 0:  # its process imports and builds its app first
+                if server.started > 1:
+                    raise RuntimeError("bench sanity check failed: the dashboard's process exited")
+                await asyncio.sleep(0.05)
             try:
                 stop = asyncio.Event()
                 cycles = asyncio.create_task(run_cycles(process, watch, stop, gap_s))
@@ -436,9 +440,10 @@ The app built and started as `dps run` builds and starts it (`bench/bench_querie
 set-up: role `all`, the fake exchange serving {SYMBOLS} Binance USD-M perpetuals from a child
 process, backfill and first cycle, `gc_policy.after_start()`; {run.startup.seconds:.0f} s), over
 the SQLite file holding 30 days of 5-minute scores for those symbols ({h.rows:,} rows; {h.how}).
-The dashboard is served by `start_web` as `dps run` serves it when `WEB_PORT` is set: uvicorn
-on an event loop of its own, in a thread of the bot's process. In phase (a) cycles run in the
-same process, a {gap_s:g} s pause after each.
+The dashboard is served by `start_web_child` as `dps run` serves it when `WEB_PORT` is set:
+uvicorn in a process of its own beside the bot's (which binds the address and supervises it),
+reading the same database. In phase (a) cycles run in the bot's process, a {gap_s:g} s pause
+after each.
 
 Cycles (fetch of {SYMBOLS} symbols, score, store, deliver), median and max:
 {cycle_line(run)}.

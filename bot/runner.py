@@ -27,7 +27,7 @@ from bot.errors import DpsError, LeaseLostError
 from bot.ports import ChatAdapter, Clock
 from bot.roles import Role
 from bot.scheduler import IntervalJob, Job, Jobs, Schedule
-from bot.web_launch import start_web
+from bot.web_launch import start_web_child
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ async def run(
     process = Process(app, backfill=role.collects)
     try:
         await process.start_chats()
-        web = await start_web(app)  # the dashboard, only with WEB_PORT
+        web = start_web_child(app)  # the dashboard's own process, only with WEB_PORT
     except BaseException:
         await app.close()  # release the exchange session even when start-up fails
         raise

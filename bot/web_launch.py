@@ -1,4 +1,6 @@
-"""Wires the web side (``bot.web``) to a built ``App``: ``dps web``, and ``dps run`` with ``WEB_PORT``.
+"""Wires the web side (``bot.web``) to a built ``App``: ``dps web``, ``dps run`` with ``WEB_PORT``
+(the dashboard's own process, ``python -m bot.web_launch``, supervised by ``bot.web_supervisor``)
+and the demo (a thread of its process).
 
 Kept out of ``bot.web`` so that the adapter never sees the composition root, and out of
 ``bot.bootstrap`` so that a process without ``WEB_PORT`` never imports Starlette, uvicorn or
@@ -7,12 +9,20 @@ Jinja2 (each import below happens only when the dashboard is served).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import signal
+import socket
+import sys
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot import gc_policy
 from bot.app.queries import Queries
-from bot.bootstrap import App, SystemClock, build_app, package_version
+from bot.bootstrap import App, LastCycle, SystemClock, build_app, package_version
+from bot.web_supervisor import SERVING, WebChild
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -69,7 +79,8 @@ def web_queries(app: App) -> Queries:
 
 
 async def start_web(app: App, *, port: int | None = None) -> WebServer | None:
-    """Serve the dashboard beside the bot when ``WEB_PORT`` is set; ``None`` (nothing imported) when not.
+    """Serve the dashboard in a thread of this process when ``WEB_PORT`` is set; ``None``
+    (nothing imported) when not. The demo's way: its pages follow the replay's clock.
 
     ``port`` replaces a set ``WEB_PORT`` (0: any free port, as tests want).
 
@@ -89,7 +100,8 @@ async def start_web(app: App, *, port: int | None = None) -> WebServer | None:
 
 async def serve_dashboard(settings: Settings, *, port: int | None = None) -> int:
     """``dps web``: the dashboard and API over the database, until SIGINT or SIGTERM."""
-    from bot.web.server import dashboard_address, serve_web
+    from bot.web.listen import dashboard_address
+    from bot.web.server import serve_web
 
     app = build_app(settings, clock=SystemClock())
     chosen = port or settings.web_port or DEFAULT_PORT
@@ -99,3 +111,123 @@ async def serve_dashboard(settings: Settings, *, port: int | None = None) -> int
     finally:
         await app.close()
     return 0
+
+
+def start_web_child(
+    app: App, *, port: int | None = None, backoff_s: float = 1.0, backoff_max_s: float = 60.0
+) -> WebChild | None:
+    """``dps run`` with ``WEB_PORT``: bind the address, then serve it from a supervised child
+    process (``bot.web_supervisor``) over the same database; ``None`` without ``WEB_PORT``.
+
+    ``port`` replaces a set ``WEB_PORT`` (0: any free port, as tests want).
+
+    Raises:
+        OSError: the address could not be bound.
+    """
+    settings = app.settings
+    if settings.web_port is None:
+        return None
+    port = settings.web_port if port is None else port
+    from bot.web.listen import bind, dashboard_address
+
+    address = dashboard_address(settings.web_host, port)
+    listening = bind(settings.web_host, port, address)
+    child = WebChild(
+        [sys.executable, "-m", "bot.web_launch", "--fd", str(listening.fileno())],
+        child_settings(settings),
+        listening,
+        dashboard_address(settings.web_host, int(listening.getsockname()[1])),
+        backoff_s=backoff_s,
+        backoff_max_s=backoff_max_s,
+        news=lambda: _cycle_news(app.last_cycle),
+    )
+    child.start()
+    return child
+
+
+def _cycle_news(last_cycle: LastCycle) -> bytes:
+    """The latest cycles' lines (the bot's, for the child's ``/api/v1/status``)."""
+    return json.dumps({"line": last_cycle.line, "by_venue": last_cycle.by_venue}).encode()
+
+
+def _heard(last_cycle: LastCycle, news: bytes) -> None:
+    """Take the bot's cycle lines as this process's own (``_cycle_news``); a malformed line is ignored."""
+    try:
+        lines = json.loads(news)
+        line, by_venue = lines["line"], lines["by_venue"]
+    except (ValueError, TypeError, KeyError):
+        return
+    if isinstance(line, str | None) and isinstance(by_venue, dict):
+        last_cycle.line = line
+        last_cycle.by_venue = {str(k): str(v) for k, v in by_venue.items()}
+
+
+def child_settings(settings: Settings) -> bytes:
+    """The settings the dashboard's process is built with, as one JSON line: the bot's own
+    (which may not all come from the environment), without the chat tokens it has no use for."""
+    data = settings.model_dump(mode="json")
+    token = settings.web_api_token
+    data["web_api_token"] = None if token is None else token.get_secret_value()
+    data["telegram_bot_token"] = data["discord_bot_token"] = None
+    return json.dumps(data).encode()
+
+
+def _child_main(argv: list[str]) -> int:
+    """The dashboard's process: settings from stdin, serve on the inherited socket until
+    stdin closes (the bot stopped or died)."""
+    from bot.config import load_settings
+    from bot.libraries import configure_libraries
+
+    if len(argv) != 2 or argv[0] != "--fd":
+        print("usage: python -m bot.web_launch --fd N (started by dps run)", file=sys.stderr)
+        return 2
+    # Its life is the bot's: it stops when its stdin closes, never on a signal meant for the
+    # bot (systemd sends SIGTERM to the whole service; a child that exited then would be
+    # reported dead and started again while the bot stops).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settings = load_settings(**json.loads(sys.stdin.buffer.readline()))
+    token = settings.web_api_token
+    configure_libraries(settings.log_level, [] if token is None else [token.get_secret_value()])
+    listening = socket.socket(fileno=int(argv[1]))
+    return asyncio.run(_serve_child(settings, listening))
+
+
+async def _serve_child(settings: Settings, listening: socket.socket) -> int:
+    from bot.web.server import serve_socket
+
+    loop = asyncio.get_running_loop()
+    closed: asyncio.Future[None] = loop.create_future()
+
+    def close() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    app = build_app(settings, clock=SystemClock())
+    # As the bot does once started: what was loaded by now lives as long as the process, and
+    # full collections traversing it would pause requests (bot.gc_policy).
+    gc_policy.after_start()
+
+    def read_until_eof() -> None:  # a daemon thread: it must not hold the interpreter's exit
+        try:
+            for news in sys.stdin.buffer:
+                loop.call_soon_threadsafe(_heard, app.last_cycle, news)
+            loop.call_soon_threadsafe(close)
+        except RuntimeError:  # the loop is closed: the server already ended on its own
+            return
+
+    threading.Thread(target=read_until_eof, name="stdin", daemon=True).start()
+
+    def serving() -> None:
+        sys.stdout.buffer.write(SERVING + b"\n")
+        sys.stdout.buffer.flush()
+
+    try:
+        await serve_socket(web_deps(app), settings.web_host, listening, closed, serving)
+    finally:
+        await app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

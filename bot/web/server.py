@@ -1,6 +1,7 @@
-"""Serving the web app with uvicorn: on its own (``dps web``) or beside the bot (``dps run``).
+"""Serving the web app with uvicorn: on its own (``dps web``), in a process of its own beside
+``dps run`` (``serve_socket``), or in a thread of the bot's process (``WebServer``: the demo).
 
-Beside the bot, the server runs on its own event loop in a thread of its own, and leaves the
+In a thread, the server runs on its own event loop, and leaves the
 process's signals to the runner (uvicorn would otherwise take SIGINT and SIGTERM for itself).
 On the bot's loop, a burst of web requests queued ahead of cycles and chat commands and
 could stall them for seconds; on its own loop it only shares the interpreter.
@@ -13,13 +14,14 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 
 import uvicorn
 
 from bot.app.command_registry import ChartRenderer
 from bot.app.views import ChartView
+from bot.web.listen import bind, dashboard_address
 from bot.web.site import WebDeps, build_web_app
 
 logger = logging.getLogger(__name__)
@@ -50,33 +52,47 @@ def _config(deps: WebDeps, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def dashboard_address(host: str, port: int) -> str:
-    """The address to print for people (``http://127.0.0.1:8080/``)."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    # Bound here, not by uvicorn: uvicorn answers a failed bind with SystemExit, which would
-    # escape the bot's event loop; an OSError lets the caller say what went wrong.
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 async def serve_web(deps: WebDeps, host: str, port: int) -> None:
     """``dps web``: serve until SIGINT or SIGTERM."""
     await uvicorn.Server(_config(deps, host, port)).serve()
+
+
+async def serve_socket(
+    deps: WebDeps,
+    host: str,
+    listening: socket.socket,
+    until: asyncio.Future[None],
+    serving: Callable[[], None],
+) -> None:
+    """The dashboard's own process beside ``dps run``: serve on ``listening`` (bound by the
+    bot and inherited) until ``until`` is done; ``serving()`` once it accepts. Signals are the
+    process's business (uvicorn's own handlers are not installed).
+    """
+    server = _ChildServer(_config(deps, host, int(listening.getsockname()[1])), serving)
+
+    async def stop_when_until() -> None:
+        await asyncio.shield(until)
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_when_until())
+    try:
+        await server.serve(sockets=[listening])
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+class _ChildServer(_EmbeddedServer):
+    """An embedded uvicorn server that says when it started (uvicorn has no hook for it)."""
+
+    def __init__(self, config: uvicorn.Config, serving: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._serving = serving
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._serving()
 
 
 def _drawn_on(loop: asyncio.AbstractEventLoop, chart: ChartRenderer) -> ChartRenderer:
@@ -117,11 +133,7 @@ class WebServer:
         Raises:
             OSError: the address could not be bound (in use, not allowed, unknown host).
         """
-        try:
-            self._socket = _bind(self._host, self._port)
-        except OSError as exc:
-            reason = exc.strerror or exc
-            raise OSError(f"the web server could not listen on {self.address}: {reason}") from exc
+        self._socket = bind(self._host, self._port, self.address)
         deps = self._deps
         if deps.chart is not None:
             deps = replace(deps, chart=_drawn_on(asyncio.get_running_loop(), deps.chart))
