@@ -153,7 +153,8 @@ class SqlSnapshotStore:
         found: dict[str, MarketSnapshot] = {}
         with transaction(self._sessions, "read the latest snapshots") as session:
             for row in session.connection().execute(stmt):
-                snap = MarketSnapshot(*row)
+                values: tuple[Any, ...] = tuple(row)
+                snap = MarketSnapshot(*values)
                 if wanted is not None and snap.symbol not in wanted:
                     continue
                 held = found.get(snap.symbol)
