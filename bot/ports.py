@@ -227,8 +227,9 @@ class SnapshotStore(Protocol):
     def latest_snapshots(
         self, exchange: str, since: datetime, symbols: Collection[str] | None = None
     ) -> dict[str, MarketSnapshot]:
-        """Each symbol's (or the given ones') newest snapshot with ``ts >= since``, by symbol,
-        in one read (the cross-venue aggregate reads each venue's latest cycle)."""
+        """Each symbol's (or the given ones') newest snapshot with ``ts >= since`` and a mark
+        price, by symbol, in one read: the cross-venue aggregate reads each venue's latest
+        cycle (a backfilled point carries OI only, and is not one)."""
         ...
 
 

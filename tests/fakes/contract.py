@@ -292,6 +292,9 @@ def check_latest_snapshots(s: Stores) -> None:
     assert s.snapshots.latest_snapshots(EX, T0) == {"A": newer, "C": snapshot("C", T0 + STEP)}
     assert s.snapshots.latest_snapshots(EX, T0, symbols={"A", "B"}) == {"A": newer}
     assert s.snapshots.latest_snapshots(EX, T0 + 3 * STEP) == {}
+    backfilled = replace(snapshot("A", T0 + 3 * STEP, oi=3.0), mark_price=None)
+    s.snapshots.add_snapshots([backfilled])  # OI only: never the latest cycle's snapshot
+    assert s.snapshots.latest_snapshots(EX, T0, symbols={"A"}) == {"A": newer}
     assert s.snapshots.latest_snapshots("okx", T0) == {"A": snapshot("A", T0 + 2 * STEP, exchange="okx")}
 
 

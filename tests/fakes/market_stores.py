@@ -173,7 +173,11 @@ class FakeSnapshotStore:
         self, exchange: str, since: datetime, symbols: Collection[str] | None = None
     ) -> dict[str, MarketSnapshot]:
         utc(since, "since")
-        inside = [s for s in self._of(exchange) if s.ts >= since and (symbols is None or s.symbol in symbols)]
+        inside = [
+            s
+            for s in self._of(exchange)
+            if s.ts >= since and s.mark_price is not None and (symbols is None or s.symbol in symbols)
+        ]
         return newest_per_symbol(inside, lambda s: s.symbol, lambda s: s.ts)
 
     def purge_before(self, cutoff: datetime) -> int:

@@ -146,7 +146,11 @@ class SqlSnapshotStore:
         # The window is a cycle or two: a few rows per symbol, the newest kept here.
         stmt = (
             select(*(getattr(SnapshotRow, name) for name in _FIELDS))
-            .where(SnapshotRow.exchange == exchange, SnapshotRow.ts >= since)
+            .where(
+                SnapshotRow.exchange == exchange,
+                SnapshotRow.ts >= since,
+                SnapshotRow.mark_price.is_not(None),  # a cycle's, not a backfilled OI point
+            )
             .where(*symbol_filter(SnapshotRow, symbols))
         )
         wanted = None if symbols is None else set(symbols)
