@@ -378,7 +378,9 @@ def _role_text(role: Role, app: App) -> str:
         "console" if role is Role.ALL else "none"
     )
     venues = ", ".join(c.exchange for c in app.collectors)
-    several = f"collects {venues}, each under its own lease"
+    several = f"collects {venues}, each under its own lease" + (
+        ", and sums them per asset under collector:all" if app.aggregate is not None else ""
+    )
     collects = (
         "does not collect"
         if not role.collects
