@@ -176,8 +176,8 @@ class CcxtSource:
     async def listings(self) -> list[Listing | VenueOnly]:
         """Every collectable market read for the instrument map (``bot.core.aggregate_listing``).
 
-        Loads the markets first if this source has not (a process that holds only the
-        aggregate's lease never collected this venue itself).
+        The markets of the last universe load; a source that does not collect (its process
+        holds only the aggregate's lease) loads them again at each call.
         """
         return await self._thread.run(self._listings)
 
@@ -203,8 +203,9 @@ class CcxtSource:
         return list(chosen)
 
     async def _listings(self) -> list[Listing | VenueOnly]:
-        if not self._markets:
-            await self._load_markets(_Stats(), reload=False)
+        if self._universe is None:
+            # Not collected here: nothing else reloads its markets (hourly, by the caller).
+            await self._load_markets(_Stats(), reload=bool(self._markets))
         return [listing_from_market(self.exchange, m, self.profile.settle) for m in self._markets.values()]
 
     async def _fetch_cycle(self, now: datetime) -> FetchReport:

@@ -15,9 +15,10 @@ import pytest
 from bot.bootstrap import App, build_app
 from bot.config import load_settings
 from bot.core.inputs import basis_pct
+from bot.core.instruments import Listing, VenueOnly
 from bot.roles import Role
 from bot.runner import Process
-from tests.contract.conftest import FAST
+from tests.contract.conftest import FAST, SourceFactory
 from tests.fakes.clock import FakeClock
 from tests.fakes.exchange import FakeExchange, bybit
 from tests.waiting import wait_for
@@ -153,3 +154,41 @@ async def test_one_venue_has_no_aggregate(fakes: dict[str, FakeExchange], tmp_pa
         assert app.collector.storage.snapshots.latest_snapshot_time("all") is None
     finally:
         await app.close()
+
+
+@pytest.mark.parametrize(
+    ("venue", "ids"),
+    [
+        ("binanceusdm", {"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "1000PEPEUSDT"}),
+        ("bybit", {"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "1000PEPEUSDT"}),
+        ("okx", {f"{b}-USDT-SWAP" for b in ("BTC", "ETH", "SOL", "XRP", "DOGE", "1000PEPE")}),
+    ],
+)
+async def test_each_venue_lists_its_usdt_perpetuals_from_ccxts_metadata(
+    venue: str, ids: set[str], fake: FakeExchange, make_source: SourceFactory
+) -> None:
+    """Through the real ccxt parser: the fakes' inverse, USDC and dated contracts never list."""
+    source = make_source(venue)
+    read = await source.listings()
+    listed = {r.symbol: r for r in read if isinstance(r, Listing)}
+    assert ids <= set(listed)
+    assert listed[sorted(ids)[0]].venue == venue
+    assert {r.base for r in listed.values() if r.symbol in ids} == {
+        "BTC",
+        "ETH",
+        "SOL",
+        "XRP",
+        "DOGE",
+        "1000PEPE",
+    }
+    # Besides them only the pre-launch USDT perpetual (never fresh, so never a member).
+    assert len(set(listed) - ids) <= 1, set(listed) - ids
+    assert not any("USDC" in s or "-USD-" in s or s.endswith("USD") for s in listed)
+    assert [r for r in read if isinstance(r, VenueOnly)] == []
+    assert len(fake.calls(_MARKETS[venue])) >= 1
+    before = len(fake.calls(_MARKETS[venue]))
+    await source.listings()  # not collected by this source: its markets are read again
+    assert len(fake.calls(_MARKETS[venue])) > before
+
+
+_MARKETS = {"binanceusdm": "exchangeInfo", "bybit": "instruments-info", "okx": "instruments"}
