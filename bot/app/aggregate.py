@@ -71,6 +71,8 @@ class AggregateSource:
         self._step = step
         self._members: dict[tuple[str, str], Mapped] = {}
         self._logged: set[tuple[str, str]] = set()  # venue-only listings already logged
+        self._deriving = asyncio.Lock()
+        self._derived: tuple[tuple[datetime, datetime], dict[str, list[OiPoint]]] | None = None
         self.latest: dict[str, Aggregate] = {}
         """Each asset's last aggregate (shares, spreads): for a breakdown of the card."""
 
@@ -138,6 +140,7 @@ class AggregateSource:
     async def fetch_cycle(self, now: datetime) -> FetchReport:
         """One summed snapshot per asset at ``now``, from each member venue's newest snapshot."""
         started = time.perf_counter()
+        self._derived = None  # a backfill's derived histories are served: let them go
         assets = self.assets()
         wanted: dict[str, set[str]] = {}
         for m in self._members.values():
@@ -182,15 +185,33 @@ class AggregateSource:
         )
 
     async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
-        """The asset's summed OI over ``[since, until]``, derived from its members' stored points."""
-        members = self.assets().get(symbol, ())
-        series = []
-        for m in members:
-            found = await off_loop(
-                self._snapshots.market_history, m.listing.venue, since, until, [m.listing.symbol]
+        """The asset's summed OI over ``[since, until]``, derived from its members' stored points.
+
+        A backfill asks for every asset over the same window: the first call derives them
+        all, with one read per venue (a read per member would scan the venue's whole window
+        each time), and the others are served from that until the next cycle.
+        """
+        async with self._deriving:  # the backfill asks several at once: derive once
+            if self._derived is None or self._derived[0] != (since, until):
+                self._derived = ((since, until), await off_loop(self._derive_all, since, until))
+            return self._derived[1].pop(symbol, [])
+
+    def _derive_all(self, since: datetime, until: datetime) -> dict[str, list[OiPoint]]:
+        assets = self.assets()
+        wanted: dict[str, list[str]] = {}
+        for members in assets.values():
+            for m in members:
+                wanted.setdefault(m.listing.venue, []).append(m.listing.symbol)
+        oi = {
+            venue: self._snapshots.market_history(venue, since, until, symbols).oi
+            for venue, symbols in wanted.items()
+        }
+        return {
+            asset: summed_history(
+                [(m.units, oi[m.listing.venue].get(m.listing.symbol, [])) for m in members], self._step
             )
-            series.append((m.units, found.oi.get(m.listing.symbol, [])))
-        return summed_history(series, self._step)
+            for asset, members in assets.items()
+        }
 
     async def close(self) -> None:
         """Nothing of its own to release: the venues' sources are closed by their collectors."""
