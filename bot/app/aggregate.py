@@ -194,7 +194,7 @@ class AggregateSource:
         async with self._deriving:  # the backfill asks several at once: derive once
             if self._derived is None or self._derived[0] != (since, until):
                 self._derived = ((since, until), await off_loop(self._derive_all, since, until))
-            return self._derived[1].pop(symbol, [])
+            return list(self._derived[1].get(symbol, ()))
 
     def _derive_all(self, since: datetime, until: datetime) -> dict[str, list[OiPoint]]:
         assets = self.assets()

@@ -3,6 +3,7 @@ snapshots, a venue missing or down, the derived history, and venue-only listings
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,3 +167,25 @@ async def test_history_is_derived_from_the_members_stored_points(
         OiPoint(T0 - timedelta(seconds=10), 3e12, None),
     ]
     assert await source.fetch_oi_history("NOPE", day_ago, T0) == []
+
+
+async def test_a_backfill_reads_each_venues_window_once_for_every_asset(
+    world: tuple[AggregateSource, FakeSnapshotStore, FakeClock, dict[str, Listed]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, store, _, _ = world
+    await source.load_universe()
+    reads: list[str] = []
+    real = store.market_history
+
+    def counted(exchange: str, *args: object, **kwargs: object) -> object:
+        reads.append(exchange)
+        return real(exchange, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "market_history", counted)
+    since = T0 - timedelta(hours=24)
+    got = await asyncio.gather(*(source.fetch_oi_history(a, since, T0) for a in ("BTC", "SHIB", "BTC")))
+    assert sorted(reads) == ["binanceusdm", "bybit", "okx"]
+    assert got[0] == [OiPoint(T0 - timedelta(seconds=5), 200.0, None)]
+    assert got[1] == [OiPoint(T0 - timedelta(seconds=10), 3e12, None)]
+    assert got[2] == got[0]
