@@ -124,6 +124,17 @@ class AggregateSource:
                 for m in group:
                     members.setdefault((m.listing.venue, m.listing.symbol), m)
             skipped.extend(v for v in mapped.venue_only if (v.listing.venue, v.listing.symbol) not in members)
+        before = {m.asset for m in self._members.values()}
+        for key, m in members.items():
+            if key not in self._members and m.asset in before:
+                # Its stored sums so far lack this venue: the next day's OI changes mix both.
+                logger.warning(
+                    "aggregate: %s joins on %s (%s); its OI changes compare sums with and "
+                    "without it for the next 24 h",
+                    m.asset,
+                    m.listing.venue,
+                    m.listing.symbol,
+                )
         self._members = members
         self._log_once(skipped)
         return list(self.assets())

@@ -189,3 +189,20 @@ async def test_a_backfill_reads_each_venues_window_once_for_every_asset(
     assert got[0] == [OiPoint(T0 - timedelta(seconds=5), 200.0, None)]
     assert got[1] == [OiPoint(T0 - timedelta(seconds=10), 3e12, None)]
     assert got[2] == got[0]
+
+
+async def test_a_venue_joining_an_asset_later_is_logged(
+    world: tuple[AggregateSource, FakeSnapshotStore, FakeClock, dict[str, Listed]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source, store, _, venues = world
+    await source.load_universe()
+    venues["okx"].items.append(Listing("okx", "SHIB-USDT-SWAP", "SHIB"))
+    store.add_snapshots([snap("okx", "SHIB-USDT-SWAP", T0, 1.2e12, 0.0000125)])
+    await source.load_universe()
+    assert [m.listing.venue for m in source.assets()["SHIB"]] == ["binanceusdm", "bybit", "okx"]
+    joined = [r.message for r in caplog.records if " joins on " in r.message]
+    assert joined == [
+        "aggregate: SHIB joins on okx (SHIB-USDT-SWAP); its OI changes compare sums with and without it "
+        "for the next 24 h"
+    ]
