@@ -56,6 +56,7 @@ class Process:
         self._aggregate_at: datetime | None = None
         self._aggregate_waiting_since: datetime | None = None
         self._round: set[str] = set()  # venues collected here since the aggregate last ran
+        self._starting: set[str] = set()  # venues in their start-up backfill here
         self.after_round: Callable[[], None] | None = None
         """Called when every venue this process collects has stored a cycle since the
         aggregate last ran (``run`` starts the aggregate's job then)."""
@@ -116,10 +117,12 @@ class Process:
         if collector.exchange in self._backfill_pending:
             # Only the lease holder backfills: a standby would fetch history for nothing.
             self._backfill_pending.discard(collector.exchange)
+            self._starting.add(collector.exchange)
             try:
                 await collector.cycle.backfill(now)
                 await self._collect(collector, self.app.clock.now())
             finally:
+                self._starting.discard(collector.exchange)
                 # Start-up is over once every venue's markets are loaded and backfill done: one
                 # full collection then, not one per venue.
                 if not self._backfill_pending:
@@ -168,8 +171,9 @@ class Process:
 
         It runs once every venue has a cycle newer than those it last summed (a round), or
         when a venue lags and an interval passed since its last run: one venue down never
-        stops it. Its first run waits for every venue's first fresh cycle (its members and
-        history come from them), or two intervals, whichever is sooner.
+        stops it. Its first run waits for this process's venues to finish their start-up
+        backfill, then for every venue's first fresh cycle (its members and history come
+        from them) or two intervals, whichever is sooner.
         """
         aggregate = self.app.aggregate
         if aggregate is None:
@@ -183,7 +187,9 @@ class Process:
         fresh = [v for v, t in times.items() if t is not None and t >= now - 2 * interval]
         last = self._aggregate_inputs
         if last is None or self._aggregate_at is None:
-            if not fresh:
+            # Members are read from fresh cycles: a venue still backfilling here would join
+            # only an hour later, its OI then read as new positions.
+            if self._starting or not fresh:
                 return
             if len(fresh) < len(times):
                 self._aggregate_waiting_since = self._aggregate_waiting_since or now

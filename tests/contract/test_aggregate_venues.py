@@ -192,3 +192,50 @@ async def test_each_venue_lists_its_usdt_perpetuals_from_ccxts_metadata(
 
 
 _MARKETS = {"binanceusdm": "exchangeInfo", "bybit": "instruments-info", "okx": "instruments"}
+
+
+async def test_the_first_aggregate_waits_for_a_venue_still_backfilling(
+    fakes: dict[str, FakeExchange], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its members come from fresh cycles: started early, Bybit would join an hour late."""
+    clock = FakeClock(START)
+    app = build(tmp_path, fakes, clock, VENUES)
+    process = Process(app, backfill=True)
+    storage = app.collector.storage
+    bybit_cycle = app.collectors[1].cycle
+    real_backfill = bybit_cycle.backfill
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def held_backfill(now: datetime) -> int:
+        entered.set()
+        await release.wait()  # Bybit's start-up backfill lasts until the test lets it go
+        return await real_backfill(now)
+
+    monkeypatch.setattr(bybit_cycle, "backfill", held_backfill)
+    try:
+        await process.renew_leases()
+        jobs = {c.exchange: asyncio.create_task(process.venue_cycle(c)) for c in app.collectors}
+        await jobs["binanceusdm"]
+        await jobs["okx"]
+        await entered.wait()
+        await process.aggregate_cycle()
+        # However long it lasts (the others collecting meanwhile): the two intervals the
+        # first run waits at most are for a venue that is down, not one still backfilling.
+        others = [c for c in app.collectors if c.exchange != "bybit"]
+        for _ in range(3):
+            clock.advance(INTERVAL)
+            await asyncio.gather(*(process.venue_cycle(c) for c in others))
+            await process.aggregate_cycle()
+        assert storage.snapshots.latest_snapshot_time("all") is None
+        release.set()
+        await jobs["bybit"]
+        await tick(process, clock)  # the others collect again meanwhile: every venue fresh
+        clock.advance(timedelta(seconds=5))  # the aggregate runs after the round
+        await process.aggregate_cycle()
+        agg = storage.snapshots.latest_snapshots("all", START)
+        assert agg["BTC"].oi_contracts == pytest.approx(3 * 80_000.0)
+    finally:
+        release.set()
+        process.release_leases()
+        await app.close()
