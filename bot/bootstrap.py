@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from bot.app.aggregate import AggregateSource
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport, diff_params_for
 from bot.app.delivery import Delivery
@@ -257,6 +258,8 @@ class App:
     webhooks: WebhookSink | None = None  # delivers to webhooks (roles all and collector)
     # Every venue collected, ``collector`` (the one commands show) first; empty: it alone.
     venues: tuple[Collector, ...] = ()
+    # The cross-venue aggregate (exchange ``all``), with two venues or more; it shares the storage.
+    aggregate: Collector | None = None
 
     @property
     def collectors(self) -> tuple[Collector, ...]:
@@ -412,6 +415,7 @@ def _wire(
         chart=charts.digest,
     )
     venues = collectors if len(collectors) > 1 else ()
+    aggregate = build_aggregate(settings, collectors, clock) if venues else None
     return App(
         settings,
         collector,
@@ -425,6 +429,48 @@ def _wire(
         chats,
         webhooks=webhooks,
         venues=venues,
+        aggregate=aggregate,
+    )
+
+
+def build_aggregate(settings: Settings, venues: tuple[Collector, ...], clock: Clock) -> Collector | None:
+    """The aggregate over the live venues (``bot.app.aggregate``): scored by a cycle of its own
+    under the lease ``collector:all`` (when the venues are fenced), stored as exchange ``all``.
+
+    It does not alert chats yet: its diff states are kept, its events told to no one.
+    """
+    live = {c.exchange: c.source for c in venues if isinstance(c.source, CcxtSource)}
+    if len(live) < 2:
+        return None
+    first = venues[0]
+    storage = first.storage
+    interval = timedelta(seconds=settings.collect_interval)
+    source = AggregateSource(live, storage.snapshots, clock, fresh=2 * interval, step=interval)
+    ttl = timedelta(seconds=settings.collector_lease_seconds)
+    lease = (
+        None
+        if first.lease is None
+        else collector_lease(storage.leases, source.exchange, ttl=ttl, holder=first.lease.holder)
+    )
+    deps = CycleDeps(
+        exchange=source.exchange,
+        source=source,
+        snapshots=storage.snapshots,
+        alert_states=storage.alert_states,
+        chats=storage.chats,
+        outbox=storage.outbox,
+        cycles=storage.cycles,
+    )
+    cycle = CollectionCycle(
+        deps,
+        settings.scoring.to_params(),
+        diff_params_for(settings.collect_interval),
+        partial(alert_document, source_label=None),
+        fence=None if lease is None else lease.claim,
+        alerts=False,
+    )
+    return Collector(
+        storage=storage, source=source, cycle=cycle, exchange=source.exchange, label=source.label, lease=lease
     )
 
 

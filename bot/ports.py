@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from bot.core.collection import FetchReport, OiPoint
 from bot.core.document import Document
 from bot.core.events import SymbolState
+from bot.core.instruments import Listing, VenueOnly
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Bias, Regime
 from bot.core.records import (
@@ -149,6 +150,14 @@ class MarketSource(Protocol):
         ...
 
 
+class ListingSource(Protocol):
+    """A venue's listed perpetuals as the instrument map reads them (the live ccxt source)."""
+
+    async def listings(self) -> list[Listing | VenueOnly]:
+        """Every collectable market, read safely as a listing or left venue-only with why."""
+        ...
+
+
 class Clock(Protocol):
     """The current time; the only way application code learns it."""
 
@@ -213,6 +222,14 @@ class SnapshotStore(Protocol):
         (ts, mark_price); none for that period if it has no mark price (``slot <= every``).
         ``/track`` needs the price at its readings and a day later, not every cycle's.
         """
+        ...
+
+    def latest_snapshots(
+        self, exchange: str, since: datetime, symbols: Collection[str] | None = None
+    ) -> dict[str, MarketSnapshot]:
+        """Each symbol's (or the given ones') newest snapshot with ``ts >= since`` and a mark
+        price, by symbol, in one read: the cross-venue aggregate reads each venue's latest
+        cycle (a backfilled point carries OI only, and is not one)."""
         ...
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TextIO
@@ -31,6 +32,8 @@ from bot.web_launch import start_web_child
 
 logger = logging.getLogger(__name__)
 
+AGGREGATE_JOB = "cycle:all"
+
 
 class Process:
     """What one process does with its wired parts: the jobs, and the leases they run under.
@@ -47,6 +50,16 @@ class Process:
         self.app = app
         self._backfill_pending = {c.exchange for c in app.collectors} if backfill else set()
         self.several = len(app.collectors) > 1
+        # The aggregate (exchange ``all``): backfilled on its first run, like a venue.
+        self._aggregate_backfill = backfill and app.aggregate is not None
+        self._aggregate_inputs: dict[str, datetime | None] | None = None  # venue times it last read
+        self._aggregate_at: datetime | None = None
+        self._aggregate_waiting_since: datetime | None = None
+        self._round: set[str] = set()  # venues collected here since the aggregate last ran
+        self._starting: set[str] = set()  # venues in their start-up backfill here
+        self.after_round: Callable[[], None] | None = None
+        """Called when every venue this process collects has stored a cycle since the
+        aggregate last ran (``run`` starts the aggregate's job then)."""
 
     def collects(self) -> bool:
         """Whether this process is the collector of the first venue now (no lease: always);
@@ -70,6 +83,9 @@ class Process:
                 was_held = lease.held
                 if lease.hold(now) and not was_held:
                     took_over.append(collector.exchange)
+        aggregate = self.app.aggregate
+        if aggregate is not None and aggregate.lease is not None:
+            aggregate.lease.hold(now)  # its job checks the venues often: no run_now needed
         for duty in self.app.chats:
             try:
                 await duty.adapter.serve_commands(duty.lease.hold(now))
@@ -85,7 +101,8 @@ class Process:
         return took_over
 
     def _collector_leases(self) -> list[Lease]:
-        return [c.lease for c in self.app.collectors if c.lease is not None]
+        every = (*self.app.collectors, *((self.app.aggregate,) if self.app.aggregate else ()))
+        return [c.lease for c in every if c.lease is not None]
 
     async def cycle(self) -> None:
         """One collection cycle of the first venue, if this process holds its collector lease."""
@@ -100,10 +117,12 @@ class Process:
         if collector.exchange in self._backfill_pending:
             # Only the lease holder backfills: a standby would fetch history for nothing.
             self._backfill_pending.discard(collector.exchange)
+            self._starting.add(collector.exchange)
             try:
                 await collector.cycle.backfill(now)
                 await self._collect(collector, self.app.clock.now())
             finally:
+                self._starting.discard(collector.exchange)
                 # Start-up is over once every venue's markets are loaded and backfill done: one
                 # full collection then, not one per venue.
                 if not self._backfill_pending:
@@ -124,7 +143,9 @@ class Process:
             age = f"{(now - latest).total_seconds() / 60:.0f} min old" if latest else "none stored"
             logger.warning("%sSTALE: cycle failed (%s); latest data %s", venue, exc, age)
             return
-        app.last_cycle.record(report.log_line(), collector.exchange)
+        if collector is not app.aggregate:
+            app.last_cycle.record(report.log_line(), collector.exchange)
+            self._venue_done(collector.exchange, now)
         logger.info("%s%s", venue, report.log_line())
         stale = report.failures.get("stale", 0)
         if stale or not report.scored:
@@ -135,6 +156,56 @@ class Process:
                 stale,
                 report.scored,
             )
+
+    def _venue_done(self, exchange: str, now: datetime) -> None:
+        if self.app.aggregate is None or self.after_round is None:
+            return
+        self._round.add(exchange)
+        mine = {c.exchange for c in self.app.collectors if c.lease is None or c.lease.held}
+        if mine <= self._round:
+            self._round.clear()
+            self.after_round()
+
+    async def aggregate_cycle(self) -> None:
+        """One cycle of the cross-venue aggregate, when the venues stored something new.
+
+        It runs once every venue has a cycle newer than those it last summed (a round), or
+        when a venue lags and an interval passed since its last run: one venue down never
+        stops it. Its first run waits for this process's venues to finish their start-up
+        backfill, then for every venue's first fresh cycle (its members and history come
+        from them) or two intervals, whichever is sooner.
+        """
+        aggregate = self.app.aggregate
+        if aggregate is None:
+            return
+        now = self.app.clock.now()
+        if aggregate.lease is not None and not aggregate.lease.hold(now):
+            return  # another process sums the venues
+        interval = timedelta(seconds=self.app.settings.collect_interval)
+        snapshots = aggregate.storage.snapshots
+        times = {c.exchange: snapshots.latest_snapshot_time(c.exchange) for c in self.app.collectors}
+        fresh = [v for v, t in times.items() if t is not None and t >= now - 2 * interval]
+        last = self._aggregate_inputs
+        if last is None or self._aggregate_at is None:
+            # Members are read from fresh cycles: a venue still backfilling here would join
+            # only an hour later, its OI then read as new positions.
+            if self._starting or not fresh:
+                return
+            if len(fresh) < len(times):
+                self._aggregate_waiting_since = self._aggregate_waiting_since or now
+                if now - self._aggregate_waiting_since < 2 * interval:
+                    return
+        else:
+            newer = [v for v, t in times.items() if t is not None and ((o := last.get(v)) is None or t > o)]
+            if not newer:
+                return
+            if len(newer) < len(times) and now - self._aggregate_at < interval:
+                return
+        self._aggregate_inputs, self._aggregate_at = times, now
+        if self._aggregate_backfill:
+            self._aggregate_backfill = False
+            await aggregate.cycle.backfill(now)
+        await self._collect(aggregate, now)
 
     async def deliver(self) -> None:
         """Drain the outbox through this process's chats."""
@@ -208,6 +279,9 @@ def _jobs(
         for c in process.app.collectors
         if venues
     )
+    if venues and process.app.aggregate is not None:
+        # Checks often, runs after each round of the venues (``Process.aggregate_cycle``).
+        more += (IntervalJob(AGGREGATE_JOB, process.aggregate_cycle, cycle_every / 4),)
     return Jobs(
         None if venues else process.cycle if role.collects else _idle,
         process.deliver if delivers else _idle,
@@ -281,6 +355,8 @@ async def run(
             schedule.run_now(process.cycle_job(exchange))  # a standby that just took over collects now
 
     schedule = Schedule(_jobs(process, role, delivers, speed, digest_every, renew_leases))
+    if process.several and role.collects and app.aggregate is not None:
+        process.after_round = partial(schedule.run_now, AGGREGATE_JOB)
     schedule.start()
     console = None
     if role is Role.ALL and not app.chats:
@@ -308,7 +384,9 @@ def _role_text(role: Role, app: App) -> str:
         "console" if role is Role.ALL else "none"
     )
     venues = ", ".join(c.exchange for c in app.collectors)
-    several = f"collects {venues}, each under its own lease"
+    several = f"collects {venues}, each under its own lease" + (
+        ", and sums them per asset under collector:all" if app.aggregate is not None else ""
+    )
     collects = (
         "does not collect"
         if not role.collects

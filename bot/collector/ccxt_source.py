@@ -44,7 +44,9 @@ from bot.collector.loop_thread import LoopThread
 from bot.collector.profiles import BulkCall, ExchangeProfile, profile_for
 from bot.collector.request_budget import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
 from bot.core import collection as reasons
+from bot.core.aggregate_listing import listing_from_market
 from bot.core.collection import FetchReport, OiPoint
+from bot.core.instruments import Listing, VenueOnly
 from bot.core.records import require_aware
 from bot.errors import SourceError
 
@@ -171,6 +173,14 @@ class CcxtSource:
         require_aware("until", until)
         return await self._thread.run(lambda: self._fetch_oi_history(symbol, since, until))
 
+    async def listings(self) -> list[Listing | VenueOnly]:
+        """Every collectable market read for the instrument map (``bot.core.aggregate_listing``).
+
+        The markets of the last universe load; a source that does not collect (its process
+        holds only the aggregate's lease) loads them again at each call.
+        """
+        return await self._thread.run(self._listings)
+
     async def close(self) -> None:
         """Close the exchange's HTTP session and end the client's thread (always call it)."""
         await self._thread.close(self._ex.close)
@@ -191,6 +201,12 @@ class CcxtSource:
         universe.log_changes(self.exchange, self._universe, chosen)
         self._universe = chosen
         return list(chosen)
+
+    async def _listings(self) -> list[Listing | VenueOnly]:
+        if self._universe is None:
+            # Not collected here: nothing else reloads its markets (hourly, by the caller).
+            await self._load_markets(_Stats(), reload=bool(self._markets))
+        return [listing_from_market(self.exchange, m, self.profile.settle) for m in self._markets.values()]
 
     async def _fetch_cycle(self, now: datetime) -> FetchReport:
         started = time.perf_counter()

@@ -277,6 +277,27 @@ def check_latest_snapshot_time(s: Stores) -> None:
     assert s.snapshots.latest_snapshot_time(EX) == T0 + STEP
 
 
+def check_latest_snapshots(s: Stores) -> None:
+    older, newer = snapshot("A", T0, oi=1.0), snapshot("A", T0 + STEP, oi=2.0)
+    s.snapshots.add_snapshots(
+        [
+            newer,
+            older,
+            snapshot("B", T0 - STEP),
+            snapshot("C", T0 + STEP),
+            snapshot("A", T0 + 2 * STEP, exchange="okx"),
+        ]
+    )
+    # Each symbol's newest at or after ``since``, every column as stored; other venues apart.
+    assert s.snapshots.latest_snapshots(EX, T0) == {"A": newer, "C": snapshot("C", T0 + STEP)}
+    assert s.snapshots.latest_snapshots(EX, T0, symbols={"A", "B"}) == {"A": newer}
+    assert s.snapshots.latest_snapshots(EX, T0 + 3 * STEP) == {}
+    backfilled = replace(snapshot("A", T0 + 3 * STEP, oi=3.0), mark_price=None)
+    s.snapshots.add_snapshots([backfilled])  # OI only: never the latest cycle's snapshot
+    assert s.snapshots.latest_snapshots(EX, T0, symbols={"A"}) == {"A": newer}
+    assert s.snapshots.latest_snapshots("okx", T0) == {"A": snapshot("A", T0 + 2 * STEP, exchange="okx")}
+
+
 def check_oi_at_or_before_within_tolerance(s: Stores) -> None:
     s.snapshots.add_snapshots(
         [

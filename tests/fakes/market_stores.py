@@ -169,6 +169,17 @@ class FakeSnapshotStore:
                 found[symbol] = points
         return found
 
+    def latest_snapshots(
+        self, exchange: str, since: datetime, symbols: Collection[str] | None = None
+    ) -> dict[str, MarketSnapshot]:
+        utc(since, "since")
+        inside = [
+            s
+            for s in self._of(exchange)
+            if s.ts >= since and s.mark_price is not None and (symbols is None or s.symbol in symbols)
+        ]
+        return newest_per_symbol(inside, lambda s: s.symbol, lambda s: s.ts)
+
     def purge_before(self, cutoff: datetime) -> int:
         """Retention: drop snapshots older than ``cutoff``."""
         old = [key for key, snap in self.rows.items() if snap.ts < cutoff]

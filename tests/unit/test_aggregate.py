@@ -151,3 +151,58 @@ def test_one_venue_alone_stretched_is_named_with_its_share() -> None:
 )
 def test_no_lone_stretch_otherwise(bands: list[tuple[str, Band, float | None]]) -> None:
     assert lone_stretch(bands) is None
+
+
+venue_books = st.lists(
+    st.tuples(
+        positive,  # OI in venue base units
+        st.floats(min_value=1e-3, max_value=1e5),  # mark per canonical unit
+        st.floats(min_value=-0.02, max_value=0.02),  # premium
+        st.floats(min_value=-0.003, max_value=0.003),  # funding per interval
+        st.sampled_from([1.0, 4.0, 8.0]),  # interval
+        st.sampled_from([1.0, 1e3]),  # units
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _parts(books: list[tuple[float, float, float, float, float, float]]) -> list[VenuePart]:
+    return [
+        VenuePart(
+            f"v{i}",
+            units,
+            snap(f"v{i}", f"S{i}", oi, mark * units, mark * units / (1 + prem), rate, interval),
+        )
+        for i, (oi, mark, prem, rate, interval, units) in enumerate(books)
+    ]
+
+
+@given(venue_books)
+def test_shares_sum_to_one_and_each_is_its_usd_oi_over_the_total(
+    books: list[tuple[float, float, float, float, float, float]],
+) -> None:
+    parts = _parts(books)
+    agg = combine("X", parts, TS)
+    shares = [v.oi_share for v in agg.venues]
+    assert all(s is not None and 0 < s <= 1 for s in shares)
+    assert sum(s for s in shares if s is not None) == pytest.approx(1.0, rel=1e-9)
+    total = sum(p.snapshot.oi_usd for p in parts if p.snapshot.oi_usd is not None)
+    assert agg.snapshot.oi_usd == pytest.approx(total, rel=1e-12)
+    # Funding and basis lie within the venues' own range: a weighted mean, nothing else.
+    funding = [v.funding_8h_pct for v in agg.venues if v.funding_8h_pct is not None]
+    assert min(funding) - 1e-9 <= agg.snapshot.funding_rate * 100 <= max(funding) + 1e-9
+
+
+@given(venue_books, st.randoms())
+def test_the_aggregate_does_not_depend_on_the_venues_order(
+    books: list[tuple[float, float, float, float, float, float]], rnd: object
+) -> None:
+    parts = _parts(books)
+    shuffled = list(parts)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    a, b = combine("X", parts, TS), combine("X", shuffled, TS)
+    for field in ("oi_contracts", "oi_usd", "mark_price", "index_price", "funding_rate", "volume_24h_usd"):
+        assert getattr(b.snapshot, field) == pytest.approx(getattr(a.snapshot, field), rel=1e-9), field
+    assert {v.venue: v.oi_share for v in b.venues} == pytest.approx({v.venue: v.oi_share for v in a.venues})
+    assert b.funding_spread_pct == a.funding_spread_pct and b.basis_spread_pct == a.basis_spread_pct

@@ -139,3 +139,29 @@ class SqlSnapshotStore:
             )
         # Already (ts, mark_price) tuples, mark price never NULL (``keep``): no copy of every row.
         return cast(OiSeries, rows)
+
+    def latest_snapshots(
+        self, exchange: str, since: datetime, symbols: Collection[str] | None = None
+    ) -> dict[str, MarketSnapshot]:
+        # The window is a cycle or two: a few rows per symbol, the newest kept here.
+        stmt = (
+            select(*(getattr(SnapshotRow, name) for name in _FIELDS))
+            .where(
+                SnapshotRow.exchange == exchange,
+                SnapshotRow.ts >= since,
+                SnapshotRow.mark_price.is_not(None),  # a cycle's, not a backfilled OI point
+            )
+            .where(*symbol_filter(SnapshotRow, symbols))
+        )
+        wanted = None if symbols is None else set(symbols)
+        found: dict[str, MarketSnapshot] = {}
+        with transaction(self._sessions, "read the latest snapshots") as session:
+            for row in session.connection().execute(stmt):
+                values: tuple[Any, ...] = tuple(row)
+                snap = MarketSnapshot(*values)
+                if wanted is not None and snap.symbol not in wanted:
+                    continue
+                held = found.get(snap.symbol)
+                if held is None or snap.ts > held.ts:
+                    found[snap.symbol] = snap
+        return found
