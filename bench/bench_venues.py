@@ -175,6 +175,7 @@ class Leg:
     venues: tuple[str, ...]
     cycle_s: dict[str, float]  # venue_cycle's wall time: fetch, score, diff, store
     round_s: float  # the first cycle's start to the last one's end (bot side)
+    cpu_s: float  # the bot's process (every thread) in that time
     logs: dict[str, VenueLog]
     scored: dict[str, int]
 
@@ -207,10 +208,10 @@ async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
             await process.venue_cycle(collector)
             cycle_s[venue] = time.monotonic() - started
 
-        since = time.monotonic()
+        since, cpu = time.monotonic(), time.process_time()
         # As the schedule runs them: a task per venue's job, none awaiting another.
         await asyncio.gather(*(asyncio.create_task(one(v)) for v in venues))
-        round_s = time.monotonic() - since
+        round_s, cpu_s = time.monotonic() - since, time.process_time() - cpu
         # Each cycle's own summary line (none when it failed): every symbol fetched and scored.
         lines = {v: app.last_cycle.of(v) or "" for v in venues}
         scored = {v: int(m.group(1)) if (m := SCORED.search(line)) else 0 for v, line in lines.items()}
@@ -219,7 +220,7 @@ async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
     finally:
         await app.close()
         logs: dict[str, VenueLog] = await fakes.ask("stop", since)
-    return Leg(venues, cycle_s, round_s, {v: logs[v] for v in venues}, scored)
+    return Leg(venues, cycle_s, round_s, cpu_s, {v: logs[v] for v in venues}, scored)
 
 
 async def measure(rounds: int) -> list[list[Leg]]:
@@ -292,15 +293,19 @@ def report(rounds: list[list[Leg]], load: tuple[str, str]) -> str:
     slowest = max(venues, key=lambda v: med([a[v].logs[v].span for a in alone]))
 
     def ratios(values: list[float]) -> str:
-        return f"{med(values):.2f}x ({', '.join(f'{v:.2f}' for v in values)})"
+        return f"{med(values):.2f}× ({', '.join(f'{v:.2f}' for v in values)})"
 
-    target = f"three venues x {SYMBOLS} symbols together no slower than {RATIO_TARGET:g}x the slowest alone"
+    target = f"three venues × {SYMBOLS} symbols together no slower than {RATIO_TARGET:g}× the slowest alone"
     lines = [
         f"Round together over the slowest venue alone ({NAMES[slowest]}), each round paired with "
         f"the legs measured beside it: requests {ratios(ratio_req)}; whole cycles with storing "
         f"{ratios(ratio_cycle)}.",
+        "",
         f"Baseline, the three one after another in one loop (sum of their cycles alone): "
         f"{seconds(baseline)}; together: {seconds([t.round_s for t in together])}.",
+        "",
+        f"CPU time of the bot's process in the round: together {seconds([t.cpu_s for t in together])}; "
+        f"the three alone, summed: {seconds([sum(a[v].cpu_s for v in venues) for a in alone])}.",
         "",
         verdict(f"{target} (requests, from the fakes' logs)", round(med(ratio_req), 2), RATIO_TARGET, "×"),
         verdict(f"{target} (whole cycles with storing)", round(med(ratio_cycle), 2), RATIO_TARGET, "×"),
@@ -327,9 +332,19 @@ and OKX; the peak is the most that reached a fake in any window of the venue's l
 worst shown), over the whole leg including loading the markets; "refused" counts the
 fakes' rate-limit answers. Figures: the median of {len(rounds)} rounds, then each round's.
 
-Each venue has its own ccxt client on its own loop thread, its own limiter and its own
-lease; only the process (its interpreter lock, two cores shared with other work) and the
-database are shared. The fakes run in a child process, as the exchanges are elsewhere.
+What the three share, and what it costs: each venue has its own ccxt client on its own
+loop thread, its own limiter and its own lease, so no venue waits for another's requests or
+budget. They share the database, whose one writer is not on the round's path (Bybit's and
+OKX's cycles have stored theirs while Binance's 500 OI requests are still in flight: see
+their cycles together above), and the process's interpreter lock, which is: Bybit and OKX
+read their 500-row answers and score, diff and store 500 symbols each while Binance's
+answers arrive, and Binance's client needs the same lock to read each of them. Compare the
+bot's CPU time in the round together with the three venues' alone, summed (above): that
+work is not added but moved onto Binance's time; on two cores shared with other work it stretches
+Binance's requests most. A venue that must not share it can have a process of its own: with
+several collector processes each venue is collected by whichever holds its lease
+(docs/operations.md, "Several venues"). The fakes run in a child process, as the exchanges
+are elsewhere.
 Load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}.
 """
     return (
