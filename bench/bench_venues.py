@@ -1,0 +1,384 @@
+"""Target: three venues x 500 symbols collected together no slower than 1.2x the slowest venue alone.
+
+Setup: three fake exchanges (``tests/fakes/exchange``), one per venue (Binance USD-M, Bybit
+v5, OKX v5), each serving 500 USDT perpetuals with 50 ms injected latency, enforcing that
+venue's published limits with its own refusals and recording every request (arrival time,
+weight) and, here, when its answer left. They run in a child process of their own: the
+exchanges are other machines, so their server work must not compete with the bot's
+threads for this process's interpreter lock.
+
+The bot side is what ``dps run --role collector`` builds for
+``EXCHANGES=binanceusdm,bybit,okx`` (``build_app``: one ``CcxtSource`` per venue, each on
+its own loop thread, default tuning, its own lease) over a fresh, migrated SQLite
+database, and the cycles are driven as the schedule drives them: each venue's
+``Process.venue_cycle`` as a task of its own, all started at once. Markets are loaded
+before the round (start-up work, not a cycle's), so the round is each venue's first cycle:
+fetch, score, diff and one stored transaction.
+
+Legs, interleaved (``--rounds`` times, the order reversed every other round): each venue
+alone (``EXCHANGES=<venue>``), then the three together, each leg on fresh fakes, sources
+and database. Measured from the fakes' logs: a venue's requests span from its cycle's
+first request arriving to its last answer leaving; the round together spans from the
+first request at any fake to the last answer of any; the peak weight (Binance) or requests
+(Bybit, OKX) in any window of the venue's limit, against its published budget, and the
+refusals. From the bot's side: each cycle's wall time including storing.
+
+Baseline: the three venues one after another in one loop, i.e. the sum of their times alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiohttp import web
+
+from bench.common import verdict, write_section
+from bot.bootstrap import SystemClock, build_app
+from bot.config import load_settings
+from bot.roles import Role
+from bot.runner import Process
+from tests.fakes.exchange import FakeExchange, FakeMarket
+
+SYMBOLS = 500
+LATENCY_S = 0.050  # as bench_collector.py, whose venues alone this bench sets beside each other
+RATIO_TARGET = 1.2
+# In the order EXCHANGES lists them. bench_collector is imported by the fakes' process only:
+# it imports ccxt in full, which the bot's process must not (bot.collector.ccxt_loading).
+NAMES = {"binanceusdm": "Binance USD-M", "bybit": "Bybit", "okx": "OKX"}
+SCORED = re.compile(r"\bscored=(\d+)")
+FIGURE = re.compile(r"\(([^()]*)\)\.$")
+
+
+# -- the fakes, in a child process -------------------------------------------------------
+
+
+class TimedFake(FakeExchange):
+    """A fake exchange that also records when each answer left (``time.monotonic()``)."""
+
+    def __init__(self, market: FakeMarket, latency_s: float) -> None:
+        super().__init__(market, latency_s=latency_s)
+        self.ends: list[float] = []
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await super()._handle(request)
+        finally:
+            self.ends.append(time.monotonic())
+
+
+@dataclass(frozen=True)
+class VenueLog:
+    """One fake's record of a leg, from ``since`` on (the round) and over the whole leg (limits)."""
+
+    first: float  # the round's first request arrived
+    last_end: float  # the round's last answer left
+    requests: int
+    weight: int
+    peak: float  # the highest share of a published budget in any window, over the whole leg
+    peak_text: str
+    refusals: int
+
+    @property
+    def span(self) -> float:
+        return self.last_end - self.first
+
+
+def venue_log(venue: Any, fake: TimedFake, since: float) -> VenueLog:
+    """``venue`` is a ``bench_collector.Venue``: its limits are read the way that bench reads them."""
+    from bench.bench_collector import peak_share
+
+    records = [r for r in fake.requests if r.t >= since]
+    ends = [t for t in fake.ends if t >= since]
+    if not records or not ends:
+        raise RuntimeError(f"{venue.name}: no request after the round began")
+    peak, text = peak_share(venue, fake)
+    return VenueLog(
+        first=min(r.t for r in records),
+        last_end=max(ends),
+        requests=len(records),
+        weight=sum(r.weight for r in records),
+        peak=peak,
+        peak_text=text,
+        refusals=len(fake.refusals),
+    )
+
+
+def host_fakes(conn: Connection) -> None:
+    """The child process: ``start`` serves three fresh fakes, ``stop <since>`` returns their logs."""
+    asyncio.run(_host(conn))
+
+
+async def _host(conn: Connection) -> None:
+    from bench.bench_collector import VENUES
+
+    loop = asyncio.get_running_loop()
+    fakes: dict[str, TimedFake] = {}
+    while True:
+        command, arg = await loop.run_in_executor(None, conn.recv)
+        if command == "start":
+            fakes = {v.exchange: TimedFake(FakeMarket.generated(SYMBOLS), LATENCY_S) for v in VENUES}
+            for fake in fakes.values():
+                await fake.start()
+            conn.send({venue: fake.url for venue, fake in fakes.items()})
+        elif command == "stop":
+            logs = {
+                v.exchange: venue_log(v, fakes[v.exchange], arg) for v in VENUES if fakes[v.exchange].requests
+            }
+            for fake in fakes.values():
+                await fake.stop()
+            conn.send(logs)
+        else:
+            return
+
+
+class Fakes:
+    """The parent's handle on the child process serving the fakes."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=host_fakes, args=(child,), name="venue-fakes", daemon=True)
+        self._process.start()
+        child.close()
+
+    async def ask(self, command: str, arg: Any = None) -> Any:
+        self._conn.send((command, arg))
+        return await asyncio.to_thread(self._conn.recv)
+
+    def close(self) -> None:
+        self._conn.send(("quit", None))
+        self._process.join(10)
+
+
+# -- the bot side ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One leg: the venues collected, each one's cycle wall time, the round, the fakes' logs."""
+
+    venues: tuple[str, ...]
+    cycle_s: dict[str, float]  # venue_cycle's wall time: fetch, score, diff, store
+    round_s: float  # the first cycle's start to the last one's end (bot side)
+    cpu_s: float  # the bot's process (every thread) in that time
+    logs: dict[str, VenueLog]
+    scored: dict[str, int]
+
+    @property
+    def requests_round_s(self) -> float:
+        """From the first request at any fake to the last answer leaving any."""
+        return max(x.last_end for x in self.logs.values()) - min(x.first for x in self.logs.values())
+
+
+async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
+    urls: dict[str, str] = await fakes.ask("start")
+    settings = load_settings(
+        database_url=f"sqlite:///{db}",
+        exchanges=",".join(venues),
+        exchange_api_urls={venue: urls[venue] for venue in venues},
+    )
+    app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
+    process = Process(app)
+    cycle_s: dict[str, float] = {}
+    since = 0.0
+    try:
+        await process.renew_leases()  # the collector leases, as dps run takes them at start
+        now = app.clock.now()
+        for collector in app.collectors:  # start-up: markets loaded before the first cycle
+            await collector.cycle.reload_universe(now, force=True)
+
+        async def one(venue: str) -> None:
+            collector = next(c for c in app.collectors if c.exchange == venue)
+            started = time.monotonic()
+            await process.venue_cycle(collector)
+            cycle_s[venue] = time.monotonic() - started
+
+        since, cpu = time.monotonic(), time.process_time()
+        # As the schedule runs them: a task per venue's job, none awaiting another.
+        await asyncio.gather(*(asyncio.create_task(one(v)) for v in venues))
+        round_s, cpu_s = time.monotonic() - since, time.process_time() - cpu
+        # Each cycle's own summary line (none when it failed): every symbol fetched and scored.
+        lines = {v: app.last_cycle.of(v) or "" for v in venues}
+        scored = {v: int(m.group(1)) if (m := SCORED.search(line)) else 0 for v, line in lines.items()}
+        if any(n != SYMBOLS for n in scored.values()):
+            raise SystemExit(f"not every symbol scored: {lines}")
+    finally:
+        await app.close()
+        logs: dict[str, VenueLog] = await fakes.ask("stop", since)
+    return Leg(venues, cycle_s, round_s, cpu_s, {v: logs[v] for v in venues}, scored)
+
+
+async def measure(rounds: int) -> list[list[Leg]]:
+    fakes = Fakes()
+    out: list[list[Leg]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-venues-") as tmp:
+            legs = [(venue,) for venue in NAMES] + [tuple(NAMES)]
+            for r in range(rounds):
+                order = legs if r % 2 == 0 else legs[::-1]
+                done = []
+                for n, venues in enumerate(order):
+                    done.append(await leg(fakes, venues, Path(tmp) / f"r{r}-{n}.sqlite3"))
+                out.append(sorted(done, key=lambda x: legs.index(x.venues)))
+    finally:
+        fakes.close()
+    return out
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def seconds(values: list[float]) -> str:
+    """The median, then every round's figure in the order measured."""
+    return f"{med(values):.2f} s ({', '.join(f'{v:.2f}' for v in values)})"
+
+
+def report(rounds: list[list[Leg]], load: tuple[str, str]) -> str:
+    venues = list(NAMES)
+    alone = [{x.venues[0]: x for x in legs if len(x.venues) == 1} for legs in rounds]
+    together = [next(x for x in legs if len(x.venues) > 1) for legs in rounds]
+
+    def per_venue(legs: list[Leg], venue: str, what: str) -> list[float]:
+        return [x.logs[venue].span if what == "span" else x.cycle_s[venue] for x in legs]
+
+    rows = [
+        "| venue | alone: requests | alone: cycle with storing | together: requests | "
+        "together: cycle with storing | requests | peak in any window vs published budget (together) "
+        "| refused alone / together |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for venue in venues:
+        mine = [a[venue] for a in alone]
+        peaks = [t.logs[venue] for t in together]
+        worst = max(peaks, key=lambda x: x.peak)
+        rows.append(
+            f"| {NAMES[venue]} | {seconds(per_venue(mine, venue, 'span'))} | "
+            f"{seconds(per_venue(mine, venue, 'cycle'))} | {seconds(per_venue(together, venue, 'span'))} | "
+            f"{seconds(per_venue(together, venue, 'cycle'))} | {peaks[0].requests} | {worst.peak_text} | "
+            f"{sum(a[venue].logs[venue].refusals for a in alone)} / {sum(x.refusals for x in peaks)} |"
+        )
+    rows.append(
+        f"| **the round, three together** | | | {seconds([t.requests_round_s for t in together])} | "
+        f"{seconds([t.round_s for t in together])} | "
+        f"{sum(together[0].logs[v].requests for v in venues)} | | |"
+    )
+
+    # Each round pairs legs measured in the same minute: its ratio, then the median of those.
+    slowest_span = [max(a[v].logs[v].span for v in venues) for a in alone]
+    slowest_cycle = [max(a[v].cycle_s[v] for v in venues) for a in alone]
+    ratio_req = [t.requests_round_s / s for t, s in zip(together, slowest_span, strict=True)]
+    ratio_cycle = [t.round_s / s for t, s in zip(together, slowest_cycle, strict=True)]
+    baseline = [sum(a[v].cycle_s[v] for v in venues) for a in alone]
+    refused = sum(t.logs[v].refusals for t in together for v in venues)
+    peak = max((t.logs[v] for t in together for v in venues), key=lambda x: x.peak)
+    slowest = max(venues, key=lambda v: med([a[v].logs[v].span for a in alone]))
+
+    def ratios(values: list[float]) -> str:
+        return f"{med(values):.2f}× ({', '.join(f'{v:.2f}' for v in values)})"
+
+    target = f"three venues × {SYMBOLS} symbols together no slower than {RATIO_TARGET:g}× the slowest alone"
+    lines = [
+        f"Round together over the slowest venue alone ({NAMES[slowest]}), each round paired with "
+        f"the legs measured beside it: requests {ratios(ratio_req)}; whole cycles with storing "
+        f"{ratios(ratio_cycle)}.",
+        "",
+        f"Baseline, the three one after another in one loop (sum of their cycles alone): "
+        f"{seconds(baseline)}; together: {seconds([t.round_s for t in together])}.",
+        "",
+        f"CPU time of the bot's process in the round: together {seconds([t.cpu_s for t in together])}; "
+        f"the three alone, summed: {seconds([sum(a[v].cpu_s for v in venues) for a in alone])}.",
+        "",
+        verdict(f"{target} (requests, from the fakes' logs)", round(med(ratio_req), 2), RATIO_TARGET, "×"),
+        verdict(f"{target} (whole cycles with storing)", round(med(ratio_cycle), 2), RATIO_TARGET, "×"),
+        # The outcome from the share; the figure names the budget and window behind it.
+        FIGURE.sub(
+            f"({peak.peak_text}).",
+            verdict(
+                "every venue at most its published budget in any window, together",
+                peak.peak * 100,
+                100.0,
+                "%",
+            ),
+        ),
+        verdict("no request refused, together", refused, 0, "refused"),
+    ]
+    explain = f"""A venue's "requests" run from its cycle's first request reaching its fake to its last
+answer leaving it; "the round" from the first request at any of the three fakes to the last
+answer of any (a cycle's leading work before its first request counts in neither). "Cycle
+with storing" is `Process.venue_cycle` on the bot's side: fetch, score, diff and the one
+transaction that stores the cycle; the round's figure there runs from the start of the
+three tasks to the end of the last. Weight is Binance's request weight, requests for Bybit
+and OKX; the peak is the most that reached a fake in any window of the venue's limit
+(Binance 2,400 weight per 60 s, Bybit 600 requests per 5 s, OKX per endpoint per 2 s, the
+worst shown), over the whole leg including loading the markets; "refused" counts the
+fakes' rate-limit answers. Figures: the median of {len(rounds)} rounds, then each round's.
+
+What the three share, and what it costs: each venue has its own ccxt client on its own
+loop thread, its own limiter and its own lease, so no venue waits for another's requests or
+budget. They share the database, whose one writer is not on the round's path (Bybit's and
+OKX's cycles have stored theirs while Binance's 500 OI requests are still in flight: see
+their cycles together above), and the process's interpreter lock, which is: Bybit and OKX
+read their 500-row answers and score, diff and store 500 symbols each while Binance's
+answers arrive, and Binance's client needs the same lock to read each of them. Compare the
+bot's CPU time in the round together with the three venues' alone, summed (above): that
+work is not added but moved onto Binance's time; on two cores shared with other work it stretches
+Binance's requests most. A venue that must not share it can have a process of its own: with
+several collector processes each venue is collected by whichever holds its lease
+(docs/operations.md, "Several venues"). The fakes run in a child process, as the exchanges
+are elsewhere.
+Load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}.
+"""
+    return (
+        f"## Three venues together ({SYMBOLS} USDT perpetuals each, on three fake exchanges)\n\n"
+        f"`EXCHANGES=binanceusdm,bybit,okx` as `dps run --role collector` builds it, the three "
+        f"venues' first cycles started together as the schedule starts them, over a migrated "
+        f"SQLite database; {LATENCY_S * 1000:.0f} ms injected latency per request; each fake "
+        "enforces its venue's published limits. Legs interleaved: each venue alone, then the "
+        "three together, every round on fresh fakes, sources and database.\n\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + explain
+    )
+
+
+def loadavg() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    before = loadavg()
+    rounds = asyncio.run(measure(args.rounds))
+    text = report(rounds, (before, loadavg()))
+    print(text)
+    if not args.no_write:
+        write_section("venues", text)
+
+
+if __name__ == "__main__":
+    main()
