@@ -54,10 +54,11 @@ class SharedTimes(list[OiSample]):
         self.times = times
 
 
-_Picks = dict[tuple[int, int, bool], tuple[object, ChangePicks]]
-"""``change_picks`` found in one ``score_snapshots`` call: by the ids of the histories' shared
-times and of the measuring times, and whether the snapshot's own point was added; each with
-the shared times themselves, so that an id is never mistaken for a later object's."""
+_Picks = dict[tuple[int, ChangeTimes, bool], tuple[object, ChangePicks]]
+"""``change_picks`` found in one ``score_snapshots`` call: by the id of the histories' shared
+times (a list: not hashable), the measuring times (hashed by identity, and held by the key)
+and whether the snapshot's own point was added; each with the shared times themselves,
+so that an id is never mistaken for a later object's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ def _changes(
     measured = _with_snapshot_point(history, snap, value)
     if picks is None or times.bounds is None or not isinstance(history, SharedTimes):
         return changes_at(measured, times)
-    key = (id(history.times), id(times), measured is not history)
+    key = (id(history.times), times, measured is not history)
     found = picks.get(key)
     if found is None or found[0] is not history.times:
         found = picks[key] = (history.times, change_picks(measured, times))
