@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.app.snapshot_scoring import SharedTimes
+from bot.app.snapshot_scoring import shared_times
 from bot.core.market import MarketSnapshot
 from bot.core.oi_deltas import DEFAULT_TOLERANCES, OiDeltaTolerances
 from bot.ports import MarketSeries, OiSeries
@@ -138,7 +138,7 @@ class _Series:
                 if when_dt is None:
                     when_dt = made[us] = from_micros(us)
                 last.times.append(when_dt)
-        return SharedTimes(zip(last.times, [values[i] for i in last.picks], strict=True), last.times)
+        return shared_times(zip(last.times, [values[i] for i in last.picks], strict=True), last.times)
 
     def _neighbours_near(self, targets: _Targets, first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the

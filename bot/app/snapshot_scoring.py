@@ -45,13 +45,19 @@ class SharedTimes(list[OiSample]):
     ``bot.app.market_memory`` hands the scorer thousands of histories on the same few
     times; the points each change is measured from depend on the times alone
     (``change_picks``), so the scorer finds them once per ``times`` and measuring time.
+    Built as a list (``shared_times``): an ``__init__`` of its own would cost a Python call
+    per history.
     """
 
     __slots__ = ("times",)
+    times: object
 
-    def __init__(self, points: Iterable[OiSample], times: object) -> None:
-        super().__init__(points)
-        self.times = times
+
+def shared_times(points: Iterable[OiSample], times: object) -> SharedTimes:
+    """``points`` as a ``SharedTimes`` on ``times``."""
+    history = SharedTimes(points)
+    history.times = times
+    return history
 
 
 _Picks = dict[tuple[int, ChangeTimes, bool], tuple[object, ChangePicks]]

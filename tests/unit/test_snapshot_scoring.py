@@ -17,6 +17,7 @@ from bot.app.snapshot_scoring import (
     SharedTimes,
     score_snapshot,
     score_snapshots,
+    shared_times,
     split_stale,
 )
 from bot.core.market import MarketSnapshot
@@ -213,14 +214,14 @@ def test_histories_on_shared_times_score_as_plain_lists_do(
     # SharedTimes histories share their change picks across symbols (found once per
     # measuring time and times); plain lists are measured one by one: the bits must agree.
     times = sorted(NOW + k * STEP for k in steps)
-    shared_times = list(times)  # one object, as the market memory hands out for a group
+    times_object = list(times)  # one object, as the market memory hands out for a group
     plain: dict[str, list[OiSample]] = {}
     shared: dict[str, SharedTimes] = {}
     snaps = []
     for i, (ts, oi, values) in enumerate(symbols):
         padded = [*values, *([1000.0] * len(times))][: len(times)]
         points = list(zip(times, padded, strict=True))
-        plain[f"S{i}"], shared[f"S{i}"] = points, SharedTimes(points, shared_times)
+        plain[f"S{i}"], shared[f"S{i}"] = points, shared_times(points, times_object)
         snaps.append(snap(f"S{i}", ts=ts, oi_contracts=oi))
     got = score_snapshots(snaps, shared.__getitem__, NOW, DEFAULT_PARAMS, price_history=shared.__getitem__)
     expected = score_snapshots(snaps, plain.__getitem__, NOW, DEFAULT_PARAMS, price_history=plain.__getitem__)
