@@ -96,6 +96,17 @@ class CycleDeps:
     cycles: CycleStore
 
 
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What the synchronous middle of a cycle computed, for the store and the report."""
+
+    scored: list[ScoredSymbol]
+    outcome: DiffResult
+    changed: list[SymbolState]
+    messages: list[OutboxMessage]
+    scores: list[ScoreRecord]
+
+
 def reading_of(s: ScoredSymbol) -> Reading:
     """The values the diff engine and the alerts see of one scored symbol (also ``dps backtest``)."""
     r, i = s.result, s.inputs
@@ -291,49 +302,66 @@ class CollectionCycle:
         report.weight_used = fetch.weight_used
         report.failures.update(f.reason for f in fetch.failures)
 
-        # Each synchronous step runs in a worker thread (``off_loop``), so commands are answered
-        # meanwhile. Still one step at a time: nothing else touches this cycle's memory.
-        history = await off_loop(self._history, now, claim, fetch.snapshots)
-        scored = await off_loop(
-            score_snapshots,
-            fetch.snapshots,
-            lambda sym: history.oi.get(sym, []),
-            now,
-            self._params,
-            price_history=lambda sym: history.mark.get(sym, []),
-        )
+        # The synchronous middle of the cycle (history, scores, diff, messages, records) runs
+        # in one worker thread call (``off_loop``), so commands are answered meanwhile; one
+        # call rather than one per step, since each hop back to the loop costs a wake-up.
+        # Still one step at a time: nothing else touches this cycle's memory.
+        work = await off_loop(self._compute, now, claim, fetch.snapshots)
+        scored, outcome = work.scored, work.outcome
         report.scored = len(scored)
         report.partial = sum(s.result.partial for s in scored)
         report.top = scored[:5]
-
-        previous = await off_loop(self._previous_states, claim)
-        # The lists of thousands of objects are built in the worker too: on the loop they
-        # would hold up every command for tens of milliseconds.
-        outcome, changed = await off_loop(self._diff_states, previous, scored, now)
-
-        messages = await off_loop(self._messages, outcome.events, now)
-        scores = await off_loop(self._score_records, scored)
         # Forget first: if the store fails, the database (not this memory) holds the truth.
         self._states = None
         market, self._market = self._market, None
-        await off_loop(
-            self._d.cycles.save_cycle,
-            exchange=self._d.exchange,
-            snapshots=fetch.snapshots,
-            scores=scores,
-            alert_states=changed,
-            outbox=messages,
-            lease=claim,
-        )
+        extended = await off_loop(self._store, work, claim, now, fetch.snapshots, market)
         if self._keep_states:
             self._states, self._states_tenure = outcome.states, None if claim is None else claim.since
-            if market is not None and await off_loop(self._extend, market, now, fetch.snapshots):
+            if extended:
                 self._market, self._market_tenure = market, self._states_tenure
+        messages = work.messages
         report.events = len(outcome.events)
         report.alerts = outcome.events
         report.messages = len(messages)
         report.duration_s = time.perf_counter() - started
         return report
+
+    def _compute(self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]) -> _Work:
+        """Everything between the fetch and the store, in the order the steps depend on."""
+        history = self._history(now, claim, latest)
+        scored = score_snapshots(
+            latest,
+            lambda sym: history.oi.get(sym, []),
+            now,
+            self._params,
+            price_history=lambda sym: history.mark.get(sym, []),
+        )
+        outcome, changed = self._diff_states(self._previous_states(claim), scored, now)
+        messages = self._messages(outcome.events, now)
+        return _Work(scored, outcome, changed, messages, self._score_records(scored))
+
+    def _store(
+        self,
+        work: _Work,
+        claim: LeaseClaim | None,
+        now: datetime,
+        stored: Sequence[MarketSnapshot],
+        market: MarketMemory | None,
+    ) -> bool:
+        """Store the cycle in one transaction, then extend ``market`` with its snapshots.
+
+        Returns:
+            True when ``market`` holds this cycle's points and can be kept.
+        """
+        self._d.cycles.save_cycle(
+            exchange=self._d.exchange,
+            snapshots=stored,
+            scores=work.scores,
+            alert_states=work.changed,
+            outbox=work.messages,
+            lease=claim,
+        )
+        return self._keep_states and market is not None and self._extend(market, now, stored)
 
     def _diff_states(
         self, previous: Mapping[str, SymbolState], scored: Sequence[ScoredSymbol], now: datetime
@@ -351,7 +379,7 @@ class CollectionCycle:
         """Add a stored cycle's snapshots to ``market``; False: it must be read again."""
         if not market.add_snapshots(self._d.exchange, stored):
             return False
-        market.trim(now)
+        market.trim_hourly(now)
         return True
 
     def _history(

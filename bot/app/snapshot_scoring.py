@@ -9,14 +9,24 @@ says data stopped. A snapshot dated after ``now`` (clock skew) counts as fresh.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.inputs import inputs_from_snapshot
 from bot.core.market import MarketSnapshot
 from bot.core.models import ScoreInputs, ScoreResult
-from bot.core.oi_deltas import DEFAULT_TOLERANCES, ChangeTimes, OiDeltaTolerances, OiSample, changes_at
+from bot.core.oi_deltas import (
+    DEFAULT_TOLERANCES,
+    ChangePicks,
+    ChangeTimes,
+    OiChanges,
+    OiDeltaTolerances,
+    OiSample,
+    change_picks,
+    changes_at,
+    changes_picked,
+)
 from bot.core.params import ScoringParams
 from bot.core.records import require_aware
 from bot.core.scoring import score
@@ -27,6 +37,34 @@ DEFAULT_STALE_AFTER = timedelta(minutes=10)
 OiHistory = Callable[[str], Sequence[OiSample]]
 """Symbol → that symbol's stored (ts, oi_contracts) points, sorted by time (or, for the
 price, its (ts, mark_price) points)."""
+
+
+class SharedTimes(list[OiSample]):
+    """A history whose times are those of every other history with the same ``times`` object.
+
+    ``bot.app.market_memory`` hands the scorer thousands of histories on the same few
+    times; the points each change is measured from depend on the times alone
+    (``change_picks``), so the scorer finds them once per ``times`` and measuring time.
+    Built as a list (``shared_times``): an ``__init__`` of its own would cost a Python call
+    per history.
+    """
+
+    __slots__ = ("times",)
+    times: object
+
+
+def shared_times(points: Iterable[OiSample], times: object) -> SharedTimes:
+    """``points`` as a ``SharedTimes`` on ``times``."""
+    history = SharedTimes(points)
+    history.times = times
+    return history
+
+
+_Picks = dict[tuple[int, ChangeTimes, bool], tuple[object, ChangePicks]]
+"""``change_picks`` found in one ``score_snapshots`` call: by the id of the histories' shared
+times (a list: not hashable), the measuring times (hashed by identity, and held by the key)
+and whether the snapshot's own point was added; each with the shared times themselves,
+so that an id is never mistaken for a later object's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +138,33 @@ def _scored(
     price_history: Sequence[OiSample],
     params: ScoringParams,
     times: ChangeTimes,
+    picks: _Picks | None = None,
 ) -> ScoredSymbol:
-    changes = changes_at(_with_snapshot_point(history, snap, snap.oi_contracts), times)
+    changes = _changes(history, snap, snap.oi_contracts, times, picks)
     price = None
     if price_history:
-        price = changes_at(_with_snapshot_point(price_history, snap, snap.mark_price), times)
+        price = _changes(price_history, snap, snap.mark_price, times, picks)
     inputs = inputs_from_snapshot(snap, changes, price)
     return ScoredSymbol(snapshot=snap, inputs=inputs, result=score(inputs, params))
+
+
+def _changes(
+    history: Sequence[OiSample],
+    snap: MarketSnapshot,
+    value: float | None,
+    times: ChangeTimes,
+    picks: _Picks | None,
+) -> OiChanges:
+    """``changes_at`` of the history with the snapshot's own point, its picks found once per
+    shared times (``SharedTimes``)."""
+    measured = _with_snapshot_point(history, snap, value)
+    if picks is None or times.bounds is None or not isinstance(history, SharedTimes):
+        return changes_at(measured, times)
+    key = (id(history.times), times, measured is not history)
+    found = picks.get(key)
+    if found is None or found[0] is not history.times:
+        found = picks[key] = (history.times, change_picks(measured, times))
+    return changes_picked(measured, found[1])
 
 
 def score_snapshots(
@@ -141,6 +199,7 @@ def score_snapshots(
     """
     fresh = split_stale(latest, now, stale_after).fresh
     times: dict[datetime, ChangeTimes] = {}  # the symbols of a cycle mostly share one data time
+    picks: _Picks = {}
     scored = []
     for snap in fresh:
         ts = snap.ts
@@ -150,6 +209,6 @@ def score_snapshots(
         if at is None or at.now.tzinfo is not ts.tzinfo or at.now.fold != ts.fold:
             at = times[ts] = ChangeTimes(ts, tolerances)
         prices = () if price_history is None else price_history(snap.symbol)
-        scored.append(_scored(snap, oi_history(snap.symbol), prices, params, at))
+        scored.append(_scored(snap, oi_history(snap.symbol), prices, params, at, picks))
     scored.sort(key=lambda s: (-s.result.score, s.snapshot.symbol, s.snapshot.exchange))
     return scored

@@ -103,7 +103,11 @@ def _relative(start: OiSample | None, end: OiSample) -> float | None:
     # A huge tolerance could pick the end point itself; a change needs two distinct times.
     if start is None or start[0] >= end[0]:
         return None
-    past, current = start[1], end[1]
+    return _relative_value(start[1], end[1])
+
+
+def _relative_value(past: float, current: float) -> float | None:
+    """The change from ``past`` to ``current`` in %, ``None`` when it cannot be measured."""
     if not (math.isfinite(past) and math.isfinite(current)) or past <= 0 or current < 0:
         return None
     change = (current / past - 1.0) * 100.0
@@ -205,30 +209,70 @@ def changes_at(history: Sequence[OiSample], times: ChangeTimes) -> OiChanges:
         history: one symbol's points, sorted by time; OI in contracts.
         times: the measuring time with its horizons' bounds.
     """
-    now, bounds = times.now, times.bounds
-    end = latest_point(history, now)
-    if bounds is None:
-        t = times.tolerances
+    if times.bounds is None:
+        now, t = times.now, times.tolerances
+        end = latest_point(history, now)
         return OiChanges(
             h1_pct=_change(history, end, now, 1, t.tolerance_1h),
             h4_pct=_change(history, end, now, 4, t.tolerance_4h),
             h24_pct=_change(history, end, now, 24, t.tolerance_24h),
         )
-    if end is None:
-        return OiChanges(None, None, None)
+    return changes_picked(history, change_picks(history, times))
+
+
+ChangePicks = tuple[int, tuple[int | None, int | None, int | None]] | None
+"""Where ``changes_at`` finds its points in a history: the end point's index and each
+horizon's start point's index (``None``: that change is unknown); ``None``: no end point."""
+
+
+def change_picks(history: Sequence[OiSample], times: ChangeTimes) -> ChangePicks:
+    """The points ``changes_at`` measures from, by index; they depend on the times alone.
+
+    Histories with the same times (a cycle's symbols, mostly) have the same picks: a
+    caller can find them once and apply them to each (``changes_picked``).
+
+    Args:
+        history: points sorted by time.
+        times: the measuring time with its horizons' bounds (not ``None``).
+    """
+    bounds = times.bounds
+    if bounds is None:
+        raise ValueError("change_picks needs the horizons' bounds: use changes_at")
+    i = bisect.bisect_right(history, times.now, key=_TS)  # latest_point
+    if not i:
+        return None
+    end = i - 1
+    end_ts = history[end][0]
     n = len(history)
-    found: list[float | None] = []
+    starts: list[int | None] = []
     for fresh_from, target, lo, hi in bounds:
-        if end[0] < fresh_from:  # now - end > slack: the series is stale
-            found.append(None)
+        if end_ts < fresh_from:  # now - end > slack: the series is stale
+            starts.append(None)
             continue
         # nearest_point within the bounds: the neighbours either side of the target, the
         # older one winning a tie.
         j = bisect.bisect_left(history, target, key=_TS)
-        start = history[j - 1] if j and history[j - 1][0] >= lo else None
+        start = j - 1 if j and history[j - 1][0] >= lo else None
         if j < n:
-            after = history[j]
-            if after[0] <= hi and (start is None or after[0] - target < target - start[0]):
-                start = after
-        found.append(_relative(start, end))
-    return OiChanges(found[0], found[1], found[2])
+            after = history[j][0]
+            if after <= hi and (start is None or after - target < target - history[start][0]):
+                start = j
+        # A huge tolerance could pick the end point itself; a change needs two distinct times.
+        starts.append(None if start is None or history[start][0] >= end_ts else start)
+    return end, (starts[0], starts[1], starts[2])
+
+
+_UNKNOWN = OiChanges(None, None, None)
+
+
+def changes_picked(history: Sequence[OiSample], picks: ChangePicks) -> OiChanges:
+    """The changes between the points ``picks`` names (``change_picks``) of ``history``."""
+    if picks is None:
+        return _UNKNOWN
+    end, (h1, h4, h24) = picks
+    current = history[end][1]
+    return OiChanges(
+        None if h1 is None else _relative_value(history[h1][1], current),
+        None if h4 is None else _relative_value(history[h4][1], current),
+        None if h24 is None else _relative_value(history[h24][1], current),
+    )

@@ -327,3 +327,26 @@ async def test_a_failed_store_reads_the_points_again() -> None:
     one.storage.cycles.save_cycle = broken  # type: ignore[method-assign]
     await one.run(NOW + 2 * STEP)
     assert one.snapshots.reads > reads
+
+
+def test_hourly_trim_forgets_once_an_hour_is_past_and_picks_as_an_exact_trim() -> None:
+    exact, hourly = MarketMemory(), MarketMemory()
+    for memory in (exact, hourly):
+        memory.add_snapshots(EX, [snap("A", NOW - k * STEP, 1000.0 + k) for k in range(12 * 30)])
+        memory.trim(NOW)
+    held = hourly.points()
+    for k in range(1, 24):
+        now = NOW + k * STEP
+        cycle = [snap("A", now, 900.0 + k)]
+        for memory in (exact, hourly):
+            assert memory.add_snapshots(EX, cycle)
+        exact.trim(now)
+        hourly.trim_hourly(now)
+        at = {"A": [now]}
+        assert hourly.series(now, at) == exact.series(now, at)
+        if k < 12:  # less than an hour past: nothing forgotten, one point more each cycle
+            assert hourly.points() == held + 2 * k
+        elif k == 12:  # an hour past: trimmed as exactly as trim does
+            assert hourly.points() == exact.points()
+    # Eleven cycles since: the eleven points (of each kind) an exact trim forgot are still held.
+    assert hourly.points() == exact.points() + 2 * 11

@@ -16,7 +16,9 @@ from bot.core.oi_deltas import (
     OiChanges,
     OiDeltaTolerances,
     OiSample,
+    change_picks,
     changes_at,
+    changes_picked,
     nearest_point,
     oi_change_pct,
     oi_changes,
@@ -234,3 +236,32 @@ def test_changes_near_the_calendars_start_are_measured_horizon_by_horizon() -> N
         h1_pct=oi_change_pct(history, now, 1), h4_pct=oi_change_pct(history, now, 4), h24_pct=None
     )
     assert changes_at(history, times).h1_pct == pytest.approx(10.0)
+
+
+@settings(max_examples=300)
+@given(
+    measured_histories(),
+    st.lists(st.lists(st.floats(allow_nan=True), min_size=40, max_size=40), max_size=4),
+)
+def test_picks_found_on_one_history_measure_every_history_on_its_times(
+    drawn: tuple[list[OiSample], datetime, OiDeltaTolerances], others: list[list[float]]
+) -> None:
+    # The points a change is measured from depend on the times alone: picks found once
+    # measure any history on the same times exactly as changes_at does.
+    history, now, tolerances = drawn
+    times = ChangeTimes(now, tolerances)
+    picks = change_picks(history, times)
+    for values in [[oi for _, oi in history], *others]:
+        same_times = [(ts, values[i % len(values)]) for i, (ts, _) in enumerate(history)]
+        got, expected = changes_picked(same_times, picks), changes_at(same_times, times)
+        assert [bits(got.h1_pct), bits(got.h4_pct), bits(got.h24_pct)] == [
+            bits(expected.h1_pct),
+            bits(expected.h4_pct),
+            bits(expected.h24_pct),
+        ]
+
+
+def test_change_picks_need_the_horizons_bounds() -> None:
+    times = ChangeTimes(datetime.min.replace(tzinfo=UTC) + timedelta(hours=24, minutes=1))
+    with pytest.raises(ValueError, match="bounds"):
+        change_picks([], times)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -13,8 +14,10 @@ from hypothesis import strategies as st
 from bot.app.snapshot_scoring import (
     DEFAULT_STALE_AFTER,
     ScoredSymbol,
+    SharedTimes,
     score_snapshot,
     score_snapshots,
+    shared_times,
     split_stale,
 )
 from bot.core.market import MarketSnapshot
@@ -187,3 +190,40 @@ def test_a_cycle_scores_each_symbol_as_scoring_it_alone_does(
         expected = alone[got.snapshot.symbol]
         assert repr(got.inputs) == repr(expected.inputs)  # repr tells -0.0 from 0.0
         assert got == expected
+
+
+# Values a store may hold: junk, zero, and ordinary ones.
+stored_values = st.one_of(
+    st.floats(min_value=0.0, max_value=1e6),
+    st.sampled_from([math.nan, math.inf, -1.0, 0.0, 1000.0, 1010.0]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-25 * 12, max_value=2), unique=True, max_size=30),
+    st.lists(
+        st.tuples(data_times, st.one_of(st.none(), stored_values), st.lists(stored_values, max_size=40)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_histories_on_shared_times_score_as_plain_lists_do(
+    steps: list[int], symbols: list[tuple[datetime, float | None, list[float]]]
+) -> None:
+    # SharedTimes histories share their change picks across symbols (found once per
+    # measuring time and times); plain lists are measured one by one: the bits must agree.
+    times = sorted(NOW + k * STEP for k in steps)
+    times_object = list(times)  # one object, as the market memory hands out for a group
+    plain: dict[str, list[OiSample]] = {}
+    shared: dict[str, SharedTimes] = {}
+    snaps = []
+    for i, (ts, oi, values) in enumerate(symbols):
+        padded = [*values, *([1000.0] * len(times))][: len(times)]
+        points = list(zip(times, padded, strict=True))
+        plain[f"S{i}"], shared[f"S{i}"] = points, shared_times(points, times_object)
+        snaps.append(snap(f"S{i}", ts=ts, oi_contracts=oi))
+    got = score_snapshots(snaps, shared.__getitem__, NOW, DEFAULT_PARAMS, price_history=shared.__getitem__)
+    expected = score_snapshots(snaps, plain.__getitem__, NOW, DEFAULT_PARAMS, price_history=plain.__getitem__)
+    assert [repr(s.inputs) for s in got] == [repr(s.inputs) for s in expected]  # repr tells -0.0 from 0.0
+    assert got == expected
