@@ -83,9 +83,9 @@ def test_models_and_migrations_do_not_drift(migrated_url: str) -> None:
 def test_check_reports_drift_and_a_database_behind(migrated_url: str, new_database: NewDatabase) -> None:
     engine = create_db_engine(migrated_url)
     with engine.begin() as connection:
-        connection.execute(sa.text("DROP INDEX ix_scores_exchange_symbol_ts"))
+        connection.execute(sa.text("DROP INDEX ix_scores_exchange_hour_symbol_ts"))
     engine.dispose()
-    with pytest.raises(StorageError, match="ix_scores_exchange_symbol_ts"):
+    with pytest.raises(StorageError, match="ix_scores_exchange_hour_symbol_ts"):
         migrate.check(migrated_url)
     with pytest.raises(StorageError, match="not up to date"):
         migrate.check(new_database("empty.sqlite3"))

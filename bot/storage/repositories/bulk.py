@@ -85,6 +85,21 @@ def upsert_clause(dialect: Dialect, key: tuple[str, ...], columns: tuple[str, ..
     return f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {sets}"
 
 
+@cache
+def fill_clause(dialect: Dialect, table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    """The suffix turning ``insert_statement`` into a fill on the unique ``key``: a row whose
+    key is stored sets only the stored row's NULL ``columns`` (a value stored stays).
+
+    Same on SQLite and PostgreSQL, as ``upsert_clause``.
+    """
+    quote = dialect.identifier_preparer.quote
+    into = dialect.identifier_preparer.format_table(table)
+    sets = ", ".join(
+        f"{quote(c)} = COALESCE({into}.{quote(c)}, excluded.{quote(c)})" for c in columns if c not in key
+    )
+    return f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {sets}"
+
+
 def bound_rows(
     dialect: Dialect, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> list[tuple[Any, ...]]:

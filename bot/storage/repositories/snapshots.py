@@ -15,28 +15,52 @@ from bot.core.collection import OiPoint
 from bot.core.market import MarketSnapshot
 from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction, write_transaction
-from bot.storage.models import SnapshotRow, table_of
-from bot.storage.repositories._common import first_in_slots, new_rows, symbol_filter
-from bot.storage.repositories.bulk import execute_rows
+from bot.storage.models import SnapshotRow, hour_of, table_of
+from bot.storage.repositories._common import first_in_slots, new_rows, seek_filter
+from bot.storage.repositories.bulk import execute_rows, fill_clause
 
-# MarketSnapshot's fields and the table's columns share their names.
+# MarketSnapshot's fields and the table's columns share their names; ``hour`` follows.
 _FIELDS = tuple(f.name for f in fields(MarketSnapshot))
+_COLUMNS = (*_FIELDS, "hour")
+_KEY = ("exchange", "ts", "symbol")
 _VALUES = attrgetter(*_FIELDS)
 
 
 def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
     """Column values for one snapshot."""
-    return {name: getattr(snapshot, name) for name in _FIELDS}
+    return {name: getattr(snapshot, name) for name in _FIELDS} | {"hour": hour_of(snapshot.ts)}
+
+
+def snapshot_tuples(snapshots: Sequence[MarketSnapshot]) -> list[tuple[Any, ...]]:
+    """Rows in ``_COLUMNS`` order (exchange, symbol, ts first, as ``new_rows`` wants them)."""
+    hours: dict[datetime, int] = {}  # a cycle's snapshots share one time
+    rows = []
+    for snapshot in snapshots:
+        ts = snapshot.ts
+        hour = hours.get(ts)
+        if hour is None:
+            hour = hours[ts] = hour_of(ts)
+        rows.append((*_VALUES(snapshot), hour))
+    return rows
 
 
 def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> int:
-    """Insert snapshots not stored yet, as one executemany; returns how many were inserted."""
-    # Tuples in the fields' order (exchange, symbol, ts first, as ``new_rows`` wants them).
-    rows = new_rows(session, SnapshotRow, [_VALUES(s) for s in snapshots])
-    if rows:
-        # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
-        execute_rows(session.connection(), table_of(SnapshotRow), _FIELDS, rows)
-    return len(rows)
+    """Insert snapshots not stored yet, as one executemany; returns how many were inserted.
+
+    A snapshot whose (exchange, symbol, ts) is stored fills that row's NULL columns: a
+    backfilled point (open interest only) stored at a cycle's exact time must not cost the
+    cycle's snapshot its mark price and funding.
+    """
+    rows = snapshot_tuples(snapshots)
+    fresh = new_rows(session, SnapshotRow, rows)
+    conn, table = session.connection(), table_of(SnapshotRow)
+    if len(fresh) < len(rows):
+        fresh_keys = {row[:3] for row in fresh}
+        stored = list({row[:3]: row for row in reversed(rows) if row[:3] not in fresh_keys}.values())
+        execute_rows(conn, table, _COLUMNS, stored, suffix=fill_clause(conn.dialect, table, _KEY, _COLUMNS))
+    # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
+    execute_rows(conn, table, _COLUMNS, fresh)
+    return len(fresh)
 
 
 class SqlSnapshotStore:
@@ -67,7 +91,7 @@ class SqlSnapshotStore:
             SnapshotRow.ts >= at - tolerance,
             SnapshotRow.ts <= at,
             SnapshotRow.oi_contracts.is_not(None),
-            *symbol_filter(SnapshotRow, symbols),
+            *seek_filter(SnapshotRow, at - tolerance, at, symbols),
         )
         wanted = None if symbols is None else set(symbols)
         found: dict[str, OiPoint] = {}
@@ -87,8 +111,9 @@ class SqlSnapshotStore:
         symbols: Collection[str] | None = None,
     ) -> MarketSeries:
         # One pass over the window for both series: the cycle reads four windows per run.
-        # In the (exchange, ts, symbol) index's order: no sort step, and each symbol's
-        # points still arrive oldest first.
+        # In the (exchange, ts, symbol) index's order: no sort step for the whole market
+        # (a symbol list is sought by hour and symbol, and sorted), and each symbol's points
+        # still arrive oldest first.
         stmt = (
             select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.mark_price)
             .where(
@@ -97,7 +122,7 @@ class SqlSnapshotStore:
                 SnapshotRow.ts <= end,
                 or_(SnapshotRow.oi_contracts.is_not(None), SnapshotRow.mark_price.is_not(None)),
             )
-            .where(*symbol_filter(SnapshotRow, symbols))
+            .where(*seek_filter(SnapshotRow, start, end, symbols))
             .order_by(SnapshotRow.ts, SnapshotRow.symbol)
         )
         wanted = None if symbols is None else set(symbols)
