@@ -219,9 +219,8 @@ def new_rows(
 
 SLOTS_PER_QUERY = 200
 """Sampling slots per query: SQLite allows 500 terms in a compound SELECT."""
-FEW_SYMBOLS = 50
-"""Up to this many symbols, each slot's first row is sought per symbol (the collector's
-evidence read for a cycle's alerts); more are found by scanning each slot's time range."""
+NAMES_PER_QUERY = 250
+"""Symbols per query of a symbol list's per-slot seeks (a compound SELECT, as the slots)."""
 
 
 def sample_starts(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
@@ -294,31 +293,20 @@ def first_in_slots(
             for lo, hi, hour in chunk
         ]
         slots = (bounds[0] if len(bounds) == 1 else union_all(*bounds)).subquery("slots")
-        if symbols is not None and len(symbols) <= FEW_SYMBOLS:
-            stmt = _firsts_by_symbol(model, columns, slots, exchange, list(symbols), keep)
+        if listed:
+            names = list(wanted or ())
+            statements = [
+                _firsts_by_symbol(model, columns, slots, exchange, part, keep)
+                for part in chunked(names, NAMES_PER_QUERY)
+            ]
         else:
-            # The first time per symbol and slot from the index alone, then those rows by key
-            # (the unique key: one row per symbol and slot).
-            on = [model.ts >= slots.c.lo, model.ts < slots.c.hi]
-            if listed:
-                on.append(model.hour == slots.c.hour)
-            firsts = (
-                select(model.symbol.label("symbol"), func.min(model.ts).label("ts"))
-                .join(slots, and_(*on))
-                .where(model.exchange == exchange, model.ts <= end, *symbol_filter(model, symbols))
-                .group_by(model.symbol, slots.c.lo)
-                .subquery("firsts")
-            )
-            stmt = (
-                select(model.symbol, model.ts, *columns)
-                .join(firsts, and_(model.symbol == firsts.c.symbol, model.ts == firsts.c.ts))
-                .where(model.exchange == exchange, *keep)
-            )
-        # Core rows, not the ORM's: a whole market is a few hundred thousand of them.
-        for row in session.connection().execute(stmt):
-            symbol: str = row[0]
-            if wanted is None or symbol in wanted:
-                found.setdefault(symbol, []).append(tuple(row[1:]))
+            statements = [_firsts_by_time(model, columns, slots, exchange, end, keep)]
+        for stmt in statements:
+            # Core rows, not the ORM's: a whole market is a few hundred thousand of them.
+            for row in session.connection().execute(stmt):
+                symbol: str = row[0]
+                if wanted is None or symbol in wanted:
+                    found.setdefault(symbol, []).append(tuple(row[1:]))
     step = every.total_seconds()
     for symbol, rows in found.items():
         rows.sort(key=lambda row: row[0])
@@ -340,6 +328,31 @@ def _earliest_per_slot(rows: list[tuple[Any, ...]], step: float) -> list[tuple[A
             kept.append(row)
             last = slot_number
     return kept
+
+
+def _firsts_by_time(
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    slots: Subquery,
+    exchange: str,
+    end: datetime,
+    keep: Sequence[ColumnElement[bool]],
+) -> Select[Any]:
+    """Every symbol's first row per slot: the first time per symbol and slot from a range of
+    the (exchange, ts, symbol) key alone, then those rows by that key (one per symbol and slot).
+    """
+    firsts = (
+        select(model.symbol.label("symbol"), func.min(model.ts).label("ts"))
+        .join(slots, and_(model.ts >= slots.c.lo, model.ts < slots.c.hi))
+        .where(model.exchange == exchange, model.ts <= end)
+        .group_by(model.symbol, slots.c.lo)
+        .subquery("firsts")
+    )
+    return (
+        select(model.symbol, model.ts, *columns)
+        .join(firsts, and_(model.symbol == firsts.c.symbol, model.ts == firsts.c.ts))
+        .where(model.exchange == exchange, *keep)
+    )
 
 
 def _firsts_by_symbol(

@@ -267,18 +267,17 @@ class SqlScoreStore:
         with transaction(self._sessions, "read score history") as session:
             # One seek per hour; a long history in several lists of bound hours.
             for chunk in chunked(hours, MAX_SEEK_HOURS):
-                stmt = (
-                    _records()
-                    .where(
-                        ScoreRow.exchange == exchange,
-                        ScoreRow.hour.in_(chunk),
-                        ScoreRow.symbol == symbol,
-                        ScoreRow.ts >= start,
-                        ScoreRow.ts <= end,
-                    )
-                    .order_by(ScoreRow.ts)
+                # No ORDER BY ts: the planner would take the (exchange, ts, symbol) key's
+                # time range (every symbol's rows) to skip a sort of one symbol's.
+                stmt = _records().where(
+                    ScoreRow.exchange == exchange,
+                    ScoreRow.hour.in_(chunk),
+                    ScoreRow.symbol == symbol,
+                    ScoreRow.ts >= start,
+                    ScoreRow.ts <= end,
                 )
                 records.extend(_record_of(row) for row in session.execute(stmt))
+        records.sort(key=attrgetter("ts"))
         return records
 
     def band_history(

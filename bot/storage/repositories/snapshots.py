@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 from sqlalchemy import func, or_, select
@@ -24,6 +24,7 @@ _FIELDS = tuple(f.name for f in fields(MarketSnapshot))
 _COLUMNS = (*_FIELDS, "hour")
 _KEY = ("exchange", "ts", "symbol")
 _VALUES = attrgetter(*_FIELDS)
+_time = itemgetter(0)
 
 
 def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
@@ -114,17 +115,20 @@ class SqlSnapshotStore:
         # In the (exchange, ts, symbol) index's order: no sort step for the whole market
         # (a symbol list is sought by hour and symbol, and sorted), and each symbol's points
         # still arrive oldest first.
-        stmt = (
-            select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.mark_price)
-            .where(
-                SnapshotRow.exchange == exchange,
-                SnapshotRow.ts >= start,
-                SnapshotRow.ts <= end,
-                or_(SnapshotRow.oi_contracts.is_not(None), SnapshotRow.mark_price.is_not(None)),
-            )
-            .where(*seek_filter(SnapshotRow, start, end, symbols))
-            .order_by(SnapshotRow.ts, SnapshotRow.symbol)
+        seek = seek_filter(SnapshotRow, start, end, symbols)
+        stmt = select(
+            SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.mark_price
+        ).where(
+            SnapshotRow.exchange == exchange,
+            SnapshotRow.ts >= start,
+            SnapshotRow.ts <= end,
+            or_(SnapshotRow.oi_contracts.is_not(None), SnapshotRow.mark_price.is_not(None)),
+            *seek,
         )
+        if not seek:
+            # The key's own order: asked of a symbol list's seeks, it would tempt the
+            # planner into the key's time range (every symbol's rows) to skip a sort.
+            stmt = stmt.order_by(SnapshotRow.ts, SnapshotRow.symbol)
         wanted = None if symbols is None else set(symbols)
         oi_series: OiSeries = {}
         mark_series: OiSeries = {}
@@ -137,6 +141,9 @@ class SqlSnapshotStore:
                     oi_series.setdefault(symbol, []).append((ts, oi))
                 if mark is not None:
                     mark_series.setdefault(symbol, []).append((ts, mark))
+        if seek:
+            for series in (*oi_series.values(), *mark_series.values()):
+                series.sort(key=_time)
         return MarketSeries(oi=oi_series, mark=mark_series)
 
     def mark_samples(
