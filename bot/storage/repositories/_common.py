@@ -180,18 +180,18 @@ def rows_at(
     return rows
 
 
-def existing_keys(
-    session: Session, model: TimeSeriesModel, keys: Sequence[tuple[str, str, datetime]]
-) -> set[tuple[str, str, datetime]]:
+def existing_keys(session: Session, model: TimeSeriesModel, keys: Sequence[Key]) -> set[Key]:
     """Which (exchange, symbol, ts) keys of a time-series table are already stored.
 
     Looks up by exchange and time (a cycle has one time per symbol, a backfill a few
     hundred), using the (exchange, ts, symbol) key, rather than one query per symbol.
     """
     stamps: dict[str, set[datetime]] = {}
-    for exchange, _symbol, ts in keys:
+    if not keys:
+        return set()
+    for exchange, ts in {(key[0], key[2]) for key in keys}:
         stamps.setdefault(exchange, set()).add(ts)
-    found: set[tuple[str, str, datetime]] = set()
+    found: set[Key] = set()
     for exchange, times in stamps.items():
         for chunk in chunked(list(times)):
             stmt = select(model.symbol, model.ts).where(model.exchange == exchange, model.ts.in_(chunk))
@@ -199,22 +199,22 @@ def existing_keys(
     return found
 
 
-def new_rows(
-    session: Session, model: TimeSeriesModel, rows: Sequence[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """Drop rows whose (exchange, symbol, ts) is stored already or repeated in ``rows``.
+Key = tuple[str, str, datetime]
+"""(exchange, symbol, ts): the unique key of a time-series row."""
 
-    Rows are tuples that start with exchange, symbol and ts (``bot.storage.repositories.bulk``).
+
+def new_rows(keys: Sequence[Key], rows: Sequence[tuple[Any, ...]], stored: set[Key]) -> list[tuple[Any, ...]]:
+    """``rows`` (each of the ``keys`` at the same position) whose key is neither ``stored``
+    (``existing_keys``) nor repeated earlier in ``rows``.
     """
-    unique: dict[tuple[str, str, datetime], tuple[Any, ...]] = {}
-    for row in rows:
-        unique.setdefault(row[:3], row)
-    if not unique:
-        return []
-    stored = existing_keys(session, model, list(unique))
-    if not stored:
-        return list(unique.values())
-    return [row for key, row in unique.items() if key not in stored]
+    if not stored and len(set(keys)) == len(keys):
+        return list(rows)  # a cycle: a new time, one row per symbol
+    kept, seen = [], set(stored)
+    for key, row in zip(keys, rows, strict=True):
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
 
 
 SLOTS_PER_QUERY = 200

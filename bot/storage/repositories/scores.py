@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Row, Select, String, and_, bindparam, func, select
+from sqlalchemy import Dialect, Row, Select, String, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
@@ -19,7 +19,9 @@ from bot.storage.db import transaction
 from bot.storage.models import ScoreRow, hour_of, table_of
 from bot.storage.repositories._common import (
     MAX_SEEK_HOURS,
+    Key,
     chunked,
+    existing_keys,
     first_in_slots,
     hours_between,
     new_rows,
@@ -27,7 +29,7 @@ from bot.storage.repositories._common import (
     newest_in_window,
     rows_at,
 )
-from bot.storage.repositories.bulk import execute_rows
+from bot.storage.repositories.bulk import binder, execute_rows
 
 # The inputs' and components' field names are the table's column names (none collide).
 _INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
@@ -54,15 +56,15 @@ _INPUT_VALUES = attrgetter(*_INPUT_FIELDS)
 _COMPONENT_VALUES = attrgetter(*_COMPONENT_FIELDS)
 
 
-def _score_values(record: ScoreRecord, hour: int) -> tuple[Any, ...]:
-    """``score_to_row``'s values as a tuple in ``_ROW_COLUMNS`` order."""
+def _score_values(record: ScoreRecord, ts: Any, hour: int) -> tuple[Any, ...]:
+    """``score_to_row``'s values as a tuple in ``_ROW_COLUMNS`` order, ``ts`` as given."""
     # ``_value_`` is what ``.value`` returns, read without the property's Python-level
     # descriptor (a cycle reads tens of thousands of them).
     result = record.result
     return (
         record.exchange,
         record.symbol,
-        record.ts,
+        ts,
         result.score,
         result.band._value_,
         result.bias._value_,
@@ -76,20 +78,24 @@ def _score_values(record: ScoreRecord, hour: int) -> tuple[Any, ...]:
 
 def score_to_row(record: ScoreRecord) -> dict[str, Any]:
     """Column values for one score."""
-    return dict(zip(_ROW_COLUMNS, _score_values(record, hour_of(record.ts)), strict=True))
+    return dict(zip(_ROW_COLUMNS, _score_values(record, record.ts, hour_of(record.ts)), strict=True))
 
 
-def score_tuples(records: Sequence[ScoreRecord]) -> list[tuple[Any, ...]]:
-    """Rows in ``_ROW_COLUMNS`` order (exchange, symbol, ts first, as ``new_rows`` wants them)."""
-    hours: dict[datetime, int] = {}  # a cycle's scores share one time
+def score_rows(records: Sequence[ScoreRecord], dialect: Dialect) -> tuple[list[Key], list[tuple[Any, ...]]]:
+    """The records' keys, and their rows in ``_ROW_COLUMNS`` order with ``ts`` bound for
+    ``dialect``: a cycle's scores share their time, converted once."""
+    bind_ts = binder(dialect, table_of(ScoreRow), "ts")
+    hours: dict[datetime, int] = {}
+    keys: list[Key] = []
     rows = []
     for record in records:
         ts = record.ts
         hour = hours.get(ts)
         if hour is None:
             hour = hours[ts] = hour_of(ts)
-        rows.append(_score_values(record, hour))
-    return rows
+        keys.append((record.exchange, record.symbol, ts))
+        rows.append(_score_values(record, bind_ts(ts), hour))
+    return keys, rows
 
 
 def row_to_score(row: ScoreRow) -> ScoreRecord:
@@ -114,10 +120,11 @@ def row_to_score(row: ScoreRow) -> ScoreRecord:
 
 def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
     """Insert scores not stored yet, as one executemany; returns how many were inserted."""
-    rows = new_rows(session, ScoreRow, score_tuples(records))
-    if rows:
-        # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
-        execute_rows(session.connection(), table_of(ScoreRow), _ROW_COLUMNS, rows)
+    conn = session.connection()
+    keys, rows = score_rows(records, conn.dialect)
+    rows = new_rows(keys, rows, existing_keys(session, ScoreRow, keys))
+    # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
+    execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, rows, prebound=("ts",))
     return len(rows)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Dialect, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.collection import OiPoint
@@ -16,14 +16,14 @@ from bot.core.market import MarketSnapshot
 from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction, write_transaction
 from bot.storage.models import SnapshotRow, hour_of, table_of
-from bot.storage.repositories._common import first_in_slots, new_rows, seek_filter
-from bot.storage.repositories.bulk import execute_rows, fill_clause
+from bot.storage.repositories._common import Key, existing_keys, first_in_slots, new_rows, seek_filter
+from bot.storage.repositories.bulk import binder, execute_rows, fill_clause
 
 # MarketSnapshot's fields and the table's columns share their names; ``hour`` follows.
 _FIELDS = tuple(f.name for f in fields(MarketSnapshot))
 _COLUMNS = (*_FIELDS, "hour")
 _KEY = ("exchange", "ts", "symbol")
-_VALUES = attrgetter(*_FIELDS)
+_PREBOUND = ("ts", "next_funding_time")
 _time = itemgetter(0)
 
 
@@ -32,17 +32,40 @@ def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
     return {name: getattr(snapshot, name) for name in _FIELDS} | {"hour": hour_of(snapshot.ts)}
 
 
-def snapshot_tuples(snapshots: Sequence[MarketSnapshot]) -> list[tuple[Any, ...]]:
-    """Rows in ``_COLUMNS`` order (exchange, symbol, ts first, as ``new_rows`` wants them)."""
-    hours: dict[datetime, int] = {}  # a cycle's snapshots share one time
+def snapshot_rows(
+    snapshots: Sequence[MarketSnapshot], dialect: Dialect
+) -> tuple[list[Key], list[tuple[Any, ...]]]:
+    """The snapshots' keys, and their rows in ``_COLUMNS`` order with the times bound for
+    ``dialect`` (``_PREBOUND``): a cycle's rows share their time, converted once."""
+    table = table_of(SnapshotRow)
+    bind_ts, bind_next = binder(dialect, table, "ts"), binder(dialect, table, "next_funding_time")
+    hours: dict[datetime, int] = {}
+    keys: list[Key] = []
     rows = []
-    for snapshot in snapshots:
-        ts = snapshot.ts
+    for s in snapshots:
+        ts = s.ts
         hour = hours.get(ts)
         if hour is None:
             hour = hours[ts] = hour_of(ts)
-        rows.append((*_VALUES(snapshot), hour))
-    return rows
+        keys.append((s.exchange, s.symbol, ts))
+        rows.append(
+            (
+                s.exchange,
+                s.symbol,
+                bind_ts(ts),
+                s.oi_contracts,
+                s.oi_usd,
+                s.mark_price,
+                s.index_price,
+                s.last_price,
+                s.funding_rate,
+                s.funding_interval_h,
+                bind_next(s.next_funding_time),
+                s.volume_24h_usd,
+                hour,
+            )
+        )
+    return keys, rows
 
 
 def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> int:
@@ -52,15 +75,20 @@ def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> i
     backfilled point (open interest only) stored at a cycle's exact time must not cost the
     cycle's snapshot its mark price and funding.
     """
-    rows = snapshot_tuples(snapshots)
-    fresh = new_rows(session, SnapshotRow, rows)
     conn, table = session.connection(), table_of(SnapshotRow)
-    if len(fresh) < len(rows):
-        fresh_keys = {row[:3] for row in fresh}
-        stored = list({row[:3]: row for row in reversed(rows) if row[:3] not in fresh_keys}.values())
-        execute_rows(conn, table, _COLUMNS, stored, suffix=fill_clause(conn.dialect, table, _KEY, _COLUMNS))
+    keys, rows = snapshot_rows(snapshots, conn.dialect)
+    stored = existing_keys(session, SnapshotRow, keys)
+    if stored:
+        # Rare (a backfill meeting a cycle): the rows of stored keys, each key once, as a fill.
+        first: dict[Key, tuple[Any, ...]] = {}
+        for key, row in zip(keys, rows, strict=True):
+            if key in stored:
+                first.setdefault(key, row)
+        fill = fill_clause(conn.dialect, table, _KEY, _COLUMNS)
+        execute_rows(conn, table, _COLUMNS, list(first.values()), suffix=fill, prebound=_PREBOUND)
+    fresh = new_rows(keys, rows, stored)
     # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
-    execute_rows(conn, table, _COLUMNS, fresh)
+    execute_rows(conn, table, _COLUMNS, fresh, prebound=_PREBOUND)
     return len(fresh)
 
 
