@@ -111,17 +111,19 @@ def newest_at_or_before(
     bottom, step = hour_of(oldest), 2
     while top >= bottom:
         hours = list(range(max(bottom, top - step + 1), top + 1))
-        stmt = (
-            select(*columns)
-            .where(model.exchange == exchange, model.hour.in_(hours), model.symbol == symbol)
-            .order_by(model.ts.desc())
-            .limit(1)
+        # The times alone (the index covers them), newest picked here: an ORDER BY ts
+        # would tempt the planner into walking the (exchange, ts, symbol) key backwards.
+        stmt = select(model.ts).where(
+            model.exchange == exchange, model.hour.in_(hours), model.symbol == symbol
         )
         if end is not None:
             stmt = stmt.where(model.ts <= end)
-        row = session.execute(stmt).first()
-        if row is not None:
-            return row
+        newest_ts = max(session.scalars(stmt), default=None)
+        if newest_ts is not None:
+            row = select(*columns).where(
+                model.exchange == exchange, model.ts == newest_ts, model.symbol == symbol
+            )
+            return session.execute(row).first()
         top -= len(hours)
         step = min(step * 4, MAX_SEEK_HOURS)
     return None

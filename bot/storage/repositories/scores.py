@@ -171,19 +171,16 @@ def _score_at(
     session: Session, exchange: str, symbol: str, at: datetime, tolerance: timedelta
 ) -> Row[Any] | None:
     """The symbol's newest score with ``at - tolerance <= ts <= at`` (a seek per hour)."""
-    stmt = (
-        _records()
-        .where(
-            ScoreRow.exchange == exchange,
-            ScoreRow.hour.in_(hours_between(at - tolerance, at)),
-            ScoreRow.symbol == symbol,
-            ScoreRow.ts <= at,
-            ScoreRow.ts >= at - tolerance,
-        )
-        .order_by(ScoreRow.ts.desc())
-        .limit(1)
+    stmt = _records().where(
+        ScoreRow.exchange == exchange,
+        ScoreRow.hour.in_(hours_between(at - tolerance, at)),
+        ScoreRow.symbol == symbol,
+        ScoreRow.ts <= at,
+        ScoreRow.ts >= at - tolerance,
     )
-    return session.execute(stmt).first()
+    # The newest picked here from the window's few rows: ORDER BY ts would tempt the
+    # planner into the (exchange, ts, symbol) key's range (every symbol's rows).
+    return max(session.execute(stmt), key=_ts_of, default=None)
 
 
 def _latest_rows() -> Select[Any]:
@@ -213,6 +210,7 @@ def _latest_rows() -> Select[Any]:
 
 _LATEST_ROWS = _latest_rows()
 _SCORE, _SYMBOL = _POSITION["score"], _POSITION["symbol"]
+_ts_of = itemgetter(_POSITION["ts"])
 
 
 class SqlScoreStore:
