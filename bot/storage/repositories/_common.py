@@ -95,35 +95,37 @@ def newest_at_or_before(
     symbol: str,
     end: datetime | None = None,
 ) -> Row[Any] | None:
-    """One symbol's newest row (of ``columns``) with ``ts <= end`` (any time without ``end``).
+    """One symbol's newest row (of ``columns``, ``ts`` among them) with ``ts <= end`` (any
+    time without ``end``).
 
     Walks back from ``end`` (or the exchange's newest time) an hour list at a time, growing
-    each step, to the exchange's oldest hour: a listed symbol is found in the first, newest
-    hours, one index seek per hour; an unknown one costs one seek per stored hour.
+    each step, to the exchange's oldest hour: a listed symbol is found in the first two
+    hours, one index seek each; an unknown one costs one seek per stored hour.
     """
-    # Two queries: SQLite answers a lone min() or max() with one probe of the unique key,
-    # but both in one query with a scan of the exchange's rows.
-    oldest: datetime | None = session.scalar(select(func.min(model.ts)).where(model.exchange == exchange))
+    # Lone min() and max(): SQLite answers each with one probe of the unique key (both in
+    # one query would scan the exchange's rows).
     newest: datetime | None = session.scalar(select(func.max(model.ts)).where(model.exchange == exchange))
-    if oldest is None or newest is None:
+    if newest is None:
         return None
-    top = hour_of(newest if end is None or end > newest else end)
-    bottom, step = hour_of(oldest), 2
-    while top >= bottom:
-        hours = list(range(max(bottom, top - step + 1), top + 1))
-        # The times alone (the index covers them), newest picked here: an ORDER BY ts
+    top, bottom, step = hour_of(newest if end is None or end > newest else end), None, 2
+    at = [column.name for column in columns].index("ts")
+    while bottom is None or top >= bottom:
+        hours = list(range(top - step + 1, top + 1))
+        # The newest is picked here from the symbol's rows of those hours: an ORDER BY ts
         # would tempt the planner into walking the (exchange, ts, symbol) key backwards.
-        stmt = select(model.ts).where(
+        stmt = select(*columns).where(
             model.exchange == exchange, model.hour.in_(hours), model.symbol == symbol
         )
         if end is not None:
             stmt = stmt.where(model.ts <= end)
-        newest_ts = max(session.scalars(stmt), default=None)
-        if newest_ts is not None:
-            row = select(*columns).where(
-                model.exchange == exchange, model.ts == newest_ts, model.symbol == symbol
+        found = max(session.execute(stmt), key=lambda row: row[at], default=None)
+        if found is not None:
+            return found
+        if bottom is None:
+            oldest: datetime | None = session.scalar(
+                select(func.min(model.ts)).where(model.exchange == exchange)
             )
-            return session.execute(row).first()
+            bottom = hour_of(oldest) if oldest is not None else top
         top -= len(hours)
         step = min(step * 4, MAX_SEEK_HOURS)
     return None
