@@ -74,7 +74,7 @@ from bot.runner import Process
 from bot.storage.db import session_factory, transaction
 from bot.storage.facade import open_storage
 from bot.storage.migrate import head_revision
-from bot.storage.models import ScoreRow, table_of
+from bot.storage.models import ScoreRow, hour_of, table_of
 from bot.storage.repositories._common import newest_in_window, rows_at
 from bot.storage.repositories.scores import DAY, HOUR, SqlScoreStore, row_to_score, score_to_row
 
@@ -177,12 +177,12 @@ def value_pool(rng: random.Random) -> list[tuple[Any, ...]]:
 
 
 VALUE_COLUMNS = tuple(
-    c.name for c in table_of(ScoreRow).c if c.name not in ("id", "exchange", "symbol", "ts")
+    c.name for c in table_of(ScoreRow).c if c.name not in ("id", "exchange", "symbol", "ts", "hour")
 )
 # Column names from the table itself, values bound: nothing here comes from outside.
 INSERT = (
-    f"INSERT INTO scores (exchange, symbol, ts, {', '.join(VALUE_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * (3 + len(VALUE_COLUMNS)))})"
+    f"INSERT INTO scores (exchange, symbol, ts, hour, {', '.join(VALUE_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * (4 + len(VALUE_COLUMNS)))})"
 )
 
 
@@ -191,7 +191,9 @@ def insert_steps(
 ) -> int:
     """Scores of every symbol at ``times``, one executemany of plain tuples."""
     names = symbol_names()
-    rows = [(EX, s, stamp_of(conn, ts), *pool[rng.randrange(POOL)]) for ts in times for s in names]
+    rows = [
+        (EX, s, stamp_of(conn, ts), hour_of(ts), *pool[rng.randrange(POOL)]) for ts in times for s in names
+    ]
     conn.exec_driver_sql(INSERT, rows)
     return len(rows)
 
@@ -211,8 +213,8 @@ def build_history(conn: Connection, end: datetime, pool: list[tuple[Any, ...]], 
         # Every stored time is a whole second, so this text is the one SQLAlchemy writes.
         shifted = f"strftime('%Y-%m-%d %H:%M:%S', ts, '+{k} days') || '.000000'"
         conn.exec_driver_sql(
-            f"INSERT INTO scores (exchange, symbol, ts, {columns}) "  # noqa: S608 (our own column names)
-            f"SELECT exchange, symbol, {shifted}, {columns} "
+            f"INSERT INTO scores (exchange, symbol, ts, hour, {columns}) "  # noqa: S608 (our own column names)
+            f"SELECT exchange, symbol, {shifted}, hour + {24 * k}, {columns} "
             "FROM scores WHERE exchange = ? AND ts >= ? AND ts < ?",
             (EX, *day0),
         )

@@ -269,6 +269,30 @@ def check_snapshot_duplicates_skipped(s: Stores) -> None:
     assert s.snapshots.market_history(EX, T0, T0).oi == {"BTCUSDT": [(T0, 1.0)]}
 
 
+def check_snapshot_fills_a_backfilled_point(s: Stores) -> None:
+    # The backfill stores open interest alone; the cycle's snapshot at that very time
+    # brings the prices and funding, which must not be lost as a duplicate.
+    full = snapshot("BTCUSDT", T0, oi=5.0)
+    oi_only = replace(
+        full,
+        oi_contracts=4.0,
+        mark_price=None,
+        index_price=None,
+        last_price=None,
+        funding_rate=None,
+        funding_interval_h=None,
+        next_funding_time=None,
+        volume_24h_usd=None,
+    )
+    assert s.snapshots.add_snapshots([oi_only]) == 1
+    assert s.snapshots.add_snapshots([full]) == 0
+    series = s.snapshots.market_history(EX, T0, T0)
+    assert series.oi == {"BTCUSDT": [(T0, 4.0)]}  # a stored value stays
+    assert series.mark == {"BTCUSDT": [(T0, full.mark_price)]}
+    s.snapshots.add_snapshots([replace(oi_only, oi_contracts=6.0)])  # nothing left to fill
+    assert s.snapshots.market_history(EX, T0, T0) == series
+
+
 def check_latest_snapshot_time(s: Stores) -> None:
     assert s.snapshots.latest_snapshot_time(EX) is None
     s.snapshots.add_snapshots(

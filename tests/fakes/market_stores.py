@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -100,6 +100,14 @@ class FakeSnapshotStore:
             key = (snap.exchange, snap.symbol, stored.ts)
             if key not in self.rows:
                 fresh.setdefault(key, stored)
+            else:
+                # As the SQL store: a stored row's NULL columns are filled (a backfilled
+                # point at a cycle's time), its values kept.
+                held = self.rows[key]
+                filled = {
+                    f.name: getattr(stored, f.name) for f in fields(held) if getattr(held, f.name) is None
+                }
+                self.rows[key] = replace(held, **filled)
         self.rows.update(fresh)
         return len(fresh)
 

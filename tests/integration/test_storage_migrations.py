@@ -83,9 +83,9 @@ def test_models_and_migrations_do_not_drift(migrated_url: str) -> None:
 def test_check_reports_drift_and_a_database_behind(migrated_url: str, new_database: NewDatabase) -> None:
     engine = create_db_engine(migrated_url)
     with engine.begin() as connection:
-        connection.execute(sa.text("DROP INDEX ix_scores_exchange_symbol_ts"))
+        connection.execute(sa.text("DROP INDEX ix_scores_exchange_hour_symbol_ts"))
     engine.dispose()
-    with pytest.raises(StorageError, match="ix_scores_exchange_symbol_ts"):
+    with pytest.raises(StorageError, match="ix_scores_exchange_hour_symbol_ts"):
         migrate.check(migrated_url)
     with pytest.raises(StorageError, match="not up to date"):
         migrate.check(new_database("empty.sqlite3"))
@@ -262,3 +262,48 @@ def test_a_document_queued_now_goes_back_to_text_on_downgrade(migrated_url: str)
         "Daily digest\nSource: synthetic\nTop stress\nSymbol  Score\nSUIUSDT  72\nAlerts: on\n- one\n"
         "data 2025-01-06 12:00 UTC"
     )
+
+
+def test_hour_buckets_are_backfilled_from_ts_and_the_downgrade_keeps_the_rows(migrated_url: str) -> None:
+    migrate.downgrade(migrated_url, "c7e5a9d3f012")
+    times = ["2026-11-30 10:00:00+00", "2026-11-30 10:59:59.5+00", "1970-01-01 01:00:00+00"]
+    engine = create_db_engine(migrated_url)
+    with engine.begin() as connection:
+        for i, ts in enumerate(times):
+            # Bound as text, as a client of the old schema could have written it: the
+            # SQLite column holds the UTC wall time, PostgreSQL parses the literal.
+            wall = ts.removesuffix("+00") if engine.dialect.name == "sqlite" else ts
+            connection.execute(
+                sa.text("INSERT INTO market_snapshots (exchange, symbol, ts) VALUES ('x', :s, :ts)"),
+                {"s": f"S{i}", "ts": wall},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO scores (exchange, symbol, ts, score, band, bias, regime, partial, funding,"
+                    " basis, oi_build, oi_unwind, positioning, direction)"
+                    " VALUES ('x', :s, :ts, 1, 'lean', 'long', 'long_bias', FALSE, 0, 0, 0, 0, 0, 0)"
+                ),
+                {"s": f"S{i}", "ts": wall},
+            )
+    engine.dispose()
+    migrate.upgrade(migrated_url)
+    expected = {"S0": 498_898, "S1": 498_898, "S2": 1}  # whole hours since the epoch
+    engine = create_db_engine(migrated_url)
+    try:
+        with engine.connect() as connection:
+            for table in ("market_snapshots", "scores"):
+                rows = connection.execute(sa.text(f"SELECT symbol, hour FROM {table}"))
+                assert {symbol: hour for symbol, hour in rows} == expected, table
+    finally:
+        engine.dispose()
+    migrate.downgrade(migrated_url, "c7e5a9d3f012")
+    engine = create_db_engine(migrated_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM scores")).scalar() == len(times)
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("scores")}
+            assert "hour" not in columns
+    finally:
+        engine.dispose()
+    migrate.upgrade(migrated_url)
+    migrate.check(migrated_url)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
+    Row,
     Select,
     Subquery,
     and_,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.storage.models import ScoreRow, SnapshotRow
+from bot.storage.models import HOUR_SECONDS, ScoreRow, SnapshotRow, hour_of
 
 T = TypeVar("T")
 
@@ -61,6 +62,75 @@ def symbol_filter(model: TimeSeriesModel, symbols: Collection[str] | None) -> li
     return [model.symbol.in_(list(symbols))]
 
 
+MAX_SEEK_HOURS = 1_000
+"""Hours per ``hour IN (...)`` list (bound parameters, as ``IN_CHUNK``): 41 days."""
+
+
+def hours_between(start: datetime, end: datetime) -> list[int]:
+    """The hour buckets (``bot.storage.models.hour_of``) of ``start <= ts <= end``."""
+    return list(range(hour_of(start), hour_of(end) + 1))
+
+
+def seek_filter(
+    model: TimeSeriesModel, start: datetime, end: datetime, symbols: Collection[str] | None
+) -> list[ColumnElement[bool]]:
+    """``symbol_filter`` for a read of ``start <= ts <= end``, spelled so the database seeks
+    the (exchange, hour, symbol, ts) index once per (hour, symbol) pair.
+
+    Naming the hours as a list, not a range: with ``hour BETWEEN`` the index is read for
+    every symbol of every hour in it, the symbol only a filter.
+    """
+    found = symbol_filter(model, symbols)
+    hours = hours_between(start, end)
+    if found and len(hours) <= MAX_SEEK_HOURS:
+        found.insert(0, model.hour.in_(hours))
+    return found
+
+
+def newest_at_or_before(
+    session: Session,
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    symbol: str,
+    end: datetime | None = None,
+) -> Row[Any] | None:
+    """One symbol's newest row (of ``columns``, ``ts`` among them) with ``ts <= end`` (any
+    time without ``end``).
+
+    Walks back from ``end`` (or the exchange's newest time) an hour list at a time, growing
+    each step, to the exchange's oldest hour: a listed symbol is found in the first two
+    hours, one index seek each; an unknown one costs one seek per stored hour.
+    """
+    # Lone min() and max(): SQLite answers each with one probe of the unique key (both in
+    # one query would scan the exchange's rows).
+    newest: datetime | None = session.scalar(select(func.max(model.ts)).where(model.exchange == exchange))
+    if newest is None:
+        return None
+    top, bottom, step = hour_of(newest if end is None or end > newest else end), None, 2
+    at = [column.name for column in columns].index("ts")
+    while bottom is None or top >= bottom:
+        hours = list(range(top - step + 1, top + 1))
+        # The newest is picked here from the symbol's rows of those hours: an ORDER BY ts
+        # would tempt the planner into walking the (exchange, ts, symbol) key backwards.
+        stmt = select(*columns).where(
+            model.exchange == exchange, model.hour.in_(hours), model.symbol == symbol
+        )
+        if end is not None:
+            stmt = stmt.where(model.ts <= end)
+        found = max(session.execute(stmt), key=lambda row: row[at], default=None)
+        if found is not None:
+            return found
+        if bottom is None:
+            oldest: datetime | None = session.scalar(
+                select(func.min(model.ts)).where(model.exchange == exchange)
+            )
+            bottom = hour_of(oldest) if oldest is not None else top
+        top -= len(hours)
+        step = min(step * 4, MAX_SEEK_HOURS)
+    return None
+
+
 def newest_in_window(
     session: Session,
     model: TimeSeriesModel,
@@ -73,12 +143,14 @@ def newest_in_window(
     """Each symbol's newest time with ``start <= ts <= end``.
 
     Reads only (symbol, ts) pairs of the window, a range of the (exchange, ts, symbol)
-    key, and picks the newest per symbol here. A SQL ``GROUP BY symbol`` would tempt
-    SQLite's planner into walking the (exchange, symbol, ts) index over the exchange's
-    whole history instead (hundreds of milliseconds at 30 days of 500 symbols).
+    key (or, for a short symbol list, seeks of the (exchange, hour, symbol, ts) index),
+    and picks the newest per symbol here.
     """
     stmt = select(model.symbol, model.ts).where(
-        model.exchange == exchange, model.ts >= start, model.ts <= end, *symbol_filter(model, symbols)
+        model.exchange == exchange,
+        model.ts >= start,
+        model.ts <= end,
+        *seek_filter(model, start, end, symbols),
     )
     wanted = None if symbols is None else set(symbols)
     newest: dict[str, datetime] = {}
@@ -112,18 +184,18 @@ def rows_at(
     return rows
 
 
-def existing_keys(
-    session: Session, model: TimeSeriesModel, keys: Sequence[tuple[str, str, datetime]]
-) -> set[tuple[str, str, datetime]]:
+def existing_keys(session: Session, model: TimeSeriesModel, keys: Sequence[Key]) -> set[Key]:
     """Which (exchange, symbol, ts) keys of a time-series table are already stored.
 
     Looks up by exchange and time (a cycle has one time per symbol, a backfill a few
     hundred), using the (exchange, ts, symbol) key, rather than one query per symbol.
     """
     stamps: dict[str, set[datetime]] = {}
-    for exchange, _symbol, ts in keys:
+    if not keys:
+        return set()
+    for exchange, ts in {(key[0], key[2]) for key in keys}:
         stamps.setdefault(exchange, set()).add(ts)
-    found: set[tuple[str, str, datetime]] = set()
+    found: set[Key] = set()
     for exchange, times in stamps.items():
         for chunk in chunked(list(times)):
             stmt = select(model.symbol, model.ts).where(model.exchange == exchange, model.ts.in_(chunk))
@@ -131,29 +203,28 @@ def existing_keys(
     return found
 
 
-def new_rows(
-    session: Session, model: TimeSeriesModel, rows: Sequence[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """Drop rows whose (exchange, symbol, ts) is stored already or repeated in ``rows``.
+Key = tuple[str, str, datetime]
+"""(exchange, symbol, ts): the unique key of a time-series row."""
 
-    Rows are tuples that start with exchange, symbol and ts (``bot.storage.repositories.bulk``).
+
+def new_rows(keys: Sequence[Key], rows: Sequence[tuple[Any, ...]], stored: set[Key]) -> list[tuple[Any, ...]]:
+    """``rows`` (each of the ``keys`` at the same position) whose key is neither ``stored``
+    (``existing_keys``) nor repeated earlier in ``rows``.
     """
-    unique: dict[tuple[str, str, datetime], tuple[Any, ...]] = {}
-    for row in rows:
-        unique.setdefault(row[:3], row)
-    if not unique:
-        return []
-    stored = existing_keys(session, model, list(unique))
-    if not stored:
-        return list(unique.values())
-    return [row for key, row in unique.items() if key not in stored]
+    if not stored and len(set(keys)) == len(keys):
+        return list(rows)  # a cycle: a new time, one row per symbol
+    kept, seen = [], set(stored)
+    for key, row in zip(keys, rows, strict=True):
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
 
 
 SLOTS_PER_QUERY = 200
 """Sampling slots per query: SQLite allows 500 terms in a compound SELECT."""
-FEW_SYMBOLS = 50
-"""Up to this many symbols, each slot's first row is sought per symbol (the collector's
-evidence read for a cycle's alerts); more are found by scanning each slot's time range."""
+NAMES_PER_QUERY = 250
+"""Symbols per query of a symbol list's per-slot seeks (a compound SELECT, as the slots)."""
 
 
 def sample_starts(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
@@ -163,6 +234,23 @@ def sample_starts(start: datetime, end: datetime, every: timedelta) -> list[date
         raise ValueError(f"sampling period must be positive, got {every}")
     first, last = ceil(start.timestamp() / step), int(end.timestamp() // step)
     return [datetime.fromtimestamp(k * step, UTC) for k in range(first, last + 1)]
+
+
+def _slot_pieces(
+    starts: Sequence[datetime], slot: timedelta, after_end: datetime, *, by_hour: bool
+) -> list[tuple[datetime, datetime, int]]:
+    """(lo, hi, hour) of each slot ``[h, min(h + slot, after_end))``, cut at the hour buckets'
+    edges when ``by_hour`` (so each piece names the one hour its rows are in), else whole
+    (``hour`` then unused)."""
+    pieces = []
+    for h in starts:
+        lo, hi = h, min(h + slot, after_end)
+        while lo < hi:
+            bucket = hour_of(lo)
+            cut = min(hi, datetime.fromtimestamp((bucket + 1) * HOUR_SECONDS, UTC)) if by_hour else hi
+            pieces.append((lo, cut, bucket))
+            lo = cut
+    return pieces
 
 
 def first_in_slots(
@@ -182,50 +270,93 @@ def first_in_slots(
 
     ``h`` runs over ``sample_starts(start, end, every)`` (``slot <= every``): one row per
     symbol per period, chosen in the database. The slots are a derived table of bound
-    times joined on ``ts``, so each is a range of the (exchange, ts, symbol) or
-    (exchange, symbol, ts) key; the first time per symbol and slot is found from that
-    index (``GROUP BY``, ``MIN``), and only those rows are read and leave the database.
-    A first row that fails ``keep`` leaves its slot empty (filtering before the choice
-    would read every row of the slot from the table, not the index).
+    times joined on ``ts``; the first time per symbol and slot is found from an index
+    (``GROUP BY``, ``MIN``), and only those rows are read and leave the database. For the
+    whole market that is a range of the (exchange, ts, symbol) key per slot; for a symbol
+    list each slot is cut at the hour buckets' edges, so each piece is one seek of the
+    (exchange, hour, symbol, ts) index per symbol (a slot's first row is its first
+    piece's that has one). A first row that fails ``keep`` leaves its slot empty
+    (filtering before the choice would read every row of the slot from the table).
     """
     if not timedelta(0) < slot <= every:
         raise ValueError(f"sampling slot must be within (0, {every}], got {slot}")
     wanted = None if symbols is None else set(symbols)
+    listed = bool(symbol_filter(model, symbols))
     found: dict[str, list[tuple[Any, ...]]] = {}
     ts_type = model.ts.type
     # The last slot stops at ``end`` (times have microseconds at the finest).
     after_end = end + timedelta(microseconds=1)
-    for chunk in chunked(sample_starts(start, end, every), SLOTS_PER_QUERY):
+    pieces = _slot_pieces(sample_starts(start, end, every), slot, after_end, by_hour=listed)
+    for chunk in chunked(pieces, SLOTS_PER_QUERY):
         bounds = [
-            select(literal(h, ts_type).label("lo"), literal(min(h + slot, after_end), ts_type).label("hi"))
-            for h in chunk
+            select(
+                literal(lo, ts_type).label("lo"),
+                literal(hi, ts_type).label("hi"),
+                literal(hour).label("hour"),
+            )
+            for lo, hi, hour in chunk
         ]
         slots = (bounds[0] if len(bounds) == 1 else union_all(*bounds)).subquery("slots")
-        if symbols is not None and len(symbols) <= FEW_SYMBOLS:
-            stmt = _firsts_by_symbol(model, columns, slots, exchange, list(symbols), keep)
+        if listed:
+            names = list(wanted or ())
+            statements = [
+                _firsts_by_symbol(model, columns, slots, exchange, part, keep)
+                for part in chunked(names, NAMES_PER_QUERY)
+            ]
         else:
-            # The first time per symbol and slot from the index alone, then those rows by key
-            # (the unique key: one row per symbol and slot).
-            firsts = (
-                select(model.symbol.label("symbol"), func.min(model.ts).label("ts"))
-                .join(slots, and_(model.ts >= slots.c.lo, model.ts < slots.c.hi))
-                .where(model.exchange == exchange, model.ts <= end, *symbol_filter(model, symbols))
-                .group_by(model.symbol, slots.c.lo)
-                .subquery("firsts")
-            )
-            stmt = (
-                select(model.symbol, model.ts, *columns)
-                .join(firsts, and_(model.symbol == firsts.c.symbol, model.ts == firsts.c.ts))
-                .where(model.exchange == exchange, *keep)
-            )
-        # Core rows, not the ORM's: a whole market is a few hundred thousand of them.
-        for row in session.connection().execute(stmt):
-            symbol: str = row[0]
-            if wanted is None or symbol in wanted:
-                found.setdefault(symbol, []).append(tuple(row[1:]))
-    for rows in found.values():
+            statements = [_firsts_by_time(model, columns, slots, exchange, end, keep)]
+        for stmt in statements:
+            # Core rows, not the ORM's: a whole market is a few hundred thousand of them.
+            for row in session.connection().execute(stmt):
+                symbol: str = row[0]
+                if wanted is None or symbol in wanted:
+                    found.setdefault(symbol, []).append(tuple(row[1:]))
+    step = every.total_seconds()
+    for symbol, rows in found.items():
         rows.sort(key=lambda row: row[0])
+        if listed:
+            found[symbol] = _earliest_per_slot(rows, step)
     return found
+
+
+def _earliest_per_slot(rows: list[tuple[Any, ...]], step: float) -> list[tuple[Any, ...]]:
+    """A slot cut into pieces may have a first row in several: keep its earliest.
+
+    ``rows`` are sorted by time; a slot is a multiple of ``step`` seconds since the epoch.
+    """
+    kept: list[tuple[Any, ...]] = []
+    last = None
+    for row in rows:
+        slot_number = int(row[0].timestamp() // step)
+        if slot_number != last:
+            kept.append(row)
+            last = slot_number
+    return kept
+
+
+def _firsts_by_time(
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    slots: Subquery,
+    exchange: str,
+    end: datetime,
+    keep: Sequence[ColumnElement[bool]],
+) -> Select[Any]:
+    """Every symbol's first row per slot: the first time per symbol and slot from a range of
+    the (exchange, ts, symbol) key alone, then those rows by that key (one per symbol and slot).
+    """
+    firsts = (
+        select(model.symbol.label("symbol"), func.min(model.ts).label("ts"))
+        .join(slots, and_(model.ts >= slots.c.lo, model.ts < slots.c.hi))
+        .where(model.exchange == exchange, model.ts <= end)
+        .group_by(model.symbol, slots.c.lo)
+        .subquery("firsts")
+    )
+    return (
+        select(model.symbol, model.ts, *columns)
+        .join(firsts, and_(model.symbol == firsts.c.symbol, model.ts == firsts.c.ts))
+        .where(model.exchange == exchange, *keep)
+    )
 
 
 def _firsts_by_symbol(
@@ -236,23 +367,25 @@ def _firsts_by_symbol(
     symbols: Sequence[str],
     keep: Sequence[ColumnElement[bool]],
 ) -> Select[Any]:
-    """Each symbol's first row per slot, found by one seek of the (exchange, symbol, ts) index.
+    """Each symbol's first row per slot piece, found by one seek of the (exchange, hour,
+    symbol, ts) index.
 
     Scanning a slot's time range reads every symbol's rows in it: for a few symbols of a
     large market that is most of the work (a cycle's 20 alerts over 14 days of 500 symbols:
-    600 ms of index on SQLite). Here each (symbol, slot) pair names its first row's id, and
+    600 ms of index on SQLite). Here each (symbol, piece) pair names its first row's id, and
     the rows are read by primary key.
     """
     terms = [select(literal(symbol).label("symbol")) for symbol in symbols] or [
         select(literal("").label("symbol")).where(false())
     ]
     names = (terms[0] if len(terms) == 1 else union_all(*terms)).subquery("names")
-    # Not also ``ts <= end`` (the slots stop there): SQLite would then pick the
+    # Not also ``ts <= end`` (the slots stop there): the planner could then pick the
     # (exchange, ts, symbol) key and scan every symbol's rows again.
     first_id = (
         select(model.id)
         .where(
             model.exchange == exchange,
+            model.hour == slots.c.hour,
             model.symbol == names.c.symbol,
             model.ts >= slots.c.lo,
             model.ts < slots.c.hi,

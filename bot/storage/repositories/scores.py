@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Row, Select, String, and_, bindparam, func, select
+from sqlalchemy import Dialect, Row, Select, String, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
@@ -16,9 +16,20 @@ from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.core.regimes import REGIME_LABELS
 from bot.ports import BandSeries
 from bot.storage.db import transaction
-from bot.storage.models import ScoreRow, table_of
-from bot.storage.repositories._common import first_in_slots, new_rows, newest_in_window, rows_at
-from bot.storage.repositories.bulk import execute_rows
+from bot.storage.models import ScoreRow, hour_of, table_of
+from bot.storage.repositories._common import (
+    MAX_SEEK_HOURS,
+    Key,
+    chunked,
+    existing_keys,
+    first_in_slots,
+    hours_between,
+    new_rows,
+    newest_at_or_before,
+    newest_in_window,
+    rows_at,
+)
+from bot.storage.repositories.bulk import binder, execute_rows
 
 # The inputs' and components' field names are the table's column names (none collide).
 _INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
@@ -39,20 +50,21 @@ _ROW_COLUMNS = (
     "partial",
     *_INPUT_FIELDS,
     *_COMPONENT_FIELDS,
+    "hour",
 )
 _INPUT_VALUES = attrgetter(*_INPUT_FIELDS)
 _COMPONENT_VALUES = attrgetter(*_COMPONENT_FIELDS)
 
 
-def _score_values(record: ScoreRecord) -> tuple[Any, ...]:
-    """``score_to_row``'s values as a tuple in ``_ROW_COLUMNS`` order."""
+def _score_values(record: ScoreRecord, ts: Any, hour: int) -> tuple[Any, ...]:
+    """``score_to_row``'s values as a tuple in ``_ROW_COLUMNS`` order, ``ts`` as given."""
     # ``_value_`` is what ``.value`` returns, read without the property's Python-level
     # descriptor (a cycle reads tens of thousands of them).
     result = record.result
     return (
         record.exchange,
         record.symbol,
-        record.ts,
+        ts,
         result.score,
         result.band._value_,
         result.bias._value_,
@@ -60,12 +72,30 @@ def _score_values(record: ScoreRecord) -> tuple[Any, ...]:
         result.partial,
         *_INPUT_VALUES(record.inputs),
         *_COMPONENT_VALUES(result.components),
+        hour,
     )
 
 
 def score_to_row(record: ScoreRecord) -> dict[str, Any]:
     """Column values for one score."""
-    return dict(zip(_ROW_COLUMNS, _score_values(record), strict=True))
+    return dict(zip(_ROW_COLUMNS, _score_values(record, record.ts, hour_of(record.ts)), strict=True))
+
+
+def score_rows(records: Sequence[ScoreRecord], dialect: Dialect) -> tuple[list[Key], list[tuple[Any, ...]]]:
+    """The records' keys, and their rows in ``_ROW_COLUMNS`` order with ``ts`` bound for
+    ``dialect``: a cycle's scores share their time, converted once."""
+    bind_ts = binder(dialect, table_of(ScoreRow), "ts")
+    hours: dict[datetime, int] = {}
+    keys: list[Key] = []
+    rows = []
+    for record in records:
+        ts = record.ts
+        hour = hours.get(ts)
+        if hour is None:
+            hour = hours[ts] = hour_of(ts)
+        keys.append((record.exchange, record.symbol, ts))
+        rows.append(_score_values(record, bind_ts(ts), hour))
+    return keys, rows
 
 
 def row_to_score(row: ScoreRow) -> ScoreRecord:
@@ -90,16 +120,17 @@ def row_to_score(row: ScoreRow) -> ScoreRecord:
 
 def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
     """Insert scores not stored yet, as one executemany; returns how many were inserted."""
-    rows = new_rows(session, ScoreRow, [_score_values(r) for r in records])
-    if rows:
-        # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
-        execute_rows(session.connection(), table_of(ScoreRow), _ROW_COLUMNS, rows)
+    conn = session.connection()
+    keys, rows = score_rows(records, conn.dialect)
+    rows = new_rows(keys, rows, existing_keys(session, ScoreRow, keys))
+    # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
+    execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, rows, prebound=("ts",))
     return len(rows)
 
 
 # Every column a ScoreRecord needs, read as plain Core rows: a read model of a few hundred
 # records does not need the ORM's identity map and per-object state (most of /top's cost).
-_RECORD_COLUMNS = tuple(c for c in table_of(ScoreRow).c if c.name != "id")
+_RECORD_COLUMNS = tuple(c for c in table_of(ScoreRow).c if c.name not in ("id", "hour"))
 _POSITION = {c.name: i for i, c in enumerate(_RECORD_COLUMNS)}
 # Each dataclass's fields in declaration order, picked by position: attribute access by
 # name on a Core row costs more than building the record.
@@ -139,62 +170,47 @@ def _record_of(row: Row[Any]) -> ScoreRecord:
 def _score_at(
     session: Session, exchange: str, symbol: str, at: datetime, tolerance: timedelta
 ) -> Row[Any] | None:
-    """The symbol's newest score with ``at - tolerance <= ts <= at`` (unique index range)."""
-    stmt = (
-        _records()
-        .where(
-            ScoreRow.exchange == exchange,
-            ScoreRow.symbol == symbol,
-            ScoreRow.ts <= at,
-            ScoreRow.ts >= at - tolerance,
-        )
-        .order_by(ScoreRow.ts.desc())
-        .limit(1)
+    """The symbol's newest score with ``at - tolerance <= ts <= at`` (a seek per hour)."""
+    stmt = _records().where(
+        ScoreRow.exchange == exchange,
+        ScoreRow.hour.in_(hours_between(at - tolerance, at)),
+        ScoreRow.symbol == symbol,
+        ScoreRow.ts <= at,
+        ScoreRow.ts >= at - tolerance,
     )
-    return session.execute(stmt).first()
+    # The newest picked here from the window's few rows: ORDER BY ts would tempt the
+    # planner into the (exchange, ts, symbol) key's range (every symbol's rows).
+    return max(session.execute(stmt), key=_ts_of, default=None)
 
 
 def _latest_rows() -> Select[Any]:
-    """Each symbol's newest row with ``ts >= :since`` on ``:exchange``, by index probes alone.
+    """Each symbol's newest row with ``ts >= :since`` on ``:exchange``.
 
-    The exchange's symbols come from a walk of the (exchange, symbol, ts) index, one probe
-    per symbol (a loose index scan: ``min(symbol) > previous``), and each one's newest time
-    from one more probe of the same index; then those rows by their unique key. The cost
-    follows the number of symbols, not the rows in the window nor the history: reading the
-    window's (symbol, ts) pairs instead costs as many rows as cycles stored in it, and a
-    SQL ``GROUP BY symbol`` over the window tempts SQLite into walking the exchange's whole
-    history. Built once, with bound parameters: building it costs more than running it.
+    The newest time per symbol from the window's (symbol, ts) pairs, a range of the
+    (exchange, ts, symbol) key read inside the database (``GROUP BY``), then those rows by
+    that key. The window is a few cycles (/top: twice the collection interval), so the
+    cost follows the symbols times the cycles in it, not the history. Built once, with
+    bound parameters: building it costs more than running it.
     """
     exchange = bindparam("exchange", type_=String())
     since = bindparam("since", type_=ScoreRow.ts.type)
-    walk = aliased(ScoreRow)
-    first = select(func.min(walk.symbol).label("symbol")).where(walk.exchange == exchange)
-    symbols = first.cte("symbols", recursive=True)
-    after = aliased(ScoreRow)
-    following = (
-        select(func.min(after.symbol)).where(after.exchange == exchange, after.symbol > symbols.c.symbol)
-    ).scalar_subquery()
-    symbols = symbols.union_all(select(following).where(symbols.c.symbol.is_not(None)))
-    newest = aliased(ScoreRow)
-    newest_ts = (
-        select(func.max(newest.ts))
-        .where(newest.exchange == exchange, newest.symbol == symbols.c.symbol, newest.ts >= since)
-        .scalar_subquery()
-    )
+    window = aliased(ScoreRow)
     latest = (
-        select(symbols.c.symbol.label("symbol"), newest_ts.label("ts"))
-        .where(symbols.c.symbol.is_not(None))
+        select(window.symbol.label("symbol"), func.max(window.ts).label("ts"))
+        .where(window.exchange == exchange, window.ts >= since)
+        .group_by(window.symbol)
         .subquery("latest")
     )
     return (
         _records()
-        .join(latest, and_(ScoreRow.symbol == latest.c.symbol, ScoreRow.ts == latest.c.ts))
+        .join(latest, and_(ScoreRow.ts == latest.c.ts, ScoreRow.symbol == latest.c.symbol))
         .where(ScoreRow.exchange == exchange)
     )
 
 
 _LATEST_ROWS = _latest_rows()
 _SCORE, _SYMBOL = _POSITION["score"], _POSITION["symbol"]
+_ts_of = itemgetter(_POSITION["ts"])
 
 
 class SqlScoreStore:
@@ -238,14 +254,8 @@ class SqlScoreStore:
             return {row.symbol: row_to_score(row) for row in rows_at(session, ScoreRow, exchange, times)}
 
     def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
-        newest = (
-            _records()
-            .where(ScoreRow.exchange == exchange, ScoreRow.symbol == symbol)
-            .order_by(ScoreRow.ts.desc())
-            .limit(1)
-        )
         with transaction(self._sessions, "read a score card") as session:
-            latest = session.execute(newest).first()
+            latest = newest_at_or_before(session, ScoreRow, _RECORD_COLUMNS, exchange, symbol)
             if latest is None:
                 return None
             hour_ago = _score_at(session, exchange, symbol, latest.ts - HOUR, tolerance)
@@ -257,18 +267,23 @@ class SqlScoreStore:
         )
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
-        stmt = (
-            select(ScoreRow)
-            .where(
-                ScoreRow.exchange == exchange,
-                ScoreRow.symbol == symbol,
-                ScoreRow.ts >= start,
-                ScoreRow.ts <= end,
-            )
-            .order_by(ScoreRow.ts)
-        )
+        hours = hours_between(start, end)
+        records: list[ScoreRecord] = []
         with transaction(self._sessions, "read score history") as session:
-            return [row_to_score(row) for row in session.scalars(stmt)]
+            # One seek per hour; a long history in several lists of bound hours.
+            for chunk in chunked(hours, MAX_SEEK_HOURS):
+                # No ORDER BY ts: the planner would take the (exchange, ts, symbol) key's
+                # time range (every symbol's rows) to skip a sort of one symbol's.
+                stmt = _records().where(
+                    ScoreRow.exchange == exchange,
+                    ScoreRow.hour.in_(chunk),
+                    ScoreRow.symbol == symbol,
+                    ScoreRow.ts >= start,
+                    ScoreRow.ts <= end,
+                )
+                records.extend(_record_of(row) for row in session.execute(stmt))
+        records.sort(key=attrgetter("ts"))
+        return records
 
     def band_history(
         self,

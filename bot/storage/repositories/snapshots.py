@@ -5,38 +5,91 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Dialect, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.collection import OiPoint
 from bot.core.market import MarketSnapshot
 from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction, write_transaction
-from bot.storage.models import SnapshotRow, table_of
-from bot.storage.repositories._common import first_in_slots, new_rows, symbol_filter
-from bot.storage.repositories.bulk import execute_rows
+from bot.storage.models import SnapshotRow, hour_of, table_of
+from bot.storage.repositories._common import Key, existing_keys, first_in_slots, new_rows, seek_filter
+from bot.storage.repositories.bulk import binder, execute_rows, fill_clause
 
-# MarketSnapshot's fields and the table's columns share their names.
+# MarketSnapshot's fields and the table's columns share their names; ``hour`` follows.
 _FIELDS = tuple(f.name for f in fields(MarketSnapshot))
-_VALUES = attrgetter(*_FIELDS)
+_COLUMNS = (*_FIELDS, "hour")
+_KEY = ("exchange", "ts", "symbol")
+_PREBOUND = ("ts", "next_funding_time")
+_time = itemgetter(0)
 
 
 def snapshot_to_row(snapshot: MarketSnapshot) -> dict[str, Any]:
     """Column values for one snapshot."""
-    return {name: getattr(snapshot, name) for name in _FIELDS}
+    return {name: getattr(snapshot, name) for name in _FIELDS} | {"hour": hour_of(snapshot.ts)}
+
+
+def snapshot_rows(
+    snapshots: Sequence[MarketSnapshot], dialect: Dialect
+) -> tuple[list[Key], list[tuple[Any, ...]]]:
+    """The snapshots' keys, and their rows in ``_COLUMNS`` order with the times bound for
+    ``dialect`` (``_PREBOUND``): a cycle's rows share their time, converted once."""
+    table = table_of(SnapshotRow)
+    bind_ts, bind_next = binder(dialect, table, "ts"), binder(dialect, table, "next_funding_time")
+    hours: dict[datetime, int] = {}
+    keys: list[Key] = []
+    rows = []
+    for s in snapshots:
+        ts = s.ts
+        hour = hours.get(ts)
+        if hour is None:
+            hour = hours[ts] = hour_of(ts)
+        keys.append((s.exchange, s.symbol, ts))
+        rows.append(
+            (
+                s.exchange,
+                s.symbol,
+                bind_ts(ts),
+                s.oi_contracts,
+                s.oi_usd,
+                s.mark_price,
+                s.index_price,
+                s.last_price,
+                s.funding_rate,
+                s.funding_interval_h,
+                bind_next(s.next_funding_time),
+                s.volume_24h_usd,
+                hour,
+            )
+        )
+    return keys, rows
 
 
 def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> int:
-    """Insert snapshots not stored yet, as one executemany; returns how many were inserted."""
-    # Tuples in the fields' order (exchange, symbol, ts first, as ``new_rows`` wants them).
-    rows = new_rows(session, SnapshotRow, [_VALUES(s) for s in snapshots])
-    if rows:
-        # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
-        execute_rows(session.connection(), table_of(SnapshotRow), _FIELDS, rows)
-    return len(rows)
+    """Insert snapshots not stored yet, as one executemany; returns how many were inserted.
+
+    A snapshot whose (exchange, symbol, ts) is stored fills that row's NULL columns: a
+    backfilled point (open interest only) stored at a cycle's exact time must not cost the
+    cycle's snapshot its mark price and funding.
+    """
+    conn, table = session.connection(), table_of(SnapshotRow)
+    keys, rows = snapshot_rows(snapshots, conn.dialect)
+    stored = existing_keys(session, SnapshotRow, keys)
+    if stored:
+        # Rare (a backfill meeting a cycle): the rows of stored keys, each key once, as a fill.
+        first: dict[Key, tuple[Any, ...]] = {}
+        for key, row in zip(keys, rows, strict=True):
+            if key in stored:
+                first.setdefault(key, row)
+        fill = fill_clause(conn.dialect, table, _KEY, _COLUMNS)
+        execute_rows(conn, table, _COLUMNS, list(first.values()), suffix=fill, prebound=_PREBOUND)
+    fresh = new_rows(keys, rows, stored)
+    # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
+    execute_rows(conn, table, _COLUMNS, fresh, prebound=_PREBOUND)
+    return len(fresh)
 
 
 class SqlSnapshotStore:
@@ -67,7 +120,7 @@ class SqlSnapshotStore:
             SnapshotRow.ts >= at - tolerance,
             SnapshotRow.ts <= at,
             SnapshotRow.oi_contracts.is_not(None),
-            *symbol_filter(SnapshotRow, symbols),
+            *seek_filter(SnapshotRow, at - tolerance, at, symbols),
         )
         wanted = None if symbols is None else set(symbols)
         found: dict[str, OiPoint] = {}
@@ -87,19 +140,23 @@ class SqlSnapshotStore:
         symbols: Collection[str] | None = None,
     ) -> MarketSeries:
         # One pass over the window for both series: the cycle reads four windows per run.
-        # In the (exchange, ts, symbol) index's order: no sort step, and each symbol's
-        # points still arrive oldest first.
-        stmt = (
-            select(SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.mark_price)
-            .where(
-                SnapshotRow.exchange == exchange,
-                SnapshotRow.ts >= start,
-                SnapshotRow.ts <= end,
-                or_(SnapshotRow.oi_contracts.is_not(None), SnapshotRow.mark_price.is_not(None)),
-            )
-            .where(*symbol_filter(SnapshotRow, symbols))
-            .order_by(SnapshotRow.ts, SnapshotRow.symbol)
+        # In the (exchange, ts, symbol) index's order: no sort step for the whole market
+        # (a symbol list is sought by hour and symbol, and sorted), and each symbol's points
+        # still arrive oldest first.
+        seek = seek_filter(SnapshotRow, start, end, symbols)
+        stmt = select(
+            SnapshotRow.symbol, SnapshotRow.ts, SnapshotRow.oi_contracts, SnapshotRow.mark_price
+        ).where(
+            SnapshotRow.exchange == exchange,
+            SnapshotRow.ts >= start,
+            SnapshotRow.ts <= end,
+            or_(SnapshotRow.oi_contracts.is_not(None), SnapshotRow.mark_price.is_not(None)),
+            *seek,
         )
+        if not seek:
+            # The key's own order: asked of a symbol list's seeks, it would tempt the
+            # planner into the key's time range (every symbol's rows) to skip a sort.
+            stmt = stmt.order_by(SnapshotRow.ts, SnapshotRow.symbol)
         wanted = None if symbols is None else set(symbols)
         oi_series: OiSeries = {}
         mark_series: OiSeries = {}
@@ -112,6 +169,9 @@ class SqlSnapshotStore:
                     oi_series.setdefault(symbol, []).append((ts, oi))
                 if mark is not None:
                     mark_series.setdefault(symbol, []).append((ts, mark))
+        if seek:
+            for series in (*oi_series.values(), *mark_series.values()):
+                series.sort(key=_time)
         return MarketSeries(oi=oi_series, mark=mark_series)
 
     def mark_samples(
