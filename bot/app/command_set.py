@@ -8,6 +8,7 @@ subcommands are generated from the registry.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from bot.app import arguments as argp
 from bot.app.command_registry import (
@@ -23,6 +24,8 @@ from bot.app.command_registry import (
 )
 from bot.app.queries import NO_DATA
 from bot.app.views import ChartReply, ErrorKind, ErrorReply, Reply, TextReply, TextSection, TrackReply
+from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.core.aggregate_card import VENUE_NAMES
 from bot.core.bands import legend_lines
 from bot.core.durations import age_text
 from bot.errors import ChartError, InputError
@@ -69,11 +72,19 @@ def help_reply(ctx: CommandContext, title: str) -> TextReply:
 
 
 async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
-    """Show the score card of one symbol."""
+    """Show the score card of one symbol: with several venues, the aggregate's card of its
+    asset with a line per venue (a symbol the aggregate lacks: the first venue's card)."""
     parts = argp.words(args)
     if len(parts) != 1:
         raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
-    symbol = ctx.queries.resolve(parts[0])
+    queries = ctx.queries
+    if queries.venues and queries.market(AGGREGATE_EXCHANGE) is not None:
+        asset = queries.resolve(parts[0], AGGREGATE_EXCHANGE)
+        if not isinstance(asset, ErrorReply):
+            found = queries.card(asset, request.now, AGGREGATE_EXCHANGE)
+            if found is not None:
+                return found
+    symbol = queries.resolve(parts[0])
     if isinstance(symbol, ErrorReply):
         return symbol
     card = ctx.queries.card(symbol, request.now)
@@ -84,7 +95,10 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
 
 async def top(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Show the ranked table, optionally filtered."""
-    return ctx.queries.top(argp.parse_top(args), request.now)
+    parsed = argp.parse_top(args, ctx.queries.venues)
+    if parsed.venue is None:
+        parsed = replace(parsed, venue=ctx.queries.default_exchange())
+    return ctx.queries.top(parsed, request.now)
 
 
 async def watch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
@@ -113,14 +127,17 @@ async def digest(ctx: CommandContext, request: CommandRequest, args: str) -> Rep
 
 
 async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
-    """Draw the symbol's score and components over 24h or 7d as a PNG."""
-    text, label, window = argp.parse_chart(args)
-    symbol = ctx.queries.resolve(text)
+    """Draw the symbol's score and components over 24h or 7d as a PNG (with several venues:
+    the aggregate's by default, or the venue named)."""
+    parsed = argp.parse_chart(args, ctx.queries.venues)
+    label, window = parsed.window_label, parsed.window
+    exchange = parsed.venue or ctx.queries.default_exchange()
+    symbol = ctx.queries.resolve(parsed.symbol, exchange)
     if isinstance(symbol, ErrorReply):
         return symbol
     if ctx.chart is None:
         return ErrorReply(ErrorKind.UNAVAILABLE, "Charts are not available here.")
-    view = ctx.queries.chart(symbol, label, window, request.now)
+    view = ctx.queries.chart(symbol, label, window, request.now, exchange)
     if view is None:
         return ErrorReply(ErrorKind.NO_DATA, f"No scores stored for {symbol} in the last {label}.")
     try:
@@ -130,13 +147,16 @@ async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
             ErrorKind.UNAVAILABLE, "The chart could not be drawn just now; please try again in a minute."
         )
     last = view.records[-1].result
+    # A single venue's caption and file name are as they always were.
+    shown, name = symbol, f"dps-{symbol}-{label}.png"
+    if ctx.queries.venues:
+        place = "all venues" if exchange == AGGREGATE_EXCHANGE else VENUE_NAMES.get(exchange, exchange)
+        shown, name = f"{symbol} ({place})", f"dps-{exchange}-{symbol}-{label}.png"
     caption = (
-        f"{symbol} · Derivatives Pressure Score, last {label} · now {last.score} "
+        f"{shown} · Derivatives Pressure Score, last {label} · now {last.score} "
         f"({last.band.value}, {last.bias.value})"
     )
-    return ChartReply(
-        png=png, caption=caption, filename=f"dps-{symbol}-{label}.png", source_label=ctx.source_label
-    )
+    return ChartReply(png=png, caption=caption, filename=name, source_label=ctx.source_label)
 
 
 async def track(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
@@ -180,6 +200,16 @@ async def about(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
 
 
 SYMBOL = Option("symbol", "Ticker, e.g. BTC or 1000SHIBUSDT", required=True, completion=Completion.SYMBOL)
+VENUE = Option(
+    "venue",
+    "One venue, or all venues (the default when the bot collects several)",
+    choices=(
+        Choice("all venues", AGGREGATE_EXCHANGE),
+        *(Choice(name, venue) for venue, name in VENUE_NAMES.items()),
+    ),
+)
+"""The venue of ``/top`` and ``/chart``; one the bot does not collect is answered with the
+venues it does."""
 
 COMMAND_SET = CommandRegistry(
     (
@@ -195,7 +225,7 @@ COMMAND_SET = CommandRegistry(
         Command(
             "top",
             f"the ranked table, N up to {argp.TOP_MAX}",
-            "/top [N] [long|short|squeeze]",
+            "/top [N] [long|short|squeeze] [VENUE]",
             top,
             (
                 Option(
@@ -210,6 +240,7 @@ COMMAND_SET = CommandRegistry(
                     "Only one kind",
                     choices=tuple(Choice(label, f.value) for f, label in argp.TOP_FILTER_LABELS.items()),
                 ),
+                VENUE,
             ),
             cli=True,
         ),
@@ -277,7 +308,7 @@ COMMAND_SET = CommandRegistry(
         Command(
             "chart",
             "a chart of the score and its components",
-            "/chart SYMBOL [24h|7d]",
+            "/chart SYMBOL [VENUE] [24h|7d]",
             chart,
             (
                 Option("symbol", "Ticker, e.g. BTC", required=True, completion=Completion.SYMBOL),
@@ -286,6 +317,7 @@ COMMAND_SET = CommandRegistry(
                     "24h (default) or 7d",
                     choices=tuple(Choice(w, w) for w in argp.CHART_WINDOW_CHOICES),
                 ),
+                VENUE,
             ),
             slow=True,
         ),

@@ -32,7 +32,7 @@ from bot.app.command_registry import (
     command_name,
 )
 from bot.app.command_set import COMMAND_SET
-from bot.app.queries import CycleLine, Queries, VenueCycleLine
+from bot.app.queries import Aggregates, CycleLine, Queries, VenueCycleLine
 from bot.app.track import TrackHistory
 from bot.app.views import ErrorKind, ErrorReply, Reply
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
@@ -97,6 +97,9 @@ class CommandLayer:
         last_cycle: a line about the latest cycle this process ran, for ``/status``.
         venues / venue_cycle: every venue the bot collects (``exchange`` first) and a line
             about each one's latest cycle here: ``/status`` shows each venue's freshness.
+            With several, ``/score``, ``/top`` and ``/chart`` show the aggregate (``all``) first.
+        aggregates: each asset's last aggregate, where this process computes it: the OI shares
+            and members of ``/score``'s per-venue lines (``None``: the shares show a dash).
         track_keep: how far back ``/track`` looks (the snapshots' retention).
         registry: the commands answered (``COMMAND_SET`` unless a test brings its own).
         version: the installed package's version, for ``/about``.
@@ -120,6 +123,7 @@ class CommandLayer:
         last_cycle: CycleLine | None = None,
         venues: Sequence[str] = (),
         venue_cycle: VenueCycleLine | None = None,
+        aggregates: Aggregates | None = None,
         track_keep: timedelta = timedelta(days=14),
         registry: CommandRegistry = COMMAND_SET,
         version: str = "unknown",
@@ -139,6 +143,7 @@ class CommandLayer:
             stale_after=2 * collect_interval,
             venues=venues,
             venue_cycle=venue_cycle,
+            aggregates=aggregates,
         )
         self.track = TrackHistory(ports.scores, ports.snapshots, exchange=exchange, keep=track_keep)
         self.settings = ChatSettingsCommands(
