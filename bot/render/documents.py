@@ -179,7 +179,8 @@ def _card(reply: ScoreCardReply) -> Document:
     )
     blocks: list[Block] = [Paragraph(r.label), KeyValues(items)]
     if reply.venues is not None:
-        blocks += [Heading("By venue"), BulletList(venue_lines(reply.venues))]
+        notes = venue_notes(reply.venues)
+        blocks += [Heading("By venue"), BulletList(venue_lines(reply.venues)), *map(Paragraph, notes)]
     if r.partial:
         blocks.append(Footnote(PARTIAL_NOTE))
     return Document(
@@ -199,8 +200,7 @@ def _spread(value: float | None, decimals: int) -> str:
 
 
 def venue_lines(cross: CrossVenue) -> tuple[str, ...]:
-    """A line per venue (score, band, bias, OI share, funding per 8h, basis), the spreads
-    across venues, and the flag when one venue alone is stretched."""
+    """A line per venue: its own score, band and bias, OI share, funding per 8h, basis."""
     lines: list[str] = []
     for v in cross.rows:
         own = (
@@ -212,6 +212,12 @@ def venue_lines(cross: CrossVenue) -> tuple[str, ...]:
             f"{venue_name(v.venue)} {v.symbol}: {own} · {_share(v.oi_share)} · "
             f"funding {pct(v.funding_8h_pct, 4)}/8h · basis {pct(v.basis_pct, 2)}"
         )
+    return tuple(lines)
+
+
+def venue_notes(cross: CrossVenue) -> tuple[str, ...]:
+    """The spreads across venues, and the flag when one venue alone is stretched."""
+    lines: list[str] = []
     if cross.funding_spread_pct is not None or cross.basis_spread_pct is not None:
         lines.append(
             f"Spread across venues: funding {_spread(cross.funding_spread_pct, 4)}/8h · "
