@@ -78,7 +78,7 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     if len(parts) != 1:
         raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
     queries = ctx.queries
-    if queries.venues and queries.market(AGGREGATE_EXCHANGE) is not None:
+    if queries.venues:
         asset = queries.resolve(parts[0], AGGREGATE_EXCHANGE)
         if not isinstance(asset, ErrorReply):
             found = queries.card(asset, request.now, AGGREGATE_EXCHANGE)
@@ -95,10 +95,15 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
 
 async def top(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Show the ranked table, optionally filtered."""
-    parsed = argp.parse_top(args, ctx.queries.venues)
-    if parsed.venue is None:
-        parsed = replace(parsed, venue=ctx.queries.default_exchange())
-    return ctx.queries.top(parsed, request.now)
+    queries = ctx.queries
+    parsed = argp.parse_top(args, queries.venues)
+    if parsed.venue is not None or not queries.venues:
+        return queries.top(parsed, request.now)
+    # Several venues: the aggregate, or the first venue while the aggregate has no scores.
+    found = queries.top(replace(parsed, venue=AGGREGATE_EXCHANGE), request.now)
+    if isinstance(found, ErrorReply) and found.kind is ErrorKind.NO_DATA:
+        return queries.top(replace(parsed, venue=queries.exchange), request.now)
+    return found
 
 
 async def watch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
@@ -131,8 +136,13 @@ async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     the aggregate's by default, or the venue named)."""
     parsed = argp.parse_chart(args, ctx.queries.venues)
     label, window = parsed.window_label, parsed.window
-    exchange = parsed.venue or ctx.queries.default_exchange()
-    symbol = ctx.queries.resolve(parsed.symbol, exchange)
+    queries = ctx.queries
+    exchange = parsed.venue or (AGGREGATE_EXCHANGE if queries.venues else queries.exchange)
+    symbol = queries.resolve(parsed.symbol, exchange)
+    if parsed.venue is None and exchange != queries.exchange and isinstance(symbol, ErrorReply):
+        # As /score: the aggregate has no scores yet, or lacks the symbol: the first venue.
+        exchange = queries.exchange
+        symbol = queries.resolve(parsed.symbol, exchange)
     if isinstance(symbol, ErrorReply):
         return symbol
     if ctx.chart is None:

@@ -138,13 +138,6 @@ class Queries:
         """Every venue collected, the first one first (empty with a single venue)."""
         return self._venues
 
-    def default_exchange(self) -> str:
-        """What ``/top`` and ``/chart`` show by default: the aggregate when there are several
-        venues and it has scores, else the first venue."""
-        if self._venues and self.market(AGGREGATE_EXCHANGE) is not None:
-            return AGGREGATE_EXCHANGE
-        return self._exchange
-
     def _age(self, moment: datetime, now: datetime) -> tuple[timedelta, bool]:
         # A data time a little ahead of our clock (skew) is fresh, not negative-aged.
         age = max(now - moment, timedelta(0))

@@ -196,3 +196,14 @@ async def test_chart_draws_the_aggregate_by_default_and_a_venue_by_name() -> Non
     assert {r.exchange for r in spy.views[-1].records} == {"okx"}
     assert okx.caption.startswith("BTC-USDT-SWAP (OKX) · Derivatives Pressure Score, last 7d")
     assert okx.filename == "dps-okx-BTC-USDT-SWAP-7d.png"
+
+
+async def test_chart_of_a_symbol_the_aggregate_lacks_is_the_first_venues() -> None:
+    spy = ChartSpy()
+    layer = venue_layer(three_venues(FakeStorage()), chart=spy)
+    reply = await ask(layer, "chart", "take")
+    assert isinstance(reply, ChartReply)
+    assert reply.caption.startswith("TAKEUSDT (Binance) · ")
+    assert {r.exchange for r in spy.views[-1].records} == {"binanceusdm"}
+    unknown = error_of(await ask(layer, "chart", "nosuchcoin"), ErrorKind.UNKNOWN_SYMBOL)
+    assert unknown.message == "I don't know the symbol 'nosuchcoin' on binanceusdm."
