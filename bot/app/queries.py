@@ -226,30 +226,31 @@ class Queries:
         if card is None:
             return None
         age, stale = self._age(card.latest.ts, now)
-        cross = self.cross_venue(symbol) if exchange == AGGREGATE_EXCHANGE else None
+        cross = self.cross_venue(symbol, now) if exchange == AGGREGATE_EXCHANGE else None
         return ScoreCardReply(card=card, age=age, stale=stale, source_label=self._label, venues=cross)
 
-    def cross_venue(self, asset: str) -> CrossVenue | None:
-        """``asset`` on each venue: its own score, band and bias from the venue's cached market,
-        OI share, funding and basis from the aggregate (``None`` with a single venue).
+    def cross_venue(self, asset: str, now: datetime) -> CrossVenue | None:
+        """``asset`` on each venue: its own score, band and bias, and OI share, funding and basis
+        from the aggregate (``None`` with a single venue).
 
         The members are the aggregate's (the instrument map: ``PEPE`` is ``1000PEPEUSDT``) where
-        this process computes it; elsewhere each venue's index resolves the asset, and the OI
-        shares are unknown (a dash).
+        this process computes it: one small read of each member's score. Elsewhere each venue's
+        cached market resolves the asset (its whole market is read again once per cycle), and
+        the OI shares are unknown (a dash).
         """
         if not self._venues:
             return None
         agg = None if self._aggregates is None else self._aggregates().get(asset)
-        markets = {v: self.market(v) for v in self._venues}
         rows: list[VenueRow] = []
         if agg is not None:
             for part in agg.venues:
-                market = markets.get(part.venue)
-                record = None if market is None else market.by_symbol.get(part.symbol)
+                read = self._scores.score_at_many(part.venue, now, self._stale_after, [part.symbol])
+                record = read.get(part.symbol)
                 rows.append(
                     _row(part.venue, part.symbol, record, part.oi_share, part.funding_8h_pct, part.basis_pct)
                 )
         else:
+            markets = {v: self.market(v) for v in self._venues}
             for venue, market in markets.items():
                 found = None if market is None else market.index.resolve(asset).symbol
                 if market is None or found is None:
