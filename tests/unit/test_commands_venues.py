@@ -207,3 +207,23 @@ async def test_chart_of_a_symbol_the_aggregate_lacks_is_the_first_venues() -> No
     assert {r.exchange for r in spy.views[-1].records} == {"binanceusdm"}
     unknown = error_of(await ask(layer, "chart", "nosuchcoin"), ErrorKind.UNKNOWN_SYMBOL)
     assert unknown.message == "I don't know the symbol 'nosuchcoin' on binanceusdm."
+
+
+async def test_score_with_the_aggregate_reads_each_member_once_and_no_venue_market(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = three_venues(FakeStorage())
+    layer = venue_layer(storage, {"PEPE": pepe_aggregate()})
+    await ask(layer, "score", "pepe")  # the aggregate's market is read once, then cached
+    reads: list[tuple[str, str]] = []
+    for name in ("latest_scores", "score_at_many"):
+        real = getattr(storage.scores, name)
+
+        def counted(exchange: str, *a: object, _real: object = real, _name: str = name, **kw: object) -> object:
+            reads.append((_name, exchange))
+            return _real(exchange, *a, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(storage.scores, name, counted)
+    reply = await ask(layer, "score", "pepe")
+    assert isinstance(reply, ScoreCardReply) and reply.venues is not None
+    assert sorted(reads) == [("score_at_many", v) for v in VENUES]
