@@ -8,6 +8,7 @@ subcommands are generated from the registry.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.app import arguments as argp
@@ -210,16 +211,6 @@ async def about(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
 
 
 SYMBOL = Option("symbol", "Ticker, e.g. BTC or 1000SHIBUSDT", required=True, completion=Completion.SYMBOL)
-VENUE = Option(
-    "venue",
-    "One venue, or all venues (the default when the bot collects several)",
-    choices=(
-        Choice("all venues", AGGREGATE_EXCHANGE),
-        *(Choice(name, venue) for venue, name in VENUE_NAMES.items()),
-    ),
-)
-"""The venue of ``/top`` and ``/chart``; one the bot does not collect is answered with the
-venues it does."""
 
 COMMAND_SET = CommandRegistry(
     (
@@ -235,7 +226,7 @@ COMMAND_SET = CommandRegistry(
         Command(
             "top",
             f"the ranked table, N up to {argp.TOP_MAX}",
-            "/top [N] [long|short|squeeze] [VENUE]",
+            "/top [N] [long|short|squeeze]",
             top,
             (
                 Option(
@@ -250,7 +241,6 @@ COMMAND_SET = CommandRegistry(
                     "Only one kind",
                     choices=tuple(Choice(label, f.value) for f, label in argp.TOP_FILTER_LABELS.items()),
                 ),
-                VENUE,
             ),
             cli=True,
         ),
@@ -318,7 +308,7 @@ COMMAND_SET = CommandRegistry(
         Command(
             "chart",
             "a chart of the score and its components",
-            "/chart SYMBOL [VENUE] [24h|7d]",
+            "/chart SYMBOL [24h|7d]",
             chart,
             (
                 Option("symbol", "Ticker, e.g. BTC", required=True, completion=Completion.SYMBOL),
@@ -327,7 +317,6 @@ COMMAND_SET = CommandRegistry(
                     "24h (default) or 7d",
                     choices=tuple(Choice(w, w) for w in argp.CHART_WINDOW_CHOICES),
                 ),
-                VENUE,
             ),
             slow=True,
         ),
@@ -362,3 +351,24 @@ COMMAND_SET = CommandRegistry(
     )
 )
 """Every command the bot answers, in ``/help`` and menu order."""
+
+
+def command_set_for(venues: Sequence[str]) -> CommandRegistry:
+    """``COMMAND_SET`` for a bot collecting ``venues``: with several, ``/top`` and ``/chart``
+    take a venue (a menu of the configured ones and ``all``); with one, exactly as declared."""
+    if len(venues) < 2:
+        return COMMAND_SET
+    venue = Option(
+        "venue",
+        "One venue, or all venues (the default)",
+        choices=(
+            Choice("all venues", AGGREGATE_EXCHANGE),
+            *(Choice(VENUE_NAMES.get(v, v), v) for v in venues),
+        ),
+    )
+    named = {c.name: c for c in COMMAND_SET}
+    top_, chart_ = named["top"], named["chart"]
+    return COMMAND_SET.replacing(
+        replace(top_, usage="/top [N] [long|short|squeeze] [VENUE]", options=(*top_.options, venue)),
+        replace(chart_, usage="/chart SYMBOL [VENUE] [24h|7d]", options=(*chart_.options, venue)),
+    )

@@ -31,7 +31,7 @@ from bot.app.command_registry import (
     CommandRequest,
     command_name,
 )
-from bot.app.command_set import COMMAND_SET
+from bot.app.command_set import COMMAND_SET, command_set_for
 from bot.app.queries import Aggregates, CycleLine, Queries, VenueCycleLine
 from bot.app.track import TrackHistory
 from bot.app.views import ErrorKind, ErrorReply, Reply
@@ -101,7 +101,8 @@ class CommandLayer:
         aggregates: each asset's last aggregate, where this process computes it: the OI shares
             and members of ``/score``'s per-venue lines (``None``: the shares show a dash).
         track_keep: how far back ``/track`` looks (the snapshots' retention).
-        registry: the commands answered (``COMMAND_SET`` unless a test brings its own).
+        registry: the commands answered (default: ``COMMAND_SET``, with a venue option on
+            ``/top`` and ``/chart`` when there are several venues).
         version: the installed package's version, for ``/about``.
         started: when this process started, for ``/about``'s uptime (``None``: unknown).
     """
@@ -125,11 +126,11 @@ class CommandLayer:
         venue_cycle: VenueCycleLine | None = None,
         aggregates: Aggregates | None = None,
         track_keep: timedelta = timedelta(days=14),
-        registry: CommandRegistry = COMMAND_SET,
+        registry: CommandRegistry | None = None,
         version: str = "unknown",
         started: datetime | None = None,
     ) -> None:
-        self.registry = registry
+        self.registry = registry = registry or command_set_for(venues)
         self._admins = frozenset(str(i) for i in admin_ids)
         self._limiter = TokenBucketLimiter(rate_limit or RateLimit())
         self._exempt = frozenset(rate_limit_exempt)

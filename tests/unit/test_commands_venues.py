@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import arguments as argp
-from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, TableReply
+from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, TableReply, TextReply
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.errors import InputError
 from bot.render.documents import reply_document
@@ -219,7 +219,9 @@ async def test_score_with_the_aggregate_reads_each_member_once_and_no_venue_mark
     for name in ("latest_scores", "score_at_many"):
         real = getattr(storage.scores, name)
 
-        def counted(exchange: str, *a: object, _real: object = real, _name: str = name, **kw: object) -> object:
+        def counted(
+            exchange: str, *a: object, _real: object = real, _name: str = name, **kw: object
+        ) -> object:
             reads.append((_name, exchange))
             return _real(exchange, *a, **kw)  # type: ignore[operator]
 
@@ -227,3 +229,13 @@ async def test_score_with_the_aggregate_reads_each_member_once_and_no_venue_mark
     reply = await ask(layer, "score", "pepe")
     assert isinstance(reply, ScoreCardReply) and reply.venues is not None
     assert sorted(reads) == [("score_at_many", v) for v in VENUES]
+
+
+async def test_help_names_the_venue_argument_only_with_several_venues() -> None:
+    several = await ask(venue_layer(three_venues(FakeStorage())), "help")
+    single = await ask(make_layer(populate(FakeStorage())), "help")
+    assert isinstance(several, TextReply) and isinstance(single, TextReply)
+    commands = {s.heading: s.lines for s in several.sections}["Commands"]
+    assert any(line.startswith("/top [N] [long|short|squeeze] [VENUE] — ") for line in commands)
+    assert any(line.startswith("/chart SYMBOL [VENUE] [24h|7d] — ") for line in commands)
+    assert "[VENUE]" not in document_text(reply_document(single))
