@@ -35,9 +35,9 @@ from bot.app.views import (
     summarise,
 )
 from bot.core.aggregate import AGGREGATE_EXCHANGE, Aggregate, lone_stretch
-from bot.core.aggregate_card import venue_name
+from bot.core.aggregate_card import breakdown, venue_name
 from bot.core.durations import age_text
-from bot.core.models import Bias
+from bot.core.models import Bias, ScoreResult
 from bot.core.records import ScoreMark, ScoreRecord
 from bot.core.symbols import SymbolIndex
 from bot.ports import OutboxStore, ScoreStore, SnapshotStore
@@ -226,10 +226,11 @@ class Queries:
         if card is None:
             return None
         age, stale = self._age(card.latest.ts, now)
-        cross = self.cross_venue(symbol, now) if exchange == AGGREGATE_EXCHANGE else None
+        own = card.latest.result
+        cross = self.cross_venue(symbol, own, now) if exchange == AGGREGATE_EXCHANGE else None
         return ScoreCardReply(card=card, age=age, stale=stale, source_label=self._label, venues=cross)
 
-    def cross_venue(self, asset: str, now: datetime) -> CrossVenue | None:
+    def cross_venue(self, asset: str, own: ScoreResult, now: datetime) -> CrossVenue | None:
         """``asset`` on each venue: its own score, band and bias, and OI share, funding and basis
         from the aggregate (``None`` with a single venue).
 
@@ -241,29 +242,36 @@ class Queries:
         if not self._venues:
             return None
         agg = None if self._aggregates is None else self._aggregates().get(asset)
-        rows: list[VenueRow] = []
         if agg is not None:
+            results: dict[tuple[str, str], ScoreResult] = {}
             for part in agg.venues:
                 read = self._scores.score_at_many(part.venue, now, self._stale_after, [part.symbol])
-                record = read.get(part.symbol)
-                rows.append(
-                    _row(part.venue, part.symbol, record, part.oi_share, part.funding_8h_pct, part.basis_pct)
+                if (record := read.get(part.symbol)) is not None:
+                    results[(part.venue, part.symbol)] = record.result
+            b = breakdown(agg, own, results)
+            rows = tuple(
+                VenueRow(
+                    v.venue,
+                    v.symbol,
+                    v.score,
+                    v.band,
+                    None if (found := results.get((v.venue, v.symbol))) is None else found.bias,
+                    v.oi_share,
+                    v.funding_8h_pct,
+                    v.basis_pct,
                 )
-        else:
-            markets = {v: self.market(v) for v in self._venues}
-            for venue, market in markets.items():
-                found = None if market is None else market.index.resolve(asset).symbol
-                if market is None or found is None:
-                    continue
-                record = market.by_symbol.get(found)
-                rows.append(_row(venue, found, record, None, None, None))
-        scored = [(r.venue, r.band, r.oi_share) for r in rows if r.band is not None]
-        return CrossVenue(
-            rows=tuple(rows),
-            funding_spread_pct=None if agg is None else agg.funding_spread_pct,
-            basis_spread_pct=None if agg is None else agg.basis_spread_pct,
-            lone=lone_stretch(scored),
-        )
+                for v in b.venues
+            )
+            return CrossVenue(rows, b.funding_spread_pct, b.basis_spread_pct, b.lone)
+        found_rows: list[VenueRow] = []
+        for venue in self._venues:
+            market = self.market(venue)
+            symbol = None if market is None else market.index.resolve(asset).symbol
+            if market is None or symbol is None:
+                continue
+            found_rows.append(_venue_only_row(venue, symbol, market.by_symbol.get(symbol)))
+        scored = [(r.venue, r.band, r.oi_share) for r in found_rows if r.band is not None]
+        return CrossVenue(tuple(found_rows), lone=lone_stretch(scored))
 
     def chart(
         self, symbol: str, window_label: str, window: timedelta, now: datetime, exchange: str | None = None
@@ -318,18 +326,12 @@ def _venue_title(exchange: str) -> str:
     return "all venues" if exchange == AGGREGATE_EXCHANGE else venue_name(exchange)
 
 
-def _row(
-    venue: str,
-    symbol: str,
-    record: ScoreRecord | None,
-    share: float | None,
-    funding_8h_pct: float | None,
-    basis_pct: float | None,
-) -> VenueRow:
+def _venue_only_row(venue: str, symbol: str, record: ScoreRecord | None) -> VenueRow:
+    # Without the aggregate (another process computes it) the venue's own score inputs give
+    # its funding and basis; its share of OI is unknown.
     if record is None:
-        return VenueRow(venue, symbol, None, None, None, share, funding_8h_pct, basis_pct)
+        return VenueRow(venue, symbol, None, None, None, None, None, None)
     r = record.result
-    # Without the aggregate's figures the venue's own score inputs say the same.
-    funding = r.components.funding_8h_pct if funding_8h_pct is None else funding_8h_pct
-    basis = record.inputs.basis_pct if basis_pct is None else basis_pct
-    return VenueRow(venue, symbol, r.score, r.band, r.bias, share, funding, basis)
+    return VenueRow(
+        venue, symbol, r.score, r.band, r.bias, None, r.components.funding_8h_pct, record.inputs.basis_pct
+    )
