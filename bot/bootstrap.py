@@ -368,6 +368,10 @@ def _wire(
     label = collector.label if shown else None
     last_cycle = LastCycle()
     charts = ChartWorker()  # starts its process on the first chart, not here
+    venues = collectors if len(collectors) > 1 else ()
+    aggregate = build_aggregate(settings, collectors, clock) if venues else None
+    # /score's per-venue OI shares come from the aggregate where this process computes it.
+    shares = aggregate.source if aggregate is not None else None
     commands = CommandLayer(
         CommandPorts(
             chats=storage.chats, scores=storage.scores, snapshots=storage.snapshots, outbox=storage.outbox
@@ -383,6 +387,7 @@ def _wire(
         last_cycle=last_cycle,
         venues=tuple(c.exchange for c in collectors),
         venue_cycle=last_cycle.of,
+        aggregates=(lambda: shares.latest) if isinstance(shares, AggregateSource) else None,
         track_keep=timedelta(days=settings.snapshot_retention_days),
         version=package_version(),
         # The replay's clock is set to the market's start only after this: no uptime there.
@@ -414,8 +419,6 @@ def _wire(
         label,
         chart=charts.digest,
     )
-    venues = collectors if len(collectors) > 1 else ()
-    aggregate = build_aggregate(settings, collectors, clock) if venues else None
     return App(
         settings,
         collector,

@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.core.aggregate_card import VENUE_NAMES
 from bot.core.events import EventKind
 from bot.core.models import Band
 from bot.errors import InputError
@@ -93,51 +95,118 @@ TOP_FILTER_LABELS = {
 """How menus name each filter."""
 
 
+AGGREGATE_WORDS = frozenset({AGGREGATE_EXCHANGE, "aggregate"})
+"""What people type for the cross-venue aggregate (``all``)."""
+
+
+def venue_names(venues: Sequence[str]) -> str:
+    """The venues a command may name, for messages: ``all, binanceusdm, bybit, okx``."""
+    shown = (AGGREGATE_EXCHANGE, *venues) if len(venues) > 1 else tuple(venues)
+    return ", ".join(shown)
+
+
+def find_venue(word: str, venues: Sequence[str]) -> str | None:
+    """The venue ``word`` names among ``venues`` (ccxt id or common name, any case), or
+    ``all`` for the aggregate when there are several; ``None`` when it names none of them."""
+    low = word.lower()
+    if low in AGGREGATE_WORDS and len(venues) > 1:
+        return AGGREGATE_EXCHANGE
+    for venue in venues:
+        if low in (venue.lower(), VENUE_NAMES.get(venue, venue).lower()):
+            return venue
+    return None
+
+
+def _looks_like_venue(word: str) -> bool:
+    # A known venue's name or the aggregate's: the answer then lists the configured venues.
+    low = word.lower()
+    return low in AGGREGATE_WORDS or any(low in (v, n.lower()) for v, n in VENUE_NAMES.items())
+
+
+def unknown_venue(word: str, venues: Sequence[str]) -> InputError:
+    """The refusal of a venue this bot does not collect, listing the ones it does."""
+    return InputError(f"{echo(word)!r} is not a venue here; the venues are: {venue_names(venues)}.")
+
+
 @dataclass(frozen=True, slots=True)
 class TopArgs:
-    """``/top [N] [long|short|squeeze]``; ``capped`` says a larger N was asked for."""
+    """``/top [N] [long|short|squeeze] [VENUE]``; ``capped`` says a larger N was asked for;
+    ``venue`` is ``None`` for the default (the aggregate when there are several venues)."""
 
     limit: int = TOP_DEFAULT
     filter: TopFilter | None = None
     capped: bool = False
+    venue: str | None = None
 
 
 TOP_USAGE = f"/top [N] [long|short|squeeze] — N from 1 to {TOP_MAX}, e.g. /top 5 short"
+TOP_VENUE_USAGE = f"/top [N] [long|short|squeeze] [VENUE] — N from 1 to {TOP_MAX}, e.g. /top 5 short bybit"
 
 
-def parse_top(args: str) -> TopArgs:
-    """Parse ``/top`` arguments in either order."""
+def parse_top(args: str, venues: Sequence[str] = ()) -> TopArgs:
+    """Parse ``/top`` arguments in any order; a venue word names one of ``venues``."""
+    usage = TOP_VENUE_USAGE if len(venues) > 1 else TOP_USAGE
     limit: int | None = None
     chosen: TopFilter | None = None
+    venue: str | None = None
     capped = False
     for word in words(args):
         low = word.lower()
         if low in {f.value for f in TopFilter}:
             if chosen is not None:
-                raise InputError(f"Pick one filter. Usage: {TOP_USAGE}")
+                raise InputError(f"Pick one filter. Usage: {usage}")
             chosen = TopFilter(low)
         elif word.isascii() and word.isdigit() and limit is None:
             # Check the length first: int() of a huge digit string is slow or refused.
             digits = word.lstrip("0") or "0"
             number = int(digits) if _NUMBER.fullmatch(digits) else TOP_MAX + 1
             if number < 1:
-                raise InputError(f"N must be from 1 to {TOP_MAX}. Usage: {TOP_USAGE}")
+                raise InputError(f"N must be from 1 to {TOP_MAX}. Usage: {usage}")
             capped = number > TOP_MAX
             limit = min(number, TOP_MAX)
+        elif venue is None and (found := find_venue(word, venues)) is not None:
+            venue = found
+        elif venue is None and word.isalpha() and (len(venues) > 1 or _looks_like_venue(word)):
+            raise unknown_venue(word, venues)
         else:
-            raise InputError(f"I don't understand {echo(word)!r}. Usage: {TOP_USAGE}")
-    return TopArgs(limit=limit or TOP_DEFAULT, filter=chosen, capped=capped)
+            raise InputError(f"I don't understand {echo(word)!r}. Usage: {usage}")
+    return TopArgs(limit=limit or TOP_DEFAULT, filter=chosen, capped=capped, venue=venue)
 
 
-def parse_chart(args: str) -> tuple[str, str, timedelta]:
-    """``/chart SYMBOL [24h|7d]`` → (symbol text, window label, window length)."""
+@dataclass(frozen=True, slots=True)
+class ChartArgs:
+    """``/chart SYMBOL [VENUE] [24h|7d]``; ``venue`` ``None``: the default market."""
+
+    symbol: str
+    window_label: str
+    window: timedelta
+    venue: str | None = None
+
+
+def parse_chart(args: str, venues: Sequence[str] = ()) -> ChartArgs:
+    """``/chart SYMBOL [VENUE] [24h|7d]``, venue and window in either order."""
     parts = words(args)
-    if not parts or len(parts) > 2:
-        raise InputError("Usage: /chart SYMBOL [24h|7d], e.g. /chart btc 7d")
-    window = CHART_WINDOWS.get(parts[1].lower()) if len(parts) == 2 else CHART_WINDOWS["24h"]
-    if window is None:
-        raise InputError(f"The chart window is 24h or 7d, not {echo(parts[1])!r}.")
-    return parts[0], window[0], window[1]
+    several = len(venues) > 1
+    if not parts or len(parts) > (3 if several else 2):
+        usage = (
+            "/chart SYMBOL [VENUE] [24h|7d], e.g. /chart btc okx 7d"
+            if several
+            else "/chart SYMBOL [24h|7d], e.g. /chart btc 7d"
+        )
+        raise InputError(f"Usage: {usage}")
+    window: tuple[str, timedelta] | None = None
+    venue: str | None = None
+    for word in parts[1:]:
+        if window is None and (found := CHART_WINDOWS.get(word.lower())) is not None:
+            window = found
+        elif venue is None and (place := find_venue(word, venues)) is not None:
+            venue = place
+        elif venue is None and word.isalpha() and (several or _looks_like_venue(word)):
+            raise unknown_venue(word, venues)
+        else:
+            raise InputError(f"The chart window is 24h or 7d, not {echo(word)!r}.")
+    label, length = window or CHART_WINDOWS["24h"]
+    return ChartArgs(parts[0], label, length, venue)
 
 
 TRACK_USAGE = "/track [SYMBOL] — the whole market, or one symbol, e.g. /track btc"

@@ -229,6 +229,14 @@ class CommandRegistry:
         """A new registry with ``command`` added at the end."""
         return CommandRegistry((*self, command))
 
+    def replacing(self, *commands: Command) -> CommandRegistry:
+        """A new registry with each of ``commands`` in place of the one of the same name."""
+        new = {c.name: c for c in commands}
+        unknown = set(new) - set(self._commands)
+        if unknown:
+            raise ValueError(f"no command to replace: {', '.join(sorted(unknown))}")
+        return CommandRegistry(new.get(c.name, c) for c in self)
+
     def queries(self) -> tuple[Command, ...]:
         """The read-only commands the ``dps`` command line offers."""
         return tuple(c for c in self if c.cli)

@@ -8,6 +8,8 @@ subcommands are generated from the registry.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.app import arguments as argp
 from bot.app.command_registry import (
@@ -23,6 +25,8 @@ from bot.app.command_registry import (
 )
 from bot.app.queries import NO_DATA
 from bot.app.views import ChartReply, ErrorKind, ErrorReply, Reply, TextReply, TextSection, TrackReply
+from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.core.aggregate_card import VENUE_NAMES
 from bot.core.bands import legend_lines
 from bot.core.durations import age_text
 from bot.errors import ChartError, InputError
@@ -69,11 +73,19 @@ def help_reply(ctx: CommandContext, title: str) -> TextReply:
 
 
 async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
-    """Show the score card of one symbol."""
+    """Show the score card of one symbol: with several venues, the aggregate's card of its
+    asset with a line per venue (a symbol the aggregate lacks: the first venue's card)."""
     parts = argp.words(args)
     if len(parts) != 1:
         raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
-    symbol = ctx.queries.resolve(parts[0])
+    queries = ctx.queries
+    if queries.venues:
+        asset = queries.resolve(parts[0], AGGREGATE_EXCHANGE)
+        if not isinstance(asset, ErrorReply):
+            found = queries.card(asset, request.now, AGGREGATE_EXCHANGE)
+            if found is not None:
+                return found
+    symbol = queries.resolve(parts[0])
     if isinstance(symbol, ErrorReply):
         return symbol
     card = ctx.queries.card(symbol, request.now)
@@ -84,7 +96,15 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
 
 async def top(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Show the ranked table, optionally filtered."""
-    return ctx.queries.top(argp.parse_top(args), request.now)
+    queries = ctx.queries
+    parsed = argp.parse_top(args, queries.venues)
+    if parsed.venue is not None or not queries.venues:
+        return queries.top(parsed, request.now)
+    # Several venues: the aggregate, or the first venue while the aggregate has no scores.
+    found = queries.top(replace(parsed, venue=AGGREGATE_EXCHANGE), request.now)
+    if isinstance(found, ErrorReply) and found.kind is ErrorKind.NO_DATA:
+        return queries.top(replace(parsed, venue=queries.exchange), request.now)
+    return found
 
 
 async def watch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
@@ -113,14 +133,22 @@ async def digest(ctx: CommandContext, request: CommandRequest, args: str) -> Rep
 
 
 async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
-    """Draw the symbol's score and components over 24h or 7d as a PNG."""
-    text, label, window = argp.parse_chart(args)
-    symbol = ctx.queries.resolve(text)
+    """Draw the symbol's score and components over 24h or 7d as a PNG (with several venues:
+    the aggregate's by default, or the venue named)."""
+    parsed = argp.parse_chart(args, ctx.queries.venues)
+    label, window = parsed.window_label, parsed.window
+    queries = ctx.queries
+    exchange = parsed.venue or (AGGREGATE_EXCHANGE if queries.venues else queries.exchange)
+    symbol = queries.resolve(parsed.symbol, exchange)
+    if parsed.venue is None and exchange != queries.exchange and isinstance(symbol, ErrorReply):
+        # As /score: the aggregate has no scores yet, or lacks the symbol: the first venue.
+        exchange = queries.exchange
+        symbol = queries.resolve(parsed.symbol, exchange)
     if isinstance(symbol, ErrorReply):
         return symbol
     if ctx.chart is None:
         return ErrorReply(ErrorKind.UNAVAILABLE, "Charts are not available here.")
-    view = ctx.queries.chart(symbol, label, window, request.now)
+    view = ctx.queries.chart(symbol, label, window, request.now, exchange)
     if view is None:
         return ErrorReply(ErrorKind.NO_DATA, f"No scores stored for {symbol} in the last {label}.")
     try:
@@ -130,13 +158,16 @@ async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
             ErrorKind.UNAVAILABLE, "The chart could not be drawn just now; please try again in a minute."
         )
     last = view.records[-1].result
+    # A single venue's caption and file name are as they always were.
+    shown, name = symbol, f"dps-{symbol}-{label}.png"
+    if ctx.queries.venues:
+        place = "all venues" if exchange == AGGREGATE_EXCHANGE else VENUE_NAMES.get(exchange, exchange)
+        shown, name = f"{symbol} ({place})", f"dps-{exchange}-{symbol}-{label}.png"
     caption = (
-        f"{symbol} · Derivatives Pressure Score, last {label} · now {last.score} "
+        f"{shown} · Derivatives Pressure Score, last {label} · now {last.score} "
         f"({last.band.value}, {last.bias.value})"
     )
-    return ChartReply(
-        png=png, caption=caption, filename=f"dps-{symbol}-{label}.png", source_label=ctx.source_label
-    )
+    return ChartReply(png=png, caption=caption, filename=name, source_label=ctx.source_label)
 
 
 async def track(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
@@ -320,3 +351,24 @@ COMMAND_SET = CommandRegistry(
     )
 )
 """Every command the bot answers, in ``/help`` and menu order."""
+
+
+def command_set_for(venues: Sequence[str]) -> CommandRegistry:
+    """``COMMAND_SET`` for a bot collecting ``venues``: with several, ``/top`` and ``/chart``
+    take a venue (a menu of the configured ones and ``all``); with one, exactly as declared."""
+    if len(venues) < 2:
+        return COMMAND_SET
+    venue = Option(
+        "venue",
+        "One venue, or all venues (the default)",
+        choices=(
+            Choice("all venues", AGGREGATE_EXCHANGE),
+            *(Choice(VENUE_NAMES.get(v, v), v) for v in venues),
+        ),
+    )
+    named = {c.name: c for c in COMMAND_SET}
+    top_, chart_ = named["top"], named["chart"]
+    return COMMAND_SET.replacing(
+        replace(top_, usage="/top [N] [long|short|squeeze] [VENUE]", options=(*top_.options, venue)),
+        replace(chart_, usage="/chart SYMBOL [VENUE] [24h|7d]", options=(*chart_.options, venue)),
+    )

@@ -31,8 +31,8 @@ from bot.app.command_registry import (
     CommandRequest,
     command_name,
 )
-from bot.app.command_set import COMMAND_SET
-from bot.app.queries import CycleLine, Queries, VenueCycleLine
+from bot.app.command_set import COMMAND_SET, command_set_for
+from bot.app.queries import Aggregates, CycleLine, Queries, VenueCycleLine
 from bot.app.track import TrackHistory
 from bot.app.views import ErrorKind, ErrorReply, Reply
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
@@ -97,8 +97,12 @@ class CommandLayer:
         last_cycle: a line about the latest cycle this process ran, for ``/status``.
         venues / venue_cycle: every venue the bot collects (``exchange`` first) and a line
             about each one's latest cycle here: ``/status`` shows each venue's freshness.
+            With several, ``/score``, ``/top`` and ``/chart`` show the aggregate (``all``) first.
+        aggregates: each asset's last aggregate, where this process computes it: the OI shares
+            and members of ``/score``'s per-venue lines (``None``: the shares show a dash).
         track_keep: how far back ``/track`` looks (the snapshots' retention).
-        registry: the commands answered (``COMMAND_SET`` unless a test brings its own).
+        registry: the commands answered (default: ``COMMAND_SET``, with a venue option on
+            ``/top`` and ``/chart`` when there are several venues).
         version: the installed package's version, for ``/about``.
         started: when this process started, for ``/about``'s uptime (``None``: unknown).
     """
@@ -120,12 +124,13 @@ class CommandLayer:
         last_cycle: CycleLine | None = None,
         venues: Sequence[str] = (),
         venue_cycle: VenueCycleLine | None = None,
+        aggregates: Aggregates | None = None,
         track_keep: timedelta = timedelta(days=14),
-        registry: CommandRegistry = COMMAND_SET,
+        registry: CommandRegistry | None = None,
         version: str = "unknown",
         started: datetime | None = None,
     ) -> None:
-        self.registry = registry
+        self.registry = registry = registry or command_set_for(venues)
         self._admins = frozenset(str(i) for i in admin_ids)
         self._limiter = TokenBucketLimiter(rate_limit or RateLimit())
         self._exempt = frozenset(rate_limit_exempt)
@@ -139,6 +144,7 @@ class CommandLayer:
             stale_after=2 * collect_interval,
             venues=venues,
             venue_cycle=venue_cycle,
+            aggregates=aggregates,
         )
         self.track = TrackHistory(ports.scores, ports.snapshots, exchange=exchange, keep=track_keep)
         self.settings = ChatSettingsCommands(

@@ -6,17 +6,22 @@ only when the store's ``ScoreMark`` moves (the newest score time and the count o
 near it), so a cycle stored by another process shows at once, even when the exchange's
 data clock did not advance; the mark is cheap to read on every command. Old scores are
 still shown, marked STALE with their age, rather than hidden.
+
+With several venues each one's market is kept the same way (one mark read per venue per
+command), and the cross-venue aggregate is the exchange ``all``: ``/score`` shows its card
+with one line per venue, built from those cached markets without further reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.app.arguments import TopArgs, TopFilter, echo
 from bot.app.views import (
     ChartView,
+    CrossVenue,
     ErrorKind,
     ErrorReply,
     RankedRow,
@@ -25,11 +30,14 @@ from bot.app.views import (
     StatusReply,
     Summary,
     TableReply,
+    VenueRow,
     VenueStatus,
     summarise,
 )
+from bot.core.aggregate import AGGREGATE_EXCHANGE, Aggregate, lone_stretch
+from bot.core.aggregate_card import breakdown, venue_name
 from bot.core.durations import age_text
-from bot.core.models import Bias
+from bot.core.models import Bias, ScoreResult
 from bot.core.records import ScoreMark, ScoreRecord
 from bot.core.symbols import SymbolIndex
 from bot.ports import OutboxStore, ScoreStore, SnapshotStore
@@ -41,6 +49,9 @@ CycleLine = Callable[[], str | None]
 
 VenueCycleLine = Callable[[str], str | None]
 """Returns a line about one venue's latest collection cycle this process ran (``None``: none yet)."""
+
+Aggregates = Callable[[], Mapping[str, Aggregate]]
+"""Each asset's last aggregate (members, OI shares), where this process computes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,7 @@ class LatestMarket:
     index: SymbolIndex
     mark: ScoreMark
     summary: Summary
+    by_symbol: Mapping[str, ScoreRecord]
 
 
 def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
@@ -83,7 +95,8 @@ _FILTER_TITLES = {
 
 
 class Queries:
-    """Read models over the score, snapshot and outbox stores for one exchange."""
+    """Read models over the score, snapshot and outbox stores for one exchange (the first
+    venue), its sibling venues and their aggregate ``all``."""
 
     def __init__(
         self,
@@ -97,6 +110,7 @@ class Queries:
         stale_after: timedelta,
         venues: Sequence[str] = (),
         venue_cycle: VenueCycleLine | None = None,
+        aggregates: Aggregates | None = None,
     ) -> None:
         self._scores = scores
         self._snapshots = snapshots
@@ -108,42 +122,59 @@ class Queries:
         # Every venue the bot collects; ``/status`` lists each when there are several.
         self._venues = tuple(venues) if len(venues) > 1 else ()
         self._venue_cycle = venue_cycle
-        self._cached: LatestMarket | None = None
-        # /top's filtered records of the cached market, computed once per market and filter:
+        self._aggregates = aggregates
+        self._cached: dict[str, LatestMarket] = {}
+        # /top's filtered records of each cached market, computed once per market and filter:
         # a command then ranks at most its limit, not every symbol.
-        self._filtered: dict[TopFilter | None, tuple[ScoreRecord, ...]] = {}
+        self._filtered: dict[tuple[str, TopFilter | None], tuple[ScoreRecord, ...]] = {}
+
+    @property
+    def exchange(self) -> str:
+        """The first venue: what a command shows when it names none and there is no aggregate."""
+        return self._exchange
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        """Every venue collected, the first one first (empty with a single venue)."""
+        return self._venues
 
     def _age(self, moment: datetime, now: datetime) -> tuple[timedelta, bool]:
         # A data time a little ahead of our clock (skew) is fresh, not negative-aged.
         age = max(now - moment, timedelta(0))
         return age, age > self._stale_after
 
-    def market(self) -> LatestMarket | None:
-        """The latest scored collection, or ``None`` while nothing is scored."""
+    def market(self, exchange: str | None = None) -> LatestMarket | None:
+        """The latest scored collection of ``exchange`` (default: the first venue), or ``None``
+        while nothing is scored there."""
+        exchange = exchange or self._exchange
         # The mark is read before the scores: a cycle committing in between is then in the
         # records but not in the mark, and the next call reads again (never the reverse).
-        mark = self._scores.score_mark(self._exchange, self._stale_after)
+        mark = self._scores.score_mark(exchange, self._stale_after)
         if mark is None:
-            self._cached = None
+            self._cached.pop(exchange, None)
             return None
-        if self._cached is None or self._cached.mark != mark:
-            records = self._scores.latest_scores(self._exchange, since=mark.newest - self._stale_after)
+        cached = self._cached.get(exchange)
+        if cached is None or cached.mark != mark:
+            records = self._scores.latest_scores(exchange, since=mark.newest - self._stale_after)
             if not records:  # removed meanwhile (retention); nothing to keep
                 return None
             ordered = tuple(sorted(records, key=lambda r: (-r.result.score, r.symbol)))
-            self._cached = LatestMarket(
+            cached = self._cached[exchange] = LatestMarket(
                 as_of=mark.newest,
                 records=ordered,
                 index=SymbolIndex.of(r.symbol for r in records),
                 mark=mark,
                 summary=summarise([r.result for r in records]),
+                by_symbol={r.symbol: r for r in records},
             )
-            self._filtered = {}
-        return self._cached
+            self._filtered = {k: v for k, v in self._filtered.items() if k[0] != exchange}
+        return cached
 
-    def resolve(self, text: str) -> str | ErrorReply:
-        """The symbol of the latest collection that ``text`` names, or the reply saying why not."""
-        market = self.market()
+    def resolve(self, text: str, exchange: str | None = None) -> str | ErrorReply:
+        """The symbol of ``exchange``'s latest collection (default: the first venue) that
+        ``text`` names, or the reply saying why not."""
+        exchange = exchange or self._exchange
+        market = self.market(exchange)
         if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
         found = market.index.resolve(text)
@@ -151,20 +182,21 @@ class Queries:
             return found.symbol
         return ErrorReply(
             ErrorKind.UNKNOWN_SYMBOL,
-            f"I don't know the symbol {echo(text)!r} on {self._exchange}.",
+            f"I don't know the symbol {echo(text)!r} on {exchange}.",
             suggestions=found.suggestions,
         )
 
     def top(self, args: TopArgs, now: datetime) -> TableReply | ErrorReply:
-        """The ranked table; the summary covers every symbol of the latest collection."""
-        market = self.market()
+        """The ranked table of ``args.venue`` (default: the first venue); the summary covers
+        every symbol of its latest collection."""
+        exchange = args.venue or self._exchange
+        market = self.market(exchange)
         if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
-        chosen = self._filtered.get(args.filter)
+        key = (exchange, args.filter)
+        chosen = self._filtered.get(key)
         if chosen is None:
-            chosen = self._filtered[args.filter] = tuple(
-                r for r in market.records if _matches(r, args.filter)
-            )
+            chosen = self._filtered[key] = tuple(r for r in market.records if _matches(r, args.filter))
         # The records are ranked already (highest first, ties by symbol) and the market is
         # summarised once per read: the first ``limit`` records are the table's rows.
         rows = tuple(
@@ -174,6 +206,8 @@ class Queries:
         title = f"Top {args.limit}"
         if args.filter is not None:
             title += f" · {_FILTER_TITLES[args.filter]}"
+        if self._venues:  # several venues: say which one (a single venue's title is unchanged)
+            title += f" · {_venue_title(exchange)}"
         notes: list[str] = []
         if args.capped:
             notes.append(f"Showing at most {args.limit} rows.")
@@ -184,19 +218,70 @@ class Queries:
             notes.append(f"These scores are {age_text(age)} old.")
         return TableReply(table=table, title=title, as_of=market.as_of, stale=stale, notes=tuple(notes))
 
-    def card(self, symbol: str, now: datetime) -> ScoreCardReply | None:
-        """The score card of a known symbol (``None`` when it has no stored score)."""
-        card = self._scores.score_card(self._exchange, symbol, tolerance=self._stale_after)
+    def card(self, symbol: str, now: datetime, exchange: str | None = None) -> ScoreCardReply | None:
+        """The score card of a known symbol of ``exchange`` (default: the first venue); ``None``
+        when it has no stored score. The aggregate's card carries one line per venue."""
+        exchange = exchange or self._exchange
+        card = self._scores.score_card(exchange, symbol, tolerance=self._stale_after)
         if card is None:
             return None
         age, stale = self._age(card.latest.ts, now)
-        return ScoreCardReply(card=card, age=age, stale=stale, source_label=self._label)
+        own = card.latest.result
+        cross = self.cross_venue(symbol, own, now) if exchange == AGGREGATE_EXCHANGE else None
+        return ScoreCardReply(card=card, age=age, stale=stale, source_label=self._label, venues=cross)
 
-    def chart(self, symbol: str, window_label: str, window: timedelta, now: datetime) -> ChartView | None:
-        """The symbol's scores over ``window`` up to now (``None`` when there are none)."""
-        market = self.market()
+    def cross_venue(self, asset: str, own: ScoreResult, now: datetime) -> CrossVenue | None:
+        """``asset`` on each venue: its own score, band and bias, and OI share, funding and basis
+        from the aggregate (``None`` with a single venue).
+
+        The members are the aggregate's (the instrument map: ``PEPE`` is ``1000PEPEUSDT``) where
+        this process computes it: one small read of each member's score. Elsewhere each venue's
+        cached market resolves the asset (its whole market is read again once per cycle), and
+        the OI shares are unknown (a dash).
+        """
+        if not self._venues:
+            return None
+        agg = None if self._aggregates is None else self._aggregates().get(asset)
+        if agg is not None:
+            results: dict[tuple[str, str], ScoreResult] = {}
+            for part in agg.venues:
+                read = self._scores.score_at_many(part.venue, now, self._stale_after, [part.symbol])
+                if (record := read.get(part.symbol)) is not None:
+                    results[(part.venue, part.symbol)] = record.result
+            b = breakdown(agg, own, results)
+            rows = tuple(
+                VenueRow(
+                    v.venue,
+                    v.symbol,
+                    v.score,
+                    v.band,
+                    None if (found := results.get((v.venue, v.symbol))) is None else found.bias,
+                    v.oi_share,
+                    v.funding_8h_pct,
+                    v.basis_pct,
+                )
+                for v in b.venues
+            )
+            return CrossVenue(rows, b.funding_spread_pct, b.basis_spread_pct, b.lone)
+        found_rows: list[VenueRow] = []
+        for venue in self._venues:
+            market = self.market(venue)
+            symbol = None if market is None else market.index.resolve(asset).symbol
+            if market is None or symbol is None:
+                continue
+            found_rows.append(_venue_only_row(venue, symbol, market.by_symbol.get(symbol)))
+        scored = [(r.venue, r.band, r.oi_share) for r in found_rows if r.band is not None]
+        return CrossVenue(tuple(found_rows), lone=lone_stretch(scored))
+
+    def chart(
+        self, symbol: str, window_label: str, window: timedelta, now: datetime, exchange: str | None = None
+    ) -> ChartView | None:
+        """The symbol's scores on ``exchange`` (default: the first venue) over ``window`` up to
+        now (``None`` when there are none)."""
+        exchange = exchange or self._exchange
+        market = self.market(exchange)
         end = now if market is None else max(now, market.as_of)
-        records = self._scores.score_history(self._exchange, symbol, end - window, end)
+        records = self._scores.score_history(exchange, symbol, end - window, end)
         if not records:
             return None
         return ChartView(
@@ -235,3 +320,18 @@ class Queries:
         age, stale = (None, True) if collected is None else self._age(collected, now)
         line = None if self._venue_cycle is None else self._venue_cycle(exchange)
         return VenueStatus(exchange, collected, age, stale, line)
+
+
+def _venue_title(exchange: str) -> str:
+    return "all venues" if exchange == AGGREGATE_EXCHANGE else venue_name(exchange)
+
+
+def _venue_only_row(venue: str, symbol: str, record: ScoreRecord | None) -> VenueRow:
+    # Without the aggregate (another process computes it) the venue's own score inputs give
+    # its funding and basis; its share of OI is unknown.
+    if record is None:
+        return VenueRow(venue, symbol, None, None, None, None, None, None)
+    r = record.result
+    return VenueRow(
+        venue, symbol, r.score, r.band, r.bias, None, r.components.funding_8h_pct, record.inputs.basis_pct
+    )

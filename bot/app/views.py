@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.core.models import Bias, ScoreInputs, ScoreResult
+from bot.core.aggregate import LoneStretch
+from bot.core.models import Band, Bias, ScoreInputs, ScoreResult
 from bot.core.records import ChatSettings, ScoreCard, ScoreRecord
 from bot.core.track import TrackRecord
 
@@ -121,18 +122,50 @@ class TableReply:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueRow:
+    """One venue's part of an asset under the aggregate's card (``None``: unknown, a dash).
+
+    Attributes:
+        score / band / bias: the venue's own score of its symbol.
+        oi_share: the venue's share of the asset's USD open interest, 0 to 1.
+        funding_8h_pct / basis_pct: the venue's funding on an 8h footing and basis, in %.
+    """
+
+    venue: str
+    symbol: str
+    score: int | None
+    band: Band | None
+    bias: Bias | None
+    oi_share: float | None
+    funding_8h_pct: float | None
+    basis_pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CrossVenue:
+    """An asset across its venues: a row per venue, the spreads, the lone-venue flag."""
+
+    rows: tuple[VenueRow, ...]
+    funding_spread_pct: float | None = None
+    basis_spread_pct: float | None = None
+    lone: LoneStretch | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ScoreCardReply:
     """``/score``: one symbol's card with its changes since 1h and 24h ago.
 
     Attributes:
         age: how old the latest score is at the time of asking.
         stale: older than two collection intervals.
+        venues: the aggregate's card only: the asset on each venue (``None`` otherwise).
     """
 
     card: ScoreCard
     age: timedelta
     stale: bool
     source_label: str | None = None
+    venues: CrossVenue | None = None
 
     @property
     def change_1h(self) -> int | None:

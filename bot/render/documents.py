@@ -17,6 +17,7 @@ from bot.app.fanout import AlertBatch
 from bot.app.track import pct_text
 from bot.app.views import (
     ChartReply,
+    CrossVenue,
     ErrorReply,
     RankedRow,
     Reply,
@@ -27,6 +28,7 @@ from bot.app.views import (
     TextReply,
     TrackReply,
 )
+from bot.core.aggregate_card import venue_name
 from bot.core.document import (
     Block,
     BulletList,
@@ -176,6 +178,9 @@ def _card(reply: ScoreCardReply) -> Document:
         ("Data", data),
     )
     blocks: list[Block] = [Paragraph(r.label), KeyValues(items)]
+    if reply.venues is not None:
+        notes = venue_notes(reply.venues)
+        blocks += [Heading("By venue"), BulletList(venue_lines(reply.venues)), *map(Paragraph, notes)]
     if r.partial:
         blocks.append(Footnote(PARTIAL_NOTE))
     return Document(
@@ -184,6 +189,45 @@ def _card(reply: ScoreCardReply) -> Document:
         tone=BAND_TONES[r.band],
         source_label=reply.source_label,
     )
+
+
+def _share(value: float | None) -> str:
+    return MISSING if value is None else f"{100 * value:.0f} % of OI"
+
+
+def _spread(value: float | None, decimals: int) -> str:
+    return MISSING if value is None else f"{value:.{decimals}f} pt"
+
+
+def venue_lines(cross: CrossVenue) -> tuple[str, ...]:
+    """A line per venue: its own score, band and bias, OI share, funding per 8h, basis."""
+    lines: list[str] = []
+    for v in cross.rows:
+        own = (
+            MISSING
+            if v.score is None or v.band is None or v.bias is None
+            else f"{v.score} {v.band.value} · {v.bias.value}"
+        )
+        lines.append(
+            f"{venue_name(v.venue)} {v.symbol}: {own} · {_share(v.oi_share)} · "
+            f"funding {pct(v.funding_8h_pct, 4)}/8h · basis {pct(v.basis_pct, 2)}"
+        )
+    return tuple(lines)
+
+
+def venue_notes(cross: CrossVenue) -> tuple[str, ...]:
+    """The spreads across venues, and the flag when one venue alone is stretched."""
+    lines: list[str] = []
+    if cross.funding_spread_pct is not None or cross.basis_spread_pct is not None:
+        lines.append(
+            f"Spread across venues: funding {_spread(cross.funding_spread_pct, 4)}/8h · "
+            f"basis {_spread(cross.basis_spread_pct, 2)}"
+        )
+    if cross.lone is not None:
+        lone = cross.lone
+        share = "" if lone.oi_share is None else f", {100 * lone.oi_share:.0f} % of OI"
+        lines.append(f"{lone.band.value.capitalize()} on {venue_name(lone.venue)} only{share}")
+    return tuple(lines)
 
 
 def settings_items(settings: ChatSettings, timezone: str, watchlist: int) -> tuple[tuple[str, str], ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from bot.app.command_registry import (
     Option,
     OptionKind,
 )
-from bot.app.command_set import COMMAND_SET
+from bot.app.command_set import COMMAND_SET, command_set_for
 from bot.app.commands import CommandLayer
 from bot.app.views import Reply, TextReply, TextSection
 from bot.chat.console_adapter import ConsoleAdapter
@@ -152,3 +153,35 @@ def test_every_command_is_in_the_readme_command_table() -> None:
     table = text.split("## Chat commands", 1)[1].split("\n\n", 2)[1]
     listed = set(re.findall(r"`/([a-z0-9_]+)", "\n".join(row.split("|")[1] for row in table.splitlines())))
     assert set(COMMAND_SET.names()) <= listed
+
+
+def test_with_several_venues_discord_offers_the_configured_venues_on_top_and_chart() -> None:
+    layer = make_layer(populate(FakeStorage()), venues=("binanceusdm", "okx"))
+    tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(
+        discord.Client(intents=discord.Intents.none())
+    )
+    SlashCommands(layer, FakeClock(NOW)).install(tree)
+    assert [c.name for c in tree.get_commands()] == list(COMMAND_SET.names())
+    for name, options in (("top", ["n", "filter", "venue"]), ("chart", ["symbol", "window", "venue"])):
+        command = tree.get_command(name)
+        assert isinstance(command, app_commands.Command)
+        payload = command.to_dict(tree)
+        assert [o["name"] for o in payload["options"]] == options
+        venue = payload["options"][-1]
+        assert [(c["name"], c["value"]) for c in venue["choices"]] == [
+            ("all venues", "all"),
+            ("Binance", "binanceusdm"),
+            ("OKX", "okx"),
+        ]
+
+
+def test_a_single_venue_bot_keeps_the_declared_commands() -> None:
+    assert command_set_for(("binanceusdm",)) is COMMAND_SET
+    assert make_layer(populate(FakeStorage())).registry is COMMAND_SET
+    several = command_set_for(("binanceusdm", "bybit", "okx"))
+    assert several.names() == COMMAND_SET.names()
+    top, chart = several.get("top"), several.get("chart")
+    assert top is not None and top.usage == "/top [N] [long|short|squeeze] [VENUE]"
+    assert chart is not None and chart.usage == "/chart SYMBOL [VENUE] [24h|7d]"
+    with pytest.raises(ValueError, match="no command to replace: nope"):
+        COMMAND_SET.replacing(replace(top, name="nope"))

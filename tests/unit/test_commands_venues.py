@@ -1,0 +1,241 @@
+"""The read commands with three venues: the aggregate first, a venue on request.
+
+Parsing of the venue words, ``/score``'s per-venue lines (with and without the aggregate's
+shares in this process), ``/top`` and ``/chart`` on the aggregate or one venue, and the
+single-venue answers left exactly as they were.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.app import arguments as argp
+from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, TableReply, TextReply
+from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.errors import InputError
+from bot.render.documents import reply_document
+from bot.render.plain_text import document_text
+from tests.fakes.scored_market import ChartSpy, ask, error_of, make_layer, populate
+from tests.fakes.storage import FakeStorage
+from tests.fakes.venue_market import (
+    PEPE,
+    VENUE_SYMBOLS,
+    VENUES,
+    pepe_aggregate,
+    pepe_record,
+    three_venues,
+    venue_layer,
+)
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "venue"),
+    [("bybit", "bybit"), ("Bybit", "bybit"), ("OKX", "okx"), ("binance", "binanceusdm"), ("all", "all")],
+)
+def test_top_takes_a_venue_by_id_or_common_name(text: str, venue: str) -> None:
+    assert argp.parse_top(f"5 {text} short", VENUES) == argp.TopArgs(5, argp.TopFilter.SHORT, venue=venue)
+
+
+@given(st.permutations(["7", "squeeze", "okx"]))
+def test_top_words_parse_the_same_in_any_order(order: list[str]) -> None:
+    assert argp.parse_top(" ".join(order), VENUES) == argp.TopArgs(7, argp.TopFilter.SQUEEZE, venue="okx")
+
+
+def test_an_unknown_venue_is_answered_with_the_configured_ones() -> None:
+    with pytest.raises(InputError) as caught:
+        argp.parse_top("kraken", VENUES)
+    assert str(caught.value) == "'kraken' is not a venue here; the venues are: all, binanceusdm, bybit, okx."
+
+
+def test_a_venue_not_collected_by_a_single_venue_bot_is_named_as_such() -> None:
+    with pytest.raises(InputError, match=r"^'bybit' is not a venue here; the venues are: binanceusdm\.$"):
+        argp.parse_top("bybit", ("binanceusdm",))
+    with pytest.raises(InputError, match="not a venue here"):
+        argp.parse_chart("btc all", ("binanceusdm",))
+
+
+def test_a_single_venue_bot_answers_other_words_as_before() -> None:
+    with pytest.raises(InputError, match=r"^I don't understand 'banana'\. Usage: /top \[N\]"):
+        argp.parse_top("banana", ("binanceusdm",))
+    assert argp.parse_top("5 short", ("binanceusdm",)) == argp.TopArgs(5, argp.TopFilter.SHORT)
+
+
+def test_two_venues_in_one_top_are_refused() -> None:
+    with pytest.raises(InputError, match="I don't understand 'okx'"):
+        argp.parse_top("bybit okx", VENUES)
+
+
+@pytest.mark.parametrize("text", ["btc okx 7d", "btc 7d okx", "btc OKX 1w"])
+def test_chart_takes_a_venue_and_a_window_in_either_order(text: str) -> None:
+    assert argp.parse_chart(text, VENUES) == argp.ChartArgs("btc", "7d", timedelta(days=7), "okx")
+
+
+def test_chart_without_venue_or_window_is_the_default_market_over_24h() -> None:
+    assert argp.parse_chart("btc", VENUES) == argp.ChartArgs("btc", "24h", timedelta(hours=24))
+    with pytest.raises(InputError, match="not a venue here"):
+        argp.parse_chart("btc kraken", VENUES)
+    with pytest.raises(InputError, match="Usage: /chart SYMBOL \\[VENUE\\]"):
+        argp.parse_chart("btc okx 7d more", VENUES)
+
+
+# --- /score -----------------------------------------------------------------------------------
+
+
+def card_text(reply: object) -> str:
+    assert isinstance(reply, ScoreCardReply), reply
+    return document_text(reply_document(reply))
+
+
+async def test_score_shows_the_aggregate_then_each_venue_and_the_lone_stretch() -> None:
+    layer = venue_layer(three_venues(FakeStorage()), {"PEPE": pepe_aggregate()})
+    reply = await ask(layer, "score", "1000pepeusdt")
+    assert isinstance(reply, ScoreCardReply)
+    assert reply.card.latest.exchange == AGGREGATE_EXCHANGE
+    assert reply.card.latest.symbol == "PEPE"
+    lines = card_text(reply).splitlines()
+    assert lines[0].startswith(f"PEPE · score {pepe_record(AGGREGATE_EXCHANGE).result.score} (lean)")
+    binance = pepe_record("binanceusdm").result
+    assert f"Binance 1000PEPEUSDT: {binance.score} stressed · SHORT · 38 % of OI" in card_text(reply)
+    assert (
+        "- Bybit 1000PEPEUSDT: 4 neutral · NEUTRAL · 42 % of OI · funding +0.0100%/8h · basis +0.00%" in lines
+    )
+    assert any(line.startswith("- OKX PEPE-USDT-SWAP: 4 neutral · NEUTRAL · 20 % of OI") for line in lines)
+    assert lines[-2:] == [
+        "Spread across venues: funding 0.5000 pt/8h · basis 1.30 pt",
+        "Stressed on Binance only, 38 % of OI",
+    ]
+
+
+async def test_without_the_aggregate_in_process_each_venue_resolves_the_asset_and_shares_are_a_dash() -> None:
+    layer = venue_layer(three_venues(FakeStorage()))
+    reply = await ask(layer, "score", "pepe")
+    assert isinstance(reply, ScoreCardReply) and reply.venues is not None
+    rows = {(r.venue, r.symbol): r for r in reply.venues.rows}
+    assert set(rows) == {(v, PEPE[v][0]) for v in VENUES}
+    assert all(r.oi_share is None for r in rows.values())
+    assert rows[("bybit", "1000PEPEUSDT")].score == 4
+    # The flag still stands (no share to quote).
+    assert card_text(reply).splitlines()[-1] == "Stressed on Binance only"
+
+
+async def test_score_of_a_symbol_the_aggregate_lacks_is_the_first_venues_card() -> None:
+    layer = venue_layer(three_venues(FakeStorage()))
+    take = await ask(layer, "score", "take")
+    assert isinstance(take, ScoreCardReply) and take.venues is None
+    assert (take.card.latest.exchange, take.card.latest.symbol) == ("binanceusdm", "TAKEUSDT")
+    unknown = error_of(await ask(layer, "score", "nosuchcoin"), ErrorKind.UNKNOWN_SYMBOL)
+    assert unknown.message == "I don't know the symbol 'nosuchcoin' on binanceusdm."
+    # BTC is on the aggregate: the card is the aggregate's, listing the three venues' symbols.
+    reply = await ask(layer, "score", "btc")
+    assert isinstance(reply, ScoreCardReply) and reply.venues is not None
+    assert [(r.venue, r.symbol) for r in reply.venues.rows] == [
+        ("binanceusdm", "BTCUSDT"),
+        ("bybit", "BTCUSDT"),
+        ("okx", "BTC-USDT-SWAP"),
+    ]
+
+
+async def test_a_single_venue_card_has_no_venue_lines() -> None:
+    layer = make_layer(populate(FakeStorage()))
+    reply = await ask(layer, "score", "btc")
+    assert isinstance(reply, ScoreCardReply) and reply.venues is None
+    assert "By venue" not in card_text(reply)
+
+
+# --- /top and /chart ----------------------------------------------------------------------------
+
+
+async def test_top_ranks_the_aggregate_by_default_and_one_venue_on_request() -> None:
+    layer = venue_layer(three_venues(FakeStorage()))
+    default = await ask(layer, "top")
+    assert isinstance(default, TableReply)
+    assert default.title == "Top 10 · all venues"
+    assert {r.symbol for r in default.table.rows} == {*VENUE_SYMBOLS[AGGREGATE_EXCHANGE], "PEPE"}
+    bybit = await ask(layer, "top", "bybit short")
+    assert isinstance(bybit, TableReply)
+    assert bybit.title == "Top 10 · SHORT bias · Bybit"
+    assert bybit.table.rows and {r.symbol for r in bybit.table.rows} <= {
+        *VENUE_SYMBOLS["bybit"],
+        "1000PEPEUSDT",
+    }
+    assert all(r.result.bias.value == "SHORT" for r in bybit.table.rows)
+    assert bybit.table.summary.count == len(VENUE_SYMBOLS["bybit"]) + 1
+
+
+async def test_top_of_an_unknown_venue_lists_the_configured_ones() -> None:
+    layer = venue_layer(three_venues(FakeStorage()))
+    reply = error_of(await ask(layer, "top", "kraken"), ErrorKind.BAD_INPUT)
+    assert "all, binanceusdm, bybit, okx" in reply.message
+
+
+async def test_top_falls_back_to_the_first_venue_while_the_aggregate_has_no_scores() -> None:
+    storage = FakeStorage()
+    for venue in VENUES:
+        populate(storage, symbols=VENUE_SYMBOLS[venue], exchange=venue)
+    reply = await ask(venue_layer(storage), "top")
+    assert isinstance(reply, TableReply)
+    assert reply.title == "Top 10 · Binance"
+
+
+async def test_chart_draws_the_aggregate_by_default_and_a_venue_by_name() -> None:
+    spy = ChartSpy()
+    layer = venue_layer(three_venues(FakeStorage()), chart=spy)
+    default = await ask(layer, "chart", "btc")
+    assert isinstance(default, ChartReply)
+    assert {r.exchange for r in spy.views[-1].records} == {AGGREGATE_EXCHANGE}
+    assert default.caption.startswith("BTC (all venues) · Derivatives Pressure Score, last 24h")
+    okx = await ask(layer, "chart", "btc okx 7d")
+    assert isinstance(okx, ChartReply)
+    assert spy.views[-1].symbol == "BTC-USDT-SWAP"
+    assert {r.exchange for r in spy.views[-1].records} == {"okx"}
+    assert okx.caption.startswith("BTC-USDT-SWAP (OKX) · Derivatives Pressure Score, last 7d")
+    assert okx.filename == "dps-okx-BTC-USDT-SWAP-7d.png"
+
+
+async def test_chart_of_a_symbol_the_aggregate_lacks_is_the_first_venues() -> None:
+    spy = ChartSpy()
+    layer = venue_layer(three_venues(FakeStorage()), chart=spy)
+    reply = await ask(layer, "chart", "take")
+    assert isinstance(reply, ChartReply)
+    assert reply.caption.startswith("TAKEUSDT (Binance) · ")
+    assert {r.exchange for r in spy.views[-1].records} == {"binanceusdm"}
+    unknown = error_of(await ask(layer, "chart", "nosuchcoin"), ErrorKind.UNKNOWN_SYMBOL)
+    assert unknown.message == "I don't know the symbol 'nosuchcoin' on binanceusdm."
+
+
+async def test_score_with_the_aggregate_reads_each_member_once_and_no_venue_market(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = three_venues(FakeStorage())
+    layer = venue_layer(storage, {"PEPE": pepe_aggregate()})
+    await ask(layer, "score", "pepe")  # the aggregate's market is read once, then cached
+    reads: list[tuple[str, str]] = []
+    for name in ("latest_scores", "score_at_many"):
+        real = getattr(storage.scores, name)
+
+        def counted(
+            exchange: str, *a: object, _real: object = real, _name: str = name, **kw: object
+        ) -> object:
+            reads.append((_name, exchange))
+            return _real(exchange, *a, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(storage.scores, name, counted)
+    reply = await ask(layer, "score", "pepe")
+    assert isinstance(reply, ScoreCardReply) and reply.venues is not None
+    assert sorted(reads) == [("score_at_many", v) for v in VENUES]
+
+
+async def test_help_names_the_venue_argument_only_with_several_venues() -> None:
+    several = await ask(venue_layer(three_venues(FakeStorage())), "help")
+    single = await ask(make_layer(populate(FakeStorage())), "help")
+    assert isinstance(several, TextReply) and isinstance(single, TextReply)
+    commands = {s.heading: s.lines for s in several.sections}["Commands"]
+    assert any(line.startswith("/top [N] [long|short|squeeze] [VENUE] — ") for line in commands)
+    assert any(line.startswith("/chart SYMBOL [VENUE] [24h|7d] — ") for line in commands)
+    assert "[VENUE]" not in document_text(reply_document(single))
