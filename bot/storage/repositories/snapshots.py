@@ -16,7 +16,14 @@ from bot.core.market import MarketSnapshot
 from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction, write_transaction
 from bot.storage.models import SnapshotRow, hour_of, table_of
-from bot.storage.repositories._common import Key, existing_keys, first_in_slots, new_rows, seek_filter
+from bot.storage.repositories._common import (
+    Key,
+    existing_keys,
+    first_in_slots,
+    new_rows,
+    seek_filter,
+    symbol_filter,
+)
 from bot.storage.repositories.bulk import binder, execute_rows, fill_clause
 
 # MarketSnapshot's fields and the table's columns share their names; ``hour`` follows.
