@@ -236,13 +236,17 @@ def test_histories_on_shared_times_score_as_plain_lists_do(
     st.lists(st.integers(min_value=-25 * 12, max_value=2), unique=True, max_size=30),
     data_times,
     st.one_of(st.none(), stored_values, st.just(-math.inf)),
+    st.sampled_from([None, timedelta(0), timedelta(minutes=-1), timedelta(minutes=1)]),
 )
 def test_the_snapshots_own_point_is_added_as_with_snapshot_point_adds_it(
-    steps: list[int], ts: datetime, value: float | None
+    steps: list[int], ts: datetime, value: float | None, newest_at: timedelta | None
 ) -> None:
     # _changes decides inline whether the snapshot's value joins its history: the changes
-    # must be those of the history _with_snapshot_point makes, bit for bit.
-    history = [(NOW + k * STEP, 1000.0 + k) for k in sorted(steps)]
+    # must be those of the history _with_snapshot_point makes, bit for bit (``newest_at``:
+    # a stored point just before, at or after the snapshot's own time).
+    history = [(NOW + k * STEP, 1000.0 + k) for k in sorted(steps) if k < -1]
+    if newest_at is not None:
+        history.append((ts + newest_at, 999.0))
     s = snap("S", ts=ts, oi_contracts=value)
     times = ChangeTimes(ts)
     got = _changes(history, s, value, times, None)
