@@ -157,7 +157,11 @@ def _changes(
 ) -> OiChanges:
     """``changes_at`` of the history with the snapshot's own point, its picks found once per
     shared times (``SharedTimes``)."""
-    measured = _with_snapshot_point(history, snap, value)
+    # _with_snapshot_point inlined (twice per symbol of every cycle); ``value - value == 0.0``
+    # holds for finite values only.
+    measured = history
+    if value is not None and value - value == 0.0 and not (history and history[-1][0] >= snap.ts):
+        measured = [*history, (snap.ts, value)]
     if picks is None or times.bounds is None or not isinstance(history, SharedTimes):
         return changes_at(measured, times)
     key = (id(history.times), times, measured is not history)

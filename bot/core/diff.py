@@ -77,10 +77,10 @@ class DiffResult:
 def confirmed_band(previous: Band, score: int, p: DiffParams) -> Band:
     """The band after hysteresis: up at once, down only ``hysteresis`` points below the floor."""
     raw = band_for(score, p.band_floors)
-    if raw.rank >= previous.rank:
+    if _RANK_OF[raw] >= _RANK_OF[previous]:
         return raw
     relaxed = band_for(min(score + p.hysteresis, 100), p.band_floors)
-    return relaxed if relaxed.rank < previous.rank else previous
+    return relaxed if _RANK_OF[relaxed] < _RANK_OF[previous] else previous
 
 
 def held_band(confirmed: Band, scores: Sequence[int], p: DiffParams) -> Band:
@@ -89,9 +89,9 @@ def held_band(confirmed: Band, scores: Sequence[int], p: DiffParams) -> Band:
     Up only when every score is in a higher band (to the lowest of them); down only when
     every score is a hysteresis margin below (to the highest of them); else unchanged.
     """
-    rank = confirmed.rank
+    rank = _RANK_OF[confirmed]
     raised = [band_for(s, p.band_floors) for s in scores]
-    ranks = [b.rank for b in raised]
+    ranks = [_RANK_OF[b] for b in raised]
     lowest = min(ranks)
     if lowest > rank:  # every score in a higher band: up to the first of the lowest
         return raised[ranks.index(lowest)]
@@ -100,12 +100,15 @@ def held_band(confirmed: Band, scores: Sequence[int], p: DiffParams) -> Band:
         # lowers a band its raw band reaches), so it cannot go down either.
         return confirmed
     highest = max([confirmed_band(confirmed, s, p) for s in scores], key=_RANK)
-    if highest.rank < rank:  # every score a margin below
+    if _RANK_OF[highest] < rank:  # every score a margin below
         return highest
     return confirmed
 
 
-_RANK = operator.attrgetter("rank")
+# A dict lookup rather than the ``rank`` property (a Python call): the diff reads ranks
+# several times per symbol of every cycle.
+_RANK_OF = {band: band.rank for band in Band}
+_RANK = _RANK_OF.__getitem__
 _AT = operator.attrgetter("at")
 
 
@@ -155,18 +158,18 @@ def _candidates(
     # The reading itself must agree at the moment of telling: a change held back by the
     # reversal window is not announced on a reading that has just swung the other way.
     now_band = band_for(now_reading.score, p.band_floors)
-    rank, now_rank, said_rank = band.rank, now_band.rank, said.rank
+    rank, now_rank, said_rank = _RANK_OF[band], _RANK_OF[now_band], _RANK_OF[said]
     rise, rise_rank = (band, rank) if rank <= now_rank else (now_band, now_rank)  # the lower
     if rise_rank > said_rank:
         found.append((_BAND_UP, rise_rank, rise))
-    elif rank < said_rank and rank < p.announce_down_below.rank and now_rank < said_rank:
+    elif rank < said_rank and rank < _RANK_OF[p.announce_down_below] and now_rank < said_rank:
         found.append((_BAND_DOWN, _STRESSED_RANK - rank, band))
     entered_squeeze = now_reading.regime.is_squeeze_risk and now_reading.regime is not old.last.regime
     if entered_squeeze:
         found.append((_SQUEEZE_RISK, rank, band))
     before, after = old.last.bias, now_reading.bias
     flipped = (before == _LONG and after == _SHORT) or (before == _SHORT and after == _LONG)
-    if flipped and rank >= p.flip_min_band.rank:
+    if flipped and rank >= _RANK_OF[p.flip_min_band]:
         found.append((_BIAS_FLIP, rank, band))
     return found
 

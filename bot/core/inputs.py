@@ -64,13 +64,25 @@ def inputs_from_snapshot(
     Returns:
         ``ScoreInputs`` with funding and basis in % and the OI changes as given.
     """
+    # The common case (finite floats) decided here, the rest by funding_pct and basis_pct:
+    # a cycle converts thousands of snapshots. ``x - x == 0.0`` holds for finite x only.
+    rate, mark, index = snapshot.funding_rate, snapshot.mark_price, snapshot.index_price
+    funding = rate * 100.0 if type(rate) is float and rate - rate == 0.0 else funding_pct(rate)
+    if type(mark) is float and type(index) is float and mark - mark == 0.0 and index - index == 0.0:
+        basis: float | None = None
+        if mark > 0 and index > 0:
+            basis = (mark / index - 1.0) * 100.0
+            if basis - basis != 0.0:  # overflowed
+                basis = None
+    else:
+        basis = basis_pct(mark, index)
     return ScoreInputs(
         oi_1h_pct=oi.h1_pct,
         oi_4h_pct=oi.h4_pct,
         oi_24h_pct=oi.h24_pct,
-        funding_pct=funding_pct(snapshot.funding_rate),
+        funding_pct=funding,
         funding_interval_h=snapshot.funding_interval_h,
-        basis_pct=basis_pct(snapshot.mark_price, snapshot.index_price),
+        basis_pct=basis,
         price_1h_pct=None if price is None else price.h1_pct,
         price_4h_pct=None if price is None else price.h4_pct,
         price_24h_pct=None if price is None else price.h24_pct,

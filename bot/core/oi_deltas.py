@@ -269,10 +269,20 @@ def changes_picked(history: Sequence[OiSample], picks: ChangePicks) -> OiChanges
     """The changes between the points ``picks`` names (``change_picks``) of ``history``."""
     if picks is None:
         return _UNKNOWN
-    end, (h1, h4, h24) = picks
+    end, starts = picks
     current = history[end][1]
-    return OiChanges(
-        None if h1 is None else _relative_value(history[h1][1], current),
-        None if h4 is None else _relative_value(history[h4][1], current),
-        None if h24 is None else _relative_value(history[h24][1], current),
-    )
+    # _relative_value inlined: this runs for every series of every cycle. ``x - x == 0.0``
+    # holds exactly for finite numbers (inf - inf and NaN - NaN are NaN).
+    if not (current - current == 0.0 and current >= 0):
+        return _UNKNOWN
+    found: list[float | None] = []
+    for i in starts:
+        change = None
+        if i is not None:
+            past = history[i][1]
+            if past - past == 0.0 and past > 0:
+                change = (current / past - 1.0) * 100.0
+                if change - change != 0.0:  # overflowed
+                    change = None
+        found.append(change)
+    return OiChanges(found[0], found[1], found[2])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 from bot.core.bands import band_for
-from bot.core.funding import annualise_8h, excess_over_baseline, to_8h_equivalent, valid_interval
+from bot.core.funding import MAX_INTERVAL_H, MIN_INTERVAL_H, annualise_8h, to_8h_equivalent
 from bot.core.models import Components, ScoreInputs, ScoreResult
 from bot.core.params import DEFAULT_PARAMS, ScoringParams
 from bot.core.regimes import REGIME_LABELS, classify
@@ -41,35 +41,137 @@ def finite_or_none(value: float | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _shrink(value: float, deadband: float) -> float:
-    return math.copysign(max(abs(value) - deadband, 0.0), value)
+class _Derived:
+    """What ``components_for`` and ``score`` read of one ``ScoringParams``, worked out once.
 
-
-def _price_move(changes: tuple[float | None, ...], p: ScoringParams) -> float | None:
-    """Blend the price horizons into a signed move in [-1, 1]; None without any.
-
-    Unlike OI, a missing horizon counts as no move rather than being renormalised away:
-    a direction is a claim about who trades, and after a cold start (the backfill has OI
-    but no prices) a 0.2 % hour alone must not read as a rising market.
+    A cycle scores thousands of symbols with one params object: reading a dozen attributes
+    of it, summing the weights and walking the horizon objects per symbol cost about a
+    third of ``score``. Every value here is computed by the same operations in the same
+    order as the formula does per symbol, so the results are bit-identical.
     """
-    move = total_weight = 0.0
-    present = False
-    for change, horizon in zip(changes, p.price_horizons, strict=True):
-        total_weight += horizon.weight  # every horizon's: a missing one counts as no move
-        if change is None:
-            continue
-        present = True
-        move += horizon.weight * math.tanh(change / horizon.scale_pct)
-    return move / total_weight + 0.0 if present and total_weight > 0 else None
+
+    __slots__ = (
+        "annualisation",
+        "band_floors",
+        "base_gain",
+        "baseline",
+        "basis_deadband",
+        "basis_scale",
+        "basis_weight",
+        "build_gain",
+        "funding_deadband",
+        "funding_scale",
+        "funding_weight",
+        "max_stress",
+        "oi_horizons",
+        "oi_only_gain",
+        "params",
+        "price_horizons",
+        "price_weight",
+        "saturation",
+        "saturation_top",
+        "unwind_gain",
+        "weights",
+    )
+
+    def __init__(self, p: ScoringParams) -> None:
+        self.params = p
+        self.annualisation = p.annualisation_periods_8h
+        self.baseline = p.funding_baseline_8h_pct
+        self.funding_deadband = p.funding_deadband_pct
+        self.funding_scale = p.funding_scale_pct
+        self.basis_deadband = p.basis_deadband_pct
+        self.basis_scale = p.basis_scale_pct
+        self.funding_weight = p.funding_weight
+        self.basis_weight = p.basis_weight
+        self.weights = p.funding_weight + p.basis_weight
+        self.oi_horizons = tuple((h.weight, h.scale_pct) for h in p.horizons)
+        self.price_horizons = tuple((h.weight, h.scale_pct) for h in p.price_horizons)
+        total = 0.0
+        for h in p.price_horizons:  # summed in the order _price_move always summed them
+            total += h.weight
+        self.price_weight = total
+        self.base_gain = p.base_gain
+        self.build_gain = p.build_gain
+        self.unwind_gain = p.unwind_gain
+        self.oi_only_gain = p.oi_only_gain
+        self.max_stress = p.max_stress
+        self.saturation = p.saturation
+        self.saturation_top = -math.expm1(-p.saturation * p.max_stress)
+        self.band_floors = p.band_floors
 
 
-def _oi_measures(changes: tuple[float | None, ...], p: ScoringParams) -> tuple[float, float]:
-    """Blend the present OI horizons into (build, unwind), each in [0, 1]."""
+_last: _Derived = _Derived(DEFAULT_PARAMS)
+
+
+def _derived(p: ScoringParams) -> _Derived:
+    """``p``'s derived values; the last params' are kept (a cycle scores with one object).
+
+    Keyed by identity, not by value: hashing a params object costs more than deriving it.
+    One slot, replaced whole, so a concurrent caller sees either the old or the new entry.
+    """
+    global _last
+    last = _last
+    if last.params is not p:
+        last = _last = _Derived(p)
+    return last
+
+
+def _finite_fields(values: tuple[float | None, ...]) -> list[float | None]:
+    """``finite_or_none`` of each value; ``v - v == 0.0`` holds for finite floats only, so
+    the common case (a finite float) is decided without a call."""
+    return [v if type(v) is float and v - v == 0.0 else finite_or_none(v) for v in values]
+
+
+def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tuple[Components, bool]:
+    """Compute the explained components and whether any input was missing.
+
+    Returns:
+        (components, partial) — partial is True when any input was missing or unusable.
+    """
+    return _components(inputs, _derived(p))
+
+
+def _components(inputs: ScoreInputs, d: _Derived) -> tuple[Components, bool]:
+    oi1, oi4, oi24, funding_raw, interval, basis_raw, pr1, pr4, pr24 = _finite_fields(
+        (
+            inputs.oi_1h_pct,
+            inputs.oi_4h_pct,
+            inputs.oi_24h_pct,
+            inputs.funding_pct,
+            inputs.funding_interval_h,
+            inputs.basis_pct,
+            inputs.price_1h_pct,
+            inputs.price_4h_pct,
+            inputs.price_24h_pct,
+        )
+    )
+    if interval is not None and not MIN_INTERVAL_H <= interval <= MAX_INTERVAL_H:  # valid_interval
+        interval = None
+
+    funding_8h = excess = annualised = None
+    f = 0.0
+    rate_8h = to_8h_equivalent(funding_raw, interval) if funding_raw is not None and interval else None
+    if rate_8h is not None and math.isfinite(rate_8h * d.annualisation):
+        funding_8h = rate_8h
+        annualised = annualise_8h(funding_8h, d.annualisation)
+        excess = funding_8h - d.baseline
+        shrunk = math.copysign(max(abs(excess) - d.funding_deadband, 0.0), excess)  # excess_over_baseline
+        f = math.tanh(shrunk / d.funding_scale) + 0.0  # + 0.0 turns -0.0 into 0.0
+    b = 0.0
+    if basis_raw is not None:
+        shrunk = math.copysign(max(abs(basis_raw) - d.basis_deadband, 0.0), basis_raw)
+        b = math.tanh(shrunk / d.basis_scale) + 0.0
+
+    fw, bw = d.funding_weight, d.basis_weight
+    positioning = (fw * abs(f) + bw * abs(b)) / d.weights
+    direction = (fw * f + bw * b) / d.weights
+
+    # The OI blend over the present horizons, each in [0, 1].
     build = unwind = total_weight = 0.0
-    for change, horizon in zip(changes, p.horizons, strict=True):
+    for change, (weight, scale) in zip((oi1, oi4, oi24), d.oi_horizons, strict=True):
         if change is None:
             continue
-        weight, scale = horizon.weight, horizon.scale_pct
         total_weight += weight
         # Only one side of a change is non-zero. The other adds weight·tanh(0/scale), +0.0
         # or -0.0 (ScoringParams accepts only finite weights and scales), which leaves a sum
@@ -79,50 +181,26 @@ def _oi_measures(changes: tuple[float | None, ...], p: ScoringParams) -> tuple[f
         elif change < 0.0:
             unwind += weight * math.tanh(-change / scale)
     if total_weight <= 0:
-        return 0.0, 0.0
-    return build / total_weight, unwind / total_weight
+        build = unwind = 0.0
+    else:
+        build, unwind = build / total_weight, unwind / total_weight
 
+    # The price horizons blended into a signed move in [-1, 1]. Unlike OI, a missing
+    # horizon counts as no move rather than being renormalised away: a direction is a claim
+    # about who trades, and after a cold start (the backfill has OI but no prices) a 0.2 %
+    # hour alone must not read as a rising market.
+    move = 0.0
+    present = False
+    for change, (weight, scale) in zip((pr1, pr4, pr24), d.price_horizons, strict=True):
+        if change is None:
+            continue
+        present = True
+        move += weight * math.tanh(change / scale)
+    price_move = move / d.price_weight + 0.0 if present and d.price_weight > 0 else None
 
-def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tuple[Components, bool]:
-    """Compute the explained components and whether any input was missing.
-
-    Returns:
-        (components, partial) — partial is True when any input was missing or unusable.
-    """
-    oi = (
-        finite_or_none(inputs.oi_1h_pct),
-        finite_or_none(inputs.oi_4h_pct),
-        finite_or_none(inputs.oi_24h_pct),
-    )
-    funding_raw = finite_or_none(inputs.funding_pct)
-    interval = valid_interval(finite_or_none(inputs.funding_interval_h))
-    basis_raw = finite_or_none(inputs.basis_pct)
-
-    funding_8h = excess = annualised = None
-    f = 0.0
-    rate_8h = to_8h_equivalent(funding_raw, interval) if funding_raw is not None and interval else None
-    if rate_8h is not None and math.isfinite(rate_8h * p.annualisation_periods_8h):
-        funding_8h = rate_8h
-        annualised = annualise_8h(funding_8h, p.annualisation_periods_8h)
-        excess = funding_8h - p.funding_baseline_8h_pct
-        shrunk = excess_over_baseline(funding_8h, p.funding_baseline_8h_pct, p.funding_deadband_pct)
-        f = math.tanh(shrunk / p.funding_scale_pct) + 0.0  # + 0.0 turns -0.0 into 0.0
-    b = 0.0
-    if basis_raw is not None:
-        b = math.tanh(_shrink(basis_raw, p.basis_deadband_pct) / p.basis_scale_pct) + 0.0
-
-    weights = p.funding_weight + p.basis_weight
-    positioning = (p.funding_weight * abs(f) + p.basis_weight * abs(b)) / weights
-    direction = (p.funding_weight * f + p.basis_weight * b) / weights
-    build, unwind = _oi_measures(oi, p)
-    prices = (
-        finite_or_none(inputs.price_1h_pct),
-        finite_or_none(inputs.price_4h_pct),
-        finite_or_none(inputs.price_24h_pct),
-    )
     # Price is optional: without it the regime falls back to funding and basis, so a
     # missing price never makes the score partial.
-    partial = None in oi or funding_8h is None or basis_raw is None
+    partial = oi1 is None or oi4 is None or oi24 is None or funding_8h is None or basis_raw is None
     comps = Components(
         funding_8h_pct=funding_8h,
         funding_excess_pct=excess,
@@ -133,7 +211,7 @@ def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tu
         oi_unwind=unwind,
         positioning=positioning,
         direction=direction,
-        price_move=_price_move(prices, p),
+        price_move=price_move,
     )
     return comps, partial
 
@@ -166,9 +244,15 @@ def score(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> ScoreResult
         The score (0–100), band, bias, regime with its label, the partial flag and the
         components behind it.
     """
-    comps, partial = components_for(inputs, p)
-    value = min(math.floor(100.0 * saturate(stress(comps, p), p) + 0.5), 100)
-    band = band_for(value, p.band_floors)
+    d = _derived(p)
+    comps, partial = _components(inputs, d)
+    # stress() and saturate() with the params' values read once (same operations, same order)
+    build, unwind = comps.oi_build, comps.oi_unwind
+    amplifier = d.base_gain + d.build_gain * build + d.unwind_gain * unwind
+    raw = comps.positioning * amplifier + d.oi_only_gain * max(build, unwind)
+    raw = min(max(raw, 0.0), d.max_stress)
+    value = min(math.floor(100.0 * (-math.expm1(-d.saturation * raw) / d.saturation_top) + 0.5), 100)
+    band = band_for(value, d.band_floors)
     regime, bias = classify(comps, value, band, p)
     return ScoreResult(
         score=value,

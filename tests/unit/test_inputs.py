@@ -7,6 +7,8 @@ import math
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.core.inputs import basis_pct, funding_pct, inputs_from_snapshot
 from bot.core.market import MarketSnapshot
@@ -106,3 +108,23 @@ def test_missing_oi_horizons_pass_through_as_missing() -> None:
     inputs = inputs_from_snapshot(SNAP, OiChanges(None, None, 2.5))
     assert (inputs.oi_1h_pct, inputs.oi_4h_pct, inputs.oi_24h_pct) == (None, None, 2.5)
     assert score(inputs).partial
+
+
+_any_number = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e-300, max_value=1e-300),
+    st.sampled_from([0, 1, -1, 100, 5e-324, 1e308, -0.0]),
+)
+
+
+@given(_any_number, _any_number, _any_number)
+def test_snapshot_conversion_is_bit_identical_to_the_plain_helpers(
+    rate: float | None, mark: float | None, index: float | None
+) -> None:
+    # inputs_from_snapshot decides finite floats inline: its values must be those of
+    # funding_pct and basis_pct, bit for bit, for any number, junk or int.
+    snap = dataclasses.replace(SNAP, funding_rate=rate, mark_price=mark, index_price=index)
+    inputs = inputs_from_snapshot(snap, OI)
+    assert repr(inputs.funding_pct) == repr(funding_pct(rate))
+    assert repr(inputs.basis_pct) == repr(basis_pct(mark, index))

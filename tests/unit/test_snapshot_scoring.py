@@ -15,6 +15,8 @@ from bot.app.snapshot_scoring import (
     DEFAULT_STALE_AFTER,
     ScoredSymbol,
     SharedTimes,
+    _changes,
+    _with_snapshot_point,
     score_snapshot,
     score_snapshots,
     shared_times,
@@ -22,7 +24,7 @@ from bot.app.snapshot_scoring import (
 )
 from bot.core.market import MarketSnapshot
 from bot.core.models import Band, Regime
-from bot.core.oi_deltas import OiSample
+from bot.core.oi_deltas import ChangeTimes, OiSample, changes_at
 from bot.core.params import DEFAULT_PARAMS
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -227,3 +229,26 @@ def test_histories_on_shared_times_score_as_plain_lists_do(
     expected = score_snapshots(snaps, plain.__getitem__, NOW, DEFAULT_PARAMS, price_history=plain.__getitem__)
     assert [repr(s.inputs) for s in got] == [repr(s.inputs) for s in expected]  # repr tells -0.0 from 0.0
     assert got == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-25 * 12, max_value=2), unique=True, max_size=30),
+    data_times,
+    st.one_of(st.none(), stored_values, st.just(-math.inf)),
+    st.sampled_from([None, timedelta(0), timedelta(minutes=-1), timedelta(minutes=1)]),
+)
+def test_the_snapshots_own_point_is_added_as_with_snapshot_point_adds_it(
+    steps: list[int], ts: datetime, value: float | None, newest_at: timedelta | None
+) -> None:
+    # _changes decides inline whether the snapshot's value joins its history: the changes
+    # must be those of the history _with_snapshot_point makes, bit for bit (``newest_at``:
+    # a stored point just before, at or after the snapshot's own time).
+    history = [(NOW + k * STEP, 1000.0 + k) for k in sorted(steps) if k < -1]
+    if newest_at is not None:
+        history.append((ts + newest_at, 999.0))
+    s = snap("S", ts=ts, oi_contracts=value)
+    times = ChangeTimes(ts)
+    got = _changes(history, s, value, times, None)
+    expected = changes_at(_with_snapshot_point(history, s, value), times)
+    assert repr(got) == repr(expected)  # repr tells -0.0 from 0.0
