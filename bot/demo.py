@@ -16,14 +16,11 @@ from typing import TextIO
 
 from bot.app.aggregate import AggregateSource
 from bot.app.aggregate_view import asset_breakdown
-from bot.app.arguments import TopArgs
-from bot.app.queries import Queries
 from bot.bootstrap import App, build_demo
 from bot.config import Settings
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.aggregate_card import breakdown_lines
 from bot.core.records import ChatKind, ChatSettings
-from bot.render.text import render_text
 from bot.runner import Process
 from bot.scheduler import Jobs, Schedule
 from bot.web_launch import start_web
@@ -49,31 +46,38 @@ async def _idle() -> None:
     return None
 
 
+def _pct(value: float | None, decimals: int) -> str:
+    return "–" if value is None else f"{value:+.{decimals}f}%"
+
+
 def cross_venue_view(app: App, now: datetime) -> list[str]:
     """The aggregate's top and one asset's line per venue, as they stand at ``now``.
 
     Printed from what exists (the score store and the aggregate's last cycle) while the chat
-    commands still show the first venue (issue 18 item 4).
+    commands still show the first venue (issue 18 item 4); plain lines, as the console's.
     """
     aggregate = app.aggregate
     if aggregate is None or not isinstance(aggregate.source, AggregateSource):
         return []
-    storage = aggregate.storage
+    scores = aggregate.storage.scores
     stale_after = timedelta(seconds=2 * app.settings.collect_interval)
     venues = ", ".join(c.exchange for c in app.collectors)
-    queries = Queries(
-        storage.scores,
-        storage.snapshots,
-        storage.outbox,
-        exchange=AGGREGATE_EXCHANGE,
-        source_label=f"{aggregate.label}: {venues}, all synthetic",
-        band_floors=app.settings.scoring.to_params().band_floors,
-        stale_after=stale_after,
+    records = sorted(
+        scores.latest_scores(AGGREGATE_EXCHANGE, since=now - stale_after),
+        key=lambda r: (-r.result.score, r.symbol),
     )
-    lines = [f"\nCross-venue view: every asset summed over {venues} (exchange {AGGREGATE_EXCHANGE!r})."]
-    lines.append(f"> top {CROSS_VENUE_TOP} of the aggregate")
-    lines.append(render_text(queries.top(TopArgs(limit=CROSS_VENUE_TOP), now)))
-    found = asset_breakdown(aggregate.source, storage.scores, CROSS_VENUE_ASSET, now, stale_after)
+    lines = [
+        f"\nCross-venue view: every asset summed over {venues} (exchange {AGGREGATE_EXCHANGE!r}).",
+        f"> top {CROSS_VENUE_TOP} of the aggregate ({aggregate.label}: {venues}, all synthetic)",
+        " #  Asset    Score  Bias     OI 1h   OI 24h  Funding/8h  Basis   Regime",
+    ]
+    for rank, r in enumerate(records[:CROSS_VENUE_TOP], start=1):
+        i, res = r.inputs, r.result
+        lines.append(
+            f"{rank:>2}  {r.symbol:<8} {res.score:>3}  {res.bias.value:<7} {_pct(i.oi_1h_pct, 2):>7} "
+            f"{_pct(i.oi_24h_pct, 1):>7} {_pct(i.funding_pct, 3):>10} {_pct(i.basis_pct, 2):>7}  {res.label}"
+        )
+    found = asset_breakdown(aggregate.source, scores, CROSS_VENUE_ASSET, now, stale_after)
     if found is not None:
         lines.append(f"> {CROSS_VENUE_ASSET} across venues")
         lines.extend(breakdown_lines(found))
