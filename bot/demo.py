@@ -131,7 +131,8 @@ async def demo(settings: Settings, *, interactive: bool, out: TextIO | None = No
     schedule.start()
     await done.wait()
     await schedule.stop()
-    say(f"\nReplay finished: {app.last_cycle.line or ''}\n")
+    # The replay's own last cycle (the synthetic venues' are in /status below).
+    say(f"\nReplay finished: {app.last_cycle.of(app.collector.exchange) or app.last_cycle.line or ''}\n")
     for line in SHOWN:
         say(f"> {line}")
         say(await app.console.handle_line(line) or "")

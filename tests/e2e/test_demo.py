@@ -41,6 +41,8 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
     # Three venues (the replay and its two synthetic ones) summed into the aggregate.
     assert "Also collected: replay-bybit, a synthetic" in out
     assert "Also collected: replay-okx, a synthetic" in out
+    assert re.search(r"Replay finished: cycle \S+ \S+ UTC: symbols=68 ", out)  # the replay's own
+    assert "Venue replay-okx: 2026-11-20 12:00 UTC" in out  # /status: each venue
     assert "Cross-venue view: every asset summed over replay, replay-bybit, replay-okx" in out
     view = out[out.index("Cross-venue view") :]
     assert "all synthetic" in view
