@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -26,7 +27,9 @@ from bot.app.track import TrackHistory
 from bot.chat.console_adapter import ConsoleAdapter
 from bot.collector.ccxt_source import CcxtSource
 from bot.collector.client import SourceTuning as SourceTuning
+from bot.collector.replay import ReplayMarket
 from bot.collector.replay_source import ReplaySource
+from bot.collector.replay_venues import VenueReplaySource, demo_venues
 from bot.config import Settings
 from bot.core.records import ChatSettings, Platform
 from bot.errors import ConfigError
@@ -131,10 +134,12 @@ def build_collectors(
     settings: Settings,
     *,
     replay: ReplaySource | None = None,
+    more_replays: Sequence[ReplaySource] = (),
     tuning: SourceTuning | None = None,
     fenced: bool = False,
 ) -> tuple[Collector, ...]:
-    """One collector per venue of ``EXCHANGES`` (the replay alone when given), on one database.
+    """One collector per venue of ``EXCHANGES`` (the replay alone when given, or with the
+    demo's synthetic venues ``more_replays``), on one database.
 
     Each venue has its own ccxt source (so its own rate limits and circuit breaker), its
     own cycle and, with ``fenced``, its own lease: a venue's trouble stays its own. They
@@ -142,7 +147,12 @@ def build_collectors(
     """
     first = build_collector(settings, replay=replay, tuning=tuning, fenced=fenced)
     if replay is not None:
-        return (first,)
+        try:
+            extra = [_venue_collector(settings, first.storage, replay=r, alerts=False) for r in more_replays]
+        except BaseException:
+            first.storage.close()
+            raise
+        return (first, *extra)
     # One holder name for every lease of this process, so the log shows one process.
     holder = None if first.lease is None else first.lease.holder
     more: list[Collector] = []
@@ -321,6 +331,7 @@ def build_app(
     clock: Clock,
     role: Role | None = None,
     replay: ReplaySource | None = None,
+    more_replays: Sequence[ReplaySource] = (),
     out: TextIO | None = None,
     chart_dir: Path = Path("data/charts"),
     tuning: SourceTuning | None = None,
@@ -334,6 +345,7 @@ def build_app(
             builds no chat adapter and no lease. A collecting role gets the collector
             lease, a chat role its adapters with their commands leases.
         replay: collect from this replay instead of the exchange (the demo).
+        more_replays: the demo's synthetic venues beside ``replay`` (summed into ``all``).
         out: where the console prints (default stdout).
         chart_dir: where the console writes chart PNGs.
         tuning: the exchange client's timings (default: production's).
@@ -344,7 +356,11 @@ def build_app(
     if role is not None:
         _check_tokens(settings, role)  # before anything is opened
     collectors = build_collectors(
-        settings, replay=replay, tuning=tuning, fenced=role is not None and role.collects
+        settings,
+        replay=replay,
+        more_replays=more_replays,
+        tuning=tuning,
+        fenced=role is not None and role.collects,
     )
     try:
         return _wire(settings, collectors, clock, role, out, chart_dir, shown=replay is not None)
@@ -442,7 +458,8 @@ def build_aggregate(settings: Settings, venues: tuple[Collector, ...], clock: Cl
 
     It does not alert chats yet: its diff states are kept, its events told to no one.
     """
-    live = {c.exchange: c.source for c in venues if isinstance(c.source, CcxtSource)}
+    # The live venues, or the demo's replayed ones: each lists its markets for the map.
+    live = {c.exchange: c.source for c in venues if isinstance(c.source, CcxtSource | VenueReplaySource)}
     if len(live) < 2:
         return None
     first = venues[0]
@@ -504,13 +521,14 @@ class Demo:
 
 def build_demo(settings: Settings, *, clock: Clock, out: TextIO | None = None) -> Demo:
     """The whole pipeline on the bundled synthetic replay (``make demo``)."""
-    replay = ReplaySource(symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
-    market = replay.market
+    market = ReplayMarket.bundled()
     start = market.first_time_with_history(DEMO_HISTORY_HOURS)
     if start is None:
         raise RuntimeError("the replay market holds less than a day of history")
     steps = [t for t in market.times() if t >= start]
-    app = build_app(settings, clock=clock, replay=replay, out=out)
+    # The replay and its synthetic Bybit- and OKX-style venues, summed as the aggregate ``all``.
+    replay, *more = demo_venues(market, symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
+    app = build_app(settings, clock=clock, replay=replay, more_replays=more, out=out)
     return Demo(app, steps)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.aggregate import AggregateSource
 from bot.bootstrap import App, build_app
 from bot.config import load_settings
 from bot.core.inputs import basis_pct
@@ -21,6 +22,7 @@ from bot.runner import Process
 from tests.contract.conftest import FAST, SourceFactory
 from tests.fakes.clock import FakeClock
 from tests.fakes.exchange import FakeExchange, bybit
+from tests.fakes.exchange.venues import BOOKS, scenario, token_name, venue_market
 from tests.waiting import wait_for
 
 VENUES = ("binanceusdm", "bybit", "okx")
@@ -237,5 +239,118 @@ async def test_the_first_aggregate_waits_for_a_venue_still_backfilling(
         assert agg["BTC"].oi_contracts == pytest.approx(3 * 80_000.0)
     finally:
         release.set()
+        process.release_leases()
+        await app.close()
+
+
+# -- One scenario, three venues, known numbers ---------------------------------------------
+
+
+@pytest.fixture
+async def venue_fakes() -> AsyncIterator[dict[str, FakeExchange]]:
+    """Each venue's fake serves the same scenario market in that venue's names and units."""
+    scene = scenario()
+    servers = {venue: FakeExchange(venue_market(scene, venue)) for venue in VENUES}
+    for server in servers.values():
+        await server.start()
+    yield servers
+    for server in servers.values():
+        await server.stop()
+
+
+def _expected(moment: datetime) -> dict[str, dict[str, object]]:
+    """Every asset's aggregate, from the scenario and the venues' books alone (no fake, no bot).
+
+    Per venue: OI in tokens = scenario OI × tokens per unit × the venue's share; its USD
+    value = scenario OI × share × the venue's mark (the common index × (1 + its basis));
+    funding on 8 h = (scenario rate + offset) × 8 / its interval; the OI an hour ago from the
+    scenario's daily wave, shifted by the venue's.
+    """
+    out: dict[str, dict[str, object]] = {}
+    past_ms = int((moment - timedelta(hours=1)).timestamp() * 1000) // 300_000 * 300_000
+    for inst in scenario().instruments.values():
+        token, tokens = token_name(inst.base)
+        oi, usd, funding, basis, past = [], [], [], [], []
+        for venue in VENUES:
+            book = BOOKS[venue]
+            own_basis = inst.basis + book.basis_add
+            oi.append(inst.oi_base * tokens * book.oi_share)
+            usd.append(inst.oi_base * book.oi_share * inst.index * (1.0 + own_basis))
+            interval = book.interval_h.get(inst.base, inst.interval_h)
+            funding.append((inst.funding_rate + book.funding_add) * 100.0 * 8.0 / interval)
+            basis.append(own_basis * 100.0)
+            wave = replace(
+                inst, oi_base=inst.oi_base * book.oi_share, phase_rad=inst.phase() + book.wave_shift
+            )
+            past.append(wave.oi_at(past_ms) * tokens)
+        shares = [u / sum(usd) for u in usd]
+        out[token] = {
+            "oi": sum(oi),
+            "usd": sum(usd),
+            **{f"share {venue}": share for venue, share in zip(VENUES, shares, strict=True)},
+            "funding_8h_pct": sum(f * w for f, w in zip(funding, shares, strict=True)),
+            "basis_pct": sum(b * w for b, w in zip(basis, shares, strict=True)),
+            "oi_1h_pct": (sum(oi) / sum(past) - 1.0) * 100.0,
+        }
+    return out
+
+
+EXACT = 1e-9  # relative: the venues' wire formats carry at least this many digits
+
+
+async def test_three_venues_of_one_scenario_aggregate_exactly_to_the_figures_computed_from_it(
+    venue_fakes: dict[str, FakeExchange], tmp_path: Path
+) -> None:
+    clock = FakeClock(START)
+    app = build(tmp_path, venue_fakes, clock, VENUES)
+    process = Process(app, backfill=True)
+    storage = app.collector.storage
+    try:
+        await process.renew_leases()
+        await tick(process, clock)  # each venue: start-up backfill of a day, then a cycle
+        clock.advance(timedelta(seconds=5))
+        await process.aggregate_cycle()  # the aggregate: its derived day, then its cycle
+        now = clock.now()
+        assert app.aggregate is not None and isinstance(app.aggregate.source, AggregateSource)
+
+        stored = storage.snapshots.latest_snapshots("all", now)
+        scores = {r.symbol: r for r in storage.scores.latest_scores("all", since=now)}
+        expected = _expected(now)
+        assert (
+            set(stored)
+            == set(scores)
+            == set(expected)
+            == {"BTC", "ETH", "SOL", "XRP", "DOGE", "PEPE", "SHIB"}
+        )
+        # Each venue's own names for the same token, in EXCHANGES order.
+        members = {
+            a: [(v.venue, v.symbol) for v in agg.venues] for a, agg in app.aggregate.source.latest.items()
+        }
+        assert members["SHIB"] == [
+            ("binanceusdm", "1000SHIBUSDT"),
+            ("bybit", "SHIB1000USDT"),
+            ("okx", "SHIB-USDT-SWAP"),
+        ]
+        assert members["PEPE"] == [
+            ("binanceusdm", "1000PEPEUSDT"),
+            ("bybit", "1000PEPEUSDT"),
+            ("okx", "PEPE-USDT-SWAP"),
+        ]
+        for asset, want in expected.items():
+            snap, record = stored[asset], scores[asset]
+            assert not record.result.partial, (asset, record)
+            got = {
+                "oi": snap.oi_contracts,
+                "usd": snap.oi_usd,
+                **{f"share {v.venue}": v.oi_share for v in app.aggregate.source.latest[asset].venues},
+                "funding_8h_pct": None if snap.funding_rate is None else snap.funding_rate * 100.0,
+                "basis_pct": basis_pct(snap.mark_price, snap.index_price),
+                "oi_1h_pct": record.inputs.oi_1h_pct,
+            }
+            assert snap.funding_interval_h == 8.0
+            assert got == pytest.approx(want, rel=EXACT), asset
+            # Not one venue times three: the books differ.
+            assert [want[f"share {v}"] for v in VENUES] != pytest.approx([1 / 3] * 3)
+    finally:
         process.release_leases()
         await app.close()

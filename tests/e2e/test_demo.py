@@ -18,7 +18,7 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=300,  # a hang guard only: the replay takes ~100 s on a loaded 2-core machine
+        timeout=600,  # a hang guard only: three venues and the aggregate: ~120 s on a loaded 2-core machine
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -38,3 +38,22 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
     # The most stressed book leads the table (its score below 100: nothing piles up there).
     assert "> /top 10" in out and re.search(r"\n 1  SPKUSDT +9\d  SHORT", out)
     assert "> /score spk" in out and re.search(r"SPKUSDT · score 9\d \(stressed\) · SHORT", out)
+    # Three venues (the replay and its two synthetic ones) summed into the aggregate.
+    assert "Also collected: replay-bybit, a synthetic" in out
+    assert "Also collected: replay-okx, a synthetic" in out
+    assert re.search(r"Replay finished: cycle \S+ \S+ UTC: symbols=68 ", out)  # the replay's own
+    assert "Venue replay-okx: 2026-11-20 12:00 UTC" in out  # /status: each venue
+    assert "Cross-venue view: every asset summed over replay, replay-bybit, replay-okx" in out
+    view = out[out.index("Cross-venue view") :]
+    assert "all synthetic" in view
+    assert re.search(r"\n 1  SPK +9\d  SHORT", view)  # the aggregate names the asset, not a symbol
+    spk = view[view.index("> SPK across venues") :]
+    assert re.search(r"All venues: 9\d stressed", spk)
+    shares = [
+        int(m)
+        for m in re.findall(
+            r"^replay(?:-bybit SPKUSDT|-okx SPK-USDT-SWAP| SPKUSDT): 9\d stressed · (\d+) % of OI", spk, re.M
+        )
+    ]
+    assert len(shares) == 3 and 98 <= sum(shares) <= 102 and len(set(shares)) == 3, shares
+    assert "Spread across venues" in spk

@@ -7,7 +7,9 @@ index, listings and delistings, a used-weight header). It enforces each venue's 
 request limits with that venue's refusals (``limits``): Binance's weight and per-endpoint
 counts with 429, escalating 418 bans for a client that keeps calling after a 429; Bybit's
 IP limit with its 403 ban; OKX's per-endpoint limits with 429 ``50011``. The real ccxt
-client talks to it over HTTP through ``EXCHANGE_API_URL``.
+client talks to it over HTTP through ``EXCHANGE_API_URL``. ``venues.venue_market`` derives
+each venue's view of one scenario market (its names, contract sizes and its own book), so
+one fake per venue serves the same market three ways.
 """
 
 from tests.fakes.exchange.market import FakeInstrument, FakeMarket

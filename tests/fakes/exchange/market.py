@@ -42,6 +42,8 @@ class FakeInstrument:
             2 (its docs: "the sum of both sides"), 1 (the two agree) or anything else (junk).
         zero_index: serve an index price of 0 (an exchange glitch).
         listed_ms: onboard / launch time.
+        phase_rad: the phase of the OI history's daily wave (``None``: from the name), so a
+            venue listing the asset under another name can keep or shift the same wave.
     """
 
     base: str
@@ -58,6 +60,7 @@ class FakeInstrument:
     history_sides: float = 2.0
     zero_index: bool = False
     listed_ms: int = 1_569_398_400_000
+    phase_rad: float | None = None
 
     @property
     def binance_id(self) -> str:
@@ -80,6 +83,8 @@ class FakeInstrument:
         return self.oi_base / self.contract_size
 
     def phase(self) -> float:
+        if self.phase_rad is not None:
+            return self.phase_rad
         # Deterministic per symbol (hash() of str is salted per process).
         return sum(ord(c) for c in self.base) % 360 / 57.29577951308232
 
