@@ -90,7 +90,7 @@ def test_digest_and_chart_arrive_as_pngs_while_the_bot_never_imports_matplotlib(
     assert "Daily Derivatives Pressure digest" in report["printed"]
     assert f"Chart written to {Path('data/charts/message-1.png')}" in report["printed"]
     assert digest_png.read_bytes().startswith(PNG_MAGIC)
-    chart_png = charts / "dps-SPKUSDT-24h.png"
-    assert str(Path("data/charts/dps-SPKUSDT-24h.png")) in report["answer"]
+    chart_png = charts / "dps-replay-SPKUSDT-24h.png"
+    assert str(Path("data/charts/dps-replay-SPKUSDT-24h.png")) in report["answer"]
     assert chart_png.read_bytes().startswith(PNG_MAGIC)
     assert chart_png.stat().st_size > 2000

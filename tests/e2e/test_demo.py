@@ -36,8 +36,11 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
     assert len(pngs) == 4
     assert all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
     # The most stressed book leads the table (its score below 100: nothing piles up there).
-    assert "> /top 10" in out and re.search(r"\n 1  SPKUSDT +9\d  SHORT", out)
-    assert "> /score spk" in out and re.search(r"SPKUSDT · score 9\d \(stressed\) · SHORT", out)
+    # Three venues: /top ranks and /score shows the aggregate (exchange 'all'), named by asset.
+    assert "> /top 10" in out and "Top 10 · all venues" in out and re.search(r"\n 1  SPK +9\d  SHORT", out)
+    assert "> /score spk" in out and re.search(r"\nSPK · score 9\d \(stressed\) · SHORT", out)
+    card = out[out.index("> /score spk") : out.index("> /status")]
+    assert re.search(r"- replay-okx SPK-USDT-SWAP: 9\d stressed · SHORT · \d+ % of OI", card)
     # Three venues (the replay and its two synthetic ones) summed into the aggregate.
     assert "Also collected: replay-bybit, a synthetic" in out
     assert "Also collected: replay-okx, a synthetic" in out

@@ -31,7 +31,7 @@ def test_top_lists_every_symbol_ranked_with_the_summary(client: TestClient, mark
     assert body["summary"]["long"] == reply.table.summary.long
     assert body["source_label"] == "synthetic demo market (replay)"
     assert body["stale"] is False
-    assert body["title"] == "Top 68"
+    assert body["title"] == "Top 68 · replay"  # the demo has three venues: the table names its own
     assert max(body["rows"], key=lambda r: abs(r["funding_8h_pct"]))["symbol"] == "SPKUSDT"
 
 
