@@ -74,6 +74,7 @@ class WebChild:
         """How many children were started (tests and the bench read it)."""
         self.serving = 0
         """How many of them said they accept connections."""
+        self._served = asyncio.Event()
         self.pauses: list[float] = []
         """Each pause before a restart, in seconds."""
 
@@ -92,6 +93,10 @@ class WebChild:
         """The current child's process id, if one runs."""
         proc = self._proc
         return None if proc is None or proc.returncode is not None else proc.pid
+
+    async def until_serving(self) -> None:
+        """Return once a child has said it accepts connections."""
+        await self._served.wait()
 
     def start(self) -> None:
         """Start the first child and keep one running until ``stop``."""
@@ -171,6 +176,7 @@ class WebChild:
         while line := await proc.stdout.readline():
             if line.rstrip() == SERVING:
                 self.serving += 1
+                self._served.set()
                 level = logging.INFO if self.serving == 1 else logging.DEBUG
                 logger.log(level, "dashboard at %s (its own process, %d)", self.address, proc.pid)
             else:  # not ours: what the child printed goes where the bot prints

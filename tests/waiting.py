@@ -8,6 +8,7 @@ never happened, after a deadline generous enough for a loaded machine.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 
 DEADLINE_S = 60.0
@@ -25,10 +26,16 @@ async def wait_for(
     """Poll ``predicate`` until it is truthy; AssertionError naming ``what`` after ``within`` s.
 
     ``what`` may be a callable, evaluated only on failure (e.g. to show a process's log).
+    ``predicate`` may return an awaitable (an HTTP probe of another process), awaited each time.
     """
+
+    async def holds() -> object:
+        outcome = predicate()
+        return await outcome if inspect.isawaitable(outcome) else outcome
+
     try:
         async with asyncio.timeout(within):
-            while not predicate():  # noqa: ASYNC110 - polls what another task or process changes
+            while not await holds():  # noqa: ASYNC110 - polls what another task or process changes
                 await asyncio.sleep(every)
     except TimeoutError:
         text = what() if callable(what) else what

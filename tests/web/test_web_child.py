@@ -95,19 +95,13 @@ async def _serving(child: WebChild, count: int) -> None:
 async def _status_says(port: int, line: str) -> None:
     seen: list[object] = []
 
-    async def poll() -> None:
-        while True:
-            status = await _get(port, "/api/v1/status")
-            assert status is not None and status.status_code == 200
-            seen.append(status.json()["last_cycle"])
-            if seen[-1] == line:
-                return
-            await asyncio.sleep(0.05)
+    async def says() -> bool:
+        status = await _get(port, "/api/v1/status")
+        assert status is not None and status.status_code == 200
+        seen.append(status.json()["last_cycle"])
+        return seen[-1] == line
 
-    try:
-        await asyncio.wait_for(poll(), 60)
-    except TimeoutError:
-        raise AssertionError(f"the child's status never said {line!r}: {seen[-3:]}") from None
+    await wait_for(says, lambda: f"the child's status to say {line!r}: {seen[-3:]}")
 
 
 def _refused(port: int) -> bool:
@@ -328,8 +322,7 @@ def test_the_bot_with_web_port_leaves_the_web_stack_to_its_dashboard_s_process(t
         "async def main():\n"
         "    app = build_app(settings, clock=SystemClock())\n"
         "    child = start_web_child(app, port=0)\n"
-        "    while not child.serving:\n"  # polled, as tests.waiting.wait_for does
-        "        await asyncio.sleep(0.02)\n"
+        "    await child.until_serving()\n"
         "    await child.stop()\n"
         "    await app.close()\n"
         "    return child.started\n"
