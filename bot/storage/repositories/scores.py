@@ -23,6 +23,7 @@ from bot.storage.repositories._common import (
     chunked,
     existing_keys,
     first_in_slots,
+    hour_memo,
     hours_between,
     new_rows,
     newest_at_or_before,
@@ -85,14 +86,12 @@ def score_rows(records: Sequence[ScoreRecord], dialect: Dialect) -> tuple[list[K
     """The records' keys, and their rows in ``_ROW_COLUMNS`` order with ``ts`` bound for
     ``dialect``: a cycle's scores share their time, converted once."""
     bind_ts = binder(dialect, table_of(ScoreRow), "ts")
-    hours: dict[datetime, int] = {}
+    hour_at = hour_memo()
     keys: list[Key] = []
     rows = []
     for record in records:
         ts = record.ts
-        hour = hours.get(ts)
-        if hour is None:
-            hour = hours[ts] = hour_of(ts)
+        hour = hour_at(ts)
         keys.append((record.exchange, record.symbol, ts))
         rows.append(_score_values(record, bind_ts(ts), hour))
     return keys, rows

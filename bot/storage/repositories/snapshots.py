@@ -20,6 +20,7 @@ from bot.storage.repositories._common import (
     Key,
     existing_keys,
     first_in_slots,
+    hour_memo,
     new_rows,
     seek_filter,
     symbol_filter,
@@ -46,14 +47,12 @@ def snapshot_rows(
     ``dialect`` (``_PREBOUND``): a cycle's rows share their time, converted once."""
     table = table_of(SnapshotRow)
     bind_ts, bind_next = binder(dialect, table, "ts"), binder(dialect, table, "next_funding_time")
-    hours: dict[datetime, int] = {}
+    hour_at = hour_memo()
     keys: list[Key] = []
     rows = []
     for s in snapshots:
         ts = s.ts
-        hour = hours.get(ts)
-        if hour is None:
-            hour = hours[ts] = hour_of(ts)
+        hour = hour_at(ts)
         keys.append((s.exchange, s.symbol, ts))
         rows.append(
             (
