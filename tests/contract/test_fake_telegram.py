@@ -835,6 +835,19 @@ async def test_pushed_command_carries_a_bot_command_entity(fake: FakeTelegram, b
     assert plain.message.entities == ()
 
 
+async def test_a_clock_timer_is_on_the_clock_before_anything_else_runs() -> None:
+    # The long poll's hold ends on such a timer: a test that advances the clock as soon as it
+    # sees the hold counted must end it, however the event loop orders its callbacks.
+    clock = ManualClock()
+    early = clock.timer(1.0)
+    later = clock.timer(5.0)
+    clock.advance(1.0)
+    assert early.done() and not later.done()
+    assert clock.sleepers == 1
+    clock.cancel(later)
+    assert clock.sleepers == 0
+
+
 async def test_allowed_updates_filters_like_telegram(
     fake: FakeTelegram, bot: Bot, clock: ManualClock
 ) -> None:

@@ -192,14 +192,22 @@ class ManualClock:
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        wake = asyncio.get_running_loop().create_future()
-        entry = (self.now + seconds, wake)
-        self._sleeping.append(entry)
+        wake = self.timer(seconds)
         try:
             await wake
         finally:
-            with contextlib.suppress(ValueError):
-                self._sleeping.remove(entry)
+            self.cancel(wake)
+
+    def timer(self, seconds: float) -> asyncio.Future[None]:
+        """A future done once the clock has moved ``seconds`` on. It is registered before this
+        returns, so an ``advance`` right after cannot miss it (a task wrapping ``sleep`` would
+        register only when it first runs, one loop step later)."""
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleeping.append((self.now + seconds, wake))
+        return wake
+
+    def cancel(self, wake: asyncio.Future[None]) -> None:
+        self._sleeping = [entry for entry in self._sleeping if entry[1] is not wake]
 
     @property
     def sleepers(self) -> int:
@@ -832,12 +840,14 @@ class FakeTelegram:
                 return self._updates[:limit]
             poll = asyncio.get_running_loop().create_future()
             self._poll = poll
+            # The timer is on the clock before the hold is counted: a test that sees the count
+            # and advances the clock then always ends this hold.
+            timer = self.clock.timer(remaining)
             self.polls_held += 1
-            timer = asyncio.ensure_future(self.clock.sleep(remaining))
             try:
                 await asyncio.wait({poll, timer}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                timer.cancel()
+                self.clock.cancel(timer)
                 if self._poll is poll:
                     self._poll = None
             why = poll.result() if poll.done() else "timeout"
