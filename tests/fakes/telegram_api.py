@@ -167,6 +167,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    def timer(self, seconds: float) -> asyncio.Future[None]: ...
+
+    def cancel(self, wake: asyncio.Future[None]) -> None: ...
+
 
 class WallClock:
     """Real time (the default)."""
@@ -176,6 +180,22 @@ class WallClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def timer(self, seconds: float) -> asyncio.Future[None]:
+        """A future done ``seconds`` from now (``ManualClock.timer``'s real-time twin)."""
+        loop = asyncio.get_running_loop()
+        wake: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(max(seconds, 0.0), _finish, wake)
+        wake.add_done_callback(lambda _: handle.cancel())
+        return wake
+
+    def cancel(self, wake: asyncio.Future[None]) -> None:
+        wake.cancel()
+
+
+def _finish(wake: asyncio.Future[None]) -> None:
+    if not wake.done():
+        wake.set_result(None)
 
 
 @dataclass
