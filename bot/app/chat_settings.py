@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from bot.app import arguments as argp
 from bot.app.chat_lifecycle import disable_chat, move_chat
+from bot.app.fanout import followed_venues
 from bot.app.queries import Queries
 from bot.app.views import ErrorKind, ErrorReply, Reply, SettingsReply, TextReply, TextSection
+from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.records import Chat, ChatKey, ChatSettings
 from bot.core.symbols import SymbolIndex
 from bot.errors import InputError
@@ -155,8 +157,27 @@ class ChatSettingsCommands:
         return TextReply("Watchlist", sections, self._label)
 
     async def alerts(self, request: CommandRequest, args: str) -> Reply:
-        """Show or change the chat's alert settings."""
+        """Show or change the chat's alert settings (``venues …``: the venues it follows)."""
+        parts = argp.words(args)
+        if parts and parts[0].lower() == "venues":
+            venues = self._queries.venues or (self._exchange,)
+            change = argp.parse_alert_venues(parts[1:], venues)
+            if change is None:
+                return self._venues_reply(request, venues)
+            return self._settings(request, change)
         return self._settings(request, argp.parse_alerts(args))
+
+    def _venues_reply(self, request: CommandRequest, venues: tuple[str, ...]) -> TextReply:
+        chat = self._chats.get_chat(request.chat)
+        settings = (self._defaults or ChatSettings()) if chat is None else self._chats.get_settings(chat.ref)
+        followed = followed_venues(settings, (*venues, AGGREGATE_EXCHANGE), AGGREGATE_EXCHANGE)
+        default = "" if settings.alert_venues else ", the default"
+        lines = (
+            f"Alerts and the daily digest follow {argp.venue_list(followed, venues)}{default}.",
+            f"The venues: {argp.venue_names(venues)}. /alerts venues bybit okx follows those venues' "
+            "own alerts; /alerts venues all goes back to the aggregate.",
+        )
+        return TextReply("Alert venues", (TextSection(None, lines),), self._label)
 
     async def digest(self, request: CommandRequest, args: str) -> Reply:
         """Show or change the chat's daily digest."""

@@ -76,9 +76,13 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     """Show the score card of one symbol: with several venues, the aggregate's card of its
     asset with a line per venue (a symbol the aggregate lacks: the first venue's card)."""
     parts = argp.words(args)
-    if len(parts) != 1:
-        raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
     queries = ctx.queries
+    if queries.venues and len(parts) == 2:
+        return venue_score(ctx, request, parts[0], parts[1])
+    if len(parts) != 1:
+        if queries.venues:
+            raise InputError("Usage: /score SYMBOL [VENUE] — e.g. /score btc or /score btc bybit")
+        raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
     if queries.venues:
         asset = queries.resolve(parts[0], AGGREGATE_EXCHANGE)
         if not isinstance(asset, ErrorReply):
@@ -91,6 +95,26 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     card = ctx.queries.card(symbol, request.now)
     if card is None:
         return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} yet.")
+    return card
+
+
+def venue_score(ctx: CommandContext, request: CommandRequest, text: str, place: str) -> Reply:
+    """``/score SYMBOL VENUE``: that venue's own card of the symbol (``all``: the aggregate's)."""
+    queries = ctx.queries
+    venue = argp.find_venue(place, queries.venues)
+    if venue is None:
+        raise argp.unknown_venue(place, queries.venues)
+    symbol = queries.resolve(text, venue)
+    if isinstance(symbol, ErrorReply):
+        if symbol.kind is ErrorKind.UNKNOWN_SYMBOL:
+            shown = (
+                "all venues (the aggregate)" if venue == AGGREGATE_EXCHANGE else VENUE_NAMES.get(venue, venue)
+            )
+            return replace(symbol, message=f"{argp.echo(text)!r} is not listed on {shown}.")
+        return symbol
+    card = queries.card(symbol, request.now, venue)
+    if card is None:
+        return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} on {venue} yet.")
     return card
 
 
@@ -354,8 +378,9 @@ COMMAND_SET = CommandRegistry(
 
 
 def command_set_for(venues: Sequence[str]) -> CommandRegistry:
-    """``COMMAND_SET`` for a bot collecting ``venues``: with several, ``/top`` and ``/chart``
-    take a venue (a menu of the configured ones and ``all``); with one, exactly as declared."""
+    """``COMMAND_SET`` for a bot collecting ``venues``: with several, ``/score``, ``/top`` and
+    ``/chart`` take a venue (a menu of the configured ones and ``all``) and ``/alerts venues``
+    chooses the venues a chat follows; with one, exactly as declared."""
     if len(venues) < 2:
         return COMMAND_SET
     venue = Option(
@@ -367,8 +392,20 @@ def command_set_for(venues: Sequence[str]) -> CommandRegistry:
         ),
     )
     named = {c.name: c for c in COMMAND_SET}
-    top_, chart_ = named["top"], named["chart"]
+    top_, chart_, score_, alerts_ = named["top"], named["chart"], named["score"], named["alerts"]
+    # /alerts venues: the action menu gains "venues"; the venue menu names one of them (more
+    # are typed into "settings": their values join, so "okx" there and Bybit here are both).
+    action, rest = alerts_.options
+    action = replace(action, choices=(*action.choices, Choice("venues", "venues")))
+    rest = replace(rest, description="The rest, e.g. stretched · band_up,squeeze_risk · 22:00-07:00 · okx")
+    followed = replace(venue, description="With venues: a venue to follow, or all venues (the default)")
     return COMMAND_SET.replacing(
+        replace(score_, usage="/score SYMBOL [VENUE]", options=(*score_.options, venue)),
         replace(top_, usage="/top [N] [long|short|squeeze] [VENUE]", options=(*top_.options, venue)),
+        replace(
+            alerts_,
+            usage=f"{alerts_.usage.removesuffix(']')}|venues VENUE…|all]",
+            options=(action, rest, followed),
+        ),
         replace(chart_, usage="/chart SYMBOL [VENUE] [24h|7d]", options=(*chart_.options, venue)),
     )
