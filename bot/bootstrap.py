@@ -466,6 +466,7 @@ def _wire(
         digest_document,
         label,
         chart=charts.digest,
+        venues=tuple(c.exchange for c in venues),
     )
     return App(
         settings,
