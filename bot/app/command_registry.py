@@ -21,7 +21,7 @@ from bot.core.records import ChatKey, ChatKind, require_aware
 
 if TYPE_CHECKING:  # the context's services import this module for CommandRequest
     from bot.app.chat_settings import ChatSettingsCommands
-    from bot.app.queries import CycleLine, Queries
+    from bot.app.queries import Aggregates, CycleLine, Queries
     from bot.app.track import TrackHistory
 
 ChartRenderer = Callable[[ChartView], Awaitable[bytes]]
@@ -127,6 +127,8 @@ class CommandContext:
         version: the installed package's version.
         started: when this process started (``None`` when unknown, e.g. on a replay clock).
         may_change: whether the sender may change this chat's settings.
+        aggregates: each asset's last aggregate, where this process computes it (``None``
+            elsewhere): which venues an aggregate card or row is missing.
     """
 
     registry: CommandRegistry
@@ -141,6 +143,7 @@ class CommandContext:
     version: str
     started: datetime | None
     may_change: Callable[[CommandRequest], bool]
+    aggregates: Aggregates | None = None
 
 
 Handler = Callable[[CommandContext, CommandRequest, str], Awaitable[Reply]]

@@ -24,7 +24,17 @@ from bot.app.command_registry import (
     OptionKind,
 )
 from bot.app.queries import NO_DATA
-from bot.app.views import ChartReply, ErrorKind, ErrorReply, Reply, TextReply, TextSection, TrackReply
+from bot.app.views import (
+    ChartReply,
+    ErrorKind,
+    ErrorReply,
+    Reply,
+    ScoreCardReply,
+    TableReply,
+    TextReply,
+    TextSection,
+    TrackReply,
+)
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.aggregate_card import VENUE_NAMES
 from bot.core.bands import legend_lines
@@ -88,7 +98,7 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
         if not isinstance(asset, ErrorReply):
             found = queries.card(asset, request.now, AGGREGATE_EXCHANGE)
             if found is not None:
-                return found
+                return with_gaps(ctx, found)
     symbol = queries.resolve(parts[0])
     if isinstance(symbol, ErrorReply):
         return symbol
@@ -115,20 +125,53 @@ def venue_score(ctx: CommandContext, request: CommandRequest, text: str, place: 
     card = queries.card(symbol, request.now, venue)
     if card is None:
         return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} on {venue} yet.")
-    return card
+    return with_gaps(ctx, card)
+
+
+def missing_venues(ctx: CommandContext, assets: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The assets whose last aggregate lacks a venue's open interest, with those venues (known
+    where this process computes the aggregate)."""
+    latest = {} if ctx.aggregates is None else ctx.aggregates()
+    return {a: agg.missing for a in assets if (agg := latest.get(a)) is not None and agg.missing}
+
+
+def with_gaps(ctx: CommandContext, card: ScoreCardReply) -> ScoreCardReply:
+    """An aggregate card naming the venues missing from its sum, so a partial aggregate never
+    reads as the whole market (where this process computes the aggregate; elsewhere the card
+    keeps its partial mark)."""
+    cross = card.venues
+    if cross is None:
+        return card
+    asset = card.card.latest.symbol
+    missing = missing_venues(ctx, [asset]).get(asset, ())
+    return replace(card, venues=replace(cross, missing=missing))
 
 
 async def top(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Show the ranked table, optionally filtered."""
     queries = ctx.queries
     parsed = argp.parse_top(args, queries.venues)
+    if parsed.venue == AGGREGATE_EXCHANGE:
+        return top_gaps(ctx, queries.top(parsed, request.now))
     if parsed.venue is not None or not queries.venues:
         return queries.top(parsed, request.now)
     # Several venues: the aggregate, or the first venue while the aggregate has no scores.
     found = queries.top(replace(parsed, venue=AGGREGATE_EXCHANGE), request.now)
     if isinstance(found, ErrorReply) and found.kind is ErrorKind.NO_DATA:
         return queries.top(replace(parsed, venue=queries.exchange), request.now)
-    return found
+    return top_gaps(ctx, found)
+
+
+def top_gaps(ctx: CommandContext, reply: TableReply | ErrorReply) -> TableReply | ErrorReply:
+    """The aggregate's table with a note naming the rows summed without a venue (they carry
+    the partial mark): "Missing a venue: BTC (Bybit)"."""
+    if isinstance(reply, ErrorReply):
+        return reply
+    gaps = missing_venues(ctx, [r.symbol for r in reply.table.rows])
+    if not gaps:
+        return reply
+    listed = [f"{a} ({', '.join(VENUE_NAMES.get(v, v) for v in vs)})" for a, vs in gaps.items()]
+    return replace(reply, notes=(*reply.notes, f"Missing a venue, OI changes left out: {'; '.join(listed)}."))
 
 
 async def watch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:

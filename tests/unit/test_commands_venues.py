@@ -7,6 +7,7 @@ single-venue answers left exactly as they were.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from bot.app import arguments as argp
 from bot.app.command_set import command_set_for
 from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, SettingsReply, TableReply, TextReply
-from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.core.aggregate import AGGREGATE_EXCHANGE, Aggregate
 from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import InputError
 from bot.render.documents import reply_document
@@ -368,3 +369,37 @@ def test_the_discord_alerts_command_offers_venues_from_the_configured_ones() -> 
     assert single_alerts is not None and "venues" not in [
         c.value for o in single_alerts.options for c in o.choices
     ]
+
+
+# --- a venue missing from the aggregate -------------------------------------------------------
+
+
+def without_bybit(agg: Aggregate) -> Aggregate:
+    """The aggregate of a cycle in which Bybit had no fresh snapshot: ``combine`` left OI out."""
+    parts = tuple(
+        replace(v, oi_share=None, funding_8h_pct=None, basis_pct=None) if v.venue == "bybit" else v
+        for v in agg.venues
+    )
+    return replace(agg, venues=parts, complete=False)
+
+
+async def test_the_aggregate_card_names_a_venue_missing_from_its_sum() -> None:
+    layer = venue_layer(three_venues(FakeStorage()), {"PEPE": without_bybit(pepe_aggregate())})
+    reply = await ask(layer, "score", "pepe")
+    assert isinstance(reply, ScoreCardReply) and reply.venues is not None
+    assert reply.venues.missing == ("bybit",)
+    assert "Partial: Bybit missing — funding and basis from the others, OI changes left out" in card_text(
+        reply
+    )
+    whole = await ask(venue_layer(three_venues(FakeStorage()), {"PEPE": pepe_aggregate()}), "score", "pepe")
+    assert "missing" not in card_text(whole)
+
+
+async def test_top_of_the_aggregate_notes_the_rows_summed_without_a_venue() -> None:
+    layer = venue_layer(three_venues(FakeStorage()), {"PEPE": without_bybit(pepe_aggregate())})
+    for args in ("", "all"):
+        reply = await ask(layer, "top", args)
+        assert isinstance(reply, TableReply)
+        assert "Missing a venue, OI changes left out: PEPE (Bybit)." in reply.notes
+    bybit = await ask(layer, "top", "bybit")
+    assert isinstance(bybit, TableReply) and not any("Missing" in n for n in bybit.notes)
