@@ -96,6 +96,8 @@ class ChatSettingsCommands:
             )
         chat = self.ensure(request)
         self._chats.watch(chat.ref, self._exchange, fresh, request.now)
+        for exchange, found in self._counterparts(texts).items():
+            self._chats.watch(chat.ref, exchange, found, request.now)
         lines = [f"Added: {', '.join(fresh)}." if fresh else "Nothing new: all of those are watched already."]
         if not self._chats.get_settings(chat.ref).watchlist_only:
             lines.append("Alerts still cover every symbol; /alerts watchlist on limits them to this list.")
@@ -119,7 +121,35 @@ class ChatSettingsCommands:
         if chat is None or not chosen:
             return TextReply("Watchlist", (TextSection(None, ("The watchlist is empty.",)),), self._label)
         self._chats.unwatch(chat.ref, self._exchange, list(dict.fromkeys(chosen)))
+        everything = [t.lower() for t in texts] == ["all"]
+        for exchange, symbols in self._watched_elsewhere(chat).items():
+            index = SymbolIndex.of(symbols)
+            gone = symbols if everything else [f for t in texts if (f := index.resolve(t).symbol) is not None]
+            if gone:
+                self._chats.unwatch(chat.ref, exchange, list(dict.fromkeys(gone)))
         return self._watchlist_reply(chat, (f"Removed: {', '.join(dict.fromkeys(chosen))}.",))
+
+    def _counterparts(self, texts: list[str]) -> dict[str, list[str]]:
+        """With several venues, what ``texts`` name on the aggregate and the other venues:
+        a watchlist-only chat then hears an asset's alerts from whichever venues it follows.
+        A name a venue does not list is simply not watched there."""
+        if not self._queries.venues:
+            return {}
+        found: dict[str, list[str]] = {}
+        for exchange in (AGGREGATE_EXCHANGE, *self._queries.venues):
+            if exchange == self._exchange:
+                continue
+            symbols = [s for t in texts if isinstance(s := self._queries.resolve(t, exchange), str)]
+            if symbols:
+                found[exchange] = list(dict.fromkeys(symbols))
+        return found
+
+    def _watched_elsewhere(self, chat: Chat) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for entry in self._chats.watchlist(chat.ref):
+            if entry.exchange != self._exchange:
+                found.setdefault(entry.exchange, []).append(entry.symbol)
+        return found
 
     def _not_watched(self, text: str) -> ErrorReply:
         symbol = self._queries.resolve(text)

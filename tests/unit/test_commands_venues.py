@@ -403,3 +403,39 @@ async def test_top_of_the_aggregate_notes_the_rows_summed_without_a_venue() -> N
         assert "Missing a venue, OI changes left out: PEPE (Bybit)." in reply.notes
     bybit = await ask(layer, "top", "bybit")
     assert isinstance(bybit, TableReply) and not any("Missing" in n for n in bybit.notes)
+
+
+# --- watchlists across venues -----------------------------------------------------------------
+
+
+async def test_watch_covers_the_asset_on_the_aggregate_and_each_venue_listing_it() -> None:
+    storage = three_venues(FakeStorage())
+    layer = venue_layer(storage)
+    await ask(layer, "watch", "btc take")
+    (chat,) = storage.chats.chats.values()
+    entries = {(e.exchange, e.symbol) for e in storage.chats.watchlist(chat.ref)}
+    assert entries == {
+        ("binanceusdm", "BTCUSDT"),
+        ("binanceusdm", "TAKEUSDT"),  # listed on Binance only
+        (AGGREGATE_EXCHANGE, "BTC"),
+        ("bybit", "BTCUSDT"),
+        ("okx", "BTC-USDT-SWAP"),
+    }
+    # A watchlist-only chat following the aggregate (the default) hears BTC from it.
+    assert storage.chats.watched_symbols(AGGREGATE_EXCHANGE) == {chat.ref: frozenset({"BTC"})}
+    shown = await ask(layer, "watchlist")
+    assert isinstance(shown, TextReply) and shown.sections[-1].heading == "Watching 2"
+    await ask(layer, "unwatch", "btc")
+    assert {(e.exchange, e.symbol) for e in storage.chats.watchlist(chat.ref)} == {
+        ("binanceusdm", "TAKEUSDT")
+    }
+    await ask(layer, "watch", "eth")
+    await ask(layer, "unwatch", "all")
+    assert storage.chats.watchlist(chat.ref) == []
+
+
+async def test_a_single_venue_watchlist_is_as_before() -> None:
+    storage = populate(FakeStorage())
+    await ask(make_layer(storage), "watch", "btc")
+    (chat,) = storage.chats.chats.values()
+    assert [(e.exchange, e.symbol) for e in storage.chats.watchlist(chat.ref)] == [("binanceusdm", "BTCUSDT")]
