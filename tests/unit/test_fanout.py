@@ -6,8 +6,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.app.fanout import Audience, FollowedVenues, followed_venues, in_quiet_hours, plan_fanout
+from bot.bootstrap import alert_renderer
 from bot.core.events import AlertEvent, EventKind, Reading
 from bot.core.models import Band, Bias, Regime
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
@@ -206,3 +209,25 @@ def test_followed_venues_store_gives_alert_chats_their_effective_choice() -> Non
         picky.ref: {"okx"},
     }
     assert store.get_settings(plain.ref).alert_venues == frozenset()  # nothing stored
+
+
+@given(
+    st.lists(st.sampled_from(["all", "binanceusdm", "bybit", "okx"]), min_size=1, max_size=8),
+    st.frozensets(st.sampled_from(["all", "binanceusdm", "bybit", "okx"])),
+)
+def test_a_chat_hears_exactly_the_events_of_the_venues_it_follows(
+    venues: list[str], chosen: frozenset[str]
+) -> None:
+    events = [on(v, replace(UP_STRESSED, symbol=f"S{i}", event_id=f"e{i}")) for i, v in enumerate(venues)]
+    batches = plan_fanout(events, [audience(ChatSettings(alert_venues=chosen))], NOW)
+    heard = [e.event_id for b in batches for e in b.events]
+    expected = [e.event_id for e in events if not chosen or e.exchange in chosen]
+    assert sorted(heard) == sorted(expected)
+
+
+def test_alert_titles_name_the_venue_only_when_there_are_several() -> None:
+    batch = plan_fanout([UP_STRESSED], [audience()], NOW)[0]
+    assert alert_renderer(None, None)(batch).title == "Derivatives Pressure alerts"
+    assert alert_renderer(None, "bybit")(batch).title == "Derivatives Pressure alerts · Bybit"
+    assert alert_renderer("synthetic", "all")(batch).title == "Derivatives Pressure alerts · all venues"
+    assert alert_renderer("synthetic", "all")(batch).source_label == "synthetic"
