@@ -449,6 +449,7 @@ def command_set_for(venues: Sequence[str]) -> CommandRegistry:
             alerts_,
             usage=f"{alerts_.usage.removesuffix(']')}|venues VENUE…|all]",
             options=(action, rest, followed),
+            shows=frozenset({"venues"}),  # showing the choice is for anyone, like /alerts
         ),
         replace(chart_, usage="/chart SYMBOL [VENUE] [24h|7d]", options=(*chart_.options, venue)),
     )

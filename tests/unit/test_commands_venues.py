@@ -353,6 +353,9 @@ async def test_alerts_venues_in_a_group_are_for_admins() -> None:
     reply = await ask(venue_layer(storage), "alerts", "venues bybit", chat=group, kind=ChatKind.GROUP)
     error_of(reply, ErrorKind.NOT_ALLOWED)
     assert storage.chats.chats == {}
+    shown = await ask(venue_layer(storage), "alerts", "venues", chat=group, kind=ChatKind.GROUP)
+    assert isinstance(shown, TextReply)  # looking is for anyone
+    assert storage.chats.chats == {}
 
 
 def test_the_discord_alerts_command_offers_venues_from_the_configured_ones() -> None:
