@@ -1,5 +1,5 @@
 """The cross-venue aggregate (exchange ``all``) over three fake venues, through the runner's
-Process: known numbers, a complete score from the venues' backfilled history, no alerts, and
+Process: known numbers, a complete score from the venues' backfilled history, and
 a venue down leaving the summed OI out rather than shrinking it."""
 
 from __future__ import annotations
