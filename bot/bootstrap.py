@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from bot.app.aggregate import AggregateSource
 from bot.app.commands import CommandLayer, CommandPorts
-from bot.app.cycle import CollectionCycle, CycleDeps, CycleReport, diff_params_for
+from bot.app.cycle import AlertRenderer, CollectionCycle, CycleDeps, CycleReport, diff_params_for
 from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
+from bot.app.fanout import AlertBatch, FollowedVenues
 from bot.app.lease import Lease, collector_lease, commands_lease
 from bot.app.track import TrackHistory
 from bot.chat.console_adapter import ConsoleAdapter
@@ -31,9 +32,12 @@ from bot.collector.replay import ReplayMarket
 from bot.collector.replay_source import ReplaySource
 from bot.collector.replay_venues import VenueReplaySource, demo_venues
 from bot.config import Settings
+from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.core.aggregate_card import venue_title
+from bot.core.document import Document
 from bot.core.records import ChatSettings, Platform
 from bot.errors import ConfigError
-from bot.ports import ChatAdapter, Clock, MarketSource, Sink, StateStore
+from bot.ports import ChatAdapter, ChatStore, Clock, MarketSource, Sink, StateStore
 from bot.render.chart_worker import ChartWorker
 from bot.render.documents import alert_document, digest_document
 from bot.roles import Role
@@ -116,15 +120,17 @@ def build_collector(
     replay: ReplaySource | None = None,
     tuning: SourceTuning | None = None,
     fenced: bool = False,
+    venues: Sequence[str] = (),
 ) -> Collector:
     """Open (and migrate) the database and wire the first venue's collection cycle.
 
     With ``fenced`` the process collects under the collector lease: the cycle is built
     with the lease's fence, so a cycle stores nothing once another process holds it.
+    ``venues``: every venue collected, when several (their alerts then follow chats' choices).
     """
     storage = open_storage(settings.database_url)
     try:
-        return _venue_collector(settings, storage, replay=replay, tuning=tuning, fenced=fenced)
+        return _venue_collector(settings, storage, replay=replay, tuning=tuning, fenced=fenced, venues=venues)
     except BaseException:
         storage.close()
         raise
@@ -145,10 +151,16 @@ def build_collectors(
     own cycle and, with ``fenced``, its own lease: a venue's trouble stays its own. They
     share the storage, which the first closes.
     """
-    first = build_collector(settings, replay=replay, tuning=tuning, fenced=fenced)
+    venues = (
+        tuple(settings.exchanges)
+        if replay is None
+        else (replay.exchange, *(r.exchange for r in more_replays))
+    )
+    venues = venues if len(venues) > 1 else ()
+    first = build_collector(settings, replay=replay, tuning=tuning, fenced=fenced, venues=venues)
     if replay is not None:
         try:
-            extra = [_venue_collector(settings, first.storage, replay=r, alerts=False) for r in more_replays]
+            extra = [_venue_collector(settings, first.storage, replay=r, venues=venues) for r in more_replays]
         except BaseException:
             first.storage.close()
             raise
@@ -159,7 +171,6 @@ def build_collectors(
     try:
         for venue in settings.exchanges[1:]:
             more.append(
-                # Collected, scored and stored; only the first venue alerts chats for now.
                 _venue_collector(
                     settings,
                     first.storage,
@@ -167,7 +178,7 @@ def build_collectors(
                     fenced=fenced,
                     exchange=venue,
                     holder=holder,
-                    alerts=False,
+                    venues=venues,
                 )
             )
     except BaseException:
@@ -185,7 +196,7 @@ def _venue_collector(
     fenced: bool = False,
     exchange: str | None = None,
     holder: str | None = None,
-    alerts: bool = True,
+    venues: Sequence[str] = (),
 ) -> Collector:
     source, exchange, label = build_source(settings, replay=replay, tuning=tuning, exchange=exchange)
     ttl = timedelta(seconds=settings.collector_lease_seconds)
@@ -195,7 +206,7 @@ def _venue_collector(
         source=source,
         snapshots=storage.snapshots,
         alert_states=storage.alert_states,
-        chats=storage.chats,
+        chats=fanout_chats(storage, venues),
         outbox=storage.outbox,
         cycles=storage.cycles,
     )
@@ -210,12 +221,33 @@ def _venue_collector(
         deps,
         settings.scoring.to_params(),
         diff_params_for(settings.collect_interval),
-        partial(alert_document, source_label=shown),
+        alert_renderer(shown, exchange if venues else None),
         evidence=history.evidence_lines,
         fence=None if lease is None else lease.claim,
-        alerts=alerts,
     )
     return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label, lease=lease)
+
+
+def fanout_chats(storage: Storage, venues: Sequence[str]) -> ChatStore:
+    """The chats a cycle fans out to: with several venues, each with the venues it follows
+    filled in (the aggregate by default), so every cycle tells only its followers."""
+    if len(venues) < 2:
+        return storage.chats
+    return FollowedVenues(storage.chats, (*venues, AGGREGATE_EXCHANGE), AGGREGATE_EXCHANGE)
+
+
+def alert_renderer(source_label: str | None, venue: str | None) -> AlertRenderer:
+    """Alert messages; with several venues (``venue`` given) the title names the venue:
+    "Derivatives Pressure alerts · Bybit" or "… · all venues"."""
+    if venue is None:
+        return partial(alert_document, source_label=source_label)
+    named = venue_title(venue)
+
+    def render(batch: AlertBatch, *, evidence: Mapping[str, str] | None = None) -> Document:
+        document = alert_document(batch, source_label=source_label, evidence=evidence)
+        return replace(document, title=f"{document.title} · {named}")
+
+    return render
 
 
 class LastCycle:
@@ -434,6 +466,7 @@ def _wire(
         digest_document,
         label,
         chart=charts.digest,
+        venues=tuple(c.exchange for c in venues),
     )
     return App(
         settings,
@@ -456,7 +489,7 @@ def build_aggregate(settings: Settings, venues: tuple[Collector, ...], clock: Cl
     """The aggregate over the live venues (``bot.app.aggregate``): scored by a cycle of its own
     under the lease ``collector:all`` (when the venues are fenced), stored as exchange ``all``.
 
-    It does not alert chats yet: its diff states are kept, its events told to no one.
+    Its events go to the chats that follow the aggregate (the default with several venues).
     """
     # The live venues, or the demo's replayed ones: each lists its markets for the map.
     live = {c.exchange: c.source for c in venues if isinstance(c.source, CcxtSource | VenueReplaySource)}
@@ -477,7 +510,7 @@ def build_aggregate(settings: Settings, venues: tuple[Collector, ...], clock: Cl
         source=source,
         snapshots=storage.snapshots,
         alert_states=storage.alert_states,
-        chats=storage.chats,
+        chats=fanout_chats(storage, tuple(c.exchange for c in venues)),
         outbox=storage.outbox,
         cycles=storage.cycles,
     )
@@ -485,9 +518,8 @@ def build_aggregate(settings: Settings, venues: tuple[Collector, ...], clock: Cl
         deps,
         settings.scoring.to_params(),
         diff_params_for(settings.collect_interval),
-        partial(alert_document, source_label=None),
+        alert_renderer(None, source.exchange),
         fence=None if lease is None else lease.claim,
-        alerts=False,
     )
     return Collector(
         storage=storage, source=source, cycle=cycle, exchange=source.exchange, label=source.label, lease=lease

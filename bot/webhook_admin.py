@@ -91,12 +91,16 @@ async def add_webhook(
     watched = _symbols(symbols)
     if not kinds:
         raise InputError("--kinds needs at least one kind")
+    # With several venues a webhook follows the aggregate (the default), like a chat; its
+    # ``--symbols`` are the first venue's names, so one limited to them follows that venue.
+    several = len(settings.exchanges) > 1
     chat_settings = ChatSettings(
         min_band=min_band,
         event_kinds=frozenset(kinds),
         watchlist_only=bool(watched),
         digest_enabled=digest,
         digest_time=settings.digest_time,
+        alert_venues=frozenset({settings.exchange}) if several and watched else frozenset(),
     )
     storage = open_storage(settings.database_url)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
 from enum import StrEnum
@@ -326,6 +326,49 @@ def parse_alerts(args: str) -> SettingsChange | None:
     if head == "quiet" and rest:
         return _quiet(rest)
     raise InputError(f"Usage: {ALERTS_USAGE}")
+
+
+ALERT_VENUES_USAGE = (
+    "/alerts venues VENUE… (e.g. /alerts venues bybit okx) · /alerts venues all (the default)"
+)
+
+
+def venue_list(chosen: Collection[str], venues: Sequence[str]) -> str:
+    """``all venues (the aggregate)`` or ``Bybit and OKX``, in ``EXCHANGES`` order."""
+    order = [AGGREGATE_EXCHANGE, *venues]
+    names = [
+        "all venues (the aggregate)" if v == AGGREGATE_EXCHANGE else VENUE_NAMES.get(v, v)
+        for v in sorted(chosen, key=lambda v: (order.index(v) if v in order else len(order), v))
+    ]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def parse_alert_venues(parts: Sequence[str], venues: Sequence[str]) -> SettingsChange | None:
+    """``/alerts venues [VENUE…|all]`` → the chat's venue choice (``None``: show it).
+
+    ``all`` alone is the default (stored as no choice: the aggregate, whatever the venues);
+    ``all`` beside venues follows the aggregate and those venues too.
+    """
+    if len(venues) < 2:
+        only = venues[0] if venues else "one venue"
+        raise InputError(f"Only one venue is collected here ({only}): alerts follow it.")
+    if not parts:
+        return None
+    chosen: set[str] = set()
+    for word in parts:
+        found = find_venue(word, venues)
+        if found is None:
+            raise unknown_venue(word, venues)
+        chosen.add(found)
+    if chosen == {AGGREGATE_EXCHANGE}:
+        return SettingsChange(
+            {"alert_venues": frozenset()},
+            "Alerts and the daily digest follow all venues (the aggregate), the default.",
+        )
+    return SettingsChange(
+        {"alert_venues": frozenset(chosen)},
+        f"Alerts and the daily digest follow {venue_list(chosen, venues)}: each one's own.",
+    )
 
 
 DIGEST_USAGE = "/digest on|off [HH:MM] [timezone], e.g. /digest on 08:00 Europe/Berlin"

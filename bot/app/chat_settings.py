@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from bot.app import arguments as argp
 from bot.app.chat_lifecycle import disable_chat, move_chat
+from bot.app.fanout import followed_venues
 from bot.app.queries import Queries
 from bot.app.views import ErrorKind, ErrorReply, Reply, SettingsReply, TextReply, TextSection
+from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.records import Chat, ChatKey, ChatSettings
 from bot.core.symbols import SymbolIndex
 from bot.errors import InputError
@@ -94,6 +96,8 @@ class ChatSettingsCommands:
             )
         chat = self.ensure(request)
         self._chats.watch(chat.ref, self._exchange, fresh, request.now)
+        for exchange, found in self._counterparts(texts).items():
+            self._chats.watch(chat.ref, exchange, found, request.now)
         lines = [f"Added: {', '.join(fresh)}." if fresh else "Nothing new: all of those are watched already."]
         if not self._chats.get_settings(chat.ref).watchlist_only:
             lines.append("Alerts still cover every symbol; /alerts watchlist on limits them to this list.")
@@ -117,7 +121,35 @@ class ChatSettingsCommands:
         if chat is None or not chosen:
             return TextReply("Watchlist", (TextSection(None, ("The watchlist is empty.",)),), self._label)
         self._chats.unwatch(chat.ref, self._exchange, list(dict.fromkeys(chosen)))
+        everything = [t.lower() for t in texts] == ["all"]
+        for exchange, symbols in self._watched_elsewhere(chat).items():
+            index = SymbolIndex.of(symbols)
+            gone = symbols if everything else [f for t in texts if (f := index.resolve(t).symbol) is not None]
+            if gone:
+                self._chats.unwatch(chat.ref, exchange, list(dict.fromkeys(gone)))
         return self._watchlist_reply(chat, (f"Removed: {', '.join(dict.fromkeys(chosen))}.",))
+
+    def _counterparts(self, texts: list[str]) -> dict[str, list[str]]:
+        """With several venues, what ``texts`` name on the aggregate and the other venues:
+        a watchlist-only chat then hears an asset's alerts from whichever venues it follows.
+        A name a venue does not list is simply not watched there."""
+        if not self._queries.venues:
+            return {}
+        found: dict[str, list[str]] = {}
+        for exchange in (AGGREGATE_EXCHANGE, *self._queries.venues):
+            if exchange == self._exchange:
+                continue
+            symbols = [s for t in texts if isinstance(s := self._queries.resolve(t, exchange), str)]
+            if symbols:
+                found[exchange] = list(dict.fromkeys(symbols))
+        return found
+
+    def _watched_elsewhere(self, chat: Chat) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for entry in self._chats.watchlist(chat.ref):
+            if entry.exchange != self._exchange:
+                found.setdefault(entry.exchange, []).append(entry.symbol)
+        return found
 
     def _not_watched(self, text: str) -> ErrorReply:
         symbol = self._queries.resolve(text)
@@ -155,8 +187,27 @@ class ChatSettingsCommands:
         return TextReply("Watchlist", sections, self._label)
 
     async def alerts(self, request: CommandRequest, args: str) -> Reply:
-        """Show or change the chat's alert settings."""
+        """Show or change the chat's alert settings (``venues …``: the venues it follows)."""
+        parts = argp.words(args)
+        if parts and parts[0].lower() == "venues":
+            venues = self._queries.venues or (self._exchange,)
+            change = argp.parse_alert_venues(parts[1:], venues)
+            if change is None:
+                return self._venues_reply(request, venues)
+            return self._settings(request, change)
         return self._settings(request, argp.parse_alerts(args))
+
+    def _venues_reply(self, request: CommandRequest, venues: tuple[str, ...]) -> TextReply:
+        chat = self._chats.get_chat(request.chat)
+        settings = (self._defaults or ChatSettings()) if chat is None else self._chats.get_settings(chat.ref)
+        followed = followed_venues(settings, (*venues, AGGREGATE_EXCHANGE), AGGREGATE_EXCHANGE)
+        default = "" if settings.alert_venues else ", the default"
+        lines = (
+            f"Alerts and the daily digest follow {argp.venue_list(followed, venues)}{default}.",
+            f"The venues: {argp.venue_names(venues)}. /alerts venues bybit okx follows those venues' "
+            "own alerts; /alerts venues all goes back to the aggregate.",
+        )
+        return TextReply("Alert venues", (TextSection(None, lines),), self._label)
 
     async def digest(self, request: CommandRequest, args: str) -> Reply:
         """Show or change the chat's daily digest."""

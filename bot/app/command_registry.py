@@ -21,7 +21,7 @@ from bot.core.records import ChatKey, ChatKind, require_aware
 
 if TYPE_CHECKING:  # the context's services import this module for CommandRequest
     from bot.app.chat_settings import ChatSettingsCommands
-    from bot.app.queries import CycleLine, Queries
+    from bot.app.queries import Aggregates, CycleLine, Queries
     from bot.app.track import TrackHistory
 
 ChartRenderer = Callable[[ChartView], Awaitable[bytes]]
@@ -127,6 +127,8 @@ class CommandContext:
         version: the installed package's version.
         started: when this process started (``None`` when unknown, e.g. on a replay clock).
         may_change: whether the sender may change this chat's settings.
+        aggregates: each asset's last aggregate, where this process computes it (``None``
+            elsewhere): which venues an aggregate card or row is missing.
     """
 
     registry: CommandRegistry
@@ -141,6 +143,7 @@ class CommandContext:
     version: str
     started: datetime | None
     may_change: Callable[[CommandRequest], bool]
+    aggregates: Aggregates | None = None
 
 
 Handler = Callable[[CommandContext, CommandRequest, str], Awaitable[Reply]]
@@ -162,6 +165,7 @@ class Command:
         slow: it can take longer than Discord's 3 s, so its interaction is deferred at once.
         asks_admin: the answer depends on the sender being an admin even though the
             command changes no settings (``/start`` signs a group up only for an admin).
+        shows: argument texts that only show settings (``/alerts venues``): anyone may send them.
     """
 
     name: str
@@ -173,6 +177,7 @@ class Command:
     cli: bool = False
     slow: bool = False
     asks_admin: bool = False
+    shows: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):
@@ -185,7 +190,10 @@ class Command:
 
     def needs_admin(self, args: str) -> bool:
         """Whether these arguments change settings, so that outside private chats only admins may."""
-        return self.access is Access.ADMIN or (self.access is Access.ADMIN_WITH_ARGS and bool(args.strip()))
+        shown = args.strip()
+        if self.access is Access.ADMIN_WITH_ARGS:
+            return bool(shown) and shown.lower() not in self.shows
+        return self.access is Access.ADMIN
 
     def admin_matters(self, args: str) -> bool:
         """Whether the answer depends on the sender being a chat admin (worth an API call)."""

@@ -24,7 +24,17 @@ from bot.app.command_registry import (
     OptionKind,
 )
 from bot.app.queries import NO_DATA
-from bot.app.views import ChartReply, ErrorKind, ErrorReply, Reply, TextReply, TextSection, TrackReply
+from bot.app.views import (
+    ChartReply,
+    ErrorKind,
+    ErrorReply,
+    Reply,
+    ScoreCardReply,
+    TableReply,
+    TextReply,
+    TextSection,
+    TrackReply,
+)
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.aggregate_card import VENUE_NAMES
 from bot.core.bands import legend_lines
@@ -76,15 +86,19 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     """Show the score card of one symbol: with several venues, the aggregate's card of its
     asset with a line per venue (a symbol the aggregate lacks: the first venue's card)."""
     parts = argp.words(args)
-    if len(parts) != 1:
-        raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
     queries = ctx.queries
+    if queries.venues and len(parts) == 2:
+        return venue_score(ctx, request, parts[0], parts[1])
+    if len(parts) != 1:
+        if queries.venues:
+            raise InputError("Usage: /score SYMBOL [VENUE] — e.g. /score btc or /score btc bybit")
+        raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
     if queries.venues:
         asset = queries.resolve(parts[0], AGGREGATE_EXCHANGE)
         if not isinstance(asset, ErrorReply):
             found = queries.card(asset, request.now, AGGREGATE_EXCHANGE)
             if found is not None:
-                return found
+                return with_gaps(ctx, found)
     symbol = queries.resolve(parts[0])
     if isinstance(symbol, ErrorReply):
         return symbol
@@ -94,17 +108,70 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     return card
 
 
+def venue_score(ctx: CommandContext, request: CommandRequest, text: str, place: str) -> Reply:
+    """``/score SYMBOL VENUE``: that venue's own card of the symbol (``all``: the aggregate's)."""
+    queries = ctx.queries
+    venue = argp.find_venue(place, queries.venues)
+    if venue is None:
+        raise argp.unknown_venue(place, queries.venues)
+    symbol = queries.resolve(text, venue)
+    if isinstance(symbol, ErrorReply):
+        if symbol.kind is ErrorKind.UNKNOWN_SYMBOL:
+            shown = (
+                "all venues (the aggregate)" if venue == AGGREGATE_EXCHANGE else VENUE_NAMES.get(venue, venue)
+            )
+            return replace(symbol, message=f"{argp.echo(text)!r} is not listed on {shown}.")
+        return symbol
+    card = queries.card(symbol, request.now, venue)
+    if card is None:
+        return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} on {venue} yet.")
+    return with_gaps(ctx, card)
+
+
+def missing_venues(ctx: CommandContext, assets: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The assets whose last aggregate lacks a venue's open interest, with those venues (known
+    where this process computes the aggregate)."""
+    latest = {} if ctx.aggregates is None else ctx.aggregates()
+    return {a: agg.missing for a in assets if (agg := latest.get(a)) is not None and agg.missing}
+
+
+def with_gaps(ctx: CommandContext, card: ScoreCardReply) -> ScoreCardReply:
+    """An aggregate card naming the venues missing from its sum, so a partial aggregate never
+    reads as the whole market (where this process computes the aggregate; elsewhere the card
+    keeps its partial mark)."""
+    cross = card.venues
+    if cross is None:
+        return card
+    asset = card.card.latest.symbol
+    missing = missing_venues(ctx, [asset]).get(asset, ())
+    return replace(card, venues=replace(cross, missing=missing))
+
+
 async def top(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Show the ranked table, optionally filtered."""
     queries = ctx.queries
     parsed = argp.parse_top(args, queries.venues)
+    if parsed.venue == AGGREGATE_EXCHANGE:
+        return top_gaps(ctx, queries.top(parsed, request.now))
     if parsed.venue is not None or not queries.venues:
         return queries.top(parsed, request.now)
     # Several venues: the aggregate, or the first venue while the aggregate has no scores.
     found = queries.top(replace(parsed, venue=AGGREGATE_EXCHANGE), request.now)
     if isinstance(found, ErrorReply) and found.kind is ErrorKind.NO_DATA:
         return queries.top(replace(parsed, venue=queries.exchange), request.now)
-    return found
+    return top_gaps(ctx, found)
+
+
+def top_gaps(ctx: CommandContext, reply: TableReply | ErrorReply) -> TableReply | ErrorReply:
+    """The aggregate's table with a note naming the rows summed without a venue (they carry
+    the partial mark): "Missing a venue: BTC (Bybit)"."""
+    if isinstance(reply, ErrorReply):
+        return reply
+    gaps = missing_venues(ctx, [r.symbol for r in reply.table.rows])
+    if not gaps:
+        return reply
+    listed = [f"{a} ({', '.join(VENUE_NAMES.get(v, v) for v in vs)})" for a, vs in gaps.items()]
+    return replace(reply, notes=(*reply.notes, f"Missing a venue, OI changes left out: {'; '.join(listed)}."))
 
 
 async def watch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
@@ -354,8 +421,9 @@ COMMAND_SET = CommandRegistry(
 
 
 def command_set_for(venues: Sequence[str]) -> CommandRegistry:
-    """``COMMAND_SET`` for a bot collecting ``venues``: with several, ``/top`` and ``/chart``
-    take a venue (a menu of the configured ones and ``all``); with one, exactly as declared."""
+    """``COMMAND_SET`` for a bot collecting ``venues``: with several, ``/score``, ``/top`` and
+    ``/chart`` take a venue (a menu of the configured ones and ``all``) and ``/alerts venues``
+    chooses the venues a chat follows; with one, exactly as declared."""
     if len(venues) < 2:
         return COMMAND_SET
     venue = Option(
@@ -367,8 +435,21 @@ def command_set_for(venues: Sequence[str]) -> CommandRegistry:
         ),
     )
     named = {c.name: c for c in COMMAND_SET}
-    top_, chart_ = named["top"], named["chart"]
+    top_, chart_, score_, alerts_ = named["top"], named["chart"], named["score"], named["alerts"]
+    # /alerts venues: the action menu gains "venues"; the venue menu names one of them (more
+    # are typed into "settings": their values join, so "okx" there and Bybit here are both).
+    action, rest = alerts_.options
+    action = replace(action, choices=(*action.choices, Choice("venues", "venues")))
+    rest = replace(rest, description="The rest, e.g. stretched · band_up,squeeze_risk · 22:00-07:00 · okx")
+    followed = replace(venue, description="With venues: a venue to follow, or all venues (the default)")
     return COMMAND_SET.replacing(
+        replace(score_, usage="/score SYMBOL [VENUE]", options=(*score_.options, venue)),
         replace(top_, usage="/top [N] [long|short|squeeze] [VENUE]", options=(*top_.options, venue)),
+        replace(
+            alerts_,
+            usage=f"{alerts_.usage.removesuffix(']')}|venues VENUE…|all]",
+            options=(action, rest, followed),
+            shows=frozenset({"venues"}),  # showing the choice is for anyone, like /alerts
+        ),
         replace(chart_, usage="/chart SYMBOL [VENUE] [24h|7d]", options=(*chart_.options, venue)),
     )

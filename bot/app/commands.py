@@ -168,6 +168,7 @@ class CommandLayer:
             version=version,
             started=started,
             may_change=self._may_change,
+            aggregates=aggregates,
         )
 
     async def handle(self, request: CommandRequest) -> Reply:

@@ -174,7 +174,6 @@ class CollectionCycle:
         evidence: EvidenceLines | None = None,
         fence: Callable[[datetime], LeaseClaim] | None = None,
         keep_states: bool = True,
-        alerts: bool = True,
     ) -> None:
         self._d = deps
         self._params = params
@@ -188,21 +187,12 @@ class CollectionCycle:
         # Given when this process collects under a lease: cycles then store only while held.
         self._fence = fence
         self._keep_states = keep_states
-        # False: the diff runs and its states are stored, but no chat is told (a venue other
-        # than the first, until chats can choose venues: each venue alerting alike would tell
-        # a chat the same symbol's story once per venue).
-        self._alerts = alerts
         # The states as last committed, and the lease tenure they were committed in.
         self._states: dict[str, SymbolState] | None = None
         self._states_tenure: datetime | None = None
         # The stored points the deltas can need, likewise (``None``: read them next cycle).
         self._market: MarketMemory | None = None
         self._market_tenure: datetime | None = None
-
-    @property
-    def alerts(self) -> bool:
-        """Whether this cycle's events are fanned out to chats."""
-        return self._alerts
 
     def remembered_states(self) -> dict[str, SymbolState] | None:
         """The alert states kept from the last stored cycle (``None``: read them next cycle)."""
@@ -425,7 +415,7 @@ class CollectionCycle:
             return {}
 
     def _messages(self, events: tuple[AlertEvent, ...], now: datetime) -> list[OutboxMessage]:
-        if not events or not self._alerts:
+        if not events:
             return []
         watch = self._d.chats.watched_symbols(self._d.exchange)
         audiences = [

@@ -6,6 +6,12 @@ key ``digest:<chat>:<local date>`` *before* the date is recorded, so a crash in 
 re-enqueues the same key (a no-op) and then records it: a restart never sends a digest
 twice and never skips one. A bot that was down at digest time sends it when it comes back
 the same local day.
+
+With several venues a chat gets one digest per venue it follows (``ChatSettings.alert_venues``;
+default: the aggregate ``all``), each titled with its venue and keyed
+``digest:<chat>:<venue>:<local date>`` so two venues never collide. The date is recorded once
+all of the chat's digests are in the outbox; a venue without fresh scores holds the record
+back (retried each minute), and the keys make the re-enqueue of the others a no-op.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from bot.app.fanout import zone
+from bot.app.fanout import followed_venues, zone
 from bot.app.views import Summary, summarise
+from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.core.aggregate_card import venue_title
 from bot.core.document import Document
-from bot.core.records import Chat, OutboxMessage, ScoreRecord
+from bot.core.records import Chat, ChatProfile, OutboxMessage, ScoreRecord
 from bot.errors import ChartError
 from bot.ports import ChatStore, DigestLog, OutboxStore, ScoreStore
 
@@ -105,8 +113,11 @@ class DigestRenderer(Protocol):
     def __call__(self, digest: Digest, *, chart: bool = False) -> Document: ...
 
 
-def digest_key(chat: Chat, local_date: date) -> str:
-    return f"digest:{chat.ref}:{local_date.isoformat()}"
+def digest_key(chat: Chat, local_date: date, venue: str | None = None) -> str:
+    """The outbox key of a chat's digest for a local date (and venue, when there are several)."""
+    if venue is None:
+        return f"digest:{chat.ref}:{local_date.isoformat()}"
+    return f"digest:{chat.ref}:{venue}:{local_date.isoformat()}"
 
 
 class DigestJob:
@@ -122,8 +133,11 @@ class DigestJob:
         render: DigestRenderer,
         source_label: str | None = None,
         chart: DigestChart | None = None,
+        venues: Sequence[str] = (),
     ) -> None:
         self._exchange = exchange
+        # Several venues: each chat's digests follow its venues (the aggregate by default).
+        self._venues = tuple(venues) if len(venues) > 1 else ()
         self._chats = chats
         self._scores = scores
         self._outbox = outbox
@@ -135,14 +149,31 @@ class DigestJob:
 
     def due(self, now: datetime) -> list[tuple[Chat, date]]:
         """Chats whose local digest time has passed today with no digest recorded."""
+        return [(profile.chat, day) for profile, day in self._due(now)]
+
+    def _due(self, now: datetime) -> list[tuple[ChatProfile, date]]:
         found = []
         for profile in self._chats.digest_chats():
             local = now.astimezone(zone(profile.chat.timezone))
             if local.time().replace(tzinfo=None) < profile.settings.digest_time:
                 continue
             if not self._log.digest_sent(profile.chat.ref, local.date()):
-                found.append((profile.chat, local.date()))
+                found.append((profile, local.date()))
         return found
+
+    def _followed(self, profile: ChatProfile) -> list[str | None]:
+        """The venues of a chat's digests, ``None`` standing for the single venue."""
+        if not self._venues:
+            return [None]
+        configured = (AGGREGATE_EXCHANGE, *self._venues)
+        chosen = followed_venues(profile.settings, configured, AGGREGATE_EXCHANGE)
+        return [v for v in configured if v in chosen]
+
+    def _label_of(self, venue: str | None) -> str | None:
+        if venue is None:
+            return self._label
+        named = venue_title(venue)
+        return named if self._label is None else f"{self._label} · {named}"
 
     async def _picture(self, digest: Digest) -> bytes | None:
         if self._chart is None:
@@ -156,41 +187,74 @@ class DigestJob:
         return None
 
     async def tick(self, now: datetime) -> int:
-        """Enqueue every due digest; returns how many.
+        """Enqueue every due digest; returns how many chats had all theirs enqueued.
 
         The chart is awaited (drawn in another process), so the event loop serves commands
-        meanwhile; each digest is enqueued and recorded before the next chat's is drawn.
+        meanwhile; each digest is enqueued (and a chat's date recorded) before the next is drawn.
         """
-        due = self.due(now)
+        due = self._due(now)
         if not due:
             return 0
-        latest = self._scores.latest_scores(self._exchange, since=now - FRESH)
-        if not latest:
-            # Once per wait, not every minute it lasts: the STALE lines already repeat.
-            if not self._waiting:
-                logger.warning("digest due for %d chats but no fresh scores; retrying every minute", len(due))
-            self._waiting = True
-            return 0
-        if self._waiting:
-            logger.info("fresh scores again: sending the %d digests that waited", len(due))
-        self._waiting = False
-        await asyncio.sleep(0)  # two large reads back to back would hold the loop for both
-        day_ago = self._scores.score_at_many(self._exchange, now - timedelta(hours=24), DAY_TOLERANCE)
-        for chat, local_date in due:
-            digest = build_digest(chat, local_date, latest, day_ago, self._label)
-            picture = await self._picture(digest)  # first: the document names the chart only if there is one
-            message = OutboxMessage(
-                idempotency_key=digest_key(chat, local_date),
-                chat_ref=chat.ref,
-                payload=self._render(digest, chart=picture is not None),
-                created_at=now,
-                event_count=0,  # digests do not count towards the alert cap
-                attachment=picture,
-            )
-            self._outbox.enqueue([message])
-            self._log.record_digest(chat.ref, local_date, now)
+        markets: dict[str | None, tuple[list[ScoreRecord], dict[str, ScoreRecord]] | None] = {}
+        sent = waiting = 0
+        for profile, local_date in due:
+            complete = True
+            for venue in self._followed(profile):
+                if venue not in markets:
+                    markets[venue] = await self._market(venue, now)
+                market = markets[venue]
+                if market is None:
+                    complete = False
+                    continue
+                await self._enqueue(profile.chat, local_date, venue, market, now)
+            if complete:
+                self._log.record_digest(profile.chat.ref, local_date, now)
+                sent += 1
+            else:
+                waiting += 1
             # A chart served from the worker's cache returns without yielding: without this,
             # a run for thousands of chats would hold the event loop from the first to the last.
             await asyncio.sleep(0)
-        logger.info("enqueued %d digests", len(due))
-        return len(due)
+        if waiting:
+            # Once per wait, not every minute it lasts: the STALE lines already repeat.
+            if not self._waiting:
+                logger.warning("digest due for %d chats but no fresh scores; retrying every minute", waiting)
+            self._waiting = True
+        elif self._waiting:
+            logger.info("fresh scores again: sent the %d digests that waited", sent)
+            self._waiting = False
+        if sent:
+            logger.info("enqueued %d digests", sent)
+        return sent
+
+    async def _market(
+        self, venue: str | None, now: datetime
+    ) -> tuple[list[ScoreRecord], dict[str, ScoreRecord]] | None:
+        """The latest scores of a venue and those of a day before (``None``: none fresh)."""
+        exchange = venue or self._exchange
+        latest = self._scores.latest_scores(exchange, since=now - FRESH)
+        if not latest:
+            return None
+        await asyncio.sleep(0)  # two large reads back to back would hold the loop for both
+        return latest, self._scores.score_at_many(exchange, now - timedelta(hours=24), DAY_TOLERANCE)
+
+    async def _enqueue(
+        self,
+        chat: Chat,
+        local_date: date,
+        venue: str | None,
+        market: tuple[list[ScoreRecord], dict[str, ScoreRecord]],
+        now: datetime,
+    ) -> None:
+        latest, day_ago = market
+        digest = build_digest(chat, local_date, latest, day_ago, self._label_of(venue))
+        picture = await self._picture(digest)  # first: the document names the chart only if there is one
+        message = OutboxMessage(
+            idempotency_key=digest_key(chat, local_date, venue),
+            chat_ref=chat.ref,
+            payload=self._render(digest, chart=picture is not None),
+            created_at=now,
+            event_count=0,  # digests do not count towards the alert cap
+            attachment=picture,
+        )
+        self._outbox.enqueue([message])

@@ -6,6 +6,11 @@ A chat hears an event when all of these hold:
 * it wants the event's kind;
 * the event concerns a band at or above the chat's minimum (for a cooling, the band it
   cooled *from*: "BTC left stressed" matters to a chat that only follows stressed);
+* the event's venue (``exchange``: a venue's ccxt id, or ``all`` for the cross-venue
+  aggregate) is one the chat follows (``ChatSettings.alert_venues``; with several venues
+  ``FollowedVenues`` fills in the default, the aggregate, for chats that chose none). Every
+  cycle (each venue's and the aggregate's) fans its own events out, so a chat following the
+  aggregate hears one story per asset, not one per venue;
 * the symbol is on its watchlist, when the chat is watchlist-only;
 * it is not inside the chat's quiet hours (in the chat's own timezone). Alerts that fall
   in quiet hours are dropped, not queued: they would be stale by morning, and the digest
@@ -20,13 +25,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.events import AlertEvent
 from bot.core.models import Band
-from bot.core.records import Chat, ChatSettings
+from bot.core.records import Chat, ChatKey, ChatKind, ChatProfile, ChatSettings, WatchlistEntry
+from bot.ports import ChatStore
 
 DEFAULT_DAILY_CAP = 50
 
@@ -99,6 +105,8 @@ def wants(audience: Audience, event: AlertEvent) -> bool:
         return False
     if event.kind.value not in {k.value for k in s.event_kinds}:
         return False
+    if s.alert_venues and event.exchange not in s.alert_venues:
+        return False
     if relevant_band(event).rank < s.min_band.rank:
         return False
     return not (s.watchlist_only and event.symbol not in audience.watchlist)
@@ -150,3 +158,82 @@ def plan_fanout(
             )
         )
     return batches
+
+
+def followed_venues(settings: ChatSettings, configured: Sequence[str], default: str) -> frozenset[str]:
+    """The venues a chat hears: its choice among ``configured``, else ``default``.
+
+    A choice naming only venues no longer collected (``EXCHANGES`` changed) falls back to
+    the default rather than leaving the chat silent.
+    """
+    chosen = settings.alert_venues & frozenset(configured)
+    return chosen or frozenset({default})
+
+
+class FollowedVenues:
+    """``bot.ports.ChatStore`` whose alert chats carry the venues they follow, filled in.
+
+    With several venues every cycle fans out, and a chat that chose no venue must hear only
+    the aggregate's events: ``alert_chats`` gives each profile its effective choice
+    (``followed_venues``), so ``plan_fanout`` filters on it. Everything else is the store's.
+    """
+
+    def __init__(self, chats: ChatStore, configured: Sequence[str], default: str) -> None:
+        self._chats = chats
+        self._configured = tuple(configured)
+        self._default = default
+
+    def alert_chats(self) -> list[ChatProfile]:
+        return [
+            replace(
+                p,
+                settings=replace(
+                    p.settings,
+                    alert_venues=followed_venues(p.settings, self._configured, self._default),
+                ),
+            )
+            for p in self._chats.alert_chats()
+        ]
+
+    # --- the rest is the store's ------------------------------------------------------------
+
+    def ensure_chat(
+        self,
+        key: ChatKey,
+        *,
+        kind: ChatKind,
+        now: datetime,
+        timezone: str = "UTC",
+        defaults: ChatSettings | None = None,
+    ) -> Chat:
+        return self._chats.ensure_chat(key, kind=kind, now=now, timezone=timezone, defaults=defaults)
+
+    def get_chat(self, key: ChatKey) -> Chat | None:
+        return self._chats.get_chat(key)
+
+    def chat_by_ref(self, ref: int) -> Chat | None:
+        return self._chats.chat_by_ref(ref)
+
+    def update_chat(self, chat: Chat) -> None:
+        self._chats.update_chat(chat)
+
+    def get_settings(self, chat_ref: int) -> ChatSettings:
+        return self._chats.get_settings(chat_ref)
+
+    def save_settings(self, chat_ref: int, settings: ChatSettings) -> None:
+        self._chats.save_settings(chat_ref, settings)
+
+    def watch(self, chat_ref: int, exchange: str, symbols: Sequence[str], now: datetime) -> int:
+        return self._chats.watch(chat_ref, exchange, symbols, now)
+
+    def unwatch(self, chat_ref: int, exchange: str, symbols: Sequence[str]) -> int:
+        return self._chats.unwatch(chat_ref, exchange, symbols)
+
+    def watchlist(self, chat_ref: int) -> list[WatchlistEntry]:
+        return self._chats.watchlist(chat_ref)
+
+    def watched_symbols(self, exchange: str) -> dict[int, frozenset[str]]:
+        return self._chats.watched_symbols(exchange)
+
+    def digest_chats(self) -> list[ChatProfile]:
+        return self._chats.digest_chats()

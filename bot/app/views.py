@@ -143,12 +143,14 @@ class VenueRow:
 
 @dataclass(frozen=True, slots=True)
 class CrossVenue:
-    """An asset across its venues: a row per venue, the spreads, the lone-venue flag."""
+    """An asset across its venues: a row per venue, the spreads, the lone-venue flag, and the
+    venues missing from the sum (no fresh score or open interest: the aggregate is partial)."""
 
     rows: tuple[VenueRow, ...]
     funding_spread_pct: float | None = None
     basis_spread_pct: float | None = None
     lone: LoneStretch | None = None
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

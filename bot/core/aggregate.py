@@ -72,6 +72,12 @@ class Aggregate:
     basis_spread_pct: float | None
     complete: bool
 
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The venues whose open interest is not in this sum (stale, failed or without OI):
+        the aggregate is then partial, and its card names them."""
+        return tuple(v.venue for v in self.venues if v.oi_share is None)
+
 
 def _positive(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) and value > 0 else None

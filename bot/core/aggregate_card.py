@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.core.aggregate import Aggregate, LoneStretch, lone_stretch
+from bot.core.aggregate import AGGREGATE_EXCHANGE, Aggregate, LoneStretch, lone_stretch
 from bot.core.models import Band, ScoreResult
 
 VENUE_NAMES = {"binanceusdm": "Binance", "bybit": "Bybit", "okx": "OKX"}
@@ -19,6 +19,11 @@ VENUE_NAMES = {"binanceusdm": "Binance", "bybit": "Bybit", "okx": "OKX"}
 
 def venue_name(venue: str) -> str:
     return VENUE_NAMES.get(venue, venue)
+
+
+def venue_title(venue: str) -> str:
+    """How a message names a venue or the aggregate: ``Bybit``, ``all venues``."""
+    return "all venues" if venue == AGGREGATE_EXCHANGE else venue_name(venue)
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,6 +150,9 @@ class ChatSettings:
         quiet_start / quiet_end: chat-local quiet hours (both or neither); may wrap
             midnight (22:00–07:00).
         digest_enabled / digest_time: the daily digest and its chat-local time.
+        alert_venues: the venues whose alerts and digest this chat follows (ccxt ids, or
+            ``all`` for the cross-venue aggregate); empty: the default (the aggregate when
+            several venues are collected, else the one venue).
     """
 
     alerts_enabled: bool = True
@@ -160,6 +163,7 @@ class ChatSettings:
     quiet_end: time | None = None
     digest_enabled: bool = False
     digest_time: time = time(8, 0)
+    alert_venues: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if (self.quiet_start is None) != (self.quiet_end is None):

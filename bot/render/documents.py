@@ -227,6 +227,9 @@ def venue_notes(cross: CrossVenue) -> tuple[str, ...]:
         lone = cross.lone
         share = "" if lone.oi_share is None else f", {100 * lone.oi_share:.0f} % of OI"
         lines.append(f"{lone.band.value.capitalize()} on {venue_name(lone.venue)} only{share}")
+    if cross.missing:
+        gone = " and ".join(venue_name(v) for v in cross.missing)
+        lines.append(f"Partial: {gone} missing — funding and basis from the others, OI changes left out")
     return tuple(lines)
 
 

@@ -241,6 +241,9 @@ class ChatSettingsRow(Base):
     quiet_end: Mapped[time | None] = mapped_column(Time)
     digest_enabled: Mapped[bool] = mapped_column(Boolean)
     digest_time: Mapped[time] = mapped_column(Time)
+    # The venues the chat follows, comma-separated ccxt ids (``all``: the aggregate); empty:
+    # the default. A text column: a handful of short ids, only ever read with the row.
+    alert_venues: Mapped[str] = mapped_column(String(200), server_default=text("''"))
 
 
 class WatchlistRow(Base):

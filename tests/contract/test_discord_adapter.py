@@ -70,6 +70,7 @@ from tests.fakes.scored_market import (
 from tests.fakes.state import FakeStateStore
 from tests.fakes.storage import FakeStorage
 from tests.fakes.track_history import stored_history
+from tests.fakes.venue_market import three_venues, venue_layer
 from tests.waiting import wait_for
 
 NOW = LATEST + timedelta(minutes=2)
@@ -740,3 +741,34 @@ async def test_dps_discord_sync_with_a_refused_token_says_so(fake: FakeDiscord, 
     with pytest.raises(ChatPlatformError, match="Discord refused DISCORD_BOT_TOKEN"):
         await sync_discord_commands(settings)
     assert fake.syncs == []
+
+
+# --- several venues ------------------------------------------------------------------------
+
+
+async def test_with_three_venues_alerts_and_score_offer_the_configured_venues(fake: FakeDiscord) -> None:
+    storage = three_venues(FakeStorage())
+    bot = DiscordAdapter(
+        venue_layer(storage, rate_limit=RateLimit(burst=1000)),
+        FakeClock(NOW),
+        token=TOKEN,
+        guild_ready_timeout=0.05,
+    )
+    await bot.start()
+    try:
+        (synced,) = fake.syncs
+        commands = {c["name"]: c for c in synced}
+        alerts = {o["name"]: o for o in commands["alerts"]["options"]}
+        assert "venues" in [c["value"] for c in alerts["action"]["choices"]]
+        assert [c["value"] for c in alerts["venue"]["choices"]] == ["all", "binanceusdm", "bybit", "okx"]
+        score = {o["name"]: o for o in commands["score"]["options"]}
+        assert [c["value"] for c in score["venue"]["choices"]] == ["all", "binanceusdm", "bybit", "okx"]
+
+        chosen = await ask(fake, "alerts", {"action": "venues", "settings": "okx", "venue": "bybit"})
+        assert "Saved. Alerts and the daily digest follow Bybit and OKX" in chosen.text()
+        chat = storage.chats.get_chat(HERE)
+        assert chat is not None and storage.chats.get_settings(chat.ref).alert_venues == {"bybit", "okx"}
+        card = await ask(fake, "score", {"symbol": "btc", "venue": "okx"})
+        assert "BTC-USDT-SWAP" in card.embeds[0]["title"]
+    finally:
+        await bot.stop()

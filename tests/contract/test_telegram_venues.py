@@ -98,3 +98,28 @@ async def test_top_of_a_venue_not_collected_lists_the_venues(
     reply = await ask(telegram, "/top kraken")
     assert reply.text is not None
     assert "the venues are: all, binanceusdm, bybit, okx." in reply.text
+
+
+async def test_score_btc_bybit_shows_bybits_own_card(
+    telegram: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    reply = await ask(telegram, "/score btc bybit")
+    assert reply.text is not None
+    assert reply.text.splitlines()[0].startswith("<b>BTCUSDT · score ")
+    assert "bybit, " in reply.text and "By venue" not in reply.text
+    missing = await ask(telegram, "/score gala okx")
+    assert missing.text is not None and "is not listed on OKX." in missing.text
+
+
+async def test_alerts_venues_are_chosen_shown_and_refused_through_telegram(
+    telegram: FakeTelegram, adapter: TelegramAdapter
+) -> None:
+    saved = await ask(telegram, "/alerts venues bybit okx")
+    assert saved.text is not None
+    assert "Alerts and the daily digest follow Bybit and OKX: each one" in saved.text
+    shown = await ask(telegram, "/alerts venues")
+    assert shown.text is not None and "Alerts and the daily digest follow Bybit and OKX." in shown.text
+    refused = await ask(telegram, "/alerts venues kraken")
+    assert refused.text is not None and "the venues are: all, binanceusdm, bybit, okx." in refused.text
+    back = await ask(telegram, "/alerts venues all")
+    assert back.text is not None and "follow all venues (the aggregate), the default." in back.text

@@ -92,8 +92,6 @@ async def test_one_venue_answering_503_for_ten_minutes_leaves_the_others_collect
         assert sorted(await process.renew_leases()) == sorted(VENUES)  # one lease per venue
         first = await tick(process, clock, VENUES)
         assert status(app).fresh
-        # Only the first venue tells chats (until a chat can choose venues, issue 18 item 4).
-        assert [c.cycle.alerts for c in app.collectors] == [True, False, False]
 
         for route in bybit.ROUTES:  # Bybit is down: every endpoint answers 503
             fakes["bybit"].inject(route.key, "status", status=503)

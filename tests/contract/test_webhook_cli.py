@@ -118,3 +118,18 @@ def test_bad_options_get_a_clear_message(
     code, out, err = out_and_code(capsys, "webhook", "add", "http://127.0.0.1:9/", *args)
     assert (code, out) == (2, "") and why in err
     assert load_settings().webhook_allow_private
+
+
+def test_with_several_venues_a_webhook_follows_the_aggregate_unless_limited_to_symbols(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")
+    monkeypatch.setenv("EXCHANGES", "binanceusdm,bybit,okx")
+    assert out_and_code(capsys, "webhook", "add", "http://127.0.0.1:9/all")[0] == 0
+    assert out_and_code(capsys, "webhook", "add", "http://127.0.0.1:9/btc", "--symbols", "btcusdt")[0] == 0
+    storage = open_storage(env)
+    try:
+        chosen = {p.chat.key.chat_id: p.settings.alert_venues for p in storage.chats.alert_chats()}
+    finally:
+        storage.close()
+    assert sorted(chosen.values(), key=len) == [frozenset(), frozenset({"binanceusdm"})]

@@ -27,8 +27,11 @@ def test_demo_replays_alerts_digest_table_and_card_then_exits(tmp_path: Path) ->
     assert "Traceback" not in done.stderr
     assert "WARNING" not in done.stderr
     assert out.count("── alert ──") > 10
-    assert "SUIUSDT stretched → stressed" in out  # the placed stressed crossing
-    assert "ARBUSDT squeeze risk" in out  # the placed squeeze-risk episode
+    # Three venues: the demo chat follows the aggregate (the default), its alerts name the asset.
+    assert "Derivatives Pressure alerts · all venues" in out
+    assert "SUI stretched → stressed" in out  # the placed stressed crossing
+    assert "ARB squeeze risk" in out  # the placed squeeze-risk episode
+    assert "SUIUSDT stretched" not in out  # no venue's own alert reaches it
     assert out.count("Daily Derivatives Pressure digest") == 4  # 17th (late), 18th, 19th, 20th at 08:00
     # Each digest's chart, drawn in the chart worker, is written by the console sink.
     assert out.count("Chart written to") == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -303,6 +304,53 @@ def test_hour_buckets_are_backfilled_from_ts_and_the_downgrade_keeps_the_rows(mi
             assert connection.execute(sa.text("SELECT count(*) FROM scores")).scalar() == len(times)
             columns = {c["name"] for c in sa.inspect(connection).get_columns("scores")}
             assert "hour" not in columns
+    finally:
+        engine.dispose()
+    migrate.upgrade(migrated_url)
+    migrate.check(migrated_url)
+
+
+def test_alert_venues_default_empty_for_existing_chats_and_go_on_downgrade(migrated_url: str) -> None:
+    """A chat stored before the column follows the default; a choice survives a re-read
+    (a restart) and the downgrade drops it with the column."""
+    migrate.downgrade(migrated_url, "d8f1b6a2c954")
+    engine = create_db_engine(migrated_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO chats (id, platform, chat_id, thread_id, kind, timezone, enabled, created_at)"
+                " VALUES (7, 'telegram', '42', '', 'group', 'UTC', TRUE, :at)"
+            ),
+            {"at": datetime(2026, 12, 1, tzinfo=UTC)},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO chat_settings (chat_ref, alerts_enabled, min_band, kind_band_up, kind_band_down,"
+                " kind_squeeze_risk, kind_bias_flip, watchlist_only, digest_enabled, digest_time)"
+                " VALUES (7, TRUE, 'stretched', TRUE, TRUE, TRUE, TRUE, FALSE, FALSE, '08:00:00')"
+            )
+        )
+    engine.dispose()
+    migrate.upgrade(migrated_url)
+    storage = open_storage(migrated_url)
+    try:
+        assert storage.chats.get_settings(7).alert_venues == frozenset()
+        chosen = replace(storage.chats.get_settings(7), alert_venues=frozenset({"bybit", "okx"}))
+        storage.chats.save_settings(7, chosen)
+    finally:
+        storage.close()
+    storage = open_storage(migrated_url)  # a restart reads the choice back
+    try:
+        assert storage.chats.get_settings(7).alert_venues == frozenset({"bybit", "okx"})
+    finally:
+        storage.close()
+    migrate.downgrade(migrated_url, "d8f1b6a2c954")
+    engine = create_db_engine(migrated_url)
+    try:
+        with engine.connect() as connection:
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("chat_settings")}
+            assert "alert_venues" not in columns
+            assert connection.execute(sa.text("SELECT count(*) FROM chat_settings")).scalar() == 1
     finally:
         engine.dispose()
     migrate.upgrade(migrated_url)

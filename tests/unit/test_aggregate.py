@@ -98,6 +98,8 @@ def test_a_venue_without_open_interest_leaves_the_sum_out_but_not_funding() -> N
     assert agg.snapshot.funding_rate * 100 == pytest.approx((0.01 * usd[0] + 0.04 * usd[1]) / sum(usd))
     assert agg.venues[2].oi_share is None
     assert agg.venues[2].funding_8h_pct == pytest.approx(0.005 * 8 / 6)
+    assert agg.missing == ("okx",)  # the card names it rather than summing fewer venues
+    assert combine("SHIB", shib(), TS).missing == ()
 
 
 def test_no_venue_gives_an_empty_incomplete_aggregate() -> None:

@@ -7,6 +7,7 @@ single-venue answers left exactly as they were.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,8 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import arguments as argp
-from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, TableReply, TextReply
-from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.app.command_set import command_set_for
+from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, SettingsReply, TableReply, TextReply
+from bot.core.aggregate import AGGREGATE_EXCHANGE, Aggregate
+from bot.core.records import ChatKey, ChatKind, Platform
 from bot.errors import InputError
 from bot.render.documents import reply_document
 from bot.render.plain_text import document_text
@@ -239,3 +242,203 @@ async def test_help_names_the_venue_argument_only_with_several_venues() -> None:
     assert any(line.startswith("/top [N] [long|short|squeeze] [VENUE] — ") for line in commands)
     assert any(line.startswith("/chart SYMBOL [VENUE] [24h|7d] — ") for line in commands)
     assert "[VENUE]" not in document_text(reply_document(single))
+
+
+# --- /score SYMBOL VENUE ----------------------------------------------------------------------
+
+
+async def test_score_with_a_venue_shows_that_venues_own_card() -> None:
+    layer = venue_layer(three_venues(FakeStorage()), {"PEPE": pepe_aggregate()})
+    bybit = await ask(layer, "score", "btc bybit")
+    assert isinstance(bybit, ScoreCardReply) and bybit.venues is None
+    assert (bybit.card.latest.exchange, bybit.card.latest.symbol) == ("bybit", "BTCUSDT")
+    okx = await ask(layer, "score", "pepe OKX")
+    assert isinstance(okx, ScoreCardReply)
+    assert (okx.card.latest.exchange, okx.card.latest.symbol) == ("okx", "PEPE-USDT-SWAP")
+    aggregate = await ask(layer, "score", "pepe all")
+    assert isinstance(aggregate, ScoreCardReply) and aggregate.venues is not None
+    assert aggregate.card.latest.exchange == AGGREGATE_EXCHANGE
+
+
+async def test_score_with_an_unknown_venue_or_a_symbol_not_listed_there_says_so() -> None:
+    layer = venue_layer(three_venues(FakeStorage()))
+    unknown = error_of(await ask(layer, "score", "btc kraken"), ErrorKind.BAD_INPUT)
+    assert unknown.message == "'kraken' is not a venue here; the venues are: all, binanceusdm, bybit, okx."
+    missing = error_of(await ask(layer, "score", "gala okx"), ErrorKind.UNKNOWN_SYMBOL)
+    assert missing.message == "'gala' is not listed on OKX."
+    usage = error_of(await ask(layer, "score", "btc bybit okx"), ErrorKind.BAD_INPUT)
+    assert usage.message.startswith("Usage: /score SYMBOL [VENUE]")
+
+
+async def test_a_single_venue_bot_answers_score_with_two_words_as_before() -> None:
+    layer = make_layer(populate(FakeStorage()))
+    reply = error_of(await ask(layer, "score", "btc bybit"), ErrorKind.BAD_INPUT)
+    assert reply.message == "Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT"
+
+
+# --- /alerts venues -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("words", "chosen"),
+    [
+        (["bybit", "okx"], {"bybit", "okx"}),
+        (["Bybit", "bybit"], {"bybit"}),
+        (["binance"], {"binanceusdm"}),
+        (["all"], set()),  # the default, stored as no choice
+        (["aggregate"], set()),
+        (["all", "okx"], {"all", "okx"}),
+    ],
+)
+def test_alert_venues_parse_names_and_ids(words: list[str], chosen: set[str]) -> None:
+    change = argp.parse_alert_venues(words, VENUES)
+    assert change is not None and change.fields == {"alert_venues": frozenset(chosen)}
+
+
+def test_alert_venues_refuse_garbage_and_unknown_venues_listing_the_configured_ones() -> None:
+    for word in ("kraken", "btc", "12", "<b>"):
+        with pytest.raises(InputError) as caught:
+            argp.parse_alert_venues(["bybit", word], VENUES)
+        assert str(caught.value).endswith(
+            "is not a venue here; the venues are: all, binanceusdm, bybit, okx."
+        )
+    assert argp.parse_alert_venues([], VENUES) is None  # show the choice
+    with pytest.raises(
+        InputError, match=r"^Only one venue is collected here \(binanceusdm\): alerts follow it\.$"
+    ):
+        argp.parse_alert_venues(["bybit"], ("binanceusdm",))
+
+
+@given(st.lists(st.sampled_from(["all", *VENUES, "Bybit", "OKX", "binance"]), min_size=1, max_size=6))
+def test_alert_venues_are_the_same_in_any_order(words: list[str]) -> None:
+    change = argp.parse_alert_venues(words, VENUES)
+    again = argp.parse_alert_venues(list(reversed(words)), VENUES)
+    assert change is not None and again is not None and change.fields == again.fields
+
+
+async def test_alerts_venues_choose_show_and_go_back_to_the_default() -> None:
+    storage = three_venues(FakeStorage())
+    layer = venue_layer(storage)
+    shown = await ask(layer, "alerts", "venues")
+    assert isinstance(shown, TextReply)
+    assert (
+        shown.sections[0].lines[0]
+        == "Alerts and the daily digest follow all venues (the aggregate), the default."
+    )
+    assert storage.chats.chats == {}  # looking stores nothing
+    saved = await ask(layer, "alerts", "venues okx bybit")
+    assert isinstance(saved, SettingsReply)
+    assert saved.changed == "Alerts and the daily digest follow Bybit and OKX: each one's own."
+    (chat,) = storage.chats.chats.values()
+    assert storage.chats.get_settings(chat.ref).alert_venues == {"bybit", "okx"}
+    shown = await ask(layer, "alerts", "venues")
+    assert isinstance(shown, TextReply)
+    assert shown.sections[0].lines[0] == "Alerts and the daily digest follow Bybit and OKX."
+    back = await ask(layer, "alerts", "venues all")
+    assert isinstance(back, SettingsReply)
+    assert storage.chats.get_settings(chat.ref).alert_venues == frozenset()
+
+
+async def test_alerts_venues_with_an_unknown_venue_store_nothing() -> None:
+    storage = three_venues(FakeStorage())
+    layer = venue_layer(storage)
+    reply = error_of(await ask(layer, "alerts", "venues bybit kraken"), ErrorKind.BAD_INPUT)
+    assert "the venues are: all, binanceusdm, bybit, okx." in reply.message
+    assert storage.chats.chats == {}
+
+
+async def test_alerts_venues_in_a_group_are_for_admins() -> None:
+    storage = three_venues(FakeStorage())
+    group = ChatKey(Platform.TELEGRAM, "-100")
+    reply = await ask(venue_layer(storage), "alerts", "venues bybit", chat=group, kind=ChatKind.GROUP)
+    error_of(reply, ErrorKind.NOT_ALLOWED)
+    assert storage.chats.chats == {}
+    shown = await ask(venue_layer(storage), "alerts", "venues", chat=group, kind=ChatKind.GROUP)
+    assert isinstance(shown, TextReply)  # looking is for anyone
+    assert storage.chats.chats == {}
+
+
+def test_the_discord_alerts_command_offers_venues_from_the_configured_ones() -> None:
+    registry = command_set_for(VENUES)
+    alerts = registry.get("alerts")
+    assert alerts is not None
+    action, _, venue = alerts.options
+    assert "venues" in [c.value for c in action.choices]
+    assert [c.value for c in venue.choices] == ["all", *VENUES]
+    score = registry.get("score")
+    assert score is not None and [o.name for o in score.options] == ["symbol", "venue"]
+    single = command_set_for(("binanceusdm",))
+    single_alerts = single.get("alerts")
+    assert single_alerts is not None and "venues" not in [
+        c.value for o in single_alerts.options for c in o.choices
+    ]
+
+
+# --- a venue missing from the aggregate -------------------------------------------------------
+
+
+def without_bybit(agg: Aggregate) -> Aggregate:
+    """The aggregate of a cycle in which Bybit had no fresh snapshot: ``combine`` left OI out."""
+    parts = tuple(
+        replace(v, oi_share=None, funding_8h_pct=None, basis_pct=None) if v.venue == "bybit" else v
+        for v in agg.venues
+    )
+    return replace(agg, venues=parts, complete=False)
+
+
+async def test_the_aggregate_card_names_a_venue_missing_from_its_sum() -> None:
+    layer = venue_layer(three_venues(FakeStorage()), {"PEPE": without_bybit(pepe_aggregate())})
+    reply = await ask(layer, "score", "pepe")
+    assert isinstance(reply, ScoreCardReply) and reply.venues is not None
+    assert reply.venues.missing == ("bybit",)
+    assert "Partial: Bybit missing — funding and basis from the others, OI changes left out" in card_text(
+        reply
+    )
+    whole = await ask(venue_layer(three_venues(FakeStorage()), {"PEPE": pepe_aggregate()}), "score", "pepe")
+    assert "missing" not in card_text(whole)
+
+
+async def test_top_of_the_aggregate_notes_the_rows_summed_without_a_venue() -> None:
+    layer = venue_layer(three_venues(FakeStorage()), {"PEPE": without_bybit(pepe_aggregate())})
+    for args in ("", "all"):
+        reply = await ask(layer, "top", args)
+        assert isinstance(reply, TableReply)
+        assert "Missing a venue, OI changes left out: PEPE (Bybit)." in reply.notes
+    bybit = await ask(layer, "top", "bybit")
+    assert isinstance(bybit, TableReply) and not any("Missing" in n for n in bybit.notes)
+
+
+# --- watchlists across venues -----------------------------------------------------------------
+
+
+async def test_watch_covers_the_asset_on_the_aggregate_and_each_venue_listing_it() -> None:
+    storage = three_venues(FakeStorage())
+    layer = venue_layer(storage)
+    await ask(layer, "watch", "btc take")
+    (chat,) = storage.chats.chats.values()
+    entries = {(e.exchange, e.symbol) for e in storage.chats.watchlist(chat.ref)}
+    assert entries == {
+        ("binanceusdm", "BTCUSDT"),
+        ("binanceusdm", "TAKEUSDT"),  # listed on Binance only
+        (AGGREGATE_EXCHANGE, "BTC"),
+        ("bybit", "BTCUSDT"),
+        ("okx", "BTC-USDT-SWAP"),
+    }
+    # A watchlist-only chat following the aggregate (the default) hears BTC from it.
+    assert storage.chats.watched_symbols(AGGREGATE_EXCHANGE) == {chat.ref: frozenset({"BTC"})}
+    shown = await ask(layer, "watchlist")
+    assert isinstance(shown, TextReply) and shown.sections[-1].heading == "Watching 2"
+    await ask(layer, "unwatch", "btc")
+    assert {(e.exchange, e.symbol) for e in storage.chats.watchlist(chat.ref)} == {
+        ("binanceusdm", "TAKEUSDT")
+    }
+    await ask(layer, "watch", "eth")
+    await ask(layer, "unwatch", "all")
+    assert storage.chats.watchlist(chat.ref) == []
+
+
+async def test_a_single_venue_watchlist_is_as_before() -> None:
+    storage = populate(FakeStorage())
+    await ask(make_layer(storage), "watch", "btc")
+    (chat,) = storage.chats.chats.values()
+    assert [(e.exchange, e.symbol) for e in storage.chats.watchlist(chat.ref)] == [("binanceusdm", "BTCUSDT")]

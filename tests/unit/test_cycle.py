@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.app.cycle import CollectionCycle, CycleDeps
+from bot.app.fanout import FollowedVenues
 from bot.core.collection import FetchReport, OiPoint, SymbolFailure
 from bot.core.diff import DiffParams
 from bot.core.market import MarketSnapshot
@@ -93,21 +94,28 @@ async def test_cycles_backfill_score_diff_and_enqueue_in_one_unit() -> None:
     assert "cycle 2026-11-20 00:00 UTC: symbols=1 scored=1 partial=0 failed=1 (timeout=1)" in first.log_line()
 
 
-async def test_a_cycle_without_alerts_stores_its_states_and_tells_no_chat() -> None:
-    # A venue other than the first: its events change its stored states (so nothing is
-    # owed when chats can later choose it), and no chat hears the same symbol once per venue.
+async def test_a_venue_cycle_tells_only_the_chats_that_follow_its_venue() -> None:
+    # Several venues: every cycle fans out, and a chat that chose no venue follows the
+    # aggregate, so it never hears the same symbol's story once per venue. The states are
+    # stored either way (nothing is owed when a chat chooses the venue later).
     storage, source = FakeStorage(), ScriptedSource()
-    stores = (storage.snapshots, storage.alert_states, storage.chats, storage.outbox, storage.cycles)
-    deps = CycleDeps("fakex", source, *stores)
-    silent = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document, alerts=False)
-    assert not silent.alerts
-    chat = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "me"), kind=ChatKind.PRIVATE, now=T0)
-    storage.chats.save_settings(chat.ref, ChatSettings(min_band=Band.LEAN))
-    await silent.backfill(T0)
-    reports = [await silent.run(T0 + i * STEP) for i in range(12)]
+    chats = FollowedVenues(storage.chats, ("fakex", "other", "all"), "all")
+    deps = CycleDeps(
+        "fakex", source, storage.snapshots, storage.alert_states, chats, storage.outbox, storage.cycles
+    )
+    cycle = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document)
+    default = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "default"), kind=ChatKind.PRIVATE, now=T0)
+    storage.chats.save_settings(default.ref, ChatSettings(min_band=Band.LEAN))
+    follower = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "fan"), kind=ChatKind.PRIVATE, now=T0)
+    storage.chats.save_settings(
+        follower.ref, ChatSettings(min_band=Band.LEAN, alert_venues=frozenset({"fakex"}))
+    )
+    await cycle.backfill(T0)
+    reports = [await cycle.run(T0 + i * STEP) for i in range(12)]
     assert sum(r.events for r in reports) >= 1
-    assert sum(r.messages for r in reports) == 0
-    assert sum(storage.outbox.status_counts().values()) == 0
+    assert sum(r.messages for r in reports) >= 1
+    assert storage.outbox.events_for_chat(default.ref, T0) == 0
+    assert storage.outbox.events_for_chat(follower.ref, T0) >= 1
     assert set(storage.alert_states.load_alert_states("fakex")) == {"BTCUSDT"}
 
 

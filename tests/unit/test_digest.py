@@ -185,3 +185,73 @@ async def test_a_broken_chart_still_sends_the_digest(error: Exception) -> None:
     (entry,) = s.outbox.claim_due(DAY + timedelta(hours=8), limit=5, claim_for=timedelta(minutes=1))
     assert entry.attachment is None
     assert entry.payload.chart is None  # and the document does not promise one
+
+
+# --- several venues -------------------------------------------------------------------------
+
+VENUES = (EX, "bybit")
+
+
+def venue_scores(s: FakeStorage, ts: datetime, venues: tuple[str, ...] = ("all", *VENUES)) -> None:
+    for venue in venues:
+        symbol = {"all": "SPK", "bybit": "SPKUSDT"}.get(venue, "SPKUSDT")
+        s.cycles.save_cycle(exchange=venue, scores=[record(symbol, ts, result(70), exchange=venue)])
+
+
+def venue_setup(chosen: frozenset[str]) -> tuple[FakeStorage, DigestJob, int]:
+    s = FakeStorage()
+    chat = s.chats.ensure_chat(
+        ChatKey(Platform.TELEGRAM, "-100"), kind=ChatKind.GROUP, now=DAY, timezone="UTC"
+    )
+    s.chats.save_settings(
+        chat.ref, ChatSettings(digest_enabled=True, digest_time=time(8), alert_venues=chosen)
+    )
+    job = DigestJob(EX, s.chats, s.scores, s.outbox, s.digests, digest_document, None, venues=VENUES)
+    return s, job, chat.ref
+
+
+def queued(s: FakeStorage) -> dict[str, str]:
+    return {e.idempotency_key: document_text(e.payload) for e in s.outbox.entries.values()}
+
+
+async def test_with_several_venues_the_digest_follows_the_aggregate_by_default() -> None:
+    s, job, ref = venue_setup(frozenset())
+    venue_scores(s, DAY + timedelta(hours=7, minutes=55))
+    assert await job.tick(DAY + timedelta(hours=8)) == 1
+    (key, text) = next(iter(queued(s).items()))
+    assert len(queued(s)) == 1
+    assert key == f"digest:{ref}:all:2026-11-20"
+    assert "Source: all venues" in text and "SPK " in text and "SPKUSDT" not in text
+
+
+async def test_a_chat_following_two_venues_gets_one_digest_each_under_its_own_key() -> None:
+    s, job, ref = venue_setup(frozenset({"bybit", EX}))
+    venue_scores(s, DAY + timedelta(hours=7, minutes=55))
+    assert await job.tick(DAY + timedelta(hours=8)) == 1
+    texts = queued(s)
+    assert set(texts) == {f"digest:{ref}:{EX}:2026-11-20", f"digest:{ref}:bybit:2026-11-20"}
+    assert "Source: Binance" in texts[f"digest:{ref}:{EX}:2026-11-20"]
+    assert "Source: Bybit" in texts[f"digest:{ref}:bybit:2026-11-20"]
+    assert await job.tick(DAY + timedelta(hours=9)) == 0  # recorded once, for the chat's date
+
+
+async def test_a_followed_venue_without_fresh_scores_holds_the_record_back_without_doubling_the_other() -> (
+    None
+):
+    s, job, ref = venue_setup(frozenset({"bybit", EX}))
+    venue_scores(s, DAY + timedelta(hours=7, minutes=55), venues=(EX,))
+    assert await job.tick(DAY + timedelta(hours=8)) == 0
+    assert set(queued(s)) == {f"digest:{ref}:{EX}:2026-11-20"}
+    venue_scores(s, DAY + timedelta(hours=8), venues=("bybit", EX))
+    assert await job.tick(DAY + timedelta(hours=8, minutes=1)) == 1
+    assert set(queued(s)) == {f"digest:{ref}:{EX}:2026-11-20", f"digest:{ref}:bybit:2026-11-20"}
+    assert await job.tick(DAY + timedelta(hours=8, minutes=2)) == 0
+
+
+async def test_with_one_venue_the_digest_key_and_label_are_as_before() -> None:
+    s, job, ref = setup(tz="UTC", at=time(8, 0))
+    scores_at(s, DAY + timedelta(hours=7, minutes=55))
+    assert await job.tick(DAY + timedelta(hours=8)) == 1
+    ((key, text),) = queued(s).items()
+    assert key == f"digest:{ref}:2026-11-20"
+    assert "Source: synthetic demo market (replay)" in text and "Binance" not in text

@@ -6,13 +6,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bot.app.fanout import Audience, in_quiet_hours, plan_fanout
+from bot.app.fanout import Audience, FollowedVenues, followed_venues, in_quiet_hours, plan_fanout
+from bot.bootstrap import alert_renderer
 from bot.core.events import AlertEvent, EventKind, Reading
 from bot.core.models import Band, Bias, Regime
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
 from bot.render.documents import alert_document
 from bot.render.plain_text import document_text
+from tests.fakes.chat_stores import FakeChatStore
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -153,3 +157,77 @@ def test_alert_text_names_everything_a_trader_needs() -> None:
         "synthetic",
     ):
         assert needle in text, needle
+
+
+# --- venues ---------------------------------------------------------------------------------
+
+
+def on(venue: str, e: AlertEvent) -> AlertEvent:
+    return replace(e, exchange=venue, event_id=f"{venue}:{e.event_id}")
+
+
+def test_a_chat_hears_only_the_venues_it_follows() -> None:
+    events = [on("bybit", UP_STRESSED), on("okx", SQUEEZE), on("all", COOLED)]
+    bybit = audience(ChatSettings(alert_venues=frozenset({"bybit"})))
+    both = audience(ChatSettings(alert_venues=frozenset({"bybit", "okx"})), c=chat(2))
+    aggregate = audience(ChatSettings(alert_venues=frozenset({"all"})), c=chat(3))
+    heard = {
+        b.chat.ref: [e.exchange for e in b.events] for b in plan_fanout(events, [bybit, both, aggregate], NOW)
+    }
+    assert heard == {1: ["bybit"], 2: ["bybit", "okx"], 3: ["all"]}
+
+
+def test_with_one_venue_a_chat_without_a_choice_hears_every_event_of_it() -> None:
+    # A single venue: nothing fills the choice in, and an empty one filters nothing.
+    batches = plan_fanout(ALL, [audience()], NOW)
+    assert [e.symbol for e in batches[0].events] == ["SPKUSDT", "SOLUSDT", "ETHUSDT"]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "followed"),
+    [
+        (frozenset(), {"all"}),
+        (frozenset({"bybit"}), {"bybit"}),
+        (frozenset({"bybit", "kraken"}), {"bybit"}),
+        (frozenset({"kraken"}), {"all"}),  # no longer collected: back to the default, not silent
+    ],
+)
+def test_followed_venues_fill_in_the_default(chosen: frozenset[str], followed: set[str]) -> None:
+    assert (
+        followed_venues(ChatSettings(alert_venues=chosen), ("binanceusdm", "bybit", "all"), "all") == followed
+    )
+
+
+def test_followed_venues_store_gives_alert_chats_their_effective_choice() -> None:
+    store = FakeChatStore()
+    plain = store.ensure_chat(ChatKey(Platform.TELEGRAM, "1"), kind=ChatKind.PRIVATE, now=NOW)
+    picky = store.ensure_chat(ChatKey(Platform.TELEGRAM, "2"), kind=ChatKind.PRIVATE, now=NOW)
+    store.save_settings(picky.ref, ChatSettings(alert_venues=frozenset({"okx"})))
+    wrapped = FollowedVenues(store, ("binanceusdm", "okx", "all"), "all")
+    assert {p.chat.ref: p.settings.alert_venues for p in wrapped.alert_chats()} == {
+        plain.ref: {"all"},
+        picky.ref: {"okx"},
+    }
+    assert store.get_settings(plain.ref).alert_venues == frozenset()  # nothing stored
+
+
+@given(
+    st.lists(st.sampled_from(["all", "binanceusdm", "bybit", "okx"]), min_size=1, max_size=8),
+    st.frozensets(st.sampled_from(["all", "binanceusdm", "bybit", "okx"])),
+)
+def test_a_chat_hears_exactly_the_events_of_the_venues_it_follows(
+    venues: list[str], chosen: frozenset[str]
+) -> None:
+    events = [on(v, replace(UP_STRESSED, symbol=f"S{i}", event_id=f"e{i}")) for i, v in enumerate(venues)]
+    batches = plan_fanout(events, [audience(ChatSettings(alert_venues=chosen))], NOW)
+    heard = [e.event_id for b in batches for e in b.events]
+    expected = [e.event_id for e in events if not chosen or e.exchange in chosen]
+    assert sorted(heard) == sorted(expected)
+
+
+def test_alert_titles_name_the_venue_only_when_there_are_several() -> None:
+    batch = plan_fanout([UP_STRESSED], [audience()], NOW)[0]
+    assert alert_renderer(None, None)(batch).title == "Derivatives Pressure alerts"
+    assert alert_renderer(None, "bybit")(batch).title == "Derivatives Pressure alerts · Bybit"
+    assert alert_renderer("synthetic", "all")(batch).title == "Derivatives Pressure alerts · all venues"
+    assert alert_renderer("synthetic", "all")(batch).source_label == "synthetic"

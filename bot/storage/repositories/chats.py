@@ -68,6 +68,7 @@ def settings_values(settings: ChatSettings) -> dict[str, Any]:
         "quiet_end": settings.quiet_end,
         "digest_enabled": settings.digest_enabled,
         "digest_time": settings.digest_time,
+        "alert_venues": ",".join(sorted(settings.alert_venues)),
     }
     for kind, column in KIND_COLUMNS.items():
         values[column.key] = kind in settings.event_kinds
@@ -85,6 +86,7 @@ def row_to_settings(row: ChatSettingsRow) -> ChatSettings:
         quiet_end=row.quiet_end,
         digest_enabled=row.digest_enabled,
         digest_time=row.digest_time,
+        alert_venues=frozenset(v for v in row.alert_venues.split(",") if v),
     )
 
 
