@@ -175,18 +175,25 @@ async def test_dps_run_collects_from_three_venues_and_a_slow_one_holds_up_no_oth
     fakes: dict[str, FakeExchange], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    # Bybit answers its bulk call (backfill and cycle both ask it) after 5 s: every cycle of
-    # Bybit lasts longer than the interval, which the schedule shrinks to 1 s here.
-    fakes["bybit"].inject("tickers", "delay", delay_s=5.0)
-    settings = venue_settings(tmp_path, fakes, collect_interval=30)
+    # Bybit holds its bulk call (backfill and cycle both ask it) until Binance has run four
+    # cycles, then answers each after 3 s: every cycle of Bybit lasts longer than the
+    # interval, which the schedule shrinks to 2 s here. The hold is an event, not a time, so
+    # a loaded machine cannot let Bybit finish early.
+    held = asyncio.Event()
+    fakes["bybit"].inject("tickers", "delay", delay_s=3.0, until=held)
+    settings = venue_settings(tmp_path, fakes, collect_interval=60)
     stop = asyncio.Event()
-    tuning = replace(FAST, timeout_s=10.0)  # slow, not failing
+    tuning = replace(FAST, timeout_s=120.0)  # slow, not failing
     task = asyncio.create_task(run(settings, role=Role.COLLECTOR, stop=stop, speed=30.0, tuning=tuning))
     try:
         await wait_for(lambda: cycles(caplog, "binanceusdm") >= 4, "four Binance cycles")
         # Had the venues' cycles been awaited together, Binance would still be at its first.
         assert cycles(caplog, "bybit") == 0
+        held.set()
         await wait_for(lambda: cycles(caplog, "bybit") >= 1 and cycles(caplog, "okx") >= 1, "every venue")
+        await wait_for(
+            lambda: "job cycle:bybit skipped" in caplog.text, "a Bybit cycle outlasting its interval"
+        )
     finally:
         stop.set()
         assert await asyncio.wait_for(task, timeout=60) == 0

@@ -54,7 +54,9 @@ class Fault:
 
     Kinds:
         ``status``: answer ``status`` with ``body`` (JSON-able or text) and ``headers``.
-        ``delay``: sleep ``delay_s`` first (latency, or a timeout beyond the client's).
+        ``delay``: sleep ``delay_s`` first (latency, or a timeout beyond the client's); with
+            ``until``, first hold the answer until the test sets that event (a venue that is
+            slow for exactly as long as a test needs, whatever the machine's speed).
         ``malformed``: answer 200 with truncated JSON.
         ``omit``: leave ``symbol`` out of a bulk answer (the dialect handler asks).
     ``times`` limits how many requests it hits (``None`` = all); ``hits`` counts them.
@@ -67,6 +69,7 @@ class Fault:
     body: Any = "Service Unavailable"
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    until: asyncio.Event | None = None
     times: int | None = None
     hits: int = 0
 
@@ -282,6 +285,8 @@ class FakeExchange:
         fault = self._fault_for(route, params)
         if fault is not None:
             if fault.kind == "delay":
+                if fault.until is not None:
+                    await fault.until.wait()
                 await asyncio.sleep(fault.delay_s)
             elif fault.kind == "malformed":
                 return web.Response(
