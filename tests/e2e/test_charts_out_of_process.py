@@ -37,12 +37,15 @@ async def main() -> None:
     chats = app.collector.storage.chats
     chat = chats.ensure_chat(app.console.chat, kind=ChatKind.PRIVATE, now=clock.current)
     chats.save_settings(chat.ref, ChatSettings(digest_enabled=True, digest_time=DEMO_DIGEST_AT))
-    await app.collector.cycle.backfill(clock.current)
-    process = Process(app)
+    # As the demo ticks: every venue (each backfills on its first cycle), then the aggregate
+    # the chat's digest follows by default.
+    process = Process(app, backfill=True)
     digests = 0
     for moment in demo.steps:
         clock.current = moment
-        await process.cycle()
+        for collector in app.collectors:
+            await process.venue_cycle(collector)
+        await process.aggregate_cycle()
         digests += await app.digest.tick(moment)
         await process.deliver()
         if digests:
@@ -90,7 +93,8 @@ def test_digest_and_chart_arrive_as_pngs_while_the_bot_never_imports_matplotlib(
     assert "Daily Derivatives Pressure digest" in report["printed"]
     assert f"Chart written to {Path('data/charts/message-1.png')}" in report["printed"]
     assert digest_png.read_bytes().startswith(PNG_MAGIC)
-    chart_png = charts / "dps-replay-SPKUSDT-24h.png"
-    assert str(Path("data/charts/dps-replay-SPKUSDT-24h.png")) in report["answer"]
+    # /chart draws the aggregate of the demo's three venues by default.
+    chart_png = charts / "dps-all-SPK-24h.png"
+    assert str(Path("data/charts/dps-all-SPK-24h.png")) in report["answer"]
     assert chart_png.read_bytes().startswith(PNG_MAGIC)
     assert chart_png.stat().st_size > 2000
