@@ -240,7 +240,12 @@ class MarketMemory:
                 kept = held.get(snap.symbol)
                 if kept is None:
                     kept = held[snap.symbol] = _Series()
-                kept.add(us, value)
+                times = kept.ts
+                if times and us <= times[-1]:
+                    kept.add(us, value)
+                else:  # ``_Series.add``'s usual case (a newer point) without the call
+                    times.append(us)
+                    kept.values.append(value)
         return True
 
     def trim(self, now: datetime) -> None:
