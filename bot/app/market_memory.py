@@ -138,7 +138,7 @@ class _Series:
                 if when_dt is None:
                     when_dt = made[us] = from_micros(us)
                 last.times.append(when_dt)
-        return shared_times(zip(last.times, [values[i] for i in last.picks], strict=True), last.times)
+        return shared_times(zip(last.times, map(values.__getitem__, last.picks), strict=True), last.times)
 
     def _neighbours_near(self, targets: _Targets, first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the
