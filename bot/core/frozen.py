@@ -3,12 +3,13 @@
 A frozen dataclass's generated ``__init__`` sets each field through
 ``object.__setattr__(self, "name", value)``: a global lookup, an attribute lookup and a
 call that looks the slot up by name, per field. A 5,000-symbol cycle builds about ten such
-records per symbol, and that setting was a fifth of its scoring time. ``quick_init``
-replaces the generated ``__init__`` by one that calls each slot's own descriptor
-(``Cls.field.__set__``), bound once: the same slots get the same values, in the same
-order, then ``__post_init__`` runs as before. Everything else the dataclass generated
-(``__eq__``, ``__hash__``, ``__repr__``, ``replace``, pickling, and ``__setattr__`` still
-refusing assignment) is untouched.
+records per symbol (50,000 a cycle). ``quick_init`` replaces the generated ``__init__``
+by one that calls each slot's own descriptor (``Cls.field.__set__``), bound once, which
+builds a ten-field record in less than half the time (measured 4.7 → 2.0 µs on a loaded
+machine): the same slots get the same values, in the same order, then ``__post_init__``
+runs as before. Everything else the dataclass generated (``__eq__``, ``__hash__``,
+``__repr__``, ``replace``, pickling, and ``__setattr__`` still refusing assignment) is
+untouched.
 """
 
 from __future__ import annotations
