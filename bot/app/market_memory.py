@@ -138,7 +138,7 @@ class _Series:
                 if when_dt is None:
                     when_dt = made[us] = from_micros(us)
                 last.times.append(when_dt)
-        return shared_times(zip(last.times, [values[i] for i in last.picks], strict=True), last.times)
+        return shared_times(zip(last.times, map(values.__getitem__, last.picks), strict=True), last.times)
 
     def _neighbours_near(self, targets: _Targets, first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the
@@ -240,7 +240,12 @@ class MarketMemory:
                 kept = held.get(snap.symbol)
                 if kept is None:
                     kept = held[snap.symbol] = _Series()
-                kept.add(us, value)
+                times = kept.ts
+                if times and us <= times[-1]:
+                    kept.add(us, value)
+                else:  # ``_Series.add``'s usual case (a newer point) without the call
+                    times.append(us)
+                    kept.values.append(value)
         return True
 
     def trim(self, now: datetime) -> None:

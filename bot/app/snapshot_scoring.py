@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.core.frozen import quick_init
 from bot.core.inputs import inputs_from_snapshot
 from bot.core.market import MarketSnapshot
 from bot.core.models import ScoreInputs, ScoreResult
@@ -67,6 +68,7 @@ and whether the snapshot's own point was added; each with the shared times thems
 so that an id is never mistaken for a later object's."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ScoredSymbol:
     """One symbol's score with the snapshot and inputs that produced it."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from bot.core.frozen import quick_init
 from bot.core.models import Band, Bias, Regime
 
 
@@ -18,6 +19,7 @@ class EventKind(StrEnum):
     BIAS_FLIP = "bias_flip"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reading:
     """The values of one scored symbol that alerts talk about (all rates in %)."""
@@ -35,6 +37,7 @@ class Reading:
     basis_pct: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ScoredPoint:
     """One symbol's score this cycle, as fed to the diff engine."""
@@ -44,6 +47,7 @@ class ScoredPoint:
     partial: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LastAlert:
     """Memory of the last alert of one kind for one symbol.
@@ -61,6 +65,7 @@ class LastAlert:
     open: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SymbolState:
     """What the diff engine remembers about a symbol between cycles.
@@ -82,6 +87,7 @@ class SymbolState:
         return None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
     """Something worth telling people about one symbol.

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
+from bot.core.frozen import quick_init
 
+
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     """One symbol's derivatives state at one time.

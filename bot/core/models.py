@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.core.frozen import quick_init
+
 
 class Band(StrEnum):
     """Stress band, from the seed's "How to read it" legend."""
@@ -76,6 +78,7 @@ class Regime(StrEnum):
 _SQUEEZE_RISK = frozenset({Regime.LONG_SQUEEZE_RISK, Regime.SHORT_SQUEEZE_RISK})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ScoreInputs:
     """Raw inputs for one (exchange, symbol) at one time, in percent.
@@ -102,6 +105,7 @@ class ScoreInputs:
     price_24h_pct: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Components:
     """Everything the score was built from, so every number can be explained.
@@ -133,6 +137,7 @@ class Components:
     price_move: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
     """The score of one symbol: number, band, bias, regime and its explanation."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.core.frozen import quick_init
 from bot.core.records import require_aware
 
 OiSample = tuple[datetime, float]
@@ -56,6 +57,7 @@ class OiDeltaTolerances:
 DEFAULT_TOLERANCES = OiDeltaTolerances()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OiChanges:
     """Relative OI changes over the score's three horizons, in % (``None`` = unknown)."""

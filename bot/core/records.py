@@ -19,6 +19,7 @@ from bot.core.backoff import exponential_delay
 # "as" form marks it public) because chat settings choose among its values.
 from bot.core.document import Document
 from bot.core.events import EventKind as EventKind
+from bot.core.frozen import quick_init
 from bot.core.models import Band, ScoreInputs, ScoreResult
 
 
@@ -54,6 +55,7 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ScoreRecord:
     """One stored score: which symbol, at which data time, from which inputs."""

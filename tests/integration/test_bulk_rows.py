@@ -15,7 +15,8 @@ from bot.core.records import ScoreRecord
 from bot.errors import StorageError
 from bot.storage.facade import Storage
 from bot.storage.models import AlertStateRow, ScoreRow, SnapshotRow, table_of
-from bot.storage.repositories.snapshots import snapshot_to_row
+from bot.storage.repositories.scores import score_rows
+from bot.storage.repositories.snapshots import snapshot_rows, snapshot_to_row
 from tests.fakes.contract import reading, record, symbol_state
 
 EX = "binanceusdm"
@@ -139,3 +140,25 @@ def test_a_naive_time_in_the_tuple_path_stores_nothing(storage: Storage, where: 
     with pytest.raises(StorageError, match="aware datetime"):
         storage.cycles.save_cycle(exchange=EX, **cycle)
     assert storage.snapshots.latest_snapshot_time(EX) is None
+
+
+def test_rows_sharing_a_time_object_are_those_built_one_at_a_time(storage: Storage) -> None:
+    # score_rows and snapshot_rows bind a time once while the rows share its object: runs of
+    # one object, an equal time in another zone, and a later time must each come out as
+    # the row built alone.
+    other_zone = TS.astimezone(UTC)
+    later = TS + timedelta(minutes=5)
+    times = [TS, TS, other_zone, other_zone, TS, later, later, TS]
+    scores = [replace(score(f"S{i}"), ts=ts) for i, ts in enumerate(times)]
+    snaps = [replace(snapshots(f"S{i}")[0], ts=ts) for i, ts in enumerate(times)]
+    dialect = storage.engine.dialect
+    alone_scores = [score_rows([s], dialect) for s in scores]
+    assert score_rows(scores, dialect) == (
+        [k for keys, _ in alone_scores for k in keys],
+        [r for _, rows in alone_scores for r in rows],
+    )
+    alone_snaps = [snapshot_rows([s], dialect) for s in snaps]
+    assert snapshot_rows(snaps, dialect) == (
+        [k for keys, _ in alone_snaps for k in keys],
+        [r for _, rows in alone_snaps for r in rows],
+    )

@@ -57,6 +57,14 @@ def _state_values(exchange: str, state: SymbolState) -> tuple[Any, ...]:
     )
 
 
+def _mark_values(state: SymbolState) -> list[tuple[Any, ...]]:
+    """A state's alerts as ``_mark_rows`` stores them, as ``_MARK_KEYS`` tuples."""
+    return [
+        (alert.kind.value, position, alert.at, alert.severity, alert.open)
+        for position, alert in enumerate(state.alerts)
+    ]
+
+
 def _mark_rows(exchange: str, state: SymbolState) -> list[dict[str, Any]]:
     return [
         {
@@ -109,12 +117,13 @@ def upsert_alert_states(session: Session, exchange: str, states: Sequence[Symbol
     conn = session.connection()
     state_table, mark_table = table_of(AlertStateRow), table_of(AlertMarkRow)
     stored_marks = _stored_marks(conn, exchange, list(latest))
-    new_marks = {symbol: _mark_rows(exchange, s) for symbol, s in latest.items() if s.alerts}
+    # Compared as ``_MARK_KEYS`` tuples; the rows to insert are built for the replaced only
+    # (most states of a cycle keep their alerts, and a symbol with none stored or held
+    # needs no comparison).
     replaced = [
         symbol
-        for symbol in latest
-        if [tuple(row[k] for k in _MARK_KEYS) for row in new_marks.get(symbol, ())]
-        != stored_marks.get(symbol, [])
+        for symbol, s in latest.items()
+        if (s.alerts or symbol in stored_marks) and _mark_values(s) != stored_marks.get(symbol, [])
     ]
     execute_rows(
         conn,
@@ -127,7 +136,7 @@ def upsert_alert_states(session: Session, exchange: str, states: Sequence[Symbol
         conn.execute(
             delete(mark_table).where(mark_table.c.exchange == exchange, mark_table.c.symbol.in_(chunk))
         )
-    marks = [row for symbol in replaced for row in new_marks.get(symbol, ())]
+    marks = [row for symbol in replaced for row in _mark_rows(exchange, latest[symbol])]
     if marks:
         conn.execute(insert(mark_table), marks)
     return len(latest)

@@ -89,11 +89,15 @@ def score_rows(records: Sequence[ScoreRecord], dialect: Dialect) -> tuple[list[K
     hour_at = hour_memo()
     keys: list[Key] = []
     rows = []
+    last: datetime | None = None
+    bound: Any = None
+    hour = 0
     for record in records:
         ts = record.ts
-        hour = hour_at(ts)
+        if ts is not last:  # a cycle's records share one time object: bind it once, not per row
+            last, bound, hour = ts, bind_ts(ts), hour_at(ts)
         keys.append((record.exchange, record.symbol, ts))
-        rows.append(_score_values(record, bind_ts(ts), hour))
+        rows.append(_score_values(record, bound, hour))
     return keys, rows
 
 

@@ -50,15 +50,19 @@ def snapshot_rows(
     hour_at = hour_memo()
     keys: list[Key] = []
     rows = []
+    last: datetime | None = None
+    bound: Any = None
+    hour = 0
     for s in snapshots:
         ts = s.ts
-        hour = hour_at(ts)
+        if ts is not last:  # a cycle's snapshots share one time object: bind it once, not per row
+            last, bound, hour = ts, bind_ts(ts), hour_at(ts)
         keys.append((s.exchange, s.symbol, ts))
         rows.append(
             (
                 s.exchange,
                 s.symbol,
-                bind_ts(ts),
+                bound,
                 s.oi_contracts,
                 s.oi_usd,
                 s.mark_price,
