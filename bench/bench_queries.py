@@ -62,6 +62,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import median, p, write_section
 from bot.app.commands import CommandLayer, CommandPorts
+from bot.app.off_loop import SWITCH_INTERVAL_S
 from bot.bootstrap import App, SystemClock, build_app
 from bot.chat.console_adapter import ConsoleAdapter
 from bot.collector.client import SourceTuning
@@ -645,6 +646,7 @@ def report(run: Run, elapsed_s: float, gap_s: float) -> str:
     )
     lags = [c.lag for c in a.calls]
     loads = "; ".join(f"({ph.name}) {ph.load[0]:.1f} → {ph.load[1]:.1f}" for ph in run.phases)
+    working_interval_ms = min(sys.getswitchinterval(), SWITCH_INTERVAL_S) * 1000
     return f"""## `/top` and `/score` in production conditions (500 symbols, 30 days)
 
 The app built as `dps run` builds it (role `all`, console chat) against the fake exchange
@@ -681,7 +683,8 @@ one step at a time, and the exchange client (its requests, the parsing of the an
 snapshots built from them) on an event loop of its own in another thread
 (`bot.collector.loop_thread`); what still holds the loop is the work between the cycle's
 steps and the GIL: while another thread computes in Python, the loop's thread gets the
-interpreter back within the switch interval ({sys.getswitchinterval() * 1000:g} ms).
+interpreter back within the switch interval ({sys.getswitchinterval() * 1000:g} ms; while a step
+runs in the worker thread `off_loop` shortens it to {working_interval_ms:g} ms).
 Another process taking the core (a loaded machine,
 the fake exchange answering) delays the loop as well. A command arriving then waits: a
 user waits for both, so the last three verdicts add that wait to each call (arrival to

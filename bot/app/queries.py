@@ -38,9 +38,12 @@ from bot.core.aggregate import AGGREGATE_EXCHANGE, Aggregate, lone_stretch
 from bot.core.aggregate_card import breakdown, venue_name
 from bot.core.durations import age_text
 from bot.core.models import Bias, ScoreResult
-from bot.core.records import ScoreMark, ScoreRecord
+from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.core.symbols import SymbolIndex
 from bot.ports import OutboxStore, ScoreStore, SnapshotStore
+
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(hours=24)
 
 NO_DATA = "No scores yet: the first collection has not finished. Try again in a few minutes."
 
@@ -127,6 +130,10 @@ class Queries:
         # /top's filtered records of each cached market, computed once per market and filter:
         # a command then ranks at most its limit, not every symbol.
         self._filtered: dict[tuple[str, TopFilter | None], tuple[ScoreRecord, ...]] = {}
+        # What the last ``resolve`` found, with the market whose mark it had just checked:
+        # ``card`` right after it (every caller's order) takes the symbol's newest score from
+        # there instead of reading it again. Used once.
+        self._resolved: tuple[str, str, LatestMarket] | None = None
 
     @property
     def exchange(self) -> str:
@@ -174,11 +181,13 @@ class Queries:
         """The symbol of ``exchange``'s latest collection (default: the first venue) that
         ``text`` names, or the reply saying why not."""
         exchange = exchange or self._exchange
+        self._resolved = None
         market = self.market(exchange)
         if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
         found = market.index.resolve(text)
         if found.symbol is not None:
+            self._resolved = (exchange, found.symbol, market)
             return found.symbol
         return ErrorReply(
             ErrorKind.UNKNOWN_SYMBOL,
@@ -222,13 +231,41 @@ class Queries:
         """The score card of a known symbol of ``exchange`` (default: the first venue); ``None``
         when it has no stored score. The aggregate's card carries one line per venue."""
         exchange = exchange or self._exchange
-        card = self._scores.score_card(exchange, symbol, tolerance=self._stale_after)
+        card = self._card_from_market(exchange, symbol) or self._scores.score_card(
+            exchange, symbol, tolerance=self._stale_after
+        )
         if card is None:
             return None
         age, stale = self._age(card.latest.ts, now)
         own = card.latest.result
         cross = self.cross_venue(symbol, own, now) if exchange == AGGREGATE_EXCHANGE else None
         return ScoreCardReply(card=card, age=age, stale=stale, source_label=self._label, venues=cross)
+
+    def _card_from_market(self, exchange: str, symbol: str) -> ScoreCard | None:
+        """The card built on the newest score of the market ``resolve`` just checked, or
+        ``None`` (no such hand-off, or the symbol is not in that market).
+
+        Each statement lets a cycle's worker thread take the GIL back for up to the switch
+        interval, so a card costs what its statements number: the newest score comes from
+        the market (no ``max(ts)`` and seek), the scores 1h and 24h before it from one short
+        seek each (the tolerance's hour or two of one symbol).
+        """
+        resolved, self._resolved = self._resolved, None
+        if resolved is None or resolved[:2] != (exchange, symbol):
+            return None
+        latest = resolved[2].by_symbol.get(symbol)
+        if latest is None:
+            return None
+        return ScoreCard(
+            latest=latest,
+            hour_ago=self._score_before(exchange, symbol, latest.ts - _HOUR),
+            day_ago=self._score_before(exchange, symbol, latest.ts - _DAY),
+        )
+
+    def _score_before(self, exchange: str, symbol: str, at: datetime) -> ScoreRecord | None:
+        # The newest score with at - tolerance <= ts <= at, as ScoreStore.score_card picks it.
+        found = self._scores.score_history(exchange, symbol, at - self._stale_after, at)
+        return found[-1] if found else None
 
     def cross_venue(self, asset: str, own: ScoreResult, now: datetime) -> CrossVenue | None:
         """``asset`` on each venue: its own score, band and bias, and OI share, funding and basis

@@ -181,6 +181,13 @@ def openapi_schema(version: str) -> dict[str, Any]:
                             "description": "at most this many rows (every symbol when absent)",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
                         },
+                        {
+                            "name": "venue",
+                            "in": "query",
+                            "description": "when several venues are collected: all (the cross-venue "
+                            "aggregate, the default) or one venue's name; 400 otherwise",
+                            "schema": {"type": "string"},
+                        },
                     ],
                     "responses": {"200": _json("Top", "The ranked rows"), "400": _error("Bad query")}
                     | _COMMON_ERRORS,

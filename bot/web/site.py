@@ -30,6 +30,8 @@ from bot.app.arguments import CHART_WINDOWS, TopArgs, TopFilter
 from bot.app.command_registry import ChartRenderer
 from bot.app.queries import CycleLine, Queries
 from bot.app.views import ErrorKind, ErrorReply, TableReply
+from bot.core.aggregate import AGGREGATE_EXCHANGE
+from bot.core.aggregate_card import venue_name
 from bot.core.durations import age_text
 from bot.core.events import EventKind, SymbolState
 from bot.errors import ChartError, InputError, StorageError
@@ -115,18 +117,22 @@ class BadRequestError(Exception):
 
 @dataclass(frozen=True)
 class TableQuery:
-    """The dashboard's view: filter, search text, sort column and direction."""
+    """The dashboard's view: filter, search text, sort column and direction, and the venue
+    (``None``: the default, the aggregate when several venues are collected)."""
 
     filter: TopFilter | None
     search: str
     sort: SortKey
     descending: bool
+    venue: str | None = None
 
     @staticmethod
-    def of(request: Request) -> TableQuery:
-        """Parse the query string; anything unknown is a ``BadRequestError`` naming it."""
+    def of(request: Request, venues: tuple[str, ...] = ()) -> TableQuery:
+        """Parse the query string; anything unknown is a ``BadRequestError`` naming it.
+        ``venues``: every venue collected when there are several (``Queries.venues``)."""
         params = request.query_params
         wanted = _filter(params.get("filter", ""))
+        venue = _venue(params.get("venue", ""), venues)
         search = params.get("q", "").strip()
         if len(search) > SEARCH_MAX:
             raise BadRequestError(f"The search text is too long: at most {SEARCH_MAX} characters.")
@@ -142,7 +148,7 @@ class TableQuery:
         raw_dir = params.get("dir", "desc" if sort in DESCENDING_FIRST else "asc")
         if raw_dir not in ("asc", "desc"):
             raise BadRequestError("The sort direction is asc or desc.")
-        return TableQuery(wanted, search, sort, raw_dir == "desc")
+        return TableQuery(wanted, search, sort, raw_dir == "desc", venue)
 
     def link(self, **changes: str) -> str:
         """This view's address with some parameters changed (empty ones left out)."""
@@ -151,6 +157,7 @@ class TableQuery:
             "q": self.search,
             "sort": self.sort.value,
             "dir": "desc" if self.descending else "asc",
+            "venue": self.venue or "",
         }
         values.update(changes)
         if values["sort"] == SortKey.RANK.value and values["dir"] == "asc":
@@ -164,6 +171,24 @@ def _filter(raw: str) -> TopFilter | None:
         return TopFilter(raw) if raw else None
     except ValueError:
         raise BadRequestError(f"Unknown filter {argp.echo(raw)!r}: use long, short or squeeze.") from None
+
+
+def _venue(raw: str, venues: tuple[str, ...]) -> str | None:
+    """The venue a query string names: ``all`` or one of ``venues`` (only when several are
+    collected; a single venue's site has nothing to choose)."""
+    if not raw:
+        return None
+    choices = (AGGREGATE_EXCHANGE, *venues) if venues else ()
+    if raw not in choices:
+        if not choices:
+            raise BadRequestError("There is one venue only: leave venue out.")
+        raise BadRequestError(f"Unknown venue {argp.echo(raw)!r}: use one of {', '.join(choices)}.")
+    return raw
+
+
+def venue_title(exchange: str) -> str:
+    """How the page names what it shows: a venue, or all of them."""
+    return "all venues" if exchange == AGGREGATE_EXCHANGE else venue_name(exchange)
 
 
 def _plain(text: str) -> None:
@@ -206,7 +231,8 @@ class Site:
         self._js = _static("dashboard.js")
         self._openapi = json.dumps(openapi_schema(deps.version), indent=1).encode()
         self._rendered = RenderCache()
-        self._summary: object = None  # the market the newest head came from (see ``_head``)
+        # Per exchange: the market the newest head came from (see ``_market_key``).
+        self._summaries: dict[str, tuple[object, int]] = {}
         self._market_number = 0
 
     # --- helpers ------------------------------------------------------------------------
@@ -238,45 +264,55 @@ class Site:
     def _now(self) -> datetime:
         return self.deps.clock.now()
 
-    def _top(self, wanted: TopFilter | None, limit: int | None) -> TableReply | ErrorReply:
+    def _top(self, exchange: str, wanted: TopFilter | None, limit: int | None) -> TableReply | ErrorReply:
         if limit is None:  # every symbol: the market's size is the table's ("Top 68")
-            market = self.deps.queries.market()
+            market = self.deps.queries.market(exchange)
             limit = max(1, len(market.records)) if market is not None else 1
-        return self.deps.queries.top(TopArgs(limit=limit, filter=wanted), self._now())
+        return self.deps.queries.top(TopArgs(limit=limit, filter=wanted, venue=exchange), self._now())
 
-    def _head(self, wanted: TopFilter | None) -> TableReply | ErrorReply:
-        """The table's first row only (one store read, one row built): its market, notes and
-        staleness say which kept body answers, before the whole table is asked for."""
-        return self.deps.queries.top(TopArgs(limit=1, filter=wanted), self._now())
+    def _head(self, venue: str | None, wanted: TopFilter | None) -> tuple[str, TableReply | ErrorReply]:
+        """The exchange shown and the table's first row only (one store read, one row built):
+        its market, notes and staleness say which kept body answers, before the whole table
+        is asked for. No venue named: the aggregate when several venues are collected (the
+        first venue while the aggregate has no scores yet), as ``/top`` answers."""
+        queries, now = self.deps.queries, self._now()
+        if venue is None and queries.venues:
+            head = queries.top(TopArgs(limit=1, filter=wanted, venue=AGGREGATE_EXCHANGE), now)
+            if not (isinstance(head, ErrorReply) and head.kind is ErrorKind.NO_DATA):
+                return AGGREGATE_EXCHANGE, head
+        exchange = venue or queries.exchange
+        return exchange, queries.top(TopArgs(limit=1, filter=wanted, venue=exchange), now)
 
     def _stale_age(self, reply: TableReply) -> str:
         """The age the STALE line shows ("" while fresh: the body must not change then)."""
         return age_text(max(self._now() - reply.as_of, timedelta(0))) if reply.stale else ""
 
-    def _market_key(self, head: TableReply, age: str) -> Hashable:
-        """Everything a body depends on but the view: the market, and what the clock adds
-        (the notes, the STALE line and its age)."""
+    def _market_key(self, exchange: str, head: TableReply, age: str) -> Hashable:
+        """Everything a body depends on but the view: the exchange's market, and what the
+        clock adds (the notes, the STALE line and its age)."""
         # ``Queries`` hands out one summary object per market it read: a new object is a new
         # market (a cycle stored). Were it ever built per call, every request would render:
-        # slower, never wrong.
-        if head.table.summary is not self._summary:
-            self._summary = head.table.summary
+        # slower, never wrong. Kept per exchange, so views of two venues in turn do not
+        # count as new markets.
+        kept = self._summaries.get(exchange)
+        if kept is None or kept[0] is not head.table.summary:
             self._market_number += 1
-        return (self._market_number, head.stale, head.notes, age)
+            kept = self._summaries[exchange] = (head.table.summary, self._market_number)
+        return (exchange, kept[1], head.stale, head.notes, age)
 
-    async def _table_body(self, query: TableQuery) -> Rendered | ErrorReply:
-        head = self._head(query.filter)
+    async def _table_body(self, query: TableQuery) -> tuple[str, Rendered | ErrorReply]:
+        exchange, head = self._head(query.venue, query.filter)
         if isinstance(head, ErrorReply):
-            return head
+            return exchange, head
         age = self._stale_age(head)
-        key = ("table", self._market_key(head, age), query)
+        key = ("table", self._market_key(exchange, head, age), query)
         found = self._rendered.peek(key)
         if found is not None:
-            return found
-        reply = self._top(query.filter, None)
+            return exchange, found
+        reply = self._top(exchange, query.filter, None)
         if isinstance(reply, ErrorReply):  # the market went away meanwhile (retention)
-            return reply
-        return await self._rendered.get(
+            return exchange, reply
+        return exchange, await self._rendered.get(
             key, lambda: self._render("table.html", table=_table_context(query, reply, age), message=None)
         )
 
@@ -284,18 +320,29 @@ class Site:
 
     async def dashboard(self, request: Request) -> Response:
         """The ranked table under its summary line; works without JavaScript."""
-        query = TableQuery.of(request)
-        fragment = await self._table_body(query)
+        venues = self.deps.queries.venues
+        query = TableQuery.of(request, venues)
+        shown, fragment = await self._table_body(query)
         filters = [
             {"label": label, "href": query.link(filter=value), "on": (query.filter or "") == value}
             for value, label in FILTERS
         ]
+        # Several venues: one link per venue, the aggregate first (it is the default view).
+        venue_links = [
+            {
+                "label": "All venues" if v == AGGREGATE_EXCHANGE else venue_name(v),
+                "href": query.link(venue=v),
+                "on": v == shown,
+            }
+            for v in ((AGGREGATE_EXCHANGE, *venues) if venues else ())
+        ]
         context: dict[str, Any] = {
             "query": query,
             "filters": filters,
+            "venues": venue_links,
             "refresh_s": self.deps.refresh_s,
             "table_src": "/table" + query.link(),
-            "exchange": self.deps.exchange,
+            "exchange": venue_title(shown) if venues else self.deps.exchange,
         }
         if isinstance(fragment, ErrorReply):
             table = _rendered_html(self._render("table.html", table=None, message=fragment.message))
@@ -310,7 +357,7 @@ class Site:
 
     async def table(self, request: Request) -> Response:
         """The table alone, for the page's script to swap in after a cycle."""
-        fragment = await self._table_body(TableQuery.of(request))
+        _, fragment = await self._table_body(TableQuery.of(request, self.deps.queries.venues))
         if isinstance(fragment, ErrorReply):
             return self._page(request, "table.html", table=None, message=fragment.message)
         return tagged_response(request, fragment.body, fragment.etag, HTML)
@@ -386,24 +433,24 @@ class Site:
     # --- API ----------------------------------------------------------------------------
 
     async def api_top(self, request: Request) -> Response:
-        """``/api/v1/top?filter=short&limit=20``."""
+        """``/api/v1/top?filter=short&limit=20&venue=bybit``."""
         wanted = _filter(request.query_params.get("filter", ""))
+        venue = _venue(request.query_params.get("venue", ""), self.deps.queries.venues)
         raw_limit = request.query_params.get("limit", "")
         limit = None
         if raw_limit:
             if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= API_LIMIT_MAX:
                 raise BadRequestError(f"limit is a whole number from 1 to {API_LIMIT_MAX}.")
             limit = int(raw_limit)
-        head = self._head(wanted)
+        exchange, head = self._head(venue, wanted)
         if isinstance(head, ErrorReply):
             return self._api_error(request, 503, head.message)
-        key = ("top", self._market_key(head, self._stale_age(head)), wanted, limit)
+        key = ("top", self._market_key(exchange, head, self._stale_age(head)), wanted, limit)
         found = self._rendered.peek(key)
         if found is None:
-            reply = self._top(wanted, limit)
+            reply = self._top(exchange, wanted, limit)
             if isinstance(reply, ErrorReply):
                 return self._api_error(request, 503, reply.message)
-            exchange = self.deps.exchange
             found = await self._rendered.get(
                 key, lambda: json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode()
             )

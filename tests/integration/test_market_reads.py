@@ -11,7 +11,7 @@ import pytest
 
 from bot.app.views import ErrorKind, ScoreCardReply, TableReply
 from bot.storage.facade import Storage, open_storage
-from tests.fakes.scored_market import EXCHANGE, LATEST, ask, error_of, make_layer
+from tests.fakes.scored_market import EXCHANGE, HISTORY, LATEST, ask, error_of, make_layer, populate
 from tests.fakes.stalled_source import StalledSource, stalled_cycle
 
 NOW = LATEST + timedelta(minutes=1)
@@ -52,3 +52,29 @@ async def test_the_command_process_shows_what_the_collector_stored(
     assert isinstance(second, TableReply), second
     assert sorted(row.symbol for row in second.table.rows) == ["BTCUSDT", "ETHUSDT"]
     assert isinstance(await ask(layer, "/score", "eth", now=later), ScoreCardReply)
+
+
+@pytest.mark.parametrize("gap", [timedelta(0), timedelta(hours=1), timedelta(hours=24)])
+async def test_score_shows_the_stores_own_card(migrated_url: str, gap: timedelta) -> None:
+    """The card /score builds from the market it just checked and two short seeks is the one
+    the store's ``score_card`` reads (its newest score, and those nearest 1h and 24h before)."""
+    storage = open_storage(migrated_url, upgrade=False)
+    try:
+        # Every 15 minutes, but for the score at ``LATEST - gap`` (1h or 24h before the newest).
+        step = timedelta(minutes=15)
+        if gap:
+            populate(storage, latest=LATEST - gap - step, history=HISTORY - gap - step)  # type: ignore[arg-type]
+            populate(storage, history=gap - step)  # type: ignore[arg-type]
+        else:
+            populate(storage)  # type: ignore[arg-type]
+        layer = make_layer(storage)  # type: ignore[arg-type]
+        reply = await ask(layer, "/score", "btc", now=NOW)
+        assert isinstance(reply, ScoreCardReply), reply
+        assert reply.card.latest.ts == LATEST
+        assert reply.card == storage.scores.score_card(EXCHANGE, "BTCUSDT", tolerance=timedelta(minutes=10))
+        assert (reply.card.hour_ago is None, reply.card.day_ago is None) == (
+            gap == timedelta(hours=1),
+            gap == timedelta(hours=24),
+        )
+    finally:
+        storage.close()

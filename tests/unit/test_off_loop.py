@@ -4,11 +4,14 @@ cancellation come back as the awaiting task expects."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
+import sys
 import threading
 
 import pytest
 
-from bot.app.off_loop import off_loop
+from bot.app.off_loop import SWITCH_INTERVAL_S, can_lower_priority, lower_priority, off_loop
 from tests.waiting import DEADLINE_S, wait_for
 
 
@@ -97,3 +100,59 @@ async def test_a_cancellation_repeated_while_waiting_still_waits_for_the_thread(
         await work
     assert seen == [False, False, False]
     assert gate.log == ["thread ended"]
+
+
+async def test_the_switch_interval_is_short_while_any_work_runs_and_put_back_after() -> None:
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL_S  # CPython's default, as dps run has it
+    first, second = Gate(), Gate()
+    one = asyncio.create_task(off_loop(first.work, 1))
+    two = asyncio.create_task(off_loop(second.work, 2))
+    await wait_for(lambda: first.entered.is_set() and second.entered.is_set(), "both to start")
+    assert sys.getswitchinterval() == SWITCH_INTERVAL_S
+    first.opened.set()
+    assert await one == 2
+    assert sys.getswitchinterval() == SWITCH_INTERVAL_S  # the other still runs
+    second.opened.set()
+    assert await two == 4
+    assert sys.getswitchinterval() == before
+
+
+async def test_the_switch_interval_is_put_back_after_an_error_or_a_cancellation() -> None:
+    before = sys.getswitchinterval()
+
+    def fails() -> None:
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        await off_loop(fails)
+    assert sys.getswitchinterval() == before
+    gate = Gate()
+    work = asyncio.create_task(off_loop(gate.work, 1))
+    await wait_for(gate.entered.is_set, "the work to start")
+    cancel_then_release(gate, work)
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    assert sys.getswitchinterval() == before
+
+
+def own_priority() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+WHO = contextvars.ContextVar("WHO", default="nobody")
+
+
+@pytest.mark.skipif(not can_lower_priority(), reason="a thread's priority is set on Linux only")
+async def test_lowered_priority_applies_to_the_work_s_threads_only_and_can_be_undone() -> None:
+    base = own_priority()
+    lower_priority(3)
+    try:
+        WHO.set("caller")
+        assert await off_loop(own_priority) == base + 3
+        assert await off_loop(WHO.get) == "caller"  # context variables travel, as with to_thread
+        assert own_priority() == base  # the loop's thread keeps its own
+        assert sys.getswitchinterval() > SWITCH_INTERVAL_S  # put back after niced work too
+    finally:
+        lower_priority(0)
+    assert await off_loop(own_priority) == base

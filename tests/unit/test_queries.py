@@ -160,3 +160,58 @@ async def test_fresh_scores_carry_no_age_note(storage: FakeStorage) -> None:
 )
 def test_duration_words(age: timedelta, words: str) -> None:
     assert age_text(age) == words
+
+
+# --- the score card ------------------------------------------------------------------------
+
+
+class CountingScores:
+    """The fake score store, counting what ``Queries`` asks it (delegates everything)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        self.calls.append(name)
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize(
+    ("gap", "hour_ago", "day_ago"),
+    [
+        (timedelta(0), True, True),  # scores every 15 minutes: exactly 1h and 24h before
+        (timedelta(hours=1), False, True),  # nothing within the 10-minute tolerance of 1h ago
+        (timedelta(hours=24), True, False),
+    ],
+)
+async def test_score_card_is_the_stores_card_without_reading_the_newest_score_again(
+    gap: timedelta, hour_ago: bool, day_ago: bool
+) -> None:
+    storage = populate(FakeStorage())
+    if gap:
+        around = LATEST - gap
+        rows = storage.scores.rows
+        storage.scores.rows = {k: r for k, r in rows.items() if abs(r.ts - around) > timedelta(minutes=5)}
+    counting = CountingScores(storage.scores)
+    layer = make_layer(storage)
+    layer.queries._scores = counting  # type: ignore[assignment]
+    for name in ("btc", "eth"):
+        reply = await ask(layer, "/score", name, now=NOW)
+        assert isinstance(reply, ScoreCardReply)
+        symbol = reply.card.latest.symbol
+        assert reply.card == storage.scores.score_card(EXCHANGE, symbol, tolerance=layer.queries._stale_after)
+        assert (reply.card.hour_ago is not None, reply.card.day_ago is not None) == (hour_ago, day_ago)
+    assert "score_card" not in counting.calls
+    assert counting.calls.count("score_mark") == 2  # one check per command, none for the card
+
+
+async def test_a_card_asked_without_resolving_first_is_read_from_the_store(storage: FakeStorage) -> None:
+    layer = make_layer(storage)
+    queries = layer.queries
+    assert queries.resolve("btc") == "BTCUSDT"
+    populate(storage, symbols=("BTCUSDT",), latest=LATEST + timedelta(minutes=5), history=timedelta(0))
+    # The hand-off is for the card asked right after resolving that symbol, and only once.
+    assert queries.card("ETHUSDT", NOW) is not None
+    later = queries.card("BTCUSDT", NOW)
+    assert later is not None and later.card.latest.ts == LATEST + timedelta(minutes=5)
