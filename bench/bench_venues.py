@@ -10,7 +10,8 @@ threads for this process's interpreter lock.
 The bot side is what ``dps run --role collector`` builds for
 ``EXCHANGES=binanceusdm,bybit,okx`` (``build_app``: one ``CcxtSource`` per venue, each on
 its own loop thread, default tuning, its own lease) over a fresh, migrated SQLite
-database, and the cycles are driven as the schedule drives them: each venue's
+database, with the garbage collector set up as ``dps run`` sets it before its schedule
+starts (``gc_policy.after_start``), and the cycles are driven as the schedule drives them: each venue's
 ``Process.venue_cycle`` as a task of its own, all started at once. Markets are loaded
 before the round (start-up work, not a cycle's), so the round is each venue's first cycle:
 fetch, score, diff and one stored transaction.
@@ -48,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiohttp import web
 
 from bench.common import verdict, write_section
+from bot import gc_policy
 from bot.bootstrap import SystemClock, build_app
 from bot.config import load_settings
 from bot.roles import Role
@@ -194,6 +196,9 @@ async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
     )
     app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
     process = Process(app)
+    # As dps run does once its parts are built, before the schedule starts (bot.runner.run):
+    # without it every full collection in the round walks ccxt's and SQLAlchemy's objects.
+    gc_policy.after_start()
     cycle_s: dict[str, float] = {}
     since = 0.0
     try:
@@ -350,7 +355,8 @@ Load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}.
     return (
         f"## Three venues together ({SYMBOLS} USDT perpetuals each, on three fake exchanges)\n\n"
         f"`EXCHANGES=binanceusdm,bybit,okx` as `dps run --role collector` builds it, the three "
-        f"venues' first cycles started together as the schedule starts them, over a migrated "
+        f"venues' first cycles started together as the schedule starts them, after its start-up "
+        f"freeze of the garbage collector (`gc_policy.after_start`), over a migrated "
         f"SQLite database; {LATENCY_S * 1000:.0f} ms injected latency per request; each fake "
         "enforces its venue's published limits. Legs interleaved: each venue alone, then the "
         "three together, every round on fresh fakes, sources and database.\n\n"

@@ -41,7 +41,7 @@ from bot.collector.circuit import CircuitBreaker
 from bot.collector.client import SourceTuning, new_exchange
 from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError, header, translate_ccxt_errors
 from bot.collector.loop_thread import LoopThread
-from bot.collector.profiles import BulkCall, ExchangeProfile, profile_for
+from bot.collector.profiles import BulkCall, ExchangeProfile, SymbolOi, profile_for
 from bot.collector.request_budget import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
 from bot.core import collection as reasons
 from bot.core.aggregate_listing import listing_from_market
@@ -217,8 +217,8 @@ class CcxtSource:
         stats = _Stats()
         bulk = {call.role: asyncio.create_task(self._bulk(call, stats)) for call in self.profile.bulk}
         per_symbol = {}
-        if (oi_method := self.profile.per_symbol_oi) is not None:
-            per_symbol = {s: asyncio.create_task(self._symbol_oi(s, oi_method, stats)) for s in symbols}
+        if (oi := self.profile.per_symbol_oi) is not None:
+            per_symbol = {s: asyncio.create_task(self._symbol_oi(s, oi, stats)) for s in symbols}
         tasks = [*bulk.values(), *per_symbol.values()]
         answers: dict[str, Mapping[str, Any] | None] = {}
         try:
@@ -502,17 +502,22 @@ class CcxtSource:
             call.role == "funding" and fields is not None and fields.oi_amount is not None
         )
 
-    async def _symbol_oi(self, symbol: str, method: str, stats: _Stats) -> normalize.Part:
+    async def _symbol_oi(self, symbol: str, oi: SymbolOi, stats: _Stats) -> normalize.Part:
         market = self._markets.get(symbol)
         if market is None:  # markets reloaded mid-cycle without it
             raise ExchangeDataError(
                 f"open interest {symbol}: no longer listed", kind=reasons.REASON_BAD_SYMBOL
             )
+        market_id = market["id"]
         async with self._sem:
-            raw = await self._call(stats, f"open interest {symbol}", method, market["symbol"])
+            raw = await self._call(stats, f"open interest {symbol}", oi.method, {oi.id_param: market_id})
         stats.oi_read_at.append(time.monotonic())
-        part = normalize.from_open_interest(
-            raw, contract_size=market.get("contractSize"), in_contracts=self.profile.oi_in_contracts
+        part = normalize.from_symbol_open_interest(
+            raw,
+            market_id=market_id,
+            fields=oi,
+            contract_size=market.get("contractSize"),
+            in_contracts=self.profile.oi_in_contracts,
         )
         if part.oi_contracts is None:
             detail = "; ".join(part.issues) or "no open interest in the answer"

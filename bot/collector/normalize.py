@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from bot.collector.profiles import InfoFields
+from bot.collector.profiles import InfoFields, SymbolOi
 from bot.core import collection as reasons
 from bot.core.collection import OiPoint, SymbolFailure
 from bot.core.market import MarketSnapshot
@@ -349,12 +349,7 @@ def from_index_row(row_obj: object) -> Part:
 def from_open_interest(oi: object, *, contract_size: float | None, in_contracts: bool) -> Part:
     """A ccxt open-interest structure → OI in base units (and USD when given).
 
-    Binance ``GET /fapi/v1/openInterest?symbol=BTCUSDT``, and ccxt's::
-
-        {"symbol": "BTCUSDT", "openInterest": "10659.509", "time": 1589437530011}
-        → {"symbol": "BTC/USDT:USDT", "openInterestAmount": 10659.509,
-           "openInterestValue": None, "timestamp": 1589437530011, ...}
-
+    Binance's per-symbol answer is read raw (``from_symbol_open_interest``).
     OKX ``GET /api/v5/public/open-interest?instType=SWAP`` counts contracts
     (``{"instId": "BTC-USDT-SWAP", "instType": "SWAP", "oi": "2125419", "oiCcy": "21254.19",
     "ts": "1664005108969"}`` → ``openInterestAmount`` 2125419, and ``openInterestValue``
@@ -376,6 +371,32 @@ def from_open_interest(oi: object, *, contract_size: float | None, in_contracts:
         ),
         r.issues,
     )
+
+
+def from_symbol_open_interest(
+    raw: object, *, market_id: str, fields: SymbolOi, contract_size: float | None, in_contracts: bool
+) -> Part:
+    """The raw answer of a per-symbol OI request (``SymbolOi``) → OI in base units.
+
+    Binance ``GET /fapi/v1/openInterest?symbol=BTCUSDT``::
+
+        {"symbol": "BTCUSDT", "openInterest": "10659.509", "time": 1589437530011}
+
+    An answer that names another symbol, or none, is junk: its figure cannot be filed
+    under ``market_id``. No OI in it leaves ``oi_contracts`` ``None`` (the caller rejects it).
+    """
+    row = _mapping(raw)
+    if row is None:
+        return Part(issues=("open interest: not an object",))
+    echoed = row.get(fields.id_param)
+    if echoed != market_id:
+        return Part(issues=(f"open interest: answer for {str(echoed)[:40]!r}, not {market_id}",))
+    r = _Reader(row)
+    amount = r.number(fields.amount, "oi_contracts", non_negative=True)
+    if amount is not None and in_contracts:
+        size = r.check(contract_size, "contract_size", positive=True)
+        amount = None if size is None else amount * size
+    return _with_issues(Part(ts=r.time(fields.time, "ts"), oi_contracts=amount), r.issues)
 
 
 def oi_history_points(

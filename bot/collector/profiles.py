@@ -70,6 +70,30 @@ class InfoFields:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolOi:
+    """The per-symbol OI request, where OI has no all-symbols form (Binance).
+
+    Called as ccxt's implicit endpoint method, not the unified ``fetch_open_interest``:
+    the same client, throttle, URL override and error mapping (all in ``fetch2``), minus
+    the unified method's market lookup and open-interest structure, CPU that a cycle of
+    500 such requests spends on the client's thread while other venues need it too. The
+    raw answer is read by ``normalize.from_symbol_open_interest``.
+
+    Attributes:
+        method: the ccxt implicit method, called with ``{id_param: market id}``.
+        id_param: the request parameter naming the symbol; the answer echoes it.
+        amount: the answer's OI field (base units, or contracts where
+            ``ExchangeProfile.oi_in_contracts``).
+        time: the answer's data time (epoch milliseconds).
+    """
+
+    method: str
+    id_param: str = "symbol"
+    amount: str = "openInterest"
+    time: str = "time"
+
+
+@dataclass(frozen=True, slots=True)
 class WeightBudget:
     """How an exchange reports request weight: where the budget is read, which header counts.
 
@@ -173,7 +197,7 @@ class ExchangeProfile:
         settle: only perpetual swaps settled in this currency are collected.
         bulk: the all-symbols calls of a cycle, in priority order (an earlier role's
             value wins when two calls give the same field).
-        per_symbol_oi: ccxt method for OI where no bulk OI exists (Binance), else ``None``.
+        per_symbol_oi: the OI request per symbol where no bulk OI exists (Binance), else ``None``.
         history_oi_may_count_both_sides: the OI-history endpoint may count both sides where
             the cycle's OI counts one (Bybit): each backfill is calibrated against the
             current OI first (``bot/collector/oi_footing.py``).
@@ -206,7 +230,7 @@ class ExchangeProfile:
     volume_role: EndpointRole
     oi_history: OiHistory
     settle: str = "USDT"
-    per_symbol_oi: str | None = None
+    per_symbol_oi: SymbolOi | None = None
     history_oi_may_count_both_sides: bool = False
     info_fields: InfoFields | None = None
     default_interval_h: float | None = None
@@ -238,7 +262,9 @@ BINANCE_USDM = ExchangeProfile(
         # ticker/24hr without a symbol (weight 40): last price and 24h quote volume.
         BulkCall("ticker", "fetch_tickers"),
     ),
-    per_symbol_oi="fetch_open_interest",  # /fapi/v1/openInterest has no all-symbols form
+    # /fapi/v1/openInterest has no all-symbols form; it answers
+    # {"symbol": "BTCUSDT", "openInterest": "10659.509", "time": 1589437530011}.
+    per_symbol_oi=SymbolOi("fapiPublicGetOpenInterest"),
     default_interval_h=8.0,
     volume_role="ticker",
     oi_history=OiHistory(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.collector import normalize
 from bot.collector.normalize import Part, assemble
-from bot.collector.profiles import BYBIT
+from bot.collector.profiles import BYBIT, SymbolOi
 from bot.collector.request_budget import Budget, weight_budget
 from bot.core import collection as reasons
 
@@ -357,3 +357,68 @@ def test_weight_budget_from_exchange_info() -> None:
     }
     assert weight_budget(info, "X-MBX-USED-WEIGHT-") == Budget(2400, 60.0, "X-MBX-USED-WEIGHT-1M")
     assert weight_budget({"rateLimits": "soon"}, "X-") is None
+
+
+# -- the raw per-symbol OI answer (Binance /fapi/v1/openInterest) ----------------------
+
+SYMBOL_OI = SymbolOi("fapiPublicGetOpenInterest")
+
+
+def _symbol_oi(raw: object, *, size: float | None = None, contracts: bool = False) -> Part:
+    return normalize.from_symbol_open_interest(
+        raw, market_id="BTCUSDT", fields=SYMBOL_OI, contract_size=size, in_contracts=contracts
+    )
+
+
+def test_symbol_open_interest_reads_binances_answer() -> None:
+    part = _symbol_oi({"symbol": "BTCUSDT", "openInterest": "10659.509", "time": 1589437530011})
+    assert part.oi_contracts == 10659.509 and part.issues == ()
+    assert part.ts == datetime(2020, 5, 14, 6, 25, 30, 11000, tzinfo=UTC)
+    assert _symbol_oi(
+        {"symbol": "BTCUSDT", "openInterest": "3", "time": 1589437530011}, size=0.1, contracts=True
+    ).oi_contracts == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("raw", "issue"),
+    [
+        (
+            {"symbol": "ETHUSDT", "openInterest": "1", "time": 1589437530011},
+            "answer for 'ETHUSDT', not BTCUSDT",
+        ),
+        ({"openInterest": "1"}, "answer for 'None', not BTCUSDT"),
+        ({"symbol": "BTCUSDT", "openInterest": "-1"}, "oi_contracts: negative"),
+        ({"symbol": "BTCUSDT", "openInterest": "inf"}, "oi_contracts: not finite"),
+        ({"symbol": "BTCUSDT", "openInterest": True}, "oi_contracts: not a number"),
+        ({"symbol": "BTCUSDT", "openInterest": "1", "time": "yesterday"}, "ts: not a time"),
+        ('{"symbol": "BTCUSDT", "openInterest": "12', "open interest: not an object"),
+        ([], "open interest: not an object"),
+    ],
+)
+def test_symbol_open_interest_junk_is_named_not_read(raw: object, issue: str) -> None:
+    part = _symbol_oi(raw)
+    assert any(issue in text for text in part.issues), part.issues
+    if issue != "ts: not a time":
+        assert part.oi_contracts is None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    st.one_of(
+        _JSON,
+        st.fixed_dictionaries(
+            {"symbol": st.sampled_from(["BTCUSDT", "ETHUSDT"]), "openInterest": _JSON, "time": _JSON}
+        ),
+    )
+)
+def test_symbol_open_interest_never_raises_and_never_files_junk(raw: object) -> None:
+    part = _symbol_oi(raw)
+    if part.oi_contracts is not None:
+        assert isinstance(raw, dict) and raw["symbol"] == "BTCUSDT"
+        assert math.isfinite(part.oi_contracts) and part.oi_contracts >= 0
