@@ -9,6 +9,8 @@ DpsError                         root: anything the bot raises on purpose
 │   └── SourceDataError          the payload was junk for one symbol or call
 ├── StorageError                 the database refused or failed
 │   └── LeaseLostError           a write under a lease found it held by another process
+├── ListenError                  the dashboard could not listen on its address (also an
+│                                OSError): in use, not allowed, unknown host
 ├── ChatPlatformError            a chat platform could not be started: token refused
 │                                (Telegram or Discord alike) or platform unreachable
 └── ChartError                   a chart could not be drawn: the chart worker timed out,
@@ -63,6 +65,14 @@ class StorageError(DpsError):
 
 class LeaseLostError(StorageError):
     """A write under a lease found the lease held by another process; nothing was stored."""
+
+
+class ListenError(DpsError, OSError):
+    """The web server could not listen on its address; the message names it and why.
+
+    An ``OSError`` too, so callers that serve on a best-effort basis (the demo) catch it as
+    one, while ``dps run`` and ``dps web`` report it as a clean error, not a traceback.
+    """
 
 
 class ChatPlatformError(DpsError):

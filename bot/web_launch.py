@@ -85,7 +85,7 @@ async def start_web(app: App, *, port: int | None = None) -> WebServer | None:
     ``port`` replaces a set ``WEB_PORT`` (0: any free port, as tests want).
 
     Raises:
-        OSError: the address could not be bound.
+        ListenError: the address could not be bound (an OSError too).
     """
     if app.settings.web_port is None:
         return None
@@ -100,16 +100,19 @@ async def start_web(app: App, *, port: int | None = None) -> WebServer | None:
 
 async def serve_dashboard(settings: Settings, *, port: int | None = None) -> int:
     """``dps web``: the dashboard and API over the database, until SIGINT or SIGTERM."""
-    from bot.web.listen import dashboard_address
+    from bot.web.listen import bind, dashboard_address
     from bot.web.server import serve_web
 
-    app = build_app(settings, clock=SystemClock())
     chosen = port or settings.web_port or DEFAULT_PORT
-    try:
-        print(f"dashboard at {dashboard_address(settings.web_host, chosen)} (Ctrl-C stops)", flush=True)
-        await serve_web(web_deps(app), settings.web_host, chosen)
-    finally:
-        await app.close()
+    address = dashboard_address(settings.web_host, chosen)
+    listening = bind(settings.web_host, chosen, address)  # ListenError before anything is built
+    with listening:
+        app = build_app(settings, clock=SystemClock())
+        try:
+            print(f"dashboard at {address} (Ctrl-C stops)", flush=True)
+            await serve_web(web_deps(app), settings.web_host, listening)
+        finally:
+            await app.close()
     return 0
 
 
@@ -122,7 +125,7 @@ def start_web_child(
     ``port`` replaces a set ``WEB_PORT`` (0: any free port, as tests want).
 
     Raises:
-        OSError: the address could not be bound.
+        ListenError: the address could not be bound (an OSError too).
     """
     settings = app.settings
     if settings.web_port is None:

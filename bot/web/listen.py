@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import socket
 
+from bot.errors import ListenError
+
 
 def dashboard_address(host: str, port: int) -> str:
     """The address to print for people (``http://127.0.0.1:8080/``)."""
@@ -22,7 +24,8 @@ def bind(host: str, port: int, address: str) -> socket.socket:
     escape the bot's event loop; an OSError lets the caller say what went wrong.
 
     Raises:
-        OSError: the address could not be bound (in use, not allowed, unknown host).
+        ListenError: the address could not be bound (in use, not allowed, unknown host); an
+            OSError too.
     """
     try:
         family, kind, proto, _, sockaddr = socket.getaddrinfo(
@@ -30,7 +33,7 @@ def bind(host: str, port: int, address: str) -> socket.socket:
         )[0]
         sock = socket.socket(family, kind, proto)
     except OSError as exc:
-        raise OSError(f"the web server could not listen on {address}: {exc.strerror or exc}") from exc
+        raise ListenError(f"the web server could not listen on {address}: {exc.strerror or exc}") from exc
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(sockaddr)
@@ -38,5 +41,5 @@ def bind(host: str, port: int, address: str) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise OSError(f"the web server could not listen on {address}: {exc.strerror or exc}") from exc
+        raise ListenError(f"the web server could not listen on {address}: {exc.strerror or exc}") from exc
     return sock

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import threading
 from collections.abc import Callable, Generator
@@ -52,9 +53,24 @@ def _config(deps: WebDeps, host: str, port: int) -> uvicorn.Config:
     )
 
 
-async def serve_web(deps: WebDeps, host: str, port: int) -> None:
-    """``dps web``: serve until SIGINT or SIGTERM."""
-    await uvicorn.Server(_config(deps, host, port)).serve()
+async def serve_web(deps: WebDeps, host: str, listening: socket.socket) -> None:
+    """``dps web``: serve on ``listening`` (bound by the caller, so a taken port is a clean
+    error rather than uvicorn's exit) until SIGINT or SIGTERM."""
+    # Our own handlers, not uvicorn's: uvicorn re-raises the signal once it has shut down,
+    # which would kill the process before the caller closes the app (and exit -15, not 0).
+    server = _EmbeddedServer(_config(deps, host, int(listening.getsockname()[1])))
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await server.serve(sockets=[listening])
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 async def serve_socket(
