@@ -33,14 +33,13 @@ from typing import TextIO
 
 from bot.app.cycle import diff_params_for, reading_of
 from bot.app.fanout import DEFAULT_DAILY_CAP, Audience, local_midnight, plan_fanout
-from bot.app.snapshot_scoring import SharedTimes, shared_times, score_snapshots
+from bot.app.snapshot_scoring import SharedTimes, score_snapshots, shared_times
 from bot.backtest.market_file import MarketFile, Series
 from bot.backtest.utc_text import UTC_FORMAT
 from bot.core.diff import DiffParams, diff
 from bot.core.events import AlertEvent, EventKind, ScoredPoint, SymbolState
 from bot.core.market import MARKET_NUMBER_COLUMNS, MarketSnapshot
 from bot.core.models import Band, Bias, Regime
-from bot.core.oi_deltas import OiSample
 from bot.core.params import DEFAULT_PARAMS, ScoringParams
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
 
@@ -287,10 +286,10 @@ def run_backtest(
                 s.snapshot.symbol: s
                 for s in score_snapshots(
                     batch,
-                    lambda name: histories[due[name]],
+                    {name: histories[k] for name, k in due.items()}.__getitem__,
                     now,
                     params,
-                    price_history=lambda name: prices[due[name]],
+                    price_history={name: prices[k] for name, k in due.items()}.__getitem__,
                 )
             }
             for symbol, k in due.items():
