@@ -289,11 +289,12 @@ def first_in_slots(
     pieces = _slot_pieces(sample_starts(start, end, every), slot, after_end, by_hour=listed)
     conn = session.connection()
     for stmt, params in _slot_statements(model, columns, exchange, pieces, wanted if listed else None, keep):
-        # Core rows, not the ORM's: a whole market is a few hundred thousand of them.
-        for row in conn.execute(stmt, params):
+        # Core rows, not the ORM's: a whole market is a few hundred thousand of them,
+        # fetched at once (not a driver call a row) and sliced (a row's slice is a tuple).
+        for row in conn.execute(stmt, params).all():
             symbol: str = row[0]
             if wanted is None or symbol in wanted:
-                found.setdefault(symbol, []).append(tuple(row[1:]))
+                found.setdefault(symbol, []).append(row[1:])
     step = every.total_seconds()
     for symbol, rows in found.items():
         rows.sort(key=lambda row: row[0])
