@@ -170,9 +170,12 @@ class TrackHistory:
     def _load(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:
         """The whole kept window of ``symbols`` (all: ``None``, ``LOAD_SPAN`` of it a read).
 
-        The store finds each slot's first row from its time index over every symbol, so
-        a whole market is read a span of time at a time (each index entry scanned once,
-        and only a span's rows alive at once); a few symbols are read in one go.
+        A whole market is asked of the store as such (no list): it finds each slot's first
+        rows from one range of its time key, a statement a slot, where a list of every
+        symbol would cost a seek per symbol and slot and a statement of hundreds of names
+        to build; the rows of symbols that left the market are dropped here. It is read a
+        span of time at a time (only a span's rows alive at once); a few symbols are read
+        in one go, by seeks.
         """
         # The market's symbols: those scored in the last hours (a listing silent for longer
         # is gone from the market; asking over the whole window would read every row).
@@ -190,17 +193,26 @@ class TrackHistory:
         try:
             for first, last in spans:
                 # Both ends are inclusive: a slot at a cut is read again, its row held once.
-                self._read(first, last, names)
+                self._read(first, last, names, whole=symbols is None)
         finally:
             self._pool.flush()
 
-    def _read(self, start: datetime, end: datetime, symbols: Collection[str] | None) -> None:
+    def _read(
+        self, start: datetime, end: datetime, symbols: Collection[str] | None, *, whole: bool = False
+    ) -> None:
+        """Read ``symbols`` (all: ``None``) over ``[start, end]``; ``whole``: ``symbols`` is the
+        market's every symbol, asked of the store without a list and kept to them here."""
         # One read each, sampled alike, so a reading's price is the snapshot of its own
         # time. A symbol with no score in the window still gets an (empty) series, so it
         # is not read again.
         every, slot = self._every, self._slot
-        bands = self._scores.band_history(self._exchange, start, end, symbols, every=every, slot=slot)
-        prices = self._snapshots.mark_samples(self._exchange, start, end, symbols, every=every, slot=slot)
+        asked = None if whole else symbols
+        bands = self._scores.band_history(self._exchange, start, end, asked, every=every, slot=slot)
+        prices = self._snapshots.mark_samples(self._exchange, start, end, asked, every=every, slot=slot)
+        if whole and symbols is not None:
+            kept = set(symbols)
+            bands = {name: points for name, points in bands.items() if name in kept}
+            prices = {name: points for name, points in prices.items() if name in kept}
         changes: list[tuple[bool, Outcome]] = []
         for symbol in set(bands) | set(prices) | set(symbols or ()):
             series = self._series.get(symbol)

@@ -2,8 +2,9 @@
 
 For each distinct time in the file (one cycle, on a replay clock, no waiting) every symbol
 with a row at that time is scored exactly as the collection cycle scores it
-(``bot.app.snapshot_scoring.score_snapshot`` over the symbol's whole OI and mark-price
-history, of which the changes only read points at or before the snapshot), turned into a ``Reading`` by
+(``bot.app.snapshot_scoring.score_snapshots``, the cycle's own call, over each symbol's
+whole OI and mark-price history, of which the changes only read points at or before the
+snapshot), turned into a ``Reading`` by
 ``bot.app.cycle.reading_of``, and fed to the diff engine (``bot.core.diff.diff``) with the
 state the previous cycle left. The events go through the fan-out (``plan_fanout``) to one
 audience: a chat with default ``ChatSettings`` and the default daily cap, so "delivered"
@@ -13,6 +14,11 @@ sent.
 Memory: the market stays in the file's columns; per symbol the engine keeps the
 ``(time, OI)`` and ``(time, mark price)`` lists the OI and price changes need, and per
 reading a few bytes (``ReadingLog``).
+
+Speed: a recorded market's symbols mostly share their times, so their histories are
+``SharedTimes`` on one object per distinct time sequence, and ``score_snapshots`` finds the
+points each change is measured from once per cycle and time sequence rather than per
+symbol (two bisections of a week of points per series and horizon, otherwise).
 """
 
 from __future__ import annotations
@@ -27,14 +33,13 @@ from typing import TextIO
 
 from bot.app.cycle import diff_params_for, reading_of
 from bot.app.fanout import DEFAULT_DAILY_CAP, Audience, local_midnight, plan_fanout
-from bot.app.snapshot_scoring import score_snapshot
+from bot.app.snapshot_scoring import SharedTimes, score_snapshots, shared_times
 from bot.backtest.market_file import MarketFile, Series
 from bot.backtest.utc_text import UTC_FORMAT
 from bot.core.diff import DiffParams, diff
 from bot.core.events import AlertEvent, EventKind, ScoredPoint, SymbolState
 from bot.core.market import MARKET_NUMBER_COLUMNS, MarketSnapshot
 from bot.core.models import Band, Bias, Regime
-from bot.core.oi_deltas import OiSample
 from bot.core.params import DEFAULT_PARAMS, ScoringParams
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
 
@@ -166,10 +171,16 @@ class _Clock:
         return moment
 
 
-def _history(series: Series, column: str, clock: _Clock) -> list[OiSample]:
-    """The series' (time, value) points of one column, missing values left out."""
+def _history(series: Series, column: str, clock: _Clock, shared: dict[bytes, object]) -> SharedTimes:
+    """The series' (time, value) points of one column, missing values left out.
+
+    Its ``times`` is the one object ``shared`` holds for that exact time sequence (keyed by
+    the times' bytes), so series with equal times share their change picks.
+    """
     values = series.column(column)
-    return [(clock(t), v) for t, v in zip(series.ts, values, strict=True) if v == v]
+    points = [(clock(t), v) for t, v in zip(series.ts, values, strict=True) if v == v]
+    key = array("d", [t for t, v in zip(series.ts, values, strict=True) if v == v]).tobytes()
+    return shared_times(points, shared.setdefault(key, object()))
 
 
 class _Snapshots:
@@ -244,8 +255,10 @@ def run_backtest(
     audience = default_audience(clock(all_times[0]))
     day: datetime | None = None
     sent_today = 0
-    histories = [_history(s, "oi_contracts", clock) for s in market.series]
-    prices = [_history(s, "mark_price", clock) for s in market.series]
+    shared: dict[bytes, object] = {}
+    histories = [_history(s, "oi_contracts", clock, shared) for s in market.series]
+    prices = [_history(s, "mark_price", clock, shared) for s in market.series]
+    del shared
     snapshots = [_Snapshots(s, clock) for s in market.series]
     marks = [s.column("mark_price") for s in market.series]
     cursors = [bisect.bisect_left(s.ts, since) for s in market.series]
@@ -257,13 +270,33 @@ def run_backtest(
         for exchange, members in by_exchange.items():
             points: list[ScoredPoint] = []
             where: dict[str, tuple[int, int]] = {}
+            due: dict[str, int] = {}  # symbol -> series, in the file's order
+            batch: list[MarketSnapshot] = []
             for k in members:
                 row = cursors[k]
                 ts = market.series[k].ts
                 if row >= len(ts) or ts[row] != now_s:
                     continue
                 cursors[k] = row + 1
-                scored = score_snapshot(snapshots[k].at(row), histories[k], params, price_history=prices[k])
+                batch.append(snapshots[k].at(row))
+                due[snapshots[k].symbol] = k
+            # The cycle's call (stale rule, shared times, picks); its order is by score, so
+            # the results are taken back in the file's order below.
+            by_symbol = {
+                s.snapshot.symbol: s
+                for s in score_snapshots(
+                    batch,
+                    {name: histories[k] for name, k in due.items()}.__getitem__,
+                    now,
+                    params,
+                    price_history={name: prices[k] for name, k in due.items()}.__getitem__,
+                )
+            }
+            for symbol, k in due.items():
+                scored = by_symbol.get(symbol)
+                if scored is None:
+                    continue
+                row = cursors[k] - 1
                 reading = reading_of(scored)
                 result = scored.result
                 log = logs[k]
@@ -277,7 +310,6 @@ def run_backtest(
                 o24 = reading.oi_24h_pct
                 log.funding_8h_pct.append(math.nan if f8 is None else f8)
                 log.oi_24h_pct.append(math.nan if o24 is None else o24)
-                symbol = snapshots[k].symbol
                 points.append(ScoredPoint(symbol, reading, result.partial))
                 where[symbol] = (k, row)
                 if readings_out is not None:

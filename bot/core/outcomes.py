@@ -267,6 +267,21 @@ def _horizon_outcomes(
     return HorizonOutcomes(horizon, abs_ret, rel, drop)
 
 
+def forward_abs_returns(ts: Sequence[float], price: Sequence[float], horizon: Horizon) -> array[float]:
+    """``forward_outcomes``' ``abs_return_pct`` at one horizon alone (NaN = unknown).
+
+    The track record needs no volatility or OI outcome: this skips their passes (most of
+    the work) and gives the same values, from the same forward points.
+    """
+    out = array("d", [NAN]) * len(ts)
+    for i, j in enumerate(_forward_indices(ts, horizon)):
+        if j >= 0:
+            p0, p1 = price[i], price[j]
+            if p0 == p0 and p1 == p1:
+                out[i] = abs(p1 / p0 - 1.0) * 100.0
+    return out
+
+
 def forward_outcomes(
     path: PricePath, params: OutcomeParams = DEFAULT_OUTCOME_PARAMS
 ) -> tuple[HorizonOutcomes, ...]:

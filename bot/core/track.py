@@ -41,9 +41,7 @@ from bot.core.outcomes import (
     DEFAULT_HORIZONS,
     GroupStats,
     HorizonStats,
-    OutcomeParams,
-    PricePath,
-    forward_outcomes,
+    forward_abs_returns,
     with_lift,
 )
 from bot.core.records import require_aware
@@ -52,7 +50,6 @@ NAN = float("nan")
 DAY_S = 86400.0
 TRACK_HORIZON = DEFAULT_HORIZONS[-1]
 """24h, ± 45 min: the horizon of every figure here."""
-TRACK_OUTCOMES = OutcomeParams(horizons=(TRACK_HORIZON,))
 _REACH = TRACK_HORIZON.seconds + TRACK_HORIZON.tolerance_s
 BANDS = BANDS_LOW_TO_HIGH
 BIASES = tuple(Bias)
@@ -151,7 +148,7 @@ class TrackSeries:
         """Compute the 24h move of every reading whose outcome may have changed.
 
         Only the part of the path from the first open reading on is handed to
-        ``forward_outcomes``: an absolute return needs the reading's point and its forward
+        ``forward_abs_returns``: an absolute return needs the reading's point and its forward
         point, both in that part.
         """
         if not self._dirty:
@@ -161,10 +158,9 @@ class TrackSeries:
         if first >= len(self.r_ts) or not self.ts:
             return
         start = bisect.bisect_left(self.ts, self.r_ts[first])
-        ts, price = self.ts[start:], self.price[start:]
-        path = PricePath(ts, price, array("d", [NAN]) * len(ts))
-        (outcome,) = forward_outcomes(path, TRACK_OUTCOMES)
-        moves = outcome.abs_return_pct
+        # Lists: indexing them makes no new float objects, as in ``forward_outcomes``.
+        ts, price = self.ts[start:].tolist(), self.price[start:].tolist()
+        moves = forward_abs_returns(ts, price, TRACK_HORIZON)
         i = 0
         for k in range(first, len(self.r_ts)):
             t = self.r_ts[k]

@@ -159,3 +159,25 @@ def test_whole_market_reads_search_the_time_key(storage: Storage, backend: str, 
     assert statements, "the read sent no statement to the time-series tables"
     for plan in plans(storage, statements):
         assert table_scans(plan, backend == "sqlite") == [], plan
+
+
+@pytest.mark.parametrize("name", ["band_history", "mark_samples"])
+def test_whole_market_samples_are_a_time_key_range_per_slot(
+    storage: Storage, backend: str, name: str
+) -> None:
+    # One statement a slot (not a derived table of slots joined on the time range, which
+    # SQLite grouped through one temporary B-tree): the slot's first time per symbol from
+    # a range of the (exchange, ts, symbol) key, then those rows by that key.
+    fill(storage)
+    with captured(storage) as statements:
+        WHOLE_MARKET[name](storage)
+    assert len(statements) == 6  # T0 .. END every 30 minutes: 10:00 .. 12:30
+    if backend != "sqlite":
+        return  # see the module's docstring
+    for plan in plans(storage, statements):
+        assert re.search(
+            r"USING (COVERING )?INDEX sqlite_autoindex_\w+ \(exchange=\? AND ts>\? AND ts<\?\)", plan
+        ), plan
+        assert re.search(r"USING INDEX sqlite_autoindex_\w+ \(exchange=\? AND ts=\? AND symbol=\?\)", plan), (
+            plan
+        )

@@ -18,6 +18,7 @@ from bot.core.outcomes import (
     OutcomeStore,
     PricePath,
     _forward_indices,
+    forward_abs_returns,
     forward_index,
     forward_outcomes,
     group_table,
@@ -202,3 +203,30 @@ def test_the_one_pass_forward_indices_agree_with_forward_index(
     h = Horizon("h", float(seconds), float(tol))
     expected = [forward_index(ts, i, h) for i in range(len(ts))]
     assert _forward_indices(ts, h) == [-1 if j is None else j for j in expected]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=3000),
+            st.one_of(st.none(), st.floats(min_value=0.01, max_value=1e6)),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(min_value=0, max_value=7200),
+    st.integers(min_value=0, max_value=1200),
+)
+def test_the_abs_returns_alone_are_those_of_the_whole_outcomes(
+    steps: list[tuple[int, float | None]], seconds: int, tol: int
+) -> None:
+    # The track's lean pass must give exactly the backtest's figures, missing prices included.
+    ts, prices = [0.0], [100.0]
+    for gap, price in steps:
+        ts.append(ts[-1] + gap)
+        prices.append(math.nan if price is None else price)
+    h = Horizon("h", float(seconds), float(tol))
+    whole = PricePath(array("d", ts), array("d", prices), array("d", [math.nan]) * len(ts))
+    (expected,) = forward_outcomes(whole, OutcomeParams(horizons=(h,)))
+    found = forward_abs_returns(ts, prices, h)
+    assert [repr(v) for v in found] == [repr(v) for v in expected.abs_return_pct]

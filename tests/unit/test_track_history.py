@@ -266,3 +266,17 @@ async def test_a_failing_evidence_read_leaves_the_alerts_as_they_were(
     reports = [await cycle.run(CYCLE_T0 + i * CYCLE_STEP) for i in range(12)]
     assert sum(r.messages for r in reports) >= 1
     assert "evidence lines" in caplog.text
+
+
+def test_a_symbol_gone_from_the_market_is_left_out_of_the_market_record() -> None:
+    # The whole market is read without a symbol list: a listing silent for longer than
+    # DISCOVER before the newest score has rows in the window but is not in the market.
+    storage = FakeStorage()
+    stored_history(storage, "SUIUSDT", 40)
+    stored_history(storage, "ARBUSDT", 45)
+    gone = [START + k * HOUR for k in range(HOURS - 12)]  # stopped 12 hours before the end
+    storage.snapshots.add_snapshots([snapshot("OLDUSDT", ts) for ts in gone])
+    store_scores(storage, [record("OLDUSDT", ts, result(90, Bias.LONG)) for ts in gone])
+    market = TrackHistory(storage.scores, storage.snapshots, exchange=EX).record()
+    expected = track_record([series_of(storage, "ARBUSDT"), series_of(storage, "SUIUSDT")])
+    assert market == expected

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
+    bindparam,
     false,
     func,
     literal,
@@ -269,48 +270,31 @@ def first_in_slots(
     """Each symbol's first row (``ts``, ``*columns``) in each slot ``[h, h + slot)``, ``ts <= end``.
 
     ``h`` runs over ``sample_starts(start, end, every)`` (``slot <= every``): one row per
-    symbol per period, chosen in the database. The slots are a derived table of bound
-    times joined on ``ts``; the first time per symbol and slot is found from an index
-    (``GROUP BY``, ``MIN``), and only those rows are read and leave the database. For the
-    whole market that is a range of the (exchange, ts, symbol) key per slot; for a symbol
-    list each slot is cut at the hour buckets' edges, so each piece is one seek of the
-    (exchange, hour, symbol, ts) index per symbol (a slot's first row is its first
-    piece's that has one). A first row that fails ``keep`` leaves its slot empty
-    (filtering before the choice would read every row of the slot from the table).
+    symbol per period, chosen in the database; the first time per symbol and slot is found
+    from an index (``GROUP BY``, ``MIN``, or a seek), and only those rows are read and leave
+    the database. For the whole market (or a list longer than ``IN_CHUNK``) that is one
+    statement per slot, a range of the (exchange, ts, symbol) key; for a symbol list the
+    slots are a derived table of bound times, each cut at the hour buckets' edges, so each
+    piece is one seek of the (exchange, hour, symbol, ts) index per symbol (a slot's first
+    row is its first piece's that has one). A first row that fails ``keep`` leaves its slot
+    empty (filtering before the choice would read every row of the slot from the table).
     """
     if not timedelta(0) < slot <= every:
         raise ValueError(f"sampling slot must be within (0, {every}], got {slot}")
     wanted = None if symbols is None else set(symbols)
     listed = bool(symbol_filter(model, symbols))
     found: dict[str, list[tuple[Any, ...]]] = {}
-    ts_type = model.ts.type
     # The last slot stops at ``end`` (times have microseconds at the finest).
     after_end = end + timedelta(microseconds=1)
     pieces = _slot_pieces(sample_starts(start, end, every), slot, after_end, by_hour=listed)
-    for chunk in chunked(pieces, SLOTS_PER_QUERY):
-        bounds = [
-            select(
-                literal(lo, ts_type).label("lo"),
-                literal(hi, ts_type).label("hi"),
-                literal(hour).label("hour"),
-            )
-            for lo, hi, hour in chunk
-        ]
-        slots = (bounds[0] if len(bounds) == 1 else union_all(*bounds)).subquery("slots")
-        if listed:
-            names = list(wanted or ())
-            statements = [
-                _firsts_by_symbol(model, columns, slots, exchange, part, keep)
-                for part in chunked(names, NAMES_PER_QUERY)
-            ]
-        else:
-            statements = [_firsts_by_time(model, columns, slots, exchange, end, keep)]
-        for stmt in statements:
-            # Core rows, not the ORM's: a whole market is a few hundred thousand of them.
-            for row in session.connection().execute(stmt):
-                symbol: str = row[0]
-                if wanted is None or symbol in wanted:
-                    found.setdefault(symbol, []).append(tuple(row[1:]))
+    conn = session.connection()
+    for stmt, params in _slot_statements(model, columns, exchange, pieces, wanted if listed else None, keep):
+        # Core rows, not the ORM's: a whole market is a few hundred thousand of them,
+        # fetched at once (not a driver call a row) and sliced (a row's slice is a tuple).
+        for row in conn.execute(stmt, params).all():
+            symbol: str = row[0]
+            if wanted is None or symbol in wanted:
+                found.setdefault(symbol, []).append(row[1:])
     step = every.total_seconds()
     for symbol, rows in found.items():
         rows.sort(key=lambda row: row[0])
@@ -334,22 +318,56 @@ def _earliest_per_slot(rows: list[tuple[Any, ...]], step: float) -> list[tuple[A
     return kept
 
 
+def _slot_statements(
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    pieces: Sequence[tuple[datetime, datetime, int]],
+    listed: Collection[str] | None,
+    keep: Sequence[ColumnElement[bool]],
+) -> Iterator[tuple[Select[Any], dict[str, Any]]]:
+    """``first_in_slots``' statements with their parameters: per-symbol seeks for a symbol
+    list (slot pieces and names as derived tables), else one statement per whole slot."""
+    if listed is None:
+        stmt = _firsts_by_time(model, columns, exchange, keep)
+        for lo, hi, _ in pieces:
+            yield stmt, {"lo": lo, "hi": hi}
+        return
+    ts_type = model.ts.type
+    names = list(listed)
+    for chunk in chunked(pieces, SLOTS_PER_QUERY):
+        bounds = [
+            select(
+                literal(lo, ts_type).label("lo"),
+                literal(hi, ts_type).label("hi"),
+                literal(hour).label("hour"),
+            )
+            for lo, hi, hour in chunk
+        ]
+        slots = (bounds[0] if len(bounds) == 1 else union_all(*bounds)).subquery("slots")
+        for part in chunked(names, NAMES_PER_QUERY):
+            yield _firsts_by_symbol(model, columns, slots, exchange, part, keep), {}
+
+
 def _firsts_by_time(
     model: TimeSeriesModel,
     columns: Sequence[Any],
-    slots: Subquery,
     exchange: str,
-    end: datetime,
     keep: Sequence[ColumnElement[bool]],
 ) -> Select[Any]:
-    """Every symbol's first row per slot: the first time per symbol and slot from a range of
-    the (exchange, ts, symbol) key alone, then those rows by that key (one per symbol and slot).
+    """Every symbol's first row in one slot ``[:lo, :hi)``: the first time per symbol from a
+    range of the (exchange, ts, symbol) key alone, then those rows by that key.
+
+    One slot a statement, its bounds bound: a derived table of many slots joined on the
+    time range made SQLite group every slot's rows through one temporary B-tree, four
+    times slower than one plain range a slot (2 days of 500 symbols: 2.6 s against 0.65 s).
     """
+    lo = bindparam("lo", type_=model.ts.type)
+    hi = bindparam("hi", type_=model.ts.type)
     firsts = (
         select(model.symbol.label("symbol"), func.min(model.ts).label("ts"))
-        .join(slots, and_(model.ts >= slots.c.lo, model.ts < slots.c.hi))
-        .where(model.exchange == exchange, model.ts <= end)
-        .group_by(model.symbol, slots.c.lo)
+        .where(model.exchange == exchange, model.ts >= lo, model.ts < hi)
+        .group_by(model.symbol)
         .subquery("firsts")
     )
     return (
