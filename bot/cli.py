@@ -214,6 +214,7 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
             kinds=kinds,
             symbols=args.symbols,
             digest=not args.no_digest,
+            venues=args.venues,
         )
     )
     print(f"added {view_line(added.view)}")
@@ -264,6 +265,12 @@ def add_webhook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="comma-separated: band_up,band_down,squeeze_risk,bias_flip (default all)",
     )
     add.add_argument("--symbols", type=_csv, default=[], help="only these symbols, e.g. BTCUSDT,ETHUSDT")
+    add.add_argument(
+        "--venues",
+        type=_csv,
+        default=[],
+        help="with several EXCHANGES: whose alerts, e.g. bybit,okx (default all: the aggregate)",
+    )
     add.add_argument("--no-digest", action="store_true", help="alerts only, no daily digest")
     add.set_defaults(handler=cmd_webhook_add)
     webhook_sub.add_parser("list", help="show every webhook").set_defaults(handler=cmd_webhook_list)

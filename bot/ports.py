@@ -8,7 +8,7 @@ datetime passed in or out is aware UTC. Store failures raise ``bot.errors.Storag
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -552,10 +552,12 @@ class WebhookStore(Protocol):
         settings: ChatSettings,
         exchange: str,
         symbols: Sequence[str],
+        elsewhere: Mapping[str, Sequence[str]] | None = None,
         timezone: str = "UTC",
         now: datetime,
     ) -> WebhookEndpoint:
-        """Register a webhook: its chat (with ``settings``, ``symbols`` on its watchlist) and URL.
+        """Register a webhook: its chat (with ``settings``, ``symbols`` of ``exchange`` and
+        ``elsewhere``'s symbols of other exchanges on its watchlist) and URL, in one transaction.
 
         Raises:
             StorageError: ``webhook_id`` is taken.

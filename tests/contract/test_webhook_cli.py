@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from bot.config import load_settings
 from bot.core.events import EventKind
 from bot.core.models import Band
 from bot.storage.facade import open_storage
+from tests.fakes.contract import record
 
 
 @pytest.fixture
@@ -133,3 +135,99 @@ def test_with_several_venues_a_webhook_follows_the_aggregate_unless_limited_to_s
     finally:
         storage.close()
     assert sorted(chosen.values(), key=len) == [frozenset(), frozenset({"binanceusdm"})]
+
+
+def collected(url: str) -> None:
+    """A latest collection on each venue and the aggregate: BTC listed everywhere (the
+    aggregate names the asset), SHIB on Binance as 1000SHIBUSDT and not on OKX."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    listed = {
+        "binanceusdm": ("BTCUSDT", "1000SHIBUSDT"),
+        "bybit": ("BTCUSDT", "SHIB1000USDT"),
+        "okx": ("BTCUSDT",),
+        "all": ("BTC", "SHIB"),
+    }
+    storage = open_storage(url)
+    try:
+        for exchange, symbols in listed.items():
+            storage.cycles.save_cycle(
+                exchange=exchange, scores=[record(s, now, exchange=exchange) for s in symbols]
+            )
+    finally:
+        storage.close()
+
+
+def test_venues_choose_whose_alerts_a_webhook_gets_and_its_symbols_are_found_on_each(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")
+    monkeypatch.setenv("EXCHANGES", "binanceusdm,bybit,okx")
+    collected(env)
+    code, out, _ = out_and_code(
+        capsys,
+        "webhook",
+        "add",
+        "http://127.0.0.1:9/v",
+        "--venues",
+        "Bybit,binanceusdm",
+        "--symbols",
+        "btc,shib",
+    )
+    assert code == 0
+    assert "symbols BTCUSDT,1000SHIBUSDT,SHIB1000USDT · venues binanceusdm,bybit" in out
+    code, out, _ = out_and_code(
+        capsys, "webhook", "add", "http://127.0.0.1:9/a", "--venues", "all", "--symbols", "btc"
+    )
+    assert code == 0 and "symbols BTC ·" in out and "venues" not in out  # the aggregate: the default
+    storage = open_storage(env)
+    try:
+        profiles = {p.chat.key.chat_id: p for p in storage.chats.alert_chats()}
+        watched = {
+            ref: sorted((e.exchange, e.symbol) for e in storage.chats.watchlist(p.chat.ref))
+            for ref, p in profiles.items()
+        }
+    finally:
+        storage.close()
+    by_venues = {p.settings.alert_venues: watched[ref] for ref, p in profiles.items()}
+    assert by_venues == {
+        frozenset({"binanceusdm", "bybit"}): [
+            ("binanceusdm", "1000SHIBUSDT"),
+            ("binanceusdm", "BTCUSDT"),
+            ("bybit", "BTCUSDT"),
+            ("bybit", "SHIB1000USDT"),
+        ],
+        frozenset(): [("all", "BTC")],
+    }
+    assert all(p.settings.watchlist_only for p in profiles.values())
+
+
+@pytest.mark.parametrize(
+    ("exchanges", "args", "why"),
+    [
+        (
+            "binanceusdm,bybit,okx",
+            ("--venues", "kraken"),
+            "'kraken' is not a venue here; the venues are: all, binanceusdm, bybit, okx",
+        ),
+        ("binanceusdm", ("--venues", "bybit"), "Only one venue is collected here (binanceusdm)"),
+        (
+            "binanceusdm,bybit,okx",
+            ("--venues", "okx", "--symbols", "shib"),
+            "'shib' is not listed on okx in the latest collection",
+        ),
+    ],
+)
+def test_bad_venues_get_a_clear_message_and_add_nothing(
+    env: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    exchanges: str,
+    args: tuple[str, ...],
+    why: str,
+) -> None:
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")
+    monkeypatch.setenv("EXCHANGES", exchanges)
+    collected(env)
+    code, out, err = out_and_code(capsys, "webhook", "add", "http://127.0.0.1:9/", *args)
+    assert (code, out) == (2, "") and why in err and "Traceback" not in err
+    assert out_and_code(capsys, "webhook", "list")[1] == "no webhooks\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -52,6 +52,7 @@ class SqlWebhookStore:
         settings: ChatSettings,
         exchange: str,
         symbols: Sequence[str],
+        elsewhere: Mapping[str, Sequence[str]] | None = None,
         timezone: str = "UTC",
         now: datetime,
     ) -> WebhookEndpoint:
@@ -69,8 +70,10 @@ class SqlWebhookStore:
             session.add(chat)
             session.flush()
             session.add(ChatSettingsRow(chat_ref=chat.id, **settings_values(settings)))
-            for symbol in dict.fromkeys(symbols):
-                session.add(WatchlistRow(chat_ref=chat.id, exchange=exchange, symbol=symbol, added_at=now))
+            watched = {exchange: symbols, **(elsewhere or {})}
+            for venue, names in watched.items():
+                for symbol in dict.fromkeys(names):
+                    session.add(WatchlistRow(chat_ref=chat.id, exchange=venue, symbol=symbol, added_at=now))
             hook = WebhookRow(chat_ref=chat.id, url=url, secret=secret, failures=0, created_at=now)
             session.add(hook)
             session.flush()
