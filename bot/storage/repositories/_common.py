@@ -283,6 +283,10 @@ def first_in_slots(
         raise ValueError(f"sampling slot must be within (0, {every}], got {slot}")
     wanted = None if symbols is None else set(symbols)
     listed = bool(symbol_filter(model, symbols))
+    if listed and _at_hour_starts(every, slot):
+        return _firsts_of_hours(
+            session, model, columns, exchange, start, end, every, slot, wanted or (), keep
+        )
     found: dict[str, list[tuple[Any, ...]]] = {}
     # The last slot stops at ``end`` (times have microseconds at the finest).
     after_end = end + timedelta(microseconds=1)
@@ -301,6 +305,82 @@ def first_in_slots(
         if listed:
             found[symbol] = _earliest_per_slot(rows, step)
     return found
+
+
+def _at_hour_starts(every: timedelta, slot: timedelta) -> bool:
+    """Every slot starts an hour bucket and ends within it (hourly sampling, ``/track``'s)."""
+    return every.total_seconds() % HOUR_SECONDS == 0 and slot.total_seconds() <= HOUR_SECONDS
+
+
+def _firsts_of_hours(
+    session: Session,
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    slot: timedelta,
+    symbols: Collection[str],
+    keep: Sequence[ColumnElement[bool]],
+) -> dict[str, list[tuple[Any, ...]]]:
+    """``first_in_slots`` of a symbol list when each slot is the start of one hour bucket.
+
+    A slot's first row is then its hour's first row, if that lies in the slot: one statement
+    per list of hours and names (bound as lists, so it is built and compiled once, where a
+    derived table of slot bounds cost more in Python than the seeks in the database), the
+    first time per (hour, symbol) from the (exchange, hour, symbol, ts) index alone, then
+    those rows by primary key; the rows past their slot are dropped here.
+    """
+    starts = sample_starts(start, end, every)
+    hours = [hour_of(h) for h in starts]
+    slot_s, step = slot.total_seconds(), every.total_seconds()
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    conn = session.connection()
+    for hour_part in chunked(hours, MAX_SEEK_HOURS):
+        for names in chunked(sorted(symbols), IN_CHUNK):
+            for row in conn.execute(
+                _firsts_by_hour(model, columns, exchange, keep),
+                {"hours": list(hour_part), "names": list(names)},
+            ).all():
+                ts: datetime = row[1]
+                # In its slot: within ``slot`` of its hour's start, and not past ``end``.
+                if ts.timestamp() % step < slot_s and ts <= end:
+                    found.setdefault(row[0], []).append(row[1:])
+    for rows in found.values():
+        rows.sort(key=lambda row: row[0])
+    return found
+
+
+def _firsts_by_hour(
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    keep: Sequence[ColumnElement[bool]],
+) -> Select[Any]:
+    """Each listed symbol's first row in each listed hour (``:hours``, ``:names``)."""
+    firsts = (
+        select(model.hour.label("hour"), model.symbol.label("symbol"), func.min(model.ts).label("ts"))
+        .where(
+            model.exchange == exchange,
+            model.hour.in_(bindparam("hours", expanding=True)),
+            model.symbol.in_(bindparam("names", expanding=True)),
+        )
+        .group_by(model.hour, model.symbol)
+        .subquery("firsts")
+    )
+    # The row of each first time, by the unique (exchange, ts, symbol) key; its id joined.
+    first_id = (
+        select(model.id)
+        .where(
+            model.exchange == exchange,
+            model.ts == firsts.c.ts,
+            model.symbol == firsts.c.symbol,
+        )
+        .scalar_subquery()
+    )
+    ids = select(first_id.label("id")).select_from(firsts).subquery("ids")
+    return select(model.symbol, model.ts, *columns).join(ids, model.id == ids.c.id).where(*keep)
 
 
 def _earliest_per_slot(rows: list[tuple[Any, ...]], step: float) -> list[tuple[Any, ...]]:
