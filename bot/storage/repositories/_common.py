@@ -276,7 +276,8 @@ def first_in_slots(
     statement per slot, a range of the (exchange, ts, symbol) key; for a symbol list the
     slots are a derived table of bound times, each cut at the hour buckets' edges, so each
     piece is one seek of the (exchange, hour, symbol, ts) index per symbol (a slot's first
-    row is its first piece's that has one). A first row that fails ``keep`` leaves its slot
+    row is its first piece's that has one); slots at hour starts (hourly sampling) are read
+    as each hour's first row instead (``_firsts_of_hours``). A first row that fails ``keep`` leaves its slot
     empty (filtering before the choice would read every row of the slot from the table).
     """
     if not timedelta(0) < slot <= every:
