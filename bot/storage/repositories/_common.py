@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
+    Integer,
     Row,
     Select,
     Subquery,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from bot.storage.models import HOUR_SECONDS, ScoreRow, SnapshotRow, hour_of
@@ -327,27 +329,25 @@ def _firsts_of_hours(
 ) -> dict[str, list[tuple[Any, ...]]]:
     """``first_in_slots`` of a symbol list when each slot is the start of one hour bucket.
 
-    A slot's first row is then its hour's first row, if that lies in the slot: one statement
-    per list of hours and names (bound as lists, so it is built and compiled once, where a
-    derived table of slot bounds cost more in Python than the seeks in the database), the
-    first time per (hour, symbol) from the (exchange, hour, symbol, ts) index alone, then
-    those rows by primary key; the rows past their slot are dropped here.
+    A slot's first row is then its hour's first row, if that lies in the slot: one seek of
+    the (exchange, hour, symbol, ts) index per symbol and hour, the hours counted by the
+    database (a recursive CTE of three bound numbers) where a derived table of every slot's
+    bounds cost more to build and key in Python than the seeks; the rows past their slot
+    are dropped here.
     """
     starts = sample_starts(start, end, every)
-    hours = [hour_of(h) for h in starts]
+    if not starts:
+        return {}
     slot_s, step = slot.total_seconds(), every.total_seconds()
+    hours = {"first": hour_of(starts[0]), "last": hour_of(starts[-1]), "step": int(step // HOUR_SECONDS)}
     found: dict[str, list[tuple[Any, ...]]] = {}
     conn = session.connection()
-    for hour_part in chunked(hours, MAX_SEEK_HOURS):
-        for names in chunked(sorted(symbols), IN_CHUNK):
-            for row in conn.execute(
-                _firsts_by_hour(model, columns, exchange, keep),
-                {"hours": list(hour_part), "names": list(names)},
-            ).all():
-                ts: datetime = row[1]
-                # In its slot: within ``slot`` of its hour's start, and not past ``end``.
-                if ts.timestamp() % step < slot_s and ts <= end:
-                    found.setdefault(row[0], []).append(row[1:])
+    for names in chunked(sorted(symbols), NAMES_PER_QUERY):
+        for row in conn.execute(_firsts_by_hour(model, columns, exchange, names, keep), hours).all():
+            ts: datetime = row[1]
+            # In its slot: within ``slot`` of its hour's start, and not past ``end``.
+            if ts.timestamp() % step < slot_s and ts <= end:
+                found.setdefault(row[0], []).append(row[1:])
     for rows in found.values():
         rows.sort(key=lambda row: row[0])
     return found
@@ -357,30 +357,24 @@ def _firsts_by_hour(
     model: TimeSeriesModel,
     columns: Sequence[Any],
     exchange: str,
+    symbols: Sequence[str],
     keep: Sequence[ColumnElement[bool]],
 ) -> Select[Any]:
-    """Each listed symbol's first row in each listed hour (``:hours``, ``:names``)."""
-    firsts = (
-        select(model.hour.label("hour"), model.symbol.label("symbol"), func.min(model.ts).label("ts"))
-        .where(
-            model.exchange == exchange,
-            model.hour.in_(bindparam("hours", expanding=True)),
-            model.symbol.in_(bindparam("names", expanding=True)),
-        )
-        .group_by(model.hour, model.symbol)
-        .subquery("firsts")
-    )
-    # The row of each first time, by the unique (exchange, ts, symbol) key; its id joined.
+    """Each of ``symbols``' first row in each hour ``:first, :first + :step, … :last``."""
+    first = sql_cast(bindparam("first", type_=Integer), Integer)
+    hours = select(first.label("hour")).cte("hours", recursive=True)
+    step = sql_cast(bindparam("step", type_=Integer), Integer)
+    hours = hours.union_all(select(hours.c.hour + step).where(hours.c.hour + step <= bindparam("last")))
+    terms = [select(literal(symbol).label("symbol")) for symbol in symbols]
+    names = (terms[0] if len(terms) == 1 else union_all(*terms)).subquery("names")
     first_id = (
         select(model.id)
-        .where(
-            model.exchange == exchange,
-            model.ts == firsts.c.ts,
-            model.symbol == firsts.c.symbol,
-        )
+        .where(model.exchange == exchange, model.hour == hours.c.hour, model.symbol == names.c.symbol)
+        .order_by(model.ts)
+        .limit(1)
         .scalar_subquery()
     )
-    ids = select(first_id.label("id")).select_from(firsts).subquery("ids")
+    ids = select(first_id.label("id")).select_from(names.join(hours, true())).subquery("ids")
     return select(model.symbol, model.ts, *columns).join(ids, model.id == ids.c.id).where(*keep)
 
 
