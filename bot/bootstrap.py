@@ -22,7 +22,7 @@ from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.cycle import AlertRenderer, CollectionCycle, CycleDeps, CycleReport, diff_params_for
 from bot.app.delivery import Delivery
 from bot.app.digest import DigestJob
-from bot.app.fanout import AlertBatch, FollowedVenues
+from bot.app.fanout import AlertBatch
 from bot.app.lease import Lease, collector_lease, commands_lease
 from bot.app.track import TrackHistory
 from bot.chat.console_adapter import ConsoleAdapter
@@ -37,7 +37,7 @@ from bot.core.aggregate_card import venue_title
 from bot.core.document import Document
 from bot.core.records import ChatSettings, Platform
 from bot.errors import ConfigError
-from bot.ports import ChatAdapter, ChatStore, Clock, MarketSource, Sink, StateStore
+from bot.ports import ChatAdapter, Clock, MarketSource, Sink, StateStore
 from bot.render.chart_worker import ChartWorker
 from bot.render.documents import alert_document, digest_document
 from bot.roles import Role
@@ -206,7 +206,7 @@ def _venue_collector(
         source=source,
         snapshots=storage.snapshots,
         alert_states=storage.alert_states,
-        chats=fanout_chats(storage, venues),
+        chats=storage.chats,
         outbox=storage.outbox,
         cycles=storage.cycles,
     )
@@ -224,16 +224,15 @@ def _venue_collector(
         alert_renderer(shown, exchange if venues else None),
         evidence=history.evidence_lines,
         fence=None if lease is None else lease.claim,
+        venues=fanout_venues(venues),
     )
     return Collector(storage=storage, source=source, cycle=cycle, exchange=exchange, label=label, lease=lease)
 
 
-def fanout_chats(storage: Storage, venues: Sequence[str]) -> ChatStore:
-    """The chats a cycle fans out to: with several venues, each with the venues it follows
-    filled in (the aggregate by default), so every cycle tells only its followers."""
-    if len(venues) < 2:
-        return storage.chats
-    return FollowedVenues(storage.chats, (*venues, AGGREGATE_EXCHANGE), AGGREGATE_EXCHANGE)
+def fanout_venues(venues: Sequence[str]) -> tuple[str, ...]:
+    """``plan_fanout``'s venues: with several, each collected one and the aggregate, so every
+    cycle tells only the chats that follow it (the aggregate by default); none with one."""
+    return () if len(venues) < 2 else (*venues, AGGREGATE_EXCHANGE)
 
 
 def alert_renderer(source_label: str | None, venue: str | None) -> AlertRenderer:
@@ -510,7 +509,7 @@ def build_aggregate(settings: Settings, venues: tuple[Collector, ...], clock: Cl
         source=source,
         snapshots=storage.snapshots,
         alert_states=storage.alert_states,
-        chats=fanout_chats(storage, tuple(c.exchange for c in venues)),
+        chats=storage.chats,
         outbox=storage.outbox,
         cycles=storage.cycles,
     )
@@ -520,6 +519,7 @@ def build_aggregate(settings: Settings, venues: tuple[Collector, ...], clock: Cl
         diff_params_for(settings.collect_interval),
         alert_renderer(None, source.exchange),
         fence=None if lease is None else lease.claim,
+        venues=fanout_venues(tuple(c.exchange for c in venues)),
     )
     return Collector(
         storage=storage, source=source, cycle=cycle, exchange=source.exchange, label=source.label, lease=lease

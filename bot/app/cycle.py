@@ -174,8 +174,10 @@ class CollectionCycle:
         evidence: EvidenceLines | None = None,
         fence: Callable[[datetime], LeaseClaim] | None = None,
         keep_states: bool = True,
+        venues: Sequence[str] = (),
     ) -> None:
         self._d = deps
+        self._venues = tuple(venues)  # ``plan_fanout``'s: with several, the chats' followed ones
         self._params = params
         self._diff = diff_params
         self._render = render
@@ -427,7 +429,7 @@ class CollectionCycle:
             )
             for p in self._d.chats.alert_chats()
         ]
-        batches = plan_fanout(events, audiences, now, self._cap)
+        batches = plan_fanout(events, audiences, now, self._cap, venues=self._venues)
         notes = self._evidence_lines(events, now) if batches else {}
         return [
             OutboxMessage(

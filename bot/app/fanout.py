@@ -8,7 +8,7 @@ A chat hears an event when all of these hold:
   cooled *from*: "BTC left stressed" matters to a chat that only follows stressed);
 * the event's venue (``exchange``: a venue's ccxt id, or ``all`` for the cross-venue
   aggregate) is one the chat follows (``ChatSettings.alert_venues``; with several venues
-  ``FollowedVenues`` fills in the default, the aggregate, for chats that chose none). Every
+  ``plan_fanout`` reads it with ``followed_venues``: the aggregate for chats that chose none). Every
   cycle (each venue's and the aggregate's) fans its own events out, so a chat following the
   aggregate hears one story per asset, not one per venue;
 * the symbol is on its watchlist, when the chat is watchlist-only;
@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.events import AlertEvent
 from bot.core.models import Band
-from bot.core.records import Chat, ChatKey, ChatKind, ChatProfile, ChatSettings, WatchlistEntry
-from bot.ports import ChatStore
+from bot.core.records import Chat, ChatSettings
 
 DEFAULT_DAILY_CAP = 50
 
@@ -98,14 +98,18 @@ def relevant_band(event: AlertEvent) -> Band:
     return max(event.old_band, event.new_band, key=lambda b: b.rank)
 
 
-def wants(audience: Audience, event: AlertEvent) -> bool:
-    """Does this chat's configuration ask for this event (quiet hours aside)?"""
+def wants(audience: Audience, event: AlertEvent, venues: frozenset[str] | None = None) -> bool:
+    """Does this chat's configuration ask for this event (quiet hours aside)?
+
+    ``venues``: the venues the chat follows (``followed_venues``); ``None``, its stored choice.
+    """
     s = audience.settings
     if not (audience.chat.enabled and s.alerts_enabled):
         return False
     if event.kind.value not in {k.value for k in s.event_kinds}:
         return False
-    if s.alert_venues and event.exchange not in s.alert_venues:
+    followed = s.alert_venues if venues is None else venues
+    if followed and event.exchange not in followed:
         return False
     if relevant_band(event).rank < s.min_band.rank:
         return False
@@ -123,6 +127,8 @@ def plan_fanout(
     audiences: Sequence[Audience],
     now: datetime,
     daily_cap: int = DEFAULT_DAILY_CAP,
+    *,
+    venues: Sequence[str] = (),
 ) -> list[AlertBatch]:
     """Decide every chat's message for this cycle.
 
@@ -131,6 +137,10 @@ def plan_fanout(
         audiences: every chat that might hear them.
         now: the cycle time (aware UTC), for quiet hours.
         daily_cap: most events per chat per local day.
+        venues: with several venues, every venue collected and the aggregate: each chat
+            hears the venues ``followed_venues`` gives it (the aggregate when it chose
+            none), so a chat following the aggregate hears one story per asset, not one
+            per venue. Empty (one venue): a chat that chose no venue hears every event.
 
     Returns:
         One batch per chat that has something to hear, events ranked by score (highest
@@ -141,7 +151,8 @@ def plan_fanout(
     for audience in audiences:
         if in_quiet_hours(audience.settings, audience.chat.timezone, now):
             continue
-        wanted = [e for e in ranked if wants(audience, e)]
+        followed = followed_venues(audience.settings, venues, AGGREGATE_EXCHANGE) if venues else None
+        wanted = [e for e in ranked if wants(audience, e, followed)]
         if not wanted:
             continue
         room = daily_cap - audience.alerts_today
@@ -168,72 +179,3 @@ def followed_venues(settings: ChatSettings, configured: Sequence[str], default: 
     """
     chosen = settings.alert_venues & frozenset(configured)
     return chosen or frozenset({default})
-
-
-class FollowedVenues:
-    """``bot.ports.ChatStore`` whose alert chats carry the venues they follow, filled in.
-
-    With several venues every cycle fans out, and a chat that chose no venue must hear only
-    the aggregate's events: ``alert_chats`` gives each profile its effective choice
-    (``followed_venues``), so ``plan_fanout`` filters on it. Everything else is the store's.
-    """
-
-    def __init__(self, chats: ChatStore, configured: Sequence[str], default: str) -> None:
-        self._chats = chats
-        self._configured = tuple(configured)
-        self._default = default
-
-    def alert_chats(self) -> list[ChatProfile]:
-        return [
-            replace(
-                p,
-                settings=replace(
-                    p.settings,
-                    alert_venues=followed_venues(p.settings, self._configured, self._default),
-                ),
-            )
-            for p in self._chats.alert_chats()
-        ]
-
-    # --- the rest is the store's ------------------------------------------------------------
-
-    def ensure_chat(
-        self,
-        key: ChatKey,
-        *,
-        kind: ChatKind,
-        now: datetime,
-        timezone: str = "UTC",
-        defaults: ChatSettings | None = None,
-    ) -> Chat:
-        return self._chats.ensure_chat(key, kind=kind, now=now, timezone=timezone, defaults=defaults)
-
-    def get_chat(self, key: ChatKey) -> Chat | None:
-        return self._chats.get_chat(key)
-
-    def chat_by_ref(self, ref: int) -> Chat | None:
-        return self._chats.chat_by_ref(ref)
-
-    def update_chat(self, chat: Chat) -> None:
-        self._chats.update_chat(chat)
-
-    def get_settings(self, chat_ref: int) -> ChatSettings:
-        return self._chats.get_settings(chat_ref)
-
-    def save_settings(self, chat_ref: int, settings: ChatSettings) -> None:
-        self._chats.save_settings(chat_ref, settings)
-
-    def watch(self, chat_ref: int, exchange: str, symbols: Sequence[str], now: datetime) -> int:
-        return self._chats.watch(chat_ref, exchange, symbols, now)
-
-    def unwatch(self, chat_ref: int, exchange: str, symbols: Sequence[str]) -> int:
-        return self._chats.unwatch(chat_ref, exchange, symbols)
-
-    def watchlist(self, chat_ref: int) -> list[WatchlistEntry]:
-        return self._chats.watchlist(chat_ref)
-
-    def watched_symbols(self, exchange: str) -> dict[int, frozenset[str]]:
-        return self._chats.watched_symbols(exchange)
-
-    def digest_chats(self) -> list[ChatProfile]:
-        return self._chats.digest_chats()

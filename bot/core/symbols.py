@@ -1,15 +1,18 @@
 """Resolve what a person types to one of the exchange's own symbol ids.
 
 Known ids are exchange-native: ``BTCUSDT`` (Binance, Bybit), ``BTC-USDT-SWAP`` (OKX),
-and multiplier contracts such as ``1000SHIBUSDT``, ``1000000MOGUSDT`` or
-``1MBABYDOGEUSDT``. People type ``btc``, ``BTC/USDT:USDT``, ``btcusdt``, ``shib`` or
-``$mog``; each is reduced to a compact key (upper-case letters and digits, quote
-included) and matched, in order, by:
+and multiplier contracts such as ``1000SHIBUSDT``, ``1000000MOGUSDT``, ``1MBABYDOGEUSDT``
+(Binance, and Bybit's ``1000PEPEUSDT``) or ``SHIB1000USDT`` (Bybit). People type ``btc``,
+``BTC/USDT:USDT``, ``btcusdt``, ``shib`` or ``$mog``; each is reduced to a compact key
+(upper-case letters and digits, quote included) and matched, in order, by:
 
 1. the compact key itself (``BTC/USDT:USDT``, ``BTC-USDT-SWAP`` → ``BTCUSDT``);
 2. the key with the quote appended (``btc`` → ``BTCUSDT``, ``1000shib`` → ``1000SHIBUSDT``);
-3. the bare base without a multiplier prefix (``shib`` → ``1000SHIBUSDT``), when exactly
-   one known id has it; several (``SHIBUSDT`` and ``1000SHIBUSDT``) are offered instead.
+3. the bare base, the asset without its multiplier (``shib`` → ``1000SHIBUSDT`` on Binance,
+   ``SHIB1000USDT`` on Bybit, ``SHIB-USDT-SWAP`` on OKX), when exactly one known id has it;
+   several (``SHIBUSDT`` and ``1000SHIBUSDT``) are offered instead. The bare base is
+   ``bot.core.instruments.canonical``'s asset: one rule for what a name means, whether a
+   person typed it or the aggregate groups the venues' listings by it.
 
 Anything else gets up to five close matches (``difflib``). Pure and standard-library only.
 """
@@ -21,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+from bot.core.instruments import canonical
+
 QUOTE = "USDT"
-# Longest first, so 1000000MOG is read as 1000000 × MOG and not 1000 × "000MOG".
-MULTIPLIERS = ("1000000", "10000", "1000", "1M")
 MAX_INPUT_CHARS = 40
 MAX_SUGGESTIONS = 5
 SUGGESTION_CUTOFF = 0.6
@@ -50,14 +53,11 @@ def compact(text: str) -> str | None:
 
 
 def bare_base(key: str) -> str | None:
-    """The base of a compact key without quote or multiplier: ``1000SHIBUSDT`` → ``SHIB``."""
+    """The asset of a compact key, without quote or multiplier: ``1000SHIBUSDT`` and
+    ``SHIB1000USDT`` → ``SHIB`` (``instruments.canonical``: ``1INCH`` stays ``1INCH``)."""
     base = key[: -len(QUOTE)] if key.endswith(QUOTE) and len(key) > len(QUOTE) else key
-    for prefix in MULTIPLIERS:
-        rest = base[len(prefix) :]
-        # A multiplier is only a prefix of a name that starts with a letter (1INCH is not 1 × INCH).
-        if base.startswith(prefix) and rest[:1].isalpha():
-            return rest
-    return base or None
+    read = canonical(base)
+    return None if read is None else read[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,7 +139,8 @@ def test_with_several_venues_a_webhook_follows_the_aggregate_unless_limited_to_s
 
 def collected(url: str) -> None:
     """A latest collection on each venue and the aggregate: BTC listed everywhere (the
-    aggregate names the asset), SHIB on Binance as 1000SHIBUSDT and not on OKX."""
+    aggregate names the asset), SHIB on Binance as 1000SHIBUSDT, on Bybit as SHIB1000USDT
+    and not on OKX."""
     now = datetime.now(UTC).replace(microsecond=0)
     listed = {
         "binanceusdm": ("BTCUSDT", "1000SHIBUSDT"),
@@ -174,9 +175,9 @@ def test_venues_choose_whose_alerts_a_webhook_gets_and_its_symbols_are_found_on_
         "btc,shib",
     )
     assert code == 0
-    # Bybit's SHIB1000USDT is not what "shib" names there (the symbol resolver reads a leading
-    # multiplier only), so SHIB is watched where it is found: on Binance.
-    assert "symbols BTCUSDT,1000SHIBUSDT · venues binanceusdm,bybit" in out
+    # "shib" names SHIB on each venue, whatever its multiplier: Binance's 1000SHIBUSDT and
+    # Bybit's SHIB1000USDT (one rule, ``instruments.canonical``).
+    assert "symbols BTCUSDT,1000SHIBUSDT,SHIB1000USDT · venues binanceusdm,bybit" in out
     code, out, _ = out_and_code(
         capsys, "webhook", "add", "http://127.0.0.1:9/a", "--venues", "all", "--symbols", "btc"
     )
@@ -196,6 +197,7 @@ def test_venues_choose_whose_alerts_a_webhook_gets_and_its_symbols_are_found_on_
             ("binanceusdm", "1000SHIBUSDT"),
             ("binanceusdm", "BTCUSDT"),
             ("bybit", "BTCUSDT"),
+            ("bybit", "SHIB1000USDT"),
         ],
         frozenset(): [("all", "BTC")],
     }

@@ -26,6 +26,10 @@ def missing(symbol_index: int, k: int) -> bool:
         (timedelta(minutes=50), timedelta(minutes=45)),  # slots across the hours' edges
         (timedelta(hours=3), timedelta(hours=2, minutes=10)),  # a slot over three hours
         (timedelta(minutes=30), timedelta(minutes=10)),
+        # Slots at hour starts (a list reads each hour's first row): /track's, and longer.
+        (timedelta(hours=1), timedelta(minutes=10)),
+        (timedelta(hours=2), timedelta(hours=1)),
+        (timedelta(hours=1), timedelta(minutes=3)),
     ],
 )
 def test_symbol_lists_sample_as_the_whole_market_does(

@@ -18,11 +18,13 @@ from bot.app import arguments as argp
 from bot.app.command_set import command_set_for
 from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, SettingsReply, TableReply, TextReply
 from bot.core.aggregate import AGGREGATE_EXCHANGE, Aggregate
-from bot.core.records import ChatKey, ChatKind, Platform
+from bot.core.records import ChatKey, ChatKind, Platform, ScoreRecord
+from bot.core.scoring import score
 from bot.errors import InputError
 from bot.render.documents import reply_document
 from bot.render.plain_text import document_text
-from tests.fakes.scored_market import ChartSpy, ask, error_of, make_layer, populate
+from tests.fakes.contract import store_scores
+from tests.fakes.scored_market import INPUTS, LATEST, ChartSpy, ask, error_of, make_layer, populate, snapshot
 from tests.fakes.storage import FakeStorage
 from tests.fakes.venue_market import (
     PEPE,
@@ -434,6 +436,38 @@ async def test_watch_covers_the_asset_on_the_aggregate_and_each_venue_listing_it
     }
     await ask(layer, "watch", "eth")
     await ask(layer, "unwatch", "all")
+    assert storage.chats.watchlist(chat.ref) == []
+
+
+SHIB = {
+    "binanceusdm": "1000SHIBUSDT",
+    "bybit": "SHIB1000USDT",
+    "okx": "SHIB-USDT-SWAP",
+    AGGREGATE_EXCHANGE: "SHIB",
+}
+
+
+def with_shib(storage: FakeStorage) -> FakeStorage:
+    """SHIB as each venue names it (a multiplier before, after, or none) at the latest time."""
+    store_scores(
+        storage,
+        [ScoreRecord(e, s, LATEST, INPUTS["BTCUSDT"], score(INPUTS["BTCUSDT"])) for e, s in SHIB.items()],
+    )
+    storage.snapshots.add_snapshots([snapshot(s, LATEST, e) for e, s in SHIB.items()])
+    return storage
+
+
+async def test_one_name_resolves_an_asset_on_every_venue_whatever_its_multiplier() -> None:
+    storage = with_shib(three_venues(FakeStorage()))
+    layer = venue_layer(storage)
+    for venue in VENUES:
+        card = await ask(layer, "score", f"shib {venue}")
+        assert isinstance(card, ScoreCardReply), card
+        assert (card.card.latest.exchange, card.card.latest.symbol) == (venue, SHIB[venue])
+    await ask(layer, "watch", "shib")
+    (chat,) = storage.chats.chats.values()
+    assert {(e.exchange, e.symbol) for e in storage.chats.watchlist(chat.ref)} == set(SHIB.items())
+    await ask(layer, "unwatch", "shib")
     assert storage.chats.watchlist(chat.ref) == []
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.app.cycle import CollectionCycle, CycleDeps
-from bot.app.fanout import FollowedVenues
 from bot.core.collection import FetchReport, OiPoint, SymbolFailure
 from bot.core.diff import DiffParams
 from bot.core.market import MarketSnapshot
@@ -99,11 +98,18 @@ async def test_a_venue_cycle_tells_only_the_chats_that_follow_its_venue() -> Non
     # aggregate, so it never hears the same symbol's story once per venue. The states are
     # stored either way (nothing is owed when a chat chooses the venue later).
     storage, source = FakeStorage(), ScriptedSource()
-    chats = FollowedVenues(storage.chats, ("fakex", "other", "all"), "all")
     deps = CycleDeps(
-        "fakex", source, storage.snapshots, storage.alert_states, chats, storage.outbox, storage.cycles
+        "fakex",
+        source,
+        storage.snapshots,
+        storage.alert_states,
+        storage.chats,
+        storage.outbox,
+        storage.cycles,
     )
-    cycle = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document)
+    cycle = CollectionCycle(
+        deps, DEFAULT_PARAMS, DiffParams(), alert_document, venues=("fakex", "other", "all")
+    )
     default = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "default"), kind=ChatKind.PRIVATE, now=T0)
     storage.chats.save_settings(default.ref, ChatSettings(min_band=Band.LEAN))
     follower = storage.chats.ensure_chat(ChatKey(Platform.CONSOLE, "fan"), kind=ChatKind.PRIVATE, now=T0)

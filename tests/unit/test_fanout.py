@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app.fanout import Audience, FollowedVenues, followed_venues, in_quiet_hours, plan_fanout
+from bot.app.fanout import Audience, followed_venues, in_quiet_hours, plan_fanout
 from bot.bootstrap import alert_renderer
 from bot.core.events import AlertEvent, EventKind, Reading
 from bot.core.models import Band, Bias, Regime
 from bot.core.records import Chat, ChatKey, ChatKind, ChatSettings, Platform
 from bot.render.documents import alert_document
 from bot.render.plain_text import document_text
-from tests.fakes.chat_stores import FakeChatStore
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -198,17 +197,15 @@ def test_followed_venues_fill_in_the_default(chosen: frozenset[str], followed: s
     )
 
 
-def test_followed_venues_store_gives_alert_chats_their_effective_choice() -> None:
-    store = FakeChatStore()
-    plain = store.ensure_chat(ChatKey(Platform.TELEGRAM, "1"), kind=ChatKind.PRIVATE, now=NOW)
-    picky = store.ensure_chat(ChatKey(Platform.TELEGRAM, "2"), kind=ChatKind.PRIVATE, now=NOW)
-    store.save_settings(picky.ref, ChatSettings(alert_venues=frozenset({"okx"})))
-    wrapped = FollowedVenues(store, ("binanceusdm", "okx", "all"), "all")
-    assert {p.chat.ref: p.settings.alert_venues for p in wrapped.alert_chats()} == {
-        plain.ref: {"all"},
-        picky.ref: {"okx"},
-    }
-    assert store.get_settings(plain.ref).alert_venues == frozenset()  # nothing stored
+def test_with_several_venues_a_chat_without_a_choice_hears_the_aggregate_only() -> None:
+    events = [on("binanceusdm", UP_STRESSED), on("okx", SQUEEZE), on("all", COOLED)]
+    plain = audience()
+    picky = audience(ChatSettings(alert_venues=frozenset({"okx"})), c=chat(2))
+    gone = audience(ChatSettings(alert_venues=frozenset({"kraken"})), c=chat(3))  # no longer collected
+    batches = plan_fanout(events, [plain, picky, gone], NOW, venues=("binanceusdm", "okx", "all"))
+    heard = {b.chat.ref: [e.exchange for e in b.events] for b in batches}
+    assert heard == {1: ["all"], 2: ["okx"], 3: ["all"]}
+    assert plain.settings.alert_venues == frozenset()  # the choice is read, not rewritten
 
 
 @given(
@@ -223,6 +220,26 @@ def test_a_chat_hears_exactly_the_events_of_the_venues_it_follows(
     heard = [e.event_id for b in batches for e in b.events]
     expected = [e.event_id for e in events if not chosen or e.exchange in chosen]
     assert sorted(heard) == sorted(expected)
+
+
+@given(
+    st.lists(st.sampled_from(["all", "binanceusdm", "bybit", "okx"]), min_size=1, max_size=8),
+    st.frozensets(st.sampled_from(["all", "binanceusdm", "bybit", "okx", "kraken"])),
+    st.frozensets(st.sampled_from(["binanceusdm", "bybit", "okx"]), min_size=2),
+)
+def test_with_several_venues_a_chat_hears_exactly_what_followed_venues_gives_it(
+    venues: list[str], chosen: frozenset[str], collected: frozenset[str]
+) -> None:
+    configured = (*sorted(collected), "all")
+    settings = ChatSettings(alert_venues=chosen)
+    events = [on(v, replace(UP_STRESSED, symbol=f"S{i}", event_id=f"e{i}")) for i, v in enumerate(venues)]
+    batches = plan_fanout(events, [audience(settings)], NOW, venues=configured)
+    heard = [e.event_id for b in batches for e in b.events]
+    followed = followed_venues(settings, configured, "all")
+    assert sorted(heard) == sorted(e.event_id for e in events if e.exchange in followed)
+    # The same as the chat's choice filled in beforehand (what the store wrapper used to do).
+    filled = audience(replace(settings, alert_venues=followed))
+    assert plan_fanout(events, [filled], NOW) == batches
 
 
 def test_alert_titles_name_the_venue_only_when_there_are_several() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from bot.core.instruments import canonical
 from bot.core.symbols import MAX_SUGGESTIONS, SymbolIndex, bare_base, compact
 
 # Binance-style ids from the seed, plus multiplier and look-alike names.
@@ -148,6 +149,72 @@ def test_compact_and_bare_base() -> None:
     assert bare_base("1INCHUSDT") == "1INCH"
     assert bare_base("USDT") == "USDT"
     assert bare_base("1000") == "1000"
+
+
+# Bybit linear and OKX swap ids of the same assets: multipliers before or after the name.
+BYBIT = ("BTCUSDT", "SHIB1000USDT", "1000PEPEUSDT", "1000BONKUSDT", "10000LADYSUSDT", "1INCHUSDT", "C98USDT")
+OKX_SWAPS = ("BTC-USDT-SWAP", "SHIB-USDT-SWAP", "PEPE-USDT-SWAP", "BONK-USDT-SWAP", "1INCH-USDT-SWAP")
+
+
+@pytest.mark.parametrize(
+    ("typed", "binance_id", "bybit_id", "okx_id"),
+    [
+        ("shib", "1000SHIBUSDT", "SHIB1000USDT", "SHIB-USDT-SWAP"),
+        ("SHIB/USDT:USDT", "1000SHIBUSDT", "SHIB1000USDT", "SHIB-USDT-SWAP"),
+        ("$shib", "1000SHIBUSDT", "SHIB1000USDT", "SHIB-USDT-SWAP"),
+        ("1000shib", "1000SHIBUSDT", "SHIB1000USDT", "SHIB-USDT-SWAP"),
+        ("shib1000usdt", "1000SHIBUSDT", "SHIB1000USDT", "SHIB-USDT-SWAP"),
+        ("pepe", "1000PEPEUSDT", "1000PEPEUSDT", "PEPE-USDT-SWAP"),
+        ("bonk", "1000BONKUSDT", "1000BONKUSDT", "BONK-USDT-SWAP"),
+        ("1inch", "1INCHUSDT", "1INCHUSDT", "1INCH-USDT-SWAP"),
+        ("btc", "BTCUSDT", "BTCUSDT", "BTC-USDT-SWAP"),
+    ],
+)
+def test_one_name_finds_the_asset_on_each_venue_whatever_its_multiplier(
+    typed: str, binance_id: str, bybit_id: str, okx_id: str
+) -> None:
+    venues = ((*BINANCE, "1000PEPEUSDT"), BYBIT, OKX_SWAPS)
+    found = [SymbolIndex.of(ids).resolve(typed).symbol for ids in venues]
+    assert found == [binance_id, bybit_id, okx_id]
+
+
+@pytest.mark.parametrize(
+    ("venue_id", "asset"),
+    [
+        ("SHIB1000USDT", "SHIB"),
+        ("1000PEPEUSDT", "PEPE"),
+        ("SHIB-USDT-SWAP", "SHIB"),
+        ("1MBABYDOGEUSDT", "BABYDOGE"),
+        ("C98USDT", "C98"),
+        ("1000XUSDT", "1000X"),  # one letter after a multiplier is a name, not 1000 x "X"
+    ],
+)
+def test_the_bare_base_is_the_instruments_canonical_asset(venue_id: str, asset: str) -> None:
+    key = compact(venue_id)
+    assert key is not None
+    assert bare_base(key) == asset
+    read = canonical(key.removesuffix("USDT"))
+    assert read is not None and read[0] == asset
+
+
+def test_a_suffix_multiplier_next_to_a_plain_listing_is_offered_not_guessed() -> None:
+    index = SymbolIndex.of(["SHIBUSDT", "SHIB1000USDT", "1000SHIBUSDT"])
+    assert index.resolve("shib").symbol == "SHIBUSDT"  # the plain id is its own key
+    found = SymbolIndex.of(["SHIB1000USDT", "1000SHIBUSDT"]).resolve("shib")
+    assert found.symbol is None
+    assert set(found.suggestions) == {"SHIB1000USDT", "1000SHIBUSDT"}
+
+
+@given(
+    name=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=10),
+    multiplier=st.sampled_from(["1000", "10000", "1000000"]),
+    before=st.booleans(),
+)
+def test_any_multiplier_listing_is_found_by_its_bare_name(name: str, multiplier: str, before: bool) -> None:
+    assume(not name.endswith("USDT"))  # XUSDT typed is read as X quoted in USDT
+    venue_id = f"{multiplier}{name}USDT" if before else f"{name}{multiplier}USDT"
+    index = SymbolIndex.of([venue_id, "BTCUSDT"])
+    assert index.resolve(name.lower()).symbol == (venue_id if name != "BTC" else "BTCUSDT")
 
 
 def test_an_empty_index_knows_nothing() -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
+    Integer,
     Row,
     Select,
     Subquery,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from bot.storage.models import HOUR_SECONDS, ScoreRow, SnapshotRow, hour_of
@@ -276,13 +278,18 @@ def first_in_slots(
     statement per slot, a range of the (exchange, ts, symbol) key; for a symbol list the
     slots are a derived table of bound times, each cut at the hour buckets' edges, so each
     piece is one seek of the (exchange, hour, symbol, ts) index per symbol (a slot's first
-    row is its first piece's that has one). A first row that fails ``keep`` leaves its slot
+    row is its first piece's that has one); slots at hour starts (hourly sampling) are read
+    as each hour's first row instead (``_firsts_of_hours``). A first row that fails ``keep`` leaves its slot
     empty (filtering before the choice would read every row of the slot from the table).
     """
     if not timedelta(0) < slot <= every:
         raise ValueError(f"sampling slot must be within (0, {every}], got {slot}")
     wanted = None if symbols is None else set(symbols)
     listed = bool(symbol_filter(model, symbols))
+    if listed and _at_hour_starts(every, slot):
+        return _firsts_of_hours(
+            session, model, columns, exchange, start, end, every, slot, wanted or (), keep
+        )
     found: dict[str, list[tuple[Any, ...]]] = {}
     # The last slot stops at ``end`` (times have microseconds at the finest).
     after_end = end + timedelta(microseconds=1)
@@ -301,6 +308,74 @@ def first_in_slots(
         if listed:
             found[symbol] = _earliest_per_slot(rows, step)
     return found
+
+
+def _at_hour_starts(every: timedelta, slot: timedelta) -> bool:
+    """Every slot starts an hour bucket and ends within it (hourly sampling, ``/track``'s)."""
+    return every.total_seconds() % HOUR_SECONDS == 0 and slot.total_seconds() <= HOUR_SECONDS
+
+
+def _firsts_of_hours(
+    session: Session,
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    slot: timedelta,
+    symbols: Collection[str],
+    keep: Sequence[ColumnElement[bool]],
+) -> dict[str, list[tuple[Any, ...]]]:
+    """``first_in_slots`` of a symbol list when each slot is the start of one hour bucket.
+
+    A slot's first row is then its hour's first row, if that lies in the slot: one seek of
+    the (exchange, hour, symbol, ts) index per symbol and hour, the hours counted by the
+    database (a recursive CTE of three bound numbers) where a derived table of every slot's
+    bounds cost more to build and key in Python than the seeks; the rows past their slot
+    are dropped here.
+    """
+    starts = sample_starts(start, end, every)
+    if not starts:
+        return {}
+    slot_s, step = slot.total_seconds(), every.total_seconds()
+    hours = {"first": hour_of(starts[0]), "last": hour_of(starts[-1]), "step": int(step // HOUR_SECONDS)}
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    conn = session.connection()
+    for names in chunked(sorted(symbols), NAMES_PER_QUERY):
+        for row in conn.execute(_firsts_by_hour(model, columns, exchange, names, keep), hours).all():
+            ts: datetime = row[1]
+            # In its slot: within ``slot`` of its hour's start, and not past ``end``.
+            if ts.timestamp() % step < slot_s and ts <= end:
+                found.setdefault(row[0], []).append(row[1:])
+    for rows in found.values():
+        rows.sort(key=lambda row: row[0])
+    return found
+
+
+def _firsts_by_hour(
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    symbols: Sequence[str],
+    keep: Sequence[ColumnElement[bool]],
+) -> Select[Any]:
+    """Each of ``symbols``' first row in each hour ``:first, :first + :step, … :last``."""
+    first = sql_cast(bindparam("first", type_=Integer), Integer)
+    hours = select(first.label("hour")).cte("hours", recursive=True)
+    step = sql_cast(bindparam("step", type_=Integer), Integer)
+    hours = hours.union_all(select(hours.c.hour + step).where(hours.c.hour + step <= bindparam("last")))
+    terms = [select(literal(symbol).label("symbol")) for symbol in symbols]
+    names = (terms[0] if len(terms) == 1 else union_all(*terms)).subquery("names")
+    first_id = (
+        select(model.id)
+        .where(model.exchange == exchange, model.hour == hours.c.hour, model.symbol == names.c.symbol)
+        .order_by(model.ts)
+        .limit(1)
+        .scalar_subquery()
+    )
+    ids = select(first_id.label("id")).select_from(names.join(hours, true())).subquery("ids")
+    return select(model.symbol, model.ts, *columns).join(ids, model.id == ids.c.id).where(*keep)
 
 
 def _earliest_per_slot(rows: list[tuple[Any, ...]], step: float) -> list[tuple[Any, ...]]:
