@@ -138,8 +138,9 @@ class Queries:
         self._aggregates = aggregates
         self._cached: dict[str, LatestMarket] = {}
         # /top's filtered records of each cached market, computed once per market and filter:
-        # a command then ranks at most its limit, not every symbol.
-        self._filtered: dict[tuple[str, TopFilter | None], tuple[ScoreRecord, ...]] = {}
+        # a command then ranks at most its limit, not every symbol. Kept with the market they
+        # came from: ``refresh`` may replace a market from another thread meanwhile.
+        self._filtered: dict[tuple[str, TopFilter | None], tuple[LatestMarket, tuple[ScoreRecord, ...]]] = {}
 
     @property
     def exchange(self) -> str:
@@ -183,6 +184,18 @@ class Queries:
             self._filtered = {k: v for k, v in self._filtered.items() if k[0] != exchange}
         return cached
 
+    def refresh(self, exchange: str) -> None:
+        """Read ``exchange``'s market again now if the store's mark moved (and it was shown
+        before: a process that answers no command never reads it).
+
+        Called off the event loop right after this process stored a cycle, so the command
+        that follows finds the market read instead of reading it itself: on the loop's
+        thread each of its hundreds of rows would hand the interpreter to whatever other
+        cycle (another venue's) is computing meanwhile.
+        """
+        if exchange in self._cached:
+            self.market(exchange)
+
     def find(self, text: str, exchange: str | None = None) -> Resolved | ErrorReply:
         """The symbol of ``exchange``'s latest collection (default: the first venue) that
         ``text`` names, with its newest score, or the reply saying why not."""
@@ -212,9 +225,12 @@ class Queries:
         if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
         key = (exchange, args.filter)
-        chosen = self._filtered.get(key)
-        if chosen is None:
-            chosen = self._filtered[key] = tuple(r for r in market.records if _matches(r, args.filter))
+        kept = self._filtered.get(key)
+        if kept is not None and kept[0] is market:
+            chosen = kept[1]
+        else:
+            chosen = tuple(r for r in market.records if _matches(r, args.filter))
+            self._filtered[key] = (market, chosen)
         # The records are ranked already (highest first, ties by symbol) and the market is
         # summarised once per read: the first ``limit`` records are the table's rows.
         rows = tuple(

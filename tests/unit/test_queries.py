@@ -233,3 +233,26 @@ async def test_a_card_of_what_find_resolved_is_that_symbols_whatever_was_asked_b
             EXCHANGE, found.symbol, tolerance=timedelta(minutes=10)
         )
     error_of(queries.find("nosuchcoin"), ErrorKind.UNKNOWN_SYMBOL)
+
+
+async def test_refresh_reads_again_only_a_shown_market_whose_mark_moved(storage: FakeStorage) -> None:
+    layer = make_layer(storage)
+    queries = layer.queries
+    counting = CountingScores(storage.scores)
+    queries._scores = counting  # type: ignore[assignment]
+    queries.refresh(EXCHANGE)
+    assert counting.calls == []  # never shown here: nothing to keep read
+    await ask(layer, "/top", "short", now=NOW)
+    queries.refresh(EXCHANGE)
+    assert counting.calls.count("latest_scores") == 1  # the mark did not move
+    later = NOW + timedelta(minutes=5)
+    populate(storage, latest=LATEST + timedelta(minutes=5), history=timedelta(0))
+    queries.refresh(EXCHANGE)
+    assert counting.calls.count("latest_scores") == 2
+    asked = len(counting.calls)
+    reply = await ask(layer, "/top", "short", now=later)
+    assert "latest_scores" not in counting.calls[asked:]  # the command found it read
+    fresh = await ask(make_layer(storage), "/top", "short", now=later)
+    assert isinstance(reply, TableReply) and isinstance(fresh, TableReply)
+    assert (reply.table, reply.as_of) == (fresh.table, fresh.as_of)
+    assert reply.as_of == LATEST + timedelta(minutes=5)
