@@ -35,6 +35,14 @@ Three phases, one after another, same process and database:
 ``latest_scores`` and ``score_card`` as before this change (ORM rows; every (symbol, ts)
 pair of the window read, then the rows at each symbol's newest time);
 (c) for reference: ``gc.unfreeze()``, the read path of this commit: what the freeze buys.
+
+Then a leg of its own with three venues (issue 18: the same targets with several venues):
+``dps run`` with ``EXCHANGES=binanceusdm,bybit,okx`` against three fakes (one server per
+venue, the same generated market), a fresh database holding 25 h of scores of each venue
+and of the aggregate ``all``, rounds run as the schedule runs them (each venue's cycle a
+task of its own, then the aggregate's), while ``/top`` (the aggregate), ``/top bybit`` and
+``/score <asset>`` (the aggregate's card with a line per venue) are sent in turn.
+``--legs one`` or ``--legs three`` runs one leg alone (printed, not written to the results).
 """
 
 from __future__ import annotations
