@@ -168,6 +168,13 @@ def fake_exchanges(count: int = 1) -> Iterator[list[str]]:
         fake.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def fake_exchange() -> Iterator[str]:
+    """One fake exchange (``fake_exchanges``): its URL."""
+    with fake_exchanges() as (url,):
+        yield url
+
+
 # -- 30 days of history, bulk-loaded and cached ---------------------------------------------
 
 
@@ -961,7 +968,7 @@ def main() -> None:
         history = prepare_history(args.cache_dir)
         log(f"history: {history.rows:,} rows ({history.how}) in {history.built_s:.0f} s")
         with (
-            fake_exchanges() as (url,),
+            fake_exchange() as url,
             tempfile.TemporaryDirectory(prefix="dps-bench-queries-") as tmp,
             open(os.devnull, "w", encoding="utf-8") as out,
         ):
