@@ -35,6 +35,14 @@ Three phases, one after another, same process and database:
 ``latest_scores`` and ``score_card`` as before this change (ORM rows; every (symbol, ts)
 pair of the window read, then the rows at each symbol's newest time);
 (c) for reference: ``gc.unfreeze()``, the read path of this commit: what the freeze buys.
+
+Then a leg of its own with three venues (issue 18: the same targets with several venues):
+``dps run`` with ``EXCHANGES=binanceusdm,bybit,okx`` against three fakes (one server per
+venue, the same generated market), a fresh database holding 25 h of scores of each venue
+and of the aggregate ``all``, rounds run as the schedule runs them (each venue's cycle a
+task of its own, then the aggregate's), while ``/top`` (the aggregate), ``/top bybit`` and
+``/score <asset>`` (the aggregate's card with a line per venue) are sent in turn.
+``--legs one`` or ``--legs three`` runs one leg alone (printed, not written to the results).
 """
 
 from __future__ import annotations
@@ -61,12 +69,14 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import median, p, write_section
+from bot import gc_policy
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.off_loop import SWITCH_INTERVAL_S
 from bot.bootstrap import App, SystemClock, build_app
 from bot.chat.console_adapter import ConsoleAdapter
 from bot.collector.client import SourceTuning
 from bot.config import Settings, load_settings
+from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.models import Bias, Regime, ScoreInputs
 from bot.core.records import ChatKind, ChatSettings, ScoreCard, ScoreRecord
 from bot.core.scoring import score
@@ -117,25 +127,30 @@ def symbol_names() -> list[str]:
 # -- the child process ------------------------------------------------------------------
 
 
-def serve_fake() -> None:
-    """Child: serve the fake exchange, print its URL, stop when stdin closes."""
+def serve_fakes(count: int) -> None:
+    """Child: serve ``count`` fake exchanges (one per venue, each its own server and limits, as
+    the venues are other machines), print their URLs on one line, stop when stdin closes."""
     from tests.fakes.exchange import FakeExchange, FakeMarket
 
     async def serve() -> None:
-        fake = FakeExchange(FakeMarket.generated(SYMBOLS))
-        fake.weight_limit = WEIGHT_LIMIT
-        print(await fake.start(), flush=True)
+        fakes = [FakeExchange(FakeMarket.generated(SYMBOLS)) for _ in range(count)]
+        urls = []
+        for fake in fakes:
+            fake.weight_limit = WEIGHT_LIMIT
+            urls.append(await fake.start())
+        print(" ".join(urls), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        await fake.stop()
+        for fake in fakes:
+            await fake.stop()
 
     asyncio.run(serve())
 
 
 @contextlib.contextmanager
-def fake_exchange() -> Iterator[str]:
-    """The fake exchange serving ``SYMBOLS`` perpetuals in a child process: its URL."""
+def fake_exchanges(count: int = 1) -> Iterator[list[str]]:
+    """``count`` fake exchanges serving ``SYMBOLS`` perpetuals each, in a child process: their URLs."""
     fake = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake"],
+        [sys.executable, __file__, "--serve-fakes", str(count)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -144,13 +159,20 @@ def fake_exchange() -> Iterator[str]:
     if fake.stdin is None or fake.stdout is None:
         raise RuntimeError("no pipes to the fake exchange")
     try:
-        url = fake.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise SystemExit(f"the fake exchange did not start (said {url!r})")
-        yield url
+        urls = fake.stdout.readline().split()
+        if len(urls) != count or not all(url.startswith("http://") for url in urls):
+            raise SystemExit(f"the fake exchanges did not start (said {urls!r})")
+        yield urls
     finally:
         fake.stdin.close()
         fake.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def fake_exchange() -> Iterator[str]:
+    """One fake exchange (``fake_exchanges``): its URL."""
+    with fake_exchanges() as (url,):
+        yield url
 
 
 # -- 30 days of history, bulk-loaded and cached ---------------------------------------------
@@ -188,12 +210,19 @@ INSERT = (
 
 
 def insert_steps(
-    conn: Connection, times: list[datetime], pool: list[tuple[Any, ...]], rng: random.Random
+    conn: Connection,
+    times: list[datetime],
+    pool: list[tuple[Any, ...]],
+    rng: random.Random,
+    exchange: str = EX,
+    names: list[str] | None = None,
 ) -> int:
     """Scores of every symbol at ``times``, one executemany of plain tuples."""
-    names = symbol_names()
+    names = symbol_names() if names is None else names
     rows = [
-        (EX, s, stamp_of(conn, ts), hour_of(ts), *pool[rng.randrange(POOL)]) for ts in times for s in names
+        (exchange, s, stamp_of(conn, ts), hour_of(ts), *pool[rng.randrange(POOL)])
+        for ts in times
+        for s in names
     ]
     conn.exec_driver_sql(INSERT, rows)
     return len(rows)
@@ -394,6 +423,7 @@ class Watch:
         self.cycle_started: float | None = None
         self.gcs: list[tuple[float, float]] = []
         self._gc_started: float | None = None
+        self.unstored = 0  # venue cycles of a round that stored nothing (three venues)
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -429,17 +459,29 @@ async def run_cycles(process: Process, watch: Watch, stop: asyncio.Event, gap_s:
 
 
 async def phase(
-    name: str, console: ConsoleAdapter, commands: CommandLayer, calls: int, watch: Watch, rng: random.Random
+    name: str,
+    console: ConsoleAdapter,
+    commands: CommandLayer,
+    calls: int,
+    watch: Watch,
+    rng: random.Random,
+    *,
+    sent: tuple[str, ...] = COMMANDS,
+    names: list[str] | None = None,
+    shown: str | None = None,
+    card_has: tuple[str, ...] = (),
 ) -> Phase:
+    """``calls`` of each command of ``sent`` in turn (``/score`` of a random one of ``names``);
+    "re-read the market" follows the market of ``shown`` (default: the first venue)."""
     queries = commands.queries
     result = Phase(name)
     cycles_before, gcs_before = len(watch.cycles), len(watch.gcs)
-    names = symbol_names()
-    market = queries.market()
+    names = symbol_names() if names is None else names
+    market = queries.market(shown)
     began = time.perf_counter()
     load = os.getloadavg()[0]
-    for i in range(calls * len(COMMANDS)):
-        command = COMMANDS[i % len(COMMANDS)]
+    for i in range(calls * len(sent)):
+        command = sent[i % len(sent)]
         line = f"/score {rng.choice(names)}" if command == "/score" else command
         pause = rng.uniform(0, MAX_PAUSE_S)
         asked = time.perf_counter()
@@ -447,9 +489,12 @@ async def phase(
         c0, t0 = time.thread_time(), time.perf_counter()
         answer = await console.handle_line(line)
         t1, c1 = time.perf_counter(), time.thread_time()
-        expected = "Top 10" if command.startswith("/top") else line.split()[1]
-        check(answer is not None and expected in answer and "No score" not in answer, f"{line}: {answer!r}")
-        now_market = queries.market()  # outside the timed span; no cycle can run in between
+        expected = ("Top 10",) if command.startswith("/top") else (line.split()[1], *card_has)
+        check(
+            answer is not None and all(e in answer for e in expected) and "No score" not in answer,
+            f"{line}: {answer!r}",
+        )
+        now_market = queries.market(shown)  # outside the timed span; no cycle can run in between
         reread = now_market is not market
         market = now_market
         result.calls.append(
@@ -586,10 +631,158 @@ async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: flo
     return run
 
 
+# -- three venues and their aggregate -----------------------------------------------------------
+
+VENUES = ("binanceusdm", "bybit", "okx")
+VENUE_COMMANDS = ("/top", "/top bybit", "/score")
+VENUE_CALLS = 400  # per command
+VENUE_HISTORY = DAY + HOUR  # the card's 24h-before score is there, as in the 30 days
+
+
+def venue_names(exchange: str) -> list[str]:
+    """The generated perpetuals as each venue's symbols are stored (the aggregate's: assets)."""
+    bases = [f"S{n:03d}" for n in range(SYMBOLS)]
+    if exchange == AGGREGATE_EXCHANGE:
+        return bases
+    if exchange == "okx":
+        return [f"{b}-USDT-SWAP" for b in bases]
+    return [f"{b}USDT" for b in bases]
+
+
+def venue_history(path: Path) -> History:
+    """A fresh database holding ``VENUE_HISTORY`` of 5-minute scores of every venue and of the
+    aggregate: the reads of /top and /score seek a few hours of one symbol or read the latest
+    cycle, whatever the depth of the history behind them."""
+    began = time.perf_counter()
+    rng = random.Random(18)
+    pool = value_pool(rng)
+    end = floor_step(datetime.now(UTC)) - STEP
+    times = steps(end - VENUE_HISTORY, end)
+    storage = open_storage(f"sqlite:///{path}")
+    try:
+        with storage.engine.connect() as conn:
+            for exchange in (*VENUES, AGGREGATE_EXCHANGE):
+                insert_steps(conn, times, pool, rng, exchange, venue_names(exchange))
+                conn.commit()
+            rows = int(conn.exec_driver_sql("SELECT COUNT(*) FROM scores").scalar_one())
+    finally:
+        storage.close()
+    return History(path, rows, time.perf_counter() - began, "built")
+
+
+async def run_rounds(process: Process, watch: Watch, stop: asyncio.Event, gap_s: float) -> None:
+    """As the schedule runs several venues: each venue's cycle as a task of its own, then the
+    aggregate's once they stored, then delivery; ``gap_s`` between rounds."""
+    while not stop.is_set():
+        watch.cycle_started = time.perf_counter()
+        before = [process.app.last_cycle.of(c.exchange) for c in process.app.collectors]
+        await asyncio.gather(*(process.venue_cycle(c) for c in process.app.collectors))
+        after = [process.app.last_cycle.of(c.exchange) for c in process.app.collectors]
+        watch.unstored += sum(a == b for a, b in zip(before, after, strict=True))
+        await process.aggregate_cycle()
+        await process.deliver()
+        watch.cycles.append((watch.cycle_started, time.perf_counter()))
+        watch.cycle_started = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), gap_s)
+
+
+@dataclass
+class VenueRun:
+    history: History
+    phase: Phase
+    startup_s: float = 0.0
+    round_s: list[float] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    unstored: int = 0
+
+
+async def measure_venues(urls: list[str], tmp: Path, out: TextIO, gap_s: float) -> VenueRun:
+    history = venue_history(tmp / "venues.sqlite3")
+    log(f"three venues: {history.rows:,} rows of history in {history.built_s:.0f} s")
+    settings = load_settings(
+        database_url=f"sqlite:///{history.path}",
+        exchanges=",".join(VENUES),
+        exchange_api_urls=dict(zip(VENUES, urls, strict=True)),
+        symbols=[],
+        universe_top_n=None,
+        collect_interval=300,
+        telegram_bot_token=None,
+        discord_bot_token=None,
+    )
+    watch = Watch()
+    began = time.perf_counter()
+    app = build_app(
+        settings,
+        clock=SystemClock(),
+        role=Role.ALL,
+        out=out,
+        chart_dir=tmp / "charts",
+        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=WEIGHT_LIMIT / 2400),
+    )
+    # No backfill: three venues' 24 h of OI history take minutes to fetch, and what is
+    # measured reads scores only (the scores are partial, their cost the same).
+    process = Process(app)
+    try:
+        app.collector.storage.chats.ensure_chat(
+            app.console.chat,
+            kind=ChatKind.PRIVATE,
+            now=app.clock.now(),
+            timezone=settings.digest_timezone,
+            defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
+        )
+        # Start-up: each venue's markets and first cycle, then the aggregate's, then the GC
+        # set up as dps run's start-up leaves it. One venue after another here: three first
+        # cycles storing at once on a loaded machine can outwait SQLite's busy timeout, and
+        # the leg needs every venue in the aggregate from its start.
+        for collector in app.collectors:
+            await process.venue_cycle(collector)
+            check(
+                app.last_cycle.of(collector.exchange) is not None, f"{collector.exchange}: first cycle stored"
+            )
+        await process.aggregate_cycle()
+        gc_policy.after_start()
+        startup_s = time.perf_counter() - began
+        queries = app.commands.queries
+        for exchange in (*VENUES, AGGREGATE_EXCHANGE):
+            market = queries.market(exchange)
+            check(
+                market is not None and {r.symbol for r in market.records} == set(venue_names(exchange)),
+                f"{exchange}: the live cycle's symbols are the history's",
+            )
+        lines = [app.last_cycle.of(v) or f"{v}: no cycle" for v in VENUES]
+        log(f"three venues: start-up done in {startup_s:.0f} s")
+        stop = asyncio.Event()
+        rounds = asyncio.create_task(run_rounds(process, watch, stop, gap_s))
+        try:
+            log(f"phase (v): {VENUE_CALLS} calls per command")
+            measured = await phase(
+                "v",
+                app.console,
+                app.commands,
+                VENUE_CALLS,
+                watch,
+                random.Random(6),
+                sent=VENUE_COMMANDS,
+                names=venue_names(AGGREGATE_EXCHANGE),
+                shown=AGGREGATE_EXCHANGE,
+                card_has=("By venue",),  # the aggregate's card, with its venues' lines
+            )
+        finally:
+            stop.set()
+            await rounds
+    finally:
+        watch.close()
+        process.release_leases()
+        await app.close()
+    return VenueRun(history, measured, startup_s, [b - a for a, b in watch.cycles], lines, watch.unstored)
+
+
 # -- the report ----------------------------------------------------------------------------
 
 TITLES = {
     "/top": "`/top`",
+    "/top bybit": "`/top bybit`",
     "/top short": "`/top short`",
     "/score": "`/score SYMBOL`",
 }
@@ -597,11 +790,12 @@ PHASES = {
     "a": "(a) as `dps run` is",
     "b": "(b) baseline: read path before",
     "c": "(c) GC unfrozen",
+    "v": "(v) three venues",
 }
 
 
-def rows_of(ph: Phase) -> Iterator[str]:
-    for command in COMMANDS:
+def rows_of(ph: Phase, sent: tuple[str, ...] = COMMANDS) -> Iterator[str]:
+    for command in sent:
         calls = [c for c in ph.calls if c.command == command]
         times = [c.seconds for c in calls]
         rereads = [c.seconds for c in calls if c.reread]
@@ -624,6 +818,45 @@ def verdict(command: str, ph: Phase, *, waited: bool = False) -> str:
     if p99 < TARGET_S:
         return f"Verdict: {what} — **met** ({ms(p99)})."
     return f"Verdict: {what} — **missed by {ms(p99 - TARGET_S)}** ({ms(p99)})."
+
+
+def venue_report(run: VenueRun, gap_s: float) -> str:
+    ph = run.phase
+    table = [
+        "| phase | command | calls | p50 | p99 | max | overlapped a round | p99 of the others "
+        "| p99 CPU time | with a full GC | re-read the market |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *rows_of(ph, VENUE_COMMANDS),
+    ]
+    verdicts = "\n".join(
+        [*(verdict(c, ph) for c in VENUE_COMMANDS), *(verdict(c, ph, waited=True) for c in VENUE_COMMANDS)]
+    ).replace("in production conditions", "with three venues")
+    lags = [c.lag for c in ph.calls]
+    return f"""### With three venues and their aggregate
+
+`dps run` with `EXCHANGES={",".join(VENUES)}` (role `all`, console chat) against three
+fake exchanges in a child process, one per venue, each serving the same {SYMBOLS} perpetuals
+(stored as `S000USDT` on Binance and Bybit, `S000-USDT-SWAP` on OKX, the asset `S000` in
+the aggregate `all`); start-up as `dps run` runs it but without the backfill (each venue's
+markets and first cycle, then the aggregate's, then `gc_policy.after_start()`; the scores
+are partial, read at the same cost), {run.startup_s:.0f} s. A fresh SQLite file
+holds {VENUE_HISTORY.total_seconds() / 3600:.0f} h of 5-minute scores of each venue and of
+the aggregate ({run.history.rows:,} rows; the reads seek a few hours of one symbol or read
+the latest cycle, so the depth of history behind them does not change them). Then rounds
+run in the same event loop as the schedule runs them (each venue's cycle as a task of its
+own, the aggregate's once they stored, delivery), a {gap_s:g} s pause after each
+({len(run.round_s)} rounds, median {median(run.round_s):.1f} s; {run.unstored} of their
+{len(run.round_s) * len(VENUES)} venue cycles stored nothing), while `/top` (the
+aggregate's table), `/top bybit` and `/score <random asset>` (the aggregate's card with a
+line per venue: their scores and OI shares from this process's aggregate) are sent in
+turn, each after a random pause of up to {MAX_PAUSE_S * 1000:.0f} ms. Columns as above; the
+load average went {ph.load[0]:.1f} → {ph.load[1]:.1f}; the bench's pauses resumed late by
+p50 {ms(median(lags))}, p99 {ms(p(lags, 0.99))}.
+
+{chr(10).join(table)}
+
+{verdicts}
+"""
 
 
 def report(run: Run, elapsed_s: float, gap_s: float) -> str:
@@ -716,25 +949,43 @@ def main() -> None:
         help="an experiment: sys.setswitchinterval(MS / 1000) instead of what dps run has; "
         "the section is printed, not written to the results",
     )
-    parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--legs",
+        type=lambda text: sorted(set(text.split(","))),
+        default=["one", "three"],
+        help="one,three (default): the single venue's phases, the three venues' leg",
+    )
+    parser.add_argument("--serve-fakes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_fake:
-        serve_fake()
+    if args.serve_fakes:
+        serve_fakes(args.serve_fakes)
         return
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval / 1000)
     began = time.perf_counter()
-    history = prepare_history(args.cache_dir)
-    log(f"history: {history.rows:,} rows ({history.how}) in {history.built_s:.0f} s")
-    with (
-        fake_exchange() as url,
-        tempfile.TemporaryDirectory(prefix="dps-bench-queries-") as tmp,
-        open(os.devnull, "w", encoding="utf-8") as out,
-    ):
-        run = asyncio.run(measure(url, history, Path(tmp), out, args.cycle_gap))
-    text = report(run, time.perf_counter() - began, args.cycle_gap)
+    parts = []
+    if "one" in args.legs:
+        history = prepare_history(args.cache_dir)
+        log(f"history: {history.rows:,} rows ({history.how}) in {history.built_s:.0f} s")
+        with (
+            fake_exchange() as url,
+            tempfile.TemporaryDirectory(prefix="dps-bench-queries-") as tmp,
+            open(os.devnull, "w", encoding="utf-8") as out,
+        ):
+            run = asyncio.run(measure(url, history, Path(tmp), out, args.cycle_gap))
+        parts.append(report(run, time.perf_counter() - began, args.cycle_gap))
+    if "three" in args.legs:
+        with (
+            fake_exchanges(len(VENUES)) as urls,
+            tempfile.TemporaryDirectory(prefix="dps-bench-queries-") as tmp,
+            open(os.devnull, "w", encoding="utf-8") as out,
+        ):
+            venues = asyncio.run(measure_venues(urls, Path(tmp), out, args.cycle_gap))
+        parts.append(venue_report(venues, args.cycle_gap))
+    text = "\n".join(parts)
     print(text)
-    if args.switch_interval is None:  # an experiment is not what dps run does
+    # An experiment is not what dps run does, and a leg alone is not the whole section.
+    if args.switch_interval is None and len(args.legs) == 2:
         write_section("queries", text)
 
 

@@ -233,6 +233,10 @@ class SnapshotStore(Protocol):
         ...
 
 
+ScoreAt = tuple[str, str, datetime]
+"""An exchange, a symbol and a moment: which score ``ScoreStore.scores_at`` looks for."""
+
+
 class ScoreStore(Protocol):
     """Score history and the read models of ``/top``, ``/score`` and charts."""
 
@@ -264,6 +268,15 @@ class ScoreStore(Protocol):
 
     def score_card(self, exchange: str, symbol: str, *, tolerance: timedelta) -> ScoreCard | None:
         """The symbol's latest score and those at-or-before 1h and 24h earlier (within ``tolerance``)."""
+        ...
+
+    def scores_at(self, wanted: Sequence[ScoreAt], tolerance: timedelta) -> list[ScoreRecord | None]:
+        """For each ``(exchange, symbol, at)`` of ``wanted``, in order, that symbol's newest
+        score with ``at - tolerance <= ts <= at`` (``None``: there is none).
+
+        One read for them all: a score card's past scores and its venues' scores cost a
+        command one statement, not one each.
+        """
         ...
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:

@@ -21,6 +21,7 @@ from typing import TextIO
 
 from bot import gc_policy
 from bot.app.lease import Lease
+from bot.app.off_loop import off_loop
 from bot.bootstrap import App, Collector, SourceTuning, SystemClock, build_app
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, RetentionPolicy
@@ -156,6 +157,11 @@ class Process:
                 stale,
                 report.scored,
             )
+        try:
+            # The next command finds this market read (``Queries.refresh``), off the loop.
+            await off_loop(app.commands.queries.refresh, collector.exchange)
+        except DpsError as exc:  # the cycle is stored; the next command reads the market itself
+            logger.debug("%smarket not read after the cycle: %s", venue, exc)
 
     def _venue_done(self, exchange: str, now: datetime) -> None:
         if self.app.aggregate is None or self.after_round is None:

@@ -94,17 +94,17 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
             raise InputError("Usage: /score SYMBOL [VENUE] — e.g. /score btc or /score btc bybit")
         raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
     if queries.venues:
-        asset = queries.resolve(parts[0], AGGREGATE_EXCHANGE)
+        asset = queries.find(parts[0], AGGREGATE_EXCHANGE)
         if not isinstance(asset, ErrorReply):
             found = queries.card(asset, request.now, AGGREGATE_EXCHANGE)
             if found is not None:
                 return with_gaps(ctx, found)
-    symbol = queries.resolve(parts[0])
+    symbol = queries.find(parts[0])
     if isinstance(symbol, ErrorReply):
         return symbol
     card = ctx.queries.card(symbol, request.now)
     if card is None:
-        return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} yet.")
+        return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol.symbol} yet.")
     return card
 
 
@@ -114,7 +114,7 @@ def venue_score(ctx: CommandContext, request: CommandRequest, text: str, place: 
     venue = argp.find_venue(place, queries.venues)
     if venue is None:
         raise argp.unknown_venue(place, queries.venues)
-    symbol = queries.resolve(text, venue)
+    symbol = queries.find(text, venue)
     if isinstance(symbol, ErrorReply):
         if symbol.kind is ErrorKind.UNKNOWN_SYMBOL:
             shown = (
@@ -122,9 +122,9 @@ def venue_score(ctx: CommandContext, request: CommandRequest, text: str, place: 
             )
             return replace(symbol, message=f"{argp.echo(text)!r} is not listed on {shown}.")
         return symbol
-    card = queries.card(symbol, request.now, venue)
+    card = queries.card(symbol, request.now)
     if card is None:
-        return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol} on {venue} yet.")
+        return ErrorReply(ErrorKind.NO_DATA, f"No score stored for {symbol.symbol} on {venue} yet.")
     return with_gaps(ctx, card)
 
 

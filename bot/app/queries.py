@@ -77,6 +77,16 @@ class LatestMarket:
     by_symbol: Mapping[str, ScoreRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A symbol ``Queries.find`` resolved, with its newest score in the market it just
+    checked: ``Queries.card`` builds the card on that score instead of checking again."""
+
+    exchange: str
+    symbol: str
+    latest: ScoreRecord
+
+
 def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
     result = record.result
     match wanted:
@@ -128,12 +138,9 @@ class Queries:
         self._aggregates = aggregates
         self._cached: dict[str, LatestMarket] = {}
         # /top's filtered records of each cached market, computed once per market and filter:
-        # a command then ranks at most its limit, not every symbol.
-        self._filtered: dict[tuple[str, TopFilter | None], tuple[ScoreRecord, ...]] = {}
-        # What the last ``resolve`` found, with the market whose mark it had just checked:
-        # ``card`` right after it (every caller's order) takes the symbol's newest score from
-        # there instead of reading it again. Used once.
-        self._resolved: tuple[str, str, LatestMarket] | None = None
+        # a command then ranks at most its limit, not every symbol. Kept with the market they
+        # came from: ``refresh`` may replace a market from another thread meanwhile.
+        self._filtered: dict[tuple[str, TopFilter | None], tuple[LatestMarket, tuple[ScoreRecord, ...]]] = {}
 
     @property
     def exchange(self) -> str:
@@ -177,23 +184,38 @@ class Queries:
             self._filtered = {k: v for k, v in self._filtered.items() if k[0] != exchange}
         return cached
 
-    def resolve(self, text: str, exchange: str | None = None) -> str | ErrorReply:
+    def refresh(self, exchange: str) -> None:
+        """Read ``exchange``'s market again now if the store's mark moved (and it was shown
+        before: a process that answers no command never reads it).
+
+        Called off the event loop right after this process stored a cycle, so the command
+        that follows finds the market read instead of reading it itself: on the loop's
+        thread each of its hundreds of rows would hand the interpreter to whatever other
+        cycle (another venue's) is computing meanwhile.
+        """
+        if exchange in self._cached:
+            self.market(exchange)
+
+    def find(self, text: str, exchange: str | None = None) -> Resolved | ErrorReply:
         """The symbol of ``exchange``'s latest collection (default: the first venue) that
-        ``text`` names, or the reply saying why not."""
+        ``text`` names, with its newest score, or the reply saying why not."""
         exchange = exchange or self._exchange
-        self._resolved = None
         market = self.market(exchange)
         if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
         found = market.index.resolve(text)
         if found.symbol is not None:
-            self._resolved = (exchange, found.symbol, market)
-            return found.symbol
+            return Resolved(exchange, found.symbol, market.by_symbol[found.symbol])
         return ErrorReply(
             ErrorKind.UNKNOWN_SYMBOL,
             f"I don't know the symbol {echo(text)!r} on {exchange}.",
             suggestions=found.suggestions,
         )
+
+    def resolve(self, text: str, exchange: str | None = None) -> str | ErrorReply:
+        """``find``'s symbol alone."""
+        found = self.find(text, exchange)
+        return found if isinstance(found, ErrorReply) else found.symbol
 
     def top(self, args: TopArgs, now: datetime) -> TableReply | ErrorReply:
         """The ranked table of ``args.venue`` (default: the first venue); the summary covers
@@ -203,9 +225,12 @@ class Queries:
         if market is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
         key = (exchange, args.filter)
-        chosen = self._filtered.get(key)
-        if chosen is None:
-            chosen = self._filtered[key] = tuple(r for r in market.records if _matches(r, args.filter))
+        kept = self._filtered.get(key)
+        if kept is not None and kept[0] is market:
+            chosen = kept[1]
+        else:
+            chosen = tuple(r for r in market.records if _matches(r, args.filter))
+            self._filtered[key] = (market, chosen)
         # The records are ranked already (highest first, ties by symbol) and the market is
         # summarised once per read: the first ``limit`` records are the table's rows.
         rows = tuple(
@@ -227,79 +252,83 @@ class Queries:
             notes.append(f"These scores are {age_text(age)} old.")
         return TableReply(table=table, title=title, as_of=market.as_of, stale=stale, notes=tuple(notes))
 
-    def card(self, symbol: str, now: datetime, exchange: str | None = None) -> ScoreCardReply | None:
-        """The score card of a known symbol of ``exchange`` (default: the first venue); ``None``
-        when it has no stored score. The aggregate's card carries one line per venue."""
+    def card(
+        self, symbol: str | Resolved, now: datetime, exchange: str | None = None
+    ) -> ScoreCardReply | None:
+        """The score card of a known symbol of ``exchange`` (default: the first venue), or of
+        what ``find`` resolved; ``None`` when it has no stored score. The aggregate's card
+        carries one line per venue.
+
+        Each statement run here lets a cycle's worker thread take the interpreter for up to
+        the switch interval (``bot.app.off_loop``), so the card costs one: its newest score
+        comes from the market (``find`` hands it over; a symbol named here costs a mark
+        check), and the scores 1h and 24h before it, with each venue's score of the
+        aggregate's asset, from one ``scores_at``.
+        """
+        if isinstance(symbol, Resolved):
+            found: Resolved | None = symbol
+        else:
+            place = exchange or self._exchange
+            market = self.market(place)
+            latest = None if market is None else market.by_symbol.get(symbol)
+            found = None if latest is None else Resolved(place, symbol, latest)
+        if found is None:  # not in the latest collection: whatever the store last holds
+            return self._stored_card(symbol if isinstance(symbol, str) else symbol.symbol, now, exchange)
+        latest = found.latest
+        members = self._members(found.symbol) if found.exchange == AGGREGATE_EXCHANGE else None
+        wanted = [
+            (found.exchange, found.symbol, latest.ts - _HOUR),
+            (found.exchange, found.symbol, latest.ts - _DAY),
+            *((part.venue, part.symbol, now) for part in (members.venues if members else ())),
+        ]
+        hour_ago, day_ago, *venues = self._scores.scores_at(wanted, self._stale_after)
+        card = ScoreCard(latest=latest, hour_ago=hour_ago, day_ago=day_ago)
+        cross = None
+        if found.exchange == AGGREGATE_EXCHANGE:
+            cross = (
+                self._cross_from_markets(found.symbol)
+                if members is None
+                else _cross_from_aggregate(members, latest.result, venues)
+            )
+        return self._card_reply(card, now, cross)
+
+    def _stored_card(self, symbol: str, now: datetime, exchange: str | None) -> ScoreCardReply | None:
         exchange = exchange or self._exchange
-        card = self._card_from_market(exchange, symbol) or self._scores.score_card(
-            exchange, symbol, tolerance=self._stale_after
-        )
+        card = self._scores.score_card(exchange, symbol, tolerance=self._stale_after)
         if card is None:
             return None
+        cross = self.cross_venue(symbol, card.latest.result, now) if exchange == AGGREGATE_EXCHANGE else None
+        return self._card_reply(card, now, cross)
+
+    def _card_reply(self, card: ScoreCard, now: datetime, cross: CrossVenue | None) -> ScoreCardReply:
         age, stale = self._age(card.latest.ts, now)
-        own = card.latest.result
-        cross = self.cross_venue(symbol, own, now) if exchange == AGGREGATE_EXCHANGE else None
         return ScoreCardReply(card=card, age=age, stale=stale, source_label=self._label, venues=cross)
 
-    def _card_from_market(self, exchange: str, symbol: str) -> ScoreCard | None:
-        """The card built on the newest score of the market ``resolve`` just checked, or
-        ``None`` (no such hand-off, or the symbol is not in that market).
-
-        Each statement lets a cycle's worker thread take the GIL back for up to the switch
-        interval, so a card costs what its statements number: the newest score comes from
-        the market (no ``max(ts)`` and seek), the scores 1h and 24h before it from one short
-        seek each (the tolerance's hour or two of one symbol).
-        """
-        resolved, self._resolved = self._resolved, None
-        if resolved is None or resolved[:2] != (exchange, symbol):
+    def _members(self, asset: str) -> Aggregate | None:
+        """The asset's last aggregate where this process computes it (``None`` with a single
+        venue, or elsewhere)."""
+        if not self._venues or self._aggregates is None:
             return None
-        latest = resolved[2].by_symbol.get(symbol)
-        if latest is None:
-            return None
-        return ScoreCard(
-            latest=latest,
-            hour_ago=self._score_before(exchange, symbol, latest.ts - _HOUR),
-            day_ago=self._score_before(exchange, symbol, latest.ts - _DAY),
-        )
-
-    def _score_before(self, exchange: str, symbol: str, at: datetime) -> ScoreRecord | None:
-        # The newest score with at - tolerance <= ts <= at, as ScoreStore.score_card picks it.
-        found = self._scores.score_history(exchange, symbol, at - self._stale_after, at)
-        return found[-1] if found else None
+        return self._aggregates().get(asset)
 
     def cross_venue(self, asset: str, own: ScoreResult, now: datetime) -> CrossVenue | None:
         """``asset`` on each venue: its own score, band and bias, and OI share, funding and basis
         from the aggregate (``None`` with a single venue).
 
         The members are the aggregate's (the instrument map: ``PEPE`` is ``1000PEPEUSDT``) where
-        this process computes it: one small read of each member's score. Elsewhere each venue's
+        this process computes it: one read of the members' scores. Elsewhere each venue's
         cached market resolves the asset (its whole market is read again once per cycle), and
         the OI shares are unknown (a dash).
         """
+        members = self._members(asset)
+        if members is None:
+            return self._cross_from_markets(asset)
+        wanted = [(part.venue, part.symbol, now) for part in members.venues]
+        return _cross_from_aggregate(members, own, self._scores.scores_at(wanted, self._stale_after))
+
+    def _cross_from_markets(self, asset: str) -> CrossVenue | None:
         if not self._venues:
             return None
-        agg = None if self._aggregates is None else self._aggregates().get(asset)
-        if agg is not None:
-            results: dict[tuple[str, str], ScoreResult] = {}
-            for part in agg.venues:
-                read = self._scores.score_at_many(part.venue, now, self._stale_after, [part.symbol])
-                if (record := read.get(part.symbol)) is not None:
-                    results[(part.venue, part.symbol)] = record.result
-            b = breakdown(agg, own, results)
-            rows = tuple(
-                VenueRow(
-                    v.venue,
-                    v.symbol,
-                    v.score,
-                    v.band,
-                    None if (found := results.get((v.venue, v.symbol))) is None else found.bias,
-                    v.oi_share,
-                    v.funding_8h_pct,
-                    v.basis_pct,
-                )
-                for v in b.venues
-            )
-            return CrossVenue(rows, b.funding_spread_pct, b.basis_spread_pct, b.lone)
         found_rows: list[VenueRow] = []
         for venue in self._venues:
             market = self.market(venue)
@@ -361,6 +390,32 @@ class Queries:
 
 def _venue_title(exchange: str) -> str:
     return "all venues" if exchange == AGGREGATE_EXCHANGE else venue_name(exchange)
+
+
+def _cross_from_aggregate(
+    agg: Aggregate, own: ScoreResult, scored: Sequence[ScoreRecord | None]
+) -> CrossVenue:
+    """The lines of the aggregate's members, ``scored`` being each member's score, in order."""
+    results = {
+        (part.venue, part.symbol): record.result
+        for part, record in zip(agg.venues, scored, strict=True)
+        if record is not None
+    }
+    b = breakdown(agg, own, results)
+    rows = tuple(
+        VenueRow(
+            v.venue,
+            v.symbol,
+            v.score,
+            v.band,
+            None if (found := results.get((v.venue, v.symbol))) is None else found.bias,
+            v.oi_share,
+            v.funding_8h_pct,
+            v.basis_pct,
+        )
+        for v in b.venues
+    )
+    return CrossVenue(rows, b.funding_spread_pct, b.basis_spread_pct, b.lone)
 
 
 def _venue_only_row(venue: str, symbol: str, record: ScoreRecord | None) -> VenueRow:

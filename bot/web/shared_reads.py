@@ -16,12 +16,12 @@ mark read for the request asking is trusted for that, never one left from earlie
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.models import Bias, Regime
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
-from bot.ports import BandSeries, ScoreStore
+from bot.ports import BandSeries, ScoreAt, ScoreStore
 
 
 class SharedMarkReads:
@@ -92,6 +92,10 @@ class SharedMarkReads:
         if key not in self._cards:
             self._cards[key] = self._inner.score_card(exchange, symbol, tolerance=tolerance)
         return self._cards[key]
+
+    def scores_at(self, wanted: Sequence[ScoreAt], tolerance: timedelta) -> list[ScoreRecord | None]:
+        """As ``ScoreStore.scores_at``."""
+        return self._inner.scores_at(wanted, tolerance)
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         """As ``ScoreStore.score_history``."""

@@ -480,6 +480,36 @@ def check_score_card(s: Stores) -> None:
     assert s.scores.score_card(EX, "ETHUSDT", tolerance=TOL) is None
 
 
+def check_scores_at(s: Stores) -> None:
+    now = T0 + timedelta(days=1)
+    store_scores(
+        s,
+        [
+            record("BTCUSDT", now - timedelta(hours=24, minutes=20), result(11)),  # outside tolerance
+            record("BTCUSDT", now - timedelta(hours=24, minutes=5), result(12)),
+            record("BTCUSDT", now - timedelta(minutes=61), result(30)),
+            record("BTCUSDT", now - timedelta(minutes=65), result(29)),
+            record("BTCUSDT", now - timedelta(minutes=55), result(31)),  # after the 1h mark
+            record("ETHUSDT", now - timedelta(minutes=60), result(20)),  # another symbol, same time
+            record("BTCUSDT", now, result(44)),
+            record("BTCUSDT", now - timedelta(minutes=60), result(50), exchange="bybit"),
+        ],
+    )
+    hour, day = now - timedelta(hours=1), now - timedelta(hours=24)
+    wanted = [(EX, "BTCUSDT", hour), (EX, "BTCUSDT", day), ("bybit", "BTCUSDT", hour), (EX, "NOPEUSDT", now)]
+    found = s.scores.scores_at(wanted, TOL)
+    assert [None if r is None else r.result.score for r in found] == [30, 12, 50, None]
+    assert found[2] is not None and found[2].exchange == "bybit"
+    # Each window is its own: the same symbol and time twice, in any order.
+    again = s.scores.scores_at([(EX, "ETHUSDT", hour), (EX, "BTCUSDT", now), (EX, "ETHUSDT", hour)], TOL)
+    assert [None if r is None else r.result.score for r in again] == [20, 44, 20]
+    assert s.scores.scores_at([(EX, "BTCUSDT", hour)], timedelta(seconds=30)) == [None]
+    assert s.scores.scores_at([], TOL) == []
+    # A tolerance of weeks (more hours than one statement seeks) finds the same newest score.
+    far = s.scores.scores_at([(EX, "BTCUSDT", now - timedelta(minutes=1))], timedelta(days=60))
+    assert far[0] is not None and far[0].result.score == 31
+
+
 def check_score_at_many(s: Stores) -> None:
     store_scores(
         s,

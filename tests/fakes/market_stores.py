@@ -13,7 +13,7 @@ from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.errors import StorageError
-from bot.ports import BandSeries, MarketSeries, OiSeries
+from bot.ports import BandSeries, MarketSeries, OiSeries, ScoreAt
 from tests.fakes.serialised import serialised
 
 T = TypeVar("T")
@@ -271,6 +271,12 @@ class FakeScoreStore:
             hour_ago=newest_at_or_before(history, lambda r: r.ts, latest.ts - timedelta(hours=1), tolerance),
             day_ago=newest_at_or_before(history, lambda r: r.ts, latest.ts - timedelta(hours=24), tolerance),
         )
+
+    def scores_at(self, wanted: Sequence[ScoreAt], tolerance: timedelta) -> list[ScoreRecord | None]:
+        return [
+            newest_at_or_before(self._of(exchange, symbol), lambda r: r.ts, at, tolerance)
+            for exchange, symbol, at in wanted
+        ]
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         return sorted((r for r in self._of(exchange, symbol) if start <= r.ts <= end), key=lambda r: r.ts)

@@ -94,6 +94,10 @@ PER_SYMBOL: dict[str, Callable[[Storage], object]] = {
     "score_card": lambda s: s.scores.score_card(EX, FEW[0], tolerance=timedelta(minutes=10)),
     "score_card unknown": lambda s: s.scores.score_card(EX, "NOPEUSDT", tolerance=timedelta(minutes=10)),
     "score_history": lambda s: s.scores.score_history(EX, FEW[0], *SPAN),
+    "scores_at": lambda s: s.scores.scores_at(
+        [(EX, FEW[0], END - timedelta(hours=1)), (EX, FEW[0], END - timedelta(hours=24)), (EX, FEW[1], END)],
+        timedelta(minutes=10),
+    ),
     "score_at_many": lambda s: s.scores.score_at_many(EX, END, timedelta(hours=2), FEW),
     "band_history few": lambda s: s.scores.band_history(EX, *SPAN, FEW, **SAMPLING),
     "band_history many": lambda s: s.scores.band_history(EX, *SPAN, MANY, **SAMPLING),

@@ -214,26 +214,33 @@ async def test_chart_of_a_symbol_the_aggregate_lacks_is_the_first_venues() -> No
     assert unknown.message == "I don't know the symbol 'nosuchcoin' on binanceusdm."
 
 
-async def test_score_with_the_aggregate_reads_each_member_once_and_no_venue_market(
+async def test_score_with_the_aggregate_reads_its_past_and_each_member_in_one_read_and_no_venue_market(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     storage = three_venues(FakeStorage())
     layer = venue_layer(storage, {"PEPE": pepe_aggregate()})
     await ask(layer, "score", "pepe")  # the aggregate's market is read once, then cached
-    reads: list[tuple[str, str]] = []
-    for name in ("latest_scores", "score_at_many"):
+    reads: list[tuple[str, object]] = []
+    for name in ("latest_scores", "score_at_many", "score_card", "score_history", "scores_at"):
         real = getattr(storage.scores, name)
 
-        def counted(
-            exchange: str, *a: object, _real: object = real, _name: str = name, **kw: object
-        ) -> object:
-            reads.append((_name, exchange))
-            return _real(exchange, *a, **kw)  # type: ignore[operator]
+        def counted(*a: object, _real: object = real, _name: str = name, **kw: object) -> object:
+            reads.append((_name, a[0]))
+            return _real(*a, **kw)  # type: ignore[operator]
 
         monkeypatch.setattr(storage.scores, name, counted)
     reply = await ask(layer, "score", "pepe")
     assert isinstance(reply, ScoreCardReply) and reply.venues is not None
-    assert sorted(reads) == [("score_at_many", v) for v in VENUES]
+    [(name, wanted)] = reads
+    assert name == "scores_at" and isinstance(wanted, list)
+    latest = reply.card.latest.ts
+    members = [(p.venue, p.symbol) for p in pepe_aggregate().venues]
+    assert wanted[:2] == [
+        (AGGREGATE_EXCHANGE, "PEPE", latest - timedelta(hours=1)),
+        (AGGREGATE_EXCHANGE, "PEPE", latest - timedelta(hours=24)),
+    ]
+    assert [(venue, symbol) for venue, symbol, _ in wanted[2:]] == members
+    assert sorted(v for v, _ in members) == sorted(VENUES)
 
 
 async def test_help_names_the_venue_argument_only_with_several_venues() -> None:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from bot.app.commands import CommandLayer
+from bot.app.queries import Resolved
 from bot.app.views import ChartReply, ErrorKind, ScoreCardReply, StatusReply, TableReply, TextReply
 from bot.core.durations import age_text
 from bot.render.text import render_text
@@ -202,16 +203,56 @@ async def test_score_card_is_the_stores_card_without_reading_the_newest_score_ag
         symbol = reply.card.latest.symbol
         assert reply.card == storage.scores.score_card(EXCHANGE, symbol, tolerance=layer.queries._stale_after)
         assert (reply.card.hour_ago is not None, reply.card.day_ago is not None) == (hour_ago, day_ago)
-    assert "score_card" not in counting.calls
+    assert "score_card" not in counting.calls and "score_history" not in counting.calls
     assert counting.calls.count("score_mark") == 2  # one check per command, none for the card
+    assert counting.calls.count("scores_at") == 2  # one read per card: its 1h and 24h scores
 
 
-async def test_a_card_asked_without_resolving_first_is_read_from_the_store(storage: FakeStorage) -> None:
+async def test_a_card_asked_by_name_checks_the_store_again(storage: FakeStorage) -> None:
     layer = make_layer(storage)
     queries = layer.queries
     assert queries.resolve("btc") == "BTCUSDT"
     populate(storage, symbols=("BTCUSDT",), latest=LATEST + timedelta(minutes=5), history=timedelta(0))
-    # The hand-off is for the card asked right after resolving that symbol, and only once.
     assert queries.card("ETHUSDT", NOW) is not None
     later = queries.card("BTCUSDT", NOW)
     assert later is not None and later.card.latest.ts == LATEST + timedelta(minutes=5)
+
+
+async def test_a_card_of_what_find_resolved_is_that_symbols_whatever_was_asked_between(
+    storage: FakeStorage,
+) -> None:
+    """The hand-off from ``find`` to ``card`` is the value passed, not state left behind."""
+    queries = make_layer(storage).queries
+    btc, eth = queries.find("btc"), queries.find("eth")
+    assert isinstance(btc, Resolved) and isinstance(eth, Resolved)
+    assert (btc.symbol, btc.latest.ts, eth.symbol) == ("BTCUSDT", LATEST, "ETHUSDT")
+    for found in (eth, btc, eth):
+        reply = queries.card(found, NOW)
+        assert reply is not None
+        assert reply.card == storage.scores.score_card(
+            EXCHANGE, found.symbol, tolerance=timedelta(minutes=10)
+        )
+    error_of(queries.find("nosuchcoin"), ErrorKind.UNKNOWN_SYMBOL)
+
+
+async def test_refresh_reads_again_only_a_shown_market_whose_mark_moved(storage: FakeStorage) -> None:
+    layer = make_layer(storage)
+    queries = layer.queries
+    counting = CountingScores(storage.scores)
+    queries._scores = counting  # type: ignore[assignment]
+    queries.refresh(EXCHANGE)
+    assert counting.calls == []  # never shown here: nothing to keep read
+    await ask(layer, "/top", "short", now=NOW)
+    queries.refresh(EXCHANGE)
+    assert counting.calls.count("latest_scores") == 1  # the mark did not move
+    later = NOW + timedelta(minutes=5)
+    populate(storage, latest=LATEST + timedelta(minutes=5), history=timedelta(0))
+    queries.refresh(EXCHANGE)
+    assert counting.calls.count("latest_scores") == 2
+    asked = len(counting.calls)
+    reply = await ask(layer, "/top", "short", now=later)
+    assert "latest_scores" not in counting.calls[asked:]  # the command found it read
+    fresh = await ask(make_layer(storage), "/top", "short", now=later)
+    assert isinstance(reply, TableReply) and isinstance(fresh, TableReply)
+    assert (reply.table, reply.as_of) == (fresh.table, fresh.as_of)
+    assert reply.as_of == LATEST + timedelta(minutes=5)

@@ -15,6 +15,7 @@ import pytest
 
 from bot.app.lease import commands_lease
 from bot.bootstrap import App, ChatDuty, build_app
+from bot.collector.replay_source import ReplaySource
 from bot.config import load_settings
 from bot.core.records import ChatKey, Platform
 from bot.core.send_outcome import PartAccepted, SendOutcome, Sent
@@ -141,3 +142,28 @@ async def test_renewing_reports_a_collector_takeover_once(tmp_path: Path, clock:
     finally:
         await a.app.close()
         await b.app.close()
+
+
+async def test_a_stored_cycle_reads_the_shown_market_so_the_next_command_does_not(tmp_path: Path) -> None:
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}")
+    replay = ReplaySource(symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
+    start = replay.market.first_time_with_history(24)
+    assert start is not None
+    clock = FakeClock(start)
+    app = build_app(settings, clock=clock, replay=replay, chart_dir=tmp_path / "charts")
+    try:
+        process = Process(app)
+        queries = app.commands.queries
+        await process.cycle()
+        assert app.collector.exchange not in queries._cached  # never shown: not read after the cycle
+        first = queries.market()
+        assert first is not None
+        clock.advance(timedelta(minutes=5))
+        await process.cycle()
+        refreshed = queries._cached[app.collector.exchange]
+        assert refreshed is not first and refreshed.as_of > first.as_of
+        mark = app.collector.storage.scores.score_mark(app.collector.exchange, queries._stale_after)
+        assert refreshed.mark == mark
+        assert queries.market() is refreshed  # the next command's check finds it read
+    finally:
+        await app.close()

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Row, Select, String, and_, bindparam, func, select
+from sqlalchemy import ColumnElement, Dialect, Row, Select, String, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.core.regimes import REGIME_LABELS
-from bot.ports import BandSeries
+from bot.ports import BandSeries, ScoreAt
 from bot.storage.db import transaction
 from bot.storage.models import ScoreRow, hour_of, table_of
 from bot.storage.repositories._common import (
@@ -211,8 +212,31 @@ def _latest_rows() -> Select[Any]:
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _near_statement(terms: int, *, seek: bool) -> Select[Any]:
+    """The rows of ``terms`` (exchange ``x<i>``, symbol ``s<i>``, ``a<i> <= ts <= b<i>``)
+    windows, built once per count (building it costs as much as running it).
+
+    With ``seek`` each window names its hours (``h<i>``): one seek of the (exchange, hour,
+    symbol, ts) index per hour, as ``_score_at`` (SQLite looks each term of the OR up alone).
+    """
+
+    def window(i: int) -> ColumnElement[bool]:
+        terms = [
+            ScoreRow.exchange == bindparam(f"x{i}", type_=String()),
+            ScoreRow.symbol == bindparam(f"s{i}", type_=String()),
+            ScoreRow.ts <= bindparam(f"b{i}", type_=ScoreRow.ts.type),
+            ScoreRow.ts >= bindparam(f"a{i}", type_=ScoreRow.ts.type),
+        ]
+        if seek:
+            terms.insert(1, ScoreRow.hour.in_(bindparam(f"h{i}", expanding=True)))
+        return and_(*terms)
+
+    return _records().where(or_(*(window(i) for i in range(terms))))
+
+
 _LATEST_ROWS = _latest_rows()
-_SCORE, _SYMBOL = _POSITION["score"], _POSITION["symbol"]
+_SCORE, _SYMBOL, _EXCHANGE, _TS = (_POSITION[name] for name in ("score", "symbol", "exchange", "ts"))
 _ts_of = itemgetter(_POSITION["ts"])
 
 
@@ -268,6 +292,42 @@ class SqlScoreStore:
             hour_ago=None if hour_ago is None else _record_of(hour_ago),
             day_ago=None if day_ago is None else _record_of(day_ago),
         )
+
+    def scores_at(self, wanted: Sequence[ScoreAt], tolerance: timedelta) -> list[ScoreRecord | None]:
+        if not wanted:
+            return []
+        # One statement whatever the count: on the event loop's thread each statement lets a
+        # cycle's worker thread take the interpreter for up to a switch interval.
+        values: dict[str, Any] = {}
+        seek = True
+        for i, (exchange, symbol, at) in enumerate(wanted):
+            hours = hours_between(at - tolerance, at)
+            seek = seek and len(hours) <= MAX_SEEK_HOURS  # a tolerance of weeks: time ranges alone
+            values |= {
+                f"x{i}": exchange,
+                f"s{i}": symbol,
+                f"a{i}": at - tolerance,
+                f"b{i}": at,
+                f"h{i}": hours,
+            }
+        if not seek:
+            values = {k: v for k, v in values.items() if not k.startswith("h")}
+        with transaction(self._sessions, "read scores near given times") as session:
+            rows = list(session.execute(_near_statement(len(wanted), seek=seek), values))
+        found: list[ScoreRecord | None] = []
+        for exchange, symbol, at in wanted:
+            # The few rows of each window come back; the newest of each is picked here.
+            row = max(
+                (
+                    r
+                    for r in rows
+                    if r[_SYMBOL] == symbol and r[_EXCHANGE] == exchange and at - tolerance <= r[_TS] <= at
+                ),
+                key=_ts_of,
+                default=None,
+            )
+            found.append(None if row is None else _record_of(row))
+        return found
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         hours = hours_between(start, end)
