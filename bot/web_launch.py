@@ -50,7 +50,15 @@ def web_deps(app: App) -> WebDeps:
         api_token=None if token is None else token.get_secret_value(),
         last_cycle=app.last_cycle,
         version=package_version(),
+        preparing=web_queries(app),
+        stale_after=stale_after(app.settings),
     )
+
+
+def stale_after(settings: Settings) -> timedelta:
+    """When the web's scores count as stale: two collection intervals, as ``CommandLayer``
+    sets it (tests/web checks they agree)."""
+    return 2 * timedelta(seconds=settings.collect_interval)
 
 
 def web_queries(app: App) -> Queries:
@@ -71,8 +79,7 @@ def web_queries(app: App) -> Queries:
         exchange=app.collector.exchange,
         source_label=app.commands.context.source_label,
         band_floors=settings.scoring.to_params().band_floors,
-        # As ``CommandLayer`` sets it: two collection intervals (tests/web checks they agree).
-        stale_after=2 * timedelta(seconds=settings.collect_interval),
+        stale_after=stale_after(settings),
         venues=tuple(c.exchange for c in app.collectors),
         venue_cycle=app.last_cycle.of,
     )
