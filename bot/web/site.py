@@ -32,11 +32,12 @@ from bot.app import arguments as argp
 from bot.app.arguments import CHART_WINDOWS, TopArgs, TopFilter
 from bot.app.command_registry import ChartRenderer
 from bot.app.queries import CycleLine, Queries
-from bot.app.views import ErrorKind, ErrorReply, TableReply
+from bot.app.views import ErrorKind, ErrorReply, ScoreCardReply, TableReply
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.aggregate_card import venue_name
 from bot.core.durations import age_text
 from bot.core.events import EventKind, SymbolState
+from bot.core.records import ScoreCard
 from bot.errors import ChartError, InputError, StorageError
 from bot.ports import AlertStateStore, Clock
 from bot.render.numbers import pct, utc_text
@@ -269,6 +270,8 @@ class Site:
         # Per exchange: the market the newest head came from (see ``_market_key``).
         self._summaries: dict[str, tuple[object, int]] = {}
         self._market_number = 0
+        # The stored part of the score cards of one market (``_score_card``).
+        self._cards: tuple[object, dict[str, ScoreCard]] = (None, {})
         self.common: Prepared[CommonViews] | None = None
         """The common views, when ``deps`` has a read side to prepare them with."""
         preparing = deps.preparing
@@ -561,7 +564,7 @@ class Site:
         if isinstance(found, ErrorReply):
             status = 503 if found.kind is ErrorKind.NO_DATA else 404
             return self._api_error(request, status, found.message, found.suggestions)
-        card = self.deps.queries.card(found, self._now())
+        card = self._score_card(found)
         if card is None:
             return self._api_error(request, 404, f"No stored score for {found} yet.")
         return self._json(request, payloads.score_json(card, self.deps.exchange))
@@ -584,6 +587,29 @@ class Site:
     async def api_openapi(self, request: Request) -> Response:
         """The OpenAPI document (open, like the page: it holds no data)."""
         return cached_response(request, self._openapi, JSON)
+
+    def _score_card(self, symbol: str) -> ScoreCardReply | None:
+        """``Queries.card`` of a symbol ``_resolve`` just found, its stored part kept per market.
+
+        A card's scores (the latest, 1h and 24h before it) change only with the market, but
+        reading them costs two statements per request; the age and staleness are the clock's
+        and are worked out per request, as ``Queries.card`` does.
+        """
+        queries, now, stale_after = self.deps.queries, self._now(), self.deps.stale_after
+        # The mark ``_resolve`` read for this request is shared (bot.web.shared_reads): no new read.
+        market = queries.market()
+        if market is None or stale_after is None:
+            return queries.card(symbol, now)
+        if self._cards[0] is not market:
+            self._cards = (market, {})
+        kept = self._cards[1].get(symbol)
+        if kept is None:
+            reply = queries.card(symbol, now)
+            if reply is not None and reply.venues is None:
+                self._cards[1][symbol] = reply.card
+            return reply
+        age = max(now - kept.latest.ts, timedelta(0))
+        return ScoreCardReply(kept, age, age > stale_after, self.deps.source_label)
 
     def _resolve(self, text: str) -> str | ErrorReply:
         return self.deps.queries.resolve(text)
