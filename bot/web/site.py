@@ -3,6 +3,10 @@
 Every handler reads through ``Queries`` (the numbers of ``/top`` and ``/score``) and the
 alert-state store; nothing here writes. Bad input (a filter, a sort key, a window, a symbol
 that is not text) gets a 4xx with a plain message; a store failure a 503; never a traceback.
+
+The views asked most (``CommonViews``) are prepared ahead of requests while the app is served
+(``bot.web.prepared``): they may be one poll and one rendering behind the store. Every other
+view checks the store's mark per request and is kept per market (``bot.web.render_cache``).
 """
 
 from __future__ import annotations
