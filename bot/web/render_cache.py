@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from bot.app.off_loop import off_loop
 from bot.web.http_cache import etag_of, gzip_etag
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -83,7 +84,8 @@ class RenderCache:
         pending = self._pending.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        work = asyncio.ensure_future(asyncio.to_thread(_rendered, render))
+        # off_loop: the switch interval is shortened while it renders (see bot.web.prepared).
+        work = asyncio.ensure_future(off_loop(_rendered, render))
         self._pending[key] = work
         work.add_done_callback(lambda done: self._finish(key, done))
         # shield: one waiter's cancellation (a client gone) must not cancel the others'.
