@@ -58,7 +58,6 @@ from bench.bench_queries import (
     symbol_names,
 )
 from bench.common import median, p, verdict, write_section
-from bot.app.off_loop import lower_priority
 from bot.web_launch import start_web_child
 
 RATE = 200.0  # requests per second
@@ -497,20 +496,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=RATE, help="requests per second")
     parser.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--worker-nice",
-        type=int,
-        default=0,
-        metavar="N",
-        help="an experiment: the bot's off-loop work in threads niced by N (bot.app.off_loop."
-        "lower_priority), not what dps run does; the section is printed, not written to the results",
-    )
     args = parser.parse_args()
     if args.load is not None:
         load_main(args.load, args.rate, args.seconds, args.seed)
         return
-    if args.worker_nice:
-        lower_priority(args.worker_nice)
     began = time.perf_counter()
     history = prepare_history(args.cache_dir)
     log(f"history: {history.rows:,} rows ({history.how}) in {history.built_s:.0f} s")
@@ -523,7 +512,7 @@ def main() -> None:
     text = report(run, time.perf_counter() - began, args.cycle_gap)
     print(text)
     # A trial run or an experiment does not replace the published one.
-    if args.scale == 1.0 and args.rate == RATE and not args.worker_nice:
+    if args.scale == 1.0 and args.rate == RATE:
         write_section("web", text)
 
 
