@@ -33,6 +33,7 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,6 @@ from bench.bench_queries import (
     symbol_names,
 )
 from bench.common import median, p, verdict, write_section
-from bot.app.off_loop import lower_priority
 from bot.web_launch import start_web_child
 
 RATE = 200.0  # requests per second
@@ -102,10 +102,14 @@ class Connection:
             self._streams = None
 
     async def get(self, path: str, etag: str | None) -> tuple[int, dict[str, str], int]:
-        """Status, headers (lower-case names) and body length of ``GET path``."""
+        """Status, headers (lower-case names) and decoded body length of ``GET path``, asked
+        with ``Accept-Encoding: gzip`` as a browser asks; a gzip body is read whole and
+        decompressed (as a browser must before it can show it)."""
         reader, writer = await self.open()
         extra = f"If-None-Match: {etag}\r\n" if etag else ""
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{extra}\r\n".encode())
+        host = f"Host: 127.0.0.1:{self.port}\r\nAccept-Encoding: gzip\r\n"
+        request = f"GET {path} HTTP/1.1\r\n{host}{extra}\r\n"
+        writer.write(request.encode())
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         status = int(head[0].split()[1])
         headers = {}
@@ -113,17 +117,18 @@ class Connection:
             if line:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
-        size = 0
+        body = b""
         if status in (204, 304) or status < 200:
             pass
         elif "content-length" in headers:
-            size = int(headers["content-length"])
-            await reader.readexactly(size)
+            body = await reader.readexactly(int(headers["content-length"]))
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             while chunk := int((await reader.readuntil(b"\r\n")).strip(), 16):
-                await reader.readexactly(chunk + 2)
-                size += chunk
+                body += (await reader.readexactly(chunk + 2))[:-2]
             await reader.readuntil(b"\r\n")
+        if headers.get("content-encoding", "").lower() == "gzip":
+            body = zlib.decompress(body, wbits=31)
+        size = len(body)
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, headers, size
@@ -455,7 +460,9 @@ each request has a due time fixed in advance and is sent then, whether or not ea
 were answered, and its latency is measured **from that due time** to the answer's last byte,
 so a stall of the server is counted in full rather than hidden by a schedule that waits for
 it. The mix, drawn at random: {", ".join(f"{TITLES[k]} {w:.0%}" for k, w in MIX)}
-(the fragment with the `If-None-Match` of its last answer, as the page's poll sends it).
+(the fragment with the `If-None-Match` of its last answer, as the page's poll sends it);
+every request says `Accept-Encoding: gzip`, as browsers do, and a gzip answer is read whole
+and decompressed before it counts as answered.
 "Overlapped a cycle": a cycle was in flight between the request's due time and its answer.
 A request unanswered after {TIMEOUT_S:g} s is abandoned and counted at that latency (so the
 figures are then lower bounds); between the phases the bench waited {run.settle_s:.1f} s for
@@ -489,20 +496,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=RATE, help="requests per second")
     parser.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--worker-nice",
-        type=int,
-        default=0,
-        metavar="N",
-        help="an experiment: the bot's off-loop work in threads niced by N (bot.app.off_loop."
-        "lower_priority), not what dps run does; the section is printed, not written to the results",
-    )
     args = parser.parse_args()
     if args.load is not None:
         load_main(args.load, args.rate, args.seconds, args.seed)
         return
-    if args.worker_nice:
-        lower_priority(args.worker_nice)
     began = time.perf_counter()
     history = prepare_history(args.cache_dir)
     log(f"history: {history.rows:,} rows ({history.how}) in {history.built_s:.0f} s")
@@ -515,7 +512,7 @@ def main() -> None:
     text = report(run, time.perf_counter() - began, args.cycle_gap)
     print(text)
     # A trial run or an experiment does not replace the published one.
-    if args.scale == 1.0 and args.rate == RATE and not args.worker_nice:
+    if args.scale == 1.0 and args.rate == RATE:
         write_section("web", text)
 
 

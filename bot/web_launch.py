@@ -17,7 +17,9 @@ import socket
 import sys
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
 
 from bot import gc_policy
 from bot.app.queries import Queries
@@ -26,6 +28,7 @@ from bot.web_supervisor import SERVING, WebChild
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.storage.facade import Storage
     from bot.web.server import WebServer
     from bot.web.site import WebDeps
 
@@ -50,7 +53,15 @@ def web_deps(app: App) -> WebDeps:
         api_token=None if token is None else token.get_secret_value(),
         last_cycle=app.last_cycle,
         version=package_version(),
+        preparing=web_queries(app),
+        stale_after=stale_after(app.settings),
     )
+
+
+def stale_after(settings: Settings) -> timedelta:
+    """When the web's scores count as stale: two collection intervals, as ``CommandLayer``
+    sets it (tests/web checks they agree)."""
+    return 2 * timedelta(seconds=settings.collect_interval)
 
 
 def web_queries(app: App) -> Queries:
@@ -71,8 +82,7 @@ def web_queries(app: App) -> Queries:
         exchange=app.collector.exchange,
         source_label=app.commands.context.source_label,
         band_floors=settings.scoring.to_params().band_floors,
-        # As ``CommandLayer`` sets it: two collection intervals (tests/web checks they agree).
-        stale_after=2 * timedelta(seconds=settings.collect_interval),
+        stale_after=stale_after(settings),
         venues=tuple(c.exchange for c in app.collectors),
         venue_cycle=app.last_cycle.of,
     )
@@ -175,6 +185,29 @@ def child_settings(settings: Settings) -> bytes:
     return json.dumps(data).encode()
 
 
+def read_only(storage: Storage) -> bool:
+    """Make every connection ``storage`` opens from now on refuse writes (SQLite's
+    ``query_only``); whether it did (a PostgreSQL database is left as it is).
+
+    The dashboard's process only reads: a bug or a hostile request there must not be able to
+    change what the bot stored. Connections opened before (start-up's) are closed, not reused.
+    """
+    engine = storage.engine
+    if engine.url.get_backend_name() != "sqlite":
+        return False
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA query_only=ON")
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()
+    return True
+
+
 def _child_main(argv: list[str]) -> int:
     """The dashboard's process: settings from stdin, serve on the inherited socket until
     stdin closes (the bot stopped or died)."""
@@ -207,6 +240,7 @@ async def _serve_child(settings: Settings, listening: socket.socket) -> int:
             closed.set_result(None)
 
     app = build_app(settings, clock=SystemClock())
+    read_only(app.collector.storage)
     # As the bot does once started: what was loaded by now lives as long as the process, and
     # full collections traversing it would pause requests (bot.gc_policy).
     gc_policy.after_start()

@@ -16,6 +16,27 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
+def gzip_etag(tag: str) -> str:
+    """The validator of the gzip encoding of the body tagged ``tag``: another representation,
+    so another strong ETag (a 304 must never answer one encoding's tag with the other's)."""
+    return tag[:-1] + '-gz"'
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header accepts gzip (RFC 9110 12.5.3; ``q=0`` refuses)."""
+    if not header:
+        return False
+    for part in header.lower().split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip() in ("gzip", "x-gzip", "*"):
+            weight = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+            try:
+                return float(weight) > 0
+            except ValueError:
+                return False
+    return False
+
+
 def _matches(header: str | None, tag: str) -> bool:
     if header is None:
         return False
@@ -56,3 +77,28 @@ def tagged_response(
     if status == 200 and _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
     return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+def encoded_response(
+    request: Request,
+    body: bytes,
+    tag: str,
+    gzipped: bytes | None,
+    gzipped_tag: str,
+    media_type: str,
+    *,
+    private: bool = False,
+) -> Response:
+    """``tagged_response`` of a body kept with its gzip encoding (``None``: none): the gzip
+    one, with its own ETag, when the client accepts it. The answer varies by
+    ``Accept-Encoding`` whenever an encoding exists, so a shared cache keeps both apart."""
+    if gzipped is None:
+        return tagged_response(request, body, tag, media_type, private=private)
+    if accepts_gzip(request.headers.get("accept-encoding")):
+        response = tagged_response(request, gzipped, gzipped_tag, media_type, private=private)
+        if response.status_code == 200:
+            response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = tagged_response(request, body, tag, media_type, private=private)
+    response.headers["Vary"] = "Accept-Encoding"
+    return response

@@ -47,7 +47,8 @@ def _config(deps: WebDeps, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        lifespan="off",
+        # On: the app prepares its common views while it is served (bot.web.prepared).
+        lifespan="on",
         # A request line or header block beyond this is refused before it reaches the app.
         h11_max_incomplete_event_size=16 * 1024,
     )

@@ -3,14 +3,21 @@
 Every handler reads through ``Queries`` (the numbers of ``/top`` and ``/score``) and the
 alert-state store; nothing here writes. Bad input (a filter, a sort key, a window, a symbol
 that is not text) gets a 4xx with a plain message; a store failure a 503; never a traceback.
+
+The views asked most (``CommonViews``) are prepared ahead of requests while the app is served
+(``bot.web.prepared``): they may be one poll and one rendering behind the store. Every other
+view checks the store's mark per request and is kept per market (``bot.web.render_cache``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -29,18 +36,20 @@ from bot.app import arguments as argp
 from bot.app.arguments import CHART_WINDOWS, TopArgs, TopFilter
 from bot.app.command_registry import ChartRenderer
 from bot.app.queries import CycleLine, Queries
-from bot.app.views import ErrorKind, ErrorReply, TableReply
+from bot.app.views import ErrorKind, ErrorReply, ScoreCardReply, TableReply
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.aggregate_card import venue_name
 from bot.core.durations import age_text
 from bot.core.events import EventKind, SymbolState
+from bot.core.records import ScoreCard
 from bot.errors import ChartError, InputError, StorageError
 from bot.ports import AlertStateStore, Clock
 from bot.render.numbers import pct, utc_text
 from bot.render.table import summary_line
 from bot.web import payloads
-from bot.web.http_cache import cached_response, tagged_response
+from bot.web.http_cache import cached_response, encoded_response
 from bot.web.openapi import openapi_schema
+from bot.web.prepared import Prepared
 from bot.web.render_cache import RenderCache, Rendered
 from bot.web.rows import DESCENDING_FIRST, SEARCH_MAX, SortKey, cells, search_rows, sort_rows
 from bot.web.security import ReadOnlySecurity, bearer_ok
@@ -97,6 +106,11 @@ class WebDeps:
         last_cycle: a line about the latest cycle this process ran (``/api/v1/status``).
         version: the package's version, for the OpenAPI document.
         refresh_s: how often the page's script asks whether the table changed.
+        preparing: a second read side over the same stores, for the worker thread that
+            prepares the common views ahead of requests (``Queries`` is not thread-safe,
+            so not ``queries``); ``None``: every view is rendered when first asked.
+        stale_after: the read sides' staleness threshold (as ``Queries`` was built with):
+            a prepared body is used only while its STALE line still says the truth.
     """
 
     queries: Queries
@@ -109,6 +123,8 @@ class WebDeps:
     last_cycle: CycleLine | None = None
     version: str = "unknown"
     refresh_s: int = 15
+    preparing: Queries | None = None
+    stale_after: timedelta | None = None
 
 
 class BadRequestError(Exception):
@@ -164,6 +180,30 @@ class TableQuery:
             values["sort"] = values["dir"] = ""  # the default view has the plain address
         kept = {k: v for k, v in values.items() if v}
         return "?" + urlencode(kept) if kept else "?"
+
+
+DEFAULT_QUERY = TableQuery(None, "", SortKey.RANK, SortKey.RANK in DESCENDING_FIRST)
+"""The view of ``/`` and ``/table`` with no query string: the one the page's poll asks most."""
+
+
+@dataclass(frozen=True)
+class CommonViews:
+    """The views asked most, prepared together from one read of one market
+    (``bot.web.prepared``): ``/``, ``/table`` and ``/api/v1/top``, each with no parameter.
+
+    ``summary`` is the market's (a new object per market ``Queries`` read); ``as_of``, ``stale``
+    and ``age`` what the clock added when they were rendered.
+    """
+
+    exchange: str
+    summary: object
+    as_of: datetime
+    stale: bool
+    age: str
+    notes: tuple[str, ...]
+    page: Rendered
+    table: Rendered
+    top: Rendered
 
 
 def _filter(raw: str) -> TopFilter | None:
@@ -234,6 +274,13 @@ class Site:
         # Per exchange: the market the newest head came from (see ``_market_key``).
         self._summaries: dict[str, tuple[object, int]] = {}
         self._market_number = 0
+        # The stored part of the score cards of one market (``_score_card``).
+        self._cards: tuple[object, dict[str, ScoreCard]] = (None, {})
+        self.common: Prepared[CommonViews] | None = None
+        """The common views, when ``deps`` has a read side to prepare them with."""
+        preparing = deps.preparing
+        if preparing is not None and deps.stale_after is not None:
+            self.common = Prepared(functools.partial(self._prepare_common, preparing))
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -264,18 +311,23 @@ class Site:
     def _now(self) -> datetime:
         return self.deps.clock.now()
 
-    def _top(self, exchange: str, wanted: TopFilter | None, limit: int | None) -> TableReply | ErrorReply:
+    def _top(
+        self, exchange: str, wanted: TopFilter | None, limit: int | None, queries: Queries | None = None
+    ) -> TableReply | ErrorReply:
+        queries = queries or self.deps.queries
         if limit is None:  # every symbol: the market's size is the table's ("Top 68")
-            market = self.deps.queries.market(exchange)
+            market = queries.market(exchange)
             limit = max(1, len(market.records)) if market is not None else 1
-        return self.deps.queries.top(TopArgs(limit=limit, filter=wanted, venue=exchange), self._now())
+        return queries.top(TopArgs(limit=limit, filter=wanted, venue=exchange), self._now())
 
-    def _head(self, venue: str | None, wanted: TopFilter | None) -> tuple[str, TableReply | ErrorReply]:
+    def _head(
+        self, venue: str | None, wanted: TopFilter | None, queries: Queries | None = None
+    ) -> tuple[str, TableReply | ErrorReply]:
         """The exchange shown and the table's first row only (one store read, one row built):
         its market, notes and staleness say which kept body answers, before the whole table
         is asked for. No venue named: the aggregate when several venues are collected (the
         first venue while the aggregate has no scores yet), as ``/top`` answers."""
-        queries, now = self.deps.queries, self._now()
+        queries, now = queries or self.deps.queries, self._now()
         if venue is None and queries.venues:
             head = queries.top(TopArgs(limit=1, filter=wanted, venue=AGGREGATE_EXCHANGE), now)
             if not (isinstance(head, ErrorReply) and head.kind is ErrorKind.NO_DATA):
@@ -300,7 +352,52 @@ class Site:
             kept = self._summaries[exchange] = (head.table.summary, self._market_number)
         return (exchange, kept[1], head.stale, head.notes, age)
 
+    def _prepare_common(self, queries: Queries, previous: CommonViews | None) -> CommonViews | None:
+        """The common views of the market now stored, or ``None`` while ``previous`` still
+        holds or there is nothing to show (run in a worker thread, over ``deps.preparing``)."""
+        exchange, head = self._head(None, None, queries)
+        if isinstance(head, ErrorReply):
+            return None  # no scores yet: requests take the path that says so
+        age = self._stale_age(head)
+        if (
+            previous is not None
+            and previous.exchange == exchange
+            and previous.summary is head.table.summary
+            and (previous.stale, previous.age, previous.notes) == (head.stale, age, head.notes)
+        ):
+            return None
+        reply = self._top(exchange, None, None, queries)
+        if isinstance(reply, ErrorReply):
+            return None
+        context = _table_context(DEFAULT_QUERY, reply, age)
+        table = Rendered.of(self._render("table.html", table=context, message=None))
+        page = Rendered.of(
+            self._render(
+                "dashboard.html",
+                table_html=_rendered_html(table.body),
+                **self._dashboard_context(DEFAULT_QUERY, exchange, queries.venues),
+            )
+        )
+        top = Rendered.of(json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode())
+        summary = head.table.summary
+        return CommonViews(exchange, summary, head.as_of, head.stale, age, head.notes, page, table, top)
+
+    def _common_views(self) -> CommonViews | None:
+        """The prepared common views, if their STALE line still tells the truth now (the clock
+        moves on between preparations; the market they show is at most one poll and one
+        preparation behind the store, ``bot.web.prepared``)."""
+        if self.common is None or self.common.current is None or self.deps.stale_after is None:
+            return None
+        views = self.common.current
+        age = max(self._now() - views.as_of, timedelta(0))
+        stale = age > self.deps.stale_after
+        if (stale, age_text(age) if stale else "") != (views.stale, views.age):
+            return None
+        return views
+
     async def _table_body(self, query: TableQuery) -> tuple[str, Rendered | ErrorReply]:
+        if query == DEFAULT_QUERY and (views := self._common_views()) is not None:
+            return views.exchange, views.table
         exchange, head = self._head(query.venue, query.filter)
         if isinstance(head, ErrorReply):
             return exchange, head
@@ -318,11 +415,8 @@ class Site:
 
     # --- pages --------------------------------------------------------------------------
 
-    async def dashboard(self, request: Request) -> Response:
-        """The ranked table under its summary line; works without JavaScript."""
-        venues = self.deps.queries.venues
-        query = TableQuery.of(request, venues)
-        shown, fragment = await self._table_body(query)
+    def _dashboard_context(self, query: TableQuery, shown: str, venues: tuple[str, ...]) -> dict[str, Any]:
+        """The page's values around its table (pure: also run in the preparing thread)."""
         filters = [
             {"label": label, "href": query.link(filter=value), "on": (query.filter or "") == value}
             for value, label in FILTERS
@@ -336,7 +430,7 @@ class Site:
             }
             for v in ((AGGREGATE_EXCHANGE, *venues) if venues else ())
         ]
-        context: dict[str, Any] = {
+        return {
             "query": query,
             "filters": filters,
             "venues": venue_links,
@@ -344,6 +438,15 @@ class Site:
             "table_src": "/table" + query.link(),
             "exchange": venue_title(shown) if venues else self.deps.exchange,
         }
+
+    async def dashboard(self, request: Request) -> Response:
+        """The ranked table under its summary line; works without JavaScript."""
+        venues = self.deps.queries.venues
+        query = TableQuery.of(request, venues)
+        if query == DEFAULT_QUERY and (views := self._common_views()) is not None:
+            return _send(request, views.page, HTML)
+        shown, fragment = await self._table_body(query)
+        context = self._dashboard_context(query, shown, venues)
         if isinstance(fragment, ErrorReply):
             table = _rendered_html(self._render("table.html", table=None, message=fragment.message))
             return self._page(request, "dashboard.html", table_html=table, **context)
@@ -353,14 +456,14 @@ class Site:
             ("page", fragment.etag, query),
             lambda: self._render("dashboard.html", table_html=_rendered_html(fragment.body), **context),
         )
-        return tagged_response(request, page.body, page.etag, HTML)
+        return _send(request, page, HTML)
 
     async def table(self, request: Request) -> Response:
         """The table alone, for the page's script to swap in after a cycle."""
         _, fragment = await self._table_body(TableQuery.of(request, self.deps.queries.venues))
         if isinstance(fragment, ErrorReply):
             return self._page(request, "table.html", table=None, message=fragment.message)
-        return tagged_response(request, fragment.body, fragment.etag, HTML)
+        return _send(request, fragment, HTML)
 
     async def symbol_page(self, request: Request) -> Response:
         """One symbol: its score card, its chart and its recent alerts."""
@@ -442,6 +545,9 @@ class Site:
             if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= API_LIMIT_MAX:
                 raise BadRequestError(f"limit is a whole number from 1 to {API_LIMIT_MAX}.")
             limit = int(raw_limit)
+        private = self.deps.api_token is not None
+        if (wanted, venue, limit) == (None, None, None) and (views := self._common_views()) is not None:
+            return _send(request, views.top, JSON, private=private)
         exchange, head = self._head(venue, wanted)
         if isinstance(head, ErrorReply):
             return self._api_error(request, 503, head.message)
@@ -454,8 +560,7 @@ class Site:
             found = await self._rendered.get(
                 key, lambda: json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode()
             )
-        private = self.deps.api_token is not None
-        return tagged_response(request, found.body, found.etag, JSON, private=private)
+        return _send(request, found, JSON, private=private)
 
     async def api_score(self, request: Request) -> Response:
         """``/api/v1/score/{symbol}``."""
@@ -463,7 +568,7 @@ class Site:
         if isinstance(found, ErrorReply):
             status = 503 if found.kind is ErrorKind.NO_DATA else 404
             return self._api_error(request, status, found.message, found.suggestions)
-        card = self.deps.queries.card(found, self._now())
+        card = self._score_card(found)
         if card is None:
             return self._api_error(request, 404, f"No stored score for {found} yet.")
         return self._json(request, payloads.score_json(card, self.deps.exchange))
@@ -486,6 +591,29 @@ class Site:
     async def api_openapi(self, request: Request) -> Response:
         """The OpenAPI document (open, like the page: it holds no data)."""
         return cached_response(request, self._openapi, JSON)
+
+    def _score_card(self, symbol: str) -> ScoreCardReply | None:
+        """``Queries.card`` of a symbol ``_resolve`` just found, its stored part kept per market.
+
+        A card's scores (the latest, 1h and 24h before it) change only with the market, but
+        reading them costs two statements per request; the age and staleness are the clock's
+        and are worked out per request, as ``Queries.card`` does.
+        """
+        queries, now, stale_after = self.deps.queries, self._now(), self.deps.stale_after
+        # The mark ``_resolve`` read for this request is shared (bot.web.shared_reads): no new read.
+        market = queries.market()
+        if market is None or stale_after is None:
+            return queries.card(symbol, now)
+        if self._cards[0] is not market:
+            self._cards = (market, {})
+        kept = self._cards[1].get(symbol)
+        if kept is None:
+            reply = queries.card(symbol, now)
+            if reply is not None and reply.venues is None:
+                self._cards[1][symbol] = reply.card
+            return reply
+        age = max(now - kept.latest.ts, timedelta(0))
+        return ScoreCardReply(kept, age, age > stale_after, self.deps.source_label)
 
     def _resolve(self, text: str) -> str | ErrorReply:
         return self.deps.queries.resolve(text)
@@ -518,6 +646,12 @@ def _table_context(query: TableQuery, reply: TableReply, age: str) -> dict[str, 
         "shown": len(rows),
         "total": len(reply.table.rows),
     }
+
+
+def _send(request: Request, rendered: Rendered, media_type: str, *, private: bool = False) -> Response:
+    """A kept body, gzipped when the client accepts it, 304 when it already holds it."""
+    body, tag, gzipped = rendered.body, rendered.etag, rendered.gzipped
+    return encoded_response(request, body, tag, gzipped, rendered.gzip_etag, media_type, private=private)
 
 
 def _rendered_html(body: bytes) -> Markup:
@@ -613,8 +747,23 @@ def build_web_app(deps: WebDeps) -> Starlette:
             return site._api_error(request, 404, "No such endpoint: see /api/v1/openapi.json.")
         return site._error_page(request, 404, "No such page.")
 
-    return Starlette(
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The common views are prepared while the app is served (uvicorn's lifespan on, a
+        # TestClient used as a context manager), not per request.
+        preparing = None if site.common is None else asyncio.create_task(site.common.run())
+        try:
+            yield
+        finally:
+            if preparing is not None:
+                preparing.cancel()
+                await asyncio.gather(preparing, return_exceptions=True)
+
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(ReadOnlySecurity)],
         exception_handlers={404: not_found},
+        lifespan=lifespan,
     )
+    app.state.site = site  # tests and benches look at what was prepared
+    return app

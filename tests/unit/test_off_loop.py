@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 import sys
 import threading
 
 import pytest
 
-from bot.app.off_loop import SWITCH_INTERVAL_S, can_lower_priority, lower_priority, off_loop
+from bot.app.off_loop import SWITCH_INTERVAL_S, off_loop
 from tests.waiting import DEADLINE_S, wait_for
 
 
@@ -136,23 +135,9 @@ async def test_the_switch_interval_is_put_back_after_an_error_or_a_cancellation(
     assert sys.getswitchinterval() == before
 
 
-def own_priority() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
 WHO = contextvars.ContextVar("WHO", default="nobody")
 
 
-@pytest.mark.skipif(not can_lower_priority(), reason="a thread's priority is set on Linux only")
-async def test_lowered_priority_applies_to_the_work_s_threads_only_and_can_be_undone() -> None:
-    base = own_priority()
-    lower_priority(3)
-    try:
-        WHO.set("caller")
-        assert await off_loop(own_priority) == base + 3
-        assert await off_loop(WHO.get) == "caller"  # context variables travel, as with to_thread
-        assert own_priority() == base  # the loop's thread keeps its own
-        assert sys.getswitchinterval() > SWITCH_INTERVAL_S  # put back after niced work too
-    finally:
-        lower_priority(0)
-    assert await off_loop(own_priority) == base
+async def test_the_caller_s_context_variables_go_with_the_work() -> None:
+    WHO.set("caller")
+    assert await off_loop(WHO.get) == "caller"

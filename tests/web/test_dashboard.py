@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from bot.app.views import TableReply
 from bot.render.table import summary_line
 from bot.web.site import build_web_app
 from bot.web_launch import web_deps
+from tests.waiting import wait_for
 from tests.web.conftest import Replayed, replayed
 
 REPLAY_SYMBOLS = 68
@@ -165,10 +167,14 @@ def test_the_table_picks_up_the_next_cycle(tmp_path: Path) -> None:
             unchanged = web.get("/table", headers={"If-None-Match": before.headers["etag"]})
             assert unchanged.status_code == 304  # the page's poll costs nothing while data stays
             moment = run.run_cycle()
+            shown = f"{moment:%Y-%m-%d %H:%M} UTC"
+            # Prepared without a request, within a poll and a rendering (bot.web.prepared);
+            # until then the previous body answers.
+            asyncio.run(wait_for(lambda: shown in web.get("/table").text, "the next cycle's table"))
             after = web.get("/table", headers={"If-None-Match": before.headers["etag"]})
             assert after.status_code == 200
-            assert f"{moment:%Y-%m-%d %H:%M} UTC" in after.text
-            assert f"{moment:%Y-%m-%d %H:%M} UTC" not in before.text
+            assert shown in after.text
+            assert shown not in before.text
     finally:
         run.close()
 

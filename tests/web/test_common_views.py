@@ -1,0 +1,179 @@
+"""The common views (``/``, ``/table``, ``/api/v1/top``) are prepared ahead of requests: a new
+cycle is noticed by polling the store, not by a request, and a request arriving while the new
+bodies are prepared gets the previous ones at once. Bodies go gzipped to clients that accept it."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot.core.records import ScoreRecord
+from bot.web.render_cache import GZIP_MIN_BYTES
+from bot.web.site import CommonViews, Site, build_web_app
+from bot.web_launch import web_deps
+from tests.waiting import wait_for
+from tests.web.conftest import Replayed, replayed
+
+PLAIN = {"Accept-Encoding": "identity"}
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Replayed]:
+    """Two symbols, one cycle stored and one more to run."""
+    run = replayed(tmp_path / "common.sqlite3", cycles=1, held_back=1, symbols=("SPKUSDT", "BTCUSDT"))
+    yield run
+    run.close()
+
+
+def _site(web: TestClient) -> Site:
+    site = web.app.state.site  # type: ignore[attr-defined]
+    assert isinstance(site, Site)
+    return site
+
+
+def _views(site: Site) -> CommonViews:
+    assert site.common is not None
+    current = site.common.current
+    assert current is not None
+    return current
+
+
+def _prepared(site: Site) -> None:
+    common = site.common
+    assert common is not None
+    asyncio.run(wait_for(lambda: common.current is not None, "prepared views"))
+
+
+def test_a_new_cycle_is_prepared_without_any_request(market: Replayed) -> None:
+    with TestClient(build_web_app(web_deps(market.app))) as web:
+        site = _site(web)
+        _prepared(site)
+        before = _views(site)
+        moment = market.run_cycle()
+        # No request from here on until the new market is prepared.
+        asyncio.run(wait_for(lambda: _views(site).as_of == moment, "the new cycle's views"))
+        renders = site._rendered.renders
+        after = _views(site)
+        assert after.table.etag != before.table.etag
+        shown = f"{moment:%Y-%m-%d %H:%M} UTC"
+        for path, body in (("/", after.page), ("/table", after.table), ("/api/v1/top", after.top)):
+            answer = web.get(path, headers=PLAIN)
+            assert answer.status_code == 200
+            assert answer.content == body.body
+            assert answer.headers["etag"] == body.etag
+        assert shown in web.get("/table").text
+        assert site._rendered.renders == renders  # the requests rendered nothing themselves
+
+
+def test_a_request_during_a_preparation_gets_the_previous_bodies_at_once(market: Replayed) -> None:
+    with TestClient(build_web_app(web_deps(market.app))) as web:
+        site = _site(web)
+        _prepared(site)
+        old = _views(site)
+        assert site.common is not None
+        prepare = site.common._prepare
+        entered, release = threading.Event(), threading.Event()
+
+        def gated(previous: CommonViews | None) -> CommonViews | None:
+            entered.set()
+            release.wait(timeout=60)
+            return prepare(previous)
+
+        site.common._prepare = gated
+        try:
+            asyncio.run(wait_for(entered.is_set, "a preparation under way"))
+            moment = market.run_cycle()  # stored while the preparation cannot finish
+            with ThreadPoolExecutor(1) as pool:
+                # Were a request to wait for the preparation, it would never come back.
+                answers = {
+                    path: pool.submit(web.get, path, headers=PLAIN).result(timeout=30)
+                    for path in ("/", "/table", "/api/v1/top")
+                }
+            assert not release.is_set()
+            assert answers["/"].content == old.page.body
+            assert answers["/table"].content == old.table.body
+            assert answers["/api/v1/top"].content == old.top.body
+        finally:
+            release.set()
+        asyncio.run(wait_for(lambda: _views(site).as_of == moment, "the new cycle's views"))
+        assert f"{moment:%Y-%m-%d %H:%M} UTC" in web.get("/table").text
+
+
+def test_the_gzip_body_is_the_plain_one_with_its_own_etag(market: Replayed) -> None:
+    with TestClient(build_web_app(web_deps(market.app))) as web:
+        _prepared(_site(web))
+        for path in ("/", "/table", "/?filter=short", "/table?sort=score"):
+            plain = web.get(path, headers=PLAIN)
+            zipped = web.get(path, headers=GZIP)
+            assert "content-encoding" not in plain.headers
+            assert zipped.headers["content-encoding"] == "gzip"
+            assert plain.headers["vary"] == zipped.headers["vary"] == "Accept-Encoding"
+            assert zipped.content == plain.content  # httpx decoded it
+            assert zipped.num_bytes_downloaded < len(plain.content) / 2
+            assert zipped.headers["etag"] != plain.headers["etag"]
+            refused = web.get(path, headers={"Accept-Encoding": "gzip;q=0, identity"})
+            assert "content-encoding" not in refused.headers
+        # Two symbols' /top is under a kilobyte: sent as it is, whatever the client accepts.
+        small = web.get("/api/v1/top", headers=GZIP)
+        assert len(small.content) < GZIP_MIN_BYTES
+        assert "content-encoding" not in small.headers
+
+
+def test_the_kept_gzip_bytes_decompress_to_the_body(market: Replayed) -> None:
+    with TestClient(build_web_app(web_deps(market.app))) as web:
+        site = _site(web)
+        _prepared(site)
+        for rendered in (_views(site).page, _views(site).table):
+            assert rendered.gzipped is not None
+            assert gzip.decompress(rendered.gzipped) == rendered.body
+
+
+def test_the_page_revalidates_to_a_304_per_encoding(market: Replayed) -> None:
+    with TestClient(build_web_app(web_deps(market.app))) as web:
+        _prepared(_site(web))
+        for headers in (PLAIN, GZIP):
+            first = web.get("/", headers=headers)
+            again = web.get("/", headers={**headers, "If-None-Match": first.headers["etag"]})
+            assert again.status_code == 304
+            assert again.content == b""
+            assert again.headers["etag"] == first.headers["etag"]
+        # One encoding's validator does not stand for the other's bytes.
+        plain_tag = web.get("/", headers=PLAIN).headers["etag"]
+        crossed = web.get("/", headers={**GZIP, "If-None-Match": plain_tag})
+        assert crossed.status_code == 200
+        assert crossed.headers["content-encoding"] == "gzip"
+
+
+def test_a_score_card_is_read_once_per_market(market: Replayed, monkeypatch: pytest.MonkeyPatch) -> None:
+    scores = market.app.collector.storage.scores
+    history = scores.score_history
+    reads: list[str] = []
+
+    def counted(exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
+        reads.append(symbol)
+        return history(exchange, symbol, start, end)
+
+    monkeypatch.setattr(scores, "score_history", counted)
+    with TestClient(build_web_app(web_deps(market.app))) as web:
+        first = web.get("/api/v1/score/btc").json()
+        assert reads == ["BTCUSDT", "BTCUSDT"]  # the scores 1h and 24h before the latest
+        again = web.get("/api/v1/score/BTCUSDT").json()
+        assert reads == ["BTCUSDT", "BTCUSDT"]  # kept: the market did not move
+        assert again == first | {"age_seconds": again["age_seconds"]}
+        expected = market.app.commands.queries.card("BTCUSDT", market.clock.now())
+        assert expected is not None
+        assert again["age_seconds"] == round(expected.age.total_seconds(), 3)
+        assert again["stale"] is expected.stale
+        moment = market.run_cycle()
+        after = web.get("/api/v1/score/BTCUSDT").json()
+        assert len(reads) == 4  # a new market: read again
+        assert after["ts"].startswith(f"{moment:%Y-%m-%dT%H:%M}")
