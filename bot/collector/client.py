@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.collector.ccxt_loading import exchange_class
 from bot.collector.errors import ANSWER_HEADERS, ANSWER_STATUS
+from bot.collector.iso_time import fast_iso8601
 from bot.collector.profiles import ExchangeProfile
 from bot.collector.request_budget import ExchangeGate, WeightPolicy
 from bot.collector.venue_limiter import Charge, Grants, VenueLimiter
@@ -116,6 +117,9 @@ def _gated_class(base: type[Any]) -> type[Any]:
     exception with that answer's status and headers: ``last_response_headers`` is shared
     by concurrent requests, so by the time the exception reaches us it may already hold
     another answer's headers (and lose a ban's ``Retry-After``).
+
+    ``iso8601`` is ccxt's answer at less CPU (``iso_time``): its parsers call it for
+    every row, on the lock the other venues' clients need too.
     """
 
     def calculate_rate_limiter_cost(
@@ -174,6 +178,7 @@ def _gated_class(base: type[Any]) -> type[Any]:
             "throttle": throttle,
             "handle_errors": handle_errors,
             "handle_http_status_code": handle_http_status_code,
+            "iso8601": staticmethod(fast_iso8601(base.iso8601)),
         },
     )
 
