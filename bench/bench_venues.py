@@ -451,18 +451,18 @@ fakes' rate-limit answers. Figures: the median of {len(rounds)} rounds, then eac
 
 What the three share, and what it costs: each venue has its own ccxt client on its own
 loop thread, its own limiter and its own lease, so no venue waits for another's requests or
-budget. They share the database, whose one writer is not on the round's path (Bybit's and
-OKX's cycles have stored theirs while Binance's 500 OI requests are still in flight: see
-their cycles together above), and the process's interpreter lock, which is: Bybit and OKX
-read their 500-row answers and score, diff and store 500 symbols each while Binance's
-answers arrive, and Binance's client needs the same lock to read each of them. Compare the
-bot's CPU time in the round together with the three venues' alone, summed (above): that
-work is not added but moved onto Binance's time; on two cores shared with other work it stretches
-Binance's requests most. A venue that must not share it can have a process of its own: with
+budget. They share the database and the process's interpreter lock, which Binance's client
+needs to read each of its 500 answers. Bybit and OKX read their 500-row answers while
+Binance's arrive, then wait for Binance's fetch to be answered (2 s at most,
+`bot/collector/fetch_order.py`) before they score, diff and store 500 symbols each, beside
+Binance's own scoring and storing rather than inside its requests. Compare the bot's CPU
+time in the round together with the three venues' alone, summed (above): one process's work
+is not overlapped but queued on one lock; on two cores shared with other work that
+stretches the round. A venue that must not share it can have a process of its own: with
 several collector processes each venue is collected by whichever holds its lease
 (docs/operations.md, "Several venues"); the figures "beside the target" above measure that
-set-up, each process paying its own interpreter's memory. The fakes run in a child process, as the exchanges
-are elsewhere.
+set-up, each process paying its own interpreter's memory. The fakes run in a child process,
+as the exchanges are elsewhere.
 Load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}.
 """
     return (
