@@ -50,7 +50,7 @@ from aiohttp import web
 
 from bench.common import verdict, write_section
 from bot import gc_policy
-from bot.bootstrap import SystemClock, build_app
+from bot.bootstrap import SourceTuning, SystemClock, build_app
 from bot.config import load_settings
 from bot.roles import Role
 from bot.runner import Process
@@ -189,14 +189,14 @@ class Leg:
         return max(x.last_end for x in self.logs.values()) - min(x.first for x in self.logs.values())
 
 
-async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
+async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path, tuning: SourceTuning | None = None) -> Leg:
     urls: dict[str, str] = await fakes.ask("start")
     settings = load_settings(
         database_url=f"sqlite:///{db}",
         exchanges=",".join(venues),
         exchange_api_urls={venue: urls[venue] for venue in venues},
     )
-    app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
+    app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR, tuning=tuning)
     process = Process(app)
     # As dps run does once its parts are built, before the schedule starts (bot.runner.run):
     # without it every full collection in the round walks ccxt's and SQLAlchemy's objects.
@@ -319,7 +319,7 @@ async def processes_leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
     )
 
 
-async def measure(rounds: int) -> list[list[Leg]]:
+async def measure(rounds: int, tuning: SourceTuning | None = None) -> list[list[Leg]]:
     fakes = Fakes()
     out: list[list[Leg]] = []
     try:
@@ -331,7 +331,10 @@ async def measure(rounds: int) -> list[list[Leg]]:
                 done = []
                 for n, (venues, separate) in enumerate(order):
                     db = Path(tmp) / f"r{r}-{n}.sqlite3"
-                    done.append(await (processes_leg if separate else leg)(fakes, venues, db))
+                    if separate:
+                        done.append(await processes_leg(fakes, venues, db))
+                    else:
+                        done.append(await leg(fakes, venues, db, tuning))
                 out.append(sorted(done, key=lambda x: legs.index((x.venues, x.separate))))
     finally:
         fakes.close()
@@ -464,14 +467,14 @@ fakes' rate-limit answers. Figures: the median of {len(rounds)} rounds, then eac
 What the three share, and what it costs: each venue has its own ccxt client on its own
 loop thread, its own limiter and its own lease, so no venue waits for another's requests or
 budget. They share the database and the process's interpreter lock, which Binance's client
-needs to read each of its 500 answers. Bybit and OKX read their 500-row answers while
-Binance's arrive, then wait for Binance's fetch to be answered (2 s at most,
-`bot/collector/fetch_order.py`) before they score, diff and store 500 symbols each, beside
-Binance's own scoring and storing rather than inside its requests. Compare the bot's CPU
-time in the round together with the three venues' alone, summed (above): one process's work
-is not overlapped but queued on one lock; on two cores shared with other work that
-stretches the round. A venue that must not share it can have a process of its own: with
-several collector processes each venue is collected by whichever holds its lease
+needs to read each of its 500 answers: Bybit and OKX read their 500-row answers and score,
+diff and store 500 symbols each while Binance's answers arrive. Compare the bot's CPU time
+in the round together with the three venues' alone, summed (above): that work is not
+overlapped but queued on one lock, and on two cores shared with other work it stretches
+the round. Holding Bybit's and OKX's scoring and storing until Binance's fetch is answered
+(`SourceTuning.yield_to_long_fetch`, off; `--yield-to-long-fetch` measures it) reorders the
+work without removing it. A venue that must not share the lock can have a process of its
+own: with several collector processes each venue is collected by whichever holds its lease
 (docs/operations.md, "Several venues"); the figures "beside the target" above measure that
 set-up, each process paying its own interpreter's memory. The fakes run in a child process,
 as the exchanges are elsewhere.
@@ -501,13 +504,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
+    parser.add_argument(
+        "--yield-to-long-fetch",
+        action="store_true",
+        help="SourceTuning.yield_to_long_fetch (off by default): print only, the section is not written",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     before = loadavg()
-    rounds = asyncio.run(measure(args.rounds))
+    tuning = SourceTuning(yield_to_long_fetch=True) if args.yield_to_long_fetch else None
+    rounds = asyncio.run(measure(args.rounds, tuning))
     text = report(rounds, (before, loadavg()))
     print(text)
-    if not args.no_write:
+    if not args.no_write and tuning is None:  # the section measures what dps run builds
         write_section("venues", text)
 
 

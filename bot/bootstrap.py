@@ -184,7 +184,7 @@ def build_collectors(
     except BaseException:
         first.storage.close()
         raise
-    share_fetch_order([c.source for c in (first, *more)])  # they share one interpreter lock
+    share_fetch_order([c.source for c in (first, *more)])  # one interpreter lock (if tuned so)
     return (first, *more)
 
 

@@ -83,8 +83,9 @@ def _ms(moment: datetime) -> int:
 
 
 def share_fetch_order(sources: Sequence[object]) -> FetchOrder | None:
-    """With several live venues in one process, their fetches in one ``FetchOrder``."""
-    live = [s for s in sources if isinstance(s, CcxtSource)]
+    """With several live venues in one process whose tuning asks for it
+    (``SourceTuning.yield_to_long_fetch``), their fetches in one ``FetchOrder``."""
+    live = [s for s in sources if isinstance(s, CcxtSource) and s.tuning.yield_to_long_fetch]
     if len(live) < 2:
         return None
     order = FetchOrder()
@@ -172,8 +173,9 @@ class CcxtSource:
     async def fetch_cycle(self, now: datetime) -> FetchReport:
         """One snapshot per symbol of the universe; failed symbols are reported, not raised.
 
-        Among several venues (``fetch_order``), a bulk venue's report comes back once the
-        per-symbol venues' fetches in flight ended, ``fetch_order.HOLD_S`` later at most.
+        Among several venues linked by ``share_fetch_order`` (off by default), a bulk
+        venue's report comes back once the per-symbol venues' fetches in flight ended,
+        ``fetch_order.HOLD_S`` later at most.
 
         Raises:
             ExchangeUnavailableError: the circuit is open, the exchange asked us to stay

@@ -15,6 +15,11 @@ is slow or stuck delays the others' storing by that much at most, one that fails
 them at once. Its requests are never held, only what comes after them.
 
 All of it runs on the caller's (bot's) loop; the clients' threads are not involved.
+
+Off by default (``SourceTuning.yield_to_long_fetch``): measured interleaved on a two-core
+machine shared with other work, it did not shorten the round beyond the noise, and it
+makes the bulk venues store up to ``HOLD_S`` later. The measured work is CPU on one lock:
+reordering it moves it, only a process per venue (or less CPU) removes it.
 """
 
 from __future__ import annotations

@@ -94,10 +94,14 @@ async def test_a_stuck_binance_holds_the_others_hold_s_at_most(
     await binance
 
 
-async def test_only_several_live_venues_share_an_order(make_source: SourceFactory) -> None:
-    alone = make_source("binanceusdm")
+async def test_only_several_live_venues_tuned_so_share_an_order(make_source: SourceFactory) -> None:
+    untuned = [make_source(venue) for venue in VENUES]
+    assert share_fetch_order(untuned) is None  # the default: every venue's fetch on its own
+    assert all(s.fetch_order is None for s in untuned)
+    tuning = replace(FAST, yield_to_long_fetch=True)
+    alone = make_source("binanceusdm", tuning=tuning)
     assert share_fetch_order([alone]) is None and alone.fetch_order is None
-    sources = [make_source(venue) for venue in VENUES]
+    sources = [make_source(venue, tuning=tuning) for venue in VENUES]
     order = share_fetch_order([*sources, object()])  # a replay source is left alone
     assert order is not None
     assert all(s.fetch_order is order for s in sources)
