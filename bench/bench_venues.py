@@ -270,8 +270,12 @@ async def _collect_alone(conn: Connection, venue: str, url: str, db: str) -> Non
 async def _one_cycle(venue: str, url: str, db: str) -> None:
     settings = load_settings(database_url=f"sqlite:///{db}", exchanges=venue, exchange_api_urls={venue: url})
     app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
+    process = Process(app)
     try:
-        await Process(app).venue_cycle(app.collector)
+        await process.renew_leases()
+        # Markets first, as in every leg: a cycle's own first load would backfill a day of history.
+        await app.collector.cycle.reload_universe(app.clock.now(), force=True)
+        await process.venue_cycle(app.collector)
     finally:
         await app.close()
 
