@@ -39,7 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from aiohttp import web
 
 from bench.common import verdict, write_section
 from bot import gc_policy
-from bot.bootstrap import SystemClock, build_app
+from bot.bootstrap import SourceTuning, SystemClock, build_app
 from bot.config import load_settings
 from bot.roles import Role
 from bot.runner import Process
@@ -180,6 +180,8 @@ class Leg:
     cpu_s: float  # the bot's process (every thread) in that time
     logs: dict[str, VenueLog]
     scored: dict[str, int]
+    separate: bool = False  # each venue in a collector process of its own
+    rss_mb: dict[str, tuple[float, float]] = field(default_factory=dict)  # venue: (end, peak)
 
     @property
     def requests_round_s(self) -> float:
@@ -187,14 +189,14 @@ class Leg:
         return max(x.last_end for x in self.logs.values()) - min(x.first for x in self.logs.values())
 
 
-async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
+async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path, tuning: SourceTuning | None = None) -> Leg:
     urls: dict[str, str] = await fakes.ask("start")
     settings = load_settings(
         database_url=f"sqlite:///{db}",
         exchanges=",".join(venues),
         exchange_api_urls={venue: urls[venue] for venue in venues},
     )
-    app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
+    app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR, tuning=tuning)
     process = Process(app)
     # As dps run does once its parts are built, before the schedule starts (bot.runner.run):
     # without it every full collection in the round walks ccxt's and SQLAlchemy's objects.
@@ -228,18 +230,116 @@ async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
     return Leg(venues, cycle_s, round_s, cpu_s, {v: logs[v] for v in venues}, scored)
 
 
-async def measure(rounds: int) -> list[list[Leg]]:
+def rss_mb(name: str) -> float:
+    """This process's ``VmRSS`` or ``VmHWM`` (its peak), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def collect_alone(conn: Connection, venue: str, url: str, db: str) -> None:
+    """A child: one venue's collector process, set up as a leg alone sets it up, then one
+    cycle when the parent says ``go``."""
+    asyncio.run(_collect_alone(conn, venue, url, db))
+
+
+async def _collect_alone(conn: Connection, venue: str, url: str, db: str) -> None:
+    # A first cycle on a database of its own, not measured: the legs in this bench's own
+    # process run in an interpreter that has collected before (its imports and caches warm).
+    await _one_cycle(venue, url, f"{db}.{venue}.warm")
+    settings = load_settings(database_url=f"sqlite:///{db}", exchanges=venue, exchange_api_urls={venue: url})
+    app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
+    process = Process(app)
+    gc_policy.after_start()
+    try:
+        await process.renew_leases()
+        await app.collector.cycle.reload_universe(app.clock.now(), force=True)
+        conn.send("ready")
+        await asyncio.to_thread(conn.recv)
+        started, cpu = time.monotonic(), time.process_time()
+        await process.venue_cycle(app.collector)
+        ended, cpu = time.monotonic(), time.process_time() - cpu
+        match = SCORED.search(app.last_cycle.of(venue) or "")
+        figures = (started, ended, cpu, int(match.group(1)) if match else 0, rss_mb("VmRSS"), rss_mb("VmHWM"))
+    finally:
+        await app.close()
+    conn.send(figures)
+
+
+async def _one_cycle(venue: str, url: str, db: str) -> None:
+    settings = load_settings(database_url=f"sqlite:///{db}", exchanges=venue, exchange_api_urls={venue: url})
+    app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
+    process = Process(app)
+    try:
+        await process.renew_leases()
+        # Markets first, as in every leg: a cycle's own first load would backfill a day of history.
+        await app.collector.cycle.reload_universe(app.clock.now(), force=True)
+        await process.venue_cycle(app.collector)
+    finally:
+        await app.close()
+
+
+async def processes_leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
+    """The venues at once, each in a collector process of its own over one database, as
+    several collector processes are deployed (docs/operations.md, "Several venues")."""
+    from bot.storage.migrate import upgrade
+
+    urls: dict[str, str] = await fakes.ask("start")
+    upgrade(f"sqlite:///{db}")  # once, before the processes start, as a deployment's first start does
+    context = multiprocessing.get_context("spawn")
+    children = []
+    since = 0.0
+    try:
+        for venue in venues:
+            conn, child = context.Pipe()
+            args = (child, venue, urls[venue], str(db))
+            worker = context.Process(target=collect_alone, args=args, name=f"collector-{venue}", daemon=True)
+            worker.start()
+            child.close()
+            children.append((venue, conn, worker))
+        for _, conn, _ in children:  # every process started and its markets loaded
+            await asyncio.to_thread(conn.recv)
+        since = time.monotonic()
+        for _, conn, _ in children:
+            conn.send("go")
+        figures = {venue: await asyncio.to_thread(conn.recv) for venue, conn, _ in children}
+    finally:
+        for _, _, worker in children:
+            worker.join(30)
+        logs: dict[str, VenueLog] = await fakes.ask("stop", since)
+    scored = {v: f[3] for v, f in figures.items()}
+    if any(n != SYMBOLS for n in scored.values()):
+        raise SystemExit(f"not every symbol scored in the processes' leg: {scored}")
+    return Leg(
+        venues,
+        {v: f[1] - f[0] for v, f in figures.items()},
+        max(f[1] for f in figures.values()) - min(f[0] for f in figures.values()),
+        sum(f[2] for f in figures.values()),
+        {v: logs[v] for v in venues},
+        scored,
+        separate=True,
+        rss_mb={v: (f[4], f[5]) for v, f in figures.items()},
+    )
+
+
+async def measure(rounds: int, tuning: SourceTuning | None = None) -> list[list[Leg]]:
     fakes = Fakes()
     out: list[list[Leg]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="bench-venues-") as tmp:
-            legs = [(venue,) for venue in NAMES] + [tuple(NAMES)]
+            # The last: the three, each in a process of its own (a figure beside the target's).
+            legs = [((venue,), False) for venue in NAMES] + [(tuple(NAMES), False), (tuple(NAMES), True)]
             for r in range(rounds):
                 order = legs if r % 2 == 0 else legs[::-1]
                 done = []
-                for n, venues in enumerate(order):
-                    done.append(await leg(fakes, venues, Path(tmp) / f"r{r}-{n}.sqlite3"))
-                out.append(sorted(done, key=lambda x: legs.index(x.venues)))
+                for n, (venues, separate) in enumerate(order):
+                    db = Path(tmp) / f"r{r}-{n}.sqlite3"
+                    if separate:
+                        done.append(await processes_leg(fakes, venues, db))
+                    else:
+                        done.append(await leg(fakes, venues, db, tuning))
+                out.append(sorted(done, key=lambda x: legs.index((x.venues, x.separate))))
     finally:
         fakes.close()
     return out
@@ -257,10 +357,40 @@ def seconds(values: list[float]) -> str:
     return f"{med(values):.2f} s ({', '.join(f'{v:.2f}' for v in values)})"
 
 
+def separate_lines(apart: list[Leg], alone: list[dict[str, Leg]]) -> list[str]:
+    """The three venues each in a process of its own: the round, its ratio, each process's memory."""
+    if not apart:
+        return []
+    venues = list(NAMES)
+    pairs = list(zip(apart, alone, strict=True))
+    req = [x.requests_round_s / max(a[v].logs[v].span for v in venues) for x, a in pairs]
+    cyc = [x.round_s / max(a[v].cycle_s[v] for v in venues) for x, a in pairs]
+    memory = ", ".join(
+        f"{NAMES[v]} {med([x.rss_mb[v][0] for x in apart]):.0f} MB "
+        f"(peak {max(x.rss_mb[v][1] for x in apart):.0f} MB)"
+        for v in venues
+    )
+
+    def ratios(values: list[float]) -> str:
+        return f"{med(values):.2f}× ({', '.join(f'{v:.2f}' for v in values)})"
+
+    return [
+        "Beside the target, the three each in a collector process of its own (`EXCHANGES=<venue>` "
+        "each, set up as its leg alone, one database, the cycles started together): the round's "
+        f"requests {seconds([x.requests_round_s for x in apart])}, whole cycles with storing "
+        f"{seconds([x.round_s for x in apart])}; over the slowest alone, paired per round: requests "
+        f"{ratios(req)}, whole cycles {ratios(cyc)}. CPU time of the three processes in the round: "
+        f"{seconds([x.cpu_s for x in apart])}. Each process's RSS at the end of its cycle, "
+        f"median (and its peak, `VmHWM`): {memory}.",
+        "",
+    ]
+
+
 def report(rounds: list[list[Leg]], load: tuple[str, str]) -> str:
     venues = list(NAMES)
     alone = [{x.venues[0]: x for x in legs if len(x.venues) == 1} for legs in rounds]
-    together = [next(x for x in legs if len(x.venues) > 1) for legs in rounds]
+    together = [next(x for x in legs if len(x.venues) > 1 and not x.separate) for legs in rounds]
+    apart = [x for legs in rounds for x in legs if x.separate]
 
     def per_venue(legs: list[Leg], venue: str, what: str) -> list[float]:
         return [x.logs[venue].span if what == "span" else x.cycle_s[venue] for x in legs]
@@ -309,6 +439,7 @@ def report(rounds: list[list[Leg]], load: tuple[str, str]) -> str:
         f"Baseline, the three one after another in one loop (sum of their cycles alone): "
         f"{seconds(baseline)}; together: {seconds([t.round_s for t in together])}.",
         "",
+        *separate_lines(apart, alone),
         f"CPU time of the bot's process in the round: together {seconds([t.cpu_s for t in together])}; "
         f"the three alone, summed: {seconds([sum(a[v].cpu_s for v in venues) for a in alone])}.",
         "",
@@ -339,17 +470,18 @@ fakes' rate-limit answers. Figures: the median of {len(rounds)} rounds, then eac
 
 What the three share, and what it costs: each venue has its own ccxt client on its own
 loop thread, its own limiter and its own lease, so no venue waits for another's requests or
-budget. They share the database, whose one writer is not on the round's path (Bybit's and
-OKX's cycles have stored theirs while Binance's 500 OI requests are still in flight: see
-their cycles together above), and the process's interpreter lock, which is: Bybit and OKX
-read their 500-row answers and score, diff and store 500 symbols each while Binance's
-answers arrive, and Binance's client needs the same lock to read each of them. Compare the
-bot's CPU time in the round together with the three venues' alone, summed (above): that
-work is not added but moved onto Binance's time; on two cores shared with other work it stretches
-Binance's requests most. A venue that must not share it can have a process of its own: with
-several collector processes each venue is collected by whichever holds its lease
-(docs/operations.md, "Several venues"). The fakes run in a child process, as the exchanges
-are elsewhere.
+budget. They share the database and the process's interpreter lock, which Binance's client
+needs to read each of its 500 answers: Bybit and OKX read their 500-row answers and score,
+diff and store 500 symbols each while Binance's answers arrive. Compare the bot's CPU time
+in the round together with the three venues' alone, summed (above): that work is not
+overlapped but queued on one lock, and on two cores shared with other work it stretches
+the round. Holding Bybit's and OKX's scoring and storing until Binance's fetch is answered
+(`SourceTuning.yield_to_long_fetch`, off; `--yield-to-long-fetch` measures it) reorders the
+work without removing it. A venue that must not share the lock can have a process of its
+own: with several collector processes each venue is collected by whichever holds its lease
+(docs/operations.md, "Several venues"); the figures "beside the target" above measure that
+set-up, each process paying its own interpreter's memory. The fakes run in a child process,
+as the exchanges are elsewhere.
 Load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}.
 """
     return (
@@ -376,13 +508,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
+    parser.add_argument(
+        "--yield-to-long-fetch",
+        action="store_true",
+        help="SourceTuning.yield_to_long_fetch (off by default): print only, the section is not written",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     before = loadavg()
-    rounds = asyncio.run(measure(args.rounds))
+    tuning = SourceTuning(yield_to_long_fetch=True) if args.yield_to_long_fetch else None
+    rounds = asyncio.run(measure(args.rounds, tuning))
     text = report(rounds, (before, loadavg()))
     print(text)
-    if not args.no_write:
+    if not args.no_write and tuning is None:  # the section measures what dps run builds
         write_section("venues", text)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.collector.ccxt_loading import exchange_class
 from bot.collector.errors import ANSWER_HEADERS, ANSWER_STATUS
+from bot.collector.iso_time import fast_iso8601
 from bot.collector.profiles import ExchangeProfile
 from bot.collector.request_budget import ExchangeGate, WeightPolicy
 from bot.collector.venue_limiter import Charge, Grants, VenueLimiter
@@ -49,6 +50,11 @@ class SourceTuning:
             clock runs N times faster than wall time scales its fake's budgets, and ours,
             by N).
         weight: when to slow down against the weight the exchange reports back.
+        yield_to_long_fetch: with several venues in one process, the bulk venues score
+            and store after the per-symbol fetches in flight (``fetch_order``). Off: on
+            a loaded two-core machine it did not shorten the round measurably
+            (bench/bench_venues.py ``--yield-to-long-fetch`` measures it) and it delays
+            their storing by up to ``fetch_order.HOLD_S``.
     """
 
     timeout_s: float = 10.0
@@ -65,6 +71,7 @@ class SourceTuning:
     budget_margin_s: float = 0.5
     budget_scale: float = 1.0
     weight: WeightPolicy = field(default_factory=WeightPolicy)
+    yield_to_long_fetch: bool = False
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:
@@ -116,6 +123,9 @@ def _gated_class(base: type[Any]) -> type[Any]:
     exception with that answer's status and headers: ``last_response_headers`` is shared
     by concurrent requests, so by the time the exception reaches us it may already hold
     another answer's headers (and lose a ban's ``Retry-After``).
+
+    ``iso8601`` is ccxt's answer at less CPU (``iso_time``): its parsers call it for
+    every row, on the lock the other venues' clients need too.
     """
 
     def calculate_rate_limiter_cost(
@@ -174,6 +184,7 @@ def _gated_class(base: type[Any]) -> type[Any]:
             "throttle": throttle,
             "handle_errors": handle_errors,
             "handle_http_status_code": handle_http_status_code,
+            "iso8601": staticmethod(fast_iso8601(base.iso8601)),
         },
     )
 

@@ -71,3 +71,19 @@ def test_the_section_carries_a_verdict_for_the_performance_page() -> None:
     stamped = text + "\n_Measured 2026-12-05 00:30 UTC on commit 1234567, a machine._\n"
     assert section_problems(stamped) == []
     assert text.startswith("## Three venues together")
+
+
+def test_the_venues_in_processes_of_their_own_are_reported_beside_the_target() -> None:
+    rounds = [round_of(1.0, 1.3), round_of(2.0, 2.6)]
+    for legs, apart_s in zip(rounds, (1.05, 2.2), strict=True):
+        together = legs[-1]
+        rss = {venue: (110.0 + n, 120.0 + n) for n, venue in enumerate(NAMES)}
+        legs.append(
+            Leg(together.venues, together.cycle_s, apart_s, 0.4, together.logs, together.scored, True, rss)
+        )
+    text = report(rounds, ("1.0, 1.0, 1.0", "1.0, 1.0, 1.0"))
+    # The verdicts stay those of the three in one process (cycles 1.5/1.2 and 2.8/2.2)...
+    assert verdicts(text)[1].endswith("(whole cycles with storing) — **missed by 0.06×** (1.26×).")
+    # ...and the processes' round is paired with the legs alone of its own round: 1.05/1.2, 2.2/2.2.
+    assert "whole cycles 0.94× (0.88, 1.00)" in text
+    assert "Binance USD-M 110 MB (peak 120 MB), Bybit 111 MB (peak 121 MB), OKX 112 MB (peak 122 MB)" in text
