@@ -8,6 +8,7 @@ DpsError                         root: anything the bot raises on purpose
 │   ├── SourceUnavailableError   transient: network, 5xx, rate limit (retry later)
 │   └── SourceDataError          the payload was junk for one symbol or call
 ├── StorageError                 the database refused or failed
+│   ├── StorageBusyError         transient: the database stayed locked by other writers
 │   └── LeaseLostError           a write under a lease found it held by another process
 ├── ListenError                  the dashboard could not listen on its address (also an
 │                                OSError): in use, not allowed, unknown host
@@ -61,6 +62,10 @@ class SourceDataError(SourceError):
 
 class StorageError(DpsError):
     """The database refused or failed."""
+
+
+class StorageBusyError(StorageError):
+    """The database stayed locked by other writers past the wait allowed; retrying may work."""
 
 
 class LeaseLostError(StorageError):

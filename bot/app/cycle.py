@@ -21,6 +21,7 @@ stored points, and extended with each cycle's own snapshots once ``save_cycle`` 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import threading
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.app.busy_retry import retry_once_when_busy
 from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.market_memory import MarketMemory, history_spans, load_memory
 from bot.app.off_loop import off_loop
@@ -42,6 +44,7 @@ from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.params import ScoringParams
 from bot.core.records import LeaseClaim, OutboxMessage, ScoreRecord
+from bot.errors import StorageError
 from bot.ports import (
     AlertStateStore,
     ChatStore,
@@ -305,9 +308,20 @@ class CollectionCycle:
             # Points the memory has not got: read them with the rest at the next cycle. Set
             # after the awaits, so a cycle cannot have read the memory before this slice lands.
             self._market = None
-            added += await off_loop(
-                self._d.snapshots.add_snapshots, [snap for batch in batches for snap in batch]
-            )
+            points = [snap for batch in batches for snap in batch]
+            what = f"{self._d.exchange}: storing a backfill slice"
+            try:
+                added += await off_loop(
+                    retry_once_when_busy, what, functools.partial(self._d.snapshots.add_snapshots, points)
+                )
+            except StorageError as exc:  # the other slices and the cycles go on without it
+                logger.warning(
+                    "%s: backfill of %d symbols not stored (%s); they score partial until they have a day",
+                    self._d.exchange,
+                    sum(1 for batch in batches if batch),
+                    exc,
+                )
+                continue
             done += sum(1 for batch in batches if batch)
         if missing:
             logger.info(
@@ -382,13 +396,19 @@ class CollectionCycle:
         Returns:
             True when ``market`` holds this cycle's points and can be kept.
         """
-        self._d.cycles.save_cycle(
-            exchange=self._d.exchange,
-            snapshots=stored,
-            scores=work.scores,
-            alert_states=work.changed,
-            outbox=work.messages,
-            lease=claim,
+        # A store refused for a locked database is tried once more (it was rolled back
+        # whole); refused again, the cycle fails and the runner logs it STALE.
+        retry_once_when_busy(
+            f"{self._d.exchange}: storing the cycle",
+            functools.partial(
+                self._d.cycles.save_cycle,
+                exchange=self._d.exchange,
+                snapshots=stored,
+                scores=work.scores,
+                alert_states=work.changed,
+                outbox=work.messages,
+                lease=claim,
+            ),
         )
         return self._keep_states and market is not None and self._extend(market, now, stored)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,11 +12,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import StorageError
+from bot.errors import StorageBusyError, StorageError
 from bot.storage.wal_checkpoint import SIZE_LIMIT_PRAGMA, WalCheckpointer
+from bot.storage.write_queue import FairLock
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,20 @@ IMMEDIATE = "dps_sqlite_immediate"
 # Session.connection(execution_options=…) is typed with SQLAlchemy's own keys only.
 IMMEDIATE_OPTIONS: Any = {IMMEDIATE: True}
 """Begin the session's transaction with SQLite's write lock (other dialects ignore it)."""
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite connection waits for another process's write lock before "database is
+locked" (Python's default is 5 s): a big backfill or purge in another ``dps run`` role on
+the same file must not fail a cycle. This process's own writers queue in ``FairLock``."""
+QUEUE_TIMEOUT_S = 300.0
+"""How long a write transaction waits behind this process's other writers on one SQLite
+file. They all make progress (each holds the lock for one transaction), so this only
+bounds a wait that something stuck would otherwise make endless."""
+
+# One FIFO lock per SQLite file, shared by every engine of this process on it.
+_file_locks: dict[Path, FairLock] = {}
+_file_locks_mutex = threading.Lock()
+_engine_locks: weakref.WeakKeyDictionary[Engine, FairLock] = weakref.WeakKeyDictionary()
 
 
 def parse_url(url: str | URL) -> URL:
@@ -45,7 +62,14 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def create_db_engine(url: str | URL, *, foreign_keys: bool = True, echo: bool = False) -> Engine:
+def create_db_engine(
+    url: str | URL,
+    *,
+    foreign_keys: bool = True,
+    echo: bool = False,
+    busy_timeout: float = BUSY_TIMEOUT_S,
+    queue_writers: bool = True,
+) -> Engine:
     """Create an engine; for a SQLite file, create its directory and switch on WAL.
 
     Args:
@@ -53,6 +77,11 @@ def create_db_engine(url: str | URL, *, foreign_keys: bool = True, echo: bool = 
         foreign_keys: enforce foreign keys on SQLite. Migrations turn it off, because a
             batch migration copies and drops tables, which cascades with it on.
         echo: log every statement.
+        busy_timeout: SQLite: seconds a connection waits for another process's write lock
+            (a ``timeout`` in the URL's query wins).
+        queue_writers: SQLite file: ``write_transaction`` queues this process's writers in
+            a FIFO lock (``FairLock``) before BEGIN IMMEDIATE. Off only in the test that
+            shows what SQLite's busy handler does without it.
 
     Raises:
         StorageError: the URL is malformed or its directory cannot be created.
@@ -66,14 +95,28 @@ def create_db_engine(url: str | URL, *, foreign_keys: bool = True, echo: bool = 
             raise StorageError(f"cannot create the database directory {path.parent}: {exc}") from exc
     try:
         if is_sqlite(parsed):
-            engine = create_engine(parsed, echo=echo)
+            connect_args = {} if "timeout" in parsed.query else {"timeout": busy_timeout}
+            engine = create_engine(parsed, echo=echo, connect_args=connect_args)
             _configure_sqlite(engine, foreign_keys=foreign_keys)
+            if path is not None and queue_writers:
+                _engine_locks[engine] = _file_lock(path)
         else:
             engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError) as exc:
         where = parsed.render_as_string(hide_password=True)
         raise StorageError(f"cannot open the database {where}: {exc}") from exc
     return engine
+
+
+def _file_lock(path: Path) -> FairLock:
+    key = path.resolve()
+    with _file_locks_mutex:
+        return _file_locks.setdefault(key, FairLock())
+
+
+def write_queue(engine: Engine) -> FairLock | None:
+    """The FIFO lock ``write_transaction`` takes on ``engine`` (None: PostgreSQL, memory)."""
+    return _engine_locks.get(engine)
 
 
 def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
@@ -167,7 +210,11 @@ def storage_errors(action: str) -> Iterator[None]:
         # The DBAPI's own message is the useful part; SQLAlchemy's adds the SQL and its
         # parameters, which can be long and may carry user text.
         detail = exc.orig if isinstance(exc, DBAPIError) else exc
-        raise StorageError(f"cannot {action}: {type(exc).__name__}: {detail}") from exc
+        # SQLite's "database is locked" (another writer held on past the busy timeout) is
+        # transient: a caller may retry once the lock is free.
+        busy = isinstance(exc, OperationalError) and "is locked" in str(detail)
+        error = StorageBusyError if busy else StorageError
+        raise error(f"cannot {action}: {type(exc).__name__}: {detail}") from exc
 
 
 @contextmanager
@@ -186,7 +233,29 @@ def write_transaction(sessions: sessionmaker[Session], action: str) -> Iterator[
     with "database is locked" (its snapshot is stale; ``busy_timeout`` cannot help).
     Taking the lock at BEGIN makes the transaction wait its turn instead. Other dialects
     ignore the option.
+
+    On a SQLite file this process's writers first queue in a FIFO lock (``write_queue``),
+    held until the COMMIT or ROLLBACK is done: SQLite's busy handler is unfair and could
+    starve one venue's cycle past its timeout. Readers (``transaction``) never wait on it.
+
+    Raises:
+        StorageBusyError: the database stayed locked (a busy timeout or the queue's ran out).
+        StorageError: any other database failure.
     """
-    with transaction(sessions, action) as session:
-        session.connection(execution_options=IMMEDIATE_OPTIONS)
-        yield session
+    bind = sessions.kw.get("bind")
+    queue = _engine_locks.get(bind) if isinstance(bind, Engine) else None
+    if queue is None:
+        with transaction(sessions, action) as session:
+            session.connection(execution_options=IMMEDIATE_OPTIONS)
+            yield session
+        return
+    try:
+        queue.acquire(QUEUE_TIMEOUT_S)
+    except StorageBusyError as exc:
+        raise StorageBusyError(f"cannot {action}: {exc}") from exc
+    try:
+        with transaction(sessions, action) as session:
+            session.connection(execution_options=IMMEDIATE_OPTIONS)
+            yield session
+    finally:
+        queue.release()
