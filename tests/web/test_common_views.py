@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from bot.core.records import ScoreRecord
+from bot.ports import ScoreAt
 from bot.web.render_cache import GZIP_MIN_BYTES
 from bot.web.site import CommonViews, Site, build_web_app
 from bot.web_launch import web_deps
@@ -155,25 +156,26 @@ def test_the_page_revalidates_to_a_304_per_encoding(market: Replayed) -> None:
 
 def test_a_score_card_is_read_once_per_market(market: Replayed, monkeypatch: pytest.MonkeyPatch) -> None:
     scores = market.app.collector.storage.scores
-    history = scores.score_history
-    reads: list[str] = []
+    scores_at = scores.scores_at
+    reads: list[list[str]] = []
 
-    def counted(exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
-        reads.append(symbol)
-        return history(exchange, symbol, start, end)
+    def counted(wanted: Sequence[ScoreAt], tolerance: timedelta) -> list[ScoreRecord | None]:
+        reads.append([symbol for _exchange, symbol, _at in wanted])
+        return scores_at(wanted, tolerance)
 
-    monkeypatch.setattr(scores, "score_history", counted)
+    monkeypatch.setattr(scores, "scores_at", counted)
     with TestClient(build_web_app(web_deps(market.app))) as web:
         first = web.get("/api/v1/score/btc").json()
-        assert reads == ["BTCUSDT", "BTCUSDT"]  # the scores 1h and 24h before the latest
+        assert reads == [["BTCUSDT", "BTCUSDT"]]  # the scores 1h and 24h before the latest, one read
         again = web.get("/api/v1/score/BTCUSDT").json()
-        assert reads == ["BTCUSDT", "BTCUSDT"]  # kept: the market did not move
+        assert reads == [["BTCUSDT", "BTCUSDT"]]  # kept: the market did not move
         assert again == first | {"age_seconds": again["age_seconds"]}
         expected = market.app.commands.queries.card("BTCUSDT", market.clock.now())
         assert expected is not None
         assert again["age_seconds"] == round(expected.age.total_seconds(), 3)
         assert again["stale"] is expected.stale
+        before = len(reads)  # the card asked of Queries directly above read too
         moment = market.run_cycle()
         after = web.get("/api/v1/score/BTCUSDT").json()
-        assert len(reads) == 4  # a new market: read again
+        assert len(reads) == before + 1  # a new market: read again
         assert after["ts"].startswith(f"{moment:%Y-%m-%dT%H:%M}")
