@@ -44,7 +44,7 @@ from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.params import ScoringParams
 from bot.core.records import LeaseClaim, OutboxMessage, ScoreRecord
-from bot.errors import StorageError
+from bot.errors import StorageBusyError
 from bot.ports import (
     AlertStateStore,
     ChatStore,
@@ -314,7 +314,7 @@ class CollectionCycle:
                 added += await off_loop(
                     retry_once_when_busy, what, functools.partial(self._d.snapshots.add_snapshots, points)
                 )
-            except StorageError as exc:  # the other slices and the cycles go on without it
+            except StorageBusyError as exc:  # locked again after its retry: the rest goes on
                 logger.warning(
                     "%s: backfill of %d symbols not stored (%s); they score partial until they have a day",
                     self._d.exchange,

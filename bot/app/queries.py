@@ -181,7 +181,9 @@ class Queries:
                 summary=summarise([r.result for r in records]),
                 by_symbol={r.symbol: r for r in records},
             )
-            self._filtered = {k: v for k, v in self._filtered.items() if k[0] != exchange}
+            # ``refresh`` runs this in a worker thread while ``top`` may add an entry on the
+            # loop's: iterate over a copy, never the live dict.
+            self._filtered = {k: v for k, v in list(self._filtered.items()) if k[0] != exchange}
         return cached
 
     def refresh(self, exchange: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import weakref
@@ -34,6 +35,10 @@ QUEUE_TIMEOUT_S = 300.0
 """How long a write transaction waits behind this process's other writers on one SQLite
 file. They all make progress (each holds the lock for one transaction), so this only
 bounds a wait that something stuck would otherwise make endless."""
+LOOP_QUEUE_TIMEOUT_S = 5.0
+"""The same wait for a writer on an event loop's thread (a lease renewal, an outbox claim,
+a command's setting): every command and send of the process waits with it, so it gives up
+as soon as SQLite's own default would have, and its caller reports the busy store."""
 
 # One FIFO lock per SQLite file, shared by every engine of this process on it.
 _file_locks: dict[Path, FairLock] = {}
@@ -250,7 +255,7 @@ def write_transaction(sessions: sessionmaker[Session], action: str) -> Iterator[
             yield session
         return
     try:
-        queue.acquire(QUEUE_TIMEOUT_S)
+        queue.acquire(LOOP_QUEUE_TIMEOUT_S if _on_event_loop() else QUEUE_TIMEOUT_S)
     except StorageBusyError as exc:
         raise StorageBusyError(f"cannot {action}: {exc}") from exc
     try:
@@ -259,3 +264,12 @@ def write_transaction(sessions: sessionmaker[Session], action: str) -> Iterator[
             yield session
     finally:
         queue.release()
+
+
+def _on_event_loop() -> bool:
+    """Whether this thread is running an asyncio event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -159,3 +159,30 @@ def test_the_busy_timeout_is_explicit(queued: Engine, path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
     finally:
         engine.dispose()
+
+
+async def test_a_writer_on_the_event_loop_gives_up_soon(
+    queued: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loop's thread answers every command and send: it must not queue for minutes
+    # behind other threads' writes, as a worker thread may.
+    monkeypatch.setattr(db, "LOOP_QUEUE_TIMEOUT_S", 0.05)
+    holder = Holder(queued)
+    queue = db.write_queue(queued)
+    assert queue is not None
+    try:
+        sessions = db.session_factory(queued)
+        with (
+            pytest.raises(StorageBusyError, match=r"waited 0\.05 s"),
+            db.write_transaction(sessions, "write on the loop") as session,
+        ):
+            session.execute(text("INSERT INTO writes (who) VALUES ('loop')"))
+        errors: dict[str, Exception] = {}
+        worker = _writer(queued, "worker", errors)  # off the loop: the long wait
+        await wait_for(lambda: queue.waiting == 1, "the worker queued")
+    finally:
+        holder.release.set()
+        holder.thread.join(60)
+    worker.join(60)
+    assert errors == {}
+    assert _order(queued) == ["holder", "worker"]

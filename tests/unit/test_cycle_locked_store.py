@@ -17,7 +17,7 @@ from bot.core.diff import DiffParams
 from bot.core.market import MarketSnapshot
 from bot.core.params import DEFAULT_PARAMS
 from bot.core.records import CycleSaved
-from bot.errors import StorageBusyError
+from bot.errors import StorageBusyError, StorageError
 from bot.render.documents import alert_document
 from tests.fakes import FakeStorage
 from tests.unit.test_cycle import STEP, T0, ScriptedSource
@@ -45,11 +45,12 @@ class LockedSnapshots:
     def __init__(self, storage: FakeStorage, refusals: int) -> None:
         self._inner = storage.snapshots
         self.refusals = refusals
+        self.error: StorageError = LOCKED
 
     def add_snapshots(self, snapshots: Sequence[MarketSnapshot]) -> int:
         if self.refusals:
             self.refusals -= 1
-            raise LOCKED
+            raise self.error
         return self._inner.add_snapshots(snapshots)
 
     def __getattr__(self, name: str) -> Any:
@@ -123,3 +124,13 @@ async def test_a_backfill_slice_refused_twice_is_reported_and_collection_goes_on
     report = await cycle.run(T0)
     assert report.scored == 1 and report.partial == 1  # no day of history behind it
     assert _cycle_times(storage) == [T0]
+
+
+async def test_a_backfill_slice_failing_otherwise_than_locked_is_not_swallowed() -> None:
+    # Only a busy database is worth going on without a slice: a broken one (disk, schema)
+    # must surface, not leave every symbol partial for a day in silence.
+    storage = FakeStorage()
+    cycle, _, snapshots = build(storage, backfill_refusals=1)
+    snapshots.error = StorageError("cannot store snapshots: OperationalError: disk I/O error")
+    with pytest.raises(StorageError, match="disk I/O error"):
+        await cycle.backfill(T0)
