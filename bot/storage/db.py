@@ -249,21 +249,18 @@ def write_transaction(sessions: sessionmaker[Session], action: str) -> Iterator[
     """
     bind = sessions.kw.get("bind")
     queue = _engine_locks.get(bind) if isinstance(bind, Engine) else None
-    if queue is None:
-        with transaction(sessions, action) as session:
-            session.connection(execution_options=IMMEDIATE_OPTIONS)
-            yield session
-        return
-    try:
-        queue.acquire(LOOP_QUEUE_TIMEOUT_S if _on_event_loop() else QUEUE_TIMEOUT_S)
-    except StorageBusyError as exc:
-        raise StorageBusyError(f"cannot {action}: {exc}") from exc
+    if queue is not None:
+        try:
+            queue.acquire(LOOP_QUEUE_TIMEOUT_S if _on_event_loop() else QUEUE_TIMEOUT_S)
+        except StorageBusyError as exc:
+            raise StorageBusyError(f"cannot {action}: {exc}") from exc
     try:
         with transaction(sessions, action) as session:
             session.connection(execution_options=IMMEDIATE_OPTIONS)
             yield session
     finally:
-        queue.release()
+        if queue is not None:
+            queue.release()
 
 
 def _on_event_loop() -> bool:
