@@ -17,13 +17,12 @@ import socket
 import sys
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import event
+from typing import TYPE_CHECKING
 
 from bot import gc_policy
 from bot.app.queries import Queries
 from bot.bootstrap import App, LastCycle, SystemClock, build_app, package_version
+from bot.storage.db import refuse_writes
 from bot.web_supervisor import SERVING, WebChild
 
 if TYPE_CHECKING:
@@ -186,26 +185,13 @@ def child_settings(settings: Settings) -> bytes:
 
 
 def read_only(storage: Storage) -> bool:
-    """Make every connection ``storage`` opens from now on refuse writes (SQLite's
-    ``query_only``); whether it did (a PostgreSQL database is left as it is).
+    """Make every connection ``storage`` opens from now on refuse writes; whether it did
+    (``bot.storage.db.refuse_writes``: SQLite only).
 
     The dashboard's process only reads: a bug or a hostile request there must not be able to
-    change what the bot stored. Connections opened before (start-up's) are closed, not reused.
+    change what the bot stored.
     """
-    engine = storage.engine
-    if engine.url.get_backend_name() != "sqlite":
-        return False
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA query_only=ON")
-        finally:
-            cursor.close()
-
-    event.listen(engine, "connect", on_connect)
-    engine.dispose()
-    return True
+    return refuse_writes(storage.engine)
 
 
 def _child_main(argv: list[str]) -> int:

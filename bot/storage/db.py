@@ -153,6 +153,26 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
     event.listen(engine, "begin", on_begin)
 
 
+def refuse_writes(engine: Engine) -> bool:
+    """Make every connection ``engine`` opens from now on refuse writes (SQLite's
+    ``query_only``); whether it did (a PostgreSQL database is left as it is). Connections
+    opened before are closed, not reused.
+    """
+    if not is_sqlite(engine.url):
+        return False
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA query_only=ON")
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()
+    return True
+
+
 _WROTE = "dps_wrote"
 _CHANGES = "dps_total_changes"
 
