@@ -1,0 +1,95 @@
+"""The whole-market sampled reads behind ``/track``'s first read (``first_in_slots``).
+
+A process's first whole-market ``/track`` reads every symbol's first row in every hourly
+slot of the kept history: 500 symbols x 14 days are 168,000 rows from each of two tables.
+Per row, SQLAlchemy's result processing of ``ts`` (parse the text, attach UTC) cost more
+than the database's own work; the rows of a slot share one or two times, so here ``ts``
+leaves the database unprocessed and each distinct value is converted once, by the
+column's own result processor: the same aware datetimes, one object per time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, select, type_coerce
+from sqlalchemy.types import NullType
+
+from bot.storage.models import ScoreRow, SnapshotRow
+
+TimeSeriesModel = type[SnapshotRow] | type[ScoreRow]
+
+
+def market_firsts(
+    conn: Connection,
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    slots: Sequence[tuple[datetime, datetime]],
+    wanted: Collection[str] | None,
+    keep: Sequence[ColumnElement[bool]],
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every symbol's first row (``ts``, ``*columns``) in each slot ``[lo, hi)``, in time order;
+    only ``wanted``'s symbols (all: ``None``). A first row failing ``keep`` leaves its slot empty.
+    """
+    stmt = _firsts_by_time(model, columns, exchange, keep)
+    time_of = _time_memo(conn, model)
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for lo, hi in slots:
+        # Core rows, fetched at once (not a driver call a row).
+        for row in conn.execute(stmt, {"lo": lo, "hi": hi}).all():
+            symbol: str = row[0]
+            if wanted is None or symbol in wanted:
+                found.setdefault(symbol, []).append((time_of(row[1]), *row[2:]))
+    for rows in found.values():
+        rows.sort(key=_first)  # already in order (slots ascend): a linear check
+    return found
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+def _time_memo(conn: Connection, model: TimeSeriesModel) -> Callable[[Any], datetime]:
+    """The raw ``ts`` value → the aware datetime the column's type makes of it, once per value."""
+    process = model.ts.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    known: dict[Any, datetime] = {}
+
+    def time_of(raw: Any) -> datetime:
+        found = known.get(raw)
+        if found is None:
+            found = known[raw] = raw if process is None else process(raw)
+        return found
+
+    return time_of
+
+
+def _firsts_by_time(
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    keep: Sequence[ColumnElement[bool]],
+) -> Select[Any]:
+    """Every symbol's first row in one slot ``[:lo, :hi)``: the first time per symbol from a
+    range of the (exchange, ts, symbol) key alone, then those rows by that key; ``ts``
+    unprocessed (``_time_memo``).
+
+    One slot a statement, its bounds bound: a derived table of many slots joined on the
+    time range made SQLite group every slot's rows through one temporary B-tree, four
+    times slower than one plain range a slot (2 days of 500 symbols: 2.6 s against 0.65 s).
+    """
+    lo = bindparam("lo", type_=model.ts.type)
+    hi = bindparam("hi", type_=model.ts.type)
+    firsts = (
+        select(model.symbol.label("symbol"), func.min(model.ts).label("ts"))
+        .where(model.exchange == exchange, model.ts >= lo, model.ts < hi)
+        .group_by(model.symbol)
+        .subquery("firsts")
+    )
+    return (
+        select(model.symbol, type_coerce(model.ts, NullType()).label("ts"), *columns)
+        .join(firsts, and_(model.symbol == firsts.c.symbol, model.ts == firsts.c.ts))
+        .where(model.exchange == exchange, *keep)
+    )
