@@ -10,7 +10,8 @@ column's own result processor: the same aware datetimes, one object per time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -35,35 +36,45 @@ def market_firsts(
     only ``wanted``'s symbols (all: ``None``). A first row failing ``keep`` leaves its slot empty.
     """
     stmt = _firsts_by_time(model, columns, exchange, keep)
-    time_of = _time_memo(conn, model)
+    process = model.ts.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    times: dict[Any, datetime] = {}  # raw ts → the aware datetime the column's type makes of it
     found: dict[str, list[tuple[Any, ...]]] = {}
-    for lo, hi in slots:
-        # Core rows, fetched at once (not a driver call a row).
-        for row in conn.execute(stmt, {"lo": lo, "hi": hi}).all():
-            symbol: str = row[0]
-            if wanted is None or symbol in wanted:
-                found.setdefault(symbol, []).append((time_of(row[1]), *row[2:]))
-    for rows in found.values():
-        rows.sort(key=_first)  # already in order (slots ascend): a linear check
+    with _mapped(conn):
+        for lo, hi in slots:
+            # Core rows, fetched at once (not a driver call a row).
+            for row in conn.execute(stmt, {"lo": lo, "hi": hi}).all():
+                symbol: str = row[0]
+                if wanted is None or symbol in wanted:
+                    raw = row[1]
+                    ts = times.get(raw)
+                    if ts is None:
+                        ts = times[raw] = raw if process is None else process(raw)
+                    found.setdefault(symbol, []).append((ts, *row[2:]))
+    # No sort: the slots are read in ascending order and do not overlap, and each gives a
+    # symbol at most one row, so each symbol's rows are in time order already.
     return found
 
 
-def _first(row: tuple[Any, ...]) -> Any:
-    return row[0]
+MMAP_BYTES = 1 << 32
+"""SQLite: how much of the file a whole-market read maps (``_mapped``)."""
 
 
-def _time_memo(conn: Connection, model: TimeSeriesModel) -> Callable[[Any], datetime]:
-    """The raw ``ts`` value → the aware datetime the column's type makes of it, once per value."""
-    process = model.ts.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
-    known: dict[Any, datetime] = {}
+@contextmanager
+def _mapped(conn: Connection) -> Iterator[None]:
+    """SQLite: read through a memory map while the block runs, then as before.
 
-    def time_of(raw: Any) -> datetime:
-        found = known.get(raw)
-        if found is None:
-            found = known[raw] = raw if process is None else process(raw)
-        return found
-
-    return time_of
+    The slots' rows are scattered over the table: one page read a row, each a system call
+    and a copy into SQLite's small page cache; mapped, a page is read in place.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA mmap_size").scalar() or 0)
+    conn.exec_driver_sql(f"PRAGMA mmap_size={MMAP_BYTES}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA mmap_size={before}")
 
 
 def _firsts_by_time(
