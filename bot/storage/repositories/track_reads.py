@@ -55,8 +55,9 @@ def market_firsts(
     return found
 
 
-MMAP_BYTES = 1 << 32
-"""SQLite: how much of the file a whole-market read maps (``_mapped``)."""
+MMAP_BYTES = 0x7FFF0000
+"""SQLite: how much of the file a whole-market read maps (``_mapped``): SQLite's default
+ceiling (a build may lower it; the rest of a larger file is read as without a map)."""
 
 
 @contextmanager
