@@ -35,6 +35,8 @@ def market_firsts(
     """Every symbol's first row (``ts``, ``*columns``) in each slot ``[lo, hi)``, in time order;
     only ``wanted``'s symbols (all: ``None``). A first row failing ``keep`` leaves its slot empty.
     """
+    if not slots:
+        return {}
     stmt = _firsts_by_time(model, columns, exchange, keep)
     process = model.ts.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
     times: dict[Any, datetime] = {}  # raw ts → the aware datetime the column's type makes of it
