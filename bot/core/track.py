@@ -29,11 +29,13 @@ long episode.
 from __future__ import annotations
 
 import bisect
+import operator
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from bot.core.models import Band, Bias
 from bot.core.outcomes import (
@@ -85,13 +87,12 @@ EpochMemo = dict[datetime, float]
 def _epochs(times: list[datetime], memo: EpochMemo | None) -> list[float]:
     if memo is None:
         return [_epoch(when) for when in times]
-    out = []
-    for when in times:
-        t = memo.get(when)
-        if t is None:
-            t = memo[when] = _epoch(when)
-        out.append(t)
-    return out
+    found = list(map(memo.get, times))  # hits looked up without a Python loop
+    if None in found:
+        for k, when in enumerate(times):
+            if found[k] is None:
+                found[k] = memo[when] = _epoch(when)
+    return cast(list[float], found)
 
 
 class TrackSeries:
@@ -191,6 +192,14 @@ class TrackSeries:
         the result is that of adding each time in turn.
         """
         n = len(ts)
+        newest = held[-1] if held else -_INF
+        # The usual read: a few times already held (a re-read overlap), then new ones in
+        # order; checked without a Python loop over the run.
+        start = 0
+        while start < n and ts[start] <= newest:
+            start += 1
+        if all(map(operator.lt, ts[start:], ts[start + 1 :])):
+            return start
         start = n
         while start > 0 and (start == n or ts[start - 1] < ts[start]):
             start -= 1
@@ -228,11 +237,9 @@ class TrackSeries:
         # Lists: indexing them makes no new float objects, as in ``forward_outcomes``.
         ts, price = self.ts[start:].tolist(), self.price[start:].tolist()
         moves = forward_abs_returns(ts, price, TRACK_HORIZON)
-        i = 0
-        for k in range(first, len(self.r_ts)):
-            t = self.r_ts[k]
-            i = bisect.bisect_left(ts, t, i)
-            self.move[k] = moves[i] if i < len(ts) and ts[i] == t else NAN
+        # Each reading's move is its own time's on the path (NaN without a point there).
+        at = dict(zip(ts, moves, strict=True))
+        self.move[first:] = array("d", [at.get(t, NAN) for t in self.r_ts[first:]])
         # Final once the path has passed the end of the reading's window.
         self.settled = max(first, bisect.bisect_left(self.r_ts, self.ts[-1] - _REACH))
         self._log(True, range(first, self.settled))
