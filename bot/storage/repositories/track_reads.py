@@ -46,12 +46,17 @@ def market_firsts(
             # Core rows, fetched at once (not a driver call a row).
             for row in conn.execute(stmt, {"lo": lo, "hi": hi}).all():
                 symbol: str = row[0]
-                if wanted is None or symbol in wanted:
-                    raw = row[1]
-                    ts = times.get(raw)
-                    if ts is None:
-                        ts = times[raw] = raw if process is None else process(raw)
-                    found.setdefault(symbol, []).append((ts, *row[2:]))
+                held = found.get(symbol)
+                if held is None:
+                    if wanted is not None and symbol not in wanted:
+                        continue
+                    held = found[symbol] = []
+                raw = row[1]
+                ts = times.get(raw)
+                if ts is None:
+                    ts = times[raw] = raw if process is None else process(raw)
+                # Concatenated: a Row's slice is a tuple already (unpacking it is slower).
+                held.append((ts,) + row[2:])  # noqa: RUF005
     # No sort: the slots are read in ascending order and do not overlap, and each gives a
     # symbol at most one row, so each symbol's rows are in time order already.
     return found
