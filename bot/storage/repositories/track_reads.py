@@ -11,7 +11,7 @@ column's own result processor: the same aware datetimes, one object per time.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +41,7 @@ def market_firsts(
     process = model.ts.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
     times: dict[Any, datetime] = {}  # raw ts → the aware datetime the column's type makes of it
     found: dict[str, list[tuple[Any, ...]]] = {}
-    with _mapped(conn):
+    with _mapped(conn) if len(slots) >= MAP_MIN_SLOTS else nullcontext():
         for lo, hi in slots:
             # Core rows, fetched at once (not a driver call a row).
             for row in conn.execute(stmt, {"lo": lo, "hi": hi}).all():
@@ -62,6 +62,10 @@ def market_firsts(
     return found
 
 
+MAP_MIN_SLOTS = 12
+"""Slots from which a read maps the file (``_mapped``): a first read's span has 48; a
+top-up's one or two slots took longer mapped (30 ms against 18 ms a slot, 500 symbols),
+the map's pages being faulted in anew each time."""
 MMAP_BYTES = 0x7FFF0000
 """SQLite: how much of the file a whole-market read maps (``_mapped``): SQLite's default
 ceiling (a build may lower it; the rest of a larger file is read as without a map)."""
