@@ -31,6 +31,7 @@ from bot.core.records import ScoreMark
 from bot.core.track import (
     DAY_S,
     DEFAULT_TRACK_PARAMS,
+    EpochMemo,
     Outcome,
     TrackGroup,
     TrackParams,
@@ -214,12 +215,14 @@ class TrackHistory:
             bands = {name: points for name, points in bands.items() if name in kept}
             prices = {name: points for name, points in prices.items() if name in kept}
         changes: list[tuple[bool, Outcome]] = []
+        # The symbols' rows share their times (a cycle's): each converted once for all.
+        epochs: EpochMemo = {}
         for symbol in set(bands) | set(prices) | set(symbols or ()):
             series = self._series.get(symbol)
             if series is None:
                 series = self._series[symbol] = TrackSeries(symbol)
-            series.add_points(prices.get(symbol, ()))
-            series.add_readings(bands.get(symbol, ()))
+            series.add_points(prices.get(symbol, ()), epochs)
+            series.add_readings(bands.get(symbol, ()), epochs)
             changes.extend(series.take_changes())
         # Into the pool now: a whole market's outcomes as change records at once would be
         # hundreds of megabytes.

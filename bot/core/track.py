@@ -29,11 +29,13 @@ long episode.
 from __future__ import annotations
 
 import bisect
+import operator
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from bot.core.models import Band, Bias
 from bot.core.outcomes import (
@@ -47,6 +49,7 @@ from bot.core.outcomes import (
 from bot.core.records import require_aware
 
 NAN = float("nan")
+_INF = float("inf")
 DAY_S = 86400.0
 TRACK_HORIZON = DEFAULT_HORIZONS[-1]
 """24h, ± 45 min: the horizon of every figure here."""
@@ -77,6 +80,21 @@ def _epoch(ts: datetime) -> float:
     return ts.timestamp()
 
 
+EpochMemo = dict[datetime, float]
+"""Times already converted to epoch seconds (``TrackSeries.add_points``)."""
+
+
+def _epochs(times: list[datetime], memo: EpochMemo | None) -> list[float]:
+    if memo is None:
+        return [_epoch(when) for when in times]
+    found = list(map(memo.get, times))  # hits looked up without a Python loop
+    if None in found:
+        for k, when in enumerate(times):
+            if found[k] is None:
+                found[k] = memo[when] = _epoch(when)
+    return cast(list[float], found)
+
+
 class TrackSeries:
     """One symbol's kept history: its mark-price path and its readings with their 24h moves.
 
@@ -100,39 +118,97 @@ class TrackSeries:
     def __len__(self) -> int:
         return len(self.r_ts)
 
-    def add_points(self, points: Iterable[tuple[datetime, float | None]]) -> None:
-        """Add (time, mark price) points; a missing or bad price is kept as unknown (NaN)."""
-        for when, value in points:
-            t = _epoch(when)
-            p = float(value) if value is not None and 0 < value < float("inf") else NAN
-            if not self.ts or t > self.ts[-1]:
-                self.ts.append(t)
-                self.price.append(p)
-            else:
-                k = bisect.bisect_left(self.ts, t)
-                if self.ts[k] == t:
-                    continue
-                self._reopen(t - _REACH)
-                self.ts.insert(k, t)
-                self.price.insert(k, p)
+    def add_points(
+        self, points: Iterable[tuple[datetime, float | None]], epochs: EpochMemo | None = None
+    ) -> None:
+        """Add (time, mark price) points; a missing or bad price is kept as unknown (NaN).
+
+        ``epochs``: a memo of times already converted, shared by the series of one read
+        (their times are mostly the same few), so each time is converted once.
+        """
+        rows = points if isinstance(points, list) else list(points)
+        ts = _epochs([when for when, _ in rows], epochs)
+        price = [float(v) if v is not None and 0 < v < _INF else NAN for _, v in rows]
+        start = self._tail(ts, self.ts)
+        for t, p in zip(ts[:start], price[:start], strict=True):
+            self._add_point(t, p)
+        if start < len(ts):
+            # The usual case: a read's points all after those held, in order.
+            self.ts.extend(ts[start:])
+            self.price.extend(price[start:])
             self._dirty = True
 
-    def add_readings(self, readings: Iterable[tuple[datetime, Band, Bias]]) -> None:
-        """Add (time, band, bias) readings."""
-        for when, band, bias in readings:
-            t = _epoch(when)
-            if not self.r_ts or t > self.r_ts[-1]:
-                k = len(self.r_ts)
-            else:
-                k = bisect.bisect_left(self.r_ts, t)
-                if self.r_ts[k] == t:
-                    continue
-                self._reopen(t)
-            self.r_ts.insert(k, t)
-            self.r_band.insert(k, _BAND_CODE[band])
-            self.r_bias.insert(k, _BIAS_CODE[bias])
-            self.move.insert(k, NAN)
+    def _add_point(self, t: float, p: float) -> None:
+        if not self.ts or t > self.ts[-1]:
+            self.ts.append(t)
+            self.price.append(p)
+        else:
+            k = bisect.bisect_left(self.ts, t)
+            if self.ts[k] == t:
+                return
+            self._reopen(t - _REACH)
+            self.ts.insert(k, t)
+            self.price.insert(k, p)
+        self._dirty = True
+
+    def add_readings(
+        self, readings: Iterable[tuple[datetime, Band, Bias]], epochs: EpochMemo | None = None
+    ) -> None:
+        """Add (time, band, bias) readings (``epochs`` as in ``add_points``)."""
+        rows = readings if isinstance(readings, list) else list(readings)
+        ts = _epochs([when for when, _, _ in rows], epochs)
+        bands = [_BAND_CODE[band] for _, band, _ in rows]
+        biases = [_BIAS_CODE[bias] for _, _, bias in rows]
+        start = self._tail(ts, self.r_ts)
+        for t, band_code, bias_code in zip(ts[:start], bands[:start], biases[:start], strict=True):
+            self._add_reading(t, band_code, bias_code)
+        if start < len(ts):
+            self.r_ts.extend(ts[start:])
+            self.r_band.extend(bands[start:])
+            self.r_bias.extend(biases[start:])
+            self.move.extend(array("d", [NAN]) * (len(ts) - start))
             self._dirty = True
+
+    def _add_reading(self, t: float, band_code: int, bias_code: int) -> None:
+        if not self.r_ts or t > self.r_ts[-1]:
+            k = len(self.r_ts)
+        else:
+            k = bisect.bisect_left(self.r_ts, t)
+            if self.r_ts[k] == t:
+                return
+            self._reopen(t)
+        self.r_ts.insert(k, t)
+        self.r_band.insert(k, band_code)
+        self.r_bias.insert(k, bias_code)
+        self.move.insert(k, NAN)
+        self._dirty = True
+
+    @staticmethod
+    def _tail(ts: Sequence[float], held: array[float]) -> int:
+        """Where the run of ``ts`` that can be appended as it is starts (``len(ts)``: none).
+
+        The times before it are added one by one first (a re-read overlap, a late row, any
+        order), so the run must be strictly increasing and after every time held then:
+        the result is that of adding each time in turn.
+        """
+        n = len(ts)
+        newest = held[-1] if held else -_INF
+        # The usual read: a few times already held (a re-read overlap), then new ones in
+        # order; checked without a Python loop over the run.
+        start = 0
+        while start < n and ts[start] <= newest:
+            start += 1
+        if all(map(operator.lt, ts[start:], ts[start + 1 :])):
+            return start
+        start = n
+        while start > 0 and (start == n or ts[start - 1] < ts[start]):
+            start -= 1
+        newest = max(ts[:start], default=-_INF)
+        if held:
+            newest = max(newest, held[-1])
+        while start < n and ts[start] <= newest:
+            start += 1
+        return start
 
     def _final(self, k: int) -> Outcome:
         return (self.r_band[k], self.r_bias[k], self.move[k], self.r_ts[k])
@@ -161,11 +237,9 @@ class TrackSeries:
         # Lists: indexing them makes no new float objects, as in ``forward_outcomes``.
         ts, price = self.ts[start:].tolist(), self.price[start:].tolist()
         moves = forward_abs_returns(ts, price, TRACK_HORIZON)
-        i = 0
-        for k in range(first, len(self.r_ts)):
-            t = self.r_ts[k]
-            i = bisect.bisect_left(ts, t, i)
-            self.move[k] = moves[i] if i < len(ts) and ts[i] == t else NAN
+        # Each reading's move is its own time's on the path (NaN without a point there).
+        at = dict(zip(ts, moves, strict=True))
+        self.move[first:] = array("d", [at.get(t, NAN) for t in self.r_ts[first:]])
         # Final once the path has passed the end of the reading's window.
         self.settled = max(first, bisect.bisect_left(self.r_ts, self.ts[-1] - _REACH))
         self._log(True, range(first, self.settled))
@@ -186,7 +260,11 @@ class TrackSeries:
             self.settled -= gone
 
     def _log(self, added: bool, readings: range) -> None:
-        self._changes.extend((added, self._final(k)) for k in readings if self.move[k] == self.move[k])
+        a, b = readings.start, readings.stop
+        # Column slices zipped, not ``_final`` per index: a first load logs every reading.
+        columns = (self.r_band[a:b], self.r_bias[a:b], self.move[a:b], self.r_ts[a:b])
+        outcomes = zip(*columns, strict=True)
+        self._changes.extend((added, outcome) for outcome in outcomes if outcome[2] == outcome[2])
 
     def take_changes(self) -> list[tuple[bool, Outcome]]:
         """Outcomes that became final (True) or stopped counting (False) since the last call, in order."""
