@@ -475,9 +475,7 @@ needs to read each of its 500 answers: Bybit and OKX read their 500-row answers 
 diff and store 500 symbols each while Binance's answers arrive. Compare the bot's CPU time
 in the round together with the three venues' alone, summed (above): that work is not
 overlapped but queued on one lock, and on two cores shared with other work it stretches
-the round. Holding Bybit's and OKX's scoring and storing until Binance's fetch is answered
-(`SourceTuning.yield_to_long_fetch`, off; `--yield-to-long-fetch` measures it) reorders the
-work without removing it. A venue that must not share the lock can have a process of its
+the round. A venue that must not share the lock can have a process of its
 own: with several collector processes each venue is collected by whichever holds its lease
 (docs/operations.md, "Several venues"); the figures "beside the target" above measure that
 set-up, each process paying its own interpreter's memory. The fakes run in a child process,
@@ -508,19 +506,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
-    parser.add_argument(
-        "--yield-to-long-fetch",
-        action="store_true",
-        help="SourceTuning.yield_to_long_fetch (off by default): print only, the section is not written",
-    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     before = loadavg()
-    tuning = SourceTuning(yield_to_long_fetch=True) if args.yield_to_long_fetch else None
-    rounds = asyncio.run(measure(args.rounds, tuning))
+    rounds = asyncio.run(measure(args.rounds))
     text = report(rounds, (before, loadavg()))
     print(text)
-    if not args.no_write and tuning is None:  # the section measures what dps run builds
+    if not args.no_write:
         write_section("venues", text)
 
 

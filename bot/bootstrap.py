@@ -26,7 +26,7 @@ from bot.app.fanout import AlertBatch
 from bot.app.lease import Lease, collector_lease, commands_lease
 from bot.app.track import TrackHistory
 from bot.chat.console_adapter import ConsoleAdapter
-from bot.collector.ccxt_source import CcxtSource, share_fetch_order
+from bot.collector.ccxt_source import CcxtSource
 from bot.collector.client import SourceTuning as SourceTuning
 from bot.collector.replay import ReplayMarket
 from bot.collector.replay_source import ReplaySource
@@ -184,7 +184,6 @@ def build_collectors(
     except BaseException:
         first.storage.close()
         raise
-    share_fetch_order([c.source for c in (first, *more)])  # one interpreter lock (if tuned so)
     return (first, *more)
 
 
