@@ -420,6 +420,7 @@ async def run(
         console = asyncio.create_task(app.console.run(source)) if source is not None else None
     await stop.wait()
     logger.info("stopping: letting the current job finish")
+    process.after_round = None  # a child's last cycles start no aggregate on a stopping schedule
     if children is not None:
         children.begin_stop()  # a child's exit from now on is no failure: not restarted
     await schedule.stop()

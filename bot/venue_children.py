@@ -81,6 +81,11 @@ class VenueChild(Supervised):
         task.add_done_callback(self._told.discard)
         return True
 
+    async def stop(self) -> None:
+        """Stop the child, then let the parent finish hearing of its last cycles."""
+        await super().stop()
+        await asyncio.gather(*self._told, return_exceptions=True)
+
 
 class VenueChildren:
     """Every venue's child process (``start_venue_children``)."""

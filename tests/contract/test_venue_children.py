@@ -187,6 +187,10 @@ async def test_the_venues_children_and_their_parent_send_each_alert_once_under_i
     async def round_of_children() -> None:
         for child in children:
             await child.venue_cycle(child.app.collector)
+            venue = child.app.collector.exchange
+            line = child.app.last_cycle.of(venue)
+            assert line is not None
+            await parent.child_cycle(venue, line)  # the child's stdout line, as dps run hears it
         clock.advance(timedelta(seconds=5))
         await parent.aggregate_cycle()
 
@@ -204,6 +208,10 @@ async def test_the_venues_children_and_their_parent_send_each_alert_once_under_i
         assert parent.local_collectors() == []  # the parent holds no venue's lease: its children do
         await round_of_children()  # calm: nothing to say
         assert storage.outbox.status_counts() == {}
+        # The parent's /status shows every venue fresh, with the cycle line its child sent.
+        shown = parent_app.commands.queries.status(clock.now(), None)
+        assert [(v.exchange, v.stale) for v in shown.venues] == [(v, False) for v in VENUES]
+        assert all(v.last_cycle is not None and " scored=" in v.last_cycle for v in shown.venues)
         for fake in fakes.values():  # longs pile in everywhere: a band change, held two readings
             btc = fake.market.instruments["BTC"]
             btc.funding_rate, btc.basis = 0.003, 0.01
