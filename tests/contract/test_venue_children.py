@@ -248,3 +248,30 @@ def test_collect_venues_must_be_among_exchanges() -> None:
         load_settings(exchanges="binanceusdm,bybit", collect_venues="okx")
     with pytest.raises(ConfigError, match="VENUE_PROCESSES"):
         load_settings(venue_processes="two")
+
+
+async def test_with_several_venues_only_the_aggregate_s_lease_holder_sends_digests_and_purges(
+    fakes: dict[str, FakeExchange], tmp_path: Path
+) -> None:
+    clock = FakeClock(START)
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}",
+        exchanges=",".join(VENUES),
+        exchange_api_urls={venue: fake.url for venue, fake in fakes.items()},
+        venue_processes="one",
+    )
+    a, b = (Process(build_app(settings, clock=clock, role=Role.COLLECTOR, tuning=FAST)) for _ in range(2))
+    try:
+        await a.renew_leases()  # a takes every lease
+        first = a.app.collector  # the venue commands show, whose lease once decided it
+        assert first.exchange == "binanceusdm" and first.lease is not None
+        first.lease.release()
+        assert await b.renew_leases() == ["binanceusdm"]  # b collects it now; a the rest and the aggregate
+        assert a.housekeeps() and not b.housekeeps()
+        a.release_leases()
+        await b.renew_leases()
+        assert b.housekeeps()
+    finally:
+        for process in (a, b):
+            process.release_leases()
+            await process.app.close()
