@@ -421,8 +421,9 @@ async def run(
     await stop.wait()
     logger.info("stopping: letting the current job finish")
     process.after_round = None  # a child's last cycles start no aggregate on a stopping schedule
-    if children is not None:
-        children.begin_stop()  # a child's exit from now on is no failure: not restarted
+    # The children stop beside this process's own jobs, not after them: one service stop
+    # (systemd's TimeoutStopSec) covers both.
+    children_stopped = asyncio.create_task(children.stop()) if children is not None else None
     await schedule.stop()
     if console is not None:
         console.cancel()
@@ -432,8 +433,8 @@ async def run(
     await process.stop_chats()
     if web is not None:
         await web.stop()
-    if children is not None:
-        await children.stop()
+    if children_stopped is not None:
+        await children_stopped
     process.release_leases()
     await app.close()
     logger.info("stopped")

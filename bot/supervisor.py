@@ -80,7 +80,7 @@ class Supervised:
 
     @property
     def stopping(self) -> bool:
-        """Whether ``stop`` (or ``begin_stop``) was called (an exit then is no failure)."""
+        """Whether ``stop`` was called (an exit then is no failure)."""
         return self._stopping
 
     @property
@@ -94,10 +94,6 @@ class Supervised:
         self._task = asyncio.create_task(self._supervise(), name=self.name)
         if self._news is not None:
             self._news_task = asyncio.create_task(self._send_news(), name=f"{self.name}: news")
-
-    def begin_stop(self) -> None:
-        """No restart from now on: the parent is stopping (its children may be told too)."""
-        self._stopping = True
 
     async def stop(self) -> None:
         """Stop the child (it finishes what it does, at most ``stop_timeout_s``; then it is killed)."""

@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 CYCLE = b"dps-cycle "
 """How a child's stdout line announcing a stored cycle starts (then its summary line)."""
-STOP_TIMEOUT_S = 60.0
-"""How long a stopping child may take to finish its cycle under way before it is killed."""
+STOP_TIMEOUT_S = 45.0
+"""How long a stopping child may take to finish its cycle under way (its schedule waits 30 s
+for it) before it is killed: within the service's stop timeout (deploy/dps.service, 60 s)."""
 
 
 class VenueChild(Supervised):
@@ -92,11 +93,6 @@ class VenueChildren:
 
     def __init__(self, children: list[VenueChild]) -> None:
         self.children = children
-
-    def begin_stop(self) -> None:
-        """The parent stops: a child exiting from now on is not started again."""
-        for child in self.children:
-            child.begin_stop()
 
     async def stop(self) -> None:
         """Stop every child at once (each finishes its cycle under way, or is killed)."""
