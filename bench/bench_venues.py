@@ -1,5 +1,10 @@
 """Target: three venues x 500 symbols collected together no slower than 1.2x the slowest venue alone.
 
+Measured as ``dps run`` collects them by default (``VENUE_PROCESSES=per-venue``): each venue
+in a process of its own, built exactly as ``bot.venue_children`` builds its children (the
+parent's settings through ``child_settings``: every venue known, one collected). The three
+in one process (``VENUE_PROCESSES=one``) are measured beside it, as a figure.
+
 Setup: three fake exchanges (``tests/fakes/exchange``), one per venue (Binance USD-M, Bybit
 v5, OKX v5), each serving 500 USDT perpetuals with 50 ms injected latency, enforcing that
 venue's published limits with its own refusals and recording every request (arrival time,
@@ -17,10 +22,11 @@ before the round (start-up work, not a cycle's), so the round is each venue's fi
 fetch, score, diff and one stored transaction.
 
 Legs, interleaved (``--rounds`` times, the order reversed every other round): each venue
-alone (``EXCHANGES=<venue>``), then the three together, each leg on fresh fakes, sources
-and database. Measured from the fakes' logs: a venue's requests span from its cycle's
-first request arriving to its last answer leaving; the round together spans from the
-first request at any fake to the last answer of any; the peak weight (Binance) or requests
+alone (``EXCHANGES=<venue>``), the three in one process, then the three each in a child's
+configuration and process, each leg on fresh fakes, sources and database. Measured from
+the fakes' logs: a venue's requests span from its cycle's first request arriving to its
+last answer leaving; the round together spans from the first request at any fake to the
+last answer of any; the peak weight (Binance) or requests
 (Bybit, OKX) in any window of the venue's limit, against its published budget, and the
 refusals. From the bot's side: each cycle's wall time including storing.
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
@@ -51,9 +58,10 @@ from aiohttp import web
 from bench.common import verdict, write_section
 from bot import gc_policy
 from bot.bootstrap import SourceTuning, SystemClock, build_app
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.roles import Role
 from bot.runner import Process
+from bot.venue_children import child_settings
 from tests.fakes.exchange import FakeExchange, FakeMarket
 
 SYMBOLS = 500
@@ -195,6 +203,7 @@ async def leg(fakes: Fakes, venues: tuple[str, ...], db: Path, tuning: SourceTun
         database_url=f"sqlite:///{db}",
         exchanges=",".join(venues),
         exchange_api_urls={venue: urls[venue] for venue in venues},
+        venue_processes="one",  # this process collects them all
     )
     app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR, tuning=tuning)
     process = Process(app)
@@ -238,18 +247,28 @@ def rss_mb(name: str) -> float:
     return float("nan")
 
 
-def collect_alone(conn: Connection, venue: str, url: str, db: str) -> None:
-    """A child: one venue's collector process, set up as a leg alone sets it up, then one
-    cycle when the parent says ``go``."""
-    asyncio.run(_collect_alone(conn, venue, url, db))
+def venue_child_settings(venue: str, urls: dict[str, str], db: str) -> Settings:
+    """What ``dps run`` gives its child for ``venue`` (``bot.venue_children.child_settings``)."""
+    parent = load_settings(database_url=f"sqlite:///{db}", exchanges=",".join(NAMES), exchange_api_urls=urls)
+    if not parent.venue_children:  # the default: a child per venue
+        raise SystemExit("VENUE_PROCESSES is not per-venue here: the leg would not be dps run's")
+    return load_settings(**json.loads(child_settings(parent, venue)))
 
 
-async def _collect_alone(conn: Connection, venue: str, url: str, db: str) -> None:
+def collect_as_child(conn: Connection, venue: str, urls: dict[str, str], db: str) -> None:
+    """A child: one venue's collector process, configured as ``dps run``'s child for it, then
+    one cycle when the parent says ``go``."""
+    asyncio.run(_collect_as_child(conn, venue, urls, db))
+
+
+async def _collect_as_child(conn: Connection, venue: str, urls: dict[str, str], db: str) -> None:
     # A first cycle on a database of its own, not measured: the legs in this bench's own
     # process run in an interpreter that has collected before (its imports and caches warm).
-    await _one_cycle(venue, url, f"{db}.{venue}.warm")
-    settings = load_settings(database_url=f"sqlite:///{db}", exchanges=venue, exchange_api_urls={venue: url})
+    await _one_cycle(venue_child_settings(venue, urls, f"{db}.{venue}.warm"))
+    settings = venue_child_settings(venue, urls, db)
     app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
+    if [c.exchange for c in app.collectors] != [venue] or app.aggregate is not None:
+        raise SystemExit(f"{venue}'s child would collect {[c.exchange for c in app.collectors]}")
     process = Process(app)
     gc_policy.after_start()
     try:
@@ -267,8 +286,7 @@ async def _collect_alone(conn: Connection, venue: str, url: str, db: str) -> Non
     conn.send(figures)
 
 
-async def _one_cycle(venue: str, url: str, db: str) -> None:
-    settings = load_settings(database_url=f"sqlite:///{db}", exchanges=venue, exchange_api_urls={venue: url})
+async def _one_cycle(settings: Settings) -> None:
     app = build_app(settings, clock=SystemClock(), role=Role.COLLECTOR)
     process = Process(app)
     try:
@@ -282,7 +300,7 @@ async def _one_cycle(venue: str, url: str, db: str) -> None:
 
 async def processes_leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
     """The venues at once, each in a collector process of its own over one database, as
-    several collector processes are deployed (docs/operations.md, "Several venues")."""
+    ``dps run`` starts them by default (docs/operations.md, "Several venues")."""
     from bot.storage.migrate import upgrade
 
     urls: dict[str, str] = await fakes.ask("start")
@@ -293,8 +311,10 @@ async def processes_leg(fakes: Fakes, venues: tuple[str, ...], db: Path) -> Leg:
     try:
         for venue in venues:
             conn, child = context.Pipe()
-            args = (child, venue, urls[venue], str(db))
-            worker = context.Process(target=collect_alone, args=args, name=f"collector-{venue}", daemon=True)
+            args = (child, venue, {v: urls[v] for v in venues}, str(db))
+            worker = context.Process(
+                target=collect_as_child, args=args, name=f"collector-{venue}", daemon=True
+            )
             worker.start()
             child.close()
             children.append((venue, conn, worker))
@@ -357,91 +377,83 @@ def seconds(values: list[float]) -> str:
     return f"{med(values):.2f} s ({', '.join(f'{v:.2f}' for v in values)})"
 
 
-def separate_lines(apart: list[Leg], alone: list[dict[str, Leg]]) -> list[str]:
-    """The three venues each in a process of its own: the round, its ratio, each process's memory."""
-    if not apart:
-        return []
+def ratios(values: list[float]) -> str:
+    return f"{med(values):.2f}× ({', '.join(f'{v:.2f}' for v in values)})"
+
+
+def paired(legs: list[Leg], alone: list[dict[str, Leg]]) -> tuple[list[float], list[float]]:
+    """Each round's round over its slowest venue alone: (requests, whole cycles)."""
     venues = list(NAMES)
-    pairs = list(zip(apart, alone, strict=True))
+    pairs = list(zip(legs, alone, strict=True))
     req = [x.requests_round_s / max(a[v].logs[v].span for v in venues) for x, a in pairs]
     cyc = [x.round_s / max(a[v].cycle_s[v] for v in venues) for x, a in pairs]
+    return req, cyc
+
+
+def report(rounds: list[list[Leg]], load: tuple[str, str]) -> str:
+    venues = list(NAMES)
+    alone = [{x.venues[0]: x for x in legs if len(x.venues) == 1} for legs in rounds]
+    one = [next(x for x in legs if len(x.venues) > 1 and not x.separate) for legs in rounds]
+    apart = [next(x for x in legs if x.separate) for legs in rounds]
+
+    def per_venue(legs: list[Leg], venue: str, what: str) -> list[float]:
+        return [x.logs[venue].span if what == "span" else x.cycle_s[venue] for x in legs]
+
+    rows = [
+        "| venue | alone: requests | alone: cycle with storing | a process each: requests | "
+        "a process each: cycle with storing | one process: requests | one process: cycle with storing "
+        "| requests | peak in any window vs published budget (a process each) "
+        "| refused alone / a process each / one process |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for venue in venues:
+        mine = [a[venue] for a in alone]
+        peaks = [t.logs[venue] for t in apart]
+        worst = max(peaks, key=lambda x: x.peak)
+        rows.append(
+            f"| {NAMES[venue]} | {seconds(per_venue(mine, venue, 'span'))} | "
+            f"{seconds(per_venue(mine, venue, 'cycle'))} | {seconds(per_venue(apart, venue, 'span'))} | "
+            f"{seconds(per_venue(apart, venue, 'cycle'))} | {seconds(per_venue(one, venue, 'span'))} | "
+            f"{seconds(per_venue(one, venue, 'cycle'))} | {peaks[0].requests} | {worst.peak_text} | "
+            f"{sum(a[venue].logs[venue].refusals for a in alone)} / {sum(x.refusals for x in peaks)} / "
+            f"{sum(t.logs[venue].refusals for t in one)} |"
+        )
+    rows.append(
+        f"| **the round, three together** | | | {seconds([t.requests_round_s for t in apart])} | "
+        f"{seconds([t.round_s for t in apart])} | {seconds([t.requests_round_s for t in one])} | "
+        f"{seconds([t.round_s for t in one])} | {sum(apart[0].logs[v].requests for v in venues)} | | |"
+    )
+
+    # Each round pairs legs measured in the same minute: its ratio, then the median of those.
+    ratio_req, ratio_cycle = paired(apart, alone)
+    one_req, one_cycle = paired(one, alone)
+    baseline = [sum(a[v].cycle_s[v] for v in venues) for a in alone]
+    refused = sum(t.logs[v].refusals for t in apart for v in venues)
+    peak = max((t.logs[v] for t in apart for v in venues), key=lambda x: x.peak)
+    slowest = max(venues, key=lambda v: med([a[v].logs[v].span for a in alone]))
     memory = ", ".join(
         f"{NAMES[v]} {med([x.rss_mb[v][0] for x in apart]):.0f} MB "
         f"(peak {max(x.rss_mb[v][1] for x in apart):.0f} MB)"
         for v in venues
     )
 
-    def ratios(values: list[float]) -> str:
-        return f"{med(values):.2f}× ({', '.join(f'{v:.2f}' for v in values)})"
-
-    return [
-        "Beside the target, the three each in a collector process of its own (`EXCHANGES=<venue>` "
-        "each, set up as its leg alone, one database, the cycles started together): the round's "
-        f"requests {seconds([x.requests_round_s for x in apart])}, whole cycles with storing "
-        f"{seconds([x.round_s for x in apart])}; over the slowest alone, paired per round: requests "
-        f"{ratios(req)}, whole cycles {ratios(cyc)}. CPU time of the three processes in the round: "
-        f"{seconds([x.cpu_s for x in apart])}. Each process's RSS at the end of its cycle, "
-        f"median (and its peak, `VmHWM`): {memory}.",
-        "",
-    ]
-
-
-def report(rounds: list[list[Leg]], load: tuple[str, str]) -> str:
-    venues = list(NAMES)
-    alone = [{x.venues[0]: x for x in legs if len(x.venues) == 1} for legs in rounds]
-    together = [next(x for x in legs if len(x.venues) > 1 and not x.separate) for legs in rounds]
-    apart = [x for legs in rounds for x in legs if x.separate]
-
-    def per_venue(legs: list[Leg], venue: str, what: str) -> list[float]:
-        return [x.logs[venue].span if what == "span" else x.cycle_s[venue] for x in legs]
-
-    rows = [
-        "| venue | alone: requests | alone: cycle with storing | together: requests | "
-        "together: cycle with storing | requests | peak in any window vs published budget (together) "
-        "| refused alone / together |",
-        "|---|---:|---:|---:|---:|---:|---|---:|",
-    ]
-    for venue in venues:
-        mine = [a[venue] for a in alone]
-        peaks = [t.logs[venue] for t in together]
-        worst = max(peaks, key=lambda x: x.peak)
-        rows.append(
-            f"| {NAMES[venue]} | {seconds(per_venue(mine, venue, 'span'))} | "
-            f"{seconds(per_venue(mine, venue, 'cycle'))} | {seconds(per_venue(together, venue, 'span'))} | "
-            f"{seconds(per_venue(together, venue, 'cycle'))} | {peaks[0].requests} | {worst.peak_text} | "
-            f"{sum(a[venue].logs[venue].refusals for a in alone)} / {sum(x.refusals for x in peaks)} |"
-        )
-    rows.append(
-        f"| **the round, three together** | | | {seconds([t.requests_round_s for t in together])} | "
-        f"{seconds([t.round_s for t in together])} | "
-        f"{sum(together[0].logs[v].requests for v in venues)} | | |"
-    )
-
-    # Each round pairs legs measured in the same minute: its ratio, then the median of those.
-    slowest_span = [max(a[v].logs[v].span for v in venues) for a in alone]
-    slowest_cycle = [max(a[v].cycle_s[v] for v in venues) for a in alone]
-    ratio_req = [t.requests_round_s / s for t, s in zip(together, slowest_span, strict=True)]
-    ratio_cycle = [t.round_s / s for t, s in zip(together, slowest_cycle, strict=True)]
-    baseline = [sum(a[v].cycle_s[v] for v in venues) for a in alone]
-    refused = sum(t.logs[v].refusals for t in together for v in venues)
-    peak = max((t.logs[v] for t in together for v in venues), key=lambda x: x.peak)
-    slowest = max(venues, key=lambda v: med([a[v].logs[v].span for a in alone]))
-
-    def ratios(values: list[float]) -> str:
-        return f"{med(values):.2f}× ({', '.join(f'{v:.2f}' for v in values)})"
-
     target = f"three venues × {SYMBOLS} symbols together no slower than {RATIO_TARGET:g}× the slowest alone"
     lines = [
-        f"Round together over the slowest venue alone ({NAMES[slowest]}), each round paired with "
-        f"the legs measured beside it: requests {ratios(ratio_req)}; whole cycles with storing "
-        f"{ratios(ratio_cycle)}.",
+        f"As `dps run` collects them (a process per venue, the default), the round over the slowest "
+        f"venue alone ({NAMES[slowest]}), each round paired with the legs measured beside it: "
+        f"requests {ratios(ratio_req)}; whole cycles with storing {ratios(ratio_cycle)}.",
+        "",
+        f"Beside it, the three in one process (`VENUE_PROCESSES=one`): requests {ratios(one_req)}; "
+        f"whole cycles with storing {ratios(one_cycle)}.",
         "",
         f"Baseline, the three one after another in one loop (sum of their cycles alone): "
-        f"{seconds(baseline)}; together: {seconds([t.round_s for t in together])}.",
+        f"{seconds(baseline)}; a process each: {seconds([t.round_s for t in apart])}; one process: "
+        f"{seconds([t.round_s for t in one])}.",
         "",
-        *separate_lines(apart, alone),
-        f"CPU time of the bot's process in the round: together {seconds([t.cpu_s for t in together])}; "
-        f"the three alone, summed: {seconds([sum(a[v].cpu_s for v in venues) for a in alone])}.",
+        f"CPU time in the round: the three venues' processes {seconds([t.cpu_s for t in apart])}; "
+        f"one process {seconds([t.cpu_s for t in one])}; the three alone, summed: "
+        f"{seconds([sum(a[v].cpu_s for v in venues) for a in alone])}. Each venue's process's RSS at "
+        f"the end of its cycle, median (and its peak, `VmHWM`): {memory}.",
         "",
         verdict(f"{target} (requests, from the fakes' logs)", round(med(ratio_req), 2), RATIO_TARGET, "×"),
         verdict(f"{target} (whole cycles with storing)", round(med(ratio_cycle), 2), RATIO_TARGET, "×"),
@@ -462,36 +474,36 @@ answer leaving it; "the round" from the first request at any of the three fakes 
 answer of any (a cycle's leading work before its first request counts in neither). "Cycle
 with storing" is `Process.venue_cycle` on the bot's side: fetch, score, diff and the one
 transaction that stores the cycle; the round's figure there runs from the start of the
-three tasks to the end of the last. Weight is Binance's request weight, requests for Bybit
+first cycle to the end of the last. Weight is Binance's request weight, requests for Bybit
 and OKX; the peak is the most that reached a fake in any window of the venue's limit
 (Binance 2,400 weight per 60 s, Bybit 600 requests per 5 s, OKX per endpoint per 2 s, the
 worst shown), over the whole leg including loading the markets; "refused" counts the
-fakes' rate-limit answers. Figures: the median of {len(rounds)} rounds, then each round's.
+fakes' rate-limit answers. Counts come from the fakes' records and each cycle's summary
+line. Figures: the median of {len(rounds)} rounds, then each round's.
 
-What the three share, and what it costs: each venue has its own ccxt client on its own
-loop thread, its own limiter and its own lease, so no venue waits for another's requests or
-budget. They share the database and the process's interpreter lock, which Binance's client
-needs to read each of its 500 answers: Bybit and OKX read their 500-row answers and score,
-diff and store 500 symbols each while Binance's answers arrive. Compare the bot's CPU time
-in the round together with the three venues' alone, summed (above): that work is not
-overlapped but queued on one lock, and on two cores shared with other work it stretches
-the round. Holding Bybit's and OKX's scoring and storing until Binance's fetch is answered
-(`SourceTuning.yield_to_long_fetch`, off; `--yield-to-long-fetch` measures it) reorders the
-work without removing it. A venue that must not share the lock can have a process of its
-own: with several collector processes each venue is collected by whichever holds its lease
-(docs/operations.md, "Several venues"); the figures "beside the target" above measure that
-set-up, each process paying its own interpreter's memory. The fakes run in a child process,
-as the exchanges are elsewhere.
+"A process each" is what `dps run` starts by default with several venues
+(`VENUE_PROCESSES=per-venue`, `bot/venue_children.py`): each process is built from the
+settings `dps run` hands its child (`child_settings`: every venue known, its own collected,
+under its own lease), one database, the three cycles started together; the bench drives
+each child's one cycle itself rather than through its schedule, whose first cycle would
+also load the markets and backfill a day of history. Each venue has its own ccxt client,
+limiter and lease in either mode, so no venue waits for another's requests or budget. In
+one process they also share the interpreter lock, which Binance's client needs to read
+each of its 500 answers while Bybit and OKX score, diff and store 500 symbols each: that
+work is queued on one lock, not overlapped, and on two cores shared with other work it
+stretches the round. A process each removes that queue at the price of an interpreter
+each (the RSS above). The fakes run in a child process, as the exchanges are elsewhere.
 Load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}.
 """
     return (
         f"## Three venues together ({SYMBOLS} USDT perpetuals each, on three fake exchanges)\n\n"
-        f"`EXCHANGES=binanceusdm,bybit,okx` as `dps run --role collector` builds it, the three "
-        f"venues' first cycles started together as the schedule starts them, after its start-up "
+        f"`EXCHANGES=binanceusdm,bybit,okx` as `dps run` collects them by default, a process per "
+        f"venue, beside the three in one process (`VENUE_PROCESSES=one`, as `dps run --role "
+        f"collector` builds it); the venues' first cycles started together, after the start-up "
         f"freeze of the garbage collector (`gc_policy.after_start`), over a migrated "
         f"SQLite database; {LATENCY_S * 1000:.0f} ms injected latency per request; each fake "
-        "enforces its venue's published limits. Legs interleaved: each venue alone, then the "
-        "three together, every round on fresh fakes, sources and database.\n\n"
+        "enforces its venue's published limits. Legs interleaved: each venue alone, the three in "
+        "one process, the three a process each, every round on fresh fakes, sources and database.\n\n"
         + "\n".join(rows)
         + "\n\n"
         + "\n".join(lines)
@@ -508,19 +520,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
-    parser.add_argument(
-        "--yield-to-long-fetch",
-        action="store_true",
-        help="SourceTuning.yield_to_long_fetch (off by default): print only, the section is not written",
-    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     before = loadavg()
-    tuning = SourceTuning(yield_to_long_fetch=True) if args.yield_to_long_fetch else None
-    rounds = asyncio.run(measure(args.rounds, tuning))
+    rounds = asyncio.run(measure(args.rounds))
     text = report(rounds, (before, loadavg()))
     print(text)
-    if not args.no_write and tuning is None:  # the section measures what dps run builds
+    if not args.no_write:
         write_section("venues", text)
 
 

@@ -26,7 +26,7 @@ from bot.app.fanout import AlertBatch
 from bot.app.lease import Lease, collector_lease, commands_lease
 from bot.app.track import TrackHistory
 from bot.chat.console_adapter import ConsoleAdapter
-from bot.collector.ccxt_source import CcxtSource, share_fetch_order
+from bot.collector.ccxt_source import CcxtSource
 from bot.collector.client import SourceTuning as SourceTuning
 from bot.collector.replay import ReplayMarket
 from bot.collector.replay_source import ReplaySource
@@ -121,8 +121,10 @@ def build_collector(
     tuning: SourceTuning | None = None,
     fenced: bool = False,
     venues: Sequence[str] = (),
+    exchange: str | None = None,
 ) -> Collector:
-    """Open (and migrate) the database and wire the first venue's collection cycle.
+    """Open (and migrate) the database and wire one venue's collection cycle (``exchange``,
+    default the first of ``EXCHANGES``).
 
     With ``fenced`` the process collects under the collector lease: the cycle is built
     with the lease's fence, so a cycle stores nothing once another process holds it.
@@ -130,7 +132,9 @@ def build_collector(
     """
     storage = open_storage(settings.database_url)
     try:
-        return _venue_collector(settings, storage, replay=replay, tuning=tuning, fenced=fenced, venues=venues)
+        return _venue_collector(
+            settings, storage, replay=replay, tuning=tuning, fenced=fenced, venues=venues, exchange=exchange
+        )
     except BaseException:
         storage.close()
         raise
@@ -145,7 +149,8 @@ def build_collectors(
     fenced: bool = False,
 ) -> tuple[Collector, ...]:
     """One collector per venue of ``EXCHANGES`` (the replay alone when given, or with the
-    demo's synthetic venues ``more_replays``), on one database.
+    demo's synthetic venues ``more_replays``), on one database; with ``COLLECT_VENUES``
+    (a per-venue child of ``dps run``) only those, their alerts still following every venue.
 
     Each venue has its own ccxt source (so its own rate limits and circuit breaker), its
     own cycle and, with ``fenced``, its own lease: a venue's trouble stays its own. They
@@ -157,7 +162,10 @@ def build_collectors(
         else (replay.exchange, *(r.exchange for r in more_replays))
     )
     venues = venues if len(venues) > 1 else ()
-    first = build_collector(settings, replay=replay, tuning=tuning, fenced=fenced, venues=venues)
+    mine = settings.collect_venues or settings.exchanges
+    first = build_collector(
+        settings, replay=replay, tuning=tuning, fenced=fenced, venues=venues, exchange=mine[0]
+    )
     if replay is not None:
         try:
             extra = [_venue_collector(settings, first.storage, replay=r, venues=venues) for r in more_replays]
@@ -169,7 +177,7 @@ def build_collectors(
     holder = None if first.lease is None else first.lease.holder
     more: list[Collector] = []
     try:
-        for venue in settings.exchanges[1:]:
+        for venue in mine[1:]:
             more.append(
                 _venue_collector(
                     settings,
@@ -184,7 +192,6 @@ def build_collectors(
     except BaseException:
         first.storage.close()
         raise
-    share_fetch_order([c.source for c in (first, *more)])  # one interpreter lock (if tuned so)
     return (first, *more)
 
 
@@ -531,8 +538,9 @@ def build_webhook_sink(
     settings: Settings, storage: Storage, clock: Clock, role: Role | None
 ) -> WebhookSink | None:
     """The webhooks' sink for a process that delivers them: ``all``, or the ``collector`` of a
-    split deployment (the chat processes deliver only to their own platform)."""
-    if role not in (Role.ALL, Role.COLLECTOR):
+    split deployment (the chat processes deliver only to their own platform); never a
+    per-venue child (``COLLECT_VENUES``), whose parent delivers."""
+    if role not in (Role.ALL, Role.COLLECTOR) or settings.collect_venues:
         return None
     from bot.chat.webhook_adapter import WebhookSink  # httpx only in a process that delivers
 

@@ -330,7 +330,8 @@ def build_parser(registry: CommandRegistry = COMMAND_SET) -> argparse.ArgumentPa
         "--role",
         choices=[r.value for r in Role],
         default=Role.ALL.value,
-        help="all (default): everything in one process; collector: collect, score, alert (one per "
+        help="all (default): everything in one process (with several EXCHANGES each venue is collected "
+        "by a child process of its own, see VENUE_PROCESSES); collector: collect, score, alert (one per "
         "exchange, by lease); telegram / discord: that platform's commands and delivery",
     )
     run.set_defaults(handler=cmd_run)

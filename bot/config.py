@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # Every venue collected, the first being the one commands show; empty: [EXCHANGE].
     exchanges: Annotated[list[str], NoDecode] = Field(default_factory=list)
     exchange_api_url: str | None = None
+    # With several venues, ``dps run`` collects each in a child process of its own
+    # (per-venue: no venue waits for another's interpreter lock) or all in its own (one).
+    venue_processes: Literal["per-venue", "one"] = "per-venue"
+    # The venues this process collects (set by ``dps run`` for its per-venue children);
+    # empty: every venue of EXCHANGES. Alerts and digests still follow all of EXCHANGES.
+    collect_venues: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # EXCHANGE_API_URLS__<VENUE>: one venue's own endpoint, in place of EXCHANGE_API_URL.
     exchange_api_urls: dict[str, str] = Field(default_factory=dict)
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -132,7 +138,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
-    _split_symbols = field_validator("symbols", "admin_ids", "exchanges", mode="before")(_split_csv)
+    _split_symbols = field_validator("symbols", "admin_ids", "exchanges", "collect_venues", mode="before")(
+        _split_csv
+    )
 
     @field_validator("symbols")
     @classmethod
@@ -154,6 +162,11 @@ class Settings(BaseSettings):
         if repeated:
             raise ValueError(f"{', '.join(repeated)} listed more than once")
         return venues
+
+    @field_validator("collect_venues")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.lower() for v in value]
 
     @field_validator("exchange_api_urls")
     @classmethod
@@ -184,7 +197,19 @@ class Settings(BaseSettings):
                 "EXCHANGE_API_URLS names {unknown}, not in EXCHANGES ({exchanges})",
                 {"unknown": ", ".join(unknown), "exchanges": ",".join(self.exchanges)},
             )
+        strangers = [v for v in self.collect_venues if v not in self.exchanges]
+        if strangers:
+            raise PydanticCustomError(
+                "collect_venues",
+                "COLLECT_VENUES names {unknown}, not in EXCHANGES ({exchanges})",
+                {"unknown": ", ".join(strangers), "exchanges": ",".join(self.exchanges)},
+            )
         return self
+
+    @property
+    def venue_children(self) -> bool:
+        """Whether ``dps run`` (collecting) runs each venue's collection in a child process."""
+        return self.venue_processes == "per-venue" and len(self.exchanges) > 1 and not self.collect_venues
 
     def api_url_for(self, exchange: str) -> str | None:
         """The REST endpoint override of one venue: its own, else ``EXCHANGE_API_URL``."""

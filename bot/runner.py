@@ -1,6 +1,11 @@
 """The running system (``dps run``): start, schedule, stop.
 
-Everything runs in one event loop: the scheduler's jobs, the chat adapters, and delivery;
+With several venues and a collecting role, each venue is collected by a child process of
+its own by default (``VENUE_PROCESSES=per-venue``, ``bot.venue_children``): this process
+then keeps the commands, delivery, webhooks, the dashboard's child, the aggregate, the
+digests and retention, and hears of each venue's stored cycle from its child.
+
+Everything in a process runs in one event loop: the scheduler's jobs, the chat adapters, and delivery;
 a cycle's blocking steps run in a worker thread (``bot.app.off_loop``) while the loop
 answers commands, and a stop waits for the one under way before the database is closed.
 ``bot.bootstrap`` builds every part; this module only runs them: it holds the leases,
@@ -14,7 +19,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TextIO
@@ -29,6 +34,7 @@ from bot.errors import DpsError, LeaseLostError
 from bot.ports import ChatAdapter, Clock
 from bot.roles import Role
 from bot.scheduler import IntervalJob, Job, Jobs, Schedule
+from bot.venue_children import VenueChildren, start_venue_children
 from bot.web_launch import start_web_child
 
 logger = logging.getLogger(__name__)
@@ -45,12 +51,16 @@ class Process:
     Args:
         app: the parts (``bot.bootstrap.build_app``).
         backfill: backfill missing history before the first cycle this process runs (per venue).
+        local: the venues whose cycles run here (default: every venue built); none when
+            each runs in a child process (``bot.venue_children``), which holds its lease.
     """
 
-    def __init__(self, app: App, *, backfill: bool = False) -> None:
+    def __init__(self, app: App, *, backfill: bool = False, local: Collection[str] | None = None) -> None:
         self.app = app
-        self._backfill_pending = {c.exchange for c in app.collectors} if backfill else set()
-        self.several = len(app.collectors) > 1
+        self.local = {c.exchange for c in app.collectors} if local is None else set(local)
+        self._backfill_pending = set(self.local) if backfill else set()
+        # Among several venues even when this process collects one of them (a per-venue child).
+        self.several = len(app.collectors) > 1 or len(app.settings.exchanges) > 1
         # The aggregate (exchange ``all``): backfilled on its first run, like a venue.
         self._aggregate_backfill = backfill and app.aggregate is not None
         self._aggregate_inputs: dict[str, datetime | None] | None = None  # venue times it last read
@@ -61,12 +71,24 @@ class Process:
         self.after_round: Callable[[], None] | None = None
         """Called when every venue this process collects has stored a cycle since the
         aggregate last ran (``run`` starts the aggregate's job then)."""
+        self.on_cycle: Callable[[str, str], None] | None = None
+        """Told of each venue cycle stored here: (venue, summary line)."""
 
-    def collects(self) -> bool:
-        """Whether this process is the collector of the first venue now (no lease: always);
-        its holder also sends the digests and purges old history."""
-        lease = self.app.collector.lease
+    def housekeeps(self) -> bool:
+        """Whether this process sends the digests and purges old history now: exactly one
+        process does. With several venues, the aggregate's lease holder (a per-venue child
+        never: its parent sums the venues); with one, the venue's (no lease: always)."""
+        if self.app.aggregate is not None:
+            lease = self.app.aggregate.lease
+        elif self.several:
+            return False  # a per-venue child (``COLLECT_VENUES``): its parent does it
+        else:
+            lease = self.app.collector.lease
         return lease is None or lease.held
+
+    def local_collectors(self) -> list[Collector]:
+        """The venues whose cycles this process runs."""
+        return [c for c in self.app.collectors if c.exchange in self.local]
 
     def cycle_job(self, exchange: str) -> str:
         """The schedule's id of one venue's cycle: ``cycle``, or ``cycle:<venue>`` among several."""
@@ -78,7 +100,7 @@ class Process:
         interval later)."""
         now = self.app.clock.now()
         took_over = []
-        for collector in self.app.collectors:
+        for collector in self.local_collectors():  # a child holds its own venue's lease
             lease = collector.lease
             if lease is not None:
                 was_held = lease.held
@@ -102,7 +124,7 @@ class Process:
         return took_over
 
     def _collector_leases(self) -> list[Lease]:
-        every = (*self.app.collectors, *((self.app.aggregate,) if self.app.aggregate else ()))
+        every = (*self.local_collectors(), *((self.app.aggregate,) if self.app.aggregate else ()))
         return [c.lease for c in every if c.lease is not None]
 
     async def cycle(self) -> None:
@@ -147,6 +169,8 @@ class Process:
         if collector is not app.aggregate:
             app.last_cycle.record(report.log_line(), collector.exchange)
             self._venue_done(collector.exchange, now)
+            if self.on_cycle is not None:
+                self.on_cycle(collector.exchange, report.log_line())
         logger.info("%s%s", venue, report.log_line())
         stale = report.failures.get("stale", 0)
         if stale or not report.scored:
@@ -163,11 +187,26 @@ class Process:
         except DpsError as exc:  # the cycle is stored; the next command reads the market itself
             logger.debug("%smarket not read after the cycle: %s", venue, exc)
 
+    async def child_cycle(self, exchange: str, line: str) -> None:
+        """A per-venue child stored a cycle of ``exchange`` (its summary ``line``): as if this
+        process had (``/status``, the round that starts the aggregate, the shown market)."""
+        self.app.last_cycle.record(line, exchange)
+        self._venue_done(exchange, self.app.clock.now())
+        try:
+            await off_loop(self.app.commands.queries.refresh, exchange)
+        except DpsError as exc:  # the cycle is stored; the next command reads the market itself
+            logger.debug("%s: market not read after its child's cycle: %s", exchange, exc)
+
     def _venue_done(self, exchange: str, now: datetime) -> None:
         if self.app.aggregate is None or self.after_round is None:
             return
         self._round.add(exchange)
-        mine = {c.exchange for c in self.app.collectors if c.lease is None or c.lease.held}
+        # A venue collected by a child counts as this process's: the child holds its lease.
+        mine = {
+            c.exchange
+            for c in self.app.collectors
+            if c.exchange not in self.local or c.lease is None or c.lease.held
+        }
         if mine <= self._round:
             self._round.clear()
             self.after_round()
@@ -223,13 +262,13 @@ class Process:
         logger.debug("outbox drained from %s", since.isoformat())
 
     async def digest_tick(self) -> None:
-        """Enqueue the digests that are due (the collector only)."""
-        if self.collects():
+        """Enqueue the digests that are due (one process: ``housekeeps``)."""
+        if self.housekeeps():
             await self.app.digest.tick(self.app.clock.now())
 
     async def retention(self) -> None:
-        """Purge old history (the collector only)."""
-        if not self.collects():
+        """Purge old history (one process: ``housekeeps``)."""
+        if not self.housekeeps():
             return
         s = self.app.settings
         policy = RetentionPolicy(
@@ -282,7 +321,7 @@ def _jobs(
     venues = process.several and role.collects
     more = tuple(
         IntervalJob(process.cycle_job(c.exchange), partial(process.venue_cycle, c), cycle_every)
-        for c in process.app.collectors
+        for c in process.local_collectors()
         if venues
     )
     if venues and process.app.aggregate is not None:
@@ -312,6 +351,7 @@ async def run(
     clock: Clock | None = None,
     speed: float = 1.0,
     tuning: SourceTuning | None = None,
+    on_cycle: Callable[[str, str], None] | None = None,
 ) -> int:
     """``dps run``: collect (under the collector lease) and serve the chats, per ``role``.
 
@@ -327,13 +367,22 @@ async def run(
         speed: how many times faster than wall time ``clock`` runs; the cycle and digest
             schedule shrink by it. Only the soak harness (``tests/soak``) runs faster.
         tuning: the exchange client's timings (default: production's).
+        on_cycle: told of each venue's stored cycle (venue, summary line); a per-venue
+            child tells its parent so.
     """
     app = build_app(settings, clock=clock or SystemClock(), role=role, out=out, tuning=tuning)
-    process = Process(app, backfill=role.collects)
+    split = role.collects and settings.venue_children
+    process = Process(app, backfill=role.collects, local=() if split else None)
+    process.on_cycle = on_cycle
+    children: VenueChildren | None = None
     try:
         await process.start_chats()
         web = start_web_child(app)  # the dashboard's own process, only with WEB_PORT
+        if split:  # each venue collected by a child process of its own
+            children = start_venue_children(settings, process.child_cycle)
     except BaseException:
+        if children is not None:
+            await children.stop()
         await app.close()  # release the exchange session even when start-up fails
         raise
     if not app.chats and role is Role.ALL:
@@ -345,7 +394,7 @@ async def run(
             timezone=settings.digest_timezone,
             defaults=ChatSettings(digest_enabled=True, digest_time=settings.digest_time),
         )
-    logger.info("role %s: %s", role.value, _role_text(role, app))
+    logger.info("role %s: %s", role.value, _role_text(role, app, split))
     # A collector freezes again after its first cycle (markets, backfill): Process.cycle.
     gc_policy.after_start()
     loop = asyncio.get_running_loop()
@@ -362,6 +411,7 @@ async def run(
 
     schedule = Schedule(_jobs(process, role, delivers, speed, digest_every, renew_leases))
     if process.several and role.collects and app.aggregate is not None:
+        # In-process, or told by the venues' children (``Process.child_cycle``).
         process.after_round = partial(schedule.run_now, AGGREGATE_JOB)
     schedule.start()
     console = None
@@ -370,6 +420,10 @@ async def run(
         console = asyncio.create_task(app.console.run(source)) if source is not None else None
     await stop.wait()
     logger.info("stopping: letting the current job finish")
+    process.after_round = None  # a child's last cycles start no aggregate on a stopping schedule
+    # The children stop beside this process's own jobs, not after them: one service stop
+    # (systemd's TimeoutStopSec) covers both.
+    children_stopped = asyncio.create_task(children.stop()) if children is not None else None
     await schedule.stop()
     if console is not None:
         console.cancel()
@@ -379,18 +433,21 @@ async def run(
     await process.stop_chats()
     if web is not None:
         await web.stop()
+    if children_stopped is not None:
+        await children_stopped
     process.release_leases()
     await app.close()
     logger.info("stopped")
     return 0
 
 
-def _role_text(role: Role, app: App) -> str:
+def _role_text(role: Role, app: App, split: bool) -> str:
     chats = ", ".join(d.adapter.platform.value for d in app.chats) or (
         "console" if role is Role.ALL else "none"
     )
     venues = ", ".join(c.exchange for c in app.collectors)
-    several = f"collects {venues}, each under its own lease" + (
+    where = "each in a child process of its own" if split else "each"
+    several = f"collects {venues}, {where} under its own lease" + (
         ", and sums them per asset under collector:all" if app.aggregate is not None else ""
     )
     collects = (

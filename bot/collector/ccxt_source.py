@@ -40,7 +40,6 @@ from bot.collector import assembly, normalize, oi_footing, universe
 from bot.collector.circuit import CircuitBreaker
 from bot.collector.client import SourceTuning, new_exchange
 from bot.collector.errors import ExchangeDataError, ExchangeUnavailableError, header, translate_ccxt_errors
-from bot.collector.fetch_order import FetchOrder
 from bot.collector.loop_thread import LoopThread
 from bot.collector.profiles import BulkCall, ExchangeProfile, SymbolOi, profile_for
 from bot.collector.request_budget import Budget, ExchangeGate, WindowLimiter, backoff_delay, weight_budget
@@ -59,7 +58,7 @@ history's newest point is up to 5 minutes old itself, so a minute more changes l
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
-__all__ = ["CcxtSource", "SourceTuning", "share_fetch_order"]
+__all__ = ["CcxtSource", "SourceTuning"]
 
 
 @dataclass
@@ -80,18 +79,6 @@ def _timeframe(text: str) -> timedelta:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def share_fetch_order(sources: Sequence[object]) -> FetchOrder | None:
-    """With several live venues in one process whose tuning asks for it
-    (``SourceTuning.yield_to_long_fetch``), their fetches in one ``FetchOrder``."""
-    live = [s for s in sources if isinstance(s, CcxtSource) and s.tuning.yield_to_long_fetch]
-    if len(live) < 2:
-        return None
-    order = FetchOrder()
-    for source in live:
-        source.fetch_order = order
-    return order
 
 
 class CcxtSource:
@@ -156,13 +143,6 @@ class CcxtSource:
         self.last_oi_spread_s: float | None = None
         """Seconds between the first and last OI answer of the last cycle (None: no OI read)."""
         self._thread = LoopThread(f"ccxt-{self.exchange}")
-        self.fetch_order: FetchOrder | None = None
-        """Shared with the other venues of this process (``share_fetch_order``)."""
-
-    @property
-    def long_fetch(self) -> bool:
-        """Whether a cycle asks once per symbol (hundreds of requests), not in bulk."""
-        return self.profile.per_symbol_oi is not None
 
     # -- the public API: each call runs on the client's own loop ------------------------
 
@@ -173,26 +153,13 @@ class CcxtSource:
     async def fetch_cycle(self, now: datetime) -> FetchReport:
         """One snapshot per symbol of the universe; failed symbols are reported, not raised.
 
-        Among several venues linked by ``share_fetch_order`` (off by default), a bulk
-        venue's report comes back once the per-symbol venues' fetches in flight ended,
-        ``fetch_order.HOLD_S`` later at most.
-
         Raises:
             ExchangeUnavailableError: the circuit is open, the exchange asked us to stay
                 away, or a required bulk call failed after its retries.
             ExchangeDataError: a required bulk call answered junk.
         """
         require_aware("now", now)
-        order = self.fetch_order
-        if order is None:
-            return await self._thread.run(lambda: self._fetch_cycle(now))
-        if self.long_fetch:
-            async with order.long_fetch():
-                return await self._thread.run(lambda: self._fetch_cycle(now))
-        report = await self._thread.run(lambda: self._fetch_cycle(now))
-        # Scoring and storing take the interpreter lock a long fetch needs for its answers.
-        await order.after_long_fetches(self.exchange)
-        return report
+        return await self._thread.run(lambda: self._fetch_cycle(now))
 
     async def fetch_oi_history(self, symbol: str, since: datetime, until: datetime) -> list[OiPoint]:
         """5-minute OI points of one symbol with ``since <= ts <= until`` (aware UTC), oldest first.

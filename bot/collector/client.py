@@ -50,11 +50,6 @@ class SourceTuning:
             clock runs N times faster than wall time scales its fake's budgets, and ours,
             by N).
         weight: when to slow down against the weight the exchange reports back.
-        yield_to_long_fetch: with several venues in one process, the bulk venues score
-            and store after the per-symbol fetches in flight (``fetch_order``). Off: on
-            a loaded two-core machine it did not shorten the round measurably
-            (bench/bench_venues.py ``--yield-to-long-fetch`` measures it) and it delays
-            their storing by up to ``fetch_order.HOLD_S``.
     """
 
     timeout_s: float = 10.0
@@ -71,7 +66,6 @@ class SourceTuning:
     budget_margin_s: float = 0.5
     budget_scale: float = 1.0
     weight: WeightPolicy = field(default_factory=WeightPolicy)
-    yield_to_long_fetch: bool = False
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:

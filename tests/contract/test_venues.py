@@ -181,7 +181,8 @@ async def test_dps_run_collects_from_three_venues_and_a_slow_one_holds_up_no_oth
     # a loaded machine cannot let Bybit finish early.
     held = asyncio.Event()
     fakes["bybit"].inject("tickers", "delay", delay_s=3.0, until=held)
-    settings = venue_settings(tmp_path, fakes, collect_interval=60)
+    # In this process, its schedule on ``speed`` (a child per venue: test_venue_children.py).
+    settings = venue_settings(tmp_path, fakes, collect_interval=60, venue_processes="one")
     stop = asyncio.Event()
     tuning = replace(FAST, timeout_s=120.0)  # slow, not failing
     task = asyncio.create_task(run(settings, role=Role.COLLECTOR, stop=stop, speed=30.0, tuning=tuning))

@@ -30,18 +30,23 @@ def log(first: float, span: float, *, peak: float = 0.25, refusals: int = 0) -> 
     return VenueLog(first, first + span, 1, 1, peak, f"{peak:.0%} of it", refusals)
 
 
-def round_of(binance: float, together: float, *, refusals: int = 0) -> list[Leg]:
-    """Each venue alone (Binance the slowest at ``binance`` s), then the three together in ``together`` s."""
+def round_of(binance: float, apart: float, *, one: float | None = None, refusals: int = 0) -> list[Leg]:
+    """Each venue alone (Binance the slowest at ``binance`` s), the three in one process in
+    ``one`` s (default 1.3x ``apart``), then the three a process each (``dps run``'s default)
+    in ``apart`` s, with ``refusals`` at OKX's fake."""
     alone = [
         Leg((venue,), {venue: span + 0.2}, span + 0.2, 0.1, {venue: log(0.0, span)}, {venue: SYMBOLS})
         for venue, span in zip(NAMES, (binance, 0.1, 0.2), strict=True)
     ]
-    logs = {venue: log(0.0, together if venue == "binanceusdm" else 0.1) for venue in NAMES}
-    logs["okx"] = log(0.0, 0.1, refusals=refusals)
-    both = Leg(
-        tuple(NAMES), dict.fromkeys(NAMES, together + 0.2), together + 0.2, 0.3, logs, dict.fromkeys(NAMES, 1)
-    )
-    return [*alone, both]
+
+    def together(span: float, separate: bool, refused: int) -> Leg:
+        logs = {venue: log(0.0, span if venue == "binanceusdm" else 0.1) for venue in NAMES}
+        logs["okx"] = log(0.0, 0.1, refusals=refused)
+        rss = {venue: (110.0 + n, 120.0 + n) for n, venue in enumerate(NAMES)} if separate else {}
+        cycles = dict.fromkeys(NAMES, span + 0.2)
+        return Leg(tuple(NAMES), cycles, span + 0.2, 0.3, logs, dict.fromkeys(NAMES, 1), separate, rss)
+
+    return [*alone, together(1.3 * apart if one is None else one, False, 0), together(apart, True, refusals)]
 
 
 def verdicts(text: str) -> list[str]:
@@ -73,17 +78,13 @@ def test_the_section_carries_a_verdict_for_the_performance_page() -> None:
     assert text.startswith("## Three venues together")
 
 
-def test_the_venues_in_processes_of_their_own_are_reported_beside_the_target() -> None:
-    rounds = [round_of(1.0, 1.3), round_of(2.0, 2.6)]
-    for legs, apart_s in zip(rounds, (1.05, 2.2), strict=True):
-        together = legs[-1]
-        rss = {venue: (110.0 + n, 120.0 + n) for n, venue in enumerate(NAMES)}
-        legs.append(
-            Leg(together.venues, together.cycle_s, apart_s, 0.4, together.logs, together.scored, True, rss)
-        )
+def test_the_verdict_is_dps_run_s_process_per_venue_and_one_process_is_a_figure_beside_it() -> None:
+    # A process each: 1.05 and 2.3 s over 1.0 and 2.0 alone; one process 1.5 and 3.0 (1.5x).
+    rounds = [round_of(1.0, 1.05, one=1.5), round_of(2.0, 2.3, one=3.0)]
     text = report(rounds, ("1.0, 1.0, 1.0", "1.0, 1.0, 1.0"))
-    # The verdicts stay those of the three in one process (cycles 1.5/1.2 and 2.8/2.2)...
-    assert verdicts(text)[1].endswith("(whole cycles with storing) — **missed by 0.06×** (1.26×).")
-    # ...and the processes' round is paired with the legs alone of its own round: 1.05/1.2, 2.2/2.2.
-    assert "whole cycles 0.94× (0.88, 1.00)" in text
+    lines = verdicts(text)
+    assert lines[0].endswith("(requests, from the fakes' logs) — **met** (1.10×).")
+    # Whole cycles: (1.05 + 0.2) / 1.2 and (2.3 + 0.2) / 2.2, each round with its own legs alone.
+    assert lines[1].endswith("(whole cycles with storing) — **met** (1.09×).")
+    assert "Beside it, the three in one process (`VENUE_PROCESSES=one`): requests 1.50× (1.50, 1.50)" in text
     assert "Binance USD-M 110 MB (peak 120 MB), Bybit 111 MB (peak 121 MB), OKX 112 MB (peak 122 MB)" in text

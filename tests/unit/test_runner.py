@@ -134,11 +134,11 @@ async def test_renewing_reports_a_collector_takeover_once(tmp_path: Path, clock:
     try:
         assert await a.renew_leases()  # the first holder takes it
         assert not await b.renew_leases()  # standby
-        assert a.collects() and not b.collects()
+        assert a.housekeeps() and not b.housekeeps()
         a.release_leases()
         assert await b.renew_leases()  # took over: the runner collects at once
         assert not await b.renew_leases()  # still held: nothing new
-        assert b.collects()
+        assert b.housekeeps()
     finally:
         await a.app.close()
         await b.app.close()
