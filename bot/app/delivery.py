@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 from bot.app.chat_lifecycle import disable_chat, move_chat
 from bot.app.off_loop import write_off_loop
-from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
+from bot.core.records import Chat, ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
 from bot.core.send_outcome import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.ports import ChatStore, KeyedSink, OutboxStore, Sink
 
@@ -183,10 +183,18 @@ class Delivery:
             async with gate:
                 if started is not None:
                     started.tick()
+                # The chat is read once per lane, again only after a send changed it (moved,
+                # gone) or failed: not once per message, which with several venues is a
+                # read per venue's alert on the event loop.
+                chat: Chat | None = None
+                current = False
                 for entry in queue:  # one at a time per chat: a crash repeats at most one
                     try:
-                        await self._deliver(entry, now, report)
+                        if not current:
+                            chat = self._chats.chat_by_ref(entry.chat_ref)
+                        current = await self._deliver(entry, chat, now, report)
                     except Exception:  # a store fault on one chat must not sink the others
+                        current = False
                         logger.exception(
                             "delivery of outbox entry %s failed; retried after its claim runs out", entry.id
                         )
@@ -225,27 +233,32 @@ class Delivery:
             logger.exception("sink %s raised on outbox entry %s", entry.chat.platform.value, entry.id)
             return Transient(error=f"{type(exc).__name__}: {exc}")
 
-    async def _deliver(self, entry: OutboxEntry, now: datetime, report: DeliveryReport) -> None:
-        chat = self._chats.chat_by_ref(entry.chat_ref)
+    async def _deliver(
+        self, entry: OutboxEntry, chat: Chat | None, now: datetime, report: DeliveryReport
+    ) -> bool:
+        """Send ``entry`` to ``chat`` (as read for it) and store the outcome; whether that
+        read still holds (False once the chat moved or went away)."""
         if chat is None or not chat.enabled:
             # Blocked or removed earlier (perhaps earlier in this very drain): do not send.
             await self._fail(entry, now, "chat disabled", permanent=True)
             report.failed += 1
-            return
+            return True
         entry = replace(entry, chat=chat.key)  # the chat may have moved since the claim
         progress = _Progress(self._outbox, entry.id, entry.parts_sent)
         outcome = await self._send(entry, entry.chat, progress)
+        current = True
         if isinstance(outcome, ChatMoved):
             moving = self._chats.chat_by_ref(entry.chat_ref)
             await write_off_loop(None, move_chat, self._chats, moving, outcome.new_key)
             report.chats_moved += 1
+            current = False
             # The parts the old address accepted stay there; the rest goes to the new one.
             outcome = await self._send(entry, outcome.new_key, progress)
         match outcome:
             case Sent():
                 await write_off_loop(None, self._outbox.mark_sent, entry.id, now)
                 report.sent += 1
-                return
+                return current
             case RetryAfter(seconds=seconds):
                 status = await self._fail(
                     entry,
@@ -259,6 +272,7 @@ class Delivery:
                 gone = self._chats.chat_by_ref(entry.chat_ref)
                 await write_off_loop(None, disable_chat, self._chats, gone, error)
                 report.chats_disabled += 1
+                current = False
                 status = await self._fail(entry, now, error, permanent=True)
             case Rejected(error=error):
                 status = await self._fail(entry, now, error, permanent=True)
@@ -269,6 +283,7 @@ class Delivery:
             report.failed += 1
         else:
             report.retrying += 1
+        return current
 
     async def _fail(
         self,
