@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import sys
 import threading
 import time
@@ -70,6 +71,15 @@ of delivery's (16 chats are served at once), and let PostgreSQL run a few side b
 
 _writers: ThreadPoolExecutor | None = None
 _writers_mutex = threading.Lock()
+
+
+def _forget_writers() -> None:
+    # A forked child has none of the parent's threads: it makes a pool of its own if it writes.
+    global _writers
+    _writers = None
+
+
+os.register_at_fork(after_in_child=_forget_writers)
 
 
 def _writer_pool() -> ThreadPoolExecutor:

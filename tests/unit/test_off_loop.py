@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import sys
 import threading
 import time
@@ -193,3 +194,28 @@ async def test_a_cancelled_write_ends_only_once_its_thread_has() -> None:
         await work
     assert seen == [False]
     assert gate.log == ["thread ended", "task ended"]
+
+
+async def test_a_forked_child_gets_writer_threads_of_its_own() -> None:
+    await write_off_loop(None, _where)  # the parent's pool exists
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own loop and writer threads, or it would wait forever
+        try:
+
+            def ask() -> None:
+                name, _ = asyncio.run(write_off_loop(None, _where))
+                os.write(writer, name.encode())
+
+            asking = threading.Thread(target=ask, daemon=True)
+            asking.start()
+            asking.join(DEADLINE_S)  # a write that never runs: the child ends without an answer
+        finally:
+            os._exit(0)
+    os.close(writer)
+    try:
+        with os.fdopen(reader, "rb") as answer:
+            said = await asyncio.to_thread(answer.read)
+    finally:
+        await asyncio.to_thread(os.waitpid, pid, 0)
+    assert said.decode().startswith("dps-write")
