@@ -11,8 +11,11 @@ meanwhile. One that waits longer than ``WRITE_PATIENCE_S`` is answered "busy, tr
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -44,6 +47,24 @@ BUSY = "The database is busy just now, so nothing was changed. Please try again 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+_Handler = Callable[["ChatSettingsCommands", "CommandRequest", str], Awaitable[Reply]]
+
+
+def _one_per_chat(handler: _Handler) -> _Handler:
+    """One settings command at a time per chat. On the loop's thread they could not
+    interleave; with their writes on writer threads, two changes to one chat could both
+    read its settings before either stored them, and the later would undo the earlier."""
+
+    @functools.wraps(handler)
+    async def in_turn(self: ChatSettingsCommands, request: CommandRequest, args: str) -> Reply:
+        turn = self._turns.get(request.chat)
+        if turn is None:
+            turn = self._turns[request.chat] = asyncio.Lock()
+        async with turn:
+            return await handler(self, request, args)
+
+    return in_turn
+
 
 class ChatSettingsCommands:
     """``/watch``, ``/unwatch``, ``/watchlist``, ``/alerts`` and ``/digest`` for one exchange."""
@@ -64,6 +85,8 @@ class ChatSettingsCommands:
         self._label = source_label
         self._defaults = default_settings
         self._timezone = default_timezone
+        # A chat's lock lives while a command of that chat holds or waits for it.
+        self._turns: weakref.WeakValueDictionary[ChatKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ensure(self, request: CommandRequest) -> Chat | ErrorReply:
         """Return the request's chat, storing it (with the default settings) if it is new;
@@ -105,6 +128,7 @@ class ChatSettingsCommands:
         """Give the chat at ``old`` its new address, keeping its settings and watchlist."""
         move_chat(self._chats, self._chats.get_chat(old), new)
 
+    @_one_per_chat
     async def watch(self, request: CommandRequest, args: str) -> Reply:
         """Add symbols to the chat's watchlist (all or nothing)."""
         texts = argp.symbol_words(args, "/watch SYMBOL…, e.g. /watch btc eth shib")
@@ -131,6 +155,7 @@ class ChatSettingsCommands:
             lines.append("Alerts still cover every symbol; /alerts watchlist on limits them to this list.")
         return self._watchlist_reply(chat, tuple(lines))
 
+    @_one_per_chat
     async def unwatch(self, request: CommandRequest, args: str) -> Reply:
         """Remove symbols from the chat's watchlist (all or nothing), or ``all`` of them."""
         texts = argp.symbol_words(args, "/unwatch SYMBOL… or /unwatch all")
@@ -228,6 +253,7 @@ class ChatSettingsCommands:
         sections = (TextSection(None, head), body) if head else (body,)
         return TextReply("Watchlist", sections, self._label)
 
+    @_one_per_chat
     async def alerts(self, request: CommandRequest, args: str) -> Reply:
         """Show or change the chat's alert settings (``venues …``: the venues it follows)."""
         parts = argp.words(args)
@@ -251,6 +277,7 @@ class ChatSettingsCommands:
         )
         return TextReply("Alert venues", (TextSection(None, lines),), self._label)
 
+    @_one_per_chat
     async def digest(self, request: CommandRequest, args: str) -> Reply:
         """Show or change the chat's daily digest."""
         return await self._settings(request, argp.parse_digest(args))
@@ -278,7 +305,6 @@ class ChatSettingsCommands:
 
     def _save(self, request: CommandRequest, change: argp.SettingsChange) -> tuple[Chat, ChatSettings]:
         chat = self._ensure(request)
-        # Read in the writer's thread, next to the write: a concurrent change is not undone.
         settings = replace(self._chats.get_settings(chat.ref), **change.fields)
         self._chats.save_settings(chat.ref, settings)
         if change.timezone is not None and change.timezone != chat.timezone:
