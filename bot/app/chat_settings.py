@@ -3,23 +3,32 @@
 ``CommandLayer`` has already checked the sender may change settings here; these handlers
 parse everything first and only then create the chat or write, so a refused or invalid
 command stores nothing.
+
+The writes run off the event loop's thread (``bot.app.off_loop.write_off_loop``): on a
+SQLite file they may queue behind a cycle's transaction, and other commands are answered
+meanwhile. One that waits longer than ``WRITE_PATIENCE_S`` is answered "busy, try again".
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from bot.app import arguments as argp
 from bot.app.chat_lifecycle import disable_chat, move_chat
 from bot.app.fanout import followed_venues
+from bot.app.off_loop import write_off_loop
 from bot.app.queries import Queries
 from bot.app.views import ErrorKind, ErrorReply, Reply, SettingsReply, TextReply, TextSection
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.records import Chat, ChatKey, ChatSettings
 from bot.core.symbols import SymbolIndex
-from bot.errors import InputError
+from bot.errors import InputError, StorageBusyError
 from bot.ports import ChatStore
 
 if TYPE_CHECKING:  # commands.py imports this module; the request type is only annotated here
@@ -28,6 +37,33 @@ if TYPE_CHECKING:  # commands.py imports this module; the request type is only a
 logger = logging.getLogger(__name__)
 
 MAX_WATCHLIST = 100
+
+WRITE_PATIENCE_S = 5.0
+"""How long a command's writes may wait for the database in all before the user hears
+"busy" (SQLite's own default busy wait): the person is waiting for the answer."""
+
+BUSY = "The database is busy just now, so nothing was changed. Please try again in a moment."
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_Handler = Callable[["ChatSettingsCommands", "CommandRequest", str], Awaitable[Reply]]
+
+
+def _one_per_chat(handler: _Handler) -> _Handler:
+    """One settings command at a time per chat. On the loop's thread they could not
+    interleave; with their writes on writer threads, two changes to one chat could both
+    read its settings before either stored them, and the later would undo the earlier."""
+
+    @functools.wraps(handler)
+    async def in_turn(self: ChatSettingsCommands, request: CommandRequest, args: str) -> Reply:
+        turn = self._turns.get(request.chat)
+        if turn is None:
+            turn = self._turns[request.chat] = asyncio.Lock()
+        async with turn:
+            return await handler(self, request, args)
+
+    return in_turn
 
 
 class ChatSettingsCommands:
@@ -49,9 +85,24 @@ class ChatSettingsCommands:
         self._label = source_label
         self._defaults = default_settings
         self._timezone = default_timezone
+        # A chat's lock lives while a command of that chat holds or waits for it.
+        self._turns: weakref.WeakValueDictionary[ChatKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def ensure(self, request: CommandRequest) -> Chat:
-        """Return the request's chat, storing it (with the default settings) if it is new.
+    async def ensure(self, request: CommandRequest) -> Chat | ErrorReply:
+        """Return the request's chat, storing it (with the default settings) if it is new;
+        an ``ErrorReply`` when the database stayed busy (see ``_ensure``)."""
+        return await self._write(self._ensure, request)
+
+    async def _write(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R | ErrorReply:
+        """``func``'s writes off the loop; "busy" for the user when they waited too long."""
+        try:
+            return await write_off_loop(WRITE_PATIENCE_S, func, *args, **kwargs)
+        except StorageBusyError as exc:
+            logger.warning("a command's write gave up: %s", exc)
+            return ErrorReply(ErrorKind.UNAVAILABLE, BUSY)
+
+    def _ensure(self, request: CommandRequest) -> Chat:
+        """The request's chat, stored (with the default settings) if it is new.
 
         A chat disabled earlier (the bot was blocked or removed) is enabled again: someone
         allowed to change its settings is talking to the bot there, so it is back.
@@ -77,6 +128,7 @@ class ChatSettingsCommands:
         """Give the chat at ``old`` its new address, keeping its settings and watchlist."""
         move_chat(self._chats, self._chats.get_chat(old), new)
 
+    @_one_per_chat
     async def watch(self, request: CommandRequest, args: str) -> Reply:
         """Add symbols to the chat's watchlist (all or nothing)."""
         texts = argp.symbol_words(args, "/watch SYMBOL…, e.g. /watch btc eth shib")
@@ -94,15 +146,16 @@ class ChatSettingsCommands:
                 f"A watchlist holds at most {MAX_WATCHLIST} symbols; this one has {len(watched)}. "
                 "Nothing was changed."
             )
-        chat = self.ensure(request)
-        self._chats.watch(chat.ref, self._exchange, fresh, request.now)
-        for exchange, found in self._counterparts(texts).items():
-            self._chats.watch(chat.ref, exchange, found, request.now)
+        stored = await self._write(self._watch, request, fresh, self._counterparts(texts))
+        if isinstance(stored, ErrorReply):
+            return stored
+        chat = stored
         lines = [f"Added: {', '.join(fresh)}." if fresh else "Nothing new: all of those are watched already."]
         if not self._chats.get_settings(chat.ref).watchlist_only:
             lines.append("Alerts still cover every symbol; /alerts watchlist on limits them to this list.")
         return self._watchlist_reply(chat, tuple(lines))
 
+    @_one_per_chat
     async def unwatch(self, request: CommandRequest, args: str) -> Reply:
         """Remove symbols from the chat's watchlist (all or nothing), or ``all`` of them."""
         texts = argp.symbol_words(args, "/unwatch SYMBOL… or /unwatch all")
@@ -120,14 +173,28 @@ class ChatSettingsCommands:
                 chosen.append(found)
         if chat is None or not chosen:
             return TextReply("Watchlist", (TextSection(None, ("The watchlist is empty.",)),), self._label)
-        self._chats.unwatch(chat.ref, self._exchange, list(dict.fromkeys(chosen)))
+        removals = {self._exchange: list(dict.fromkeys(chosen))}
         everything = [t.lower() for t in texts] == ["all"]
         for exchange, symbols in self._watched_elsewhere(chat).items():
             index = SymbolIndex.of(symbols)
             gone = symbols if everything else [f for t in texts if (f := index.resolve(t).symbol) is not None]
             if gone:
-                self._chats.unwatch(chat.ref, exchange, list(dict.fromkeys(gone)))
+                removals[exchange] = list(dict.fromkeys(gone))
+        done = await self._write(self._unwatch, chat, removals)
+        if isinstance(done, ErrorReply):
+            return done
         return self._watchlist_reply(chat, (f"Removed: {', '.join(dict.fromkeys(chosen))}.",))
+
+    def _watch(self, request: CommandRequest, fresh: list[str], elsewhere: dict[str, list[str]]) -> Chat:
+        chat = self._ensure(request)
+        self._chats.watch(chat.ref, self._exchange, fresh, request.now)
+        for exchange, found in elsewhere.items():
+            self._chats.watch(chat.ref, exchange, found, request.now)
+        return chat
+
+    def _unwatch(self, chat: Chat, removals: dict[str, list[str]]) -> None:
+        for exchange, symbols in removals.items():
+            self._chats.unwatch(chat.ref, exchange, symbols)
 
     def _counterparts(self, texts: list[str]) -> dict[str, list[str]]:
         """With several venues, what ``texts`` name on the aggregate and the other venues:
@@ -186,6 +253,7 @@ class ChatSettingsCommands:
         sections = (TextSection(None, head), body) if head else (body,)
         return TextReply("Watchlist", sections, self._label)
 
+    @_one_per_chat
     async def alerts(self, request: CommandRequest, args: str) -> Reply:
         """Show or change the chat's alert settings (``venues …``: the venues it follows)."""
         parts = argp.words(args)
@@ -194,8 +262,8 @@ class ChatSettingsCommands:
             change = argp.parse_alert_venues(parts[1:], venues)
             if change is None:
                 return self._venues_reply(request, venues)
-            return self._settings(request, change)
-        return self._settings(request, argp.parse_alerts(args))
+            return await self._settings(request, change)
+        return await self._settings(request, argp.parse_alerts(args))
 
     def _venues_reply(self, request: CommandRequest, venues: tuple[str, ...]) -> TextReply:
         chat = self._chats.get_chat(request.chat)
@@ -209,11 +277,12 @@ class ChatSettingsCommands:
         )
         return TextReply("Alert venues", (TextSection(None, lines),), self._label)
 
+    @_one_per_chat
     async def digest(self, request: CommandRequest, args: str) -> Reply:
         """Show or change the chat's daily digest."""
-        return self._settings(request, argp.parse_digest(args))
+        return await self._settings(request, argp.parse_digest(args))
 
-    def _settings(self, request: CommandRequest, change: argp.SettingsChange | None) -> Reply:
+    async def _settings(self, request: CommandRequest, change: argp.SettingsChange | None) -> Reply:
         if change is None:
             chat = self._chats.get_chat(request.chat)
             if chat is None:
@@ -225,13 +294,20 @@ class ChatSettingsCommands:
                     len(self._watched(chat)),
                 )
             return SettingsReply(settings, tz, count, None, self._label)
-        chat = self.ensure(request)
+        saved = await self._write(self._save, request, change)
+        if isinstance(saved, ErrorReply):
+            return saved
+        chat, settings = saved
+        message = change.message
+        if "digest_enabled" in change.fields and settings.digest_enabled:
+            message = f"The daily digest is on: every day at {settings.digest_time:%H:%M} {chat.timezone}."
+        return SettingsReply(settings, chat.timezone, len(self._watched(chat)), message, self._label)
+
+    def _save(self, request: CommandRequest, change: argp.SettingsChange) -> tuple[Chat, ChatSettings]:
+        chat = self._ensure(request)
         settings = replace(self._chats.get_settings(chat.ref), **change.fields)
         self._chats.save_settings(chat.ref, settings)
         if change.timezone is not None and change.timezone != chat.timezone:
             chat = replace(chat, timezone=change.timezone)
             self._chats.update_chat(chat)
-        message = change.message
-        if "digest_enabled" in change.fields and settings.digest_enabled:
-            message = f"The daily digest is on: every day at {settings.digest_time:%H:%M} {chat.timezone}."
-        return SettingsReply(settings, chat.timezone, len(self._watched(chat)), message, self._label)
+        return chat, settings

@@ -57,8 +57,8 @@ DIRECTION_NOTE = (
 
 async def start(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Welcome the user; store the chat (default settings) when the sender may."""
-    if ctx.may_change(request):
-        ctx.settings.ensure(request)
+    if ctx.may_change(request) and isinstance(busy := await ctx.settings.ensure(request), ErrorReply):
+        return busy
     return help_reply(ctx, "Welcome to the Derivatives Pressure Score bot")
 
 

@@ -14,6 +14,9 @@ Semantics (``docs/alerts.md`` has the full story):
   server trouble → retried with back-off; chat gone → the chat is disabled and its
   message dropped; chat moved → the chat's address is updated and the message re-sent
   there; rejected → given up with the error recorded. Attempts are bounded by the policy.
+* The claim and each outcome are written off the event loop's thread
+  (``bot.app.off_loop.write_off_loop``): while a write waits for the database, commands
+  and the other chats' sends go on.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.app.chat_lifecycle import disable_chat, move_chat
-from bot.core.records import ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
+from bot.app.off_loop import write_off_loop
+from bot.core.records import Chat, ChatKey, OutboxEntry, OutboxStatus, Platform, RetryPolicy
 from bot.core.send_outcome import ChatGone, ChatMoved, Rejected, RetryAfter, SendOutcome, Sent, Transient
 from bot.ports import ChatStore, KeyedSink, OutboxStore, Sink
 
@@ -129,7 +133,7 @@ class Delivery:
         lanes: dict[int, asyncio.Task[None]] = {}
         pending: list[asyncio.Task[None]] = []
         while True:
-            entries = self._claim(now())
+            entries = await self._claim(now())
             started = _Countdown(len({e.chat_ref for e in entries}))
             pending.extend(self._serve_all(entries, now(), total, gate, lanes, started))
             if len(entries) < self._batch:
@@ -143,17 +147,21 @@ class Delivery:
         report = DeliveryReport()
         if not self._sinks:
             return report
-        entries = self._claim(now)
+        entries = await self._claim(now)
         gate = asyncio.Semaphore(self._concurrency)
         await asyncio.gather(*self._serve_all(entries, now, report, gate, {}, None))
         return report
 
-    def _claim(self, now: datetime) -> list[OutboxEntry]:
-        return list(
-            self._outbox.claim_due(
-                now, limit=self._batch, claim_for=self._claim_for, platforms=tuple(self._sinks)
-            )
+    async def _claim(self, now: datetime) -> list[OutboxEntry]:
+        claimed = await write_off_loop(
+            None,
+            self._outbox.claim_due,
+            now,
+            limit=self._batch,
+            claim_for=self._claim_for,
+            platforms=tuple(self._sinks),
         )
+        return list(claimed)
 
     def _serve_all(
         self,
@@ -175,10 +183,18 @@ class Delivery:
             async with gate:
                 if started is not None:
                     started.tick()
+                # The chat is read once per lane, again only after a send changed it (moved,
+                # gone) or failed: not once per message, which with several venues is a
+                # read per venue's alert on the event loop.
+                chat: Chat | None = None
+                current = False
                 for entry in queue:  # one at a time per chat: a crash repeats at most one
                     try:
-                        await self._deliver(entry, now, report)
+                        if not current:
+                            chat = self._chats.chat_by_ref(entry.chat_ref)
+                        current = await self._deliver(entry, chat, now, report)
                     except Exception:  # a store fault on one chat must not sink the others
+                        current = False
                         logger.exception(
                             "delivery of outbox entry %s failed; retried after its claim runs out", entry.id
                         )
@@ -217,50 +233,59 @@ class Delivery:
             logger.exception("sink %s raised on outbox entry %s", entry.chat.platform.value, entry.id)
             return Transient(error=f"{type(exc).__name__}: {exc}")
 
-    async def _deliver(self, entry: OutboxEntry, now: datetime, report: DeliveryReport) -> None:
-        chat = self._chats.chat_by_ref(entry.chat_ref)
+    async def _deliver(
+        self, entry: OutboxEntry, chat: Chat | None, now: datetime, report: DeliveryReport
+    ) -> bool:
+        """Send ``entry`` to ``chat`` (as read for it) and store the outcome; whether that
+        read still holds (False once the chat moved or went away)."""
         if chat is None or not chat.enabled:
             # Blocked or removed earlier (perhaps earlier in this very drain): do not send.
-            self._fail(entry, now, "chat disabled", permanent=True)
+            await self._fail(entry, now, "chat disabled", permanent=True)
             report.failed += 1
-            return
+            return True
         entry = replace(entry, chat=chat.key)  # the chat may have moved since the claim
         progress = _Progress(self._outbox, entry.id, entry.parts_sent)
         outcome = await self._send(entry, entry.chat, progress)
+        current = True
         if isinstance(outcome, ChatMoved):
-            move_chat(self._chats, self._chats.chat_by_ref(entry.chat_ref), outcome.new_key)
+            moving = self._chats.chat_by_ref(entry.chat_ref)
+            await write_off_loop(None, move_chat, self._chats, moving, outcome.new_key)
             report.chats_moved += 1
+            current = False
             # The parts the old address accepted stay there; the rest goes to the new one.
             outcome = await self._send(entry, outcome.new_key, progress)
         match outcome:
             case Sent():
-                self._outbox.mark_sent(entry.id, now)
+                await write_off_loop(None, self._outbox.mark_sent, entry.id, now)
                 report.sent += 1
-                return
+                return current
             case RetryAfter(seconds=seconds):
-                status = self._fail(
+                status = await self._fail(
                     entry,
                     now,
                     f"rate limited, retry after {seconds:g}s",
                     not_before=now + timedelta(seconds=seconds),
                 )
             case Transient(error=error):
-                status = self._fail(entry, now, error)
+                status = await self._fail(entry, now, error)
             case ChatGone(error=error):
-                disable_chat(self._chats, self._chats.chat_by_ref(entry.chat_ref), error)
+                gone = self._chats.chat_by_ref(entry.chat_ref)
+                await write_off_loop(None, disable_chat, self._chats, gone, error)
                 report.chats_disabled += 1
-                status = self._fail(entry, now, error, permanent=True)
+                current = False
+                status = await self._fail(entry, now, error, permanent=True)
             case Rejected(error=error):
-                status = self._fail(entry, now, error, permanent=True)
+                status = await self._fail(entry, now, error, permanent=True)
             case ChatMoved():
-                status = self._fail(entry, now, "chat moved twice in a row")
+                status = await self._fail(entry, now, "chat moved twice in a row")
         report.errors.append(f"{entry.chat.platform.value}:{entry.chat.chat_id}: {type(outcome).__name__}")
         if status is OutboxStatus.FAILED:
             report.failed += 1
         else:
             report.retrying += 1
+        return current
 
-    def _fail(
+    async def _fail(
         self,
         entry: OutboxEntry,
         now: datetime,
@@ -269,7 +294,9 @@ class Delivery:
         permanent: bool = False,
         not_before: datetime | None = None,
     ) -> OutboxStatus:
-        status = self._outbox.mark_failed(
+        status = await write_off_loop(
+            None,
+            self._outbox.mark_failed,
             entry.id,
             now=now,
             error=error[:500],

@@ -7,6 +7,10 @@ lets one process per bot poll for updates, so only the holder answers Telegram c
 every Telegram process delivers. The others wait on standby and take over once the holder
 has not renewed for a whole lease period (it crashed, hung, or lost its database), or at
 once when it stops cleanly and releases it.
+
+``hold`` and ``release`` write: on the event loop's thread use ``hold_off_loop`` and
+``release_off_loop``, which wait for the database on a writer thread
+(``bot.app.off_loop.write_off_loop``) while commands and sends go on.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
+from bot.app.off_loop import write_off_loop
 from bot.core.records import LeaseClaim
 from bot.errors import StorageError
 from bot.ports import LeaseStore
@@ -59,12 +64,22 @@ class Lease:
 
     def hold(self, now: datetime) -> bool:
         """Take or renew the lease; False (on standby) while another process holds it."""
+        return self._settle(self._acquire(now))
+
+    async def hold_off_loop(self, now: datetime) -> bool:
+        """``hold``, its write waiting for the database on a writer thread, at most one
+        ``ttl``: a renewal that waited longer than the lease lasts confirms nothing."""
+        return self._settle(await write_off_loop(self.ttl.total_seconds(), self._acquire, now))
+
+    def _acquire(self, now: datetime) -> datetime | None:
         try:
-            since = self._store.acquire(self.name, self.holder, now, self.ttl)
+            return self._store.acquire(self.name, self.holder, now, self.ttl)
         except StorageError as exc:
             # Unable to confirm: behave as not holding, so two collectors never both run.
             logger.warning("lease %s: %s", self.name, exc)
-            since = None
+            return None
+
+    def _settle(self, since: datetime | None) -> bool:
         ok = since is not None
         # A new tenure while we thought we held it: we stalled, and another process held it
         # (and may have written) in between.
@@ -100,10 +115,23 @@ class Lease:
 
     def release(self) -> None:
         """Give the lease up on a clean stop, so a standby takes over at once."""
+        if self._let_go():
+            self._release()
+
+    async def release_off_loop(self) -> None:
+        """``release``, its write on a writer thread (a worker's usual wait)."""
+        if self._let_go():
+            await write_off_loop(None, self._release)
+
+    def _let_go(self) -> bool:
+        """Forget the tenure; whether there was one to give up."""
         if not self._held:
-            return
+            return False
         self._held = False
         self._since = None
+        return True
+
+    def _release(self) -> None:
         try:
             self._store.release(self.name, self.holder)
             logger.info("lease %s released", self.name)

@@ -10,14 +10,30 @@ interval to get it back. So while any such work is in flight the interval is sho
 (``SWITCH_INTERVAL_S``) and put back when the last one ends: a command's few statements
 then wait a fraction of a millisecond each, not 5 ms. The worker pays only when the loop's
 thread asks for the GIL (an idle loop waits in ``select`` without it).
+
+Writes asked on the loop (a command's setting, delivery's outbox claim and outcomes) go
+through ``write_off_loop``: on a SQLite file a writer waits its turn in the process's write
+queue (``bot.storage.write_queue``) behind a cycle's transaction, and on the loop's thread
+that wait would stall every command and send. They run on a few threads of their own, not
+the loop's default executor: that one carries the cycles' compute and store steps, the
+aggregate's reads and backfills, and a write must not wait for a thread behind them before
+it can even queue for the lock in the order it was asked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
+
+from bot.write_patience import write_deadline
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,6 +64,32 @@ class _Switching:
 _switching = _Switching()
 
 
+WRITERS = 4
+"""Threads for ``write_off_loop``. On a SQLite file the write queue lets one write in at a
+time anyway; a few threads keep a command's write from waiting for a thread behind a batch
+of delivery's (16 chats are served at once), and let PostgreSQL run a few side by side."""
+
+_writers: ThreadPoolExecutor | None = None
+_writers_mutex = threading.Lock()
+
+
+def _forget_writers() -> None:
+    # A forked child has none of the parent's threads: it makes a pool of its own if it writes.
+    global _writers
+    _writers = None
+
+
+os.register_at_fork(after_in_child=_forget_writers)
+
+
+def _writer_pool() -> ThreadPoolExecutor:
+    global _writers
+    with _writers_mutex:
+        if _writers is None:
+            _writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="dps-write")
+        return _writers
+
+
 async def off_loop(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """``func(*args, **kwargs)`` in a worker thread; its result, or its exception raised here.
 
@@ -56,7 +98,33 @@ async def off_loop(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -
     cancelled and awaits the task (a shutdown that closes the database next) never races a
     transaction still under way in the thread.
     """
-    work = asyncio.ensure_future(asyncio.to_thread(func, *args, **kwargs))
+    return await _run(None, functools.partial(func, *args, **kwargs))
+
+
+async def write_off_loop(
+    patience: float | None, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """``func(*args, **kwargs)``, a function that writes, on a writer thread (as ``off_loop``).
+
+    Args:
+        patience: seconds from now its writes may wait in the write queue in all (a
+            command's: the user hears "busy" then); None: a worker thread's usual wait.
+    """
+    call = functools.partial(func, *args, **kwargs)
+    if patience is not None:
+        call = functools.partial(_within, time.monotonic() + patience, call)
+    return await _run(_writer_pool(), call)
+
+
+def _within(deadline: float, call: Callable[[], R]) -> R:
+    with write_deadline(deadline):
+        return call()
+
+
+async def _run(executor: Executor | None, call: Callable[[], R]) -> R:
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()  # as asyncio.to_thread does
+    work = loop.run_in_executor(executor, context.run, call)
     cancelled = False
     _switching.enter()
     try:

@@ -22,6 +22,7 @@ import socket
 
 import httpx
 
+from bot.app.off_loop import write_off_loop
 from bot.chat.webhook_body import webhook_body
 from bot.core import document as doc_json
 from bot.core.document import Document
@@ -154,7 +155,7 @@ class WebhookSink:
             target = parse_target(endpoint.url)
             address = (await checked_addresses(target, allow_private=self._allow_private))[0]
         except TargetError as exc:
-            return self._permanent(endpoint, f"refused target: {exc}")
+            return await self._permanent(endpoint, f"refused target: {exc}")
         now = self._clock.now()
         body = webhook_body(key, document, attachment, now)
         headers = {
@@ -172,9 +173,9 @@ class WebhookSink:
             return Transient(error="webhook timed out")
         except httpx.HTTPError as exc:
             return Transient(error=f"webhook unreachable: {type(exc).__name__}")
-        return self._outcome(endpoint, response, on_part)
+        return await self._outcome(endpoint, response, on_part)
 
-    def _outcome(
+    async def _outcome(
         self, endpoint: WebhookEndpoint, response: httpx.Response, on_part: PartAccepted | None
     ) -> SendOutcome:
         status = response.status_code
@@ -182,17 +183,18 @@ class WebhookSink:
             if on_part is not None:
                 on_part(1)
             if endpoint.failures:
-                self._store.record_delivery(endpoint.chat_ref)
+                await write_off_loop(None, self._store.record_delivery, endpoint.chat_ref)
             return Sent()
         if status == 429:
             wait = _retry_after(response)
             return RetryAfter(seconds=wait) if wait is not None else Transient(error="webhook answered 429")
         if status >= 500:
             return Transient(error=f"webhook answered {status}")
-        return self._permanent(endpoint, f"webhook answered {status}")
+        return await self._permanent(endpoint, f"webhook answered {status}")
 
-    def _permanent(self, endpoint: WebhookEndpoint, error: str) -> SendOutcome:
-        failures = self._store.record_failure(endpoint.chat_ref)
+    async def _permanent(self, endpoint: WebhookEndpoint, error: str) -> SendOutcome:
+        # Off the event loop: the write may wait for the database (``write_off_loop``).
+        failures = await write_off_loop(None, self._store.record_failure, endpoint.chat_ref)
         # The id and the error only: the URL's path may itself hold a token, and the secret never shows.
         logger.warning(
             "webhook %s failed for good (%s): %d permanent failures in a row",

@@ -12,9 +12,11 @@ writers of other processes still meet at SQLite's own lock, under ``BUSY_TIMEOUT
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 from bot.errors import StorageBusyError
+from bot.write_patience import write_deadline_now
 
 
 class FairLock:
@@ -23,6 +25,9 @@ class FairLock:
     Not reentrant: a thread already holding it that asks again is refused at once
     (a nested write transaction would wait for itself until the timeout).
     """
+
+    _event = threading.Event
+    """What a waiter waits on (a test makes its wait interrupted)."""
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
@@ -36,11 +41,19 @@ class FairLock:
             return len(self._waiters)
 
     def acquire(self, timeout: float) -> None:
-        """Take the lock, waiting behind earlier askers at most ``timeout`` seconds.
+        """Take the lock, waiting behind earlier askers at most ``timeout`` seconds
+        (less when a ``bot.write_patience.write_deadline`` comes sooner).
+
+        A wait that ends otherwise (a timeout, KeyboardInterrupt, any exception) leaves the
+        queue, and hands the lock on if it was handed over meanwhile: later waiters are
+        never stuck behind an entry nobody waits on.
 
         Raises:
             StorageBusyError: the wait timed out, or this thread holds the lock already.
         """
+        deadline = write_deadline_now()
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - time.monotonic()))
         me = threading.get_ident()
         with self._mutex:
             if self._owner == me:
@@ -48,9 +61,14 @@ class FairLock:
             if self._owner is None and not self._waiters:
                 self._owner = me
                 return
-            handed = threading.Event()
+            handed = self._event()
             self._waiters.append((me, handed))
-        if handed.wait(timeout):
+        try:
+            got = handed.wait(timeout)
+        except BaseException:
+            self._abandon(me, handed)
+            raise
+        if got:
             return
         with self._mutex:
             if handed.is_set():  # handed over just as the wait gave up: it is ours
@@ -63,8 +81,21 @@ class FairLock:
         with self._mutex:
             if self._owner != threading.get_ident():
                 raise RuntimeError("FairLock released by a thread that does not hold it")
-            if self._waiters:
-                self._owner, handed = self._waiters.popleft()
-                handed.set()
+            self._hand_on()
+
+    def _abandon(self, me: int, handed: threading.Event) -> None:
+        """A wait interrupted by an exception: out of the queue, or, if the lock was
+        handed over meanwhile, on to the next waiter (the caller will never release it)."""
+        with self._mutex:
+            if handed.is_set():
+                self._hand_on()
             else:
-                self._owner = None
+                self._waiters.remove((me, handed))
+
+    def _hand_on(self) -> None:
+        # Called with the mutex held.
+        if self._waiters:
+            self._owner, handed = self._waiters.popleft()
+            handed.set()
+        else:
+            self._owner = None

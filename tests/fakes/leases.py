@@ -27,7 +27,10 @@ class FakeLeaseStore:
             return None
         if current is None or current.holder != holder:
             self.since[name] = now
-        self.leases[name] = LeaseInfo(name, holder, now + ttl)
+        expires = now + ttl
+        if current is not None and current.holder == holder:
+            expires = max(expires, current.expires_at)  # a late renewal never shortens it
+        self.leases[name] = LeaseInfo(name, holder, expires)
         return self.since[name]
 
     def release(self, name: str, holder: str) -> None:
@@ -91,7 +94,18 @@ def check_leases_are_independent_by_name(store: LeaseStore) -> None:
     assert store.acquire("collector:okx", "b", EPOCH, TTL)
 
 
+def check_a_renewal_computed_earlier_never_shortens_the_lease(store: LeaseStore) -> None:
+    # A renewal whose ``now`` was read before a long wait for the write lock lands after
+    # one read later: the later expiry stays.
+    assert store.acquire("collector:x", "a", EPOCH + timedelta(seconds=20), TTL)
+    assert store.acquire("collector:x", "a", EPOCH, TTL)
+    info = store.lease("collector:x")
+    assert info is not None
+    assert info.expires_at == EPOCH + timedelta(seconds=20) + TTL
+
+
 LEASE_CHECKS: tuple[Callable[[LeaseStore], None], ...] = (
+    check_a_renewal_computed_earlier_never_shortens_the_lease,
     check_first_claim_wins_and_others_wait,
     check_the_holder_renews,
     check_an_expired_lease_is_taken_over,

@@ -46,7 +46,7 @@ class FakeCycleStore:
             moved = lease.since is not None and s.leases.since.get(lease.name) != lease.since
             if held is None or held.holder != lease.holder or moved:
                 raise LeaseLostError(f"lease {lease.name} is no longer ours; the cycle was not stored")
-            s.leases.leases[lease.name] = replace(held, expires_at=lease.expires_at)
+            s.leases.leases[lease.name] = replace(held, expires_at=max(held.expires_at, lease.expires_at))
         stores = (s.snapshots, s.scores, s.alert_states, s.outbox)
         saved = [store.checkpoint() for store in stores]
         try:

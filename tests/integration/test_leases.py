@@ -70,6 +70,23 @@ def test_a_cycle_stores_and_renews_while_the_lease_is_held_and_nothing_once_it_i
 
 
 @pytest.mark.parametrize("which", ["fake", "sql"])
+def test_a_cycle_whose_claim_was_made_before_a_later_renewal_keeps_the_later_expiry(
+    sql: Storage, which: str
+) -> None:
+    # The cycle built its claim, then queued for the write lock while the heartbeat renewed.
+    stores = FakeStorage() if which == "fake" else sql
+    since = stores.leases.acquire(NAME, "a", T0, TTL)
+    claim = LeaseClaim(NAME, "a", T0 + TTL, since=since)
+    renewed = T0 + timedelta(seconds=30)
+    assert stores.leases.acquire(NAME, "a", renewed, TTL)
+    stores.cycles.save_cycle(exchange=EX, snapshots=[snapshot("BTCUSDT", T0)], lease=claim)
+    info = stores.leases.lease(NAME)
+    assert info is not None
+    assert info.expires_at == renewed + TTL
+    assert stores.snapshots.latest_snapshot_time(EX) == T0  # stored: the lease is still ours
+
+
+@pytest.mark.parametrize("which", ["fake", "sql"])
 def test_a_write_begun_in_an_older_tenure_is_refused_though_the_lease_is_ours_again(
     sql: Storage, which: str
 ) -> None:

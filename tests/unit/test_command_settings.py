@@ -4,7 +4,10 @@ The per-user rate limit is in ``test_command_limits.py``."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import time, timedelta
+from typing import Any
 
 import pytest
 
@@ -29,6 +32,7 @@ from tests.fakes.scored_market import (
     populate,
 )
 from tests.fakes.storage import FakeStorage
+from tests.waiting import DEADLINE_S, behind_queued, wait_for
 
 NOW = LATEST + timedelta(minutes=2)
 
@@ -305,3 +309,42 @@ async def test_anyone_in_a_group_may_read(layer: CommandLayer, command: str) -> 
     name, _, args = command.partition(" ")
     reply = await ask(layer, name, args, chat=GROUP_CHAT, kind=ChatKind.GROUP)
     assert not isinstance(reply, ErrorReply), reply
+
+
+# --- two changes to one chat at once ---------------------------------------------------------
+
+
+async def test_two_changes_to_one_chat_at_once_are_made_one_after_the_other(
+    layer: CommandLayer, storage: FakeStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writes run on writer threads: without one command at a time per chat, the second
+    # would read the settings before the first stored its change, and store over it.
+    reading, go_on = threading.Event(), threading.Event()
+    real_get = storage.chats.get_settings
+
+    def get_settings(ref: int) -> ChatSettings:
+        if not reading.is_set():  # the first change waits here, between its read and its write
+            reading.set()
+            assert go_on.wait(DEADLINE_S)
+        return real_get(ref)
+
+    writes = 0
+    real_write = chat_settings.write_off_loop
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(storage.chats, "get_settings", get_settings)
+    monkeypatch.setattr(chat_settings, "write_off_loop", counted)
+    first = asyncio.create_task(ask(layer, "/alerts", "quiet 22:00-07:00"))
+    await wait_for(reading.is_set, "the first change to read the settings")
+    second = asyncio.create_task(ask(layer, "/alerts", "min lean"))
+    # Checked once the second command's first step has run: it waits for the first's turn.
+    seen = behind_queued(lambda: writes == 1, go_on.set)
+    assert isinstance(await first, SettingsReply)
+    assert isinstance(await second, SettingsReply)
+    assert seen == [True]
+    saved = settings_of(storage)
+    assert (saved.quiet_start, saved.min_band) == (time(22, 0), Band.LEAN)

@@ -940,3 +940,49 @@ def test_any_per_part_faults_deliver_every_part_once_in_order(parts: int, faults
         now += timedelta(hours=2)
     assert env.entry("m").status is OutboxStatus.SENT
     assert [p for _, p in sink.accepted] == texts
+
+
+# --- reads: one per chat and drain, not one per message ------------------------------------
+
+
+class CountingChats(FakeChatStore):
+    """Counts ``chat_by_ref`` reads per chat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: Counter[int] = Counter()
+
+    def chat_by_ref(self, ref: int) -> Chat | None:
+        self.reads[ref] += 1
+        return super().chat_by_ref(ref)
+
+
+async def test_a_chat_with_several_messages_is_read_once_per_drain() -> None:
+    # With several venues a chat gets one alert per venue per cycle: each read was on the loop.
+    env = Env(chats=CountingChats())
+    chat, other = env.chat("100"), env.chat("200")
+    env.enqueue(chat, "binance", "bybit", "okx", "all")
+    env.enqueue(other, "one")
+    sink = FakeSink()
+    report = await env.delivery({TG: sink}).drain(T0)
+    assert report.sent == 5
+    assert isinstance(env.chats, CountingChats)
+    assert env.chats.reads == Counter({chat.ref: 1, other.ref: 1})
+
+
+async def test_a_chat_is_read_again_after_it_moved_and_its_later_messages_follow_it() -> None:
+    env = Env(chats=CountingChats())
+    chat = env.chat("-100")
+    new_key = ChatKey(TG, "-1009999")
+    env.enqueue(chat, "a", "b", "c")
+    sink = FakeSink([ChatMoved(new_key)])
+    report = await env.delivery({TG: sink}).drain(T0)
+    assert sink.sent == [
+        (chat.key, text("a")),
+        (new_key, text("a")),
+        (new_key, text("b")),
+        (new_key, text("c")),
+    ]
+    assert report.sent == 3
+    assert isinstance(env.chats, CountingChats)
+    assert env.chats.reads[chat.ref] == 3  # the lane's first, the move's own, then the moved chat

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import threading
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -10,6 +12,7 @@ from bot.app.lease import Lease, collector_lease
 from bot.errors import StorageError
 from tests.fakes.clock import EPOCH
 from tests.fakes.leases import FakeLeaseStore
+from tests.waiting import DEADLINE_S, wait_for
 
 TTL = timedelta(seconds=90)
 
@@ -65,3 +68,62 @@ def test_unable_to_confirm_the_lease_means_not_collecting() -> None:
     lease = collector_lease(BrokenStore(), "binanceusdm", ttl=TTL, holder="a")
     assert not lease.hold(EPOCH)
     assert not lease.held
+
+
+# --- off the loop: what the runner's heartbeat and cycles call on the event loop ------------
+
+
+class GatedStore(FakeLeaseStore):
+    """Each write waits (as on a busy SQLite file) until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+        self.threads: list[str] = []
+
+    def _wait(self) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.entered.set()
+        assert self.opened.wait(DEADLINE_S), "the event loop never ran while the write waited"
+
+    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> datetime | None:
+        self._wait()
+        return super().acquire(name, holder, now, ttl)
+
+    def release(self, name: str, holder: str) -> None:
+        self._wait()
+        super().release(name, holder)
+
+
+async def test_hold_off_loop_waits_for_the_store_on_a_writer_thread_while_the_loop_runs() -> None:
+    store = GatedStore()
+    lease = collector_lease(store, "binanceusdm", ttl=TTL, holder="a")
+    other = collector_lease(FakeLeaseStore(), "okx", ttl=TTL, holder="a")
+    holding = asyncio.create_task(lease.hold_off_loop(EPOCH))
+    await wait_for(store.entered.is_set, "the renewal to reach the store")
+    assert other.hold(EPOCH)  # the loop does other work meanwhile
+    assert not holding.done() and not lease.held
+    store.opened.set()
+    assert await holding
+    assert lease.held
+    assert store.threads[0].startswith("dps-write")
+
+    store.entered.clear()
+    releasing = asyncio.create_task(lease.release_off_loop())
+    await wait_for(store.entered.is_set, "the release to reach the store")
+    await releasing
+    assert not lease.held
+    assert store.lease("collector:binanceusdm") is None
+    assert all(t.startswith("dps-write") for t in store.threads)
+
+
+async def test_hold_off_loop_behaves_as_hold() -> None:
+    store = FakeLeaseStore()
+    a = collector_lease(store, "binanceusdm", ttl=TTL, holder="a")
+    b = collector_lease(store, "binanceusdm", ttl=TTL, holder="b")
+    assert await a.hold_off_loop(EPOCH)
+    assert not await b.hold_off_loop(EPOCH + timedelta(seconds=1))  # standby
+    assert await b.hold_off_loop(EPOCH + TTL)  # a fell silent
+    assert not await a.hold_off_loop(EPOCH + TTL + timedelta(seconds=1))
+    assert not await collector_lease(BrokenStore(), "x", ttl=TTL, holder="a").hold_off_loop(EPOCH)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import sys
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.app.off_loop import SWITCH_INTERVAL_S, off_loop
+from bot.app.off_loop import SWITCH_INTERVAL_S, off_loop, write_off_loop
+from bot.write_patience import write_deadline_now
 from tests.waiting import DEADLINE_S, wait_for
 
 
@@ -141,3 +145,77 @@ WHO = contextvars.ContextVar("WHO", default="nobody")
 async def test_the_caller_s_context_variables_go_with_the_work() -> None:
     WHO.set("caller")
     assert await off_loop(WHO.get) == "caller"
+
+
+# --- writes: write_off_loop -----------------------------------------------------------------
+
+
+def _where() -> tuple[str, float | None]:
+    return threading.current_thread().name, write_deadline_now()
+
+
+async def test_a_write_runs_on_a_writer_thread_with_its_deadline_counted_from_the_ask() -> None:
+    asked = time.monotonic()
+    name, deadline = await write_off_loop(30.0, _where)
+    assert name.startswith("dps-write")
+    assert deadline is not None
+    assert asked + 30.0 <= deadline <= time.monotonic() + 30.0
+    name, deadline = await write_off_loop(None, _where)  # a worker's usual wait
+    assert name.startswith("dps-write")
+    assert deadline is None
+    assert write_deadline_now() is None  # the loop's own context is untouched
+
+
+async def test_a_write_does_not_wait_for_a_thread_behind_the_default_executor_s_work() -> None:
+    # The cycles' steps run on the loop's default executor: with all of it busy, a command's
+    # write still starts at once (here the one default worker blocks until the write is done).
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(1)
+    loop.set_default_executor(pool)
+    gate = Gate()
+    step = asyncio.create_task(off_loop(gate.work, 1))
+    try:
+        await wait_for(gate.entered.is_set, "the cycle step to start")
+        name, _ = await asyncio.wait_for(write_off_loop(5.0, _where), DEADLINE_S)
+        assert name.startswith("dps-write")
+        assert not step.done()
+    finally:
+        gate.opened.set()
+    assert await step == 2
+
+
+async def test_a_cancelled_write_ends_only_once_its_thread_has() -> None:
+    gate = Gate()
+    work = asyncio.create_task(write_off_loop(None, gate.work, 1))
+    work.add_done_callback(lambda _: gate.log.append("task ended"))
+    await wait_for(gate.entered.is_set, "the write to start")
+    seen = cancel_then_release(gate, work)
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    assert seen == [False]
+    assert gate.log == ["thread ended", "task ended"]
+
+
+async def test_a_forked_child_gets_writer_threads_of_its_own() -> None:
+    await write_off_loop(None, _where)  # the parent's pool exists
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own loop and writer threads, or it would wait forever
+        try:
+
+            def ask() -> None:
+                name, _ = asyncio.run(write_off_loop(None, _where))
+                os.write(writer, name.encode())
+
+            asking = threading.Thread(target=ask, daemon=True)
+            asking.start()
+            asking.join(DEADLINE_S)  # a write that never runs: the child ends without an answer
+        finally:
+            os._exit(0)
+    os.close(writer)
+    try:
+        with os.fdopen(reader, "rb") as answer:
+            said = await asyncio.to_thread(answer.read)
+    finally:
+        await asyncio.to_thread(os.waitpid, pid, 0)
+    assert said.decode().startswith("dps-write")

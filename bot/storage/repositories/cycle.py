@@ -15,6 +15,7 @@ from bot.storage.db import write_transaction
 from bot.storage.models import LeaseRow
 from bot.storage.repositories._common import execute_dml
 from bot.storage.repositories.alert_states import upsert_alert_states
+from bot.storage.repositories.leases import later_expiry
 from bot.storage.repositories.outbox import enqueue_messages
 from bot.storage.repositories.scores import insert_scores
 from bot.storage.repositories.snapshots import insert_snapshots
@@ -46,7 +47,7 @@ class SqlCycleStore:
                 held = [LeaseRow.name == lease.name, LeaseRow.holder == lease.holder]
                 if lease.since is not None:
                     held.append(LeaseRow.acquired_at == lease.since)
-                renew = update(LeaseRow).where(*held).values(expires_at=lease.expires_at)
+                renew = update(LeaseRow).where(*held).values(expires_at=later_expiry(lease.expires_at))
                 if execute_dml(session, renew) != 1:
                     raise LeaseLostError(f"lease {lease.name} is no longer ours; the cycle was not stored")
             return CycleSaved(

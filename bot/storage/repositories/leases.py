@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,6 +13,17 @@ from bot.errors import StorageError
 from bot.storage.db import transaction, write_transaction
 from bot.storage.models import LeaseRow
 from bot.storage.repositories._common import execute_dml
+
+
+def later_expiry(expires: datetime) -> ColumnElement[datetime]:
+    """The later of the stored expiry and ``expires``, for a renewal's UPDATE.
+
+    A renewal computes ``expires`` before it queues for the write lock (seconds, on a busy
+    SQLite file): a heartbeat that queued behind it may have stored a later one already,
+    and writing the older one back would shorten the lease a standby watches.
+    """
+    new = literal(expires, LeaseRow.expires_at.type)
+    return case((LeaseRow.expires_at > new, LeaseRow.expires_at), else_=new)
 
 
 class SqlLeaseStore:
@@ -33,7 +44,7 @@ class SqlLeaseStore:
             .where(LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.expires_at <= now))
             .values(
                 holder=holder,
-                expires_at=expires,
+                expires_at=later_expiry(expires),  # a takeover's is always the later
                 acquired_at=case((LeaseRow.holder == holder, LeaseRow.acquired_at), else_=now),
             )
         )
