@@ -5,9 +5,10 @@ its own by default (``VENUE_PROCESSES=per-venue``, ``bot.venue_children``): this
 then keeps the commands, delivery, webhooks, the dashboard's child, the aggregate, the
 digests and retention, and hears of each venue's stored cycle from its child.
 
-Everything in a process runs in one event loop: the scheduler's jobs, the chat adapters, and delivery;
-a cycle's blocking steps run in a worker thread (``bot.app.off_loop``) while the loop
-answers commands, and a stop waits for the one under way before the database is closed.
+Everything in a process runs in one event loop: the scheduler's jobs, the chat adapters,
+and delivery. A cycle's blocking steps run in a worker thread (``bot.app.off_loop``), lease
+renewals and the retention purge on writer threads, while the loop answers commands; a
+stop waits for the step under way before the database is closed.
 ``bot.bootstrap`` builds every part; this module only runs them: it holds the leases,
 starts and switches the chat adapters (``bot.ports.ChatAdapter``), schedules the jobs
 and stops on a signal. It imports no adapter.
@@ -104,14 +105,14 @@ class Process:
             lease = collector.lease
             if lease is not None:
                 was_held = lease.held
-                if lease.hold(now) and not was_held:
+                if await lease.hold_off_loop(now) and not was_held:
                     took_over.append(collector.exchange)
         aggregate = self.app.aggregate
         if aggregate is not None and aggregate.lease is not None:
-            aggregate.lease.hold(now)  # its job checks the venues often: no run_now needed
+            await aggregate.lease.hold_off_loop(now)  # its job checks the venues often: no run_now needed
         for duty in self.app.chats:
             try:
-                await duty.adapter.serve_commands(duty.lease.hold(now))
+                await duty.adapter.serve_commands(await duty.lease.hold_off_loop(now))
             except DpsError as exc:
                 logger.warning("%s not switched: %s", duty.lease.name, exc)
         # A heartbeat for whoever digs (and for the multi-process tests, which wait on it).
@@ -135,7 +136,7 @@ class Process:
         """One collection cycle of ``collector``'s venue, if this process holds its lease."""
         now = self.app.clock.now()
         lease = collector.lease
-        if lease is not None and not lease.hold(now):
+        if lease is not None and not await lease.hold_off_loop(now):
             return  # standby: another process collects this exchange
         if collector.exchange in self._backfill_pending:
             # Only the lease holder backfills: a standby would fetch history for nothing.
@@ -224,7 +225,7 @@ class Process:
         if aggregate is None:
             return
         now = self.app.clock.now()
-        if aggregate.lease is not None and not aggregate.lease.hold(now):
+        if aggregate.lease is not None and not await aggregate.lease.hold_off_loop(now):
             return  # another process sums the venues
         interval = timedelta(seconds=self.app.settings.collect_interval)
         snapshots = aggregate.storage.snapshots
@@ -274,7 +275,8 @@ class Process:
         policy = RetentionPolicy(
             snapshots=timedelta(days=s.snapshot_retention_days), scores=timedelta(days=s.score_retention_days)
         )
-        report = self.app.collector.storage.retention.purge(policy, self.app.clock.now())
+        # A purge deletes many rows: on a worker thread, so commands keep answering.
+        report = await off_loop(self.app.collector.storage.retention.purge, policy, self.app.clock.now())
         logger.info("retention: %s", report)
 
     async def start_chats(self) -> None:
@@ -282,7 +284,7 @@ class Process:
         started: list[ChatAdapter] = []
         try:
             for duty in self.app.chats:
-                await duty.adapter.start(duty.lease.hold(self.app.clock.now()))
+                await duty.adapter.start(await duty.lease.hold_off_loop(self.app.clock.now()))
                 started.append(duty.adapter)
         except BaseException:
             for adapter in started:
