@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.storage.facade import Storage
     from bot.web.server import WebServer
+    from bot.web.shared_reads import SharedMarkReads
     from bot.web.site import WebDeps
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,12 @@ DEFAULT_PORT = 8080
 
 def web_deps(app: App) -> WebDeps:
     """What the dashboard reads, from the app's read side (the same as ``/top`` and ``/score``)."""
+    from bot.web.shared_reads import SharedMarkReads
     from bot.web.site import WebDeps
 
     token = app.settings.web_api_token
+    # The preparing thread's own read side, over a store whose marks it pins (bot.web.site).
+    preparing_store = SharedMarkReads(app.collector.storage.scores)
     return WebDeps(
         queries=web_queries(app),
         alert_states=app.collector.storage.alert_states,
@@ -52,8 +56,9 @@ def web_deps(app: App) -> WebDeps:
         api_token=None if token is None else token.get_secret_value(),
         last_cycle=app.last_cycle,
         version=package_version(),
-        preparing=web_queries(app),
+        preparing=web_queries(app, preparing_store),
         stale_after=stale_after(app.settings),
+        preparing_store=preparing_store,
     )
 
 
@@ -63,19 +68,19 @@ def stale_after(settings: Settings) -> timedelta:
     return 2 * timedelta(seconds=settings.collect_interval)
 
 
-def web_queries(app: App) -> Queries:
+def web_queries(app: App, scores: SharedMarkReads | None = None) -> Queries:
     """A read side of the web's own, over the app's stores, set up as the chats' one.
 
     Not the chats' instance: beside the bot the server runs in a thread of its own, and
     ``Queries`` keeps its market between calls without a lock. Its mark reads are shared by
-    the requests queued together (``bot.web.shared_reads``).
+    the requests queued together (``bot.web.shared_reads``); ``scores``: over that one.
     """
     from bot.web.shared_reads import SharedMarkReads
 
     storage = app.collector.storage
     settings = app.settings
     return Queries(
-        SharedMarkReads(storage.scores),
+        SharedMarkReads(storage.scores) if scores is None else scores,
         storage.snapshots,
         storage.outbox,
         exchange=app.collector.exchange,
