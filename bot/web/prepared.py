@@ -33,12 +33,20 @@ class Prepared(Generic[T]):
     """The latest value ``prepare`` made (see the module docstring).
 
     ``prepare(previous)`` runs in a worker thread: it returns a new value, or ``None`` when
-    ``previous`` still holds (nothing changed, or nothing to show yet).
+    ``previous`` still holds (nothing changed, or nothing to show yet). ``first()`` runs once,
+    on the loop's thread, when the first value is in.
     """
 
-    def __init__(self, prepare: Callable[[T | None], T | None], *, every_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        prepare: Callable[[T | None], T | None],
+        *,
+        every_s: float = POLL_S,
+        first: Callable[[], None] | None = None,
+    ) -> None:
         self._prepare = prepare
         self._every_s = every_s
+        self._first = first
         self.current: T | None = None
         self.prepared = 0
         """How many values were made (for tests and benches)."""
@@ -65,6 +73,8 @@ class Prepared(Generic[T]):
         if made is not None:
             self.current = made
             self.prepared += 1
+            if self.prepared == 1 and self._first is not None:
+                self._first()
 
     async def run(self) -> None:
         """Refresh every ``every_s`` seconds until cancelled."""

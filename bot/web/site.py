@@ -116,6 +116,9 @@ class WebDeps:
         preparing_store: the score store under ``preparing``: its marks are pinned for one
             preparation (one read per market), and the score cards of ``/api/v1/score`` are
             read from it in one batch; ``None``: those cards are read per request.
+        prepared_first: called once, on the serving loop, when the common views were first
+            prepared: what the process loaded to serve them (compiled statements and
+            templates) lives as long as it does (the dashboard's process freezes it then).
     """
 
     queries: Queries
@@ -131,6 +134,7 @@ class WebDeps:
     preparing: Queries | None = None
     stale_after: timedelta | None = None
     preparing_store: SharedMarkReads | None = None
+    prepared_first: Callable[[], None] | None = None
 
 
 class BadRequestError(Exception):
@@ -289,7 +293,8 @@ class Site:
         """The common views, when ``deps`` has a read side to prepare them with."""
         preparing = deps.preparing
         if preparing is not None and deps.stale_after is not None:
-            self.common = Prepared(functools.partial(self._prepare_common, preparing))
+            prepare = functools.partial(self._prepare_common, preparing)
+            self.common = Prepared(prepare, first=deps.prepared_first)
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -83,3 +83,23 @@ async def test_run_prepares_again_without_being_asked() -> None:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert made.current is not None and made.current >= 3
+
+
+async def test_first_runs_once_when_the_first_value_is_in() -> None:
+    outcomes: list[str | Exception | None] = [None, OSError("disk"), "one", None, "two"]
+    seen: list[str | None] = []
+
+    def prepare(previous: str | None) -> str | None:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    made: Prepared[str] = Prepared(prepare, first=lambda: seen.append(made.current))
+    for _ in range(2):  # nothing to show yet, then a failure: no first value
+        await made.refresh()
+    assert seen == []
+    for _ in range(3):
+        await made.refresh()
+    assert seen == ["one"]  # once, with the value already in place
+    assert made.current == "two"
