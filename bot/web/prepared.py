@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from bot.app.cycle import collector_paused
 from bot.app.off_loop import off_loop
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Prepared(Generic[T]):
             # off_loop: while it renders, the loop's thread gets the GIL back within half a
             # millisecond rather than CPython's 5 ms, so requests answered meanwhile do not
             # wait for the rendering a switch interval at a time.
-            made = await off_loop(self._prepare, previous)
+            made = await off_loop(_without_collections, self._prepare, previous)
         except Exception:
             if not self._failing:
                 logger.warning("preparing the dashboard's common views failed", exc_info=True)
@@ -81,3 +82,13 @@ class Prepared(Generic[T]):
         while True:
             await self.refresh()
             await asyncio.sleep(self._every_s)
+
+
+def _without_collections(prepare: Callable[[T | None], T | None], previous: T | None) -> T | None:
+    """``prepare(previous)`` with the cyclic garbage collector held off (as a cycle holds it,
+    ``collector_paused``): a preparation allocates thousands of rows and records, most alive
+    until it ends, and the collections their counts set off would traverse them again and
+    again, each holding the interpreter from the requests meanwhile (measured: young ones up
+    to 15 ms, full ones 8 ms median under the bench). One collection after it takes them."""
+    with collector_paused():
+        return prepare(previous)

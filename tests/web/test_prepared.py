@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 
@@ -103,3 +104,16 @@ async def test_first_runs_once_when_the_first_value_is_in() -> None:
         await made.refresh()
     assert seen == ["one"]  # once, with the value already in place
     assert made.current == "two"
+
+
+async def test_the_garbage_collector_is_held_off_while_a_value_is_prepared() -> None:
+    seen: list[bool] = []
+
+    def prepare(previous: bool | None) -> bool:
+        seen.append(gc.isenabled())
+        return True
+
+    assert gc.isenabled()
+    await Prepared(prepare).refresh()
+    assert seen == [False]
+    assert gc.isenabled()  # and back on after it
