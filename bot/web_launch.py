@@ -10,12 +10,14 @@ Jinja2 (each import below happens only when the dashboard is served).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
 import socket
 import sys
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.storage.facade import Storage
     from bot.web.server import WebServer
+    from bot.web.shared_reads import SharedMarkReads
     from bot.web.site import WebDeps
 
 logger = logging.getLogger(__name__)
@@ -39,9 +42,12 @@ DEFAULT_PORT = 8080
 
 def web_deps(app: App) -> WebDeps:
     """What the dashboard reads, from the app's read side (the same as ``/top`` and ``/score``)."""
+    from bot.web.shared_reads import SharedMarkReads
     from bot.web.site import WebDeps
 
     token = app.settings.web_api_token
+    # The preparing thread's own read side, over a store whose marks it pins (bot.web.site).
+    preparing_store = SharedMarkReads(app.collector.storage.scores)
     return WebDeps(
         queries=web_queries(app),
         alert_states=app.collector.storage.alert_states,
@@ -52,8 +58,9 @@ def web_deps(app: App) -> WebDeps:
         api_token=None if token is None else token.get_secret_value(),
         last_cycle=app.last_cycle,
         version=package_version(),
-        preparing=web_queries(app),
+        preparing=web_queries(app, preparing_store),
         stale_after=stale_after(app.settings),
+        preparing_store=preparing_store,
     )
 
 
@@ -63,19 +70,19 @@ def stale_after(settings: Settings) -> timedelta:
     return 2 * timedelta(seconds=settings.collect_interval)
 
 
-def web_queries(app: App) -> Queries:
+def web_queries(app: App, scores: SharedMarkReads | None = None) -> Queries:
     """A read side of the web's own, over the app's stores, set up as the chats' one.
 
     Not the chats' instance: beside the bot the server runs in a thread of its own, and
     ``Queries`` keeps its market between calls without a lock. Its mark reads are shared by
-    the requests queued together (``bot.web.shared_reads``).
+    the requests queued together (``bot.web.shared_reads``); ``scores``: over that one.
     """
     from bot.web.shared_reads import SharedMarkReads
 
     storage = app.collector.storage
     settings = app.settings
     return Queries(
-        SharedMarkReads(storage.scores),
+        SharedMarkReads(storage.scores) if scores is None else scores,
         storage.snapshots,
         storage.outbox,
         exchange=app.collector.exchange,
@@ -215,6 +222,15 @@ def _child_main(argv: list[str]) -> int:
     return asyncio.run(_serve_child(settings, listening))
 
 
+def _freeze_warmed() -> None:
+    # Not gc_policy.after_start(): its full collection first would hold the interpreter for
+    # tens of milliseconds while requests are served (only start-up's garbage was worth it,
+    # and after_start collected that before serving). The young generations are enough.
+    gc.collect(1)
+    gc.freeze()
+    logger.debug("the dashboard's first views are prepared: %d objects frozen", gc.get_freeze_count())
+
+
 async def _serve_child(settings: Settings, listening: socket.socket) -> int:
     from bot.web.server import serve_socket
 
@@ -245,8 +261,12 @@ async def _serve_child(settings: Settings, listening: socket.socket) -> int:
         sys.stdout.buffer.write(SERVING + b"\n")
         sys.stdout.buffer.flush()
 
+    # Once more when the first views are prepared: what serving them loaded for good (the
+    # statements compiled, the templates) would otherwise be traversed by every full
+    # collection, tens of milliseconds with the interpreter held, between requests.
+    deps = replace(web_deps(app), prepared_first=_freeze_warmed)
     try:
-        await serve_socket(web_deps(app), settings.web_host, listening, closed, serving)
+        await serve_socket(deps, settings.web_host, listening, closed, serving)
     finally:
         await app.close()
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,19 +23,41 @@ def gzip_etag(tag: str) -> str:
     return tag[:-1] + '-gz"'
 
 
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
+"""RFC 9110 12.4.2: a weight is 0 to 1 with at most three decimals."""
+
+
+def _weight(params: list[str]) -> float:
+    """The ``q`` of one coding's parameters (1 when absent; 0 when malformed: not accepted)."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            value = value.strip()
+            return float(value) if _QVALUE.fullmatch(value) else 0.0
+    return 1.0
+
+
 def accepts_gzip(header: str | None) -> bool:
-    """Whether an ``Accept-Encoding`` header accepts gzip (RFC 9110 12.5.3; ``q=0`` refuses)."""
+    """Whether an ``Accept-Encoding`` header accepts gzip (RFC 9110 12.5.3).
+
+    The coding named (``gzip`` or its alias ``x-gzip``) decides over ``*``, wherever each
+    stands in the list: ``*;q=0, gzip`` accepts it and ``gzip;q=0, *`` refuses it. A weight
+    of 0 refuses.
+    """
     if not header:
         return False
+    named: float | None = None
+    anything: float | None = None
     for part in header.lower().split(","):
-        coding, _, params = part.partition(";")
-        if coding.strip() in ("gzip", "x-gzip", "*"):
-            weight = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
-            try:
-                return float(weight) > 0
-            except ValueError:
-                return False
-    return False
+        coding, *params = part.split(";")
+        coding = coding.strip()
+        if coding in ("gzip", "x-gzip"):
+            named = max(named or 0.0, _weight(params))
+        elif coding == "*":
+            anything = _weight(params)
+    if named is not None:
+        return named > 0
+    return anything is not None and anything > 0
 
 
 def _matches(header: str | None, tag: str) -> bool:

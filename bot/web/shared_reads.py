@@ -8,6 +8,10 @@ handlers were already queued on the loop when it was made: those requests had ar
 before it began, so the mark it returned is one the store held while each of them was
 open — the same guarantee as a read of their own. A request queued after it reads again.
 
+The thread preparing the common views (``bot.web.prepared``) pins the marks instead
+(``pinned``): one read per market for the whole preparation, so every body it makes shows
+the same market.
+
 Score cards (``/api/v1/score``, the symbol page) are kept while the mark stays put, as
 ``Queries`` keeps the market: a card is read again once a cycle moved the mark. Only a
 mark read for the request asking is trusted for that, never one left from earlier.
@@ -16,7 +20,8 @@ mark read for the request asking is trusted for that, never one left from earlie
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+import contextlib
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.models import Bias, Regime
@@ -32,15 +37,34 @@ class SharedMarkReads:
         self._kept: tuple[asyncio.AbstractEventLoop, tuple[str, timedelta], ScoreMark | None] | None = None
         self._cards_mark: ScoreMark | None = None
         self._cards: dict[tuple[str, str, timedelta], ScoreCard | None] = {}
+        self._pinned: dict[tuple[str, timedelta], ScoreMark | None] | None = None
         self.reads = 0
         """How many marks were read from the store (for tests and benches)."""
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within it, off any event loop, each market's mark is read once and then reused.
+
+        For the one thread that prepares views with this instance (never shared with a loop's
+        requests): its views then all come from one mark, one read each.
+        """
+        self._pinned = {}
+        try:
+            yield
+        finally:
+            self._pinned = None
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
         """The store's mark: the one read for the requests queued with this one, or read now."""
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # not serving: nothing to share with
-            return self._read(exchange, window)
+        except RuntimeError:  # not serving: nothing to share with, unless pinned
+            pinned = self._pinned
+            if pinned is None:
+                return self._read(exchange, window)
+            if (exchange, window) not in pinned:
+                pinned[exchange, window] = self._read(exchange, window)
+            return pinned[exchange, window]
         kept = self._kept
         if kept is not None and kept[0] is loop and kept[1] == (exchange, window):
             return kept[2]

@@ -52,7 +52,9 @@ from bot.web.openapi import openapi_schema
 from bot.web.prepared import Prepared
 from bot.web.render_cache import RenderCache, Rendered
 from bot.web.rows import DESCENDING_FIRST, SEARCH_MAX, SortKey, cells, search_rows, sort_rows
+from bot.web.score_bodies import ScoreBodies, score_bodies
 from bot.web.security import ReadOnlySecurity, bearer_ok
+from bot.web.shared_reads import SharedMarkReads
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,12 @@ class WebDeps:
             so not ``queries``); ``None``: every view is rendered when first asked.
         stale_after: the read sides' staleness threshold (as ``Queries`` was built with):
             a prepared body is used only while its STALE line still says the truth.
+        preparing_store: the score store under ``preparing``: its marks are pinned for one
+            preparation (one read per market), and the score cards of ``/api/v1/score`` are
+            read from it in one batch; ``None``: those cards are read per request.
+        prepared_first: called once, on the serving loop, when the common views were first
+            prepared: what the process loaded to serve them (compiled statements and
+            templates) lives as long as it does (the dashboard's process freezes it then).
     """
 
     queries: Queries
@@ -125,6 +133,8 @@ class WebDeps:
     refresh_s: int = 15
     preparing: Queries | None = None
     stale_after: timedelta | None = None
+    preparing_store: SharedMarkReads | None = None
+    prepared_first: Callable[[], None] | None = None
 
 
 class BadRequestError(Exception):
@@ -189,7 +199,9 @@ DEFAULT_QUERY = TableQuery(None, "", SortKey.RANK, SortKey.RANK in DESCENDING_FI
 @dataclass(frozen=True)
 class CommonViews:
     """The views asked most, prepared together from one read of one market
-    (``bot.web.prepared``): ``/``, ``/table`` and ``/api/v1/top``, each with no parameter.
+    (``bot.web.prepared``): ``/``, ``/table`` and ``/api/v1/top``, each with no parameter,
+    and every ``/api/v1/score/{symbol}`` of the first venue (``scores``; ``None``: read per
+    request).
 
     ``summary`` is the market's (a new object per market ``Queries`` read); ``as_of``, ``stale``
     and ``age`` what the clock added when they were rendered.
@@ -204,6 +216,7 @@ class CommonViews:
     page: Rendered
     table: Rendered
     top: Rendered
+    scores: ScoreBodies | None = None
 
 
 def _filter(raw: str) -> TopFilter | None:
@@ -280,7 +293,8 @@ class Site:
         """The common views, when ``deps`` has a read side to prepare them with."""
         preparing = deps.preparing
         if preparing is not None and deps.stale_after is not None:
-            self.common = Prepared(functools.partial(self._prepare_common, preparing))
+            prepare = functools.partial(self._prepare_common, preparing)
+            self.common = Prepared(prepare, first=deps.prepared_first)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -354,16 +368,30 @@ class Site:
 
     def _prepare_common(self, queries: Queries, previous: CommonViews | None) -> CommonViews | None:
         """The common views of the market now stored, or ``None`` while ``previous`` still
-        holds or there is nothing to show (run in a worker thread, over ``deps.preparing``)."""
+        holds or there is nothing to show (run in a worker thread, over ``deps.preparing``).
+        Each market's mark is read once for all of them (``SharedMarkReads.pinned``)."""
+        store = self.deps.preparing_store
+        with contextlib.nullcontext() if store is None else store.pinned():
+            return self._prepare_pinned(queries, store, previous)
+
+    def _prepare_pinned(
+        self, queries: Queries, store: SharedMarkReads | None, previous: CommonViews | None
+    ) -> CommonViews | None:
         exchange, head = self._head(None, None, queries)
         if isinstance(head, ErrorReply):
             return None  # no scores yet: requests take the path that says so
         age = self._stale_age(head)
+        # ``/api/v1/score`` answers the first venue's cards (``Queries.resolve``'s default).
+        scored = None if store is None else queries.market(queries.exchange)
+        kept_scores = None if previous is None else previous.scores
+        if kept_scores is not None and kept_scores.market is not scored:
+            kept_scores = None
         if (
             previous is not None
             and previous.exchange == exchange
             and previous.summary is head.table.summary
             and (previous.stale, previous.age, previous.notes) == (head.stale, age, head.notes)
+            and (kept_scores is not None or scored is None)
         ):
             return None
         reply = self._top(exchange, None, None, queries)
@@ -379,8 +407,12 @@ class Site:
             )
         )
         top = Rendered.of(json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode())
-        summary = head.table.summary
-        return CommonViews(exchange, summary, head.as_of, head.stale, age, head.notes, page, table, top)
+        scores, deps = kept_scores, self.deps
+        if scores is None and scored is not None and store is not None and deps.stale_after is not None:
+            label, shown = deps.source_label, deps.exchange
+            scores = score_bodies(store, scored, queries.exchange, deps.stale_after, label, shown)
+        views = (page, table, top, scores)
+        return CommonViews(exchange, head.table.summary, head.as_of, head.stale, age, head.notes, *views)
 
     def _common_views(self) -> CommonViews | None:
         """The prepared common views, if their STALE line still tells the truth now (the clock
@@ -563,8 +595,13 @@ class Site:
         return _send(request, found, JSON, private=private)
 
     async def api_score(self, request: Request) -> Response:
-        """``/api/v1/score/{symbol}``."""
-        found = self._resolve(_symbol_text(request.path_params["symbol"]))
+        """``/api/v1/score/{symbol}``: prepared with the common views (``CommonViews.scores``);
+        a name the prepared market does not know is looked up as the other views are."""
+        text = _symbol_text(request.path_params["symbol"])
+        prepared = self._score_body(text)
+        if prepared is not None:
+            return cached_response(request, prepared, JSON, private=self.deps.api_token is not None)
+        found = self._resolve(text)
         if isinstance(found, ErrorReply):
             status = 503 if found.kind is ErrorKind.NO_DATA else 404
             return self._api_error(request, status, found.message, found.suggestions)
@@ -591,6 +628,18 @@ class Site:
     async def api_openapi(self, request: Request) -> Response:
         """The OpenAPI document (open, like the page: it holds no data)."""
         return cached_response(request, self._openapi, JSON)
+
+    def _score_body(self, text: str) -> bytes | None:
+        """The prepared card of the symbol ``text`` names, at the clock's time (``None``: none
+        prepared for it). No store read: the market it resolves in is at most one poll and one
+        preparation behind the store, as the other common views (``bot.web.prepared``)."""
+        views = None if self.common is None else self.common.current
+        scores = None if views is None else views.scores
+        if scores is None or self.deps.stale_after is None:
+            return None
+        symbol = scores.market.index.resolve(text).symbol
+        body = None if symbol is None else scores.bodies.get(symbol)
+        return None if body is None else body.at(self._now(), self.deps.stale_after)
 
     def _score_card(self, symbol: str) -> ScoreCardReply | None:
         """``Queries.card`` of a symbol ``_resolve`` just found, its stored part kept per market.

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from bot.core.records import ScoreRecord
 from bot.ports import ScoreAt
+from bot.web import payloads
 from bot.web.render_cache import GZIP_MIN_BYTES
 from bot.web.site import CommonViews, Site, build_web_app
 from bot.web_launch import web_deps
@@ -164,7 +168,10 @@ def test_a_score_card_is_read_once_per_market(market: Replayed, monkeypatch: pyt
         return scores_at(wanted, tolerance)
 
     monkeypatch.setattr(scores, "scores_at", counted)
-    with TestClient(build_web_app(web_deps(market.app))) as web:
+    # The path of a request that finds no prepared card (none prepared yet, or a name the
+    # prepared market does not know): here, every request.
+    unprepared = replace(web_deps(market.app), preparing=None, preparing_store=None)
+    with TestClient(build_web_app(unprepared)) as web:
         first = web.get("/api/v1/score/btc").json()
         assert reads == [["BTCUSDT", "BTCUSDT"]]  # the scores 1h and 24h before the latest, one read
         again = web.get("/api/v1/score/BTCUSDT").json()
@@ -179,3 +186,66 @@ def test_a_score_card_is_read_once_per_market(market: Replayed, monkeypatch: pyt
         after = web.get("/api/v1/score/BTCUSDT").json()
         assert len(reads) == before + 1  # a new market: read again
         assert after["ts"].startswith(f"{moment:%Y-%m-%dT%H:%M}")
+
+
+def test_score_cards_are_prepared_with_the_market_and_no_request_reads_the_store(
+    market: Replayed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scores = market.app.collector.storage.scores
+    reads: list[str] = []
+    for name in ("score_mark", "scores_at", "score_at_many", "score_card", "latest_scores"):
+        real = getattr(scores, name)
+
+        def counted(*args: object, _real: Any = real, _name: str = name, **kwargs: object) -> Any:
+            reads.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(scores, name, counted)
+    with TestClient(build_web_app(web_deps(market.app))) as web:
+        site = _site(web)
+        _prepared(site)
+        assert _views(site).scores is not None
+        queries, exchange = market.app.commands.queries, site.deps.exchange
+
+        def expected(symbol: str) -> bytes:
+            card = queries.card(symbol, market.clock.now())
+            assert card is not None
+            return json.dumps(payloads.score_json(card, exchange), separators=(",", ":")).encode()
+
+        for asked, symbol in (("btc", "BTCUSDT"), ("SPKUSDT", "SPKUSDT")):
+            reads.clear()
+            answer = web.get(f"/api/v1/score/{asked}")
+            assert reads == []  # prepared: no read of the store at all
+            assert answer.status_code == 200
+            assert answer.content == expected(symbol)  # the very bytes of the per-request card
+            again = web.get(f"/api/v1/score/{asked}", headers={"If-None-Match": answer.headers["etag"]})
+            assert again.status_code == 304
+        moment = market.run_cycle()
+        # No request until the new market's cards are prepared.
+        asyncio.run(wait_for(lambda: _views(site).as_of == moment, "the new cycle's views"))
+        reads.clear()
+        after = web.get("/api/v1/score/BTCUSDT")
+        assert reads == []
+        assert after.json()["ts"].startswith(f"{moment:%Y-%m-%dT%H:%M}")
+        assert after.content == expected("BTCUSDT")
+        # A name the prepared market does not know is looked up as before (404, suggestions).
+        unknown = web.get("/api/v1/score/NOSUCHCOIN")
+        assert unknown.status_code == 404
+        assert "NOSUCHCOIN" in unknown.json()["error"]["message"]
+
+
+def test_one_preparation_reads_each_market_s_mark_once(market: Replayed) -> None:
+    deps = web_deps(market.app)
+    store = deps.preparing_store
+    assert store is not None and deps.preparing is not None
+    site = Site(deps)
+    made = site._prepare_common(deps.preparing, None)
+    assert made is not None and made.scores is not None
+    # Several venues here: the aggregate's mark is asked first (nothing stored there in this
+    # market, so the views show the first venue's, as the cards do); each mark is read once
+    # per preparation however many views use it (the first venue's was read three times).
+    assert deps.preparing.venues
+    assert made.exchange == deps.preparing.exchange
+    assert store.reads == 2
+    assert site._prepare_common(deps.preparing, made) is None  # nothing moved: nothing made
+    assert store.reads == 4

@@ -22,6 +22,17 @@ from bot.web.http_cache import accepts_gzip, etag_of, gzip_etag
         ("*", True),
         ("x-gzip", True),
         ("gzip;q=nonsense", False),
+        # The named coding decides over ``*``, whichever comes first.
+        ("*;q=0, gzip", True),
+        ("gzip;q=0, *", False),
+        ("*, gzip;q=0", False),
+        ("identity;q=1, *;q=0", False),
+        ("br, *;q=0.1", True),
+        ("gzip;q=1.5", False),
+        ("gzip;q=-1", False),
+        ("gzip ; q=0.001", True),
+        ("x-gzip;q=0, gzip", True),
+        ("gzip;level=1;q=0", False),
     ],
 )
 def test_gzip_is_sent_only_to_a_client_that_accepts_it(header: str | None, accepted: bool) -> None:

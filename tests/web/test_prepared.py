@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 
@@ -83,3 +84,36 @@ async def test_run_prepares_again_without_being_asked() -> None:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert made.current is not None and made.current >= 3
+
+
+async def test_first_runs_once_when_the_first_value_is_in() -> None:
+    outcomes: list[str | Exception | None] = [None, OSError("disk"), "one", None, "two"]
+    seen: list[str | None] = []
+
+    def prepare(previous: str | None) -> str | None:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    made: Prepared[str] = Prepared(prepare, first=lambda: seen.append(made.current))
+    for _ in range(2):  # nothing to show yet, then a failure: no first value
+        await made.refresh()
+    assert seen == []
+    for _ in range(3):
+        await made.refresh()
+    assert seen == ["one"]  # once, with the value already in place
+    assert made.current == "two"
+
+
+async def test_the_garbage_collector_is_held_off_while_a_value_is_prepared() -> None:
+    seen: list[bool] = []
+
+    def prepare(previous: bool | None) -> bool:
+        seen.append(gc.isenabled())
+        return True
+
+    assert gc.isenabled()
+    await Prepared(prepare).refresh()
+    assert seen == [False]
+    assert gc.isenabled()  # and back on after it
