@@ -119,6 +119,9 @@ WHOLE_MARKET: dict[str, Callable[[Storage], object]] = {
     "band_history": lambda s: s.scores.band_history(EX, *SPAN, **SAMPLING),
     "score_mark": lambda s: s.scores.score_mark(EX, timedelta(minutes=10)),
     "retention": lambda s: s.retention.purge(RetentionPolicy(), T0 + timedelta(days=30)),
+    "latest_snapshot_time": lambda s: s.snapshots.latest_snapshot_time(EX),
+    "latest_snapshots": lambda s: s.snapshots.latest_snapshots(EX, END - timedelta(minutes=10)),
+    "latest_snapshots few": lambda s: s.snapshots.latest_snapshots(EX, END - timedelta(minutes=10), FEW),
 }
 
 

@@ -105,7 +105,7 @@ def newest_at_or_before(
     each step, to the exchange's oldest hour: a listed symbol is found in the first two
     hours, one index seek each; an unknown one costs one seek per stored hour.
     """
-    # Lone min() and max(): SQLite answers each with one probe of the unique key (both in
+    # Lone min() and max(): SQLite answers each with one probe of the primary key (both in
     # one query would scan the exchange's rows).
     newest: datetime | None = session.scalar(select(func.max(model.ts)).where(model.exchange == exchange))
     if newest is None:
@@ -207,7 +207,7 @@ def existing_keys(session: Session, model: TimeSeriesModel, keys: Sequence[Key])
 
 
 Key = tuple[str, str, datetime]
-"""(exchange, symbol, ts): the unique key of a time-series row."""
+"""(exchange, symbol, ts): the primary key of a time-series row (in the table as (exchange, ts, symbol))."""
 
 
 def new_rows(keys: Sequence[Key], rows: Sequence[tuple[Any, ...]], stored: set[Key]) -> list[tuple[Any, ...]]:
