@@ -416,7 +416,7 @@ def section(results: list[tuple[str, Figures]], baseline: Figures, pg_note: str)
         f"Median {median(main.events):.0f} alert events and {median(main.scored):,.0f} symbols "
         f"scored per cycle; no chats, so no outbox rows. The garbage collector is configured "
         f"as `dps run` configures it (`bot.gc_policy.after_start()` after the first cycle), and "
-        f"each cycle pauses it while it computes and stores (`collector_paused`).\n\n"
+        f"each cycle pauses it while it computes and stores (`bot.gc_policy.collector_paused`).\n\n"
         + "\n".join(lines)
         + "\n\nBaseline (one sentence): the same cycle with the states kept in memory switched off "
         "(`keep_states=False`), so it reads all 5,000 states and their alerts, and the OI and "

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -45,6 +42,7 @@ from bot.core.market import MarketSnapshot
 from bot.core.params import ScoringParams
 from bot.core.records import LeaseClaim, OutboxMessage, ScoreRecord
 from bot.errors import StorageBusyError
+from bot.gc_policy import collector_paused
 from bot.ports import (
     AlertStateStore,
     ChatStore,
@@ -145,39 +143,6 @@ def changed_states(
         if old is None or old.last.ts != state.last.ts or old != state:
             changed.append(state)
     return changed
-
-
-_pause_lock = threading.Lock()
-_pauses = 0  # cycles inside ``collector_paused`` now (several venues' cycles can overlap)
-_resume = False  # whether the first of them found the collector enabled
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector off while a cycle computes and stores.
-
-    A 5,000-symbol cycle allocates a few hundred thousand container objects (readings,
-    states, records, rows), most alive until the cycle ends: the allocation counters then
-    fire hundreds of young and several full collections per cycle, each traversing those
-    same live objects again; measured at a fifth of a cycle's time. Paused, they are
-    traversed once, by the first collection after it. Reference counting still frees
-    everything acyclic meanwhile, so the pause defers only cyclic garbage, one cycle's worth.
-    Counted, so overlapping cycles (several venues) resume it only when the last one ends,
-    and a collector already disabled by someone else stays disabled.
-    """
-    global _pauses, _resume
-    with _pause_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
 
 
 class AlertRenderer(Protocol):

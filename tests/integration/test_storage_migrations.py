@@ -355,3 +355,105 @@ def test_alert_venues_default_empty_for_existing_chats_and_go_on_downgrade(migra
         engine.dispose()
     migrate.upgrade(migrated_url)
     migrate.check(migrated_url)
+
+
+_INSERT_POINT = sa.text(
+    "INSERT INTO market_snapshots (exchange, symbol, ts, hour) VALUES ('x', 'AUSDT', :ts, 1)"
+)
+
+
+def _time_series_rows(connection: sa.Connection) -> dict[str, set[tuple[object, ...]]]:
+    """Each time-series table's rows without their id, as comparable tuples."""
+    value = {"market_snapshots": "oi_contracts", "scores": "score"}
+    return {
+        # Names from the dictionary above, no outside input.
+        table: {
+            tuple(row)
+            for row in connection.execute(sa.text(f"SELECT exchange, symbol, ts, hour, {v} FROM {table}"))
+        }
+        for table, v in value.items()
+    }
+
+
+def test_time_series_tables_are_keyed_by_exchange_ts_symbol_and_the_rows_survive_both_ways(
+    migrated_url: str,
+) -> None:
+    migrate.downgrade(migrated_url, "e3a7c91b5d40")
+    engine = create_db_engine(migrated_url)
+    sqlite = engine.dialect.name == "sqlite"
+    times = ["2026-11-30 10:00:00+00", "2026-11-30 10:05:00+00"]
+    with engine.begin() as connection:
+        for i, ts in enumerate(times):
+            for symbol in ("AUSDT", "BUSDT"):
+                wall = ts.removesuffix("+00") if sqlite else ts
+                values = {"s": symbol, "ts": wall, "h": 498_898, "v": float(i), "n": i}
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO market_snapshots (exchange, symbol, ts, hour, oi_contracts)"
+                        " VALUES ('x', :s, :ts, :h, :v)"
+                    ),
+                    values,
+                )
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO scores (exchange, symbol, ts, hour, score, band, bias, regime, partial,"
+                        " funding, basis, oi_build, oi_unwind, positioning, direction)"
+                        " VALUES ('x', :s, :ts, :h, :n, 'lean', 'long', 'long_bias', FALSE, 0, 0, 0, 0, 0, 0)"
+                    ),
+                    values,
+                )
+        before = _time_series_rows(connection)
+    engine.dispose()
+    migrate.upgrade(migrated_url)
+    engine = create_db_engine(migrated_url)
+    try:
+        with engine.connect() as connection:
+            assert _time_series_rows(connection) == before
+            inspector = sa.inspect(connection)
+            for table in ("market_snapshots", "scores"):
+                assert "id" not in {c["name"] for c in inspector.get_columns(table)}
+                key = inspector.get_pk_constraint(table)
+                assert key["constrained_columns"] == ["exchange", "ts", "symbol"], table
+                assert inspector.get_unique_constraints(table) == [], table
+                index = {i["name"]: i["column_names"] for i in inspector.get_indexes(table)}
+                assert index[f"ix_{table}_exchange_hour_symbol_ts"] == ["exchange", "hour", "symbol", "ts"]
+                if sqlite:  # the key is the table: no rowid B-tree beside it
+                    find = sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t")
+                    sql = connection.execute(find, {"t": table}).scalar_one()
+                    assert "WITHOUT ROWID" in sql.upper(), sql
+                    # The planner's statistics: without them SQLite reads a symbol's rows
+                    # from the key's time range (every symbol's) instead of seeking the index.
+                    stats = connection.execute(
+                        sa.text("SELECT idx FROM sqlite_stat1 WHERE tbl = :t"), {"t": table}
+                    ).scalars()
+                    assert set(stats) == {table, f"ix_{table}_exchange_hour_symbol_ts"}
+            connection.rollback()  # end the inspection's transaction
+            wall = times[0].removesuffix("+00") if sqlite else times[0]
+            with pytest.raises(sa.exc.IntegrityError), connection.begin():  # the key is still unique
+                connection.execute(_INSERT_POINT, {"ts": wall})
+    finally:
+        engine.dispose()
+    migrate.check(migrated_url)
+    migrate.downgrade(migrated_url, "e3a7c91b5d40")
+    engine = create_db_engine(migrated_url)
+    try:
+        with engine.begin() as connection:
+            assert _time_series_rows(connection) == before
+            if sqlite:  # the statistics of the keyed tables go with them
+                assert connection.execute(sa.text("SELECT count(*) FROM sqlite_stat1")).scalar() == 0
+            ids: dict[str, list[int]] = {}
+            for table in ("market_snapshots", "scores"):
+                # Table names from the tuple, no outside input.
+                ids[table] = [row[0] for row in connection.execute(sa.text(f"SELECT id FROM {table}"))]
+                assert len(set(ids[table])) == len(ids[table]) == 4 and None not in ids[table], table
+            # A row stored after the downgrade gets a new id, as the old code expects.
+            later = "2026-11-30 10:10:00" if sqlite else "2026-11-30 10:10:00+00"
+            connection.execute(_INSERT_POINT, {"ts": later})
+            new_id = connection.execute(
+                sa.text("SELECT id FROM market_snapshots WHERE ts = :ts"), {"ts": later}
+            ).scalar_one()
+            assert new_id is not None and new_id not in ids["market_snapshots"]
+    finally:
+        engine.dispose()
+    migrate.upgrade(migrated_url)
+    migrate.check(migrated_url)

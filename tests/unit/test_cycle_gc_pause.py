@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from bot.app.cycle import CollectionCycle, CycleDeps, collector_paused
+from bot import gc_policy
+from bot.app.cycle import CollectionCycle, CycleDeps
 from bot.core.diff import DiffParams
 from bot.core.params import DEFAULT_PARAMS
+from bot.gc_policy import collector_paused
 from bot.render.documents import alert_document
 from tests.fakes import FakeStorage
 from tests.unit.test_cycle import STEP, T0, ScriptedSource
@@ -59,6 +61,17 @@ def test_a_collector_disabled_before_stays_disabled() -> None:
     with collector_paused():
         assert not gc.isenabled()
     assert not gc.isenabled()
+
+
+def test_start_up_ending_under_a_cycle_leaves_the_collector_paused() -> None:
+    # Several venues: one venue's start-up ends (``after_start``) while another's cycle runs.
+    try:
+        with collector_paused():
+            gc_policy.after_start()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()  # frozen objects are never freed: give the rest of the run them back
 
 
 class Recording:

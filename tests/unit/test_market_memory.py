@@ -350,3 +350,58 @@ def test_hourly_trim_forgets_once_an_hour_is_past_and_picks_as_an_exact_trim() -
             assert hourly.points() == exact.points()
     # Eleven cycles since: the eleven points (of each kind) an exact trim forgot are still held.
     assert hourly.points() == exact.points() + 2 * 11
+
+
+def held(memory: MarketMemory) -> tuple[dict[str, tuple[list[int], list[float]]], ...]:
+    """The memory's series of both kinds, as plain lists."""
+    return tuple(
+        {symbol: (list(s.ts), list(s.values)) for symbol, s in kind.items()}
+        for kind in (memory._oi, memory._mark)
+    )
+
+
+values = st.one_of(st.none(), st.floats(min_value=-1e9, max_value=1e9))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C"]),
+            st.integers(min_value=-3, max_value=3),
+            values,
+            values,
+            st.sampled_from([EX, EX, "other"]),
+        ),
+        max_size=30,
+    )
+)
+def test_adding_a_cycles_snapshots_equals_adding_their_points_one_by_one(
+    rows: list[tuple[str, int, float | None, float | None, str]],
+) -> None:
+    # ``add_snapshots`` inlines ``_Series.add`` for the usual newer point; any order of
+    # times, repeats, missing values and other venues' rows must hold what the plain path does.
+    snaps = [
+        MarketSnapshot(x, sym, NOW + k * STEP, oi, None, mark, None, None, None, None, None, None)
+        for sym, k, oi, mark, x in rows
+    ]
+    fast = MarketMemory()
+    assert fast.add_snapshots(EX, snaps)
+    plain = MarketMemory()
+    for s in snaps:
+        if s.exchange == EX:
+            plain.add_series(
+                MarketSeries(
+                    oi={} if s.oi_contracts is None else {s.symbol: [(s.ts, s.oi_contracts)]},
+                    mark={} if s.mark_price is None else {s.symbol: [(s.ts, s.mark_price)]},
+                )
+            )
+    assert held(fast) == held(plain)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("kind", ["oi", "mark"])
+def test_a_value_not_finite_of_either_kind_asks_for_a_reread(bad: float, kind: str) -> None:
+    memory = MarketMemory()
+    oi, mark = (bad, 100.0) if kind == "oi" else (1000.0, bad)
+    assert not memory.add_snapshots(EX, [snap("A", NOW, 1000.0), snap("B", NOW, oi, mark)])

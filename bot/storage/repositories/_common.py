@@ -105,7 +105,7 @@ def newest_at_or_before(
     each step, to the exchange's oldest hour: a listed symbol is found in the first two
     hours, one index seek each; an unknown one costs one seek per stored hour.
     """
-    # Lone min() and max(): SQLite answers each with one probe of the unique key (both in
+    # Lone min() and max(): SQLite answers each with one probe of the primary key (both in
     # one query would scan the exchange's rows).
     newest: datetime | None = session.scalar(select(func.max(model.ts)).where(model.exchange == exchange))
     if newest is None:
@@ -207,7 +207,7 @@ def existing_keys(session: Session, model: TimeSeriesModel, keys: Sequence[Key])
 
 
 Key = tuple[str, str, datetime]
-"""(exchange, symbol, ts): the unique key of a time-series row."""
+"""(exchange, symbol, ts): the primary key of a time-series row (in the table as (exchange, ts, symbol))."""
 
 
 def new_rows(keys: Sequence[Key], rows: Sequence[tuple[Any, ...]], stored: set[Key]) -> list[tuple[Any, ...]]:
@@ -368,15 +368,33 @@ def _firsts_by_hour(
     hours = hours.union_all(select(hours.c.hour + step).where(hours.c.hour + step <= bindparam("last")))
     terms = [select(literal(symbol).label("symbol")) for symbol in symbols]
     names = (terms[0] if len(terms) == 1 else union_all(*terms)).subquery("names")
-    first_id = (
-        select(model.id)
+    # The first time alone, from the index (it holds every key column); then that row by key.
+    first_ts = (
+        select(model.ts)
         .where(model.exchange == exchange, model.hour == hours.c.hour, model.symbol == names.c.symbol)
         .order_by(model.ts)
         .limit(1)
         .scalar_subquery()
     )
-    ids = select(first_id.label("id")).select_from(names.join(hours, true())).subquery("ids")
-    return select(model.symbol, model.ts, *columns).join(ids, model.id == ids.c.id).where(*keep)
+    firsts = (
+        select(names.c.symbol.label("symbol"), first_ts.label("ts"))
+        .select_from(names.join(hours, true()))
+        .subquery("firsts")
+    )
+    return _rows_at(model, columns, exchange, firsts, keep)
+
+
+def _rows_at(
+    model: TimeSeriesModel,
+    columns: Sequence[Any],
+    exchange: str,
+    firsts: Subquery,
+    keep: Sequence[ColumnElement[bool]],
+) -> Select[Any]:
+    """The rows of ``exchange`` at ``firsts``' (symbol, ts) pairs, each by its primary key;
+    a pair whose time is NULL (nothing found) matches no row."""
+    at_key = and_(model.exchange == exchange, model.ts == firsts.c.ts, model.symbol == firsts.c.symbol)
+    return select(model.symbol, model.ts, *columns).select_from(firsts).join(model, at_key).where(*keep)
 
 
 def _earliest_per_slot(rows: list[tuple[Any, ...]], step: float) -> list[tuple[Any, ...]]:
@@ -433,8 +451,8 @@ def _firsts_by_symbol(
 
     Scanning a slot's time range reads every symbol's rows in it: for a few symbols of a
     large market that is most of the work (a cycle's 20 alerts over 14 days of 500 symbols:
-    600 ms of index on SQLite). Here each (symbol, piece) pair names its first row's id, and
-    the rows are read by primary key.
+    600 ms of index on SQLite). Here each (symbol, piece) pair names its first row's time
+    (the index holds it), and the rows are read by primary key.
     """
     terms = [select(literal(symbol).label("symbol")) for symbol in symbols] or [
         select(literal("").label("symbol")).where(false())
@@ -442,8 +460,8 @@ def _firsts_by_symbol(
     names = (terms[0] if len(terms) == 1 else union_all(*terms)).subquery("names")
     # Not also ``ts <= end`` (the slots stop there): the planner could then pick the
     # (exchange, ts, symbol) key and scan every symbol's rows again.
-    first_id = (
-        select(model.id)
+    first_ts = (
+        select(model.ts)
         .where(
             model.exchange == exchange,
             model.hour == slots.c.hour,
@@ -455,8 +473,12 @@ def _firsts_by_symbol(
         .limit(1)
         .scalar_subquery()
     )
-    firsts = select(first_id.label("id")).select_from(names.join(slots, true())).subquery("firsts")
-    return select(model.symbol, model.ts, *columns).join(firsts, model.id == firsts.c.id).where(*keep)
+    firsts = (
+        select(names.c.symbol.label("symbol"), first_ts.label("ts"))
+        .select_from(names.join(slots, true()))
+        .subquery("firsts")
+    )
+    return _rows_at(model, columns, exchange, firsts, keep)
 
 
 def hour_memo() -> Callable[[datetime], int]:
