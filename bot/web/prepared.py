@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from bot.app.cycle import collector_paused
+from bot.gc_policy import collector_paused
 from bot.app.off_loop import off_loop
 
 logger = logging.getLogger(__name__)
