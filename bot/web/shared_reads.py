@@ -16,7 +16,7 @@ mark read for the request asking is trusted for that, never one left from earlie
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.models import Bias, Regime
@@ -96,6 +96,16 @@ class SharedMarkReads:
     def scores_at(self, wanted: Sequence[ScoreAt], tolerance: timedelta) -> list[ScoreRecord | None]:
         """As ``ScoreStore.scores_at``."""
         return self._inner.scores_at(wanted, tolerance)
+
+    def past_scores(
+        self,
+        exchange: str,
+        newest: Mapping[str, datetime],
+        ago: Sequence[timedelta],
+        tolerance: timedelta,
+    ) -> dict[str, tuple[ScoreRecord | None, ...]]:
+        """As ``ScoreStore.past_scores``."""
+        return self._inner.past_scores(exchange, newest, ago, tolerance)
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         """As ``ScoreStore.score_history``."""
