@@ -1,0 +1,160 @@
+"""Commands answered from the prepared markets: what they read, how fresh they are, and the
+swap of a market prepared in one thread while another prepares it too.
+
+The layer trusts a prepared market for ``recheck`` (2 s here) by a clock the test moves.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.app.commands import CommandLayer
+from bot.app.views import ScoreCardReply, TableReply
+from tests.fakes.scored_market import EXCHANGE, LATEST, STEP, ask, make_layer, populate
+from tests.fakes.storage import FakeStorage
+
+RECHECK = timedelta(seconds=2)
+READS = ("score_mark", "latest_scores", "past_scores", "scores_at", "score_card", "score_history")
+WAIT_S = 30.0  # how long a thread is waited for before the test fails (never slept)
+
+
+class Clock:
+    """A monotonic clock in seconds that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def trusting_layer(storage: FakeStorage, clock: Clock) -> CommandLayer:
+    return make_layer(storage, recheck=RECHECK, monotonic=clock)
+
+
+def count_reads(storage: FakeStorage, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every read of the score store from now on: its name and the thread that sent it."""
+    reads: list[tuple[str, int]] = []
+    for name in READS:
+        real = getattr(storage.scores, name)
+
+        def counted(*a: Any, _real: Callable[..., Any] = real, _name: str = name, **kw: Any) -> Any:
+            reads.append((_name, threading.get_ident()))
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(storage.scores, name, counted)
+    return reads
+
+
+def next_cycle(storage: FakeStorage, cycles: int = 1) -> None:
+    """Another collection stored, ``cycles`` steps after LATEST."""
+    populate(storage, latest=LATEST + cycles * STEP, history=timedelta(0))
+
+
+async def test_commands_after_a_refresh_read_nothing_and_show_the_new_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = populate(FakeStorage())
+    clock = Clock()
+    layer = trusting_layer(storage, clock)
+    await ask(layer, "/top")  # the first command prepares the market
+    next_cycle(storage)
+    layer.queries.refresh(EXCHANGE)  # as the runner does off the loop after storing it
+    reads = count_reads(storage, monkeypatch)
+    now = LATEST + STEP + timedelta(minutes=1)
+    clock.now = 1.9
+    top, short, card = (
+        await ask(layer, "/top", now=now),
+        await ask(layer, "/top", "short", now=now),
+        await ask(layer, "/score", "btc", now=now),
+    )
+    assert reads == []
+    assert isinstance(top, TableReply) and isinstance(short, TableReply)
+    assert top.as_of == short.as_of == LATEST + STEP
+    assert isinstance(card, ScoreCardReply) and card.card.latest.ts == LATEST + STEP
+    monkeypatch.undo()
+    assert card.card == storage.scores.score_card(EXCHANGE, "BTCUSDT", tolerance=timedelta(minutes=10))
+    assert card.card.hour_ago is not None and card.card.day_ago is not None
+
+
+async def test_a_cycle_stored_by_another_process_shows_once_the_market_is_due_checked_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No refresh here (another process collects): the market is checked again once it was
+    trusted for ``recheck``, in a worker thread, not on the event loop's."""
+    storage = populate(FakeStorage())
+    clock = Clock()
+    layer = trusting_layer(storage, clock)
+    first = await ask(layer, "/top")
+    assert isinstance(first, TableReply) and first.as_of == LATEST
+    next_cycle(storage)  # the collector's commit; this layer is not told
+    reads = count_reads(storage, monkeypatch)
+    clock.now = 1.9
+    trusted = await ask(layer, "/top")
+    assert isinstance(trusted, TableReply) and trusted.as_of == LATEST
+    assert reads == []
+    clock.now = 2.0
+    seen = await ask(layer, "/top")
+    assert isinstance(seen, TableReply) and seen.as_of == LATEST + STEP
+    names = [name for name, _ in reads]
+    assert names == ["score_mark", "latest_scores", "past_scores"]  # one check, one preparation
+    assert threading.get_ident() not in {thread for _, thread in reads}
+
+
+async def test_a_market_never_shown_is_prepared_by_the_first_command_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = populate(FakeStorage())
+    layer = trusting_layer(storage, Clock())
+    layer.queries.refresh(EXCHANGE)  # a process that answered no command reads nothing
+    reads = count_reads(storage, monkeypatch)
+    assert isinstance(await ask(layer, "/score", "eth"), ScoreCardReply)
+    assert [name for name, _ in reads] == ["score_mark", "latest_scores", "past_scores"]
+    assert threading.get_ident() not in {thread for _, thread in reads}
+
+
+async def test_a_slow_check_never_replaces_the_market_a_later_check_prepared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two checks of one market in two threads: the first reads the store before a cycle is
+    stored and finishes last. The market kept is the later check's, and the slow read held
+    no lock the other had to wait for."""
+    storage = populate(FakeStorage())
+    queries = trusting_layer(storage, Clock()).queries
+    assert queries.market() is not None  # shown: refresh keeps it prepared
+    next_cycle(storage)
+    read, release = threading.Event(), threading.Event()
+    real = storage.scores.latest_scores
+    first = [True]
+
+    def slow_once(*a: Any, **kw: Any) -> Any:
+        found = real(*a, **kw)  # what the store held when this check read it
+        if first[0]:
+            first[0] = False
+            read.set()
+            assert release.wait(WAIT_S), "the slow check was never released"
+        return found
+
+    monkeypatch.setattr(storage.scores, "latest_scores", slow_once)
+    slow = threading.Thread(target=queries.refresh, args=(EXCHANGE,))
+    slow.start()
+    try:
+        assert read.wait(WAIT_S), "the slow check never read the store"
+        next_cycle(storage, cycles=2)
+        later = threading.Thread(target=queries.refresh, args=(EXCHANGE,))
+        later.start()
+        later.join(WAIT_S)
+        assert not later.is_alive(), "the later check waited for the slow one"
+        held = queries.held()
+        assert held is not None and held.as_of == LATEST + 2 * STEP
+    finally:
+        release.set()
+        slow.join(WAIT_S)
+    assert not slow.is_alive()
+    held = queries.held()
+    assert held is not None and held.as_of == LATEST + 2 * STEP  # not the slow check's older read
