@@ -26,9 +26,9 @@ plain text, the path every chat command takes minus the platform's own send. A c
 cycle was awaiting the exchange, or one of its steps was running in its worker thread
 (``bot.app.off_loop``), so the call ran beside it. A "full GC" is a
 generation-2 collection (``gc.callbacks``) during the call. A call "read on the loop" when
-a statement ran on the event loop's thread while it was in flight (SQLAlchemy's
-``before_cursor_execute``): a command that reads the market, or checks the store's mark,
-itself. Since the markets are prepared off the loop (``Queries.refresh`` after each cycle,
+it sent a statement on the event loop's thread (SQLAlchemy's ``before_cursor_execute``;
+not the cycle's tasks' statements meanwhile): a command that reads the market, or checks
+the store's mark, itself. Since the markets are prepared off the loop (``Queries.refresh`` after each cycle,
 ``Queries.current`` when one is due) a command in steady state sends none.
 
 Three phases, one after another, same process and database:
@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import gc
 import os
 import random
@@ -450,8 +451,13 @@ class Watch:
         return any(a >= start and b <= end for a, b in self.gcs[-3:])
 
 
+CALLING: contextvars.ContextVar[bool] = contextvars.ContextVar("CALLING", default=False)
+"""Set by the bench's task around a call: a statement the cycle's tasks send on the loop
+meanwhile (their contexts were copied before) is not the call's."""
+
+
 class LoopStatements:
-    """Counts the statements sent on the event loop's thread (the thread that built it)."""
+    """Counts the statements a call sends on the event loop's thread (the thread that built it)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -460,7 +466,7 @@ class LoopStatements:
         event.listen(engine, "before_cursor_execute", self._sent)
 
     def _sent(self, *_: object) -> None:
-        if threading.get_ident() == self._thread:
+        if threading.get_ident() == self._thread and CALLING.get():
             self._count += 1
 
     def take(self) -> int:
@@ -498,13 +504,12 @@ async def phase(
     engine: Engine,
 ) -> Phase:
     """``calls`` of each command of ``sent`` in turn (``/score`` of a random one of ``names``);
-    ``shown`` (default: the first venue) is the market whose preparation is checked before
-    the calls (``Queries.held``: without asking the store)."""
+    ``shown`` (default: the first venue) is the market prepared before the first call."""
     queries = commands.queries
     result = Phase(name)
     cycles_before, gcs_before = len(watch.cycles), len(watch.gcs)
     names = symbol_names() if names is None else names
-    check(queries.held(shown) is not None, "the market was prepared before the calls")
+    check(queries.market(shown) is not None, "the market is prepared before the calls")
     statements = LoopStatements(engine)
     began = time.perf_counter()
     load = os.getloadavg()[0]
@@ -514,10 +519,12 @@ async def phase(
         pause = rng.uniform(0, MAX_PAUSE_S)
         asked = time.perf_counter()
         await asyncio.sleep(pause)
-        statements.take()  # what ran on the loop during the pause is not the call's
+        statements.take()
+        calling = CALLING.set(True)
         c0, t0 = time.thread_time(), time.perf_counter()
         answer = await console.handle_line(line)
         t1, c1 = time.perf_counter(), time.thread_time()
+        CALLING.reset(calling)
         expected = ("Top 10",) if command.startswith("/top") else (line.split()[1], *card_has)
         check(
             answer is not None and all(e in answer for e in expected) and "No score" not in answer,
@@ -931,9 +938,9 @@ Timed: `ConsoleAdapter.handle_line`, i.e. the command layer (rate limit, registr
 store reads) plus the reply document and its plain text: every chat command's path except
 the platform's send. "Overlapped a cycle": a cycle was in flight during the call (awaiting
 the exchange, or a step running in its worker thread). "With a full GC": a generation-2
-collection ran during the call. "Read on the loop": calls during which a statement ran on
-the event loop's thread (the store's mark checked, or the market read, by the command
-itself), and the slowest of them; the markets are prepared off the loop, after each cycle
+collection ran during the call. "Read on the loop": calls that sent a statement on the
+event loop's thread themselves (the store's mark checked, or the market read), and the
+slowest of them; the markets are prepared off the loop, after each cycle
 (`Queries.refresh`) or when one is due for a check (`Queries.current`, every 2 s at most).
 
 {chr(10).join(table)}

@@ -270,6 +270,13 @@ def _ranges_statement(ranges: int) -> CompoundSelect[Any]:
 
 
 _LATEST_ROWS = _latest_rows()
+# The mark's two reads, built once with bound parameters (checked every few seconds).
+_NEWEST = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == bindparam("exchange", type_=String()))
+_RECENT = select(func.count()).where(
+    ScoreRow.exchange == bindparam("exchange", type_=String()),
+    ScoreRow.ts >= bindparam("start", type_=ScoreRow.ts.type),
+    ScoreRow.ts <= bindparam("end", type_=ScoreRow.ts.type),
+)
 _SCORE, _SYMBOL, _EXCHANGE, _TS = (_POSITION[name] for name in ("score", "symbol", "exchange", "ts"))
 _ts_of = itemgetter(_POSITION["ts"])
 
@@ -450,14 +457,11 @@ class SqlScoreStore:
         }
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
-        newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
         with transaction(self._sessions, "read the newest score time") as session:
-            end = session.scalar(newest)
+            end = session.scalar(_NEWEST, {"exchange": exchange})
             if end is None:
                 return None
             # Both reads are ranges of the (exchange, ts, symbol) key; the window is a
             # collection or two of rows, not the history.
-            recent = select(func.count()).where(
-                ScoreRow.exchange == exchange, ScoreRow.ts >= end - window, ScoreRow.ts <= end
-            )
-            return ScoreMark(newest=end, recent=session.scalar(recent) or 0)
+            recent = session.scalar(_RECENT, {"exchange": exchange, "start": end - window, "end": end})
+            return ScoreMark(newest=end, recent=recent or 0)
