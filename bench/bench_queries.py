@@ -941,7 +941,8 @@ the exchange, or a step running in its worker thread). "With a full GC": a gener
 collection ran during the call. "Read on the loop": calls that sent a statement on the
 event loop's thread themselves (the store's mark checked, or the market read), and the
 slowest of them; the markets are prepared off the loop, after each cycle
-(`Queries.refresh`) or when one is due for a check (`Queries.current`, every 2 s at most).
+(`Queries.refresh`) or when one is due for a check (`Queries.current`: a check in a worker
+thread every 2 s at most, awaited only by a command finding the last one 10 s old).
 
 {chr(10).join(table)}
 

@@ -18,14 +18,19 @@ before it (``_check``'s tickets): a command reads one consistent snapshot.
 How fresh: the store's ``ScoreMark`` (the newest score time and the count of scores near
 it) tells whether a new cycle was stored, by this process or another. The process that
 collects calls ``refresh`` off the loop right after storing a cycle, so its commands see
-it at once. Otherwise a market checked longer than ``recheck`` ago (2 s by default) is
-checked again before a command answers, off the loop (``current``) or, for the
-synchronous readers (the dashboard, the watchlist), in place. An answer therefore shows
-the store as it was at most ``recheck`` before, plus the time the check takes.
+it at once. Otherwise a command (``current``) finding a market last checked ``recheck``
+ago or more (2 s by default) starts a check in a worker thread, one at a time, and answers
+from the market as it is; only when the last check is ``WAIT_AFTER`` rechecks old (10 s),
+or there was none, does it wait for the check. A synchronous reader (the dashboard, the
+autocompletion) checks in place then. So an answer shows the
+store as it was at most 10 s before (2 s while commands keep coming), plus the check's
+own time; a collector's answers follow its own cycles at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -64,6 +69,12 @@ _PAST = (_HOUR, _DAY)
 
 RECHECK = timedelta(seconds=2)
 """How long a prepared market is trusted without asking the store whether it moved."""
+
+WAIT_AFTER = 5
+"""In rechecks: a market last checked this long ago is checked before a command answers
+(younger, the command answers at once and the check runs beside it)."""
+
+logger = logging.getLogger(__name__)
 
 NO_DATA = "No scores yet: the first collection has not finished. Try again in a few minutes."
 
@@ -186,7 +197,9 @@ class Queries:
         self._venue_cycle = venue_cycle
         self._aggregates = aggregates
         self._recheck = recheck.total_seconds()
+        self._wait_after = WAIT_AFTER * self._recheck
         self._monotonic = monotonic
+        self._checking: asyncio.Future[None] | None = None  # the check ``current`` started
         # What each exchange's latest check found (absent: nothing scored), when that check
         # ended, and its ticket. Written only under ``_lock``, by whichever thread checked;
         # read without it (one dict lookup each).
@@ -217,9 +230,11 @@ class Queries:
 
     # --- preparing -----------------------------------------------------------------------
 
-    def _due(self, exchange: str) -> bool:
+    def _due(self, exchange: str, after: float | None = None) -> bool:
+        """Whether ``exchange``'s last check is ``after`` (default: ``recheck``) seconds old."""
         checked = self._checked.get(exchange)
-        return checked is None or self._monotonic() - checked[1] >= self._recheck
+        limit = self._recheck if after is None else after
+        return checked is None or self._monotonic() - checked[1] >= limit
 
     def _check(self, exchange: str) -> Prepared | None:
         """Ask the store whether ``exchange``'s market moved; prepare it again if it did.
@@ -273,18 +288,32 @@ class Queries:
         )
 
     def _view(self, exchange: str | None = None) -> Prepared | None:
-        """``exchange``'s prepared market (default: the first venue), checked in place when due."""
+        """``exchange``'s prepared market (default: the first venue), checked in place when
+        its last check is ``WAIT_AFTER`` rechecks old (``current`` checks it sooner, off
+        the loop)."""
         exchange = exchange or self._exchange
-        if self._due(exchange):
+        if self._due(exchange, self._wait_after):
             return self._check(exchange)
         return self._prepared.get(exchange)
 
     async def current(self) -> None:
-        """Check every exchange shown here whose market is due, off the event loop: the
-        command that awaits this then answers without a statement on the loop's thread."""
-        due = [exchange for exchange in self.shown if self._due(exchange)]
-        if due:
-            await off_loop(self._check_all, due)
+        """Check the exchanges shown here whose markets are due, in a worker thread, one
+        check at a time: the command that awaits this then answers without a statement on
+        the loop's thread. It waits for the check only when a market was never checked or
+        not for ``WAIT_AFTER`` rechecks; otherwise the check lands for the next command
+        (waiting, every command arriving during a check would wait for it)."""
+        for _ in range(2):  # a check already under way may not cover every market due
+            due = [exchange for exchange in self.shown if self._due(exchange)]
+            if not due:
+                return
+            checking = self._checking
+            if checking is None or checking.done():
+                checking = self._checking = asyncio.ensure_future(off_loop(self._check_all, due))
+                checking.add_done_callback(_check_ended)
+            if not any(self._due(exchange, self._wait_after) for exchange in due):
+                return
+            # Shielded: a command cancelled meanwhile leaves the check to the others.
+            await asyncio.shield(checking)
 
     def _check_all(self, exchanges: Sequence[str]) -> None:
         for exchange in exchanges:
@@ -523,6 +552,13 @@ class Queries:
         age, stale = (None, True) if collected is None else self._age(collected, now)
         line = None if self._venue_cycle is None else self._venue_cycle(exchange)
         return VenueStatus(exchange, collected, age, stale, line)
+
+
+def _check_ended(check: asyncio.Future[None]) -> None:
+    # A command waiting for it was told; a check no one waited for is only logged, and
+    # the next command due checks again.
+    if not check.cancelled() and (exc := check.exception()) is not None:
+        logger.warning("the market check failed: %s", exc)
 
 
 def _venue_title(exchange: str) -> str:

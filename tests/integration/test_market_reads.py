@@ -86,7 +86,7 @@ async def test_commands_after_a_refresh_send_no_statement_and_a_due_check_runs_o
     migrated_url: str,
 ) -> None:
     """The collecting process prepares the market after each cycle (``Queries.refresh``): the
-    commands that follow send no statement at all. A market trusted for ``recheck`` is then
+    commands that follow send no statement at all. A market last checked long ago is
     checked again before a command answers, its statements in a worker thread."""
     storage = open_storage(migrated_url, upgrade=False)
     sent: list[int] = []
@@ -109,7 +109,7 @@ async def test_commands_after_a_refresh_send_no_statement_and_a_due_check_runs_o
             short = await ask(layer, "/top", "short", now=later)
             card = await ask(layer, "/score", "btc", now=later)
             assert sent == []
-            clock[0] = 2.0
+            clock[0] = 10.0  # checked too long ago: the command waits for a check
             await ask(layer, "/top", now=later)
             assert sent and threading.get_ident() not in sent  # the mark checked, off the loop
         finally:

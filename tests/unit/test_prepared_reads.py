@@ -6,6 +6,7 @@ The layer trusts a prepared market for ``recheck`` (2 s here) by a clock the tes
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,9 +15,11 @@ from typing import Any
 import pytest
 
 from bot.app.commands import CommandLayer
+from bot.app.queries import WAIT_AFTER
 from bot.app.views import ScoreCardReply, TableReply
 from tests.fakes.scored_market import EXCHANGE, LATEST, STEP, ask, make_layer, populate
 from tests.fakes.storage import FakeStorage
+from tests.waiting import wait_for
 
 RECHECK = timedelta(seconds=2)
 READS = ("score_mark", "latest_scores", "past_scores", "scores_at", "score_card", "score_history")
@@ -85,8 +88,9 @@ async def test_commands_after_a_refresh_read_nothing_and_show_the_new_cycle(
 async def test_a_cycle_stored_by_another_process_shows_once_the_market_is_due_checked_off_the_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """No refresh here (another process collects): the market is checked again once it was
-    trusted for ``recheck``, in a worker thread, not on the event loop's."""
+    """No refresh here (another process collects). Trusted for ``recheck``; then a command
+    answers at once and starts a check in a worker thread, whose market the next command
+    shows; a market checked ``WAIT_AFTER`` rechecks ago is checked before the answer."""
     storage = populate(FakeStorage())
     clock = Clock()
     layer = trusting_layer(storage, clock)
@@ -98,11 +102,21 @@ async def test_a_cycle_stored_by_another_process_shows_once_the_market_is_due_ch
     trusted = await ask(layer, "/top")
     assert isinstance(trusted, TableReply) and trusted.as_of == LATEST
     assert reads == []
+
     clock.now = 2.0
+    answered = await ask(layer, "/top")  # at once, from the market held
+    assert isinstance(answered, TableReply) and answered.as_of == LATEST
+    queries = layer.queries
+    await wait_for(lambda: (m := queries.held()) is not None and m.as_of == LATEST + STEP, "the check")
+    assert [name for name, _ in reads] == ["score_mark", "latest_scores", "past_scores"]
     seen = await ask(layer, "/top")
     assert isinstance(seen, TableReply) and seen.as_of == LATEST + STEP
-    names = [name for name, _ in reads]
-    assert names == ["score_mark", "latest_scores", "past_scores"]  # one check, one preparation
+    assert len(reads) == 3  # the check is done: no other
+
+    next_cycle(storage, cycles=2)
+    clock.now += WAIT_AFTER * RECHECK.total_seconds()  # checked too long ago to answer first
+    waited = await ask(layer, "/top")
+    assert isinstance(waited, TableReply) and waited.as_of == LATEST + 2 * STEP
     assert threading.get_ident() not in {thread for _, thread in reads}
 
 
@@ -158,3 +172,20 @@ async def test_a_slow_check_never_replaces_the_market_a_later_check_prepared(
     assert not slow.is_alive()
     held = queries.held()
     assert held is not None and held.as_of == LATEST + 2 * STEP  # not the slow check's older read
+
+
+async def test_commands_arriving_together_start_one_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check takes a while on a busy machine; the commands arriving meanwhile answer from
+    the market held and start no check of their own."""
+    storage = populate(FakeStorage())
+    clock = Clock()
+    layer = trusting_layer(storage, clock)
+    await ask(layer, "/top")
+    next_cycle(storage)
+    reads = count_reads(storage, monkeypatch)
+    clock.now = 2.0
+    replies = await asyncio.gather(*(ask(layer, "/top") for _ in range(5)))
+    assert all(isinstance(r, TableReply) and r.as_of == LATEST for r in replies)
+    queries = layer.queries
+    await wait_for(lambda: (m := queries.held()) is not None and m.as_of == LATEST + STEP, "the check")
+    assert [name for name, _ in reads] == ["score_mark", "latest_scores", "past_scores"]

@@ -199,7 +199,7 @@ async def test_score_card_is_the_stores_card_without_reading_the_newest_score_ag
     layer = make_layer(storage, recheck=timedelta(seconds=2), monotonic=lambda: clock[0])
     layer.queries._scores = counting  # type: ignore[assignment]
     for name in ("btc", "eth"):
-        clock[0] += 2  # each command finds the market due for a check
+        clock[0] += 10  # each command finds the market due for a check, and waits for it
         reply = await ask(layer, "/score", name, now=NOW)
         assert isinstance(reply, ScoreCardReply)
         symbol = reply.card.latest.symbol
