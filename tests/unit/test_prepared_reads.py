@@ -13,11 +13,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.app.commands import CommandLayer
 from bot.app.queries import WAIT_AFTER
-from bot.app.views import ScoreCardReply, TableReply
-from tests.fakes.scored_market import EXCHANGE, LATEST, STEP, ask, make_layer, populate
+from bot.app.views import ErrorReply, ScoreCardReply, TableReply
+from tests.fakes.contract import store_scores
+from tests.fakes.scored_market import EXCHANGE, LATEST, STEP, ask, make_layer, populate, record
 from tests.fakes.storage import FakeStorage
 from tests.waiting import wait_for
 
@@ -189,3 +192,34 @@ async def test_commands_arriving_together_start_one_check(monkeypatch: pytest.Mo
     queries = layer.queries
     await wait_for(lambda: (m := queries.held()) is not None and m.as_of == LATEST + STEP, "the check")
     assert [name for name, _ in reads] == ["score_mark", "latest_scores", "past_scores"]
+
+
+# Minutes before LATEST, clustered where the cards look: the newest, 1h and 24h before it.
+_OFFSETS = st.one_of(st.integers(0, 25), st.integers(45, 80), st.integers(1420, 1460))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sets(_OFFSETS, min_size=1, max_size=12), min_size=1, max_size=4))
+def test_a_prepared_card_is_the_stores_own_card(histories: list[set[int]]) -> None:
+    """Whatever the gaps in each symbol's history, the card made from the prepared market
+    (its newest score and its past read with the market) is the store's ``score_card``."""
+    storage = FakeStorage()
+    symbols = [f"S{i}USDT" for i in range(len(histories))]
+    store_scores(
+        storage,
+        [
+            record(symbol, LATEST - timedelta(minutes=m))
+            for symbol, offsets in zip(symbols, histories, strict=True)
+            for m in offsets
+        ],
+    )
+    queries = make_layer(storage).queries
+    market = queries.market()
+    assert market is not None
+    now = LATEST + timedelta(minutes=1)
+    for symbol in market.by_symbol:
+        found = queries.find(symbol)
+        assert not isinstance(found, ErrorReply) and found.past is not None  # the prepared path
+        card = queries.card(found, now)
+        assert card is not None
+        assert card.card == storage.scores.score_card(EXCHANGE, symbol, tolerance=timedelta(minutes=10))
