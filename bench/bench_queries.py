@@ -25,9 +25,11 @@ plain text, the path every chat command takes minus the platform's own send. A c
 "overlapped a cycle" when a cycle was in flight (started, not finished) while it ran: the
 cycle was awaiting the exchange, or one of its steps was running in its worker thread
 (``bot.app.off_loop``), so the call ran beside it. A "full GC" is a
-generation-2 collection (``gc.callbacks``) during the call. A call "re-read the market" when
-``/top``'s cached market (``Queries.market``) was replaced by it: the first command after a
-cycle stored reads every symbol's newest score again.
+generation-2 collection (``gc.callbacks``) during the call. A call "read on the loop" when
+it sent a statement on the event loop's thread (SQLAlchemy's ``before_cursor_execute``;
+not the cycle's tasks' statements meanwhile): a command that reads the market, or checks
+the store's mark, itself. Since the markets are prepared off the loop (``Queries.refresh`` after each cycle,
+``Queries.current`` when one is due) a command in steady state sends none.
 
 Three phases, one after another, same process and database:
 (a) as ``dps run`` is: the read path of this commit, the GC as ``after_start`` left it;
@@ -50,12 +52,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import gc
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +69,7 @@ from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import median, p, write_section
@@ -399,7 +403,7 @@ class Call:
     seconds: float
     cycle: bool
     full_gc: bool
-    reread: bool
+    loop_reads: int  # statements on the event loop's thread during the call
     lag: float  # how much later than asked the loop resumed the bench before the call
     cpu: float  # the thread's CPU time during the call: what another process's load cannot inflate
 
@@ -447,6 +451,33 @@ class Watch:
         return any(a >= start and b <= end for a, b in self.gcs[-3:])
 
 
+CALLING: contextvars.ContextVar[bool] = contextvars.ContextVar("CALLING", default=False)
+"""Set by the bench's task around a call: a statement the cycle's tasks send on the loop
+meanwhile (their contexts were copied before) is not the call's."""
+
+
+class LoopStatements:
+    """Counts the statements a call sends on the event loop's thread (the thread that built it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._thread = threading.get_ident()
+        self._count = 0
+        event.listen(engine, "before_cursor_execute", self._sent)
+
+    def _sent(self, *_: object) -> None:
+        if threading.get_ident() == self._thread and CALLING.get():
+            self._count += 1
+
+    def take(self) -> int:
+        """The statements counted since the last call."""
+        count, self._count = self._count, 0
+        return count
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._sent)
+
+
 async def run_cycles(process: Process, watch: Watch, stop: asyncio.Event, gap_s: float) -> None:
     while not stop.is_set():
         watch.cycle_started = time.perf_counter()
@@ -470,14 +501,16 @@ async def phase(
     names: list[str] | None = None,
     shown: str | None = None,
     card_has: tuple[str, ...] = (),
+    engine: Engine,
 ) -> Phase:
     """``calls`` of each command of ``sent`` in turn (``/score`` of a random one of ``names``);
-    "re-read the market" follows the market of ``shown`` (default: the first venue)."""
+    ``shown`` (default: the first venue) is the market prepared before the first call."""
     queries = commands.queries
     result = Phase(name)
     cycles_before, gcs_before = len(watch.cycles), len(watch.gcs)
     names = symbol_names() if names is None else names
-    market = queries.market(shown)
+    check(queries.market(shown) is not None, "the market is prepared before the calls")
+    statements = LoopStatements(engine)
     began = time.perf_counter()
     load = os.getloadavg()[0]
     for i in range(calls * len(sent)):
@@ -486,28 +519,30 @@ async def phase(
         pause = rng.uniform(0, MAX_PAUSE_S)
         asked = time.perf_counter()
         await asyncio.sleep(pause)
+        statements.take()
+        calling = CALLING.set(True)
         c0, t0 = time.thread_time(), time.perf_counter()
         answer = await console.handle_line(line)
         t1, c1 = time.perf_counter(), time.thread_time()
+        CALLING.reset(calling)
         expected = ("Top 10",) if command.startswith("/top") else (line.split()[1], *card_has)
         check(
             answer is not None and all(e in answer for e in expected) and "No score" not in answer,
             f"{line}: {answer!r}",
         )
-        now_market = queries.market(shown)  # outside the timed span; no cycle can run in between
-        reread = now_market is not market
-        market = now_market
+        loop_reads = statements.take()
         result.calls.append(
             Call(
                 command,
                 t1 - t0,
                 watch.overlaps_cycle(t0, t1),
                 watch.gc_in(t0, t1),
-                reread,
+                loop_reads,
                 t0 - asked - pause,
                 c1 - c0,
             )
         )
+    statements.close()
     result.seconds = time.perf_counter() - began
     result.tracked = len(gc.get_objects())
     result.load = (load, os.getloadavg()[0])
@@ -619,7 +654,11 @@ async def measure(url: str, history: History, tmp: Path, out: TextIO, gap_s: flo
                     if name == "c":
                         gc.unfreeze()
                     log(f"phase ({name}): {calls} calls per command")
-                    run.phases.append(await phase(name, console, commands, calls, watch, rng))
+                    run.phases.append(
+                        await phase(
+                            name, console, commands, calls, watch, rng, engine=app.collector.storage.engine
+                        )
+                    )
             finally:
                 stop.set()
                 await cycles
@@ -767,6 +806,7 @@ async def measure_venues(urls: list[str], tmp: Path, out: TextIO, gap_s: float) 
                 names=venue_names(AGGREGATE_EXCHANGE),
                 shown=AGGREGATE_EXCHANGE,
                 card_has=("By venue",),  # the aggregate's card, with its venues' lines
+                engine=app.collector.storage.engine,
             )
         finally:
             stop.set()
@@ -798,8 +838,8 @@ def rows_of(ph: Phase, sent: tuple[str, ...] = COMMANDS) -> Iterator[str]:
     for command in sent:
         calls = [c for c in ph.calls if c.command == command]
         times = [c.seconds for c in calls]
-        rereads = [c.seconds for c in calls if c.reread]
-        reread = f"{len(rereads)} (max {ms(max(rereads))})" if rereads else "0"
+        reading = [c.seconds for c in calls if c.loop_reads]
+        reread = f"{len(reading)} (max {ms(max(reading))})" if reading else "0"
         quiet = [c.seconds for c in calls if not c.cycle]
         yield (
             f"| {PHASES[ph.name]} | {TITLES[command]} | {len(calls)} | {ms(median(times))} | "
@@ -824,7 +864,7 @@ def venue_report(run: VenueRun, gap_s: float) -> str:
     ph = run.phase
     table = [
         "| phase | command | calls | p50 | p99 | max | overlapped a round | p99 of the others "
-        "| p99 CPU time | with a full GC | re-read the market |",
+        "| p99 CPU time | with a full GC | read on the loop |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows_of(ph, VENUE_COMMANDS),
     ]
@@ -864,7 +904,7 @@ def report(run: Run, elapsed_s: float, gap_s: float) -> str:
     a = run.phases[0]
     table = [
         "| phase | command | calls | p50 | p99 | max | overlapped a cycle | p99 of the others "
-        "| p99 CPU time | with a full GC | re-read the market |",
+        "| p99 CPU time | with a full GC | read on the loop |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for ph in run.phases:
@@ -898,9 +938,11 @@ Timed: `ConsoleAdapter.handle_line`, i.e. the command layer (rate limit, registr
 store reads) plus the reply document and its plain text: every chat command's path except
 the platform's send. "Overlapped a cycle": a cycle was in flight during the call (awaiting
 the exchange, or a step running in its worker thread). "With a full GC": a generation-2
-collection ran during the call. "Re-read the market": the call was the first after a cycle
-stored and read every symbol's newest score again (the others use the market cached by
-`Queries`, checked against the store's mark on every call).
+collection ran during the call. "Read on the loop": calls that sent a statement on the
+event loop's thread themselves (the store's mark checked, or the market read), and the
+slowest of them; the markets are prepared off the loop, after each cycle
+(`Queries.refresh`) or when one is due for a check (`Queries.current`: a check in a worker
+thread every 2 s at most, awaited only by a command finding the last one 10 s old).
 
 {chr(10).join(table)}
 

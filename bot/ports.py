@@ -279,6 +279,22 @@ class ScoreStore(Protocol):
         """
         ...
 
+    def past_scores(
+        self,
+        exchange: str,
+        newest: Mapping[str, datetime],
+        ago: Sequence[timedelta],
+        tolerance: timedelta,
+    ) -> dict[str, tuple[ScoreRecord | None, ...]]:
+        """For each symbol of ``newest`` (its newest score time ``t``) and each offset of
+        ``ago``, in order, its newest score with ``t - o - tolerance <= ts <= t - o``
+        (``None``: there is none): what ``scores_at`` finds for each, in one read.
+
+        The score cards of a whole market (1h and 24h before each symbol's newest score)
+        are prepared with it once per cycle, not read per command.
+        """
+        ...
+
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         """One symbol's scores with ``start <= ts <= end``, oldest first."""
         ...

@@ -91,6 +91,7 @@ def web_queries(app: App, scores: SharedMarkReads | None = None) -> Queries:
         stale_after=stale_after(settings),
         venues=tuple(c.exchange for c in app.collectors),
         venue_cycle=app.last_cycle.of,
+        recheck=timedelta(0),  # a mark check per request, shared by those queued together
     )
 
 

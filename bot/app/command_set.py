@@ -23,6 +23,7 @@ from bot.app.command_registry import (
     Option,
     OptionKind,
 )
+from bot.app.off_loop import off_loop
 from bot.app.queries import NO_DATA
 from bot.app.views import (
     ChartReply,
@@ -88,11 +89,13 @@ async def score(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     parts = argp.words(args)
     queries = ctx.queries
     if queries.venues and len(parts) == 2:
+        await queries.current()
         return venue_score(ctx, request, parts[0], parts[1])
     if len(parts) != 1:
         if queries.venues:
             raise InputError("Usage: /score SYMBOL [VENUE] — e.g. /score btc or /score btc bybit")
         raise InputError("Usage: /score SYMBOL — one symbol, e.g. /score btc or /score 1000SHIBUSDT")
+    await queries.current()  # the card then comes from the prepared markets: no statement here
     if queries.venues:
         asset = queries.find(parts[0], AGGREGATE_EXCHANGE)
         if not isinstance(asset, ErrorReply):
@@ -151,6 +154,7 @@ async def top(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Show the ranked table, optionally filtered."""
     queries = ctx.queries
     parsed = argp.parse_top(args, queries.venues)
+    await queries.current()  # the table then comes from the prepared market: no statement here
     if parsed.venue == AGGREGATE_EXCHANGE:
         return top_gaps(ctx, queries.top(parsed, request.now))
     if parsed.venue is not None or not queries.venues:
@@ -176,6 +180,7 @@ def top_gaps(ctx: CommandContext, reply: TableReply | ErrorReply) -> TableReply 
 
 async def watch(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Add symbols to the chat's watchlist."""
+    await ctx.queries.current()
     return await ctx.settings.watch(request, args)
 
 
@@ -186,6 +191,7 @@ async def unwatch(ctx: CommandContext, request: CommandRequest, args: str) -> Re
 
 async def watchlist(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Show the watchlist with current scores."""
+    await ctx.queries.current()
     return await ctx.settings.watchlist(request, args)
 
 
@@ -205,6 +211,7 @@ async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     parsed = argp.parse_chart(args, ctx.queries.venues)
     label, window = parsed.window_label, parsed.window
     queries = ctx.queries
+    await queries.current()
     exchange = parsed.venue or (AGGREGATE_EXCHANGE if queries.venues else queries.exchange)
     symbol = queries.resolve(parsed.symbol, exchange)
     if parsed.venue is None and exchange != queries.exchange and isinstance(symbol, ErrorReply):
@@ -215,7 +222,8 @@ async def chart(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
         return symbol
     if ctx.chart is None:
         return ErrorReply(ErrorKind.UNAVAILABLE, "Charts are not available here.")
-    view = ctx.queries.chart(symbol, label, window, request.now, exchange)
+    # Hours of one symbol's scores: read off the loop, as the chart is drawn.
+    view = await off_loop(ctx.queries.chart, symbol, label, window, request.now, exchange)
     if view is None:
         return ErrorReply(ErrorKind.NO_DATA, f"No scores stored for {symbol} in the last {label}.")
     try:
@@ -242,6 +250,7 @@ async def track(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
     text = argp.parse_track(args)
     symbol: str | None = None
     if text is not None:
+        await ctx.queries.current()
         found = ctx.queries.resolve(text)
         if isinstance(found, ErrorReply):
             return found
@@ -255,7 +264,9 @@ async def track(ctx: CommandContext, request: CommandRequest, args: str) -> Repl
 
 async def status(ctx: CommandContext, request: CommandRequest, args: str) -> Reply:
     """Report the exchange, symbols tracked, the latest collection's age and the outbox."""
-    return ctx.queries.status(request.now, None if ctx.last_cycle is None else ctx.last_cycle())
+    line = None if ctx.last_cycle is None else ctx.last_cycle()
+    # Several statements (each venue's newest snapshot, the outbox's counts): off the loop.
+    return await off_loop(ctx.queries.status, request.now, line)
 
 
 DOCS = "README.md (commands, configuration) and docs/ (scoring, alerts, operations) in the repository"

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -32,7 +33,7 @@ from bot.app.command_registry import (
     command_name,
 )
 from bot.app.command_set import COMMAND_SET, command_set_for
-from bot.app.queries import Aggregates, CycleLine, Queries, VenueCycleLine
+from bot.app.queries import RECHECK, Aggregates, CycleLine, Queries, VenueCycleLine
 from bot.app.track import TrackHistory
 from bot.app.views import ErrorKind, ErrorReply, Reply
 from bot.core.records import ChatKey, ChatKind, ChatSettings, Platform
@@ -105,6 +106,8 @@ class CommandLayer:
             ``/top`` and ``/chart`` when there are several venues).
         version: the installed package's version, for ``/about``.
         started: when this process started, for ``/about``'s uptime (``None``: unknown).
+        recheck / monotonic: how long a prepared market is trusted before a command asks the
+            store whether it moved, and the clock (seconds) that says (``bot.app.queries``).
     """
 
     def __init__(
@@ -129,6 +132,8 @@ class CommandLayer:
         registry: CommandRegistry | None = None,
         version: str = "unknown",
         started: datetime | None = None,
+        recheck: timedelta = RECHECK,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry = registry or command_set_for(venues)
         self._admins = frozenset(str(i) for i in admin_ids)
@@ -145,6 +150,8 @@ class CommandLayer:
             venues=venues,
             venue_cycle=venue_cycle,
             aggregates=aggregates,
+            recheck=recheck,
+            monotonic=monotonic,
         )
         self.track = TrackHistory(ports.scores, ports.snapshots, exchange=exchange, keep=track_keep)
         self.settings = ChatSettingsCommands(

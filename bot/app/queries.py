@@ -1,24 +1,44 @@
 """The read side of the command layer: what ``/top``, ``/score``, ``/chart`` and ``/status`` show.
 
 "The market" is each symbol's newest score within two collection intervals of the newest
-stored score: the latest cycle, tolerating a symbol that failed in it. It is read again
-only when the store's ``ScoreMark`` moves (the newest score time and the count of scores
-near it), so a cycle stored by another process shows at once, even when the exchange's
-data clock did not advance; the mark is cheap to read on every command. Old scores are
-still shown, marked STALE with their age, rather than hidden.
+stored score: the latest cycle, tolerating a symbol that failed in it. Old scores are still
+shown, marked STALE with their age, rather than hidden.
 
-With several venues each one's market is kept the same way (one mark read per venue per
-command), and the cross-venue aggregate is the exchange ``all``: ``/score`` shows its card
-with one line per venue, built from those cached markets without further reads.
+Each exchange's market is *prepared* whole, off the event loop where it can be: the
+records ranked for every ``/top`` filter, and each symbol's scores 1h and 24h before its
+newest (one read per exchange, ``ScoreStore.past_scores``), so ``/top``, ``/score`` and
+the aggregate's card (its venues' lines come from their own prepared markets) are answered
+from memory. On the loop's thread every statement, every row stepped, hands the
+interpreter to whatever thread computes meanwhile (a cycle's worker step, the exchange
+clients' loops) for up to a switch interval: a command that read convoyed behind a cycle.
+
+A prepared market is swapped in whole, under a lock, and never replaced by one read
+before it (``_check``'s tickets): a command reads one consistent snapshot.
+
+How fresh: the store's ``ScoreMark`` (the newest score time and the count of scores near
+it) tells whether a new cycle was stored, by this process or another. The process that
+collects calls ``refresh`` off the loop right after storing a cycle, so its commands see
+it at once. Otherwise a command (``current``) finding a market last checked ``recheck``
+ago or more (2 s by default) starts a check in a worker thread, one at a time, and answers
+from the market as it is; only when the last check is ``WAIT_AFTER`` rechecks old (10 s),
+or there was none, does it wait for the check. A synchronous reader (the dashboard, the
+autocompletion) checks in place then. So an answer shows the
+store as it was at most 10 s before (2 s while commands keep coming), plus the check's
+own time; a collector's answers follow its own cycles at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.app.arguments import TopArgs, TopFilter, echo
+from bot.app.off_loop import off_loop
 from bot.app.views import (
     ChartView,
     CrossVenue,
@@ -44,6 +64,17 @@ from bot.ports import OutboxStore, ScoreStore, SnapshotStore
 
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(hours=24)
+_PAST = (_HOUR, _DAY)
+"""What a score card shows besides the newest score: the scores this long before it."""
+
+RECHECK = timedelta(seconds=2)
+"""How long a prepared market is trusted without asking the store whether it moved."""
+
+WAIT_AFTER = 5
+"""In rechecks: a market last checked this long ago is checked before a command answers
+(younger, the command answers at once and the check runs beside it)."""
+
+logger = logging.getLogger(__name__)
 
 NO_DATA = "No scores yet: the first collection has not finished. Try again in a few minutes."
 
@@ -77,14 +108,37 @@ class LatestMarket:
     by_symbol: Mapping[str, ScoreRecord]
 
 
+Past = tuple[ScoreRecord | None, ScoreRecord | None]
+"""A symbol's scores 1h and 24h before its newest (``None``: none within the tolerance)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything a command shows of one exchange's latest collection, read at once.
+
+    Attributes:
+        market: the latest collection.
+        ranked: ``market.records`` kept by each ``/top`` filter (``None``: all), in rank order.
+        past: each symbol's ``Past``, relative to its own newest score.
+        ticket: the order its read began in (``Queries._check``): a later one is newer.
+    """
+
+    market: LatestMarket
+    ranked: Mapping[TopFilter | None, tuple[ScoreRecord, ...]]
+    past: Mapping[str, Past]
+    ticket: int
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """A symbol ``Queries.find`` resolved, with its newest score in the market it just
-    checked: ``Queries.card`` builds the card on that score instead of checking again."""
+    """A symbol ``Queries.find`` resolved, with its newest score and past scores in the
+    market it just checked: ``Queries.card`` builds the card on them, whatever was
+    prepared meanwhile."""
 
     exchange: str
     symbol: str
     latest: ScoreRecord
+    past: Past | None = None
 
 
 def _matches(record: ScoreRecord, wanted: TopFilter | None) -> bool:
@@ -109,7 +163,11 @@ _FILTER_TITLES = {
 
 class Queries:
     """Read models over the score, snapshot and outbox stores for one exchange (the first
-    venue), its sibling venues and their aggregate ``all``."""
+    venue), its sibling venues and their aggregate ``all``.
+
+    ``recheck`` and ``monotonic`` (seconds) say when a prepared market is checked against
+    the store again (see the module's docstring).
+    """
 
     def __init__(
         self,
@@ -124,6 +182,8 @@ class Queries:
         venues: Sequence[str] = (),
         venue_cycle: VenueCycleLine | None = None,
         aggregates: Aggregates | None = None,
+        recheck: timedelta = RECHECK,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._scores = scores
         self._snapshots = snapshots
@@ -136,11 +196,17 @@ class Queries:
         self._venues = tuple(venues) if len(venues) > 1 else ()
         self._venue_cycle = venue_cycle
         self._aggregates = aggregates
-        self._cached: dict[str, LatestMarket] = {}
-        # /top's filtered records of each cached market, computed once per market and filter:
-        # a command then ranks at most its limit, not every symbol. Kept with the market they
-        # came from: ``refresh`` may replace a market from another thread meanwhile.
-        self._filtered: dict[tuple[str, TopFilter | None], tuple[LatestMarket, tuple[ScoreRecord, ...]]] = {}
+        self._recheck = recheck.total_seconds()
+        self._wait_after = WAIT_AFTER * self._recheck
+        self._monotonic = monotonic
+        self._checking: asyncio.Future[None] | None = None  # the check ``current`` started
+        # What each exchange's latest check found (absent: nothing scored), when that check
+        # ended, and its ticket. Written only under ``_lock``, by whichever thread checked;
+        # read without it (one dict lookup each).
+        self._lock = threading.Lock()
+        self._tickets = 0
+        self._prepared: dict[str, Prepared] = {}
+        self._checked: dict[str, tuple[int, float]] = {}
 
     @property
     def exchange(self) -> str:
@@ -152,62 +218,142 @@ class Queries:
         """Every venue collected, the first one first (empty with a single venue)."""
         return self._venues
 
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """Every exchange a command may show: the venues and, with several, the aggregate."""
+        return (*self._venues, AGGREGATE_EXCHANGE) if self._venues else (self._exchange,)
+
     def _age(self, moment: datetime, now: datetime) -> tuple[timedelta, bool]:
         # A data time a little ahead of our clock (skew) is fresh, not negative-aged.
         age = max(now - moment, timedelta(0))
         return age, age > self._stale_after
 
-    def market(self, exchange: str | None = None) -> LatestMarket | None:
-        """The latest scored collection of ``exchange`` (default: the first venue), or ``None``
-        while nothing is scored there."""
-        exchange = exchange or self._exchange
+    # --- preparing -----------------------------------------------------------------------
+
+    def _due(self, exchange: str, after: float | None = None) -> bool:
+        """Whether ``exchange``'s last check is ``after`` (default: ``recheck``) seconds old."""
+        checked = self._checked.get(exchange)
+        limit = self._recheck if after is None else after
+        return checked is None or self._monotonic() - checked[1] >= limit
+
+    def _check(self, exchange: str) -> Prepared | None:
+        """Ask the store whether ``exchange``'s market moved; prepare it again if it did.
+
+        The read runs outside the lock (it may take a while, in any thread); only the swap
+        takes it, and keeps whichever check began last: a slow check that began before a
+        cycle was stored never replaces what a later one prepared from that cycle.
+        """
+        with self._lock:
+            self._tickets += 1
+            ticket = self._tickets
         # The mark is read before the scores: a cycle committing in between is then in the
-        # records but not in the mark, and the next call reads again (never the reverse).
+        # records but not in the mark, and the next check reads again (never the reverse).
         mark = self._scores.score_mark(exchange, self._stale_after)
-        if mark is None:
-            self._cached.pop(exchange, None)
-            return None
-        cached = self._cached.get(exchange)
-        if cached is None or cached.mark != mark:
-            records = self._scores.latest_scores(exchange, since=mark.newest - self._stale_after)
-            if not records:  # removed meanwhile (retention); nothing to keep
-                return None
-            ordered = tuple(sorted(records, key=lambda r: (-r.result.score, r.symbol)))
-            cached = self._cached[exchange] = LatestMarket(
-                as_of=mark.newest,
-                records=ordered,
-                index=SymbolIndex.of(r.symbol for r in records),
-                mark=mark,
-                summary=summarise([r.result for r in records]),
-                by_symbol={r.symbol: r for r in records},
+        held = self._prepared.get(exchange)
+        found: Prepared | None = None
+        if mark is not None:
+            found = (
+                held
+                if held is not None and held.market.mark == mark
+                else self._prepare(exchange, mark, ticket)
             )
-            # ``refresh`` runs this in a worker thread while ``top`` may add an entry on the
-            # loop's: iterate over a copy, never the live dict.
-            self._filtered = {k: v for k, v in list(self._filtered.items()) if k[0] != exchange}
-        return cached
+        with self._lock:
+            if ticket > self._checked.get(exchange, (0, 0.0))[0]:
+                self._checked[exchange] = (ticket, self._monotonic())
+                if found is None:
+                    self._prepared.pop(exchange, None)
+                else:
+                    self._prepared[exchange] = found
+            return self._prepared.get(exchange)
+
+    def _prepare(self, exchange: str, mark: ScoreMark, ticket: int) -> Prepared | None:
+        records = self._scores.latest_scores(exchange, since=mark.newest - self._stale_after)
+        if not records:  # removed meanwhile (retention); nothing to keep
+            return None
+        ordered = tuple(sorted(records, key=lambda r: (-r.result.score, r.symbol)))
+        market = LatestMarket(
+            as_of=mark.newest,
+            records=ordered,
+            index=SymbolIndex.of(r.symbol for r in records),
+            mark=mark,
+            summary=summarise([r.result for r in records]),
+            by_symbol={r.symbol: r for r in records},
+        )
+        past = self._scores.past_scores(exchange, {r.symbol: r.ts for r in ordered}, _PAST, self._stale_after)
+        return Prepared(
+            market=market,
+            ranked={f: tuple(r for r in ordered if _matches(r, f)) for f in (None, *TopFilter)},
+            past={symbol: (found[0], found[1]) for symbol, found in past.items()},
+            ticket=ticket,
+        )
+
+    def _view(self, exchange: str | None = None) -> Prepared | None:
+        """``exchange``'s prepared market (default: the first venue), checked in place when
+        its last check is ``WAIT_AFTER`` rechecks old (``current`` checks it sooner, off
+        the loop)."""
+        exchange = exchange or self._exchange
+        if self._due(exchange, self._wait_after):
+            return self._check(exchange)
+        return self._prepared.get(exchange)
+
+    async def current(self) -> None:
+        """Check the exchanges shown here whose markets are due, in a worker thread, one
+        check at a time: the command that awaits this then answers without a statement on
+        the loop's thread. It waits for the check only when a market was never checked or
+        not for ``WAIT_AFTER`` rechecks; otherwise the check lands for the next command
+        (waiting, every command arriving during a check would wait for it)."""
+        for _ in range(2):  # a check already under way may not cover every market due
+            due = [exchange for exchange in self.shown if self._due(exchange)]
+            if not due:
+                return
+            checking = self._checking
+            if checking is None or checking.done():
+                checking = self._checking = asyncio.ensure_future(off_loop(self._check_all, due))
+                checking.add_done_callback(_check_ended)
+            if not any(self._due(exchange, self._wait_after) for exchange in due):
+                return
+            # Shielded: a command cancelled meanwhile leaves the check to the others.
+            await asyncio.shield(checking)
+
+    def _check_all(self, exchanges: Sequence[str]) -> None:
+        for exchange in exchanges:
+            self._check(exchange)
 
     def refresh(self, exchange: str) -> None:
-        """Read ``exchange``'s market again now if the store's mark moved (and it was shown
+        """Prepare ``exchange``'s market again now if the store's mark moved (and it was shown
         before: a process that answers no command never reads it).
 
-        Called off the event loop right after this process stored a cycle, so the command
-        that follows finds the market read instead of reading it itself: on the loop's
-        thread each of its hundreds of rows would hand the interpreter to whatever other
-        cycle (another venue's) is computing meanwhile.
+        Called off the event loop right after this process stored a cycle, so the commands
+        that follow find everything they show prepared, and the new cycle at once.
         """
-        if exchange in self._cached:
-            self.market(exchange)
+        if exchange in self._checked:
+            self._check(exchange)
+
+    def market(self, exchange: str | None = None) -> LatestMarket | None:
+        """The latest scored collection of ``exchange`` (default: the first venue), or ``None``
+        while nothing is scored there (checked against the store when due)."""
+        view = self._view(exchange)
+        return None if view is None else view.market
+
+    def held(self, exchange: str | None = None) -> LatestMarket | None:
+        """The market last prepared for ``exchange`` (default: the first venue), without
+        asking the store anything."""
+        view = self._prepared.get(exchange or self._exchange)
+        return None if view is None else view.market
+
+    # --- answers -------------------------------------------------------------------------
 
     def find(self, text: str, exchange: str | None = None) -> Resolved | ErrorReply:
         """The symbol of ``exchange``'s latest collection (default: the first venue) that
         ``text`` names, with its newest score, or the reply saying why not."""
         exchange = exchange or self._exchange
-        market = self.market(exchange)
-        if market is None:
+        view = self._view(exchange)
+        if view is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
-        found = market.index.resolve(text)
+        found = view.market.index.resolve(text)
         if found.symbol is not None:
-            return Resolved(exchange, found.symbol, market.by_symbol[found.symbol])
+            symbol = found.symbol
+            return Resolved(exchange, symbol, view.market.by_symbol[symbol], view.past.get(symbol))
         return ErrorReply(
             ErrorKind.UNKNOWN_SYMBOL,
             f"I don't know the symbol {echo(text)!r} on {exchange}.",
@@ -223,16 +369,11 @@ class Queries:
         """The ranked table of ``args.venue`` (default: the first venue); the summary covers
         every symbol of its latest collection."""
         exchange = args.venue or self._exchange
-        market = self.market(exchange)
-        if market is None:
+        view = self._view(exchange)
+        if view is None:
             return ErrorReply(ErrorKind.NO_DATA, NO_DATA)
-        key = (exchange, args.filter)
-        kept = self._filtered.get(key)
-        if kept is not None and kept[0] is market:
-            chosen = kept[1]
-        else:
-            chosen = tuple(r for r in market.records if _matches(r, args.filter))
-            self._filtered[key] = (market, chosen)
+        market = view.market
+        chosen = view.ranked[args.filter]
         # The records are ranked already (highest first, ties by symbol) and the market is
         # summarised once per read: the first ``limit`` records are the table's rows.
         rows = tuple(
@@ -261,38 +402,41 @@ class Queries:
         what ``find`` resolved; ``None`` when it has no stored score. The aggregate's card
         carries one line per venue.
 
-        Each statement run here lets a cycle's worker thread take the interpreter for up to
-        the switch interval (``bot.app.off_loop``), so the card costs one: its newest score
-        comes from the market (``find`` hands it over; a symbol named here costs a mark
-        check), and the scores 1h and 24h before it, with each venue's score of the
-        aggregate's asset, from one ``scores_at``.
+        From the prepared markets alone (its newest and past scores, each venue's score of
+        the aggregate's asset); a symbol not in the latest collection reads the store.
         """
+        found: Resolved | None
         if isinstance(symbol, Resolved):
-            found: Resolved | None = symbol
+            found = symbol
         else:
-            place = exchange or self._exchange
-            market = self.market(place)
-            latest = None if market is None else market.by_symbol.get(symbol)
-            found = None if latest is None else Resolved(place, symbol, latest)
+            found = self._find_exact(symbol, exchange or self._exchange)
         if found is None:  # not in the latest collection: whatever the store last holds
             return self._stored_card(symbol if isinstance(symbol, str) else symbol.symbol, now, exchange)
         latest = found.latest
-        members = self._members(found.symbol) if found.exchange == AGGREGATE_EXCHANGE else None
-        wanted = [
-            (found.exchange, found.symbol, latest.ts - _HOUR),
-            (found.exchange, found.symbol, latest.ts - _DAY),
-            *((part.venue, part.symbol, now) for part in (members.venues if members else ())),
-        ]
-        hour_ago, day_ago, *venues = self._scores.scores_at(wanted, self._stale_after)
-        card = ScoreCard(latest=latest, hour_ago=hour_ago, day_ago=day_ago)
-        cross = None
-        if found.exchange == AGGREGATE_EXCHANGE:
-            cross = (
-                self._cross_from_markets(found.symbol)
-                if members is None
-                else _cross_from_aggregate(members, latest.result, venues)
+        if found.past is None:  # not prepared with it (built by hand): as the store has it
+            hour_ago, day_ago = self._scores.scores_at(
+                [
+                    (found.exchange, found.symbol, latest.ts - _HOUR),
+                    (found.exchange, found.symbol, latest.ts - _DAY),
+                ],
+                self._stale_after,
             )
+        else:
+            hour_ago, day_ago = found.past
+        card = ScoreCard(latest=latest, hour_ago=hour_ago, day_ago=day_ago)
+        cross = (
+            self.cross_venue(found.symbol, latest.result, now)
+            if found.exchange == AGGREGATE_EXCHANGE
+            else None
+        )
         return self._card_reply(card, now, cross)
+
+    def _find_exact(self, symbol: str, exchange: str) -> Resolved | None:
+        view = self._view(exchange)
+        latest = None if view is None else view.market.by_symbol.get(symbol)
+        if view is None or latest is None:
+            return None
+        return Resolved(exchange, symbol, latest, view.past.get(symbol))
 
     def _stored_card(self, symbol: str, now: datetime, exchange: str | None) -> ScoreCardReply | None:
         exchange = exchange or self._exchange
@@ -318,15 +462,35 @@ class Queries:
         from the aggregate (``None`` with a single venue).
 
         The members are the aggregate's (the instrument map: ``PEPE`` is ``1000PEPEUSDT``) where
-        this process computes it: one read of the members' scores. Elsewhere each venue's
-        cached market resolves the asset (its whole market is read again once per cycle), and
-        the OI shares are unknown (a dash).
+        this process computes it, each member's score its venue's newest within the tolerance
+        of ``now``, from the venue's prepared market. Elsewhere each venue's market resolves
+        the asset, and the OI shares are unknown (a dash).
         """
         members = self._members(asset)
         if members is None:
             return self._cross_from_markets(asset)
-        wanted = [(part.venue, part.symbol, now) for part in members.venues]
-        return _cross_from_aggregate(members, own, self._scores.scores_at(wanted, self._stale_after))
+        return _cross_from_aggregate(
+            members, own, [self._score_at(p.venue, p.symbol, now) for p in members.venues]
+        )
+
+    def _score_at(self, exchange: str, symbol: str, now: datetime) -> ScoreRecord | None:
+        """``scores_at``'s answer for ``(exchange, symbol, now)``, from the prepared market.
+
+        A symbol's newest score is in its market unless older than the tolerance before the
+        newest stored (then older than ``now`` less the tolerance too: none). Only data
+        ahead of ``now`` (clock skew) sends the question to the store.
+        """
+        view = self._view(exchange)
+        if view is None:
+            return None
+        latest = view.market.by_symbol.get(symbol)
+        if latest is None and view.market.as_of <= now:
+            return None
+        if latest is not None and latest.ts < now - self._stale_after:
+            return None
+        if latest is not None and latest.ts <= now:
+            return latest
+        return self._scores.scores_at([(exchange, symbol, now)], self._stale_after)[0]
 
     def _cross_from_markets(self, asset: str) -> CrossVenue | None:
         if not self._venues:
@@ -388,6 +552,13 @@ class Queries:
         age, stale = (None, True) if collected is None else self._age(collected, now)
         line = None if self._venue_cycle is None else self._venue_cycle(exchange)
         return VenueStatus(exchange, collected, age, stale, line)
+
+
+def _check_ended(check: asyncio.Future[None]) -> None:
+    # A command waiting for it was told; a check no one waited for is only logged, and
+    # the next command due checks again.
+    if not check.cancelled() and (exc := check.exception()) is not None:
+        logger.warning("the market check failed: %s", exc)
 
 
 def _venue_title(exchange: str) -> str:

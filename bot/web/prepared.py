@@ -19,8 +19,8 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from bot.gc_policy import collector_paused
 from bot.app.off_loop import off_loop
+from bot.gc_policy import collector_paused
 
 logger = logging.getLogger(__name__)
 

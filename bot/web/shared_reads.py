@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.models import Bias, Regime
@@ -120,6 +120,16 @@ class SharedMarkReads:
     def scores_at(self, wanted: Sequence[ScoreAt], tolerance: timedelta) -> list[ScoreRecord | None]:
         """As ``ScoreStore.scores_at``."""
         return self._inner.scores_at(wanted, tolerance)
+
+    def past_scores(
+        self,
+        exchange: str,
+        newest: Mapping[str, datetime],
+        ago: Sequence[timedelta],
+        tolerance: timedelta,
+    ) -> dict[str, tuple[ScoreRecord | None, ...]]:
+        """As ``ScoreStore.past_scores``."""
+        return self._inner.past_scores(exchange, newest, ago, tolerance)
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         """As ``ScoreStore.score_history``."""

@@ -510,6 +510,44 @@ def check_scores_at(s: Stores) -> None:
     assert far[0] is not None and far[0].result.score == 31
 
 
+def check_past_scores(s: Stores) -> None:
+    """``past_scores`` finds, for each symbol's own newest time, what ``scores_at`` finds."""
+    now = T0 + timedelta(days=1)
+    store_scores(
+        s,
+        [
+            record("BTCUSDT", now - timedelta(hours=24, minutes=20), result(11)),  # outside tolerance
+            record("BTCUSDT", now - timedelta(hours=24, minutes=5), result(12)),
+            record("BTCUSDT", now - timedelta(minutes=61), result(30)),
+            record("BTCUSDT", now - timedelta(minutes=65), result(29)),
+            record("BTCUSDT", now - timedelta(minutes=55), result(31)),  # after the 1h mark
+            record("BTCUSDT", now, result(44)),
+            # ETH's newest is a cycle older: its windows are its own, not BTC's.
+            record("ETHUSDT", now - timedelta(minutes=5), result(40)),
+            record("ETHUSDT", now - timedelta(minutes=66), result(21)),
+            record("ETHUSDT", now - timedelta(minutes=64), result(20)),  # after ETH's 1h mark
+            record("BTCUSDT", now - timedelta(minutes=60), result(50), exchange="bybit"),
+        ],
+    )
+    ago = (timedelta(hours=1), timedelta(hours=24))
+    newest = {"BTCUSDT": now, "ETHUSDT": now - timedelta(minutes=5), "NOPEUSDT": now}
+    found = s.scores.past_scores(EX, newest, ago, TOL)
+
+    def scores(records: tuple[ScoreRecord | None, ...]) -> list[int | None]:
+        return [None if r is None else r.result.score for r in records]
+
+    assert {k: scores(v) for k, v in found.items()} == {
+        "BTCUSDT": [30, 12],
+        "ETHUSDT": [21, None],
+        "NOPEUSDT": [None, None],
+    }
+    expected = s.scores.scores_at([(EX, sym, end - o) for sym, end in newest.items() for o in ago], TOL)
+    assert [r for rs in found.values() for r in rs] == expected
+    assert s.scores.past_scores(EX, {}, ago, TOL) == {}
+    assert s.scores.past_scores(EX, {"BTCUSDT": now}, (), TOL) == {"BTCUSDT": ()}
+    assert s.scores.past_scores(EX, {"BTCUSDT": now}, ago, timedelta(seconds=30)) == {"BTCUSDT": (None, None)}
+
+
 def check_score_at_many(s: Stores) -> None:
     store_scores(
         s,

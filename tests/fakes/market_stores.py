@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -277,6 +277,21 @@ class FakeScoreStore:
             newest_at_or_before(self._of(exchange, symbol), lambda r: r.ts, at, tolerance)
             for exchange, symbol, at in wanted
         ]
+
+    def past_scores(
+        self,
+        exchange: str,
+        newest: Mapping[str, datetime],
+        ago: Sequence[timedelta],
+        tolerance: timedelta,
+    ) -> dict[str, tuple[ScoreRecord | None, ...]]:
+        return {
+            symbol: tuple(
+                newest_at_or_before(self._of(exchange, symbol), lambda r: r.ts, end - offset, tolerance)
+                for offset in ago
+            )
+            for symbol, end in newest.items()
+        }
 
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         return sorted((r for r in self._of(exchange, symbol) if start <= r.ts <= end), key=lambda r: r.ts)

@@ -117,8 +117,12 @@ def make_layer(
 ) -> CommandLayer:
     """A command layer over ``storage`` for EXCHANGE, with 5-minute collections.
 
-    ``charts=False`` leaves the chart renderer out; ``more`` goes to ``CommandLayer``.
+    ``charts=False`` leaves the chart renderer out; ``more`` goes to ``CommandLayer``. Each
+    command checks the store first (``recheck`` 0, unless ``more`` says otherwise): these
+    tests store scores and ask at once, with no collecting runner to call ``refresh``;
+    trusting a prepared market for a while has tests of its own (``test_prepared_reads``).
     """
+    more.setdefault("recheck", timedelta(0))
     return CommandLayer(
         CommandPorts(
             scores=storage.scores, snapshots=storage.snapshots, chats=storage.chats, outbox=storage.outbox

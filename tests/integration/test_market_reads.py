@@ -4,14 +4,16 @@ stalled so that the newest snapshot time never moves."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from bot.app.views import ErrorKind, ScoreCardReply, TableReply
 from bot.storage.facade import Storage, open_storage
-from tests.fakes.scored_market import EXCHANGE, HISTORY, LATEST, ask, error_of, make_layer, populate
+from tests.fakes.scored_market import EXCHANGE, HISTORY, LATEST, STEP, ask, error_of, make_layer, populate
 from tests.fakes.stalled_source import StalledSource, stalled_cycle
 
 NOW = LATEST + timedelta(minutes=1)
@@ -76,5 +78,45 @@ async def test_score_shows_the_stores_own_card(migrated_url: str, gap: timedelta
             gap == timedelta(hours=1),
             gap == timedelta(hours=24),
         )
+    finally:
+        storage.close()
+
+
+async def test_commands_after_a_refresh_send_no_statement_and_a_due_check_runs_off_the_loop(
+    migrated_url: str,
+) -> None:
+    """The collecting process prepares the market after each cycle (``Queries.refresh``): the
+    commands that follow send no statement at all. A market last checked long ago is
+    checked again before a command answers, its statements in a worker thread."""
+    storage = open_storage(migrated_url, upgrade=False)
+    sent: list[int] = []
+
+    def count(*_: object) -> None:
+        sent.append(threading.get_ident())
+
+    clock = [0.0]
+    try:
+        populate(storage)  # type: ignore[arg-type]
+        layer = make_layer(storage, recheck=timedelta(seconds=2), monotonic=lambda: clock[0])  # type: ignore[arg-type]
+        await ask(layer, "/top", now=NOW)
+        populate(storage, latest=LATEST + STEP, history=timedelta(0))  # type: ignore[arg-type]
+        layer.queries.refresh(EXCHANGE)
+        later = NOW + STEP
+        event.listen(storage.engine, "before_cursor_execute", count)
+        try:
+            clock[0] = 1.9
+            top = await ask(layer, "/top", now=later)
+            short = await ask(layer, "/top", "short", now=later)
+            card = await ask(layer, "/score", "btc", now=later)
+            assert sent == []
+            clock[0] = 10.0  # checked too long ago: the command waits for a check
+            await ask(layer, "/top", now=later)
+            assert sent and threading.get_ident() not in sent  # the mark checked, off the loop
+        finally:
+            event.remove(storage.engine, "before_cursor_execute", count)
+        assert isinstance(top, TableReply) and isinstance(short, TableReply)
+        assert top.as_of == short.as_of == LATEST + STEP
+        assert isinstance(card, ScoreCardReply), card
+        assert card.card == storage.scores.score_card(EXCHANGE, "BTCUSDT", tolerance=timedelta(minutes=10))
     finally:
         storage.close()

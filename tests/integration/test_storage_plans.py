@@ -118,6 +118,9 @@ WHOLE_MARKET: dict[str, Callable[[Storage], object]] = {
     "score_at_many": lambda s: s.scores.score_at_many(EX, END, timedelta(hours=2)),
     "band_history": lambda s: s.scores.band_history(EX, *SPAN, **SAMPLING),
     "score_mark": lambda s: s.scores.score_mark(EX, timedelta(minutes=10)),
+    "past_scores": lambda s: s.scores.past_scores(
+        EX, dict.fromkeys(MANY, END), (timedelta(hours=1), timedelta(hours=2)), timedelta(minutes=10)
+    ),
     "retention": lambda s: s.retention.purge(RetentionPolicy(), T0 + timedelta(days=30)),
     "latest_snapshot_time": lambda s: s.snapshots.latest_snapshot_time(EX),
     "latest_snapshots": lambda s: s.snapshots.latest_snapshots(EX, END - timedelta(minutes=10)),

@@ -214,33 +214,58 @@ async def test_chart_of_a_symbol_the_aggregate_lacks_is_the_first_venues() -> No
     assert unknown.message == "I don't know the symbol 'nosuchcoin' on binanceusdm."
 
 
-async def test_score_with_the_aggregate_reads_its_past_and_each_member_in_one_read_and_no_venue_market(
+async def test_score_with_the_aggregate_reads_nothing_once_its_markets_are_prepared(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The aggregate's card, its past and each member's line come from the prepared markets:
+    the same card as the store's reads give, without a read."""
     storage = three_venues(FakeStorage())
-    layer = venue_layer(storage, {"PEPE": pepe_aggregate()})
-    await ask(layer, "score", "pepe")  # the aggregate's market is read once, then cached
-    reads: list[tuple[str, object]] = []
-    for name in ("latest_scores", "score_at_many", "score_card", "score_history", "scores_at"):
+    clock = [0.0]
+    layer = venue_layer(
+        storage, {"PEPE": pepe_aggregate()}, recheck=timedelta(seconds=2), monotonic=lambda: clock[0]
+    )
+    await ask(layer, "score", "pepe")  # prepares every venue's market and the aggregate's
+    reads: list[str] = []
+    for name in (
+        "latest_scores",
+        "past_scores",
+        "score_at_many",
+        "score_card",
+        "score_history",
+        "scores_at",
+        "score_mark",
+    ):
         real = getattr(storage.scores, name)
 
         def counted(*a: object, _real: object = real, _name: str = name, **kw: object) -> object:
-            reads.append((_name, a[0]))
+            reads.append(_name)
             return _real(*a, **kw)  # type: ignore[operator]
 
         monkeypatch.setattr(storage.scores, name, counted)
+    clock[0] = 1.9  # within the recheck: the prepared markets are trusted
     reply = await ask(layer, "score", "pepe")
+    assert reads == []
     assert isinstance(reply, ScoreCardReply) and reply.venues is not None
-    [(name, wanted)] = reads
-    assert name == "scores_at" and isinstance(wanted, list)
+    monkeypatch.undo()
     latest = reply.card.latest.ts
-    members = [(p.venue, p.symbol) for p in pepe_aggregate().venues]
-    assert wanted[:2] == [
-        (AGGREGATE_EXCHANGE, "PEPE", latest - timedelta(hours=1)),
-        (AGGREGATE_EXCHANGE, "PEPE", latest - timedelta(hours=24)),
-    ]
-    assert [(venue, symbol) for venue, symbol, _ in wanted[2:]] == members
-    assert sorted(v for v, _ in members) == sorted(VENUES)
+    now = LATEST + timedelta(minutes=2)  # ask's default
+    members = pepe_aggregate().venues
+    stored = storage.scores.scores_at(
+        [
+            (AGGREGATE_EXCHANGE, "PEPE", latest - timedelta(hours=1)),
+            (AGGREGATE_EXCHANGE, "PEPE", latest - timedelta(hours=24)),
+            *((p.venue, p.symbol, now) for p in members),
+        ],
+        timedelta(minutes=10),
+    )
+    assert (reply.card.hour_ago, reply.card.day_ago) == (stored[0], stored[1])
+    assert any(found is not None for found in stored[2:])  # the lines are not all blank
+    lines = {(row.venue, row.symbol): row.score for row in reply.venues.rows}
+    assert lines == {
+        (p.venue, p.symbol): None if found is None else found.result.score
+        for p, found in zip(members, stored[2:], strict=True)
+    }
+    assert sorted(p.venue for p in members) == sorted(VENUES)
 
 
 async def test_help_names_the_venue_argument_only_with_several_venues() -> None:

@@ -195,9 +195,11 @@ async def test_score_card_is_the_stores_card_without_reading_the_newest_score_ag
         rows = storage.scores.rows
         storage.scores.rows = {k: r for k, r in rows.items() if abs(r.ts - around) > timedelta(minutes=5)}
     counting = CountingScores(storage.scores)
-    layer = make_layer(storage)
+    clock = [0.0]
+    layer = make_layer(storage, recheck=timedelta(seconds=2), monotonic=lambda: clock[0])
     layer.queries._scores = counting  # type: ignore[assignment]
     for name in ("btc", "eth"):
+        clock[0] += 10  # each command finds the market due for a check, and waits for it
         reply = await ask(layer, "/score", name, now=NOW)
         assert isinstance(reply, ScoreCardReply)
         symbol = reply.card.latest.symbol
@@ -205,7 +207,8 @@ async def test_score_card_is_the_stores_card_without_reading_the_newest_score_ag
         assert (reply.card.hour_ago is not None, reply.card.day_ago is not None) == (hour_ago, day_ago)
     assert "score_card" not in counting.calls and "score_history" not in counting.calls
     assert counting.calls.count("score_mark") == 2  # one check per command, none for the card
-    assert counting.calls.count("scores_at") == 2  # one read per card: its 1h and 24h scores
+    assert "scores_at" not in counting.calls  # the cards' past came with the market
+    assert counting.calls.count("past_scores") == 1  # prepared once: the mark did not move
 
 
 async def test_a_card_asked_by_name_checks_the_store_again(storage: FakeStorage) -> None:

@@ -155,13 +155,13 @@ async def test_a_stored_cycle_reads_the_shown_market_so_the_next_command_does_no
         process = Process(app)
         queries = app.commands.queries
         await process.cycle()
-        assert app.collector.exchange not in queries._cached  # never shown: not read after the cycle
+        assert queries.held() is None  # never shown: not read after the cycle
         first = queries.market()
         assert first is not None
         clock.advance(timedelta(minutes=5))
         await process.cycle()
-        refreshed = queries._cached[app.collector.exchange]
-        assert refreshed is not first and refreshed.as_of > first.as_of
+        refreshed = queries.held(app.collector.exchange)
+        assert refreshed is not None and refreshed is not first and refreshed.as_of > first.as_of
         mark = app.collector.storage.scores.score_mark(app.collector.exchange, queries._stale_after)
         assert refreshed.mark == mark
         assert queries.market() is refreshed  # the next command's check finds it read

@@ -37,6 +37,8 @@ class Replayed:
         moment = self.steps.pop(0)
         self.clock.current = moment
         self.loop.run_until_complete(self.app.collector.cycle.run(moment))
+        # As ``dps run`` does after a stored cycle: the chats' queries prepare the new market.
+        self.app.commands.queries.refresh(self.app.collector.exchange)
         return moment
 
     def close(self) -> None:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Dialect, Row, Select, String, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Dialect,
+    Row,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
@@ -235,7 +248,35 @@ def _near_statement(terms: int, *, seek: bool) -> Select[Any]:
     return _records().where(or_(*(window(i) for i in range(terms))))
 
 
+@functools.lru_cache(maxsize=8)
+def _ranges_statement(ranges: int) -> CompoundSelect[Any]:
+    """The rows of ``:exchange`` with ``a<i> <= ts <= b<i>`` for each of ``ranges`` time
+    ranges, built once per count.
+
+    One range of the (exchange, ts, symbol) key per time, joined by ``UNION ALL``: an
+    ``OR`` of ranges may tempt the planner into reading every row of the exchange.
+    """
+    exchange = bindparam("exchange", type_=String())
+    return union_all(
+        *(
+            _records().where(
+                ScoreRow.exchange == exchange,
+                ScoreRow.ts >= bindparam(f"a{i}", type_=ScoreRow.ts.type),
+                ScoreRow.ts <= bindparam(f"b{i}", type_=ScoreRow.ts.type),
+            )
+            for i in range(ranges)
+        )
+    )
+
+
 _LATEST_ROWS = _latest_rows()
+# The mark's two reads, built once with bound parameters (checked every few seconds).
+_NEWEST = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == bindparam("exchange", type_=String()))
+_RECENT = select(func.count()).where(
+    ScoreRow.exchange == bindparam("exchange", type_=String()),
+    ScoreRow.ts >= bindparam("start", type_=ScoreRow.ts.type),
+    ScoreRow.ts <= bindparam("end", type_=ScoreRow.ts.type),
+)
 _SCORE, _SYMBOL, _EXCHANGE, _TS = (_POSITION[name] for name in ("score", "symbol", "exchange", "ts"))
 _ts_of = itemgetter(_POSITION["ts"])
 
@@ -329,6 +370,43 @@ class SqlScoreStore:
             found.append(None if row is None else _record_of(row))
         return found
 
+    def past_scores(
+        self,
+        exchange: str,
+        newest: Mapping[str, datetime],
+        ago: Sequence[timedelta],
+        tolerance: timedelta,
+    ) -> dict[str, tuple[ScoreRecord | None, ...]]:
+        if not newest or not ago:
+            return {symbol: (None,) * len(ago) for symbol in newest}
+        # Each offset's windows of every symbol lie in one time range (the symbols' newest
+        # times differ by a cycle or two at most): one range of the key per offset, the
+        # windows picked here from the rows' symbol and time before any record is built.
+        first, last = min(newest.values()), max(newest.values())
+        values: dict[str, Any] = {"exchange": exchange}
+        for i, offset in enumerate(ago):
+            values |= {f"a{i}": first - offset - tolerance, f"b{i}": last - offset}
+        best: dict[tuple[str, int], Row[Any]] = {}
+        with transaction(self._sessions, "read the scores before the newest") as session:
+            for row in session.execute(_ranges_statement(len(ago)), values):
+                symbol, ts = row[_SYMBOL], row[_TS]
+                end = newest.get(symbol)
+                if end is None:
+                    continue
+                for i, offset in enumerate(ago):
+                    at = end - offset
+                    if at - tolerance <= ts <= at:
+                        kept = best.get((symbol, i))
+                        if kept is None or kept[_TS] < ts:
+                            best[(symbol, i)] = row
+        return {
+            symbol: tuple(
+                None if (picked := best.get((symbol, i))) is None else _record_of(picked)
+                for i in range(len(ago))
+            )
+            for symbol in newest
+        }
+
     def score_history(self, exchange: str, symbol: str, start: datetime, end: datetime) -> list[ScoreRecord]:
         hours = hours_between(start, end)
         records: list[ScoreRecord] = []
@@ -379,14 +457,11 @@ class SqlScoreStore:
         }
 
     def score_mark(self, exchange: str, window: timedelta) -> ScoreMark | None:
-        newest = select(func.max(ScoreRow.ts)).where(ScoreRow.exchange == exchange)
         with transaction(self._sessions, "read the newest score time") as session:
-            end = session.scalar(newest)
+            end = session.scalar(_NEWEST, {"exchange": exchange})
             if end is None:
                 return None
             # Both reads are ranges of the (exchange, ts, symbol) key; the window is a
             # collection or two of rows, not the history.
-            recent = select(func.count()).where(
-                ScoreRow.exchange == exchange, ScoreRow.ts >= end - window, ScoreRow.ts <= end
-            )
-            return ScoreMark(newest=end, recent=session.scalar(recent) or 0)
+            recent = session.scalar(_RECENT, {"exchange": exchange, "start": end - window, "end": end})
+            return ScoreMark(newest=end, recent=recent or 0)
