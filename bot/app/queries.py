@@ -335,6 +335,18 @@ class Queries:
         view = self._view(exchange)
         return None if view is None else view.market
 
+    def cards(self, exchange: str | None = None) -> tuple[LatestMarket, dict[str, ScoreCard]] | None:
+        """Every symbol's score card of ``exchange``'s market (default: the first venue), with
+        that market, from what is prepared (checked against the store when due), or ``None``
+        while nothing is scored there. The dashboard serialises them ahead of requests."""
+        view = self._view(exchange)
+        if view is None:
+            return None
+        empty: Past = (None, None)
+        return view.market, {
+            r.symbol: ScoreCard(r, *view.past.get(r.symbol, empty)) for r in view.market.records
+        }
+
     def held(self, exchange: str | None = None) -> LatestMarket | None:
         """The market last prepared for ``exchange`` (default: the first venue), without
         asking the store anything."""

@@ -382,7 +382,8 @@ class Site:
             return None  # no scores yet: requests take the path that says so
         age = self._stale_age(head)
         # ``/api/v1/score`` answers the first venue's cards (``Queries.resolve``'s default).
-        scored = None if store is None else queries.market(queries.exchange)
+        prepared = None if store is None else queries.cards(queries.exchange)
+        scored = None if prepared is None else prepared[0]
         kept_scores = None if previous is None else previous.scores
         if kept_scores is not None and kept_scores.market is not scored:
             kept_scores = None
@@ -408,9 +409,9 @@ class Site:
         )
         top = Rendered.of(json.dumps(payloads.top_json(reply, exchange), separators=(",", ":")).encode())
         scores, deps = kept_scores, self.deps
-        if scores is None and scored is not None and store is not None and deps.stale_after is not None:
+        if scores is None and prepared is not None and deps.stale_after is not None:
             label, shown = deps.source_label, deps.exchange
-            scores = score_bodies(store, scored, queries.exchange, deps.stale_after, label, shown)
+            scores = score_bodies(prepared[1], prepared[0], shown, label)
         views = (page, table, top, scores)
         return CommonViews(exchange, head.table.summary, head.as_of, head.stale, age, head.notes, *views)
 

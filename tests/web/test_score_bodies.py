@@ -1,5 +1,5 @@
 """``/api/v1/score`` bodies prepared for a whole market: the same bytes as the card built per
-request, whatever the clock adds, from one batch read of the past scores."""
+request, whatever the clock adds, from the cards ``Queries`` prepared with the market."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bot.app.queries import LatestMarket
 from bot.app.views import ScoreCardReply
 from bot.core.records import ScoreCard
 from bot.web import payloads
-from bot.web.score_bodies import ScoreBody, _newest_near, score_bodies
+from bot.web.score_bodies import ScoreBody, score_bodies
 from tests.strategies import hostile_texts
 from tests.web.conftest import Replayed, replayed
 
@@ -47,8 +47,9 @@ def test_every_symbol_s_prepared_card_is_the_card_queries_answers(market: Replay
     latest = _market(market)
     exchange = queries.exchange
     label = market.app.commands.context.source_label
-    scores = market.app.collector.storage.scores
-    prepared = score_bodies(scores, latest, exchange, STALE_AFTER, label, exchange)
+    cards = queries.cards()
+    assert cards is not None and cards[0] is latest
+    prepared = score_bodies(cards[1], latest, exchange, label)
     assert set(prepared.bodies) == {r.symbol for r in latest.records}
     assert prepared.market is latest
     with_past = 0
@@ -56,7 +57,7 @@ def test_every_symbol_s_prepared_card_is_the_card_queries_answers(market: Replay
         reply = queries.card(record.symbol, now)
         assert prepared.bodies[record.symbol].at(now, STALE_AFTER) == _expected(reply, exchange)
         with_past += reply is not None and reply.card.hour_ago is not None
-    assert with_past > 0  # the batch read found past scores (not a market of empty changes)
+    assert with_past > 0  # the prepared market holds past scores (not a market of empty changes)
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,23 +86,3 @@ def test_the_clock_s_fields_are_spliced_into_the_very_bytes_of_the_card(
     age = max(now - latest.ts, timedelta(0))
     reply = ScoreCardReply(card, age, age > stale_after, label)
     assert ScoreBody.of(card, shown, label).at(now, stale_after) == _expected(reply, shown)
-
-
-def test_the_newest_part_of_a_window_read_first_finds_what_the_whole_window_finds(market: Replayed) -> None:
-    scores = market.app.collector.storage.scores
-    latest = _market(market)
-    symbols = [r.symbol for r in latest.records]
-    exchange = market.app.commands.queries.exchange
-    found_some = False
-    # Cycles are five minutes apart here: some times fall in a first look, most do not.
-    for minutes in range(0, 80, 1):
-        at = latest.as_of - timedelta(minutes=minutes, seconds=7)
-        whole = scores.score_at_many(exchange, at, STALE_AFTER, symbols)
-        assert _newest_near(scores, exchange, at, STALE_AFTER, symbols) == whole
-        for seconds in (0, 5, 14, 15, 16):  # around the first look's edge
-            near = latest.as_of - timedelta(minutes=minutes) + timedelta(seconds=seconds)
-            assert _newest_near(scores, exchange, near, STALE_AFTER, symbols) == scores.score_at_many(
-                exchange, near, STALE_AFTER, symbols
-            )
-        found_some = found_some or bool(whole)
-    assert found_some

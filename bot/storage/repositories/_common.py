@@ -15,6 +15,7 @@ from sqlalchemy import (
     Row,
     Select,
     Subquery,
+    and_,
     bindparam,
     false,
     func,
