@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -151,6 +151,34 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
+
+
+MMAP_BYTES = 0x7FFF0000
+"""How much of the SQLite file ``mapped_reads`` maps: SQLite's default ceiling (a build may
+lower it; the rest of a larger file is read as without a map)."""
+_MAP = "PRAGMA mmap_size=2147418112"  # MMAP_BYTES; a pragma takes no bound parameter
+_UNMAP = "PRAGMA mmap_size=0"
+
+
+@contextmanager
+def mapped_reads(conn: Connection, *, when: bool = True) -> Iterator[None]:
+    """SQLite: read through a memory map while the block runs (``when``), then unmapped again.
+
+    For long reads of rows scattered over a table (``/track``'s first read): unmapped, each
+    page is a system call and a copy into SQLite's small page cache; mapped, it is read in
+    place. Only a connection with no map of its own is mapped (ours have none), and only
+    for the block: the pages count in the process's RSS while mapped, and an I/O error on
+    a mapped page is a signal rather than an exception.
+    """
+    sqlite = when and conn.dialect.name == "sqlite"
+    if not sqlite or int(conn.exec_driver_sql("PRAGMA mmap_size").scalar() or 0):
+        yield
+        return
+    conn.exec_driver_sql(_MAP)
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(_UNMAP)
 
 
 def refuse_writes(engine: Engine) -> bool:

@@ -10,14 +10,14 @@ column's own result processor: the same aware datetimes, one object per time.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, select, type_coerce
 from sqlalchemy.types import NullType
 
+from bot.storage.db import mapped_reads
 from bot.storage.models import ScoreRow, SnapshotRow
 
 TimeSeriesModel = type[SnapshotRow] | type[ScoreRow]
@@ -41,7 +41,7 @@ def market_firsts(
     process = model.ts.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
     times: dict[Any, datetime] = {}  # raw ts → the aware datetime the column's type makes of it
     found: dict[str, list[tuple[Any, ...]]] = {}
-    with _mapped(conn) if len(slots) >= MAP_MIN_SLOTS else nullcontext():
+    with mapped_reads(conn, when=len(slots) >= MAP_MIN_SLOTS):
         for lo, hi in slots:
             # Core rows, fetched at once (not a driver call a row).
             for row in conn.execute(stmt, {"lo": lo, "hi": hi}).all():
@@ -63,30 +63,9 @@ def market_firsts(
 
 
 MAP_MIN_SLOTS = 12
-"""Slots from which a read maps the file (``_mapped``): a first read's span has 48; a
+"""Slots from which a read maps the file (``bot.storage.db.mapped_reads``): a first read's span has 48; a
 top-up's one or two slots took longer mapped (30 ms against 18 ms a slot, 500 symbols),
 the map's pages being faulted in anew each time."""
-MMAP_BYTES = 0x7FFF0000
-"""SQLite: how much of the file a whole-market read maps (``_mapped``): SQLite's default
-ceiling (a build may lower it; the rest of a larger file is read as without a map)."""
-
-
-@contextmanager
-def _mapped(conn: Connection) -> Iterator[None]:
-    """SQLite: read through a memory map while the block runs, then as before.
-
-    The slots' rows are scattered over the table: one page read a row, each a system call
-    and a copy into SQLite's small page cache; mapped, a page is read in place.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = int(conn.exec_driver_sql("PRAGMA mmap_size").scalar() or 0)
-    conn.exec_driver_sql(f"PRAGMA mmap_size={MMAP_BYTES}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA mmap_size={before}")
 
 
 def _firsts_by_time(
