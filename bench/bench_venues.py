@@ -8,9 +8,9 @@ in one process (``VENUE_PROCESSES=one``) are measured beside it, as a figure.
 Setup: three fake exchanges (``tests/fakes/exchange``), one per venue (Binance USD-M, Bybit
 v5, OKX v5), each serving 500 USDT perpetuals with 50 ms injected latency, enforcing that
 venue's published limits with its own refusals and recording every request (arrival time,
-weight) and, here, when its answer left. They run in a child process of their own: the
+weight) and, here, when its answer left. Each runs in a child process of its own: the
 exchanges are other machines, so their server work must not compete with the bot's
-threads for this process's interpreter lock.
+threads for this process's interpreter lock, nor one exchange's with another's.
 
 The bot side is what ``dps run --role collector`` builds for
 ``EXCHANGES=binanceusdm,bybit,okx`` (``build_app``: one ``CcxtSource`` per venue, each on
@@ -128,51 +128,65 @@ def venue_log(venue: Any, fake: TimedFake, since: float) -> VenueLog:
     )
 
 
-def host_fakes(conn: Connection) -> None:
-    """The child process: ``start`` serves three fresh fakes, ``stop <since>`` returns their logs."""
-    asyncio.run(_host(conn))
+def host_fake(conn: Connection, exchange: str) -> None:
+    """A child process serving one venue's fake: ``start`` serves a fresh one, ``stop <since>``
+    returns its log (nothing when it was not asked)."""
+    asyncio.run(_host(conn, exchange))
 
 
-async def _host(conn: Connection) -> None:
+async def _host(conn: Connection, exchange: str) -> None:
     from bench.bench_collector import VENUES
 
+    venue = next(v for v in VENUES if v.exchange == exchange)
     loop = asyncio.get_running_loop()
-    fakes: dict[str, TimedFake] = {}
+    fake: TimedFake | None = None
     while True:
         command, arg = await loop.run_in_executor(None, conn.recv)
         if command == "start":
-            fakes = {v.exchange: TimedFake(FakeMarket.generated(SYMBOLS), LATENCY_S) for v in VENUES}
-            for fake in fakes.values():
-                await fake.start()
-            conn.send({venue: fake.url for venue, fake in fakes.items()})
+            fake = TimedFake(FakeMarket.generated(SYMBOLS), LATENCY_S)
+            await fake.start()
+            conn.send({exchange: fake.url})
         elif command == "stop":
-            logs = {
-                v.exchange: venue_log(v, fakes[v.exchange], arg) for v in VENUES if fakes[v.exchange].requests
-            }
-            for fake in fakes.values():
-                await fake.stop()
+            if fake is None:
+                raise RuntimeError(f"{exchange}: stop before start")
+            logs = {exchange: venue_log(venue, fake, arg)} if fake.requests else {}
+            await fake.stop()
             conn.send(logs)
         else:
             return
 
 
 class Fakes:
-    """The parent's handle on the child process serving the fakes."""
+    """The parent's handle on the fakes: one child process per venue, as each exchange is a
+    service of its own (sharing one process, Bybit's and OKX's answers would queue Binance's
+    behind them on one interpreter lock: a cost no real exchange puts on another)."""
 
     def __init__(self) -> None:
+        from bench.bench_collector import VENUES
+
         context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=host_fakes, args=(child,), name="venue-fakes", daemon=True)
-        self._process.start()
-        child.close()
+        self._hosts: list[tuple[Connection, Any]] = []
+        for venue in VENUES:
+            conn, child = context.Pipe()
+            process = context.Process(
+                target=host_fake, args=(child, venue.exchange), name=f"fake-{venue.exchange}", daemon=True
+            )
+            process.start()
+            child.close()
+            self._hosts.append((conn, process))
 
     async def ask(self, command: str, arg: Any = None) -> Any:
-        self._conn.send((command, arg))
-        return await asyncio.to_thread(self._conn.recv)
+        """Every venue's answer, merged (``start``: their URLs; ``stop``: their logs)."""
+        for conn, _ in self._hosts:
+            conn.send((command, arg))
+        answers = await asyncio.gather(*(asyncio.to_thread(conn.recv) for conn, _ in self._hosts))
+        return {key: value for answer in answers for key, value in answer.items()}
 
     def close(self) -> None:
-        self._conn.send(("quit", None))
-        self._process.join(10)
+        for conn, _ in self._hosts:
+            conn.send(("quit", None))
+        for _, process in self._hosts:
+            process.join(10)
 
 
 # -- the bot side ------------------------------------------------------------------------
@@ -492,7 +506,8 @@ one process they also share the interpreter lock, which Binance's client needs t
 each of its 500 answers while Bybit and OKX score, diff and store 500 symbols each: that
 work is queued on one lock, not overlapped, and on two cores shared with other work it
 stretches the round. A process each removes that queue at the price of an interpreter
-each (the RSS above). The fakes run in a child process, as the exchanges are elsewhere.
+each (the RSS above). Each fake runs in a child process of its own, as each exchange is a
+service of its own elsewhere.
 Load average (1, 5, 15 min) before: {load[0]}; after: {load[1]}.
 """
     return (
