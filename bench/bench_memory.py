@@ -346,7 +346,7 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
     import discord
     import yarl
 
-    from bot import gc_policy
+    from bot import gc_policy, malloc_arenas
     from bot.bootstrap import SystemClock, build_app
     from bot.collector.client import SourceTuning
     from bot.config import load_settings
@@ -375,6 +375,7 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
     )
     secrets = [urls["telegram_token"], urls["discord_token"]]
     configure_libraries("WARNING", secrets)
+    malloc_arenas.cap_arenas()  # as ``bot.runner.run`` does before ``build_app``
     app = build_app(
         settings,
         clock=SystemClock(),

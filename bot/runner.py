@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TextIO
 
-from bot import gc_policy
+from bot import gc_policy, malloc_arenas
 from bot.app.lease import Lease
 from bot.app.off_loop import off_loop
 from bot.bootstrap import App, Collector, SourceTuning, SystemClock, build_app
@@ -372,6 +372,7 @@ async def run(
         on_cycle: told of each venue's stored cycle (venue, summary line); a per-venue
             child tells its parent so.
     """
+    malloc_arenas.cap_arenas()  # before build_app starts the threads
     app = build_app(settings, clock=clock or SystemClock(), role=role, out=out, tuning=tuning)
     split = role.collects and settings.venue_children
     process = Process(app, backfill=role.collects, local=() if split else None)
