@@ -32,7 +32,7 @@ from bot.bootstrap import App, Collector, SourceTuning, SystemClock, build_app
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, RetentionPolicy
 from bot.errors import DpsError, LeaseLostError
-from bot.ports import ChatAdapter, Clock
+from bot.ports import ChatAdapter, Clock, SnapshotStore
 from bot.roles import Role
 from bot.scheduler import IntervalJob, Job, Jobs, Schedule
 from bot.venue_children import VenueChildren, start_venue_children
@@ -229,7 +229,8 @@ class Process:
             return  # another process sums the venues
         interval = timedelta(seconds=self.app.settings.collect_interval)
         snapshots = aggregate.storage.snapshots
-        times = {c.exchange: snapshots.latest_snapshot_time(c.exchange) for c in self.app.collectors}
+        # Off the loop: it runs four times an interval, and commands answer meanwhile.
+        times = await off_loop(self._venue_times, snapshots)
         fresh = [v for v, t in times.items() if t is not None and t >= now - 2 * interval]
         last = self._aggregate_inputs
         if last is None or self._aggregate_at is None:
@@ -252,6 +253,10 @@ class Process:
             self._aggregate_backfill = False
             await aggregate.cycle.backfill(now)
         await self._collect(aggregate, now)
+
+    def _venue_times(self, snapshots: SnapshotStore) -> dict[str, datetime | None]:
+        """Each venue's newest stored snapshot time."""
+        return {c.exchange: snapshots.latest_snapshot_time(c.exchange) for c in self.app.collectors}
 
     async def deliver(self) -> None:
         """Drain the outbox through this process's chats."""
