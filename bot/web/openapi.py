@@ -76,6 +76,13 @@ _SYMBOL = {
     "description": "A symbol as the bot knows it, or a short form (btc, 1000shib)",
     "schema": {"type": "string", "maxLength": 32},
 }
+_VENUE_OF_SYMBOL = {
+    "name": "venue",
+    "in": "query",
+    "description": "when several venues are collected: one venue's name, or all (the cross-venue "
+    "aggregate, whose card lists each venue); the first venue when absent; 400 otherwise",
+    "schema": {"type": "string"},
+}
 
 
 def openapi_schema(version: str) -> dict[str, Any]:
@@ -127,6 +134,10 @@ def openapi_schema(version: str) -> dict[str, Any]:
                         "change_1h": {"type": ["integer", "null"]},
                         "change_24h": {"type": ["integer", "null"]},
                         "components": {"type": "object"},
+                        "venues": {
+                            "type": ["object", "null"],
+                            "description": "The aggregate's card (venue=all): the asset on each venue",
+                        },
                     },
                 },
                 "History": {
@@ -196,10 +207,10 @@ def openapi_schema(version: str) -> dict[str, Any]:
             "/api/v1/score/{symbol}": {
                 "get": {
                     "summary": "One symbol's score card",
-                    "parameters": [_SYMBOL],
+                    "parameters": [_SYMBOL, _VENUE_OF_SYMBOL],
                     "responses": {
                         "200": _json("Score", "The score card"),
-                        "400": _error("Not a symbol"),
+                        "400": _error("Not a symbol, or an unknown venue"),
                         "404": _error("Unknown symbol (with suggestions)"),
                     }
                     | _COMMON_ERRORS,
@@ -215,10 +226,11 @@ def openapi_schema(version: str) -> dict[str, Any]:
                             "in": "query",
                             "schema": {"type": "string", "enum": ["24h", "7d"], "default": "24h"},
                         },
+                        _VENUE_OF_SYMBOL,
                     ],
                     "responses": {
                         "200": _json("History", "The scores"),
-                        "400": _error("Bad symbol or window"),
+                        "400": _error("Bad symbol, window or venue"),
                         "404": _error("Unknown symbol"),
                     }
                     | _COMMON_ERRORS,

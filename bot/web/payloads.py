@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.app.views import ChartView, RankedRow, ScoreCardReply, StatusReply, Summary, TableReply
+from bot.app.views import ChartView, CrossVenue, RankedRow, ScoreCardReply, StatusReply, Summary, TableReply
 from bot.core.records import ScoreRecord
 
 API_VERSION = "v1"
@@ -91,6 +91,29 @@ def score_json(reply: ScoreCardReply, exchange: str) -> dict[str, Any]:
         "hour_ago": _past(reply.card.hour_ago),
         "day_ago": _past(reply.card.day_ago),
         "components": asdict(latest.result.components),
+        "venues": None if reply.venues is None else _venue_rows(reply.venues),
+    }
+
+
+def _venue_rows(cross: CrossVenue) -> dict[str, Any]:
+    """The aggregate's card: the asset on each venue, the spreads, and the venues left out."""
+    return {
+        "rows": [
+            {
+                "exchange": row.venue,
+                "symbol": row.symbol,
+                "score": row.score,
+                "band": None if row.band is None else row.band.value,
+                "bias": None if row.bias is None else row.bias.value,
+                "oi_share": row.oi_share,
+                "funding_8h_pct": row.funding_8h_pct,
+                "basis_pct": row.basis_pct,
+            }
+            for row in cross.rows
+        ],
+        "funding_spread_pct": cross.funding_spread_pct,
+        "basis_spread_pct": cross.basis_spread_pct,
+        "missing": list(cross.missing),
     }
 
 

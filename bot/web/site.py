@@ -596,30 +596,37 @@ class Site:
         return _send(request, found, JSON, private=private)
 
     async def api_score(self, request: Request) -> Response:
-        """``/api/v1/score/{symbol}``: prepared with the common views (``CommonViews.scores``);
-        a name the prepared market does not know is looked up as the other views are."""
+        """``/api/v1/score/{symbol}?venue=bybit``: the first venue's cards are prepared with the
+        common views (``CommonViews.scores``); a name the prepared market does not know, or
+        another venue (``all``: the aggregate, with a line per venue), is looked up as the
+        other views are."""
         text = _symbol_text(request.path_params["symbol"])
-        prepared = self._score_body(text)
-        if prepared is not None:
-            return cached_response(request, prepared, JSON, private=self.deps.api_token is not None)
-        found = self._resolve(text)
+        venue = _venue(request.query_params.get("venue", ""), self.deps.queries.venues)
+        if venue is None:
+            prepared = self._score_body(text)
+            if prepared is not None:
+                return cached_response(request, prepared, JSON, private=self.deps.api_token is not None)
+        exchange = venue or self.deps.exchange
+        found = self._resolve(text, venue)
         if isinstance(found, ErrorReply):
             status = 503 if found.kind is ErrorKind.NO_DATA else 404
             return self._api_error(request, status, found.message, found.suggestions)
-        card = self._score_card(found)
+        card = self._score_card(found) if venue is None else self.deps.queries.card(found, self._now(), venue)
         if card is None:
             return self._api_error(request, 404, f"No stored score for {found} yet.")
-        return self._json(request, payloads.score_json(card, self.deps.exchange))
+        return self._json(request, payloads.score_json(card, exchange))
 
     async def api_history(self, request: Request) -> Response:
-        """``/api/v1/history/{symbol}?window=24h``."""
-        found = self._resolve(_symbol_text(request.path_params["symbol"]))
+        """``/api/v1/history/{symbol}?window=24h&venue=bybit``."""
+        venue = _venue(request.query_params.get("venue", ""), self.deps.queries.venues)
+        found = self._resolve(_symbol_text(request.path_params["symbol"]), venue)
         label, window = _window(request.query_params.get("window", "24h"))
         if isinstance(found, ErrorReply):
             status = 503 if found.kind is ErrorKind.NO_DATA else 404
             return self._api_error(request, status, found.message, found.suggestions)
-        view = self.deps.queries.chart(found, label, window, self._now())
-        return self._json(request, payloads.history_json(view, found, label, self.deps.exchange))
+        exchange = venue or self.deps.exchange
+        view = self.deps.queries.chart(found, label, window, self._now(), venue)
+        return self._json(request, payloads.history_json(view, found, label, exchange))
 
     async def api_status(self, request: Request) -> Response:
         """``/api/v1/status``."""
@@ -665,8 +672,8 @@ class Site:
         age = max(now - kept.latest.ts, timedelta(0))
         return ScoreCardReply(kept, age, age > stale_after, self.deps.source_label)
 
-    def _resolve(self, text: str) -> str | ErrorReply:
-        return self.deps.queries.resolve(text)
+    def _resolve(self, text: str, venue: str | None = None) -> str | ErrorReply:
+        return self.deps.queries.resolve(text, venue)
 
 
 def _table_context(query: TableQuery, reply: TableReply, age: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The dashboard and ``/api/v1/top`` with several venues: the aggregate by default, one
-venue on request (query string, no script needed), anything else refused and escaped."""
+"""The dashboard and the API with several venues: the aggregate by default, one venue on
+request (query string, no script needed), anything else refused and escaped."""
 
 from __future__ import annotations
 
@@ -127,5 +127,55 @@ def test_a_single_venue_site_has_no_venue_filter_and_refuses_one() -> None:
 
 def test_the_openapi_document_lists_the_venue_parameter(client: TestClient) -> None:
     schema = client.get("/api/v1/openapi.json").json()
-    names = [p["name"] for p in schema["paths"]["/api/v1/top"]["get"]["parameters"]]
-    assert "venue" in names
+    for path in ("/api/v1/top", "/api/v1/score/{symbol}", "/api/v1/history/{symbol}"):
+        names = [p["name"] for p in schema["paths"][path]["get"]["parameters"]]
+        assert "venue" in names, path
+
+
+@pytest.mark.parametrize(
+    ("venue", "text", "symbol"),
+    [("bybit", "btc", "BTCUSDT"), ("okx", "eth", "ETH-USDT-SWAP"), ("binanceusdm", "take", "TAKEUSDT")],
+)
+def test_the_api_score_and_history_take_a_venue(
+    client: TestClient, venue: str, text: str, symbol: str
+) -> None:
+    card = client.get(f"/api/v1/score/{text}", params={"venue": venue})
+    assert card.status_code == 200, card.text
+    body = card.json()
+    assert (body["exchange"], body["symbol"], body["venues"]) == (venue, symbol, None)
+    history = client.get(f"/api/v1/history/{text}", params={"venue": venue}).json()
+    assert (history["exchange"], history["symbol"]) == (venue, symbol)
+    assert history["points"][-1]["score"] == body["score"]
+
+
+def test_the_api_score_of_all_venues_is_the_aggregate_with_a_row_per_venue(client: TestClient) -> None:
+    body = client.get("/api/v1/score/btc", params={"venue": "all"}).json()
+    assert (body["exchange"], body["symbol"]) == (AGGREGATE_EXCHANGE, "BTC")
+    rows = {r["exchange"]: r["symbol"] for r in body["venues"]["rows"]}
+    assert rows == {"binanceusdm": "BTCUSDT", "bybit": "BTCUSDT", "okx": "BTC-USDT-SWAP"}
+    assert all(0 <= r["oi_share"] <= 1 for r in body["venues"]["rows"] if r["oi_share"] is not None)
+
+
+def test_without_a_venue_the_api_score_stays_the_first_venues(client: TestClient) -> None:
+    body = client.get("/api/v1/score/btc").json()
+    assert (body["exchange"], body["symbol"], body["venues"]) == ("binanceusdm", "BTCUSDT", None)
+
+
+def test_a_symbol_missing_on_the_venue_asked_is_a_404_naming_it(client: TestClient) -> None:
+    answer = client.get("/api/v1/score/spk", params={"venue": "binanceusdm"})
+    assert answer.status_code == 404
+    assert "binanceusdm" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/score/btc", "/api/v1/history/btc"])
+def test_the_symbol_apis_refuse_an_unknown_venue_and_a_venue_on_a_single_venue_site(
+    client: TestClient, path: str
+) -> None:
+    answer = client.get(path, params={"venue": "<b>kraken</b>"})
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/json"
+    assert "all, binanceusdm, bybit, okx" in answer.json()["error"]["message"]
+    single = client_over(populate(FakeStorage()), venues=False)
+    refused = single.get(path, params={"venue": "binanceusdm"})
+    assert refused.status_code == 400
+    assert "one venue only" in refused.json()["error"]["message"]
