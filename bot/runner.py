@@ -26,8 +26,8 @@ from functools import partial
 from typing import TextIO
 
 from bot import gc_policy, malloc_arenas
-from bot.app.lease import Lease
-from bot.app.off_loop import off_loop
+from bot.app.lease import Lease, collector_lease_name, release_leases_of_dead_child
+from bot.app.off_loop import off_loop, write_off_loop
 from bot.bootstrap import App, Collector, SourceTuning, SystemClock, build_app
 from bot.config import Settings
 from bot.core.records import ChatKind, ChatSettings, RetentionPolicy
@@ -197,6 +197,18 @@ class Process:
             await off_loop(self.app.commands.queries.refresh, exchange)
         except DpsError as exc:  # the cycle is stored; the next command reads the market itself
             logger.debug("%s: market not read after its child's cycle: %s", exchange, exc)
+
+    async def child_exited(self, exchange: str, pid: int) -> None:
+        """``exchange``'s child process ``pid`` died: give up the leases it held (its venue's,
+        and the aggregate's if it was that one's holder), so that its replacement collects at
+        its first cycle rather than a lease period later."""
+        names = [collector_lease_name(exchange)]
+        if self.app.aggregate is not None:
+            names.append(collector_lease_name(self.app.aggregate.exchange))
+        leases = self.app.collector.storage.leases
+        released = await write_off_loop(None, release_leases_of_dead_child, leases, names, pid)
+        if released:
+            logger.info("released %s, held by %s's dead child (%d)", ", ".join(released), exchange, pid)
 
     def _venue_done(self, exchange: str, now: datetime) -> None:
         if self.app.aggregate is None or self.after_round is None:
@@ -387,7 +399,7 @@ async def run(
         await process.start_chats()
         web = start_web_child(app)  # the dashboard's own process, only with WEB_PORT
         if split:  # each venue collected by a child process of its own
-            children = start_venue_children(settings, process.child_cycle)
+            children = start_venue_children(settings, process.child_cycle, on_exit=process.child_exited)
     except BaseException:
         if children is not None:
             await children.stop()

@@ -127,6 +127,9 @@ class Supervised:
                 code = repr(exc)
             if self.stopping:  # the property: mypy would take the loop's test as still true
                 return
+            proc = self._proc
+            if proc is not None and proc.returncode is not None:
+                await self._exited(proc.pid)
             if self.healthy > healthy and loop.time() - began >= self._backoff_max_s:
                 delay, quiet = self._backoff_s, False  # it ran long enough: a new failure is news
             if quiet:
@@ -176,6 +179,10 @@ class Supervised:
 
     def _began(self, pid: int) -> None:
         """A child was just started (a subclass may say so)."""
+
+    async def _exited(self, pid: int) -> None:
+        """The child ``pid`` died (reaped, not stopped): before its replacement starts, a
+        subclass may undo what it left behind. Must not raise."""
 
     def _check_can_start(self) -> None:
         """Raise if a child cannot be started now (a subclass's resources are gone)."""

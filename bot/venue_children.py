@@ -50,6 +50,7 @@ class VenueChild(Supervised):
         settings: bytes,
         on_cycle: Callable[[str, str], Coroutine[object, object, None]],
         *,
+        on_exit: Callable[[str, int], Coroutine[object, object, None]] | None = None,
         backoff_s: float = 1.0,
         backoff_max_s: float = 60.0,
     ) -> None:
@@ -65,11 +66,20 @@ class VenueChild(Supervised):
         )
         self.venue = venue
         self._on_cycle = on_cycle
+        self._on_exit = on_exit
         self._told: set[asyncio.Task[None]] = set()
         self._announced: int | None = None  # the child whose first cycle was logged
 
     def _began(self, pid: int) -> None:
         logger.info("%s started (%d)", self.name, pid)
+
+    async def _exited(self, pid: int) -> None:
+        if self._on_exit is None:
+            return
+        try:
+            await self._on_exit(self.venue, pid)
+        except Exception:  # the replacement then waits for the leases to lapse
+            logger.exception("%s: the dead child's leases were not released", self.name)
 
     def heard(self, line: bytes, pid: int) -> bool | None:
         if not line.startswith(CYCLE):
@@ -103,14 +113,21 @@ def start_venue_children(
     settings: Settings,
     on_cycle: Callable[[str, str], Coroutine[object, object, None]],
     *,
+    on_exit: Callable[[str, int], Coroutine[object, object, None]] | None = None,
     backoff_s: float = 1.0,
     backoff_max_s: float = 60.0,
 ) -> VenueChildren:
     """Start a collector process for each venue of ``EXCHANGES``; ``on_cycle(venue, line)``
-    is awaited in this loop after each cycle a child stored."""
+    is awaited in this loop after each cycle a child stored, ``on_exit(venue, pid)`` after a
+    child died, before its replacement starts."""
     children = [
         VenueChild(
-            venue, child_settings(settings, venue), on_cycle, backoff_s=backoff_s, backoff_max_s=backoff_max_s
+            venue,
+            child_settings(settings, venue),
+            on_cycle,
+            on_exit=on_exit,
+            backoff_s=backoff_s,
+            backoff_max_s=backoff_max_s,
         )
         for venue in settings.exchanges
     ]

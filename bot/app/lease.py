@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from bot.app.off_loop import write_off_loop
@@ -31,7 +32,32 @@ logger = logging.getLogger(__name__)
 
 def holder_id() -> str:
     """``host:pid:random``: names this process in the lease row and the log."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{_holder_prefix(os.getpid())}{secrets.token_hex(3)}"
+
+
+def _holder_prefix(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}:"
+
+
+def release_leases_of_dead_child(store: LeaseStore, names: Iterable[str], pid: int) -> list[str]:
+    """Give up the leases of ``names`` that a child process of this one held when it died.
+
+    Its lease would otherwise hold its replacement off for a whole ``ttl`` (nobody renews
+    it, but nobody may take it before it lapses). Only for a child known dead (its exit was
+    reaped): a process that no longer runs writes nothing, so no fence is needed; the lease
+    is deleted only while its holder is still that child (``host:pid:``), so one taken over
+    meanwhile stays its new holder's.
+
+    Returns:
+        The names of the leases released.
+    """
+    prefix, released = _holder_prefix(pid), []
+    for name in names:
+        info = store.lease(name)
+        if info is not None and info.holder.startswith(prefix):
+            store.release(name, info.holder)
+            released.append(name)
+    return released
 
 
 class Lease:
@@ -141,7 +167,12 @@ class Lease:
 
 def collector_lease(store: LeaseStore, exchange: str, *, ttl: timedelta, holder: str | None = None) -> Lease:
     """One collector per exchange."""
-    return Lease(store, f"collector:{exchange}", ttl=ttl, duty="collects", holder=holder)
+    return Lease(store, collector_lease_name(exchange), ttl=ttl, duty="collects", holder=holder)
+
+
+def collector_lease_name(exchange: str) -> str:
+    """The name of ``exchange``'s collector lease."""
+    return f"collector:{exchange}"
 
 
 def commands_lease(store: LeaseStore, platform: str, *, ttl: timedelta) -> Lease:

@@ -40,7 +40,7 @@ STARTED = re.compile(r"(\w+)'s collector process started \((\d+)\)")
 REAL_INTERVAL = timedelta(seconds=30)  # COLLECT_INTERVAL's least
 
 
-def _env(tmp_path: Path, fakes: dict[str, FakeExchange]) -> dict[str, str]:
+def _env(tmp_path: Path, fakes: dict[str, FakeExchange], *, lease_s: int = 6) -> dict[str, str]:
     return {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
@@ -48,8 +48,7 @@ def _env(tmp_path: Path, fakes: dict[str, FakeExchange]) -> dict[str, str]:
         "EXCHANGES": ",".join(VENUES),
         **{f"EXCHANGE_API_URLS__{venue.upper()}": fake.url for venue, fake in fakes.items()},
         "COLLECT_INTERVAL": str(int(REAL_INTERVAL.total_seconds())),
-        # A killed child's lease runs out soon, so its replacement takes over within the test.
-        "COLLECTOR_LEASE_SECONDS": "6",
+        "COLLECTOR_LEASE_SECONDS": str(lease_s),
     }
 
 
@@ -83,7 +82,9 @@ async def test_dps_run_collects_each_venue_in_its_own_process_and_a_killed_one_c
     fakes: dict[str, FakeExchange], tmp_path: Path
 ) -> None:
     db = tmp_path / "dps.sqlite3"
-    bot = await processes.start("dps run", _env(tmp_path, fakes), tmp_path, "all")
+    # The killed child's lease would hold its replacement off for ten minutes, far past this
+    # test's waits: the parent gives it up once the child is reaped.
+    bot = await processes.start("dps run", _env(tmp_path, fakes, lease_s=600), tmp_path, "all")
     try:
         await wait_for(
             lambda: set(_pids(bot, FIRST_CYCLE)) == set(VENUES) or not bot.alive(),
@@ -119,6 +120,7 @@ async def test_dps_run_collects_each_venue_in_its_own_process_and_a_killed_one_c
             lambda: len(_pids(bot, FIRST_CYCLE)["bybit"]) == 2 or not bot.alive(),
             lambda: f"Bybit's new child to store a cycle; it printed:\n{bot.log()}",
         )
+        assert bot.seen(f"held by bybit's dead child ({killed})") is not None
         children = [pid for pids in _pids(bot, STARTED).values() for pid in pids]
         assert killed in children and len(children) == 4
     finally:

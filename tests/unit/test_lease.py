@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from datetime import datetime, timedelta
 
 import pytest
 
-from bot.app.lease import Lease, collector_lease
+from bot.app.lease import Lease, collector_lease, collector_lease_name, release_leases_of_dead_child
 from bot.errors import StorageError
 from tests.fakes.clock import EPOCH
 from tests.fakes.leases import FakeLeaseStore
@@ -127,3 +128,19 @@ async def test_hold_off_loop_behaves_as_hold() -> None:
     assert await b.hold_off_loop(EPOCH + TTL)  # a fell silent
     assert not await a.hold_off_loop(EPOCH + TTL + timedelta(seconds=1))
     assert not await collector_lease(BrokenStore(), "x", ttl=TTL, holder="a").hold_off_loop(EPOCH)
+
+
+def test_a_dead_childs_leases_are_released_and_no_one_elses() -> None:
+    store = FakeLeaseStore()
+    host = socket.gethostname()
+    dead, other = f"{host}:4242:a1b2c3", f"{host}:42420:d4e5f6"  # a pid that starts the same
+    names = [collector_lease_name(v) for v in ("bybit", "all", "okx", "binanceusdm")]
+    assert store.acquire(names[0], dead, EPOCH, TTL)
+    assert store.acquire(names[1], dead, EPOCH, TTL)
+    assert store.acquire(names[2], other, EPOCH, TTL)
+    assert store.acquire(names[3], "elsewhere:4242:a1b2c3", EPOCH, TTL)  # another host's pid 4242
+    assert release_leases_of_dead_child(store, names, 4242) == names[:2]
+    assert store.lease(names[0]) is None and store.lease(names[1]) is None
+    assert store.lease(names[2]) is not None and store.lease(names[3]) is not None
+    # Its replacement takes the venue's lease at once, not a lease period later.
+    assert collector_lease(store, "bybit", ttl=TTL).hold(EPOCH + timedelta(seconds=1))
