@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from bot.app.fanout import followed_venues, zone
+from bot.app.off_loop import off_loop, write_off_loop
 from bot.app.views import Summary, summarise
 from bot.core.aggregate import AGGREGATE_EXCHANGE
 from bot.core.aggregate_card import venue_title
@@ -189,10 +190,12 @@ class DigestJob:
     async def tick(self, now: datetime) -> int:
         """Enqueue every due digest; returns how many chats had all theirs enqueued.
 
-        The chart is awaited (drawn in another process), so the event loop serves commands
-        meanwhile; each digest is enqueued (and a chat's date recorded) before the next is drawn.
+        The chart is awaited (drawn in another process), and the reads and writes run in
+        worker threads (a write may wait for a cycle's transaction), so the event loop serves
+        commands meanwhile; each digest is enqueued (and a chat's date recorded) before the
+        next is drawn.
         """
-        due = self._due(now)
+        due = await off_loop(self._due, now)
         if not due:
             return 0
         markets: dict[str | None, tuple[list[ScoreRecord], dict[str, ScoreRecord]] | None] = {}
@@ -208,7 +211,7 @@ class DigestJob:
                     continue
                 await self._enqueue(profile.chat, local_date, venue, market, now)
             if complete:
-                self._log.record_digest(profile.chat.ref, local_date, now)
+                await write_off_loop(None, self._log.record_digest, profile.chat.ref, local_date, now)
                 sent += 1
             else:
                 waiting += 1
@@ -232,11 +235,13 @@ class DigestJob:
     ) -> tuple[list[ScoreRecord], dict[str, ScoreRecord]] | None:
         """The latest scores of a venue and those of a day before (``None``: none fresh)."""
         exchange = venue or self._exchange
-        latest = self._scores.latest_scores(exchange, since=now - FRESH)
+        latest = await off_loop(self._scores.latest_scores, exchange, since=now - FRESH)
         if not latest:
             return None
-        await asyncio.sleep(0)  # two large reads back to back would hold the loop for both
-        return latest, self._scores.score_at_many(exchange, now - timedelta(hours=24), DAY_TOLERANCE)
+        day_ago = await off_loop(
+            self._scores.score_at_many, exchange, now - timedelta(hours=24), DAY_TOLERANCE
+        )
+        return latest, day_ago
 
     async def _enqueue(
         self,
@@ -257,4 +262,4 @@ class DigestJob:
             event_count=0,  # digests do not count towards the alert cap
             attachment=picture,
         )
-        self._outbox.enqueue([message])
+        await write_off_loop(None, self._outbox.enqueue, [message])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -255,3 +256,45 @@ async def test_with_one_venue_the_digest_key_and_label_are_as_before() -> None:
     ((key, text),) = queued(s).items()
     assert key == f"digest:{ref}:2026-11-20"
     assert "Source: synthetic demo market (replay)" in text and "Binance" not in text
+
+
+class OnWhichThread:
+    """A store whose ``methods`` note whether they ran on the event loop's thread."""
+
+    def __init__(self, inner: object, methods: tuple[str, ...], seen: dict[str, bool]) -> None:
+        self._inner, self._methods, self._seen = inner, methods, seen
+
+    def __getattr__(self, name: str) -> object:
+        found = getattr(self._inner, name)
+        if name not in self._methods:
+            return found
+
+        def noted(*args: object, **kwargs: object) -> object:
+            self._seen[name] = self._seen.get(name, False) or threading.current_thread() is LOOP_THREAD[0]
+            return found(*args, **kwargs)
+
+        return noted
+
+
+LOOP_THREAD: list[threading.Thread] = []
+
+
+async def test_the_digest_reads_and_writes_off_the_event_loop() -> None:
+    # A write may wait behind a cycle's transaction: on the loop's thread every command would.
+    LOOP_THREAD[:] = [threading.current_thread()]
+    s, _, ref = setup(tz="UTC", at=time(8, 0))
+    scores_at(s, DAY + timedelta(hours=8) - timedelta(minutes=5))
+    on_loop: dict[str, bool] = {}
+    job = DigestJob(
+        EX,
+        OnWhichThread(s.chats, ("digest_chats",), on_loop),  # type: ignore[arg-type]
+        OnWhichThread(s.scores, ("latest_scores", "score_at_many"), on_loop),  # type: ignore[arg-type]
+        OnWhichThread(s.outbox, ("enqueue",), on_loop),  # type: ignore[arg-type]
+        OnWhichThread(s.digests, ("digest_sent", "record_digest"), on_loop),  # type: ignore[arg-type]
+        digest_document,
+    )
+    assert await job.tick(DAY + timedelta(hours=8)) == 1
+    assert on_loop == dict.fromkeys(
+        ("digest_chats", "digest_sent", "latest_scores", "score_at_many", "enqueue", "record_digest"), False
+    )
+    assert s.digests.digest_sent(ref, DAY.date())
