@@ -483,6 +483,11 @@ class OutboxStore(Protocol):
         """
         ...
 
+    def events_for_chats(self, since: Mapping[int, datetime]) -> dict[int, int]:
+        """``events_for_chat`` of every chat of ``since`` at its own time (each chat's local
+        midnight), in a few statements rather than one per chat; a chat with none counts 0."""
+        ...
+
     def status_counts(self) -> dict[OutboxStatus, int]:
         """Number of entries per status (statuses with none are absent)."""
         ...

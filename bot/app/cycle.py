@@ -442,14 +442,19 @@ class CollectionCycle:
         if not events:
             return []
         watch = self._d.chats.watched_symbols(self._d.exchange)
+        chats = self._d.chats.alert_chats()
+        # Each chat's alerts since its own midnight, read for every chat at once.
+        today = self._d.outbox.events_for_chats(
+            {p.chat.ref: local_midnight(now, p.chat.timezone) for p in chats}
+        )
         audiences = [
             Audience(
                 chat=p.chat,
                 settings=p.settings,
                 watchlist=watch.get(p.chat.ref, frozenset()),
-                alerts_today=self._d.outbox.events_for_chat(p.chat.ref, local_midnight(now, p.chat.timezone)),
+                alerts_today=today.get(p.chat.ref, 0),
             )
-            for p in self._d.chats.alert_chats()
+            for p in chats
         ]
         batches = plan_fanout(events, audiences, now, self._cap, venues=self._venues)
         notes = self._evidence_lines(events, now) if batches else {}

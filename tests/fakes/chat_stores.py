@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -250,6 +250,9 @@ class FakeOutboxStore:
         return sum(
             e.event_count for e in self.entries.values() if e.chat_ref == chat_ref and e.created_at >= since
         )
+
+    def events_for_chats(self, since: Mapping[int, datetime]) -> dict[int, int]:
+        return {ref: self.events_for_chat(ref, at) for ref, at in since.items()}
 
     def status_counts(self) -> dict[OutboxStatus, int]:
         return dict(Counter(e.status for e in self.entries.values()))

@@ -1126,6 +1126,15 @@ def check_outbox_events_for_chat(s: Stores) -> None:
     s.outbox.mark_failed(entries["2"].id, now=T0, error="403", policy=policy, permanent=True)
     s.outbox.mark_failed(entries["3"].id, now=T0, error="502", policy=policy)
     assert s.outbox.events_for_chat(a, T0 - timedelta(days=1)) == 8
+    c = _chat(s, "c")  # nothing enqueued: 0
+    assert s.outbox.events_for_chats({}) == {}
+    assert s.outbox.events_for_chats({a: T0, b: T0, c: T0}) == {a: 4, b: 7, c: 0}
+    # Each chat at its own time (its own midnight), as events_for_chat of each.
+    asked = {a: T0 + STEP, b: T0 + STEP, c: T0 - timedelta(days=1)}
+    assert s.outbox.events_for_chats(asked) == {
+        ref: s.outbox.events_for_chat(ref, at) for ref, at in asked.items()
+    }
+    assert s.outbox.events_for_chats(asked) == {a: 1, b: 0, c: 0}
     stored = outbox_record(s, "1")
     assert stored is not None and (stored.status, stored.event_count) == (OutboxStatus.SENT, 4)
 

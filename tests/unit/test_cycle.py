@@ -170,3 +170,31 @@ async def test_a_symbol_listed_after_start_up_gets_its_day_of_history_at_the_nex
     assert source.history_of.count("BTCUSDT") == 1  # already has its day: not fetched again
     day_ago = T0 + 12 * STEP - timedelta(hours=24)
     assert "SOLUSDT" in storage.snapshots.oi_at_many("fakex", day_ago, timedelta(minutes=45), ["SOLUSDT"])
+
+
+async def test_the_chats_alerts_today_are_read_in_one_call_whatever_the_number_of_chats() -> None:
+    cycle, storage, _ = build()
+    refs = []
+    for i, zone_name in enumerate(("UTC", "Asia/Tokyo", "America/New_York", "UTC")):
+        chat = storage.chats.ensure_chat(
+            ChatKey(Platform.CONSOLE, f"c{i}"), kind=ChatKind.PRIVATE, now=T0, timezone=zone_name
+        )
+        storage.chats.save_settings(chat.ref, ChatSettings(min_band=Band.LEAN))
+        refs.append(chat.ref)
+    asked: list[dict[int, datetime]] = []
+    counted = storage.outbox.events_for_chats
+
+    def recorded(since: dict[int, datetime]) -> dict[int, int]:
+        asked.append(dict(since))
+        return counted(since)
+
+    storage.outbox.events_for_chats = recorded  # type: ignore[method-assign]
+    await cycle.backfill(T0)
+    reports = [await cycle.run(T0 + i * STEP) for i in range(12)]
+    with_events = [r for r in reports if r.events]
+    assert with_events and len(asked) == len(with_events)  # one read per cycle with alerts
+    assert all(set(since) == set(refs) for since in asked)
+    # Each at its own midnight: Tokyo's is 15:00 UTC the day before, New York's 05:00 UTC.
+    first = asked[0]
+    assert first[refs[1]].astimezone(UTC).hour == 15 and first[refs[2]].astimezone(UTC).hour == 5
+    assert first[refs[0]] == first[refs[3]]

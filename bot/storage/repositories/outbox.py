@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -193,6 +193,24 @@ class SqlOutboxStore:
         )
         with transaction(self._sessions, "count a chat's alert events") as session:
             return int(session.scalar(stmt) or 0)
+
+    def events_for_chats(self, since: Mapping[int, datetime]) -> dict[int, int]:
+        counts = dict.fromkeys(since, 0)
+        # Chats share their midnights (one per time zone): a statement per midnight and chunk.
+        by_time: dict[datetime, list[int]] = {}
+        for ref, at in since.items():
+            by_time.setdefault(at, []).append(ref)
+        with transaction(self._sessions, "count the chats' alert events") as session:
+            for at, refs in by_time.items():
+                for chunk in chunked(refs):
+                    stmt = (
+                        select(OutboxRow.chat_ref, func.sum(OutboxRow.event_count))
+                        .where(OutboxRow.chat_ref.in_(chunk), OutboxRow.created_at >= at)
+                        .group_by(OutboxRow.chat_ref)
+                    )
+                    for ref, total in session.execute(stmt):
+                        counts[ref] = int(total or 0)
+        return counts
 
     def status_counts(self) -> dict[OutboxStatus, int]:
         stmt = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
