@@ -43,6 +43,16 @@ logger = logging.getLogger(__name__)
 AGGREGATE_JOB = "cycle:all"
 
 
+async def _data_age(collector: Collector, now: datetime) -> str:
+    """How old the venue's newest stored data is, for the STALE line: read off the loop, as
+    the database may be what failed."""
+    try:
+        latest = await off_loop(collector.storage.snapshots.latest_snapshot_time, collector.exchange)
+    except DpsError as exc:
+        return f"unknown ({exc})"
+    return f"{(now - latest).total_seconds() / 60:.0f} min old" if latest else "none stored"
+
+
 class Process:
     """What one process does with its wired parts: the jobs, and the leases they run under.
 
@@ -163,9 +173,9 @@ class Process:
             logger.warning("%s: another process collects now", exc)
             return
         except DpsError as exc:
-            latest = collector.storage.snapshots.latest_snapshot_time(collector.exchange)
-            age = f"{(now - latest).total_seconds() / 60:.0f} min old" if latest else "none stored"
-            logger.warning("%sSTALE: cycle failed (%s); latest data %s", venue, exc, age)
+            logger.warning(
+                "%sSTALE: cycle failed (%s); latest data %s", venue, exc, await _data_age(collector, now)
+            )
             return
         if collector is not app.aggregate:
             app.last_cycle.record(report.log_line(), collector.exchange)

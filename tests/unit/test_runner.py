@@ -6,9 +6,10 @@ with whatever the composition root hands it, without asking what it is.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from bot.collector.replay_source import ReplaySource
 from bot.config import load_settings
 from bot.core.records import ChatKey, Platform
 from bot.core.send_outcome import PartAccepted, SendOutcome, Sent
-from bot.errors import ChatPlatformError
+from bot.errors import ChatPlatformError, StorageError
 from bot.roles import Role
 from bot.runner import Process
 from tests.fakes.clock import FakeClock
@@ -165,5 +166,39 @@ async def test_a_stored_cycle_reads_the_shown_market_so_the_next_command_does_no
         mark = app.collector.storage.scores.score_mark(app.collector.exchange, queries._stale_after)
         assert refreshed.mark == mark
         assert queries.market() is refreshed  # the next command's check finds it read
+    finally:
+        await app.close()
+
+
+async def test_a_failed_cycle_is_logged_stale_with_the_data_age_read_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}")
+    replay = ReplaySource(symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
+    start = replay.market.first_time_with_history(24)
+    assert start is not None
+    app = build_app(settings, clock=FakeClock(start), replay=replay, chart_dir=tmp_path / "charts")
+    try:
+        process = Process(app)
+        collector = app.collector
+
+        async def failing(now: datetime) -> None:
+            raise StorageError("cannot store a cycle: disk I/O error")
+
+        monkeypatch.setattr(collector.cycle, "run", failing)
+        loop_thread = threading.current_thread()
+        read_on: list[threading.Thread] = []
+
+        def latest(exchange: str) -> datetime:
+            read_on.append(threading.current_thread())
+            raise StorageError("cannot read the newest snapshot time: disk I/O error")
+
+        monkeypatch.setattr(collector.storage.snapshots, "latest_snapshot_time", latest)
+        caplog.set_level("WARNING", logger="bot.runner")
+        await process.cycle()  # the database failing twice still leaves the process running
+        assert (
+            "STALE: cycle failed (cannot store a cycle: disk I/O error); latest data unknown (" in caplog.text
+        )
+        assert read_on and loop_thread not in read_on
     finally:
         await app.close()
