@@ -272,19 +272,22 @@ def changes_picked(history: Sequence[OiSample], picks: ChangePicks) -> OiChanges
     if picks is None:
         return _UNKNOWN
     end, starts = picks
-    current = history[end][1]
+    return changes_between(history[end][1], [None if i is None else history[i][1] for i in starts])
+
+
+def changes_between(current: float, pasts: Sequence[float | None]) -> OiChanges:
+    """The changes from each horizon's past value (``None``: no start point) to ``current``,
+    in %, as ``changes_picked`` measures them; the values alone, wherever they are held."""
     # _relative_value inlined: this runs for every series of every cycle. ``x - x == 0.0``
     # holds exactly for finite numbers (inf - inf and NaN - NaN are NaN).
     if not (current - current == 0.0 and current >= 0):
         return _UNKNOWN
     found: list[float | None] = []
-    for i in starts:
+    for past in pasts:
         change = None
-        if i is not None:
-            past = history[i][1]
-            if past - past == 0.0 and past > 0:
-                change = (current / past - 1.0) * 100.0
-                if change - change != 0.0:  # overflowed
-                    change = None
+        if past is not None and past - past == 0.0 and past > 0:
+            change = (current / past - 1.0) * 100.0
+            if change - change != 0.0:  # overflowed
+                change = None
         found.append(change)
     return OiChanges(found[0], found[1], found[2])
