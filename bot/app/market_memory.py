@@ -26,7 +26,6 @@ from bot.core.oi_deltas import (
     ChangeTimes,
     OiChanges,
     OiDeltaTolerances,
-    OiSample,
     change_picks,
     changes_at,
     changes_between,
@@ -345,15 +344,28 @@ class MarketMemory:
         planned: dict[tuple[datetime, ...], _Plan] = {}
         oi_held, mark_held = self._oi, self._mark
         found: list[Measured] = []
+        # Inlined where it pays: this runs for each of thousands of symbols every cycle.
         for snap, when in zip(fresh, times, strict=True):
             symbol = snap.symbol
-            whens, targets, last = _plan(planned, windows, at[symbol])
-            oi_kept, mark_kept = oi_held.get(symbol), mark_held.get(symbol)
-            oi_picks = [] if oi_kept is None else _renewed(last, oi_kept, windows, whens, targets, made).picks
-            oi = _measure(oi_kept, oi_picks, last, snap, snap.oi_contracts, when)
+            key = tuple(at[symbol])
+            plan = planned.get(key)
+            if plan is None:
+                plan = planned[key] = _plan(windows, key)
+            whens, targets, last = plan
+            kept = oi_held.get(symbol)
+            if kept is None:  # nothing stored: the snapshot's own point alone
+                oi = _measure([], last, snap, snap.oi_contracts, when)
+            else:
+                if last.ts != kept.ts:  # other times than the last series': pick anew
+                    last.renew(kept.ts, kept.picks(windows, whens, targets), made)
+                oi = _measure(kept.values, last, snap, snap.oi_contracts, when)
             price = None
-            if mark_kept is not None and _renewed(last, mark_kept, windows, whens, targets, made).picks:
-                price = _measure(mark_kept, last.picks, last, snap, snap.mark_price, when)
+            kept = mark_held.get(symbol)
+            if kept is not None:
+                if last.ts != kept.ts:
+                    last.renew(kept.ts, kept.picks(windows, whens, targets), made)
+                if last.picks:  # none picked: no stored price, as ``series`` leaves it out
+                    price = _measure(kept.values, last, snap, snap.mark_price, when)
             found.append((oi, price))
         return found
 
@@ -374,7 +386,11 @@ class MarketMemory:
         # Symbols mostly share their measuring times: work out their targets once.
         planned: dict[tuple[datetime, ...], _Plan] = {}
         for symbol, times in at.items():
-            whens, targets, last = _plan(planned, windows, times)
+            key = tuple(times)
+            plan = planned.get(key)
+            if plan is None:
+                plan = planned[key] = _plan(windows, key)
+            whens, targets, last = plan
             for out, held in zip(found, (self._oi, self._mark), strict=True):
                 kept = held.get(symbol)
                 if kept is not None and (picked := kept.picked(windows, whens, targets, made, last)):
@@ -388,49 +404,23 @@ _Plan = tuple[list[int], _Targets | None, _LastPick]
 """Measuring times in epoch microseconds, their ``_targets``, and the last pick at them."""
 
 
-def _plan(
-    planned: dict[tuple[datetime, ...], _Plan], windows: list[tuple[int, int]], times: Iterable[datetime]
-) -> _Plan:
-    """The plan of one symbol's measuring times; symbols mostly share theirs: made once."""
-    key = tuple(times)
-    plan = planned.get(key)
-    if plan is None:
-        whens = [micros(t) for t in key]
-        plan = planned[key] = (whens, _targets(windows, whens), _LastPick())
-    return plan
-
-
-def _renewed(
-    last: _LastPick,
-    kept: _Series,
-    windows: list[tuple[int, int]],
-    whens: list[int],
-    targets: _Targets | None,
-    made: dict[int, datetime],
-) -> _LastPick:
-    """``last``, holding the picks of ``kept``."""
-    if last.ts is None or last.ts != kept.ts:
-        last.renew(kept.ts, kept.picks(windows, whens, targets), made)
-    return last
+def _plan(windows: list[tuple[int, int]], times: tuple[datetime, ...]) -> _Plan:
+    """The plan of one symbol's measuring times (symbols mostly share theirs)."""
+    whens = [micros(t) for t in times]
+    return whens, _targets(windows, whens), _LastPick()
 
 
 def _measure(
-    kept: _Series | None,
-    picks: list[int],
-    last: _LastPick,
-    snap: MarketSnapshot,
-    value: float | None,
-    times: ChangeTimes,
+    values: Sequence[float], last: _LastPick, snap: MarketSnapshot, value: float | None, times: ChangeTimes
 ) -> OiChanges:
-    """The changes of ``kept``'s points ``picks`` (``last`` holds them when there are any)
-    with the snapshot's own ``value``, as ``score_snapshots`` measures them."""
+    """The changes of the points ``last`` picked of a series holding ``values`` (no point
+    when empty) with the snapshot's own ``value``, as ``score_snapshots`` measures them."""
     # ``value - value == 0.0`` holds for finite values only.
     finite = value is not None and value - value == 0.0
-    if kept is None or not picks or times.bounds is None:
+    picks = last.picks if values else []
+    if not picks or times.bounds is None:
         # No stored point (a new symbol), or bounds beyond the calendar: the general way.
-        history: list[OiSample] = []
-        if kept is not None:
-            history = list(zip(last.times, map(kept.values.__getitem__, picks), strict=True))
+        history = list(zip(last.times, map(values.__getitem__, picks), strict=True)) if picks else []
         if value is not None and finite and not (history and history[-1][0] >= snap.ts):
             history.append((snap.ts, value))  # as _with_snapshot_point
         return changes_at(history, times)
@@ -438,7 +428,6 @@ def _measure(
     if found is None:
         return _UNKNOWN  # no end point
     end, starts = found
-    values = kept.values
     # -1: the snapshot's own value, added only when finite.
     current = value if end < 0 and value is not None else values[end]
     return changes_between(

@@ -111,7 +111,7 @@ def grid_points(grid: tuple[int, int, int], seed: int, span_h: int) -> list[tupl
     per_symbol=st.lists(st.tuples(st.sampled_from(SYMBOLS), series_of, series_of), max_size=6),
     latest=st.lists(
         st.tuples(
-            st.sampled_from(SYMBOLS),
+            st.sampled_from(SYMBOLS + "F"),
             st.one_of(st.sampled_from([0, -1, -300, -301, -600, 120]), st.integers(-700, 300)),
             values,
             values,
@@ -161,6 +161,8 @@ def test_memory_changes_score_as_the_picked_points_do(
     memory.add_series(
         MarketSeries(oi={s: p[1::2] for s, p in oi.items()}, mark={s: p[1::2] for s, p in mark.items()})
     )
+    # F: series made by a read that found no point for it, held empty.
+    memory.add_series(MarketSeries(oi={"F": []}, mark={"F": []}))
     now = NOW + timedelta(seconds=now_shift)
     if trim_at is not None:
         memory.trim(now + timedelta(seconds=trim_at) - timedelta(hours=25))
