@@ -7,7 +7,8 @@ keeps every point from the oldest window's start onwards, per symbol, as compact
 of epoch microseconds and values, and hands the scorer only the few points it looks at.
 
 What the scorer gets is the same as the window read would give, minus points it never
-looks at (see ``MarketMemory.series``), so the deltas are identical.
+looks at (see ``MarketMemory.series``), so the deltas are identical. The cycle has the
+memory measure the deltas itself (``MarketMemory.changes``): the same, on the arrays.
 """
 
 from __future__ import annotations
@@ -216,8 +217,9 @@ class _LastPick:
         ``finite`` as ``_with_snapshot_point`` adds it, as indices into the whole series;
         ``-1``: the snapshot's own point. Needs ``times.bounds``."""
         key = (times, finite)
-        found = self.changes.get(key)
-        if found is None:
+        try:
+            return self.changes[key]
+        except KeyError:  # once per distinct times and measuring time
             dated = self.times
             added = finite and not (dated and dated[-1] >= times.now)
             # The picks depend on the times alone (``change_picks``): the values are left out.
@@ -236,8 +238,8 @@ class _LastPick:
                         None if starts[2] is None else whole[starts[2]],
                     ),
                 )
-            found = self.changes[key] = picks
-        return found
+            self.changes[key] = picks
+            return picks
 
 
 class MarketMemory:
