@@ -429,16 +429,13 @@ def _measure(
     found = last.change_picks(times, finite)
     if found is None:
         return _UNKNOWN  # no end point
-    end, starts = found
+    end, (i1, i4, i24) = found
     # -1: the snapshot's own value, added only when finite.
-    current = value if end < 0 and value is not None else values[end]
     return changes_between(
-        current,
-        (
-            None if starts[0] is None else values[starts[0]],
-            None if starts[1] is None else values[starts[1]],
-            None if starts[2] is None else values[starts[2]],
-        ),
+        value if end < 0 and value is not None else values[end],
+        None if i1 is None else values[i1],
+        None if i4 is None else values[i4],
+        None if i24 is None else values[i24],
     )
 
 
