@@ -16,12 +16,13 @@ thread after each commit, as the bot runs it). Before the timed
 cycles it holds 24 h of 5-minute snapshots and scores for the 5,000 symbols (2.9M rows,
 bulk-loaded), then two untimed cycles store the first alert states, read the points the
 cycle keeps in memory, and warm the caches. The split of each cycle comes from timing the
-ports the cycle calls (reads: the window reads, or the picks from the memory, and the state
-read; writes: ``save_cycle``); score + diff is the rest of ``run``. The WAL checkpoint that
-follows each cycle's commit on SQLite is timed apart (the bench waits for it to end before
-the next cycle, as the minutes between real cycles would). The garbage collector is
-configured as ``dps run`` configures it: ``bot.gc_policy.after_start()`` after the first
-cycle, as the runner calls it after the backfill and first cycle.
+ports the cycle calls (reads: the window reads, or the OI and price changes measured on
+the memory, and the state read; writes: ``save_cycle``); score + diff is the rest of
+``run``. The WAL checkpoint that follows each cycle's commit on SQLite is timed apart (the
+bench waits for it to end before the next cycle, as the minutes between real cycles would).
+The garbage collector is configured as ``dps run`` configures it:
+``bot.gc_policy.after_start()`` after the first cycle, as the runner calls it after the
+backfill and first cycle.
 
 PostgreSQL runs the same on a throwaway local cluster (the test suite's, durability off:
 ``fsync=off``, ``synchronous_commit=off``) when its binaries are installed.
@@ -266,18 +267,18 @@ def run_cycles(prepared: Prepared, backend: str, cycles: int, keep_states: bool)
                 t.reads += seconds
                 t.state_reads += name == "load_alert_states"
 
-        # The points the cycle keeps in memory replace most window reads: picking the
-        # cycle's points from that memory counts as a read too.
-        picked = MarketMemory.series
+        # The points the cycle keeps in memory replace most window reads: measuring the
+        # cycle's OI and price changes on that memory counts as a read too.
+        picked = MarketMemory.changes
 
-        def timed_series(memory: MarketMemory, *args: Any, **kwargs: Any) -> Any:
+        def timed_changes(memory: MarketMemory, *args: Any, **kwargs: Any) -> Any:
             began = time.perf_counter()
             try:
                 return picked(memory, *args, **kwargs)
             finally:
                 add(time.perf_counter() - began, "market memory")
 
-        MarketMemory.series = timed_series  # type: ignore[method-assign]
+        MarketMemory.changes = timed_changes  # type: ignore[method-assign]
         source = InstantSource([w.symbol for w in market.walks])
         lease = collector_lease(storage.leases, EX, ttl=timedelta(minutes=15), holder="bench")
         deps = CycleDeps(
@@ -333,7 +334,7 @@ def run_cycles(prepared: Prepared, backend: str, cycles: int, keep_states: bool)
         if remembered is not None and remembered != storage.alert_states.load_alert_states(EX):
             raise SystemExit("the stored alert states differ from the cycle's")
     finally:
-        MarketMemory.series = picked  # type: ignore[method-assign]
+        MarketMemory.changes = picked  # type: ignore[method-assign]
         storage.close()
     return figures
 
@@ -403,9 +404,9 @@ def section(results: list[tuple[str, Figures]], baseline: Figures, pg_note: str)
         f"5-minute snapshots and scores for them. Each cycle reads the OI and mark-price "
         f"windows, scores, diffs against the alert states, and stores {SYMBOLS:,} snapshots, "
         f"{SYMBOLS:,} scores and the changed states in one transaction under the lease's fence. "
-        f"Reads are the window reads (from the points the cycle keeps in memory while the "
-        f"lease is held, `bot/app/market_memory.py`, read from the database at the first "
-        f"cycle) plus `load_alert_states` whenever the cycle makes it "
+        f"Reads are the window reads (while the lease is held, the OI and price changes "
+        f"measured on the points the cycle keeps in memory, `bot/app/market_memory.py`, read "
+        f"from the database at the first cycle) plus `load_alert_states` whenever the cycle makes it "
         f"({main.state_reads} times in {len(main.total) + 2} cycles of the SQLite run: the states "
         f"stay in memory while the lease is held); score + diff is the rest of `run`. "
         f"On SQLite the commit leaves copying the WAL's pages back into the database file to "

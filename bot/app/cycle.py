@@ -34,7 +34,7 @@ from bot.app.busy_retry import retry_once_when_busy
 from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.market_memory import MarketMemory, history_spans, load_memory
 from bot.app.off_loop import off_loop
-from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
+from bot.app.snapshot_scoring import Measure, ScoredSymbol, history_measure, score_measured
 from bot.core.diff import DiffParams, DiffResult, diff
 from bot.core.document import Document
 from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
@@ -336,14 +336,7 @@ class CollectionCycle:
 
     def _compute(self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]) -> _Work:
         """Everything between the fetch and the store, in the order the steps depend on."""
-        history = self._history(now, claim, latest)
-        scored = score_snapshots(
-            latest,
-            lambda sym: history.oi.get(sym, []),
-            now,
-            self._params,
-            price_history=lambda sym: history.mark.get(sym, []),
-        )
+        scored = score_measured(latest, self._history(now, claim, latest), now, self._params)
         outcome, changed = self._diff_states(self._previous_states(claim), scored, now)
         messages = self._messages(outcome.events, now)
         return _Work(scored, outcome, changed, messages, self._score_records(scored))
@@ -396,12 +389,11 @@ class CollectionCycle:
         market.trim_hourly(now)
         return True
 
-    def _history(
-        self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]
-    ) -> MarketSeries:
-        """What the deltas of this cycle score from: from memory, or the database's windows."""
+    def _history(self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]) -> Measure:
+        """How this cycle's deltas are measured: from memory, or the database's windows."""
         if not self._keep_states:
-            return self._history_windows(now, [s.symbol for s in latest])
+            history = self._history_windows(now, [s.symbol for s in latest])
+            return history_measure(lambda sym: history.oi.get(sym, []), lambda sym: history.mark.get(sym, []))
         tenure = None if claim is None else claim.since
         if self._market is None or self._market_tenure != tenure:
             self._market = load_memory(self._d.snapshots.market_history, self._d.exchange, now)
@@ -409,7 +401,7 @@ class CollectionCycle:
         at: dict[str, list[datetime]] = {}
         for snap in latest:
             at.setdefault(snap.symbol, []).append(snap.ts)
-        return self._market.series(now, at)
+        return functools.partial(self._market.changes, now, at)
 
     def _history_windows(self, now: datetime, symbols: list[str]) -> MarketSeries:
         """The stored OI and mark-price points the deltas can use: near now and near each

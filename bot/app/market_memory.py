@@ -7,20 +7,30 @@ keeps every point from the oldest window's start onwards, per symbol, as compact
 of epoch microseconds and values, and hands the scorer only the few points it looks at.
 
 What the scorer gets is the same as the window read would give, minus points it never
-looks at (see ``MarketMemory.series``), so the deltas are identical.
+looks at (see ``MarketMemory.series``), so the deltas are identical. The cycle has the
+memory measure the deltas itself (``MarketMemory.changes``): the same, on the arrays.
 """
 
 from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.app.snapshot_scoring import shared_times
+from bot.app.snapshot_scoring import Measured, shared_times
 from bot.core.market import MarketSnapshot
-from bot.core.oi_deltas import DEFAULT_TOLERANCES, OiDeltaTolerances
+from bot.core.oi_deltas import (
+    DEFAULT_TOLERANCES,
+    ChangePicks,
+    ChangeTimes,
+    OiChanges,
+    OiDeltaTolerances,
+    change_picks,
+    changes_at,
+    changes_between,
+)
 from bot.ports import MarketSeries, OiSeries
 
 HORIZONS_H = (1, 4, 24)
@@ -127,17 +137,15 @@ class _Series:
         """
         ts, values = self.ts, self.values
         if last.ts is None or last.ts != ts:
-            keep = None if targets is None else self._neighbours_near(targets, windows[0][0], windows[-1][1])
-            if keep is None:
-                keep = self._neighbours(windows, at)
-            last.ts, last.picks, last.times = ts, sorted(keep), []
-            for i in last.picks:
-                us = ts[i]
-                when_dt = made.get(us)
-                if when_dt is None:
-                    when_dt = made[us] = from_micros(us)
-                last.times.append(when_dt)
+            last.renew(ts, self.picks(windows, at, targets), made)
         return shared_times(zip(last.times, map(values.__getitem__, last.picks), strict=True), last.times)
+
+    def picks(self, windows: list[tuple[int, int]], at: list[int], targets: _Targets | None) -> list[int]:
+        """The indices of the points ``picked`` hands over, in time order."""
+        keep = None if targets is None else self._neighbours_near(targets, windows[0][0], windows[-1][1])
+        if keep is None:
+            keep = self._neighbours(windows, at)
+        return sorted(keep)
 
     def _neighbours_near(self, targets: _Targets, first: int, last: int) -> set[int] | None:
         """``_neighbours`` when each target's neighbours lie in the target's own window (the
@@ -185,12 +193,53 @@ class _Series:
 
 @dataclass(slots=True)
 class _LastPick:
-    """The last series picked at some measuring times: its times, the indices picked, and
-    their datetimes."""
+    """The last series picked at some measuring times: its times, the indices picked, their
+    datetimes, and the change picks found on them (``MarketMemory.changes``)."""
 
     ts: array[int] | None = None
     picks: list[int] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
+    changes: dict[tuple[ChangeTimes, bool], ChangePicks] = field(default_factory=dict)
+
+    def renew(self, ts: array[int], picks: list[int], made: dict[int, datetime]) -> None:
+        """Hold the picks of a series on other times than the last one's."""
+        self.ts, self.picks, self.times = ts, picks, []
+        self.changes = {}
+        for i in picks:
+            us = ts[i]
+            when_dt = made.get(us)
+            if when_dt is None:
+                when_dt = made[us] = from_micros(us)
+            self.times.append(when_dt)
+
+    def change_picks(self, times: ChangeTimes, finite: bool) -> ChangePicks:
+        """The change picks of the picked points with the snapshot's own point, added when
+        ``finite`` as ``_with_snapshot_point`` adds it, as indices into the whole series;
+        ``-1``: the snapshot's own point. Needs ``times.bounds``."""
+        key = (times, finite)
+        try:
+            return self.changes[key]
+        except KeyError:  # once per distinct times and measuring time
+            dated = self.times
+            added = finite and not (dated and dated[-1] >= times.now)
+            # The picks depend on the times alone (``change_picks``): the values are left out.
+            history = [(when, 0.0) for when in dated]
+            if added:
+                history.append((times.now, 0.0))
+            whole = self.picks
+            picks = change_picks(history, times)
+            if picks is not None:
+                end, starts = picks
+                picks = (
+                    -1 if end == len(whole) else whole[end],
+                    (
+                        None if starts[0] is None else whole[starts[0]],
+                        None if starts[1] is None else whole[starts[1]],
+                        None if starts[2] is None else whole[starts[2]],
+                    ),
+                )
+            self.changes[key] = picks
+            return picks
 
 
 class MarketMemory:
@@ -272,6 +321,56 @@ class MarketMemory:
         """How many points are held (both kinds)."""
         return sum(len(s.ts) for held in (self._oi, self._mark) for s in held.values())
 
+    def changes(
+        self,
+        now: datetime,
+        at: Mapping[str, Iterable[datetime]],
+        fresh: Sequence[MarketSnapshot],
+        times: Sequence[ChangeTimes],
+    ) -> list[Measured]:
+        """Each snapshot's OI and mark-price changes, exactly as ``score_snapshots`` measures
+        them over ``series(now, at)`` (a ``bot.app.snapshot_scoring.Measure``).
+
+        The same points are picked, but the changes are measured on the held arrays: the
+        picks are found once per distinct series times (mostly every symbol's) and only
+        the values are read per symbol, with no list of points built.
+
+        Args:
+            now: the cycle time; the windows are ``history_spans(now)``.
+            at: each symbol's measuring times, for every symbol of ``fresh``.
+            fresh: the snapshots to measure.
+            times: each snapshot's ``ChangeTimes`` at its own time.
+        """
+        windows = [(micros(a), micros(b)) for a, b in history_spans(now, self._tolerances)]
+        made: dict[int, datetime] = {}
+        planned: dict[tuple[datetime, ...], _Plan] = {}
+        oi_held, mark_held = self._oi, self._mark
+        found: list[Measured] = []
+        # Inlined where it pays: this runs for each of thousands of symbols every cycle.
+        for snap, when in zip(fresh, times, strict=True):
+            symbol = snap.symbol
+            key = tuple(at[symbol])
+            plan = planned.get(key)
+            if plan is None:
+                plan = planned[key] = _plan(windows, key)
+            whens, targets, last = plan
+            kept = oi_held.get(symbol)
+            if kept is None:  # nothing stored: the snapshot's own point alone
+                oi = _measure([], last, snap, snap.oi_contracts, when)
+            else:
+                if last.ts != kept.ts:  # other times than the last series': pick anew
+                    last.renew(kept.ts, kept.picks(windows, whens, targets), made)
+                oi = _measure(kept.values, last, snap, snap.oi_contracts, when)
+            price = None
+            kept = mark_held.get(symbol)
+            if kept is not None:
+                if last.ts != kept.ts:
+                    last.renew(kept.ts, kept.picks(windows, whens, targets), made)
+                if last.picks:  # none picked: no stored price, as ``series`` leaves it out
+                    price = _measure(kept.values, last, snap, snap.mark_price, when)
+            found.append((oi, price))
+        return found
+
     def series(self, now: datetime, at: Mapping[str, Iterable[datetime]]) -> MarketSeries:
         """What the cycle at ``now`` scores from, for the symbols of ``at``.
 
@@ -287,19 +386,57 @@ class MarketMemory:
         found: list[OiSeries] = [{}, {}]
         made: dict[int, datetime] = {}
         # Symbols mostly share their measuring times: work out their targets once.
-        planned: dict[tuple[datetime, ...], tuple[list[int], _Targets | None, _LastPick]] = {}
+        planned: dict[tuple[datetime, ...], _Plan] = {}
         for symbol, times in at.items():
             key = tuple(times)
             plan = planned.get(key)
             if plan is None:
-                whens = [micros(t) for t in key]
-                plan = planned[key] = (whens, _targets(windows, whens), _LastPick())
+                plan = planned[key] = _plan(windows, key)
             whens, targets, last = plan
             for out, held in zip(found, (self._oi, self._mark), strict=True):
                 kept = held.get(symbol)
                 if kept is not None and (picked := kept.picked(windows, whens, targets, made, last)):
                     out[symbol] = picked
         return MarketSeries(oi=found[0], mark=found[1])
+
+
+_UNKNOWN = OiChanges(None, None, None)
+
+_Plan = tuple[list[int], _Targets | None, _LastPick]
+"""Measuring times in epoch microseconds, their ``_targets``, and the last pick at them."""
+
+
+def _plan(windows: list[tuple[int, int]], times: tuple[datetime, ...]) -> _Plan:
+    """The plan of one symbol's measuring times (symbols mostly share theirs)."""
+    whens = [micros(t) for t in times]
+    return whens, _targets(windows, whens), _LastPick()
+
+
+def _measure(
+    values: Sequence[float], last: _LastPick, snap: MarketSnapshot, value: float | None, times: ChangeTimes
+) -> OiChanges:
+    """The changes of the points ``last`` picked of a series holding ``values`` (no point
+    when empty) with the snapshot's own ``value``, as ``score_snapshots`` measures them."""
+    # ``value - value == 0.0`` holds for finite values only.
+    finite = value is not None and value - value == 0.0
+    picks = last.picks if values else []
+    if not picks or times.bounds is None:
+        # No stored point (a new symbol), or bounds beyond the calendar: the general way.
+        history = list(zip(last.times, map(values.__getitem__, picks), strict=True)) if picks else []
+        if value is not None and finite and not (history and history[-1][0] >= snap.ts):
+            history.append((snap.ts, value))  # as _with_snapshot_point
+        return changes_at(history, times)
+    found = last.change_picks(times, finite)
+    if found is None:
+        return _UNKNOWN  # no end point
+    end, (i1, i4, i24) = found
+    # -1: the snapshot's own value, added only when finite.
+    return changes_between(
+        value if end < 0 and value is not None else values[end],
+        None if i1 is None else values[i1],
+        None if i4 is None else values[i4],
+        None if i24 is None else values[i24],
+    )
 
 
 def _append(held: dict[str, _Series], symbol: str, us: int, value: float) -> None:

@@ -40,6 +40,13 @@ OiHistory = Callable[[str], Sequence[OiSample]]
 price, its (ts, mark_price) points)."""
 
 
+Measured = tuple[OiChanges, OiChanges | None]
+"""A snapshot's OI changes and its mark-price changes (``None``: no price moves)."""
+
+Measure = Callable[[Sequence[MarketSnapshot], Sequence[ChangeTimes]], Sequence[Measured]]
+"""The fresh snapshots of a cycle and their measuring times → each one's ``Measured``."""
+
+
 class SharedTimes(list[OiSample]):
     """A history whose times are those of every other history with the same ``times`` object.
 
@@ -142,11 +149,25 @@ def _scored(
     times: ChangeTimes,
     picks: _Picks | None = None,
 ) -> ScoredSymbol:
+    return _scored_from(snap, _measured(snap, history, price_history, times, picks), params)
+
+
+def _measured(
+    snap: MarketSnapshot,
+    history: Sequence[OiSample],
+    price_history: Sequence[OiSample],
+    times: ChangeTimes,
+    picks: _Picks | None,
+) -> Measured:
     changes = _changes(history, snap, snap.oi_contracts, times, picks)
     price = None
     if price_history:
         price = _changes(price_history, snap, snap.mark_price, times, picks)
-    inputs = inputs_from_snapshot(snap, changes, price)
+    return changes, price
+
+
+def _scored_from(snap: MarketSnapshot, measured: Measured, params: ScoringParams) -> ScoredSymbol:
+    inputs = inputs_from_snapshot(snap, measured[0], measured[1])
     return ScoredSymbol(snapshot=snap, inputs=inputs, result=score(inputs, params))
 
 
@@ -203,18 +224,56 @@ def score_snapshots(
     Raises:
         ValueError: ``now`` is naive.
     """
+    measure = history_measure(oi_history, price_history)
+    return score_measured(latest, measure, now, params, stale_after=stale_after, tolerances=tolerances)
+
+
+def history_measure(oi_history: OiHistory, price_history: OiHistory | None = None) -> Measure:
+    """The ``Measure`` of ``score_snapshots``: each snapshot's changes over the points its
+    symbol's histories return, with the snapshot's own point (``_with_snapshot_point``)."""
+
+    def measure(fresh: Sequence[MarketSnapshot], times: Sequence[ChangeTimes]) -> list[Measured]:
+        picks: _Picks = {}
+        found = []
+        for snap, at in zip(fresh, times, strict=True):
+            prices = () if price_history is None else price_history(snap.symbol)
+            found.append(_measured(snap, oi_history(snap.symbol), prices, at, picks))
+        return found
+
+    return measure
+
+
+def score_measured(
+    latest: Sequence[MarketSnapshot],
+    measure: Measure,
+    now: datetime,
+    params: ScoringParams,
+    *,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    tolerances: OiDeltaTolerances = DEFAULT_TOLERANCES,
+) -> list[ScoredSymbol]:
+    """``score_snapshots`` with the changes from ``measure`` rather than from histories.
+
+    A caller holding the points in another form (``bot.app.market_memory``) measures the
+    changes from them directly; they must be those ``history_measure`` would find.
+    """
     fresh = split_stale(latest, now, stale_after).fresh
+    measured = measure(fresh, change_times(fresh, tolerances))
+    scored = [_scored_from(snap, found, params) for snap, found in zip(fresh, measured, strict=True)]
+    scored.sort(key=lambda s: (-s.result.score, s.snapshot.symbol, s.snapshot.exchange))
+    return scored
+
+
+def change_times(snapshots: Sequence[MarketSnapshot], tolerances: OiDeltaTolerances) -> list[ChangeTimes]:
+    """Each snapshot's measuring times, one ``ChangeTimes`` per distinct data time."""
     times: dict[datetime, ChangeTimes] = {}  # the symbols of a cycle mostly share one data time
-    picks: _Picks = {}
-    scored = []
-    for snap in fresh:
+    found = []
+    for snap in snapshots:
         ts = snap.ts
         at = times.get(ts)
         # An equal time in another zone (or fold) compares with other zones' points through
         # its own offset: it gets its own bounds.
         if at is None or at.now.tzinfo is not ts.tzinfo or at.now.fold != ts.fold:
             at = times[ts] = ChangeTimes(ts, tolerances)
-        prices = () if price_history is None else price_history(snap.symbol)
-        scored.append(_scored(snap, oi_history(snap.symbol), prices, params, at, picks))
-    scored.sort(key=lambda s: (-s.result.score, s.snapshot.symbol, s.snapshot.exchange))
-    return scored
+        found.append(at)
+    return found

@@ -271,20 +271,35 @@ def changes_picked(history: Sequence[OiSample], picks: ChangePicks) -> OiChanges
     """The changes between the points ``picks`` names (``change_picks``) of ``history``."""
     if picks is None:
         return _UNKNOWN
-    end, starts = picks
-    current = history[end][1]
-    # _relative_value inlined: this runs for every series of every cycle. ``x - x == 0.0``
-    # holds exactly for finite numbers (inf - inf and NaN - NaN are NaN).
+    end, (i1, i4, i24) = picks
+    return changes_between(
+        history[end][1],
+        None if i1 is None else history[i1][1],
+        None if i4 is None else history[i4][1],
+        None if i24 is None else history[i24][1],
+    )
+
+
+def changes_between(
+    current: float, past_1h: float | None, past_4h: float | None, past_24h: float | None
+) -> OiChanges:
+    """The changes from each horizon's past value (``None``: no start point) to ``current``,
+    in %, as ``changes_picked`` measures them; the values alone, wherever they are held."""
+    # _relative_value inlined and unrolled: this runs for every series of every cycle.
+    # ``x - x == 0.0`` holds exactly for finite numbers (inf - inf and NaN - NaN are NaN).
     if not (current - current == 0.0 and current >= 0):
         return _UNKNOWN
-    found: list[float | None] = []
-    for i in starts:
-        change = None
-        if i is not None:
-            past = history[i][1]
-            if past - past == 0.0 and past > 0:
-                change = (current / past - 1.0) * 100.0
-                if change - change != 0.0:  # overflowed
-                    change = None
-        found.append(change)
-    return OiChanges(found[0], found[1], found[2])
+    h1 = h4 = h24 = None
+    if past_1h is not None and past_1h - past_1h == 0.0 and past_1h > 0:
+        h1 = (current / past_1h - 1.0) * 100.0
+        if h1 - h1 != 0.0:  # overflowed
+            h1 = None
+    if past_4h is not None and past_4h - past_4h == 0.0 and past_4h > 0:
+        h4 = (current / past_4h - 1.0) * 100.0
+        if h4 - h4 != 0.0:
+            h4 = None
+    if past_24h is not None and past_24h - past_24h == 0.0 and past_24h > 0:
+        h24 = (current / past_24h - 1.0) * 100.0
+        if h24 - h24 != 0.0:
+            h24 = None
+    return OiChanges(h1, h4, h24)
