@@ -35,7 +35,7 @@ from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.market_memory import MarketMemory, history_spans, load_memory
 from bot.app.off_loop import off_loop
 from bot.app.snapshot_scoring import ScoredSymbol, score_snapshots
-from bot.core.diff import DiffParams, DiffResult, diff
+from bot.core.diff import DiffParams, DiffResult, diff, material_changes
 from bot.core.document import Document
 from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
@@ -344,9 +344,9 @@ class CollectionCycle:
             self._params,
             price_history=lambda sym: history.mark.get(sym, []),
         )
-        outcome, changed = self._diff_states(self._previous_states(claim), scored, now)
+        outcome, changed, accepted = self._diff_states(self._previous_states(claim), scored, now)
         messages = self._messages(outcome.events, now)
-        return _Work(scored, outcome, changed, messages, self._score_records(scored))
+        return _Work(scored, outcome, changed, messages, self._score_records(scored, accepted))
 
     def _store(
         self,
@@ -379,15 +379,23 @@ class CollectionCycle:
 
     def _diff_states(
         self, previous: Mapping[str, SymbolState], scored: Sequence[ScoredSymbol], now: datetime
-    ) -> tuple[DiffResult, list[SymbolState]]:
-        """The diff of this cycle's scores against ``previous``, and the states it changed."""
+    ) -> tuple[DiffResult, list[SymbolState], list[bool]]:
+        """The diff of this cycle's scores against ``previous``, the states to store
+        (``material_changes``), and which of ``scored`` became their state's ``last``."""
         points = [ScoredPoint(s.snapshot.symbol, reading_of(s), s.result.partial) for s in scored]
         outcome = diff(self._d.exchange, previous, points, now, self._diff)
-        return outcome, changed_states(previous, outcome.states)
+        states = outcome.states
+        # The diff keeps an accepted point's reading itself as ``last``: identity says
+        # exactly which score carries a state's reading, duplicates of a symbol included.
+        accepted = [(state := states.get(p.symbol)) is not None and state.last is p.reading for p in points]
+        return outcome, material_changes(previous, states), accepted
 
-    def _score_records(self, scored: Sequence[ScoredSymbol]) -> list[ScoreRecord]:
+    def _score_records(self, scored: Sequence[ScoredSymbol], accepted: Sequence[bool]) -> list[ScoreRecord]:
         exchange = self._d.exchange
-        return [ScoreRecord(exchange, s.snapshot.symbol, s.snapshot.ts, s.inputs, s.result) for s in scored]
+        return [
+            ScoreRecord(exchange, s.snapshot.symbol, s.snapshot.ts, s.inputs, s.result, took)
+            for s, took in zip(scored, accepted, strict=True)
+        ]
 
     def _extend(self, market: MarketMemory, now: datetime, stored: Sequence[MarketSnapshot]) -> bool:
         """Add a stored cycle's snapshots to ``market``; False: it must be read again."""
