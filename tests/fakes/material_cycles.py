@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from hypothesis import strategies as st
+
 from bot.core.bands import band_for
 from bot.core.diff import DiffParams, diff, material_changes
 from bot.core.events import ScoredPoint, SymbolState
@@ -157,3 +159,22 @@ def run_plan(s: Stores, exchange: str, plan: list[Planned], params: DiffParams |
         memory = outcome.states
         assert s.alert_states.load_alert_states(exchange) == memory, f"after the cycle at {now}"
     return skipped
+
+
+_seen = st.builds(
+    Seen,
+    st.sampled_from(SYMBOLS),
+    st.sampled_from(LAGS),
+    st.booleans(),
+    st.one_of(st.integers(0, 100), st.sampled_from((14, 15, 34, 35, 59, 60))),
+    st.sampled_from(Bias),
+    st.sampled_from(REGIMES),
+)
+plans = st.lists(
+    st.builds(
+        Planned, st.sampled_from(STEPS), st.lists(_seen, max_size=3, unique_by=lambda s: s.symbol).map(tuple)
+    ),
+    min_size=1,
+    max_size=25,
+)
+"""Plans for Hypothesis: scores near the band floors often."""
