@@ -13,6 +13,11 @@ cycle, after a failed store, and in a new tenure of the collector lease (another
 may have collected in between). The fence then also refuses a store begun in an older
 tenure, so states computed from a stale memory are never written.
 
+Of the new states only those that changed materially are written (``material_changes``:
+band, alerts, or the UTC hour of the reading); the scores the diff accepted as a state's
+``last`` are stored marked ``accepted``, and the state load rebuilds ``last`` from them, so
+what is read back is still exactly the memory.
+
 The OI and mark-price points the deltas score from are kept the same way
 (``bot.app.market_memory``): read again on those same occasions and after a backfill
 stored points, and extended with each cycle's own snapshots once ``save_cycle`` committed.

@@ -417,7 +417,7 @@ def check_naive_time_refused(s: Stores) -> None:
 
 def check_score_round_trip(s: Stores) -> None:
     records = [
-        record("BTCUSDT", T0),
+        replace(record("BTCUSDT", T0), accepted=True),
         record(
             "BTCUSDT",
             T0 + STEP,

@@ -216,7 +216,7 @@ class FakeScoreStore:
 
     def insert(self, records: Sequence[ScoreRecord]) -> int:
         """Store scores not stored yet (``FakeCycleStore.save_cycle``'s part of the work); an
-        accepted one replaces a stored row of its key, as ``insert_scores`` does."""
+        accepted one replaces a stored row of its key not accepted, as ``insert_scores`` does."""
         fresh: dict[Key, ScoreRecord] = {}
         replaced: list[tuple[Key, ScoreRecord]] = []
         for record in records:
@@ -224,7 +224,7 @@ class FakeScoreStore:
             key = (record.exchange, record.symbol, stored.ts)
             if key not in self.rows:
                 fresh.setdefault(key, stored)
-            elif record.accepted:
+            elif record.accepted and not self.rows[key].accepted:
                 replaced.append((key, stored))
         self.rows.update(fresh)
         self.rows.update(replaced)

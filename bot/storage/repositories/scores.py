@@ -142,21 +142,44 @@ def row_to_score(row: ScoreRow) -> ScoreRecord:
 def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
     """Insert scores not stored yet, as one executemany; returns how many were written.
 
-    An accepted score whose key is stored already replaces that row: a reading of an
+    An accepted score whose key is stored, not accepted, replaces that row: a reading of an
     unchanged data time scored partial before and complete now becomes the state's ``last``,
     and the alert-state load rebuilds ``last`` from the accepted row (``alert_states``).
     """
     conn = session.connection()
     keys, rows = score_rows(records, conn.dialect)
     stored = existing_keys(session, ScoreRow, keys)
-    replaced = [r for key, r, rec in zip(keys, rows, records, strict=True) if rec.accepted and key in stored]
+    replaced = []
+    if stored:  # rare: never in a cycle of new data times
+        taken = [
+            (key, r)
+            for key, r, rec in zip(keys, rows, records, strict=True)
+            if rec.accepted and key in stored
+        ]
+        accepted = _accepted_keys(session, [key for key, _ in taken])
+        replaced = [r for key, r in taken if key not in accepted]
     rows = new_rows(keys, rows, stored)
     # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
     execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, rows, prebound=("ts",))
-    if replaced:  # rare: never in a cycle of new data times
+    if replaced:
         upsert = upsert_clause(conn.dialect, _SCORE_KEY, _ROW_COLUMNS)
         execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, replaced, suffix=upsert, prebound=("ts",))
     return len(rows) + len(replaced)
+
+
+def _accepted_keys(session: Session, keys: Sequence[Key]) -> set[Key]:
+    """Which of ``keys`` (stored ones, a handful) hold an accepted score already."""
+    found: set[Key] = set()
+    for exchange, symbol, ts in set(keys):
+        stmt = select(ScoreRow.exchange).where(
+            ScoreRow.exchange == exchange,
+            ScoreRow.ts == ts,
+            ScoreRow.symbol == symbol,
+            ScoreRow.accepted.is_(True),
+        )
+        if session.execute(stmt).first() is not None:
+            found.add((exchange, symbol, ts))
+    return found
 
 
 # Every column a ScoreRecord needs, read as plain Core rows: a read model of a few hundred
