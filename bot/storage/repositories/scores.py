@@ -168,17 +168,18 @@ def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
 
 
 def _accepted_keys(session: Session, keys: Sequence[Key]) -> set[Key]:
-    """Which of ``keys`` (stored ones, a handful) hold an accepted score already."""
+    """Which of ``keys`` hold an accepted score already: by exchange and time, as
+    ``existing_keys`` looks keys up (a cycle's keys share one time)."""
+    times: dict[str, set[datetime]] = {}
+    for exchange, _, ts in keys:
+        times.setdefault(exchange, set()).add(ts)
     found: set[Key] = set()
-    for exchange, symbol, ts in set(keys):
-        stmt = select(ScoreRow.exchange).where(
-            ScoreRow.exchange == exchange,
-            ScoreRow.ts == ts,
-            ScoreRow.symbol == symbol,
-            ScoreRow.accepted.is_(True),
-        )
-        if session.execute(stmt).first() is not None:
-            found.add((exchange, symbol, ts))
+    for exchange, stamps in times.items():
+        for chunk in chunked(list(stamps)):
+            stmt = select(ScoreRow.symbol, ScoreRow.ts).where(
+                ScoreRow.exchange == exchange, ScoreRow.ts.in_(chunk), ScoreRow.accepted.is_(True)
+            )
+            found.update((exchange, symbol, ts) for symbol, ts in session.execute(stmt))
     return found
 
 
