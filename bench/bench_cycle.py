@@ -73,7 +73,9 @@ STEP = timedelta(minutes=5)
 SYMBOLS = 5_000
 TARGET_S = 0.3
 HISTORY_HOURS = 24
-START = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
+# At half past: the timed cycles (after two warm-up ones) cross an hour, whose first cycle
+# writes every alert state (`bot.core.diff.material_changes`), as one cycle an hour does.
+START = datetime(2026, 11, 19, 11, 30, tzinfo=UTC)
 
 
 def log(message: str) -> None:
@@ -403,7 +405,9 @@ def section(results: list[tuple[str, Figures]], baseline: Figures, pg_note: str)
         f"answers at once: {SYMBOLS:,} symbols, the database already holding {HISTORY_HOURS} h of "
         f"5-minute snapshots and scores for them. Each cycle reads the OI and mark-price "
         f"windows, scores, diffs against the alert states, and stores {SYMBOLS:,} snapshots, "
-        f"{SYMBOLS:,} scores and the changed states in one transaction under the lease's fence. "
+        f"{SYMBOLS:,} scores and the states that changed materially (band, alerts, or the "
+        f"reading's UTC hour: the first cycle of each hour writes every state, and the timed "
+        f"cycles cross one hour) in one transaction under the lease's fence. "
         f"Reads are the window reads (while the lease is held, the OI and price changes "
         f"measured on the points the cycle keeps in memory, `bot/app/market_memory.py`, read "
         f"from the database at the first cycle) plus `load_alert_states` whenever the cycle makes it "

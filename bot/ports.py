@@ -404,7 +404,9 @@ class AlertStateStore(Protocol):
     """Per-symbol state of the diff engine (``bot.core.diff``), per exchange."""
 
     def load_alert_states(self, exchange: str) -> dict[str, SymbolState]:
-        """Every symbol's state for ``exchange``, by symbol, exactly as it was saved."""
+        """Every symbol's state for ``exchange``, by symbol, exactly as it was saved, its
+        ``last`` the newest accepted score of that reading's hour if one is newer (a cycle
+        stores only material changes; ``SqlAlertStateStore.load_alert_states``)."""
         ...
 
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:

@@ -13,6 +13,11 @@ cycle, after a failed store, and in a new tenure of the collector lease (another
 may have collected in between). The fence then also refuses a store begun in an older
 tenure, so states computed from a stale memory are never written.
 
+Of the new states only those that changed materially are written (``material_changes``:
+band, alerts, or the UTC hour of the reading); the scores the diff accepted as a state's
+``last`` are stored marked ``accepted``, and the state load rebuilds ``last`` from them, so
+what is read back is still exactly the memory.
+
 The OI and mark-price points the deltas score from are kept the same way
 (``bot.app.market_memory``): read again on those same occasions and after a backfill
 stored points, and extended with each cycle's own snapshots once ``save_cycle`` committed.
@@ -35,7 +40,7 @@ from bot.app.fanout import AlertBatch, Audience, local_midnight, plan_fanout
 from bot.app.market_memory import MarketMemory, history_spans, load_memory
 from bot.app.off_loop import off_loop
 from bot.app.snapshot_scoring import Measure, ScoredSymbol, history_measure, score_measured
-from bot.core.diff import DiffParams, DiffResult, diff
+from bot.core.diff import DiffParams, DiffResult, diff, material_changes
 from bot.core.document import Document
 from bot.core.events import AlertEvent, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
@@ -337,9 +342,9 @@ class CollectionCycle:
     def _compute(self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]) -> _Work:
         """Everything between the fetch and the store, in the order the steps depend on."""
         scored = score_measured(latest, self._history(now, claim, latest), now, self._params)
-        outcome, changed = self._diff_states(self._previous_states(claim), scored, now)
+        outcome, changed, accepted = self._diff_states(self._previous_states(claim), scored, now)
         messages = self._messages(outcome.events, now)
-        return _Work(scored, outcome, changed, messages, self._score_records(scored))
+        return _Work(scored, outcome, changed, messages, self._score_records(scored, accepted))
 
     def _store(
         self,
@@ -372,15 +377,23 @@ class CollectionCycle:
 
     def _diff_states(
         self, previous: Mapping[str, SymbolState], scored: Sequence[ScoredSymbol], now: datetime
-    ) -> tuple[DiffResult, list[SymbolState]]:
-        """The diff of this cycle's scores against ``previous``, and the states it changed."""
+    ) -> tuple[DiffResult, list[SymbolState], list[bool]]:
+        """The diff of this cycle's scores against ``previous``, the states to store
+        (``material_changes``), and which of ``scored`` became their state's ``last``."""
         points = [ScoredPoint(s.snapshot.symbol, reading_of(s), s.result.partial) for s in scored]
         outcome = diff(self._d.exchange, previous, points, now, self._diff)
-        return outcome, changed_states(previous, outcome.states)
+        states = outcome.states
+        # The diff keeps an accepted point's reading itself as ``last``: identity says
+        # exactly which score carries a state's reading, duplicates of a symbol included.
+        accepted = [(state := states.get(p.symbol)) is not None and state.last is p.reading for p in points]
+        return outcome, material_changes(previous, states), accepted
 
-    def _score_records(self, scored: Sequence[ScoredSymbol]) -> list[ScoreRecord]:
+    def _score_records(self, scored: Sequence[ScoredSymbol], accepted: Sequence[bool]) -> list[ScoreRecord]:
         exchange = self._d.exchange
-        return [ScoreRecord(exchange, s.snapshot.symbol, s.snapshot.ts, s.inputs, s.result) for s in scored]
+        return [
+            ScoreRecord(exchange, s.snapshot.symbol, s.snapshot.ts, s.inputs, s.result, took)
+            for s, took in zip(scored, accepted, strict=True)
+        ]
 
     def _extend(self, market: MarketMemory, now: datetime, stored: Sequence[MarketSnapshot]) -> bool:
         """Add a stored cycle's snapshots to ``market``; False: it must be read again."""

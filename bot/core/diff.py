@@ -274,3 +274,36 @@ def diff(
         events.extend(new_events)
     events.sort(key=lambda e: (-e.after.score, e.symbol, e.kind.value))
     return DiffResult(events=tuple(events), states=states, ignored=tuple(ignored))
+
+
+def reading_hour(ts: datetime) -> int:
+    """The UTC clock hour of a reading: whole hours since the Unix epoch (the storage's
+    ``hour`` bucket of the same time)."""
+    return int(ts.timestamp() // 3600)
+
+
+def material_changes(
+    previous: Mapping[str, SymbolState], states: Mapping[str, SymbolState]
+) -> list[SymbolState]:
+    """The states of ``states`` a cycle must store: new, or changed in more than ``last``.
+
+    A state whose band and alerts are as in ``previous`` and whose ``last`` reading stays in
+    the UTC hour of the previous one is left out: the cycle's accepted score row carries
+    that reading, and the load rebuilds ``last`` from the newest accepted score of the
+    stored reading's hour. A reading in another hour forces a write, so that search never
+    has to look beyond one hour.
+    """
+    written = []
+    for symbol, state in states.items():
+        old = previous.get(symbol)
+        # The diff keeps an untouched state as the same object.
+        if old is state:
+            continue
+        if (
+            old is None
+            or old.confirmed_band is not state.confirmed_band
+            or old.alerts != state.alerts
+            or reading_hour(old.last.ts) != reading_hour(state.last.ts)
+        ):
+            written.append(state)
+    return written

@@ -58,13 +58,19 @@ class OutboxStatus(StrEnum):
 @quick_init
 @dataclass(frozen=True, slots=True)
 class ScoreRecord:
-    """One stored score: which symbol, at which data time, from which inputs."""
+    """One stored score: which symbol, at which data time, from which inputs.
+
+    ``accepted``: the diff engine took this reading as its symbol's alert-state ``last``
+    (complete, fresh, newer than the state's). A cycle stores a state only when it changed
+    materially; the accepted score carries the rest (``SqlAlertStateStore.load_alert_states``).
+    """
 
     exchange: str
     symbol: str
     ts: datetime
     inputs: ScoreInputs
     result: ScoreResult
+    accepted: bool = False
 
     def __post_init__(self) -> None:
         require_aware("ScoreRecord.ts", self.ts)

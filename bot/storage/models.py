@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -132,6 +133,8 @@ class ScoreRow(Base):
     bias: Mapped[str] = mapped_column(String(ENUM_LEN))
     regime: Mapped[str] = mapped_column(String(ENUM_LEN))
     partial: Mapped[bool] = mapped_column(Boolean)
+    # ``ScoreRecord.accepted``: this reading became its symbol's alert-state ``last``.
+    accepted: Mapped[bool] = mapped_column(Boolean, server_default=false())
     # Inputs (ScoreInputs), in percent.
     oi_1h_pct: Mapped[float | None] = mapped_column(Float)
     oi_4h_pct: Mapped[float | None] = mapped_column(Float)

@@ -8,6 +8,7 @@ fake can never drift from the store it stands in for.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -60,6 +61,7 @@ from bot.ports import (
     SnapshotStore,
 )
 from tests.fakes.clock import EPOCH
+from tests.fakes.material_cycles import STEPS, Planned, Seen, random_plan, run_plan
 from tests.fakes.outbox_rows import outbox_record, stored_outbox
 
 EX = "binanceusdm"
@@ -415,7 +417,7 @@ def check_naive_time_refused(s: Stores) -> None:
 
 def check_score_round_trip(s: Stores) -> None:
     records = [
-        record("BTCUSDT", T0),
+        replace(record("BTCUSDT", T0), accepted=True),
         record(
             "BTCUSDT",
             T0 + STEP,
@@ -796,6 +798,26 @@ def check_alert_state_many_symbols(s: Stores) -> None:
     assert s.alert_states.load_alert_states(EX) == {st.symbol: st for st in first}
     s.alert_states.save_alert_states(EX, second)
     assert s.alert_states.load_alert_states(EX) == {st.symbol: st for st in second}
+
+
+def check_alert_state_rebuilt_from_accepted_scores(s: Stores) -> None:
+    # Random cycles storing only the states that changed materially: after every one the
+    # load gives back the memory (``tests.fakes.material_cycles``).
+    skipped = sum(run_plan(s, f"x{seed}", random_plan(random.Random(seed), cycles=30)) for seed in range(6))
+    assert skipped > 0  # the plans did leave states to the rebuild
+
+
+def check_alert_state_rebuilt_from_a_score_first_stored_partial(s: Stores) -> None:
+    # A data time scored partial, then complete at the next cycle (its history arrived): the
+    # complete score is the state's ``last`` and replaces the partial row of its key.
+    plan = [
+        Planned(STEPS[1], (Seen("AUSDT", "now", False, 20, Bias.LONG, Regime.LONG_BIAS),)),
+        Planned(STEPS[1], (Seen("AUSDT", "now", True, 22, Bias.LONG, Regime.LONG_BIAS),)),
+        Planned(STEPS[1], (Seen("AUSDT", "repeat", False, 24, Bias.LONG, Regime.LONG_BIAS),)),
+    ]
+    assert run_plan(s, EX, plan) == 1  # the last cycle wrote no state
+    (newest,) = s.scores.latest_scores(EX, since=T0)
+    assert (newest.result.score, newest.result.partial, newest.accepted) == (24, False, True)
 
 
 # --- chats ------------------------------------------------------------------------------

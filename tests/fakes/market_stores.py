@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from bot.core.collection import OiPoint
-from bot.core.events import SymbolState
+from bot.core.diff import reading_hour
+from bot.core.events import Reading, SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.models import Bias, Regime
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
+from bot.core.regimes import REGIME_LABELS
 from bot.errors import StorageError
 from bot.ports import BandSeries, MarketSeries, OiSeries, ScoreAt
 from tests.fakes.serialised import serialised
@@ -213,15 +215,29 @@ class FakeScoreStore:
         self.rows = state
 
     def insert(self, records: Sequence[ScoreRecord]) -> int:
-        """Store scores not stored yet (``FakeCycleStore.save_cycle``'s part of the work)."""
+        """Store scores not stored yet (``FakeCycleStore.save_cycle``'s part of the work); an
+        accepted one replaces a stored row of its key not accepted, as ``insert_scores`` does."""
         fresh: dict[Key, ScoreRecord] = {}
+        replaced: list[tuple[Key, ScoreRecord]] = []
         for record in records:
             stored = replace(record, ts=utc(record.ts))
             key = (record.exchange, record.symbol, stored.ts)
             if key not in self.rows:
                 fresh.setdefault(key, stored)
+            elif record.accepted and not self.rows[key].accepted:
+                replaced.append((key, stored))
         self.rows.update(fresh)
-        return len(fresh)
+        self.rows.update(replaced)
+        return len(fresh) + len(replaced)
+
+    def accepted_after(self, exchange: str, symbol: str, ts: datetime) -> ScoreRecord | None:
+        """The newest accepted score of the symbol after ``ts`` and in its UTC hour
+        (``FakeAlertStateStore.load_alert_states``'s rebuild of ``last``)."""
+        hour = reading_hour(ts)
+        found = [
+            r for r in self._of(exchange, symbol) if r.accepted and r.ts > ts and reading_hour(r.ts) == hour
+        ]
+        return max(found, key=lambda r: r.ts, default=None)
 
     def _of(self, exchange: str, symbol: str | None = None) -> list[ScoreRecord]:
         return [
@@ -333,8 +349,11 @@ class FakeScoreStore:
 class FakeAlertStateStore:
     """``bot.ports.AlertStateStore`` in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, scores: FakeScoreStore | None = None) -> None:
         self.states: dict[tuple[str, str], SymbolState] = {}
+        # The scores ``load_alert_states`` rebuilds ``last`` from, as the SQL store reads its
+        # table (``FakeStorage`` wires them; alone, the states are read as stored).
+        self._scores = scores
 
     def checkpoint(self) -> object:
         """A copy of the state, for ``restore`` (the fake's transaction rollback)."""
@@ -346,7 +365,14 @@ class FakeAlertStateStore:
         self.states = state
 
     def load_alert_states(self, exchange: str) -> dict[str, SymbolState]:
-        return {symbol: state for (ex, symbol), state in self.states.items() if ex == exchange}
+        states = {symbol: state for (ex, symbol), state in self.states.items() if ex == exchange}
+        if self._scores is None:
+            return states
+        for symbol, state in states.items():
+            newer = self._scores.accepted_after(exchange, symbol, state.last.ts)
+            if newer is not None:
+                states[symbol] = replace(state, last=reading_of_record(newer))
+        return states
 
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
         self.upsert(exchange, states)
@@ -369,3 +395,21 @@ class FakeAlertStateStore:
         written = {(exchange, symbol): self._stored(s) for symbol, s in latest.items()}
         self.states.update(written)
         return len(written)
+
+
+def reading_of_record(record: ScoreRecord) -> Reading:
+    """The reading the cycle built of a stored score (``bot.app.cycle.reading_of``)."""
+    r, i = record.result, record.inputs
+    return Reading(
+        ts=record.ts,
+        score=r.score,
+        band=r.band,
+        bias=r.bias,
+        regime=r.regime,
+        label=REGIME_LABELS[r.regime],  # as the SQL store: from the regime
+        oi_1h_pct=i.oi_1h_pct,
+        oi_4h_pct=i.oi_4h_pct,
+        oi_24h_pct=i.oi_24h_pct,
+        funding_8h_pct=r.components.funding_8h_pct,
+        basis_pct=i.basis_pct,
+    )

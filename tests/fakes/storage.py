@@ -85,7 +85,7 @@ class FakeStorage:
     def __init__(self) -> None:
         self.snapshots = FakeSnapshotStore()
         self.scores = FakeScoreStore()
-        self.alert_states = FakeAlertStateStore()
+        self.alert_states = FakeAlertStateStore(self.scores)
         self.chats = FakeChatStore()
         self.outbox = FakeOutboxStore(self.chats)
         self.digests = FakeDigestLog(self.chats)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, delete, insert, select
@@ -11,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.events import EventKind, LastAlert, Reading, SymbolState
 from bot.core.models import Band, Bias, Regime
+from bot.core.regimes import REGIME_LABELS
 from bot.storage.db import transaction, write_transaction
-from bot.storage.models import AlertMarkRow, AlertStateRow, table_of
+from bot.storage.models import AlertMarkRow, AlertStateRow, ScoreRow, hour_of, table_of
 from bot.storage.repositories._common import IN_CHUNK, chunked
 from bot.storage.repositories.bulk import binder, execute_rows, upsert_clause
 
@@ -99,11 +101,73 @@ def _mark_rows(exchange: str, state: SymbolState) -> list[dict[str, Any]]:
     ]
 
 
-def _state(row: AlertStateRow, alerts: Sequence[LastAlert]) -> SymbolState:
+_READING_COLUMNS = (
+    ScoreRow.symbol,
+    ScoreRow.ts,
+    ScoreRow.score,
+    ScoreRow.band,
+    ScoreRow.bias,
+    ScoreRow.regime,
+    ScoreRow.oi_1h_pct,
+    ScoreRow.oi_4h_pct,
+    ScoreRow.oi_24h_pct,
+    ScoreRow.funding_8h_pct,
+    ScoreRow.basis_pct,
+)
+
+
+def _accepted_readings(session: Session, exchange: str, stored: Mapping[str, datetime]) -> dict[str, Reading]:
+    """Per symbol, the newest accepted score newer than its ``stored`` reading's time and in
+    the same hour, as a reading (``load_alert_states`` says why that is the state's ``last``).
+
+    One statement per distinct hour of the stored readings, a seek of the (exchange, hour,
+    symbol, ts) index: a running market's states share one or two hours; a symbol that
+    stopped trading keeps an old hour, read for its own symbols only.
+    """
+    by_hour: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for symbol, ts in stored.items():
+        by_hour[hour_of(ts)][symbol] = ts
+    best: dict[str, Any] = {}  # symbol → its newest row so far
+    for hour, times in by_hour.items():
+        where = [ScoreRow.exchange == exchange, ScoreRow.hour == hour, ScoreRow.accepted.is_(True)]
+        if len(times) <= IN_CHUNK:
+            where.append(ScoreRow.symbol.in_(list(times)))
+        else:  # most of a market: the hour's rows past the oldest stored reading
+            where.append(ScoreRow.ts > min(times.values()))
+        for row in session.execute(select(*_READING_COLUMNS).where(*where)):
+            symbol, ts = row[0], row[1]
+            since = times.get(symbol)
+            if since is not None and ts > since and (symbol not in best or ts > best[symbol][1]):
+                best[symbol] = row
+    return {symbol: _reading_of_score(row) for symbol, row in best.items()}
+
+
+def _reading_of_score(row: Sequence[Any]) -> Reading:
+    """A score row of ``_READING_COLUMNS`` as the reading the cycle built of that score."""
+    _, ts, score, band, bias, regime_code, oi_1h, oi_4h, oi_24h, funding_8h, basis = row
+    regime = Regime(regime_code)
+    return Reading(
+        ts=ts,
+        score=score,
+        band=Band(band),
+        bias=Bias(bias),
+        regime=regime,
+        label=REGIME_LABELS[regime],
+        oi_1h_pct=oi_1h,
+        oi_4h_pct=oi_4h,
+        oi_24h_pct=oi_24h,
+        funding_8h_pct=funding_8h,
+        basis_pct=basis,
+    )
+
+
+def _state(row: AlertStateRow, alerts: Sequence[LastAlert], newer: Reading | None = None) -> SymbolState:
     return SymbolState(
         symbol=row.symbol,
         confirmed_band=Band(row.confirmed_band),
-        last=Reading(
+        last=newer
+        if newer is not None
+        else Reading(
             ts=row.ts,
             score=row.score,
             band=Band(row.band),
@@ -193,6 +257,18 @@ class SqlAlertStateStore:
         self._sessions = sessions
 
     def load_alert_states(self, exchange: str) -> dict[str, SymbolState]:
+        """Every state of ``exchange``, its ``last`` the newest reading the cycle accepted.
+
+        A cycle stores a state only when it changed materially (``bot.core.diff.
+        material_changes``): when its band or alerts changed, or its reading is of another
+        UTC hour than the stored one. Otherwise only the cycle's score row, marked
+        ``accepted``, holds the new reading. So between two writes of a symbol's state every
+        accepted reading lies in the stored ``last``'s hour, and the newest accepted score of
+        that hour newer than the stored ``last`` is the reading the cycle held; none found,
+        the stored one is. ``last`` is built from that score as ``bot.app.cycle.reading_of``
+        built it (the label from the regime), so a restart or a lease takeover goes on
+        from exactly the states the last stored cycle held in memory.
+        """
         with transaction(self._sessions, "read alert states") as session:
             state_rows = session.scalars(
                 select(AlertStateRow).where(AlertStateRow.exchange == exchange)
@@ -202,12 +278,13 @@ class SqlAlertStateStore:
                 .where(AlertMarkRow.exchange == exchange)
                 .order_by(AlertMarkRow.symbol, AlertMarkRow.position)
             ).all()
+            newer = _accepted_readings(session, exchange, {row.symbol: row.ts for row in state_rows})
         alerts: dict[str, list[LastAlert]] = defaultdict(list)
         for m in mark_rows:
             alerts[m.symbol].append(
                 LastAlert(kind=EventKind(m.kind), at=m.at, severity=m.severity, open=m.open)
             )
-        return {row.symbol: _state(row, alerts[row.symbol]) for row in state_rows}
+        return {row.symbol: _state(row, alerts[row.symbol], newer.get(row.symbol)) for row in state_rows}
 
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
         with write_transaction(self._sessions, "store alert states") as session:

@@ -44,7 +44,7 @@ from bot.storage.repositories._common import (
     newest_in_window,
     rows_at,
 )
-from bot.storage.repositories.bulk import binder, execute_rows
+from bot.storage.repositories.bulk import binder, execute_rows, upsert_clause
 
 # The inputs' and components' field names are the table's column names (none collide).
 _INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
@@ -63,10 +63,12 @@ _ROW_COLUMNS = (
     "bias",
     "regime",
     "partial",
+    "accepted",
     *_INPUT_FIELDS,
     *_COMPONENT_FIELDS,
     "hour",
 )
+_SCORE_KEY = ("exchange", "ts", "symbol")
 _INPUT_VALUES = attrgetter(*_INPUT_FIELDS)
 _COMPONENT_VALUES = attrgetter(*_COMPONENT_FIELDS)
 
@@ -85,6 +87,7 @@ def _score_values(record: ScoreRecord, ts: Any, hour: int) -> tuple[Any, ...]:
         result.bias._value_,
         result.regime._value_,
         result.partial,
+        record.accepted,
         *_INPUT_VALUES(record.inputs),
         *_COMPONENT_VALUES(result.components),
         hour,
@@ -132,17 +135,52 @@ def row_to_score(row: ScoreRow) -> ScoreRecord:
             partial=row.partial,
             components=Components(**{name: getattr(row, name) for name in _COMPONENT_FIELDS}),
         ),
+        accepted=row.accepted,
     )
 
 
 def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
-    """Insert scores not stored yet, as one executemany; returns how many were inserted."""
+    """Insert scores not stored yet, as one executemany; returns how many were written.
+
+    An accepted score whose key is stored, not accepted, replaces that row: a reading of an
+    unchanged data time scored partial before and complete now becomes the state's ``last``,
+    and the alert-state load rebuilds ``last`` from the accepted row (``alert_states``).
+    """
     conn = session.connection()
     keys, rows = score_rows(records, conn.dialect)
-    rows = new_rows(keys, rows, existing_keys(session, ScoreRow, keys))
+    stored = existing_keys(session, ScoreRow, keys)
+    replaced = []
+    if stored:  # rare: never in a cycle of new data times
+        taken = [
+            (key, r)
+            for key, r, rec in zip(keys, rows, records, strict=True)
+            if rec.accepted and key in stored
+        ]
+        accepted = _accepted_keys(session, [key for key, _ in taken])
+        replaced = [r for key, r in taken if key not in accepted]
+    rows = new_rows(keys, rows, stored)
     # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
     execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, rows, prebound=("ts",))
-    return len(rows)
+    if replaced:
+        upsert = upsert_clause(conn.dialect, _SCORE_KEY, _ROW_COLUMNS)
+        execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, replaced, suffix=upsert, prebound=("ts",))
+    return len(rows) + len(replaced)
+
+
+def _accepted_keys(session: Session, keys: Sequence[Key]) -> set[Key]:
+    """Which of ``keys`` hold an accepted score already: by exchange and time, as
+    ``existing_keys`` looks keys up (a cycle's keys share one time)."""
+    times: dict[str, set[datetime]] = {}
+    for exchange, _, ts in keys:
+        times.setdefault(exchange, set()).add(ts)
+    found: set[Key] = set()
+    for exchange, stamps in times.items():
+        for chunk in chunked(list(stamps)):
+            stmt = select(ScoreRow.symbol, ScoreRow.ts).where(
+                ScoreRow.exchange == exchange, ScoreRow.ts.in_(chunk), ScoreRow.accepted.is_(True)
+            )
+            found.update((exchange, symbol, ts) for symbol, ts in session.execute(stmt))
+    return found
 
 
 # Every column a ScoreRecord needs, read as plain Core rows: a read model of a few hundred
@@ -157,6 +195,7 @@ _HEAD = itemgetter(
     *(_POSITION[name] for name in ("exchange", "symbol", "ts", "score", "band", "bias", "regime"))
 )
 _PARTIAL = _POSITION["partial"]
+_ACCEPTED = _POSITION["accepted"]
 
 
 def _records() -> Select[Any]:
@@ -181,6 +220,7 @@ def _record_of(row: Row[Any]) -> ScoreRecord:
             partial=row[_PARTIAL],
             components=Components(*_COMPONENTS(row)),
         ),
+        accepted=row[_ACCEPTED],
     )
 
 
