@@ -502,7 +502,8 @@ def levers(db_url: str, base_mb: float, with_chart_mb: float) -> list[Lever]:
 def verdict(target: str, limit: float, figure: float, unit: str, shown: str) -> str:
     if figure < limit:
         return f"Verdict: {target} — **met** ({shown})."
-    return f"Verdict: {target} — **missed by {figure - limit:.1f} {unit}** ({shown})."
+    # Three significant digits: a slope 0.007 over its limit must not read "missed by 0.0".
+    return f"Verdict: {target} — **missed by {figure - limit:.3g} {unit}** ({shown})."
 
 
 def report(
