@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.core.diff import reading_hour
 from bot.storage.columns import BigIntPk, UtcDateTime
 
 # Deterministic constraint names, so migrations can drop and alter them on every dialect.
@@ -59,8 +60,12 @@ HOUR_SECONDS = 3600
 
 
 def hour_of(ts: datetime) -> int:
-    """The hour bucket of a time: whole hours since the Unix epoch (``hour`` columns)."""
-    return int(ts.timestamp() // HOUR_SECONDS)
+    """The hour bucket of a time: whole hours since the Unix epoch (``hour`` columns).
+
+    The diff's own hour of a reading (``bot.core.diff.reading_hour``), which decides when an
+    alert state is written: the state load searches the same bucket, so one definition.
+    """
+    return reading_hour(ts)
 
 
 def _hour_default(context: Any) -> int:
