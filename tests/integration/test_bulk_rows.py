@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -13,11 +14,12 @@ from bot.core.events import SymbolState
 from bot.core.market import MarketSnapshot
 from bot.core.records import ScoreRecord
 from bot.errors import StorageError
-from bot.storage.facade import Storage
+from bot.storage.facade import Storage, open_storage
 from bot.storage.models import AlertStateRow, ScoreRow, SnapshotRow, table_of
 from bot.storage.repositories.scores import score_rows
 from bot.storage.repositories.snapshots import snapshot_rows, snapshot_to_row
 from tests.fakes.contract import reading, record, symbol_state
+from tests.postgres import SQLITE_ONLY, NewDatabase
 
 EX = "binanceusdm"
 # Not UTC, with microseconds: both must be stored as the Core path stores them.
@@ -162,3 +164,29 @@ def test_rows_sharing_a_time_object_are_those_built_one_at_a_time(storage: Stora
         [k for keys, _ in alone_snaps for k in keys],
         [r for _, rows in alone_snaps for r in rows],
     )
+
+
+@SQLITE_ONLY
+def test_rows_given_in_any_order_are_stored_as_compactly_as_in_key_order(new_database: NewDatabase) -> None:
+    # A cycle hands its scores over highest first: random in the key (exchange, time,
+    # symbol). Stored in that order, rows split pages mid-way and leave them part empty.
+    rng = random.Random(3)
+    names = [f"S{i:04d}USDT" for i in range(3_000)]
+    pages = []
+    for shuffled in (False, True):
+        storage = open_storage(new_database(f"{shuffled}.sqlite3"))
+        try:
+            for step in range(3):
+                ts = TS + timedelta(minutes=5 * step)
+                order = rng.sample(names, len(names)) if shuffled else names
+                storage.cycles.save_cycle(
+                    exchange=EX,
+                    snapshots=[snapshots(symbol)[0] for symbol in order] if step == 0 else (),
+                    scores=[replace(score(symbol), ts=ts) for symbol in order],
+                )
+            with storage.engine.connect() as connection:
+                pages.append(connection.exec_driver_sql("PRAGMA page_count").scalar())
+        finally:
+            storage.close()
+    in_order, any_order = pages
+    assert any_order == in_order

@@ -215,6 +215,7 @@ def upsert_alert_states(session: Session, exchange: str, states: Sequence[Symbol
         _state_rows(conn.dialect, exchange, latest.values()),
         suffix=upsert_clause(conn.dialect, _KEY, _STATE_COLUMNS),
         prebound=("ts",),
+        key=_KEY,
     )
     for chunk in chunked(replaced):
         conn.execute(

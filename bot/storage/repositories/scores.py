@@ -160,10 +160,12 @@ def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
         replaced = [r for key, r in taken if key not in accepted]
     rows = new_rows(keys, rows, stored)
     # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
-    execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, rows, prebound=("ts",))
+    execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, rows, prebound=("ts",), key=_SCORE_KEY)
     if replaced:
         upsert = upsert_clause(conn.dialect, _SCORE_KEY, _ROW_COLUMNS)
-        execute_rows(conn, table_of(ScoreRow), _ROW_COLUMNS, replaced, suffix=upsert, prebound=("ts",))
+        execute_rows(
+            conn, table_of(ScoreRow), _ROW_COLUMNS, replaced, suffix=upsert, prebound=("ts",), key=_SCORE_KEY
+        )
     return len(rows) + len(replaced)
 
 

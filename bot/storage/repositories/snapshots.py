@@ -95,10 +95,10 @@ def insert_snapshots(session: Session, snapshots: Sequence[MarketSnapshot]) -> i
             if key in stored:
                 first.setdefault(key, row)
         fill = fill_clause(conn.dialect, table, _KEY, _COLUMNS)
-        execute_rows(conn, table, _COLUMNS, list(first.values()), suffix=fill, prebound=_PREBOUND)
+        execute_rows(conn, table, _COLUMNS, list(first.values()), suffix=fill, prebound=_PREBOUND, key=_KEY)
     fresh = new_rows(keys, rows, stored)
     # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
-    execute_rows(conn, table, _COLUMNS, fresh, prebound=_PREBOUND)
+    execute_rows(conn, table, _COLUMNS, fresh, prebound=_PREBOUND, key=_KEY)
     return len(fresh)
 
 
