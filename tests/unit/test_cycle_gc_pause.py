@@ -9,18 +9,21 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from bot import gc_policy
 from bot.app.cycle import CollectionCycle, CycleDeps
+from bot.app.snapshot_scoring import ScoredSymbol
+from bot.core.collection import FetchReport
 from bot.core.diff import DiffParams
 from bot.core.params import DEFAULT_PARAMS
 from bot.gc_policy import collector_paused
 from bot.render.documents import alert_document
 from tests.fakes import FakeStorage
-from tests.unit.test_cycle import STEP, T0, ScriptedSource
+from tests.unit.test_cycle import STEP, T0, ScriptedSource, snap
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +116,45 @@ async def test_a_cycle_reads_scores_and_stores_with_the_collector_paused() -> No
     assert history.enabled and not any(history.enabled)
     assert store.enabled == [False, False, False]
     assert gc.isenabled()
+
+
+class WideSource(ScriptedSource):
+    """Two hundred symbols, so a cycle leaves thousands of young objects behind its pause."""
+
+    async def load_universe(self) -> list[str]:
+        return [f"S{i:03d}USDT" for i in range(200)]
+
+    async def fetch_cycle(self, now: datetime) -> FetchReport:
+        snapshots = tuple(snap(f"S{i:03d}USDT", now, 1000.0 + i) for i in range(200))
+        return FetchReport(snapshots=snapshots, failures=(), requests=1, weight_used=None, duration_s=0.0)
+
+
+async def test_the_cycles_records_are_gone_when_the_collector_resumes() -> None:
+    # The collector's first pass after the pause walks every young object still alive: the
+    # cycle's records must be freed by then, not walked (and promoted) once more.
+    storage = FakeStorage()
+    store = Recording(storage.cycles, "save_cycle")
+    deps = CycleDeps(
+        "fakex",
+        WideSource(),
+        storage.snapshots,
+        storage.alert_states,
+        storage.chats,
+        storage.outbox,
+        cycles=store,  # type: ignore[arg-type]  # a recording proxy of the port
+    )
+    cycle = CollectionCycle(deps, DEFAULT_PARAMS, DiffParams(), alert_document)
+    await cycle.run(T0)
+    alive_at_first_pass: list[int] = []
+
+    def first_pass_after_the_store(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and len(store.enabled) == 2 and not alive_at_first_pass:
+            alive_at_first_pass.append(sum(isinstance(o, ScoredSymbol) for o in gc.get_objects()))
+
+    gc.callbacks.append(first_pass_after_the_store)
+    try:
+        report = await cycle.run(T0 + STEP)
+    finally:
+        gc.callbacks.remove(first_pass_after_the_store)
+    assert report.scored == 200
+    assert alive_at_first_pass == [len(report.top)]  # the report's top five, no more
