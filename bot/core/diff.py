@@ -105,6 +105,19 @@ def held_band(confirmed: Band, scores: Sequence[int], p: DiffParams) -> Band:
     return confirmed
 
 
+def _held_by_two(confirmed: Band, first: int, second: int, p: DiffParams) -> Band:
+    """``held_band(confirmed, [first, second], p)``, the diff's usual call, without its lists."""
+    floors = p.band_floors
+    rank = _RANK_OF[confirmed]
+    up_first, up_second = band_for(first, floors), band_for(second, floors)
+    rank_first, rank_second = _RANK_OF[up_first], _RANK_OF[up_second]
+    if rank_first > rank and rank_second > rank:  # up to the first of the lowest
+        return up_first if rank_first <= rank_second else up_second
+    if rank_first >= rank or rank_second >= rank:
+        return confirmed
+    return held_band(confirmed, [first, second], p)  # both below: the margin decides
+
+
 # A dict lookup rather than the ``rank`` property (a Python call): the diff reads ranks
 # several times per symbol of every cycle.
 _RANK_OF = {band: band.rank for band in Band}
@@ -205,15 +218,18 @@ def _step(
     if not p.hold:
         band = held_band(old.confirmed_band, [reading.score], p)
     elif reading.ts - old.last.ts <= p.stale_after:
-        band = held_band(old.confirmed_band, [reading.score, old.last.score], p)
+        band = _held_by_two(old.confirmed_band, reading.score, old.last.score, p)
     else:  # the previous reading is too old to count: after a gap, a change waits one more cycle
         band = old.confirmed_band
     memory: dict[EventKind, LastAlert] = {}
-    for alert in old.alerts:
-        still = alert.open and _still_open(alert, reading)
-        # Mostly nothing changed: keep the alert itself rather than an equal copy.
-        memory[alert.kind] = alert if still == alert.open else replace(alert, open=still)
-    said = announced_band(old)
+    if old.alerts:
+        for alert in old.alerts:
+            still = alert.open and _still_open(alert, reading)
+            # Mostly nothing changed: keep the alert itself rather than an equal copy.
+            memory[alert.kind] = alert if still == alert.open else replace(alert, open=still)
+        said = announced_band(old)
+    else:  # most symbols: nothing said yet, so the confirmed band is what was said
+        said = old.confirmed_band
     events: list[AlertEvent] = []
     for kind, severity, new_band in _candidates(old, said, band, reading, p):
         if not _allowed(kind, severity, memory, now, p):
@@ -294,6 +310,16 @@ def material_changes(
     has to look beyond one hour.
     """
     written = []
+    # A cycle's readings share a few time objects: each one's hour is worked out once
+    # (by identity; the object is kept with its hour, so its id cannot be reused meanwhile).
+    hours: dict[int, tuple[datetime, int]] = {}
+
+    def hour_of(ts: datetime) -> int:
+        known = hours.get(id(ts))
+        if known is None or known[0] is not ts:
+            known = hours[id(ts)] = (ts, reading_hour(ts))
+        return known[1]
+
     for symbol, state in states.items():
         old = previous.get(symbol)
         # The diff keeps an untouched state as the same object.
@@ -303,7 +329,7 @@ def material_changes(
             old is None
             or old.confirmed_band is not state.confirmed_band
             or old.alerts != state.alerts
-            or reading_hour(old.last.ts) != reading_hour(state.last.ts)
+            or hour_of(old.last.ts) != hour_of(state.last.ts)
         ):
             written.append(state)
     return written

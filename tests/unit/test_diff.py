@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.bands import band_for
-from bot.core.diff import DiffParams, DiffResult, confirmed_band, diff, held_band
+from bot.core.diff import DiffParams, DiffResult, _held_by_two, confirmed_band, diff, held_band
 from bot.core.events import AlertEvent, EventKind, Reading, ScoredPoint, SymbolState
 from bot.core.models import Band, Bias, Regime
 
@@ -258,3 +258,15 @@ def test_held_band_is_its_definition(confirmed: Band, scores: list[int]) -> None
     else:
         expected = confirmed
     assert held_band(confirmed, scores, p) is expected
+
+
+@given(
+    st.sampled_from(list(Band)),
+    st.integers(min_value=0, max_value=100),
+    st.integers(min_value=0, max_value=100),
+    st.integers(min_value=0, max_value=20),
+)
+def test_the_two_reading_hold_is_held_band(confirmed: Band, first: int, second: int, hysteresis: int) -> None:
+    # The diff's usual call (this reading and the previous one) has a path of its own.
+    p = DiffParams(hysteresis=hysteresis)
+    assert _held_by_two(confirmed, first, second, p) is held_band(confirmed, [first, second], p)
