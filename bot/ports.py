@@ -409,6 +409,11 @@ class AlertStateStore(Protocol):
         stores only material changes; ``SqlAlertStateStore.load_alert_states``)."""
         ...
 
+    def load_alert_state(self, exchange: str, symbol: str) -> SymbolState | None:
+        """One symbol's state as ``load_alert_states`` gives it (``None``: none stored), read
+        alone: a page about one symbol must not read a whole market's states."""
+        ...
+
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
         """Insert or replace the given symbols' states for ``exchange``, alerts included.
 

@@ -522,7 +522,7 @@ class Site:
             ("Change 1h", _change(card.change_1h)),
             ("Change 24h", _change(card.change_24h)),
         ]
-        state = self.deps.alert_states.load_alert_states(self.deps.exchange).get(found)
+        state = self.deps.alert_states.load_alert_state(self.deps.exchange, found)
         return self._page(
             request,
             "symbol.html",

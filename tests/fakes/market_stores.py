@@ -374,6 +374,9 @@ class FakeAlertStateStore:
                 states[symbol] = replace(state, last=reading_of_record(newer))
         return states
 
+    def load_alert_state(self, exchange: str, symbol: str) -> SymbolState | None:
+        return self.load_alert_states(exchange).get(symbol)
+
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
         self.upsert(exchange, states)
 

@@ -158,6 +158,9 @@ def run_plan(s: Stores, exchange: str, plan: list[Planned], params: DiffParams |
         )
         memory = outcome.states
         assert s.alert_states.load_alert_states(exchange) == memory, f"after the cycle at {now}"
+        # One symbol read alone is that symbol's state of the whole load (none: ``None``).
+        for symbol in {*memory, *(r.symbol for r in records), "NEVERUSDT"}:
+            assert s.alert_states.load_alert_state(exchange, symbol) == memory.get(symbol), (symbol, now)
     return skipped
 
 

@@ -13,8 +13,10 @@ from starlette.testclient import TestClient
 
 from bot.app.arguments import TopArgs
 from bot.app.views import TableReply
+from bot.core.events import EventKind, LastAlert
+from bot.render.numbers import utc_text
 from bot.render.table import summary_line
-from bot.web.site import build_web_app
+from bot.web.site import EVENT_NAMES, build_web_app
 from bot.web_launch import web_deps
 from tests.waiting import wait_for
 from tests.web.conftest import Replayed, replayed
@@ -190,6 +192,28 @@ def test_the_symbol_page_shows_the_card_the_chart_and_the_alerts(
     assert card.card.latest.result.label in page.text
     assert '<img src="/chart/SPKUSDT?window=24h"' in page.text
     assert "Recent alerts" in page.text
+
+
+def test_the_symbol_page_lists_the_symbols_remembered_alerts(client: TestClient, market: Replayed) -> None:
+    deps = web_deps(market.app)
+    before = deps.alert_states.load_alert_state(deps.exchange, "SPKUSDT")
+    assert before is not None
+    at = before.last.ts
+    told = (
+        LastAlert(EventKind.BAND_UP, at - timedelta(hours=3), severity=3, open=False),
+        LastAlert(EventKind.SQUEEZE_RISK, at - timedelta(minutes=20), severity=3, open=True),
+    )
+    deps.alert_states.save_alert_states(deps.exchange, [replace(before, alerts=told)])
+    try:
+        page = client.get("/symbol/spk").text
+    finally:
+        deps.alert_states.save_alert_states(deps.exchange, [before])
+    listed = re.findall(r"<li>(.*?)</li>", page.split("Recent alerts", 1)[1])
+    # Newest first, each with its time and whether it still holds.
+    assert listed == [
+        f"{EVENT_NAMES[EventKind.SQUEEZE_RISK]} · {utc_text(told[1].at)} · still holds",
+        f"{EVENT_NAMES[EventKind.BAND_UP]} · {utc_text(told[0].at)} · over",
+    ]
 
 
 def test_an_unknown_symbol_page_is_a_404_with_suggestions(client: TestClient) -> None:

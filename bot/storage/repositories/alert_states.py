@@ -287,6 +287,23 @@ class SqlAlertStateStore:
             )
         return {row.symbol: _state(row, alerts[row.symbol], newer.get(row.symbol)) for row in state_rows}
 
+    def load_alert_state(self, exchange: str, symbol: str) -> SymbolState | None:
+        """``load_alert_states(exchange).get(symbol)``, reading that symbol's rows only."""
+        with transaction(self._sessions, "read an alert state") as session:
+            row = session.get(AlertStateRow, (exchange, symbol))
+            if row is None:
+                return None
+            mark_rows = session.scalars(
+                select(AlertMarkRow)
+                .where(AlertMarkRow.exchange == exchange, AlertMarkRow.symbol == symbol)
+                .order_by(AlertMarkRow.position)
+            ).all()
+            newer = _accepted_readings(session, exchange, {symbol: row.ts})
+        alerts = [
+            LastAlert(kind=EventKind(m.kind), at=m.at, severity=m.severity, open=m.open) for m in mark_rows
+        ]
+        return _state(row, alerts, newer.get(symbol))
+
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
         with write_transaction(self._sessions, "store alert states") as session:
             upsert_alert_states(session, exchange, states)
