@@ -134,22 +134,6 @@ def reading_of(s: ScoredSymbol) -> Reading:
     )
 
 
-def changed_states(
-    previous: Mapping[str, SymbolState], states: Mapping[str, SymbolState]
-) -> list[SymbolState]:
-    """The states of ``states`` that differ from those of ``previous`` (new ones included)."""
-    changed = []
-    for symbol, state in states.items():
-        old = previous.get(symbol)
-        # The diff keeps an untouched state as the same object, and a new reading has a new
-        # time (so the states differ): only the rest needs a comparison of whole values.
-        if old is state:
-            continue
-        if old is None or old.last.ts != state.last.ts or old != state:
-            changed.append(state)
-    return changed
-
-
 class AlertRenderer(Protocol):
     """One chat's alert batch as a message document; ``evidence``: evidence lines by event id."""
 
