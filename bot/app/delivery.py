@@ -64,9 +64,11 @@ class _Progress:
         self._entry_id = entry_id
         self.parts_sent = parts_sent
 
-    def __call__(self, parts_sent: int) -> None:
+    async def __call__(self, parts_sent: int) -> None:
         # Stored before the next part goes out: a crash between parts repeats at most one.
-        self._outbox.mark_progress(self._entry_id, parts_sent)
+        # On a writer thread: on the loop's, a wait for the database (a cycle's transaction
+        # holds SQLite's write lock) would stall every command and send meanwhile.
+        await write_off_loop(None, self._outbox.mark_progress, self._entry_id, parts_sent)
         self.parts_sent = max(self.parts_sent, parts_sent)
 
 

@@ -135,7 +135,7 @@ class ConsoleAdapter:
             text += f"\nChart written to {path}"
         self.print(text)
         if on_part is not None:
-            on_part(1)
+            await on_part(1)
         return Sent()
 
     async def handle_line(self, line: str) -> str | None:

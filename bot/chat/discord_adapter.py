@@ -259,7 +259,7 @@ class DiscordAdapter:
             for k in range(start, len(messages)):
                 await channel.send(**send_kwargs(messages[k]))
                 if on_part is not None:
-                    on_part(k + 1)
+                    await on_part(k + 1)
         except discord.RateLimited as exc:
             return RetryAfter(exc.retry_after)
         except (discord.NotFound, discord.Forbidden) as exc:

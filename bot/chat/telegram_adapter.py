@@ -446,7 +446,7 @@ class TelegramAdapter:
             except TelegramError as exc:
                 return outcome_of(chat, exc)
             if on_part is not None:
-                on_part(k + 1)
+                await on_part(k + 1)
         return Sent()
 
     async def _text_part(self, chat: ChatKey, html_text: str, *, plain: bool) -> None:

@@ -181,7 +181,7 @@ class WebhookSink:
         status = response.status_code
         if 200 <= status < 300:
             if on_part is not None:
-                on_part(1)
+                await on_part(1)
             if endpoint.failures:
                 await write_off_loop(None, self._store.record_delivery, endpoint.chat_ref)
             return Sent()

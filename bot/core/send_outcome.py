@@ -12,7 +12,7 @@ retry after a failure on part 3 does not send parts 1 and 2 again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.records import ChatKey
@@ -61,7 +61,8 @@ class Rejected:
 SendOutcome = Sent | RetryAfter | Transient | ChatGone | ChatMoved | Rejected
 
 
-PartAccepted = Callable[[int], None]
-"""Called by a sink after each part the platform accepted, with the number of parts of the
-message accepted so far (parts before the resume point included). If it raises (the
-progress could not be stored), the sink stops and lets the exception through."""
+PartAccepted = Callable[[int], Awaitable[None]]
+"""Awaited by a sink after each part the platform accepted, with the number of parts of the
+message accepted so far (parts before the resume point included), before the next part
+goes out. If it raises (the progress could not be stored), the sink stops and lets the
+exception through. A coroutine, so storing the progress waits off the event loop."""

@@ -398,7 +398,11 @@ async def test_digest_with_chart_is_text_then_photo(bot: Bot) -> None:
     )
     doc = Document("Daily digest", (table, ChartRef("digest.png", "Top names")))
     parts: list[int] = []
-    assert await bot.adapter.send(key(GROUP), doc, FAKE_PNG, on_part=parts.append) == Sent()
+
+    async def accepted(n: int) -> None:
+        parts.append(n)
+
+    assert await bot.adapter.send(key(GROUP), doc, FAKE_PNG, on_part=accepted) == Sent()
     text, photo = bot.fake.sent(GROUP)
     assert text.text == "<b>Daily digest</b>\n<pre>Symbol   Score  Bias\nSUIUSDT     72  LONG</pre>"
     assert photo.photo_bytes == FAKE_PNG

@@ -70,9 +70,13 @@ async def test_a_delivered_message_is_the_signed_document_json_with_its_key(
 ) -> None:
     chat = add(storage, f"{receiver.url}/hooks/dps?team=1")
     parts: list[int] = []
+
+    async def accepted(n: int) -> None:
+        parts.append(n)
+
     doc = Document("Daily digest", (Paragraph("SUIUSDT 72"), ChartRef("digest.png", "Top names")))
 
-    outcome = await sink.send_keyed("digest:7:2026-12-04", chat, doc, b"\x89PNG", on_part=parts.append)
+    outcome = await sink.send_keyed("digest:7:2026-12-04", chat, doc, b"\x89PNG", on_part=accepted)
 
     assert outcome == Sent()
     assert parts == [1]

@@ -69,7 +69,7 @@ class RecordingSink:
         if not self._before and self._crash_at is not None and self._count >= self._crash_at:
             os.kill(os.getpid(), signal.SIGKILL)  # sent, but not yet recorded as sent
         if on_part is not None:
-            on_part(1)
+            await on_part(1)
         return Sent()
 
 

@@ -39,5 +39,5 @@ class FakeSink:
         self.starts.append(start)
         outcome = self._script.popleft() if self._script else Sent()
         if isinstance(outcome, Sent) and on_part is not None:
-            on_part(1)
+            await on_part(1)
         return outcome

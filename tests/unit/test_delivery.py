@@ -7,6 +7,7 @@ passes a later ``now`` to ``drain``.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -787,7 +788,7 @@ class PartsSink:
                 return fault  # type: ignore[return-value]
             self.accepted.append((chat, parts[k]))
             if on_part is not None:
-                on_part(k + 1)
+                await on_part(k + 1)
         return Sent()
 
 
@@ -843,14 +844,33 @@ async def test_progress_is_stored_before_the_next_part_goes_out(env: Env) -> Non
         ) -> SendOutcome:
             on_part = kw.pop("on_part")
 
-            def accepted(n: int) -> None:
-                on_part(n)
+            async def accepted(n: int) -> None:
+                await on_part(n)
                 stored.append(env.entry("digest").parts_sent)  # already in the store
 
             return await super().send(chat, document, attachment, on_part=accepted, **kw)
 
     await env.delivery({TG: Watching()}).drain(T0)
     assert stored == [1, 2, 3]
+
+
+async def test_each_parts_progress_is_stored_off_the_event_loop(env: Env) -> None:
+    # On the loop's thread a wait for the database (a cycle's transaction holding SQLite's
+    # write lock) would stall every command and send meanwhile.
+    chat = env.chat("-100")
+    parts_message(env, chat, "digest", 3)
+    loop_thread = threading.current_thread()
+    stored_on: list[bool] = []
+    store = env.outbox.mark_progress
+
+    def watched(entry_id: int, parts_sent: int) -> None:
+        stored_on.append(threading.current_thread() is loop_thread)
+        store(entry_id, parts_sent)
+
+    env.outbox.mark_progress = watched  # type: ignore[method-assign]
+    await env.delivery({TG: PartsSink()}).drain(T0)
+    assert stored_on == [False, False, False]
+    assert env.entry("digest").parts_sent == 3
 
 
 async def test_a_crash_between_parts_repeats_at_most_the_part_in_flight(env: Env) -> None:
