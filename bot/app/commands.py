@@ -33,6 +33,7 @@ from bot.app.command_registry import (
     command_name,
 )
 from bot.app.command_set import COMMAND_SET, command_set_for
+from bot.app.off_loop import write_off_loop
 from bot.app.queries import RECHECK, Aggregates, CycleLine, Queries, VenueCycleLine
 from bot.app.track import TrackHistory
 from bot.app.views import ErrorKind, ErrorReply, Reply
@@ -252,10 +253,14 @@ class CommandLayer:
         ]
         return tuple(found[:limit])
 
-    def chat_gone(self, chat: ChatKey, reason: str) -> None:
-        """The bot was removed from or blocked in ``chat``: stop sending there."""
-        self.settings.disable(chat, reason)
+    async def chat_gone(self, chat: ChatKey, reason: str) -> None:
+        """The bot was removed from or blocked in ``chat``: stop sending there.
 
-    def chat_moved(self, old: ChatKey, new: ChatKey) -> None:
-        """``chat`` has a new address (a Telegram group became a supergroup)."""
-        self.settings.move(old, new)
+        On a writer thread, as every write asked on the loop: on the loop's own thread a
+        wait for the database would stall every command and send meanwhile."""
+        await write_off_loop(None, self.settings.disable, chat, reason)
+
+    async def chat_moved(self, old: ChatKey, new: ChatKey) -> None:
+        """``chat`` has a new address (a Telegram group became a supergroup); written off
+        the loop as ``chat_gone``."""
+        await write_off_loop(None, self.settings.move, old, new)

@@ -340,10 +340,10 @@ class TelegramAdapter:
         outgoing = _Outgoing(html, document_text(doc))
         outcome = await self._post(key, outgoing, quote)
         if isinstance(outcome, ChatMoved):
-            self._commands.chat_moved(key, outcome.new_key)
+            await self._commands.chat_moved(key, outcome.new_key)
             outcome = await self._post(outcome.new_key, outgoing, None)
         if isinstance(outcome, ChatGone):
-            self._commands.chat_gone(key, outcome.error)
+            await self._commands.chat_gone(key, outcome.error)
         elif not isinstance(outcome, Sent):
             logger.warning("reply to %s not sent: %s", key.chat_id, outcome)
 
@@ -382,14 +382,16 @@ class TelegramAdapter:
             old, new = message.migrate_from_chat_id, message.chat.id
         else:
             return
-        self._commands.chat_moved(ChatKey(Platform.TELEGRAM, str(old)), ChatKey(Platform.TELEGRAM, str(new)))
+        await self._commands.chat_moved(
+            ChatKey(Platform.TELEGRAM, str(old)), ChatKey(Platform.TELEGRAM, str(new))
+        )
 
     async def _on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot was removed from a group or blocked in a private chat: stop sending there."""
         change = update.my_chat_member
         if change is not None and change.new_chat_member.status in GONE_STATUSES:
             key = ChatKey(Platform.TELEGRAM, str(change.chat.id))
-            self._commands.chat_gone(key, f"bot status is now {change.new_chat_member.status}")
+            await self._commands.chat_gone(key, f"bot status is now {change.new_chat_member.status}")
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error

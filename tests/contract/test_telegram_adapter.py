@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +23,7 @@ from bot.chat.telegram_adapter import TelegramAdapter
 from bot.chat.telegram_limits import CHAT_BURST, broadcast_limiter
 from bot.core.document import ChartRef, Column, ColumnKind, Document, Heading, Paragraph, Table
 from bot.core.models import Band
-from bot.core.records import ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
+from bot.core.records import Chat, ChatKey, ChatKind, OutboxMessage, OutboxStatus, Platform
 from bot.core.send_outcome import ChatGone, Rejected, RetryAfter, Sent
 from bot.render.plain_text import document_text
 from tests.fakes.clock import FakeClock
@@ -523,6 +524,15 @@ async def test_the_default_limiter_waits_out_one_429_itself(telegram: FakeTelegr
 async def test_being_removed_from_a_group_disables_it(bot: Bot) -> None:
     bot.storage.chats.ensure_chat(key(GROUP), kind=ChatKind.GROUP, now=NOW)
     chat_key = key(GROUP)
+    # Written on a writer thread: on the loop's, a wait for the database stalls every command.
+    loop_thread, written_on = threading.current_thread(), []
+    update = bot.storage.chats.update_chat
+
+    def watched(chat: Chat) -> None:
+        written_on.append(threading.current_thread() is loop_thread)
+        update(chat)
+
+    bot.storage.chats.update_chat = watched  # type: ignore[method-assign]
     bot.fake.push_update(
         {
             "my_chat_member": {
@@ -546,3 +556,4 @@ async def test_being_removed_from_a_group_disables_it(bot: Bot) -> None:
             await asyncio.sleep(0.02)
     assert chat is not None
     assert not chat.enabled
+    assert written_on == [False]
