@@ -27,6 +27,10 @@ class HorizonParams:
     weight: float
 
 
+HORIZON_HOURS = (1, 4, 24)
+"""The horizons of the score's inputs (``ScoreInputs``: 1h, 4h and 24h changes), in order."""
+
+
 def _default_horizons() -> tuple[HorizonParams, ...]:
     return (
         HorizonParams(hours=1, scale_pct=3.0, weight=0.2),
@@ -151,6 +155,13 @@ class ScoringParams:
         for name, horizons in (("horizons", self.horizons), ("price_horizons", self.price_horizons)):
             if not horizons or any(h.scale_pct <= 0 or h.weight < 0 for h in horizons):
                 raise ValueError(f"ScoringParams.{name} need positive scales and weights >= 0")
+            # The score's inputs are the 1h, 4h and 24h changes: other horizons could only
+            # fail at the first score, or weigh a change under another horizon's name.
+            hours = tuple(h.hours for h in horizons)
+            if hours != HORIZON_HOURS:
+                raise ValueError(
+                    f"ScoringParams.{name} must be the 1h, 4h and 24h horizons in that order, got {hours}"
+                )
         if not 0 <= self.side_min_positioning < 1:
             raise ValueError("ScoringParams.side_min_positioning must be in [0, 1)")
         if not 0 <= self.price_direction_threshold < 1:

@@ -167,19 +167,33 @@ def _components(inputs: ScoreInputs, d: _Derived) -> tuple[Components, bool]:
     positioning = (fw * abs(f) + bw * abs(b)) / d.weights
     direction = (fw * f + bw * b) / d.weights
 
-    # The OI blend over the present horizons, each in [0, 1].
+    # The OI blend over the present horizons, each in [0, 1]. The three horizons are
+    # written out (1h, 4h, 24h: the order the sums always took), not looped over: this
+    # runs for every symbol of every cycle.
     build = unwind = total_weight = 0.0
-    for change, (weight, scale) in zip((oi1, oi4, oi24), d.oi_horizons, strict=True):
-        if change is None:
-            continue
-        total_weight += weight
-        # Only one side of a change is non-zero. The other adds weight·tanh(0/scale), +0.0
-        # or -0.0 (ScoringParams accepts only finite weights and scales), which leaves a sum
-        # begun at +0.0 as it is: that tanh need not be computed.
-        if change > 0.0:
-            build += weight * math.tanh(change / scale)
-        elif change < 0.0:
-            unwind += weight * math.tanh(-change / scale)
+    tanh = math.tanh
+    (w1, s1), (w4, s4), (w24, s24) = d.oi_horizons
+    # Only one side of a change is non-zero. The other adds weight·tanh(0/scale), +0.0 or
+    # -0.0 (ScoringParams accepts only finite weights and scales), which leaves a sum begun
+    # at +0.0 as it is: that tanh need not be computed.
+    if oi1 is not None:
+        total_weight += w1
+        if oi1 > 0.0:
+            build += w1 * tanh(oi1 / s1)
+        elif oi1 < 0.0:
+            unwind += w1 * tanh(-oi1 / s1)
+    if oi4 is not None:
+        total_weight += w4
+        if oi4 > 0.0:
+            build += w4 * tanh(oi4 / s4)
+        elif oi4 < 0.0:
+            unwind += w4 * tanh(-oi4 / s4)
+    if oi24 is not None:
+        total_weight += w24
+        if oi24 > 0.0:
+            build += w24 * tanh(oi24 / s24)
+        elif oi24 < 0.0:
+            unwind += w24 * tanh(-oi24 / s24)
     if total_weight <= 0:
         build = unwind = 0.0
     else:
@@ -189,14 +203,18 @@ def _components(inputs: ScoreInputs, d: _Derived) -> tuple[Components, bool]:
     # horizon counts as no move rather than being renormalised away: a direction is a claim
     # about who trades, and after a cold start (the backfill has OI but no prices) a 0.2 %
     # hour alone must not read as a rising market.
-    move = 0.0
-    present = False
-    for change, (weight, scale) in zip((pr1, pr4, pr24), d.price_horizons, strict=True):
-        if change is None:
-            continue
-        present = True
-        move += weight * math.tanh(change / scale)
-    price_move = move / d.price_weight + 0.0 if present and d.price_weight > 0 else None
+    price_move = None
+    if pr1 is not None or pr4 is not None or pr24 is not None:
+        (w1, s1), (w4, s4), (w24, s24) = d.price_horizons
+        move = 0.0
+        if pr1 is not None:
+            move += w1 * tanh(pr1 / s1)
+        if pr4 is not None:
+            move += w4 * tanh(pr4 / s4)
+        if pr24 is not None:
+            move += w24 * tanh(pr24 / s24)
+        if d.price_weight > 0:
+            price_move = move / d.price_weight + 0.0
 
     # Price is optional: without it the regime falls back to funding and basis, so a
     # missing price never makes the score partial.

@@ -144,5 +144,18 @@ def test_horizon_values_must_be_finite() -> None:
     bad = (HorizonParams(hours=1, scale_pct=3.0, weight=float("nan")),)
     with pytest.raises(ValueError, match=r"horizons\[0\]\.weight must be a finite number"):
         ScoringParams(horizons=bad)
-    good = (HorizonParams(hours=1, scale_pct=3.0, weight=1.0),)
+    good = tuple(HorizonParams(hours=h, scale_pct=3.0, weight=1.0) for h in (1, 4, 24))
     assert ScoringParams(horizons=good).horizons == good
+
+
+@pytest.mark.parametrize("hours", [(1,), (1, 4), (4, 1, 24), (1, 4, 24, 48), (1, 8, 24)])
+def test_the_horizons_must_be_the_inputs_three(hours: tuple[int, ...]) -> None:
+    # The inputs are the 1h, 4h and 24h changes: any other set could not score at all, or
+    # would weigh a change under another horizon's name.
+    from bot.core.params import HorizonParams
+
+    horizons = tuple(HorizonParams(hours=h, scale_pct=3.0, weight=1.0) for h in hours)
+    with pytest.raises(ValueError, match=r"horizons must be the 1h, 4h and 24h horizons"):
+        ScoringParams(horizons=horizons)
+    with pytest.raises(ValueError, match=r"price_horizons must be the 1h, 4h and 24h horizons"):
+        ScoringParams(price_horizons=horizons)
