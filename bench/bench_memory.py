@@ -378,7 +378,7 @@ async def measure(
     )
     secrets = [urls["telegram_token"], urls["discord_token"]]
     configure_libraries("WARNING", secrets)
-    malloc_arenas.cap_arenas()  # as ``bot.runner.run`` does before ``build_app``
+    malloc_arenas.tune()  # as ``bot.runner.run`` does before ``build_app``
     app = build_app(
         settings,
         clock=SystemClock(),
