@@ -28,7 +28,8 @@ bot's child processes (a chart worker, if the bot starts one), sampled every 20 
 a fresh interpreter importing every module the bot had loaded by the end of the run. The
 levers' effects are measured in fresh interpreters too (see ``levers``).
 
-``--cycles N`` runs N cycles (default 40, at least 30).
+``--cycles N`` runs N cycles (default 40, at least 30); ``--trace FILE`` writes per-cycle
+samples of what the RSS is made of (``Trace``), a diagnostic kept out of the report.
 """
 
 from __future__ import annotations
@@ -342,7 +343,9 @@ class Fakes:
         self.proc.wait(timeout=30)
 
 
-async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, digest_at: dtime) -> Run:
+async def measure(
+    fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, digest_at: dtime, trace: Path | None = None
+) -> Run:
     import discord
     import yarl
 
@@ -375,7 +378,7 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
     )
     secrets = [urls["telegram_token"], urls["discord_token"]]
     configure_libraries("WARNING", secrets)
-    malloc_arenas.cap_arenas()  # as ``bot.runner.run`` does before ``build_app``
+    malloc_arenas.tune()  # as ``bot.runner.run`` does before ``build_app``
     app = build_app(
         settings,
         clock=SystemClock(),
@@ -387,11 +390,14 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
     process = Process(app)
     sampler = ChildSampler(ignore={fakes.proc.pid})
     sampler.start()
+    tracer = Trace(trace, app.collector.storage.engine) if trace is not None else None
     try:
         await process.start_chats()
         await process.renew_leases()
         run.start_mb = rss_mb()
         run.peaks["start"] = peak_mb(reset=True)
+        if tracer is not None:
+            tracer.sample("start")
         t0 = time.perf_counter()
         # What Process.cycle does on its first run in ``dps run``: backfill, the first cycle,
         # then after_start() (bot/runner.py), step by step so each step can be measured.
@@ -403,6 +409,8 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
         run.backfill_mb = rss_mb()
         run.rows_after_backfill = rows(app.collector.storage.engine)
         run.peaks["backfill"] = peak_mb(reset=True)
+        if tracer is not None:
+            tracer.sample("backfill")
         print(f"backfill: {run.backfill_mb:.1f} MB in {run.backfill_s:.1f} s", file=sys.stderr)
         for n in range(1, cycles + 1):
             if n == cycles - WINDOW + 1:
@@ -416,6 +424,8 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
             await process.digest_tick()
             run.cycles_s.append(time.perf_counter() - t0)
             run.cycles_mb.append(rss_mb())
+            if tracer is not None:  # after the RSS sample, so the trace does not change it
+                tracer.sample(f"cycle {n}")
             line = app.last_cycle.line or "no cycle line"
             print(f"cycle {n}/{cycles}: {run.cycles_mb[-1]:.1f} MB  {line[:90]}", file=sys.stderr)
         run.peaks["window"] = peak_mb(reset=False)
@@ -426,12 +436,152 @@ async def measure(fakes: Fakes, cycles: int, tmp: Path, console_out: TextIO, dig
         loaded = sys.modules.items()
         run.modules = sorted(name for name, mod in loaded if mod is not None and name != "__main__")
     finally:
+        if tracer is not None:
+            tracer.close()
         sampler.stop()
         await process.stop_chats()
         process.release_leases()
         await app.close()
     run.children = {pid: mb for pid, mb in sampler.peaks.items() if pid != fakes.proc.pid}
     return run
+
+
+# -- the optional trace (``--trace FILE``): what the RSS is made of, per cycle -----------
+
+
+class Trace:
+    """Per-cycle samples of what RSS is made of, one JSON line each, to find a slope's cause.
+
+    glibc's heap (``mallinfo2``: bytes from the system in arenas, mmapped blocks, in use,
+    free; ``malloc_info``: how many arenas and each one's size), Python's own allocator
+    (its arenas, from ``sys._debugmallocstats``), SQLite's allocations
+    (``sqlite3_memory_used``), the process's threads (the kernel's count and the named
+    Python ones), the engine's pool, and ``/proc/self/smaps`` summed by kind of mapping.
+    A diagnostic only: the report's figures never include it, and it costs a few ms a sample.
+    """
+
+    def __init__(self, path: Path, engine: Any) -> None:
+        import ctypes.util
+
+        self.file = path.open("w", encoding="utf-8")
+        self.engine = engine
+        self.libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        self.libc.mallinfo2.restype = _MallInfo2
+        self.libc.fopen.restype = ctypes.c_void_p
+        self.libc.fopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+        self.libc.fclose.argtypes = (ctypes.c_void_p,)
+        self.libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+        name = ctypes.util.find_library("sqlite3")
+        self.sqlite = ctypes.CDLL(name) if name else None  # the one _sqlite3 links to (dynamic builds)
+        if self.sqlite is not None:
+            self.sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+            self.sqlite.sqlite3_memory_highwater.restype = ctypes.c_int64
+            self.sqlite.sqlite3_memory_highwater.argtypes = (ctypes.c_int,)
+        self.threads_seen: set[str] = set()
+
+    def sample(self, label: str) -> None:
+        mi = self.libc.mallinfo2()
+        names = sorted(t.name for t in threading.enumerate())
+        new = sorted(set(names) - self.threads_seen)
+        self.threads_seen.update(names)
+        pool = self.engine.pool
+        row: dict[str, Any] = {
+            "at": label,
+            "rss": rss_mb(),
+            "threads": int(_proc_status_field("Threads")),
+            "py_threads": len(names),
+            "new_threads": new,
+            "glibc_arena": mi.arena / 2**20,
+            "glibc_mmap": mi.hblkhd / 2**20,
+            "glibc_used": mi.uordblks / 2**20,
+            "glibc_free": mi.fordblks / 2**20,
+            "glibc_heaps": self._heaps(),
+            "pymalloc": _pymalloc_arenas(),
+            "py_blocks": sys.getallocatedblocks(),
+            "pool": pool.status() if hasattr(pool, "status") else type(pool).__name__,
+            "compiled_cache": len(getattr(self.engine, "_compiled_cache", None) or ()),
+            "smaps": _smaps_kinds(),
+        }
+        if self.sqlite is not None:
+            row["sqlite_used"] = self.sqlite.sqlite3_memory_used() / 2**20
+            row["sqlite_high"] = self.sqlite.sqlite3_memory_highwater(0) / 2**20
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+    def _heaps(self) -> list[float]:
+        """Each malloc arena's size from the system, MB (``malloc_info``'s per-heap ``current``)."""
+        import re
+
+        with tempfile.NamedTemporaryFile("r", suffix=".xml", encoding="utf-8") as out:
+            stream = self.libc.fopen(out.name.encode(), b"w")
+            self.libc.malloc_info(0, stream)
+            self.libc.fclose(stream)
+            xml = out.read()
+        heaps = re.findall(r'<heap nr="\d+">.*?<system type="current" size="(\d+)"/>', xml, re.S)
+        return [int(size) / 2**20 for size in heaps]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks")
+    ] + [(name, ctypes.c_size_t) for name in ("fordblks", "keepcost")]
+
+
+def _proc_status_field(key: str) -> str:
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith(key + ":"):
+            return line.split()[1]
+    return "0"
+
+
+def _pymalloc_arenas() -> int:
+    """Python's allocator's arenas now (``# arenas allocated current``), read off fd 2."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile("w+b") as out:
+        sys.stderr.flush()
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    for line in text.splitlines():
+        if line.startswith("# arenas allocated current"):
+            return int(line.split("=")[1].strip().replace(",", ""))
+    return -1
+
+
+def _smaps_kinds() -> dict[str, float]:
+    """RSS (MB) of /proc/self/smaps's mappings by kind: brk heap, 8 MB stacks, 64 MB-aligned
+    anonymous (glibc's arena heaps), other anonymous, files."""
+    kinds: dict[str, float] = {}
+    kind = "other"
+    for line in Path("/proc/self/smaps").read_text(encoding="utf-8").splitlines():
+        head = line.split()
+        if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+            start, end = (int(x, 16) for x in head[0].split("-"))
+            path = head[5] if len(head) > 5 else ""
+            if path == "[heap]":
+                kind = "brk"
+            elif path.startswith("/"):
+                kind = "file"
+            elif path:
+                kind = path
+            elif end - start == 8 << 20:
+                kind = "stack8m"
+            elif start % (64 << 20) == 0:
+                kind = "arena_heap"
+            else:
+                kind = "anon"
+        elif head[0] == "Rss:":
+            kinds[kind] = kinds.get(kind, 0.0) + int(head[1]) / 1024
+    return {k: round(v, 2) for k, v in kinds.items()}
 
 
 # -- the levers, each measured in fresh interpreters ------------------------------------
@@ -634,6 +784,9 @@ production reads two or three, which can only overstate the per-cycle working se
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--cycles", type=int, default=CYCLES, help=f"cycles to run (at least {MIN_CYCLES})")
+    parser.add_argument(
+        "--trace", type=Path, help="write per-cycle samples of what RSS is made of to this file (JSON lines)"
+    )
     parser.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prepare", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--baseline", nargs="*", help=argparse.SUPPRESS)
@@ -660,7 +813,9 @@ def main() -> None:
         )
         fakes = Fakes()
         try:
-            run = asyncio.run(measure(fakes, max(MIN_CYCLES, args.cycles), Path(tmp), console_out, digest_at))
+            run = asyncio.run(
+                measure(fakes, max(MIN_CYCLES, args.cycles), Path(tmp), console_out, digest_at, args.trace)
+            )
         finally:
             fakes.close()
         elapsed = time.perf_counter() - began

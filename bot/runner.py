@@ -43,6 +43,13 @@ logger = logging.getLogger(__name__)
 AGGREGATE_JOB = "cycle:all"
 
 
+async def _give_back() -> None:
+    """After a cycle: the C heap's free pages back to the kernel, off the loop. glibc
+    returns on its own only what is free at a heap's top; the free space a cycle leaves
+    between live blocks stayed resident (``bot.malloc_arenas.give_back``)."""
+    await off_loop(malloc_arenas.give_back)
+
+
 async def _data_age(collector: Collector, now: datetime) -> str:
     """How old the venue's newest stored data is, for the STALE line: read off the loop, as
     the database may be what failed."""
@@ -197,6 +204,7 @@ class Process:
             await off_loop(app.commands.queries.refresh, collector.exchange)
         except DpsError as exc:  # the cycle is stored; the next command reads the market itself
             logger.debug("%smarket not read after the cycle: %s", venue, exc)
+        await _give_back()
 
     async def child_cycle(self, exchange: str, line: str) -> None:
         """A per-venue child stored a cycle of ``exchange`` (its summary ``line``): as if this
@@ -207,6 +215,7 @@ class Process:
             await off_loop(self.app.commands.queries.refresh, exchange)
         except DpsError as exc:  # the cycle is stored; the next command reads the market itself
             logger.debug("%s: market not read after its child's cycle: %s", exchange, exc)
+        await _give_back()
 
     async def child_exited(self, exchange: str, pid: int) -> None:
         """``exchange``'s child process ``pid`` died: give up the leases it held (its venue's,
@@ -399,7 +408,7 @@ async def run(
         on_cycle: told of each venue's stored cycle (venue, summary line); a per-venue
             child tells its parent so.
     """
-    malloc_arenas.cap_arenas()  # before build_app starts the threads
+    malloc_arenas.tune()  # before build_app starts the threads
     app = build_app(settings, clock=clock or SystemClock(), role=role, out=out, tuning=tuning)
     split = role.collects and settings.venue_children
     process = Process(app, backfill=role.collects, local=() if split else None)

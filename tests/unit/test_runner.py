@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import runner
 from bot.app.lease import commands_lease
 from bot.bootstrap import App, ChatDuty, build_app
 from bot.collector.replay_source import ReplaySource
@@ -166,6 +167,38 @@ async def test_a_stored_cycle_reads_the_shown_market_so_the_next_command_does_no
         mark = app.collector.storage.scores.score_mark(app.collector.exchange, queries._stale_after)
         assert refreshed.mark == mark
         assert queries.market() is refreshed  # the next command's check finds it read
+    finally:
+        await app.close()
+
+
+async def test_each_stored_cycle_gives_the_heap_back_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'dps.sqlite3'}")
+    replay = ReplaySource(symbols=settings.symbols, cycle_interval_s=settings.collect_interval)
+    start = replay.market.first_time_with_history(24)
+    assert start is not None
+    clock = FakeClock(start)
+    app = build_app(settings, clock=clock, replay=replay, chart_dir=tmp_path / "charts")
+    given_on: list[threading.Thread] = []
+    lines_then: list[str | None] = []  # the cycle's summary when the heap was given back
+
+    def give_back() -> bool:
+        given_on.append(threading.current_thread())
+        lines_then.append(app.last_cycle.line)
+        return True
+
+    monkeypatch.setattr(runner.malloc_arenas, "give_back", give_back)
+    try:
+        process = Process(app)
+        await process.cycle()
+        assert len(given_on) == 1  # once a cycle
+        first = lines_then[0]
+        assert first is not None  # after the cycle was stored, not before
+        clock.advance(timedelta(minutes=5))
+        await process.cycle()
+        assert len(given_on) == 2 and lines_then[1] != first
+        assert threading.current_thread() not in given_on  # never on the event loop's thread
     finally:
         await app.close()
 
