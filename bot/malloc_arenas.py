@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 
@@ -102,7 +103,10 @@ def give_back() -> bool:
     return bool(trim(0))
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    # Looked up once: ``find_library`` runs ``ldconfig`` in a child process, and
+    # ``give_back`` is called after every cycle.
     name = ctypes.util.find_library("c")
     if name is None:
         return None
