@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert
 
 from bench.common import median, p, write_section
-from bot import gc_policy
+from bot import gc_policy, malloc_arenas
 from bot.app.cycle import CollectionCycle, CycleDeps, diff_params_for
 from bot.app.lease import collector_lease
 from bot.app.market_memory import MarketMemory
@@ -440,6 +440,7 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=HISTORY_HOURS, help="history stored first")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
+    malloc_arenas.tune()  # as ``bot.runner.run`` does before it builds the app
     results: list[tuple[str, Figures]] = []
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))

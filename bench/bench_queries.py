@@ -73,7 +73,7 @@ from sqlalchemy import Connection, Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import median, p, write_section
-from bot import gc_policy
+from bot import gc_policy, malloc_arenas
 from bot.app.commands import CommandLayer, CommandPorts
 from bot.app.off_loop import SWITCH_INTERVAL_S
 from bot.bootstrap import App, SystemClock, build_app
@@ -999,6 +999,7 @@ def main() -> None:
     )
     parser.add_argument("--serve-fakes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    malloc_arenas.tune()  # as ``bot.runner.run`` does before it builds the app
     if args.serve_fakes:
         serve_fakes(args.serve_fakes)
         return

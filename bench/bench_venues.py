@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiohttp import web
 
 from bench.common import verdict, write_section
-from bot import gc_policy
+from bot import gc_policy, malloc_arenas
 from bot.bootstrap import SourceTuning, SystemClock, build_app
 from bot.config import Settings, load_settings
 from bot.roles import Role
@@ -536,6 +536,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
     args = parser.parse_args()
+    malloc_arenas.tune()  # as ``bot.runner.run`` does before it builds the app
     logging.basicConfig(level=logging.WARNING)
     before = loadavg()
     rounds = asyncio.run(measure(args.rounds))

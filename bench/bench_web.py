@@ -58,6 +58,7 @@ from bench.bench_queries import (
     symbol_names,
 )
 from bench.common import median, p, verdict, write_section
+from bot import malloc_arenas
 from bot.web_launch import start_web_child
 
 RATE = 200.0  # requests per second
@@ -505,6 +506,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    malloc_arenas.tune()  # as ``bot.runner.run`` does before it builds the app
     if args.load is not None:
         load_main(args.load, args.rate, args.seconds, args.seed)
         return
