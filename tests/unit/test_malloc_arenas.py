@@ -7,12 +7,22 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from bot import malloc_arenas
 
 GLIBC = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None
+
+
+@pytest.fixture(autouse=True)
+def libc_looked_up_again() -> Iterator[None]:
+    # The C library is looked up once per process: a test replacing the lookup must not
+    # see an earlier test's answer, nor leave its own to the next.
+    malloc_arenas._libc.cache_clear()
+    yield
+    malloc_arenas._libc.cache_clear()
 
 
 def _in_child(env: dict[str, str]) -> str:
