@@ -117,6 +117,12 @@ def _derived(p: ScoringParams) -> _Derived:
     return last
 
 
+def _finite_fields(values: tuple[float | None, ...]) -> list[float | None]:
+    """``finite_or_none`` of each value; ``v - v == 0.0`` holds for finite floats only, so
+    the common case (a finite float) is decided without a call."""
+    return [v if type(v) is float and v - v == 0.0 else finite_or_none(v) for v in values]
+
+
 def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tuple[Components, bool]:
     """Compute the explained components and whether any input was missing.
 
@@ -127,29 +133,19 @@ def components_for(inputs: ScoreInputs, p: ScoringParams = DEFAULT_PARAMS) -> tu
 
 
 def _components(inputs: ScoreInputs, d: _Derived) -> tuple[Components, bool]:
-    # finite_or_none of each input, the common case (a finite float, or None) decided
-    # inline: ``v - v == 0.0`` holds for finite floats only.
-    oi1, oi4, oi24 = inputs.oi_1h_pct, inputs.oi_4h_pct, inputs.oi_24h_pct
-    funding_raw, interval, basis_raw = inputs.funding_pct, inputs.funding_interval_h, inputs.basis_pct
-    pr1, pr4, pr24 = inputs.price_1h_pct, inputs.price_4h_pct, inputs.price_24h_pct
-    if oi1 is not None and not (type(oi1) is float and oi1 - oi1 == 0.0):
-        oi1 = finite_or_none(oi1)
-    if oi4 is not None and not (type(oi4) is float and oi4 - oi4 == 0.0):
-        oi4 = finite_or_none(oi4)
-    if oi24 is not None and not (type(oi24) is float and oi24 - oi24 == 0.0):
-        oi24 = finite_or_none(oi24)
-    if funding_raw is not None and not (type(funding_raw) is float and funding_raw - funding_raw == 0.0):
-        funding_raw = finite_or_none(funding_raw)
-    if interval is not None and not (type(interval) is float and interval - interval == 0.0):
-        interval = finite_or_none(interval)
-    if basis_raw is not None and not (type(basis_raw) is float and basis_raw - basis_raw == 0.0):
-        basis_raw = finite_or_none(basis_raw)
-    if pr1 is not None and not (type(pr1) is float and pr1 - pr1 == 0.0):
-        pr1 = finite_or_none(pr1)
-    if pr4 is not None and not (type(pr4) is float and pr4 - pr4 == 0.0):
-        pr4 = finite_or_none(pr4)
-    if pr24 is not None and not (type(pr24) is float and pr24 - pr24 == 0.0):
-        pr24 = finite_or_none(pr24)
+    oi1, oi4, oi24, funding_raw, interval, basis_raw, pr1, pr4, pr24 = _finite_fields(
+        (
+            inputs.oi_1h_pct,
+            inputs.oi_4h_pct,
+            inputs.oi_24h_pct,
+            inputs.funding_pct,
+            inputs.funding_interval_h,
+            inputs.basis_pct,
+            inputs.price_1h_pct,
+            inputs.price_4h_pct,
+            inputs.price_24h_pct,
+        )
+    )
     if interval is not None and not MIN_INTERVAL_H <= interval <= MAX_INTERVAL_H:  # valid_interval
         interval = None
 
