@@ -292,6 +292,15 @@ def diff(
     return DiffResult(events=tuple(events), states=states, ignored=tuple(ignored))
 
 
+def accepted_points(points: Sequence[ScoredPoint], states: Mapping[str, SymbolState]) -> list[bool]:
+    """Which of ``points`` became their symbol's ``last`` in ``states`` (a ``diff``'s result).
+
+    The diff keeps an accepted point's reading itself as ``last``: identity says exactly
+    which point carries a state's reading, duplicates of a symbol included.
+    """
+    return [(state := states.get(p.symbol)) is not None and state.last is p.reading for p in points]
+
+
 def reading_hour(ts: datetime) -> int:
     """The UTC clock hour of a reading: whole hours since the Unix epoch (the storage's
     ``hour`` bucket of the same time)."""

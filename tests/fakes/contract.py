@@ -35,7 +35,7 @@ from bot.core.document import (
 )
 from bot.core.events import AlertEvent, EventKind, LastAlert, Reading, ScoredPoint, SymbolState
 from bot.core.market import MarketSnapshot
-from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
+from bot.core.models import Band, Bias, Regime, ScoreInputs, ScoreResult
 from bot.core.records import (
     ChatKey,
     ChatKind,
@@ -61,7 +61,7 @@ from bot.ports import (
     SnapshotStore,
 )
 from tests.fakes.clock import EPOCH
-from tests.fakes.material_cycles import STEPS, Planned, Seen, random_plan, run_plan
+from tests.fakes.material_cycles import STEPS, Planned, Seen, fixed_components, random_plan, run_plan
 from tests.fakes.outbox_rows import outbox_record, stored_outbox
 
 EX = "binanceusdm"
@@ -119,17 +119,7 @@ def result(
         regime=regime,
         label=REGIME_LABELS[regime],
         partial=partial,
-        components=Components(
-            funding_8h_pct=None if partial else 0.02,
-            funding_excess_pct=None if partial else 0.01,
-            funding_annualised_pct=None if partial else 21.9,
-            funding=0.25,
-            basis=-0.125,
-            oi_build=0.5,
-            oi_unwind=0.0,
-            positioning=0.375,
-            direction=0.0625,
-        ),
+        components=fixed_components(None, None, None) if partial else fixed_components(0.02, 0.01, 21.9),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 from hypothesis import strategies as st
 
 from bot.core.bands import band_for
-from bot.core.diff import DiffParams, diff, material_changes
+from bot.core.diff import DiffParams, accepted_points, diff, material_changes
 from bot.core.events import ScoredPoint, SymbolState
 from bot.core.models import Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import ScoreRecord
@@ -105,18 +105,27 @@ def _record(exchange: str, seen: Seen, ts: datetime, params: DiffParams) -> Scor
             regime=regime,
             label=REGIME_LABELS[regime],
             partial=seen.partial,
-            components=Components(
-                funding_8h_pct=x / 13,
-                funding_excess_pct=None,
-                funding_annualised_pct=None,
-                funding=0.25,
-                basis=-0.125,
-                oi_build=0.5,
-                oi_unwind=0.0,
-                positioning=0.375,
-                direction=0.0625,
-            ),
+            components=fixed_components(funding_8h_pct=x / 13),
         ),
+    )
+
+
+def fixed_components(
+    funding_8h_pct: float | None = None,
+    funding_excess_pct: float | None = None,
+    funding_annualised_pct: float | None = None,
+) -> Components:
+    """Components with every value set (each exact in binary) but the funding figures given."""
+    return Components(
+        funding_8h_pct=funding_8h_pct,
+        funding_excess_pct=funding_excess_pct,
+        funding_annualised_pct=funding_annualised_pct,
+        funding=0.25,
+        basis=-0.125,
+        oi_build=0.5,
+        oi_unwind=0.0,
+        positioning=0.375,
+        direction=0.0625,
     )
 
 
@@ -141,10 +150,7 @@ def run_plan(s: Stores, exchange: str, plan: list[Planned], params: DiffParams |
             records.append(_record(exchange, seen, ts, p))
         points = [ScoredPoint(r.symbol, reading_of_record(r), r.result.partial) for r in records]
         outcome = diff(exchange, memory, points, now, p)
-        # As ``CollectionCycle._diff_states``: the diff keeps an accepted reading itself.
-        accepted = [
-            (state := outcome.states.get(pt.symbol)) is not None and state.last is pt.reading for pt in points
-        ]
+        accepted = accepted_points(points, outcome.states)  # as ``CollectionCycle._diff_states``
         written = material_changes(memory, outcome.states)
         changed = sum(1 for symbol, state in outcome.states.items() if memory.get(symbol) != state)
         skipped += len(written) < changed

@@ -188,8 +188,11 @@ def rows_at(
     return rows
 
 
-def existing_keys(session: Session, model: TimeSeriesModel, keys: Sequence[Key]) -> set[Key]:
-    """Which (exchange, symbol, ts) keys of a time-series table are already stored.
+def existing_keys(
+    session: Session, model: TimeSeriesModel, keys: Sequence[Key], *also: ColumnElement[bool]
+) -> set[Key]:
+    """Which (exchange, symbol, ts) keys of a time-series table are already stored (and
+    their rows meet the conditions ``also``).
 
     Looks up by exchange and time (a cycle has one time per symbol, a backfill a few
     hundred), using the (exchange, ts, symbol) key, rather than one query per symbol.
@@ -202,7 +205,9 @@ def existing_keys(session: Session, model: TimeSeriesModel, keys: Sequence[Key])
     found: set[Key] = set()
     for exchange, times in stamps.items():
         for chunk in chunked(list(times)):
-            stmt = select(model.symbol, model.ts).where(model.exchange == exchange, model.ts.in_(chunk))
+            stmt = select(model.symbol, model.ts).where(
+                model.exchange == exchange, model.ts.in_(chunk), *also
+            )
             found.update((exchange, symbol, ts) for symbol, ts in session.execute(stmt))
     return found
 

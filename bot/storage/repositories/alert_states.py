@@ -270,15 +270,22 @@ class SqlAlertStateStore:
         built it (the label from the regime), so a restart or a lease takeover goes on
         from exactly the states the last stored cycle held in memory.
         """
+        return self._load(exchange)
+
+    def load_alert_state(self, exchange: str, symbol: str) -> SymbolState | None:
+        """``load_alert_states(exchange).get(symbol)``, reading that symbol's rows only."""
+        return self._load(exchange, symbol).get(symbol)
+
+    def _load(self, exchange: str, symbol: str | None = None) -> dict[str, SymbolState]:
+        """The states of ``exchange`` (of ``symbol`` alone, when given) as the loads give them."""
+        states = select(AlertStateRow).where(AlertStateRow.exchange == exchange)
+        marks = select(AlertMarkRow).where(AlertMarkRow.exchange == exchange)
+        if symbol is not None:
+            states = states.where(AlertStateRow.symbol == symbol)
+            marks = marks.where(AlertMarkRow.symbol == symbol)
         with transaction(self._sessions, "read alert states") as session:
-            state_rows = session.scalars(
-                select(AlertStateRow).where(AlertStateRow.exchange == exchange)
-            ).all()
-            mark_rows = session.scalars(
-                select(AlertMarkRow)
-                .where(AlertMarkRow.exchange == exchange)
-                .order_by(AlertMarkRow.symbol, AlertMarkRow.position)
-            ).all()
+            state_rows = session.scalars(states).all()
+            mark_rows = session.scalars(marks.order_by(AlertMarkRow.symbol, AlertMarkRow.position)).all()
             newer = _accepted_readings(session, exchange, {row.symbol: row.ts for row in state_rows})
         alerts: dict[str, list[LastAlert]] = defaultdict(list)
         for m in mark_rows:
@@ -286,23 +293,6 @@ class SqlAlertStateStore:
                 LastAlert(kind=EventKind(m.kind), at=m.at, severity=m.severity, open=m.open)
             )
         return {row.symbol: _state(row, alerts[row.symbol], newer.get(row.symbol)) for row in state_rows}
-
-    def load_alert_state(self, exchange: str, symbol: str) -> SymbolState | None:
-        """``load_alert_states(exchange).get(symbol)``, reading that symbol's rows only."""
-        with transaction(self._sessions, "read an alert state") as session:
-            row = session.get(AlertStateRow, (exchange, symbol))
-            if row is None:
-                return None
-            mark_rows = session.scalars(
-                select(AlertMarkRow)
-                .where(AlertMarkRow.exchange == exchange, AlertMarkRow.symbol == symbol)
-                .order_by(AlertMarkRow.position)
-            ).all()
-            newer = _accepted_readings(session, exchange, {symbol: row.ts})
-        alerts = [
-            LastAlert(kind=EventKind(m.kind), at=m.at, severity=m.severity, open=m.open) for m in mark_rows
-        ]
-        return _state(row, alerts, newer.get(symbol))
 
     def save_alert_states(self, exchange: str, states: Sequence[SymbolState]) -> None:
         with write_transaction(self._sessions, "store alert states") as session:

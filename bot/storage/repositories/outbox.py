@@ -188,11 +188,7 @@ class SqlOutboxStore:
             return OutboxStatus.PENDING
 
     def events_for_chat(self, chat_ref: int, since: datetime) -> int:
-        stmt = select(func.coalesce(func.sum(OutboxRow.event_count), 0)).where(
-            OutboxRow.chat_ref == chat_ref, OutboxRow.created_at >= since
-        )
-        with transaction(self._sessions, "count a chat's alert events") as session:
-            return int(session.scalar(stmt) or 0)
+        return self.events_for_chats({chat_ref: since})[chat_ref]
 
     def events_for_chats(self, since: Mapping[int, datetime]) -> dict[int, int]:
         counts = dict.fromkeys(since, 0)

@@ -156,7 +156,7 @@ def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
             for key, r, rec in zip(keys, rows, records, strict=True)
             if rec.accepted and key in stored
         ]
-        accepted = _accepted_keys(session, [key for key, _ in taken])
+        accepted = existing_keys(session, ScoreRow, [key for key, _ in taken], ScoreRow.accepted.is_(True))
         replaced = [r for key, r in taken if key not in accepted]
     rows = new_rows(keys, rows, stored)
     # Plain tuples through the driver's executemany (``bulk``): no per-row parameter objects.
@@ -167,22 +167,6 @@ def insert_scores(session: Session, records: Sequence[ScoreRecord]) -> int:
             conn, table_of(ScoreRow), _ROW_COLUMNS, replaced, suffix=upsert, prebound=("ts",), key=_SCORE_KEY
         )
     return len(rows) + len(replaced)
-
-
-def _accepted_keys(session: Session, keys: Sequence[Key]) -> set[Key]:
-    """Which of ``keys`` hold an accepted score already: by exchange and time, as
-    ``existing_keys`` looks keys up (a cycle's keys share one time)."""
-    times: dict[str, set[datetime]] = {}
-    for exchange, _, ts in keys:
-        times.setdefault(exchange, set()).add(ts)
-    found: set[Key] = set()
-    for exchange, stamps in times.items():
-        for chunk in chunked(list(stamps)):
-            stmt = select(ScoreRow.symbol, ScoreRow.ts).where(
-                ScoreRow.exchange == exchange, ScoreRow.ts.in_(chunk), ScoreRow.accepted.is_(True)
-            )
-            found.update((exchange, symbol, ts) for symbol, ts in session.execute(stmt))
-    return found
 
 
 # Every column a ScoreRecord needs, read as plain Core rows: a read model of a few hundred
