@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from operator import attrgetter, itemgetter
@@ -44,7 +44,7 @@ from bot.storage.repositories._common import (
     newest_in_window,
     rows_at,
 )
-from bot.storage.repositories.bulk import binder, execute_rows, upsert_clause
+from bot.storage.repositories.bulk import binder, bool_binder, execute_rows, upsert_clause
 
 # The inputs' and components' field names are the table's column names (none collide).
 _INPUT_FIELDS = tuple(f.name for f in fields(ScoreInputs))
@@ -73,8 +73,11 @@ _INPUT_VALUES = attrgetter(*_INPUT_FIELDS)
 _COMPONENT_VALUES = attrgetter(*_COMPONENT_FIELDS)
 
 
-def _score_values(record: ScoreRecord, ts: Any, hour: int) -> tuple[Any, ...]:
-    """``score_to_row``'s values as a tuple in ``_ROW_COLUMNS`` order, ``ts`` as given."""
+def _score_values(
+    record: ScoreRecord, ts: Any, hour: int, boolean: Callable[[bool], Any] = bool
+) -> tuple[Any, ...]:
+    """``score_to_row``'s values as a tuple in ``_ROW_COLUMNS`` order, ``ts`` as given, the
+    bools as ``boolean`` gives them (``bool_binder``)."""
     # ``_value_`` is what ``.value`` returns, read without the property's Python-level
     # descriptor (a cycle reads tens of thousands of them).
     result = record.result
@@ -86,8 +89,8 @@ def _score_values(record: ScoreRecord, ts: Any, hour: int) -> tuple[Any, ...]:
         result.band._value_,
         result.bias._value_,
         result.regime._value_,
-        result.partial,
-        record.accepted,
+        boolean(result.partial),
+        boolean(record.accepted),
         *_INPUT_VALUES(record.inputs),
         *_COMPONENT_VALUES(result.components),
         hour,
@@ -103,6 +106,7 @@ def score_rows(records: Sequence[ScoreRecord], dialect: Dialect) -> tuple[list[K
     """The records' keys, and their rows in ``_ROW_COLUMNS`` order with ``ts`` bound for
     ``dialect``: a cycle's scores share their time, converted once."""
     bind_ts = binder(dialect, table_of(ScoreRow), "ts")
+    boolean = bool_binder(dialect)
     hour_at = hour_memo()
     keys: list[Key] = []
     rows = []
@@ -114,7 +118,7 @@ def score_rows(records: Sequence[ScoreRecord], dialect: Dialect) -> tuple[list[K
         if ts is not last:  # a cycle's records share one time object: bind it once, not per row
             last, bound, hour = ts, bind_ts(ts), hour_at(ts)
         keys.append((record.exchange, record.symbol, ts))
-        rows.append(_score_values(record, bound, hour))
+        rows.append(_score_values(record, bound, hour, boolean))
     return keys, rows
 
 
