@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -25,7 +27,8 @@ VERDICT = re.compile(
 
 
 def machine() -> str:
-    """One line naming this machine: CPU model, cores, memory, Python."""
+    """One line naming this machine: CPU model, cores, memory, Python, and the time of the
+    reference workload (``reference_ms``) on this interpreter and host."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -36,7 +39,45 @@ def machine() -> str:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GB, Python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GB, Python {platform.python_version()}"
+        f" (reference workload {reference_ms():.1f} ms)"
+    )
+
+
+@functools.cache
+def reference_ms() -> float:
+    """Milliseconds this interpreter takes, on this host now, to score 5,000 fixed inputs
+    (``bot.core.scoring.score``; the best of five runs).
+
+    Two runs' figures compare only at the same reference: a host is not equally fast all
+    day (a virtual machine shares its CPUs), and a CPython built without profile-guided and
+    link-time optimisation (pyenv's default) takes about a quarter longer than one built
+    with them (the deploy image's ``python:3.11-slim``, Debian's ``python3.11``).
+    """
+    from bot.core.models import ScoreInputs
+    from bot.core.params import ScoringParams
+    from bot.core.scoring import score
+
+    rng = random.Random(20261205)
+    inputs = [
+        ScoreInputs(
+            *(rng.gauss(0.0, scale) for scale in (1.5, 4.0, 12.0)),
+            rng.gauss(0.01, 0.03),
+            8.0,
+            rng.gauss(0.0, 0.25),
+            *(rng.gauss(0.0, scale) for scale in (1.0, 2.0, 4.0)),
+        )
+        for _ in range(5000)
+    ]
+    params = ScoringParams()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for item in inputs:
+            score(item, params)
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
 
 
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:

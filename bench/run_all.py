@@ -27,6 +27,15 @@ Every section names the commit it was measured on and ends its figures with one 
 per target (`Verdict: <target> — **met** (<figure>).` or `… — **missed by X** (<figure>).`),
 computed from the measurement; `make bench` prints them all at the end, and
 `tests/unit/test_performance_doc.py` fails when a section lacks its stamp or a verdict.
+
+The machine line names the Python and the **reference workload**: how long that interpreter,
+on that host, took to score 5,000 fixed inputs when the section was measured
+(`bench/common.py`). Compare two runs' figures only at a similar reference. A virtual host
+is not equally fast all day, and the interpreter's build matters as much: a CPython built
+with profile-guided and link-time optimisation, as the deploy image's `python:3.11-slim` and
+Debian's `python3.11` are, runs the reference in about four fifths of the time one built
+without them takes (pyenv's default; a 5,000-symbol cycle in about 85 %). The published run
+uses such a build, as production does: `make venv PYTHON=<that python3.11>`, then `make bench`.
 """
 
 
