@@ -65,6 +65,9 @@ BACKFILL_TARGET_MB = 230.0
 FLAT_MB_PER_CYCLE = 0.1  # 29 MB a day at the 5-minute schedule
 RATE_LIMIT_MS = 2.0
 WEIGHT_LIMIT = 100 * 2400
+# The client's budgets and the fakes' limits scale alike (``Windows.scale``): a client allowed
+# more than a fake allows is refused as soon as it is fast enough.
+BUDGET_SCALE = WEIGHT_LIMIT / 2400
 CYCLES_PER_DAY = 24 * 60 // 5
 TG_CHATS = (7001, 7002)
 CHART_IMPORTS = ("matplotlib.pyplot", "bot.render.chart")
@@ -154,6 +157,7 @@ def serve_fakes() -> None:
     async def serve() -> None:
         exchange = FakeExchange(FakeMarket.generated(SYMBOLS))
         exchange.weight_limit = WEIGHT_LIMIT
+        exchange.windows.scale = BUDGET_SCALE
         telegram, discord = FakeTelegram(), FakeDiscord()
         url = await exchange.start()
         await telegram.start()
@@ -385,7 +389,7 @@ async def measure(
         role=Role.ALL,
         out=console_out,
         chart_dir=tmp / "charts",
-        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=WEIGHT_LIMIT / 2400),
+        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=BUDGET_SCALE),
     )
     process = Process(app)
     sampler = ChildSampler(ignore={fakes.proc.pid})

@@ -105,6 +105,9 @@ CYCLE_GAP_S = 2.0
 MAX_PAUSE_S = 0.010
 RATE_LIMIT_MS = 2.0  # ccxt's spacing, as bench_memory: cycles in seconds, not minutes
 WEIGHT_LIMIT = 100 * 2400
+# The client's budgets and the fakes' limits scale alike (``Windows.scale``): a client allowed
+# more than a fake allows is refused as soon as it is fast enough.
+BUDGET_SCALE = WEIGHT_LIMIT / 2400
 POOL = 5_000
 COMMANDS = ("/top", "/top short", "/score")
 
@@ -141,6 +144,7 @@ def serve_fakes(count: int) -> None:
         urls = []
         for fake in fakes:
             fake.weight_limit = WEIGHT_LIMIT
+            fake.windows.scale = BUDGET_SCALE
             urls.append(await fake.start())
         print(" ".join(urls), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -599,7 +603,7 @@ async def started_app(
         role=Role.ALL,
         out=out,
         chart_dir=tmp / "charts",
-        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=WEIGHT_LIMIT / 2400),
+        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=BUDGET_SCALE),
     )
     process = Process(app, backfill=True)
     try:
@@ -757,7 +761,7 @@ async def measure_venues(urls: list[str], tmp: Path, out: TextIO, gap_s: float) 
         role=Role.ALL,
         out=out,
         chart_dir=tmp / "charts",
-        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=WEIGHT_LIMIT / 2400),
+        tuning=SourceTuning(rate_limit_ms=RATE_LIMIT_MS, budget_scale=BUDGET_SCALE),
     )
     # No backfill: three venues' 24 h of OI history take minutes to fetch, and what is
     # measured reads scores only (the scores are partial, their cost the same).

@@ -209,6 +209,21 @@ async def test_bybit_ip_limit_answers_403_and_bans_for_ten_minutes(
     assert [r.status for r in fake.refusals] == [403, 403]
 
 
+async def test_a_scaled_fake_refuses_past_the_scaled_limit_and_an_override_still_wins(
+    fake: FakeExchange, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    # A bench scales its client's budgets; the fake's limits scale alike (600 per 5 s × 0.01 = 6).
+    fake.windows.scale = 0.01
+    for _ in range(6):
+        assert (await get(http, fake, "/v5/market/tickers", category="linear"))[0] == 200
+    assert (await get(http, fake, "/v5/market/tickers", category="linear"))[0] == 403
+    clock.advance(600)
+    fake.windows.overrides["bybit-ip"] = RequestLimit(1, 5.0, "bybit-ip")
+    clock.advance(5)
+    assert (await get(http, fake, "/v5/market/tickers", category="linear"))[0] == 200
+    assert (await get(http, fake, "/v5/market/tickers", category="linear"))[0] == 403
+
+
 async def test_bybit_counts_every_endpoint_against_one_ip_limit(
     fake: FakeExchange, clock: Clock, http: aiohttp.ClientSession
 ) -> None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,15 +70,24 @@ class Windows:
     """Sliding-window request counts; every request counts, refused or not.
 
     ``overrides`` replaces a group's documented limit (tests shrink 1000 per 5 minutes
-    to a handful).
+    to a handful). ``scale`` multiplies every documented limit (not an override): a bench
+    whose client spends scaled budgets (``SourceTuning.budget_scale``) scales its fakes'
+    limits by the same factor, or the fake refuses what the scaled client may send (and a
+    faster interpreter sends it sooner).
     """
 
     def __init__(self) -> None:
         self._starts: dict[tuple[str, str], deque[float]] = {}
         self.overrides: dict[str, RequestLimit] = {}
+        self.scale = 1.0
 
     def effective(self, limit: RequestLimit) -> RequestLimit:
-        return self.overrides.get(limit.group, limit)
+        override = self.overrides.get(limit.group)
+        if override is not None:
+            return override
+        if self.scale == 1.0:
+            return limit
+        return replace(limit, count=max(1, int(limit.count * self.scale)))
 
     def hit(self, limit: RequestLimit, params: Params, now: float) -> float | None:
         """Count a request; ``None`` when it fits, else seconds until the window has room."""
