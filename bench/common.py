@@ -20,6 +20,8 @@ STAMP = re.compile(
     r"_Measured \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC on commit (?P<commit>[0-9a-f]{7,40})"
     r"(?P<dirty> with uncommitted changes)?"
 )
+# ``machine``'s figure for the interpreter and host the section was measured with.
+REFERENCE = re.compile(r"\(reference workload \d+(?:\.\d+)? ms\)")
 VERDICT = re.compile(
     r"^Verdict: (?P<target>.+?) — \*\*(?P<outcome>met|missed by (?P<by>[^*]+))\*\* \((?P<figure>.+)\)\.$",
     re.M,
@@ -167,13 +169,16 @@ def sections(markdown: str) -> dict[str, str]:
 
 
 def section_problems(text: str) -> list[str]:
-    """What a published section lacks: a commit stamp on clean code, at least one verdict line."""
+    """What a published section lacks: a commit stamp on clean code naming the reference
+    workload's time, at least one verdict line."""
     problems = []
     stamp = STAMP.search(text)
     if stamp is None:
         problems.append("no '_Measured YYYY-MM-DD HH:MM UTC on commit <hash>' stamp")
     elif stamp.group("dirty"):
         problems.append(f"measured on commit {stamp.group('commit')} with uncommitted changes")
+    elif not REFERENCE.search(text, stamp.end()):
+        problems.append("no '(reference workload N ms)' after the stamp: the figures cannot be compared")
     if not VERDICT.search(text):
         problems.append("no 'Verdict: <target> — **met**/**missed by X** (<figure>).' line")
     return problems

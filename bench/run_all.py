@@ -36,7 +36,7 @@ with profile-guided and link-time optimisation, as the deploy image's `python:3.
 runs the reference in about four fifths of the time one built without them takes (pyenv's
 default): Debian 12's `python3.11` took 37.5 ms against 47.2 for a default pyenv build on the
 host below, and the 5,000-symbol cycle 231 against 271 ms, run one after the other. The
-published run uses Debian's, the speed production runs at: `make venv PYTHON=<that
+published run uses Debian's, an optimised build as production's is: `make venv PYTHON=<that
 python3.11>`, then `make bench`.
 """
 

@@ -73,7 +73,8 @@ def test_a_slow_round_together_misses_and_a_refusal_is_counted() -> None:
 
 def test_the_section_carries_a_verdict_for_the_performance_page() -> None:
     text = report([round_of(1.0, 1.1)], ("1.0, 1.0, 1.0", "1.0, 1.0, 1.0"))
-    stamped = text + "\n_Measured 2026-12-05 00:30 UTC on commit 1234567, a machine._\n"
+    stamp = "_Measured 2026-12-05 00:30 UTC on commit 1234567, a machine (reference workload 40 ms)._"
+    stamped = f"{text}\n{stamp}\n"
     assert section_problems(stamped) == []
     assert text.startswith("## Three venues together")
 

@@ -40,7 +40,7 @@ GOOD = """## A bench
 
 Verdict: under 0.5 s — **met** (0.144 s).
 
-_Measured 2026-12-04 14:12 UTC on commit 9f2bcb1, AMD EPYC, 2 cores._
+_Measured 2026-12-04 14:12 UTC on commit 9f2bcb1, AMD EPYC, 2 cores, Python 3.11 (reference workload 37 ms)._
 """
 
 
@@ -54,6 +54,7 @@ def test_a_complete_section_has_no_problems() -> None:
         (GOOD.replace(" on commit 9f2bcb1", ""), "stamp"),
         (GOOD.replace("_Measured 2026-12-04 14:12 UTC", "_Measured 4 December"), "stamp"),
         (GOOD.replace("9f2bcb1", "9f2bcb1 with uncommitted changes"), "uncommitted"),
+        (GOOD.replace(" (reference workload 37 ms)", ""), "reference workload"),
         (GOOD.replace("Verdict: under 0.5 s — **met** (0.144 s).", "Under 0.5 s: **met**."), "Verdict"),
         (GOOD.replace("**met** (0.144 s).", "**met**."), "Verdict"),
     ],
