@@ -29,7 +29,7 @@ Rules (``docs/alerts.md`` tells the story with the replay's figures):
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -307,6 +307,24 @@ def reading_hour(ts: datetime) -> int:
     return int(ts.timestamp() // 3600)
 
 
+def hour_memo() -> Callable[[datetime], int]:
+    """``reading_hour`` with each time object worked out once: a cycle's readings (and the
+    rows the storage builds of them) share a few time objects.
+
+    By identity rather than by value (hashing an aware time asks its zone for the offset);
+    each object is kept with its hour, so its id cannot be reused while the memo lives.
+    """
+    hours: dict[int, tuple[datetime, int]] = {}
+
+    def hour_of(ts: datetime) -> int:
+        known = hours.get(id(ts))
+        if known is None or known[0] is not ts:
+            known = hours[id(ts)] = (ts, reading_hour(ts))
+        return known[1]
+
+    return hour_of
+
+
 def material_changes(
     previous: Mapping[str, SymbolState], states: Mapping[str, SymbolState]
 ) -> list[SymbolState]:
@@ -319,16 +337,7 @@ def material_changes(
     has to look beyond one hour.
     """
     written = []
-    # A cycle's readings share a few time objects: each one's hour is worked out once
-    # (by identity; the object is kept with its hour, so its id cannot be reused meanwhile).
-    hours: dict[int, tuple[datetime, int]] = {}
-
-    def hour_of(ts: datetime) -> int:
-        known = hours.get(id(ts))
-        if known is None or known[0] is not ts:
-            known = hours[id(ts)] = (ts, reading_hour(ts))
-        return known[1]
-
+    hour_of = hour_memo()
     for symbol, state in states.items():
         old = previous.get(symbol)
         # The diff keeps an untouched state as the same object.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any, TypeVar, cast
@@ -485,16 +485,3 @@ def _firsts_by_symbol(
         .subquery("firsts")
     )
     return _rows_at(model, columns, exchange, firsts, keep)
-
-
-def hour_memo() -> Callable[[datetime], int]:
-    """``hour_of`` with each distinct time worked out once: a cycle's rows share one time."""
-    known: dict[datetime, int] = {}
-
-    def hour(ts: datetime) -> int:
-        found = known.get(ts)
-        if found is None:
-            found = known[ts] = hour_of(ts)
-        return found
-
-    return hour

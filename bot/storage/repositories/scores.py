@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from bot.core.diff import hour_memo
 from bot.core.models import Band, Bias, Components, Regime, ScoreInputs, ScoreResult
 from bot.core.records import ScoreCard, ScoreMark, ScoreRecord
 from bot.core.regimes import REGIME_LABELS
@@ -37,7 +38,6 @@ from bot.storage.repositories._common import (
     chunked,
     existing_keys,
     first_in_slots,
-    hour_memo,
     hours_between,
     new_rows,
     newest_at_or_before,

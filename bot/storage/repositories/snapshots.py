@@ -12,6 +12,7 @@ from sqlalchemy import Dialect, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.collection import OiPoint
+from bot.core.diff import hour_memo
 from bot.core.market import MarketSnapshot
 from bot.ports import MarketSeries, OiSeries
 from bot.storage.db import transaction, write_transaction
@@ -20,7 +21,6 @@ from bot.storage.repositories._common import (
     Key,
     existing_keys,
     first_in_slots,
-    hour_memo,
     new_rows,
     seek_filter,
     symbol_filter,
