@@ -65,8 +65,8 @@ BACKFILL_TARGET_MB = 230.0
 FLAT_MB_PER_CYCLE = 0.1  # 29 MB a day at the 5-minute schedule
 RATE_LIMIT_MS = 2.0
 WEIGHT_LIMIT = 100 * 2400
-# The client's budgets and the fakes' limits scale alike (``Windows.scale``): a client allowed
-# more than a fake allows is refused as soon as it is fast enough.
+# The client's budgets and the fakes' limits scale alike (``FakeExchange.scale_limits``):
+# a client allowed more than a fake allows is refused as soon as it is fast enough.
 BUDGET_SCALE = WEIGHT_LIMIT / 2400
 CYCLES_PER_DAY = 24 * 60 // 5
 TG_CHATS = (7001, 7002)
@@ -156,8 +156,7 @@ def serve_fakes() -> None:
 
     async def serve() -> None:
         exchange = FakeExchange(FakeMarket.generated(SYMBOLS))
-        exchange.weight_limit = WEIGHT_LIMIT
-        exchange.windows.scale = BUDGET_SCALE
+        exchange.scale_limits(BUDGET_SCALE)
         telegram, discord = FakeTelegram(), FakeDiscord()
         url = await exchange.start()
         await telegram.start()

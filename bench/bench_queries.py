@@ -105,8 +105,8 @@ CYCLE_GAP_S = 2.0
 MAX_PAUSE_S = 0.010
 RATE_LIMIT_MS = 2.0  # ccxt's spacing, as bench_memory: cycles in seconds, not minutes
 WEIGHT_LIMIT = 100 * 2400
-# The client's budgets and the fakes' limits scale alike (``Windows.scale``): a client allowed
-# more than a fake allows is refused as soon as it is fast enough.
+# The client's budgets and the fakes' limits scale alike (``FakeExchange.scale_limits``):
+# a client allowed more than a fake allows is refused as soon as it is fast enough.
 BUDGET_SCALE = WEIGHT_LIMIT / 2400
 POOL = 5_000
 COMMANDS = ("/top", "/top short", "/score")
@@ -143,8 +143,7 @@ def serve_fakes(count: int) -> None:
         fakes = [FakeExchange(FakeMarket.generated(SYMBOLS)) for _ in range(count)]
         urls = []
         for fake in fakes:
-            fake.weight_limit = WEIGHT_LIMIT
-            fake.windows.scale = BUDGET_SCALE
+            fake.scale_limits(BUDGET_SCALE)
             urls.append(await fake.start())
         print(" ".join(urls), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

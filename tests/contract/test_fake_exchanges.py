@@ -213,7 +213,8 @@ async def test_a_scaled_fake_refuses_past_the_scaled_limit_and_an_override_still
     fake: FakeExchange, clock: Clock, http: aiohttp.ClientSession
 ) -> None:
     # A bench scales its client's budgets; the fake's limits scale alike (600 per 5 s × 0.01 = 6).
-    fake.windows.scale = 0.01
+    fake.scale_limits(0.01)
+    assert fake.weight_limit == 24
     for _ in range(6):
         assert (await get(http, fake, "/v5/market/tickers", category="linear"))[0] == 200
     assert (await get(http, fake, "/v5/market/tickers", category="linear"))[0] == 403

@@ -108,6 +108,10 @@ def peak_in_window(requests: list[Recorded], window_s: float) -> int:
     return peak
 
 
+BINANCE_WEIGHT_LIMIT = 2400
+"""Binance USD-M's published request weight per minute (exchangeInfo ``rateLimits``)."""
+
+
 class FakeExchange:
     """A fake Binance USD-M / Bybit v5 / OKX v5 public REST API over a ``FakeMarket``.
 
@@ -133,7 +137,7 @@ class FakeExchange:
         self.latency_s = latency_s
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
-        self.weight_limit = 2400
+        self.weight_limit = BINANCE_WEIGHT_LIMIT
         self.weight_window_s = 60.0
         self.weight_header: int | None = None
         self.weight_header_times: int | None = None
@@ -174,6 +178,13 @@ class FakeExchange:
             self._runner = None
 
     # -- test controls -------------------------------------------------------------
+
+    def scale_limits(self, factor: float) -> None:
+        """Multiply every published limit by ``factor``: Binance's weight budget and every
+        request window (``Windows.scale``). For a client whose budgets are scaled alike
+        (``SourceTuning.budget_scale``), in one call so that no limit is left unscaled."""
+        self.weight_limit = round(BINANCE_WEIGHT_LIMIT * factor)
+        self.windows.scale = factor
 
     def inject(self, endpoint: str, kind: FaultKind, **options: Any) -> Fault:
         """Add a fault (see ``Fault``); returns it so a test can check ``hits`` or remove it."""
