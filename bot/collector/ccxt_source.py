@@ -377,9 +377,11 @@ class CcxtSource:
                     raise  # and not an exchange failure
                 long_pause = self._gate.paused_for() > self.tuning.max_pause_wait_s
                 if attempt >= self.tuning.max_attempts or long_pause:
-                    # A rate limit that paused the exchange keeps us away already; the
-                    # answers of requests in flight then must not open the breaker too.
-                    if not (exc.rate_limited and long_pause):
+                    # A rate limit is the exchange answering, not failing: its pause keeps
+                    # us away already. Counted by the breaker, a burst of 429s met by the
+                    # requests in flight and the probes after each pause opened the circuit
+                    # (60 s and an ERROR) for a 1-second Retry-After.
+                    if not exc.rate_limited:
                         self._breaker.record_failure(str(exc))
                     raise
                 # After a 429 the gate holds every request; other failures back off here.

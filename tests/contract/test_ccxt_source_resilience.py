@@ -61,6 +61,28 @@ async def test_circuit_breaker_opens_fails_fast_then_closes(
     assert any("circuit closed" in r.getMessage() for r in caplog.records)
 
 
+async def test_rate_limit_answers_never_open_the_circuit(
+    fake: FakeExchange, make_source: SourceFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # More 429s than the breaker's threshold of calls could fail on: each one pauses the
+    # exchange (Retry-After), and none counts as the exchange failing.
+    source = make_source("bybit")
+    await source.load_universe()
+    fake.inject(
+        "tickers",
+        "status",
+        status=429,
+        headers={"Retry-After": "0"},
+        times=FAST.breaker_threshold * FAST.max_attempts,
+    )
+    caplog.set_level(logging.INFO, logger="bot.collector")
+    for _ in range(FAST.breaker_threshold):
+        with pytest.raises(SourceUnavailableError):
+            await source.fetch_cycle(datetime.now(UTC))
+    assert not any("circuit opened" in r.getMessage() for r in caplog.records)
+    assert (await source.fetch_cycle(datetime.now(UTC))).snapshots
+
+
 async def test_one_bad_symbol_never_opens_the_circuit(fake: FakeExchange, make_source: SourceFactory) -> None:
     source = make_source()
     fake.inject("openInterest", "status", symbol="ETHUSDT", status=503)
